@@ -1,0 +1,3 @@
+from cnnstep.cli import main
+
+main()

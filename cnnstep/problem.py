@@ -1,0 +1,516 @@
+"""Reading and checking a problem file.
+
+A problem is parsed once into a frozen :class:`Problem` whose arrays are
+read-only numpy object arrays of :class:`~fractions.Fraction`, always in the
+full layout ``input (C, H, W)``, ``filter (F, C, kh, kw)``, ``bias (F,)``,
+``target``/``grad_output (F, oh, ow)``. How the user wrote each array (its
+rank, a number or a list for the bias) is kept in :class:`Layout` so that the
+result can be given back in the user's own shapes.
+
+Every rule of the problem format is checked here; a violation raises
+:class:`ProblemError` with one message naming the key and the position.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+
+from cnnstep.numbers import NumberError, parse_number
+
+Array = np.ndarray[Any, np.dtype[np.object_]]
+LossName = Literal["mse", "sse", "half_sse"]
+LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
+
+#: Keys of the problem format that this version reads.
+KEYS = (
+    "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
+    "stride", "padding", "learning_rate", "notation",
+)
+#: Keys of the format that belong to features this version does not have.
+NOT_YET = {
+    "activation": "layers after the convolution (activation) are not supported yet",
+    "pool": "layers after the convolution (pooling) are not supported yet",
+    "answers": "answers are checked by `cnnstep check`, which is not supported yet",
+}
+
+
+class ProblemError(ValueError):
+    """A problem that breaks a rule of the format; the message says where."""
+
+
+@dataclass(frozen=True)
+class Notation:
+    """How symbols are printed; never changes a number or a result key."""
+
+    input: str = "X"
+    filter: str = "K"
+    bias: str = "B"
+    output: str = "Z"
+    target: str = "Y"
+    loss: str = "L"
+    index_base: int = 1
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The shapes in which the user gave the arrays."""
+
+    input_rank: int = 2  # 2: [H][W], 3: [C][H][W]
+    filter_rank: int = 2  # 2: [kh][kw], 3: [C][kh][kw], 4: [F][C][kh][kw]
+    bias_is_number: bool = True  # a number, or a list of F numbers
+
+    @property
+    def output_rank(self) -> int:
+        """2 for one filter given without its filter axis, else 3."""
+        return 3 if self.filter_rank == 4 else 2
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """One convolution layer and what to compute about it, exactly."""
+
+    input: Array  # (C, H, W)
+    filter: Array  # (F, C, kh, kw)
+    bias: Array | None = None  # (F,)
+    target: Array | None = None  # (F, oh, ow)
+    grad_output: Array | None = None  # (F, oh, ow), dL/dZ given directly
+    loss: LossName = "mse"
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    learning_rate: Fraction | None = None
+    notation: Notation = field(default_factory=Notation)
+    layout: Layout = field(default_factory=Layout)
+
+    @property
+    def channels(self) -> int:
+        return int(self.input.shape[0])
+
+    @property
+    def filters(self) -> int:
+        return int(self.filter.shape[0])
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return int(self.filter.shape[2]), int(self.filter.shape[3])
+
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        return (
+            int(self.input.shape[1]) + 2 * self.padding[0],
+            int(self.input.shape[2]) + 2 * self.padding[1],
+        )
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """⌊(H + 2P − K)/S⌋ + 1 along each axis."""
+        (hp, wp), (kh, kw), (sh, sw) = self.padded_size, self.kernel_size, self.stride
+        return (hp - kh) // sh + 1, (wp - kw) // sw + 1
+
+    @property
+    def has_gradients(self) -> bool:
+        return self.target is not None or self.grad_output is not None
+
+
+# --------------------------------------------------------------------------
+# JSON text → Python values, with exact number literals
+
+
+class _Literal(str):
+    """The text of a JSON number literal, kept as text so it stays exact."""
+
+
+@dataclass(frozen=True)
+class _Constant:
+    """NaN or ±Infinity, which Python's JSON reader would otherwise accept."""
+
+    name: str
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ProblemError(f"{key}: the key appears twice in the same object")
+        result[key] = value
+    return result
+
+
+def parse_json(text: str) -> Any:
+    """Parse JSON text keeping number literals exact; errors carry line and column."""
+    try:
+        return json.loads(
+            text,
+            parse_float=_Literal,
+            parse_int=_Literal,
+            parse_constant=_Constant,
+            object_pairs_hook=_no_duplicates,
+        )
+    except json.JSONDecodeError as error:
+        raise ProblemError(
+            f"line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}"
+        ) from None
+    except RecursionError:
+        raise ProblemError("invalid JSON: nested too deeply") from None
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a problem file (a byte-order mark is allowed)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ProblemError("no such file") from None
+    except IsADirectoryError:
+        raise ProblemError("is a directory, not a problem file") from None
+    except OSError as error:
+        raise ProblemError(f"cannot be read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ProblemError(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start})"
+        ) from None
+    if not text.strip():
+        raise ProblemError("the file is empty")
+    return text
+
+
+# --------------------------------------------------------------------------
+# Values → exact numbers and arrays
+
+
+def _show(value: Any) -> str:
+    """A short rendering of a bad value for a message."""
+    if isinstance(value, _Constant):
+        return value.name
+    if isinstance(value, _Literal):
+        return str(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def to_number(value: Any, where: str) -> Fraction:
+    """An exact number from a JSON literal, a numeric string, or a Python number."""
+    if isinstance(value, _Constant):
+        raise ProblemError(f"{where}: expected a finite number, got {value.name}")
+    if isinstance(value, bool):
+        raise ProblemError(f"{where}: expected a number, got {_show(value)}")
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float | Decimal):
+        if not Decimal(value).is_finite():
+            raise ProblemError(f"{where}: expected a finite number, got {value}")
+        # a Python float is read by its shortest repr: 0.1 means one tenth
+        value = repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        try:
+            return parse_number(value)
+        except NumberError as error:
+            shown = f"{_show(value)} ({error})" if error.args else _show(value)
+            raise ProblemError(f"{where}: expected a number, got {shown}") from None
+    raise ProblemError(f"{where}: expected a number, got {_show(value)}")
+
+
+#: What the items at each level of an array are called, outermost first.
+_LEVELS = {
+    "input": {2: ("row", "entry"), 3: ("channel", "row", "entry")},
+    "filter": {
+        2: ("row", "entry"),
+        3: ("channel", "row", "entry"),
+        4: ("filter", "channel", "row", "entry"),
+    },
+    "output": {2: ("row", "entry"), 3: ("map", "row", "entry")},
+}
+_PLURAL = {"entry": "entries", "row": "rows", "channel": "channels", "filter": "filters",
+           "map": "maps"}
+_FORMS = {
+    "input": {2: "[H][W]", 3: "[C][H][W]"},
+    "filter": {2: "[kh][kw]", 3: "[C][kh][kw]", 4: "[F][C][kh][kw]"},
+}
+
+
+def _rank(value: Any, where: str) -> int:
+    rank = 0
+    while isinstance(value, list):
+        if not value:
+            raise ProblemError(f"{where}: the array is empty")
+        rank += 1
+        value = value[0]
+    return rank
+
+
+def _walk(value: Any, where: str, levels: tuple[str, ...], out: list[Fraction]) -> tuple[int, ...]:
+    """Check one nested list level by level, appending its numbers to ``out``."""
+    if not levels:
+        if isinstance(value, list):
+            raise ProblemError(f"{where}: expected a number, got a list")
+        out.append(to_number(value, where))
+        return ()
+    if not isinstance(value, list):
+        raise ProblemError(
+            f"{where}: expected a list of {_PLURAL[levels[0]]}, got {_show(value)}"
+        )
+    if not value:
+        raise ProblemError(f"{where}: the array is empty")
+    shapes = [_walk(item, f"{where}[{i}]", levels[1:], out) for i, item in enumerate(value)]
+    for number, shape in enumerate(shapes[1:], start=2):
+        if shape != shapes[0]:
+            unit = levels[0]
+            if len(levels) == 2:
+                raise ProblemError(
+                    f"{where}: {unit} {number} has {shape[0]} {_PLURAL[levels[1]]}, "
+                    f"{unit} 1 has {shapes[0][0]}"
+                )
+            raise ProblemError(
+                f"{where}: {unit} {number} is {_dims(shape)}, {unit} 1 is {_dims(shapes[0])}"
+            )
+    return (len(value), *shapes[0])
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+def _read_array(value: Any, key: str, kind: str, ranks: tuple[int, ...]) -> tuple[Array, int]:
+    """A read-only object array of Fractions and the rank the user gave it in."""
+    rank = _rank(value, key)
+    if rank not in ranks:
+        forms = _FORMS.get(kind)
+        wanted = (
+            " or ".join(f"a {r}-D {forms[r]}" for r in ranks) if forms
+            else " or ".join(f"a {r}-D" for r in ranks)
+        )
+        got = f"a {rank}-D array" if rank else _show(value)
+        raise ProblemError(f"{key}: expected {wanted} array of numbers, got {got}")
+    numbers: list[Fraction] = []
+    shape = _walk(value, key, _LEVELS[kind][rank], numbers)
+    array = np.empty(len(numbers), dtype=object)
+    array[:] = numbers
+    return frozen(array.reshape(shape)), rank
+
+
+def frozen(array: Array) -> Array:
+    """Mark an array read-only and return it."""
+    array.flags.writeable = False
+    return array
+
+
+def _pair(value: Any, key: str, minimum: int) -> tuple[int, int]:
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and len(value) != 2:
+        raise ProblemError(f"{key}: expected an integer or a pair [rows, columns], got {_show(value)}")
+    numbers = []
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]" if isinstance(value, list) else key
+        if isinstance(item, str) and not isinstance(item, _Literal) or isinstance(item, list):
+            raise ProblemError(f"{where}: expected an integer ≥ {minimum}, got {_show(item)}")
+        number = to_number(item, where)
+        if number.denominator != 1 or number < minimum:
+            raise ProblemError(f"{where}: expected an integer ≥ {minimum}, got {_show(item)}")
+        numbers.append(int(number))
+    return (numbers[0], numbers[-1])
+
+
+def _notation(value: Any) -> Notation:
+    if not isinstance(value, dict):
+        raise ProblemError(f"notation: expected an object, got {_show(value)}")
+    names = {f for f in Notation.__dataclass_fields__ if f != "index_base"}
+    settings: dict[str, Any] = {}
+    for key, item in value.items():
+        where = f"notation.{key}"
+        if key == "index_base":
+            if isinstance(item, _Literal | int) and not isinstance(item, bool) and str(item) in (
+                "0", "1"
+            ):
+                settings[key] = int(item)
+            else:
+                raise ProblemError(f"{where}: expected 0 or 1, got {_show(item)}")
+        elif key in names:
+            if not isinstance(item, str) or isinstance(item, _Literal) or not item.strip():
+                raise ProblemError(f"{where}: expected a non-empty name, got {_show(item)}")
+            settings[key] = item.strip()
+        else:
+            raise ProblemError(_unknown(where, key, [*sorted(names), "index_base"]))
+    return Notation(**settings)
+
+
+def _unknown(where: str, key: str, known: list[str]) -> str:
+    message = f"{where}: unknown key"
+    close = difflib.get_close_matches(key, known, n=1)
+    return message + (f"; did you mean {close[0]!r}?" if close else "")
+
+
+def _plain_json(value: Any) -> Any:
+    """Turn a Python mapping's numbers into the forms the reader expects."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain_json(value.tolist())
+    if isinstance(value, np.generic):
+        return _plain_json(value.item())
+    return value
+
+
+def problem_from_data(data: Any) -> Problem:
+    """Check a parsed problem (a JSON object or an equivalent Python mapping)."""
+    if not isinstance(data, Mapping):
+        kind = "an array" if isinstance(data, list) else _show(data)
+        raise ProblemError(f"expected a JSON object {{...}} at the top level, got {kind}")
+    data = _plain_json(data)
+    for key in data:
+        if key in NOT_YET:
+            raise ProblemError(f"{key}: {NOT_YET[key]}")
+        if key not in KEYS:
+            raise ProblemError(_unknown(key, key, [*KEYS, *NOT_YET]))
+    if "filter" in data and "kernel" in data:
+        raise ProblemError("kernel: the same as filter; give one of them, not both")
+    for key in ("input", "filter"):
+        if key not in data and not (key == "filter" and "kernel" in data):
+            raise ProblemError(f"{key}: missing; a problem needs an input and a filter")
+    for key in ("input", "filter", "kernel"):
+        if isinstance(data.get(key), dict):
+            raise ProblemError(
+                f"{key}: a shape such as {{\"shape\": [3, 3]}} is for symbolic derivations, "
+                "which are not supported yet"
+            )
+
+    image, input_rank = _read_array(data["input"], "input", "input", (2, 3))
+    filter_key = "filter" if "filter" in data else "kernel"
+    kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
+    if input_rank == 2:
+        image = frozen(image.reshape(1, *image.shape))
+    kernel = frozen(kernel.reshape((1,) * (4 - filter_rank) + kernel.shape))
+    channels, filters = image.shape[0], kernel.shape[0]
+    if kernel.shape[1] != channels:
+        hint = (
+            "; give it as [C][kh][kw] or [F][C][kh][kw]" if filter_rank == 2 else ""
+        )
+        raise ProblemError(
+            f"{filter_key}: has {kernel.shape[1]} channel{'s' * (kernel.shape[1] != 1)}, "
+            f"the input has {channels}{hint}"
+        )
+
+    stride = _pair(data.get("stride", _Literal("1")), "stride", 1)
+    padding = _pair(data.get("padding", _Literal("0")), "padding", 0)
+    padded = (image.shape[1] + 2 * padding[0], image.shape[2] + 2 * padding[1])
+    kh, kw = kernel.shape[2], kernel.shape[3]
+    if kh > padded[0] or kw > padded[1]:
+        raise ProblemError(
+            f"filter {kh}×{kw} is larger than the padded input {padded[0]}×{padded[1]}"
+        )
+    layout = Layout(input_rank, filter_rank, not isinstance(data.get("bias"), list))
+    out_shape = (
+        filters, (padded[0] - kh) // stride[0] + 1, (padded[1] - kw) // stride[1] + 1
+    )
+
+    bias = _bias(data["bias"], filters) if "bias" in data else None
+    if "target" in data and "grad_output" in data:
+        raise ProblemError(
+            "grad_output: give target or grad_output, not both "
+            "(grad_output is dL/dZ given directly, instead of a target and a loss)"
+        )
+    target = _output_shaped(data, "target", out_shape, layout)
+    grad_output = _output_shaped(data, "grad_output", out_shape, layout)
+
+    loss: LossName = "mse"
+    if "loss" in data:
+        value = data["loss"]
+        if not isinstance(value, str) or value not in LOSSES:
+            names = ", ".join(f'"{name}"' for name in LOSSES)
+            raise ProblemError(f"loss: unknown loss {_show(value)}; expected one of {names}")
+        if target is None:
+            raise ProblemError(
+                "loss: a loss needs a target; without one there is no loss to compute"
+                + (" (grad_output gives dL/dZ directly)" if grad_output is not None else "")
+            )
+        loss = cast(LossName, value)
+
+    learning_rate = None
+    if "learning_rate" in data:
+        learning_rate = to_number(data["learning_rate"], "learning_rate")
+        if target is None and grad_output is None:
+            raise ProblemError(
+                "learning_rate: an update needs gradients; give a target or grad_output"
+            )
+
+    notation = _notation(data["notation"]) if "notation" in data else Notation()
+    return Problem(
+        input=image, filter=kernel, bias=bias, target=target, grad_output=grad_output,
+        loss=loss, stride=stride, padding=padding, learning_rate=learning_rate,
+        notation=notation, layout=layout,
+    )
+
+
+def _bias(value: Any, filters: int) -> Array:
+    if isinstance(value, list):
+        if len(value) != filters:
+            raise ProblemError(
+                f"bias: expected a list of {filters} number{'s' * (filters != 1)} "
+                f"(one per filter), got {len(value)}"
+            )
+        numbers = [to_number(item, f"bias[{i}]") for i, item in enumerate(value)]
+    else:
+        if isinstance(value, str) and value == "symbolic":
+            raise ProblemError("bias: \"symbolic\" is for symbolic derivations, "
+                               "which are not supported yet")
+        if filters != 1:
+            raise ProblemError(
+                f"bias: the layer has {filters} filters; give a list of {filters} numbers"
+            )
+        numbers = [to_number(value, "bias")]
+    array = np.empty(len(numbers), dtype=object)
+    array[:] = numbers
+    return frozen(array)
+
+
+def _output_shaped(
+    data: Mapping[str, Any], key: str, shape: tuple[int, int, int], layout: Layout
+) -> Array | None:
+    """A target or grad_output, which must have the output's shape."""
+    if key not in data:
+        return None
+    filters = shape[0]
+    ranks = (2, 3) if filters == 1 else (3,)
+    array, rank = _read_array(data[key], key, "output", ranks)
+    if rank == 2:
+        array = frozen(array.reshape(1, *array.shape))
+    if array.shape != shape:
+        given = array.shape if rank == 3 else array.shape[1:]
+        wanted = shape if layout.output_rank == 3 else shape[1:]
+        raise ProblemError(
+            f"{key}: expected the output's shape {_brackets(wanted)}, got {_brackets(given)}"
+        )
+    return array
+
+
+def _brackets(shape: tuple[int, ...]) -> str:
+    return "".join(f"[{n}]" for n in shape)
+
+
+def parse_problem(text: str) -> Problem:
+    """A problem from the text of a problem file."""
+    return problem_from_data(parse_json(text))
+
+
+def load_problem(path: str | Path) -> Problem:
+    """A problem from a file; errors are prefixed by the file's name."""
+    where = Path(path)
+    try:
+        return parse_problem(read_text(where))
+    except ProblemError as error:
+        raise ProblemError(f"{where}: {error}") from None
