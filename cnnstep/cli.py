@@ -7,13 +7,14 @@ exit status 2 for bad input and no traceback.
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cnnstep import __version__
+from cnnstep.derivation import DEFAULT_MAX_TERMS
 
 app = typer.Typer(
     name="cnnstep",
@@ -25,8 +26,10 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
+    latex = "latex"
+    markdown = "markdown"
     json = "json"
 
 
@@ -69,33 +72,93 @@ def _main(
 def solve(
     file: Annotated[Path, typer.Argument(help="The problem file (JSON).", show_default=False)],
     format: Annotated[
-        Format, typer.Option("--format", "-f", help="text: a summary; json: the result object.")
+        Format, typer.Option(
+            "--format", "-f",
+            help="text: the worked solution for the terminal; latex: a document that "
+                 "compiles with pdflatex; markdown: for GitHub and Jupyter; json: the "
+                 "result object.")
     ] = Format.text,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not standard output.")
     ] = None,
+    fragment: Annotated[
+        bool, typer.Option("--fragment", help="With --format latex: the body alone, to paste "
+                                              "into an existing document.")
+    ] = False,
+    decimals: Annotated[
+        int | None, typer.Option(
+            "--decimals", min=0, max=30,
+            help="Print values without a finite decimal rounded to N places, instead of "
+                 "as a fraction with its rounded decimal beside it (1/3 ≈ 0.3333).")
+    ] = None,
+    max_terms: Annotated[
+        int, typer.Option(
+            "--max-terms", min=0,
+            help="Work out every entry only while the derivation has at most N products; "
+                 "beyond, work out the first entries of each step. 0: no limit.")
+    ] = DEFAULT_MAX_TERMS,
+    only: Annotated[
+        list[str] | None, typer.Option(
+            "--only", metavar="KEY[i][j]",
+            help="Work out only this result entry, e.g. grad_input[1][2] or loss; "
+                 "repeat for several.")
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option("--width", min=40,
+                                 help="Text width (default: the terminal's, else 80).")
+    ] = None,
 ) -> None:
-    """Solve the layer in FILE: forward pass, loss, gradients and update, exactly.
+    """Solve the layer in FILE: forward pass, loss, gradients and update, worked out exactly.
 
-    Example: cnnstep solve samples/seed000-filter-update.json --format json
+    Examples:
+
+      cnnstep solve samples/seed000-filter-update.json
+
+      cnnstep solve samples/seed000-filter-update.json --format latex -o key.tex
+
+      cnnstep solve samples/two-filters-padding.json --only grad_input[0][1][2]
+
+      cnnstep solve samples/seed000-filter-update.json --format json
     """
-    from cnnstep.engine import solve as solve_layer
+    from cnnstep.api import Worked
+    from cnnstep.derivation import SelectionError
     from cnnstep.problem import ProblemError, load_problem
-    from cnnstep.result import result
 
+    if fragment and format is not Format.latex:
+        raise fail("--fragment goes with --format latex")
+    if format is Format.json:
+        for name, given in (("--only", bool(only)), ("--decimals", decimals is not None),
+                            ("--max-terms", max_terms != DEFAULT_MAX_TERMS)):
+            if given:
+                raise fail(f"{name} shapes the worked derivation; the JSON result always "
+                           "holds every entry, exact")
     try:
-        problem = load_problem(file)
+        worked = Worked(load_problem(file))
     except ProblemError as error:
         raise fail(str(error)) from None
-    values = result(solve_layer(problem))
     if format is Format.json:
-        from cnnstep.render.json_result import dumps
+        write(worked.to_json(), output)
+        return
+    try:
+        derivation = worked.derivation(max_terms=max_terms, only=only or ())
+    except SelectionError as error:
+        raise fail(str(error)) from None
+    if format is Format.latex:
+        from cnnstep.render import latex
 
-        write(dumps(values), output)
+        write(latex.render(derivation, fragment=fragment, decimals=decimals), output)
+    elif format is Format.markdown:
+        from cnnstep.render import markdown
+
+        write(markdown.render(derivation, decimals=decimals), output)
+    elif output is not None:
+        from cnnstep.render import text
+
+        write(text.render(derivation, width=width, decimals=decimals), output)
     else:
-        from cnnstep.render.summary import render
+        from cnnstep.render import text
 
-        write(render(values), output)
+        text.render(derivation, file=sys.stdout, width=width, decimals=decimals)
 
 
 def main() -> None:

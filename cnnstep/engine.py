@@ -82,7 +82,7 @@ def correlate(x: Array, k: Array, stride: tuple[int, int] = (1, 1)) -> Array:
     ``x`` is (C, H, W), ``k`` is (F, C, kh, kw); the result is (F, oh, ow) with
     ``out[f, i, j] = Σ_c Σ_m Σ_n x[c, i·sh + m, j·sw + n] · k[f, c, m, n]``.
     """
-    channels, height, width = x.shape
+    channels = x.shape[0]
     filters, _, kh, kw = k.shape
     sh, sw = stride
     xi, dx = _scaled(x)

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import numpy as np
 
 from cnnstep.numbers import NumberError, parse_number
 
-Array = np.ndarray[Any, np.dtype[np.object_]]
+#: an object array of Fractions (numpy does not type its entries)
+Array = np.ndarray[Any, np.dtype[Any]]
 LossName = Literal["mse", "sse", "half_sse"]
 LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 
@@ -311,11 +312,13 @@ def frozen(array: Array) -> Array:
 def _pair(value: Any, key: str, minimum: int) -> tuple[int, int]:
     items = value if isinstance(value, list) else [value]
     if isinstance(value, list) and len(value) != 2:
-        raise ProblemError(f"{key}: expected an integer or a pair [rows, columns], got {_show(value)}")
+        raise ProblemError(
+            f"{key}: expected an integer or a pair [rows, columns], got {_show(value)}"
+        )
     numbers = []
     for i, item in enumerate(items):
         where = f"{key}[{i}]" if isinstance(value, list) else key
-        if isinstance(item, str) and not isinstance(item, _Literal) or isinstance(item, list):
+        if (isinstance(item, str) and not isinstance(item, _Literal)) or isinstance(item, list):
             raise ProblemError(f"{where}: expected an integer ≥ {minimum}, got {_show(item)}")
         number = to_number(item, where)
         if number.denominator != 1 or number < minimum:
@@ -438,7 +441,7 @@ def problem_from_data(data: Any) -> Problem:
                 "loss: a loss needs a target; without one there is no loss to compute"
                 + (" (grad_output gives dL/dZ directly)" if grad_output is not None else "")
             )
-        loss = cast(LossName, value)
+        loss = value
 
     learning_rate = None
     if "learning_rate" in data:

@@ -1,0 +1,873 @@
+"""The worked solution as immutable data.
+
+A :class:`Derivation` is made once from a solved layer and printed by every
+renderer; it holds every number the page shows, so no renderer computes one.
+
+It is a list of :class:`Step` (output size, padding, forward pass, loss,
+dL/dZ, zero insertion, dL/dK, dL/dB, rotated kernel and padded gradient,
+dL/dX, update), each a list of blocks: :class:`Text`, :class:`Matrix`,
+:class:`Equation` and :class:`Omitted`. An equation is a left-hand side and a
+chain of right-hand forms (the symbolic sum, the same with numbers put in,
+any intermediate) ending in its exact value. Expressions are small trees of
+:class:`Sym` (one entry of a quantity, by its role and 0-based index in the
+full layout), :class:`Num`, :class:`Add`, :class:`Mul` and a few more; symbols
+are printed through the problem's notation by the renderers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnnstep.engine import Solution
+from cnnstep.problem import Array, Layout, Notation
+from cnnstep.result import user_shape
+
+# --------------------------------------------------------------------------
+# expressions
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """An exact number."""
+
+    value: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """A constant written as the unreduced fraction the course writes: (2/4)."""
+
+    numerator: int
+    denominator: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sym:
+    """One entry of a quantity: ``role`` names it, ``index`` is 0-based, full layout.
+
+    Roles: input (c, i, j), filter (f, c, m, n), bias (f,), output, target and
+    grad_output (f, i, j), grad_filter and updated_filter (f, c, m, n),
+    grad_bias and updated_bias (f,), grad_input (c, i, j), loss and
+    learning_rate (no index).
+    """
+
+    role: str
+    index: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """A whole quantity, as in ``dL/dK = conv(X, dL/dZ)``."""
+
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A plain variable such as H, P or oh, printed in italics."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    terms: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sub:
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Mul:
+    factors: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pow:
+    base: Expr
+    exponent: int
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Brackets the course writes on purpose: ``[ … ]`` around the loss sum."""
+
+    body: Expr
+    square: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Div:
+    """``left / right`` written on one line."""
+
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A named operation: conv, full conv, rot180, sum."""
+
+    name: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class More:
+    """``count`` terms of a long sum left out: printed as an ellipsis."""
+
+    count: int
+
+
+Expr = Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor | Div | Call | More
+
+
+# --------------------------------------------------------------------------
+# blocks and steps
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The cells of the padded input that produced an output entry."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def __contains__(self, cell: object) -> bool:
+        if not isinstance(cell, tuple):
+            return False
+        row, col = cell
+        return bool(
+            self.top <= row < self.top + self.height and self.left <= col < self.left + self.width
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A sentence; parts are words or inline expressions."""
+
+    parts: tuple[str | Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Matrix:
+    """A labelled 2-D matrix of exact values.
+
+    ``border`` counts the rows and columns of zero padding on each side: they
+    carry no index of the quantity and are shown apart.
+    """
+
+    label: tuple[str | Expr, ...]
+    values: Array
+    border: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Equation:
+    """``lhs = forms[0] = forms[1] = … = value``; ``entry`` ties it to a result entry."""
+
+    lhs: Expr
+    forms: tuple[Expr, ...]
+    value: Fraction
+    entry: tuple[str, tuple[int, ...]] | None = None
+    window: Window | None = None
+    #: the matrices the window lies in (one per input channel)
+    window_of: tuple[Matrix, ...] = ()
+
+    @property
+    def terms(self) -> int:
+        """Products in the first form: what a student writes out."""
+        first = self.forms[0] if self.forms else None
+        return len(first.terms) if isinstance(first, Add) else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Omitted:
+    """What a shortened derivation leaves out, and how to see it."""
+
+    count: int
+    what: str
+    example: str
+
+
+Block = Text | Matrix | Equation | Omitted
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """The whole worked solution, ready for any renderer."""
+
+    title: str
+    notation: Notation
+    #: one channel and one filter: symbols carry two indices (X_ij), else all (X_cij)
+    compact: bool
+    steps: tuple[Step, ...]
+    #: the largest index any symbol has, per role kind, to choose index style
+    largest_index: int
+    #: a note when the derivation was shortened
+    shortened: bool = False
+
+    def equations(self) -> Iterator[Equation]:
+        for step in self.steps:
+            for block in step.blocks:
+                if isinstance(block, Equation):
+                    yield block
+
+
+# --------------------------------------------------------------------------
+# selecting what to work out
+
+_ENTRY = re.compile(r"([a-z_]+)((?:\[\d+\])*)")
+
+#: how each result key's user-shaped index maps to the full layout
+ENTRY_KEYS = (
+    "output", "loss", "grad_output", "grad_filter", "grad_bias", "grad_input",
+    "updated_filter", "updated_bias",
+)
+
+
+class SelectionError(ValueError):
+    """An ``--only`` entry that names no entry of the result."""
+
+
+def _full_rank(key: str) -> int:
+    return {"output": 3, "grad_output": 3, "grad_filter": 4, "updated_filter": 4,
+            "grad_input": 3, "grad_bias": 1, "updated_bias": 1, "loss": 0}[key]
+
+
+def parse_entry(text: str, solution: Solution) -> tuple[str, tuple[int, ...]]:
+    """``grad_input[1][2]`` → (``grad_input``, full-layout index)."""
+    match = _ENTRY.fullmatch(text.strip())
+    if not match or match.group(1) not in ENTRY_KEYS:
+        keys = ", ".join(ENTRY_KEYS)
+        raise SelectionError(f"--only {text}: expected a result key ({keys}) with an index")
+    key = match.group(1)
+    index = tuple(int(n) for n in re.findall(r"\d+", match.group(2)))
+    value = getattr(solution, key)
+    if value is None:
+        raise SelectionError(f"--only {text}: this problem has no {key}")
+    if key == "loss":
+        if index:
+            raise SelectionError(f"--only {text}: loss is a number and takes no index")
+        return key, ()
+    shaped = user_shape(key, value, solution.problem.layout)
+    if len(index) != shaped.ndim:
+        raise SelectionError(
+            f"--only {text}: {key} has {shaped.ndim} ax{'es' if shaped.ndim != 1 else 'is'}"
+            f" (shape {''.join(f'[{n}]' for n in shaped.shape)}), give {shaped.ndim} indices"
+        )
+    for axis, (i, n) in enumerate(zip(index, shaped.shape, strict=True)):
+        if i >= n:
+            raise SelectionError(
+                f"--only {text}: index {i} on axis {axis} is out of range (size {n})"
+            )
+    full = (0,) * (_full_rank(key) - len(index)) + index
+    return key, full
+
+
+def user_index(key: str, index: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
+    """A full-layout index as the user would write it for ``key``."""
+    if key == "loss":
+        return ()
+    if key in ("grad_bias", "updated_bias"):
+        return () if layout.bias_is_number else index
+    rank = {"output": layout.output_rank, "grad_output": layout.output_rank,
+            "grad_input": layout.input_rank, "grad_filter": layout.filter_rank,
+            "updated_filter": layout.filter_rank}[key]
+    return index[len(index) - rank:]
+
+
+def entry_text(key: str, index: tuple[int, ...], layout: Layout) -> str:
+    return key + "".join(f"[{i}]" for i in user_index(key, index, layout))
+
+
+# --------------------------------------------------------------------------
+# building
+
+
+class _Symbols:
+    """Interned symbols and numbers: large derivations reuse the same nodes."""
+
+    def __init__(self) -> None:
+        self._syms: dict[tuple[str, tuple[int, ...]], Sym] = {}
+        self._nums: dict[tuple[int, int], Num] = {}
+
+    def sym(self, role: str, index: tuple[int, ...] = ()) -> Sym:
+        key = (role, index)
+        node = self._syms.get(key)
+        if node is None:
+            node = self._syms[key] = Sym(role, index)
+        return node
+
+    def num(self, value: Fraction) -> Num:
+        key = (value.numerator, value.denominator)  # hashes far faster than a Fraction
+        node = self._nums.get(key)
+        if node is None:
+            node = self._nums[key] = Num(value)
+        return node
+
+    def syms(self, role: str, shape: tuple[int, ...]) -> Array:
+        """An array of the symbols of every entry of a quantity."""
+        out = np.empty(shape, dtype=object)
+        for index in np.ndindex(*shape):
+            out[index] = self.sym(role, index)
+        return out
+
+    def nums(self, values: Array) -> Array:
+        """An array of the number nodes of every entry of ``values``."""
+        out = np.empty(values.shape, dtype=object)
+        out.flat[:] = [self.num(v) for v in values.flat]
+        return out
+
+
+@dataclass
+class _Plan:
+    """Which entries of each step to work out."""
+
+    max_terms: int
+    only: frozenset[tuple[str, tuple[int, ...]]] | None
+    budget: dict[str, int] = field(default_factory=dict)
+
+    def pick(self, key: str, entries: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        if self.only is not None:
+            return [e for e in entries if (key, e) in self.only]
+        limit = self.budget.get(key)
+        return list(entries) if limit is None else list(entries[:limit])
+
+
+def _matrices(label: tuple[str | Expr, ...], array: Array, names: tuple[str, ...],
+              compact: bool, base: int, **options: Any) -> list[Matrix]:
+    """One Matrix per 2-D slice of ``array``, labelled with its leading indices."""
+    if array.ndim == 2:
+        return [Matrix(label, array, **options)]
+    lead = array.shape[:-2]
+    if compact and all(n == 1 for n in lead):
+        return [Matrix(label, array.reshape(array.shape[-2:]), **options)]
+    out = []
+    for index in np.ndindex(*lead):
+        where = ", ".join(f"{name} {i + base}" for name, i in zip(names, index, strict=True))
+        out.append(Matrix((*label, f" ({where})"), array[index], **options))
+    return out
+
+
+class _Builder:
+    def __init__(self, solution: Solution, plan: _Plan) -> None:
+        self.s = solution
+        self.p = solution.problem
+        self.plan = plan
+        self.nodes = _Symbols()
+        self.base = self.p.notation.index_base
+        self.compact = self.p.channels == 1 and self.p.filters == 1
+        p, nodes = self.p, self.nodes
+        ph, pw = p.padding
+        h, w = p.input.shape[1:]
+        # symbols and numbers of every entry, made once: padding has no symbol
+        self.x_sym = np.full((p.channels, *p.padded_size), None, dtype=object)
+        self.x_sym[:, ph : ph + h, pw : pw + w] = nodes.syms("input", p.input.shape)
+        self.x_num = nodes.nums(solution.padded_input)
+        self.k_sym = nodes.syms("filter", p.filter.shape)
+        self.k_num = nodes.nums(p.filter)
+        if solution.grad_output is not None:
+            self.g_sym = nodes.syms("grad_output", solution.grad_output.shape)
+            self.g_num = nodes.nums(solution.grad_output)
+
+    # small helpers -----------------------------------------------------
+    def sym(self, role: str, index: tuple[int, ...] = ()) -> Sym:
+        return self.nodes.sym(role, index)
+
+    def num(self, value: Fraction) -> Num:
+        return self.nodes.num(value)
+
+    def matrices(self, label: tuple[str | Expr, ...], array: Array, kind: str,
+                 **options: Any) -> list[Matrix]:
+        names = {"input": ("channel",), "filter": ("filter", "channel"),
+                 "output": ("filter",)}[kind]
+        return _matrices(label, array, names, self.compact, self.base, **options)
+
+    def omitted(self, key: str, shown: int, total: int, what: str) -> list[Block]:
+        if shown >= total or self.plan.only is not None:
+            return []
+        example = self.first_hidden(key, shown)
+        return [Omitted(total - shown, what, example)]
+
+    def first_hidden(self, key: str, shown: int) -> str:
+        entries = self.entries(key)
+        return entry_text(key, entries[shown], self.p.layout)
+
+    def entries(self, key: str) -> list[tuple[int, ...]]:
+        if key == "loss":
+            return [()]
+        array = getattr(self.s, key)
+        return list(np.ndindex(*array.shape))
+
+    # steps ---------------------------------------------------------------
+    def build(self) -> list[Step]:
+        steps = [self.shapes()]
+        if any(self.p.padding):
+            steps.append(self.padding())
+        steps.append(self.forward())
+        if self.s.grad_output is None:
+            return [s for s in steps if s.blocks]
+        if self.p.target is not None:
+            steps.append(self.loss())
+            steps.append(self.grad_output())
+        else:
+            steps.append(self.given_grad_output())
+        if self.p.stride != (1, 1):
+            steps.append(self.spread())
+        steps.append(self.grad_filter())
+        if self.p.bias is not None:
+            steps.append(self.grad_bias())
+        steps.append(self.grad_input())
+        if self.p.learning_rate is not None:
+            steps.append(self.update())
+        return [s for s in steps if s.blocks]
+
+    def shapes(self) -> Step:
+        p = self.p
+        blocks: list[Block] = []
+        if self.plan.only is not None:
+            return Step("shapes", "Output size", ())
+        h, w = p.input.shape[1:]
+        for axis, (size, pad, k, stride, out, name) in enumerate((
+            (h, p.padding[0], p.kernel_size[0], p.stride[0], p.output_size[0], "height"),
+            (w, p.padding[1], p.kernel_size[1], p.stride[1], p.output_size[1], "width"),
+        )):
+            letter = "HW"[axis]
+            general = Add((Floor(Div(Sub(Add((Name(letter), Mul((self.num(Fraction(2)),
+                                                                   Name("P"))))), Name("K")),
+                                     Name("S"))), self.num(Fraction(1))))
+            numbers = Add((Floor(Div(Sub(Add((self.num(Fraction(size)),
+                                              Mul((self.num(Fraction(2)),
+                                                   self.num(Fraction(pad)))))),
+                                         self.num(Fraction(k))),
+                                     self.num(Fraction(stride)))), self.num(Fraction(1))))
+            blocks.append(Equation(Name(f"output {name}"), (general, numbers), Fraction(out)))
+        blocks.append(Text((
+            f"{p.channels} input channel{'s' * (p.channels != 1)}, "
+            f"{p.filters} filter{'s' * (p.filters != 1)} of "
+            f"{p.kernel_size[0]}×{p.kernel_size[1]}, stride {_pair(p.stride)}, "
+            f"padding {_pair(p.padding)}: the output is "
+            f"{_dims((p.filters, *p.output_size) if p.filters > 1 else p.output_size)}.",
+        )))
+        for axis in range(2):
+            left = (p.padded_size[axis] - p.kernel_size[axis]) % p.stride[axis]
+            if left:
+                what = ("row", "rows") if axis == 0 else ("column", "columns")
+                blocks.append(Text((
+                    f"The stride does not divide evenly: the last {left} "
+                    f"{what[left != 1]} of the padded input "
+                    f"{'is' if left == 1 else 'are'} reached by no window, so "
+                    f"{'its' if left == 1 else 'their'} gradient is 0.",
+                )))
+        return Step("shapes", "Output size", tuple(blocks))
+
+    def padding(self) -> Step:
+        if self.plan.only is not None:
+            return Step("padding", "Padding", ())
+        ph, pw = self.p.padding
+        blocks: list[Block] = [Text((
+            f"Zeros are added on each side: {ph} row{'s' * (ph != 1)} above and below, "
+            f"{pw} column{'s' * (pw != 1)} left and right. Terms with these zeros are "
+            "left out of the sums below.",
+        ))]
+        blocks += self.padded_matrices
+        return Step("padding", "Padding", tuple(blocks))
+
+    @property
+    def padded_matrices(self) -> list[Matrix]:
+        cached = getattr(self, "_padded", None)
+        if cached is None:
+            label: tuple[str | Expr, ...] = (
+                (Whole("padded_input"),) if any(self.p.padding) else (Whole("input"),)
+            )
+            cached = self.matrices(label, self.s.padded_input, "input", border=self.p.padding)
+            self._padded: list[Matrix] = cached
+        return cached
+
+    def forward(self) -> Step:
+        p, s = self.p, self.s
+        kh, kw = p.kernel_size
+        sh, sw = p.stride
+        entries = self.entries("output")
+        chosen = self.plan.pick("output", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            blocks.append(Text((
+                "Each output entry is the sum of the products of the window of ",
+                Whole("input"), " with the kernel ", Whole("filter"),
+                *((" over every channel",) if p.channels > 1 else ()),
+                *((", plus the bias ", Whole("bias")) if p.bias is not None else ()),
+                ".",
+            )))
+        grids = tuple(self.padded_matrices)
+        for f, i, j in chosen:
+            symbolic: list[Expr] = []
+            numeric: list[Expr] = []
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            for x, k, a, b in zip(self.x_sym[:, rows, cols].flat, self.k_sym[f].flat,
+                                  self.x_num[:, rows, cols].flat, self.k_num[f].flat,
+                                  strict=True):
+                if x is not None:  # terms with padding zeros are left out
+                    symbolic.append(Mul((x, k)))
+                    numeric.append(Mul((a, b)))
+            if p.bias is not None:
+                symbolic.append(self.sym("bias", (f,)))
+                numeric.append(self.num(p.bias[f]))
+            blocks.append(Equation(
+                self.sym("output", (f, i, j)), (Add(tuple(symbolic)), Add(tuple(numeric))),
+                s.output[f, i, j], ("output", (f, i, j)),
+                Window(i * sh, j * sw, kh, kw), grids,
+            ))
+        blocks += self.omitted("output", len(chosen), len(entries), "output entries")
+        if self.plan.only is None:
+            blocks += self.matrices((Whole("output"),), s.output, "output")
+        return Step("forward", "Forward pass", tuple(blocks))
+
+    def loss(self) -> Step:
+        p, s = self.p, self.s
+        assert p.target is not None and s.loss is not None
+        if self.plan.only is not None and ("loss", ()) not in self.plan.only:
+            return Step("loss", "Loss", ())
+        n = s.output.size
+        entries = list(np.ndindex(*s.output.shape))
+        shown = entries
+        limit = self.plan.budget.get("loss")
+        if limit is not None and limit < n:
+            shown = entries[: max(limit - 1, 1)]
+        hidden = n - len(shown) - (1 if len(shown) < n else 0)
+
+        def elided(terms: list[Expr]) -> Add:
+            if len(shown) == n:
+                return Add(tuple(terms))
+            return Add((*terms[: len(shown)], More(hidden), terms[-1]))
+
+        picked = shown if len(shown) == n else [*shown, entries[-1]]
+        diffs_sym = elided([Pow(Group(Sub(self.sym("output", e), self.sym("target", e))), 2)
+                            for e in picked])
+        diffs_num = elided([Pow(Group(Sub(self.num(s.output.item(e)),
+                                          self.num(p.target.item(e)))), 2) for e in picked])
+        squares = elided([self.num((s.output.item(e) - p.target.item(e)) ** 2) for e in picked])
+        total = s.loss * {"mse": n, "sse": 1, "half_sse": 2}[p.loss]
+        scales: dict[str, tuple[Expr, ...]] = {
+            "mse": (Ratio(1, n),), "sse": (), "half_sse": (Ratio(1, 2),),
+        }
+        scale = scales[p.loss]
+        forms: list[Expr] = []
+        for body in (diffs_sym, diffs_num, squares):
+            forms.append(Mul((*scale, Group(body, square=True))) if scale else body)
+        if scale:
+            forms.append(Mul((*scale, self.num(total))))
+        elif n > 1:
+            forms.append(self.num(total))
+        name = {"mse": "mean of the squared errors over all",
+                "sse": "sum of the squared errors over all",
+                "half_sse": "half the sum of the squared errors over all"}[p.loss]
+        blocks: list[Block] = [
+            Text((f"The loss is {p.loss}, the {name} {n} output entries.",)),
+            *self.matrices((Whole("target"),), p.target, "output"),
+            Equation(self.sym("loss"), tuple(forms), s.loss, ("loss", ())),
+        ]
+        return Step("loss", "Loss", tuple(blocks))
+
+    def grad_output(self) -> Step:
+        p, s = self.p, self.s
+        assert p.target is not None and s.grad_output is not None
+        n = s.output.size
+        factors: dict[str, tuple[Expr, ...]] = {
+            "mse": (Ratio(2, n),), "sse": (self.num(Fraction(2)),), "half_sse": (),
+        }
+        factor = factors[p.loss]
+        entries = self.entries("grad_output")
+        chosen = self.plan.pick("grad_output", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            difference = Sub(Whole("output"), Whole("target"))
+            blocks.append(Text((
+                "The derivative of the loss with respect to each output entry: ",
+                Whole("grad_output"), " = ",
+                Mul((*factor, Group(difference))) if factor else difference, ".",
+            )))
+        for e in chosen:
+            forms: list[Expr] = []
+            for z, y in ((self.sym("output", e), self.sym("target", e)),
+                         (self.num(s.output[e]), self.num(p.target[e]))):
+                forms.append(Mul((*factor, Group(Sub(z, y)))) if factor else Sub(z, y))
+            blocks.append(Equation(self.sym("grad_output", e), tuple(forms), s.grad_output[e],
+                                   ("grad_output", e)))
+        blocks += self.omitted("grad_output", len(chosen), len(entries), "entries of dL/dZ")
+        if self.plan.only is None:
+            blocks += self.matrices((Whole("grad_output"),), s.grad_output, "output")
+        return Step("grad_output", "Gradient of the loss with respect to the output", tuple(blocks))
+
+    def given_grad_output(self) -> Step:
+        if self.plan.only is not None:
+            return Step("grad_output", "Upstream gradient", ())
+        assert self.s.grad_output is not None
+        return Step("grad_output", "Upstream gradient", (
+            Text(("The gradient ", Whole("grad_output"), " is given by the problem.")),
+            *self.matrices((Whole("grad_output"),), self.s.grad_output, "output"),
+        ))
+
+    def spread(self) -> Step:
+        if self.plan.only is not None:
+            return Step("spread", "Zero insertion for the stride", ())
+        sh, sw = self.p.stride
+        assert self.s.spread_grad is not None
+        return Step("spread", "Zero insertion for the stride", (
+            Text((
+                f"With stride {_pair(self.p.stride)}, the entries of ", Whole("grad_output"),
+                f" are spread apart by inserting {sh - 1} zero{'s' * (sh != 2)} between rows"
+                f" and {sw - 1} zero{'s' * (sw != 2)} between columns; the backward "
+                "formulas of stride 1 then apply to this spread gradient.",
+            )),
+            *self.matrices((Whole("spread_grad"),), self.s.spread_grad, "output"),
+        ))
+
+    def grad_filter(self) -> Step:
+        p, s = self.p, self.s
+        assert s.grad_output is not None and s.grad_filter is not None
+        oh, ow = p.output_size
+        sh, sw = p.stride
+        entries = self.entries("grad_filter")
+        chosen = self.plan.pick("grad_filter", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            operand = Whole("spread_grad") if p.stride != (1, 1) else Whole("grad_output")
+            source = Whole("padded_input") if any(p.padding) else Whole("input")
+            blocks.append(Text((
+                "Each weight touches every output entry, so its gradient sums over all of them: ",
+                Whole("grad_filter"), " = ", Call("conv", (source, operand)),
+                ", the convolution of the input with the loss gradient",
+                *((" (per filter and channel)",) if not self.compact else ()), ".",
+            )))
+        for f, c, m, n in chosen:
+            symbolic: list[Expr] = []
+            numeric: list[Expr] = []
+            rows = slice(m, m + (oh - 1) * sh + 1, sh)
+            cols = slice(n, n + (ow - 1) * sw + 1, sw)
+            for g, x, a, b in zip(self.g_sym[f].flat, self.x_sym[c, rows, cols].flat,
+                                  self.g_num[f].flat, self.x_num[c, rows, cols].flat,
+                                  strict=True):
+                if x is not None:
+                    symbolic.append(Mul((g, x)))
+                    numeric.append(Mul((a, b)))
+            blocks.append(Equation(
+                self.sym("grad_filter", (f, c, m, n)), (Add(tuple(symbolic)), Add(tuple(numeric))),
+                s.grad_filter[f, c, m, n], ("grad_filter", (f, c, m, n)),
+            ))
+        blocks += self.omitted("grad_filter", len(chosen), len(entries), "entries of dL/dK")
+        if self.plan.only is None:
+            blocks += self.matrices((Whole("grad_filter"),), s.grad_filter, "filter")
+        return Step("grad_filter", "Gradient with respect to the kernel", tuple(blocks))
+
+    def grad_bias(self) -> Step:
+        s = self.s
+        assert s.grad_output is not None and s.grad_bias is not None
+        entries = self.entries("grad_bias")
+        chosen = self.plan.pick("grad_bias", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            blocks.append(Text((
+                "The bias is added to every output entry of its filter: ",
+                Whole("grad_bias"), " = ", Call("sum", (Whole("grad_output"),)), ".",
+            )))
+        for (f,) in chosen:
+            cells = list(np.ndindex(*s.grad_output.shape[1:]))
+            blocks.append(Equation(
+                self.sym("grad_bias", (f,)),
+                (Add(tuple(self.sym("grad_output", (f, i, j)) for i, j in cells)),
+                 Add(tuple(self.num(s.grad_output[f, i, j]) for i, j in cells))),
+                s.grad_bias[f], ("grad_bias", (f,)),
+            ))
+        blocks += self.omitted("grad_bias", len(chosen), len(entries), "entries of dL/dB")
+        return Step("grad_bias", "Gradient with respect to the bias", tuple(blocks))
+
+    def grad_input(self) -> Step:
+        p, s = self.p, self.s
+        assert s.grad_output is not None and s.grad_input is not None
+        assert s.rotated_filter is not None and s.padded_grad is not None
+        kh, kw = p.kernel_size
+        sh, sw = p.stride
+        ph, pw = p.padding
+        oh, ow = p.output_size
+        entries = self.entries("grad_input")
+        chosen = self.plan.pick("grad_input", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            spread = Whole("spread_grad") if p.stride != (1, 1) else Whole("grad_output")
+            blocks.append(Text((
+                "Rotate the kernel by 180° (flip it vertically, then horizontally):",
+            )))
+            blocks += self.matrices((Call("rot180", (Whole("filter"),)),), s.rotated_filter,
+                                    "filter")
+            blocks.append(Text((
+                f"Pad {'the zero-inserted ' if p.stride != (1, 1) else ''}",
+                Whole("grad_output"), f" with kernel − 1 = {kh - 1}"
+                + (f"×{kw - 1}" if kw != kh else "") + " zeros on each side:",
+            )))
+            blocks += self.matrices((Whole("padded_grad"),), s.padded_grad, "output",
+                                    border=(kh - 1, kw - 1))
+            blocks.append(Text((
+                Whole("grad_input"), " = ",
+                Call("full conv", (Call("rot180", (Whole("filter"),)), spread)),
+                ": slide the rotated kernel over the padded gradient"
+                + (" and add over the filters" if p.filters > 1 else "")
+                + ". Each entry, term by term (only the output entries the input entry"
+                " affects appear; the others have zero derivative):",
+            )))
+        for c, a, b in chosen:
+            row, col = a + ph, b + pw
+            symbolic: list[Expr] = []
+            numeric: list[Expr] = []
+            # the output entries whose window holds this input entry
+            first_i, last_i = max(0, -(-(row - kh + 1) // sh)), min(oh - 1, row // sh)
+            first_j, last_j = max(0, -(-(col - kw + 1) // sw)), min(ow - 1, col // sw)
+            for f in range(p.filters):
+                g_sym, g_num = self.g_sym[f], self.g_num[f]
+                k_sym, k_num = self.k_sym[f, c], self.k_num[f, c]
+                for i in range(first_i, last_i + 1):
+                    m = row - i * sh
+                    for j in range(first_j, last_j + 1):
+                        n = col - j * sw
+                        symbolic.append(Mul((g_sym[i, j], k_sym[m, n])))
+                        numeric.append(Mul((g_num[i, j], k_num[m, n])))
+            blocks.append(Equation(
+                self.sym("grad_input", (c, a, b)), (Add(tuple(symbolic)), Add(tuple(numeric))),
+                s.grad_input[c, a, b], ("grad_input", (c, a, b)),
+            ))
+        blocks += self.omitted("grad_input", len(chosen), len(entries), "entries of dL/dX")
+        if self.plan.only is None:
+            if any(p.padding):
+                assert s.grad_padded_input is not None
+                blocks.append(Text((
+                    "The full convolution gives the gradient of the padded input; the rows and"
+                    " columns that are padding are cropped away:",
+                )))
+                blocks += self.matrices((Whole("grad_padded_input"),), s.grad_padded_input,
+                                        "input", border=(ph, pw))
+            blocks += self.matrices((Whole("grad_input"),), s.grad_input, "input")
+        return Step("grad_input", "Gradient with respect to the input", tuple(blocks))
+
+    def update(self) -> Step:
+        p, s = self.p, self.s
+        assert p.learning_rate is not None and s.updated_filter is not None
+        assert s.grad_filter is not None
+        alpha = self.num(p.learning_rate)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            blocks.append(Text((
+                "Gradient descent with learning rate ", Sym("learning_rate"), " = ", alpha, ": ",
+                Whole("updated_filter"), " = ", Sub(Whole("filter"),
+                                                    Mul((Sym("learning_rate"),
+                                                         Whole("grad_filter")))),
+                *((" and ", Whole("updated_bias"), " = ",
+                   Sub(Whole("bias"), Mul((Sym("learning_rate"), Whole("grad_bias")))))
+                  if p.bias is not None else ()),
+                ".",
+            )))
+        groups = [("updated_filter", "filter", "grad_filter", p.filter, s.grad_filter,
+                   s.updated_filter)]
+        if p.bias is not None:
+            assert s.grad_bias is not None and s.updated_bias is not None
+            groups.append(("updated_bias", "bias", "grad_bias", p.bias, s.grad_bias,
+                           s.updated_bias))
+        for key, weight, grad, before, gradient, after in groups:
+            entries = self.entries(key)
+            chosen = self.plan.pick(key, entries)
+            for e in chosen:
+                blocks.append(Equation(
+                    self.sym(key, e),
+                    (Sub(self.sym(weight, e), Mul((self.sym("learning_rate"), self.sym(grad, e)))),
+                     Sub(self.num(before[e]), Mul((alpha, self.num(gradient[e]))))),
+                    after[e], (key, e),
+                ))
+            blocks += self.omitted(key, len(chosen), len(entries),
+                                   "updated weights" if key == "updated_filter" else "biases")
+        if self.plan.only is None:
+            blocks += self.matrices((Whole("updated_filter"),), s.updated_filter, "filter")
+            if s.updated_bias is not None and p.filters > 1:
+                blocks.append(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1)))
+        return Step("update", "Update", tuple(blocks))
+
+
+def _pair(values: tuple[int, int]) -> str:
+    return str(values[0]) if values[0] == values[1] else f"{values[0]}×{values[1]}"
+
+
+def _dims(shape: Iterable[int]) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+#: the default number of products a derivation may print in full
+DEFAULT_MAX_TERMS = 3000
+
+
+def _equation_terms(builder: _Builder) -> dict[str, int]:
+    """Products per entry of each step, to share out the term budget."""
+    p = builder.p
+    kh, kw = p.kernel_size
+    oh, ow = p.output_size
+    per = {"output": p.channels * kh * kw, "loss": 3, "grad_output": 1,
+           "grad_filter": oh * ow, "grad_bias": oh * ow,
+           "grad_input": p.filters * kh * kw, "updated_filter": 1, "updated_bias": 1}
+    return per
+
+
+def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
+           only: Iterable[str] = ()) -> Derivation:
+    """The worked solution of a solved layer.
+
+    ``max_terms`` bounds the products printed in full (0: no bound); beyond it
+    each step works out its first entries and says what it left out. ``only``
+    lists result entries (``"grad_input[1][2]"``) to work out alone.
+    """
+    chosen = frozenset(parse_entry(text, solution) for text in only) if only else None
+    plan = _Plan(max_terms, chosen)
+    builder = _Builder(solution, plan)
+    shortened = False
+    if chosen is None and max_terms > 0:
+        per = _equation_terms(builder)
+        counts = {key: len(builder.entries(key)) for key in per
+                  if key != "loss" and getattr(solution, key) is not None}
+        if solution.loss is not None:
+            counts["loss"] = solution.output.size
+        total = sum(per[key] * n for key, n in counts.items())
+        if total > max_terms:
+            shortened = True
+            for key, n in counts.items():
+                share = max_terms * per[key] * n // total
+                plan.budget[key] = max(1, min(n, share // per[key]))
+    p = solution.problem
+    largest = max(max(p.input.shape), max(p.filter.shape), *p.output_size)
+    return Derivation(
+        title="Worked solution: one convolution layer",
+        notation=p.notation,
+        compact=builder.compact,
+        steps=tuple(builder.build()),
+        largest_index=largest - 1 + p.notation.index_base,
+        shortened=shortened,
+    )

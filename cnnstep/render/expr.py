@@ -1,0 +1,377 @@
+"""Printing expressions and numbers: one printer per format.
+
+Each printer dispatches on the node's type to a ``_print_<Type>`` method, as
+SymPy's printers do; settings (notation, index style, decimals) reach every
+nested part through the printer instance. Printers format numbers; they never
+compute one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+from cnnstep.derivation import (
+    Add,
+    Call,
+    Derivation,
+    Div,
+    Expr,
+    Floor,
+    Group,
+    More,
+    Mul,
+    Name,
+    Num,
+    Pow,
+    Ratio,
+    Sub,
+    Sym,
+    Whole,
+)
+from cnnstep.numbers import exact_decimal, terminates
+from cnnstep.problem import Notation
+
+#: digits of the rounded decimal shown beside a fraction (1/3 ≈ 0.3333)
+APPROX_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every printer needs to know beyond the node itself."""
+
+    notation: Notation = field(default_factory=Notation)
+    #: one channel and one filter: X_ij rather than X_cij
+    compact: bool = True
+    #: the largest printed index, to decide between X₁₁ and X(1,1)
+    largest_index: int = 9
+    #: None: a fraction with its rounded decimal; N: rounded to N decimals only
+    decimals: int | None = None
+
+    @classmethod
+    def of(cls, derivation: Derivation, decimals: int | None = None) -> Settings:
+        return cls(derivation.notation, derivation.compact, derivation.largest_index, decimals)
+
+    @property
+    def subscripts(self) -> bool:
+        """1-based single-digit indices print as subscripts (X₁₁), else as X(0,0)."""
+        return self.notation.index_base == 1 and self.largest_index <= 9
+
+
+#: for each role: the notation field of its base symbol and the kind of index
+_ROLES = {
+    "input": ("input", "input"), "padded_input": ("input", "input"),
+    "filter": ("filter", "filter"), "bias": ("bias", "bias"),
+    "output": ("output", "output"), "target": ("target", "output"),
+    "loss": ("loss", "none"),
+    "grad_output": ("output", "output"), "spread_grad": ("output", "output"),
+    "padded_grad": ("output", "output"),
+    "grad_filter": ("filter", "filter"), "grad_bias": ("bias", "bias"),
+    "grad_input": ("input", "input"), "grad_padded_input": ("input", "input"),
+    "updated_filter": ("filter", "filter"), "updated_bias": ("bias", "bias"),
+}
+
+
+def shown_index(role: str, index: tuple[int, ...], settings: Settings) -> tuple[int, ...]:
+    """The indices a symbol is printed with: compact layers drop channel and filter."""
+    kind = _ROLES.get(role, ("", "none"))[1]
+    if kind == "none":
+        return ()
+    if settings.compact:
+        index = () if kind == "bias" else index[-2:]
+    return tuple(i + settings.notation.index_base for i in index)
+
+
+def _rounded(value: Fraction, digits: int) -> str:
+    text = format(round(Decimal(value.numerator) / Decimal(value.denominator), digits), "f")
+    return text
+
+
+class ExprPrinter:
+    """Shared dispatch and number rules; subclasses give the symbols of a format."""
+
+    minus = "-"
+    times = "×"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._cache: dict[int, tuple[Expr, str]] = {}
+        self._operands: dict[tuple[int, str], str] = {}
+
+    def doprint(self, node: Expr) -> str:
+        if isinstance(node, Sym | Num):  # interned: worth caching
+            cached = self._cache.get(id(node))
+            if cached is None:
+                # the node is kept with its text, so its id cannot be reused meanwhile
+                cached = (node, getattr(self, f"_print_{type(node).__name__}")(node))
+                self._cache[id(node)] = cached
+            return cached[1]
+        result: str = getattr(self, f"_print_{type(node).__name__}")(node)
+        return result
+
+    # numbers -------------------------------------------------------------
+    def number(self, value: Fraction) -> str:
+        """An operand: exact decimal, fraction, or rounded under ``decimals``."""
+        if terminates(value):
+            return self.signed(exact_decimal(value))
+        if self.settings.decimals is not None:
+            return self.signed(_rounded(value, self.settings.decimals))
+        return self.fraction(value)
+
+    def signed(self, text: str) -> str:
+        return self.minus + text[1:] if text.startswith("-") else text
+
+    def fraction(self, value: Fraction) -> str:
+        return self.signed(f"{value.numerator}/{value.denominator}")
+
+    def approx(self, text: str) -> str:
+        return f"≈ {text}"
+
+    def value(self, value: Fraction) -> str:
+        """A result: exact, or a fraction with its rounded decimal beside it."""
+        if terminates(value):
+            return self.signed(exact_decimal(value))
+        if self.settings.decimals is not None:
+            return self.approx(self.signed(_rounded(value, self.settings.decimals)))
+        return f"{self.fraction(value)} {self.approx(self.signed(_rounded(value, APPROX_DIGITS)))}"
+
+    def needs_parens(self, node: Expr, context: str) -> bool:
+        """Negative numbers inside products, sums and differences; sums inside products."""
+        if isinstance(node, Num):
+            negative = node.value < 0
+            fraction = not terminates(node.value) and self.settings.decimals is None
+            if context == "first":
+                return False
+            if context in ("factor", "base"):
+                return negative or fraction
+            return negative
+        if isinstance(node, Add | Sub):
+            return context in ("factor", "base", "right")
+        return False
+
+    def operand(self, node: Expr, context: str) -> str:
+        if isinstance(node, Sym | Num):  # interned leaves: cache per context
+            key = (id(node), context)
+            text = self._operands.get(key)
+            if text is None:
+                text = self.doprint(node)  # caches the node itself
+                if self.needs_parens(node, context):
+                    text = self.paren(text)
+                self._operands[key] = text
+            return text
+        text = self.doprint(node)
+        return self.paren(text) if self.needs_parens(node, context) else text
+
+    def paren(self, text: str) -> str:
+        return f"({text})"
+
+    def terms(self, node: Expr) -> list[str]:
+        """The printed terms of a sum (one item for anything else), to break lines at."""
+        if isinstance(node, Add) and node.terms:
+            first = [self.operand(node.terms[0], "first")]
+            return first + [self.operand(term, "term") for term in node.terms[1:]]
+        return [self.doprint(node)]
+
+    # structure -----------------------------------------------------------
+    def _print_Num(self, node: Num) -> str:
+        return self.number(node.value)
+
+    def _print_Add(self, node: Add) -> str:
+        return " + ".join(self.terms(node)) if node.terms else "0"
+
+    def _print_Sub(self, node: Sub) -> str:
+        left, right = self.operand(node.left, "first"), self.operand(node.right, "right")
+        return f"{left} {self.minus} {right}"
+
+    def _print_Mul(self, node: Mul) -> str:
+        return self.times.join(self.operand(factor, "factor") for factor in node.factors)
+
+    def _print_Group(self, node: Group) -> str:
+        body = node.body
+        if isinstance(body, Sub):  # tight, as courses write (1.6−1)
+            inner = (f"{self.operand(body.left, 'first')}{self.minus}"
+                     f"{self.operand(body.right, 'right')}")
+        else:
+            inner = self.doprint(body)
+        return f"[{inner}]" if node.square else f"({inner})"
+
+    def _print_Call(self, node: Call) -> str:
+        return f"{node.name}({', '.join(self.doprint(a) for a in node.args)})"
+
+
+class TextPrinter(ExprPrinter):
+    """Plain Unicode for the terminal: X₁₁, ∂L/∂Z₁₁, 2×(−0.25)."""
+
+    minus = "−"
+    _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+    def indexed(self, base: str, index: tuple[int, ...]) -> str:
+        if not index:
+            return base
+        if self.settings.subscripts and self.settings.compact:
+            return base + "".join(str(i) for i in index).translate(self._SUB)
+        return f"{base}({','.join(str(i) for i in index)})"
+
+    def base(self, role: str) -> str:
+        n = self.settings.notation
+        field = _ROLES.get(role, (role, "none"))[0]
+        name: str = getattr(n, field, role)
+        return name
+
+    def _print_Sym(self, node: Sym) -> str:
+        role = node.role
+        if role == "learning_rate":
+            return "α"
+        entry = self.indexed(self.base(role), shown_index(role, node.index, self.settings))
+        if role.startswith("grad_"):
+            return f"∂{self.settings.notation.loss}/∂{entry}"
+        if role.startswith("updated_"):
+            return f"{entry}new"
+        return entry
+
+    def _print_Whole(self, node: Whole) -> str:
+        role = node.role
+        name = self.base(role)
+        loss = self.settings.notation.loss
+        return {
+            "padded_input": f"{name}pad",
+            "grad_output": f"∂{loss}/∂{name}",
+            "spread_grad": f"∂{loss}/∂{name} (zero-inserted)",
+            "padded_grad": f"∂{loss}/∂{name} (padded)",
+            "grad_filter": f"∂{loss}/∂{name}",
+            "grad_bias": f"∂{loss}/∂{name}",
+            "grad_input": f"∂{loss}/∂{name}",
+            "grad_padded_input": f"∂{loss}/∂{name}pad",
+            "updated_filter": f"{name}new",
+            "updated_bias": f"{name}new",
+        }.get(role, name)
+
+    def _print_Name(self, node: Name) -> str:
+        return node.text
+
+    def _print_Ratio(self, node: Ratio) -> str:
+        return f"({node.numerator}/{node.denominator})"
+
+    def _print_Pow(self, node: Pow) -> str:
+        exponent = str(node.exponent).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        return self.operand(node.base, "base") + exponent
+
+    def _print_Floor(self, node: Floor) -> str:
+        return f"⌊{self.doprint(node.body)}⌋"
+
+    def _print_Div(self, node: Div) -> str:
+        return f"{self.operand(node.left, 'factor')}/{self.operand(node.right, 'factor')}"
+
+    def _print_More(self, node: More) -> str:
+        return f"… ({node.count} more) …"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
+    "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Text safe inside LaTeX (outside math or inside \\text{})."""
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    for unicode, command in (("×", r"$\times$"), ("−", "-"), ("°", r"$^\circ$"),
+                             ("≈", r"$\approx$"), ("…", r"\dots{}"), ("⌊", r"$\lfloor$"),
+                             ("⌋", r"$\rfloor$"), ("α", r"$\alpha$"), ("∂", r"$\partial$")):
+        out = out.replace(unicode, command)
+    return out
+
+
+class LatexPrinter(ExprPrinter):
+    """LaTeX math: X_{11}, \\partial L/\\partial Z_{11}, 2 \\times (-0.25)."""
+
+    times = r" \times "
+
+    def name(self, text: str) -> str:
+        if len(text) == 1 and text.isalpha() and text.isascii():
+            return text
+        return r"\text{" + latex_escape(text) + "}"
+
+    def indexed(self, base: str, index: tuple[int, ...], decoration: str = "") -> str:
+        if not index:
+            return base + (f"_{{{decoration}}}" if decoration else "")
+        digits = [str(i) for i in index]
+        if self.settings.subscripts:
+            inner = "".join(digits) if self.settings.compact else ",".join(digits)
+            sub = f"_{{{inner}}}"
+            return base + sub + (f"^{{{decoration}}}" if decoration else "")
+        return f"{base}({','.join(digits)})" + (f"_{{{decoration}}}" if decoration else "")
+
+    def base(self, role: str) -> str:
+        field = _ROLES.get(role, (role, "none"))[0]
+        return self.name(getattr(self.settings.notation, field, role))
+
+    def loss_name(self) -> str:
+        return self.name(self.settings.notation.loss)
+
+    def _print_Sym(self, node: Sym) -> str:
+        role = node.role
+        if role == "learning_rate":
+            return r"\alpha"
+        index = shown_index(role, node.index, self.settings)
+        if role.startswith("updated_"):
+            return self.indexed(self.base(role), index, r"\text{new}")
+        entry = self.indexed(self.base(role), index)
+        if role.startswith("grad_"):
+            return rf"\partial {self.loss_name()}/\partial {entry}"
+        return entry
+
+    def _print_Whole(self, node: Whole) -> str:
+        role = node.role
+        name = self.base(role)
+        loss = self.loss_name()
+        pad = r"_{\text{pad}}"
+        return {
+            "padded_input": name + pad,
+            "grad_output": rf"\partial {loss}/\partial {name}",
+            "spread_grad": rf"\left(\partial {loss}/\partial {name}\right)_{{\text{{spread}}}}",
+            "padded_grad": rf"\left(\partial {loss}/\partial {name}\right)_{{\text{{pad}}}}",
+            "grad_filter": rf"\partial {loss}/\partial {name}",
+            "grad_bias": rf"\partial {loss}/\partial {name}",
+            "grad_input": rf"\partial {loss}/\partial {name}",
+            "grad_padded_input": rf"\partial {loss}/\partial {name}{pad}",
+            "updated_filter": name + r"_{\text{new}}",
+            "updated_bias": name + r"_{\text{new}}",
+        }.get(role, name)
+
+    def _print_Name(self, node: Name) -> str:
+        return self.name(node.text)
+
+    def fraction(self, value: Fraction) -> str:
+        sign = "-" if value < 0 else ""
+        return rf"{sign}\tfrac{{{abs(value.numerator)}}}{{{value.denominator}}}"
+
+    def approx(self, text: str) -> str:
+        return rf"\approx {text}"
+
+    def _print_Ratio(self, node: Ratio) -> str:
+        return f"({node.numerator}/{node.denominator})"
+
+    def _print_Pow(self, node: Pow) -> str:
+        return f"{self.operand(node.base, 'base')}^{{{node.exponent}}}"
+
+    def _print_Floor(self, node: Floor) -> str:
+        return rf"\left\lfloor {self.doprint(node.body)} \right\rfloor"
+
+    def _print_Div(self, node: Div) -> str:
+        return rf"\frac{{{self.doprint(node.left)}}}{{{self.doprint(node.right)}}}"
+
+    def _print_More(self, node: More) -> str:
+        return rf"\dots\ (\text{{{node.count} more}})\ \dots"
+
+    def _print_Group(self, node: Group) -> str:
+        text = super()._print_Group(node)
+        return text if not node.square else rf"\left[{text[1:-1]}\right]"
+
+    def _print_Call(self, node: Call) -> str:
+        args = ", ".join(self.doprint(a) for a in node.args)
+        if node.name == "rot180":
+            return rf"\operatorname{{rot}}_{{180^\circ}}({args})"
+        name = node.name.replace(" ", r"\ ")
+        return rf"\operatorname{{{name}}}({args})"

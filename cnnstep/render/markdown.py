@@ -1,0 +1,71 @@
+"""The worked solution as Markdown: tables for matrices, ``$…$``/``$$…$$`` math.
+
+The math is the LaTeX printer's, in ``aligned`` blocks, which GitHub and
+Jupyter both render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cnnstep.derivation import Derivation, Equation, Expr, Matrix, Omitted, Step, Text
+from cnnstep.render.latex import LatexRenderer
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", r"\|")
+
+
+class MarkdownRenderer(LatexRenderer):
+    """Markdown blocks around the LaTeX renderer's math."""
+
+    def inline(self, parts: Iterable[str | Expr]) -> str:
+        return "".join(_cell(p).replace("*", r"\*") if isinstance(p, str)
+                       else f"${self.math(p)}$" for p in parts)
+
+    def document(self) -> str:
+        out = [f"# {self.d.title}\n"]
+        if self.d.shortened:
+            out.append("*This derivation is long: each step works out its first entries and "
+                       "says what it left out (`--max-terms 0` prints everything).*\n")
+        for number, step in enumerate(self.d.steps, start=1):
+            out.append(self.step(number, step))
+        return "\n".join(out)
+
+    def step(self, number: int, step: Step) -> str:
+        parts = [f"## Step {number}: {step.title}\n"]
+        for block in step.blocks:
+            parts.append(getattr(self, f"_print_{type(block).__name__}")(block))
+        return "\n".join(parts)
+
+    def _print_Text(self, block: Text) -> str:
+        return self.inline(block.parts) + "\n"
+
+    def _print_Matrix(self, block: Matrix) -> str:
+        base = self.d.notation.index_base
+        rows, cols = block.values.shape
+        br, bc = block.border
+
+        def label(i: int, border: int, size: int) -> str:
+            return "·" if i < border or i >= size - border else str(i - border + base)
+
+        lines = [f"{self.inline(block.label)}\n",
+                 "| | " + " | ".join(label(j, bc, cols) for j in range(cols)) + " |",
+                 "|---:|" + "---:|" * cols]
+        for i in range(rows):
+            cells = (_cell(self.printer.value(v)) for v in block.values[i])
+            lines.append(f"| {label(i, br, rows)} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def _print_Equation(self, block: Equation) -> str:
+        body = " \\\\\n".join(self.equation_lines(block))
+        return f"$$\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n$$\n"
+
+    def _print_Omitted(self, block: Omitted) -> str:
+        return (f"*… {block.count} more {block.what} are worked out the same way; see one "
+                f"with `--only {block.example}`, or all with `--max-terms 0`.*\n")
+
+
+def render(derivation: Derivation, *, decimals: int | None = None) -> str:
+    """The derivation as one Markdown document."""
+    return MarkdownRenderer(derivation, decimals).document()

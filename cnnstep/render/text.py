@@ -1,0 +1,217 @@
+"""The worked solution in the terminal, through rich.
+
+Colour and highlighting appear only on a terminal (rich honours NO_COLOR and
+follows the terminal's width); piped to a file the output is plain text, with
+the window of each output entry marked by brackets instead of colour.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from typing import IO
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text as RichText
+
+from cnnstep.derivation import (
+    Derivation,
+    Equation,
+    Expr,
+    Matrix,
+    Omitted,
+    Step,
+    Text,
+)
+from cnnstep.render.expr import Settings, TextPrinter
+
+#: windows are drawn beside an equation only for inputs up to this size
+WINDOW_GRID_LIMIT = 12
+#: larger matrices are printed as plain aligned text, in bands of columns
+TABLE_LIMIT = 12
+
+
+class TextRenderer:
+    """One derivation to a rich console."""
+
+    def __init__(self, derivation: Derivation, console: Console,
+                 decimals: int | None = None) -> None:
+        self.d = derivation
+        self.console = console
+        self.printer = TextPrinter(Settings.of(derivation, decimals))
+        self.plain = console.color_system is None
+
+    # ------------------------------------------------------------------
+    def render(self) -> None:
+        self.console.print(Panel(RichText(self.d.title, style="bold"), expand=False))
+        if self.d.shortened:
+            self.console.print(RichText(
+                "This derivation is long: each step works out its first entries and says "
+                "what it left out (--max-terms 0 prints everything).", style="italic"))
+        for number, step in enumerate(self.d.steps, start=1):
+            self.step(number, step)
+
+    def step(self, number: int, step: Step) -> None:
+        self.console.print()
+        self.console.rule(RichText(f"Step {number}: {step.title}", style="bold cyan"),
+                          align="left")
+        for block in step.blocks:
+            self._print_block(block)
+
+    def _print_block(self, block: object) -> None:
+        method = getattr(self, f"_print_{type(block).__name__}")
+        method(block)
+
+    # blocks -----------------------------------------------------------
+    def _print_Text(self, block: Text) -> None:
+        self.console.print(self.inline(block.parts))
+
+    def inline(self, parts: Iterable[str | Expr]) -> str:
+        return "".join(p if isinstance(p, str) else self.printer.doprint(p) for p in parts)
+
+    def _print_Matrix(self, block: Matrix) -> None:
+        self.console.print(RichText(self.inline(block.label), style="bold"))
+        rows, cols = block.values.shape
+        if cols <= TABLE_LIMIT and rows <= TABLE_LIMIT:
+            self.console.print(self.matrix(block))
+        else:
+            self.console.print(RichText(self.bands(block)), soft_wrap=True)
+
+    def bands(self, block: Matrix) -> str:
+        """A large matrix as plain aligned text, in bands of columns that fit the width."""
+        base = self.d.notation.index_base
+        rows, cols = block.values.shape
+        br, bc = block.border
+        cells = [[self.printer.value(v) for v in row] for row in block.values]
+        width = max(len(c) for row in cells for c in row)
+
+        def label(i: int, border: int, size: int) -> str:
+            return "·" if i < border or i >= size - border else str(i - border + base)
+
+        row_labels = [label(i, br, rows) for i in range(rows)]
+        lead = max(len(x) for x in row_labels) + 1
+        per_band = max(1, (max(self.console.width, 40) - lead) // (width + 1))
+        out: list[str] = []
+        for start in range(0, cols, per_band):
+            stop = min(cols, start + per_band)
+            out.append(" " * lead + "".join(
+                label(j, bc, cols).rjust(width + 1) for j in range(start, stop)))
+            for i in range(rows):
+                out.append(row_labels[i].rjust(lead - 1) + " " + "".join(
+                    cells[i][j].rjust(width + 1) for j in range(start, stop)))
+            out.append("")
+        return "\n".join(out).rstrip("\n")
+
+    def matrix(self, block: Matrix) -> Table:
+        base = self.d.notation.index_base
+        rows, cols = block.values.shape
+        br, bc = block.border
+        table = Table(box=box.SQUARE, show_header=True, header_style="dim", padding=(0, 1))
+        table.add_column("", style="dim", justify="right")
+
+        def label(i: int, border: int, size: int) -> str:
+            return "·" if i < border or i >= size - border else str(i - border + base)
+
+        for j in range(cols):
+            table.add_column(label(j, bc, cols), justify="right")
+        for i in range(rows):
+            cells: list[RichText] = []
+            for j in range(cols):
+                text = self.printer.value(block.values[i, j])
+                padding = i < br or i >= rows - br or j < bc or j >= cols - bc
+                style = "dim" if padding else ""
+                cells.append(RichText(text, style=style))
+            table.add_row(label(i, br, rows), *cells)
+        return table
+
+    def window_grid(self, block: Matrix, equation: Equation) -> RenderableType:
+        """A small grid of the input with the window's cells picked out."""
+        window = equation.window
+        grid = Table.grid(padding=(0, 1))
+        rows, cols = block.values.shape
+        for _ in range(cols):
+            grid.add_column(justify="right")
+        for i in range(rows):
+            cells = []
+            for j in range(cols):
+                text = self.printer.value(block.values[i, j])
+                inside = window is not None and (i, j) in window
+                if self.plain:
+                    cells.append(RichText(f"[{text}]" if inside else f" {text} "))
+                else:
+                    cells.append(RichText(f" {text} ", style="bold reverse" if inside else "dim"))
+            grid.add_row(*cells)
+        return Group(RichText(self.inline(block.label), style="dim"), grid)
+
+    def _print_Equation(self, block: Equation) -> None:
+        if block.window is not None and block.window_of:
+            first = block.window_of[0]
+            if max(first.values.shape) <= WINDOW_GRID_LIMIT:
+                grids = Table.grid(padding=(0, 3))
+                for _ in block.window_of:
+                    grids.add_column()
+                grids.add_row(*(self.window_grid(m, block) for m in block.window_of))
+                self.console.print(grids)
+            else:
+                w = block.window
+                base = self.d.notation.index_base
+                self.console.print(RichText(
+                    f"window: rows {w.top + base}–{w.top + w.height - 1 + base}, "
+                    f"columns {w.left + base}–{w.left + w.width - 1 + base} of the "
+                    f"{'padded ' if first.border != (0, 0) else ''}input", style="dim"))
+        self.console.print(RichText(self.equation(block)), soft_wrap=True)
+        self.console.print()
+
+    def equation(self, block: Equation) -> str:
+        """``lhs = form`` lines aligned on '=', long sums wrapped at '+'."""
+        lhs = self.printer.doprint(block.lhs)
+        indent = " " * len(lhs)
+        width = max(self.console.width, 40)
+        lines: list[str] = []
+        forms = [self.pieces(form) for form in block.forms]
+        forms.append([self.printer.value(block.value)])
+        for k, pieces in enumerate(forms):
+            head = (lhs if k == 0 else indent) + " = "
+            line = head + pieces[0]
+            for piece in pieces[1:]:
+                if len(line) + 3 + len(piece) > width:
+                    lines.append(line + " +")
+                    line = indent + "    " + piece
+                else:
+                    line += " + " + piece
+            lines.append(line)
+        return "\n".join(lines)
+
+    def pieces(self, form: Expr) -> list[str]:
+        terms = self.printer.terms(form)
+        return terms[0].split(" + ") if len(terms) == 1 else terms
+
+    def _print_Omitted(self, block: Omitted) -> None:
+        self.console.print(RichText(
+            f"… {block.count} more {block.what} are worked out the same way; "
+            f"see one with --only {block.example}, or all with --max-terms 0.",
+            style="italic"))
+        self.console.print()
+
+
+def render(derivation: Derivation, *, file: IO[str] | None = None, width: int | None = None,
+           color: bool | None = None, decimals: int | None = None) -> str:
+    """Print the derivation; with no ``file``, return it as plain text.
+
+    ``color`` None lets rich decide (a terminal, NO_COLOR); ``width`` None
+    follows the terminal.
+    """
+    buffer = io.StringIO() if file is None else None
+    target = file if file is not None else buffer
+    kwargs: dict[str, object] = {}
+    if color is False or file is None:
+        kwargs["color_system"] = None
+    if color is True:
+        kwargs["force_terminal"] = True
+    console = Console(file=target, width=width, highlight=False, emoji=False,
+                      markup=False, **kwargs)  # type: ignore[arg-type]
+    TextRenderer(derivation, console, decimals).render()
+    return buffer.getvalue() if buffer is not None else ""
