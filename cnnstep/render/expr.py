@@ -166,11 +166,25 @@ class ExprPrinter:
     def paren(self, text: str) -> str:
         return f"({text})"
 
+    open_square, close_square = "[", "]"
+
     def terms(self, node: Expr) -> list[str]:
-        """The printed terms of a sum (one item for anything else), to break lines at."""
+        """The printed terms of a sum, to break long lines at ``+``.
+
+        A sum in square brackets after a factor, as in the loss
+        ``(1/4)×[a + b + …]``, is split inside its brackets; anything else is
+        one item.
+        """
         if isinstance(node, Add) and node.terms:
             first = [self.operand(node.terms[0], "first")]
             return first + [self.operand(term, "term") for term in node.terms[1:]]
+        last = node.factors[-1] if isinstance(node, Mul) and node.factors else None
+        if isinstance(node, Mul) and isinstance(last, Group) and last.square:
+            inner = self.terms(last.body)
+            head = "".join(self.operand(f, "factor") + self.times for f in node.factors[:-1])
+            inner[0] = head + self.open_square + inner[0]
+            inner[-1] += self.close_square
+            return inner
         return [self.doprint(node)]
 
     # structure -----------------------------------------------------------
@@ -194,7 +208,9 @@ class ExprPrinter:
                      f"{self.operand(body.right, 'right')}")
         else:
             inner = self.doprint(body)
-        return f"[{inner}]" if node.square else f"({inner})"
+        if node.square:
+            return f"{self.open_square}{inner}{self.close_square}"
+        return f"({inner})"
 
     def _print_Call(self, node: Call) -> str:
         return f"{node.name}({', '.join(self.doprint(a) for a in node.args)})"
@@ -287,6 +303,8 @@ class LatexPrinter(ExprPrinter):
     """LaTeX math: X_{11}, \\partial L/\\partial Z_{11}, 2 \\times (-0.25)."""
 
     times = r" \times "
+    # \bigl and \bigr, unlike \left and \right, may stand on different lines
+    open_square, close_square = r"\bigl[", r"\bigr]"
 
     def name(self, text: str) -> str:
         if len(text) == 1 and text.isalpha() and text.isascii():
@@ -364,10 +382,6 @@ class LatexPrinter(ExprPrinter):
 
     def _print_More(self, node: More) -> str:
         return rf"\dots\ (\text{{{node.count} more}})\ \dots"
-
-    def _print_Group(self, node: Group) -> str:
-        text = super()._print_Group(node)
-        return text if not node.square else rf"\left[{text[1:-1]}\right]"
 
     def _print_Call(self, node: Call) -> str:
         args = ", ".join(self.doprint(a) for a in node.args)

@@ -14,7 +14,7 @@ from cnnstep.derivation import Derivation, Equation, Expr, Matrix, Omitted, Step
 from cnnstep.render.expr import LatexPrinter, Settings, latex_escape
 
 #: visible characters of math on one line of an aligned equation
-LINE_WIDTH = 72
+LINE_WIDTH = 64
 #: matrices wider than this are scaled to the line width
 WIDE_MATRIX = 10
 
@@ -24,6 +24,7 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage{graphicx}
 \usepackage[margin=2cm]{geometry}
 \allowdisplaybreaks
+\sloppy
 \setcounter{MaxMatrixCols}{%d}
 \begin{document}
 """
@@ -34,41 +35,20 @@ def visible_length(math: str) -> int:
     A command such as ``\\partial`` prints as one sign and braces not at all;
     counting, not parsing, keeps this fast on millions of terms.
     """
-    return len(math) - 6 * math.count("\\") - 2 * math.count("{") - math.count(" ")
-
-
-def split_sum(text: str) -> list[str]:
-    """Printed math split at its top-level ``+`` signs."""
-    pieces: list[str] = []
-    depth = 0
-    start = 0
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch in "({[":
-            depth += 1
-        elif ch in ")}]":
-            depth -= 1
-        elif depth == 0 and text.startswith(" + ", i):
-            pieces.append(text[start:i])
-            start = i + 3
-            i += 3
-            continue
-        i += 1
-    pieces.append(text[start:])
-    return pieces
+    return len(math) - 6 * math.count("\\") - 2 * math.count("{")
 
 
 def fill(pieces: list[str], width: int = LINE_WIDTH) -> list[str]:
     """Terms of a sum joined by ``+`` into lines of about ``width`` visible characters."""
     lines: list[str] = []
-    line = pieces[0]
+    line, used = pieces[0], visible_length(pieces[0])
     for piece in pieces[1:]:
-        if visible_length(line) + visible_length(piece) > width:
+        size = visible_length(piece)
+        if used + size > width:
             lines.append(line + " +")
-            line = piece
+            line, used = piece, size
         else:
-            line += " + " + piece
+            line, used = line + " + " + piece, used + size + 3
     lines.append(line)
     return lines
 
@@ -131,16 +111,11 @@ class LatexRenderer:
             if isinstance(p, str) else self.math(p) for p in parts
         )
 
-    def pieces(self, form: Expr) -> list[str]:
-        """A form's terms; a sum inside brackets (the loss) is split after printing."""
-        terms = self.printer.terms(form)
-        return split_sum(terms[0]) if len(terms) == 1 else terms
-
     def equation_lines(self, block: Equation) -> list[str]:
         """``lhs &= …`` lines of one aligned equation."""
         lines: list[str] = []
         lhs = self.math(block.lhs)
-        forms = [self.pieces(form) for form in block.forms]
+        forms = [self.printer.terms(form) for form in block.forms]
         forms.append([self.printer.value(block.value)])
         for k, terms in enumerate(forms):
             pieces = fill(terms)

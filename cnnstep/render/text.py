@@ -171,7 +171,7 @@ class TextRenderer:
         indent = " " * len(lhs)
         width = max(self.console.width, 40)
         lines: list[str] = []
-        forms = [self.pieces(form) for form in block.forms]
+        forms = [self.printer.terms(form) for form in block.forms]
         forms.append([self.printer.value(block.value)])
         for k, pieces in enumerate(forms):
             head = (lhs if k == 0 else indent) + " = "
@@ -184,10 +184,6 @@ class TextRenderer:
                     line += " + " + piece
             lines.append(line)
         return "\n".join(lines)
-
-    def pieces(self, form: Expr) -> list[str]:
-        terms = self.printer.terms(form)
-        return terms[0].split(" + ") if len(terms) == 1 else terms
 
     def _print_Omitted(self, block: Omitted) -> None:
         self.console.print(RichText(
