@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cnnstep.derivation import DEFAULT_MAX_TERMS, Derivation, derive
 from cnnstep.engine import Solution
 from cnnstep.engine import solve as solve_layer
 from cnnstep.problem import Problem, load_problem, parse_problem, problem_from_data
 from cnnstep.result import Nested, result
+
+if TYPE_CHECKING:  # the derivation is built only when asked for
+    from cnnstep.derivation import Derivation
 
 
 class Worked:
@@ -29,30 +31,34 @@ class Worked:
         """The result object: every quantity in the user's shapes, as Fractions."""
         return result(self.solution)
 
-    def derivation(self, *, max_terms: int = DEFAULT_MAX_TERMS,
+    def derivation(self, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> Derivation:
-        return derive(self.solution, max_terms=max_terms, only=only)
+        """The worked solution; ``max_terms`` None means the default limit, 0 none."""
+        from cnnstep.derivation import DEFAULT_MAX_TERMS, derive
+
+        limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
+        return derive(self.solution, max_terms=limit, only=only)
 
     def to_json(self) -> str:
         from cnnstep.render.json_result import dumps
 
         return dumps(self.result)
 
-    def to_text(self, *, width: int = 100, max_terms: int = DEFAULT_MAX_TERMS,
+    def to_text(self, *, width: int = 100, max_terms: int | None = None,
                 only: Iterable[str] = (), decimals: int | None = None) -> str:
         from cnnstep.render.text import render
 
         return render(self.derivation(max_terms=max_terms, only=only), width=width,
                       decimals=decimals)
 
-    def to_latex(self, *, fragment: bool = False, max_terms: int = DEFAULT_MAX_TERMS,
+    def to_latex(self, *, fragment: bool = False, max_terms: int | None = None,
                  only: Iterable[str] = (), decimals: int | None = None) -> str:
         from cnnstep.render.latex import render
 
         return render(self.derivation(max_terms=max_terms, only=only), fragment=fragment,
                       decimals=decimals)
 
-    def to_markdown(self, *, max_terms: int = DEFAULT_MAX_TERMS, only: Iterable[str] = (),
+    def to_markdown(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                     decimals: int | None = None) -> str:
         from cnnstep.render.markdown import render
 

@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from cnnstep import __version__
-from cnnstep.derivation import DEFAULT_MAX_TERMS
 
 app = typer.Typer(
     name="cnnstep",
@@ -92,11 +91,12 @@ def solve(
                  "as a fraction with its rounded decimal beside it (1/3 ≈ 0.3333).")
     ] = None,
     max_terms: Annotated[
-        int, typer.Option(
-            "--max-terms", min=0,
-            help="Work out every entry only while the derivation has at most N products; "
-                 "beyond, work out the first entries of each step. 0: no limit.")
-    ] = DEFAULT_MAX_TERMS,
+        int | None, typer.Option(
+            "--max-terms", min=0, show_default=False,
+            help="Work out every entry only while the derivation has at most N products "
+                 "(default 3000); beyond, work out the first entries of each step. "
+                 "0: no limit.")
+    ] = None,
     only: Annotated[
         list[str] | None, typer.Option(
             "--only", metavar="KEY[i][j]",
@@ -121,14 +121,13 @@ def solve(
       cnnstep solve samples/seed000-filter-update.json --format json
     """
     from cnnstep.api import Worked
-    from cnnstep.derivation import SelectionError
     from cnnstep.problem import ProblemError, load_problem
 
     if fragment and format is not Format.latex:
         raise fail("--fragment goes with --format latex")
     if format is Format.json:
         for name, given in (("--only", bool(only)), ("--decimals", decimals is not None),
-                            ("--max-terms", max_terms != DEFAULT_MAX_TERMS)):
+                            ("--max-terms", max_terms is not None)):
             if given:
                 raise fail(f"{name} shapes the worked derivation; the JSON result always "
                            "holds every entry, exact")
@@ -139,6 +138,8 @@ def solve(
     if format is Format.json:
         write(worked.to_json(), output)
         return
+    from cnnstep.derivation import SelectionError
+
     try:
         derivation = worked.derivation(max_terms=max_terms, only=only or ())
     except SelectionError as error:

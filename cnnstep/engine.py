@@ -60,12 +60,18 @@ def _scaled(array: Array) -> tuple[IntArray, int]:
 
 
 def _largest(integers: IntArray) -> int:
-    return max((abs(int(v)) for v in integers.flat), default=0)
+    """The largest magnitude in an array of Python integers."""
+    if not integers.size:
+        return 0
+    return max(-int(integers.min()), int(integers.max()))
 
 
-def _matmul(a: IntArray, b: IntArray) -> IntArray:
-    """``a @ b`` over Python integers, as int64 when no sum can overflow."""
-    if _largest(a) * _largest(b) * max(a.shape[-1], 1) < _INT64_LIMIT:
+def _matmul(a: IntArray, b: IntArray, bound: int) -> IntArray:
+    """``a @ b`` over Python integers; ``bound`` ≥ the largest |a[i, k]·b[k, j]|.
+
+    Done in int64 when no sum can overflow, else with Python integers.
+    """
+    if bound * max(a.shape[-1], 1) < _INT64_LIMIT:
         return np.asarray(a.astype(np.int64) @ b.astype(np.int64), dtype=object)
     return np.asarray(a @ b, dtype=object)
 
@@ -90,7 +96,7 @@ def correlate(x: Array, k: Array, stride: tuple[int, int] = (1, 1)) -> Array:
     windows = sliding_window_view(xi, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
     oh, ow = windows.shape[1], windows.shape[2]
     columns = windows.transpose(1, 2, 0, 3, 4).reshape(oh * ow, channels * kh * kw)
-    products = _matmul(columns, ki.reshape(filters, -1).T)
+    products = _matmul(columns, ki.reshape(filters, -1).T, _largest(xi) * _largest(ki))
     return _unscaled(products.T.reshape(filters, oh, ow), dx * dk)
 
 
@@ -157,7 +163,7 @@ def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int]) ->
     gi, dg = _scaled(spread)
     windows = sliding_window_view(xi, (rows, cols), axis=(1, 2))[:, :kh, :kw]
     products = _matmul(windows.reshape(channels * kh * kw, rows * cols),
-                       gi.reshape(filters, rows * cols).T)
+                       gi.reshape(filters, rows * cols).T, _largest(xi) * _largest(gi))
     return _unscaled(products.T.reshape(filters, channels, kh, kw), dx * dg)
 
 
