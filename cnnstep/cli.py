@@ -69,7 +69,8 @@ def _main(
 
 @app.command()
 def solve(
-    file: Annotated[Path, typer.Argument(help="The problem file (JSON).", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="The problem file (JSON).", metavar="FILE",
+                                         show_default=False)],
     format: Annotated[
         Format, typer.Option(
             "--format", "-f",

@@ -136,6 +136,15 @@ class ExprPrinter:
             return self.approx(self.signed(_rounded(value, self.settings.decimals)))
         return f"{self.fraction(value)} {self.approx(self.signed(_rounded(value, APPROX_DIGITS)))}"
 
+    equals, approximately = "=", "≈"
+
+    def result(self, value: Fraction) -> tuple[str, str]:
+        """The relation and the value that close an equation: ``= 0.3``, or
+        ``≈ 0.333`` when ``decimals`` rounds a value with no finite decimal."""
+        if self.settings.decimals is not None and not terminates(value):
+            return self.approximately, self.signed(_rounded(value, self.settings.decimals))
+        return self.equals, self.value(value)
+
     def needs_parens(self, node: Expr, context: str) -> bool:
         """Negative numbers inside products, sums and differences; sums inside products."""
         if isinstance(node, Num):
@@ -364,6 +373,8 @@ class LatexPrinter(ExprPrinter):
     def fraction(self, value: Fraction) -> str:
         sign = "-" if value < 0 else ""
         return rf"{sign}\tfrac{{{abs(value.numerator)}}}{{{value.denominator}}}"
+
+    approximately = r"\approx"
 
     def approx(self, text: str) -> str:
         return rf"\approx {text}"

@@ -116,10 +116,12 @@ class LatexRenderer:
         lines: list[str] = []
         lhs = self.math(block.lhs)
         forms = [self.printer.terms(form) for form in block.forms]
-        forms.append([self.printer.value(block.value)])
+        relation, value = self.printer.result(block.value)
+        forms.append([value])
         for k, terms in enumerate(forms):
             pieces = fill(terms)
-            lines.append(f"{lhs if k == 0 else ''} &= {pieces[0]}")
+            sign = "=" if k < len(forms) - 1 else relation
+            lines.append(f"{lhs if k == 0 else ''} &{sign} {pieces[0]}")
             lines += [f"&\\quad {piece}" for piece in pieces[1:]]
         return lines
 

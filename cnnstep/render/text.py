@@ -172,9 +172,10 @@ class TextRenderer:
         width = max(self.console.width, 40)
         lines: list[str] = []
         forms = [self.printer.terms(form) for form in block.forms]
-        forms.append([self.printer.value(block.value)])
+        relation, value = self.printer.result(block.value)
+        forms.append([value])
         for k, pieces in enumerate(forms):
-            head = (lhs if k == 0 else indent) + " = "
+            head = (lhs if k == 0 else indent) + (" = " if k < len(forms) - 1 else f" {relation} ")
             line = head + pieces[0]
             for piece in pieces[1:]:
                 if len(line) + 3 + len(piece) > width:
