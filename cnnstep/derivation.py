@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.engine import Solution
-from cnnstep.problem import Array, Layout, Notation
+from cnnstep.problem import Array, Layer, Layout, Notation
 from cnnstep.result import user_shape
 
 # --------------------------------------------------------------------------
@@ -180,11 +180,15 @@ class Matrix:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Equation:
-    """``lhs = forms[0] = forms[1] = … = value``; ``entry`` ties it to a result entry."""
+    """``lhs = forms[0] = forms[1] = … = value``; ``entry`` ties it to a result entry.
+
+    A symbolic equation has no value; an entry with no terms (an input entry
+    no window reaches) has no forms.
+    """
 
     lhs: Expr
     forms: tuple[Expr, ...]
-    value: Fraction
+    value: Fraction | None
     entry: tuple[str, tuple[int, ...]] | None = None
     window: Window | None = None
     #: the matrices the window lies in (one per input channel)
@@ -373,26 +377,22 @@ def _matrices(label: tuple[str | Expr, ...], array: Array, names: tuple[str, ...
     return out
 
 
-class _Builder:
-    def __init__(self, solution: Solution, plan: _Plan) -> None:
-        self.s = solution
-        self.p = solution.problem
+class _Base:
+    """What every derivation shares: the layer's symbols, matrices, entries, sizes."""
+
+    def __init__(self, layer: Layer, plan: _Plan) -> None:
+        self.layer = layer
         self.plan = plan
         self.nodes = _Symbols()
-        self.base = self.p.notation.index_base
-        self.compact = self.p.channels == 1 and self.p.filters == 1
-        p, nodes = self.p, self.nodes
-        ph, pw = p.padding
-        h, w = p.input.shape[1:]
-        # symbols and numbers of every entry, made once: padding has no symbol
-        self.x_sym = np.full((p.channels, *p.padded_size), None, dtype=object)
-        self.x_sym[:, ph : ph + h, pw : pw + w] = nodes.syms("input", p.input.shape)
-        self.x_num = nodes.nums(solution.padded_input)
-        self.k_sym = nodes.syms("filter", p.filter.shape)
-        self.k_num = nodes.nums(p.filter)
-        if solution.grad_output is not None:
-            self.g_sym = nodes.syms("grad_output", solution.grad_output.shape)
-            self.g_num = nodes.nums(solution.grad_output)
+        self.base = layer.notation.index_base
+        self.compact = layer.compact
+        ph, pw = layer.padding
+        _, h, w = layer.input_shape
+        # the symbol of every entry, made once; padding has no symbol
+        self.x_sym = np.full((layer.channels, *layer.padded_size), None, dtype=object)
+        self.x_sym[:, ph : ph + h, pw : pw + w] = self.nodes.syms("input", layer.input_shape)
+        self.k_sym = self.nodes.syms("filter", layer.filter_shape)
+        self.g_sym = self.nodes.syms("grad_output", layer.output_shape)
 
     # small helpers -----------------------------------------------------
     def sym(self, role: str, index: tuple[int, ...] = ()) -> Sym:
@@ -415,13 +415,74 @@ class _Builder:
 
     def first_hidden(self, key: str, shown: int) -> str:
         entries = self.entries(key)
-        return entry_text(key, entries[shown], self.p.layout)
+        return entry_text(key, entries[shown], self.layer.layout)
 
     def entries(self, key: str) -> list[tuple[int, ...]]:
-        if key == "loss":
-            return [()]
-        array = getattr(self.s, key)
-        return list(np.ndindex(*array.shape))
+        """Every index of a result quantity, in the full layout."""
+        layer = self.layer
+        shape = {
+            "loss": (), "output": layer.output_shape, "grad_output": layer.output_shape,
+            "grad_filter": layer.filter_shape, "updated_filter": layer.filter_shape,
+            "grad_bias": (layer.filters,), "updated_bias": (layer.filters,),
+            "grad_input": layer.input_shape,
+        }[key]
+        return list(np.ndindex(*shape))
+
+    def shapes(self) -> Step:
+        """The output size by the formula, with the numbers put in."""
+        layer = self.layer
+        blocks: list[Block] = []
+        if self.plan.only is not None:
+            return Step("shapes", "Output size", ())
+        _, h, w = layer.input_shape
+        for axis, (size, pad, k, stride, out, name) in enumerate((
+            (h, layer.padding[0], layer.kernel_size[0], layer.stride[0], layer.output_size[0],
+             "height"),
+            (w, layer.padding[1], layer.kernel_size[1], layer.stride[1], layer.output_size[1],
+             "width"),
+        )):
+            letter = "HW"[axis]
+            general = Add((Floor(Div(Sub(Add((Name(letter), Mul((self.num(Fraction(2)),
+                                                                   Name("P"))))), Name("K")),
+                                     Name("S"))), self.num(Fraction(1))))
+            numbers = Add((Floor(Div(Sub(Add((self.num(Fraction(size)),
+                                              Mul((self.num(Fraction(2)),
+                                                   self.num(Fraction(pad)))))),
+                                         self.num(Fraction(k))),
+                                     self.num(Fraction(stride)))), self.num(Fraction(1))))
+            blocks.append(Equation(Name(f"output {name}"), (general, numbers), Fraction(out)))
+        shape = layer.output_shape if layer.filters > 1 else layer.output_size
+        blocks.append(Text((
+            f"{layer.channels} input channel{'s' * (layer.channels != 1)}, "
+            f"{layer.filters} filter{'s' * (layer.filters != 1)} of "
+            f"{layer.kernel_size[0]}×{layer.kernel_size[1]}, stride {_pair(layer.stride)}, "
+            f"padding {_pair(layer.padding)}: the output is {_dims(shape)}.",
+        )))
+        for axis in range(2):
+            left = (layer.padded_size[axis] - layer.kernel_size[axis]) % layer.stride[axis]
+            if left:
+                what = ("row", "rows") if axis == 0 else ("column", "columns")
+                blocks.append(Text((
+                    f"The stride does not divide evenly: the last {left} "
+                    f"{what[left != 1]} of the padded input "
+                    f"{'is' if left == 1 else 'are'} reached by no window, so "
+                    f"{'its' if left == 1 else 'their'} gradient is 0.",
+                )))
+        return Step("shapes", "Output size", tuple(blocks))
+
+
+class _Builder(_Base):
+    """The numeric derivation of a solved layer."""
+
+    def __init__(self, solution: Solution, plan: _Plan) -> None:
+        super().__init__(solution.problem.layer, plan)
+        self.s = solution
+        self.p = solution.problem
+        # the number node of every entry, made once
+        self.x_num = self.nodes.nums(solution.padded_input)
+        self.k_num = self.nodes.nums(self.p.filter)
+        if solution.grad_output is not None:
+            self.g_num = self.nodes.nums(solution.grad_output)
 
     # steps ---------------------------------------------------------------
     def build(self) -> list[Step]:
@@ -445,45 +506,6 @@ class _Builder:
         if self.p.learning_rate is not None:
             steps.append(self.update())
         return [s for s in steps if s.blocks]
-
-    def shapes(self) -> Step:
-        p = self.p
-        blocks: list[Block] = []
-        if self.plan.only is not None:
-            return Step("shapes", "Output size", ())
-        h, w = p.input.shape[1:]
-        for axis, (size, pad, k, stride, out, name) in enumerate((
-            (h, p.padding[0], p.kernel_size[0], p.stride[0], p.output_size[0], "height"),
-            (w, p.padding[1], p.kernel_size[1], p.stride[1], p.output_size[1], "width"),
-        )):
-            letter = "HW"[axis]
-            general = Add((Floor(Div(Sub(Add((Name(letter), Mul((self.num(Fraction(2)),
-                                                                   Name("P"))))), Name("K")),
-                                     Name("S"))), self.num(Fraction(1))))
-            numbers = Add((Floor(Div(Sub(Add((self.num(Fraction(size)),
-                                              Mul((self.num(Fraction(2)),
-                                                   self.num(Fraction(pad)))))),
-                                         self.num(Fraction(k))),
-                                     self.num(Fraction(stride)))), self.num(Fraction(1))))
-            blocks.append(Equation(Name(f"output {name}"), (general, numbers), Fraction(out)))
-        blocks.append(Text((
-            f"{p.channels} input channel{'s' * (p.channels != 1)}, "
-            f"{p.filters} filter{'s' * (p.filters != 1)} of "
-            f"{p.kernel_size[0]}×{p.kernel_size[1]}, stride {_pair(p.stride)}, "
-            f"padding {_pair(p.padding)}: the output is "
-            f"{_dims((p.filters, *p.output_size) if p.filters > 1 else p.output_size)}.",
-        )))
-        for axis in range(2):
-            left = (p.padded_size[axis] - p.kernel_size[axis]) % p.stride[axis]
-            if left:
-                what = ("row", "rows") if axis == 0 else ("column", "columns")
-                blocks.append(Text((
-                    f"The stride does not divide evenly: the last {left} "
-                    f"{what[left != 1]} of the padded input "
-                    f"{'is' if left == 1 else 'are'} reached by no window, so "
-                    f"{'its' if left == 1 else 'their'} gradient is 0.",
-                )))
-        return Step("shapes", "Output size", tuple(blocks))
 
     def padding(self) -> Step:
         if self.plan.only is not None:
@@ -538,7 +560,7 @@ class _Builder:
                 symbolic.append(self.sym("bias", (f,)))
                 numeric.append(self.num(p.bias[f]))
             blocks.append(Equation(
-                self.sym("output", (f, i, j)), (Add(tuple(symbolic)), Add(tuple(numeric))),
+                self.sym("output", (f, i, j)), _sums(symbolic, numeric),
                 s.output[f, i, j], ("output", (f, i, j)),
                 Window(i * sh, j * sw, kh, kw), grids,
             ))
@@ -676,7 +698,7 @@ class _Builder:
                     symbolic.append(Mul((g, x)))
                     numeric.append(Mul((a, b)))
             blocks.append(Equation(
-                self.sym("grad_filter", (f, c, m, n)), (Add(tuple(symbolic)), Add(tuple(numeric))),
+                self.sym("grad_filter", (f, c, m, n)), _sums(symbolic, numeric),
                 s.grad_filter[f, c, m, n], ("grad_filter", (f, c, m, n)),
             ))
         blocks += self.omitted("grad_filter", len(chosen), len(entries), "entries of dL/dK")
@@ -756,7 +778,7 @@ class _Builder:
                         symbolic.append(Mul((g_sym[i, j], k_sym[m, n])))
                         numeric.append(Mul((g_num[i, j], k_num[m, n])))
             blocks.append(Equation(
-                self.sym("grad_input", (c, a, b)), (Add(tuple(symbolic)), Add(tuple(numeric))),
+                self.sym("grad_input", (c, a, b)), _sums(symbolic, numeric),
                 s.grad_input[c, a, b], ("grad_input", (c, a, b)),
             ))
         blocks += self.omitted("grad_input", len(chosen), len(entries), "entries of dL/dX")
@@ -871,3 +893,8 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         largest_index=largest - 1 + p.notation.index_base,
         shortened=shortened,
     )
+
+
+def _sums(*forms: list[Expr]) -> tuple[Expr, ...]:
+    """Each list of terms as a sum; none at all when there are no terms (the value is 0)."""
+    return tuple(Add(tuple(terms)) for terms in forms) if forms[0] else ()

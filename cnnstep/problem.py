@@ -75,46 +75,104 @@ class Layout:
         return 3 if self.filter_rank == 4 else 2
 
 
-@dataclass(frozen=True, eq=False)
-class Problem:
-    """One convolution layer and what to compute about it, exactly."""
+@dataclass(frozen=True)
+class Layer:
+    """The geometry of one convolution layer, without any numbers.
 
-    input: Array  # (C, H, W)
-    filter: Array  # (F, C, kh, kw)
-    bias: Array | None = None  # (F,)
-    target: Array | None = None  # (F, oh, ow)
-    grad_output: Array | None = None  # (F, oh, ow), dL/dZ given directly
-    loss: LossName = "mse"
+    Enough to derive the formulas symbolically; a :class:`Problem` adds the
+    numbers.
+    """
+
+    input_shape: tuple[int, int, int]  # (C, H, W)
+    filter_shape: tuple[int, int, int, int]  # (F, C, kh, kw)
+    has_bias: bool = False
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
-    learning_rate: Fraction | None = None
     notation: Notation = field(default_factory=Notation)
     layout: Layout = field(default_factory=Layout)
 
     @property
     def channels(self) -> int:
-        return int(self.input.shape[0])
+        return self.input_shape[0]
 
     @property
     def filters(self) -> int:
-        return int(self.filter.shape[0])
+        return self.filter_shape[0]
 
     @property
     def kernel_size(self) -> tuple[int, int]:
-        return int(self.filter.shape[2]), int(self.filter.shape[3])
+        return self.filter_shape[2], self.filter_shape[3]
 
     @property
     def padded_size(self) -> tuple[int, int]:
-        return (
-            int(self.input.shape[1]) + 2 * self.padding[0],
-            int(self.input.shape[2]) + 2 * self.padding[1],
-        )
+        return (self.input_shape[1] + 2 * self.padding[0],
+                self.input_shape[2] + 2 * self.padding[1])
 
     @property
     def output_size(self) -> tuple[int, int]:
         """⌊(H + 2P − K)/S⌋ + 1 along each axis."""
         (hp, wp), (kh, kw), (sh, sw) = self.padded_size, self.kernel_size, self.stride
         return (hp - kh) // sh + 1, (wp - kw) // sw + 1
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        return (self.filters, *self.output_size)
+
+    @property
+    def compact(self) -> bool:
+        """One channel and one filter: symbols need only row and column indices."""
+        return self.channels == 1 and self.filters == 1
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """One convolution layer with its numbers, and what to compute about it."""
+
+    layer: Layer
+    input: Array  # (C, H, W)
+    filter: Array  # (F, C, kh, kw)
+    bias: Array | None = None  # (F,)
+    target: Array | None = None  # (F, oh, ow)
+    grad_output: Array | None = None  # (F, oh, ow), dL/dZ given directly
+    loss: LossName = "mse"
+    learning_rate: Fraction | None = None
+
+    # the layer's geometry, for convenience
+    @property
+    def stride(self) -> tuple[int, int]:
+        return self.layer.stride
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        return self.layer.padding
+
+    @property
+    def notation(self) -> Notation:
+        return self.layer.notation
+
+    @property
+    def layout(self) -> Layout:
+        return self.layer.layout
+
+    @property
+    def channels(self) -> int:
+        return self.layer.channels
+
+    @property
+    def filters(self) -> int:
+        return self.layer.filters
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return self.layer.kernel_size
+
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        return self.layer.padded_size
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.layer.output_size
 
     @property
     def has_gradients(self) -> bool:
@@ -452,10 +510,10 @@ def problem_from_data(data: Any) -> Problem:
             )
 
     notation = _notation(data["notation"]) if "notation" in data else Notation()
+    layer = Layer(image.shape, kernel.shape, bias is not None, stride, padding, notation, layout)
     return Problem(
-        input=image, filter=kernel, bias=bias, target=target, grad_output=grad_output,
-        loss=loss, stride=stride, padding=padding, learning_rate=learning_rate,
-        notation=notation, layout=layout,
+        layer=layer, input=image, filter=kernel, bias=bias, target=target,
+        grad_output=grad_output, loss=loss, learning_rate=learning_rate,
     )
 
 

@@ -136,6 +136,10 @@ class ExprPrinter:
             return self.approx(self.signed(_rounded(value, self.settings.decimals)))
         return f"{self.fraction(value)} {self.approx(self.signed(_rounded(value, APPROX_DIGITS)))}"
 
+    def cell(self, value: Fraction | Expr) -> str:
+        """A matrix entry: a value, or an expression in a symbolic matrix."""
+        return self.value(value) if isinstance(value, Fraction) else self.doprint(value)
+
     equals, approximately = "=", "≈"
 
     def result(self, value: Fraction) -> tuple[str, str]:

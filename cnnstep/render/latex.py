@@ -92,8 +92,8 @@ class LatexRenderer:
     def _print_Text(self, block: Text) -> str:
         return self.inline(block.parts) + "\n"
 
-    def cell(self, value: Fraction) -> str:
-        return self.printer.value(value)
+    def cell(self, value: Fraction | Expr) -> str:
+        return self.printer.cell(value)
 
     def _print_Matrix(self, block: Matrix) -> str:
         rows = [" & ".join(self.cell(v) for v in row) for row in block.values]
@@ -116,8 +116,10 @@ class LatexRenderer:
         lines: list[str] = []
         lhs = self.math(block.lhs)
         forms = [self.printer.terms(form) for form in block.forms]
-        relation, value = self.printer.result(block.value)
-        forms.append([value])
+        relation = "="
+        if block.value is not None:
+            relation, value = self.printer.result(block.value)
+            forms.append([value])
         for k, terms in enumerate(forms):
             pieces = fill(terms)
             sign = "=" if k < len(forms) - 1 else relation

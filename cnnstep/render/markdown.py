@@ -53,7 +53,7 @@ class MarkdownRenderer(LatexRenderer):
                  "| | " + " | ".join(label(j, bc, cols) for j in range(cols)) + " |",
                  "|---:|" + "---:|" * cols]
         for i in range(rows):
-            cells = (_cell(self.printer.value(v)) for v in block.values[i])
+            cells = (_cell(self.printer.cell(v)) for v in block.values[i])
             lines.append(f"| {label(i, br, rows)} | " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 

@@ -85,7 +85,7 @@ class TextRenderer:
         base = self.d.notation.index_base
         rows, cols = block.values.shape
         br, bc = block.border
-        cells = [[self.printer.value(v) for v in row] for row in block.values]
+        cells = [[self.printer.cell(v) for v in row] for row in block.values]
         width = max(len(c) for row in cells for c in row)
 
         def label(i: int, border: int, size: int) -> str:
@@ -120,7 +120,7 @@ class TextRenderer:
         for i in range(rows):
             cells: list[RichText] = []
             for j in range(cols):
-                text = self.printer.value(block.values[i, j])
+                text = self.printer.cell(block.values[i, j])
                 padding = i < br or i >= rows - br or j < bc or j >= cols - bc
                 style = "dim" if padding else ""
                 cells.append(RichText(text, style=style))
@@ -137,7 +137,7 @@ class TextRenderer:
         for i in range(rows):
             cells = []
             for j in range(cols):
-                text = self.printer.value(block.values[i, j])
+                text = self.printer.cell(block.values[i, j])
                 inside = window is not None and (i, j) in window
                 if self.plain:
                     cells.append(RichText(f"[{text}]" if inside else f" {text} "))
@@ -172,8 +172,10 @@ class TextRenderer:
         width = max(self.console.width, 40)
         lines: list[str] = []
         forms = [self.printer.terms(form) for form in block.forms]
-        relation, value = self.printer.result(block.value)
-        forms.append([value])
+        relation = "="
+        if block.value is not None:
+            relation, value = self.printer.result(block.value)
+            forms.append([value])
         for k, pieces in enumerate(forms):
             head = (lhs if k == 0 else indent) + (" = " if k < len(forms) - 1 else f" {relation} ")
             line = head + pieces[0]
