@@ -8,41 +8,32 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstep.engine import Solution
 from cnnstep.engine import solve as solve_layer
-from cnnstep.problem import Problem, load_problem, parse_problem, problem_from_data
-from cnnstep.result import Nested, result
+from cnnstep.problem import Layer, Problem, load, parse_json, problem_or_layer
+from cnnstep.result import result
 
 if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.derivation import Derivation
 
 
-class Worked:
-    """A solved layer: its exact result and its worked derivation in every format.
+class _Shown:
+    """Rendering shared by a solved layer and a layer's formulas.
 
-    In Jupyter it shows itself as Markdown (``_repr_markdown_``); converting to
-    LaTeX (``_repr_latex_``) gives the body of a document.
+    In Jupyter either shows itself as Markdown (``_repr_markdown_``);
+    converting a notebook to LaTeX uses the LaTeX body (``_repr_latex_``).
     """
-
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
-        self.solution: Solution = solve_layer(problem)
-
-    @property
-    def result(self) -> dict[str, Nested]:
-        """The result object: every quantity in the user's shapes, as Fractions."""
-        return result(self.solution)
 
     def derivation(self, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> Derivation:
-        """The worked solution; ``max_terms`` None means the default limit, 0 none."""
-        from cnnstep.derivation import DEFAULT_MAX_TERMS, derive
-
-        limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
-        return derive(self.solution, max_terms=limit, only=only)
+        raise NotImplementedError
 
     def to_json(self) -> str:
         from cnnstep.render.json_result import dumps
 
         return dumps(self.result)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     def to_text(self, *, width: int = 100, max_terms: int | None = None,
                 only: Iterable[str] = (), decimals: int | None = None) -> str:
@@ -70,27 +61,89 @@ class Worked:
     def _repr_latex_(self) -> str:
         return self.to_latex(fragment=True)
 
+
+class Worked(_Shown):
+    """A solved layer: its exact result and its worked derivation in every format.
+
+    With ``symbolic``, the derivation starts with the general formulas and the
+    result gains the key ``symbolic``.
+    """
+
+    def __init__(self, problem: Problem, *, symbolic: bool = False) -> None:
+        self.problem = problem
+        self.symbolic = symbolic
+        self.solution: Solution = solve_layer(problem)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The result object: every quantity in the user's shapes, as Fractions."""
+        values: dict[str, Any] = dict(result(self.solution))
+        if self.symbolic:
+            from cnnstep.symbolic import symbolic_result
+
+            values["symbolic"] = symbolic_result(self.problem.layer)
+        return values
+
+    def derivation(self, *, max_terms: int | None = None,
+                   only: Iterable[str] = ()) -> Derivation:
+        """The worked solution; ``max_terms`` None means the default limit, 0 none."""
+        from cnnstep.derivation import DEFAULT_MAX_TERMS, derive
+
+        limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
+        if self.symbolic:
+            from cnnstep.symbolic import derive_both
+
+            return derive_both(self.solution, max_terms=limit, only=only)
+        return derive(self.solution, max_terms=limit, only=only)
+
     def __repr__(self) -> str:
-        keys = ", ".join(self.result)
-        return f"<cnnstep.Worked: {keys}>"
+        return f"<cnnstep.Worked: {', '.join(self.result)}>"
 
 
-def read(problem: str | Path | Mapping[str, Any] | Problem) -> Problem:
-    """A problem from a path, a JSON string, a mapping, or a Problem."""
-    if isinstance(problem, Problem):
+class Formulas(_Shown):
+    """A layer given by shapes: its symbolic derivation, with no numbers."""
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+
+    @property
+    def result(self) -> dict[str, Any]:
+        from cnnstep.symbolic import symbolic_result
+
+        return {"symbolic": symbolic_result(self.layer)}
+
+    def derivation(self, *, max_terms: int | None = None,
+                   only: Iterable[str] = ()) -> Derivation:
+        from cnnstep.derivation import DEFAULT_MAX_TERMS
+        from cnnstep.symbolic import derive_symbolic
+
+        limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
+        return derive_symbolic(self.layer, max_terms=limit, only=only)
+
+    def __repr__(self) -> str:
+        return f"<cnnstep.Formulas: {self.layer.input_shape} ⋆ {self.layer.filter_shape}>"
+
+
+def read(problem: str | Path | Mapping[str, Any] | Problem | Layer) -> Problem | Layer:
+    """A problem (or a layer given by shapes) from a path, JSON text or a mapping."""
+    if isinstance(problem, Problem | Layer):
         return problem
     if isinstance(problem, Mapping):
-        return problem_from_data(problem)
+        return problem_or_layer(problem)
     if isinstance(problem, str) and problem.lstrip().startswith("{"):
-        return parse_problem(problem)
-    return load_problem(problem)
+        return problem_or_layer(parse_json(problem))
+    return load(problem)
 
 
-def solve(problem: str | Path | Mapping[str, Any] | Problem) -> Worked:
-    """Solve one layer exactly.
+def solve(problem: str | Path | Mapping[str, Any] | Problem | Layer, *,
+          symbolic: bool = False) -> Worked | Formulas:
+    """Solve one layer exactly; a layer given by shapes gives its formulas.
 
     >>> worked = solve({"input": [[1, 2], [3, 4]], "filter": [[0.5]]})
     >>> worked.result["output"]
     [[Fraction(1, 2), Fraction(1, 1)], [Fraction(3, 2), Fraction(2, 1)]]
     """
-    return Worked(read(problem))
+    read_in = read(problem)
+    if isinstance(read_in, Layer):
+        return Formulas(read_in)
+    return Worked(read_in, symbolic=symbolic)

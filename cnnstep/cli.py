@@ -9,11 +9,14 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cnnstep import __version__
+
+if TYPE_CHECKING:
+    from cnnstep.problem import Problem
 
 app = typer.Typer(
     name="cnnstep",
@@ -108,6 +111,20 @@ def solve(
         int | None, typer.Option("--width", min=40,
                                  help="Text width (default: the terminal's, else 80).")
     ] = None,
+    symbolic: Annotated[
+        bool, typer.Option(
+            "--symbolic",
+            help="Derive the general formulas first, with symbols, then put the numbers in. "
+                 "A problem may then give input and filter as shapes, {\"shape\": [3, 3]}, "
+                 "and the bias as \"symbolic\"; with --format json the result gains the key "
+                 "'symbolic'.")
+    ] = False,
+    verify: Annotated[
+        bool, typer.Option(
+            "--verify",
+            help="Check the gradients against direct differentiation of the loss with SymPy "
+                 "and print one line per quantity; exit 1 if any entry differs.")
+    ] = False,
 ) -> None:
     """Solve the layer in FILE: forward pass, loss, gradients and update, worked out exactly.
 
@@ -120,29 +137,47 @@ def solve(
       cnnstep solve samples/two-filters-padding.json --only grad_input[0][1][2]
 
       cnnstep solve samples/seed000-filter-update.json --format json
+
+      cnnstep solve samples/symbolic-3x3-2x2.json --symbolic
+
+      cnnstep solve samples/seed002-given-gradient.json --verify
     """
-    from cnnstep.api import Worked
-    from cnnstep.problem import ProblemError, load_problem
+    from cnnstep.problem import Layer, ProblemError, load, load_problem
 
     if fragment and format is not Format.latex:
         raise fail("--fragment goes with --format latex")
-    if format is Format.json:
-        for name, given in (("--only", bool(only)), ("--decimals", decimals is not None),
-                            ("--max-terms", max_terms is not None)):
+    shaping = (("--only", bool(only)), ("--decimals", decimals is not None),
+               ("--max-terms", max_terms is not None))
+    if format is Format.json or verify:
+        for name, given in shaping:
             if given:
-                raise fail(f"{name} shapes the worked derivation; the JSON result always "
-                           "holds every entry, exact")
+                raise fail(f"{name} shapes the worked derivation; "
+                           + ("--verify prints a report" if verify else
+                              "the JSON result always holds every entry, exact"))
+    if verify and format not in (Format.text, Format.json):
+        raise fail("--verify prints a text report, or JSON with --format json")
     try:
-        worked = Worked(load_problem(file))
+        read_in = load(file) if symbolic else load_problem(file)
     except ProblemError as error:
         raise fail(str(error)) from None
+
+    if verify:
+        if isinstance(read_in, Layer):
+            raise fail("--verify checks the numbers of a problem; this one gives only shapes")
+        run_verify(read_in, format, output)
+        return
+
+    from cnnstep.api import Formulas, Worked
+
+    shown = Formulas(read_in) if isinstance(read_in, Layer) else Worked(read_in,
+                                                                         symbolic=symbolic)
     if format is Format.json:
-        write(worked.to_json(), output)
+        write(shown.to_json(), output)
         return
     from cnnstep.derivation import SelectionError
 
     try:
-        derivation = worked.derivation(max_terms=max_terms, only=only or ())
+        derivation = shown.derivation(max_terms=max_terms, only=only or ())
     except SelectionError as error:
         raise fail(str(error)) from None
     if format is Format.latex:
@@ -161,6 +196,24 @@ def solve(
         from cnnstep.render import text
 
         text.render(derivation, file=sys.stdout, width=width, decimals=decimals)
+
+
+def run_verify(problem: Problem, format: Format, output: Path | None) -> None:
+    """``--verify``: the report, and exit 1 when an entry differs."""
+    from cnnstep import verify
+
+    try:
+        checks = verify.verify(problem)
+    except ValueError as error:  # too large, or nothing to verify
+        raise fail(str(error)) from None
+    if format is Format.json:
+        from cnnstep.render.json_result import dumps
+
+        write(dumps(verify.report_json(checks)), output)
+    else:
+        write(verify.report(checks), output)
+    if not all(check.ok for check in checks):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ import numpy as np
 
 from cnnstep.engine import Solution
 from cnnstep.problem import Array, Layer, Layout, Notation
-from cnnstep.result import user_shape
 
 # --------------------------------------------------------------------------
 # expressions
@@ -51,6 +50,9 @@ class Ratio:
 class Sym:
     """One entry of a quantity: ``role`` names it, ``index`` is 0-based, full layout.
 
+    An index may also hold letters (``("m", "n")``) for a general formula such
+    as ∂L/∂K_mn; letters are printed as they are.
+
     Roles: input (c, i, j), filter (f, c, m, n), bias (f,), output, target and
     grad_output (f, i, j), grad_filter and updated_filter (f, c, m, n),
     grad_bias and updated_bias (f,), grad_input (c, i, j), loss and
@@ -58,7 +60,23 @@ class Sym:
     """
 
     role: str
-    index: tuple[int, ...] = ()
+    index: tuple[int | str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """A local derivative ∂of/∂by, such as ∂Z₁₁/∂K₁₁."""
+
+    of: Expr
+    by: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Sigma:
+    """A sum written with Σ over the named indices: ``Σ_ij body``."""
+
+    indices: str
+    body: Expr
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +151,8 @@ class More:
     count: int
 
 
-Expr = Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor | Div | Call | More
+Expr = (Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor | Div | Call
+        | More | Partial | Sigma)
 
 
 # --------------------------------------------------------------------------
@@ -257,12 +276,18 @@ class SelectionError(ValueError):
     """An ``--only`` entry that names no entry of the result."""
 
 
-def _full_rank(key: str) -> int:
-    return {"output": 3, "grad_output": 3, "grad_filter": 4, "updated_filter": 4,
-            "grad_input": 3, "grad_bias": 1, "updated_bias": 1, "loss": 0}[key]
+def full_shape(key: str, layer: Layer) -> tuple[int, ...]:
+    """The shape of a result quantity in the full layout."""
+    return {
+        "loss": (), "output": layer.output_shape, "grad_output": layer.output_shape,
+        "grad_filter": layer.filter_shape, "updated_filter": layer.filter_shape,
+        "grad_bias": (layer.filters,), "updated_bias": (layer.filters,),
+        "grad_input": layer.input_shape,
+    }[key]
 
 
-def parse_entry(text: str, solution: Solution) -> tuple[str, tuple[int, ...]]:
+def parse_entry(text: str, layer: Layer,
+                available: Iterable[str]) -> tuple[str, tuple[int, ...]]:
     """``grad_input[1][2]`` → (``grad_input``, full-layout index)."""
     match = _ENTRY.fullmatch(text.strip())
     if not match or match.group(1) not in ENTRY_KEYS:
@@ -270,26 +295,23 @@ def parse_entry(text: str, solution: Solution) -> tuple[str, tuple[int, ...]]:
         raise SelectionError(f"--only {text}: expected a result key ({keys}) with an index")
     key = match.group(1)
     index = tuple(int(n) for n in re.findall(r"\d+", match.group(2)))
-    value = getattr(solution, key)
-    if value is None:
+    if key not in available:
         raise SelectionError(f"--only {text}: this problem has no {key}")
-    if key == "loss":
-        if index:
-            raise SelectionError(f"--only {text}: loss is a number and takes no index")
-        return key, ()
-    shaped = user_shape(key, value, solution.problem.layout)
-    if len(index) != shaped.ndim:
+    full = full_shape(key, layer)
+    shape = user_index(key, full, layer.layout)
+    if len(index) != len(shape):
+        if not shape:
+            raise SelectionError(f"--only {text}: {key} is a number and takes no index")
         raise SelectionError(
-            f"--only {text}: {key} has {shaped.ndim} ax{'es' if shaped.ndim != 1 else 'is'}"
-            f" (shape {''.join(f'[{n}]' for n in shaped.shape)}), give {shaped.ndim} indices"
+            f"--only {text}: {key} has {len(shape)} ax{'es' if len(shape) != 1 else 'is'}"
+            f" (shape {''.join(f'[{n}]' for n in shape)}), give {len(shape)} indices"
         )
-    for axis, (i, n) in enumerate(zip(index, shaped.shape, strict=True)):
+    for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
         if i >= n:
             raise SelectionError(
                 f"--only {text}: index {i} on axis {axis} is out of range (size {n})"
             )
-    full = (0,) * (_full_rank(key) - len(index)) + index
-    return key, full
+    return key, (0,) * (len(full) - len(index)) + index
 
 
 def user_index(key: str, index: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
@@ -413,20 +435,36 @@ class _Base:
         example = self.first_hidden(key, shown)
         return [Omitted(total - shown, what, example)]
 
+    # where the sums run -------------------------------------------------
+    def window(self, i: int, j: int) -> tuple[slice, slice]:
+        """The rows and columns of the padded input under output entry (i, j)."""
+        (sh, sw), (kh, kw) = self.layer.stride, self.layer.kernel_size
+        return slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+
+    def reach(self, m: int, n: int) -> tuple[slice, slice]:
+        """The padded-input entries weight (m, n) multiplies, one per output entry."""
+        (sh, sw), (oh, ow) = self.layer.stride, self.layer.output_size
+        return slice(m, m + (oh - 1) * sh + 1, sh), slice(n, n + (ow - 1) * sw + 1, sw)
+
+    def affected(self, row: int, col: int) -> list[tuple[int, int, int, int, int]]:
+        """(f, i, j, m, n) for every output entry whose window holds padded (row, col)
+        at kernel position (m, n)."""
+        layer = self.layer
+        (sh, sw), (kh, kw), (oh, ow) = layer.stride, layer.kernel_size, layer.output_size
+        first_i, last_i = max(0, -(-(row - kh + 1) // sh)), min(oh - 1, row // sh)
+        first_j, last_j = max(0, -(-(col - kw + 1) // sw)), min(ow - 1, col // sw)
+        return [(f, i, j, row - i * sh, col - j * sw)
+                for f in range(layer.filters)
+                for i in range(first_i, last_i + 1)
+                for j in range(first_j, last_j + 1)]
+
     def first_hidden(self, key: str, shown: int) -> str:
         entries = self.entries(key)
         return entry_text(key, entries[shown], self.layer.layout)
 
     def entries(self, key: str) -> list[tuple[int, ...]]:
         """Every index of a result quantity, in the full layout."""
-        layer = self.layer
-        shape = {
-            "loss": (), "output": layer.output_shape, "grad_output": layer.output_shape,
-            "grad_filter": layer.filter_shape, "updated_filter": layer.filter_shape,
-            "grad_bias": (layer.filters,), "updated_bias": (layer.filters,),
-            "grad_input": layer.input_shape,
-        }[key]
-        return list(np.ndindex(*shape))
+        return list(np.ndindex(*full_shape(key, self.layer)))
 
     def shapes(self) -> Step:
         """The output size by the formula, with the numbers put in."""
@@ -549,7 +587,7 @@ class _Builder(_Base):
         for f, i, j in chosen:
             symbolic: list[Expr] = []
             numeric: list[Expr] = []
-            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            rows, cols = self.window(i, j)
             for x, k, a, b in zip(self.x_sym[:, rows, cols].flat, self.k_sym[f].flat,
                                   self.x_num[:, rows, cols].flat, self.k_num[f].flat,
                                   strict=True):
@@ -672,8 +710,6 @@ class _Builder(_Base):
     def grad_filter(self) -> Step:
         p, s = self.p, self.s
         assert s.grad_output is not None and s.grad_filter is not None
-        oh, ow = p.output_size
-        sh, sw = p.stride
         entries = self.entries("grad_filter")
         chosen = self.plan.pick("grad_filter", entries)
         blocks: list[Block] = []
@@ -689,8 +725,7 @@ class _Builder(_Base):
         for f, c, m, n in chosen:
             symbolic: list[Expr] = []
             numeric: list[Expr] = []
-            rows = slice(m, m + (oh - 1) * sh + 1, sh)
-            cols = slice(n, n + (ow - 1) * sw + 1, sw)
+            rows, cols = self.reach(m, n)
             for g, x, a, b in zip(self.g_sym[f].flat, self.x_sym[c, rows, cols].flat,
                                   self.g_num[f].flat, self.x_num[c, rows, cols].flat,
                                   strict=True):
@@ -733,9 +768,7 @@ class _Builder(_Base):
         assert s.grad_output is not None and s.grad_input is not None
         assert s.rotated_filter is not None and s.padded_grad is not None
         kh, kw = p.kernel_size
-        sh, sw = p.stride
         ph, pw = p.padding
-        oh, ow = p.output_size
         entries = self.entries("grad_input")
         chosen = self.plan.pick("grad_input", entries)
         blocks: list[Block] = []
@@ -765,18 +798,10 @@ class _Builder(_Base):
             row, col = a + ph, b + pw
             symbolic: list[Expr] = []
             numeric: list[Expr] = []
-            # the output entries whose window holds this input entry
-            first_i, last_i = max(0, -(-(row - kh + 1) // sh)), min(oh - 1, row // sh)
-            first_j, last_j = max(0, -(-(col - kw + 1) // sw)), min(ow - 1, col // sw)
-            for f in range(p.filters):
-                g_sym, g_num = self.g_sym[f], self.g_num[f]
-                k_sym, k_num = self.k_sym[f, c], self.k_num[f, c]
-                for i in range(first_i, last_i + 1):
-                    m = row - i * sh
-                    for j in range(first_j, last_j + 1):
-                        n = col - j * sw
-                        symbolic.append(Mul((g_sym[i, j], k_sym[m, n])))
-                        numeric.append(Mul((g_num[i, j], k_num[m, n])))
+            g_sym, g_num, k_sym, k_num = self.g_sym, self.g_num, self.k_sym, self.k_num
+            for f, i, j, m, n in self.affected(row, col):
+                symbolic.append(Mul((g_sym[f, i, j], k_sym[f, c, m, n])))
+                numeric.append(Mul((g_num[f, i, j], k_num[f, c, m, n])))
             blocks.append(Equation(
                 self.sym("grad_input", (c, a, b)), _sums(symbolic, numeric),
                 s.grad_input[c, a, b], ("grad_input", (c, a, b)),
@@ -867,7 +892,9 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     each step works out its first entries and says what it left out. ``only``
     lists result entries (``"grad_input[1][2]"``) to work out alone.
     """
-    chosen = frozenset(parse_entry(text, solution) for text in only) if only else None
+    available = [key for key in ENTRY_KEYS if getattr(solution, key) is not None]
+    chosen = (frozenset(parse_entry(text, solution.problem.layer, available) for text in only)
+              if only else None)
     plan = _Plan(max_terms, chosen)
     builder = _Builder(solution, plan)
     shortened = False
@@ -895,6 +922,6 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     )
 
 
-def _sums(*forms: list[Expr]) -> tuple[Expr, ...]:
+def _sums(*forms: Sequence[Expr]) -> tuple[Expr, ...]:
     """Each list of terms as a sum; none at all when there are no terms (the value is 0)."""
     return tuple(Add(tuple(terms)) for terms in forms) if forms[0] else ()

@@ -427,57 +427,144 @@ def _plain_json(value: Any) -> Any:
     return value
 
 
-def problem_from_data(data: Any) -> Problem:
-    """Check a parsed problem (a JSON object or an equivalent Python mapping)."""
+def _checked_keys(data: Any) -> dict[str, Any]:
+    """The problem as a plain dict whose keys are all known and not contradictory."""
     if not isinstance(data, Mapping):
         kind = "an array" if isinstance(data, list) else _show(data)
         raise ProblemError(f"expected a JSON object {{...}} at the top level, got {kind}")
-    data = _plain_json(data)
-    for key in data:
+    plain: dict[str, Any] = _plain_json(data)
+    for key in plain:
         if key in NOT_YET:
             raise ProblemError(f"{key}: {NOT_YET[key]}")
         if key not in KEYS:
             raise ProblemError(_unknown(key, key, [*KEYS, *NOT_YET]))
-    if "filter" in data and "kernel" in data:
+    if "filter" in plain and "kernel" in plain:
         raise ProblemError("kernel: the same as filter; give one of them, not both")
     for key in ("input", "filter"):
-        if key not in data and not (key == "filter" and "kernel" in data):
+        if key not in plain and not (key == "filter" and "kernel" in plain):
             raise ProblemError(f"{key}: missing; a problem needs an input and a filter")
-    for key in ("input", "filter", "kernel"):
-        if isinstance(data.get(key), dict):
-            raise ProblemError(
-                f"{key}: a shape such as {{\"shape\": [3, 3]}} is for symbolic derivations, "
-                "which are not supported yet"
-            )
+    return plain
 
-    image, input_rank = _read_array(data["input"], "input", "input", (2, 3))
-    filter_key = "filter" if "filter" in data else "kernel"
-    kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
-    if input_rank == 2:
-        image = frozen(image.reshape(1, *image.shape))
-    kernel = frozen(kernel.reshape((1,) * (4 - filter_rank) + kernel.shape))
-    channels, filters = image.shape[0], kernel.shape[0]
-    if kernel.shape[1] != channels:
-        hint = (
-            "; give it as [C][kh][kw] or [F][C][kh][kw]" if filter_rank == 2 else ""
-        )
+
+def _filter_key(data: Mapping[str, Any]) -> str:
+    return "filter" if "filter" in data else "kernel"
+
+
+def is_symbolic(data: Any) -> bool:
+    """Whether a parsed problem gives its input or filter as a shape."""
+    return isinstance(data, Mapping) and any(
+        isinstance(data.get(key), dict) for key in ("input", "filter", "kernel")
+    )
+
+
+def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank: int,
+              filter_shape: tuple[int, ...], filter_rank: int, has_bias: bool) -> Layer:
+    """The layer's geometry, checked: channels, stride, padding, sizes, notation."""
+    filter_key = _filter_key(data)
+    image = (1, *input_shape) if input_rank == 2 else tuple(input_shape)
+    kernel = (1,) * (4 - filter_rank) + tuple(filter_shape)
+    channels, filters = image[0], kernel[0]
+    if kernel[1] != channels:
+        hint = "; give it as [C][kh][kw] or [F][C][kh][kw]" if filter_rank == 2 else ""
         raise ProblemError(
-            f"{filter_key}: has {kernel.shape[1]} channel{'s' * (kernel.shape[1] != 1)}, "
+            f"{filter_key}: has {kernel[1]} channel{'s' * (kernel[1] != 1)}, "
             f"the input has {channels}{hint}"
         )
-
     stride = _pair(data.get("stride", _Literal("1")), "stride", 1)
     padding = _pair(data.get("padding", _Literal("0")), "padding", 0)
-    padded = (image.shape[1] + 2 * padding[0], image.shape[2] + 2 * padding[1])
-    kh, kw = kernel.shape[2], kernel.shape[3]
+    padded = (image[1] + 2 * padding[0], image[2] + 2 * padding[1])
+    kh, kw = kernel[2], kernel[3]
     if kh > padded[0] or kw > padded[1]:
         raise ProblemError(
             f"filter {kh}×{kw} is larger than the padded input {padded[0]}×{padded[1]}"
         )
-    layout = Layout(input_rank, filter_rank, not isinstance(data.get("bias"), list))
-    out_shape = (
-        filters, (padded[0] - kh) // stride[0] + 1, (padded[1] - kw) // stride[1] + 1
-    )
+    bias = data.get("bias")
+    layout = Layout(input_rank, filter_rank,
+                    not isinstance(bias, list) and not (bias == "symbolic" and filters > 1))
+    notation = _notation(data["notation"]) if "notation" in data else Notation()
+    return Layer((image[0], image[1], image[2]), (kernel[0], kernel[1], kernel[2], kernel[3]),
+                 has_bias, stride, padding, notation, layout)
+
+
+#: keys a layer given by shapes may have
+SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "notation")
+
+
+def _shape(value: Any, key: str, ranks: tuple[int, ...]) -> tuple[int, ...]:
+    forms = _FORMS["input" if key == "input" else "filter"]
+    wanted = " or ".join(forms[r] for r in ranks)
+    if set(value) != {"shape"}:
+        extra = sorted(set(value) - {"shape"})
+        raise ProblemError(
+            f"{key}: a shape is written {{\"shape\": {wanted}}}"
+            + (f"; unknown key {extra[0]!r}" if extra else "")
+        )
+    shape = value["shape"]
+    if not isinstance(shape, list) or len(shape) not in ranks:
+        raise ProblemError(f"{key}.shape: expected a list {wanted}, got {_show(shape)}")
+    sizes = []
+    for i, size in enumerate(shape):
+        where = f"{key}.shape[{i}]"
+        if not isinstance(size, _Literal | int) or isinstance(size, bool):
+            raise ProblemError(f"{where}: expected an integer ≥ 1, got {_show(size)}")
+        number = to_number(size, where)
+        if number.denominator != 1 or number < 1:
+            raise ProblemError(f"{where}: expected an integer ≥ 1, got {_show(size)}")
+        sizes.append(int(number))
+    return tuple(sizes)
+
+
+def layer_from_data(data: Any) -> Layer:
+    """A layer given by shapes (``{"shape": [3, 3]}``), for a symbolic derivation."""
+    data = _checked_keys(data)
+    filter_key = _filter_key(data)
+    for key in ("input", filter_key):
+        if not isinstance(data[key], dict):
+            raise ProblemError(
+                f"{key}: give input and filter both as shapes, or both as numbers"
+            )
+    for key in data:
+        if key not in SHAPE_KEYS:
+            raise ProblemError(
+                f"{key}: a layer given by shapes has only formulas; {key} needs the input "
+                "and the filter given as numbers"
+            )
+    bias = data.get("bias")
+    if bias is not None and bias != "symbolic":
+        raise ProblemError(
+            f"bias: with input and filter given as shapes, the bias is \"symbolic\" or "
+            f"left out, got {_show(bias)}"
+        )
+    input_shape = _shape(data["input"], "input", (2, 3))
+    filter_shape = _shape(data[filter_key], filter_key, (2, 3, 4))
+    return _geometry(data, input_shape, len(input_shape), filter_shape, len(filter_shape),
+                     "bias" in data)
+
+
+def problem_from_data(data: Any) -> Problem:
+    """Check a parsed problem (a JSON object or an equivalent Python mapping)."""
+    data = _checked_keys(data)
+    if is_symbolic(data):
+        raise ProblemError(
+            f"{'input' if isinstance(data['input'], dict) else _filter_key(data)}: "
+            "a shape such as {\"shape\": [3, 3]} is for a symbolic derivation; "
+            "run it with --symbolic"
+        )
+    if data.get("bias") == "symbolic":
+        raise ProblemError(
+            "bias: \"symbolic\" goes with input and filter given as shapes "
+            "({\"shape\": [3, 3]}) and --symbolic"
+        )
+    image, input_rank = _read_array(data["input"], "input", "input", (2, 3))
+    filter_key = _filter_key(data)
+    kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
+    layer = _geometry(data, image.shape, input_rank, kernel.shape, filter_rank,
+                      "bias" in data)
+    image = frozen(image.reshape(layer.input_shape))
+    kernel = frozen(kernel.reshape(layer.filter_shape))
+    filters = layer.filters
+    layout = layer.layout
+    out_shape = layer.output_shape
 
     bias = _bias(data["bias"], filters) if "bias" in data else None
     if "target" in data and "grad_output" in data:
@@ -509,8 +596,6 @@ def problem_from_data(data: Any) -> Problem:
                 "learning_rate: an update needs gradients; give a target or grad_output"
             )
 
-    notation = _notation(data["notation"]) if "notation" in data else Notation()
-    layer = Layer(image.shape, kernel.shape, bias is not None, stride, padding, notation, layout)
     return Problem(
         layer=layer, input=image, filter=kernel, bias=bias, target=target,
         grad_output=grad_output, loss=loss, learning_rate=learning_rate,
@@ -526,9 +611,6 @@ def _bias(value: Any, filters: int) -> Array:
             )
         numbers = [to_number(item, f"bias[{i}]") for i, item in enumerate(value)]
     else:
-        if isinstance(value, str) and value == "symbolic":
-            raise ProblemError("bias: \"symbolic\" is for symbolic derivations, "
-                               "which are not supported yet")
         if filters != 1:
             raise ProblemError(
                 f"bias: the layer has {filters} filters; give a list of {filters} numbers"
@@ -573,5 +655,19 @@ def load_problem(path: str | Path) -> Problem:
     where = Path(path)
     try:
         return parse_problem(read_text(where))
+    except ProblemError as error:
+        raise ProblemError(f"{where}: {error}") from None
+
+
+def problem_or_layer(data: Any) -> Problem | Layer:
+    """A numeric problem, or a layer given by shapes for a symbolic derivation."""
+    return layer_from_data(data) if is_symbolic(data) else problem_from_data(data)
+
+
+def load(path: str | Path) -> Problem | Layer:
+    """A problem file that may give its input and filter as shapes."""
+    where = Path(path)
+    try:
+        return problem_or_layer(parse_json(read_text(where)))
     except ProblemError as error:
         raise ProblemError(f"{where}: {error}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from typing import ClassVar
 
 from cnnstep.derivation import (
     Add,
@@ -24,8 +25,10 @@ from cnnstep.derivation import (
     Mul,
     Name,
     Num,
+    Partial,
     Pow,
     Ratio,
+    Sigma,
     Sub,
     Sym,
     Whole,
@@ -73,14 +76,19 @@ _ROLES = {
 }
 
 
-def shown_index(role: str, index: tuple[int, ...], settings: Settings) -> tuple[int, ...]:
-    """The indices a symbol is printed with: compact layers drop channel and filter."""
+def shown_index(role: str, index: tuple[int | str, ...],
+                settings: Settings) -> tuple[int | str, ...]:
+    """The indices a symbol is printed with: compact layers drop channel and filter.
+
+    Numbers are shifted to the notation's base; letters stay as they are.
+    """
     kind = _ROLES.get(role, ("", "none"))[1]
     if kind == "none":
         return ()
     if settings.compact:
         index = () if kind == "bias" else index[-2:]
-    return tuple(i + settings.notation.index_base for i in index)
+    base = settings.notation.index_base
+    return tuple(i + base if isinstance(i, int) else i for i in index)
 
 
 def _rounded(value: Fraction, digits: int) -> str:
@@ -233,9 +241,9 @@ class TextPrinter(ExprPrinter):
     """Plain Unicode for the terminal: X₁₁, ∂L/∂Z₁₁, 2×(−0.25)."""
 
     minus = "−"
-    _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+    _SUB = str.maketrans("0123456789ijmn", "₀₁₂₃₄₅₆₇₈₉ᵢⱼₘₙ")
 
-    def indexed(self, base: str, index: tuple[int, ...]) -> str:
+    def indexed(self, base: str, index: tuple[int | str, ...]) -> str:
         if not index:
             return base
         if self.settings.subscripts and self.settings.compact:
@@ -295,6 +303,12 @@ class TextPrinter(ExprPrinter):
     def _print_More(self, node: More) -> str:
         return f"… ({node.count} more) …"
 
+    def _print_Partial(self, node: Partial) -> str:
+        return f"∂{self.doprint(node.of)}/∂{self.doprint(node.by)}"
+
+    def _print_Sigma(self, node: Sigma) -> str:
+        return f"Σ{node.indices.translate(self._SUB)} {self.doprint(node.body)}"
+
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
@@ -324,7 +338,7 @@ class LatexPrinter(ExprPrinter):
             return text
         return r"\text{" + latex_escape(text) + "}"
 
-    def indexed(self, base: str, index: tuple[int, ...], decoration: str = "") -> str:
+    def indexed(self, base: str, index: tuple[int | str, ...], decoration: str = "") -> str:
         if not index:
             return base + (f"_{{{decoration}}}" if decoration else "")
         digits = [str(i) for i in index]
@@ -398,9 +412,42 @@ class LatexPrinter(ExprPrinter):
     def _print_More(self, node: More) -> str:
         return rf"\dots\ (\text{{{node.count} more}})\ \dots"
 
+    def _print_Partial(self, node: Partial) -> str:
+        return rf"\partial {self.doprint(node.of)}/\partial {self.doprint(node.by)}"
+
+    def _print_Sigma(self, node: Sigma) -> str:
+        return rf"\sum_{{{node.indices}}} {self.doprint(node.body)}"
+
     def _print_Call(self, node: Call) -> str:
         args = ", ".join(self.doprint(a) for a in node.args)
         if node.name == "rot180":
             return rf"\operatorname{{rot}}_{{180^\circ}}({args})"
         name = node.name.replace(" ", r"\ ")
         return rf"\operatorname{{{name}}}({args})"
+
+
+class SympyPrinter(ExprPrinter):
+    """SymPy syntax for the JSON result: ``dZ_1_1*K_2_2 + dZ_1_2*K_2_1``.
+
+    Names follow the result format, 1-based whatever the notation: ``X_i_j``,
+    ``K_m_n``, ``B``, ``dZ_i_j`` for one channel and one filter, else
+    ``X_c_i_j``, ``K_f_c_m_n``, ``B_f``, ``dZ_f_i_j``.
+    """
+
+    times = "*"
+    _NAMES: ClassVar[dict[str, str]] = {
+        "input": "X", "filter": "K", "bias": "B", "grad_output": "dZ", "output": "Z",
+    }
+
+    def __init__(self, compact: bool) -> None:
+        super().__init__(Settings(compact=compact))
+
+    def _print_Sym(self, node: Sym) -> str:
+        name = self._NAMES[node.role]
+        index = [i for i in node.index if isinstance(i, int)]
+        if self.settings.compact:
+            index = [] if node.role == "bias" else index[-2:]
+        return "_".join([name, *(str(i + 1) for i in index)])
+
+    def fraction(self, value: Fraction) -> str:
+        return f"{value.numerator}/{value.denominator}"

@@ -1,0 +1,429 @@
+"""The symbolic derivation: the general formulas of a layer, before any number.
+
+As a course first writes Z₁₁ = X₁₁K₁₁ + X₁₂K₁₂ + X₂₁K₂₁ + X₂₂K₂₂ + B and
+∂L/∂X₂₂ = ∂L/∂Z₁₁·K₂₂ + … with symbols, this module derives, for any shape,
+stride, padding, channels and filters:
+
+* each output entry as a sum of symbol products;
+* for each weight, input entry and bias the chain rule
+  ∂L/∂K_mn = Σ ∂L/∂Z_ij · ∂Z_ij/∂K_mn, its local gradients, and the result,
+  naming the output entries an input entry does not affect;
+* the closing identities dL/dK = conv(X, dL/dZ) and
+  dL/dX = full conv(rot180(K), dL/dZ), each checked entry by entry against
+  the term-by-term result.
+
+Gradients are expressed through the upstream gradient dL/dZ. The derivation
+is made of the same nodes as the numeric one, so every renderer prints it; the
+JSON result's ``symbolic`` key comes from the same sums.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnnstep.derivation import (
+    DEFAULT_MAX_TERMS,
+    Add,
+    Block,
+    Call,
+    Derivation,
+    Equation,
+    Expr,
+    Mul,
+    Partial,
+    Sigma,
+    Step,
+    Sym,
+    Text,
+    Whole,
+    _Base,
+    _Plan,
+    _sums,
+    parse_entry,
+)
+from cnnstep.engine import Solution
+from cnnstep.problem import Array, Layer
+
+#: result keys the symbolic derivation gives, in order
+SYMBOLIC_KEYS = ("output", "grad_filter", "grad_bias", "grad_input")
+
+
+class InternalCheckError(AssertionError):
+    """The two routes to a gradient disagree: a bug in cnnstep, never the user's input."""
+
+
+class _SymbolicBuilder(_Base):
+    """Steps of the symbolic derivation of a layer."""
+
+    def __init__(self, layer: Layer, plan: _Plan) -> None:
+        super().__init__(layer, plan)
+        self.zero, self.one = self.num(Fraction(0)), self.num(Fraction(1))
+        # the padded input with its zeros, for display
+        self.x_shown = self.x_sym.copy()
+        self.x_shown[self.x_sym == None] = self.zero  # noqa: E711
+
+    # the sums, shared by the derivation and the JSON result ---------------
+    def forward_terms(self, f: int, i: int, j: int) -> list[Expr]:
+        """Z_fij as X·K products over its window (padding left out), then + B."""
+        rows, cols = self.window(i, j)
+        terms: list[Expr] = [
+            Mul((x, k)) for x, k in zip(self.x_sym[:, rows, cols].flat, self.k_sym[f].flat,
+                                         strict=True) if x is not None
+        ]
+        if self.layer.has_bias:
+            terms.append(self.sym("bias", (f,)))
+        return terms
+
+    def filter_terms(self, f: int, c: int, m: int, n: int) -> list[tuple[Sym, Sym]]:
+        """(∂L/∂Z_fij, X) pairs whose product sums to ∂L/∂K_fcmn."""
+        rows, cols = self.reach(m, n)
+        return [(g, x) for g, x in zip(self.g_sym[f].flat, self.x_sym[c, rows, cols].flat,
+                                        strict=True) if x is not None]
+
+    def input_terms(self, c: int, a: int, b: int) -> list[tuple[Sym, Sym]]:
+        """(∂L/∂Z_fij, K_fcmn) pairs whose product sums to ∂L/∂X_cab."""
+        ph, pw = self.layer.padding
+        return [(self.g_sym[f, i, j], self.k_sym[f, c, m, n])
+                for f, i, j, m, n in self.affected(a + ph, b + pw)]
+
+    def bias_terms(self, f: int) -> list[Sym]:
+        return list(self.g_sym[f].flat)
+
+    # the steps -------------------------------------------------------------
+    def build(self) -> list[Step]:
+        steps = [self.shapes(), self.symbols(), self.forward(), self.grad_filter()]
+        if self.layer.has_bias:
+            steps.append(self.grad_bias())
+        steps += [self.grad_input(), self.identities()]
+        return [step for step in steps if step.blocks]
+
+    def symbols(self) -> Step:
+        if self.plan.only is not None:
+            return Step("symbols", "The layer in symbols", ())
+        layer = self.layer
+        border = layer.padding
+        blocks: list[Block] = [Text((
+            "Every entry of the input, the kernel and the upstream gradient is a symbol"
+            + (" (the input with its padding zeros)" if any(border) else "") + ":",
+        ))]
+        label: tuple[str | Expr, ...] = (Whole("padded_input") if any(border)
+                                         else Whole("input"),)
+        blocks += self.matrices(label, self.x_shown, "input", border=border)
+        blocks += self.matrices((Whole("filter"),), self.k_sym, "filter")
+        blocks += self.matrices((Whole("grad_output"),), self.g_sym, "output")
+        return Step("symbols", "The layer in symbols", tuple(blocks))
+
+    def forward(self) -> Step:
+        entries = self.entries("output")
+        chosen = self.plan.pick("output", entries)
+        blocks: list[Block] = []
+        for f, i, j in chosen:
+            blocks.append(Equation(self.sym("output", (f, i, j)),
+                                   _sums(self.forward_terms(f, i, j)), None,
+                                   ("output", (f, i, j))))
+        blocks += self.omitted("output", len(chosen), len(entries), "output entries")
+        return Step("forward", "Forward pass in symbols", tuple(blocks))
+
+    def general(self, grad: str, by: str) -> Expr:
+        """Σ_ij ∂L/∂Z_ij · ∂Z_ij/∂(by), written with letters."""
+        letters = ("f", "i", "j")
+        z = Sym("output", letters)
+        index = {"filter": ("f", "c", "m", "n"), "input": ("c", "m", "n"),
+                 "bias": ("f",)}[by]
+        return Sigma("i,j" if self.compact else "f,i,j" if by == "input" else "i,j",
+                     Mul((Sym("grad_output", letters), Partial(z, Sym(by, index)))))
+
+    def grad_filter(self) -> Step:
+        layer = self.layer
+        entries = self.entries("grad_filter")
+        chosen = self.plan.pick("grad_filter", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            blocks.append(Text((
+                "Each weight is used at every window position, so by the chain rule its "
+                "gradient collects a term from every output entry of its filter: ",
+                Sym("grad_filter", ("f", "c", "m", "n")), " = ",
+                self.general("grad_output", "filter"), ".",
+            )))
+        ow = layer.output_size[1]
+        for f, c, m, n in chosen:
+            weight = self.sym("filter", (f, c, m, n))
+            chain: list[Expr] = []
+            local: list[str | Expr] = ["Local gradients: "]
+            rows, cols = self.reach(m, n)
+            for k, (g, x) in enumerate(zip(self.g_sym[f].flat, self.x_sym[c, rows, cols].flat,
+                                           strict=True)):
+                i, j = divmod(k, ow)
+                z = self.sym("output", (f, i, j))
+                chain.append(Mul((g, Partial(z, weight))))
+                local += [", " if k else "", Partial(z, weight), " = ",
+                          x if x is not None else self.zero]
+                if x is None:
+                    local.append(" (padding)")
+            local.append(".")
+            result = [Mul(pair) for pair in self.filter_terms(f, c, m, n)]
+            blocks.append(Text(tuple(local)))
+            blocks.append(Equation(self.sym("grad_filter", (f, c, m, n)),
+                                   (Add(tuple(chain)), *_sums(result)), None,
+                                   ("grad_filter", (f, c, m, n))))
+        blocks += self.omitted("grad_filter", len(chosen), len(entries), "weights")
+        return Step("grad_filter", "Gradient with respect to the kernel, in symbols",
+                    tuple(blocks))
+
+    def grad_bias(self) -> Step:
+        entries = self.entries("grad_bias")
+        chosen = self.plan.pick("grad_bias", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            blocks.append(Text((
+                "The bias is added to every output entry of its filter, so every local "
+                "gradient ∂Z/∂B is 1: ", Whole("grad_bias"), " = ",
+                Call("sum", (Whole("grad_output"),)), ".",
+            )))
+        for (f,) in chosen:
+            bias = self.sym("bias", (f,))
+            oh, ow = self.layer.output_size
+            chain = [Mul((self.g_sym[f, i, j], Partial(self.sym("output", (f, i, j)), bias)))
+                     for i, j in np.ndindex(oh, ow)]
+            ones = [Mul((g, self.one)) for g in self.g_sym[f].flat]
+            blocks.append(Equation(self.sym("grad_bias", (f,)),
+                                   (Add(tuple(chain)), Add(tuple(ones)),
+                                    Add(tuple(self.bias_terms(f)))), None,
+                                   ("grad_bias", (f,))))
+        blocks += self.omitted("grad_bias", len(chosen), len(entries), "biases")
+        return Step("grad_bias", "Gradient with respect to the bias, in symbols",
+                    tuple(blocks))
+
+    def grad_input(self) -> Step:
+        layer = self.layer
+        ph, pw = layer.padding
+        entries = self.entries("grad_input")
+        chosen = self.plan.pick("grad_input", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            blocks.append(Text((
+                "An input entry affects only the output entries whose window holds it; for "
+                "the others ∂Z/∂X is 0 and their terms vanish.",
+            )))
+        outputs = list(np.ndindex(*layer.output_shape))
+        for c, a, b in chosen:
+            x = self.sym("input", (c, a, b))
+            affected = self.affected(a + ph, b + pw)
+            hit = {(f, i, j) for f, i, j, _, _ in affected}
+            chain = [Mul((self.g_sym[f, i, j], Partial(self.sym("output", (f, i, j)), x)))
+                     for f, i, j, _, _ in affected]
+            result = [Mul(pair) for pair in self.input_terms(c, a, b)]
+            missed = [self.sym("output", e) for e in outputs if e not in hit]
+            if missed:
+                shown: list[str | Expr] = []
+                for k, z in enumerate(missed[:12]):
+                    shown += [", " if k else "", z]
+                if len(missed) > 12:
+                    shown.append(f" and {len(missed) - 12} more")
+                blocks.append(Text((
+                    x, " does not affect ", *shown,
+                    ": those derivatives are 0." if len(missed) > 1 else
+                    ": that derivative is 0.",
+                )))
+            blocks.append(Equation(self.sym("grad_input", (c, a, b)),
+                                   (*_sums(chain), *_sums(result)), None,
+                                   ("grad_input", (c, a, b))))
+        blocks += self.omitted("grad_input", len(chosen), len(entries), "input entries")
+        return Step("grad_input", "Gradient with respect to the input, in symbols",
+                    tuple(blocks))
+
+    def identities(self) -> Step:
+        """dL/dK = conv(X, dL/dZ) and dL/dX = full conv(rot180(K), dL/dZ), checked."""
+        if self.plan.only is not None:
+            return Step("identities", "The gradients as convolutions", ())
+        layer = self.layer
+        spread = self.spread_symbols()
+        operand = Whole("spread_grad") if layer.stride != (1, 1) else Whole("grad_output")
+        source = Whole("padded_input") if any(layer.padding) else Whole("input")
+        kernel_checked = self.check_filter_identity(spread)
+        input_checked = self.check_input_identity(spread)
+        blocks: list[Block] = [Text((
+            Whole("grad_filter"), " = ", Call("conv", (source, operand)),
+            ": sliding ", operand, " over ", source, " gives, for every one of the "
+            f"{kernel_checked} weights, exactly the terms found above by the chain rule.",
+        ))]
+        if layer.stride != (1, 1):
+            blocks.append(Text((
+                f"With stride {layer.stride[0]}×{layer.stride[1]}, ", Whole("grad_output"),
+                " is first spread apart by zeros between its entries:",
+            )))
+            blocks += self.matrices((Whole("spread_grad"),), spread, "output")
+        kh, kw = layer.kernel_size
+        padded = self.pad_symbols(spread, (kh - 1, kw - 1))
+        blocks.append(Text((
+            Whole("grad_input"), " = ",
+            Call("full conv", (Call("rot180", (Whole("filter"),)), operand)),
+            ": rotate the kernel by 180°, pad the gradient with kernel − 1 zeros, and slide;"
+            f" each of the {input_checked} input entries gets exactly the terms found above.",
+        )))
+        rotated = np.ascontiguousarray(self.k_sym[..., ::-1, ::-1])
+        blocks += self.matrices((Call("rot180", (Whole("filter"),)),), rotated, "filter")
+        blocks += self.matrices((Whole("padded_grad"),), padded, "output",
+                                border=(kh - 1, kw - 1))
+        example = self.full_conv_example(padded, rotated)
+        if example is not None:
+            blocks.append(Text(("For example, the window at the top left:",)))
+            blocks.append(example)
+        return Step("identities", "The gradients as convolutions", tuple(blocks))
+
+    # helpers for the identities ---------------------------------------------
+    def spread_symbols(self) -> Array:
+        sh, sw = self.layer.stride
+        f, oh, ow = self.layer.output_shape
+        out = np.full((f, (oh - 1) * sh + 1, (ow - 1) * sw + 1), self.zero, dtype=object)
+        out[:, ::sh, ::sw] = self.g_sym
+        return out
+
+    def pad_symbols(self, array: Array, padding: tuple[int, int]) -> Array:
+        ph, pw = padding
+        rows, cols = array.shape[-2:]
+        out = np.full((*array.shape[:-2], rows + 2 * ph, cols + 2 * pw), self.zero,
+                      dtype=object)
+        out[..., ph : ph + rows, pw : pw + cols] = array
+        return out
+
+    def check_filter_identity(self, spread: Array) -> int:
+        """conv(Xpad, spread dL/dZ) entry by entry against the chain-rule terms."""
+        rows, cols = spread.shape[-2:]
+        count = 0
+        for f, c, m, n in np.ndindex(*self.layer.filter_shape):
+            window = self.x_sym[c, m : m + rows, n : n + cols]
+            conv = Counter((g, x) for g, x in zip(spread[f].flat, window.flat, strict=True)
+                           if isinstance(g, Sym) and x is not None)
+            if conv != Counter(self.filter_terms(f, c, m, n)):
+                raise InternalCheckError(f"conv route differs for K{(f, c, m, n)}")
+            count += 1
+        return count
+
+    def check_input_identity(self, spread: Array) -> int:
+        """full conv(rot180(K), spread dL/dZ), cropped, against the chain-rule terms."""
+        layer = self.layer
+        kh, kw = layer.kernel_size
+        ph, pw = layer.padding
+        padded = self.pad_symbols(spread, (kh - 1, kw - 1))
+        rotated = self.k_sym[..., ::-1, ::-1]
+        count = 0
+        for c, a, b in np.ndindex(*layer.input_shape):
+            row, col = a + ph, b + pw
+            conv: Counter[tuple[Any, Any]] = Counter()
+            if row < padded.shape[1] - kh + 1 and col < padded.shape[2] - kw + 1:
+                window = padded[:, row : row + kh, col : col + kw]
+                for f in range(layer.filters):
+                    conv.update((g, k) for g, k in zip(window[f].flat, rotated[f, c].flat,
+                                                       strict=True) if isinstance(g, Sym))
+            if conv != Counter(self.input_terms(c, a, b)):
+                raise InternalCheckError(f"full conv route differs for X{(c, a, b)}")
+            count += 1
+        return count
+
+    def full_conv_example(self, padded: Array, rotated: Array) -> Equation | None:
+        """The first input entry through the full convolution, zeros and all."""
+        layer = self.layer
+        kh, kw = layer.kernel_size
+        ph, pw = layer.padding
+        if ph >= padded.shape[1] - kh + 1 or pw >= padded.shape[2] - kw + 1:
+            return None
+        window = padded[:, ph : ph + kh, pw : pw + kw]
+        terms: list[Expr] = []
+        for f in range(layer.filters):
+            terms += [Mul((g, k)) for g, k in zip(window[f].flat, rotated[f, 0].flat,
+                                                  strict=True)]
+        result = [Mul(pair) for pair in self.input_terms(0, 0, 0)]
+        return Equation(self.sym("grad_input", (0, 0, 0)), (Add(tuple(terms)), *_sums(result)),
+                        None, None)
+
+
+def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
+                    only: Iterable[str] = ()) -> Derivation:
+    """The symbolic derivation of a layer (``max_terms`` and ``only`` as in ``derive``)."""
+    available = [k for k in SYMBOLIC_KEYS if k != "grad_bias" or layer.has_bias]
+    chosen = frozenset(parse_entry(t, layer, available) for t in only) if only else None
+    plan = _Plan(max_terms, chosen)
+    builder = _SymbolicBuilder(layer, plan)
+    shortened = False
+    if chosen is None and max_terms > 0:
+        oh, ow = layer.output_size
+        kh, kw = layer.kernel_size
+        per = {"output": layer.channels * kh * kw, "grad_filter": 2 * oh * ow,
+               "grad_bias": 3 * oh * ow, "grad_input": 2 * layer.filters * kh * kw}
+        counts = {key: len(builder.entries(key)) for key in available}
+        total = sum(per[key] * n for key, n in counts.items())
+        if total > max_terms:
+            shortened = True
+            for key, n in counts.items():
+                share = max_terms * per[key] * n // total
+                plan.budget[key] = max(1, min(n, share // per[key]))
+    return Derivation(
+        title="Symbolic derivation: one convolution layer",
+        notation=layer.notation,
+        compact=layer.compact,
+        steps=tuple(builder.build()),
+        largest_index=max(*layer.input_shape, *layer.filter_shape, *layer.output_size)
+        - 1 + layer.notation.index_base,
+        shortened=shortened,
+    )
+
+
+def symbolic_result(layer: Layer) -> dict[str, Any]:
+    """The result's ``symbolic`` key: every entry as a string in SymPy syntax.
+
+    Symbols are ``X_i_j``, ``K_m_n``, ``B``, ``dZ_i_j`` (1-based) for one
+    channel and one filter, else ``X_c_i_j``, ``K_f_c_m_n``, ``B_f``,
+    ``dZ_f_i_j``; each array has the shape of the matching result key.
+    """
+    from cnnstep.render.expr import SympyPrinter
+    from cnnstep.result import user_shape
+
+    builder = _SymbolicBuilder(layer, _Plan(0, None))
+    printer = SympyPrinter(layer.compact)
+    sums: dict[str, Any] = {
+        "output": lambda e: Add(tuple(builder.forward_terms(*e))),
+        "grad_filter": lambda e: Add(tuple(Mul(p) for p in builder.filter_terms(*e))),
+        "grad_bias": lambda e: Add(tuple(builder.bias_terms(*e))),
+        "grad_input": lambda e: Add(tuple(Mul(p) for p in builder.input_terms(*e))),
+    }
+    out: dict[str, Any] = {}
+    for key in SYMBOLIC_KEYS:
+        if key == "grad_bias" and not layer.has_bias:
+            continue
+        entries = builder.entries(key)
+        shape = {"output": layer.output_shape, "grad_filter": layer.filter_shape,
+                 "grad_bias": (layer.filters,), "grad_input": layer.input_shape}[key]
+        strings = np.empty(len(entries), dtype=object)
+        strings[:] = [printer.doprint(sums[key](e)) for e in entries]
+        shaped = user_shape(key, strings.reshape(shape), layer.layout)
+        out[key] = shaped.item() if shaped.ndim == 0 else shaped.tolist()
+    return out
+
+
+def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
+                only: Iterable[str] = ()) -> Derivation:
+    """The formulas first, then the same derivation with the numbers put in."""
+    from cnnstep.derivation import derive
+
+    layer = solution.problem.layer
+    symbolic_only = [t for t in only if t.strip().split("[")[0] in SYMBOLIC_KEYS]
+    numeric = derive(solution, max_terms=max_terms, only=only)
+    if only and not symbolic_only:
+        return numeric
+    formulas = derive_symbolic(layer, max_terms=max_terms, only=symbolic_only)
+    numbers = tuple(step for step in numeric.steps if step.key != "shapes")
+    return Derivation(
+        title="Worked solution: the formulas, then the numbers",
+        notation=numeric.notation,
+        compact=numeric.compact,
+        steps=(*formulas.steps, *(Step(s.key, f"{s.title}, with numbers", s.blocks)
+                                  for s in numbers)),
+        largest_index=numeric.largest_index,
+        shortened=numeric.shortened or formulas.shortened,
+    )
