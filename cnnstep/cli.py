@@ -6,6 +6,7 @@ exit status 2 for bad input and no traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="cnnstep",
-    help="Solve one convolution layer of a CNN exactly, with every step shown.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -37,7 +37,8 @@ class Format(StrEnum):
 
 def fail(message: str, status: int = 2) -> typer.Exit:
     """Print one line to standard error and give the exit to raise."""
-    typer.echo(f"cnnstep: error: {message}", err=True)
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    typer.echo(f"cnnstep: error: {one_line}", err=True)
     return typer.Exit(status)
 
 
@@ -66,7 +67,9 @@ def _main(
 ) -> None:
     """Solve one convolution layer of a CNN exactly, with every step shown.
 
-    Example: cnnstep solve samples/seed000-filter-update.json
+    Example:
+
+      cnnstep solve samples/seed000-filter-update.json
     """
 
 
@@ -188,14 +191,13 @@ def solve(
         from cnnstep.render import markdown
 
         write(markdown.render(derivation, decimals=decimals), output)
-    elif output is not None:
-        from cnnstep.render import text
-
-        write(text.render(derivation, width=width, decimals=decimals), output)
     else:
         from cnnstep.render import text
 
-        text.render(derivation, file=sys.stdout, width=width, decimals=decimals)
+        if output is None and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
+            text.render(derivation, file=sys.stdout, width=width, decimals=decimals)
+        else:  # a file or a pipe: plain text
+            write(text.render(derivation, width=width, decimals=decimals), output)
 
 
 def run_verify(problem: Problem, format: Format, output: Path | None) -> None:

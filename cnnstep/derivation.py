@@ -195,6 +195,23 @@ class Matrix:
     label: tuple[str | Expr, ...]
     values: Array
     border: tuple[int, int] = (0, 0)
+    #: the stride of a zero-inserted gradient: only every step-th row is an entry
+    step: tuple[int, int] = (1, 1)
+
+    def index_label(self, axis: int, position: int, base: int) -> str:
+        """The quantity's own index of a row (axis 0) or column (axis 1), or ·
+        for padding and inserted zeros, which have none."""
+        border, step = self.border[axis], self.step[axis]
+        inner = position - border
+        size = self.values.shape[axis] - 2 * border
+        if inner < 0 or inner >= size or inner % step:
+            return "·"
+        return str(inner // step + base)
+
+    def is_filler(self, row: int, col: int) -> bool:
+        """Whether the cell is padding or an inserted zero (shown dimmed)."""
+        base = 0
+        return "·" in (self.index_label(0, row, base), self.index_label(1, col, base))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -458,6 +475,11 @@ class _Base:
                 for i in range(first_i, last_i + 1)
                 for j in range(first_j, last_j + 1)]
 
+    def d_by(self, field: str) -> str:
+        """∂L/∂K in the problem's notation, for plain sentences."""
+        n = self.layer.notation
+        return f"∂{n.loss}/∂{getattr(n, field)}"
+
     def first_hidden(self, key: str, shown: int) -> str:
         entries = self.entries(key)
         return entry_text(key, entries[shown], self.layer.layout)
@@ -643,11 +665,11 @@ class _Builder(_Base):
             forms.append(Mul((*scale, self.num(total))))
         elif n > 1:
             forms.append(self.num(total))
-        name = {"mse": "mean of the squared errors over all",
-                "sse": "sum of the squared errors over all",
+        name = {"mse": "the mean squared error, the mean of the squared errors over all",
+                "sse": "the sum of the squared errors over all",
                 "half_sse": "half the sum of the squared errors over all"}[p.loss]
         blocks: list[Block] = [
-            Text((f"The loss is {p.loss}, the {name} {n} output entries.",)),
+            Text((f"The loss is {name} {n} output entries.",)),
             *self.matrices((Whole("target"),), p.target, "output"),
             Equation(self.sym("loss"), tuple(forms), s.loss, ("loss", ())),
         ]
@@ -678,18 +700,24 @@ class _Builder(_Base):
                 forms.append(Mul((*factor, Group(Sub(z, y)))) if factor else Sub(z, y))
             blocks.append(Equation(self.sym("grad_output", e), tuple(forms), s.grad_output[e],
                                    ("grad_output", e)))
-        blocks += self.omitted("grad_output", len(chosen), len(entries), "entries of dL/dZ")
+        blocks += self.omitted("grad_output", len(chosen), len(entries),
+                               f"entries of {self.d_by('output')}")
         if self.plan.only is None:
             blocks += self.matrices((Whole("grad_output"),), s.grad_output, "output")
         return Step("grad_output", "Gradient of the loss with respect to the output", tuple(blocks))
 
     def given_grad_output(self) -> Step:
+        given = self.s.grad_output
+        assert given is not None
         if self.plan.only is not None:
-            return Step("grad_output", "Upstream gradient", ())
-        assert self.s.grad_output is not None
+            chosen = self.plan.pick("grad_output", self.entries("grad_output"))
+            return Step("grad_output", "Upstream gradient", tuple(
+                [Text(("Given by the problem:",))] if chosen else []) + tuple(
+                Equation(self.sym("grad_output", e), (), given[e], ("grad_output", e))
+                for e in chosen))
         return Step("grad_output", "Upstream gradient", (
             Text(("The gradient ", Whole("grad_output"), " is given by the problem.")),
-            *self.matrices((Whole("grad_output"),), self.s.grad_output, "output"),
+            *self.matrices((Whole("grad_output"),), given, "output"),
         ))
 
     def spread(self) -> Step:
@@ -704,7 +732,8 @@ class _Builder(_Base):
                 f" and {sw - 1} zero{'s' * (sw != 2)} between columns; the backward "
                 "formulas of stride 1 then apply to this spread gradient.",
             )),
-            *self.matrices((Whole("spread_grad"),), self.s.spread_grad, "output"),
+            *self.matrices((Whole("spread_grad"),), self.s.spread_grad, "output",
+                           step=self.p.stride),
         ))
 
     def grad_filter(self) -> Step:
@@ -736,7 +765,8 @@ class _Builder(_Base):
                 self.sym("grad_filter", (f, c, m, n)), _sums(symbolic, numeric),
                 s.grad_filter[f, c, m, n], ("grad_filter", (f, c, m, n)),
             ))
-        blocks += self.omitted("grad_filter", len(chosen), len(entries), "entries of dL/dK")
+        blocks += self.omitted("grad_filter", len(chosen), len(entries),
+                               f"entries of {self.d_by('filter')}")
         if self.plan.only is None:
             blocks += self.matrices((Whole("grad_filter"),), s.grad_filter, "filter")
         return Step("grad_filter", "Gradient with respect to the kernel", tuple(blocks))
@@ -760,7 +790,8 @@ class _Builder(_Base):
                  Add(tuple(self.num(s.grad_output[f, i, j]) for i, j in cells))),
                 s.grad_bias[f], ("grad_bias", (f,)),
             ))
-        blocks += self.omitted("grad_bias", len(chosen), len(entries), "entries of dL/dB")
+        blocks += self.omitted("grad_bias", len(chosen), len(entries),
+                               f"entries of {self.d_by('bias')}")
         return Step("grad_bias", "Gradient with respect to the bias", tuple(blocks))
 
     def grad_input(self) -> Step:
@@ -781,11 +812,11 @@ class _Builder(_Base):
                                     "filter")
             blocks.append(Text((
                 f"Pad {'the zero-inserted ' if p.stride != (1, 1) else ''}",
-                Whole("grad_output"), f" with kernel − 1 = {kh - 1}"
-                + (f"×{kw - 1}" if kw != kh else "") + " zeros on each side:",
+                Whole("grad_output"), f" with {_count(kh - 1, 'row')} and "
+                f"{_count(kw - 1, 'column')} of zeros on each side (the kernel size less one):",
             )))
             blocks += self.matrices((Whole("padded_grad"),), s.padded_grad, "output",
-                                    border=(kh - 1, kw - 1))
+                                    border=(kh - 1, kw - 1), step=p.stride)
             blocks.append(Text((
                 Whole("grad_input"), " = ",
                 Call("full conv", (Call("rot180", (Whole("filter"),)), spread)),
@@ -806,7 +837,8 @@ class _Builder(_Base):
                 self.sym("grad_input", (c, a, b)), _sums(symbolic, numeric),
                 s.grad_input[c, a, b], ("grad_input", (c, a, b)),
             ))
-        blocks += self.omitted("grad_input", len(chosen), len(entries), "entries of dL/dX")
+        blocks += self.omitted("grad_input", len(chosen), len(entries),
+                               f"entries of {self.d_by('input')}")
         if self.plan.only is None:
             if any(p.padding):
                 assert s.grad_padded_input is not None
@@ -859,6 +891,10 @@ class _Builder(_Base):
             if s.updated_bias is not None and p.filters > 1:
                 blocks.append(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1)))
         return Step("update", "Update", tuple(blocks))
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}{'s' * (n != 1)}"
 
 
 def _pair(values: tuple[int, int]) -> str:

@@ -8,7 +8,7 @@ the nearest binary float, so the JSON reader hands literals to us as text.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from fractions import Fraction
 
 #: Largest power of ten accepted in an input number (``1e300`` is fine,
@@ -45,12 +45,16 @@ def parse_number(text: str) -> Fraction:
         numerator, denominator = int(fraction.group(1)), int(fraction.group(2))
         if denominator == 0:
             raise NumberError("the denominator is zero")
-        return Fraction(numerator, denominator)
+        ratio = Fraction(numerator, denominator)
+        if ratio and not (Fraction(1, 10**MAX_EXPONENT) <= abs(ratio)
+                          < 10 ** (MAX_EXPONENT + 1)):
+            raise NumberError(f"the magnitude is outside 1e±{MAX_EXPONENT}")
+        return ratio
     if _DECIMAL.fullmatch(spelled):
-        value = Decimal(spelled)
-        if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        decimal = Decimal(spelled)
+        if decimal and not -MAX_EXPONENT <= decimal.adjusted() <= MAX_EXPONENT:
             raise NumberError(f"the exponent is outside ±{MAX_EXPONENT}")
-        return Fraction(value)
+        return Fraction(decimal)
     raise NumberError("not a decimal or a fraction")
 
 
@@ -63,14 +67,38 @@ def terminates(value: Fraction) -> bool:
     return denominator == 1
 
 
-def _plain(value: Decimal) -> str:
-    """A Decimal in positional notation without needless zeros: ``1.30`` → ``1.3``."""
-    if value == 0:
-        return "0"
-    text = format(value.normalize(), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+# Formatting works on integers only: ``q / 10**places``, never through
+# Decimal's default 28-digit context, so no digit is ever lost.
+
+
+def _positional(negative: bool, q: int, places: int) -> str:
+    """``±q/10**places`` in positional notation, without needless zeros; q ≥ 0."""
+    if places < 0:
+        q, places = q * 10**-places, 0
+    digits = str(q).rjust(places + 1, "0")
+    whole, fraction = digits[: len(digits) - places], digits[len(digits) - places :]
+    fraction = fraction.rstrip("0")
+    text = whole + ("." + fraction if fraction else "")
+    return ("-" if negative and q else "") + text
+
+
+def _scientific(negative: bool, q: int, places: int) -> str:
+    """``±q/10**places`` as ``1.5e-25``; q > 0."""
+    digits = str(q)
+    exponent = len(digits) - 1 - places
+    mantissa = digits.rstrip("0") or "0"
+    text = mantissa[0] + ("." + mantissa[1:] if len(mantissa) > 1 else "")
+    return ("-" if negative else "") + f"{text}e{exponent}"
+
+
+def _exact_places(value: Fraction) -> tuple[int, int]:
+    """(q, places) with |value| = q/10**places exactly; the value must terminate."""
+    if not terminates(value):
+        raise ValueError(f"{value} has no finite decimal expansion")
+    places = 0
+    while 10**places % value.denominator:
+        places += 1
+    return abs(value.numerator) * (10**places // value.denominator), places
 
 
 def exact_decimal(value: Fraction) -> str:
@@ -79,21 +107,33 @@ def exact_decimal(value: Fraction) -> str:
     >>> exact_decimal(Fraction(59, 200))
     '0.295'
     """
-    if not terminates(value):
-        raise ValueError(f"{value} has no finite decimal expansion")
-    denominator = value.denominator
-    digits = 0
-    while 10**digits % denominator:
-        digits += 1
-    scaled = value.numerator * (10**digits // denominator)
-    return _plain(Decimal(scaled).scaleb(-digits))
+    q, places = _exact_places(value)
+    return _positional(value < 0, q, places)
 
 
-def rounded(value: Fraction, significant: int = SIGNIFICANT_DIGITS) -> Decimal:
-    """``value`` correctly rounded (half to even) to ``significant`` digits."""
-    with localcontext() as context:
-        context.prec = significant
-        return Decimal(value.numerator) / Decimal(value.denominator)
+def round_places(value: Fraction, places: int) -> str:
+    """``value`` rounded half to even to ``places`` decimals; never ``-0``.
+
+    >>> round_places(Fraction(2, 3), 4)
+    '0.6667'
+    """
+    q = round(abs(value) * 10**places)
+    return _positional(value < 0, q, places)
+
+
+def _significant(value: Fraction, significant: int) -> tuple[int, int]:
+    """(q, places) with q/10**places = |value| rounded half to even to that many digits."""
+    magnitude = abs(value)
+    exponent = len(str(magnitude.numerator // magnitude.denominator)) - 1
+    if magnitude < 1:  # count the zeros after the point
+        exponent = -1
+        while magnitude * 10 ** (-exponent) < 1:
+            exponent -= 1
+    places = significant - 1 - exponent
+    q = round(magnitude * Fraction(10) ** places)
+    if q >= 10**significant:  # 9.99… rounded up to 10.0…
+        q, places = round(magnitude * Fraction(10) ** (places - 1)), places - 1
+    return q, places
 
 
 def json_number(value: Fraction) -> str:
@@ -103,15 +143,22 @@ def json_number(value: Fraction) -> str:
     Very large or very small magnitudes are written with an exponent so that
     a value like 1e-250 does not become 250 zeros.
     """
-    if terminates(value):
-        text = exact_decimal(value)
-        decimal = Decimal(text)
-    else:
-        decimal = rounded(value)
-        text = _plain(decimal)
-    if decimal and not -20 <= decimal.adjusted() <= 20:
-        mantissa, _, exponent = f"{decimal.normalize():E}".partition("E")
-        text = f"{mantissa}e{int(exponent)}"
+    if value == 0:
+        return "0"
+    q, places = (_exact_places(value) if terminates(value)
+                 else _significant(value, SIGNIFICANT_DIGITS))
+    if not -20 <= len(str(q)) - 1 - places <= 20:
+        return _scientific(value < 0, q, places)
+    return _positional(value < 0, q, places)
+
+
+def approximate(value: Fraction, digits: int = 4) -> str:
+    """A rounded decimal to show beside a fraction: ``digits`` places, or as many
+    significant digits when the value is smaller than that (1/30000 ≈ 0.00003333)."""
+    text = round_places(value, digits)
+    if value and text.lstrip("-") == "0":
+        q, places = _significant(value, digits)
+        text = _positional(value < 0, q, places)
     return text
 
 
@@ -119,5 +166,4 @@ def display(value: Fraction, digits: int = 4) -> str:
     """A value as a person reads it: ``0.295``, or ``1/3 ≈ 0.3333``."""
     if terminates(value):
         return exact_decimal(value)
-    approx = _plain(round(Decimal(value.numerator) / Decimal(value.denominator), digits))
-    return f"{value} ≈ {approx}"
+    return f"{value} ≈ {approximate(value, digits)}"

@@ -44,6 +44,10 @@ NOT_YET = {
 }
 
 
+#: the letters a notation name may use besides printable ASCII
+GREEK_LETTERS = "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ"
+
+
 class ProblemError(ValueError):
     """A problem that breaks a rule of the format; the message says where."""
 
@@ -198,7 +202,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise ProblemError(f"{key}: the key appears twice in the same object")
+            raise ProblemError(f"{_key(key)}: the key appears twice in the same object")
         result[key] = value
     return result
 
@@ -246,17 +250,32 @@ def read_text(path: Path) -> str:
 # Values → exact numbers and arrays
 
 
-def _show(value: Any) -> str:
-    """A short rendering of a bad value for a message."""
+def _spelled(value: Any) -> str:
+    """A value as the user wrote it in JSON: number literals as they were spelled."""
     if isinstance(value, _Constant):
         return value.name
     if isinstance(value, _Literal):
         return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_spelled(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {_spelled(v)}"
+                               for k, v in value.items()) + "}"
     try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
-        text = repr(value)
+        return repr(value)
+
+
+def _show(value: Any) -> str:
+    """A short rendering of a bad value for a message, on one line."""
+    text = _spelled(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _key(key: str) -> str:
+    """A key for a message: as it is, or quoted when it holds line breaks and the like."""
+    return key if key.isprintable() else json.dumps(key)
 
 
 def to_number(value: Any, where: str) -> Fraction:
@@ -329,9 +348,10 @@ def _walk(value: Any, where: str, levels: tuple[str, ...], out: list[Fraction]) 
         if shape != shapes[0]:
             unit = levels[0]
             if len(levels) == 2:
+                item = levels[1]
                 raise ProblemError(
-                    f"{where}: {unit} {number} has {shape[0]} {_PLURAL[levels[1]]}, "
-                    f"{unit} 1 has {shapes[0][0]}"
+                    f"{where}: {unit} {number} has {shape[0]} "
+                    f"{item if shape[0] == 1 else _PLURAL[item]}, {unit} 1 has {shapes[0][0]}"
                 )
             raise ProblemError(
                 f"{where}: {unit} {number} is {_dims(shape)}, {unit} 1 is {_dims(shapes[0])}"
@@ -402,6 +422,12 @@ def _notation(value: Any) -> Notation:
         elif key in names:
             if not isinstance(item, str) or isinstance(item, _Literal) or not item.strip():
                 raise ProblemError(f"{where}: expected a non-empty name, got {_show(item)}")
+            odd = [ch for ch in item.strip() if not ((ch.isascii() and ch.isprintable())
+                                                     or ch in GREEK_LETTERS)]
+            if odd:
+                raise ProblemError(
+                    f"{where}: {odd[0]!r} cannot be printed in every format; use letters, "
+                    "digits and punctuation, or Greek letters")
             settings[key] = item.strip()
         else:
             raise ProblemError(_unknown(where, key, [*sorted(names), "index_base"]))
@@ -409,7 +435,7 @@ def _notation(value: Any) -> Notation:
 
 
 def _unknown(where: str, key: str, known: list[str]) -> str:
-    message = f"{where}: unknown key"
+    message = f"{_key(where)}: unknown key"
     close = difflib.get_close_matches(key, known, n=1)
     return message + (f"; did you mean {close[0]!r}?" if close else "")
 

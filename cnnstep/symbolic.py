@@ -257,7 +257,8 @@ class _SymbolicBuilder(_Base):
                 f"With stride {layer.stride[0]}×{layer.stride[1]}, ", Whole("grad_output"),
                 " is first spread apart by zeros between its entries:",
             )))
-            blocks += self.matrices((Whole("spread_grad"),), spread, "output")
+            blocks += self.matrices((Whole("spread_grad"),), spread, "output",
+                                    step=layer.stride)
         kh, kw = layer.kernel_size
         padded = self.pad_symbols(spread, (kh - 1, kw - 1))
         blocks.append(Text((
@@ -269,7 +270,7 @@ class _SymbolicBuilder(_Base):
         rotated = np.ascontiguousarray(self.k_sym[..., ::-1, ::-1])
         blocks += self.matrices((Call("rot180", (Whole("filter"),)),), rotated, "filter")
         blocks += self.matrices((Whole("padded_grad"),), padded, "output",
-                                border=(kh - 1, kw - 1))
+                                border=(kh - 1, kw - 1), step=layer.stride)
         example = self.full_conv_example(padded, rotated)
         if example is not None:
             blocks.append(Text(("For example, the window at the top left:",)))

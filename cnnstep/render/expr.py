@@ -9,7 +9,6 @@ compute one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from typing import ClassVar
 
@@ -33,8 +32,8 @@ from cnnstep.derivation import (
     Sym,
     Whole,
 )
-from cnnstep.numbers import exact_decimal, terminates
-from cnnstep.problem import Notation
+from cnnstep.numbers import approximate, exact_decimal, round_places, terminates
+from cnnstep.problem import GREEK_LETTERS, Notation
 
 #: digits of the rounded decimal shown beside a fraction (1/3 ≈ 0.3333)
 APPROX_DIGITS = 4
@@ -91,11 +90,6 @@ def shown_index(role: str, index: tuple[int | str, ...],
     return tuple(i + base if isinstance(i, int) else i for i in index)
 
 
-def _rounded(value: Fraction, digits: int) -> str:
-    text = format(round(Decimal(value.numerator) / Decimal(value.denominator), digits), "f")
-    return text
-
-
 class ExprPrinter:
     """Shared dispatch and number rules; subclasses give the symbols of a format."""
 
@@ -124,7 +118,7 @@ class ExprPrinter:
         if terminates(value):
             return self.signed(exact_decimal(value))
         if self.settings.decimals is not None:
-            return self.signed(_rounded(value, self.settings.decimals))
+            return self.signed(round_places(value, self.settings.decimals))
         return self.fraction(value)
 
     def signed(self, text: str) -> str:
@@ -141,8 +135,9 @@ class ExprPrinter:
         if terminates(value):
             return self.signed(exact_decimal(value))
         if self.settings.decimals is not None:
-            return self.approx(self.signed(_rounded(value, self.settings.decimals)))
-        return f"{self.fraction(value)} {self.approx(self.signed(_rounded(value, APPROX_DIGITS)))}"
+            return self.approx(self.signed(round_places(value, self.settings.decimals)))
+        approx = self.approx(self.signed(approximate(value, APPROX_DIGITS)))
+        return f"{self.fraction(value)} {approx}"
 
     def cell(self, value: Fraction | Expr) -> str:
         """A matrix entry: a value, or an expression in a symbolic matrix."""
@@ -154,7 +149,7 @@ class ExprPrinter:
         """The relation and the value that close an equation: ``= 0.3``, or
         ``≈ 0.333`` when ``decimals`` rounds a value with no finite decimal."""
         if self.settings.decimals is not None and not terminates(value):
-            return self.approximately, self.signed(_rounded(value, self.settings.decimals))
+            return self.approximately, self.signed(round_places(value, self.settings.decimals))
         return self.equals, self.value(value)
 
     def needs_parens(self, node: Expr, context: str) -> bool:
@@ -310,6 +305,16 @@ class TextPrinter(ExprPrinter):
         return f"Σ{node.indices.translate(self._SUB)} {self.doprint(node.body)}"
 
 
+#: Greek letters a notation may use, as LaTeX math commands
+GREEK = {
+    letter: "\\" + name for letter, name in zip(GREEK_LETTERS, [
+        "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+        "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi",
+        "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma",
+        "Upsilon", "Phi", "Psi", "Omega",
+    ], strict=True)
+}
+
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
     "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}",
@@ -318,8 +323,9 @@ _LATEX_SPECIAL = {
 
 def latex_escape(text: str) -> str:
     """Text safe inside LaTeX (outside math or inside \\text{})."""
-    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
-    for unicode, command in (("×", r"$\times$"), ("−", "-"), ("°", r"$^\circ$"),
+    out = "".join(_LATEX_SPECIAL.get(ch, f"${GREEK[ch]}$" if ch in GREEK else ch)
+                  for ch in text)
+    for unicode, command in (("×", r"$\times$"), ("−", "$-$"), ("°", r"$^\circ$"),
                              ("≈", r"$\approx$"), ("…", r"\dots{}"), ("⌊", r"$\lfloor$"),
                              ("⌋", r"$\rfloor$"), ("α", r"$\alpha$"), ("∂", r"$\partial$")):
         out = out.replace(unicode, command)
@@ -336,6 +342,8 @@ class LatexPrinter(ExprPrinter):
     def name(self, text: str) -> str:
         if len(text) == 1 and text.isalpha() and text.isascii():
             return text
+        if all(ch in GREEK for ch in text):
+            return " ".join(GREEK[ch] for ch in text)
         return r"\text{" + latex_escape(text) + "}"
 
     def indexed(self, base: str, index: tuple[int | str, ...], decoration: str = "") -> str:

@@ -15,17 +15,13 @@ from cnnstep.render.expr import LatexPrinter, Settings, latex_escape
 
 #: visible characters of math on one line of an aligned equation
 LINE_WIDTH = 64
-#: matrices wider than this are scaled to the line width
-WIDE_MATRIX = 10
 
 PREAMBLE = r"""\documentclass[11pt]{article}
-\usepackage[T1]{fontenc}
 \usepackage{amsmath,amssymb}
 \usepackage{graphicx}
 \usepackage[margin=2cm]{geometry}
 \allowdisplaybreaks
 \sloppy
-\setcounter{MaxMatrixCols}{%d}
 \begin{document}
 """
 
@@ -68,12 +64,14 @@ class LatexRenderer:
                        for p in parts)
 
     def document(self) -> str:
-        widest = max((b.values.shape[1] for s in self.d.steps for b in s.blocks
-                      if isinstance(b, Matrix)), default=10)
-        return PREAMBLE % max(widest + 1, 10) + self.body() + "\\end{document}\n"
+        return PREAMBLE + self.body() + "\\end{document}\n"
 
     def body(self) -> str:
         out = [f"\\section*{{{latex_escape(self.d.title)}}}\n"]
+        widest = max((b.values.shape[1] for s in self.d.steps for b in s.blocks
+                      if isinstance(b, Matrix)), default=0)
+        if widest > 10:  # bmatrix allows 10 columns unless told otherwise
+            out.insert(0, f"\\setcounter{{MaxMatrixCols}}{{{widest}}}\n")
         if self.d.shortened:
             out.append(
                 r"\emph{" + latex_escape("This derivation is long: each step works out its "
@@ -99,7 +97,9 @@ class LatexRenderer:
         rows = [" & ".join(self.cell(v) for v in row) for row in block.values]
         matrix = "\\begin{bmatrix}\n" + " \\\\\n".join(rows) + "\n\\end{bmatrix}"
         label = self.inline_math(block.label)
-        if block.values.shape[1] > WIDE_MATRIX:
+        widths = [max(visible_length(self.cell(v)) for v in column) + 2
+                  for column in block.values.T]
+        if sum(widths) + visible_length(label) > LINE_WIDTH + 16:
             return (f"\\[\n\\resizebox{{\\linewidth}}{{!}}{{$\\displaystyle {label} = "
                     f"{matrix}$}}\n\\]\n")
         return f"\\[\n{label} = {matrix}\n\\]\n"

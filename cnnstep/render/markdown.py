@@ -44,17 +44,14 @@ class MarkdownRenderer(LatexRenderer):
     def _print_Matrix(self, block: Matrix) -> str:
         base = self.d.notation.index_base
         rows, cols = block.values.shape
-        br, bc = block.border
 
-        def label(i: int, border: int, size: int) -> str:
-            return "·" if i < border or i >= size - border else str(i - border + base)
 
         lines = [f"{self.inline(block.label)}\n",
-                 "| | " + " | ".join(label(j, bc, cols) for j in range(cols)) + " |",
+                 "| | " + " | ".join(block.index_label(1, j, base) for j in range(cols)) + " |",
                  "|---:|" + "---:|" * cols]
         for i in range(rows):
             cells = (_cell(self.printer.cell(v)) for v in block.values[i])
-            lines.append(f"| {label(i, br, rows)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {block.index_label(0, i, base)} | " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
     def _print_Equation(self, block: Equation) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import IO
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text as RichText
@@ -43,6 +43,7 @@ class TextRenderer:
         self.console = console
         self.printer = TextPrinter(Settings.of(derivation, decimals))
         self.plain = console.color_system is None
+        self.spaced = self.printed = False
 
     # ------------------------------------------------------------------
     def render(self) -> None:
@@ -52,18 +53,25 @@ class TextRenderer:
                 "This derivation is long: each step works out its first entries and says "
                 "what it left out (--max-terms 0 prints everything).", style="italic"))
         for number, step in enumerate(self.d.steps, start=1):
+            self.printed = False
             self.step(number, step)
 
     def step(self, number: int, step: Step) -> None:
         self.console.print()
+        self.spaced = False
         self.console.rule(RichText(f"Step {number}: {step.title}", style="bold cyan"),
                           align="left")
         for block in step.blocks:
             self._print_block(block)
 
     def _print_block(self, block: object) -> None:
+        # equations and notes stand apart by a blank line; nothing ends a step with two
+        apart = isinstance(block, Equation | Omitted)
+        if self.spaced or (apart and self.printed):
+            self.console.print()
         method = getattr(self, f"_print_{type(block).__name__}")
         method(block)
+        self.spaced, self.printed = apart, True
 
     # blocks -----------------------------------------------------------
     def _print_Text(self, block: Text) -> None:
@@ -84,21 +92,16 @@ class TextRenderer:
         """A large matrix as plain aligned text, in bands of columns that fit the width."""
         base = self.d.notation.index_base
         rows, cols = block.values.shape
-        br, bc = block.border
         cells = [[self.printer.cell(v) for v in row] for row in block.values]
         width = max(len(c) for row in cells for c in row)
-
-        def label(i: int, border: int, size: int) -> str:
-            return "·" if i < border or i >= size - border else str(i - border + base)
-
-        row_labels = [label(i, br, rows) for i in range(rows)]
+        row_labels = [block.index_label(0, i, base) for i in range(rows)]
         lead = max(len(x) for x in row_labels) + 1
         per_band = max(1, (max(self.console.width, 40) - lead) // (width + 1))
         out: list[str] = []
         for start in range(0, cols, per_band):
             stop = min(cols, start + per_band)
             out.append(" " * lead + "".join(
-                label(j, bc, cols).rjust(width + 1) for j in range(start, stop)))
+                block.index_label(1, j, base).rjust(width + 1) for j in range(start, stop)))
             for i in range(rows):
                 out.append(row_labels[i].rjust(lead - 1) + " " + "".join(
                     cells[i][j].rjust(width + 1) for j in range(start, stop)))
@@ -108,53 +111,56 @@ class TextRenderer:
     def matrix(self, block: Matrix) -> Table:
         base = self.d.notation.index_base
         rows, cols = block.values.shape
-        br, bc = block.border
         table = Table(box=box.SQUARE, show_header=True, header_style="dim", padding=(0, 1))
         table.add_column("", style="dim", justify="right")
-
-        def label(i: int, border: int, size: int) -> str:
-            return "·" if i < border or i >= size - border else str(i - border + base)
-
         for j in range(cols):
-            table.add_column(label(j, bc, cols), justify="right")
+            table.add_column(block.index_label(1, j, base), justify="right")
         for i in range(rows):
             cells: list[RichText] = []
             for j in range(cols):
                 text = self.printer.cell(block.values[i, j])
-                padding = i < br or i >= rows - br or j < bc or j >= cols - bc
-                style = "dim" if padding else ""
-                cells.append(RichText(text, style=style))
-            table.add_row(label(i, br, rows), *cells)
+                cells.append(RichText(text, style="dim" if block.is_filler(i, j) else ""))
+            table.add_row(block.index_label(0, i, base), *cells)
         return table
 
-    def window_grid(self, block: Matrix, equation: Equation) -> RenderableType:
-        """A small grid of the input with the window's cells picked out."""
+    def window_grids(self, equation: Equation) -> RichText:
+        """The input (each channel side by side) with the window's cells picked out:
+        reversed on a terminal, in [brackets] when plain."""
+        grids = equation.window_of
         window = equation.window
-        grid = Table.grid(padding=(0, 1))
-        rows, cols = block.values.shape
-        for _ in range(cols):
-            grid.add_column(justify="right")
-        for i in range(rows):
-            cells = []
-            for j in range(cols):
-                text = self.printer.cell(block.values[i, j])
-                inside = window is not None and (i, j) in window
-                if self.plain:
-                    cells.append(RichText(f"[{text}]" if inside else f" {text} "))
-                else:
-                    cells.append(RichText(f" {text} ", style="bold reverse" if inside else "dim"))
-            grid.add_row(*cells)
-        return Group(RichText(self.inline(block.label), style="dim"), grid)
+        cells = [[[self.printer.cell(v) for v in row] for row in grid.values] for grid in grids]
+        width = max(len(c) for grid in cells for row in grid for c in row)
+        labels = [self.inline(grid.label) for grid in grids]
+        span = [max(len(label), (width + 3) * grid.values.shape[1] - 1)
+                for label, grid in zip(labels, grids, strict=True)]
+        out = RichText(style="dim" if not self.plain else "")
+        out.append("   ".join(label.ljust(size) for label, size in
+                              zip(labels, span, strict=True)).rstrip() + "\n", style="dim")
+        for i in range(grids[0].values.shape[0]):
+            for g, grid in enumerate(cells):
+                if g:
+                    out.append("   ")
+                used = 0
+                for j, text in enumerate(grid[i]):
+                    inside = window is not None and (i, j) in window
+                    cell = text.rjust(width)
+                    if j:
+                        out.append(" ")
+                    if self.plain:
+                        out.append(f"[{cell}]" if inside else f" {cell} ")
+                    else:
+                        out.append(f" {cell} ", style="bold reverse" if inside else "dim")
+                    used += width + 2 + (1 if j else 0)
+                out.append(" " * (span[g] - used) if g < len(cells) - 1 else "")
+            out.append("\n")
+        out.rstrip()
+        return out
 
     def _print_Equation(self, block: Equation) -> None:
         if block.window is not None and block.window_of:
             first = block.window_of[0]
             if max(first.values.shape) <= WINDOW_GRID_LIMIT:
-                grids = Table.grid(padding=(0, 3))
-                for _ in block.window_of:
-                    grids.add_column()
-                grids.add_row(*(self.window_grid(m, block) for m in block.window_of))
-                self.console.print(grids)
+                self.console.print(self.window_grids(block), soft_wrap=True)
             else:
                 w = block.window
                 base = self.d.notation.index_base
@@ -163,7 +169,6 @@ class TextRenderer:
                     f"columns {w.left + base}–{w.left + w.width - 1 + base} of the "
                     f"{'padded ' if first.border != (0, 0) else ''}input", style="dim"))
         self.console.print(RichText(self.equation(block)), soft_wrap=True)
-        self.console.print()
 
     def equation(self, block: Equation) -> str:
         """``lhs = form`` lines aligned on '=', long sums wrapped at '+'."""
@@ -179,10 +184,11 @@ class TextRenderer:
         for k, pieces in enumerate(forms):
             head = (lhs if k == 0 else indent) + (" = " if k < len(forms) - 1 else f" {relation} ")
             line = head + pieces[0]
-            for piece in pieces[1:]:
-                if len(line) + 3 + len(piece) > width:
+            for n, piece in enumerate(pieces[1:], start=2):
+                room = width - (2 if n < len(pieces) else 0)  # for a trailing " +"
+                if len(line) + 3 + len(piece) > room:
                     lines.append(line + " +")
-                    line = indent + "    " + piece
+                    line = indent + "   " + piece
                 else:
                     line += " + " + piece
             lines.append(line)
@@ -193,7 +199,6 @@ class TextRenderer:
             f"… {block.count} more {block.what} are worked out the same way; "
             f"see one with --only {block.example}, or all with --max-terms 0.",
             style="italic"))
-        self.console.print()
 
 
 def render(derivation: Derivation, *, file: IO[str] | None = None, width: int | None = None,
@@ -213,4 +218,6 @@ def render(derivation: Derivation, *, file: IO[str] | None = None, width: int | 
     console = Console(file=target, width=width, highlight=False, emoji=False,
                       markup=False, **kwargs)  # type: ignore[arg-type]
     TextRenderer(derivation, console, decimals).render()
-    return buffer.getvalue() if buffer is not None else ""
+    if buffer is None:
+        return ""
+    return "\n".join(line.rstrip() for line in buffer.getvalue().split("\n"))

@@ -1,0 +1,36 @@
+"""Shared fixtures: running the CLI in a subprocess, writing problem files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import run_cnnstep
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``python -m cnnstep ARGS`` in a fresh interpreter."""
+    return run_cnnstep
+
+
+@pytest.fixture
+def problem_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write a problem (a dict, JSON text, or raw bytes) to a file and give its path."""
+    counter = iter(range(10**6))
+
+    def write(content: Any, name: str | None = None) -> Path:
+        path = tmp_path / (name or f"problem{next(counter)}.json")
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        else:
+            path.write_text(json.dumps(content), encoding="utf-8")
+        return path
+
+    return write

@@ -1,0 +1,354 @@
+"""Test helpers: paths, the CLI runner, an independent naive layer, and problem strategies.
+
+The naive layer below is written straight from the problem format's formula
+with nested loops over plain lists of Fractions, so that it shares no code
+with ``cnnstep.engine`` (no padding helpers, no dilation, no rotation).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def run_cnnstep(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``python -m cnnstep ARGS`` in a fresh interpreter, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "cnnstep", *map(str, args)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+# --------------------------------------------------------------------------
+# nested lists
+
+
+def fr(value: Any) -> Any:
+    """Nested lists of numbers or strings ("0.1", "-3/7") → the same of Fractions."""
+    if isinstance(value, list):
+        return [fr(item) for item in value]
+    if isinstance(value, float):
+        return Fraction(repr(value))
+    return Fraction(value)
+
+
+def to_lists(array: Any) -> Any:
+    """A numpy object array (or a Fraction) → nested lists of Fractions."""
+    return array.tolist() if hasattr(array, "tolist") else array
+
+
+def dec(value: Any) -> Any:
+    """Nested lists of exact decimals written as strings or numbers → Decimals."""
+    if isinstance(value, list):
+        return [dec(item) for item in value]
+    return Decimal(str(value))
+
+
+def shape_of(value: Any) -> tuple[int, ...]:
+    shape: list[int] = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0]
+    return tuple(shape)
+
+
+def nest(flat: list[Any], shape: tuple[int, ...]) -> Any:
+    """A flat list → nested lists of the given shape (row-major)."""
+    if not shape:
+        return flat[0]
+    if len(shape) == 1:
+        return list(flat)
+    step = len(flat) // shape[0]
+    return [nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+def strip_axes(value: Any, count: int) -> Any:
+    """Drop ``count`` leading axes of length one: full layout → the user's rank."""
+    for _ in range(count):
+        assert isinstance(value, list) and len(value) == 1, value
+        value = value[0]
+    return value
+
+
+def zeros(*shape: int) -> Any:
+    if len(shape) == 1:
+        return [Fraction(0)] * shape[0]
+    return [zeros(*shape[1:]) for _ in range(shape[0])]
+
+
+def flatten(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [v for item in value for v in flatten(item)]
+    return [value]
+
+
+# --------------------------------------------------------------------------
+# the naive layer: the format's formula, loop by loop
+
+
+def naive_padded(x: Any, padding: tuple[int, int]) -> Any:
+    """Xpad[c][r][s] = X[c][r − ph][s − pw] inside, 0 outside."""
+    ph, pw = padding
+    channels, height, width = len(x), len(x[0]), len(x[0][0])
+    return [
+        [
+            [
+                x[c][r - ph][s - pw] if 0 <= r - ph < height and 0 <= s - pw < width
+                else Fraction(0)
+                for s in range(width + 2 * pw)
+            ]
+            for r in range(height + 2 * ph)
+        ]
+        for c in range(channels)
+    ]
+
+
+def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, int]
+                      ) -> tuple[int, int]:
+    height, width = len(x[0]), len(x[0][0])
+    kh, kw = len(k[0][0]), len(k[0][0][0])
+    return ((height + 2 * padding[0] - kh) // stride[0] + 1,
+            (width + 2 * padding[1] - kw) // stride[1] + 1)
+
+
+def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
+                  padding: tuple[int, int]) -> Any:
+    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m, j·sw+n] · K[f,c,m,n]."""
+    xp = naive_padded(x, padding)
+    sh, sw = stride
+    oh, ow = naive_output_size(x, k, stride, padding)
+    out = []
+    for f in range(len(k)):
+        rows = []
+        for i in range(oh):
+            row = []
+            for j in range(ow):
+                total = b[f] if b is not None else Fraction(0)
+                for c in range(len(k[f])):
+                    for m in range(len(k[f][c])):
+                        for n in range(len(k[f][c][m])):
+                            total += xp[c][i * sh + m][j * sw + n] * k[f][c][m][n]
+                row.append(total)
+            rows.append(row)
+        out.append(rows)
+    return out
+
+
+def naive_loss(z: Any, y: Any, loss: str) -> Fraction:
+    diffs = [zv - yv for zv, yv in zip(flatten(z), flatten(y), strict=True)]
+    total = sum((d * d for d in diffs), Fraction(0))
+    return {"mse": total / len(diffs), "sse": total, "half_sse": total / 2}[loss]
+
+
+def naive_grad_output(z: Any, y: Any, loss: str) -> Any:
+    count = len(flatten(z))
+    factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
+    return [[[factor * (zv - yv) for zv, yv in zip(zr, yr, strict=True)]
+             for zr, yr in zip(zm, ym, strict=True)] for zm, ym in zip(z, y, strict=True)]
+
+
+def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
+                   padding: tuple[int, int]) -> tuple[Any, Any, Any]:
+    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n)."""
+    xp = naive_padded(x, padding)
+    sh, sw = stride
+    ph, pw = padding
+    filters, channels = len(k), len(k[0])
+    kh, kw = len(k[0][0]), len(k[0][0][0])
+    dk = zeros(filters, channels, kh, kw)
+    dxp = zeros(channels, len(xp[0]), len(xp[0][0]))
+    db = [Fraction(0)] * filters
+    for f in range(filters):
+        for i in range(len(dz[f])):
+            for j in range(len(dz[f][i])):
+                g = dz[f][i][j]
+                db[f] += g
+                for c in range(channels):
+                    for m in range(kh):
+                        for n in range(kw):
+                            dk[f][c][m][n] += g * xp[c][i * sh + m][j * sw + n]
+                            dxp[c][i * sh + m][j * sw + n] += g * k[f][c][m][n]
+    height, width = len(x[0]), len(x[0][0])
+    dx = [[row[pw : pw + width] for row in channel[ph : ph + height]] for channel in dxp]
+    return dk, dx, db
+
+
+# --------------------------------------------------------------------------
+# random problems
+
+
+SMALL = st.builds(
+    Fraction, st.integers(-12, 12), st.sampled_from([1, 1, 1, 2, 3, 4, 5, 7, 8, 10])
+)
+
+
+def _terminates(value: Fraction) -> bool:
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+def _decimal_text(value: Fraction) -> str:
+    text = format(Decimal(value.numerator) / Decimal(value.denominator), "f")
+    return text
+
+
+@st.composite
+def spelled_numbers(draw: Any, values: Any = SMALL) -> tuple[Fraction, Any]:
+    """An exact value and one of the ways a user (or a caller) may spell it."""
+    value = draw(values)
+    forms = ["Fraction", "ratio"]
+    if value.denominator == 1:
+        forms += ["int", "int-string"]
+    if _terminates(value):
+        forms += ["decimal-string", "Decimal", "float"]
+    form = draw(st.sampled_from(forms))
+    spelled: Any = {
+        "Fraction": lambda: value,
+        "ratio": lambda: f"{value.numerator}/{value.denominator}",
+        "int": lambda: int(value),
+        "int-string": lambda: str(int(value)),
+        "decimal-string": lambda: _decimal_text(value),
+        "Decimal": lambda: Decimal(_decimal_text(value)),
+        "float": lambda: float(_decimal_text(value)),
+    }[form]()
+    return value, spelled
+
+
+def _array(draw: Any, shape: tuple[int, ...], values: Any = SMALL) -> tuple[Any, Any]:
+    count = 1
+    for n in shape:
+        count *= n
+    pairs = draw(st.lists(spelled_numbers(values), min_size=count, max_size=count))
+    return nest([p[0] for p in pairs], shape), nest([p[1] for p in pairs], shape)
+
+
+@dataclass
+class Case:
+    """A random problem: the data handed to the loader and its exact meaning."""
+
+    data: dict[str, Any]
+    x: Any  # [C][H][W]
+    k: Any  # [F][C][kh][kw]
+    b: Any | None  # [F]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    mode: str  # "forward", "target" or "grad_output"
+    loss: str = "mse"
+    y: Any | None = None  # [F][oh][ow]
+    g: Any | None = None  # [F][oh][ow]
+    lr: Fraction | None = None
+    input_rank: int = 3
+    filter_rank: int = 4
+    bias_is_number: bool = False
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_rank(self) -> int:
+        return 3 if self.filter_rank == 4 else 2
+
+    def full_data(self, x: Any = None, k: Any = None, b: Any = None) -> dict[str, Any]:
+        """The same problem in the full layout, optionally with other X, K, B."""
+        data: dict[str, Any] = {
+            "input": self.x if x is None else x,
+            "filter": self.k if k is None else k,
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+        }
+        bias = self.b if b is None else b
+        if bias is not None:
+            data["bias"] = bias
+        if self.y is not None:
+            data["target"] = self.y
+            data["loss"] = self.loss
+        if self.g is not None:
+            data["grad_output"] = self.g
+        if self.lr is not None:
+            data["learning_rate"] = self.lr
+        return data
+
+
+@st.composite
+def cases(draw: Any, modes: tuple[str, ...] = ("forward", "target", "grad_output"),
+          max_side: int = 7) -> Case:
+    """A random convolution problem within the ranges of the format."""
+    channels = draw(st.integers(1, 3))
+    filters = draw(st.integers(1, 3))
+    height = draw(st.integers(1, max_side))
+    width = draw(st.integers(1, max_side))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    kh = draw(st.integers(1, min(4, height + 2 * padding[0])))
+    kw = draw(st.integers(1, min(4, width + 2 * padding[1])))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+
+    x, x_spelled = _array(draw, (channels, height, width))
+    k, k_spelled = _array(draw, (filters, channels, kh, kw))
+    input_rank = 2 if channels == 1 and draw(st.booleans()) else 3
+    if filters == 1:
+        filter_rank = draw(st.sampled_from([2, 3, 4] if channels == 1 else [3, 4]))
+    else:
+        filter_rank = 4
+    data: dict[str, Any] = {
+        "input": strip_axes(x_spelled, 3 - input_rank),
+        "filter" if draw(st.booleans()) else "kernel": strip_axes(k_spelled, 4 - filter_rank),
+    }
+    if stride != (1, 1) or draw(st.booleans()):
+        data["stride"] = (
+            stride[0] if stride[0] == stride[1] and draw(st.booleans()) else list(stride)
+        )
+    if padding != (0, 0) or draw(st.booleans()):
+        data["padding"] = (
+            padding[0] if padding[0] == padding[1] and draw(st.booleans()) else list(padding)
+        )
+
+    bias_kind = draw(st.sampled_from(["none", "list"] + (["number"] if filters == 1 else [])))
+    b = None
+    bias_is_number = bias_kind != "list"
+    if bias_kind != "none":
+        b, b_spelled = _array(draw, (filters,))
+        data["bias"] = b_spelled[0] if bias_kind == "number" else b_spelled
+
+    oh = (height + 2 * padding[0] - kh) // stride[0] + 1
+    ow = (width + 2 * padding[1] - kw) // stride[1] + 1
+    output_rank = 3 if filter_rank == 4 else 2
+    # one filter given without its filter axis: the target may still be [1][oh][ow]
+    given_rank = output_rank if output_rank == 3 else draw(st.sampled_from([2, 2, 3]))
+
+    mode = draw(st.sampled_from(modes))
+    case = Case(data, x, k, b, stride, padding, mode, input_rank=input_rank,
+                filter_rank=filter_rank, bias_is_number=bias_is_number)
+    if mode == "target":
+        case.y, y_spelled = _array(draw, (filters, oh, ow))
+        data["target"] = strip_axes(y_spelled, 3 - given_rank)
+        loss = draw(st.sampled_from([None, "mse", "sse", "half_sse"]))
+        if loss is not None:
+            data["loss"] = loss
+        case.loss = loss or "mse"
+    elif mode == "grad_output":
+        case.g, g_spelled = _array(draw, (filters, oh, ow))
+        data["grad_output"] = strip_axes(g_spelled, 3 - given_rank)
+    if mode != "forward" and draw(st.booleans()):
+        case.lr, data["learning_rate"] = draw(
+            spelled_numbers(st.sampled_from([Fraction(1, 10), Fraction(1, 100), Fraction(1, 3),
+                                             Fraction(1, 2), Fraction(2)]))
+        )
+    return case

@@ -1,0 +1,169 @@
+"""Golden files: the exact output of every sample in every format.
+
+The files in tests/golden/ are the product's output, reviewed by a person. A
+change to any of them must be deliberate: regenerate with
+
+    .venv/bin/python -m pytest tests/test_golden.py --update-golden
+
+and read the diff before committing. Without the option a missing or
+different golden file fails the test; it is never created silently.
+
+Text is rendered at a fixed width of 100 columns with no colour, so the files
+do not depend on the terminal that runs the tests.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import cnnstep
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = sorted((ROOT / "samples").glob("*.json"))
+GOLDEN = Path(__file__).resolve().parent / "golden"
+WIDTH = 100
+
+#: format name → (file suffix, renderer of a solved sample)
+FORMATS: dict[str, tuple[str, Callable[[cnnstep.Worked], str]]] = {
+    "text": (".txt", lambda worked: worked.to_text(width=WIDTH)),
+    "latex": (".tex", lambda worked: worked.to_latex()),
+    "markdown": (".md", lambda worked: worked.to_markdown()),
+    "json": (".json", lambda worked: worked.to_json()),
+}
+
+#: environment variables that would let rich colour or resize piped output
+_TERMINAL_VARS = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
+                  "COLUMNS", "LINES", "CLICOLOR_FORCE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
+
+
+def golden_path(sample: Path, fmt: str) -> Path:
+    return GOLDEN / (sample.stem + FORMATS[fmt][0])
+
+
+def render(sample: Path, fmt: str) -> str:
+    return FORMATS[fmt][1](cnnstep.solve(sample))
+
+
+def _diff(expected: str, actual: str, name: str, limit: int = 60) -> str:
+    lines = list(difflib.unified_diff(
+        expected.splitlines(), actual.splitlines(),
+        fromfile=f"golden/{name}", tofile="current output", lineterm="", n=2,
+    ))
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more diff lines)"]
+    return "\n".join(lines)
+
+
+def check_golden(actual: str, path: Path, update: bool) -> None:
+    """Compare ``actual`` with the golden file, or rewrite it under --update-golden."""
+    if update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8", newline="")
+        return
+    if not path.exists():
+        pytest.fail(
+            f"golden file {path.relative_to(ROOT)} is missing; create it deliberately with "
+            "`pytest tests/test_golden.py --update-golden` and review it"
+        )
+    expected = path.read_text(encoding="utf-8")
+    if actual != expected:
+        pytest.fail(
+            f"output differs from {path.relative_to(ROOT)} (if the change is intended, "
+            f"rerun with --update-golden and review the diff):\n"
+            + _diff(expected, actual, path.name),
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+def test_samples_exist() -> None:
+    assert len(SAMPLES) >= 5, f"expected the sample problems in {ROOT / 'samples'}"
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_golden(sample: Path, fmt: str, update_golden: bool) -> None:
+    check_golden(render(sample, fmt), golden_path(sample, fmt), update_golden)
+
+
+def test_no_stale_golden_files(update_golden: bool) -> None:
+    """Every golden file belongs to a sample and a format (a renamed sample leaves none)."""
+    expected = {golden_path(s, f).name for s in SAMPLES for f in FORMATS}
+    present = {p.name for p in GOLDEN.iterdir() if p.is_file() and p.suffix != ".py"} \
+        if GOLDEN.is_dir() else set()
+    stale = sorted(present - expected)
+    if update_golden:
+        for name in stale:
+            (GOLDEN / name).unlink()
+        return
+    assert not stale, f"golden files without a sample or format: {stale}"
+
+
+def test_golden_text_is_plain_and_fits_the_width() -> None:
+    """The rendered text has no escape codes and no line wider than the width asked for."""
+    for sample in SAMPLES:
+        text = render(sample, "text")
+        assert "\x1b" not in text, sample.name
+        wide = [line for line in text.splitlines() if len(line) > WIDTH]
+        assert not wide, (
+            f"{sample.name}: {len(wide)} line(s) wider than --width {WIDTH}, e.g. "
+            f"{len(wide[0])} columns: {wide[0]!r}"
+        )
+
+
+# --------------------------------------------------------------------------
+# the command line prints exactly what the API renders
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _TERMINAL_VARS}
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cnnstep", *map(str, args)],
+        capture_output=True, text=True, encoding="utf-8", cwd=ROOT, env=_clean_env(),
+        timeout=120, check=False,
+    )
+
+
+def _mode(sample: Path) -> list[str]:
+    """A problem that gives shapes instead of numbers needs --symbolic on the command line."""
+    data = json.loads(sample.read_text(encoding="utf-8"))
+    return ["--symbolic"] if isinstance(data.get("input"), dict) else []
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_cli_text_piped_matches_golden(sample: Path) -> None:
+    path = golden_path(sample, "text")
+    if not path.exists():
+        pytest.fail(f"golden file {path.name} is missing (run with --update-golden)")
+    run = _cli("solve", sample, "--width", str(WIDTH), *_mode(sample))
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    assert run.stdout == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["latex", "markdown", "json"])
+def test_cli_other_formats_match_golden(fmt: str) -> None:
+    sample = ROOT / "samples" / "seed000-filter-update.json"
+    path = golden_path(sample, fmt)
+    if not path.exists():
+        pytest.fail(f"golden file {path.name} is missing (run with --update-golden)")
+    run = _cli("solve", sample, "--format", fmt)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == path.read_text(encoding="utf-8")
