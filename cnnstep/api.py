@@ -29,7 +29,11 @@ class _Shown:
     def to_json(self) -> str:
         from cnnstep.render.json_result import dumps
 
-        return dumps(self.result)
+        return dumps(self.result, self.approximate_keys())
+
+    def approximate_keys(self) -> frozenset[str]:
+        """Result keys whose values are float approximations (sigmoid, tanh)."""
+        return frozenset()
 
     @property
     def result(self) -> dict[str, Any]:
@@ -83,6 +87,11 @@ class Worked(_Shown):
 
             values["symbolic"] = symbolic_result(self.problem.layer)
         return values
+
+    def approximate_keys(self) -> frozenset[str]:
+        from cnnstep.result import approximate_keys
+
+        return approximate_keys(self.solution)
 
     def derivation(self, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> Derivation:

@@ -160,7 +160,7 @@ def solve(
     if verify and format not in (Format.text, Format.json):
         raise fail("--verify prints a text report, or JSON with --format json")
     try:
-        read_in = load(file) if symbolic else load_problem(file)
+        read_in = load(file) if symbolic or verify else load_problem(file)
     except ProblemError as error:
         raise fail(str(error)) from None
 

@@ -33,9 +33,10 @@ from cnnstep.problem import Array, Layer, Layout, Notation
 
 @dataclass(frozen=True, slots=True)
 class Num:
-    """An exact number."""
+    """A number: exact, or ``approximate`` when it came through float sigmoid or tanh."""
 
     value: Fraction
+    approximate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,8 @@ class Matrix:
     label: tuple[str | Expr, ...]
     values: Array
     border: tuple[int, int] = (0, 0)
+    #: the values are float approximations (after sigmoid or tanh)
+    approximate: bool = False
     #: the stride of a zero-inserted gradient: only every step-th row is an entry
     step: tuple[int, int] = (1, 1)
 
@@ -229,6 +232,10 @@ class Equation:
     window: Window | None = None
     #: the matrices the window lies in (one per input channel)
     window_of: tuple[Matrix, ...] = ()
+    #: the value is a float approximation: printed rounded, after ≈
+    approximate: bool = False
+    #: a remark after the value, such as which entry of a window was the largest
+    note: tuple[str | Expr, ...] = ()
 
     @property
     def terms(self) -> int:
@@ -282,10 +289,11 @@ class Derivation:
 
 _ENTRY = re.compile(r"([a-z_]+)((?:\[\d+\])*)")
 
-#: how each result key's user-shaped index maps to the full layout
+#: the result keys whose entries a derivation can work out alone
 ENTRY_KEYS = (
     "output", "loss", "grad_output", "grad_filter", "grad_bias", "grad_input",
-    "updated_filter", "updated_bias",
+    "updated_filter", "updated_bias", "conv", "activated", "pooled", "grad_conv",
+    "grad_activated",
 )
 
 
@@ -296,7 +304,10 @@ class SelectionError(ValueError):
 def full_shape(key: str, layer: Layer) -> tuple[int, ...]:
     """The shape of a result quantity in the full layout."""
     return {
-        "loss": (), "output": layer.output_shape, "grad_output": layer.output_shape,
+        "loss": (), "output": layer.last_shape, "grad_output": layer.last_shape,
+        "conv": layer.output_shape, "activated": layer.output_shape,
+        "pooled": layer.last_shape, "grad_conv": layer.output_shape,
+        "grad_activated": layer.output_shape,
         "grad_filter": layer.filter_shape, "updated_filter": layer.filter_shape,
         "grad_bias": (layer.filters,), "updated_bias": (layer.filters,),
         "grad_input": layer.input_shape,
@@ -337,9 +348,8 @@ def user_index(key: str, index: tuple[int, ...], layout: Layout) -> tuple[int, .
         return ()
     if key in ("grad_bias", "updated_bias"):
         return () if layout.bias_is_number else index
-    rank = {"output": layout.output_rank, "grad_output": layout.output_rank,
-            "grad_input": layout.input_rank, "grad_filter": layout.filter_rank,
-            "updated_filter": layout.filter_rank}[key]
+    rank = {"grad_input": layout.input_rank, "grad_filter": layout.filter_rank,
+            "updated_filter": layout.filter_rank}.get(key, layout.output_rank)
     return index[len(index) - rank:]
 
 
@@ -356,7 +366,7 @@ class _Symbols:
 
     def __init__(self) -> None:
         self._syms: dict[tuple[str, tuple[int, ...]], Sym] = {}
-        self._nums: dict[tuple[int, int], Num] = {}
+        self._nums: dict[tuple[int, int, bool], Num] = {}
 
     def sym(self, role: str, index: tuple[int, ...] = ()) -> Sym:
         key = (role, index)
@@ -365,11 +375,11 @@ class _Symbols:
             node = self._syms[key] = Sym(role, index)
         return node
 
-    def num(self, value: Fraction) -> Num:
-        key = (value.numerator, value.denominator)  # hashes far faster than a Fraction
+    def num(self, value: Fraction, approximate: bool = False) -> Num:
+        key = (value.numerator, value.denominator, approximate)  # faster than a Fraction's hash
         node = self._nums.get(key)
         if node is None:
-            node = self._nums[key] = Num(value)
+            node = self._nums[key] = Num(value, approximate)
         return node
 
     def syms(self, role: str, shape: tuple[int, ...]) -> Array:
@@ -379,10 +389,10 @@ class _Symbols:
             out[index] = self.sym(role, index)
         return out
 
-    def nums(self, values: Array) -> Array:
+    def nums(self, values: Array, approximate: bool = False) -> Array:
         """An array of the number nodes of every entry of ``values``."""
         out = np.empty(values.shape, dtype=object)
-        out.flat[:] = [self.num(v) for v in values.flat]
+        out.flat[:] = [self.num(v, approximate) for v in values.flat]
         return out
 
 
@@ -437,8 +447,8 @@ class _Base:
     def sym(self, role: str, index: tuple[int, ...] = ()) -> Sym:
         return self.nodes.sym(role, index)
 
-    def num(self, value: Fraction) -> Num:
-        return self.nodes.num(value)
+    def num(self, value: Fraction, approximate: bool = False) -> Num:
+        return self.nodes.num(value, approximate)
 
     def matrices(self, label: tuple[str | Expr, ...], array: Array, kind: str,
                  **options: Any) -> list[Matrix]:
@@ -538,18 +548,37 @@ class _Builder(_Base):
         super().__init__(solution.problem.layer, plan)
         self.s = solution
         self.p = solution.problem
+        layer = self.layer
+        #: after sigmoid or tanh every later number is a float approximation
+        self.approx = solution.approximate
+        # the result keys and roles of the convolution and of the last stage
+        self.z_key = "conv" if layer.layered else "output"
+        self.dz_key = "grad_conv" if layer.layered else "grad_output"
+        self.last_role = ("pooled" if layer.pool else
+                          "activated" if layer.activation else "output")
+        self.grad_last_role = "grad_" + ("output" if self.last_role == "output"
+                                         else self.last_role)
         # the number node of every entry, made once
         self.x_num = self.nodes.nums(solution.padded_input)
         self.k_num = self.nodes.nums(self.p.filter)
         if solution.grad_output is not None:
-            self.g_num = self.nodes.nums(solution.grad_output)
+            self.g_num = self.nodes.nums(solution.grad_output, self.approx)
+
+    def anum(self, value: Fraction) -> Num:
+        """A number after the activation: approximate after sigmoid or tanh."""
+        return self.num(value, self.approx)
 
     # steps ---------------------------------------------------------------
     def build(self) -> list[Step]:
+        layer = self.layer
         steps = [self.shapes()]
         if any(self.p.padding):
             steps.append(self.padding())
         steps.append(self.forward())
+        if layer.activation is not None:
+            steps.append(self.activation())
+        if layer.pool is not None:
+            steps.append(self.pooling())
         if self.s.grad_output is None:
             return [s for s in steps if s.blocks]
         if self.p.target is not None:
@@ -557,6 +586,10 @@ class _Builder(_Base):
             steps.append(self.grad_output())
         else:
             steps.append(self.given_grad_output())
+        if layer.pool is not None:
+            steps.append(self.pool_backward())
+        if layer.activation is not None:
+            steps.append(self.activation_backward())
         if self.p.stride != (1, 1):
             steps.append(self.spread())
         steps.append(self.grad_filter())
@@ -594,8 +627,8 @@ class _Builder(_Base):
         p, s = self.p, self.s
         kh, kw = p.kernel_size
         sh, sw = p.stride
-        entries = self.entries("output")
-        chosen = self.plan.pick("output", entries)
+        entries = self.entries(self.z_key)
+        chosen = self.plan.pick(self.z_key, entries)
         blocks: list[Block] = []
         if self.plan.only is None:
             blocks.append(Text((
@@ -621,21 +654,119 @@ class _Builder(_Base):
                 numeric.append(self.num(p.bias[f]))
             blocks.append(Equation(
                 self.sym("output", (f, i, j)), _sums(symbolic, numeric),
-                s.output[f, i, j], ("output", (f, i, j)),
+                s.output[f, i, j], (self.z_key, (f, i, j)),
                 Window(i * sh, j * sw, kh, kw), grids,
             ))
-        blocks += self.omitted("output", len(chosen), len(entries), "output entries")
+        blocks += self.omitted(self.z_key, len(chosen), len(entries), "output entries")
         if self.plan.only is None:
             blocks += self.matrices((Whole("output"),), s.output, "output")
         return Step("forward", "Forward pass", tuple(blocks))
 
+    # after the convolution --------------------------------------------------
+    def activation(self) -> Step:
+        s, activation = self.s, self.layer.activation
+        assert activation is not None and s.activated is not None
+        kind = activation.kind
+        name = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "σ", "tanh": "tanh"}[kind]
+        entries = self.entries("activated")
+        chosen = self.plan.pick("activated", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            rule = {
+                "relu": "ReLU(z) = max(0, z)",
+                "leaky_relu": f"LeakyReLU(z) = z for z > 0, else {_show(activation.slope)}×z",
+                "sigmoid": "σ(z) = 1/(1 + e^(−z))",
+                "tanh": "tanh(z) = (e^z − e^(−z))/(e^z + e^(−z))",
+            }[kind]
+            blocks.append(Text((
+                "The activation is applied to each entry of ", Whole("output"), ": ", rule,
+                "." if activation.exact else
+                ", computed in floating point: from here on the values are rounded, "
+                "marked ≈.",
+            )))
+        for e in chosen:
+            z = s.output[e]
+            if kind == "relu":
+                numeric: Expr = Call("max", (self.num(Fraction(0)), self.num(z)))
+            elif kind == "leaky_relu":
+                numeric = (self.num(z) if z > 0 else
+                           Mul((self.num(activation.slope), self.num(z))))
+            else:
+                numeric = Call(name, (self.num(z),))
+            blocks.append(Equation(
+                self.sym("activated", e), (Call(name, (self.sym("output", e),)), numeric),
+                s.activated[e], ("activated", e), approximate=self.approx))
+        blocks += self.omitted("activated", len(chosen), len(entries), "activated entries")
+        if self.plan.only is None:
+            blocks += self.matrices((Whole("activated"),), s.activated, "output",
+                                    approximate=self.approx)
+        return Step("activation", f"Activation: {name}", tuple(blocks))
+
+    @property
+    def pool_input_role(self) -> str:
+        return "activated" if self.layer.activation else "output"
+
+    def pool_input(self) -> Array:
+        s = self.s
+        values = s.activated if s.activated is not None else s.output
+        assert values is not None
+        return values
+
+    def pooling(self) -> Step:
+        s, pool = self.s, self.layer.pool
+        assert pool is not None and s.pooled is not None
+        (kh, kw), (sh, sw) = pool.size, pool.stride
+        role = self.pool_input_role
+        values = self.pool_input()
+        approximate = self.approx if role == "activated" else False
+        maps = self.matrices((Whole(role),), values, "output", approximate=approximate)
+        entries = self.entries("pooled")
+        chosen = self.plan.pick("pooled", entries)
+        blocks: list[Block] = []
+        word = {"max": "largest", "min": "smallest", "mean": "mean"}[pool.kind]
+        if self.plan.only is None:
+            overlap = sh < kh or sw < kw
+            blocks.append(Text((
+                f"{pool.kind.capitalize()} pooling with a {kh}×{kw} window and stride "
+                f"{_pair(pool.stride)}: each entry of ", Whole("pooled"), f" is the {word} of "
+                "its window of ", Whole(role), ", channel by channel"
+                + ("; the windows overlap." if overlap else "."),
+            )))
+        for f, i, j in chosen:
+            cells = [(f, i * sh + m, j * sw + n) for m in range(kh) for n in range(kw)]
+            syms = tuple(self.sym(role, c) for c in cells)
+            nums = tuple(self.num(values[c], approximate) for c in cells)
+            note: tuple[str | Expr, ...] = ()
+            if pool.kind == "mean":
+                forms: tuple[Expr, ...] = (Mul((Ratio(1, kh * kw), Group(Add(syms)))),
+                                           Mul((Ratio(1, kh * kw), Group(Add(nums)))))
+            else:
+                forms = (Call(pool.kind, syms), Call(pool.kind, nums))
+                assert s.winners is not None
+                winner = cells[int(s.winners[f, i, j])]
+                ties = [c for c in cells if values[c] == values[winner]]
+                note = (f"({word}: ", self.sym(role, winner), ")") if len(ties) == 1 else (
+                    f"({len(ties)} entries tie; the first in row-major order, ",
+                    self.sym(role, winner), ", counts)")
+            blocks.append(Equation(
+                self.sym("pooled", (f, i, j)), forms, s.pooled[f, i, j], ("pooled", (f, i, j)),
+                Window(i * sh, j * sw, kh, kw), (maps[f] if len(maps) > 1 else maps[0],),
+                approximate=approximate, note=note))
+        blocks += self.omitted("pooled", len(chosen), len(entries), "pooled entries")
+        if self.plan.only is None:
+            blocks += self.matrices((Whole("pooled"),), s.pooled, "output",
+                                    approximate=approximate)
+        return Step("pool", f"{pool.kind.capitalize()} pooling", tuple(blocks))
+
+    # the loss on the last stage -----------------------------------------------
     def loss(self) -> Step:
         p, s = self.p, self.s
         assert p.target is not None and s.loss is not None
         if self.plan.only is not None and ("loss", ()) not in self.plan.only:
             return Step("loss", "Loss", ())
-        n = s.output.size
-        entries = list(np.ndindex(*s.output.shape))
+        last, role = s.last, self.last_role
+        n = last.size
+        entries = list(np.ndindex(*last.shape))
         shown = entries
         limit = self.plan.budget.get("loss")
         if limit is not None and limit < n:
@@ -648,11 +779,11 @@ class _Builder(_Base):
             return Add((*terms[: len(shown)], More(hidden), terms[-1]))
 
         picked = shown if len(shown) == n else [*shown, entries[-1]]
-        diffs_sym = elided([Pow(Group(Sub(self.sym("output", e), self.sym("target", e))), 2)
+        diffs_sym = elided([Pow(Group(Sub(self.sym(role, e), self.sym("target", e))), 2)
                             for e in picked])
-        diffs_num = elided([Pow(Group(Sub(self.num(s.output.item(e)),
+        diffs_num = elided([Pow(Group(Sub(self.anum(last.item(e)),
                                           self.num(p.target.item(e)))), 2) for e in picked])
-        squares = elided([self.num((s.output.item(e) - p.target.item(e)) ** 2) for e in picked])
+        squares = elided([self.anum((last.item(e) - p.target.item(e)) ** 2) for e in picked])
         total = s.loss * {"mse": n, "sse": 1, "half_sse": 2}[p.loss]
         scales: dict[str, tuple[Expr, ...]] = {
             "mse": (Ratio(1, n),), "sse": (), "half_sse": (Ratio(1, 2),),
@@ -662,23 +793,26 @@ class _Builder(_Base):
         for body in (diffs_sym, diffs_num, squares):
             forms.append(Mul((*scale, Group(body, square=True))) if scale else body)
         if scale:
-            forms.append(Mul((*scale, self.num(total))))
+            forms.append(Mul((*scale, self.anum(total))))
         elif n > 1:
-            forms.append(self.num(total))
+            forms.append(self.anum(total))
         name = {"mse": "the mean squared error, the mean of the squared errors over all",
                 "sse": "the sum of the squared errors over all",
                 "half_sse": "half the sum of the squared errors over all"}[p.loss]
         blocks: list[Block] = [
-            Text((f"The loss is {name} {n} output entries.",)),
+            Text((f"The loss is {name} {n} entries of ", Whole(role), ".")),
             *self.matrices((Whole("target"),), p.target, "output"),
-            Equation(self.sym("loss"), tuple(forms), s.loss, ("loss", ())),
+            Equation(self.sym("loss"), tuple(forms), s.loss, ("loss", ()),
+                     approximate=self.approx),
         ]
         return Step("loss", "Loss", tuple(blocks))
 
     def grad_output(self) -> Step:
         p, s = self.p, self.s
-        assert p.target is not None and s.grad_output is not None
-        n = s.output.size
+        grad = s.grad_last
+        assert p.target is not None and grad is not None
+        last, role, grad_role = s.last, self.last_role, self.grad_last_role
+        n = last.size
         factors: dict[str, tuple[Expr, ...]] = {
             "mse": (Ratio(2, n),), "sse": (self.num(Fraction(2)),), "half_sse": (),
         }
@@ -687,38 +821,153 @@ class _Builder(_Base):
         chosen = self.plan.pick("grad_output", entries)
         blocks: list[Block] = []
         if self.plan.only is None:
-            difference = Sub(Whole("output"), Whole("target"))
+            difference = Sub(Whole(role), Whole("target"))
             blocks.append(Text((
-                "The derivative of the loss with respect to each output entry: ",
-                Whole("grad_output"), " = ",
+                "The derivative of the loss with respect to each entry of ", Whole(role), ": ",
+                Whole(grad_role), " = ",
                 Mul((*factor, Group(difference))) if factor else difference, ".",
             )))
         for e in chosen:
             forms: list[Expr] = []
-            for z, y in ((self.sym("output", e), self.sym("target", e)),
-                         (self.num(s.output[e]), self.num(p.target[e]))):
+            for z, y in ((self.sym(role, e), self.sym("target", e)),
+                         (self.anum(last[e]), self.num(p.target[e]))):
                 forms.append(Mul((*factor, Group(Sub(z, y)))) if factor else Sub(z, y))
-            blocks.append(Equation(self.sym("grad_output", e), tuple(forms), s.grad_output[e],
-                                   ("grad_output", e)))
+            blocks.append(Equation(self.sym(grad_role, e), tuple(forms), grad[e],
+                                   ("grad_output", e), approximate=self.approx))
         blocks += self.omitted("grad_output", len(chosen), len(entries),
-                               f"entries of {self.d_by('output')}")
+                               f"entries of ∂{self.layer.notation.loss}/∂{self.stage_name(role)}")
         if self.plan.only is None:
-            blocks += self.matrices((Whole("grad_output"),), s.grad_output, "output")
-        return Step("grad_output", "Gradient of the loss with respect to the output", tuple(blocks))
+            blocks += self.matrices((Whole(grad_role),), grad, "output",
+                                    approximate=self.approx)
+        return Step("grad_output", "Gradient of the loss with respect to the output",
+                    tuple(blocks))
+
+    def stage_name(self, role: str) -> str:
+        return {"output": self.layer.notation.output, "activated": "A", "pooled": "P"}[role]
 
     def given_grad_output(self) -> Step:
-        given = self.s.grad_output
+        given = self.s.grad_last
         assert given is not None
+        role = self.grad_last_role
         if self.plan.only is not None:
             chosen = self.plan.pick("grad_output", self.entries("grad_output"))
             return Step("grad_output", "Upstream gradient", tuple(
                 [Text(("Given by the problem:",))] if chosen else []) + tuple(
-                Equation(self.sym("grad_output", e), (), given[e], ("grad_output", e))
+                Equation(self.sym(role, e), (), given[e], ("grad_output", e))
                 for e in chosen))
         return Step("grad_output", "Upstream gradient", (
-            Text(("The gradient ", Whole("grad_output"), " is given by the problem.")),
-            *self.matrices((Whole("grad_output"),), given, "output"),
+            Text(("The gradient ", Whole(role), " is given by the problem.")),
+            *self.matrices((Whole(role),), given, "output"),
         ))
+
+    # back through the pool and the activation ---------------------------------
+    def pool_backward(self) -> Step:
+        s, pool = self.s, self.layer.pool
+        assert pool is not None and s.grad_pooled is not None
+        (kh, kw), (sh, sw) = pool.size, pool.stride
+        role = self.pool_input_role
+        grad_role = "grad_activated" if role == "activated" else "grad_output"
+        key = "grad_activated" if role == "activated" else "grad_conv"
+        grad = s.grad_activated if role == "activated" else s.grad_output
+        assert grad is not None
+        approximate = self.approx and self.p.target is not None
+        # where each entry of the pool's input sends its gradient from
+        sources: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+        for f, i, j in np.ndindex(*s.grad_pooled.shape):
+            if pool.kind == "mean":
+                cells = [(f, i * sh + m, j * sw + n) for m in range(kh) for n in range(kw)]
+            else:
+                assert s.winners is not None
+                m, n = divmod(int(s.winners[f, i, j]), kw)
+                cells = [(f, i * sh + m, j * sw + n)]
+            for cell in cells:
+                sources.setdefault(cell, []).append((f, i, j))
+        entries = [e for e in self.entries(key) if e in sources]
+        chosen = self.plan.pick(key, entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            if pool.kind == "mean":
+                rule = (f"each window shares its gradient equally: every entry of it gets "
+                        f"1/{kh * kw} of ")
+            else:
+                rule = (f"the gradient of each window goes only to its "
+                        f"{'largest' if pool.kind == 'max' else 'smallest'} entry (the one "
+                        "found above); the others get 0 from it. It comes from ")
+            blocks.append(Text((
+                "Back through the pool: ", rule, Whole("grad_pooled"),
+                ". Where windows overlap, the parts add up.",
+            )))
+        weight = (Ratio(1, kh * kw),) if pool.kind == "mean" else ()
+        for e in chosen:
+            symbolic = [Mul((*weight, self.sym("grad_pooled", g))) if weight
+                        else self.sym("grad_pooled", g) for g in sources[e]]
+            numeric = [Mul((*weight, self.num(s.grad_pooled[g], approximate))) if weight
+                       else self.num(s.grad_pooled[g], approximate) for g in sources[e]]
+            forms = _sums(symbolic, numeric)
+            if len(symbolic) == 1 and not weight:
+                forms = forms[:1]  # ∂L/∂A₁₂ = ∂L/∂P₁₁ = 0.25: the number once
+            blocks.append(Equation(self.sym(grad_role, e), forms, grad[e],
+                                   (key, e), approximate=approximate))
+        skipped = len(self.entries(key)) - len(entries)
+        blocks += self.omitted(key, len(chosen), len(entries), "entries")
+        if self.plan.only is None:
+            if skipped:
+                blocks.append(Text((
+                    f"The other {skipped} entr{'y' if skipped == 1 else 'ies'} of ",
+                    Whole(grad_role), f" {'is' if skipped == 1 else 'are'} 0: "
+                    + ("no window reaches them." if pool.kind == "mean" else
+                       f"they are no window's {'largest' if pool.kind == 'max' else 'smallest'}"
+                       " entry."),
+                )))
+            blocks += self.matrices((Whole(grad_role),), grad, "output",
+                                    approximate=approximate)
+        return Step("pool_backward", "Back through the pool", tuple(blocks))
+
+    def activation_backward(self) -> Step:
+        s, activation = self.s, self.layer.activation
+        assert activation is not None and s.slopes is not None
+        assert s.grad_activated is not None and s.grad_output is not None
+        assert s.activated is not None
+        kind = activation.kind
+        prime = {"relu": "ReLU′", "leaky_relu": "LeakyReLU′", "sigmoid": "σ′",
+                 "tanh": "tanh′"}[kind]
+        given_exact = not self.approx or (self.p.target is None and self.layer.pool is None)
+        entries = self.entries("grad_conv")
+        chosen = self.plan.pick("grad_conv", entries)
+        blocks: list[Block] = []
+        if self.plan.only is None:
+            rule = {
+                "relu": "ReLU′(z) = 1 for z > 0 and 0 otherwise (0 also at z = 0)",
+                "leaky_relu": f"LeakyReLU′(z) = 1 for z > 0 and {_show(activation.slope)} "
+                              "otherwise (also at z = 0)",
+                "sigmoid": "σ′(z) = σ(z)(1 − σ(z))",
+                "tanh": "tanh′(z) = 1 − tanh(z)²",
+            }[kind]
+            blocks.append(Text((
+                "Back through the activation, entry by entry: ", Whole("grad_output"), " = ",
+                Whole("grad_activated"), " ⊙ f′(", Whole("output"), "), with ", rule, ".",
+            )))
+        for e in chosen:
+            da = self.num(s.grad_activated[e], not given_exact)
+            if kind in ("relu", "leaky_relu"):
+                slope: Expr = self.num(s.slopes[e])
+            elif kind == "sigmoid":
+                a = self.anum(s.activated[e])
+                slope = Mul((a, Group(Sub(self.num(Fraction(1)), a))))
+            else:
+                a = self.anum(s.activated[e])
+                slope = Group(Sub(self.num(Fraction(1)), Pow(a, 2)))
+            blocks.append(Equation(
+                self.sym("grad_output", e),
+                (Mul((self.sym("grad_activated", e), Call(prime, (self.sym("output", e),)))),
+                 Mul((da, slope))),
+                s.grad_output[e], ("grad_conv", e), approximate=self.approx))
+        blocks += self.omitted("grad_conv", len(chosen), len(entries),
+                               f"entries of {self.d_by('output')}")
+        if self.plan.only is None:
+            blocks += self.matrices((Whole("grad_output"),), s.grad_output, "output",
+                                    approximate=self.approx)
+        return Step("activation_backward", "Back through the activation", tuple(blocks))
 
     def spread(self) -> Step:
         if self.plan.only is not None:
@@ -893,6 +1142,13 @@ class _Builder(_Base):
         return Step("update", "Update", tuple(blocks))
 
 
+def _show(value: Fraction) -> str:
+    """A parameter such as a slope, for a sentence."""
+    from cnnstep.numbers import display
+
+    return display(value)
+
+
 def _count(n: int, unit: str) -> str:
     return f"{n} {unit}{'s' * (n != 1)}"
 
@@ -911,12 +1167,19 @@ DEFAULT_MAX_TERMS = 3000
 
 def _equation_terms(builder: _Builder) -> dict[str, int]:
     """Products per entry of each step, to share out the term budget."""
-    p = builder.p
-    kh, kw = p.kernel_size
-    oh, ow = p.output_size
-    per = {"output": p.channels * kh * kw, "loss": 3, "grad_output": 1,
+    layer = builder.layer
+    kh, kw = layer.kernel_size
+    oh, ow = layer.output_size
+    window = layer.pool.size[0] * layer.pool.size[1] if layer.pool else 1
+    per = {builder.z_key: layer.channels * kh * kw, "loss": 3, "grad_output": 1,
            "grad_filter": oh * ow, "grad_bias": oh * ow,
-           "grad_input": p.filters * kh * kw, "updated_filter": 1, "updated_bias": 1}
+           "grad_input": layer.filters * kh * kw, "updated_filter": 1, "updated_bias": 1}
+    if layer.activation:
+        per["activated"] = 2
+        per["grad_conv"] = 2
+    if layer.pool:
+        per["pooled"] = 2 * window
+        per["grad_activated" if layer.activation else "grad_conv"] = window
     return per
 
 
@@ -928,7 +1191,9 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     each step works out its first entries and says what it left out. ``only``
     lists result entries (``"grad_input[1][2]"``) to work out alone.
     """
-    available = [key for key in ENTRY_KEYS if getattr(solution, key) is not None]
+    from cnnstep.result import quantity
+
+    available = [key for key in ENTRY_KEYS if quantity(solution, key) is not None]
     chosen = (frozenset(parse_entry(text, solution.problem.layer, available) for text in only)
               if only else None)
     plan = _Plan(max_terms, chosen)
@@ -937,9 +1202,9 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     if chosen is None and max_terms > 0:
         per = _equation_terms(builder)
         counts = {key: len(builder.entries(key)) for key in per
-                  if key != "loss" and getattr(solution, key) is not None}
+                  if key != "loss" and key in available}
         if solution.loss is not None:
-            counts["loss"] = solution.output.size
+            counts["loss"] = solution.last.size
         total = sum(per[key] * n for key, n in counts.items())
         if total > max_terms:
             shortened = True

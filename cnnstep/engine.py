@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnnstep.problem import Array, LossName, Problem
+from cnnstep.problem import Activation, Array, LossName, Pool, Problem
 from cnnstep.problem import frozen as _frozen
 
 IntArray = np.ndarray[Any, np.dtype[Any]]
@@ -196,12 +196,104 @@ def sgd(weights: Array, gradient: Array, learning_rate: Fraction) -> Array:
     return result
 
 
+# --------------------------------------------------------------------------
+# the layers after the convolution
+
+
+def _float_exact(value: float) -> Fraction:
+    """A float as the decimal of its shortest repr (17 significant digits at most)."""
+    return Fraction(repr(value))
+
+
+def _sigmoid(z: Fraction) -> Fraction:
+    x = float(z)
+    if x >= 0:
+        return _float_exact(1 / (1 + math.exp(-x)))
+    e = math.exp(x)
+    return _float_exact(e / (1 + e))
+
+
+def _tanh(z: Fraction) -> Fraction:
+    return _float_exact(math.tanh(float(z)))
+
+
+def activate(z: Array, activation: Activation) -> Array:
+    """A = f(Z) element-wise; sigmoid and tanh as float64, so approximate."""
+    kind, slope = activation.kind, activation.slope
+    if kind == "relu":
+        values = [v if v > 0 else Fraction(0) for v in z.flat]
+    elif kind == "leaky_relu":
+        values = [v if v > 0 else v * slope for v in z.flat]
+    else:
+        f = _sigmoid if kind == "sigmoid" else _tanh
+        values = [f(v) for v in z.flat]
+    return fractions(values, z.shape)
+
+
+def activation_slope(z: Array, a: Array, activation: Activation) -> Array:
+    """f′(Z): ReLU′(0) = 0 and leaky ReLU′(0) = slope, as PyTorch;
+    σ′ = σ(1 − σ) and tanh′ = 1 − tanh², from the float values of A."""
+    kind = activation.kind
+    if kind == "relu":
+        values = [Fraction(1) if v > 0 else Fraction(0) for v in z.flat]
+    elif kind == "leaky_relu":
+        values = [Fraction(1) if v > 0 else activation.slope for v in z.flat]
+    elif kind == "sigmoid":
+        values = [v * (1 - v) for v in a.flat]
+    else:
+        values = [1 - v * v for v in a.flat]
+    return fractions(values, z.shape)
+
+
+def pool_windows(a: Array, pool: Pool) -> Array:
+    """Every pooling window, shape (F, ph, pw, kh·kw), in row-major order."""
+    (kh, kw), (sh, sw) = pool.size, pool.stride
+    windows = sliding_window_view(a, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+    return windows.reshape(*windows.shape[:3], kh * kw)
+
+
+def pool_forward(a: Array, pool: Pool) -> tuple[Array, IntArray | None]:
+    """P and, for max and min, the position in its window of each first extreme."""
+    windows = pool_windows(a, pool)
+    if pool.kind == "mean":
+        size = windows.shape[-1]
+        return fractions([sum(w, Fraction(0)) / size for w in windows.reshape(-1, size)],
+                         windows.shape[:3]), None
+    # argmax and argmin return the first extreme in row-major order, as PyTorch
+    winners = windows.argmax(axis=-1) if pool.kind == "max" else windows.argmin(axis=-1)
+    chosen = np.take_along_axis(windows, winners[..., None], axis=-1)[..., 0]
+    return fractions(chosen.ravel(), chosen.shape), np.asarray(winners)
+
+
+def pool_backward(grad: Array, pool: Pool, shape: tuple[int, ...],
+                  winners: IntArray | None) -> Array:
+    """dL/dA: each window's gradient to its winner (max, min) or shared equally (mean);
+    where windows overlap, the parts add up."""
+    (kh, kw), (sh, sw) = pool.size, pool.stride
+    out = zeros(shape)
+    for f, i, j in np.ndindex(*grad.shape):
+        g = grad[f, i, j]
+        if winners is None:
+            share = g / (kh * kw)
+            for m in range(kh):
+                for n in range(kw):
+                    out[f, i * sh + m, j * sw + n] += share
+        else:
+            m, n = divmod(int(winners[f, i, j]), kw)
+            out[f, i * sh + m, j * sw + n] += g
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Solution:
     """Every quantity of the worked solution, in the full layout.
 
     Arrays are (C, H, W) for inputs, (F, C, kh, kw) for filters and
     (F, oh, ow) for outputs; gradients are None for a forward-only problem.
+    ``output`` and ``grad_output`` are always the convolution's Z and dL/dZ;
+    with an activation or a pool, ``activated``/``pooled`` and their
+    gradients follow, and the result's ``output`` is the last stage
+    (see :mod:`cnnstep.result`).
     """
 
     problem: Problem
@@ -218,19 +310,67 @@ class Solution:
     grad_input: Array | None = None
     updated_filter: Array | None = None
     updated_bias: Array | None = None
+    activated: Array | None = None  # A = f(Z)
+    pooled: Array | None = None  # P = pool(A or Z)
+    winners: IntArray | None = None  # position in its window of each max (min)
+    slopes: Array | None = None  # f′(Z)
+    grad_pooled: Array | None = None  # dL/dP
+    grad_activated: Array | None = None  # dL/dA
+
+    @property
+    def last(self) -> Array:
+        """The last stage: what the loss compares with the target."""
+        for stage in (self.pooled, self.activated):
+            if stage is not None:
+                return stage
+        return self.output
+
+    @property
+    def grad_last(self) -> Array | None:
+        layer = self.problem.layer
+        if layer.pool is not None:
+            return self.grad_pooled
+        return self.grad_activated if layer.activation is not None else self.grad_output
+
+    @property
+    def approximate(self) -> bool:
+        """Whether sigmoid or tanh made every later quantity a float approximation."""
+        activation = self.problem.layer.activation
+        return activation is not None and not activation.exact
 
 
 def solve(problem: Problem) -> Solution:
     """The whole layer: forward pass, loss, gradients and SGD update."""
+    layer = problem.layer
     xpad = pad(problem.input, problem.padding)
     z = forward(xpad, problem.filter, problem.bias, problem.stride)
+    stages: dict[str, Any] = {}
+    last = z
+    if layer.activation is not None:
+        last = stages["activated"] = _frozen(activate(z, layer.activation))
+    if layer.pool is not None:
+        pooled, winners = pool_forward(last, layer.pool)
+        last = stages["pooled"] = _frozen(pooled)
+        stages["winners"] = winners
     if problem.target is not None:
-        loss: Fraction | None = loss_value(z, problem.target, problem.loss)
-        dz = loss_gradient(z, problem.target, problem.loss)
+        loss: Fraction | None = loss_value(last, problem.target, problem.loss)
+        grad = loss_gradient(last, problem.target, problem.loss)
     elif problem.grad_output is not None:
-        loss, dz = None, problem.grad_output
+        loss, grad = None, problem.grad_output
     else:
-        return Solution(problem, _frozen(xpad), _frozen(z))
+        return Solution(problem, _frozen(xpad), _frozen(z), **stages)
+
+    # back through the pool and the activation to dL/dZ
+    if layer.pool is not None:
+        stages["grad_pooled"] = _frozen(grad)
+        before = stages.get("activated", z)
+        grad = pool_backward(grad, layer.pool, before.shape, stages["winners"])
+    if layer.activation is not None:
+        stages["grad_activated"] = _frozen(grad)
+        slopes = activation_slope(z, stages["activated"], layer.activation)
+        stages["slopes"] = _frozen(slopes)
+        grad = grad * slopes
+    dz = grad
 
     spread = dilate(dz, problem.stride)
     grad_filter = filter_gradient(xpad, spread, problem.kernel_size)
@@ -263,4 +403,5 @@ def solve(problem: Problem) -> Solution:
         grad_input=_frozen(np.ascontiguousarray(grad_input)),
         updated_filter=_frozen(updated_filter) if updated_filter is not None else None,
         updated_bias=_frozen(updated_bias) if updated_bias is not None else None,
+        **stages,
     )

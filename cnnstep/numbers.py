@@ -136,16 +136,25 @@ def _significant(value: Fraction, significant: int) -> tuple[int, int]:
     return q, places
 
 
-def json_number(value: Fraction) -> str:
+def significant(value: Fraction, digits: int) -> str:
+    """``value`` rounded to ``digits`` significant digits, in positional notation."""
+    if not value:
+        return "0"
+    q, places = _significant(value, digits)
+    return _positional(value < 0, q, places)
+
+
+def json_number(value: Fraction, approximate: bool = False) -> str:
     """A JSON number literal carrying ``value``: exact when the decimal
-    terminates, else correctly rounded to 17 significant digits.
+    terminates, else (or when ``approximate``) correctly rounded to 17
+    significant digits.
 
     Very large or very small magnitudes are written with an exponent so that
     a value like 1e-250 does not become 250 zeros.
     """
     if value == 0:
         return "0"
-    q, places = (_exact_places(value) if terminates(value)
+    q, places = (_exact_places(value) if terminates(value) and not approximate
                  else _significant(value, SIGNIFICANT_DIGITS))
     if not -20 <= len(str(q)) - 1 - places <= 20:
         return _scientific(value < 0, q, places)

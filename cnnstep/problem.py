@@ -34,14 +34,16 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 #: Keys of the problem format that this version reads.
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
-    "stride", "padding", "learning_rate", "notation",
+    "stride", "padding", "learning_rate", "notation", "activation", "pool",
 )
 #: Keys of the format that belong to features this version does not have.
 NOT_YET = {
-    "activation": "layers after the convolution (activation) are not supported yet",
-    "pool": "layers after the convolution (pooling) are not supported yet",
     "answers": "answers are checked by `cnnstep check`, which is not supported yet",
 }
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
+POOLS = ("max", "mean", "min")
+#: leaky ReLU's slope when none is given, as in PyTorch
+DEFAULT_SLOPE = Fraction(1, 100)
 
 
 #: the letters a notation name may use besides printable ASCII
@@ -80,6 +82,28 @@ class Layout:
 
 
 @dataclass(frozen=True)
+class Activation:
+    """f applied to Z element-wise after the convolution."""
+
+    kind: str  # relu, leaky_relu, sigmoid, tanh
+    slope: Fraction = DEFAULT_SLOPE  # leaky_relu only
+
+    @property
+    def exact(self) -> bool:
+        """ReLU and leaky ReLU keep numbers exact; sigmoid and tanh cannot."""
+        return self.kind in ("relu", "leaky_relu")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Pooling over each channel after the activation (or the convolution)."""
+
+    kind: str  # max, mean, min
+    size: tuple[int, int]
+    stride: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class Layer:
     """The geometry of one convolution layer, without any numbers.
 
@@ -94,6 +118,25 @@ class Layer:
     padding: tuple[int, int] = (0, 0)
     notation: Notation = field(default_factory=Notation)
     layout: Layout = field(default_factory=Layout)
+    activation: Activation | None = None
+    pool: Pool | None = None
+
+    @property
+    def layered(self) -> bool:
+        """Whether an activation or a pool follows the convolution."""
+        return self.activation is not None or self.pool is not None
+
+    @property
+    def pooled_size(self) -> tuple[int, int]:
+        """The pool's output size, ⌊(oh − k)/s⌋ + 1 along each axis."""
+        assert self.pool is not None
+        (oh, ow), (kh, kw), (sh, sw) = self.output_size, self.pool.size, self.pool.stride
+        return (oh - kh) // sh + 1, (ow - kw) // sw + 1
+
+    @property
+    def last_shape(self) -> tuple[int, int, int]:
+        """The shape of the last stage, which the loss compares with the target."""
+        return (self.filters, *self.pooled_size) if self.pool else self.output_shape
 
     @property
     def channels(self) -> int:
@@ -508,8 +551,59 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
     layout = Layout(input_rank, filter_rank,
                     not isinstance(bias, list) and not (bias == "symbolic" and filters > 1))
     notation = _notation(data["notation"]) if "notation" in data else Notation()
+    activation = _activation(data["activation"]) if "activation" in data else None
+    out = ((padded[0] - kh) // stride[0] + 1, (padded[1] - kw) // stride[1] + 1)
+    pool = _pool(data["pool"], out) if "pool" in data else None
     return Layer((image[0], image[1], image[2]), (kernel[0], kernel[1], kernel[2], kernel[3]),
-                 has_bias, stride, padding, notation, layout)
+                 has_bias, stride, padding, notation, layout, activation, pool)
+
+
+def _activation(value: Any) -> Activation:
+    names = ", ".join(f'"{name}"' for name in ACTIVATIONS)
+    if isinstance(value, str) and not isinstance(value, _Literal):
+        if value not in ACTIVATIONS:
+            raise ProblemError(
+                f"activation: unknown activation {_show(value)}; expected one of {names}")
+        return Activation(value)
+    if not isinstance(value, dict):
+        raise ProblemError(
+            f"activation: expected a name ({names}) or an object such as "
+            f'{{"type": "leaky_relu", "slope": 0.01}}, got {_show(value)}')
+    for key in value:
+        if key not in ("type", "slope"):
+            raise ProblemError(_unknown(f"activation.{key}", key, ["type", "slope"]))
+    kind = value.get("type")
+    if kind not in ACTIVATIONS or isinstance(kind, _Literal):
+        raise ProblemError(
+            f"activation.type: unknown activation {_show(kind)}; expected one of {names}")
+    if "slope" in value:
+        if kind != "leaky_relu":
+            raise ProblemError(f"activation.slope: only leaky_relu has a slope, not {kind}")
+        return Activation(kind, to_number(value["slope"], "activation.slope"))
+    return Activation(kind)
+
+
+def _pool(value: Any, conv_size: tuple[int, int]) -> Pool:
+    if not isinstance(value, dict):
+        raise ProblemError(
+            'pool: expected an object such as {"type": "max", "size": 2}, '
+            f"got {_show(value)}")
+    for key in value:
+        if key not in ("type", "size", "stride"):
+            raise ProblemError(_unknown(f"pool.{key}", key, ["type", "size", "stride"]))
+    kind = value.get("type")
+    if kind not in POOLS or isinstance(kind, _Literal):
+        names = ", ".join(f'"{name}"' for name in POOLS)
+        raise ProblemError(f"pool.type: unknown pooling {_show(kind)}; expected one of {names}")
+    if "size" not in value:
+        raise ProblemError("pool.size: missing; give the window as k or [kh, kw]")
+    size = _pair(value["size"], "pool.size", 1)
+    stride = _pair(value["stride"], "pool.stride", 1) if "stride" in value else size
+    if size[0] > conv_size[0] or size[1] > conv_size[1]:
+        raise ProblemError(
+            f"pool: window {size[0]}×{size[1]} is larger than its input "
+            f"{conv_size[0]}×{conv_size[1]} (the convolution's output)")
+    return Pool(kind, size, stride)
 
 
 #: keys a layer given by shapes may have
@@ -571,10 +665,13 @@ def problem_from_data(data: Any) -> Problem:
     """Check a parsed problem (a JSON object or an equivalent Python mapping)."""
     data = _checked_keys(data)
     if is_symbolic(data):
+        key = "input" if isinstance(data["input"], dict) else _filter_key(data)
+        both = isinstance(data["input"], dict) and isinstance(data[_filter_key(data)], dict)
         raise ProblemError(
-            f"{'input' if isinstance(data['input'], dict) else _filter_key(data)}: "
-            "a shape such as {\"shape\": [3, 3]} is for a symbolic derivation; "
-            "run it with --symbolic"
+            f"{key}: a shape such as {{\"shape\": [3, 3]}} is for a symbolic derivation; "
+            + ("run it with --symbolic" if both else
+               "give input and filter both as shapes (and run with --symbolic), "
+               "or both as numbers")
         )
     if data.get("bias") == "symbolic":
         raise ProblemError(
@@ -590,7 +687,7 @@ def problem_from_data(data: Any) -> Problem:
     kernel = frozen(kernel.reshape(layer.filter_shape))
     filters = layer.filters
     layout = layer.layout
-    out_shape = layer.output_shape
+    out_shape = layer.last_shape
 
     bias = _bias(data["bias"], filters) if "bias" in data else None
     if "target" in data and "grad_output" in data:
@@ -598,8 +695,10 @@ def problem_from_data(data: Any) -> Problem:
             "grad_output: give target or grad_output, not both "
             "(grad_output is dL/dZ given directly, instead of a target and a loss)"
         )
-    target = _output_shaped(data, "target", out_shape, layout)
-    grad_output = _output_shaped(data, "grad_output", out_shape, layout)
+    what = ("the pooled output's" if layer.pool else
+            "the activated output's" if layer.activation else "the output's")
+    target = _output_shaped(data, "target", out_shape, layout, what)
+    grad_output = _output_shaped(data, "grad_output", out_shape, layout, what)
 
     loss: LossName = "mse"
     if "loss" in data:
@@ -648,9 +747,10 @@ def _bias(value: Any, filters: int) -> Array:
 
 
 def _output_shaped(
-    data: Mapping[str, Any], key: str, shape: tuple[int, int, int], layout: Layout
+    data: Mapping[str, Any], key: str, shape: tuple[int, int, int], layout: Layout,
+    what: str = "the output's",
 ) -> Array | None:
-    """A target or grad_output, which must have the output's shape."""
+    """A target or grad_output, which must have the shape of the last stage."""
     if key not in data:
         return None
     filters = shape[0]
@@ -662,7 +762,7 @@ def _output_shaped(
         given = array.shape if rank == 3 else array.shape[1:]
         wanted = shape if layout.output_rank == 3 else shape[1:]
         raise ProblemError(
-            f"{key}: expected the output's shape {_brackets(wanted)}, got {_brackets(given)}"
+            f"{key}: expected {what} shape {_brackets(wanted)}, got {_brackets(given)}"
         )
     return array
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
@@ -249,8 +250,10 @@ class _SymbolicBuilder(_Base):
         input_checked = self.check_input_identity(spread)
         blocks: list[Block] = [Text((
             Whole("grad_filter"), " = ", Call("conv", (source, operand)),
-            ": sliding ", operand, " over ", source, " gives, for every one of the "
-            f"{kernel_checked} weights, exactly the terms found above by the chain rule.",
+            ": sliding ", operand, " over ", source, " gives, for "
+            + (f"every one of the {kernel_checked} weights" if kernel_checked > 1
+               else "the weight")
+            + ", exactly the terms found above by the chain rule.",
         ))]
         if layer.stride != (1, 1):
             blocks.append(Text((
@@ -264,11 +267,15 @@ class _SymbolicBuilder(_Base):
         blocks.append(Text((
             Whole("grad_input"), " = ",
             Call("full conv", (Call("rot180", (Whole("filter"),)), operand)),
-            ": rotate the kernel by 180°, pad the gradient with kernel − 1 zeros, and slide;"
-            f" each of the {input_checked} input entries gets exactly the terms found above.",
+            ": rotate the kernel by 180°, pad the gradient with kernel − 1 zeros, and slide; "
+            + (f"each of the {input_checked} input entries" if input_checked > 1
+               else "the input entry")
+            + " gets exactly the terms found above.",
         )))
         rotated = np.ascontiguousarray(self.k_sym[..., ::-1, ::-1])
         blocks += self.matrices((Call("rot180", (Whole("filter"),)),), rotated, "filter")
+        if (kh, kw) == (1, 1):  # nothing to pad, nothing to show beyond the sums above
+            return Step("identities", "The gradients as convolutions", tuple(blocks))
         blocks += self.matrices((Whole("padded_grad"),), padded, "output",
                                 border=(kh - 1, kw - 1), step=layer.stride)
         example = self.full_conv_example(padded, rotated)
@@ -346,7 +353,12 @@ class _SymbolicBuilder(_Base):
 
 def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
                     only: Iterable[str] = ()) -> Derivation:
-    """The symbolic derivation of a layer (``max_terms`` and ``only`` as in ``derive``)."""
+    """The symbolic derivation of a layer (``max_terms`` and ``only`` as in ``derive``).
+
+    It covers the convolution: with an activation or a pool after it, the
+    formulas stop at dL/dZ, the upstream gradient of the convolution.
+    """
+    layer = replace(layer, activation=None, pool=None)
     available = [k for k in SYMBOLIC_KEYS if k != "grad_bias" or layer.has_bias]
     chosen = frozenset(parse_entry(t, layer, available) for t in only) if only else None
     plan = _Plan(max_terms, chosen)
@@ -385,6 +397,9 @@ def symbolic_result(layer: Layer) -> dict[str, Any]:
     from cnnstep.render.expr import SympyPrinter
     from cnnstep.result import user_shape
 
+    layered = layer.layered
+    layer = replace(layer, activation=None, pool=None)  # the convolution's formulas
+
     builder = _SymbolicBuilder(layer, _Plan(0, None))
     printer = SympyPrinter(layer.compact)
     sums: dict[str, Any] = {
@@ -403,7 +418,9 @@ def symbolic_result(layer: Layer) -> dict[str, Any]:
         strings = np.empty(len(entries), dtype=object)
         strings[:] = [printer.doprint(sums[key](e)) for e in entries]
         shaped = user_shape(key, strings.reshape(shape), layer.layout)
-        out[key] = shaped.item() if shaped.ndim == 0 else shaped.tolist()
+        # after an activation or a pool the formulas are those of the convolution
+        name = "conv" if key == "output" and layered else key
+        out[name] = shaped.item() if shaped.ndim == 0 else shaped.tolist()
     return out
 
 
@@ -413,7 +430,13 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     from cnnstep.derivation import derive
 
     layer = solution.problem.layer
-    symbolic_only = [t for t in only if t.strip().split("[")[0] in SYMBOLIC_KEYS]
+    keys = {"conv": "output", "grad_filter": "grad_filter", "grad_bias": "grad_bias",
+            "grad_input": "grad_input"} if layer.layered else {k: k for k in SYMBOLIC_KEYS}
+    symbolic_only = []
+    for text in only:
+        key, bracket, rest = text.strip().partition("[")
+        if key in keys:
+            symbolic_only.append(keys[key] + bracket + rest)
     numeric = derive(solution, max_terms=max_terms, only=only)
     if only and not symbolic_only:
         return numeric

@@ -125,32 +125,84 @@ def verify(problem: Problem, solve: Callable[[Problem], Solution] = solve_layer)
     def exact(value: Fraction) -> Any:
         return sympy.Rational(value.numerator, value.denominator)
 
+    activation, pool = layer.activation, layer.pool
+    approximate = activation is not None and not activation.exact
+
+    def number(expression: Any) -> Fraction:
+        """An expression's value at the problem's numbers: exact, or to 40 digits."""
+        value = expression.xreplace(values)
+        if value.is_Rational:
+            return Fraction(int(value.p), int(value.q))
+        return Fraction(str(sympy.N(value, 40)))
+
     outputs = [(f, i, j) for f in range(filters) for i in range(oh) for j in range(ow)]
     forward: dict[tuple[int, ...], Any] = {e: z(*e) for e in outputs}
+    stage = forward
+    if activation is not None:
+        # ReLU and leaky ReLU take the branch their input falls in, with
+        # ReLU′(0) = 0 and leaky ReLU′(0) = slope as PyTorch
+        stage = {}
+        for e, expression in forward.items():
+            positive = number(expression) > 0
+            if activation.kind == "relu":
+                stage[e] = expression if positive else sympy.Integer(0)
+            elif activation.kind == "leaky_relu":
+                stage[e] = expression if positive else exact(activation.slope) * expression
+            elif activation.kind == "sigmoid":
+                stage[e] = 1 / (1 + sympy.exp(-expression))
+            else:
+                stage[e] = sympy.tanh(expression)
+    activated = stage
+    if pool is not None:
+        (ph_, pw_), (psh, psw) = pool.size, pool.stride
+        pooled_h, pooled_w = layer.pooled_size
+        before = stage
+        stage = {}
+        for f, i, j in np.ndindex(filters, pooled_h, pooled_w):
+            cells = [(f, i * psh + m, j * psw + n) for m in range(ph_) for n in range(pw_)]
+            if pool.kind == "mean":
+                stage[(f, i, j)] = sympy.Add(*[before[c] for c in cells]) / len(cells)
+                continue
+            window = [number(before[c]) for c in cells]
+            best = max(window) if pool.kind == "max" else min(window)
+            stage[(f, i, j)] = before[cells[window.index(best)]]  # the first extreme
+    last = list(stage)
     n = problem.notation
+    tolerance = Fraction(1, 10**9)
+
+    def agree(direct: Fraction, found: Fraction, rounded: bool) -> bool:
+        if not rounded:
+            return direct == found
+        return abs(direct - found) <= tolerance * max(Fraction(1), abs(direct))
 
     def evaluated(key: str, label: str, expressions: dict[tuple[int, ...], Any],
-                  engine: Any) -> Check:
+                  engine: Any, rounded: bool = False) -> Check:
         mismatches = []
         for index, expression in expressions.items():
-            direct = expression.xreplace(values)
-            direct = Fraction(int(direct.p), int(direct.q))
+            direct = number(expression)
             found: Fraction = engine if isinstance(engine, Fraction) else engine.item(index)
-            if direct != found:
+            if not agree(direct, found, rounded):
                 mismatches.append(Mismatch(entry_text(key, index, problem.layout), found,
                                            direct))
-        return Check(key, label, len(expressions), tuple(mismatches), "direct evaluation")
+        how = "direct evaluation" + (", to 1e-9 (floating point)" if rounded else "")
+        return Check(key, label, len(expressions), tuple(mismatches), how)
 
-    checks = [evaluated("output", n.output, forward, solution.output)]
-    # L = factor · Σ_e term_e, each term a function of one output entry
+    conv_key = "conv" if layer.layered else "output"
+    checks = [evaluated(conv_key, n.output, forward, solution.output)]
+    if activation is not None and pool is not None:
+        checks.append(evaluated("activated", "A", activated, solution.activated, approximate))
+    if layer.layered:
+        name = "P" if pool is not None else "A"
+        checks.append(evaluated("output", name, stage, solution.last, approximate))
+    # L = factor · Σ_e term_e, each term a function of one entry of the last stage
     if problem.target is not None:
-        terms = [(forward[e] - exact(problem.target[e])) ** 2 for e in outputs]
-        factor = {"mse": sympy.Rational(1, len(outputs)), "sse": sympy.Integer(1),
+        terms = [(stage[e] - exact(problem.target[e])) ** 2 for e in last]
+        factor = {"mse": sympy.Rational(1, len(last)), "sse": sympy.Integer(1),
                   "half_sse": sympy.Rational(1, 2)}[problem.loss]
         checks.append(evaluated("loss", n.loss, {(): factor * sympy.Add(*terms)},
-                                solution.loss))
+                                solution.loss, approximate))
     elif problem.grad_output is not None:
-        terms = [exact(problem.grad_output[e]) * forward[e] for e in outputs]
+        terms = [exact(problem.grad_output[e]) * stage[e] for e in last]
         factor = sympy.Integer(1)
     else:
         return checks
@@ -169,13 +221,13 @@ def verify(problem: Problem, solve: Callable[[Problem], Solution] = solve_layer)
         assert engine is not None
         mismatches = []
         for index in np.ndindex(*syms.shape):
-            direct = derivative(syms[index]).xreplace(values)
-            direct = Fraction(int(direct.p), int(direct.q))
+            direct = number(derivative(syms[index]))
             found: Fraction = engine.item(index)
-            if direct != found:
+            if not agree(direct, found, approximate):
                 where = entry_text(key, index, problem.layout)
                 mismatches.append(Mismatch(where, found, direct))
-        return Check(key, label, syms.size, tuple(mismatches), "direct differentiation")
+        how = "direct differentiation" + (", to 1e-9 (floating point)" if approximate else "")
+        return Check(key, label, syms.size, tuple(mismatches), how)
 
     checks += [compare("grad_filter", f"d{n.loss}/d{n.filter}", k, solution.grad_filter)]
     if b is not None:

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from cnnstep import engine
 from cnnstep.problem import problem_from_data
-from cnnstep.result import RESULT_KEYS, result
+from cnnstep.result import RESULT_KEYS, quantity, result
 
 PROPERTY = settings(
     max_examples=80,
@@ -90,7 +90,7 @@ def test_engine_equals_naive_layer(case: Case) -> None:
 
     assert to_lists(solution.output) == expected["output"]
     for key in RESULT_KEYS[1:]:
-        got = getattr(solution, key)
+        got = quantity(solution, key)
         if key in expected:
             assert got is not None, key
             assert to_lists(got) == expected[key], key

@@ -32,11 +32,19 @@ from cnnstep.derivation import (
     Sym,
     Whole,
 )
-from cnnstep.numbers import approximate, exact_decimal, round_places, terminates
+from cnnstep.numbers import (
+    approximate,
+    exact_decimal,
+    round_places,
+    significant,
+    terminates,
+)
 from cnnstep.problem import GREEK_LETTERS, Notation
 
 #: digits of the rounded decimal shown beside a fraction (1/3 ≈ 0.3333)
 APPROX_DIGITS = 4
+#: significant digits shown of a float approximation (after sigmoid or tanh)
+FLOAT_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,18 @@ _ROLES = {
     "grad_filter": ("filter", "filter"), "grad_bias": ("bias", "bias"),
     "grad_input": ("input", "input"), "grad_padded_input": ("input", "input"),
     "updated_filter": ("filter", "filter"), "updated_bias": ("bias", "bias"),
+    # the stages after the convolution have fixed names: A = f(Z), P = pool(A)
+    "activated": ("=A", "output"), "pooled": ("=P", "output"),
+    "grad_activated": ("=A", "output"), "grad_pooled": ("=P", "output"),
 }
+
+
+def _base_name(role: str, notation: Notation) -> str:
+    source = _ROLES.get(role, (role, "none"))[0]
+    if source.startswith("="):
+        return source[1:]
+    name: str = getattr(notation, source, role)
+    return name
 
 
 def shown_index(role: str, index: tuple[int | str, ...],
@@ -139,15 +158,22 @@ class ExprPrinter:
         approx = self.approx(self.signed(approximate(value, APPROX_DIGITS)))
         return f"{self.fraction(value)} {approx}"
 
-    def cell(self, value: Fraction | Expr) -> str:
+    def cell(self, value: Fraction | Expr, approximate: bool = False) -> str:
         """A matrix entry: a value, or an expression in a symbolic matrix."""
-        return self.value(value) if isinstance(value, Fraction) else self.doprint(value)
+        if not isinstance(value, Fraction):
+            return self.doprint(value)
+        if approximate:
+            return f"{self.approximately} {self.signed(significant(value, FLOAT_DIGITS))}"
+        return self.value(value)
 
     equals, approximately = "=", "≈"
 
-    def result(self, value: Fraction) -> tuple[str, str]:
+    def result(self, value: Fraction, approximate: bool = False) -> tuple[str, str]:
         """The relation and the value that close an equation: ``= 0.3``, or
-        ``≈ 0.333`` when ``decimals`` rounds a value with no finite decimal."""
+        ``≈ 0.333`` when ``decimals`` rounds a value with no finite decimal,
+        or ``≈ 0.832018`` for a float approximation."""
+        if approximate:
+            return self.approximately, self.signed(significant(value, FLOAT_DIGITS))
         if self.settings.decimals is not None and not terminates(value):
             return self.approximately, self.signed(round_places(value, self.settings.decimals))
         return self.equals, self.value(value)
@@ -205,6 +231,8 @@ class ExprPrinter:
 
     # structure -----------------------------------------------------------
     def _print_Num(self, node: Num) -> str:
+        if node.approximate:
+            return self.signed(significant(node.value, FLOAT_DIGITS))
         return self.number(node.value)
 
     def _print_Add(self, node: Add) -> str:
@@ -246,10 +274,7 @@ class TextPrinter(ExprPrinter):
         return f"{base}({','.join(str(i) for i in index)})"
 
     def base(self, role: str) -> str:
-        n = self.settings.notation
-        field = _ROLES.get(role, (role, "none"))[0]
-        name: str = getattr(n, field, role)
-        return name
+        return _base_name(role, self.settings.notation)
 
     def _print_Sym(self, node: Sym) -> str:
         role = node.role
@@ -274,6 +299,8 @@ class TextPrinter(ExprPrinter):
             "grad_filter": f"∂{loss}/∂{name}",
             "grad_bias": f"∂{loss}/∂{name}",
             "grad_input": f"∂{loss}/∂{name}",
+            "grad_activated": f"∂{loss}/∂{name}",
+            "grad_pooled": f"∂{loss}/∂{name}",
             "grad_padded_input": f"∂{loss}/∂{name}pad",
             "updated_filter": f"{name}new",
             "updated_bias": f"{name}new",
@@ -327,7 +354,8 @@ def latex_escape(text: str) -> str:
                   for ch in text)
     for unicode, command in (("×", r"$\times$"), ("−", "$-$"), ("°", r"$^\circ$"),
                              ("≈", r"$\approx$"), ("…", r"\dots{}"), ("⌊", r"$\lfloor$"),
-                             ("⌋", r"$\rfloor$"), ("α", r"$\alpha$"), ("∂", r"$\partial$")):
+                             ("⌋", r"$\rfloor$"), ("α", r"$\alpha$"), ("∂", r"$\partial$"),
+                             ("⊙", r"$\odot$"), ("′", r"$'$")):
         out = out.replace(unicode, command)
     return out
 
@@ -357,8 +385,7 @@ class LatexPrinter(ExprPrinter):
         return f"{base}({','.join(digits)})" + (f"_{{{decoration}}}" if decoration else "")
 
     def base(self, role: str) -> str:
-        field = _ROLES.get(role, (role, "none"))[0]
-        return self.name(getattr(self.settings.notation, field, role))
+        return self.name(_base_name(role, self.settings.notation))
 
     def loss_name(self) -> str:
         return self.name(self.settings.notation.loss)
@@ -388,6 +415,8 @@ class LatexPrinter(ExprPrinter):
             "grad_filter": rf"\partial {loss}/\partial {name}",
             "grad_bias": rf"\partial {loss}/\partial {name}",
             "grad_input": rf"\partial {loss}/\partial {name}",
+            "grad_activated": rf"\partial {loss}/\partial {name}",
+            "grad_pooled": rf"\partial {loss}/\partial {name}",
             "grad_padded_input": rf"\partial {loss}/\partial {name}{pad}",
             "updated_filter": name + r"_{\text{new}}",
             "updated_bias": name + r"_{\text{new}}",
@@ -430,8 +459,14 @@ class LatexPrinter(ExprPrinter):
         args = ", ".join(self.doprint(a) for a in node.args)
         if node.name == "rot180":
             return rf"\operatorname{{rot}}_{{180^\circ}}({args})"
-        name = node.name.replace(" ", r"\ ")
-        return rf"\operatorname{{{name}}}({args})"
+        base = node.name.rstrip("′")
+        primes = "'" * (len(node.name) - len(base))
+        if base in GREEK:
+            return rf"{GREEK[base]}{primes}({args})"
+        name = base.replace(" ", r"\ ")
+        if name in ("max", "min", "tanh"):
+            return rf"\{name}{primes}({args})"
+        return rf"\operatorname{{{name}}}{primes}({args})"
 
 
 class SympyPrinter(ExprPrinter):

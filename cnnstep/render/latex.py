@@ -90,14 +90,15 @@ class LatexRenderer:
     def _print_Text(self, block: Text) -> str:
         return self.inline(block.parts) + "\n"
 
-    def cell(self, value: Fraction | Expr) -> str:
-        return self.printer.cell(value)
+    def cell(self, value: Fraction | Expr, approximate: bool = False) -> str:
+        return self.printer.cell(value, approximate)
 
     def _print_Matrix(self, block: Matrix) -> str:
-        rows = [" & ".join(self.cell(v) for v in row) for row in block.values]
+        rows = [" & ".join(self.cell(v, block.approximate) for v in row)
+                for row in block.values]
         matrix = "\\begin{bmatrix}\n" + " \\\\\n".join(rows) + "\n\\end{bmatrix}"
         label = self.inline_math(block.label)
-        widths = [max(visible_length(self.cell(v)) for v in column) + 2
+        widths = [max(visible_length(self.cell(v, block.approximate)) for v in column) + 2
                   for column in block.values.T]
         if sum(widths) + visible_length(label) > LINE_WIDTH + 16:
             return (f"\\[\n\\resizebox{{\\linewidth}}{{!}}{{$\\displaystyle {label} = "
@@ -118,13 +119,15 @@ class LatexRenderer:
         forms = [self.printer.terms(form) for form in block.forms]
         relation = "="
         if block.value is not None:
-            relation, value = self.printer.result(block.value)
+            relation, value = self.printer.result(block.value, block.approximate)
             forms.append([value])
         for k, terms in enumerate(forms):
             pieces = fill(terms)
             sign = "=" if k < len(forms) - 1 else relation
             lines.append(f"{lhs if k == 0 else ''} &{sign} {pieces[0]}")
             lines += [f"&\\quad {piece}" for piece in pieces[1:]]
+        if block.note:
+            lines[-1] += r"\qquad " + self.inline_math(block.note)
         return lines
 
     def _print_Equation(self, block: Equation) -> str:

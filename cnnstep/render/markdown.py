@@ -6,13 +6,20 @@ Jupyter both render.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from cnnstep.derivation import Derivation, Equation, Expr, Matrix, Omitted, Step, Text
 from cnnstep.render.latex import LatexRenderer
 
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
 
 def _cell(text: str) -> str:
+    """A table cell: a plain number as it is, anything else (symbols, fractions,
+    approximations) as inline math."""
+    if not _PLAIN_NUMBER.fullmatch(text):
+        text = f"${text}$"
     return text.replace("|", r"\|")
 
 
@@ -50,7 +57,7 @@ class MarkdownRenderer(LatexRenderer):
                  "| | " + " | ".join(block.index_label(1, j, base) for j in range(cols)) + " |",
                  "|---:|" + "---:|" * cols]
         for i in range(rows):
-            cells = (_cell(self.printer.cell(v)) for v in block.values[i])
+            cells = (_cell(self.printer.cell(v, block.approximate)) for v in block.values[i])
             lines.append(f"| {block.index_label(0, i, base)} | " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 

@@ -92,7 +92,7 @@ class TextRenderer:
         """A large matrix as plain aligned text, in bands of columns that fit the width."""
         base = self.d.notation.index_base
         rows, cols = block.values.shape
-        cells = [[self.printer.cell(v) for v in row] for row in block.values]
+        cells = [[self.printer.cell(v, block.approximate) for v in row] for row in block.values]
         width = max(len(c) for row in cells for c in row)
         row_labels = [block.index_label(0, i, base) for i in range(rows)]
         lead = max(len(x) for x in row_labels) + 1
@@ -118,41 +118,55 @@ class TextRenderer:
         for i in range(rows):
             cells: list[RichText] = []
             for j in range(cols):
-                text = self.printer.cell(block.values[i, j])
+                text = self.printer.cell(block.values[i, j], block.approximate)
                 cells.append(RichText(text, style="dim" if block.is_filler(i, j) else ""))
             table.add_row(block.index_label(0, i, base), *cells)
         return table
 
     def window_grids(self, equation: Equation) -> RichText:
-        """The input (each channel side by side) with the window's cells picked out:
-        reversed on a terminal, in [brackets] when plain."""
+        """The input (channels side by side, as many as fit the width) with the
+        window's cells picked out: reversed on a terminal, in [brackets] when plain."""
         grids = equation.window_of
         window = equation.window
-        cells = [[[self.printer.cell(v) for v in row] for row in grid.values] for grid in grids]
+        cells = [[[self.printer.cell(v, grid.approximate) for v in row] for row in grid.values]
+                 for grid in grids]
         width = max(len(c) for grid in cells for row in grid for c in row)
         labels = [self.inline(grid.label) for grid in grids]
         span = [max(len(label), (width + 3) * grid.values.shape[1] - 1)
                 for label, grid in zip(labels, grids, strict=True)]
-        out = RichText(style="dim" if not self.plain else "")
-        out.append("   ".join(label.ljust(size) for label, size in
-                              zip(labels, span, strict=True)).rstrip() + "\n", style="dim")
-        for i in range(grids[0].values.shape[0]):
-            for g, grid in enumerate(cells):
-                if g:
-                    out.append("   ")
+        # pack the channels into bands that fit the width
+        bands: list[list[int]] = [[]]
+        used = 0
+        for g, size in enumerate(span):
+            if bands[-1] and used + 3 + size > self.console.width:
+                bands.append([])
                 used = 0
-                for j, text in enumerate(grid[i]):
-                    inside = window is not None and (i, j) in window
-                    cell = text.rjust(width)
-                    if j:
-                        out.append(" ")
-                    if self.plain:
-                        out.append(f"[{cell}]" if inside else f" {cell} ")
-                    else:
-                        out.append(f" {cell} ", style="bold reverse" if inside else "dim")
-                    used += width + 2 + (1 if j else 0)
-                out.append(" " * (span[g] - used) if g < len(cells) - 1 else "")
-            out.append("\n")
+            used += (3 if bands[-1] else 0) + size
+            bands[-1].append(g)
+        out = RichText(style="dim" if not self.plain else "")
+        for number, band in enumerate(bands):
+            if number:
+                out.append("\n")
+            out.append("   ".join(labels[g].ljust(span[g]) for g in band).rstrip() + "\n",
+                       style="dim")
+            for i in range(grids[0].values.shape[0]):
+                for position, g in enumerate(band):
+                    if position:
+                        out.append("   ")
+                    drawn = 0
+                    for j, text in enumerate(cells[g][i]):
+                        inside = window is not None and (i, j) in window
+                        cell = text.rjust(width)
+                        if j:
+                            out.append(" ")
+                        if self.plain:
+                            out.append(f"[{cell}]" if inside else f" {cell} ")
+                        else:
+                            out.append(f" {cell} ", style="bold reverse" if inside else "dim")
+                        drawn += width + 2 + (1 if j else 0)
+                    if position < len(band) - 1:
+                        out.append(" " * (span[g] - drawn))
+                out.append("\n")
         out.rstrip()
         return out
 
@@ -179,7 +193,7 @@ class TextRenderer:
         forms = [self.printer.terms(form) for form in block.forms]
         relation = "="
         if block.value is not None:
-            relation, value = self.printer.result(block.value)
+            relation, value = self.printer.result(block.value, block.approximate)
             forms.append([value])
         for k, pieces in enumerate(forms):
             head = (lhs if k == 0 else indent) + (" = " if k < len(forms) - 1 else f" {relation} ")
@@ -192,6 +206,8 @@ class TextRenderer:
                 else:
                     line += " + " + piece
             lines.append(line)
+        if block.note:
+            lines[-1] += "   " + self.inline(block.note)
         return "\n".join(lines)
 
     def _print_Omitted(self, block: Omitted) -> None:
