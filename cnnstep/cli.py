@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,6 +18,7 @@ import typer
 from cnnstep import __version__
 
 if TYPE_CHECKING:
+    from cnnstep.check import Report
     from cnnstep.problem import Problem
 
 app = typer.Typer(
@@ -216,6 +218,164 @@ def run_verify(problem: Problem, format: Format, output: Path | None) -> None:
         write(verify.report(checks), output)
     if not all(check.ok for check in checks):
         raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    problem: Annotated[Path, typer.Argument(help="The problem file (JSON).", metavar="PROBLEM",
+                                            show_default=False)],
+    answers: Annotated[
+        list[Path] | None, typer.Argument(
+            help="Answers files (JSON): any subset of the result's keys, in its shapes; "
+                 "null for an entry not answered. Without one, the problem file's own "
+                 "'answers' key is marked.", metavar="[ANSWERS]...", show_default=False)
+    ] = None,
+    format: Annotated[
+        Format, typer.Option("--format", "-f",
+                             help="text, markdown or latex: a report with the worked "
+                                  "derivation of the wrong entries; json: the report object.")
+    ] = Format.text,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not standard output.")
+    ] = None,
+    tol: Annotated[
+        str | None, typer.Option(
+            "--tol", metavar="X",
+            help="Accept any answer within X of the true value, instead of the rounding "
+                 "rule (right to the decimals written, and within 0.01).")
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option("--width", min=40, help="Text width (default 100).")
+    ] = None,
+) -> None:
+    """Mark a hand calculation: ✓ or ✗ per quantity, the mistake named, the right working.
+
+    Exit status: 0 all correct, 1 something wrong, 2 bad input.
+
+    Examples:
+
+      cnnstep check samples/seed000-filter-update.json answers.json
+
+      cnnstep check samples/exercise-with-answers.json
+
+      cnnstep check problem.json scripts/*.json --format json
+    """
+    from cnnstep import check as marking
+    from cnnstep.engine import solve as solve_layer
+    from cnnstep.problem import ProblemError, load_problem
+    from cnnstep.render import report as printer
+
+    try:
+        tolerance = marking.tolerance_of(tol) if tol is not None else None
+        solution = solve_layer(load_problem(problem))
+    except ProblemError as error:
+        raise fail(str(error)) from None
+
+    files = answers or []
+    if not files:
+        try:
+            inside = marking.answers_in_problem(problem)
+            if inside is None:
+                raise ProblemError(f"{problem}: no answers to mark; give an answers file, or "
+                                   "put them in the problem under the key 'answers'")
+            own = marking.read_answers(inside, solution, "answers")
+        except ProblemError as error:
+            raise fail(str(error)) from None
+        outcome: Report | str = marking.mark(solution, own, tolerance)
+        results: list[tuple[str, Report | str]] = [(str(problem), outcome)]
+    else:
+        results = []
+        progress = _progress(len(files))
+        for path in files:
+            try:
+                marked: Report | str = marking.mark(
+                    solution, marking.load_answers(path, solution), tolerance)
+            except ProblemError as error:
+                marked = str(error)
+            results.append((str(path), marked))
+            progress()
+
+    if len(results) == 1:
+        name, single = results[0]
+        if isinstance(single, str):
+            raise fail(single)
+        title = f"Marking {name} against {problem}" if files else f"Marking {name}"
+        if format is Format.json:
+            write(printer.to_json(single), output)
+        elif format is Format.markdown:
+            write(printer.to_markdown(single, title), output)
+        elif format is Format.latex:
+            write(printer.to_latex(single, title), output)
+        else:
+            write(printer.to_text(single, title, width, _colour(output)), output)
+        if not single.correct:
+            raise typer.Exit(1)
+        return
+    _write_batch(results, format, output)
+    if any(isinstance(outcome, str) for _, outcome in results):
+        raise typer.Exit(2)
+    if not all(not isinstance(outcome, str) and outcome.correct for _, outcome in results):
+        raise typer.Exit(1)
+
+
+def _colour(output: Path | None) -> bool:
+    return output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _progress(total: int) -> Callable[[], None]:
+    """A progress bar on standard error when marking many files on a terminal."""
+    if total < 10 or not sys.stderr.isatty():
+        return lambda: None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    task = bar.add_task("marking", total=total)
+    bar.start()
+
+    def advance() -> None:
+        bar.advance(task)
+        if bar.finished:
+            bar.stop()
+
+    return advance
+
+
+def _write_batch(results: list[tuple[str, Report | str]], format: Format,
+                 output: Path | None) -> None:
+    """Many answers files: one summary table, or every report as JSON."""
+    from cnnstep.render import report as printer
+    from cnnstep.render.json_result import dumps_value
+
+    if format is Format.json:
+        reports = [{"file": name, "error": outcome} if isinstance(outcome, str)
+                   else {"file": name, **printer.as_json(outcome)}
+                   for name, outcome in results]
+        write(dumps_value(reports) + "\n", output)
+        return
+    rows = printer.summary(results)
+    if format is Format.markdown:
+        lines = ["| file | score | diagnoses |", "|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        write("\n".join(lines) + "\n", output)
+        return
+    if format is Format.latex:
+        from cnnstep.render.expr import latex_escape
+        from cnnstep.render.latex import PREAMBLE
+
+        body = ["\\begin{tabular}{lll}", "file & score & diagnoses \\\\", "\\hline"]
+        body += [" & ".join(latex_escape(cell) for cell in row) + " \\\\" for row in rows]
+        body.append("\\end{tabular}")
+        write(PREAMBLE + "\n".join(body) + "\n\\end{document}\n", output)
+        return
+    widths = [max(len(r[i]) for r in [("file", "score", "diagnoses"), *rows]) for i in range(3)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(("file", "score", "diagnoses"), widths,
+                                                     strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    right = sum(1 for _, o in results if not isinstance(o, str) and o.correct)
+    lines.append(f"{right} of {len(results)} all correct")
+    write("\n".join(lines) + "\n", output)
 
 
 def main() -> None:

@@ -34,12 +34,10 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 #: Keys of the problem format that this version reads.
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
-    "stride", "padding", "learning_rate", "notation", "activation", "pool",
+    "stride", "padding", "learning_rate", "notation", "activation", "pool", "answers",
 )
 #: Keys of the format that belong to features this version does not have.
-NOT_YET = {
-    "answers": "answers are checked by `cnnstep check`, which is not supported yet",
-}
+NOT_YET: dict[str, str] = {}
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
 POOLS = ("max", "mean", "min")
 #: leaky ReLU's slope when none is given, as in PyTorch
@@ -608,6 +606,8 @@ def _pool(value: Any, conv_size: tuple[int, int]) -> Pool:
 
 #: keys a layer given by shapes may have
 SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "notation")
+#: read by `cnnstep check`; `solve` leaves them alone
+ANSWERS_KEY = "answers"
 
 
 def _shape(value: Any, key: str, ranks: tuple[int, ...]) -> tuple[int, ...]:

@@ -355,7 +355,8 @@ def latex_escape(text: str) -> str:
     for unicode, command in (("×", r"$\times$"), ("−", "$-$"), ("°", r"$^\circ$"),
                              ("≈", r"$\approx$"), ("…", r"\dots{}"), ("⌊", r"$\lfloor$"),
                              ("⌋", r"$\rfloor$"), ("α", r"$\alpha$"), ("∂", r"$\partial$"),
-                             ("⊙", r"$\odot$"), ("′", r"$'$")):
+                             ("⊙", r"$\odot$"), ("′", r"$'$"),
+                             ("·", r"$\cdot$"), ("Σ", r"$\Sigma$")):
         out = out.replace(unicode, command)
     return out
 

@@ -66,8 +66,8 @@ class LatexRenderer:
     def document(self) -> str:
         return PREAMBLE + self.body() + "\\end{document}\n"
 
-    def body(self) -> str:
-        out = [f"\\section*{{{latex_escape(self.d.title)}}}\n"]
+    def body(self, title: bool = True) -> str:
+        out = [f"\\section*{{{latex_escape(self.d.title)}}}\n"] if title else []
         widest = max((b.values.shape[1] for s in self.d.steps for b in s.blocks
                       if isinstance(b, Matrix)), default=0)
         if widest > 10:  # bmatrix allows 10 columns unless told otherwise

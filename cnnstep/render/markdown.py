@@ -30,8 +30,8 @@ class MarkdownRenderer(LatexRenderer):
         return "".join(_cell(p).replace("*", r"\*") if isinstance(p, str)
                        else f"${self.math(p)}$" for p in parts)
 
-    def document(self) -> str:
-        out = [f"# {self.d.title}\n"]
+    def document(self, title: bool = True) -> str:
+        out = [f"# {self.d.title}\n"] if title else []
         if self.d.shortened:
             out.append("*This derivation is long: each step works out its first entries and "
                        "says what it left out (`--max-terms 0` prints everything).*\n")

@@ -1,0 +1,377 @@
+"""An independent, loop-by-loop model of the layers after the convolution.
+
+Written from the problem format ("Layers after the convolution") only: conv →
+activation → pool → loss, then the chain rule back with explicit loops. It
+shares no code with ``cnnstep`` (the convolution itself comes from the naive
+loops of ``helpers``). Values are Fractions for the exact activations
+(none, ReLU, leaky ReLU) and floats once sigmoid or tanh is applied.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from helpers import flatten, naive_backward, naive_forward, shape_of, strip_axes
+
+#: result keys in the order the format lists them
+RESULT_KEYS = (
+    "output", "loss", "grad_output", "grad_filter", "grad_bias", "grad_input",
+    "updated_filter", "updated_bias",
+    "conv", "activated", "pooled", "grad_conv", "grad_activated",
+)
+OUTPUT_LIKE = ("output", "grad_output", "conv", "activated", "pooled", "grad_conv",
+               "grad_activated")
+
+
+# --------------------------------------------------------------------------
+# the problem, in the full layout
+
+
+@dataclass
+class Spec:
+    """A layered problem in the full layout, as the format defines it."""
+
+    x: Any  # [C][H][W]
+    k: Any  # [F][C][kh][kw]
+    b: Any | None  # [F]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    activation: str | None = None  # relu, leaky_relu, sigmoid, tanh
+    slope: Fraction = Fraction(1, 100)
+    pool: str | None = None  # max, mean, min
+    pool_size: tuple[int, int] = (1, 1)
+    pool_stride: tuple[int, int] = (1, 1)
+    y: Any | None = None  # [F][ph][pw], the target
+    g: Any | None = None  # [F][ph][pw], dL/d(last stage) given
+    loss: str = "mse"
+    lr: Fraction | None = None
+    input_rank: int = 3
+    filter_rank: int = 4
+    bias_is_number: bool = False
+
+    @property
+    def output_rank(self) -> int:
+        return 3 if self.filter_rank == 4 else 2
+
+    @property
+    def floating(self) -> bool:
+        return self.activation in ("sigmoid", "tanh")
+
+    @property
+    def layered(self) -> bool:
+        return self.activation is not None or self.pool is not None
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, list):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def _exact(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, float):
+        return Fraction(repr(value))
+    return Fraction(value)
+
+
+def spec_from_data(data: dict[str, Any]) -> Spec:
+    """A problem dict (numbers as Fractions, ints, floats or strings) → a Spec."""
+    x = _exact(data["input"])
+    kernel = _exact(data.get("filter", data.get("kernel")))
+    input_rank, filter_rank = len(shape_of(x)), len(shape_of(kernel))
+    x = [x] if input_rank == 2 else x
+    k = kernel
+    for _ in range(4 - filter_rank):
+        k = [k]
+    bias = data.get("bias")
+    b = None
+    bias_is_number = True
+    if bias is not None:
+        bias_is_number = not isinstance(bias, list)
+        b = [_exact(bias)] if bias_is_number else _exact(bias)
+    spec = Spec(x, k, b, input_rank=input_rank, filter_rank=filter_rank,
+                bias_is_number=bias_is_number)
+    if "stride" in data:
+        spec.stride = _pair(data["stride"])
+    if "padding" in data:
+        spec.padding = _pair(data["padding"])
+    activation = data.get("activation")
+    if isinstance(activation, str):
+        spec.activation = activation
+    elif isinstance(activation, dict):
+        spec.activation = activation["type"]
+        if "slope" in activation:
+            spec.slope = _exact(activation["slope"])
+    pool = data.get("pool")
+    if pool is not None:
+        spec.pool = pool["type"]
+        spec.pool_size = _pair(pool["size"])
+        spec.pool_stride = _pair(pool.get("stride", pool["size"]))
+    for key in ("target", "grad_output"):
+        if key in data:
+            value = _exact(data[key])
+            value = [value] if len(shape_of(value)) == 2 else value
+            if key == "target":
+                spec.y = value
+            else:
+                spec.g = value
+    spec.loss = data.get("loss", "mse")
+    if "learning_rate" in data:
+        spec.lr = _exact(data["learning_rate"])
+    return spec
+
+
+def read_sample(text: str) -> dict[str, Any]:
+    """A problem file's JSON with number literals as exact Fractions."""
+    return json.loads(text, parse_float=Fraction, parse_int=Fraction)
+
+
+# --------------------------------------------------------------------------
+# the stages, loop by loop
+
+
+def f_activation(z: Any, kind: str, slope: Fraction) -> Any:
+    """f(z) for one number: exact for ReLU and leaky ReLU, float64 for sigmoid and tanh."""
+    if kind == "relu":
+        return z if z > 0 else Fraction(0)
+    if kind == "leaky_relu":
+        return z if z > 0 else slope * z
+    if kind == "sigmoid":
+        return 1.0 / (1.0 + math.exp(-float(z))) if z >= 0 else (
+            math.exp(float(z)) / (1.0 + math.exp(float(z))))
+    if kind == "tanh":
+        return math.tanh(float(z))
+    raise ValueError(kind)
+
+
+def f_prime(z: Any, kind: str, slope: Fraction) -> Any:
+    """f′(z): ReLU′(0) = 0, leaky ReLU′(0) = slope; σ′ = σ(1 − σ), tanh′ = 1 − tanh²."""
+    if kind == "relu":
+        return Fraction(1) if z > 0 else Fraction(0)
+    if kind == "leaky_relu":
+        return Fraction(1) if z > 0 else slope
+    if kind == "sigmoid":
+        s = f_activation(z, kind, slope)
+        return s * (1.0 - s)
+    if kind == "tanh":
+        t = math.tanh(float(z))
+        return 1.0 - t * t
+    raise ValueError(kind)
+
+
+def map3(values: Any, function: Any) -> Any:
+    return [[[function(v) for v in row] for row in plane] for plane in values]
+
+
+def pool_windows(shape: tuple[int, int], size: tuple[int, int], stride: tuple[int, int]
+                 ) -> list[list[list[tuple[int, int]]]]:
+    """For each pooled entry (i, j), the cells of its window in row-major order."""
+    (rows, cols), (kh, kw), (sh, sw) = shape, size, stride
+    ph, pw = (rows - kh) // sh + 1, (cols - kw) // sw + 1
+    return [[[(i * sh + m, j * sw + n) for m in range(kh) for n in range(kw)]
+             for j in range(pw)] for i in range(ph)]
+
+
+def pool_forward(a: Any, kind: str, size: tuple[int, int], stride: tuple[int, int]
+                 ) -> tuple[Any, Any]:
+    """P and, per pooled entry, the (cell, weight) pairs its gradient goes to.
+
+    Max (min): the first largest (smallest) cell scanning the window row by
+    row; mean: every cell with weight 1/(kh·kw).
+    """
+    pooled, routes = [], []
+    for plane in a:
+        windows = pool_windows((len(plane), len(plane[0])), size, stride)
+        p_rows, r_rows = [], []
+        for window_row in windows:
+            p_row, r_row = [], []
+            for cells in window_row:
+                if kind == "mean":
+                    total: Any = Fraction(0)
+                    for r, c in cells:
+                        total += plane[r][c]
+                    p_row.append(total / len(cells))
+                    r_row.append([(cell, Fraction(1, len(cells))) for cell in cells])
+                    continue
+                best = cells[0]
+                for r, c in cells[1:]:
+                    value, current = plane[r][c], plane[best[0]][best[1]]
+                    if (value > current) if kind == "max" else (value < current):
+                        best = (r, c)
+                p_row.append(plane[best[0]][best[1]])
+                r_row.append([(best, Fraction(1))])
+            p_rows.append(p_row)
+            r_rows.append(r_row)
+        pooled.append(p_rows)
+        routes.append(r_rows)
+    return pooled, routes
+
+
+def pool_backward(grad: Any, routes: Any, shape: tuple[int, int]) -> Any:
+    """dL/dA: each pooled entry's gradient to its cells; overlapping parts add up."""
+    out = []
+    for f, plane in enumerate(grad):
+        acc: list[list[Any]] = [[Fraction(0)] * shape[1] for _ in range(shape[0])]
+        for i, row in enumerate(plane):
+            for j, g in enumerate(row):
+                for (r, c), weight in routes[f][i][j]:
+                    acc[r][c] += weight * g
+        out.append(acc)
+    return out
+
+
+def naive_last(spec: Spec, x: Any = None, k: Any = None, b: Any = None) -> dict[str, Any]:
+    """The forward stages: conv, activated, pooled, their routes, and the last stage."""
+    z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
+                      spec.b if b is None else b, spec.stride, spec.padding)
+    stages: dict[str, Any] = {"conv": z}
+    last = z
+    if spec.activation is not None:
+        last = stages["activated"] = map3(
+            z, lambda v: f_activation(v, spec.activation, spec.slope))
+    if spec.pool is not None:
+        last, stages["routes"] = pool_forward(last, spec.pool, spec.pool_size,
+                                              spec.pool_stride)
+        stages["pooled"] = last
+    stages["last"] = last
+    return stages
+
+
+def loss_of(last: Any, y: Any, loss: str) -> Any:
+    diffs = [a - t for a, t in zip(flatten(last), flatten(y), strict=True)]
+    total: Any = Fraction(0)
+    for d in diffs:
+        total += d * d
+    return {"mse": total / len(diffs), "sse": total, "half_sse": total / 2}[loss]
+
+
+def loss_grad(last: Any, y: Any, loss: str) -> Any:
+    count = len(flatten(last))
+    factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
+    return [[[factor * (a - t) for a, t in zip(ar, tr, strict=True)]
+             for ar, tr in zip(am, tm, strict=True)] for am, tm in zip(last, y, strict=True)]
+
+
+def naive_layer(spec: Spec) -> dict[str, Any]:
+    """Every result key the format's tables give for this problem, in the full layout."""
+    stages = naive_last(spec)
+    z, last = stages["conv"], stages["last"]
+    out: dict[str, Any] = {"output": last}
+    if spec.layered:
+        out["conv"] = z
+    if spec.activation is not None:
+        out["activated"] = stages["activated"]
+    if spec.pool is not None:
+        out["pooled"] = stages["pooled"]
+    if spec.y is None and spec.g is None:
+        return out
+    if spec.y is not None:
+        out["loss"] = loss_of(last, spec.y, spec.loss)
+        grad = loss_grad(last, spec.y, spec.loss)
+    else:
+        grad = spec.g
+    out["grad_output"] = grad
+    if spec.pool is not None:
+        before = stages.get("activated", z)
+        grad = pool_backward(grad, stages["routes"], (len(before[0]), len(before[0][0])))
+        if spec.activation is not None:
+            out["grad_activated"] = grad
+    if spec.activation is not None:
+        grad = [[[g * f_prime(v, spec.activation, spec.slope)
+                  for g, v in zip(gr, zr, strict=True)]
+                 for gr, zr in zip(gm, zm, strict=True)] for gm, zm in zip(grad, z, strict=True)]
+    if spec.layered:
+        out["grad_conv"] = grad
+    dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding)
+    out["grad_filter"], out["grad_input"] = dk, dx
+    if spec.b is not None:
+        out["grad_bias"] = db
+    if spec.lr is not None:
+        out["updated_filter"] = [[[[w - spec.lr * d for w, d in zip(wr, dr, strict=True)]
+                                   for wr, dr in zip(wc, dc, strict=True)]
+                                  for wc, dc in zip(wf, df, strict=True)]
+                                 for wf, df in zip(spec.k, dk, strict=True)]
+        if spec.b is not None:
+            out["updated_bias"] = [w - spec.lr * d for w, d in zip(spec.b, db, strict=True)]
+    return out
+
+
+def expected_keys(spec: Spec) -> set[str]:
+    """The keys present by the format's two tables, from the problem's keys alone."""
+    gradients = spec.y is not None or spec.g is not None
+    keys = {"output"}
+    if spec.y is not None:
+        keys.add("loss")
+    if gradients:
+        keys |= {"grad_output", "grad_filter", "grad_input"}
+        if spec.b is not None:
+            keys.add("grad_bias")
+        if spec.lr is not None:
+            keys.add("updated_filter")
+            if spec.b is not None:
+                keys.add("updated_bias")
+    if spec.layered:
+        keys.add("conv")
+        if spec.activation is not None:
+            keys.add("activated")
+        if spec.pool is not None:
+            keys.add("pooled")
+        if gradients:
+            keys.add("grad_conv")
+            if spec.activation is not None and spec.pool is not None:
+                keys.add("grad_activated")
+    return keys
+
+
+def user_shaped(key: str, value: Any, spec: Spec) -> Any:
+    """A full-layout value in the shape the user gave the matching quantity."""
+    if key == "loss":
+        return value
+    if key in OUTPUT_LIKE:
+        return strip_axes(value, 3 - spec.output_rank)
+    if key in ("grad_filter", "updated_filter"):
+        return strip_axes(value, 4 - spec.filter_rank)
+    if key == "grad_input":
+        return strip_axes(value, 3 - spec.input_rank)
+    if key in ("grad_bias", "updated_bias"):
+        return value[0] if spec.bias_is_number else value
+    raise KeyError(key)
+
+
+# --------------------------------------------------------------------------
+# comparing
+
+
+def assert_exact(got: Any, want: Any, key: str) -> None:
+    assert shape_of(got) == shape_of(want), (key, shape_of(got), shape_of(want))
+    for i, (g, w) in enumerate(zip(flatten(got), flatten(want), strict=True)):
+        assert isinstance(g, Fraction), (key, i, g)
+        assert g == w, (key, i, g, w)
+
+
+def assert_close(got: Any, want: Any, key: str, relative: float = 1e-9) -> None:
+    """Every entry within ``relative`` times the array's scale (at least 1)."""
+    assert shape_of(got) == shape_of(want), (key, shape_of(got), shape_of(want))
+    want_flat = [float(v) for v in flatten(want)]
+    scale = max([1.0, *(abs(v) for v in want_flat)])
+    for i, (g, w) in enumerate(zip(flatten(got), want_flat, strict=True)):
+        assert abs(float(g) - w) <= relative * scale, (key, i, float(g), w)
+
+
+def significant_digits(literal: str) -> int:
+    """How many significant digits a JSON number literal spells."""
+    mantissa = literal.lstrip("-").lower().split("e")[0].replace(".", "")
+    return len(mantissa.lstrip("0")) or 1
+
+
+def literal_value(literal: str) -> Fraction:
+    return Fraction(Decimal(literal))
