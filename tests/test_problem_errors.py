@@ -219,8 +219,7 @@ BAD: dict[str, tuple[Any, tuple[str, ...]]] = {
     "pool-target-wrong-shape": (
         obj(BASE, '"pool": {"type": "max", "size": 2}', '"target": [[1, 2], [3, 4]]'),
         ("target", "pooled output", "[1][1]")),
-    # --- keys of the format this version does not support yet
-    "answers": (obj(BASE, '"answers": {"output": [[1, 2], [3, 4]]}'), ("answers",)),
+    # --- symbolic shapes without --symbolic
     "shape-input": (obj('"input": {"shape": [3, 3]}', GOOD_FILTER), ("input",)),
     "shape-filter": (obj(GOOD_INPUT, '"filter": {"shape": [2, 2]}'), ("filter",)),
     "symbolic-bias": (obj(BASE, '"bias": "symbolic"'), ("bias",)),
