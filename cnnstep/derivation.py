@@ -404,6 +404,17 @@ class _Plan:
     only: frozenset[tuple[str, tuple[int, ...]]] | None
     budget: dict[str, int] = field(default_factory=dict)
 
+    def share(self, per: dict[str, int], counts: dict[str, int]) -> bool:
+        """Share the term budget between the steps in proportion to their products
+        (``per`` entry times ``counts`` entries); whether anything had to be left out."""
+        total = sum(per[key] * n for key, n in counts.items())
+        if self.only is not None or self.max_terms <= 0 or total <= self.max_terms:
+            return False
+        for key, n in counts.items():
+            share = self.max_terms * per[key] * n // total
+            self.budget[key] = max(1, min(n, share // per[key]))
+        return True
+
     def pick(self, key: str, entries: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]]:
         if self.only is not None:
             return [e for e in entries if (key, e) in self.only]
@@ -1198,19 +1209,12 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
               if only else None)
     plan = _Plan(max_terms, chosen)
     builder = _Builder(solution, plan)
-    shortened = False
-    if chosen is None and max_terms > 0:
-        per = _equation_terms(builder)
-        counts = {key: len(builder.entries(key)) for key in per
-                  if key != "loss" and key in available}
-        if solution.loss is not None:
-            counts["loss"] = solution.last.size
-        total = sum(per[key] * n for key, n in counts.items())
-        if total > max_terms:
-            shortened = True
-            for key, n in counts.items():
-                share = max_terms * per[key] * n // total
-                plan.budget[key] = max(1, min(n, share // per[key]))
+    per = _equation_terms(builder)
+    counts = {key: len(builder.entries(key)) for key in per
+              if key != "loss" and key in available}
+    if solution.loss is not None:
+        counts["loss"] = solution.last.size
+    shortened = plan.share(per, counts)
     p = solution.problem
     largest = max(max(p.input.shape), max(p.filter.shape), *p.output_size)
     return Derivation(

@@ -363,19 +363,11 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     chosen = frozenset(parse_entry(t, layer, available) for t in only) if only else None
     plan = _Plan(max_terms, chosen)
     builder = _SymbolicBuilder(layer, plan)
-    shortened = False
-    if chosen is None and max_terms > 0:
-        oh, ow = layer.output_size
-        kh, kw = layer.kernel_size
-        per = {"output": layer.channels * kh * kw, "grad_filter": 2 * oh * ow,
-               "grad_bias": 3 * oh * ow, "grad_input": 2 * layer.filters * kh * kw}
-        counts = {key: len(builder.entries(key)) for key in available}
-        total = sum(per[key] * n for key, n in counts.items())
-        if total > max_terms:
-            shortened = True
-            for key, n in counts.items():
-                share = max_terms * per[key] * n // total
-                plan.budget[key] = max(1, min(n, share // per[key]))
+    oh, ow = layer.output_size
+    kh, kw = layer.kernel_size
+    per = {"output": layer.channels * kh * kw, "grad_filter": 2 * oh * ow,
+           "grad_bias": 3 * oh * ow, "grad_input": 2 * layer.filters * kh * kw}
+    shortened = plan.share(per, {key: len(builder.entries(key)) for key in available})
     return Derivation(
         title="Symbolic derivation: one convolution layer",
         notation=layer.notation,
