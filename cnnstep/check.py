@@ -37,6 +37,13 @@ from cnnstep.problem import (
 )
 from cnnstep.result import RESULT_KEYS, quantity, user_shape
 
+#: the result keys in the order of the steps that compute them, so that an earlier
+#: mistake is known before the quantities computed from it are diagnosed
+STEP_ORDER = (
+    "conv", "activated", "pooled", "output", "loss", "grad_output", "grad_activated",
+    "grad_conv", "grad_filter", "grad_bias", "grad_input", "updated_filter", "updated_bias",
+)
+
 #: how near a rounded answer must also be, whatever decimals it was written with
 NEAR = Fraction(1, 100)
 
@@ -121,12 +128,14 @@ def read_answers(data: Any, solution: Solution, where: str = "") -> Answers:
     """Check an answers object against the problem: known keys, the result's shapes."""
     prefix = f"{where}: " if where else ""
     if not isinstance(data, Mapping):
-        raise ProblemError(f"{prefix}expected a JSON object of answers, got "
-                           f"{'an array' if isinstance(data, list) else type(data).__name__}")
+        raise ProblemError(f"{prefix}expected a JSON object of answers, got {_kind(data)}")
     layout = solution.problem.layout
     answers: Answers = {}
     for key, value in data.items():
         true = quantity(solution, key) if key in RESULT_KEYS else None
+        if true is None and key in RESULT_KEYS:
+            raise ProblemError(f"{prefix}{key}: this problem has no {key}: "
+                               f"{_why_absent(key, solution)}")
         if true is None:
             import difflib
 
@@ -145,6 +154,39 @@ def read_answers(data: Any, solution: Solution, where: str = "") -> Answers:
             grid = _grid(value, f"{prefix}{key}", shape)
         answers[key] = grid
     return answers
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in the user's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, _Literal | int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "something else"
+
+
+def _why_absent(key: str, solution: Solution) -> str:
+    """Why a result key is missing from this problem's result."""
+    layer = solution.problem.layer
+    if key in ("grad_bias", "updated_bias") and not layer.has_bias:
+        return "it has no bias"
+    if key.startswith("updated") and solution.problem.learning_rate is None:
+        return "it has no learning_rate"
+    if key == "loss":
+        return "it has no target"
+    if key in ("conv", "grad_conv"):
+        return "there is no activation or pool after the convolution"
+    if key in ("activated", "grad_activated") and layer.activation is None:
+        return "it has no activation"
+    if key == "pooled":
+        return "it has no pool"
+    if key == "grad_activated":
+        return "it has no pool, so dL/dA is grad_output"
+    return "it has no target or grad_output, so no gradients"
 
 
 def load_answers(path: Path, solution: Solution) -> Answers:
@@ -251,7 +293,7 @@ def _from_earlier(solution: Solution) -> dict[str, tuple[str, Callable[[Array], 
     p = solution.problem
     xpad = solution.padded_input
     plans: dict[str, tuple[str, Callable[[Array], Any]]] = {}
-    if p.target is not None and not p.layer.layered:
+    if p.target is not None:
         target = p.target
         plans["loss"] = ("output", lambda z: engine.loss_value(z, target, p.loss))
         plans["grad_output"] = ("output", lambda z: engine.loss_gradient(z, target, p.loss))
@@ -352,7 +394,7 @@ def mark(solution: Solution, answers: Answers, tolerance: Fraction | None = None
     wrong: set[str] = set()
     marked: list[Marked] = []
     plans = _from_earlier(solution)
-    for key in RESULT_KEYS:
+    for key in STEP_ORDER:
         if key not in answers:
             continue
         grid = answers[key]
@@ -367,11 +409,15 @@ def mark(solution: Solution, answers: Answers, tolerance: Fraction | None = None
             else:
                 full_index = (0,) * (len(full) - len(index)) + index
                 mismatches.append(Mismatch(index, full_index, true[index], given))
+        if not total:
+            continue  # every entry null: nothing to mark
         diagnosis = None
         if mismatches:
             wrong.add(key)
             diagnosis = _diagnose(solution, key, grid, answers, wrong, plans, tolerance)
         marked.append(Marked(key, right, total, tuple(mismatches), diagnosis))
+    if not marked:
+        raise ProblemError("no answers to mark: the answers are empty or all null")
     return Report(solution, tuple(marked), answers)
 
 
@@ -383,12 +429,17 @@ def _diagnose(solution: Solution, key: str, grid: Array, answers: Answers, wrong
         if _matches(grid, _user(values, key, solution), tolerance):
             text, step = MISTAKES[code]
             if code == "wrong_sign":
-                text = ("The update added α·dL/dW instead of subtracting it" if
+                n = solution.problem.notation
+                weight = n.bias if key == "updated_bias" else n.filter
+                text = (f"The update added α·d{n.loss}/d{weight} instead of subtracting it" if
                         key.startswith("updated") else
-                        "dL/dZ was taken from (Y − Z) instead of (Z − Y)")
+                        f"d{n.loss}/d{n.output} was taken from ({n.target} − {n.output}) "
+                        f"instead of ({n.output} − {n.target})")
                 step = "update" if key.startswith("updated") else "gradient of the loss"
             if code == "stride_not_dilated":
-                text = text.replace("stride − 1", f"{stride[0] - 1}")
+                parts = [f"{n - 1} zero{'s' * (n != 2)} between its {axis}"
+                         for n, axis in zip(stride, ("rows", "columns"), strict=True) if n > 1]
+                text = text.replace("stride − 1 zeros between its entries", " and ".join(parts))
             return Diagnosis(code, text + (f" (step: {step})." if step else "."))
     plan = plans.get(key)
     if plan is not None:

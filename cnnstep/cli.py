@@ -279,9 +279,9 @@ def check(
                 raise ProblemError(f"{problem}: no answers to mark; give an answers file, or "
                                    "put them in the problem under the key 'answers'")
             own = marking.read_answers(inside, solution, "answers")
+            outcome: Report | str = marking.mark(solution, own, tolerance)
         except ProblemError as error:
             raise fail(str(error)) from None
-        outcome: Report | str = marking.mark(solution, own, tolerance)
         results: list[tuple[str, Report | str]] = [(str(problem), outcome)]
     else:
         results = []
