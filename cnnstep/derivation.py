@@ -699,8 +699,8 @@ class _Builder(_Base):
             z = s.output[e]
             if kind == "relu":
                 numeric: Expr = Call("max", (self.num(Fraction(0)), self.num(z)))
-            elif kind == "leaky_relu":
-                numeric = (self.num(z) if z > 0 else
+            elif kind == "leaky_relu":  # z itself when positive, else slope×z
+                numeric = (Call("LeakyReLU", (self.num(z),)) if z > 0 else
                            Mul((self.num(activation.slope), self.num(z))))
             else:
                 numeric = Call(name, (self.num(z),))
@@ -805,8 +805,6 @@ class _Builder(_Base):
             forms.append(Mul((*scale, Group(body, square=True))) if scale else body)
         if scale:
             forms.append(Mul((*scale, self.anum(total))))
-        elif n > 1:
-            forms.append(self.anum(total))
         name = {"mse": "the mean squared error, the mean of the squared errors over all",
                 "sse": "the sum of the squared errors over all",
                 "half_sse": "half the sum of the squared errors over all"}[p.loss]
@@ -993,7 +991,7 @@ class _Builder(_Base):
                 "formulas of stride 1 then apply to this spread gradient.",
             )),
             *self.matrices((Whole("spread_grad"),), self.s.spread_grad, "output",
-                           step=self.p.stride),
+                           step=self.p.stride, approximate=self.approx),
         ))
 
     def grad_filter(self) -> Step:
@@ -1024,11 +1022,13 @@ class _Builder(_Base):
             blocks.append(Equation(
                 self.sym("grad_filter", (f, c, m, n)), _sums(symbolic, numeric),
                 s.grad_filter[f, c, m, n], ("grad_filter", (f, c, m, n)),
+                approximate=self.approx,
             ))
         blocks += self.omitted("grad_filter", len(chosen), len(entries),
                                f"entries of {self.d_by('filter')}")
         if self.plan.only is None:
-            blocks += self.matrices((Whole("grad_filter"),), s.grad_filter, "filter")
+            blocks += self.matrices((Whole("grad_filter"),), s.grad_filter, "filter",
+                                    approximate=self.approx)
         return Step("grad_filter", "Gradient with respect to the kernel", tuple(blocks))
 
     def grad_bias(self) -> Step:
@@ -1047,8 +1047,8 @@ class _Builder(_Base):
             blocks.append(Equation(
                 self.sym("grad_bias", (f,)),
                 (Add(tuple(self.sym("grad_output", (f, i, j)) for i, j in cells)),
-                 Add(tuple(self.num(s.grad_output[f, i, j]) for i, j in cells))),
-                s.grad_bias[f], ("grad_bias", (f,)),
+                 Add(tuple(self.g_num[f, i, j] for i, j in cells))),
+                s.grad_bias[f], ("grad_bias", (f,)), approximate=self.approx,
             ))
         blocks += self.omitted("grad_bias", len(chosen), len(entries),
                                f"entries of {self.d_by('bias')}")
@@ -1076,7 +1076,8 @@ class _Builder(_Base):
                 f"{_count(kw - 1, 'column')} of zeros on each side (the kernel size less one):",
             )))
             blocks += self.matrices((Whole("padded_grad"),), s.padded_grad, "output",
-                                    border=(kh - 1, kw - 1), step=p.stride)
+                                    border=(kh - 1, kw - 1), step=p.stride,
+                                    approximate=self.approx)
             blocks.append(Text((
                 Whole("grad_input"), " = ",
                 Call("full conv", (Call("rot180", (Whole("filter"),)), spread)),
@@ -1096,6 +1097,7 @@ class _Builder(_Base):
             blocks.append(Equation(
                 self.sym("grad_input", (c, a, b)), _sums(symbolic, numeric),
                 s.grad_input[c, a, b], ("grad_input", (c, a, b)),
+                approximate=self.approx,
             ))
         blocks += self.omitted("grad_input", len(chosen), len(entries),
                                f"entries of {self.d_by('input')}")
@@ -1107,8 +1109,9 @@ class _Builder(_Base):
                     " columns that are padding are cropped away:",
                 )))
                 blocks += self.matrices((Whole("grad_padded_input"),), s.grad_padded_input,
-                                        "input", border=(ph, pw))
-            blocks += self.matrices((Whole("grad_input"),), s.grad_input, "input")
+                                        "input", border=(ph, pw), approximate=self.approx)
+            blocks += self.matrices((Whole("grad_input"),), s.grad_input, "input",
+                                    approximate=self.approx)
         return Step("grad_input", "Gradient with respect to the input", tuple(blocks))
 
     def update(self) -> Step:
@@ -1141,15 +1144,17 @@ class _Builder(_Base):
                 blocks.append(Equation(
                     self.sym(key, e),
                     (Sub(self.sym(weight, e), Mul((self.sym("learning_rate"), self.sym(grad, e)))),
-                     Sub(self.num(before[e]), Mul((alpha, self.num(gradient[e]))))),
-                    after[e], (key, e),
+                     Sub(self.num(before[e]), Mul((alpha, self.anum(gradient[e]))))),
+                    after[e], (key, e), approximate=self.approx,
                 ))
             blocks += self.omitted(key, len(chosen), len(entries),
                                    "updated weights" if key == "updated_filter" else "biases")
         if self.plan.only is None:
-            blocks += self.matrices((Whole("updated_filter"),), s.updated_filter, "filter")
+            blocks += self.matrices((Whole("updated_filter"),), s.updated_filter, "filter",
+                                    approximate=self.approx)
             if s.updated_bias is not None and p.filters > 1:
-                blocks.append(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1)))
+                blocks.append(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1),
+                                     approximate=self.approx))
         return Step("update", "Update", tuple(blocks))
 
 

@@ -923,21 +923,15 @@ def test_text_sigmoid_values_are_marked_approximate() -> None:
         assert values, title
         for line in values:
             assert line.startswith("≈ "), (title, line)
+    activated = naive_layer(sample("sigmoid-half-sse")[1])["activated"][0]
     for r in range(2):
         for c in range(2):
             value = equation(parts["Activation: σ"], f"A{sub(r, c)}")[-1]
-            z = sample("sigmoid-half-sse")[1]
-            a = naive_layer(z)["activated"][0][r][c]
-            assert math.isclose(float(value.removeprefix("≈ ")), a, rel_tol=1e-5)
+            assert math.isclose(float(value.removeprefix("≈ ")), activated[r][c], rel_tol=1e-5)
     for row in table(parts["Activation: σ"], "A"):
         assert all(cell.startswith("≈ ") for cell in row), row
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: after sigmoid/tanh, _Builder.grad_filter/grad_bias/grad_input/update "
-    "(cnnstep/derivation.py) build their Equations, numbers and matrices without "
-    "approximate=self.approx, so the text shows '=' and exact binary expansions of "
-    "50+ digits (e.g. ∂L/∂K₁₁ = −0.010357602970538694616599291107522317303682522482818)"))
 def test_text_sigmoid_later_steps_are_marked_and_rounded() -> None:
     parts = steps(cli_text("sigmoid-half-sse"))
     for title in LATER_STEPS:
