@@ -1210,7 +1210,11 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     from cnnstep.result import quantity
 
     available = [key for key in ENTRY_KEYS if quantity(solution, key) is not None]
-    chosen = (frozenset(parse_entry(text, solution.problem.layer, available) for text in only)
+    layer = solution.problem.layer
+    # with layers, the result's output is the last stage, worked in its own step
+    last = "pooled" if layer.pool else "activated" if layer.activation else "output"
+    chosen = (frozenset((last if key == "output" else key, index)
+                        for key, index in (parse_entry(text, layer, available) for text in only))
               if only else None)
     plan = _Plan(max_terms, chosen)
     builder = _Builder(solution, plan)

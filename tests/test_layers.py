@@ -952,3 +952,16 @@ def test_verify_passes(name: str) -> None:
     spec = sample(name)[1]
     assert ("P" in labels) == (spec.pool is not None)
     assert ("A" in labels) == (spec.activation is not None)
+
+
+@pytest.mark.parametrize(("sample", "needle"), [
+    ("relu-maxpool", "P₁₂ = max(A₁₃, A₁₄, A₂₃, A₂₄)"),
+    ("sigmoid-half-sse", "A₁₂ = σ(Z₁₂)"),
+])
+def test_only_output_works_out_the_last_stage(sample: str, needle: str) -> None:
+    """With layers, the result's output is the last stage: --only output[..] works it out."""
+    run = run_cnnstep("solve", SAMPLES / f"{sample}.json", "--only", "output[0][1]",
+                      "--width", "120")
+    assert run.returncode == 0, run.stderr
+    assert needle in run.stdout
+    assert "Forward pass" not in run.stdout
