@@ -17,7 +17,6 @@ import re
 import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,11 @@ from typing import Any
 import numpy as np
 import pytest
 import sympy
-from helpers import SAMPLES, Case, cases, run_cnnstep, shape_of
+from helpers import SAMPLES, Case, Run, cases, invoke, run_cnnstep, shape_of
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sympy.parsing.sympy_parser import parse_expr
-from typer.testing import CliRunner
 
-from cnnstep.cli import app
 from cnnstep.engine import solve as solve_layer
 from cnnstep.problem import Layer, layer_from_data, load, problem_from_data
 from cnnstep.result import result
@@ -93,20 +90,6 @@ def seed_unicode(text: str) -> str:
                   lambda m: m.group(1) + "".join(SUBSCRIPTS[int(d)] for d in m.group(2)), text)
     return text.replace("*", "×")
 
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def invoke(*args: str | Path) -> Run:
-    """``cnnstep ARGS`` in this process (faster than a fresh interpreter)."""
-    run = CliRunner().invoke(app, [str(a) for a in args])
-    if run.exception is not None and not isinstance(run.exception, SystemExit):
-        raise run.exception
-    return Run(run.exit_code, run.stdout, run.stderr)
 
 
 def sym(text: str) -> Any:

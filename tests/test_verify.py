@@ -16,7 +16,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -26,19 +25,19 @@ import pytest
 from helpers import (
     SAMPLES,
     Case,
+    Run,
     cases,
     flatten,
     fr,
+    invoke,
     naive_backward,
     naive_forward,
     naive_grad_output,
     run_cnnstep,
 )
 from hypothesis import HealthCheck, assume, given, settings
-from typer.testing import CliRunner
 
 from cnnstep import engine, verify
-from cnnstep.cli import app
 from cnnstep.problem import Problem, problem_from_data
 
 ALL_SAMPLES = sorted(SAMPLES.glob("*.json"))
@@ -56,20 +55,6 @@ SHAPE_ONLY = [p for p in ALL_SAMPLES if is_shape_only(p)]
 def load_sample(name: str) -> Problem:
     return problem_from_data(json.loads((SAMPLES / f"{name}.json").read_text(encoding="utf-8")))
 
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def invoke(*args: str | Path) -> Run:
-    """``cnnstep ARGS`` in this process, so that a monkeypatched engine is the one used."""
-    run = CliRunner().invoke(app, [str(a) for a in args])
-    if run.exception is not None and not isinstance(run.exception, SystemExit):
-        raise run.exception
-    return Run(run.exit_code, run.stdout, run.stderr)
 
 
 def expected_keys(data: dict[str, Any]) -> list[str]:
