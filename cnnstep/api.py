@@ -89,9 +89,9 @@ class Worked(_Shown):
         return values
 
     def approximate_keys(self) -> frozenset[str]:
-        from cnnstep.result import approximate_keys
+        from cnnstep.quantities import approximate_keys
 
-        return approximate_keys(self.solution)
+        return approximate_keys(self.problem)
 
     def derivation(self, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> Derivation:

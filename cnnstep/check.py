@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from cnnstep import engine
-from cnnstep.derivation import entry_text, full_shape
 from cnnstep.engine import Solution
 from cnnstep.problem import (
     Array,
@@ -35,7 +34,8 @@ from cnnstep.problem import (
     read_text,
     to_number,
 )
-from cnnstep.result import RESULT_KEYS, quantity, user_shape
+from cnnstep.quantities import RESULT_KEYS, entry_text, full_shape, user_shape
+from cnnstep.result import quantity
 
 #: the result keys in the order of the steps that compute them, so that an earlier
 #: mistake is known before the quantities computed from it are diagnosed
@@ -242,13 +242,13 @@ def _mistaken(solution: Solution, key: str) -> Iterator[tuple[str, Array | Fract
     """(code, the quantity recomputed with that mistake) for each mistake that applies."""
     p = solution.problem
     xpad = solution.padded_input
-    dz = solution.grad_output
+    dz = solution.grad_conv
     if key == _conv_key(solution):
         yield "true_convolution", engine.forward(xpad, engine.rotate180(p.filter), p.bias,
                                                  p.stride)
         if p.bias is not None:
             yield "bias_omitted", engine.forward(xpad, p.filter, None, p.stride)
-    last, target = solution.last, p.target
+    last, target = solution.output, p.target
     if target is not None and p.loss == "mse":
         if key == "loss":
             yield "mse_not_averaged", engine.loss_value(last, target, "sse")
@@ -282,10 +282,9 @@ def _mistaken(solution: Solution, key: str) -> Iterator[tuple[str, Array | Fract
 def _input_gradient(solution: Solution, dz: Array, *, rotate: bool = True,
                     dilate: bool = True) -> Array:
     p = solution.problem
-    spread = engine.dilate(dz, p.stride) if dilate else dz
+    spread = engine.insert_zeros(dz, p.stride) if dilate else dz
     kernel = engine.rotate180(p.filter) if rotate else p.filter
-    full = engine.input_gradient(kernel, engine.full_pad(spread, p.kernel_size), p.padded_size)
-    return engine.crop(full, p.padding)
+    return engine.input_gradient(kernel, spread, p.layer)
 
 
 #: for carried-forward marking: key → (the earlier key it is computed from, how)
@@ -299,7 +298,7 @@ def _from_earlier(solution: Solution) -> dict[str, tuple[str, Callable[[Array], 
         plans["grad_output"] = ("output", lambda z: engine.loss_gradient(z, target, p.loss))
     dz_key = _dz_key(solution)
     plans["grad_filter"] = (dz_key, lambda g: engine.filter_gradient(
-        xpad, engine.dilate(g, p.stride), p.kernel_size))
+        xpad, engine.insert_zeros(g, p.stride), p.kernel_size))
     plans["grad_input"] = (dz_key, lambda g: _input_gradient(solution, g))
     if p.bias is not None:
         plans["grad_bias"] = (dz_key, lambda g: engine.fractions(

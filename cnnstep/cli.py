@@ -179,12 +179,12 @@ def solve(
     if format is Format.json:
         write(shown.to_json(), output)
         return
-    from cnnstep.derivation import SelectionError
+    from cnnstep.quantities import SelectionError
 
     try:
         derivation = shown.derivation(max_terms=max_terms, only=only or ())
     except SelectionError as error:
-        raise fail(str(error)) from None
+        raise fail(f"--only {error}") from None
     if format is Format.latex:
         from cnnstep.render import latex
 

@@ -16,7 +16,6 @@ are printed through the problem's notation by the renderers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -25,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from cnnstep.engine import Solution
-from cnnstep.problem import Array, Layer, Layout, Notation
+from cnnstep.problem import Array, Layer, Notation
+from cnnstep.quantities import RESULT_KEYS, entry_text, full_shape, is_approximate, parse_entry
 
 # --------------------------------------------------------------------------
 # expressions
@@ -285,79 +285,6 @@ class Derivation:
 
 
 # --------------------------------------------------------------------------
-# selecting what to work out
-
-_ENTRY = re.compile(r"([a-z_]+)((?:\[\d+\])*)")
-
-#: the result keys whose entries a derivation can work out alone
-ENTRY_KEYS = (
-    "output", "loss", "grad_output", "grad_filter", "grad_bias", "grad_input",
-    "updated_filter", "updated_bias", "conv", "activated", "pooled", "grad_conv",
-    "grad_activated",
-)
-
-
-class SelectionError(ValueError):
-    """An ``--only`` entry that names no entry of the result."""
-
-
-def full_shape(key: str, layer: Layer) -> tuple[int, ...]:
-    """The shape of a result quantity in the full layout."""
-    return {
-        "loss": (), "output": layer.last_shape, "grad_output": layer.last_shape,
-        "conv": layer.output_shape, "activated": layer.output_shape,
-        "pooled": layer.last_shape, "grad_conv": layer.output_shape,
-        "grad_activated": layer.output_shape,
-        "grad_filter": layer.filter_shape, "updated_filter": layer.filter_shape,
-        "grad_bias": (layer.filters,), "updated_bias": (layer.filters,),
-        "grad_input": layer.input_shape,
-    }[key]
-
-
-def parse_entry(text: str, layer: Layer,
-                available: Iterable[str]) -> tuple[str, tuple[int, ...]]:
-    """``grad_input[1][2]`` → (``grad_input``, full-layout index)."""
-    match = _ENTRY.fullmatch(text.strip())
-    if not match or match.group(1) not in ENTRY_KEYS:
-        keys = ", ".join(ENTRY_KEYS)
-        raise SelectionError(f"--only {text}: expected a result key ({keys}) with an index")
-    key = match.group(1)
-    index = tuple(int(n) for n in re.findall(r"\d+", match.group(2)))
-    if key not in available:
-        raise SelectionError(f"--only {text}: this problem has no {key}")
-    full = full_shape(key, layer)
-    shape = user_index(key, full, layer.layout)
-    if len(index) != len(shape):
-        if not shape:
-            raise SelectionError(f"--only {text}: {key} is a number and takes no index")
-        raise SelectionError(
-            f"--only {text}: {key} has {len(shape)} ax{'es' if len(shape) != 1 else 'is'}"
-            f" (shape {''.join(f'[{n}]' for n in shape)}), give {len(shape)} indices"
-        )
-    for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
-        if i >= n:
-            raise SelectionError(
-                f"--only {text}: index {i} on axis {axis} is out of range (size {n})"
-            )
-    return key, (0,) * (len(full) - len(index)) + index
-
-
-def user_index(key: str, index: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
-    """A full-layout index as the user would write it for ``key``."""
-    if key == "loss":
-        return ()
-    if key in ("grad_bias", "updated_bias"):
-        return () if layout.bias_is_number else index
-    rank = {"grad_input": layout.input_rank, "grad_filter": layout.filter_rank,
-            "updated_filter": layout.filter_rank}.get(key, layout.output_rank)
-    return index[len(index) - rank:]
-
-
-def entry_text(key: str, index: tuple[int, ...], layout: Layout) -> str:
-    return key + "".join(f"[{i}]" for i in user_index(key, index, layout))
-
-
-# --------------------------------------------------------------------------
 # building
 
 
@@ -561,7 +488,7 @@ class _Builder(_Base):
         self.p = solution.problem
         layer = self.layer
         #: after sigmoid or tanh every later number is a float approximation
-        self.approx = solution.approximate
+        self.approx = is_approximate("activated", self.p)
         # the result keys and roles of the convolution and of the last stage
         self.z_key = "conv" if layer.layered else "output"
         self.dz_key = "grad_conv" if layer.layered else "grad_output"
@@ -572,8 +499,8 @@ class _Builder(_Base):
         # the number node of every entry, made once
         self.x_num = self.nodes.nums(solution.padded_input)
         self.k_num = self.nodes.nums(self.p.filter)
-        if solution.grad_output is not None:
-            self.g_num = self.nodes.nums(solution.grad_output, self.approx)
+        if solution.grad_conv is not None:
+            self.g_num = self.nodes.nums(solution.grad_conv, self.approx)
 
     def anum(self, value: Fraction) -> Num:
         """A number after the activation: approximate after sigmoid or tanh."""
@@ -590,7 +517,7 @@ class _Builder(_Base):
             steps.append(self.activation())
         if layer.pool is not None:
             steps.append(self.pooling())
-        if self.s.grad_output is None:
+        if self.s.grad_conv is None:
             return [s for s in steps if s.blocks]
         if self.p.target is not None:
             steps.append(self.loss())
@@ -665,12 +592,12 @@ class _Builder(_Base):
                 numeric.append(self.num(p.bias[f]))
             blocks.append(Equation(
                 self.sym("output", (f, i, j)), _sums(symbolic, numeric),
-                s.output[f, i, j], (self.z_key, (f, i, j)),
+                s.conv[f, i, j], (self.z_key, (f, i, j)),
                 Window(i * sh, j * sw, kh, kw), grids,
             ))
         blocks += self.omitted(self.z_key, len(chosen), len(entries), "output entries")
         if self.plan.only is None:
-            blocks += self.matrices((Whole("output"),), s.output, "output")
+            blocks += self.matrices((Whole("output"),), s.conv, "output")
         return Step("forward", "Forward pass", tuple(blocks))
 
     # after the convolution --------------------------------------------------
@@ -696,7 +623,7 @@ class _Builder(_Base):
                 "marked ≈.",
             )))
         for e in chosen:
-            z = s.output[e]
+            z = s.conv[e]
             if kind == "relu":
                 numeric: Expr = Call("max", (self.num(Fraction(0)), self.num(z)))
             elif kind == "leaky_relu":  # z itself when positive, else slope×z
@@ -718,10 +645,7 @@ class _Builder(_Base):
         return "activated" if self.layer.activation else "output"
 
     def pool_input(self) -> Array:
-        s = self.s
-        values = s.activated if s.activated is not None else s.output
-        assert values is not None
-        return values
+        return self.s.pool_input
 
     def pooling(self) -> Step:
         s, pool = self.s, self.layer.pool
@@ -775,7 +699,7 @@ class _Builder(_Base):
         assert p.target is not None and s.loss is not None
         if self.plan.only is not None and ("loss", ()) not in self.plan.only:
             return Step("loss", "Loss", ())
-        last, role = s.last, self.last_role
+        last, role = s.output, self.last_role
         n = last.size
         entries = list(np.ndindex(*last.shape))
         shown = entries
@@ -818,9 +742,9 @@ class _Builder(_Base):
 
     def grad_output(self) -> Step:
         p, s = self.p, self.s
-        grad = s.grad_last
+        grad = s.grad_output
         assert p.target is not None and grad is not None
-        last, role, grad_role = s.last, self.last_role, self.grad_last_role
+        last, role, grad_role = s.output, self.last_role, self.grad_last_role
         n = last.size
         factors: dict[str, tuple[Expr, ...]] = {
             "mse": (Ratio(2, n),), "sse": (self.num(Fraction(2)),), "half_sse": (),
@@ -855,7 +779,7 @@ class _Builder(_Base):
         return {"output": self.layer.notation.output, "activated": "A", "pooled": "P"}[role]
 
     def given_grad_output(self) -> Step:
-        given = self.s.grad_last
+        given = self.s.grad_output
         assert given is not None
         role = self.grad_last_role
         if self.plan.only is not None:
@@ -872,17 +796,17 @@ class _Builder(_Base):
     # back through the pool and the activation ---------------------------------
     def pool_backward(self) -> Step:
         s, pool = self.s, self.layer.pool
-        assert pool is not None and s.grad_pooled is not None
+        assert pool is not None and s.grad_output is not None
         (kh, kw), (sh, sw) = pool.size, pool.stride
         role = self.pool_input_role
         grad_role = "grad_activated" if role == "activated" else "grad_output"
         key = "grad_activated" if role == "activated" else "grad_conv"
-        grad = s.grad_activated if role == "activated" else s.grad_output
+        grad = s.grad_activated if role == "activated" else s.grad_conv
         assert grad is not None
-        approximate = self.approx and self.p.target is not None
+        approximate = is_approximate(key, self.p)
         # where each entry of the pool's input sends its gradient from
         sources: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
-        for f, i, j in np.ndindex(*s.grad_pooled.shape):
+        for f, i, j in np.ndindex(*s.grad_output.shape):
             if pool.kind == "mean":
                 cells = [(f, i * sh + m, j * sw + n) for m in range(kh) for n in range(kw)]
             else:
@@ -910,8 +834,8 @@ class _Builder(_Base):
         for e in chosen:
             symbolic = [Mul((*weight, self.sym("grad_pooled", g))) if weight
                         else self.sym("grad_pooled", g) for g in sources[e]]
-            numeric = [Mul((*weight, self.num(s.grad_pooled[g], approximate))) if weight
-                       else self.num(s.grad_pooled[g], approximate) for g in sources[e]]
+            numeric = [Mul((*weight, self.num(s.grad_output[g], approximate))) if weight
+                       else self.num(s.grad_output[g], approximate) for g in sources[e]]
             forms = _sums(symbolic, numeric)
             if len(symbolic) == 1 and not weight:
                 forms = forms[:1]  # ∂L/∂A₁₂ = ∂L/∂P₁₁ = 0.25: the number once
@@ -935,12 +859,11 @@ class _Builder(_Base):
     def activation_backward(self) -> Step:
         s, activation = self.s, self.layer.activation
         assert activation is not None and s.slopes is not None
-        assert s.grad_activated is not None and s.grad_output is not None
+        assert s.grad_activated is not None and s.grad_conv is not None
         assert s.activated is not None
         kind = activation.kind
         prime = {"relu": "ReLU′", "leaky_relu": "LeakyReLU′", "sigmoid": "σ′",
                  "tanh": "tanh′"}[kind]
-        given_exact = not self.approx or (self.p.target is None and self.layer.pool is None)
         entries = self.entries("grad_conv")
         chosen = self.plan.pick("grad_conv", entries)
         blocks: list[Block] = []
@@ -957,7 +880,7 @@ class _Builder(_Base):
                 Whole("grad_activated"), " ⊙ f′(", Whole("output"), "), with ", rule, ".",
             )))
         for e in chosen:
-            da = self.num(s.grad_activated[e], not given_exact)
+            da = self.num(s.grad_activated[e], is_approximate("grad_activated", self.p))
             if kind in ("relu", "leaky_relu"):
                 slope: Expr = self.num(s.slopes[e])
             elif kind == "sigmoid":
@@ -970,11 +893,11 @@ class _Builder(_Base):
                 self.sym("grad_output", e),
                 (Mul((self.sym("grad_activated", e), Call(prime, (self.sym("output", e),)))),
                  Mul((da, slope))),
-                s.grad_output[e], ("grad_conv", e), approximate=self.approx))
+                s.grad_conv[e], ("grad_conv", e), approximate=self.approx))
         blocks += self.omitted("grad_conv", len(chosen), len(entries),
                                f"entries of {self.d_by('output')}")
         if self.plan.only is None:
-            blocks += self.matrices((Whole("grad_output"),), s.grad_output, "output",
+            blocks += self.matrices((Whole("grad_output"),), s.grad_conv, "output",
                                     approximate=self.approx)
         return Step("activation_backward", "Back through the activation", tuple(blocks))
 
@@ -996,7 +919,7 @@ class _Builder(_Base):
 
     def grad_filter(self) -> Step:
         p, s = self.p, self.s
-        assert s.grad_output is not None and s.grad_filter is not None
+        assert s.grad_conv is not None and s.grad_filter is not None
         entries = self.entries("grad_filter")
         chosen = self.plan.pick("grad_filter", entries)
         blocks: list[Block] = []
@@ -1033,7 +956,7 @@ class _Builder(_Base):
 
     def grad_bias(self) -> Step:
         s = self.s
-        assert s.grad_output is not None and s.grad_bias is not None
+        assert s.grad_conv is not None and s.grad_bias is not None
         entries = self.entries("grad_bias")
         chosen = self.plan.pick("grad_bias", entries)
         blocks: list[Block] = []
@@ -1043,7 +966,7 @@ class _Builder(_Base):
                 Whole("grad_bias"), " = ", Call("sum", (Whole("grad_output"),)), ".",
             )))
         for (f,) in chosen:
-            cells = list(np.ndindex(*s.grad_output.shape[1:]))
+            cells = list(np.ndindex(*s.grad_conv.shape[1:]))
             blocks.append(Equation(
                 self.sym("grad_bias", (f,)),
                 (Add(tuple(self.sym("grad_output", (f, i, j)) for i, j in cells)),
@@ -1056,7 +979,7 @@ class _Builder(_Base):
 
     def grad_input(self) -> Step:
         p, s = self.p, self.s
-        assert s.grad_output is not None and s.grad_input is not None
+        assert s.grad_conv is not None and s.grad_input is not None
         assert s.rotated_filter is not None and s.padded_grad is not None
         kh, kw = p.kernel_size
         ph, pw = p.padding
@@ -1209,7 +1132,7 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     """
     from cnnstep.result import quantity
 
-    available = [key for key in ENTRY_KEYS if quantity(solution, key) is not None]
+    available = [key for key in RESULT_KEYS if quantity(solution, key) is not None]
     layer = solution.problem.layer
     # with layers, the result's output is the last stage, worked in its own step
     last = "pooled" if layer.pool else "activated" if layer.activation else "output"
@@ -1222,7 +1145,7 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     counts = {key: len(builder.entries(key)) for key in per
               if key != "loss" and key in available}
     if solution.loss is not None:
-        counts["loss"] = solution.last.size
+        counts["loss"] = solution.output.size
     shortened = plan.share(per, counts)
     p = solution.problem
     largest = max(max(p.input.shape), max(p.filter.shape), *p.output_size)

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnnstep.problem import Activation, Array, LossName, Pool, Problem
+from cnnstep import geometry
+from cnnstep.problem import Activation, Array, Layer, LossName, Pool, Problem
 from cnnstep.problem import frozen as _frozen
 
 IntArray = np.ndarray[Any, np.dtype[Any]]
@@ -108,8 +109,8 @@ def pad(x: Array, padding: tuple[int, int]) -> Array:
     return out
 
 
-def dilate(g: Array, stride: tuple[int, int]) -> Array:
-    """dL/dZ with ``stride − 1`` zeros inserted between neighbouring entries."""
+def insert_zeros(g: Array, stride: tuple[int, int]) -> Array:
+    """dL/dZ spread apart for the stride: ``stride − 1`` zeros between neighbouring entries."""
     sh, sw = stride
     rows, cols = g.shape[-2], g.shape[-1]
     out = zeros((*g.shape[:-2], (rows - 1) * sh + 1, (cols - 1) * sw + 1))
@@ -122,8 +123,14 @@ def rotate180(k: Array) -> Array:
     return np.ascontiguousarray(k[..., ::-1, ::-1])
 
 
+def crop(x: Array, padding: tuple[int, int]) -> Array:
+    """The inverse of :func:`pad`."""
+    ph, pw = padding
+    return x[..., ph : x.shape[-2] - ph, pw : x.shape[-1] - pw]
+
+
 # --------------------------------------------------------------------------
-# the layer, step by step
+# the convolution, forward and backward
 
 
 def forward(xpad: Array, k: Array, bias: Array | None, stride: tuple[int, int]) -> Array:
@@ -132,23 +139,6 @@ def forward(xpad: Array, k: Array, bias: Array | None, stride: tuple[int, int]) 
     if bias is not None:
         z = z + bias.reshape(-1, 1, 1)
     return z
-
-
-def loss_value(z: Array, y: Array, loss: LossName) -> Fraction:
-    """L for the given loss: ``mse`` averages over every output element."""
-    total = sum((d * d for d in (z - y).flat), Fraction(0))
-    if loss == "mse":
-        return total / z.size
-    if loss == "half_sse":
-        return total / 2
-    return total
-
-
-def loss_gradient(z: Array, y: Array, loss: LossName) -> Array:
-    """dL/dZ: (2/N)(Z − Y) for mse, 2(Z − Y) for sse, (Z − Y) for half_sse."""
-    factor = {"mse": Fraction(2, z.size), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
-    result: Array = (z - y) * factor
-    return result
 
 
 def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int]) -> Array:
@@ -167,32 +157,79 @@ def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int]) ->
     return _unscaled(products.T.reshape(filters, channels, kh, kw), dx * dg)
 
 
+def kernel_gradient(xpad: Array, grad_conv: Array, layer: Layer) -> Array:
+    """dL/dK from dL/dZ: zero insertion for the stride, then :func:`filter_gradient`."""
+    return filter_gradient(xpad, insert_zeros(grad_conv, layer.stride), layer.kernel_size)
+
+
+def bias_gradient(grad_conv: Array) -> Array:
+    """dL/dB[f] = Σ_i Σ_j dL/dZ[f, i, j]: the bias is added to every entry of its map."""
+    return fractions([sum(grad_conv[f].flat, Fraction(0)) for f in range(grad_conv.shape[0])])
+
+
 def full_pad(spread: Array, kernel_size: tuple[int, int]) -> Array:
     """dL/dZ (zero-inserted) with ``kernel − 1`` zeros on each side, for the full convolution."""
     return pad(spread, (kernel_size[0] - 1, kernel_size[1] - 1))
 
 
-def input_gradient(rotated: Array, padded_grad: Array, padded_size: tuple[int, int]) -> Array:
-    """dL/dXpad = full conv(rot180(K), dL/dZ), shape (C, Hp, Wp).
+def full_convolution(kernel: Array, padded_grad: Array, padded_size: tuple[int, int]) -> Array:
+    """dL/dXpad = corr(padded dL/dZ, kernel) summed over filters, shape (C, Hp, Wp).
 
-    Rows and columns of the padded input that no window reached (when the
-    stride does not divide evenly) receive zero gradient.
+    With the rotated kernel this is the full convolution of rot180(K) with
+    dL/dZ. Rows and columns of the padded input that no window reached (when
+    the stride does not divide evenly) receive zero gradient.
     """
-    reached = correlate(padded_grad, rotated.transpose(1, 0, 2, 3))
+    reached = correlate(padded_grad, kernel.transpose(1, 0, 2, 3))
     out = zeros((reached.shape[0], *padded_size))
     out[:, : reached.shape[1], : reached.shape[2]] = reached
     return out
 
 
-def crop(x: Array, padding: tuple[int, int]) -> Array:
-    """The inverse of :func:`pad`."""
-    ph, pw = padding
-    return x[..., ph : x.shape[-2] - ph, pw : x.shape[-1] - pw]
+def input_gradient(kernel: Array, spread: Array, layer: Layer) -> Array:
+    """dL/dX: :func:`full_convolution` of ``kernel`` (rot180(K)) with the zero-inserted
+    dL/dZ padded by kernel − 1, cropped back by the layer's padding."""
+    padded = full_pad(spread, layer.kernel_size)
+    return crop(full_convolution(kernel, padded, layer.padded_size), layer.padding)
 
 
 def sgd(weights: Array, gradient: Array, learning_rate: Fraction) -> Array:
     """W − α·dL/dW."""
     result: Array = weights - gradient * learning_rate
+    return result
+
+
+# --------------------------------------------------------------------------
+# the loss
+
+
+def loss_scale(loss: LossName, count: int) -> tuple[int, int]:
+    """L = (a/b)·Σ (z − y)²: (1, N) for mse over N entries, (1, 1) for sse, (1, 2)
+    for half_sse; unreduced, as a course writes it."""
+    return {"mse": (1, count), "sse": (1, 1), "half_sse": (1, 2)}[loss]
+
+
+def loss_factor(loss: LossName, count: int) -> tuple[int, int]:
+    """dL/dz = (a/b)·(z − y): (2, N) for mse, (2, 1) for sse, (1, 1) for half_sse."""
+    a, b = loss_scale(loss, count)
+    return 2 * a, b
+
+
+def squared_errors(z: Array, y: Array) -> Array:
+    """(z − y)² entry by entry."""
+    d = z - y
+    result: Array = d * d
+    return result
+
+
+def loss_value(z: Array, y: Array, loss: LossName) -> Fraction:
+    """L for the given loss: ``mse`` averages over every output element."""
+    total = sum(squared_errors(z, y).flat, Fraction(0))
+    return total * Fraction(*loss_scale(loss, z.size))
+
+
+def loss_gradient(z: Array, y: Array, loss: LossName) -> Array:
+    """dL/dZ: (2/N)(Z − Y) for mse, 2(Z − Y) for sse, (Z − Y) for half_sse."""
+    result: Array = (z - y) * Fraction(*loss_factor(loss, z.size))
     return result
 
 
@@ -265,42 +302,72 @@ def pool_forward(a: Array, pool: Pool) -> tuple[Array, IntArray | None]:
     return fractions(chosen.ravel(), chosen.shape), np.asarray(winners)
 
 
+def pool_routes(pool: Pool, pooled_shape: tuple[int, ...], winners: IntArray | None
+                ) -> dict[tuple[int, int, int], list[tuple[int, int, int]]]:
+    """Where the pool sends each window's gradient: for every entry of the pool's
+    input, the pooled entries whose gradient reaches it (several where windows
+    overlap). Max and min send a window's gradient to its winner alone; mean
+    shares it out over the whole window."""
+    routes: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
+    for f, i, j in np.ndindex(*pooled_shape):
+        cells = geometry.pool_cells(pool, f, i, j)
+        if winners is not None:
+            cells = [cells[int(winners[f, i, j])]]
+        for cell in cells:
+            routes.setdefault(cell, []).append((f, i, j))
+    return routes
+
+
+def pool_share(pool: Pool) -> Fraction:
+    """The part of a window's gradient each routed entry gets: 1/(kh·kw) for mean, else 1."""
+    return Fraction(1, pool.size[0] * pool.size[1]) if pool.kind == "mean" else Fraction(1)
+
+
 def pool_backward(grad: Array, pool: Pool, shape: tuple[int, ...],
                   winners: IntArray | None) -> Array:
     """dL/dA: each window's gradient to its winner (max, min) or shared equally (mean);
     where windows overlap, the parts add up."""
-    (kh, kw), (sh, sw) = pool.size, pool.stride
     out = zeros(shape)
-    for f, i, j in np.ndindex(*grad.shape):
-        g = grad[f, i, j]
-        if winners is None:
-            share = g / (kh * kw)
-            for m in range(kh):
-                for n in range(kw):
-                    out[f, i * sh + m, j * sw + n] += share
-        else:
-            m, n = divmod(int(winners[f, i, j]), kw)
-            out[f, i * sh + m, j * sw + n] += g
+    share = pool_share(pool)
+    for cell, sources in pool_routes(pool, grad.shape, winners).items():
+        out[cell] = sum((grad[g] * share for g in sources), Fraction(0))
     return out
+
+
+def activation_backward(grad: Array, slopes: Array) -> Array:
+    """dL/dZ = dL/dA ⊙ f′(Z)."""
+    result: Array = grad * slopes
+    return result
+
+
+# --------------------------------------------------------------------------
+# the whole layer
 
 
 @dataclass(frozen=True, eq=False)
 class Solution:
-    """Every quantity of the worked solution, in the full layout.
+    """Every quantity of the worked solution, in the full layout, by the result's names.
 
     Arrays are (C, H, W) for inputs, (F, C, kh, kw) for filters and
-    (F, oh, ow) for outputs; gradients are None for a forward-only problem.
-    ``output`` and ``grad_output`` are always the convolution's Z and dL/dZ;
-    with an activation or a pool, ``activated``/``pooled`` and their
-    gradients follow, and the result's ``output`` is the last stage
-    (see :mod:`cnnstep.result`).
+    (F, oh, ow) for the convolution's output; gradients are None for a
+    forward-only problem. ``conv`` is Z and ``grad_conv`` dL/dZ; ``output``
+    is the last stage (Z itself when nothing follows the convolution) and
+    ``grad_output`` its gradient. Which of them the result holds is the
+    business of :mod:`cnnstep.quantities`.
     """
 
     problem: Problem
     padded_input: Array
-    output: Array
+    conv: Array  # Z = conv(X, K) + B
+    activated: Array | None = None  # A = f(Z)
+    pooled: Array | None = None  # P = pool(A or Z)
+    winners: IntArray | None = None  # position in its window of each max (min)
     loss: Fraction | None = None
-    grad_output: Array | None = None
+    squared_errors: Array | None = None  # (output − target)², entry by entry
+    grad_output: Array | None = None  # dL/d(last stage)
+    grad_activated: Array | None = None  # dL/dA
+    slopes: Array | None = None  # f′(Z)
+    grad_conv: Array | None = None  # dL/dZ
     spread_grad: Array | None = None  # dL/dZ with stride − 1 zeros inserted
     grad_filter: Array | None = None
     grad_bias: Array | None = None
@@ -310,98 +377,89 @@ class Solution:
     grad_input: Array | None = None
     updated_filter: Array | None = None
     updated_bias: Array | None = None
-    activated: Array | None = None  # A = f(Z)
-    pooled: Array | None = None  # P = pool(A or Z)
-    winners: IntArray | None = None  # position in its window of each max (min)
-    slopes: Array | None = None  # f′(Z)
-    grad_pooled: Array | None = None  # dL/dP
-    grad_activated: Array | None = None  # dL/dA
 
     @property
-    def last(self) -> Array:
+    def output(self) -> Array:
         """The last stage: what the loss compares with the target."""
         for stage in (self.pooled, self.activated):
             if stage is not None:
                 return stage
-        return self.output
+        return self.conv
 
     @property
-    def grad_last(self) -> Array | None:
-        layer = self.problem.layer
-        if layer.pool is not None:
-            return self.grad_pooled
-        return self.grad_activated if layer.activation is not None else self.grad_output
+    def pool_input(self) -> Array:
+        """What the pool reads: A, or Z when there is no activation."""
+        return self.activated if self.activated is not None else self.conv
 
-    @property
-    def approximate(self) -> bool:
-        """Whether sigmoid or tanh made every later quantity a float approximation."""
-        activation = self.problem.layer.activation
-        return activation is not None and not activation.exact
+
+def _forward(problem: Problem) -> dict[str, Any]:
+    """The forward stages: padded input, Z, A, P and the pool's winners."""
+    layer = problem.layer
+    xpad = pad(problem.input, problem.padding)
+    stages: dict[str, Any] = {"padded_input": xpad,
+                              "conv": forward(xpad, problem.filter, problem.bias, layer.stride)}
+    last = stages["conv"]
+    if layer.activation is not None:
+        last = stages["activated"] = activate(last, layer.activation)
+    if layer.pool is not None:
+        stages["pooled"], stages["winners"] = pool_forward(last, layer.pool)
+    return stages
+
+
+def _layers_backward(problem: Problem, stages: dict[str, Any], grad: Array) -> Array:
+    """Back from dL/d(last stage) through the pool and the activation to dL/dZ."""
+    layer = problem.layer
+    if layer.pool is not None:
+        before = stages.get("activated", stages["conv"])
+        grad = pool_backward(grad, layer.pool, before.shape, stages["winners"])
+    if layer.activation is not None:
+        stages["grad_activated"] = grad
+        stages["slopes"] = activation_slope(stages["conv"], stages["activated"],
+                                            layer.activation)
+        grad = activation_backward(grad, stages["slopes"])
+    return grad
+
+
+def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
+    """dL/dK, dL/dB and dL/dX from dL/dZ, with every intermediate the derivation shows."""
+    layer = problem.layer
+    stages["spread_grad"] = spread = insert_zeros(dz, layer.stride)
+    stages["grad_filter"] = filter_gradient(stages["padded_input"], spread, layer.kernel_size)
+    if problem.bias is not None:
+        stages["grad_bias"] = bias_gradient(dz)
+    stages["rotated_filter"] = rotated = rotate180(problem.filter)
+    stages["padded_grad"] = padded = full_pad(spread, layer.kernel_size)
+    stages["grad_padded_input"] = full = full_convolution(rotated, padded, layer.padded_size)
+    stages["grad_input"] = np.ascontiguousarray(crop(full, layer.padding))
 
 
 def solve(problem: Problem) -> Solution:
     """The whole layer: forward pass, loss, gradients and SGD update."""
-    layer = problem.layer
-    xpad = pad(problem.input, problem.padding)
-    z = forward(xpad, problem.filter, problem.bias, problem.stride)
-    stages: dict[str, Any] = {}
-    last = z
-    if layer.activation is not None:
-        last = stages["activated"] = _frozen(activate(z, layer.activation))
-    if layer.pool is not None:
-        pooled, winners = pool_forward(last, layer.pool)
-        last = stages["pooled"] = _frozen(pooled)
-        stages["winners"] = winners
+    stages = _forward(problem)
+    last = stages.get("pooled", stages.get("activated", stages["conv"]))
     if problem.target is not None:
-        loss: Fraction | None = loss_value(last, problem.target, problem.loss)
+        stages["squared_errors"] = squared_errors(last, problem.target)
+        stages["loss"] = loss_value(last, problem.target, problem.loss)
         grad = loss_gradient(last, problem.target, problem.loss)
     elif problem.grad_output is not None:
-        loss, grad = None, problem.grad_output
+        grad = problem.grad_output
     else:
-        return Solution(problem, _frozen(xpad), _frozen(z), **stages)
-
-    # back through the pool and the activation to dL/dZ
-    if layer.pool is not None:
-        stages["grad_pooled"] = _frozen(grad)
-        before = stages.get("activated", z)
-        grad = pool_backward(grad, layer.pool, before.shape, stages["winners"])
-    if layer.activation is not None:
-        stages["grad_activated"] = _frozen(grad)
-        slopes = activation_slope(z, stages["activated"], layer.activation)
-        stages["slopes"] = _frozen(slopes)
-        grad = grad * slopes
-    dz = grad
-
-    spread = dilate(dz, problem.stride)
-    grad_filter = filter_gradient(xpad, spread, problem.kernel_size)
-    grad_bias = None
-    if problem.bias is not None:
-        grad_bias = fractions([sum(dz[f].flat, Fraction(0)) for f in range(dz.shape[0])])
-    rotated = rotate180(problem.filter)
-    padded_grad = full_pad(spread, problem.kernel_size)
-    grad_xpad = input_gradient(rotated, padded_grad, problem.padded_size)
-    grad_input = crop(grad_xpad, problem.padding)
-
-    updated_filter = updated_bias = None
+        return _solution(problem, stages)
+    stages["grad_output"] = grad
+    stages["grad_conv"] = dz = _layers_backward(problem, stages, grad)
+    _conv_backward(problem, stages, dz)
     if problem.learning_rate is not None:
-        updated_filter = sgd(problem.filter, grad_filter, problem.learning_rate)
-        if problem.bias is not None and grad_bias is not None:
-            updated_bias = sgd(problem.bias, grad_bias, problem.learning_rate)
+        stages["updated_filter"] = sgd(problem.filter, stages["grad_filter"],
+                                       problem.learning_rate)
+        if problem.bias is not None:
+            stages["updated_bias"] = sgd(problem.bias, stages["grad_bias"],
+                                         problem.learning_rate)
+    return _solution(problem, stages)
 
-    return Solution(
-        problem=problem,
-        padded_input=_frozen(xpad),
-        output=_frozen(z),
-        loss=loss,
-        grad_output=_frozen(dz),
-        spread_grad=_frozen(spread),
-        grad_filter=_frozen(grad_filter),
-        grad_bias=_frozen(grad_bias) if grad_bias is not None else None,
-        rotated_filter=_frozen(rotated),
-        padded_grad=_frozen(padded_grad),
-        grad_padded_input=_frozen(grad_xpad),
-        grad_input=_frozen(np.ascontiguousarray(grad_input)),
-        updated_filter=_frozen(updated_filter) if updated_filter is not None else None,
-        updated_bias=_frozen(updated_bias) if updated_bias is not None else None,
-        **stages,
-    )
+
+def _solution(problem: Problem, stages: dict[str, Any]) -> Solution:
+    """The Solution, every array read-only."""
+    frozen_stages: dict[str, Any] = {
+        key: _frozen(value) if isinstance(value, np.ndarray) else value
+        for key, value in stages.items()}
+    return Solution(problem=problem, **frozen_stages)

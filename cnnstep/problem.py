@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from cnnstep import geometry
 from cnnstep.numbers import NumberError, parse_number
 
 #: an object array of Fractions (numpy does not type its entries)
@@ -128,8 +129,7 @@ class Layer:
     def pooled_size(self) -> tuple[int, int]:
         """The pool's output size, ⌊(oh − k)/s⌋ + 1 along each axis."""
         assert self.pool is not None
-        (oh, ow), (kh, kw), (sh, sw) = self.output_size, self.pool.size, self.pool.stride
-        return (oh - kh) // sh + 1, (ow - kw) // sw + 1
+        return geometry.sizes(self.output_size, self.pool.size, self.pool.stride)
 
     @property
     def last_shape(self) -> tuple[int, int, int]:
@@ -156,8 +156,7 @@ class Layer:
     @property
     def output_size(self) -> tuple[int, int]:
         """⌊(H + 2P − K)/S⌋ + 1 along each axis."""
-        (hp, wp), (kh, kw), (sh, sw) = self.padded_size, self.kernel_size, self.stride
-        return (hp - kh) // sh + 1, (wp - kw) // sw + 1
+        return geometry.sizes(self.padded_size, self.kernel_size, self.stride)
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
@@ -550,7 +549,7 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
                     not isinstance(bias, list) and not (bias == "symbolic" and filters > 1))
     notation = _notation(data["notation"]) if "notation" in data else Notation()
     activation = _activation(data["activation"]) if "activation" in data else None
-    out = ((padded[0] - kh) // stride[0] + 1, (padded[1] - kw) // stride[1] + 1)
+    out = geometry.sizes(padded, (kh, kw), stride)
     pool = _pool(data["pool"], out) if "pool" in data else None
     return Layer((image[0], image[1], image[2]), (kernel[0], kernel[1], kernel[2], kernel[3]),
                  has_bias, stride, padding, notation, layout, activation, pool)

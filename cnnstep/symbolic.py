@@ -45,10 +45,10 @@ from cnnstep.derivation import (
     _Base,
     _Plan,
     _sums,
-    parse_entry,
 )
 from cnnstep.engine import Solution
 from cnnstep.problem import Array, Layer
+from cnnstep.quantities import parse_entry
 
 #: result keys the symbolic derivation gives, in order
 SYMBOLIC_KEYS = ("output", "grad_filter", "grad_bias", "grad_input")
@@ -386,8 +386,8 @@ def symbolic_result(layer: Layer) -> dict[str, Any]:
     channel and one filter, else ``X_c_i_j``, ``K_f_c_m_n``, ``B_f``,
     ``dZ_f_i_j``; each array has the shape of the matching result key.
     """
+    from cnnstep.quantities import user_shape
     from cnnstep.render.expr import SympyPrinter
-    from cnnstep.result import user_shape
 
     layered = layer.layered
     layer = replace(layer, activation=None, pool=None)  # the convolution's formulas

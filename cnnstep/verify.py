@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.derivation import entry_text
 from cnnstep.engine import Solution
 from cnnstep.engine import solve as solve_layer
 from cnnstep.problem import Array, Problem
+from cnnstep.quantities import entry_text
 
 #: more symbols than this and direct differentiation would take too long
 #: (about 5 ms of SymPy per product in the loss: 2000 products take about 10 s)
@@ -188,12 +188,12 @@ def verify(problem: Problem, solve: Callable[[Problem], Solution] = solve_layer)
         return Check(key, label, len(expressions), tuple(mismatches), how)
 
     conv_key = "conv" if layer.layered else "output"
-    checks = [evaluated(conv_key, n.output, forward, solution.output)]
+    checks = [evaluated(conv_key, n.output, forward, solution.conv)]
     if activation is not None and pool is not None:
         checks.append(evaluated("activated", "A", activated, solution.activated, approximate))
     if layer.layered:
         name = "P" if pool is not None else "A"
-        checks.append(evaluated("output", name, stage, solution.last, approximate))
+        checks.append(evaluated("output", name, stage, solution.output, approximate))
     # L = factor · Σ_e term_e, each term a function of one entry of the last stage
     if problem.target is not None:
         terms = [(stage[e] - exact(problem.target[e])) ** 2 for e in last]

@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 
 from cnnstep import engine
 from cnnstep.problem import problem_from_data
-from cnnstep.result import RESULT_KEYS, quantity, result
+from cnnstep.quantities import RESULT_KEYS
+from cnnstep.result import quantity, result
 
 PROPERTY = settings(
     max_examples=80,
@@ -88,7 +89,7 @@ def test_engine_equals_naive_layer(case: Case) -> None:
     solution = engine.solve(problem)
     expected = expected_solution(case)
 
-    assert to_lists(solution.output) == expected["output"]
+    assert to_lists(solution.conv) == expected["output"]
     for key in RESULT_KEYS[1:]:
         got = quantity(solution, key)
         if key in expected:
@@ -205,7 +206,7 @@ def test_intermediate_steps_have_the_taught_shapes(case: Case) -> None:
     hp, wp = len(case.x[0]) + 2 * ph, len(case.x[0][0]) + 2 * pw
     oh, ow = problem.output_size
     assert solution.padded_input.shape == (channels, hp, wp)
-    assert solution.output.shape == (filters, oh, ow)
+    assert solution.conv.shape == (filters, oh, ow)
     spread = solution.spread_grad
     assert spread is not None
     assert spread.shape == (filters, (oh - 1) * sh + 1, (ow - 1) * sw + 1)
@@ -243,8 +244,8 @@ def test_pad_adds_zeros_on_each_side() -> None:
 
 def test_dilate_inserts_stride_minus_one_zeros() -> None:
     g = arr([[[1, 2], [3, 4]]])
-    assert to_lists(engine.dilate(g, (1, 1))) == [[[1, 2], [3, 4]]]
-    assert to_lists(engine.dilate(g, (2, 3))) == [
+    assert to_lists(engine.insert_zeros(g, (1, 1))) == [[[1, 2], [3, 4]]]
+    assert to_lists(engine.insert_zeros(g, (2, 3))) == [
         [[1, 0, 0, 2], [0, 0, 0, 0], [3, 0, 0, 4]]
     ]
 

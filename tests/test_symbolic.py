@@ -598,7 +598,7 @@ def check_against_engine(problem: Any, symbolic: dict[str, Any]) -> None:
     table = symbol_table(layer)
     names = {name: sympy.Symbol(name) for role in table.values() for name in role}
     arrays = {"input": problem.input, "filter": problem.filter, "bias": problem.bias,
-              "grad_output": solution.grad_output}
+              "grad_output": solution.grad_conv}
     values = {names[name]: rational(arrays[role][index])
               for role, entries in table.items() for name, index in entries.items()}
     expected_keys = ["conv" if layered else "output", "grad_filter", "grad_input"]

@@ -232,7 +232,7 @@ def test_unrotated_kernel_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_stride_without_zeros_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     problem = load_sample("seed001-stride2")
     assert problem.stride == (2, 2)
-    monkeypatch.setattr(engine, "dilate", lambda g, stride: g.copy())
+    monkeypatch.setattr(engine, "insert_zeros", lambda g, stride: g.copy())
     checks = verify.verify(problem)
     assert_reports_failure(checks, {"grad_filter", "grad_input"})
     naive = naive_gradients(problem)
@@ -252,7 +252,7 @@ def test_stride_without_zeros_is_caught(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_stride_one_does_not_need_the_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same break is harmless at stride 1: verify must not cry wolf."""
-    monkeypatch.setattr(engine, "dilate", lambda g, stride: g.copy())
+    monkeypatch.setattr(engine, "insert_zeros", lambda g, stride: g.copy())
     assert all(c.ok for c in verify.verify(load_sample("seed000-filter-update")))
 
 

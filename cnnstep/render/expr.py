@@ -182,7 +182,9 @@ class ExprPrinter:
         """Negative numbers inside products, sums and differences; sums inside products."""
         if isinstance(node, Num):
             negative = node.value < 0
-            fraction = not terminates(node.value) and self.settings.decimals is None
+            # a float approximation prints as a decimal, never as a fraction
+            fraction = (not node.approximate and not terminates(node.value)
+                        and self.settings.decimals is None)
             if context == "first":
                 return False
             if context in ("factor", "base"):

@@ -17,10 +17,10 @@ import numpy as np
 from cnnstep.check import Marked, Report
 from cnnstep.derivation import Derivation, derive
 from cnnstep.numbers import display
+from cnnstep.quantities import approximate_keys
 from cnnstep.render.json_result import dumps_value
 from cnnstep.render.latex import PREAMBLE, LatexRenderer
 from cnnstep.render.markdown import MarkdownRenderer
-from cnnstep.result import approximate_keys
 
 #: wrong entries worked out in full at the most
 WORKED_LIMIT = 12
@@ -48,7 +48,7 @@ def as_json(report: Report) -> dict[str, Any]:
 
 
 def to_json(report: Report) -> str:
-    approximate = bool(approximate_keys(report.solution))
+    approximate = bool(approximate_keys(report.solution.problem))
     return dumps_value(as_json(report), approximate) + "\n"
 
 

@@ -1,0 +1,284 @@
+"""Every quantity of the result, once: its axes, its step, its symbol, when it is there.
+
+This is the one place that lists result keys. The result object, the
+derivation, the symbolic formulas, the marker and the verifier read it; none
+of them lists keys of its own.
+
+A quantity's key is also the name of its value on the engine's
+:class:`~cnnstep.engine.Solution`. Two of them have a second name: the
+convolution's Z and dL/dZ are the result's ``conv`` and ``grad_conv`` when an
+activation or a pool follows, and simply ``output`` and ``grad_output`` when
+nothing does (then they *are* the last stage).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cnnstep.problem import Array, Layer, Layout, Problem
+
+#: how a quantity's array is laid out (its full-layout shape)
+Axes = Literal["input", "filter", "bias", "conv", "last", "number"]
+
+#: what must be given for a quantity to be in the result
+Need = Literal["target", "gradients", "bias", "rate", "activation", "pool", "layered"]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One key of the result."""
+
+    key: str
+    axes: Axes
+    #: the derivation step that works it out
+    step: str
+    #: the symbol of its entries in the derivation (a role of the printers)
+    role: str
+    #: what the problem must give for the result to hold it
+    needs: frozenset[Need]
+    #: float sigmoid or tanh before it makes it approximate: "never", "always"
+    #: (after such an activation), or "target" (only when it comes from a target)
+    approximate: Literal["never", "always", "target"]
+    #: a symbolic derivation gives it as formulas (``--symbolic``)
+    symbolic: bool = False
+    #: its key when no layer follows the convolution
+    unlayered: str | None = None
+    #: in words, for messages
+    meaning: str = ""
+
+
+def _q(key: str, axes: Axes, step: str, role: str, needs: Iterable[Need] = (),
+       approximate: Literal["never", "always", "target"] = "always", **more: Any) -> Quantity:
+    return Quantity(key, axes, step, role, frozenset(needs), approximate, **more)
+
+
+#: in the order the steps compute them: an earlier mistake is known before the
+#: quantities computed from it are marked
+QUANTITIES: tuple[Quantity, ...] = (
+    _q("conv", "conv", "forward", "conv", ["layered"], "never", symbolic=True,
+       unlayered="output", meaning="Z = conv(X, K) + B"),
+    _q("activated", "conv", "activation", "activated", ["activation"], meaning="A = f(Z)"),
+    _q("pooled", "last", "pool", "pooled", ["pool"], meaning="P = pool(A or Z)"),
+    _q("output", "last", "last", "output", meaning="the last stage"),
+    _q("loss", "number", "loss", "loss", ["target"], meaning="L"),
+    _q("grad_output", "last", "grad_output", "grad_output", ["gradients"], "target",
+       meaning="dL/d(last stage)"),
+    _q("grad_activated", "conv", "pool_backward", "grad_activated",
+       ["gradients", "activation", "pool"], "target", meaning="dL/dA"),
+    _q("grad_conv", "conv", "activation_backward", "grad_conv", ["gradients", "layered"],
+       unlayered="grad_output", meaning="dL/dZ"),
+    _q("grad_filter", "filter", "grad_filter", "grad_filter", ["gradients"], symbolic=True,
+       meaning="dL/dK"),
+    _q("grad_bias", "bias", "grad_bias", "grad_bias", ["gradients", "bias"], symbolic=True,
+       meaning="dL/dB"),
+    _q("grad_input", "input", "grad_input", "grad_input", ["gradients"], symbolic=True,
+       meaning="dL/dX"),
+    _q("updated_filter", "filter", "update", "updated_filter", ["gradients", "rate"],
+       meaning="K − α·dL/dK"),
+    _q("updated_bias", "bias", "update", "updated_bias", ["gradients", "rate", "bias"],
+       meaning="B − α·dL/dB"),
+)
+
+BY_KEY = {q.key: q for q in QUANTITIES}
+
+#: the result's keys in the order the format lists them (and the JSON prints them)
+RESULT_KEYS = (
+    "output", "loss", "grad_output", "grad_filter", "grad_bias", "grad_input",
+    "updated_filter", "updated_bias", "conv", "activated", "pooled", "grad_conv",
+    "grad_activated",
+)
+
+
+def get(key: str) -> Quantity:
+    return BY_KEY[key]
+
+
+# --------------------------------------------------------------------------
+# which quantities a problem has
+
+
+def features(layer: Layer, problem: Problem | None = None) -> frozenset[Need]:
+    """What a layer (and its numbers, if any) give."""
+    have: set[Need] = set()
+    if layer.has_bias:
+        have.add("bias")
+    if layer.activation is not None:
+        have.add("activation")
+    if layer.pool is not None:
+        have.add("pool")
+    if layer.layered:
+        have.add("layered")
+    if problem is not None:
+        if problem.target is not None:
+            have.add("target")
+        if problem.has_gradients:
+            have.add("gradients")
+        if problem.learning_rate is not None:
+            have.add("rate")
+    return frozenset(have)
+
+
+def present(problem: Problem) -> tuple[str, ...]:
+    """The result keys this problem has, in the format's order."""
+    have = features(problem.layer, problem)
+    return tuple(key for key in RESULT_KEYS if BY_KEY[key].needs <= have)
+
+
+def in_step_order(keys: Iterable[str]) -> list[str]:
+    """``keys`` in the order the steps compute them."""
+    wanted = set(keys)
+    return [q.key for q in QUANTITIES if q.key in wanted]
+
+
+def why_absent(key: str, problem: Problem) -> str:
+    """Why a result key is not in this problem's result, in a few words."""
+    missing = BY_KEY[key].needs - features(problem.layer, problem)
+    reasons: dict[Need, str] = {
+        "bias": "it has no bias",
+        "rate": "it has no learning_rate",
+        "target": "it has no target",
+        "layered": "there is no activation or pool after the convolution",
+        "activation": "it has no activation",
+        "gradients": "it has no target or grad_output, so no gradients",
+    }
+    if "pool" in missing:
+        return ("it has no pool, so dL/dA is grad_output" if key == "grad_activated"
+                else "it has no pool")
+    for need, reason in reasons.items():
+        if need in missing:
+            return reason
+    return "it is not part of this problem's result"
+
+
+def is_approximate(key: str, problem: Problem) -> bool:
+    """Whether float sigmoid or tanh went into this quantity's values."""
+    activation = problem.layer.activation
+    if activation is None or activation.exact:
+        return False
+    rule = BY_KEY[key].approximate
+    return rule == "always" or (rule == "target" and problem.target is not None)
+
+
+def approximate_keys(problem: Problem) -> frozenset[str]:
+    """The result keys whose values are float approximations."""
+    return frozenset(key for key in present(problem) if is_approximate(key, problem))
+
+
+# --------------------------------------------------------------------------
+# names: the convolution's Z and dL/dZ, and the last stage
+
+
+def conv_key(layer: Layer) -> str:
+    """The result key of the convolution's Z: ``conv`` when a layer follows, else ``output``."""
+    return result_name("conv", layer)
+
+
+def grad_conv_key(layer: Layer) -> str:
+    """The result key of dL/dZ: ``grad_conv`` when a layer follows, else ``grad_output``."""
+    return result_name("grad_conv", layer)
+
+
+def result_name(key: str, layer: Layer) -> str:
+    """The name a quantity has in this layer's result."""
+    other = BY_KEY[key].unlayered
+    return other if other is not None and not layer.layered else key
+
+
+def last_key(layer: Layer) -> str:
+    """The quantity the last stage is: ``pooled``, ``activated`` or ``conv``."""
+    return "pooled" if layer.pool else "activated" if layer.activation else "conv"
+
+
+def canonical(key: str, layer: Layer) -> str:
+    """The quantity a result key names: ``output`` is the last stage's own key."""
+    if key == "output":
+        return last_key(layer)
+    if key == "grad_output" and not layer.layered:
+        return "grad_conv"
+    return key
+
+
+# --------------------------------------------------------------------------
+# shapes
+
+
+def full_shape(key: str, layer: Layer) -> tuple[int, ...]:
+    """The shape of a quantity in the full layout: (C, H, W), (F, C, kh, kw), (F,), …"""
+    axes = BY_KEY[key].axes
+    return {
+        "input": layer.input_shape, "filter": layer.filter_shape, "bias": (layer.filters,),
+        "conv": layer.output_shape, "last": layer.last_shape, "number": (),
+    }[axes]
+
+
+def user_rank(key: str, layout: Layout) -> int:
+    """How many axes the user's shape of a quantity has."""
+    axes = BY_KEY[key].axes
+    if axes == "number":
+        return 0
+    if axes == "bias":
+        return 0 if layout.bias_is_number else 1
+    return {"input": layout.input_rank, "filter": layout.filter_rank}.get(
+        axes, layout.output_rank)
+
+
+def user_shape(key: str, array: Array, layout: Layout) -> Array:
+    """An array in the full layout reshaped to the rank the user gave it in."""
+    rank = user_rank(key, layout)
+    return array.reshape(array.shape[len(array.shape) - rank:])
+
+
+def user_index(key: str, index: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
+    """A full-layout index as the user would write it for ``key``."""
+    return index[len(index) - user_rank(key, layout):]
+
+
+def entry_text(key: str, index: tuple[int, ...], layout: Layout) -> str:
+    """``grad_input[1][2]``: an entry as the user names it."""
+    return key + "".join(f"[{i}]" for i in user_index(key, index, layout))
+
+
+# --------------------------------------------------------------------------
+# naming entries: ``grad_input[1][2]``
+
+_ENTRY = re.compile(r"([a-z_]+)((?:\[\d+\])*)")
+
+
+class SelectionError(ValueError):
+    """A selection that names no entry of the result."""
+
+
+def parse_entry(text: str, layer: Layer, available: Iterable[str]
+                ) -> tuple[str, tuple[int, ...]]:
+    """``grad_input[1][2]`` → (``grad_input``, full-layout index).
+
+    Messages name the selection as written; the caller says where it came from.
+    """
+    available = tuple(available)
+    match = _ENTRY.fullmatch(text.strip())
+    if not match or match.group(1) not in BY_KEY:
+        close = difflib.get_close_matches(text.partition("[")[0].strip(), available, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise SelectionError(
+            f"{text}: expected a result key ({', '.join(available)}) with an index{hint}")
+    key = match.group(1)
+    index = tuple(int(n) for n in re.findall(r"\d+", match.group(2)))
+    if key not in available:
+        raise SelectionError(f"{text}: this problem has no {key}")
+    full = full_shape(key, layer)
+    shape = user_index(key, full, layer.layout)
+    if len(index) != len(shape):
+        if not shape:
+            raise SelectionError(f"{text}: {key} is a number and takes no index")
+        raise SelectionError(
+            f"{text}: {key} has {len(shape)} ax{'es' if len(shape) != 1 else 'is'}"
+            f" (shape {''.join(f'[{n}]' for n in shape)}), give {len(shape)} "
+            f"ind{'ices' if len(shape) != 1 else 'ex'}")
+    for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
+        if i >= n:
+            raise SelectionError(f"{text}: index {i} on axis {axis} is out of range (size {n})")
+    return key, (0,) * (len(full) - len(index)) + index
