@@ -139,10 +139,21 @@ class Div:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A named operation: conv, full conv, rot180, sum."""
+    """A named operation applied to its arguments; each format spells the name.
 
-    name: str
+    ``op`` is one of :data:`OPERATIONS`; ``prime`` asks for its derivative
+    (ReLU′(Z)).
+    """
+
+    op: str
     args: tuple[Expr, ...]
+    prime: bool = False
+
+
+#: the operations a :class:`Call` may name: the convolutions, the kernel's
+#: rotation, a sum over all entries, and the activations and pools
+OPERATIONS = ("conv", "full_conv", "rot180", "sum", "max", "min", "mean",
+              "relu", "leaky_relu", "sigmoid", "tanh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -627,12 +638,12 @@ class _Builder(_Base):
             if kind == "relu":
                 numeric: Expr = Call("max", (self.num(Fraction(0)), self.num(z)))
             elif kind == "leaky_relu":  # z itself when positive, else slope×z
-                numeric = (Call("LeakyReLU", (self.num(z),)) if z > 0 else
+                numeric = (Call("leaky_relu", (self.num(z),)) if z > 0 else
                            Mul((self.num(activation.slope), self.num(z))))
             else:
-                numeric = Call(name, (self.num(z),))
+                numeric = Call(kind, (self.num(z),))
             blocks.append(Equation(
-                self.sym("activated", e), (Call(name, (self.sym("output", e),)), numeric),
+                self.sym("activated", e), (Call(kind, (self.sym("output", e),)), numeric),
                 s.activated[e], ("activated", e), approximate=self.approx))
         blocks += self.omitted("activated", len(chosen), len(entries), "activated entries")
         if self.plan.only is None:
@@ -891,7 +902,7 @@ class _Builder(_Base):
                 slope = Group(Sub(self.num(Fraction(1)), Pow(a, 2)))
             blocks.append(Equation(
                 self.sym("grad_output", e),
-                (Mul((self.sym("grad_activated", e), Call(prime, (self.sym("output", e),)))),
+                (Mul((self.sym("grad_activated", e), Call(kind, (self.sym("output", e),), prime=True))),
                  Mul((da, slope))),
                 s.grad_conv[e], ("grad_conv", e), approximate=self.approx))
         blocks += self.omitted("grad_conv", len(chosen), len(entries),
@@ -1003,7 +1014,7 @@ class _Builder(_Base):
                                     approximate=self.approx)
             blocks.append(Text((
                 Whole("grad_input"), " = ",
-                Call("full conv", (Call("rot180", (Whole("filter"),)), spread)),
+                Call("full_conv", (Call("rot180", (Whole("filter"),)), spread)),
                 ": slide the rotated kernel over the padded gradient"
                 + (" and add over the filters" if p.filters > 1 else "")
                 + ". Each entry, term by term (only the output entries the input entry"

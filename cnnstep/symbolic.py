@@ -266,7 +266,7 @@ class _SymbolicBuilder(_Base):
         padded = self.pad_symbols(spread, (kh - 1, kw - 1))
         blocks.append(Text((
             Whole("grad_input"), " = ",
-            Call("full conv", (Call("rot180", (Whole("filter"),)), operand)),
+            Call("full_conv", (Call("rot180", (Whole("filter"),)), operand)),
             ": rotate the kernel by 180°, pad the gradient with kernel − 1 zeros, and slide; "
             + (f"each of the {input_checked} input entries" if input_checked > 1
                else "the input entry")

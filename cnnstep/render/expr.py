@@ -258,8 +258,15 @@ class ExprPrinter:
             return f"{self.open_square}{inner}{self.close_square}"
         return f"({inner})"
 
+    #: how the format spells each operation of a Call (the op itself where absent)
+    operations: ClassVar[dict[str, str]] = {
+        "full_conv": "full conv", "relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "σ",
+    }
+    prime = "′"
+
     def _print_Call(self, node: Call) -> str:
-        return f"{node.name}({', '.join(self.doprint(a) for a in node.args)})"
+        name = self.operations.get(node.op, node.op) + (self.prime if node.prime else "")
+        return f"{name}({', '.join(self.doprint(a) for a in node.args)})"
 
 
 class TextPrinter(ExprPrinter):
@@ -458,18 +465,14 @@ class LatexPrinter(ExprPrinter):
     def _print_Sigma(self, node: Sigma) -> str:
         return rf"\sum_{{{node.indices}}} {self.doprint(node.body)}"
 
-    def _print_Call(self, node: Call) -> str:
-        args = ", ".join(self.doprint(a) for a in node.args)
-        if node.name == "rot180":
-            return rf"\operatorname{{rot}}_{{180^\circ}}({args})"
-        base = node.name.rstrip("′")
-        primes = "'" * (len(node.name) - len(base))
-        if base in GREEK:
-            return rf"{GREEK[base]}{primes}({args})"
-        name = base.replace(" ", r"\ ")
-        if name in ("max", "min", "tanh"):
-            return rf"\{name}{primes}({args})"
-        return rf"\operatorname{{{name}}}{primes}({args})"
+    operations: ClassVar[dict[str, str]] = {
+        "rot180": r"\operatorname{rot}_{180^\circ}", "full_conv": r"\operatorname{full\ conv}",
+        "conv": r"\operatorname{conv}", "sum": r"\operatorname{sum}",
+        "relu": r"\operatorname{ReLU}", "leaky_relu": r"\operatorname{LeakyReLU}",
+        "sigmoid": r"\sigma", "tanh": r"\tanh", "max": r"\max", "min": r"\min",
+        "mean": r"\operatorname{mean}",
+    }
+    prime = "'"
 
 
 class SympyPrinter(ExprPrinter):
