@@ -209,9 +209,9 @@ def loss_scale(loss: LossName, count: int) -> tuple[int, int]:
 
 
 def loss_factor(loss: LossName, count: int) -> tuple[int, int]:
-    """dL/dz = (a/b)·(z − y): (2, N) for mse, (2, 1) for sse, (1, 1) for half_sse."""
-    a, b = loss_scale(loss, count)
-    return 2 * a, b
+    """dL/dz = (a/b)·(z − y): (2, N) for mse, (2, 1) for sse, (1, 1) for half_sse
+    (the 2 of the square cancels the half)."""
+    return {"mse": (2, count), "sse": (2, 1), "half_sse": (1, 1)}[loss]
 
 
 def squared_errors(z: Array, y: Array) -> Array:
@@ -364,6 +364,7 @@ class Solution:
     winners: IntArray | None = None  # position in its window of each max (min)
     loss: Fraction | None = None
     squared_errors: Array | None = None  # (output − target)², entry by entry
+    loss_sum: Fraction | None = None  # Σ (output − target)², before the loss's scale
     grad_output: Array | None = None  # dL/d(last stage)
     grad_activated: Array | None = None  # dL/dA
     slopes: Array | None = None  # f′(Z)
@@ -438,7 +439,8 @@ def solve(problem: Problem) -> Solution:
     stages = _forward(problem)
     last = stages.get("pooled", stages.get("activated", stages["conv"]))
     if problem.target is not None:
-        stages["squared_errors"] = squared_errors(last, problem.target)
+        stages["squared_errors"] = errors = squared_errors(last, problem.target)
+        stages["loss_sum"] = sum(errors.flat, Fraction(0))
         stages["loss"] = loss_value(last, problem.target, problem.loss)
         grad = loss_gradient(last, problem.target, problem.loss)
     elif problem.grad_output is not None:

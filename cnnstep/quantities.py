@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,19 +36,30 @@ class Quantity:
     axes: Axes
     #: the derivation step that works it out
     step: str
-    #: the symbol of its entries in the derivation (a role of the printers)
+    #: the symbol of its entries in the derivation (a role of the printers: Z's is
+    #: "output"); empty for the last stage, whose symbol is that stage's
     role: str
     #: what the problem must give for the result to hold it
     needs: frozenset[Need]
     #: float sigmoid or tanh before it makes it approximate: "never", "always"
     #: (after such an activation), or "target" (only when it comes from a target)
     approximate: Literal["never", "always", "target"]
-    #: a symbolic derivation gives it as formulas (``--symbolic``)
-    symbolic: bool = False
+    #: products a student writes out for one entry (None: not worked out on its own)
+    terms: Callable[[Layer], int] | None = None
+    #: in a symbolic derivation (``--symbolic``), the forms of each entry's equation
+    #: (the chain rule, then the result): 0 where it gives no formula
+    forms: int = 0
     #: its key when no layer follows the convolution
     unlayered: str | None = None
+    #: the letter of a stage after the convolution (A, P); empty: the notation's
+    letter: str = ""
     #: in words, for messages
     meaning: str = ""
+
+    @property
+    def symbolic(self) -> bool:
+        """A symbolic derivation gives it as formulas."""
+        return self.forms > 0
 
 
 def _q(key: str, axes: Axes, step: str, role: str, needs: Iterable[Need] = (),
@@ -56,31 +67,47 @@ def _q(key: str, axes: Axes, step: str, role: str, needs: Iterable[Need] = (),
     return Quantity(key, axes, step, role, frozenset(needs), approximate, **more)
 
 
+def _window(layer: Layer) -> int:
+    """Entries in one pool window."""
+    return layer.pool.size[0] * layer.pool.size[1] if layer.pool else 1
+
+
+def _one(layer: Layer) -> int:
+    return 1
+
+
 #: in the order the steps compute them: an earlier mistake is known before the
 #: quantities computed from it are marked
 QUANTITIES: tuple[Quantity, ...] = (
-    _q("conv", "conv", "forward", "conv", ["layered"], "never", symbolic=True,
-       unlayered="output", meaning="Z = conv(X, K) + B"),
-    _q("activated", "conv", "activation", "activated", ["activation"], meaning="A = f(Z)"),
-    _q("pooled", "last", "pool", "pooled", ["pool"], meaning="P = pool(A or Z)"),
-    _q("output", "last", "last", "output", meaning="the last stage"),
-    _q("loss", "number", "loss", "loss", ["target"], meaning="L"),
-    _q("grad_output", "last", "grad_output", "grad_output", ["gradients"], "target",
+    _q("conv", "conv", "forward", "output", ["layered"], "never",
+       terms=lambda layer: layer.channels * layer.kernel_size[0] * layer.kernel_size[1],
+       forms=1, unlayered="output", meaning="Z = conv(X, K) + B"),
+    _q("activated", "conv", "activation", "activated", ["activation"],
+       terms=lambda layer: 2, letter="A", meaning="A = f(Z)"),
+    _q("pooled", "last", "pool", "pooled", ["pool"],
+       terms=lambda layer: 2 * _window(layer), letter="P", meaning="P = pool(A or Z)"),
+    _q("output", "last", "last", "", meaning="the last stage"),
+    _q("loss", "number", "loss", "loss", ["target"], terms=lambda layer: 3, meaning="L"),
+    _q("grad_output", "last", "grad_output", "", ["gradients"], "target", terms=_one,
        meaning="dL/d(last stage)"),
     _q("grad_activated", "conv", "pool_backward", "grad_activated",
-       ["gradients", "activation", "pool"], "target", meaning="dL/dA"),
-    _q("grad_conv", "conv", "activation_backward", "grad_conv", ["gradients", "layered"],
+       ["gradients", "activation", "pool"], "target", terms=_window, meaning="dL/dA"),
+    _q("grad_conv", "conv", "activation_backward", "grad_output", ["gradients", "layered"],
+       terms=lambda layer: 2 if layer.activation else _window(layer),
        unlayered="grad_output", meaning="dL/dZ"),
-    _q("grad_filter", "filter", "grad_filter", "grad_filter", ["gradients"], symbolic=True,
+    _q("grad_filter", "filter", "grad_filter", "grad_filter", ["gradients"],
+       terms=lambda layer: layer.output_size[0] * layer.output_size[1], forms=2,
        meaning="dL/dK"),
-    _q("grad_bias", "bias", "grad_bias", "grad_bias", ["gradients", "bias"], symbolic=True,
+    _q("grad_bias", "bias", "grad_bias", "grad_bias", ["gradients", "bias"],
+       terms=lambda layer: layer.output_size[0] * layer.output_size[1], forms=3,
        meaning="dL/dB"),
-    _q("grad_input", "input", "grad_input", "grad_input", ["gradients"], symbolic=True,
-       meaning="dL/dX"),
+    _q("grad_input", "input", "grad_input", "grad_input", ["gradients"],
+       terms=lambda layer: layer.filters * layer.kernel_size[0] * layer.kernel_size[1],
+       forms=2, meaning="dL/dX"),
     _q("updated_filter", "filter", "update", "updated_filter", ["gradients", "rate"],
-       meaning="K − α·dL/dK"),
+       terms=_one, meaning="K − α·dL/dK"),
     _q("updated_bias", "bias", "update", "updated_bias", ["gradients", "rate", "bias"],
-       meaning="B − α·dL/dB"),
+       terms=_one, meaning="B − α·dL/dB"),
 )
 
 BY_KEY = {q.key: q for q in QUANTITIES}
@@ -193,13 +220,19 @@ def last_key(layer: Layer) -> str:
     return "pooled" if layer.pool else "activated" if layer.activation else "conv"
 
 
-def canonical(key: str, layer: Layer) -> str:
-    """The quantity a result key names: ``output`` is the last stage's own key."""
-    if key == "output":
-        return last_key(layer)
-    if key == "grad_output" and not layer.layered:
-        return "grad_conv"
-    return key
+def letter(key: str, layer: Layer) -> str:
+    """The letter a stage is written with: Z in the problem's notation, A or P."""
+    return BY_KEY[key].letter or layer.notation.output
+
+
+def symbol_role(key: str, layer: Layer) -> str:
+    """The derivation's symbol for the entries of a result key: ``output`` and
+    ``grad_output`` take the last stage's (P, A or Z)."""
+    role = BY_KEY[key].role
+    if role:
+        return role
+    last = BY_KEY[last_key(layer)].role
+    return last if key == "output" else "grad_" + last
 
 
 # --------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep import engine, geometry
 from cnnstep.derivation import (
     DEFAULT_MAX_TERMS,
     Add,
@@ -42,26 +43,39 @@ from cnnstep.derivation import (
     Sym,
     Text,
     Whole,
-    _Base,
-    _Plan,
-    _sums,
 )
+from cnnstep.derivation import shapes as shapes_step
+from cnnstep.derivation.builder import Builder, Index, Plan, sums
 from cnnstep.engine import Solution
 from cnnstep.problem import Array, Layer
-from cnnstep.quantities import parse_entry
+from cnnstep.quantities import (
+    QUANTITIES,
+    Quantity,
+    full_shape,
+    parse_entry,
+    result_name,
+    user_shape,
+)
 
-#: result keys the symbolic derivation gives, in order
-SYMBOLIC_KEYS = ("output", "grad_filter", "grad_bias", "grad_input")
+
+def convolution(layer: Layer) -> Layer:
+    """The layer's convolution alone: the formulas stop at dL/dZ."""
+    return replace(layer, activation=None, pool=None)
+
+
+def formulas(layer: Layer) -> list[Quantity]:
+    """The quantities a symbolic derivation gives as formulas (dL/dB with a bias only)."""
+    return [q for q in QUANTITIES if q.symbolic and ("bias" not in q.needs or layer.has_bias)]
 
 
 class InternalCheckError(AssertionError):
     """The two routes to a gradient disagree: a bug in cnnstep, never the user's input."""
 
 
-class _SymbolicBuilder(_Base):
+class SymbolicBuilder(Builder):
     """Steps of the symbolic derivation of a layer."""
 
-    def __init__(self, layer: Layer, plan: _Plan) -> None:
+    def __init__(self, layer: Layer, plan: Plan) -> None:
         super().__init__(layer, plan)
         self.zero, self.one = self.num(Fraction(0)), self.num(Fraction(1))
         # the padded input with its zeros, for display
@@ -71,7 +85,7 @@ class _SymbolicBuilder(_Base):
     # the sums, shared by the derivation and the JSON result ---------------
     def forward_terms(self, f: int, i: int, j: int) -> list[Expr]:
         """Z_fij as X·K products over its window (padding left out), then + B."""
-        rows, cols = self.window(i, j)
+        rows, cols = geometry.conv_slices(self.layer, i, j)
         terms: list[Expr] = [
             Mul((x, k)) for x, k in zip(self.x_sym[:, rows, cols].flat, self.k_sym[f].flat,
                                          strict=True) if x is not None
@@ -82,7 +96,7 @@ class _SymbolicBuilder(_Base):
 
     def filter_terms(self, f: int, c: int, m: int, n: int) -> list[tuple[Sym, Sym]]:
         """(∂L/∂Z_fij, X) pairs whose product sums to ∂L/∂K_fcmn."""
-        rows, cols = self.reach(m, n)
+        rows, cols = geometry.reach(self.layer, m, n)
         return [(g, x) for g, x in zip(self.g_sym[f].flat, self.x_sym[c, rows, cols].flat,
                                         strict=True) if x is not None]
 
@@ -90,47 +104,60 @@ class _SymbolicBuilder(_Base):
         """(∂L/∂Z_fij, K_fcmn) pairs whose product sums to ∂L/∂X_cab."""
         ph, pw = self.layer.padding
         return [(self.g_sym[f, i, j], self.k_sym[f, c, m, n])
-                for f, i, j, m, n in self.affected(a + ph, b + pw)]
+                for f, i, j, m, n in geometry.affected(self.layer, a + ph, b + pw)]
 
     def bias_terms(self, f: int) -> list[Sym]:
         return list(self.g_sym[f].flat)
 
+    # each symbolic quantity's formula, as the JSON result gives it
+    def formula_conv(self, e: Index) -> Expr:
+        return Add(tuple(self.forward_terms(*e)))
+
+    def formula_grad_filter(self, e: Index) -> Expr:
+        return Add(tuple(Mul(pair) for pair in self.filter_terms(*e)))
+
+    def formula_grad_bias(self, e: Index) -> Expr:
+        return Add(tuple(self.bias_terms(*e)))
+
+    def formula_grad_input(self, e: Index) -> Expr:
+        return Add(tuple(Mul(pair) for pair in self.input_terms(*e)))
+
+    def formula(self, key: str, e: Index) -> Expr:
+        """The sum that entry ``e`` of quantity ``key`` is, in symbols."""
+        made: Expr = getattr(self, f"formula_{key}")(e)
+        return made
+
     # the steps -------------------------------------------------------------
     def build(self) -> list[Step]:
-        steps = [self.shapes(), self.symbols(), self.forward(), self.grad_filter()]
+        steps = [shapes_step.step(self), self.symbols(), self.forward(), self.grad_filter()]
         if self.layer.has_bias:
             steps.append(self.grad_bias())
         steps += [self.grad_input(), self.identities()]
         return [step for step in steps if step.blocks]
 
     def symbols(self) -> Step:
-        if self.plan.only is not None:
-            return Step("symbols", "The layer in symbols", ())
-        layer = self.layer
-        border = layer.padding
-        blocks: list[Block] = [Text((
-            "Every entry of the input, the kernel and the upstream gradient is a symbol"
-            + (" (the input with its padding zeros)" if any(border) else "") + ":",
-        ))]
+        border = self.layer.padding
         label: tuple[str | Expr, ...] = (Whole("padded_input") if any(border)
                                          else Whole("input"),)
-        blocks += self.matrices(label, self.x_shown, "input", border=border)
-        blocks += self.matrices((Whole("filter"),), self.k_sym, "filter")
-        blocks += self.matrices((Whole("grad_output"),), self.g_sym, "output")
-        return Step("symbols", "The layer in symbols", tuple(blocks))
+        return Step("symbols", "The layer in symbols", tuple(self.explain(
+            Text((
+                "Every entry of the input, the kernel and the upstream gradient is a symbol"
+                + (" (the input with its padding zeros)" if any(border) else "") + ":",
+            )),
+            self.matrices(label, self.x_shown, "input", border=border),
+            self.matrices((Whole("filter"),), self.k_sym, "filter"),
+            self.matrices((Whole("grad_output"),), self.g_sym, "output"),
+        )))
 
     def forward(self) -> Step:
-        entries = self.entries("output")
-        chosen = self.plan.pick("output", entries)
-        blocks: list[Block] = []
-        for f, i, j in chosen:
-            blocks.append(Equation(self.sym("output", (f, i, j)),
-                                   _sums(self.forward_terms(f, i, j)), None,
-                                   ("output", (f, i, j))))
-        blocks += self.omitted("output", len(chosen), len(entries), "output entries")
-        return Step("forward", "Forward pass in symbols", tuple(blocks))
+        def equation(e: Index) -> Equation:
+            return Equation(self.sym("output", e), sums(self.forward_terms(*e)), None,
+                            ("output", e))
 
-    def general(self, grad: str, by: str) -> Expr:
+        return Step("forward", "Forward pass in symbols",
+                    tuple(self.work_out("output", equation, "output entries")))
+
+    def general(self, by: str) -> Expr:
         """Σ_ij ∂L/∂Z_ij · ∂Z_ij/∂(by), written with letters."""
         letters = ("f", "i", "j")
         z = Sym("output", letters)
@@ -140,23 +167,14 @@ class _SymbolicBuilder(_Base):
                      Mul((Sym("grad_output", letters), Partial(z, Sym(by, index)))))
 
     def grad_filter(self) -> Step:
-        layer = self.layer
-        entries = self.entries("grad_filter")
-        chosen = self.plan.pick("grad_filter", entries)
-        blocks: list[Block] = []
-        if self.plan.only is None:
-            blocks.append(Text((
-                "Each weight is used at every window position, so by the chain rule its "
-                "gradient collects a term from every output entry of its filter: ",
-                Sym("grad_filter", ("f", "c", "m", "n")), " = ",
-                self.general("grad_output", "filter"), ".",
-            )))
-        ow = layer.output_size[1]
-        for f, c, m, n in chosen:
-            weight = self.sym("filter", (f, c, m, n))
+        ow = self.layer.output_size[1]
+
+        def worked(e: Index) -> list[Block]:
+            f, c, m, n = e
+            weight = self.sym("filter", e)
             chain: list[Expr] = []
             local: list[str | Expr] = ["Local gradients: "]
-            rows, cols = self.reach(m, n)
+            rows, cols = geometry.reach(self.layer, m, n)
             for k, (g, x) in enumerate(zip(self.g_sym[f].flat, self.x_sym[c, rows, cols].flat,
                                            strict=True)):
                 i, j = divmod(k, ow)
@@ -168,58 +186,56 @@ class _SymbolicBuilder(_Base):
                     local.append(" (padding)")
             local.append(".")
             result = [Mul(pair) for pair in self.filter_terms(f, c, m, n)]
-            blocks.append(Text(tuple(local)))
-            blocks.append(Equation(self.sym("grad_filter", (f, c, m, n)),
-                                   (Add(tuple(chain)), *_sums(result)), None,
-                                   ("grad_filter", (f, c, m, n))))
-        blocks += self.omitted("grad_filter", len(chosen), len(entries), "weights")
-        return Step("grad_filter", "Gradient with respect to the kernel, in symbols",
-                    tuple(blocks))
+            return [Text(tuple(local)),
+                    Equation(self.sym("grad_filter", e), (Add(tuple(chain)), *sums(result)),
+                             None, ("grad_filter", e))]
+
+        return Step("grad_filter", "Gradient with respect to the kernel, in symbols", (
+            *self.explain(Text((
+                "Each weight is used at every window position, so by the chain rule its "
+                "gradient collects a term from every output entry of its filter: ",
+                Sym("grad_filter", ("f", "c", "m", "n")), " = ", self.general("filter"), ".",
+            ))),
+            *self.work_out("grad_filter", worked, "weights"),
+        ))
 
     def grad_bias(self) -> Step:
-        entries = self.entries("grad_bias")
-        chosen = self.plan.pick("grad_bias", entries)
-        blocks: list[Block] = []
-        if self.plan.only is None:
-            blocks.append(Text((
-                "The bias is added to every output entry of its filter, so every local "
-                "gradient ∂Z/∂B is 1: ", Whole("grad_bias"), " = ",
-                Call("sum", (Whole("grad_output"),)), ".",
-            )))
-        for (f,) in chosen:
-            bias = self.sym("bias", (f,))
-            oh, ow = self.layer.output_size
+        oh, ow = self.layer.output_size
+
+        def equation(e: Index) -> Equation:
+            (f,) = e
+            bias = self.sym("bias", e)
             chain = [Mul((self.g_sym[f, i, j], Partial(self.sym("output", (f, i, j)), bias)))
                      for i, j in np.ndindex(oh, ow)]
             ones = [Mul((g, self.one)) for g in self.g_sym[f].flat]
-            blocks.append(Equation(self.sym("grad_bias", (f,)),
-                                   (Add(tuple(chain)), Add(tuple(ones)),
-                                    Add(tuple(self.bias_terms(f)))), None,
-                                   ("grad_bias", (f,))))
-        blocks += self.omitted("grad_bias", len(chosen), len(entries), "biases")
-        return Step("grad_bias", "Gradient with respect to the bias, in symbols",
-                    tuple(blocks))
+            return Equation(self.sym("grad_bias", e),
+                            (Add(tuple(chain)), Add(tuple(ones)), Add(tuple(self.bias_terms(f)))),
+                            None, ("grad_bias", e))
+
+        return Step("grad_bias", "Gradient with respect to the bias, in symbols", (
+            *self.explain(Text((
+                "The bias is added to every output entry of its filter, so every local "
+                "gradient ∂Z/∂B is 1: ", Whole("grad_bias"), " = ",
+                Call("sum", (Whole("grad_output"),)), ".",
+            ))),
+            *self.work_out("grad_bias", equation, "biases"),
+        ))
 
     def grad_input(self) -> Step:
         layer = self.layer
         ph, pw = layer.padding
-        entries = self.entries("grad_input")
-        chosen = self.plan.pick("grad_input", entries)
-        blocks: list[Block] = []
-        if self.plan.only is None:
-            blocks.append(Text((
-                "An input entry affects only the output entries whose window holds it; for "
-                "the others ∂Z/∂X is 0 and their terms vanish.",
-            )))
         outputs = list(np.ndindex(*layer.output_shape))
-        for c, a, b in chosen:
-            x = self.sym("input", (c, a, b))
-            affected = self.affected(a + ph, b + pw)
+
+        def worked(e: Index) -> list[Block]:
+            c, a, b = e
+            x = self.sym("input", e)
+            affected = geometry.affected(layer, a + ph, b + pw)
             hit = {(f, i, j) for f, i, j, _, _ in affected}
             chain = [Mul((self.g_sym[f, i, j], Partial(self.sym("output", (f, i, j)), x)))
                      for f, i, j, _, _ in affected]
             result = [Mul(pair) for pair in self.input_terms(c, a, b)]
-            missed = [self.sym("output", e) for e in outputs if e not in hit]
+            missed = [self.sym("output", o) for o in outputs if o not in hit]
+            blocks: list[Block] = []
             if missed:
                 shown: list[str | Expr] = []
                 for k, z in enumerate(missed[:12]):
@@ -231,16 +247,21 @@ class _SymbolicBuilder(_Base):
                     ": those derivatives are 0." if len(missed) > 1 else
                     ": that derivative is 0.",
                 )))
-            blocks.append(Equation(self.sym("grad_input", (c, a, b)),
-                                   (*_sums(chain), *_sums(result)), None,
-                                   ("grad_input", (c, a, b))))
-        blocks += self.omitted("grad_input", len(chosen), len(entries), "input entries")
-        return Step("grad_input", "Gradient with respect to the input, in symbols",
-                    tuple(blocks))
+            blocks.append(Equation(self.sym("grad_input", e), (*sums(chain), *sums(result)),
+                                   None, ("grad_input", e)))
+            return blocks
+
+        return Step("grad_input", "Gradient with respect to the input, in symbols", (
+            *self.explain(Text((
+                "An input entry affects only the output entries whose window holds it; for "
+                "the others ∂Z/∂X is 0 and their terms vanish.",
+            ))),
+            *self.work_out("grad_input", worked, "input entries"),
+        ))
 
     def identities(self) -> Step:
         """dL/dK = conv(X, dL/dZ) and dL/dX = full conv(rot180(K), dL/dZ), checked."""
-        if self.plan.only is not None:
+        if not self.plan.whole:
             return Step("identities", "The gradients as convolutions", ())
         layer = self.layer
         spread = self.spread_symbols()
@@ -272,7 +293,7 @@ class _SymbolicBuilder(_Base):
                else "the input entry")
             + " gets exactly the terms found above.",
         )))
-        rotated = np.ascontiguousarray(self.k_sym[..., ::-1, ::-1])
+        rotated = engine.rotate180(self.k_sym)
         blocks += self.matrices((Call("rot180", (Whole("filter"),)),), rotated, "filter")
         if (kh, kw) == (1, 1):  # nothing to pad, nothing to show beyond the sums above
             return Step("identities", "The gradients as convolutions", tuple(blocks))
@@ -285,20 +306,19 @@ class _SymbolicBuilder(_Base):
         return Step("identities", "The gradients as convolutions", tuple(blocks))
 
     # helpers for the identities ---------------------------------------------
-    def spread_symbols(self) -> Array:
-        sh, sw = self.layer.stride
-        f, oh, ow = self.layer.output_shape
-        out = np.full((f, (oh - 1) * sh + 1, (ow - 1) * sw + 1), self.zero, dtype=object)
-        out[:, ::sh, ::sw] = self.g_sym
+    def as_nodes(self, array: Array) -> Array:
+        """An engine array of symbols with its inserted zeros as number nodes."""
+        out = np.empty(array.shape, dtype=object)
+        out.flat[:] = [self.zero if isinstance(v, Fraction) else v for v in array.flat]
         return out
 
+    def spread_symbols(self) -> Array:
+        """dL/dZ's symbols spread apart for the stride (:func:`engine.insert_zeros`)."""
+        return self.as_nodes(engine.insert_zeros(self.g_sym, self.layer.stride))
+
     def pad_symbols(self, array: Array, padding: tuple[int, int]) -> Array:
-        ph, pw = padding
-        rows, cols = array.shape[-2:]
-        out = np.full((*array.shape[:-2], rows + 2 * ph, cols + 2 * pw), self.zero,
-                      dtype=object)
-        out[..., ph : ph + rows, pw : pw + cols] = array
-        return out
+        """Symbols padded with zeros (:func:`engine.pad`)."""
+        return self.as_nodes(engine.pad(array, padding))
 
     def check_filter_identity(self, spread: Array) -> int:
         """conv(Xpad, spread dL/dZ) entry by entry against the chain-rule terms."""
@@ -319,7 +339,7 @@ class _SymbolicBuilder(_Base):
         kh, kw = layer.kernel_size
         ph, pw = layer.padding
         padded = self.pad_symbols(spread, (kh - 1, kw - 1))
-        rotated = self.k_sym[..., ::-1, ::-1]
+        rotated = engine.rotate180(self.k_sym)
         count = 0
         for c, a, b in np.ndindex(*layer.input_shape):
             row, col = a + ph, b + pw
@@ -347,7 +367,7 @@ class _SymbolicBuilder(_Base):
             terms += [Mul((g, k)) for g, k in zip(window[f].flat, rotated[f, 0].flat,
                                                   strict=True)]
         result = [Mul(pair) for pair in self.input_terms(0, 0, 0)]
-        return Equation(self.sym("grad_input", (0, 0, 0)), (Add(tuple(terms)), *_sums(result)),
+        return Equation(self.sym("grad_input", (0, 0, 0)), (Add(tuple(terms)), *sums(result)),
                         None, None)
 
 
@@ -358,15 +378,14 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     It covers the convolution: with an activation or a pool after it, the
     formulas stop at dL/dZ, the upstream gradient of the convolution.
     """
-    layer = replace(layer, activation=None, pool=None)
-    available = [k for k in SYMBOLIC_KEYS if k != "grad_bias" or layer.has_bias]
+    layer = convolution(layer)
+    available = [result_name(q.key, layer) for q in formulas(layer)]
     chosen = frozenset(parse_entry(t, layer, available) for t in only) if only else None
-    plan = _Plan(max_terms, chosen)
-    builder = _SymbolicBuilder(layer, plan)
-    oh, ow = layer.output_size
-    kh, kw = layer.kernel_size
-    per = {"output": layer.channels * kh * kw, "grad_filter": 2 * oh * ow,
-           "grad_bias": 3 * oh * ow, "grad_input": 2 * layer.filters * kh * kw}
+    plan = Plan(max_terms, chosen)
+    builder = SymbolicBuilder(layer, plan)
+    # each entry's equation has ``forms`` sums of its quantity's terms
+    per = {result_name(q.key, layer): q.forms * q.terms(layer)
+           for q in formulas(layer) if q.terms is not None}
     shortened = plan.share(per, {key: len(builder.entries(key)) for key in available})
     return Derivation(
         title="Symbolic derivation: one convolution layer",
@@ -384,35 +403,22 @@ def symbolic_result(layer: Layer) -> dict[str, Any]:
 
     Symbols are ``X_i_j``, ``K_m_n``, ``B``, ``dZ_i_j`` (1-based) for one
     channel and one filter, else ``X_c_i_j``, ``K_f_c_m_n``, ``B_f``,
-    ``dZ_f_i_j``; each array has the shape of the matching result key.
+    ``dZ_f_i_j``; each array has the shape of the matching result key (after
+    an activation or a pool, the convolution's Z is the key ``conv``).
     """
-    from cnnstep.quantities import user_shape
     from cnnstep.render.expr import SympyPrinter
 
-    layered = layer.layered
-    layer = replace(layer, activation=None, pool=None)  # the convolution's formulas
-
-    builder = _SymbolicBuilder(layer, _Plan(0, None))
-    printer = SympyPrinter(layer.compact)
-    sums: dict[str, Any] = {
-        "output": lambda e: Add(tuple(builder.forward_terms(*e))),
-        "grad_filter": lambda e: Add(tuple(Mul(p) for p in builder.filter_terms(*e))),
-        "grad_bias": lambda e: Add(tuple(builder.bias_terms(*e))),
-        "grad_input": lambda e: Add(tuple(Mul(p) for p in builder.input_terms(*e))),
-    }
+    conv = convolution(layer)
+    builder = SymbolicBuilder(conv, Plan(0, None))
+    printer = SympyPrinter(conv.compact)
     out: dict[str, Any] = {}
-    for key in SYMBOLIC_KEYS:
-        if key == "grad_bias" and not layer.has_bias:
-            continue
-        entries = builder.entries(key)
-        shape = {"output": layer.output_shape, "grad_filter": layer.filter_shape,
-                 "grad_bias": (layer.filters,), "grad_input": layer.input_shape}[key]
-        strings = np.empty(len(entries), dtype=object)
-        strings[:] = [printer.doprint(sums[key](e)) for e in entries]
-        shaped = user_shape(key, strings.reshape(shape), layer.layout)
-        # after an activation or a pool the formulas are those of the convolution
-        name = "conv" if key == "output" and layered else key
-        out[name] = shaped.item() if shaped.ndim == 0 else shaped.tolist()
+    for q in formulas(conv):
+        shape = full_shape(q.key, conv)
+        strings = np.empty(shape, dtype=object)
+        for e in np.ndindex(*shape):
+            strings[e] = printer.doprint(builder.formula(q.key, e))
+        shaped = user_shape(q.key, strings, conv.layout)
+        out[result_name(q.key, layer)] = shaped.item() if shaped.ndim == 0 else shaped.tolist()
     return out
 
 
@@ -422,24 +428,25 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     from cnnstep.derivation import derive
 
     layer = solution.problem.layer
-    keys = {"conv": "output", "grad_filter": "grad_filter", "grad_bias": "grad_bias",
-            "grad_input": "grad_input"} if layer.layered else {k: k for k in SYMBOLIC_KEYS}
+    conv = convolution(layer)
+    # a selection names result keys; the formulas name the convolution's own
+    names = {result_name(q.key, layer): result_name(q.key, conv) for q in formulas(layer)}
     symbolic_only = []
     for text in only:
         key, bracket, rest = text.strip().partition("[")
-        if key in keys:
-            symbolic_only.append(keys[key] + bracket + rest)
+        if key in names:
+            symbolic_only.append(names[key] + bracket + rest)
     numeric = derive(solution, max_terms=max_terms, only=only)
     if only and not symbolic_only:
         return numeric
-    formulas = derive_symbolic(layer, max_terms=max_terms, only=symbolic_only)
+    symbolic = derive_symbolic(layer, max_terms=max_terms, only=symbolic_only)
     numbers = tuple(step for step in numeric.steps if step.key != "shapes")
     return Derivation(
         title="Worked solution: the formulas, then the numbers",
         notation=numeric.notation,
         compact=numeric.compact,
-        steps=(*formulas.steps, *(Step(s.key, f"{s.title}, with numbers", s.blocks)
+        steps=(*symbolic.steps, *(Step(s.key, f"{s.title}, with numbers", s.blocks)
                                   for s in numbers)),
         largest_index=numeric.largest_index,
-        shortened=numeric.shortened or formulas.shortened,
+        shortened=numeric.shortened or symbolic.shortened,
     )

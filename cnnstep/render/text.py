@@ -176,11 +176,11 @@ class TextRenderer:
             if max(first.values.shape) <= WINDOW_GRID_LIMIT:
                 self.console.print(self.window_grids(block), soft_wrap=True)
             else:
-                w = block.window
+                rows, cols = block.window.rows, block.window.columns
                 base = self.d.notation.index_base
                 self.console.print(RichText(
-                    f"window: rows {w.top + base}–{w.top + w.height - 1 + base}, "
-                    f"columns {w.left + base}–{w.left + w.width - 1 + base} of the "
+                    f"window: rows {rows[0] + base}–{rows[-1] + base}, "
+                    f"columns {cols[0] + base}–{cols[-1] + base} of the "
                     f"{'padded ' if first.border != (0, 0) else ''}input", style="dim"))
         self.console.print(RichText(self.equation(block)), soft_wrap=True)
 

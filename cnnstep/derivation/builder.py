@@ -1,0 +1,188 @@
+"""The small public API every step is written with.
+
+A :class:`Plan` says which entries of each quantity to work out (all, the
+first few under the term budget, or the ones a selection names).
+A :class:`Builder` knows the layer: the symbol of every entry, the matrices of
+a quantity, and the one helper each step uses to work out its entries —
+:meth:`Builder.work_out` — which honours the plan and says what was left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnnstep.derivation.nodes import Add, Block, Expr, Matrix, Num, Omitted, Sym
+from cnnstep.problem import Array, Layer
+from cnnstep.quantities import entry_text, full_shape
+
+Index = tuple[int, ...]
+
+
+class Symbols:
+    """Interned symbols and numbers: large derivations reuse the same nodes."""
+
+    def __init__(self) -> None:
+        self._syms: dict[tuple[str, Index], Sym] = {}
+        self._nums: dict[tuple[int, int, bool], Num] = {}
+
+    def sym(self, role: str, index: Index = ()) -> Sym:
+        key = (role, index)
+        node = self._syms.get(key)
+        if node is None:
+            node = self._syms[key] = Sym(role, index)
+        return node
+
+    def num(self, value: Fraction, approximate: bool = False) -> Num:
+        key = (value.numerator, value.denominator, approximate)  # faster than a Fraction's hash
+        node = self._nums.get(key)
+        if node is None:
+            node = self._nums[key] = Num(value, approximate)
+        return node
+
+    def syms(self, role: str, shape: tuple[int, ...]) -> Array:
+        """An array of the symbols of every entry of a quantity."""
+        out = np.empty(shape, dtype=object)
+        for index in np.ndindex(*shape):
+            out[index] = self.sym(role, index)
+        return out
+
+    def nums(self, values: Array, approximate: bool = False) -> Array:
+        """An array of the number nodes of every entry of ``values``."""
+        out = np.empty(values.shape, dtype=object)
+        out.flat[:] = [self.num(v, approximate) for v in values.flat]
+        return out
+
+
+@dataclass
+class Plan:
+    """Which entries of each quantity to work out.
+
+    ``only`` holds (key, full-layout index) pairs when a selection names
+    entries: then the steps show just those equations, without their prose and
+    matrices. Otherwise ``max_terms`` bounds the products printed in full
+    (0: no bound), shared out between the steps by :meth:`share`.
+    """
+
+    max_terms: int
+    only: frozenset[tuple[str, Index]] | None = None
+    budget: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def whole(self) -> bool:
+        """The whole derivation is shown, prose and matrices included."""
+        return self.only is None
+
+    def share(self, per: dict[str, int], counts: dict[str, int]) -> bool:
+        """Share the term budget between the steps in proportion to their products
+        (``per`` entry times ``counts`` entries); whether anything had to be left out."""
+        total = sum(per[key] * n for key, n in counts.items())
+        if self.only is not None or self.max_terms <= 0 or total <= self.max_terms:
+            return False
+        for key, n in counts.items():
+            share = self.max_terms * per[key] * n // total
+            self.budget[key] = max(1, min(n, share // per[key]))
+        return True
+
+    def pick(self, key: str, entries: Sequence[Index]) -> list[Index]:
+        """The entries of ``key`` to work out."""
+        if self.only is not None:
+            return [e for e in entries if (key, e) in self.only]
+        limit = self.budget.get(key)
+        return list(entries) if limit is None else list(entries[:limit])
+
+
+def sums(*forms: Sequence[Expr]) -> tuple[Expr, ...]:
+    """Each list of terms as a sum; none at all when there are no terms (the value is 0)."""
+    return tuple(Add(tuple(terms)) for terms in forms) if forms[0] else ()
+
+
+#: how the slices of each kind of array are labelled, outermost axis first
+AXIS_NAMES = {"input": ("channel",), "filter": ("filter", "channel"), "output": ("filter",)}
+
+
+class Builder:
+    """What every derivation shares: the layer's symbols, matrices, entries."""
+
+    def __init__(self, layer: Layer, plan: Plan) -> None:
+        self.layer = layer
+        self.plan = plan
+        self.nodes = Symbols()
+        self.base = layer.notation.index_base
+        self.compact = layer.compact
+        ph, pw = layer.padding
+        _, h, w = layer.input_shape
+        # the symbol of every entry, made once; padding has no symbol
+        self.x_sym = np.full((layer.channels, *layer.padded_size), None, dtype=object)
+        self.x_sym[:, ph : ph + h, pw : pw + w] = self.nodes.syms("input", layer.input_shape)
+        self.k_sym = self.nodes.syms("filter", layer.filter_shape)
+        self.g_sym = self.nodes.syms("grad_output", layer.output_shape)
+
+    def sym(self, role: str, index: Index = ()) -> Sym:
+        return self.nodes.sym(role, index)
+
+    def num(self, value: Fraction, approximate: bool = False) -> Num:
+        return self.nodes.num(value, approximate)
+
+    def entries(self, key: str) -> list[Index]:
+        """Every index of a result quantity, in the full layout."""
+        return list(np.ndindex(*full_shape(key, self.layer)))
+
+    def matrices(self, label: tuple[str | Expr, ...], array: Array, kind: str,
+                 **options: Any) -> list[Matrix]:
+        """One Matrix per 2-D slice of ``array``, labelled with its leading indices
+        (none for a one-channel, one-filter layer)."""
+        if array.ndim == 2:
+            return [Matrix(label, array, **options)]
+        lead = array.shape[:-2]
+        if self.compact and all(n == 1 for n in lead):
+            return [Matrix(label, array.reshape(array.shape[-2:]), **options)]
+        out = []
+        for index in np.ndindex(*lead):
+            where = ", ".join(f"{name} {i + self.base}"
+                              for name, i in zip(AXIS_NAMES[kind], index, strict=True))
+            out.append(Matrix((*label, f" ({where})"), array[index], **options))
+        return out
+
+    def explain(self, *blocks: Block | Iterable[Block]) -> list[Block]:
+        """Prose and matrices, shown only with the whole derivation (not for a selection)."""
+        if not self.plan.whole:
+            return []
+        out: list[Block] = []
+        for block in blocks:
+            if isinstance(block, Block):
+                out.append(block)
+            else:
+                out.extend(block)
+        return out
+
+    def work_out(self, key: str, equation: Callable[[Index], Block | Sequence[Block]],
+                 what: str, entries: Sequence[Index] | None = None) -> list[Block]:
+        """The equations of the entries of ``key`` the plan picks, and a note of the
+        rest: "… N more ``what`` are worked out the same way".
+
+        ``equation`` gives an entry's equation (or its blocks, such as a line of
+        local gradients and then the equation).
+        """
+        every = self.entries(key) if entries is None else list(entries)
+        chosen = self.plan.pick(key, every)
+        blocks: list[Block] = []
+        for e in chosen:
+            made = equation(e)
+            if isinstance(made, Block):
+                blocks.append(made)
+            else:
+                blocks.extend(made)
+        if len(chosen) < len(every) and self.plan.whole:
+            example = entry_text(key, every[len(chosen)], self.layer.layout)
+            blocks.append(Omitted(len(every) - len(chosen), what, example))
+        return blocks
+
+    def d_by(self, field_name: str) -> str:
+        """∂L/∂K in the problem's notation, for plain sentences."""
+        n = self.layer.notation
+        return f"∂{n.loss}/∂{getattr(n, field_name)}"

@@ -1,0 +1,132 @@
+"""Steps: the loss on the last stage, and its gradient dL/d(last stage).
+
+L = (1/N)·Σ(z − y)² for mse, Σ(z − y)² for sse, (1/2)·Σ(z − y)² for half_sse;
+dL/dz = (2/N)(z − y), 2(z − y) and (z − y). The constants are written as the
+course writes them, unreduced: (2/4)·(1.6 − 1). A problem may instead give
+dL/d(last stage) directly.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from cnnstep import engine
+from cnnstep.derivation.builder import Builder, Index
+from cnnstep.derivation.nodes import (
+    Add,
+    Block,
+    Equation,
+    Expr,
+    Group,
+    More,
+    Mul,
+    Pow,
+    Ratio,
+    Step,
+    Sub,
+    Text,
+    Whole,
+)
+from cnnstep.derivation.numeric import NumericBuilder
+from cnnstep.problem import LossName
+
+#: how each loss is described
+DESCRIPTIONS = {"mse": "the mean squared error, the mean of the squared errors over all",
+                "sse": "the sum of the squared errors over all",
+                "half_sse": "half the sum of the squared errors over all"}
+
+
+def constant(b: Builder, loss: LossName, ratio: tuple[int, int]) -> tuple[Expr, ...]:
+    """A loss constant as written: (1/4) and (2/4) for mse, 2 for sse, none for 1."""
+    if loss == "mse" or ratio[1] != 1:
+        return (Ratio(*ratio),)
+    return () if ratio == (1, 1) else (b.num(Fraction(ratio[0])),)
+
+
+def step(b: NumericBuilder) -> Step:
+    """L, written out: the differences, their squares, the sum, the scale."""
+    p, s = b.p, b.s
+    assert p.target is not None and s.loss is not None and s.squared_errors is not None
+    assert s.loss_sum is not None
+    if not b.plan.whole and ("loss", ()) not in (b.plan.only or ()):
+        return Step("loss", "Loss", ())
+    target, errors = p.target, s.squared_errors
+    last, role = s.output, b.last_role
+    n = last.size
+    entries = list(np.ndindex(*last.shape))
+    shown = entries
+    limit = b.plan.budget.get("loss")
+    if limit is not None and limit < n:
+        shown = entries[: max(limit - 1, 1)]
+    hidden = n - len(shown) - (1 if len(shown) < n else 0)
+
+    def elided(terms: list[Expr]) -> Add:
+        if len(shown) == n:
+            return Add(tuple(terms))
+        return Add((*terms[: len(shown)], More(hidden), terms[-1]))
+
+    picked = shown if len(shown) == n else [*shown, entries[-1]]
+    differences = elided([Pow(Group(Sub(b.sym(role, e), b.sym("target", e))), 2)
+                          for e in picked])
+    numbers = elided([Pow(Group(Sub(b.value("output", last.item(e)),
+                                    b.num(target.item(e)))), 2) for e in picked])
+    squares = elided([b.value("loss", errors.item(e)) for e in picked])
+    scale = constant(b, p.loss, engine.loss_scale(p.loss, n))
+    forms: list[Expr] = [Mul((*scale, Group(body, square=True))) if scale else body
+                         for body in (differences, numbers, squares)]
+    if scale:
+        forms.append(Mul((*scale, b.value("loss", s.loss_sum))))
+    blocks: list[Block] = [
+        Text((f"The loss is {DESCRIPTIONS[p.loss]} {n} entries of ", Whole(role), ".")),
+        *b.matrices((Whole("target"),), target, "output"),
+        Equation(b.sym("loss"), tuple(forms), s.loss, ("loss", ()),
+                 approximate=b.approximate("loss")),
+    ]
+    return Step("loss", "Loss", tuple(blocks))
+
+
+def gradient(b: NumericBuilder) -> Step:
+    """dL/dz = factor·(z − y), entry by entry."""
+    p, s = b.p, b.s
+    grad, target = s.grad_output, p.target
+    assert target is not None and grad is not None
+    last, role, grad_role = s.output, b.last_role, b.grad_last_role
+    factor = constant(b, p.loss, engine.loss_factor(p.loss, last.size))
+    approximate = b.approximate("grad_output")
+
+    def times_difference(z: Expr, y: Expr) -> Expr:
+        return Mul((*factor, Group(Sub(z, y)))) if factor else Sub(z, y)
+
+    def equation(e: Index) -> Equation:
+        forms = (times_difference(b.sym(role, e), b.sym("target", e)),
+                 times_difference(b.value("output", last[e]), b.num(target[e])))
+        return Equation(b.sym(grad_role, e), forms, grad[e], ("grad_output", e),
+                        approximate=approximate)
+
+    loss = b.layer.notation.loss
+    return Step("grad_output", "Gradient of the loss with respect to the output", (
+        *b.explain(Text((
+            "The derivative of the loss with respect to each entry of ", Whole(role), ": ",
+            Whole(grad_role), " = ", times_difference(Whole(role), Whole("target")), ".",
+        ))),
+        *b.work_out("grad_output", equation, f"entries of ∂{loss}/∂{b.last_letter}"),
+        *b.explain(b.matrices((Whole(grad_role),), grad, "output", approximate=approximate)),
+    ))
+
+
+def given(b: NumericBuilder) -> Step:
+    """dL/d(last stage) as the problem gives it."""
+    grad = b.s.grad_output
+    assert grad is not None
+    role = b.grad_last_role
+    if not b.plan.whole:
+        chosen = b.plan.pick("grad_output", b.entries("grad_output"))
+        return Step("grad_output", "Upstream gradient", tuple(
+            [Text(("Given by the problem:",))] if chosen else []) + tuple(
+            Equation(b.sym(role, e), (), grad[e], ("grad_output", e)) for e in chosen))
+    return Step("grad_output", "Upstream gradient", (
+        Text(("The gradient ", Whole(role), " is given by the problem.")),
+        *b.matrices((Whole(role),), grad, "output"),
+    ))

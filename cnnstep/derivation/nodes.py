@@ -1,0 +1,270 @@
+"""The nodes of a worked solution: expressions, blocks, steps and the whole.
+
+Expressions are small trees of :class:`Sym` (one entry of a quantity, by its
+role and 0-based index in the full layout), :class:`Num`, :class:`Add`,
+:class:`Mul` and a few more; symbols are printed through the problem's
+notation by the renderers. A :class:`Step` is a list of blocks:
+:class:`Text`, :class:`Matrix`, :class:`Equation` and :class:`Omitted`.
+Everything here is immutable data: it holds every number the page shows, so
+no renderer computes one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+from cnnstep.geometry import Window
+from cnnstep.problem import Array, Notation
+
+# --------------------------------------------------------------------------
+# expressions
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """A number: exact, or ``approximate`` when it came through float sigmoid or tanh."""
+
+    value: Fraction
+    approximate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """A constant written as the unreduced fraction the course writes: (2/4)."""
+
+    numerator: int
+    denominator: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sym:
+    """One entry of a quantity: ``role`` names it, ``index`` is 0-based, full layout.
+
+    An index may also hold letters (``("m", "n")``) for a general formula such
+    as ∂L/∂K_mn; letters are printed as they are.
+
+    Roles: input (c, i, j), filter (f, c, m, n), bias (f,), output, target and
+    grad_output (f, i, j), grad_filter and updated_filter (f, c, m, n),
+    grad_bias and updated_bias (f,), grad_input (c, i, j), loss and
+    learning_rate (no index).
+    """
+
+    role: str
+    index: tuple[int | str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """A local derivative ∂of/∂by, such as ∂Z₁₁/∂K₁₁."""
+
+    of: Expr
+    by: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Sigma:
+    """A sum written with Σ over the named indices: ``Σ_ij body``."""
+
+    indices: str
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """A whole quantity, as in ``dL/dK = conv(X, dL/dZ)``."""
+
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A plain variable such as H, P or oh, printed in italics."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    terms: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sub:
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Mul:
+    factors: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pow:
+    base: Expr
+    exponent: int
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Brackets the course writes on purpose: ``[ … ]`` around the loss sum."""
+
+    body: Expr
+    square: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Div:
+    """``left / right`` written on one line."""
+
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A named operation applied to its arguments; each format spells the name.
+
+    ``op`` is one of :data:`OPERATIONS`; ``prime`` asks for its derivative
+    (ReLU′(Z)).
+    """
+
+    op: str
+    args: tuple[Expr, ...]
+    prime: bool = False
+
+
+#: the operations a :class:`Call` may name: the convolutions, the kernel's
+#: rotation, a sum over all entries, and the activations and pools
+OPERATIONS = ("conv", "full_conv", "rot180", "sum", "max", "min", "mean",
+              "relu", "leaky_relu", "sigmoid", "tanh")
+
+
+@dataclass(frozen=True, slots=True)
+class More:
+    """``count`` terms of a long sum left out: printed as an ellipsis."""
+
+    count: int
+
+
+Expr = (Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor | Div | Call
+        | More | Partial | Sigma)
+
+
+# --------------------------------------------------------------------------
+# blocks and steps
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A sentence; parts are words or inline expressions."""
+
+    parts: tuple[str | Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Matrix:
+    """A labelled 2-D matrix of exact values.
+
+    ``border`` counts the rows and columns of zero padding on each side: they
+    carry no index of the quantity and are shown apart.
+    """
+
+    label: tuple[str | Expr, ...]
+    values: Array
+    border: tuple[int, int] = (0, 0)
+    #: the values are float approximations (after sigmoid or tanh)
+    approximate: bool = False
+    #: the stride of a zero-inserted gradient: only every step-th row is an entry
+    step: tuple[int, int] = (1, 1)
+
+    def index_label(self, axis: int, position: int, base: int) -> str:
+        """The quantity's own index of a row (axis 0) or column (axis 1), or ·
+        for padding and inserted zeros, which have none."""
+        border, step = self.border[axis], self.step[axis]
+        inner = position - border
+        size = self.values.shape[axis] - 2 * border
+        if inner < 0 or inner >= size or inner % step:
+            return "·"
+        return str(inner // step + base)
+
+    def is_filler(self, row: int, col: int) -> bool:
+        """Whether the cell is padding or an inserted zero (shown dimmed)."""
+        base = 0
+        return "·" in (self.index_label(0, row, base), self.index_label(1, col, base))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Equation:
+    """``lhs = forms[0] = forms[1] = … = value``; ``entry`` ties it to a result entry.
+
+    A symbolic equation has no value; an entry with no terms (an input entry
+    no window reaches) has no forms.
+    """
+
+    lhs: Expr
+    forms: tuple[Expr, ...]
+    value: Fraction | None
+    entry: tuple[str, tuple[int, ...]] | None = None
+    window: Window | None = None
+    #: the matrices the window lies in (one per input channel)
+    window_of: tuple[Matrix, ...] = ()
+    #: the value is a float approximation: printed rounded, after ≈
+    approximate: bool = False
+    #: a remark after the value, such as which entry of a window was the largest
+    note: tuple[str | Expr, ...] = ()
+
+    @property
+    def terms(self) -> int:
+        """Products in the first form: what a student writes out."""
+        first = self.forms[0] if self.forms else None
+        return len(first.terms) if isinstance(first, Add) else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Omitted:
+    """What a shortened derivation leaves out, and how to see it."""
+
+    count: int
+    what: str
+    example: str
+
+
+Block = Text | Matrix | Equation | Omitted
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """The whole worked solution, ready for any renderer."""
+
+    title: str
+    notation: Notation
+    #: one channel and one filter: symbols carry two indices (X_ij), else all (X_cij)
+    compact: bool
+    steps: tuple[Step, ...]
+    #: the largest index any symbol has, per role kind, to choose index style
+    largest_index: int
+    #: a note when the derivation was shortened
+    shortened: bool = False
+
+    def equations(self) -> Iterator[Equation]:
+        for step in self.steps:
+            for block in step.blocks:
+                if isinstance(block, Equation):
+                    yield block
+
+

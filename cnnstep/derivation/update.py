@@ -1,0 +1,49 @@
+"""Step: the SGD update, K_new = K − α·dL/dK and B_new = B − α·dL/dB."""
+
+from __future__ import annotations
+
+from cnnstep.derivation.builder import Index
+from cnnstep.derivation.nodes import Block, Equation, Matrix, Mul, Step, Sub, Sym, Text, Whole
+from cnnstep.derivation.numeric import NumericBuilder
+from cnnstep.problem import Array
+
+
+def step(b: NumericBuilder) -> Step:
+    p, s = b.p, b.s
+    assert p.learning_rate is not None and s.updated_filter is not None
+    assert s.grad_filter is not None
+    alpha = b.num(p.learning_rate)
+    rate = Sym("learning_rate")
+    approximate = b.approximate("updated_filter")
+    blocks: list[Block] = b.explain(Text((
+        "Gradient descent with learning rate ", rate, " = ", alpha, ": ",
+        Whole("updated_filter"), " = ", Sub(Whole("filter"), Mul((rate, Whole("grad_filter")))),
+        *((" and ", Whole("updated_bias"), " = ",
+           Sub(Whole("bias"), Mul((rate, Whole("grad_bias")))))
+          if p.bias is not None else ()),
+        ".",
+    )))
+    groups: list[tuple[str, str, str, Array, Array, Array, str]] = [
+        ("updated_filter", "filter", "grad_filter", p.filter, s.grad_filter, s.updated_filter,
+         "updated weights")]
+    if p.bias is not None:
+        assert s.grad_bias is not None and s.updated_bias is not None
+        groups.append(("updated_bias", "bias", "grad_bias", p.bias, s.grad_bias, s.updated_bias,
+                       "biases"))
+    for key, weight, grad, before, gradient, after, what in groups:
+        def equation(e: Index, key: str = key, weight: str = weight, grad: str = grad,
+                     before: Array = before, gradient: Array = gradient,
+                     after: Array = after) -> Equation:
+            return Equation(
+                b.sym(key, e),
+                (Sub(b.sym(weight, e), Mul((b.sym("learning_rate"), b.sym(grad, e)))),
+                 Sub(b.num(before[e]), Mul((alpha, b.value(grad, gradient[e]))))),
+                after[e], (key, e), approximate=approximate)
+
+        blocks += b.work_out(key, equation, what)
+    blocks += b.explain(b.matrices((Whole("updated_filter"),), s.updated_filter, "filter",
+                                   approximate=approximate))
+    if s.updated_bias is not None and p.filters > 1:
+        blocks += b.explain(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1),
+                                   approximate=approximate))
+    return Step("update", "Update", tuple(blocks))
