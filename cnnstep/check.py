@@ -27,8 +27,8 @@ from cnnstep import engine
 from cnnstep.engine import Solution
 from cnnstep.problem import (
     Array,
+    NumberText,
     ProblemError,
-    _Literal,
     frozen,
     parse_json,
     read_text,
@@ -162,7 +162,7 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, _Literal | int | float):
+    if isinstance(value, NumberText | int | float):
         return "a number"
     if isinstance(value, str):
         return "a string"
@@ -463,7 +463,7 @@ def answers_in_problem(path: Path) -> Any:
 
 
 def tolerance_of(text: str) -> Fraction:
-    value = to_number(_Literal(text), "--tol")
+    value = to_number(NumberText(text), "--tol")
     if value < 0:
         raise ProblemError("--tol: the tolerance cannot be negative")
     return value

@@ -227,7 +227,7 @@ class Problem:
 # JSON text → Python values, with exact number literals
 
 
-class _Literal(str):
+class NumberText(str):
     """The text of a JSON number literal, kept as text so it stays exact."""
 
 
@@ -252,8 +252,8 @@ def parse_json(text: str) -> Any:
     try:
         return json.loads(
             text,
-            parse_float=_Literal,
-            parse_int=_Literal,
+            parse_float=NumberText,
+            parse_int=NumberText,
             parse_constant=_Constant,
             object_pairs_hook=_no_duplicates,
         )
@@ -294,7 +294,7 @@ def _spelled(value: Any) -> str:
     """A value as the user wrote it in JSON: number literals as they were spelled."""
     if isinstance(value, _Constant):
         return value.name
-    if isinstance(value, _Literal):
+    if isinstance(value, NumberText):
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_spelled(item) for item in value) + "]"
@@ -436,7 +436,7 @@ def _pair(value: Any, key: str, minimum: int) -> tuple[int, int]:
     numbers = []
     for i, item in enumerate(items):
         where = f"{key}[{i}]" if isinstance(value, list) else key
-        if (isinstance(item, str) and not isinstance(item, _Literal)) or isinstance(item, list):
+        if (isinstance(item, str) and not isinstance(item, NumberText)) or isinstance(item, list):
             raise ProblemError(f"{where}: expected an integer ≥ {minimum}, got {_show(item)}")
         number = to_number(item, where)
         if number.denominator != 1 or number < minimum:
@@ -453,14 +453,14 @@ def _notation(value: Any) -> Notation:
     for key, item in value.items():
         where = f"notation.{key}"
         if key == "index_base":
-            if isinstance(item, _Literal | int) and not isinstance(item, bool) and str(item) in (
+            if isinstance(item, NumberText | int) and not isinstance(item, bool) and str(item) in (
                 "0", "1"
             ):
                 settings[key] = int(item)
             else:
                 raise ProblemError(f"{where}: expected 0 or 1, got {_show(item)}")
         elif key in names:
-            if not isinstance(item, str) or isinstance(item, _Literal) or not item.strip():
+            if not isinstance(item, str) or isinstance(item, NumberText) or not item.strip():
                 raise ProblemError(f"{where}: expected a non-empty name, got {_show(item)}")
             odd = [ch for ch in item.strip() if not ((ch.isascii() and ch.isprintable())
                                                      or ch in GREEK_LETTERS)]
@@ -536,8 +536,8 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
             f"{filter_key}: has {kernel[1]} channel{'s' * (kernel[1] != 1)}, "
             f"the input has {channels}{hint}"
         )
-    stride = _pair(data.get("stride", _Literal("1")), "stride", 1)
-    padding = _pair(data.get("padding", _Literal("0")), "padding", 0)
+    stride = _pair(data.get("stride", NumberText("1")), "stride", 1)
+    padding = _pair(data.get("padding", NumberText("0")), "padding", 0)
     padded = (image[1] + 2 * padding[0], image[2] + 2 * padding[1])
     kh, kw = kernel[2], kernel[3]
     if kh > padded[0] or kw > padded[1]:
@@ -557,7 +557,7 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
 
 def _activation(value: Any) -> Activation:
     names = ", ".join(f'"{name}"' for name in ACTIVATIONS)
-    if isinstance(value, str) and not isinstance(value, _Literal):
+    if isinstance(value, str) and not isinstance(value, NumberText):
         if value not in ACTIVATIONS:
             raise ProblemError(
                 f"activation: unknown activation {_show(value)}; expected one of {names}")
@@ -570,7 +570,7 @@ def _activation(value: Any) -> Activation:
         if key not in ("type", "slope"):
             raise ProblemError(_unknown(f"activation.{key}", key, ["type", "slope"]))
     kind = value.get("type")
-    if kind not in ACTIVATIONS or isinstance(kind, _Literal):
+    if kind not in ACTIVATIONS or isinstance(kind, NumberText):
         raise ProblemError(
             f"activation.type: unknown activation {_show(kind)}; expected one of {names}")
     if "slope" in value:
@@ -589,7 +589,7 @@ def _pool(value: Any, conv_size: tuple[int, int]) -> Pool:
         if key not in ("type", "size", "stride"):
             raise ProblemError(_unknown(f"pool.{key}", key, ["type", "size", "stride"]))
     kind = value.get("type")
-    if kind not in POOLS or isinstance(kind, _Literal):
+    if kind not in POOLS or isinstance(kind, NumberText):
         names = ", ".join(f'"{name}"' for name in POOLS)
         raise ProblemError(f"pool.type: unknown pooling {_show(kind)}; expected one of {names}")
     if "size" not in value:
@@ -624,7 +624,7 @@ def _shape(value: Any, key: str, ranks: tuple[int, ...]) -> tuple[int, ...]:
     sizes = []
     for i, size in enumerate(shape):
         where = f"{key}.shape[{i}]"
-        if not isinstance(size, _Literal | int) or isinstance(size, bool):
+        if not isinstance(size, NumberText | int) or isinstance(size, bool):
             raise ProblemError(f"{where}: expected an integer ≥ 1, got {_show(size)}")
         number = to_number(size, where)
         if number.denominator != 1 or number < 1:

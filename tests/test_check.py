@@ -529,7 +529,7 @@ def test_not_an_object_message_names_the_json_kind(tmp_path: Path, text: str,
     path.write_text(text, encoding="utf-8")
     line = one_error_line(check(SEED000, path))
     assert "expected a JSON object" in line
-    assert re.search(r"_Literal|NoneType|\bbool\b|\bstr\b", line) is None, line
+    assert re.search(r"_Literal|NumberText|NoneType|\bbool\b|\bstr\b", line) is None, line
     assert kind in line
 
 
