@@ -67,12 +67,16 @@ def _largest(integers: IntArray) -> int:
     return max(-int(integers.min()), int(integers.max()))
 
 
-def _matmul(a: IntArray, b: IntArray, bound: int) -> IntArray:
-    """``a @ b`` over Python integers; ``bound`` ≥ the largest |a[i, k]·b[k, j]|.
+def _matmul(a: IntArray, b: IntArray) -> IntArray:
+    """``a @ b`` over Python integers.
 
-    Done in int64 when no sum can overflow, else with Python integers.
+    Done in int64 when every operand fits and no sum can overflow, judged from
+    the largest magnitudes of *both* operands (an all-zero one does not let
+    the other through unchecked); else with Python integers.
     """
-    if bound * max(a.shape[-1], 1) < _INT64_LIMIT:
+    largest_a, largest_b = _largest(a), _largest(b)
+    if (largest_a < _INT64_LIMIT and largest_b < _INT64_LIMIT
+            and largest_a * largest_b * max(a.shape[-1], 1) < _INT64_LIMIT):
         return np.asarray(a.astype(np.int64) @ b.astype(np.int64), dtype=object)
     return np.asarray(a @ b, dtype=object)
 
@@ -97,7 +101,7 @@ def correlate(x: Array, k: Array, stride: tuple[int, int] = (1, 1)) -> Array:
     windows = sliding_window_view(xi, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
     oh, ow = windows.shape[1], windows.shape[2]
     columns = windows.transpose(1, 2, 0, 3, 4).reshape(oh * ow, channels * kh * kw)
-    products = _matmul(columns, ki.reshape(filters, -1).T, _largest(xi) * _largest(ki))
+    products = _matmul(columns, ki.reshape(filters, -1).T)
     return _unscaled(products.T.reshape(filters, oh, ow), dx * dk)
 
 
@@ -153,7 +157,7 @@ def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int]) ->
     gi, dg = _scaled(spread)
     windows = sliding_window_view(xi, (rows, cols), axis=(1, 2))[:, :kh, :kw]
     products = _matmul(windows.reshape(channels * kh * kw, rows * cols),
-                       gi.reshape(filters, rows * cols).T, _largest(xi) * _largest(gi))
+                       gi.reshape(filters, rows * cols).T)
     return _unscaled(products.T.reshape(filters, channels, kh, kw), dx * dg)
 
 
@@ -242,8 +246,17 @@ def _float_exact(value: float) -> Fraction:
     return Fraction(repr(value))
 
 
+#: sigmoid and tanh are flat to float64 precision well before |z| = 1000, so larger
+#: inputs are clamped there rather than overflowing float()
+_SATURATED = Fraction(1000)
+
+
+def _float(z: Fraction) -> float:
+    return float(max(-_SATURATED, min(_SATURATED, z)))
+
+
 def _sigmoid(z: Fraction) -> Fraction:
-    x = float(z)
+    x = _float(z)
     if x >= 0:
         return _float_exact(1 / (1 + math.exp(-x)))
     e = math.exp(x)
@@ -251,7 +264,7 @@ def _sigmoid(z: Fraction) -> Fraction:
 
 
 def _tanh(z: Fraction) -> Fraction:
-    return _float_exact(math.tanh(float(z)))
+    return _float_exact(math.tanh(_float(z)))
 
 
 def activate(z: Array, activation: Activation) -> Array:

@@ -21,8 +21,9 @@ MAX_DIGITS = 1000
 #: Significant digits written for a value that has no finite decimal form.
 SIGNIFICANT_DIGITS = 17
 
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_FRACTION = re.compile(r"([+-]?\d+)\s*/\s*(\d+)")
+# ASCII digits only: Python's \d would also take "١٢" (Arabic-Indic digits)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?")
+_FRACTION = re.compile(r"([+-]?[0-9]+)[ \t]*/[ \t]*([0-9]+)")
 
 
 class NumberError(ValueError):
@@ -50,7 +51,11 @@ def parse_number(text: str) -> Fraction:
                           < 10 ** (MAX_EXPONENT + 1)):
             raise NumberError(f"the magnitude is outside 1e±{MAX_EXPONENT}")
         return ratio
-    if _DECIMAL.fullmatch(spelled):
+    decimal_match = _DECIMAL.fullmatch(spelled)
+    if decimal_match:
+        exponent = decimal_match.group(1)
+        if exponent is not None and len(exponent.lstrip("+-").lstrip("0")) > 6:
+            raise NumberError(f"the exponent is outside ±{MAX_EXPONENT}")
         decimal = Decimal(spelled)
         if decimal and not -MAX_EXPONENT <= decimal.adjusted() <= MAX_EXPONENT:
             raise NumberError(f"the exponent is outside ±{MAX_EXPONENT}")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import stat
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -180,6 +182,8 @@ class Problem:
     grad_output: Array | None = None  # (F, oh, ow), dL/dZ given directly
     loss: LossName = "mse"
     learning_rate: Fraction | None = None
+    #: remarks on how the problem was read, for standard error (never an error)
+    notes: tuple[str, ...] = ()
 
     # the layer's geometry, for convenience
     @property
@@ -247,10 +251,31 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+#: deepest nesting of arrays and objects a problem or answers file may have; a
+#: problem needs 5 (a 4-D filter inside the top object), a little more is allowed
+MAX_NESTING = 16
+
+
+def _check_nesting(value: Any) -> None:
+    """Refuse nesting deeper than :data:`MAX_NESTING`, without recursing."""
+    stack = [(value, 0, "")]
+    while stack:
+        item, depth, where = stack.pop()
+        if depth > MAX_NESTING:
+            raise ProblemError(
+                f"{where or 'the file'}: arrays and objects nested more than {MAX_NESTING} "
+                "deep; a problem needs at most 5 levels")
+        if isinstance(item, list):
+            stack.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(item))
+        elif isinstance(item, dict):
+            stack.extend((child, depth + 1, f"{where}.{key}" if where else _key(str(key)))
+                         for key, child in item.items())
+
+
 def parse_json(text: str) -> Any:
     """Parse JSON text keeping number literals exact; errors carry line and column."""
     try:
-        return json.loads(
+        value = json.loads(
             text,
             parse_float=NumberText,
             parse_int=NumberText,
@@ -263,18 +288,59 @@ def parse_json(text: str) -> Any:
         ) from None
     except RecursionError:
         raise ProblemError("invalid JSON: nested too deeply") from None
+    _check_nesting(value)
+    return value
 
 
-def read_text(path: Path) -> str:
-    """The UTF-8 text of a problem file (a byte-order mark is allowed)."""
+#: the largest problem or answers file read, in bytes (a 3×224×224 image with
+#: two-decimal values takes about 1.5 MB)
+MAX_FILE_BYTES = 64 * 2**20
+
+#: the path that means standard input
+STDIN = "-"
+
+
+def where(path: str | Path) -> str:
+    """A file's name for messages: ``<stdin>`` for standard input."""
+    return "<stdin>" if str(path) == STDIN else str(path)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """At most :data:`MAX_FILE_BYTES` of a regular file, or of standard input for ``-``."""
+    too_large = (f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for a "
+                 "problem or answers file")
+    if str(path) == STDIN:
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ProblemError(too_large)
+        return data
     try:
-        data = path.read_bytes()
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ProblemError("is a directory, not a problem file")
+        if not stat.S_ISREG(mode):  # a device such as /dev/zero, a FIFO, a socket
+            raise ProblemError("not a regular file; give a JSON file, or - for standard input")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except ProblemError:
+        raise
     except FileNotFoundError:
         raise ProblemError("no such file") from None
     except IsADirectoryError:
         raise ProblemError("is a directory, not a problem file") from None
     except OSError as error:
         raise ProblemError(f"cannot be read: {error.strerror or error}") from None
+    except ValueError:  # a path with a NUL byte, or one the system cannot encode
+        raise ProblemError("cannot be read: not a valid file name") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ProblemError(too_large)
+    return data
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a problem file (a byte-order mark is allowed); ``-`` reads
+    standard input. Only regular files are read, and at most :data:`MAX_FILE_BYTES`."""
+    data = _read_bytes(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -713,16 +779,16 @@ def problem_from_data(data: Any) -> Problem:
         loss = value
 
     learning_rate = None
+    notes: list[str] = []
     if "learning_rate" in data:
         learning_rate = to_number(data["learning_rate"], "learning_rate")
         if target is None and grad_output is None:
-            raise ProblemError(
-                "learning_rate: an update needs gradients; give a target or grad_output"
-            )
+            notes.append("learning_rate: no update is made: the problem has no target or "
+                         "grad_output, so there are no gradients (a forward pass only)")
 
     return Problem(
         layer=layer, input=image, filter=kernel, bias=bias, target=target,
-        grad_output=grad_output, loss=loss, learning_rate=learning_rate,
+        grad_output=grad_output, loss=loss, learning_rate=learning_rate, notes=tuple(notes),
     )
 
 
@@ -776,12 +842,11 @@ def parse_problem(text: str) -> Problem:
 
 
 def load_problem(path: str | Path) -> Problem:
-    """A problem from a file; errors are prefixed by the file's name."""
-    where = Path(path)
+    """A problem from a file (``-``: standard input); errors are prefixed by its name."""
     try:
-        return parse_problem(read_text(where))
+        return parse_problem(read_text(Path(path)))
     except ProblemError as error:
-        raise ProblemError(f"{where}: {error}") from None
+        raise ProblemError(f"{where(path)}: {error}") from None
 
 
 def problem_or_layer(data: Any) -> Problem | Layer:
@@ -791,8 +856,7 @@ def problem_or_layer(data: Any) -> Problem | Layer:
 
 def load(path: str | Path) -> Problem | Layer:
     """A problem file that may give its input and filter as shapes."""
-    where = Path(path)
     try:
-        return problem_or_layer(parse_json(read_text(where)))
+        return problem_or_layer(parse_json(read_text(Path(path))))
     except ProblemError as error:
-        raise ProblemError(f"{where}: {error}") from None
+        raise ProblemError(f"{where(path)}: {error}") from None

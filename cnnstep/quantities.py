@@ -278,7 +278,7 @@ def entry_text(key: str, index: tuple[int, ...], layout: Layout) -> str:
 # --------------------------------------------------------------------------
 # naming entries: ``grad_input[1][2]``
 
-_ENTRY = re.compile(r"([a-z_]+)((?:\[\d+\])*)")
+_ENTRY = re.compile(r"([a-z_]+)((?:\[[0-9]+\])*)")
 
 
 class SelectionError(ValueError):
@@ -299,7 +299,10 @@ def parse_entry(text: str, layer: Layer, available: Iterable[str]
         raise SelectionError(
             f"{text}: expected a result key ({', '.join(available)}) with an index{hint}")
     key = match.group(1)
-    index = tuple(int(n) for n in re.findall(r"\d+", match.group(2)))
+    digits = re.findall(r"[0-9]+", match.group(2))
+    if any(len(n) > 9 for n in digits):
+        raise SelectionError(f"{text[:60]}: an index is out of range")
+    index = tuple(int(n) for n in digits)
     if key not in available:
         raise SelectionError(f"{text}: this problem has no {key}")
     full = full_shape(key, layer)

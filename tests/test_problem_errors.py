@@ -126,7 +126,6 @@ BAD: dict[str, tuple[Any, tuple[str, ...]]] = {
     "loss-without-target": (obj(BASE, '"loss": "mse"'), ("loss", "target")),
     "loss-with-grad-output": (obj(BASE, '"grad_output": [[1, 1], [1, 1]]', '"loss": "sse"'),
                               ("loss",)),
-    "learning-rate-without-target": (obj(BASE, '"learning_rate": 0.1'), ("learning_rate",)),
     "learning-rate-not-a-number": (obj(BASE, '"target": [[1, 1], [1, 1]]',
                                        '"learning_rate": "fast"'), ("learning_rate",)),
     "learning-rate-list": (obj(BASE, '"target": [[1, 1], [1, 1]]', '"learning_rate": [0.1]'),

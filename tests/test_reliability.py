@@ -1,0 +1,109 @@
+"""Hostile and unlucky input: every case ends in a clear answer or a one-line refusal.
+
+Each case here once ended in an internal error, a hang or a silently wrong
+answer; they are regressions tests of the library (the command line's own
+cases are with the other command-line tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+import cnnstep
+from cnnstep import engine
+from cnnstep.problem import MAX_NESTING, ProblemError, load_problem, problem_from_data
+from cnnstep.quantities import SelectionError, parse_entry, present
+from cnnstep.result import result
+
+
+def test_int64_path_is_judged_from_both_operands() -> None:
+    """A zero upstream gradient must not let a 1e19 input through the int64 path."""
+    worked = cnnstep.solve({"input": [[1e19, 3]], "filter": [[1]], "grad_output": [[0, 0]]})
+    assert worked.result["output"] == [[Fraction(10**19), Fraction(3)]]
+    assert worked.result["grad_filter"] == [[Fraction(0)]]
+    big = engine.fractions([[[10**19, 2**63 + 5]]])
+    zero = engine.fractions([[[[0]]]])
+    assert engine.correlate(big, zero).tolist() == [[[0, 0]]]
+    ones = engine.fractions([[[[1]]]])
+    assert engine.correlate(big, ones).tolist() == [[[10**19, 2**63 + 5]]]
+
+
+@pytest.mark.parametrize("z", ["1e300", "-1e300", "1e12"])
+@pytest.mark.parametrize("kind", ["sigmoid", "tanh"])
+def test_saturated_activations_do_not_overflow(kind: str, z: str) -> None:
+    worked = cnnstep.solve({"input": [[z]], "filter": [[1]], "activation": kind,
+                            "target": [[0]]})
+    value = worked.result["output"][0][0]
+    low = 0 if kind == "sigmoid" else -1
+    assert value == (1 if z[0] != "-" else low)
+
+
+@pytest.mark.parametrize("spelled", ["1e9999999999999999999", "-1e-99999999", "1e301",
+                                     "١٢", "۳"])
+def test_numbers_out_of_range_or_not_ascii_are_refused(spelled: str) -> None:
+    with pytest.raises(ProblemError) as caught:
+        problem_from_data({"input": [[spelled]], "filter": [[1]]})
+    assert str(caught.value).startswith("input[0][0]: expected a number"), caught.value
+
+
+def test_deep_nesting_is_refused_without_recursion(tmp_path: Path) -> None:
+    depth = 5000
+    path = tmp_path / "deep.json"
+    path.write_text('{"input": ' + "[" * depth + "1" + "]" * depth + ', "filter": [[1]]}',
+                    encoding="utf-8")
+    with pytest.raises(ProblemError, match="nested"):
+        load_problem(path)
+    path.write_text('{"input": ' + "[" * 600 + "1" + "]" * 600 + ', "filter": [[1]]}',
+                    encoding="utf-8")
+    with pytest.raises(ProblemError, match=f"more than {MAX_NESTING} deep"):
+        load_problem(path)
+
+
+def test_huge_indices_are_out_of_range() -> None:
+    layer = problem_from_data({"input": [[1, 2], [3, 4]], "filter": [[1]]}).layer
+    with pytest.raises(SelectionError, match="out of range"):
+        parse_entry("output[" + "9" * 5000 + "][0]", layer, ["output"])
+    with pytest.raises(SelectionError, match="give 2 indices"):
+        parse_entry("output[1]", layer, ["output"])
+    two_filters = problem_from_data(
+        {"input": [[1, 2]], "filter": [[[[1]]], [[[2]]]], "bias": [1, 2]}).layer
+    with pytest.raises(SelectionError, match=r"give 1 index$"):
+        parse_entry("grad_bias", two_filters, ["grad_bias"])
+    # leading zeros are not digits of magnitude
+    assert problem_from_data({"input": [["1e+0000000000000000000001"]],
+                              "filter": [[1]]}).input[0, 0, 0] == 10
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_devices_and_fifos_are_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ProblemError, match="not a regular file"):
+        load_problem(fifo)  # would block forever if it were opened
+    if Path("/dev/zero").exists():
+        with pytest.raises(ProblemError, match="not a regular file"):
+            load_problem("/dev/zero")
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnnstep import problem
+
+    monkeypatch.setattr(problem, "MAX_FILE_BYTES", 100)
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"input": [[1] * 60], "filter": [[1]]}), encoding="utf-8")
+    with pytest.raises(ProblemError, match="larger than"):
+        load_problem(path)
+
+
+def test_learning_rate_without_gradients_is_a_forward_pass_with_a_note() -> None:
+    problem = problem_from_data({"input": [[1, 2]], "filter": [[3]], "learning_rate": 0.1})
+    assert present(problem) == ("output",)
+    assert result(cnnstep.solve(problem).solution) == {"output": [[3, 6]]}
+    assert len(problem.notes) == 1
+    assert "no update is made" in problem.notes[0]
