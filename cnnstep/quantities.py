@@ -172,7 +172,7 @@ def why_absent(key: str, problem: Problem) -> str:
         "activation": "it has no activation",
         "gradients": "it has no target or grad_output, so no gradients",
     }
-    if "pool" in missing:
+    if "pool" in missing and "activation" not in missing:
         return ("it has no pool, so dL/dA is grad_output" if key == "grad_activated"
                 else "it has no pool")
     for need, reason in reasons.items():

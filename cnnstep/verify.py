@@ -9,7 +9,10 @@ the problem's numbers; the two routes must agree exactly.
 With ``grad_output`` given instead of a target, the loss is the linear form
 L = Σ G·Z whose gradient with respect to Z is that G.
 
-SymPy is imported only here, so the plain ``solve`` path never pays for it.
+:class:`Verifier` writes the layer out one stage per method (the forward
+pass, the activation, the pool, the loss) and differentiates it for dL/dK,
+dL/dB and dL/dX. SymPy is imported only when a Verifier is made, so the plain
+``solve`` path never pays for it.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep import geometry
 from cnnstep.engine import Solution
 from cnnstep.engine import solve as solve_layer
 from cnnstep.problem import Array, Problem
-from cnnstep.quantities import entry_text
+from cnnstep.quantities import conv_key, entry_text
 
 #: more symbols than this and direct differentiation would take too long
 #: (about 5 ms of SymPy per product in the loss: 2000 products take about 10 s)
@@ -83,157 +87,237 @@ def verify(problem: Problem, solve: Callable[[Problem], Solution] = solve_layer)
             f"direct differentiation is limited to {MAX_SYMBOLS} symbols and "
             f"{MAX_PRODUCTS} products"
         )
-    import sympy
+    verifier = Verifier(problem)
+    return verifier.checks(solve(problem))
 
-    solution = solve(problem)
-    layer = problem.layer
-    filters, channels, kh, kw = layer.filter_shape
-    sh, sw = layer.stride
-    ph, pw = layer.padding
-    oh, ow = layer.output_size
 
-    def symbols_of(name: str, shape: tuple[int, ...]) -> Array:
+#: the entries of one stage, each a SymPy expression, by full-layout index
+Stage = dict[tuple[int, ...], Any]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """L = factor · Σ terms, each term a function of one entry of the last stage:
+    the loss, or the linear form Σ G·Z when dL/dZ is given."""
+
+    terms: list[Any]
+    factor: Any
+    #: the value of L itself (None for the linear form, which is no result)
+    loss: Any
+    #: symbol → the terms that hold it: differentiation is linear, so only
+    #: those terms need differentiating
+    holding: dict[Any, list[Any]]
+
+
+class Verifier:
+    """The layer written out in SymPy, stage by stage, from its definition.
+
+    Every input, filter and bias entry is a symbol (``X_c_i_j``, ``K_f_c_m_n``,
+    ``B_f``, 0-based); :attr:`values` gives each its number in the problem.
+    """
+
+    #: how near a float (sigmoid, tanh) value must be, relative to its size
+    TOLERANCE = Fraction(1, 10**9)
+
+    def __init__(self, problem: Problem) -> None:
+        import sympy
+
+        self.sympy: Any = sympy
+        self.problem = problem
+        self.layer = layer = problem.layer
+        self.x = self._symbols("X", layer.input_shape)
+        self.k = self._symbols("K", layer.filter_shape)
+        self.b = self._symbols("B", (layer.filters,)) if layer.has_bias else None
+        self.values: dict[Any, Any] = {}
+        for syms, numbers in ((self.x, problem.input), (self.k, problem.filter),
+                              (self.b, problem.bias)):
+            if syms is not None and numbers is not None:
+                self.values.update({s: self.exact(v)
+                                    for s, v in zip(syms.flat, numbers.flat, strict=True)})
+        activation = layer.activation
+        #: float sigmoid or tanh: stages after it agree to TOLERANCE, not exactly
+        self.approximate = activation is not None and not activation.exact
+
+    def _symbols(self, name: str, shape: tuple[int, ...]) -> Array:
         out = np.empty(shape, dtype=object)
         for index in np.ndindex(*shape):
-            out[index] = sympy.Symbol(name + "".join(f"_{i}" for i in index))
+            out[index] = self.sympy.Symbol(name + "".join(f"_{i}" for i in index))
         return out
 
-    x = symbols_of("X", layer.input_shape)
-    k = symbols_of("K", layer.filter_shape)
-    b = symbols_of("B", (filters,)) if layer.has_bias else None
-    values: dict[Any, Any] = {}
-    for syms, numbers in ((x, problem.input), (k, problem.filter), (b, problem.bias)):
-        if syms is not None and numbers is not None:
-            values.update({s: sympy.Rational(v.numerator, v.denominator)
-                           for s, v in zip(syms.flat, numbers.flat, strict=True)})
+    # ----------------------------------------------------------------------
+    # numbers
 
-    _, height, width = layer.input_shape
+    def exact(self, value: Fraction) -> Any:
+        return self.sympy.Rational(value.numerator, value.denominator)
 
-    def z(f: int, i: int, j: int) -> Any:
-        """Z[f,i,j] straight from the definition; padding contributes nothing."""
-        terms = []
-        for c in range(channels):
-            for m in range(kh):
-                for n in range(kw):
-                    row, col = i * sh + m - ph, j * sw + n - pw
-                    if 0 <= row < height and 0 <= col < width:
-                        terms.append(x[c, row, col] * k[f, c, m, n])
-        if b is not None:
-            terms.append(b[f])
-        return sympy.Add(*terms)
-
-    def exact(value: Fraction) -> Any:
-        return sympy.Rational(value.numerator, value.denominator)
-
-    activation, pool = layer.activation, layer.pool
-    approximate = activation is not None and not activation.exact
-
-    def number(expression: Any) -> Fraction:
+    def number(self, expression: Any) -> Fraction:
         """An expression's value at the problem's numbers: exact, or to 40 digits."""
-        value = expression.xreplace(values)
+        value = expression.xreplace(self.values)
         if value.is_Rational:
             return Fraction(int(value.p), int(value.q))
-        return Fraction(str(sympy.N(value, 40)))
+        return Fraction(str(self.sympy.N(value, 40)))
 
-    outputs = [(f, i, j) for f in range(filters) for i in range(oh) for j in range(ow)]
-    forward: dict[tuple[int, ...], Any] = {e: z(*e) for e in outputs}
-    stage = forward
-    if activation is not None:
-        # ReLU and leaky ReLU take the branch their input falls in, with
-        # ReLU′(0) = 0 and leaky ReLU′(0) = slope as PyTorch
-        stage = {}
-        for e, expression in forward.items():
-            positive = number(expression) > 0
+    def agree(self, direct: Fraction, found: Fraction, rounded: bool) -> bool:
+        if not rounded:
+            return direct == found
+        return abs(direct - found) <= self.TOLERANCE * max(Fraction(1), abs(direct))
+
+    # ----------------------------------------------------------------------
+    # the stages
+
+    def forward(self) -> Stage:
+        """Z[f,i,j] straight from the definition; padding contributes nothing."""
+        layer, x, k, b = self.layer, self.x, self.k, self.b
+        filters, channels, kh, kw = layer.filter_shape
+        (_, height, width), (ph, pw) = layer.input_shape, layer.padding
+        oh, ow = layer.output_size
+        stage: Stage = {}
+        for f, i, j in np.ndindex(filters, oh, ow):
+            taps = list(zip(np.ndindex(kh, kw), geometry.conv_window(layer, i, j).taps,
+                            strict=True))
+            terms = [x[c, row - ph, col - pw] * k[f, c, m, n]
+                     for c in range(channels) for (m, n), (row, col) in taps
+                     if 0 <= row - ph < height and 0 <= col - pw < width]
+            if b is not None:
+                terms.append(b[f])
+            stage[(f, i, j)] = self.sympy.Add(*terms)
+        return stage
+
+    def activation(self, conv: Stage) -> Stage:
+        """A = f(Z); Z itself without an activation.
+
+        ReLU and leaky ReLU take the branch their input falls in, with
+        ReLU′(0) = 0 and leaky ReLU′(0) = slope as PyTorch.
+        """
+        activation, sympy = self.layer.activation, self.sympy
+        if activation is None:
+            return conv
+        stage: Stage = {}
+        for e, expression in conv.items():
+            positive = self.number(expression) > 0
             if activation.kind == "relu":
                 stage[e] = expression if positive else sympy.Integer(0)
             elif activation.kind == "leaky_relu":
-                stage[e] = expression if positive else exact(activation.slope) * expression
+                stage[e] = expression if positive else self.exact(activation.slope) * expression
             elif activation.kind == "sigmoid":
                 stage[e] = 1 / (1 + sympy.exp(-expression))
             else:
                 stage[e] = sympy.tanh(expression)
-    activated = stage
-    if pool is not None:
-        (ph_, pw_), (psh, psw) = pool.size, pool.stride
-        pooled_h, pooled_w = layer.pooled_size
-        before = stage
-        stage = {}
-        for f, i, j in np.ndindex(filters, pooled_h, pooled_w):
-            cells = [(f, i * psh + m, j * psw + n) for m in range(ph_) for n in range(pw_)]
+        return stage
+
+    def pool(self, before: Stage) -> Stage:
+        """P = pool(A or Z); the stage itself without a pool. Max and min take the
+        first extreme of each window, row-major, as PyTorch."""
+        pool = self.layer.pool
+        if pool is None:
+            return before
+        pooled_h, pooled_w = self.layer.pooled_size
+        stage: Stage = {}
+        for f, i, j in np.ndindex(self.layer.filters, pooled_h, pooled_w):
+            cells = geometry.pool_cells(pool, f, i, j)
             if pool.kind == "mean":
-                stage[(f, i, j)] = sympy.Add(*[before[c] for c in cells]) / len(cells)
+                stage[(f, i, j)] = self.sympy.Add(*[before[c] for c in cells]) / len(cells)
                 continue
-            window = [number(before[c]) for c in cells]
+            window = [self.number(before[c]) for c in cells]
             best = max(window) if pool.kind == "max" else min(window)
             stage[(f, i, j)] = before[cells[window.index(best)]]  # the first extreme
-    last = list(stage)
-    n = problem.notation
-    tolerance = Fraction(1, 10**9)
+        return stage
 
-    def agree(direct: Fraction, found: Fraction, rounded: bool) -> bool:
-        if not rounded:
-            return direct == found
-        return abs(direct - found) <= tolerance * max(Fraction(1), abs(direct))
+    def loss(self, last: Stage) -> Objective | None:
+        """L from the target, or the linear form Σ G·Z whose gradient is the given
+        G; None for a forward pass alone."""
+        problem, sympy = self.problem, self.sympy
+        if problem.target is not None:
+            target = problem.target
+            terms = [(last[e] - self.exact(target[e])) ** 2 for e in last]
+            factor = {"mse": sympy.Rational(1, len(last)), "sse": sympy.Integer(1),
+                      "half_sse": sympy.Rational(1, 2)}[problem.loss]
+            loss = factor * sympy.Add(*terms)
+        elif problem.grad_output is not None:
+            given = problem.grad_output
+            terms = [self.exact(given[e]) * last[e] for e in last]
+            factor, loss = sympy.Integer(1), None
+        else:
+            return None
+        holding: dict[Any, list[Any]] = {}
+        for term in terms:
+            for symbol in term.free_symbols:
+                holding.setdefault(symbol, []).append(term)
+        return Objective(terms, factor, loss, holding)
 
-    def evaluated(key: str, label: str, expressions: dict[tuple[int, ...], Any],
-                  engine: Any, rounded: bool = False) -> Check:
+    def derivative(self, objective: Objective, symbol: Any) -> Any:
+        """dL/d(symbol)."""
+        return objective.factor * self.sympy.Add(
+            *[self.sympy.diff(term, symbol) for term in objective.holding.get(symbol, [])])
+
+    def grad_filter(self, objective: Objective, engine: Array | None) -> Check:
+        n = self.problem.notation
+        return self.compare("grad_filter", f"d{n.loss}/d{n.filter}", self.k, engine, objective)
+
+    def grad_bias(self, objective: Objective, engine: Array | None) -> Check:
+        assert self.b is not None
+        n = self.problem.notation
+        return self.compare("grad_bias", f"d{n.loss}/d{n.bias}", self.b, engine, objective)
+
+    def grad_input(self, objective: Objective, engine: Array | None) -> Check:
+        n = self.problem.notation
+        return self.compare("grad_input", f"d{n.loss}/d{n.input}", self.x, engine, objective)
+
+    # ----------------------------------------------------------------------
+    # comparing with the engine
+
+    def evaluated(self, key: str, label: str, expressions: Stage, engine: Any,
+                  rounded: bool = False) -> Check:
+        """A stage's entries evaluated at the problem's numbers, against the engine's."""
         mismatches = []
         for index, expression in expressions.items():
-            direct = number(expression)
+            direct = self.number(expression)
             found: Fraction = engine if isinstance(engine, Fraction) else engine.item(index)
-            if not agree(direct, found, rounded):
-                mismatches.append(Mismatch(entry_text(key, index, problem.layout), found,
+            if not self.agree(direct, found, rounded):
+                mismatches.append(Mismatch(entry_text(key, index, self.problem.layout), found,
                                            direct))
         how = "direct evaluation" + (", to 1e-9 (floating point)" if rounded else "")
         return Check(key, label, len(expressions), tuple(mismatches), how)
 
-    conv_key = "conv" if layer.layered else "output"
-    checks = [evaluated(conv_key, n.output, forward, solution.conv)]
-    if activation is not None and pool is not None:
-        checks.append(evaluated("activated", "A", activated, solution.activated, approximate))
-    if layer.layered:
-        name = "P" if pool is not None else "A"
-        checks.append(evaluated("output", name, stage, solution.output, approximate))
-    # L = factor · Σ_e term_e, each term a function of one entry of the last stage
-    if problem.target is not None:
-        terms = [(stage[e] - exact(problem.target[e])) ** 2 for e in last]
-        factor = {"mse": sympy.Rational(1, len(last)), "sse": sympy.Integer(1),
-                  "half_sse": sympy.Rational(1, 2)}[problem.loss]
-        checks.append(evaluated("loss", n.loss, {(): factor * sympy.Add(*terms)},
-                                solution.loss, approximate))
-    elif problem.grad_output is not None:
-        terms = [exact(problem.grad_output[e]) * stage[e] for e in last]
-        factor = sympy.Integer(1)
-    else:
-        return checks
-    # differentiation is linear: terms free of a symbol contribute nothing, so
-    # only the terms that hold it are differentiated
-    holding: dict[Any, list[Any]] = {}
-    for term in terms:
-        for symbol in term.free_symbols:
-            holding.setdefault(symbol, []).append(term)
-
-    def derivative(symbol: Any) -> Any:
-        return factor * sympy.Add(*[sympy.diff(term, symbol)
-                                    for term in holding.get(symbol, [])])
-
-    def compare(key: str, label: str, syms: Array, engine: Array | None) -> Check:
+    def compare(self, key: str, label: str, syms: Array, engine: Array | None,
+                objective: Objective) -> Check:
+        """dL/d(each symbol), evaluated, against the engine's gradient."""
         assert engine is not None
         mismatches = []
         for index in np.ndindex(*syms.shape):
-            direct = number(derivative(syms[index]))
+            direct = self.number(self.derivative(objective, syms[index]))
             found: Fraction = engine.item(index)
-            if not agree(direct, found, approximate):
-                where = entry_text(key, index, problem.layout)
+            if not self.agree(direct, found, self.approximate):
+                where = entry_text(key, index, self.problem.layout)
                 mismatches.append(Mismatch(where, found, direct))
-        how = "direct differentiation" + (", to 1e-9 (floating point)" if approximate else "")
+        how = ("direct differentiation"
+               + (", to 1e-9 (floating point)" if self.approximate else ""))
         return Check(key, label, syms.size, tuple(mismatches), how)
 
-    checks += [compare("grad_filter", f"d{n.loss}/d{n.filter}", k, solution.grad_filter)]
-    if b is not None:
-        checks.append(compare("grad_bias", f"d{n.loss}/d{n.bias}", b, solution.grad_bias))
-    checks.append(compare("grad_input", f"d{n.loss}/d{n.input}", x, solution.grad_input))
-    return checks
+    def checks(self, solution: Solution) -> list[Check]:
+        """Every stage of ``solution`` against the layer written out here."""
+        layer, n, approximate = self.layer, self.problem.notation, self.approximate
+        conv = self.forward()
+        checks = [self.evaluated(conv_key(layer), n.output, conv, solution.conv)]
+        activated = self.activation(conv)
+        last = self.pool(activated)
+        if layer.activation is not None and layer.pool is not None:
+            checks.append(self.evaluated("activated", "A", activated, solution.activated,
+                                         approximate))
+        if layer.layered:
+            name = "P" if layer.pool is not None else "A"
+            checks.append(self.evaluated("output", name, last, solution.output, approximate))
+        objective = self.loss(last)
+        if objective is None:
+            return checks
+        if objective.loss is not None:
+            checks.append(self.evaluated("loss", n.loss, {(): objective.loss}, solution.loss,
+                                         approximate))
+        checks.append(self.grad_filter(objective, solution.grad_filter))
+        if self.b is not None:
+            checks.append(self.grad_bias(objective, solution.grad_bias))
+        checks.append(self.grad_input(objective, solution.grad_input))
+        return checks
 
 
 def report(checks: list[Check]) -> str:

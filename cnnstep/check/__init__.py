@@ -1,0 +1,43 @@
+"""Marking a hand calculation: which answers are right, and what went wrong.
+
+* :mod:`~cnnstep.check.answers` reads an answers object and holds the rule
+  that marks one entry right;
+* :mod:`~cnnstep.check.mistakes` is the registry of the mistakes the marker
+  can name (the format's table) and the order in which they are tried;
+* :mod:`~cnnstep.check.follow_through` finds a later step done right from the
+  student's own wrong earlier answer (``carried_forward``);
+* :mod:`~cnnstep.check.marking` marks every answered quantity and makes the
+  report.
+"""
+
+from cnnstep.check.answers import (
+    NEAR,
+    Answers,
+    Given,
+    answers_in_problem,
+    is_right,
+    load_answers,
+    read_answers,
+    tolerance_of,
+)
+from cnnstep.check.marking import Marked, Mismatch, Report, mark
+from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Mistake
+
+__all__ = [
+    "MISTAKES",
+    "NEAR",
+    "PRECEDENCE",
+    "Answers",
+    "Diagnosis",
+    "Given",
+    "Marked",
+    "Mismatch",
+    "Mistake",
+    "Report",
+    "answers_in_problem",
+    "is_right",
+    "load_answers",
+    "mark",
+    "read_answers",
+    "tolerance_of",
+]

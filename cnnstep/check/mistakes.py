@@ -1,0 +1,293 @@
+"""The mistakes the marker names, one small function each.
+
+Each mistake is registered with its code (the format's table in "Checking
+answers"), the step of the working where it is made, the quantities it applies
+to, and its message. Its function recomputes a quantity the wrong way, from
+the problem alone, or gives None where the mistake cannot be made in this
+problem (no target, a stride of 1, …). A wrong answer is diagnosed with the
+first mistake in :data:`PRECEDENCE` whose numbers it matches.
+
+``carried_forward`` is the one code that is not a mistake of its own step: it
+is recomputed from the student's other answers, by
+:mod:`cnnstep.check.follow_through`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Set
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from cnnstep import engine, quantities
+from cnnstep.check import follow_through
+from cnnstep.check.answers import Answers, in_user_shape, matches
+from cnnstep.engine import Solution
+from cnnstep.problem import Array, Problem
+from cnnstep.result import quantity
+
+Value = Array | Fraction
+
+#: a quantity recomputed with the mistake, or None where it cannot be made
+Recompute = Callable[[Solution, str], Value | None]
+#: the message, from the problem and the quantity it is about (no final full stop)
+Message = Callable[[Problem, str], str]
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Mistake:
+    code: str
+    #: the step where it is made, named in the message (a function of the
+    #: quantity where that differs); None where it is not a step's mistake
+    step: str | Callable[[str], str] | None
+    #: the quantities it applies to, by their names in the quantities registry
+    #: (``conv`` and ``grad_conv`` are the result's ``output`` and
+    #: ``grad_output`` when no layer follows the convolution)
+    keys: frozenset[str]
+    message: Message
+    #: None for carried_forward, which follow-through recomputes
+    recompute: Recompute | None
+
+    def applies_to(self, key: str, problem: Problem) -> bool:
+        """Whether a result key of this problem is one of the mistake's quantities."""
+        return any(quantities.result_name(name, problem.layer) == key for name in self.keys)
+
+    def step_of(self, key: str) -> str | None:
+        return self.step(key) if callable(self.step) else self.step
+
+    def diagnosis(self, problem: Problem, key: str) -> Diagnosis:
+        step = self.step_of(key)
+        return Diagnosis(self.code, self.message(problem, key)
+                         + (f" (step: {step})." if step else "."))
+
+
+#: every mistake, by its code
+MISTAKES: dict[str, Mistake] = {}
+
+
+def register(code: str, *, step: str | Callable[[str], str] | None, keys: Iterable[str],
+             message: str | Message, recompute: Recompute | None) -> Mistake:
+    """Add a mistake to :data:`MISTAKES`; a code registered twice is an error."""
+    if code in MISTAKES:
+        raise ValueError(f"mistake {code!r} is registered twice")
+    names = frozenset(keys)
+    unknown = sorted(names - set(quantities.BY_KEY))
+    if unknown or not names:
+        raise ValueError(f"mistake {code!r}: not quantities: {unknown or 'none given'}")
+    text = message
+    explain: Message = (lambda problem, key: text) if isinstance(text, str) else text
+    MISTAKES[code] = entry = Mistake(code, step, names, explain, recompute)
+    return entry
+
+
+def mistake(code: str, *, step: str | Callable[[str], str] | None, keys: Iterable[str],
+            message: str | Message) -> Callable[[Recompute], Recompute]:
+    """Register the decorated function as the mistake ``code``'s recomputation."""
+    def decorate(recompute: Recompute) -> Recompute:
+        register(code, step=step, keys=keys, message=message, recompute=recompute)
+        return recompute
+
+    return decorate
+
+
+# --------------------------------------------------------------------------
+# the forward pass
+
+
+@mistake("true_convolution", step="forward pass", keys=["conv"],
+         message="The forward pass flipped the kernel (a true convolution); a CNN layer "
+                 "computes the cross-correlation, with the kernel as it is")
+def true_convolution(solution: Solution, key: str) -> Value | None:
+    p = solution.problem
+    return engine.forward(solution.padded_input, engine.rotate180(p.filter), p.bias, p.stride)
+
+
+@mistake("bias_omitted", step="forward pass", keys=["conv"],
+         message="The bias was left out of the forward pass")
+def bias_omitted(solution: Solution, key: str) -> Value | None:
+    p = solution.problem
+    if p.bias is None:
+        return None
+    return engine.forward(solution.padded_input, p.filter, None, p.stride)
+
+
+# --------------------------------------------------------------------------
+# the loss and its gradient
+
+
+@mistake("mse_not_averaged", step="loss", keys=["loss", "grad_output"],
+         message="The squared errors were summed instead of averaged over the output entries")
+def mse_not_averaged(solution: Solution, key: str) -> Value | None:
+    p = solution.problem
+    if p.target is None or p.loss != "mse":
+        return None
+    if key == "loss":
+        return engine.loss_value(solution.output, p.target, "sse")
+    return engine.loss_gradient(solution.output, p.target, "sse")
+
+
+@mistake("missing_factor_two", step="gradient of the loss", keys=["grad_output"],
+         message="dL/dZ is missing the factor 2 that comes from differentiating the square")
+def missing_factor_two(solution: Solution, key: str) -> Value | None:
+    p = solution.problem
+    if p.target is None or p.loss == "half_sse":
+        return None
+    half: Array = engine.loss_gradient(solution.output, p.target, p.loss) / 2
+    return half
+
+
+def _wrong_sign_message(problem: Problem, key: str) -> str:
+    n = problem.notation
+    if key.startswith("updated"):
+        weight = n.bias if key == "updated_bias" else n.filter
+        return f"The update added α·d{n.loss}/d{weight} instead of subtracting it"
+    return (f"d{n.loss}/d{n.output} was taken from ({n.target} − {n.output}) "
+            f"instead of ({n.output} − {n.target})")
+
+
+def _wrong_sign_step(key: str) -> str:
+    return "update" if key.startswith("updated") else "gradient of the loss"
+
+
+@mistake("wrong_sign", step=_wrong_sign_step,
+         keys=["grad_output", "updated_filter", "updated_bias"], message=_wrong_sign_message)
+def wrong_sign(solution: Solution, key: str) -> Value | None:
+    p = solution.problem
+    if key == "grad_output":
+        if p.target is None:
+            return None
+        negated: Array = -engine.loss_gradient(solution.output, p.target, p.loss)
+        return negated
+    weights, grad = ((p.filter, solution.grad_filter) if key == "updated_filter"
+                     else (p.bias, solution.grad_bias))
+    if p.learning_rate is None or weights is None or grad is None:
+        return None
+    added: Array = weights + grad * p.learning_rate
+    return added
+
+
+# --------------------------------------------------------------------------
+# the backward pass
+
+
+@mistake("kernel_not_rotated", step="gradient with respect to the input", keys=["grad_input"],
+         message="dL/dX was computed with the kernel as it is; the full convolution needs the "
+                 "kernel rotated by 180°")
+def kernel_not_rotated(solution: Solution, key: str) -> Value | None:
+    p, grad_conv = solution.problem, solution.grad_conv
+    if grad_conv is None:
+        return None
+    return engine.input_gradient(p.filter, engine.insert_zeros(grad_conv, p.stride), p.layer)
+
+
+def _stride_not_dilated_message(problem: Problem, key: str) -> str:
+    zeros = " and ".join(f"{n - 1} zero{'s' * (n != 2)} between its {axis}"
+                         for n, axis in zip(problem.stride, ("rows", "columns"), strict=True)
+                         if n > 1)
+    return (f"With a stride above 1, dL/dZ must first be spread apart by inserting {zeros}; "
+            "it was used as it is")
+
+
+@mistake("stride_not_dilated", step="zero insertion", keys=["grad_filter", "grad_input"],
+         message=_stride_not_dilated_message)
+def stride_not_dilated(solution: Solution, key: str) -> Value | None:
+    """The stride-1 formulas on the un-spread dL/dZ."""
+    p, grad_conv = solution.problem, solution.grad_conv
+    if grad_conv is None or p.stride == (1, 1):
+        return None
+    if key == "grad_filter":
+        return engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size)
+    return engine.input_gradient(engine.rotate180(p.filter), grad_conv, p.layer)
+
+
+@mistake("bias_averaged", step="gradient with respect to the bias", keys=["grad_bias"],
+         message="dL/dB is the sum of dL/dZ over the output positions, not their mean")
+def bias_averaged(solution: Solution, key: str) -> Value | None:
+    grad_conv = solution.grad_conv
+    if grad_conv is None:
+        return None
+    averaged: Array = engine.bias_gradient(grad_conv) / (grad_conv.shape[1] * grad_conv.shape[2])
+    return averaged
+
+
+# --------------------------------------------------------------------------
+# any matrix
+
+
+@mistake("transposed", step=None,
+         keys=[q.key for q in quantities.QUANTITIES if q.axes not in ("number", "bias")],
+         message="The matrix is right but transposed (rows and columns swapped)")
+def transposed(solution: Solution, key: str) -> Value | None:
+    """The right value with its last two axes swapped, where they are square."""
+    true = quantity(solution, key)
+    if isinstance(true, np.ndarray) and true.ndim >= 2 and true.shape[-1] == true.shape[-2] > 1:
+        swapped: Array = np.swapaxes(true, -1, -2)
+        return swapped
+    return None
+
+
+# --------------------------------------------------------------------------
+# follow-through
+
+
+def _carried_forward_message(problem: Problem, key: str) -> str:
+    earlier = follow_through.source(key, problem.layer)
+    return (f"Right for your own {earlier}: this step was done correctly from the wrong "
+            f"{earlier} above, so it deserves method marks")
+
+
+register("carried_forward", step=None, keys=follow_through.STEPS,
+         message=_carried_forward_message, recompute=None)
+
+
+# --------------------------------------------------------------------------
+# which diagnosis wins
+
+#: The order in which the mistakes are tried; the first that matches is named.
+#: It is the order of the steps where they are made (forward pass, loss,
+#: gradient of the loss, update, backward pass), so where two recomputations
+#: agree the earlier step is blamed. Two codes come last on purpose:
+#: ``transposed`` after every mistake of method, because a swapped matrix
+#: coincides with one whenever the values are symmetric (a dL/dZ with
+#: Gᵀ = −G is both transposed and of the wrong sign), and the step is the
+#: better explanation; ``carried_forward`` last of all, because it gives
+#: method marks and must never hide a mistake made in the step itself.
+PRECEDENCE = (
+    "true_convolution",
+    "bias_omitted",
+    "mse_not_averaged",
+    "missing_factor_two",
+    "wrong_sign",
+    "kernel_not_rotated",
+    "stride_not_dilated",
+    "bias_averaged",
+    "transposed",
+    "carried_forward",
+)
+
+
+def diagnose(solution: Solution, key: str, answers: Answers, wrong: Set[str],
+             tolerance: Fraction | None) -> Diagnosis | None:
+    """The first mistake in :data:`PRECEDENCE` that the answers to ``key`` match.
+
+    ``wrong`` holds the quantities already marked wrong (the ones before
+    ``key`` in the order of the steps), for follow-through.
+    """
+    grid = answers[key]
+    problem = solution.problem
+    for code in PRECEDENCE:
+        found = MISTAKES[code]
+        if not found.applies_to(key, problem):
+            continue
+        values = (found.recompute(solution, key) if found.recompute is not None
+                  else follow_through.recompute(solution, key, answers, wrong))
+        if values is not None and matches(grid, in_user_shape(values, key, solution), tolerance):
+            return found.diagnosis(problem, key)
+    return None
