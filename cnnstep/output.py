@@ -1,0 +1,125 @@
+"""Writing what a command prints: standard output or a file, safely.
+
+* A file is written atomically: to a temporary file beside it, then renamed
+  over it, so a failure never leaves it empty or half written; a file that is
+  also an input (``solve p.json -o p.json``) is refused.
+* ``-`` is standard output.
+* Standard output that cannot encode a character (a Windows code page, an
+  ASCII locale) gets the same text with ASCII stand-ins (``×`` → ``x``,
+  ``∂L/∂Z₁₁`` → ``dL/dZ11``) rather than a crash.
+* A full disk, a closed or unwritable standard output, or a file name the
+  system cannot encode is one :class:`OutputError` line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+#: the path that means standard output
+STDOUT = "-"
+
+
+class OutputError(OSError):
+    """The result could not be written; the message says where and why."""
+
+
+#: ASCII for the symbols the renderers use, for a stream that cannot encode them
+STAND_INS = {
+    "×": "x", "−": "-", "∂": "d", "≈": "~=", "⌊": "floor(", "⌋": ")", "…": "...",
+    "·": ".", "°": " deg", "′": "'", "⊙": "(.)", "Σ": "sum ", "√": "sqrt", "≤": "<=",
+    "≥": ">=", "→": "->", "←": "<-", "✓": "ok", "✗": "x", "—": "--", "–": "-",
+    "α": "alpha", "σ": "sigma", "ᵢ": "i", "ⱼ": "j", "ₘ": "m", "ₙ": "n",
+    "₀": "0", "₁": "1", "₂": "2", "₃": "3", "₄": "4", "₅": "5", "₆": "6", "₇": "7",
+    "₈": "8", "₉": "9", "⁰": "^0", "¹": "^1", "²": "^2", "³": "^3", "⁴": "^4",
+    "⁵": "^5", "⁶": "^6", "⁷": "^7", "⁸": "^8", "⁹": "^9",
+    "│": "|", "─": "-", "┌": "+", "┐": "+", "└": "+", "┘": "+", "├": "+", "┤": "+",
+    "┬": "+", "┴": "+", "┼": "+", "╭": "+", "╮": "+", "╰": "+", "╯": "+",
+}
+_TABLE = str.maketrans(STAND_INS)
+
+
+def encodable(text: str, encoding: str | None) -> str:
+    """``text`` as a stream of ``encoding`` can take it: unchanged when it can,
+    else with ASCII stand-ins, and ``?`` for anything still left over."""
+    codec = codecs.lookup(encoding or "utf-8").name
+    try:
+        text.encode(codec)
+        return text
+    except UnicodeEncodeError:
+        plain = text.translate(_TABLE)
+        return plain.encode(codec, errors="replace").decode(codec)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except (OSError, ValueError):
+        return False
+
+
+def write(text: str, output: Path | str | None, *, inputs: Iterable[Path | str] = ()) -> None:
+    """``text`` to standard output (``output`` None or ``-``) or atomically to a file."""
+    if output is None or str(output) == STDOUT:
+        to_stdout(text)
+        return
+    target = Path(output)
+    for given in inputs:
+        if str(given) != STDOUT and _same_file(target, Path(given)):
+            raise OutputError(f"{target}: this is an input file; it is not overwritten")
+    try:
+        str(target).encode(sys.getfilesystemencoding())
+    except UnicodeEncodeError:
+        raise OutputError(f"{str(target)!a}: the system cannot encode this file name") from None
+    directory = target.parent
+    handle = None
+    try:
+        handle = tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", newline="", dir=directory, prefix=f".{target.name}.",
+            suffix=".tmp", delete=False)
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if target.exists():
+            with contextlib.suppress(OSError):
+                os.chmod(handle.name, target.stat().st_mode & 0o7777)
+        else:
+            with contextlib.suppress(OSError):
+                os.chmod(handle.name, 0o666 & ~_umask())
+        os.replace(handle.name, target)
+    except OSError as error:
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(handle.name)
+        raise OutputError(f"{target}: cannot write: {error.strerror or error}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def to_stdout(text: str) -> None:
+    """Write to standard output, with stand-ins where its encoding needs them.
+
+    A closed standard output or a full disk raise :class:`OutputError`; a
+    broken pipe is left to the caller (:class:`BrokenPipeError`).
+    """
+    stream = sys.stdout
+    if stream is None:
+        raise OutputError("standard output is closed")
+    try:
+        stream.write(encodable(text, getattr(stream, "encoding", None)))
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as error:  # ValueError: the stream was closed
+        reason = getattr(error, "strerror", None) or str(error)
+        raise OutputError(f"cannot write to standard output: {reason}") from None
