@@ -76,27 +76,22 @@ def write(text: str, output: Path | str | None, *, inputs: Iterable[Path | str] 
         str(target).encode(sys.getfilesystemencoding())
     except UnicodeEncodeError:
         raise OutputError(f"{str(target)!a}: the system cannot encode this file name") from None
-    directory = target.parent
-    handle = None
+    temporary: str | None = None
     try:
-        handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", newline="", dir=directory, prefix=f".{target.name}.",
-            suffix=".tmp", delete=False)
-        with handle:
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                                 suffix=".tmp")
+        with open(descriptor, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if target.exists():
-            with contextlib.suppress(OSError):
-                os.chmod(handle.name, target.stat().st_mode & 0o7777)
-        else:
-            with contextlib.suppress(OSError):
-                os.chmod(handle.name, 0o666 & ~_umask())
-        os.replace(handle.name, target)
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
+        with contextlib.suppress(OSError):
+            os.chmod(temporary, mode)
+        os.replace(temporary, target)
     except OSError as error:
-        if handle is not None:
+        if temporary is not None:
             with contextlib.suppress(OSError):
-                os.unlink(handle.name)
+                os.unlink(temporary)
         raise OutputError(f"{target}: cannot write: {error.strerror or error}") from None
 
 
