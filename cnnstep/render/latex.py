@@ -116,11 +116,7 @@ class LatexRenderer:
         """``lhs &= …`` lines of one aligned equation."""
         lines: list[str] = []
         lhs = self.math(block.lhs)
-        forms = [self.printer.terms(form) for form in block.forms]
-        relation = "="
-        if block.value is not None:
-            relation, value = self.printer.result(block.value, block.approximate)
-            forms.append([value])
+        forms, relation = self.printer.forms(block)
         for k, terms in enumerate(forms):
             pieces = fill(terms)
             sign = "=" if k < len(forms) - 1 else relation

@@ -190,11 +190,7 @@ class TextRenderer:
         indent = " " * len(lhs)
         width = max(self.console.width, 40)
         lines: list[str] = []
-        forms = [self.printer.terms(form) for form in block.forms]
-        relation = "="
-        if block.value is not None:
-            relation, value = self.printer.result(block.value, block.approximate)
-            forms.append([value])
+        forms, relation = self.printer.forms(block)
         for k, pieces in enumerate(forms):
             head = (lhs if k == 0 else indent) + (" = " if k < len(forms) - 1 else f" {relation} ")
             line = head + pieces[0]
