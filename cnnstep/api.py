@@ -9,10 +9,15 @@ from typing import TYPE_CHECKING, Any
 from cnnstep.engine import Solution
 from cnnstep.engine import solve as solve_layer
 from cnnstep.problem import Layer, Problem, load, parse_json, problem_or_layer
+from cnnstep.render import NO_HINTS, Hints, Options, renderer
 from cnnstep.result import result
 
 if TYPE_CHECKING:  # the derivation is built only when asked for
+    from cnnstep.check import Report
     from cnnstep.derivation import Derivation
+
+#: wrong entries of a marked hand calculation worked out in full, at the most
+WORKED_LIMIT = 12
 
 
 class _Shown:
@@ -26,11 +31,6 @@ class _Shown:
                    only: Iterable[str] = ()) -> Derivation:
         raise NotImplementedError
 
-    def to_json(self) -> str:
-        from cnnstep.render.json_result import dumps
-
-        return dumps(self.result, self.approximate_keys())
-
     def approximate_keys(self) -> frozenset[str]:
         """Result keys whose values are float approximations (sigmoid, tanh)."""
         return frozenset()
@@ -39,25 +39,35 @@ class _Shown:
     def result(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def to_text(self, *, width: int = 100, max_terms: int | None = None,
-                only: Iterable[str] = (), decimals: int | None = None) -> str:
-        from cnnstep.render.text import render
+    def render(self, format: str = "text", options: Options | None = None, *,
+               max_terms: int | None = None, only: Iterable[str] = ()) -> str:
+        """This layer in one of :data:`cnnstep.render.FORMATS`: its worked
+        derivation, or (in JSON) its result object."""
+        printer = renderer(format)
+        if not printer.worked:
+            return printer.result(self.result, self.approximate_keys())
+        return printer.derivation(self.derivation(max_terms=max_terms, only=only),
+                                  options or Options())
 
-        return render(self.derivation(max_terms=max_terms, only=only), width=width,
-                      decimals=decimals)
+    def to_json(self) -> str:
+        return self.render("json")
+
+    def to_text(self, *, width: int = 100, max_terms: int | None = None,
+                only: Iterable[str] = (), decimals: int | None = None,
+                hints: Hints = NO_HINTS) -> str:
+        return self.render("text", Options(decimals=decimals, hints=hints, width=width),
+                           max_terms=max_terms, only=only)
 
     def to_latex(self, *, fragment: bool = False, max_terms: int | None = None,
-                 only: Iterable[str] = (), decimals: int | None = None) -> str:
-        from cnnstep.render.latex import render
-
-        return render(self.derivation(max_terms=max_terms, only=only), fragment=fragment,
-                      decimals=decimals)
+                 only: Iterable[str] = (), decimals: int | None = None,
+                 hints: Hints = NO_HINTS) -> str:
+        return self.render("latex", Options(decimals=decimals, hints=hints, fragment=fragment),
+                           max_terms=max_terms, only=only)
 
     def to_markdown(self, *, max_terms: int | None = None, only: Iterable[str] = (),
-                    decimals: int | None = None) -> str:
-        from cnnstep.render.markdown import render
-
-        return render(self.derivation(max_terms=max_terms, only=only), decimals=decimals)
+                    decimals: int | None = None, hints: Hints = NO_HINTS) -> str:
+        return self.render("markdown", Options(decimals=decimals, hints=hints),
+                           max_terms=max_terms, only=only)
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
@@ -156,3 +166,21 @@ def solve(problem: str | Path | Mapping[str, Any] | Problem | Layer, *,
     if isinstance(read_in, Layer):
         return Formulas(read_in)
     return Worked(read_in, symbolic=symbolic)
+
+
+def working(report: Report) -> Derivation | None:
+    """The worked derivation of a report's wrong entries alone (the first
+    :data:`WORKED_LIMIT`), or None when every answer is right."""
+    from cnnstep.derivation import derive
+
+    entries = report.wrong_entries(WORKED_LIMIT)
+    return derive(report.solution, only=entries) if entries else None
+
+
+def render_report(report: Report, title: str, format: str = "text",
+                  options: Options | None = None) -> str:
+    """A marked hand calculation in one of :data:`cnnstep.render.FORMATS`, with
+    the working of its wrong entries where the format shows derivations."""
+    printer = renderer(format)
+    return printer.report(report, title, working(report) if printer.worked else None,
+                          options or Options())

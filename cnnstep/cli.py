@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cnnstep import __version__
+from cnnstep.render import FORMATS, Hints, Options
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
@@ -31,10 +32,21 @@ app = typer.Typer(
 
 
 class Format(StrEnum):
+    """The names of :data:`cnnstep.render.FORMATS`, as typer lists choices."""
+
     text = "text"
     latex = "latex"
     markdown = "markdown"
     json = "json"
+
+
+#: the option -o FILE of every command
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file, not standard output.")
+]
+
+#: how the command line's output says to see what a shortened derivation left out
+HINTS = Hints(one="--only {example}", every="--max-terms 0")
 
 
 def fail(message: str, status: int = 2) -> typer.Exit:
@@ -86,9 +98,7 @@ def solve(
                  "compiles with pdflatex; markdown: for GitHub and Jupyter; json: the "
                  "result object.")
     ] = Format.text,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file, not standard output.")
-    ] = None,
+    output: Output = None,
     fragment: Annotated[
         bool, typer.Option("--fragment", help="With --format latex: the body alone, to paste "
                                               "into an existing document.")
@@ -173,33 +183,17 @@ def solve(
         return
 
     from cnnstep.api import Formulas, Worked
+    from cnnstep.quantities import SelectionError
 
     shown = Formulas(read_in) if isinstance(read_in, Layer) else Worked(read_in,
                                                                          symbolic=symbolic)
-    if format is Format.json:
-        write(shown.to_json(), output)
-        return
-    from cnnstep.quantities import SelectionError
-
+    options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
+                      color=_styled(output))
     try:
-        derivation = shown.derivation(max_terms=max_terms, only=only or ())
+        text = shown.render(format, options, max_terms=max_terms, only=only or ())
     except SelectionError as error:
         raise fail(f"--only {error}") from None
-    if format is Format.latex:
-        from cnnstep.render import latex
-
-        write(latex.render(derivation, fragment=fragment, decimals=decimals), output)
-    elif format is Format.markdown:
-        from cnnstep.render import markdown
-
-        write(markdown.render(derivation, decimals=decimals), output)
-    else:
-        from cnnstep.render import text
-
-        if output is None and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
-            text.render(derivation, file=sys.stdout, width=width, decimals=decimals)
-        else:  # a file or a pipe: plain text
-            write(text.render(derivation, width=width, decimals=decimals), output)
+    write(text, output)
 
 
 def run_verify(problem: Problem, format: Format, output: Path | None) -> None:
@@ -235,9 +229,7 @@ def check(
                              help="text, markdown or latex: a report with the worked "
                                   "derivation of the wrong entries; json: the report object.")
     ] = Format.text,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file, not standard output.")
-    ] = None,
+    output: Output = None,
     tol: Annotated[
         str | None, typer.Option(
             "--tol", metavar="X",
@@ -263,7 +255,6 @@ def check(
     from cnnstep import check as marking
     from cnnstep.engine import solve as solve_layer
     from cnnstep.problem import ProblemError, load_problem
-    from cnnstep.render import report as printer
 
     try:
         tolerance = marking.tolerance_of(tol) if tol is not None else None
@@ -299,26 +290,29 @@ def check(
         name, single = results[0]
         if isinstance(single, str):
             raise fail(single)
+        from cnnstep.api import render_report
+
         title = f"Marking {name} against {problem}" if files else f"Marking {name}"
-        if format is Format.json:
-            write(printer.to_json(single), output)
-        elif format is Format.markdown:
-            write(printer.to_markdown(single, title), output)
-        elif format is Format.latex:
-            write(printer.to_latex(single, title), output)
-        else:
-            write(printer.to_text(single, title, width, _colour(output)), output)
+        write(render_report(single, title, format,
+                            Options(hints=HINTS, width=width, color=_colour(output))), output)
         if not single.correct:
             raise typer.Exit(1)
         return
-    _write_batch(results, format, output)
+    write(FORMATS[format].batch(results), output)
     if any(isinstance(outcome, str) for _, outcome in results):
         raise typer.Exit(2)
     if not all(not isinstance(outcome, str) and outcome.correct for _, outcome in results):
         raise typer.Exit(1)
 
 
+def _styled(output: Path | None) -> bool:
+    """A derivation is styled on a terminal, or when FORCE_COLOR asks (rich then
+    honours NO_COLOR: styles without colour)."""
+    return output is None and (sys.stdout.isatty() or bool(os.environ.get("FORCE_COLOR")))
+
+
 def _colour(output: Path | None) -> bool:
+    """A report is coloured on a terminal, unless NO_COLOR."""
     return output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
@@ -339,43 +333,6 @@ def _progress(total: int) -> Callable[[], None]:
             bar.stop()
 
     return advance
-
-
-def _write_batch(results: list[tuple[str, Report | str]], format: Format,
-                 output: Path | None) -> None:
-    """Many answers files: one summary table, or every report as JSON."""
-    from cnnstep.render import report as printer
-    from cnnstep.render.json_result import dumps_value
-
-    if format is Format.json:
-        reports = [{"file": name, "error": outcome} if isinstance(outcome, str)
-                   else {"file": name, **printer.as_json(outcome)}
-                   for name, outcome in results]
-        write(dumps_value(reports) + "\n", output)
-        return
-    rows = printer.summary(results)
-    if format is Format.markdown:
-        lines = ["| file | score | diagnoses |", "|---|---|---|"]
-        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-        write("\n".join(lines) + "\n", output)
-        return
-    if format is Format.latex:
-        from cnnstep.render.expr import latex_escape
-        from cnnstep.render.latex import PREAMBLE
-
-        body = ["\\begin{tabular}{lll}", "file & score & diagnoses \\\\", "\\hline"]
-        body += [" & ".join(latex_escape(cell) for cell in row) + " \\\\" for row in rows]
-        body.append("\\end{tabular}")
-        write(PREAMBLE + "\n".join(body) + "\n\\end{document}\n", output)
-        return
-    widths = [max(len(r[i]) for r in [("file", "score", "diagnoses"), *rows]) for i in range(3)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(("file", "score", "diagnoses"), widths,
-                                                     strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-              for row in rows]
-    right = sum(1 for _, o in results if not isinstance(o, str) and o.correct)
-    lines.append(f"{right} of {len(results)} all correct")
-    write("\n".join(lines) + "\n", output)
 
 
 def main() -> None:

@@ -712,10 +712,10 @@ def test_no_color_removes_colour() -> None:
 
 
 def test_render_color_false_is_plain() -> None:
-    from cnnstep.render.text import render
+    from cnnstep.render import FORMATS, Options
 
     derivation = cnnstep.solve(SEED000).derivation()
-    assert "\x1b" not in render(derivation, width=WIDTH, color=False)
+    assert "\x1b" not in FORMATS["text"].derivation(derivation, Options(width=WIDTH, color=False))
 
 
 # --------------------------------------------------------------------------

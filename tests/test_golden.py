@@ -25,17 +25,19 @@ from pathlib import Path
 import pytest
 
 import cnnstep
+from cnnstep.cli import HINTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "samples").glob("*.json"))
 GOLDEN = Path(__file__).resolve().parent / "golden"
 WIDTH = 100
 
-#: format name → (file suffix, renderer of a solved sample)
+#: format name → (file suffix, renderer of a solved sample); with the command line's
+#: hints, so that the files are also exactly what `cnnstep solve` prints
 FORMATS: dict[str, tuple[str, Callable[[cnnstep.Worked], str]]] = {
-    "text": (".txt", lambda worked: worked.to_text(width=WIDTH)),
-    "latex": (".tex", lambda worked: worked.to_latex()),
-    "markdown": (".md", lambda worked: worked.to_markdown()),
+    "text": (".txt", lambda worked: worked.to_text(width=WIDTH, hints=HINTS)),
+    "latex": (".tex", lambda worked: worked.to_latex(hints=HINTS)),
+    "markdown": (".md", lambda worked: worked.to_markdown(hints=HINTS)),
     "json": (".json", lambda worked: worked.to_json()),
 }
 

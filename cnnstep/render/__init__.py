@@ -1,1 +1,121 @@
-"""One printer per output format; each reads the solved layer and recomputes nothing."""
+"""One renderer per output format, all in one registry: :data:`FORMATS`.
+
+A renderer prints what it is given and computes nothing: the worked
+derivation of a solved layer, its result object, a marked hand calculation
+(with the derivation of its wrong entries, built by the caller) and the
+summary of a batch of them. The command line and the Python interface both
+look a format up here and never spell one themselves.
+
+Importing this package is cheap: a format's module (and rich, for text) is
+imported when the format is first looked up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from cnnstep.check import Report
+    from cnnstep.derivation import Derivation
+
+#: one answers file of a batch: its name, and its report or the error that stopped it
+Outcome = tuple[str, "Report | str"]
+
+
+@dataclass(frozen=True)
+class Hints:
+    """How a shortened derivation tells the reader to see what it left out.
+
+    ``one`` is how to work out one entry, with ``{example}`` standing for the
+    entry (``"--only {example}"`` on the command line); ``every`` how to work
+    out everything. None says nothing, the library's default: a caller of
+    :func:`cnnstep.solve` has no command-line flags to type.
+    """
+
+    one: str | None = None
+    every: str | None = None
+
+    def for_one(self, example: str) -> str | None:
+        return None if self.one is None else self.one.replace("{example}", example)
+
+
+#: no hints: the library's default
+NO_HINTS = Hints()
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to print; each format reads the fields it has a use for."""
+
+    #: None: a fraction with its rounded decimal beside it; N: rounded to N places
+    decimals: int | None = None
+    hints: Hints = NO_HINTS
+    #: text: the width (None: the terminal's)
+    width: int | None = None
+    #: text: colour and styles, for a terminal
+    color: bool = False
+    #: latex: the body alone, to paste into a document
+    fragment: bool = False
+
+
+class Renderer:
+    """One output format. A format that shows the worked derivation (``worked``)
+    prints derivations; the one that does not prints the result object."""
+
+    #: the format's name, as ``--format`` takes it
+    name: ClassVar[str]
+    #: True: a solved layer shows as its worked derivation; False: as its result object
+    worked: ClassVar[bool] = True
+
+    def derivation(self, derivation: Derivation, options: Options) -> str:
+        raise NotImplementedError(f"{self.name} prints the result, not a derivation")
+
+    def result(self, result: Mapping[str, Any], approximate: frozenset[str]) -> str:
+        """The result object; keys in ``approximate`` hold float approximations."""
+        raise NotImplementedError(f"{self.name} prints the worked derivation, not the result")
+
+    def report(self, report: Report, title: str, working: Derivation | None,
+               options: Options) -> str:
+        """A marked hand calculation; ``working`` is the derivation of its wrong
+        entries (None when all are right, or when the format does not show it)."""
+        raise NotImplementedError
+
+    def batch(self, outcomes: Sequence[Outcome]) -> str:
+        """Many answers files marked against one problem: a summary."""
+        raise NotImplementedError
+
+
+#: format name → the module of its renderer (each holds one, named RENDERER)
+_MODULES = {"text": "text", "latex": "latex", "markdown": "markdown", "json": "json_result"}
+
+
+class _Formats(Mapping[str, Renderer]):
+    """The registry: a format's module is imported when the format is looked up."""
+
+    def __getitem__(self, name: str) -> Renderer:
+        module = import_module(f"{__name__}.{_MODULES[name]}")
+        renderer: Renderer = module.RENDERER
+        return renderer
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+    def __repr__(self) -> str:
+        return f"<cnnstep formats: {', '.join(_MODULES)}>"
+
+
+#: every output format by name: text, latex, markdown, json
+FORMATS: Mapping[str, Renderer] = _Formats()
+
+
+def renderer(name: str) -> Renderer:
+    """The renderer of a format; a ValueError names the formats there are."""
+    if name not in _MODULES:
+        raise ValueError(f"unknown format {name!r}; expected one of {', '.join(_MODULES)}")
+    return FORMATS[name]

@@ -17,6 +17,7 @@ from cnnstep.derivation import (
     Call,
     Derivation,
     Div,
+    Equation,
     Expr,
     Floor,
     Group,
@@ -178,6 +179,16 @@ class ExprPrinter:
             return self.approximately, self.signed(round_places(value, self.settings.decimals))
         return self.equals, self.value(value)
 
+    def forms(self, block: Equation) -> tuple[list[list[str]], str]:
+        """The printed terms of each form of an equation, its value last, and the
+        relation before the value."""
+        forms = [self.terms(form) for form in block.forms]
+        relation = self.equals
+        if block.value is not None:
+            relation, value = self.result(block.value, block.approximate)
+            forms.append([value])
+        return forms, relation
+
     def needs_parens(self, node: Expr, context: str) -> bool:
         """Negative numbers inside products, sums and differences; sums inside products."""
         if isinstance(node, Num):
@@ -269,57 +280,92 @@ class ExprPrinter:
         return f"{name}({', '.join(self.doprint(a) for a in node.args)})"
 
 
-class TextPrinter(ExprPrinter):
-    """Plain Unicode for the terminal: X₁₁, ∂L/∂Z₁₁, 2×(−0.25)."""
+#: how a whole quantity is named after its base symbol: the mark on the name
+#: ("pad", "new"), whether it is a gradient ∂L/∂·, and the mark on the gradient
+_WHOLE: dict[str, tuple[str | None, bool, str | None]] = {
+    "padded_input": ("pad", False, None),
+    "grad_output": (None, True, None), "grad_filter": (None, True, None),
+    "grad_bias": (None, True, None), "grad_input": (None, True, None),
+    "grad_activated": (None, True, None), "grad_pooled": (None, True, None),
+    "spread_grad": (None, True, "spread"), "padded_grad": (None, True, "padded"),
+    "grad_padded_input": ("pad", True, None),
+    "updated_filter": ("new", False, None), "updated_bias": ("new", False, None),
+}
 
-    minus = "−"
-    _SUB = str.maketrans("0123456789ijmn", "₀₁₂₃₄₅₆₇₈₉ᵢⱼₘₙ")
 
-    def indexed(self, base: str, index: tuple[int | str, ...]) -> str:
-        if not index:
-            return base
-        if self.settings.subscripts and self.settings.compact:
-            return base + "".join(str(i) for i in index).translate(self._SUB)
-        return f"{base}({','.join(str(i) for i in index)})"
+class NotationPrinter(ExprPrinter):
+    """Symbols in the problem's notation; a subclass spells names, indices and marks."""
+
+    #: the sign of a partial derivative, as in ∂L/∂X
+    partial: ClassVar[str]
+    learning_rate: ClassVar[str]
+    #: the format's words for the marks of :data:`_WHOLE` and of updated entries
+    marks: ClassVar[dict[str, str]]
+
+    def name(self, text: str) -> str:
+        return text
 
     def base(self, role: str) -> str:
-        return _base_name(role, self.settings.notation)
+        return self.name(_base_name(role, self.settings.notation))
+
+    def indexed(self, base: str, index: tuple[int | str, ...], mark: str | None = None) -> str:
+        raise NotImplementedError
+
+    def gradient(self, of: str) -> str:
+        """∂L/∂ of what is given."""
+        return f"{self.partial}{self.name(self.settings.notation.loss)}/{self.partial}{of}"
+
+    def marked(self, text: str, mark: str) -> str:
+        """A whole expression with a mark on it, as the zero-inserted gradient."""
+        raise NotImplementedError
 
     def _print_Sym(self, node: Sym) -> str:
         role = node.role
         if role == "learning_rate":
-            return "α"
-        entry = self.indexed(self.base(role), shown_index(role, node.index, self.settings))
-        if role.startswith("grad_"):
-            return f"∂{self.settings.notation.loss}/∂{entry}"
-        if role.startswith("updated_"):
-            return f"{entry}new"
-        return entry
+            return self.learning_rate
+        index = shown_index(role, node.index, self.settings)
+        entry = self.indexed(self.base(role), index,
+                             "new" if role.startswith("updated_") else None)
+        return self.gradient(entry) if role.startswith("grad_") else entry
 
     def _print_Whole(self, node: Whole) -> str:
-        role = node.role
-        name = self.base(role)
-        loss = self.settings.notation.loss
-        return {
-            "padded_input": f"{name}pad",
-            "grad_output": f"∂{loss}/∂{name}",
-            "spread_grad": f"∂{loss}/∂{name} (zero-inserted)",
-            "padded_grad": f"∂{loss}/∂{name} (padded)",
-            "grad_filter": f"∂{loss}/∂{name}",
-            "grad_bias": f"∂{loss}/∂{name}",
-            "grad_input": f"∂{loss}/∂{name}",
-            "grad_activated": f"∂{loss}/∂{name}",
-            "grad_pooled": f"∂{loss}/∂{name}",
-            "grad_padded_input": f"∂{loss}/∂{name}pad",
-            "updated_filter": f"{name}new",
-            "updated_bias": f"{name}new",
-        }.get(role, name)
+        name_mark, gradient, mark = _WHOLE.get(node.role, (None, False, None))
+        text = self.indexed(self.base(node.role), (), name_mark)
+        if gradient:
+            text = self.gradient(text)
+        return text if mark is None else self.marked(text, mark)
 
     def _print_Name(self, node: Name) -> str:
-        return node.text
+        return self.name(node.text)
 
     def _print_Ratio(self, node: Ratio) -> str:
         return f"({node.numerator}/{node.denominator})"
+
+    def _print_Partial(self, node: Partial) -> str:
+        return f"{self.partial}{self.doprint(node.of)}/{self.partial}{self.doprint(node.by)}"
+
+
+class TextPrinter(NotationPrinter):
+    """Plain Unicode for the terminal: X₁₁, ∂L/∂Z₁₁, 2×(−0.25)."""
+
+    minus = "−"
+    partial = "∂"
+    learning_rate = "α"
+    marks: ClassVar[dict[str, str]] = {
+        "pad": "pad", "new": "new", "spread": "zero-inserted", "padded": "padded",
+    }
+    _SUB = str.maketrans("0123456789ijmn", "₀₁₂₃₄₅₆₇₈₉ᵢⱼₘₙ")
+
+    def indexed(self, base: str, index: tuple[int | str, ...], mark: str | None = None) -> str:
+        word = self.marks[mark] if mark else ""
+        if not index:
+            return base + word
+        if self.settings.subscripts and self.settings.compact:
+            return base + "".join(str(i) for i in index).translate(self._SUB) + word
+        return f"{base}({','.join(str(i) for i in index)})" + word
+
+    def marked(self, text: str, mark: str) -> str:
+        return f"{text} ({self.marks[mark]})"
 
     def _print_Pow(self, node: Pow) -> str:
         exponent = str(node.exponent).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
@@ -333,9 +379,6 @@ class TextPrinter(ExprPrinter):
 
     def _print_More(self, node: More) -> str:
         return f"… ({node.count} more) …"
-
-    def _print_Partial(self, node: Partial) -> str:
-        return f"∂{self.doprint(node.of)}/∂{self.doprint(node.by)}"
 
     def _print_Sigma(self, node: Sigma) -> str:
         return f"Σ{node.indices.translate(self._SUB)} {self.doprint(node.body)}"
@@ -370,12 +413,18 @@ def latex_escape(text: str) -> str:
     return out
 
 
-class LatexPrinter(ExprPrinter):
+class LatexPrinter(NotationPrinter):
     """LaTeX math: X_{11}, \\partial L/\\partial Z_{11}, 2 \\times (-0.25)."""
 
     times = r" \times "
     # \bigl and \bigr, unlike \left and \right, may stand on different lines
     open_square, close_square = r"\bigl[", r"\bigr]"
+    partial = r"\partial "
+    learning_rate = r"\alpha"
+    marks: ClassVar[dict[str, str]] = {
+        "pad": r"\text{pad}", "new": r"\text{new}", "spread": r"\text{spread}",
+        "padded": r"\text{pad}",
+    }
 
     def name(self, text: str) -> str:
         if len(text) == 1 and text.isalpha() and text.isascii():
@@ -384,7 +433,8 @@ class LatexPrinter(ExprPrinter):
             return " ".join(GREEK[ch] for ch in text)
         return r"\text{" + latex_escape(text) + "}"
 
-    def indexed(self, base: str, index: tuple[int | str, ...], decoration: str = "") -> str:
+    def indexed(self, base: str, index: tuple[int | str, ...], mark: str | None = None) -> str:
+        decoration = self.marks[mark] if mark else ""
         if not index:
             return base + (f"_{{{decoration}}}" if decoration else "")
         digits = [str(i) for i in index]
@@ -394,46 +444,8 @@ class LatexPrinter(ExprPrinter):
             return base + sub + (f"^{{{decoration}}}" if decoration else "")
         return f"{base}({','.join(digits)})" + (f"_{{{decoration}}}" if decoration else "")
 
-    def base(self, role: str) -> str:
-        return self.name(_base_name(role, self.settings.notation))
-
-    def loss_name(self) -> str:
-        return self.name(self.settings.notation.loss)
-
-    def _print_Sym(self, node: Sym) -> str:
-        role = node.role
-        if role == "learning_rate":
-            return r"\alpha"
-        index = shown_index(role, node.index, self.settings)
-        if role.startswith("updated_"):
-            return self.indexed(self.base(role), index, r"\text{new}")
-        entry = self.indexed(self.base(role), index)
-        if role.startswith("grad_"):
-            return rf"\partial {self.loss_name()}/\partial {entry}"
-        return entry
-
-    def _print_Whole(self, node: Whole) -> str:
-        role = node.role
-        name = self.base(role)
-        loss = self.loss_name()
-        pad = r"_{\text{pad}}"
-        return {
-            "padded_input": name + pad,
-            "grad_output": rf"\partial {loss}/\partial {name}",
-            "spread_grad": rf"\left(\partial {loss}/\partial {name}\right)_{{\text{{spread}}}}",
-            "padded_grad": rf"\left(\partial {loss}/\partial {name}\right)_{{\text{{pad}}}}",
-            "grad_filter": rf"\partial {loss}/\partial {name}",
-            "grad_bias": rf"\partial {loss}/\partial {name}",
-            "grad_input": rf"\partial {loss}/\partial {name}",
-            "grad_activated": rf"\partial {loss}/\partial {name}",
-            "grad_pooled": rf"\partial {loss}/\partial {name}",
-            "grad_padded_input": rf"\partial {loss}/\partial {name}{pad}",
-            "updated_filter": name + r"_{\text{new}}",
-            "updated_bias": name + r"_{\text{new}}",
-        }.get(role, name)
-
-    def _print_Name(self, node: Name) -> str:
-        return self.name(node.text)
+    def marked(self, text: str, mark: str) -> str:
+        return rf"\left({text}\right)_{{{self.marks[mark]}}}"
 
     def fraction(self, value: Fraction) -> str:
         sign = "-" if value < 0 else ""
@@ -443,9 +455,6 @@ class LatexPrinter(ExprPrinter):
 
     def approx(self, text: str) -> str:
         return rf"\approx {text}"
-
-    def _print_Ratio(self, node: Ratio) -> str:
-        return f"({node.numerator}/{node.denominator})"
 
     def _print_Pow(self, node: Pow) -> str:
         return f"{self.operand(node.base, 'base')}^{{{node.exponent}}}"
@@ -458,9 +467,6 @@ class LatexPrinter(ExprPrinter):
 
     def _print_More(self, node: More) -> str:
         return rf"\dots\ (\text{{{node.count} more}})\ \dots"
-
-    def _print_Partial(self, node: Partial) -> str:
-        return rf"\partial {self.doprint(node.of)}/\partial {self.doprint(node.by)}"
 
     def _print_Sigma(self, node: Sigma) -> str:
         return rf"\sum_{{{node.indices}}} {self.doprint(node.body)}"

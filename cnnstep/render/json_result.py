@@ -1,12 +1,20 @@
-"""The JSON result: one object, numbers written as exact JSON literals."""
+"""JSON: the result object, or a marked hand calculation, with numbers written as
+exact JSON literals."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnstep.numbers import json_number
+from cnnstep.quantities import approximate_keys
+from cnnstep.render import Options, Outcome, Renderer
+
+if TYPE_CHECKING:
+    from cnnstep.check import Report
+    from cnnstep.derivation import Derivation
 
 
 def dumps_value(value: Any, approximate: bool = False) -> str:
@@ -26,10 +34,50 @@ def dumps_value(value: Any, approximate: bool = False) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def dumps(result: dict[str, Any], approximate: frozenset[str] = frozenset()) -> str:
+def dumps(result: Mapping[str, Any], approximate: frozenset[str] = frozenset()) -> str:
     """The result object, one key a line; keys in ``approximate`` rounded."""
     if not result:
         return "{}\n"
     lines = [f"  {json.dumps(key)}: {dumps_value(value, key in approximate)}"
              for key, value in result.items()]
     return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    """A marked hand calculation as a JSON object (numbers as Fractions)."""
+    return {
+        "correct": report.correct,
+        "score": {"right": report.right, "total": report.total},
+        "quantities": {
+            q.key: {
+                "correct": q.correct,
+                "mismatches": [{"index": list(m.index), "expected": m.expected,
+                                "given": m.given.value} for m in q.mismatches],
+                "diagnosis": ({"code": q.diagnosis.code, "message": q.diagnosis.message}
+                              if q.diagnosis else None),
+            } for q in report.quantities
+        },
+    }
+
+
+class Json(Renderer):
+    """The result object, not a derivation; reports as objects."""
+
+    name = "json"
+    worked = False
+
+    def result(self, result: Mapping[str, Any], approximate: frozenset[str]) -> str:
+        return dumps(result, approximate)
+
+    def report(self, report: Report, title: str, working: Derivation | None,
+               options: Options) -> str:
+        approximate = bool(approximate_keys(report.solution.problem))
+        return dumps_value(as_json(report), approximate) + "\n"
+
+    def batch(self, outcomes: Sequence[Outcome]) -> str:
+        reports = [{"file": name, "error": outcome} if isinstance(outcome, str)
+                   else {"file": name, **as_json(outcome)} for name, outcome in outcomes]
+        return dumps_value(reports) + "\n"
+
+
+RENDERER = Json()

@@ -1,17 +1,25 @@
-"""The worked solution as LaTeX: a standalone document, or its body alone.
+"""LaTeX: a standalone document, or its body alone.
 
 Equations are ``align*`` environments, aligned on the equals sign, with long
 sums broken over lines; matrices are ``bmatrix``. The document compiles with
-pdflatex using only amsmath, amssymb and graphicx.
+pdflatex using only amsmath, amssymb and graphicx. A marked hand calculation
+is a table of its quantities, the wrong entries listed, and the working of
+them; a batch is one table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from cnnstep.derivation import Derivation, Equation, Expr, Matrix, Omitted, Step, Text
+from cnnstep.numbers import display
+from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.expr import LatexPrinter, Settings, latex_escape
+
+if TYPE_CHECKING:
+    from cnnstep.check import Report
 
 #: visible characters of math on one line of an aligned equation
 LINE_WIDTH = 64
@@ -24,6 +32,9 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \sloppy
 \begin{document}
 """
+#: what a fragment needs of the document it is pasted into
+FRAGMENT_NEEDS = "% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx}\n"
+
 
 def visible_length(math: str) -> int:
     """About how wide a piece of math prints, in characters.
@@ -49,12 +60,49 @@ def fill(pieces: list[str], width: int = LINE_WIDTH) -> list[str]:
     return lines
 
 
+def document(body: str, fragment: bool = False) -> str:
+    """A standalone document around ``body``; with ``fragment`` the body alone."""
+    if fragment:
+        return FRAGMENT_NEEDS + body
+    return PREAMBLE + body + "\\end{document}\n"
+
+
+def heading(level: int, text: str) -> str:
+    return f"\\{'sub' * (level - 1)}section*{{{latex_escape(text)}}}\n"
+
+
+def code(text: str) -> str:
+    return r"\texttt{" + latex_escape(text).replace("-", "-{}") + "}"
+
+
+def note(words: Sequence[str]) -> str:
+    """A remark set apart in italics; :class:`~cnnstep.render.prose.Code` words as code."""
+    return (r"\emph{" + "".join(code(w) if isinstance(w, prose.Code) else latex_escape(w)
+                                for w in words) + "}\n")
+
+
+def tabular(header: Sequence[str], rows: Iterable[Sequence[str]], *, framed: bool) -> str:
+    """A table of cells already in LaTeX, a rule under the header (and with
+    ``framed`` above and below the table)."""
+    def row(cells: Sequence[str]) -> str:
+        return " & ".join(cells) + " \\\\"
+
+    frame = ["\\hline"] if framed else []
+    lines = [f"\\begin{{tabular}}{{{'l' * len(header)}}}", *frame, row(header), "\\hline",
+             *map(row, rows), *frame, "\\end{tabular}"]
+    return "\n".join(lines)
+
+
 class LatexRenderer:
     """Blocks to LaTeX source; expressions through :class:`LatexPrinter`."""
 
-    def __init__(self, derivation: Derivation, decimals: int | None = None) -> None:
+    heading = staticmethod(heading)
+    note = staticmethod(note)
+
+    def __init__(self, derivation: Derivation, options: Options) -> None:
         self.d = derivation
-        self.printer = LatexPrinter(Settings.of(derivation, decimals))
+        self.hints = options.hints
+        self.printer = LatexPrinter(Settings.of(derivation, options.decimals))
 
     def math(self, node: Expr) -> str:
         return self.printer.doprint(node)
@@ -63,32 +111,35 @@ class LatexRenderer:
         return "".join(latex_escape(p) if isinstance(p, str) else f"${self.math(p)}$"
                        for p in parts)
 
-    def document(self) -> str:
-        return PREAMBLE + self.body() + "\\end{document}\n"
-
-    def body(self, title: bool = True) -> str:
-        out = [f"\\section*{{{latex_escape(self.d.title)}}}\n"] if title else []
+    def setup(self) -> list[str]:
+        """What the body needs set before it starts."""
         widest = max((b.values.shape[1] for s in self.d.steps for b in s.blocks
                       if isinstance(b, Matrix)), default=0)
         if widest > 10:  # bmatrix allows 10 columns unless told otherwise
-            out.insert(0, f"\\setcounter{{MaxMatrixCols}}{{{widest}}}\n")
+            return [f"\\setcounter{{MaxMatrixCols}}{{{widest}}}\n"]
+        return []
+
+    def body(self, title: bool = True) -> str:
+        out = self.setup()
+        if title:
+            out.append(self.heading(1, self.d.title))
         if self.d.shortened:
-            out.append(
-                r"\emph{" + latex_escape("This derivation is long: each step works out its "
-                                         "first entries and says what it left out (")
-                + self.code("--max-terms 0") + " prints everything).}\n")
+            out.append(self.note(prose.shortened(self.hints)))
         for number, step in enumerate(self.d.steps, start=1):
             out.append(self.step(number, step))
         return "\n".join(out)
 
     def step(self, number: int, step: Step) -> str:
-        parts = [f"\\subsection*{{Step {number}: {latex_escape(step.title)}}}\n"]
+        parts = [self.heading(2, prose.step_heading(number, step))]
         for block in step.blocks:
             parts.append(getattr(self, f"_print_{type(block).__name__}")(block))
         return "\n".join(parts)
 
     def _print_Text(self, block: Text) -> str:
         return self.inline(block.parts) + "\n"
+
+    def _print_Omitted(self, block: Omitted) -> str:
+        return self.note(prose.omitted(block, self.hints))
 
     def cell(self, value: Fraction | Expr, approximate: bool = False) -> str:
         return self.printer.cell(value, approximate)
@@ -116,11 +167,7 @@ class LatexRenderer:
         """``lhs &= …`` lines of one aligned equation."""
         lines: list[str] = []
         lhs = self.math(block.lhs)
-        forms = [self.printer.terms(form) for form in block.forms]
-        relation = "="
-        if block.value is not None:
-            relation, value = self.printer.result(block.value, block.approximate)
-            forms.append([value])
+        forms, relation = self.printer.forms(block)
         for k, terms in enumerate(forms):
             pieces = fill(terms)
             sign = "=" if k < len(forms) - 1 else relation
@@ -134,22 +181,43 @@ class LatexRenderer:
         lines = " \\\\\n".join(self.equation_lines(block))
         return "\\begin{align*}\n" + lines + "\n\\end{align*}\n"
 
-    def code(self, text: str) -> str:
-        return r"\texttt{" + latex_escape(text).replace("-", "-{}") + "}"
 
-    def _print_Omitted(self, block: Omitted) -> str:
-        return (
-            r"\emph{" + latex_escape(f"… {block.count} more {block.what} are worked out the "
-                                     "same way; see one with ")
-            + self.code(f"--only {block.example}") + ", or all with "
-            + self.code("--max-terms 0") + ".}\n"
-        )
+def _words(value: str) -> str:
+    """Report text in LaTeX, the marks spelled out."""
+    return latex_escape(value.replace("✓", "yes").replace("✗", "no"))
 
 
-def render(derivation: Derivation, *, fragment: bool = False, decimals: int | None = None) -> str:
-    """LaTeX source: a whole document, or with ``fragment`` the body to paste."""
-    renderer = LatexRenderer(derivation, decimals)
-    if fragment:
-        return ("% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx}\n"
-                + renderer.body())
-    return renderer.document()
+class Latex(Renderer):
+    name = "latex"
+
+    def derivation(self, derivation: Derivation, options: Options) -> str:
+        return document(LatexRenderer(derivation, options).body(), options.fragment)
+
+    def report(self, report: Report, title: str, working: Derivation | None,
+               options: Options) -> str:
+        rows = [[_words(key), _words(mark), _words(right),
+                 f"\\parbox[t]{{8cm}}{{{_words(diagnosis)}}}"]
+                for key, mark, right, diagnosis in prose.summary_rows(report)]
+        out = [heading(1, title), tabular(prose.SUMMARY_HEADER, rows, framed=True) + "\n",
+               f"\\textbf{{{latex_escape(prose.score(report))}}}\n"]
+        for q in prose.wrong(report):
+            out.append(heading(2, q.key) + "\\begin{itemize}")
+            for miss in q.mismatches:
+                out.append(f"\\item {_words(q.key + prose.index_text(miss.index))}: given "
+                           f"{_words(display(miss.given.value))}, expected "
+                           f"{_words(display(miss.expected))}")
+            out.append("\\end{itemize}\n")
+            if q.diagnosis:
+                out.append(f"\\emph{{{_words(prose.diagnosis_label(q.diagnosis))}}} "
+                           f"{_words(q.diagnosis.message)}\n")
+        if working is not None:
+            out.append(heading(2, prose.WORKING))
+            out.append(LatexRenderer(working, options).body(title=False))
+        return document("\n".join(out), options.fragment)
+
+    def batch(self, outcomes: Sequence[Outcome]) -> str:
+        rows = [[latex_escape(cell) for cell in row] for row in prose.batch_rows(outcomes)]
+        return document(tabular(prose.BATCH_HEADER, rows, framed=False) + "\n")
+
+
+RENDERER = Latex()

@@ -1,15 +1,16 @@
-"""The worked solution in the terminal, through rich.
+"""Text for the terminal, through rich.
 
-Colour and highlighting appear only on a terminal (rich honours NO_COLOR and
-follows the terminal's width); piped to a file the output is plain text, with
-the window of each output entry marked by brackets instead of colour.
+Colour and highlighting appear only when asked for (``Options.color``: the
+command line asks on a terminal, and rich honours NO_COLOR); otherwise the
+output is plain text, with the window of each output entry marked by brackets
+instead of colour.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
-from typing import IO
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -26,7 +27,11 @@ from cnnstep.derivation import (
     Step,
     Text,
 )
+from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.expr import Settings, TextPrinter
+
+if TYPE_CHECKING:
+    from cnnstep.check import Report
 
 #: windows are drawn beside an equation only for inputs up to this size
 WINDOW_GRID_LIMIT = 12
@@ -37,11 +42,11 @@ TABLE_LIMIT = 12
 class TextRenderer:
     """One derivation to a rich console."""
 
-    def __init__(self, derivation: Derivation, console: Console,
-                 decimals: int | None = None) -> None:
+    def __init__(self, derivation: Derivation, console: Console, options: Options) -> None:
         self.d = derivation
         self.console = console
-        self.printer = TextPrinter(Settings.of(derivation, decimals))
+        self.hints = options.hints
+        self.printer = TextPrinter(Settings.of(derivation, options.decimals))
         self.plain = console.color_system is None
         self.spaced = self.printed = False
 
@@ -49,9 +54,7 @@ class TextRenderer:
     def render(self) -> None:
         self.console.print(Panel(RichText(self.d.title, style="bold"), expand=False))
         if self.d.shortened:
-            self.console.print(RichText(
-                "This derivation is long: each step works out its first entries and says "
-                "what it left out (--max-terms 0 prints everything).", style="italic"))
+            self.note(prose.shortened(self.hints))
         for number, step in enumerate(self.d.steps, start=1):
             self.printed = False
             self.step(number, step)
@@ -59,7 +62,7 @@ class TextRenderer:
     def step(self, number: int, step: Step) -> None:
         self.console.print()
         self.spaced = False
-        self.console.rule(RichText(f"Step {number}: {step.title}", style="bold cyan"),
+        self.console.rule(RichText(prose.step_heading(number, step), style="bold cyan"),
                           align="left")
         for block in step.blocks:
             self._print_block(block)
@@ -190,11 +193,7 @@ class TextRenderer:
         indent = " " * len(lhs)
         width = max(self.console.width, 40)
         lines: list[str] = []
-        forms = [self.printer.terms(form) for form in block.forms]
-        relation = "="
-        if block.value is not None:
-            relation, value = self.printer.result(block.value, block.approximate)
-            forms.append([value])
+        forms, relation = self.printer.forms(block)
         for k, pieces in enumerate(forms):
             head = (lhs if k == 0 else indent) + (" = " if k < len(forms) - 1 else f" {relation} ")
             line = head + pieces[0]
@@ -210,30 +209,87 @@ class TextRenderer:
             lines[-1] += "   " + self.inline(block.note)
         return "\n".join(lines)
 
+    def note(self, words: Sequence[str]) -> None:
+        self.console.print(RichText("".join(words), style="italic"))
+
     def _print_Omitted(self, block: Omitted) -> None:
-        self.console.print(RichText(
-            f"… {block.count} more {block.what} are worked out the same way; "
-            f"see one with --only {block.example}, or all with --max-terms 0.",
-            style="italic"))
+        self.note(prose.omitted(block, self.hints))
 
 
-def render(derivation: Derivation, *, file: IO[str] | None = None, width: int | None = None,
-           color: bool | None = None, decimals: int | None = None) -> str:
-    """Print the derivation; with no ``file``, return it as plain text.
+def _plain(text: str) -> str:
+    """Text without the spaces rich leaves at the ends of lines."""
+    return "\n".join(line.rstrip() for line in text.split("\n"))
 
-    ``color`` None lets rich decide (a terminal, NO_COLOR); ``width`` None
-    follows the terminal.
-    """
-    buffer = io.StringIO() if file is None else None
-    target = file if file is not None else buffer
-    kwargs: dict[str, object] = {}
-    if color is False or file is None:
-        kwargs["color_system"] = None
-    if color is True:
-        kwargs["force_terminal"] = True
-    console = Console(file=target, width=width, highlight=False, emoji=False,
-                      markup=False, **kwargs)  # type: ignore[arg-type]
-    TextRenderer(derivation, console, decimals).render()
-    if buffer is None:
-        return ""
-    return "\n".join(line.rstrip() for line in buffer.getvalue().split("\n"))
+
+def _summary(report: Report) -> Table:
+    table = Table(box=box.SQUARE, show_header=True)
+    for name in prose.SUMMARY_HEADER:
+        table.add_column(name)
+    for row in prose.summary_rows(report):
+        table.add_row(*row)
+    return table
+
+
+def _marked(grid: Sequence[Sequence[str]], columns: int) -> Table:
+    table = Table(box=box.SIMPLE, show_header=False)
+    for _ in range(columns):
+        table.add_column(justify="right")
+    for row in grid:
+        table.add_row(*row)
+    return table
+
+
+class TextFormat(Renderer):
+    name = "text"
+
+    def derivation(self, derivation: Derivation, options: Options) -> str:
+        """Plain text; with ``color``, styled for a terminal as it is (width None
+        follows the terminal)."""
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=options.width, highlight=False, emoji=False,
+                          markup=False, force_terminal=options.color or None,
+                          color_system="auto" if options.color else None)
+        TextRenderer(derivation, console, options).render()
+        return buffer.getvalue() if options.color else _plain(buffer.getvalue())
+
+    def report(self, report: Report, title: str, working: Derivation | None,
+               options: Options) -> str:
+        """The report, 100 columns wide unless told."""
+        width = options.width or 100
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=width, highlight=False, markup=False,
+                          color_system="standard" if options.color else None,
+                          force_terminal=options.color)
+        console.print(RichText(title, style="bold"))
+        console.print(_summary(report))
+        verdict = f" — {prose.ALL_CORRECT}." if report.correct else ""
+        console.print(RichText(prose.score(report) + verdict, style="bold"))
+        for q in prose.wrong(report):
+            console.print()
+            count = len(q.mismatches)
+            console.print(RichText(f"{q.key}: {count} wrong entr{'y' if count == 1 else 'ies'}",
+                                   style="bold"))
+            for label, grid in prose.slices(prose.marked_cells(q, report)):
+                if label:
+                    console.print(RichText(q.key + label))
+                console.print(_marked(grid, grid.shape[1]))
+            if q.diagnosis:
+                console.print(RichText(
+                    f"{prose.diagnosis_label(q.diagnosis)} {q.diagnosis.message}"))
+        body = buffer.getvalue()
+        if working is not None:
+            body += f"\n{prose.WORKING}:\n\n"
+            body += self.derivation(working, Options(decimals=options.decimals,
+                                                     hints=options.hints, width=width))
+        return _plain(body)
+
+    def batch(self, outcomes: Sequence[Outcome]) -> str:
+        """Aligned columns, and how many files are all correct."""
+        rows = [prose.BATCH_HEADER, *prose.batch_rows(outcomes)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(prose.BATCH_HEADER))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                 for row in rows]
+        return "\n".join([*lines, prose.tally(outcomes)]) + "\n"
+
+
+RENDERER = TextFormat()
