@@ -124,6 +124,56 @@ def get(key: str) -> Quantity:
     return BY_KEY[key]
 
 
+@dataclass(frozen=True)
+class Symbol:
+    """How the derivation writes the symbol of a role."""
+
+    #: the Notation field of its letter, or "=A": a fixed letter (the stages after
+    #: the convolution)
+    letter: str
+    #: which index it takes: input (c, i, j), filter (f, c, m, n), bias (f,),
+    #: output (f, i, j), or none
+    index: str
+    #: written as a gradient, ∂L/∂·
+    gradient: bool = False
+    #: the mark on its name: "pad" (Xpad) or "new" (K_new)
+    mark: str | None = None
+    #: the mark on the whole gradient: "spread" (zero-inserted) or "padded"
+    outer: str | None = None
+
+
+def _symbols() -> dict[str, Symbol]:
+    a, p = "=" + BY_KEY["activated"].letter, "=" + BY_KEY["pooled"].letter
+    return {
+        "input": Symbol("input", "input"), "filter": Symbol("filter", "filter"),
+        "bias": Symbol("bias", "bias"), "output": Symbol("output", "output"),
+        "target": Symbol("target", "output"), "loss": Symbol("loss", "none"),
+        "activated": Symbol(a, "output"), "pooled": Symbol(p, "output"),
+        "padded_input": Symbol("input", "input", mark="pad"),
+        "grad_output": Symbol("output", "output", gradient=True),
+        "grad_activated": Symbol(a, "output", gradient=True),
+        "grad_pooled": Symbol(p, "output", gradient=True),
+        "spread_grad": Symbol("output", "output", gradient=True, outer="spread"),
+        "padded_grad": Symbol("output", "output", gradient=True, outer="padded"),
+        "grad_filter": Symbol("filter", "filter", gradient=True),
+        "grad_bias": Symbol("bias", "bias", gradient=True),
+        "grad_input": Symbol("input", "input", gradient=True),
+        "grad_padded_input": Symbol("input", "input", gradient=True, mark="pad"),
+        "updated_filter": Symbol("filter", "filter", mark="new"),
+        "updated_bias": Symbol("bias", "bias", mark="new"),
+    }
+
+
+#: the symbol of every role the derivation writes
+SYMBOLS = _symbols()
+
+
+def symbol(role: str) -> Symbol:
+    """How a role's symbol is written; an unknown role is written as its own name,
+    without an index."""
+    return SYMBOLS.get(role) or Symbol(role, "none")
+
+
 # --------------------------------------------------------------------------
 # which quantities a problem has
 

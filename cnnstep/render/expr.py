@@ -41,6 +41,7 @@ from cnnstep.numbers import (
     terminates,
 )
 from cnnstep.problem import GREEK_LETTERS, Notation
+from cnnstep.quantities import symbol
 
 #: digits of the rounded decimal shown beside a fraction (1/3 ≈ 0.3333)
 APPROX_DIGITS = 4
@@ -70,25 +71,8 @@ class Settings:
         return self.notation.index_base == 1 and self.largest_index <= 9
 
 
-#: for each role: the notation field of its base symbol and the kind of index
-_ROLES = {
-    "input": ("input", "input"), "padded_input": ("input", "input"),
-    "filter": ("filter", "filter"), "bias": ("bias", "bias"),
-    "output": ("output", "output"), "target": ("target", "output"),
-    "loss": ("loss", "none"),
-    "grad_output": ("output", "output"), "spread_grad": ("output", "output"),
-    "padded_grad": ("output", "output"),
-    "grad_filter": ("filter", "filter"), "grad_bias": ("bias", "bias"),
-    "grad_input": ("input", "input"), "grad_padded_input": ("input", "input"),
-    "updated_filter": ("filter", "filter"), "updated_bias": ("bias", "bias"),
-    # the stages after the convolution have fixed names: A = f(Z), P = pool(A)
-    "activated": ("=A", "output"), "pooled": ("=P", "output"),
-    "grad_activated": ("=A", "output"), "grad_pooled": ("=P", "output"),
-}
-
-
 def _base_name(role: str, notation: Notation) -> str:
-    source = _ROLES.get(role, (role, "none"))[0]
+    source = symbol(role).letter
     if source.startswith("="):
         return source[1:]
     name: str = getattr(notation, source, role)
@@ -101,7 +85,7 @@ def shown_index(role: str, index: tuple[int | str, ...],
 
     Numbers are shifted to the notation's base; letters stay as they are.
     """
-    kind = _ROLES.get(role, ("", "none"))[1]
+    kind = symbol(role).index
     if kind == "none":
         return ()
     if settings.compact:
@@ -280,26 +264,13 @@ class ExprPrinter:
         return f"{name}({', '.join(self.doprint(a) for a in node.args)})"
 
 
-#: how a whole quantity is named after its base symbol: the mark on the name
-#: ("pad", "new"), whether it is a gradient ∂L/∂·, and the mark on the gradient
-_WHOLE: dict[str, tuple[str | None, bool, str | None]] = {
-    "padded_input": ("pad", False, None),
-    "grad_output": (None, True, None), "grad_filter": (None, True, None),
-    "grad_bias": (None, True, None), "grad_input": (None, True, None),
-    "grad_activated": (None, True, None), "grad_pooled": (None, True, None),
-    "spread_grad": (None, True, "spread"), "padded_grad": (None, True, "padded"),
-    "grad_padded_input": ("pad", True, None),
-    "updated_filter": ("new", False, None), "updated_bias": ("new", False, None),
-}
-
-
 class NotationPrinter(ExprPrinter):
     """Symbols in the problem's notation; a subclass spells names, indices and marks."""
 
     #: the sign of a partial derivative, as in ∂L/∂X
     partial: ClassVar[str]
     learning_rate: ClassVar[str]
-    #: the format's words for the marks of :data:`_WHOLE` and of updated entries
+    #: the format's words for the marks of a symbol (pad, new, spread, padded)
     marks: ClassVar[dict[str, str]]
 
     def name(self, text: str) -> str:
@@ -324,16 +295,16 @@ class NotationPrinter(ExprPrinter):
         if role == "learning_rate":
             return self.learning_rate
         index = shown_index(role, node.index, self.settings)
-        entry = self.indexed(self.base(role), index,
-                             "new" if role.startswith("updated_") else None)
-        return self.gradient(entry) if role.startswith("grad_") else entry
+        written = symbol(role)
+        entry = self.indexed(self.base(role), index, written.mark)
+        return self.gradient(entry) if written.gradient else entry
 
     def _print_Whole(self, node: Whole) -> str:
-        name_mark, gradient, mark = _WHOLE.get(node.role, (None, False, None))
-        text = self.indexed(self.base(node.role), (), name_mark)
-        if gradient:
+        written = symbol(node.role)
+        text = self.indexed(self.base(node.role), (), written.mark)
+        if written.gradient:
             text = self.gradient(text)
-        return text if mark is None else self.marked(text, mark)
+        return text if written.outer is None else self.marked(text, written.outer)
 
     def _print_Name(self, node: Name) -> str:
         return self.name(node.text)
