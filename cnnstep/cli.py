@@ -6,21 +6,22 @@ exit status 2 for bad input and no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cnnstep import __version__
+from cnnstep import __version__, output
 from cnnstep.render import FORMATS, Hints, Options
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
-    from cnnstep.problem import Problem
+    from cnnstep.problem import Layer, Problem
 
 app = typer.Typer(
     name="cnnstep",
@@ -42,8 +43,17 @@ class Format(StrEnum):
 
 #: the option -o FILE of every command
 Output = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write to this file, not standard output.")
+    Path | None, typer.Option("--output", "-o",
+                              help="Write to this file (atomically), not standard output; "
+                                   "- is standard output.")
 ]
+
+#: the widest text the command line lays out
+MAX_WIDTH = 1000
+
+#: the exit status when the reader of standard output goes away: 128 + SIGPIPE,
+#: what a shell reports for a program the broken pipe stopped
+BROKEN_PIPE = 141
 
 #: how the command line's output says to see what a shortened derivation left out
 HINTS = Hints(one="--only {example}", every="--max-terms 0")
@@ -51,19 +61,30 @@ HINTS = Hints(one="--only {example}", every="--max-terms 0")
 
 def fail(message: str, status: int = 2) -> typer.Exit:
     """Print one line to standard error and give the exit to raise."""
-    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
-    typer.echo(f"cnnstep: error: {one_line}", err=True)
+    say("error", message)
     return typer.Exit(status)
 
 
-def write(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
+def say(kind: str, message: str) -> None:
+    """``cnnstep: error: …`` or ``cnnstep: note: …``, on one line of standard error."""
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    output.to_stderr(f"cnnstep: {kind}: {one_line}")
+
+
+def write(text: str, to: Path | None, inputs: Iterable[Path] = ()) -> None:
+    """The result to standard output (no ``-o``, or ``-o -``) or atomically to a file."""
     try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise fail(f"{output}: cannot write: {error.strerror or error}") from None
+        output.write(text, to, inputs=inputs)
+    except output.OutputError as error:
+        raise fail(str(error)) from None
+
+
+def notes(problem: Problem | Layer, file: Path) -> None:
+    """What the problem's reading has to say besides the result."""
+    from cnnstep.problem import where
+
+    for note in getattr(problem, "notes", ()):
+        say("note", f"{where(file)}: {note}")
 
 
 def _version(value: bool) -> None:
@@ -98,7 +119,7 @@ def solve(
                  "compiles with pdflatex; markdown: for GitHub and Jupyter; json: the "
                  "result object.")
     ] = Format.text,
-    output: Output = None,
+    to: Output = None,
     fragment: Annotated[
         bool, typer.Option("--fragment", help="With --format latex: the body alone, to paste "
                                               "into an existing document.")
@@ -123,7 +144,7 @@ def solve(
                  "repeat for several.")
     ] = None,
     width: Annotated[
-        int | None, typer.Option("--width", min=40,
+        int | None, typer.Option("--width", min=40, max=MAX_WIDTH,
                                  help="Text width (default: the terminal's, else 80).")
     ] = None,
     symbolic: Annotated[
@@ -157,7 +178,7 @@ def solve(
 
       cnnstep solve samples/seed002-given-gradient.json --verify
     """
-    from cnnstep.problem import Layer, ProblemError, load, load_problem
+    from cnnstep.problem import Layer, ProblemError, load, load_problem, where
 
     if fragment and format is not Format.latex:
         raise fail("--fragment goes with --format latex")
@@ -175,11 +196,12 @@ def solve(
         read_in = load(file) if symbolic or verify else load_problem(file)
     except ProblemError as error:
         raise fail(str(error)) from None
+    notes(read_in, file)
 
     if verify:
         if isinstance(read_in, Layer):
             raise fail("--verify checks the numbers of a problem; this one gives only shapes")
-        run_verify(read_in, format, output)
+        run_verify(read_in, format, to, [file])
         return
 
     from cnnstep.api import Formulas, Worked
@@ -188,15 +210,18 @@ def solve(
     shown = Formulas(read_in) if isinstance(read_in, Layer) else Worked(read_in,
                                                                          symbolic=symbolic)
     options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
-                      color=_styled(output))
+                      color=_styled(to))
     try:
         text = shown.render(format, options, max_terms=max_terms, only=only or ())
     except SelectionError as error:
         raise fail(f"--only {error}") from None
-    write(text, output)
+    except ProblemError as error:  # a result JSON cannot hold
+        raise fail(f"{where(file)}: {error}") from None
+    write(text, to, [file])
 
 
-def run_verify(problem: Problem, format: Format, output: Path | None) -> None:
+def run_verify(problem: Problem, format: Format, to: Path | None,
+               inputs: Iterable[Path]) -> None:
     """``--verify``: the report, and exit 1 when an entry differs."""
     from cnnstep import verify
 
@@ -207,9 +232,9 @@ def run_verify(problem: Problem, format: Format, output: Path | None) -> None:
     if format is Format.json:
         from cnnstep.render.json_result import dumps
 
-        write(dumps(verify.report_json(checks)), output)
+        write(dumps(verify.report_json(checks)), to, inputs)
     else:
-        write(verify.report(checks), output)
+        write(verify.report(checks), to, inputs)
     if not all(check.ok for check in checks):
         raise typer.Exit(1)
 
@@ -229,7 +254,7 @@ def check(
                              help="text, markdown or latex: a report with the worked "
                                   "derivation of the wrong entries; json: the report object.")
     ] = Format.text,
-    output: Output = None,
+    to: Output = None,
     tol: Annotated[
         str | None, typer.Option(
             "--tol", metavar="X",
@@ -237,7 +262,8 @@ def check(
                  "rule (right to the decimals written, and within 0.01).")
     ] = None,
     width: Annotated[
-        int | None, typer.Option("--width", min=40, help="Text width (default 100).")
+        int | None, typer.Option("--width", min=40, max=MAX_WIDTH,
+                                 help="Text width (default 100).")
     ] = None,
 ) -> None:
     """Mark a hand calculation: ✓ or ✗ per quantity, the mistake named, the right working.
@@ -254,26 +280,40 @@ def check(
     """
     from cnnstep import check as marking
     from cnnstep.engine import solve as solve_layer
-    from cnnstep.problem import ProblemError, load_problem
+    from cnnstep.problem import (
+        ANSWERS_KEY,
+        ProblemError,
+        parse_json,
+        problem_from_data,
+        read_text,
+        where,
+    )
 
     try:
         tolerance = marking.tolerance_of(tol) if tol is not None else None
-        solution = solve_layer(load_problem(problem))
     except ProblemError as error:
         raise fail(str(error)) from None
+    try:
+        data = parse_json(read_text(problem))
+        read_in = problem_from_data(data)
+    except ProblemError as error:
+        raise fail(f"{where(problem)}: {error}") from None
+    notes(read_in, problem)
+    solution = solve_layer(read_in)
 
     files = answers or []
+    inputs = [problem, *files]
     if not files:
         try:
-            inside = marking.answers_in_problem(problem)
+            inside = data.get(ANSWERS_KEY) if isinstance(data, dict) else None
             if inside is None:
-                raise ProblemError(f"{problem}: no answers to mark; give an answers file, or "
-                                   "put them in the problem under the key 'answers'")
-            own = marking.read_answers(inside, solution, "answers")
+                raise ProblemError("no answers to mark; give an answers file, or put them "
+                                   f"in the problem under the key '{ANSWERS_KEY}'")
+            own = marking.read_answers(inside, solution, ANSWERS_KEY)
             outcome: Report | str = marking.mark(solution, own, tolerance)
         except ProblemError as error:
-            raise fail(str(error)) from None
-        results: list[tuple[str, Report | str]] = [(str(problem), outcome)]
+            raise fail(f"{where(problem)}: {error}") from None
+        results: list[tuple[str, Report | str]] = [(where(problem), outcome)]
     else:
         results = []
         progress = _progress(len(files))
@@ -282,8 +322,9 @@ def check(
                 marked: Report | str = marking.mark(
                     solution, marking.load_answers(path, solution), tolerance)
             except ProblemError as error:
-                marked = str(error)
-            results.append((str(path), marked))
+                text = str(error)
+                marked = text if text.startswith(f"{where(path)}: ") else f"{where(path)}: {text}"
+            results.append((where(path), marked))
             progress()
 
     if len(results) == 1:
@@ -294,26 +335,34 @@ def check(
 
         title = f"Marking {name} against {problem}" if files else f"Marking {name}"
         write(render_report(single, title, format,
-                            Options(hints=HINTS, width=width, color=_colour(output))), output)
+                            Options(hints=HINTS, width=width, color=_colour(to))), to, inputs)
         if not single.correct:
             raise typer.Exit(1)
         return
-    write(FORMATS[format].batch(results), output)
+    write(FORMATS[format].batch(results), to, inputs)
     if any(isinstance(outcome, str) for _, outcome in results):
         raise typer.Exit(2)
     if not all(not isinstance(outcome, str) and outcome.correct for _, outcome in results):
         raise typer.Exit(1)
 
 
-def _styled(output: Path | None) -> bool:
+def _styled(to: Path | None) -> bool:
     """A derivation is styled on a terminal, or when FORCE_COLOR asks (rich then
     honours NO_COLOR: styles without colour)."""
-    return output is None and (sys.stdout.isatty() or bool(os.environ.get("FORCE_COLOR")))
+    return _to_stdout(to) and (_isatty() or bool(os.environ.get("FORCE_COLOR")))
 
 
-def _colour(output: Path | None) -> bool:
+def _colour(to: Path | None) -> bool:
     """A report is coloured on a terminal, unless NO_COLOR."""
-    return output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return _to_stdout(to) and _isatty() and not os.environ.get("NO_COLOR")
+
+
+def _to_stdout(to: Path | None) -> bool:
+    return to is None or str(to) == output.STDOUT
+
+
+def _isatty() -> bool:
+    return sys.stdout is not None and sys.stdout.isatty()
 
 
 def _progress(total: int) -> Callable[[], None]:
@@ -339,6 +388,13 @@ def main() -> None:
     """The console script: never a traceback."""
     try:
         app()
+    except output.PipeClosed:
+        # the reader left (``cnnstep solve … | head``): stop quietly, as a program
+        # killed by SIGPIPE does, and keep Python from complaining on exit
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(BROKEN_PIPE)
     except KeyboardInterrupt:
         sys.stderr.write("cnnstep: interrupted\n")
         sys.exit(130)

@@ -24,9 +24,16 @@ from pathlib import Path
 #: the path that means standard output
 STDOUT = "-"
 
+#: characters written to standard output at a time
+CHUNK = 1 << 16
+
 
 class OutputError(OSError):
     """The result could not be written; the message says where and why."""
+
+
+class PipeClosed(Exception):
+    """The reader of standard output went away (``cnnstep solve … | head``)."""
 
 
 #: ASCII for the symbols the renderers use, for a stream that cannot encode them
@@ -105,16 +112,30 @@ def to_stdout(text: str) -> None:
     """Write to standard output, with stand-ins where its encoding needs them.
 
     A closed standard output or a full disk raise :class:`OutputError`; a
-    broken pipe is left to the caller (:class:`BrokenPipeError`).
+    broken pipe, :class:`PipeClosed`.
     """
     stream = sys.stdout
     if stream is None:
         raise OutputError("standard output is closed")
+    text = encodable(text, getattr(stream, "encoding", None))
     try:
-        stream.write(encodable(text, getattr(stream, "encoding", None)))
-        stream.flush()
+        # in pieces, each flushed: a reader that leaves (``| head``) is then noticed
+        # at the next piece, where one large write may be cut short without a word
+        for start in range(0, len(text), CHUNK):
+            stream.write(text[start:start + CHUNK])
+            stream.flush()
     except BrokenPipeError:
-        raise
+        raise PipeClosed from None
     except (OSError, ValueError) as error:  # ValueError: the stream was closed
         reason = getattr(error, "strerror", None) or str(error)
         raise OutputError(f"cannot write to standard output: {reason}") from None
+
+
+def to_stderr(line: str) -> None:
+    """One line to standard error, whatever its encoding; nothing if it is closed."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(encodable(line + "\n", getattr(stream, "encoding", None)))
+        stream.flush()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from fractions import Fraction
 from typing import Any
 
 from cnnstep import quantities
 from cnnstep.engine import Solution
-from cnnstep.problem import Array
+from cnnstep.problem import Array, ProblemError
 
 Nested = Fraction | list[Any]
 
@@ -36,3 +38,38 @@ def result(solution: Solution) -> dict[str, Nested]:
             shaped = quantities.user_shape(key, value, layout)
             out[key] = shaped.item() if shaped.ndim == 0 else shaped.tolist()
     return out
+
+
+#: the magnitudes a JSON reader holds as a double with all its digits
+LARGEST = Fraction(sys.float_info.max)
+SMALLEST = Fraction(sys.float_info.min)
+
+
+class RangeError(ProblemError):
+    """A result value that a JSON reader cannot hold as a number."""
+
+
+def check_range(values: dict[str, Any]) -> None:
+    """Refuse a result whose numbers a JSON reader would take as infinity or 0.
+
+    JSON readers hold numbers as doubles: beyond about ±1.8e308 a literal
+    reads as infinity, and below about 2.2e-308 it loses its digits or reads
+    as 0. Such a value is refused, naming the entry, rather than written.
+    """
+    for key, value in values.items():
+        stack: list[tuple[Any, str]] = [(value, key)]
+        while stack:
+            item, where = stack.pop()
+            if isinstance(item, list):
+                stack.extend((child, f"{where}[{i}]") for i, child in reversed(
+                    list(enumerate(item))))
+            elif isinstance(item, Fraction) and item and not SMALLEST <= abs(item) <= LARGEST:
+                size = abs(item)
+                exponent = round((size.numerator.bit_length() - size.denominator.bit_length())
+                                 * math.log10(2))
+                raise RangeError(
+                    f"{where}: about {'-' if item < 0 else ''}1e{exponent} is outside the "
+                    "range of a double-precision number "
+                    "(2.2e-308 to 1.8e308 in magnitude), which JSON readers would take as "
+                    + ("infinity" if abs(item) > 1 else "0")
+                    + "; the text, LaTeX and Markdown formats show it exactly")

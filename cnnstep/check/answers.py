@@ -26,6 +26,7 @@ from cnnstep.problem import (
     parse_json,
     read_text,
     to_number,
+    where,
 )
 from cnnstep.quantities import RESULT_KEYS, user_shape, why_absent
 from cnnstep.result import quantity
@@ -159,7 +160,7 @@ def load_answers(path: Path, solution: Solution) -> Answers:
     try:
         return read_answers(parse_json(read_text(path)), solution)
     except ProblemError as error:
-        raise ProblemError(f"{path}: {error}") from None
+        raise ProblemError(f"{where(path)}: {error}") from None
 
 
 def answers_in_problem(path: Path) -> Any:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cnnstep.numbers import json_number
 from cnnstep.quantities import approximate_keys
 from cnnstep.render import Options, Outcome, Renderer
+from cnnstep.result import check_range
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
@@ -67,6 +68,7 @@ class Json(Renderer):
     worked = False
 
     def result(self, result: Mapping[str, Any], approximate: frozenset[str]) -> str:
+        check_range(dict(result))
         return dumps(result, approximate)
 
     def report(self, report: Report, title: str, working: Derivation | None,
