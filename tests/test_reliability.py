@@ -107,3 +107,15 @@ def test_learning_rate_without_gradients_is_a_forward_pass_with_a_note() -> None
     assert result(cnnstep.solve(problem).solution) == {"output": [[3, 6]]}
     assert len(problem.notes) == 1
     assert "no update is made" in problem.notes[0]
+
+
+@pytest.mark.parametrize(("given", "named"), [("abc", "a string"), (5, "a number"),
+                                              (True, "true"), ({"a": 1}, "an object")])
+def test_an_answer_where_a_list_belongs_is_named_for_what_it_is(given: object,
+                                                                 named: str) -> None:
+    from cnnstep.check import read_answers
+
+    solution = cnnstep.solve({"input": [[1, 2], [3, 4]], "filter": [[1]]}).solution
+    with pytest.raises(ProblemError) as caught:
+        read_answers({"output": given}, solution)
+    assert str(caught.value).endswith(f"got {named}")

@@ -100,7 +100,7 @@ def _grid(value: Any, where: str, shape: tuple[int, ...]) -> Array:
             return
         if not isinstance(item, list) or len(item) != shape[depth]:
             got = (f"{len(item)} entr{'y' if len(item) == 1 else 'ies'}"
-                   if isinstance(item, list) else "a number")
+                   if isinstance(item, list) else _kind(item))
             raise ProblemError(
                 f"{path}: expected {shape[depth]} entries here "
                 f"(the shape is {''.join(f'[{n}]' for n in shape)}), got {got}")
@@ -153,6 +153,8 @@ def _kind(value: Any) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
+    if isinstance(value, dict):
+        return "an object"
     return "an array" if isinstance(value, list) else "something else"
 
 
