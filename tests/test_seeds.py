@@ -6,6 +6,7 @@ import decimal
 import json
 import re
 import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -247,8 +248,11 @@ def test_check_seed_cases_tool_passes() -> None:
     relative = Path("..") / "shared" / "tools" / "check-seed-cases"
     if not (ROOT / relative).is_file():
         pytest.skip(f"{ROOT / relative} is missing (the shared directory is not ../shared)")
+    # this interpreter's cnnstep: the tool's default (a cnnstep on PATH, else python3)
+    # may be another installation, or none
     run = subprocess.run(
-        [str(relative)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+        [str(relative), sys.executable, "-m", "cnnstep"], cwd=ROOT, capture_output=True,
+        text=True, timeout=300, check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert re.search(r"seed cases: (\d+)/\1 match", run.stdout), run.stdout
