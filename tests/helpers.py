@@ -1,8 +1,6 @@
-"""Test helpers: paths, the CLI runner, an independent naive layer, and problem strategies.
+"""Test helpers: paths, the CLI runner, and problem strategies.
 
-The naive layer below is written straight from the problem format's formula
-with nested loops over plain lists of Fractions, so that it shares no code
-with ``cnnstep.engine`` (no padding helpers, no dilation, no rotation).
+The expected values come from ``oracle`` (the naive layer), never from here.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
+from oracle import nest, strip_axes
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -37,16 +36,7 @@ def run_cnnstep(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProc
 
 
 # --------------------------------------------------------------------------
-# nested lists
-
-
-def fr(value: Any) -> Any:
-    """Nested lists of numbers or strings ("0.1", "-3/7") → the same of Fractions."""
-    if isinstance(value, list):
-        return [fr(item) for item in value]
-    if isinstance(value, float):
-        return Fraction(repr(value))
-    return Fraction(value)
+# nested lists of results
 
 
 def to_lists(array: Any) -> Any:
@@ -59,135 +49,6 @@ def dec(value: Any) -> Any:
     if isinstance(value, list):
         return [dec(item) for item in value]
     return Decimal(str(value))
-
-
-def shape_of(value: Any) -> tuple[int, ...]:
-    shape: list[int] = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        value = value[0]
-    return tuple(shape)
-
-
-def nest(flat: list[Any], shape: tuple[int, ...]) -> Any:
-    """A flat list → nested lists of the given shape (row-major)."""
-    if not shape:
-        return flat[0]
-    if len(shape) == 1:
-        return list(flat)
-    step = len(flat) // shape[0]
-    return [nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
-
-
-def strip_axes(value: Any, count: int) -> Any:
-    """Drop ``count`` leading axes of length one: full layout → the user's rank."""
-    for _ in range(count):
-        assert isinstance(value, list) and len(value) == 1, value
-        value = value[0]
-    return value
-
-
-def zeros(*shape: int) -> Any:
-    if len(shape) == 1:
-        return [Fraction(0)] * shape[0]
-    return [zeros(*shape[1:]) for _ in range(shape[0])]
-
-
-def flatten(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return [v for item in value for v in flatten(item)]
-    return [value]
-
-
-# --------------------------------------------------------------------------
-# the naive layer: the format's formula, loop by loop
-
-
-def naive_padded(x: Any, padding: tuple[int, int]) -> Any:
-    """Xpad[c][r][s] = X[c][r − ph][s − pw] inside, 0 outside."""
-    ph, pw = padding
-    channels, height, width = len(x), len(x[0]), len(x[0][0])
-    return [
-        [
-            [
-                x[c][r - ph][s - pw] if 0 <= r - ph < height and 0 <= s - pw < width
-                else Fraction(0)
-                for s in range(width + 2 * pw)
-            ]
-            for r in range(height + 2 * ph)
-        ]
-        for c in range(channels)
-    ]
-
-
-def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, int]
-                      ) -> tuple[int, int]:
-    height, width = len(x[0]), len(x[0][0])
-    kh, kw = len(k[0][0]), len(k[0][0][0])
-    return ((height + 2 * padding[0] - kh) // stride[0] + 1,
-            (width + 2 * padding[1] - kw) // stride[1] + 1)
-
-
-def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
-                  padding: tuple[int, int]) -> Any:
-    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m, j·sw+n] · K[f,c,m,n]."""
-    xp = naive_padded(x, padding)
-    sh, sw = stride
-    oh, ow = naive_output_size(x, k, stride, padding)
-    out = []
-    for f in range(len(k)):
-        rows = []
-        for i in range(oh):
-            row = []
-            for j in range(ow):
-                total = b[f] if b is not None else Fraction(0)
-                for c in range(len(k[f])):
-                    for m in range(len(k[f][c])):
-                        for n in range(len(k[f][c][m])):
-                            total += xp[c][i * sh + m][j * sw + n] * k[f][c][m][n]
-                row.append(total)
-            rows.append(row)
-        out.append(rows)
-    return out
-
-
-def naive_loss(z: Any, y: Any, loss: str) -> Fraction:
-    diffs = [zv - yv for zv, yv in zip(flatten(z), flatten(y), strict=True)]
-    total = sum((d * d for d in diffs), Fraction(0))
-    return {"mse": total / len(diffs), "sse": total, "half_sse": total / 2}[loss]
-
-
-def naive_grad_output(z: Any, y: Any, loss: str) -> Any:
-    count = len(flatten(z))
-    factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
-    return [[[factor * (zv - yv) for zv, yv in zip(zr, yr, strict=True)]
-             for zr, yr in zip(zm, ym, strict=True)] for zm, ym in zip(z, y, strict=True)]
-
-
-def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
-                   padding: tuple[int, int]) -> tuple[Any, Any, Any]:
-    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n)."""
-    xp = naive_padded(x, padding)
-    sh, sw = stride
-    ph, pw = padding
-    filters, channels = len(k), len(k[0])
-    kh, kw = len(k[0][0]), len(k[0][0][0])
-    dk = zeros(filters, channels, kh, kw)
-    dxp = zeros(channels, len(xp[0]), len(xp[0][0]))
-    db = [Fraction(0)] * filters
-    for f in range(filters):
-        for i in range(len(dz[f])):
-            for j in range(len(dz[f][i])):
-                g = dz[f][i][j]
-                db[f] += g
-                for c in range(channels):
-                    for m in range(kh):
-                        for n in range(kw):
-                            dk[f][c][m][n] += g * xp[c][i * sh + m][j * sw + n]
-                            dxp[c][i * sh + m][j * sw + n] += g * k[f][c][m][n]
-    height, width = len(x[0]), len(x[0][0])
-    dx = [[row[pw : pw + width] for row in channel[ph : ph + height]] for channel in dxp]
-    return dk, dx, db
 
 
 # --------------------------------------------------------------------------
@@ -372,3 +233,17 @@ def invoke(*args: str | Path) -> Run:
     if run.exception is not None and not isinstance(run.exception, SystemExit):
         raise run.exception
     return Run(run.exit_code, run.stdout, run.stderr)
+
+
+# --------------------------------------------------------------------------
+# JSON number literals
+
+
+def significant_digits(literal: str) -> int:
+    """How many significant digits a JSON number literal spells."""
+    mantissa = literal.lstrip("-").lower().split("e")[0].replace(".", "")
+    return len(mantissa.lstrip("0")) or 1
+
+
+def literal_value(literal: str) -> Fraction:
+    return Fraction(Decimal(literal))

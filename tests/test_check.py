@@ -2,7 +2,7 @@
 
 The fixture answers files in ``tests/answers/`` make each listed mistake on
 purpose; their numbers are recomputed here independently (nested loops from
-``helpers``, sharing no code with ``cnnstep.engine``) before the CLI is asked
+``oracle``, sharing no code with ``cnnstep.engine``) before the CLI is asked
 to name the mistake. The stride-2 problem's wrong answers are built the same
 way at test time.
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
-    SAMPLES,
+from helpers import SAMPLES, run_cnnstep
+from oracle import (
     flatten,
     fr,
     naive_backward,
@@ -30,7 +30,6 @@ from helpers import (
     naive_grad_output,
     naive_loss,
     naive_padded,
-    run_cnnstep,
     strip_axes,
     zeros,
 )

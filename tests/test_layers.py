@@ -1,6 +1,6 @@
 """Activation and pooling after the convolution: numbers, tie rule, JSON, errors, text.
 
-The expected values come from ``layers_helpers``, a loop-by-loop model written
+The expected values come from ``oracle``, a loop-by-loop model written
 from the problem format alone (conv, activation, pooling by its definition,
 loss, and the chain rule back), compared exactly (Fractions) wherever the
 layers are exact, and with float64 math, central finite differences and
@@ -19,23 +19,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLES, SMALL, flatten, naive_forward, nest, run_cnnstep, shape_of
+from helpers import SAMPLES, SMALL, literal_value, run_cnnstep, significant_digits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from layers_helpers import (
+from oracle import (
     RESULT_KEYS,
     Spec,
     assert_close,
     assert_exact,
     expected_keys,
     f_activation,
-    literal_value,
-    loss_of,
+    flatten,
+    floats,
     map3,
+    naive_forward,
     naive_layer,
+    naive_loss,
+    nest,
     pool_forward,
     read_sample,
-    significant_digits,
+    shape_of,
     spec_from_data,
     user_shaped,
 )
@@ -156,7 +159,7 @@ def test_hand_computed_relu_maxpool_values() -> None:
 
 def _objective(spec: Spec, last: Any) -> float:
     if spec.y is not None:
-        return float(loss_of(last, spec.y, spec.loss))
+        return float(naive_loss(last, spec.y, spec.loss))
     return sum(float(g) * float(v) for g, v in zip(flatten(spec.g), flatten(last),
                                                    strict=True))
 
@@ -175,12 +178,6 @@ def _from_conv(spec: Spec, z: Any) -> float:
 
 def _from_weights(spec: Spec, x: Any, k: Any, b: Any) -> float:
     return _from_conv(spec, naive_forward(x, k, b, spec.stride, spec.padding))
-
-
-def _floats(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_floats(v) for v in value]
-    return float(value)
 
 
 def central_differences(function: Any, point: Any, h: float = 1e-6) -> Any:
@@ -214,16 +211,16 @@ def test_float_gradients_match_finite_differences(name: str, data: Any) -> None:
         data = sample(name)[0]
     spec = spec_from_data(data)
     got = engine_result(problem_from_data(data))
-    x, k = _floats(spec.x), _floats(spec.k)
-    b = _floats(spec.b) if spec.b is not None else None
+    x, k = floats(spec.x), floats(spec.k)
+    b = floats(spec.b) if spec.b is not None else None
     stages = naive_layer(spec)
     checks: dict[str, Any] = {
         "grad_filter": central_differences(lambda kk: _from_weights(spec, x, kk, b), k),
         "grad_input": central_differences(lambda xx: _from_weights(spec, xx, k, b), x),
         "grad_conv": central_differences(lambda zz: _from_conv(spec, zz),
-                                         _floats(stages["conv"])),
+                                         floats(stages["conv"])),
         "grad_output": central_differences(lambda pp: _objective(spec, pp),
-                                           _floats(stages["output"])),
+                                           floats(stages["output"])),
     }
     if b is not None:
         checks["grad_bias"] = central_differences(lambda bb: _from_weights(spec, x, k, bb), b)
@@ -377,7 +374,7 @@ def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
     functional = torch.nn.functional
 
     def tensor(values: Any, grad: bool = False) -> Any:
-        return torch.tensor(_floats(values), dtype=torch.float64).requires_grad_(grad)
+        return torch.tensor(floats(values), dtype=torch.float64).requires_grad_(grad)
 
     x = tensor([spec.x], grad=True)
     k = tensor(spec.k, grad=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ROOT, SAMPLES, SHARED, dec, fr, run_cnnstep
+from helpers import ROOT, SAMPLES, SHARED, dec, run_cnnstep
+from oracle import fr
 
 from cnnstep.engine import solve
 from cnnstep.problem import load_problem, parse_problem
@@ -183,7 +184,7 @@ def test_seed001_cli_json(path: Path, expected: list[list[int]]) -> None:
 
 def test_seed001_stride2_gradients_by_the_naive_chain_rule() -> None:
     """The stride-2 sample also has a target: its gradients match the chain rule."""
-    from helpers import naive_backward, naive_forward, naive_grad_output, naive_loss
+    from oracle import naive_backward, naive_forward, naive_grad_output, naive_loss
 
     data = json.loads(SEED001_STRIDE2.read_text())
     x, k, b = fr([data["input"]]), fr([[data["filter"]]]), [Fraction(data["bias"])]

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import pytest
 import sympy
-from helpers import SAMPLES, Case, Run, cases, invoke, run_cnnstep, shape_of
+from helpers import SAMPLES, Case, Run, cases, invoke, run_cnnstep
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from oracle import shape_of
 from sympy.parsing.sympy_parser import parse_expr
 
 from cnnstep.engine import solve as solve_layer

@@ -16,8 +16,9 @@ torch = pytest.importorskip(
     "torch", reason="PyTorch is not installed; the float64 autograd oracle is skipped"
 )
 
-from helpers import Case, cases, flatten, to_lists  # noqa: E402
+from helpers import Case, cases, to_lists  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
+from oracle import flatten  # noqa: E402
 
 from cnnstep.engine import solve  # noqa: E402
 from cnnstep.problem import problem_from_data  # noqa: E402

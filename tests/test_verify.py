@@ -22,20 +22,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import (
-    SAMPLES,
-    Case,
-    Run,
-    cases,
-    flatten,
-    fr,
-    invoke,
-    naive_backward,
-    naive_forward,
-    naive_grad_output,
-    run_cnnstep,
-)
+from helpers import SAMPLES, Case, Run, cases, invoke, run_cnnstep
 from hypothesis import HealthCheck, assume, given, settings
+from oracle import flatten, fr, naive_backward, naive_forward, naive_grad_output
 
 from cnnstep import engine, verify
 from cnnstep.problem import Problem, problem_from_data
