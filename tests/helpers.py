@@ -1,17 +1,27 @@
-"""Test helpers: paths, the CLI runner, and problem strategies.
+"""Test helpers: paths, the one in-process CLI runner, and random problems.
+
+``invoke`` is how the tests run ``cnnstep``: the console script's own ``main()``
+in this process, with its own standard streams, argument list and a clean
+environment, so that it answers exactly as a fresh ``cnnstep`` would (exit
+status, standard output, standard error) in a fraction of the time. The few
+tests that need a real interpreter are in ``test_end_to_end.py``.
 
 The expected values come from ``oracle`` (the naive layer), never from here.
 """
 
 from __future__ import annotations
 
-import subprocess
+import io
+import os
 import sys
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from hypothesis import strategies as st
 from oracle import nest, strip_axes
@@ -20,19 +30,91 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
+#: environment variables that would let rich colour or resize piped output
+TERMINAL_VARS = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
+                 "COLUMNS", "LINES", "CLICOLOR_FORCE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
 
-def run_cnnstep(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """``python -m cnnstep ARGS`` in a fresh interpreter, output captured as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "cnnstep", *map(str, args)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the terminal variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in TERMINAL_VARS}
+    env["PYTHONIOENCODING"] = "utf-8"
+    env.update(extra)
+    return env
+
+
+# --------------------------------------------------------------------------
+# the CLI, in this process
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a run of ``cnnstep`` gives: its exit status and its two output streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _pipe() -> io.TextIOWrapper:
+    """A text stream written like a pipe: UTF-8, not a terminal."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+
+
+def _read(stream: io.TextIOWrapper) -> str:
+    """What the reading end of that pipe gets, as ``subprocess.run(text=True)`` reads it."""
+    stream.flush()
+    data = stream.buffer.getvalue()  # type: ignore[attr-defined]
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace").read()
+
+
+def _exit_status(code: object, stderr: io.TextIOWrapper) -> int:
+    """The status the interpreter gives ``sys.exit(code)``: None → 0, a message → 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    stderr.write(f"{code}\n")
+    return 1
+
+
+def invoke(*args: str | Path, input: str | None = None,
+           env: Mapping[str, str] | None = None, cwd: Path = ROOT) -> Result:
+    """``cnnstep ARGS`` as the console script runs it, in this process.
+
+    ``cnnstep.cli.main`` (which turns an unexpected exception into exit 70)
+    runs with ``sys.argv`` set to ``["cnnstep", *ARGS]``, standard input
+    ``input`` (empty by default), standard output and error captured apart as
+    UTF-8 pipes (not terminals), the environment cleaned of the variables that
+    let rich colour or resize output (see :data:`TERMINAL_VARS`) plus ``env``,
+    and the working directory ``cwd``; all are restored afterwards. Nothing is
+    cached: every call runs the command again, so a test may rewrite a file
+    and check it again, and a monkeypatched ``cnnstep`` module is the one used.
+    """
+    from cnnstep import cli
+
+    stdin = io.TextIOWrapper(io.BytesIO((input or "").encode("utf-8")), encoding="utf-8")
+    stdout, stderr = _pipe(), _pipe()
+    # click prints the program name of a console script, whatever runs pytest
+    main_module = sys.modules["__main__"]
+    previous_dir, previous_hook = Path.cwd(), sys.excepthook
+    with mock.patch.dict(os.environ, clean_env(**dict(env or {})), clear=True), \
+            mock.patch.object(sys, "argv", ["cnnstep", *map(str, args)]), \
+            mock.patch.object(sys, "stdin", stdin), \
+            mock.patch.object(sys, "stdout", stdout), \
+            mock.patch.object(sys, "stderr", stderr):
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        os.chdir(cwd)
+        try:
+            cli.main()
+            status = 0
+        except SystemExit as exit_:
+            status = _exit_status(exit_.code, stderr)
+        finally:
+            os.chdir(previous_dir)
+            sys.modules["__main__"] = main_module
+            sys.excepthook = previous_hook  # typer installs its own
+    return Result(status, _read(stdout), _read(stderr))
 
 
 # --------------------------------------------------------------------------
@@ -49,6 +131,16 @@ def dec(value: Any) -> Any:
     if isinstance(value, list):
         return [dec(item) for item in value]
     return Decimal(str(value))
+
+
+def significant_digits(literal: str) -> int:
+    """How many significant digits a JSON number literal spells."""
+    mantissa = literal.lstrip("-").lower().split("e")[0].replace(".", "")
+    return len(mantissa.lstrip("0")) or 1
+
+
+def literal_value(literal: str) -> Fraction:
+    return Fraction(Decimal(literal))
 
 
 # --------------------------------------------------------------------------
@@ -213,37 +305,3 @@ def cases(draw: Any, modes: tuple[str, ...] = ("forward", "target", "grad_output
                                              Fraction(1, 2), Fraction(2)]))
         )
     return case
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def invoke(*args: str | Path) -> Run:
-    """``cnnstep ARGS`` in this process: faster than a fresh interpreter, and a
-    monkeypatched engine is the one used."""
-    from typer.testing import CliRunner
-
-    from cnnstep.cli import app
-
-    run = CliRunner().invoke(app, [str(a) for a in args])
-    if run.exception is not None and not isinstance(run.exception, SystemExit):
-        raise run.exception
-    return Run(run.exit_code, run.stdout, run.stderr)
-
-
-# --------------------------------------------------------------------------
-# JSON number literals
-
-
-def significant_digits(literal: str) -> int:
-    """How many significant digits a JSON number literal spells."""
-    mantissa = literal.lstrip("-").lower().split("e")[0].replace(".", "")
-    return len(mantissa.lstrip("0")) or 1
-
-
-def literal_value(literal: str) -> Fraction:
-    return Fraction(Decimal(literal))

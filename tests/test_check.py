@@ -16,12 +16,11 @@ import shutil
 import subprocess
 from decimal import Decimal
 from fractions import Fraction
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLES, run_cnnstep
+from helpers import SAMPLES, Result, invoke
 from oracle import (
     flatten,
     fr,
@@ -44,18 +43,9 @@ SEED002 = SAMPLES / "seed002-given-gradient.json"
 EXERCISE = SAMPLES / "exercise-with-answers.json"
 STRIDE2 = ANSWERS / "stride2-problem.json"
 
-Run = subprocess.CompletedProcess[str]
-
-
-@cache
-def _run(*args: str) -> Run:
-    return run_cnnstep("check", *args)
-
-
-def check(*args: str | Path) -> Run:
-    """``cnnstep check ARGS``, cached: the same command runs once per session, so a test
-    must not rewrite a file it has already checked (give the new content a new name)."""
-    return _run(*map(str, args))
+def check(*args: str | Path) -> Result:
+    """``cnnstep check ARGS``, run afresh each time."""
+    return invoke("check", *args)
 
 
 def report_of(*args: str | Path) -> tuple[int, Any]:
@@ -71,7 +61,7 @@ def codes(report: dict[str, Any]) -> dict[str, str | None]:
             for key, q in report["quantities"].items()}
 
 
-def one_error_line(run: Run) -> str:
+def one_error_line(run: Result) -> str:
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert run.stdout == ""
     assert "Traceback" not in run.stderr
@@ -594,7 +584,7 @@ def stride_not_dilated_filter(layer: Layer) -> Any:
 
 
 def test_stride2_solution_matches_the_naive_layer(s2: Layer) -> None:
-    run = run_cnnstep("solve", STRIDE2, "--format", "json")
+    run = invoke("solve", STRIDE2, "--format", "json")
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout, parse_float=Decimal, parse_int=Decimal)
     for key, exact in s2_correct(s2).items():

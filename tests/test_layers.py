@@ -14,12 +14,11 @@ import math
 import re
 from decimal import Decimal
 from fractions import Fraction
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLES, SMALL, literal_value, run_cnnstep, significant_digits
+from helpers import SAMPLES, SMALL, invoke, literal_value, significant_digits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import (
@@ -78,7 +77,6 @@ FLOAT_PROBLEMS: dict[str, dict[str, Any]] = {
 }
 
 
-@cache
 def sample(name: str) -> tuple[dict[str, Any], Spec]:
     data = read_sample((SAMPLES / f"{name}.json").read_text(encoding="utf-8"))
     return data, spec_from_data(data)
@@ -560,9 +558,8 @@ def test_tie_rule_agrees_with_torch(torch: Any, data: dict[str, Any]) -> None:
 # 4. the JSON result through the CLI
 
 
-@cache
 def cli_json(path: str) -> tuple[dict[str, Any], str]:
-    run = run_cnnstep("solve", path, "--format", "json")
+    run = invoke("solve", path, "--format", "json")
     assert run.returncode == 0, run.stderr
     literals = json.loads(run.stdout, parse_float=str, parse_int=str)
     return literals, run.stdout
@@ -691,7 +688,7 @@ def test_bad_layer_keys_exit_2_with_one_line(case: str, tmp_path: Path) -> None:
     extra, needles = BAD_LAYERS[case]
     path = tmp_path / "problem.json"
     path.write_text(json.dumps({**BASE, **extra}), encoding="utf-8")
-    run = run_cnnstep("solve", path)
+    run = invoke("solve", path)
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert run.stdout == ""
     lines = run.stderr.strip().splitlines()
@@ -725,9 +722,8 @@ def factor(value: Fraction) -> str:
     return f"({fmt(value)})" if value < 0 else fmt(value)
 
 
-@cache
 def cli_text(name: str) -> str:
-    run = run_cnnstep("solve", SAMPLES / f"{name}.json", "--width", "120")
+    run = invoke("solve", SAMPLES / f"{name}.json", "--width", "120")
     assert run.returncode == 0, run.stderr
     return run.stdout
 
@@ -940,7 +936,7 @@ def test_text_sigmoid_later_steps_are_marked_and_rounded() -> None:
 
 @pytest.mark.parametrize("name", LAYER_SAMPLES)
 def test_verify_passes(name: str) -> None:
-    run = run_cnnstep("solve", SAMPLES / f"{name}.json", "--verify")
+    run = invoke("solve", SAMPLES / f"{name}.json", "--verify")
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.strip().splitlines()
     assert lines and all("verified" in line for line in lines), run.stdout
@@ -957,8 +953,8 @@ def test_verify_passes(name: str) -> None:
 ])
 def test_only_output_works_out_the_last_stage(sample: str, needle: str) -> None:
     """With layers, the result's output is the last stage: --only output[..] works it out."""
-    run = run_cnnstep("solve", SAMPLES / f"{sample}.json", "--only", "output[0][1]",
-                      "--width", "120")
+    run = invoke("solve", SAMPLES / f"{sample}.json", "--only", "output[0][1]",
+                 "--width", "120")
     assert run.returncode == 0, run.stderr
     assert needle in run.stdout
     assert "Forward pass" not in run.stdout

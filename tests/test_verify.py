@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import SAMPLES, Case, Run, cases, invoke, run_cnnstep
+from helpers import SAMPLES, Case, Result, cases, invoke
 from hypothesis import HealthCheck, assume, given, settings
 from oracle import flatten, fr, naive_backward, naive_forward, naive_grad_output
 
@@ -45,7 +45,6 @@ def load_sample(name: str) -> Problem:
     return problem_from_data(json.loads((SAMPLES / f"{name}.json").read_text(encoding="utf-8")))
 
 
-
 def expected_keys(data: dict[str, Any]) -> list[str]:
     """The quantities --verify checks, in order, for a conv-only problem."""
     keys = ["output"]
@@ -64,20 +63,20 @@ def expected_keys(data: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def sample_runs() -> dict[str, tuple[Run, Run]]:
+def sample_runs() -> dict[str, tuple[Result, Result]]:
     """``--verify`` and ``--verify --format json`` on every sample (in this process)."""
     return {p.stem: (invoke("solve", p, "--verify"),
                      invoke("solve", p, "--verify", "--format", "json")) for p in ALL_SAMPLES}
 
 
-def test_verify_through_a_fresh_interpreter() -> None:
-    run = run_cnnstep("solve", SAMPLES / "seed002-given-gradient.json", "--verify")
+def test_verify_report_lines_of_seed002() -> None:
+    run = invoke("solve", SAMPLES / "seed002-given-gradient.json", "--verify")
     assert run.returncode == 0, run.stderr
     assert run.stdout == ("Z: verified by direct evaluation (4 entries)\n"
                           "dL/dK: verified by direct differentiation (4 entries)\n"
                           "dL/dB: verified by direct differentiation (1 entry)\n"
                           "dL/dX: verified by direct differentiation (9 entries)\n")
-    run = run_cnnstep("solve", SAMPLES / "symbolic-3x3-2x2.json", "--verify")
+    run = invoke("solve", SAMPLES / "symbolic-3x3-2x2.json", "--verify")
     assert run.returncode == 2
     assert run.stdout == ""
     assert len(run.stderr.splitlines()) == 1
@@ -335,7 +334,7 @@ def test_too_large_through_the_cli(problem_file: Callable[..., Path]) -> None:
     path = problem_file(big_problem())
     for options in ((), ("--format", "json")):
         start = time.monotonic()
-        run = run_cnnstep("solve", path, "--verify", *options)
+        run = invoke("solve", path, "--verify", *options)
         elapsed = time.monotonic() - start
         assert elapsed < 10, elapsed
         assert run.returncode == 2, (run.stdout[:200], run.stderr)
@@ -377,7 +376,7 @@ def test_forward_only_multi_filter_with_bias(problem_file: Callable[..., Path]) 
             "bias": [1, "-1/3"], "stride": [1, 2], "padding": [0, 1]}
     checks = verify.verify(problem_from_data(data))
     assert [(c.key, c.ok, c.how) for c in checks] == [("output", True, "direct evaluation")]
-    run = run_cnnstep("solve", problem_file(data), "--verify", "--format", "json")
+    run = invoke("solve", problem_file(data), "--verify", "--format", "json")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report == {"verified": True, "quantities": {
