@@ -12,6 +12,7 @@ The expected values come from ``oracle`` (the naive layer), never from here.
 from __future__ import annotations
 
 import io
+import math
 import os
 import sys
 import types
@@ -24,7 +25,7 @@ from typing import Any
 from unittest import mock
 
 from hypothesis import strategies as st
-from oracle import nest, strip_axes
+from oracle import Spec, nest, read_sample, spec_from_data, strip_axes
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -305,3 +306,173 @@ def cases(draw: Any, modes: tuple[str, ...] = ("forward", "target", "grad_output
                                              Fraction(1, 2), Fraction(2)]))
         )
     return case
+
+
+# --------------------------------------------------------------------------
+# problems with layers after the convolution
+
+
+LAYER_SAMPLES = ("relu-maxpool", "maxpool-3x3-overlap", "meanpool", "sigmoid-half-sse",
+                 "seed003-rgb-edge-maxpool")
+
+
+#: further problems with sigmoid and tanh, which the samples cover only once
+FLOAT_PROBLEMS: dict[str, dict[str, Any]] = {
+    "tanh-maxpool-overlap": {
+        "input": [[0.5, -1, 2, 0], [1, 0, -0.5, 1], [-2, 1, 0.5, 0], [0, 1, 1, -1]],
+        "filter": [[0.2, -0.4], [0.6, 0.1]], "bias": [0.1],
+        "activation": "tanh", "pool": {"type": "max", "size": 2, "stride": 1},
+        "target": [[0.5, 0], [0, 0.5]], "loss": "mse", "learning_rate": 0.5,
+    },
+    "sigmoid-meanpool-two-filters-given": {
+        "input": [[[1, 0.5, -1, 2], [0, 1, 1, -0.5], [2, -1, 0, 1]],
+                  [[0.5, 0.5, 1, 0], [-1, 2, 0, 1], [1, 1, -2, 0.5]]],
+        "filter": [[[[0.3, -0.2], [0.1, 0.4]], [[-0.5, 0.2], [0.3, 0.1]]],
+                   [[[0.1, 0.1], [-0.3, 0.2]], [[0.2, -0.1], [0.4, -0.6]]]],
+        "bias": [0.1, -0.2], "activation": "sigmoid",
+        "pool": {"type": "mean", "size": [2, 1], "stride": [1, 2]},
+        "grad_output": [[[0.5, -1]], [[2, 0.25]]],
+        "learning_rate": 0.25,
+    },
+    "tanh-minpool-sse-padding": {
+        "input": [[0.3, -0.7, 1.1], [0.9, 0.2, -1.3], [-0.4, 0.8, 0.6]],
+        "filter": [[0.5, -0.3], [0.2, 0.7]], "bias": -0.05, "padding": 1, "stride": [1, 2],
+        "activation": "tanh", "pool": {"type": "min", "size": [2, 2], "stride": [1, 1]},
+        "target": [[0.1], [-0.2], [0.3]], "loss": "sse",
+        "learning_rate": 0.1,
+    },
+}
+
+
+def layer_sample(name: str) -> tuple[dict[str, Any], Spec]:
+    """A sample problem's data (numbers as exact Fractions) and its oracle Spec."""
+    data = read_sample((SAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+    return data, spec_from_data(data)
+
+
+def engine_result(problem: Any) -> dict[str, Any]:
+    """The engine's result object for a loaded problem."""
+    from cnnstep.engine import solve
+    from cnnstep.result import result
+
+    return result(solve(problem))
+
+
+#: small integers half the time, so zeros (ReLU′(0)) and ties in the pools are common
+SMALL_INTEGERS = st.integers(-2, 2).map(Fraction)
+
+
+VALUES = st.one_of(SMALL_INTEGERS, SMALL)
+
+
+DYADIC = st.one_of(SMALL_INTEGERS,
+                   st.builds(Fraction, st.integers(-8, 8), st.sampled_from([1, 2, 4])))
+
+
+SLOPES = st.sampled_from([None, Fraction(1, 100), Fraction(1, 10), Fraction(1, 3),
+                          Fraction(-1, 2), Fraction(0), Fraction(3, 2), Fraction(2, 7)])
+
+
+DYADIC_SLOPES = st.sampled_from([None, Fraction(1, 2), Fraction(1, 4), Fraction(0),
+                                 Fraction(-1, 2), Fraction(3, 2)])
+
+
+def _grid(draw: Any, values: Any, shape: tuple[int, ...]) -> Any:
+    count = math.prod(shape)
+    return nest(draw(st.lists(values, min_size=count, max_size=count)), shape)
+
+
+def _spelled(draw: Any, pair: tuple[int, int]) -> Any:
+    if pair[0] == pair[1] and draw(st.booleans()):
+        return pair[0]
+    return list(pair)
+
+
+def _spell_numbers(draw: Any, value: Any) -> Any:
+    """Fractions spelled as Fraction, "p/q" or (when exact) a decimal string."""
+    if isinstance(value, list):
+        return [_spell_numbers(draw, v) for v in value]
+    form = draw(st.sampled_from(["fraction", "ratio", "decimal"]))
+    if form == "ratio":
+        return f"{value.numerator}/{value.denominator}"
+    if form == "decimal" and value.denominator in (1, 2, 4, 5, 8, 10):
+        return str(float(value))
+    return value
+
+
+@st.composite
+def layered_problems(draw: Any, values: Any = VALUES, slopes: Any = SLOPES
+                     ) -> tuple[dict[str, Any], Spec]:
+    """A random conv layer with a random activation and pool, and its Spec."""
+    channels, filters = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    height, width = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+    kh = draw(st.integers(1, min(3, height + 2 * padding[0])))
+    kw = draw(st.integers(1, min(3, width + 2 * padding[1])))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    oh = (height + 2 * padding[0] - kh) // stride[0] + 1
+    ow = (width + 2 * padding[1] - kw) // stride[1] + 1
+
+    x = _grid(draw, values, (channels, height, width))
+    k = _grid(draw, values, (filters, channels, kh, kw))
+    input_rank = 2 if channels == 1 and draw(st.booleans()) else 3
+    filter_rank = (draw(st.sampled_from([2, 3, 4] if channels == 1 else [3, 4]))
+                   if filters == 1 else 4)
+    spec = Spec(x, k, None, stride, padding, input_rank=input_rank, filter_rank=filter_rank)
+    data: dict[str, Any] = {
+        "input": _spell_numbers(draw, x[0] if input_rank == 2 else x),
+        "filter": _spell_numbers(draw, k[0][0] if filter_rank == 2 else
+                                 k[0] if filter_rank == 3 else k),
+        "stride": _spelled(draw, stride),
+        "padding": _spelled(draw, padding),
+    }
+    bias_kind = draw(st.sampled_from(["none", "list", *(["number"] if filters == 1 else [])]))
+    if bias_kind != "none":
+        spec.b = _grid(draw, values, (filters,))
+        spec.bias_is_number = bias_kind == "number"
+        data["bias"] = spec.b[0] if spec.bias_is_number else spec.b
+
+    activation = draw(st.sampled_from([None, "relu", "leaky_relu", "sigmoid", "tanh"]))
+    if activation is not None:
+        spec.activation = activation
+        slope = draw(slopes) if activation == "leaky_relu" else None
+        if slope is not None:
+            spec.slope = slope
+            data["activation"] = {"type": activation, "slope": _spell_numbers(draw, slope)}
+        else:
+            data["activation"] = (activation if draw(st.booleans())
+                                  else {"type": activation})
+    last = (oh, ow)
+    pool = draw(st.sampled_from([None, "max", "max", "mean", "min"]))
+    if pool is not None:
+        size = (draw(st.integers(1, min(3, oh))), draw(st.integers(1, min(3, ow))))
+        spec.pool, spec.pool_size = pool, size
+        data["pool"] = {"type": pool, "size": _spelled(draw, size)}
+        if draw(st.booleans()):
+            steps = st.sampled_from([1, 1, 2, 3])  # stride 1 often: overlapping windows
+            spec.pool_stride = (draw(steps), draw(steps))
+            data["pool"]["stride"] = _spelled(draw, spec.pool_stride)
+        else:
+            spec.pool_stride = size
+        last = ((oh - size[0]) // spec.pool_stride[0] + 1,
+                (ow - size[1]) // spec.pool_stride[1] + 1)
+
+    mode = draw(st.sampled_from(["target", "target", "grad_output", "forward"]))
+    given_rank = 3 if spec.output_rank == 3 else draw(st.sampled_from([2, 2, 3]))
+    if mode != "forward":
+        values_last = _grid(draw, values, (filters, *last))
+        user = values_last[0] if given_rank == 2 else values_last
+        if mode == "target":
+            spec.y = values_last
+            data["target"] = _spell_numbers(draw, user)
+            loss = draw(st.sampled_from([None, "mse", "sse", "half_sse"]))
+            if loss is not None:
+                data["loss"] = loss
+            spec.loss = loss or "mse"
+        else:
+            spec.g = values_last
+            data["grad_output"] = _spell_numbers(draw, user)
+        if draw(st.booleans()):
+            spec.lr = draw(st.sampled_from([Fraction(1, 10), Fraction(1, 2), Fraction(1, 3)]))
+            data["learning_rate"] = spec.lr
+    return data, spec

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import SAMPLES, Case, Result, cases, invoke
+from helpers import LAYER_SAMPLES, SAMPLES, Case, Result, cases, invoke, layer_sample
 from hypothesis import HealthCheck, assume, given, settings
 from oracle import flatten, fr, naive_backward, naive_forward, naive_grad_output
 
@@ -120,6 +120,20 @@ def test_verify_refuses_shape_only_sample(sample: Path, sample_runs: dict[str, A
     assert with_symbolic.returncode == 2
     assert with_symbolic.stdout == ""
     assert "--verify" in with_symbolic.stderr and "shapes" in with_symbolic.stderr
+
+
+@pytest.mark.parametrize("name", LAYER_SAMPLES)
+def test_verify_passes_on_layer_sample(name: str, sample_runs: dict[str, Any]) -> None:
+    """With activation and pooling, every stage is verified (A, P as well as Z, L, K, X)."""
+    run, _ = sample_runs[name]
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines and all("verified" in line for line in lines), run.stdout
+    labels = {line.split(":")[0] for line in lines}
+    assert {"Z", "L", "dL/dK", "dL/dX"} <= labels
+    spec = layer_sample(name)[1]
+    assert ("P" in labels) == (spec.pool is not None)
+    assert ("A" in labels) == (spec.activation is not None)
 
 
 def test_verify_entry_counts_on_seed002() -> None:
