@@ -38,7 +38,6 @@ FORMATS: dict[str, tuple[str, Callable[[cnnstep.Worked], str]]] = {
 }
 
 
-
 def golden_path(sample: Path, fmt: str) -> Path:
     return GOLDEN / (sample.stem + FORMATS[fmt][0])
 

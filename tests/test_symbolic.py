@@ -90,7 +90,6 @@ def seed_unicode(text: str) -> str:
     return text.replace("*", "×")
 
 
-
 def sym(text: str) -> Any:
     return sympy.sympify(text)
 
