@@ -1,21 +1,13 @@
-"""Shared fixtures: running the CLI in a subprocess, writing problem files."""
+"""Shared fixtures: writing problem files."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_cnnstep
-
-
-@pytest.fixture
-def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``python -m cnnstep ARGS`` in a fresh interpreter."""
-    return run_cnnstep
 
 
 @pytest.fixture

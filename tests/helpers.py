@@ -1,52 +1,125 @@
-"""Test helpers: paths, the CLI runner, an independent naive layer, and problem strategies.
+"""Test helpers: paths, the one in-process CLI runner, and random problems.
 
-The naive layer below is written straight from the problem format's formula
-with nested loops over plain lists of Fractions, so that it shares no code
-with ``cnnstep.engine`` (no padding helpers, no dilation, no rotation).
+``invoke`` is how the tests run ``cnnstep``: the console script's own ``main()``
+in this process, with its own standard streams, argument list and a clean
+environment, so that it answers exactly as a fresh ``cnnstep`` would (exit
+status, standard output, standard error) in a fraction of the time. The few
+tests that need a real interpreter are in ``test_end_to_end.py``.
+
+The expected values come from ``oracle`` (the naive layer), never from here.
 """
 
 from __future__ import annotations
 
-import subprocess
+import io
+import math
+import os
 import sys
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from hypothesis import strategies as st
+from oracle import Spec, nest, read_sample, spec_from_data, strip_axes
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
+#: environment variables that would let rich colour or resize piped output
+TERMINAL_VARS = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
+                 "COLUMNS", "LINES", "CLICOLOR_FORCE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
 
-def run_cnnstep(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """``python -m cnnstep ARGS`` in a fresh interpreter, output captured as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "cnnstep", *map(str, args)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the terminal variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in TERMINAL_VARS}
+    env["PYTHONIOENCODING"] = "utf-8"
+    env.update(extra)
+    return env
 
 
 # --------------------------------------------------------------------------
-# nested lists
+# the CLI, in this process
 
 
-def fr(value: Any) -> Any:
-    """Nested lists of numbers or strings ("0.1", "-3/7") → the same of Fractions."""
-    if isinstance(value, list):
-        return [fr(item) for item in value]
-    if isinstance(value, float):
-        return Fraction(repr(value))
-    return Fraction(value)
+@dataclass(frozen=True)
+class Result:
+    """What a run of ``cnnstep`` gives: its exit status and its two output streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _pipe() -> io.TextIOWrapper:
+    """A text stream written like a pipe: UTF-8, not a terminal."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+
+
+def _read(stream: io.TextIOWrapper) -> str:
+    """What the reading end of that pipe gets, as ``subprocess.run(text=True)`` reads it."""
+    stream.flush()
+    data = stream.buffer.getvalue()  # type: ignore[attr-defined]
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace").read()
+
+
+def _exit_status(code: object, stderr: io.TextIOWrapper) -> int:
+    """The status the interpreter gives ``sys.exit(code)``: None → 0, a message → 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    stderr.write(f"{code}\n")
+    return 1
+
+
+def invoke(*args: str | Path, input: str | None = None,
+           env: Mapping[str, str] | None = None, cwd: Path = ROOT) -> Result:
+    """``cnnstep ARGS`` as the console script runs it, in this process.
+
+    ``cnnstep.cli.main`` (which turns an unexpected exception into exit 70)
+    runs with ``sys.argv`` set to ``["cnnstep", *ARGS]``, standard input
+    ``input`` (empty by default), standard output and error captured apart as
+    UTF-8 pipes (not terminals), the environment cleaned of the variables that
+    let rich colour or resize output (see :data:`TERMINAL_VARS`) plus ``env``,
+    and the working directory ``cwd``; all are restored afterwards. Nothing is
+    cached: every call runs the command again, so a test may rewrite a file
+    and check it again, and a monkeypatched ``cnnstep`` module is the one used.
+    """
+    from cnnstep import cli
+
+    stdin = io.TextIOWrapper(io.BytesIO((input or "").encode("utf-8")), encoding="utf-8")
+    stdout, stderr = _pipe(), _pipe()
+    # click prints the program name of a console script, whatever runs pytest
+    main_module = sys.modules["__main__"]
+    previous_dir, previous_hook = Path.cwd(), sys.excepthook
+    with mock.patch.dict(os.environ, clean_env(**dict(env or {})), clear=True), \
+            mock.patch.object(sys, "argv", ["cnnstep", *map(str, args)]), \
+            mock.patch.object(sys, "stdin", stdin), \
+            mock.patch.object(sys, "stdout", stdout), \
+            mock.patch.object(sys, "stderr", stderr):
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        os.chdir(cwd)
+        try:
+            cli.main()
+            status = 0
+        except SystemExit as exit_:
+            status = _exit_status(exit_.code, stderr)
+        finally:
+            os.chdir(previous_dir)
+            sys.modules["__main__"] = main_module
+            sys.excepthook = previous_hook  # typer installs its own
+    return Result(status, _read(stdout), _read(stderr))
+
+
+# --------------------------------------------------------------------------
+# nested lists of results
 
 
 def to_lists(array: Any) -> Any:
@@ -61,142 +134,30 @@ def dec(value: Any) -> Any:
     return Decimal(str(value))
 
 
-def shape_of(value: Any) -> tuple[int, ...]:
-    shape: list[int] = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        value = value[0]
-    return tuple(shape)
+def significant_digits(literal: str) -> int:
+    """How many significant digits a JSON number literal spells."""
+    mantissa = literal.lstrip("-").lower().split("e")[0].replace(".", "")
+    return len(mantissa.lstrip("0")) or 1
 
 
-def nest(flat: list[Any], shape: tuple[int, ...]) -> Any:
-    """A flat list → nested lists of the given shape (row-major)."""
-    if not shape:
-        return flat[0]
-    if len(shape) == 1:
-        return list(flat)
-    step = len(flat) // shape[0]
-    return [nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
-
-
-def strip_axes(value: Any, count: int) -> Any:
-    """Drop ``count`` leading axes of length one: full layout → the user's rank."""
-    for _ in range(count):
-        assert isinstance(value, list) and len(value) == 1, value
-        value = value[0]
-    return value
-
-
-def zeros(*shape: int) -> Any:
-    if len(shape) == 1:
-        return [Fraction(0)] * shape[0]
-    return [zeros(*shape[1:]) for _ in range(shape[0])]
-
-
-def flatten(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return [v for item in value for v in flatten(item)]
-    return [value]
-
-
-# --------------------------------------------------------------------------
-# the naive layer: the format's formula, loop by loop
-
-
-def naive_padded(x: Any, padding: tuple[int, int]) -> Any:
-    """Xpad[c][r][s] = X[c][r − ph][s − pw] inside, 0 outside."""
-    ph, pw = padding
-    channels, height, width = len(x), len(x[0]), len(x[0][0])
-    return [
-        [
-            [
-                x[c][r - ph][s - pw] if 0 <= r - ph < height and 0 <= s - pw < width
-                else Fraction(0)
-                for s in range(width + 2 * pw)
-            ]
-            for r in range(height + 2 * ph)
-        ]
-        for c in range(channels)
-    ]
-
-
-def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, int]
-                      ) -> tuple[int, int]:
-    height, width = len(x[0]), len(x[0][0])
-    kh, kw = len(k[0][0]), len(k[0][0][0])
-    return ((height + 2 * padding[0] - kh) // stride[0] + 1,
-            (width + 2 * padding[1] - kw) // stride[1] + 1)
-
-
-def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
-                  padding: tuple[int, int]) -> Any:
-    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m, j·sw+n] · K[f,c,m,n]."""
-    xp = naive_padded(x, padding)
-    sh, sw = stride
-    oh, ow = naive_output_size(x, k, stride, padding)
-    out = []
-    for f in range(len(k)):
-        rows = []
-        for i in range(oh):
-            row = []
-            for j in range(ow):
-                total = b[f] if b is not None else Fraction(0)
-                for c in range(len(k[f])):
-                    for m in range(len(k[f][c])):
-                        for n in range(len(k[f][c][m])):
-                            total += xp[c][i * sh + m][j * sw + n] * k[f][c][m][n]
-                row.append(total)
-            rows.append(row)
-        out.append(rows)
-    return out
-
-
-def naive_loss(z: Any, y: Any, loss: str) -> Fraction:
-    diffs = [zv - yv for zv, yv in zip(flatten(z), flatten(y), strict=True)]
-    total = sum((d * d for d in diffs), Fraction(0))
-    return {"mse": total / len(diffs), "sse": total, "half_sse": total / 2}[loss]
-
-
-def naive_grad_output(z: Any, y: Any, loss: str) -> Any:
-    count = len(flatten(z))
-    factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
-    return [[[factor * (zv - yv) for zv, yv in zip(zr, yr, strict=True)]
-             for zr, yr in zip(zm, ym, strict=True)] for zm, ym in zip(z, y, strict=True)]
-
-
-def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
-                   padding: tuple[int, int]) -> tuple[Any, Any, Any]:
-    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n)."""
-    xp = naive_padded(x, padding)
-    sh, sw = stride
-    ph, pw = padding
-    filters, channels = len(k), len(k[0])
-    kh, kw = len(k[0][0]), len(k[0][0][0])
-    dk = zeros(filters, channels, kh, kw)
-    dxp = zeros(channels, len(xp[0]), len(xp[0][0]))
-    db = [Fraction(0)] * filters
-    for f in range(filters):
-        for i in range(len(dz[f])):
-            for j in range(len(dz[f][i])):
-                g = dz[f][i][j]
-                db[f] += g
-                for c in range(channels):
-                    for m in range(kh):
-                        for n in range(kw):
-                            dk[f][c][m][n] += g * xp[c][i * sh + m][j * sw + n]
-                            dxp[c][i * sh + m][j * sw + n] += g * k[f][c][m][n]
-    height, width = len(x[0]), len(x[0][0])
-    dx = [[row[pw : pw + width] for row in channel[ph : ph + height]] for channel in dxp]
-    return dk, dx, db
+def literal_value(literal: str) -> Fraction:
+    return Fraction(Decimal(literal))
 
 
 # --------------------------------------------------------------------------
 # random problems
 
 
-SMALL = st.builds(
-    Fraction, st.integers(-12, 12), st.sampled_from([1, 1, 1, 2, 3, 4, 5, 7, 8, 10])
-)
+# Hypothesis draws cost tens of microseconds each and a problem has dozens of
+# numbers: the strategies below are built once, and every number is one draw for
+# its value and one for its spelling.
+_DENOMINATORS = [1, 1, 1, 2, 3, 4, 5, 7, 8, 10]
+
+#: a small fraction: numerator −12…12 over 1 (often), 2, 3, 4, 5, 7, 8 or 10, every
+#: pair as likely; 0 first, then numerators growing in size, so that failures shrink
+#: towards small numbers
+SMALL = st.sampled_from([Fraction(n, d) for n in sorted(range(-12, 13), key=abs)
+                         for d in _DENOMINATORS])
 
 
 def _terminates(value: Fraction) -> bool:
@@ -212,33 +173,46 @@ def _decimal_text(value: Fraction) -> str:
     return text
 
 
+#: the spellings of a value, by (is it an integer, does its decimal terminate)
+_FORMS = {
+    (True, True): st.sampled_from(["Fraction", "ratio", "int", "int-string",
+                                   "decimal-string", "Decimal", "float"]),
+    (False, True): st.sampled_from(["Fraction", "ratio", "decimal-string", "Decimal",
+                                    "float"]),
+    (False, False): st.sampled_from(["Fraction", "ratio"]),
+}
+
+
+def _spelled_number(draw: Any, values: Any) -> tuple[Fraction, Any]:
+    value = draw(values)
+    form = draw(_FORMS[(value.denominator == 1, _terminates(value))])
+    if form == "Fraction":
+        return value, value
+    if form == "ratio":
+        return value, f"{value.numerator}/{value.denominator}"
+    if form == "int":
+        return value, int(value)
+    if form == "int-string":
+        return value, str(int(value))
+    if form == "decimal-string":
+        return value, _decimal_text(value)
+    if form == "Decimal":
+        return value, Decimal(_decimal_text(value))
+    assert form == "float"
+    return value, float(_decimal_text(value))
+
+
 @st.composite
 def spelled_numbers(draw: Any, values: Any = SMALL) -> tuple[Fraction, Any]:
     """An exact value and one of the ways a user (or a caller) may spell it."""
-    value = draw(values)
-    forms = ["Fraction", "ratio"]
-    if value.denominator == 1:
-        forms += ["int", "int-string"]
-    if _terminates(value):
-        forms += ["decimal-string", "Decimal", "float"]
-    form = draw(st.sampled_from(forms))
-    spelled: Any = {
-        "Fraction": lambda: value,
-        "ratio": lambda: f"{value.numerator}/{value.denominator}",
-        "int": lambda: int(value),
-        "int-string": lambda: str(int(value)),
-        "decimal-string": lambda: _decimal_text(value),
-        "Decimal": lambda: Decimal(_decimal_text(value)),
-        "float": lambda: float(_decimal_text(value)),
-    }[form]()
-    return value, spelled
+    return _spelled_number(draw, values)
 
 
 def _array(draw: Any, shape: tuple[int, ...], values: Any = SMALL) -> tuple[Any, Any]:
     count = 1
     for n in shape:
         count *= n
-    pairs = draw(st.lists(spelled_numbers(values), min_size=count, max_size=count))
+    pairs = [_spelled_number(draw, values) for _ in range(count)]
     return nest([p[0] for p in pairs], shape), nest([p[1] for p in pairs], shape)
 
 
@@ -354,21 +328,174 @@ def cases(draw: Any, modes: tuple[str, ...] = ("forward", "target", "grad_output
     return case
 
 
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
+# --------------------------------------------------------------------------
+# problems with layers after the convolution
 
 
-def invoke(*args: str | Path) -> Run:
-    """``cnnstep ARGS`` in this process: faster than a fresh interpreter, and a
-    monkeypatched engine is the one used."""
-    from typer.testing import CliRunner
+LAYER_SAMPLES = ("relu-maxpool", "maxpool-3x3-overlap", "meanpool", "sigmoid-half-sse",
+                 "seed003-rgb-edge-maxpool")
 
-    from cnnstep.cli import app
 
-    run = CliRunner().invoke(app, [str(a) for a in args])
-    if run.exception is not None and not isinstance(run.exception, SystemExit):
-        raise run.exception
-    return Run(run.exit_code, run.stdout, run.stderr)
+#: further problems with sigmoid and tanh, which the samples cover only once
+FLOAT_PROBLEMS: dict[str, dict[str, Any]] = {
+    "tanh-maxpool-overlap": {
+        "input": [[0.5, -1, 2, 0], [1, 0, -0.5, 1], [-2, 1, 0.5, 0], [0, 1, 1, -1]],
+        "filter": [[0.2, -0.4], [0.6, 0.1]], "bias": [0.1],
+        "activation": "tanh", "pool": {"type": "max", "size": 2, "stride": 1},
+        "target": [[0.5, 0], [0, 0.5]], "loss": "mse", "learning_rate": 0.5,
+    },
+    "sigmoid-meanpool-two-filters-given": {
+        "input": [[[1, 0.5, -1, 2], [0, 1, 1, -0.5], [2, -1, 0, 1]],
+                  [[0.5, 0.5, 1, 0], [-1, 2, 0, 1], [1, 1, -2, 0.5]]],
+        "filter": [[[[0.3, -0.2], [0.1, 0.4]], [[-0.5, 0.2], [0.3, 0.1]]],
+                   [[[0.1, 0.1], [-0.3, 0.2]], [[0.2, -0.1], [0.4, -0.6]]]],
+        "bias": [0.1, -0.2], "activation": "sigmoid",
+        "pool": {"type": "mean", "size": [2, 1], "stride": [1, 2]},
+        "grad_output": [[[0.5, -1]], [[2, 0.25]]],
+        "learning_rate": 0.25,
+    },
+    "tanh-minpool-sse-padding": {
+        "input": [[0.3, -0.7, 1.1], [0.9, 0.2, -1.3], [-0.4, 0.8, 0.6]],
+        "filter": [[0.5, -0.3], [0.2, 0.7]], "bias": -0.05, "padding": 1, "stride": [1, 2],
+        "activation": "tanh", "pool": {"type": "min", "size": [2, 2], "stride": [1, 1]},
+        "target": [[0.1], [-0.2], [0.3]], "loss": "sse",
+        "learning_rate": 0.1,
+    },
+}
+
+
+def layer_sample(name: str) -> tuple[dict[str, Any], Spec]:
+    """A sample problem's data (numbers as exact Fractions) and its oracle Spec."""
+    data = read_sample((SAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+    return data, spec_from_data(data)
+
+
+def engine_result(problem: Any) -> dict[str, Any]:
+    """The engine's result object for a loaded problem."""
+    from cnnstep.engine import solve
+    from cnnstep.result import result
+
+    return result(solve(problem))
+
+
+#: small integers half the time, so zeros (ReLU′(0)) and ties in the pools are common
+SMALL_INTEGERS = st.integers(-2, 2).map(Fraction)
+
+
+VALUES = st.one_of(SMALL_INTEGERS, SMALL)
+
+
+DYADIC = st.one_of(SMALL_INTEGERS,
+                   st.builds(Fraction, st.integers(-8, 8), st.sampled_from([1, 2, 4])))
+
+
+SLOPES = st.sampled_from([None, Fraction(1, 100), Fraction(1, 10), Fraction(1, 3),
+                          Fraction(-1, 2), Fraction(0), Fraction(3, 2), Fraction(2, 7)])
+
+
+DYADIC_SLOPES = st.sampled_from([None, Fraction(1, 2), Fraction(1, 4), Fraction(0),
+                                 Fraction(-1, 2), Fraction(3, 2)])
+
+
+def _grid(draw: Any, values: Any, shape: tuple[int, ...]) -> Any:
+    count = math.prod(shape)
+    return nest(draw(st.lists(values, min_size=count, max_size=count)), shape)
+
+
+def _spelled(draw: Any, pair: tuple[int, int]) -> Any:
+    if pair[0] == pair[1] and draw(st.booleans()):
+        return pair[0]
+    return list(pair)
+
+
+_LAYER_FORMS = st.sampled_from(["fraction", "ratio", "decimal"])
+
+
+def _spell_numbers(draw: Any, value: Any) -> Any:
+    """Fractions spelled as Fraction, "p/q" or (when exact) a decimal string."""
+    if isinstance(value, list):
+        return [_spell_numbers(draw, v) for v in value]
+    form = draw(_LAYER_FORMS)
+    if form == "ratio":
+        return f"{value.numerator}/{value.denominator}"
+    if form == "decimal" and value.denominator in (1, 2, 4, 5, 8, 10):
+        return str(float(value))
+    return value
+
+
+@st.composite
+def layered_problems(draw: Any, values: Any = VALUES, slopes: Any = SLOPES
+                     ) -> tuple[dict[str, Any], Spec]:
+    """A random conv layer with a random activation and pool, and its Spec."""
+    channels, filters = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    height, width = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+    kh = draw(st.integers(1, min(3, height + 2 * padding[0])))
+    kw = draw(st.integers(1, min(3, width + 2 * padding[1])))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    oh = (height + 2 * padding[0] - kh) // stride[0] + 1
+    ow = (width + 2 * padding[1] - kw) // stride[1] + 1
+
+    x = _grid(draw, values, (channels, height, width))
+    k = _grid(draw, values, (filters, channels, kh, kw))
+    input_rank = 2 if channels == 1 and draw(st.booleans()) else 3
+    filter_rank = (draw(st.sampled_from([2, 3, 4] if channels == 1 else [3, 4]))
+                   if filters == 1 else 4)
+    spec = Spec(x, k, None, stride, padding, input_rank=input_rank, filter_rank=filter_rank)
+    data: dict[str, Any] = {
+        "input": _spell_numbers(draw, x[0] if input_rank == 2 else x),
+        "filter": _spell_numbers(draw, k[0][0] if filter_rank == 2 else
+                                 k[0] if filter_rank == 3 else k),
+        "stride": _spelled(draw, stride),
+        "padding": _spelled(draw, padding),
+    }
+    bias_kind = draw(st.sampled_from(["none", "list", *(["number"] if filters == 1 else [])]))
+    if bias_kind != "none":
+        spec.b = _grid(draw, values, (filters,))
+        spec.bias_is_number = bias_kind == "number"
+        data["bias"] = spec.b[0] if spec.bias_is_number else spec.b
+
+    activation = draw(st.sampled_from([None, "relu", "leaky_relu", "sigmoid", "tanh"]))
+    if activation is not None:
+        spec.activation = activation
+        slope = draw(slopes) if activation == "leaky_relu" else None
+        if slope is not None:
+            spec.slope = slope
+            data["activation"] = {"type": activation, "slope": _spell_numbers(draw, slope)}
+        else:
+            data["activation"] = (activation if draw(st.booleans())
+                                  else {"type": activation})
+    last = (oh, ow)
+    pool = draw(st.sampled_from([None, "max", "max", "mean", "min"]))
+    if pool is not None:
+        size = (draw(st.integers(1, min(3, oh))), draw(st.integers(1, min(3, ow))))
+        spec.pool, spec.pool_size = pool, size
+        data["pool"] = {"type": pool, "size": _spelled(draw, size)}
+        if draw(st.booleans()):
+            steps = st.sampled_from([1, 1, 2, 3])  # stride 1 often: overlapping windows
+            spec.pool_stride = (draw(steps), draw(steps))
+            data["pool"]["stride"] = _spelled(draw, spec.pool_stride)
+        else:
+            spec.pool_stride = size
+        last = ((oh - size[0]) // spec.pool_stride[0] + 1,
+                (ow - size[1]) // spec.pool_stride[1] + 1)
+
+    mode = draw(st.sampled_from(["target", "target", "grad_output", "forward"]))
+    given_rank = 3 if spec.output_rank == 3 else draw(st.sampled_from([2, 2, 3]))
+    if mode != "forward":
+        values_last = _grid(draw, values, (filters, *last))
+        user = values_last[0] if given_rank == 2 else values_last
+        if mode == "target":
+            spec.y = values_last
+            data["target"] = _spell_numbers(draw, user)
+            loss = draw(st.sampled_from([None, "mse", "sse", "half_sse"]))
+            if loss is not None:
+                data["loss"] = loss
+            spec.loss = loss or "mse"
+        else:
+            spec.g = values_last
+            data["grad_output"] = _spell_numbers(draw, user)
+        if draw(st.booleans()):
+            spec.lr = draw(st.sampled_from([Fraction(1, 10), Fraction(1, 2), Fraction(1, 3)]))
+            data["learning_rate"] = spec.lr
+    return data, spec

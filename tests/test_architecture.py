@@ -2,7 +2,8 @@
 
 * the exact engine is usable without the terminal renderer (rich), the symbolic
   algebra (sympy) or any renderer;
-* a JSON answer does not pay for importing sympy;
+* a JSON answer does not pay for importing sympy (in ``test_end_to_end.py``, which
+  needs a fresh interpreter running the command);
 * every CLI command has an example in its help, and is named in the README;
 * the package as built contains every subpackage.
 """
@@ -18,27 +19,16 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from helpers import invoke
 
 from cnnstep.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED000 = ROOT / "samples" / "seed000-filter-update.json"
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120, check=False)
-
-
-def _imported(stderr: str) -> set[str]:
-    """Module names from ``python -X importtime`` output."""
-    names = set()
-    for line in stderr.splitlines():
-        match = re.match(r"import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", line)
-        if match:
-            names.add(match.group(1))
-    return names
 
 
 def test_engine_imports_no_renderer_rich_or_sympy() -> None:
@@ -66,20 +56,6 @@ def test_package_import_is_light() -> None:
     assert json.loads(run.stdout) == []
 
 
-def test_json_answer_does_not_import_sympy() -> None:
-    run = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cnnstep", "solve", str(SEED000),
-         "--format", "json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert json.loads(run.stdout)["loss"] == 0.365
-    modules = _imported(run.stderr)
-    assert "cnnstep.cli" in modules, "importtime output not understood"
-    sympy = sorted(m for m in modules if m.split(".")[0] == "sympy")
-    assert not sympy, f"--format json imported sympy ({len(sympy)} modules)"
-
-
 # --------------------------------------------------------------------------
 # the command line documents itself
 
@@ -90,9 +66,9 @@ def _commands() -> list[str]:
 
 
 def _help(*args: str) -> str:
-    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "120"})
-    assert result.exit_code == 0, result.output
-    return result.output
+    result = invoke(*args, "--help", env={"COLUMNS": "120"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
 
 
 def test_the_app_has_commands() -> None:
@@ -111,14 +87,6 @@ def test_every_command_help_has_an_example(command: str) -> None:
     text = _help(command)
     assert "Example" in text, f"`cnnstep {command} --help` shows no example:\n{text}"
     assert f"cnnstep {command}" in text, f"the example does not run `cnnstep {command}`"
-
-
-def test_help_runs_as_a_program() -> None:
-    """The same help through the real entry point (rich formatting, no test runner)."""
-    run = subprocess.run([sys.executable, "-m", "cnnstep", "solve", "--help"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
-    assert run.returncode == 0, run.stderr
-    assert "Example" in run.stdout and "cnnstep solve samples/" in run.stdout
 
 
 @pytest.mark.parametrize("command", _commands())

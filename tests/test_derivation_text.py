@@ -1,5 +1,7 @@
 """The worked derivation as printed: the seed's numbers, notation, number style,
-shortening, the stride/padding/bias steps, colour, and the Python interface.
+shortening, the stride/padding/bias steps, output files, and the Python interface.
+(Colour, which a new process decides from its environment, is in
+``test_end_to_end.py``.)
 
 Equations in the text output are parsed, not matched by indentation: an
 equation is ``lhs = form`` on one line, then each further form on its own line
@@ -11,10 +13,7 @@ whitespace normalised, in the order printed.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import invoke
 
 import cnnstep
 
@@ -29,10 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 SEED000 = SAMPLES / "seed000-filter-update.json"
 WIDTH = 100
-
-_TERMINAL_VARS = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
-                  "COLUMNS", "LINES", "CLICOLOR_FORCE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
-_ANSI = re.compile(r"\x1b\[([0-9;]*)m")
 
 
 # --------------------------------------------------------------------------
@@ -130,22 +126,6 @@ def table(text: str, label: str) -> Table:
 
 def number(text: str) -> Decimal:
     return Decimal(text.replace("−", "-"))
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _TERMINAL_VARS}
-    env["PYTHONIOENCODING"] = "utf-8"
-    env.update(extra)
-    return env
-
-
-def cli(*args: str | Path, env: dict[str, str] | None = None,
-        cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cnnstep", *map(str, args)],
-        capture_output=True, text=True, encoding="utf-8", errors="replace",
-        cwd=cwd, env=env if env is not None else clean_env(), timeout=120, check=False,
-    )
 
 
 def load(name: str) -> dict[str, Any]:
@@ -393,7 +373,7 @@ def test_decimals_rounds_only_under_the_option() -> None:
     assert eqs["Z₁₁"].value == "1.83" and eqs["Z₁₁"].signs[-1] == "≈"
     assert eqs["∂L/∂K₂₂"].value == "5.5" and eqs["∂L/∂K₂₂"].signs[-1] == "="  # exact stays exact
     assert "11/6" not in text and "1.8333" not in text
-    run = cli("solve", SAMPLES / "half-sse.json", "--decimals", "3", "--width", str(WIDTH))
+    run = invoke("solve", SAMPLES / "half-sse.json", "--decimals", "3", "--width", str(WIDTH))
     assert run.returncode == 0, run.stderr
     assert by_lhs(equations(run.stdout))["Z₁₁"].value == "1.833"
 
@@ -470,7 +450,7 @@ _OMITTED = re.compile(
 
 @pytest.fixture(scope="module")
 def big_default(big_file: Path) -> str:
-    run = cli("solve", big_file, "--width", str(WIDTH))
+    run = invoke("solve", big_file, "--width", str(WIDTH))
     assert run.returncode == 0, run.stderr
     return run.stdout
 
@@ -502,7 +482,7 @@ def test_big_problem_only_example_is_valid(big_file: Path, big_default: str) -> 
     examples = {what: example for _, what, example in _OMITTED.findall(norm(big_default))}
     example = examples["entries of ∂L/∂X"]
     indices = [int(i) for i in re.findall(r"\d+", example)]
-    run = cli("solve", big_file, "--only", example, "--width", str(WIDTH))
+    run = invoke("solve", big_file, "--only", example, "--width", str(WIDTH))
     assert run.returncode == 0, run.stderr
     eqs = equations(run.stdout)
     assert [eq.lhs for eq in eqs] == [f"∂L/∂X({','.join(str(i + 1) for i in indices)})"]
@@ -525,14 +505,14 @@ def test_max_terms_cli(tmp_path: Path) -> None:
                "filter": [[1, 0, -1], [0.5, 1, 0], [0, -1, 2]], "target": [[0] * 6] * 6}
     path = tmp_path / "medium.json"
     path.write_text(json.dumps(problem), encoding="utf-8")
-    full = cli("solve", path, "--width", str(WIDTH))
+    full = invoke("solve", path, "--width", str(WIDTH))
     assert full.returncode == 0, full.stderr
     assert "…" not in full.stdout
     assert sum(eq.lhs.startswith("Z") for eq in equations(full.stdout)) == 36
-    short = cli("solve", path, "--width", str(WIDTH), "--max-terms", "100")
+    short = invoke("solve", path, "--width", str(WIDTH), "--max-terms", "100")
     assert short.returncode == 0, short.stderr
     assert len(_OMITTED.findall(norm(short.stdout))) >= 4
-    every = cli("solve", path, "--width", str(WIDTH), "--max-terms", "0")
+    every = invoke("solve", path, "--width", str(WIDTH), "--max-terms", "0")
     assert every.stdout == full.stdout
 
 
@@ -545,7 +525,7 @@ def test_max_terms_cli(tmp_path: Path) -> None:
     ("two-filters-padding.json", "updated_bias[1]", "B(2)new", "−0.2925"),
 ])
 def test_only_prints_the_chosen_entry(sample: str, key: str, lhs: str, value: str) -> None:
-    run = cli("solve", SAMPLES / sample, "--only", key, "--width", str(WIDTH))
+    run = invoke("solve", SAMPLES / sample, "--only", key, "--width", str(WIDTH))
     assert run.returncode == 0, run.stderr
     eqs = equations(run.stdout)
     assert [eq.lhs for eq in eqs] == [lhs]
@@ -561,8 +541,8 @@ def test_only_value_agrees_with_the_result() -> None:
 
 def test_only_given_upstream_gradient_is_not_silently_empty() -> None:
     """With grad_output given, --only grad_output[0][0] must show the value or refuse it."""
-    run = cli("solve", SAMPLES / "seed002-given-gradient.json", "--only", "grad_output[0][0]",
-              "--width", str(WIDTH))
+    run = invoke("solve", SAMPLES / "seed002-given-gradient.json", "--only", "grad_output[0][0]",
+                 "--width", str(WIDTH))
     if run.returncode == 2:
         assert run.stderr.startswith("cnnstep: error:")
         return
@@ -582,7 +562,7 @@ def test_only_given_upstream_gradient_is_not_silently_empty() -> None:
     ("two-filters-padding.json", "grad_input[1][2]", "give 3 indices"),
 ])
 def test_bad_only_exits_2_with_one_line(sample: str, key: str, words: str) -> None:
-    run = cli("solve", SAMPLES / sample, "--only", key)
+    run = invoke("solve", SAMPLES / sample, "--only", key)
     assert run.returncode == 2, (run.returncode, run.stdout[-300:], run.stderr)
     assert run.stdout == ""
     message = run.stderr.strip()
@@ -651,24 +631,13 @@ def test_no_bias_no_bias_gradient(seed_text: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# (f) files, pipes and colour
-
-
-def _colour_codes(text: str) -> list[str]:
-    """SGR parameters that set a colour (foreground or background)."""
-    found = []
-    for params in _ANSI.findall(text):
-        for p in params.split(";"):
-            if p.isdigit() and (30 <= int(p) <= 49 or 90 <= int(p) <= 107):
-                found.append(p)
-    return found
+# (f) files
 
 
 def test_output_file_and_silent_stdout(tmp_path: Path) -> None:
     expected = text_of(SEED000)
     out = tmp_path / "answer.txt"
-    run = cli("solve", SEED000, "-o", out, "--width", str(WIDTH),
-              env=clean_env(FORCE_COLOR="1"))
+    run = invoke("solve", SEED000, "-o", out, "--width", str(WIDTH), env={"FORCE_COLOR": "1"})
     assert run.returncode == 0, run.stderr
     assert run.stdout == "" and run.stderr == ""
     written = out.read_text(encoding="utf-8")
@@ -676,39 +645,10 @@ def test_output_file_and_silent_stdout(tmp_path: Path) -> None:
     assert written == expected
     for fmt, suffix in (("latex", "tex"), ("markdown", "md"), ("json", "json")):
         target = tmp_path / f"answer.{suffix}"
-        run = cli("solve", SEED000, "--format", fmt, "--output", target)
+        run = invoke("solve", SEED000, "--format", fmt, "--output", target)
         assert run.returncode == 0 and run.stdout == "", run.stderr
         worked = cnnstep.solve(SEED000)
         assert target.read_text(encoding="utf-8") == getattr(worked, f"to_{fmt}")()
-
-
-def test_piped_text_has_no_escape_codes() -> None:
-    run = cli("solve", SEED000)
-    assert run.returncode == 0, run.stderr
-    assert "\x1b" not in run.stdout
-    assert "Output(0,0)" in run.stdout
-
-
-def test_force_color_gives_escape_codes() -> None:
-    run = cli("solve", SEED000, "--width", str(WIDTH), env=clean_env(FORCE_COLOR="1"))
-    assert run.returncode == 0, run.stderr
-    assert _ANSI.search(run.stdout)
-    assert _colour_codes(run.stdout)
-    # the words are all still there once the codes are removed
-    plain = _ANSI.sub("", run.stdout)
-    assert "Output(0,0) = I(0,0)×W(0,0)" in plain and "= 0.365" in plain
-
-
-def test_no_color_removes_colour() -> None:
-    """rich honours NO_COLOR even when FORCE_COLOR makes it style the output: bold and
-    reverse may stay (they are not colours), no colour code may."""
-    forced = cli("solve", SEED000, "--width", str(WIDTH),
-                 env=clean_env(FORCE_COLOR="1", NO_COLOR="1"))
-    assert forced.returncode == 0, forced.stderr
-    assert not _colour_codes(forced.stdout)
-    assert "Output(0,0)" in _ANSI.sub("", forced.stdout)
-    plain = cli("solve", SEED000, "--width", str(WIDTH), env=clean_env(NO_COLOR="1"))
-    assert "\x1b" not in plain.stdout
 
 
 def test_render_color_false_is_plain() -> None:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import invoke
 
 import cnnstep
 from cnnstep.cli import HINTS
@@ -40,10 +38,6 @@ FORMATS: dict[str, tuple[str, Callable[[cnnstep.Worked], str]]] = {
     "markdown": (".md", lambda worked: worked.to_markdown(hints=HINTS)),
     "json": (".json", lambda worked: worked.to_json()),
 }
-
-#: environment variables that would let rich colour or resize piped output
-_TERMINAL_VARS = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
-                  "COLUMNS", "LINES", "CLICOLOR_FORCE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
 
 
 def golden_path(sample: Path, fmt: str) -> Path:
@@ -126,21 +120,8 @@ def test_golden_text_is_plain_and_fits_the_width() -> None:
 
 
 # --------------------------------------------------------------------------
-# the command line prints exactly what the API renders
-
-
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _TERMINAL_VARS}
-    env["PYTHONIOENCODING"] = "utf-8"
-    return env
-
-
-def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cnnstep", *map(str, args)],
-        capture_output=True, text=True, encoding="utf-8", cwd=ROOT, env=_clean_env(),
-        timeout=120, check=False,
-    )
+# the command line prints exactly what the API renders (piped: no colour, and the
+# environment cleaned of COLUMNS and the like, see helpers.invoke)
 
 
 def _mode(sample: Path) -> list[str]:
@@ -154,7 +135,7 @@ def test_cli_text_piped_matches_golden(sample: Path) -> None:
     path = golden_path(sample, "text")
     if not path.exists():
         pytest.fail(f"golden file {path.name} is missing (run with --update-golden)")
-    run = _cli("solve", sample, "--width", str(WIDTH), *_mode(sample))
+    run = invoke("solve", sample, "--width", str(WIDTH), *_mode(sample))
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     assert run.stdout == path.read_text(encoding="utf-8")
@@ -166,6 +147,6 @@ def test_cli_other_formats_match_golden(fmt: str) -> None:
     path = golden_path(sample, fmt)
     if not path.exists():
         pytest.fail(f"golden file {path.name} is missing (run with --update-golden)")
-    run = _cli("solve", sample, "--format", fmt)
+    run = invoke("solve", sample, "--format", fmt)
     assert run.returncode == 0, run.stderr
     assert run.stdout == path.read_text(encoding="utf-8")

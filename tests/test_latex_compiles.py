@@ -2,6 +2,11 @@
 
 Without pdflatex on PATH these tests are skipped with the reason shown; when the
 environment variable CI is set they fail instead, since CI installs TeX Live.
+
+Every document of this module is written and handed to pdflatex when the first
+test starts, a few compiles at a time in the background (pdflatex runs in
+processes of its own, so they use every core); each test then waits for its own
+documents and checks their logs, so a failure still names its sample.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import re
 import shutil
 import subprocess
 import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -89,21 +96,36 @@ def check_overfull(log: str, name: str, strict: bool = True) -> None:
                       f"{max(widths):.1f}pt", stacklevel=2)
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
-def test_document_compiles(pdflatex: str, sample: Path, tmp_path: Path) -> None:
-    log = compile_tex(pdflatex, cnnstep.solve(sample).to_latex(), tmp_path)
-    check_overfull(log, sample.name)
+class Builds:
+    """pdflatex runs started together, a few at a time; each test waits for its own."""
 
+    def __init__(self, pdflatex: str, directory: Path) -> None:
+        self.pdflatex, self.directory = pdflatex, directory
+        self.pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1))
+        self.jobs: dict[str, Future[str]] = {}
+        #: what each job's ``make`` gave (the fragment itself, for a fragment)
+        self.made: dict[str, str] = {}
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
-def test_fragment_compiles_in_a_minimal_document(pdflatex: str, sample: Path,
-                                                 tmp_path: Path) -> None:
-    fragment = cnnstep.solve(sample).to_latex(fragment=True)
-    assert "\\documentclass" not in fragment and "\\begin{document}" not in fragment
-    log = compile_tex(pdflatex, WRAPPER % fragment, tmp_path)
-    # the fragment's lines are broken for the full document's 2 cm margins; in the
-    # narrower text of a default article some run into the margin: reported, not failed
-    check_overfull(log, sample.name + " (fragment, default article margins)", strict=False)
+    def start(self, key: str, make: Callable[[], str], wrapper: str = "%s") -> None:
+        """Compile ``wrapper % make()`` in the background, as ``KEY/doc.tex``. An
+        exception from ``make`` is kept for the test that asks for this key."""
+        try:
+            self.made[key] = made = make()
+        except Exception as error:
+            failed: Future[str] = Future()
+            failed.set_exception(error)
+            self.jobs[key] = failed
+            return
+        self.jobs[key] = self.pool.submit(compile_tex, self.pdflatex, wrapper % made,
+                                          self.directory / key)
+
+    def log(self, key: str) -> str:
+        """The log of that compile, once it has finished (its failure, if it failed)."""
+        return self.jobs[key].result()
+
+    def pdf(self, key: str) -> Path:
+        self.log(key)
+        return self.directory / key / "doc.pdf"
 
 
 def _wide_problem() -> dict[str, Any]:
@@ -122,41 +144,88 @@ def _long_problem() -> dict[str, Any]:
             "target": [[[1] * 8] * 8] * 3, "learning_rate": "0.05"}
 
 
-@pytest.mark.parametrize("problem", [_wide_problem, _long_problem], ids=lambda f: f.__name__)
-def test_generated_problems_compile(pdflatex: str, problem: Any, tmp_path: Path) -> None:
-    worked = cnnstep.solve(problem())
-    log = compile_tex(pdflatex, worked.to_latex(), tmp_path / "doc")
+GENERATED = [_wide_problem, _long_problem]
+
+NOTATIONS = {
+    "ascii-specials": {"input": "x_in", "filter": "W^1", "output": "O&P", "loss": "100%",
+                       "index_base": 0},
+    "greek": {"input": "θ", "filter": "ω", "output": "σ"},
+}
+
+
+def _with_notation(names: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ROOT / "samples" / "half-sse.json").read_text(
+        encoding="utf-8"))
+    data["notation"] = names
+    return data
+
+
+@pytest.fixture(scope="module")
+def builds(pdflatex: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
+    """Every document the tests below compile, started at once."""
+    jobs = Builds(pdflatex, tmp_path_factory.mktemp("latex"))
+    for sample in SAMPLES:
+        jobs.start(f"document-{sample.stem}", lambda s=sample: cnnstep.solve(s).to_latex())
+        jobs.start(f"fragment-{sample.stem}",
+                   lambda s=sample: cnnstep.solve(s).to_latex(fragment=True), WRAPPER)
+    for problem in GENERATED:
+        worked = cnnstep.solve(problem())
+        jobs.start(f"generated-{problem.__name__}", worked.to_latex)
+        jobs.start(f"generated-{problem.__name__}-decimals",
+                   lambda w=worked: w.to_latex(decimals=3))
+    jobs.start("wide-fragment", lambda: cnnstep.solve(_wide_problem()).to_latex(fragment=True),
+               WRAPPER)
+    for name, names in NOTATIONS.items():
+        jobs.start(f"notation-{name}", lambda n=names: cnnstep.solve(
+            _with_notation(n)).to_latex())
+    yield jobs
+    jobs.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_document_compiles(builds: Builds, sample: Path) -> None:
+    log = builds.log(f"document-{sample.stem}")
+    check_overfull(log, sample.name)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_fragment_compiles_in_a_minimal_document(builds: Builds, sample: Path) -> None:
+    key = f"fragment-{sample.stem}"
+    log = builds.log(key)
+    fragment = builds.made[key]
+    assert "\\documentclass" not in fragment and "\\begin{document}" not in fragment
+    # the fragment's lines are broken for the full document's 2 cm margins; in the
+    # narrower text of a default article some run into the margin: reported, not failed
+    check_overfull(log, sample.name + " (fragment, default article margins)", strict=False)
+
+
+@pytest.mark.parametrize("problem", GENERATED, ids=lambda f: f.__name__)
+def test_generated_problems_compile(builds: Builds, problem: Any) -> None:
+    log = builds.log(f"generated-{problem.__name__}")
     check_overfull(log, problem.__name__)
-    log = compile_tex(pdflatex, worked.to_latex(decimals=3), tmp_path / "decimals")
+    log = builds.log(f"generated-{problem.__name__}-decimals")
     check_overfull(log, problem.__name__ + " --decimals 3")
 
 
-def test_wide_fragment_compiles_in_a_minimal_document(pdflatex: str, tmp_path: Path) -> None:
+def test_wide_fragment_compiles_in_a_minimal_document(builds: Builds) -> None:
     """The fragment says it needs only amsmath, amssymb and graphicx: a matrix with more
     than 10 columns must not need the full document's \\setcounter{MaxMatrixCols}."""
-    fragment = cnnstep.solve(_wide_problem()).to_latex(fragment=True)
-    compile_tex(pdflatex, WRAPPER % fragment, tmp_path)
+    builds.log("wide-fragment")
 
 
-@pytest.mark.parametrize("names", [
-    {"input": "x_in", "filter": "W^1", "output": "O&P", "loss": "100%", "index_base": 0},
-    {"input": "θ", "filter": "ω", "output": "σ"},
-], ids=["ascii-specials", "greek"])
-def test_custom_notation_compiles(pdflatex: str, names: dict[str, Any], tmp_path: Path) -> None:
-    data = json.loads((ROOT / "samples" / "half-sse.json").read_text(encoding="utf-8"))
-    data["notation"] = names
-    compile_tex(pdflatex, cnnstep.solve(data).to_latex(), tmp_path)
+@pytest.mark.parametrize("name", list(NOTATIONS))
+def test_custom_notation_compiles(builds: Builds, name: str) -> None:
+    builds.log(f"notation-{name}")
 
 
-def test_pdf_uses_no_bitmap_fonts(pdflatex: str, tmp_path: Path) -> None:
+def test_pdf_uses_no_bitmap_fonts(builds: Builds) -> None:
     """T1-encoded text without an outline font package makes pdflatex fall back on
     METAFONT bitmaps (Type 3): blurry on screen and slow to build on a fresh machine."""
     pdffonts = shutil.which("pdffonts")
     if pdffonts is None:
         pytest.skip("pdffonts (poppler-utils) not found")
-    sample = ROOT / "samples" / "seed000-filter-update.json"
-    compile_tex(pdflatex, cnnstep.solve(sample).to_latex(), tmp_path)
-    fonts = subprocess.run([pdffonts, str(tmp_path / "doc.pdf")], capture_output=True,
-                           text=True, timeout=TIMEOUT, check=True).stdout
+    # seed 000's document, built for test_document_compiles
+    fonts = subprocess.run([pdffonts, str(builds.pdf("document-seed000-filter-update"))],
+                           capture_output=True, text=True, timeout=TIMEOUT, check=True).stdout
     bitmap = [line for line in fonts.splitlines() if "Type 3" in line]
     assert not bitmap, f"{len(bitmap)} Type 3 (bitmap) font(s) in the PDF:\n{fonts}"

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
-    SAMPLES,
-    SHARED,
+from helpers import SAMPLES, SHARED
+from oracle import (
     fr,
     naive_backward,
     naive_forward,

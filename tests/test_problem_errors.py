@@ -1,4 +1,4 @@
-"""Bad problem files through the real command line, and the shapes of good ones.
+"""Bad problem files through the command line, and the shapes of good ones.
 
 Every bad input must give: exit status 2, nothing on standard output, exactly
 one line on standard error starting ``cnnstep: error:`` that names the key
@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import decimal
 import json
-import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import fr, naive_forward, run_cnnstep, shape_of
-
-import cnnstep
+from helpers import Result, invoke
+from oracle import fr, naive_forward, shape_of
 
 GOOD_INPUT = '"input": [[1, 2, 1], [0, 1, 2], [2, 1, 0]]'
 GOOD_FILTER = '"filter": [[0.5, 0.2], [0.3, 0.7]]'
@@ -226,9 +223,8 @@ BAD: dict[str, tuple[Any, tuple[str, ...]]] = {
 
 
 @pytest.fixture(scope="module")
-def bad_runs(tmp_path_factory: pytest.TempPathFactory
-             ) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
-    """Run the CLI on every bad file once, a few at a time."""
+def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every bad file written once (the missing one not at all); each test runs its own."""
     folder = tmp_path_factory.mktemp("bad")
     paths: dict[str, Path] = {}
     for name, (content, _) in BAD.items():
@@ -242,15 +238,10 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory
         else:
             assert content is MISSING
         paths[name] = path
-
-    def run(name: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        return paths[name], run_cnnstep("solve", paths[name], "--format", "json")
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(BAD, pool.map(run, BAD), strict=True))
+    return paths
 
 
-def assert_one_line_error(run: subprocess.CompletedProcess[str], *needles: str) -> str:
+def assert_one_line_error(run: Result, *needles: str) -> str:
     assert "Traceback" not in run.stderr, run.stderr
     assert run.returncode == 2, (run.returncode, run.stderr)
     assert run.stdout == ""
@@ -265,19 +256,16 @@ def assert_one_line_error(run: subprocess.CompletedProcess[str], *needles: str) 
 
 
 @pytest.mark.parametrize("name", list(BAD))
-def test_bad_input_gives_one_clear_line(
-    name: str, bad_runs: dict[str, tuple[Path, subprocess.CompletedProcess[str]]]
-) -> None:
-    _, run = bad_runs[name]
+def test_bad_input_gives_one_clear_line(name: str, bad_files: dict[str, Path]) -> None:
+    run = invoke("solve", bad_files[name], "--format", "json")
     line = assert_one_line_error(run, *BAD[name][1])
     assert "internal error" not in line
 
 
 @pytest.mark.parametrize("name", ["missing-file", "directory", "empty-file", "json-array"])
-def test_file_errors_name_the_file(
-    name: str, bad_runs: dict[str, tuple[Path, subprocess.CompletedProcess[str]]]
-) -> None:
-    path, run = bad_runs[name]
+def test_file_errors_name_the_file(name: str, bad_files: dict[str, Path]) -> None:
+    path = bad_files[name]
+    run = invoke("solve", path, "--format", "json")
     assert path.name in run.stderr
 
 
@@ -303,7 +291,7 @@ def test_message_shows_a_bad_list_as_the_user_wrote_it(problem_file: Callable[..
                                                         ) -> None:
     """`"stride": [1, 2, 3]` holds numbers; the message must not show them as strings."""
     path = problem_file(obj(BASE, '"stride": [1, 2, 3]'))
-    line = assert_one_line_error(run_cnnstep("solve", path, "--format", "json"), "stride")
+    line = assert_one_line_error(invoke("solve", path, "--format", "json"), "stride")
     assert "[1, 2, 3]" in line
     assert '"1"' not in line
 
@@ -312,21 +300,21 @@ def test_unknown_key_with_a_line_break_still_gives_one_line(
     problem_file: Callable[..., Path]
 ) -> None:
     path = problem_file(obj(BASE, '"stri\\nde": 2'))
-    assert_one_line_error(run_cnnstep("solve", path, "--format", "json"), "stri")
+    assert_one_line_error(invoke("solve", path, "--format", "json"), "stri")
 
 
 def test_duplicate_key_with_a_line_break_still_gives_one_line(
     problem_file: Callable[..., Path]
 ) -> None:
     path = problem_file(obj(BASE, '"a\\nb": 1', '"a\\nb": 2'))
-    assert_one_line_error(run_cnnstep("solve", path, "--format", "json"), "twice")
+    assert_one_line_error(invoke("solve", path, "--format", "json"), "twice")
 
 
 def test_ragged_message_counts_one_entry_in_the_singular(
     problem_file: Callable[..., Path]
 ) -> None:
     path = problem_file(obj('"input": [[1, 2], [3]]', '"filter": [[1]]'))
-    assert_one_line_error(run_cnnstep("solve", path, "--format", "json"),
+    assert_one_line_error(invoke("solve", path, "--format", "json"),
                           "input: row 2 has 1 entry, row 1 has 2")
 
 
@@ -335,7 +323,7 @@ def test_ragged_message_counts_one_entry_in_the_singular(
 
 
 def solve_json(problem_file: Callable[..., Path], content: Any) -> tuple[dict[str, Any], str]:
-    run = run_cnnstep("solve", problem_file(content), "--format", "json")
+    run = invoke("solve", problem_file(content), "--format", "json")
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     return json.loads(run.stdout, parse_float=decimal.Decimal), run.stdout
@@ -427,16 +415,6 @@ def test_stride_and_padding_pairs(problem_file: Callable[..., Path]) -> None:
     })
     assert same == single
     assert shape_of(single["output"]) == (2, 3)
-
-
-def test_python_dash_m_cnnstep_works(problem_file: Callable[..., Path]) -> None:
-    run = run_cnnstep("--version")
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == f"cnnstep {cnnstep.__version__}"
-    run = run_cnnstep("solve", problem_file({"input": [[2]], "filter": [[3]]}), "--format",
-                      "json")
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == {"output": [[6]]}
 
 
 # --------------------------------------------------------------------------

@@ -119,3 +119,14 @@ def test_an_answer_where_a_list_belongs_is_named_for_what_it_is(given: object,
     with pytest.raises(ProblemError) as caught:
         read_answers({"output": given}, solution)
     assert str(caught.value).endswith(f"got {named}")
+
+
+def test_all_zero_input_with_sigmoid_and_a_pool() -> None:
+    """Found by Hypothesis: the zero input let the int64 path take sigmoid's
+    17-digit values (an OverflowError, exit 70)."""
+    worked = cnnstep.solve({"input": [[0, 0, 0, 0, 0, 0]], "filter": [[[[0]]], [[[0]]]],
+                            "stride": 2, "bias": [0, 1], "activation": "sigmoid",
+                            "pool": {"type": "max", "size": [1, 2]},
+                            "target": [[[0]], [[0]]]})
+    assert worked.result["grad_filter"] == [[[[0]]], [[[0]]]]
+    assert worked.result["output"][0] == [[Fraction(1, 2)]]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import decimal
 import json
 import re
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ROOT, SAMPLES, SHARED, dec, fr, run_cnnstep
+from helpers import SAMPLES, SHARED, dec, invoke
+from oracle import fr
 
 from cnnstep.engine import solve
 from cnnstep.problem import load_problem, parse_problem
@@ -43,7 +43,7 @@ def solved(path: Path) -> dict[str, Any]:
 
 
 def cli_json(path: Path) -> tuple[dict[str, Any], str]:
-    run = run_cnnstep("solve", path, "--format", "json")
+    run = invoke("solve", path, "--format", "json")
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     return json.loads(run.stdout, parse_float=decimal.Decimal), run.stdout
@@ -136,7 +136,7 @@ def test_seed000_cli_json_numbers_are_numbers_not_strings() -> None:
 
 
 def test_seed000_cli_text_summary_shows_the_exact_values() -> None:
-    run = run_cnnstep("solve", SEED000)
+    run = invoke("solve", SEED000)
     assert run.returncode == 0, run.stderr
     # the text layout is free; the exact values must be in it
     for shown in ("1.6", "2.9", "0.365", "0.295", "0.605"):
@@ -182,7 +182,7 @@ def test_seed001_cli_json(path: Path, expected: list[list[int]]) -> None:
 
 def test_seed001_stride2_gradients_by_the_naive_chain_rule() -> None:
     """The stride-2 sample also has a target: its gradients match the chain rule."""
-    from helpers import naive_backward, naive_forward, naive_grad_output, naive_loss
+    from oracle import naive_backward, naive_forward, naive_grad_output, naive_loss
 
     data = json.loads(SEED001_STRIDE2.read_text())
     x, k, b = fr([data["input"]]), fr([[data["filter"]]]), [Fraction(data["bias"])]
@@ -238,17 +238,3 @@ def test_shared_seed_cases_match_exactly() -> None:
         values, _ = cli_json(problem)
         for key, value in expected.items():
             assert values[key] == value, (problem.name, key)
-
-
-def test_check_seed_cases_tool_passes() -> None:
-    tool = _needs_shared() / "tools" / "check-seed-cases"
-    if not tool.is_file():
-        pytest.skip(f"{tool} is missing")
-    relative = Path("..") / "shared" / "tools" / "check-seed-cases"
-    if not (ROOT / relative).is_file():
-        pytest.skip(f"{ROOT / relative} is missing (the shared directory is not ../shared)")
-    run = subprocess.run(
-        [str(relative)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert re.search(r"seed cases: (\d+)/\1 match", run.stdout), run.stdout

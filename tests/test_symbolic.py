@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -24,9 +22,10 @@ from typing import Any
 import numpy as np
 import pytest
 import sympy
-from helpers import SAMPLES, Case, Run, cases, invoke, run_cnnstep, shape_of
+from helpers import SAMPLES, Case, Result, cases, invoke
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from oracle import shape_of
 from sympy.parsing.sympy_parser import parse_expr
 
 from cnnstep.engine import solve as solve_layer
@@ -89,7 +88,6 @@ def seed_unicode(text: str) -> str:
     text = re.sub(r"([A-Z])(\d+)",
                   lambda m: m.group(1) + "".join(SUBSCRIPTS[int(d)] for d in m.group(2)), text)
     return text.replace("*", "×")
-
 
 
 def sym(text: str) -> Any:
@@ -218,7 +216,7 @@ def unwrap_math(cell: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def seed_runs() -> dict[str, subprocess.CompletedProcess[str]]:
+def seed_runs() -> dict[str, Result]:
     commands = {
         "json": ("--format", "json"),
         "text": ("--width", "120"),
@@ -226,11 +224,8 @@ def seed_runs() -> dict[str, subprocess.CompletedProcess[str]]:
         "markdown": ("--format", "markdown"),
     }
 
-    def run(args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-        return run_cnnstep("solve", SEED_SAMPLE, "--symbolic", *args)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        runs = dict(zip(commands, pool.map(run, commands.values()), strict=True))
+    runs = {name: invoke("solve", SEED_SAMPLE, "--symbolic", *args)
+            for name, args in commands.items()}
     for name, run_ in runs.items():
         assert run_.returncode == 0, (name, run_.stderr)
         assert run_.stderr == "", (name, run_.stderr)
@@ -258,7 +253,7 @@ def seed_json_entries(symbolic: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", list(SEED_ALL))
-def test_seed_equation_in_json(name: str, seed_runs: dict[str, subprocess.CompletedProcess[str]]
+def test_seed_equation_in_json(name: str, seed_runs: dict[str, Result]
                                ) -> None:
     symbolic = json.loads(seed_runs["json"].stdout)["symbolic"]
     given_ = seed_json_entries(symbolic)[name]
@@ -269,7 +264,7 @@ def test_seed_equation_in_json(name: str, seed_runs: dict[str, subprocess.Comple
 
 
 def test_seed_json_has_exactly_the_symbolic_key(
-    seed_runs: dict[str, subprocess.CompletedProcess[str]]
+    seed_runs: dict[str, Result]
 ) -> None:
     values = json.loads(seed_runs["json"].stdout)
     assert list(values) == ["symbolic"]
@@ -291,7 +286,7 @@ def test_seed_json_has_exactly_the_symbolic_key(
 
 
 @pytest.mark.parametrize("name", list(SEED_ALL))
-def test_seed_equation_in_text(name: str, seed_runs: dict[str, subprocess.CompletedProcess[str]]
+def test_seed_equation_in_text(name: str, seed_runs: dict[str, Result]
                                ) -> None:
     text = seed_runs["text"].stdout
     equations = text_equations(text)
@@ -303,7 +298,7 @@ def test_seed_equation_in_text(name: str, seed_runs: dict[str, subprocess.Comple
     assert set(final.split(" + ")) == set(seed_unicode(SEED_ALL[name]).split(" + ")), final
 
 
-def test_seed_text_reads_like_the_seed(seed_runs: dict[str, subprocess.CompletedProcess[str]]
+def test_seed_text_reads_like_the_seed(seed_runs: dict[str, Result]
                                        ) -> None:
     text = seed_runs["text"].stdout
     for line in (
@@ -332,7 +327,7 @@ def unaffected(a: int, b: int) -> list[str]:
 
 
 def test_seed_input_entries_that_do_not_affect_outputs(
-    seed_runs: dict[str, subprocess.CompletedProcess[str]]
+    seed_runs: dict[str, Result]
 ) -> None:
     text = seed_runs["text"].stdout
     latex = seed_runs["latex"].stdout
@@ -351,7 +346,7 @@ def test_seed_input_entries_that_do_not_affect_outputs(
 
 @pytest.mark.parametrize("fmt", ["latex", "markdown"])
 def test_seed_equations_in_latex_and_markdown(
-    fmt: str, seed_runs: dict[str, subprocess.CompletedProcess[str]]
+    fmt: str, seed_runs: dict[str, Result]
 ) -> None:
     out = seed_runs[fmt].stdout
     assert "\\partial L/\\partial Z_{11}" in out
@@ -373,7 +368,7 @@ PADDED = [["0", "0", "0", "0"], ["0", "dZ11", "dZ12", "0"], ["0", "dZ21", "dZ22"
 
 
 def test_seed_rotated_kernel_and_padded_gradient_in_text(
-    seed_runs: dict[str, subprocess.CompletedProcess[str]]
+    seed_runs: dict[str, Result]
 ) -> None:
     text = seed_runs["text"].stdout
     assert text_table(text, "rot180(K)") == [[seed_unicode(c) for c in row] for row in ROTATED]
@@ -397,7 +392,7 @@ def to_latex_name(cell: str) -> str:
 
 
 def test_seed_rotated_kernel_and_padded_gradient_in_latex(
-    seed_runs: dict[str, subprocess.CompletedProcess[str]]
+    seed_runs: dict[str, Result]
 ) -> None:
     latex = seed_runs["latex"].stdout
     assert latex_matrix(latex, "\\operatorname{rot}_{180^\\circ}(K)") == [
@@ -407,7 +402,7 @@ def test_seed_rotated_kernel_and_padded_gradient_in_latex(
 
 
 def test_seed_rotated_kernel_and_padded_gradient_in_markdown(
-    seed_runs: dict[str, subprocess.CompletedProcess[str]]
+    seed_runs: dict[str, Result]
 ) -> None:
     markdown = seed_runs["markdown"].stdout
     rotated = markdown_table(markdown, "$\\operatorname{rot}_{180^\\circ}(K)$")
@@ -418,7 +413,7 @@ def test_seed_rotated_kernel_and_padded_gradient_in_markdown(
         [to_latex_name(c) for c in row] for row in PADDED]
 
 
-def test_markdown_symbol_cells_are_math(seed_runs: dict[str, subprocess.CompletedProcess[str]]
+def test_markdown_symbol_cells_are_math(seed_runs: dict[str, Result]
                                         ) -> None:
     """A table cell such as ``X_{11}`` or ``\\partial L/\\partial Z_{11}`` is LaTeX: outside
     ``$…$`` GitHub and Jupyter print it as it is, backslashes and braces."""
@@ -660,7 +655,7 @@ def test_cli_symbolic_json_on_numeric_samples(sample: Path) -> None:
 
 
 def test_shape_only_two_channel_sample_json() -> None:
-    run = run_cnnstep("solve", TWO_CHANNELS_SAMPLE, "--symbolic", "--format", "json")
+    run = invoke("solve", TWO_CHANNELS_SAMPLE, "--symbolic", "--format", "json")
     assert run.returncode == 0, run.stderr
     values = json.loads(run.stdout)
     assert list(values) == ["symbolic"]
@@ -767,7 +762,7 @@ LOADER_CASES: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def assert_one_line_error(run: Run | subprocess.CompletedProcess[str], *needles: str) -> None:
+def assert_one_line_error(run: Result, *needles: str) -> None:
     assert "Traceback" not in run.stderr, run.stderr
     assert run.returncode == 2, (run.returncode, run.stdout[:300], run.stderr)
     assert run.stdout == ""
@@ -783,13 +778,6 @@ def assert_one_line_error(run: Run | subprocess.CompletedProcess[str], *needles:
 def test_loader_rules_for_shapes(name: str, problem_file: Callable[..., Path]) -> None:
     problem, options, needles = LOADER_CASES[name]
     assert_one_line_error(invoke("solve", problem_file(problem), *options), *needles)
-
-
-@pytest.mark.parametrize("name", ["shape-without-symbolic", "verify-shape-only"])
-def test_loader_rules_through_a_fresh_interpreter(name: str,
-                                                  problem_file: Callable[..., Path]) -> None:
-    problem, options, needles = LOADER_CASES[name]
-    assert_one_line_error(run_cnnstep("solve", problem_file(problem), *options), *needles)
 
 
 def test_shape_sample_loads_only_for_a_symbolic_derivation() -> None:
@@ -810,7 +798,7 @@ def step_titles(text: str) -> list[str]:
 
 def test_numeric_problem_with_symbolic_prints_formulas_then_numbers() -> None:
     sample = SAMPLES / "seed002-given-gradient.json"
-    run = run_cnnstep("solve", sample, "--symbolic", "--width", "120")
+    run = invoke("solve", sample, "--symbolic", "--width", "120")
     assert run.returncode == 0, run.stderr
     titles = step_titles(run.stdout)
     assert titles[0] == "Output size"
@@ -829,7 +817,7 @@ def test_numeric_problem_with_symbolic_prints_formulas_then_numbers() -> None:
     formula = out.index("Z₁₁ = X₁₁×K₁₁ + X₁₂×K₁₂ + X₂₁×K₂₁ + X₂₂×K₂₂ + B")
     assert formula < out.index("Forward pass, with numbers")
     # without --symbolic there are no formulas with symbols
-    plain = run_cnnstep("solve", sample, "--width", "120")
+    plain = invoke("solve", sample, "--width", "120")
     assert plain.returncode == 0, plain.stderr
     assert not any("in symbols" in t for t in step_titles(plain.stdout))
     assert "The gradients as convolutions" not in step_titles(plain.stdout)
@@ -855,8 +843,8 @@ NOTATION = {"input": "A", "filter": "W", "output": "O", "index_base": 0}
 
 def test_notation_changes_printed_symbols(problem_file: Callable[..., Path]) -> None:
     path = problem_file({**SEED_LAYER, "notation": NOTATION})
-    runs = {fmt: run_cnnstep("solve", path, "--symbolic", "--format", fmt, "--width", "120")
-            if fmt == "text" else run_cnnstep("solve", path, "--symbolic", "--format", fmt)
+    runs = {fmt: invoke("solve", path, "--symbolic", "--format", fmt, "--width", "120")
+            if fmt == "text" else invoke("solve", path, "--symbolic", "--format", fmt)
             for fmt in ("text", "latex", "json")}
     for fmt, run in runs.items():
         assert run.returncode == 0, (fmt, run.stderr)
@@ -879,7 +867,7 @@ def test_notation_changes_printed_symbols(problem_file: Callable[..., Path]) -> 
 def test_notation_with_one_based_indices(problem_file: Callable[..., Path]) -> None:
     path = problem_file({**SEED_LAYER, "notation": {"input": "A", "filter": "W",
                                                     "output": "O", "bias": "b"}})
-    run = run_cnnstep("solve", path, "--symbolic", "--width", "120")
+    run = invoke("solve", path, "--symbolic", "--width", "120")
     assert run.returncode == 0, run.stderr
     assert "O₁₁ = A₁₁×W₁₁ + A₁₂×W₁₂ + A₂₁×W₂₁ + A₂₂×W₂₂ + b" in run.stdout
     assert "∂L/∂b = ∂L/∂O₁₁×∂O₁₁/∂b" in run.stdout
@@ -888,9 +876,9 @@ def test_notation_with_one_based_indices(problem_file: Callable[..., Path]) -> N
 
 def test_notation_never_changes_numeric_symbolic_json(problem_file: Callable[..., Path]) -> None:
     data = json.loads((SAMPLES / "seed002-given-gradient.json").read_text(encoding="utf-8"))
-    plain = run_cnnstep("solve", problem_file(data), "--symbolic", "--format", "json")
-    named = run_cnnstep("solve", problem_file({**data, "notation": NOTATION}), "--symbolic",
-                        "--format", "json")
+    plain = invoke("solve", problem_file(data), "--symbolic", "--format", "json")
+    named = invoke("solve", problem_file({**data, "notation": NOTATION}), "--symbolic",
+                   "--format", "json")
     assert plain.returncode == 0 and named.returncode == 0, (plain.stderr, named.stderr)
     assert json.loads(plain.stdout) == json.loads(named.stdout)
     # and in the Python interface

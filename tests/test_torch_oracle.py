@@ -3,6 +3,11 @@
 PyTorch's conv2d is the cross-correlation of the format, with the same stride
 and zero padding; its autograd gives dL/dK, dL/dB and dL/dX independently of
 the by-hand formulas the engine uses (rotated kernel, zero-inserted dL/dZ).
+With activation and pooling after the convolution, its relu, leaky_relu,
+sigmoid, tanh, max_pool2d and avg_pool2d (min pooling as −max(−x)) check the
+layers and the tie rule of max and min pooling.
+
+Skipped, with the reason shown, when torch is not installed.
 """
 
 from __future__ import annotations
@@ -16,8 +21,27 @@ torch = pytest.importorskip(
     "torch", reason="PyTorch is not installed; the float64 autograd oracle is skipped"
 )
 
-from helpers import Case, cases, flatten, to_lists  # noqa: E402
+import oracle  # noqa: E402
+from helpers import (  # noqa: E402
+    DYADIC,
+    DYADIC_SLOPES,
+    Case,
+    cases,
+    engine_result,
+    layered_problems,
+    to_lists,
+)
 from hypothesis import HealthCheck, given, settings  # noqa: E402
+from oracle import (  # noqa: E402
+    Spec,
+    assert_exact,
+    expected_keys,
+    flatten,
+    floats,
+    shape_of,
+    spec_from_data,
+    user_shaped,
+)
 
 from cnnstep.engine import solve  # noqa: E402
 from cnnstep.problem import problem_from_data  # noqa: E402
@@ -29,15 +53,7 @@ RELATIVE = 1e-9
 def tensor(values: Any, grad: bool = False) -> Any:
     return torch.tensor(
         [float(v) for v in flatten(values)], dtype=torch.float64
-    ).reshape(_shape(values)).requires_grad_(grad)
-
-
-def _shape(values: Any) -> tuple[int, ...]:
-    shape = []
-    while isinstance(values, list):
-        shape.append(len(values))
-        values = values[0]
-    return tuple(shape)
+    ).reshape(shape_of(values)).requires_grad_(grad)
 
 
 def assert_close(exact: Any, approx: Any, name: str) -> None:
@@ -50,7 +66,7 @@ def assert_close(exact: Any, approx: Any, name: str) -> None:
         assert abs(e - a) <= RELATIVE * scale, (name, i, e, a)
 
 
-def torch_layer(case: Case) -> dict[str, Any]:
+def torch_conv(case: Case) -> dict[str, Any]:
     x = tensor([case.x], grad=True)  # (1, C, H, W)
     k = tensor(case.k, grad=True)
     b = tensor(case.b, grad=True) if case.b is not None else None
@@ -83,7 +99,7 @@ def torch_layer(case: Case) -> dict[str, Any]:
 @given(case=cases())
 def test_engine_matches_torch_autograd(case: Case) -> None:
     solution = solve(problem_from_data(case.data))
-    expected = torch_layer(case)
+    expected = torch_conv(case)
     for key, approx in expected.items():
         exact = getattr(solution, key)
         assert exact is not None, key
@@ -112,3 +128,107 @@ def test_seed000_matches_torch() -> None:
     assert_close(solution.grad_input, x.grad[0], "grad_input")
     with torch.no_grad():
         assert_close(solution.updated_filter, k - 0.1 * k.grad, "updated_filter")
+
+
+# --------------------------------------------------------------------------
+# activation and pooling after the convolution
+
+
+def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
+    """Every result key by PyTorch float64 autograd, in the full layout."""
+    functional = torch.nn.functional
+
+    def tensor(values: Any, grad: bool = False) -> Any:
+        return torch.tensor(floats(values), dtype=torch.float64).requires_grad_(grad)
+
+    x = tensor([spec.x], grad=True)
+    k = tensor(spec.k, grad=True)
+    b = tensor(spec.b, grad=True) if spec.b is not None else None
+    z = functional.conv2d(x, k, b, stride=spec.stride, padding=spec.padding)
+    z.retain_grad()
+    a = z
+    if spec.activation is not None:
+        a = {"relu": functional.relu,
+             "leaky_relu": lambda t: functional.leaky_relu(t, float(spec.slope)),
+             "sigmoid": torch.sigmoid, "tanh": torch.tanh}[spec.activation](z)
+        a.retain_grad()
+    last = a
+    if spec.pool is not None:
+        size, stride = spec.pool_size, spec.pool_stride
+        if spec.pool == "max":
+            last = functional.max_pool2d(a, size, stride)
+        elif spec.pool == "min":  # the first smallest, as -max(-x) picks the first largest
+            last = -functional.max_pool2d(-a, size, stride)
+        else:
+            last = functional.avg_pool2d(a, size, stride)
+        last.retain_grad()
+    out: dict[str, Any] = {"output": last, "conv": z}
+    if spec.activation is not None:
+        out["activated"] = a
+    if spec.pool is not None:
+        out["pooled"] = last
+    if spec.y is None and spec.g is None:
+        return {key: value[0].tolist() for key, value in out.items()}
+    if spec.y is not None:
+        squares = ((last[0] - tensor(spec.y)) ** 2).sum()
+        loss = {"mse": squares / last.numel(), "sse": squares,
+                "half_sse": squares / 2}[spec.loss]
+        loss.backward()
+        out["loss"] = loss
+    else:
+        last.backward(tensor([spec.g]))
+    grads: dict[str, Any] = {"grad_output": last.grad[0], "grad_conv": z.grad[0],
+                             "grad_filter": k.grad, "grad_input": x.grad[0]}
+    if spec.activation is not None:
+        grads["grad_activated"] = a.grad[0]
+    if b is not None:
+        grads["grad_bias"] = b.grad
+    if spec.lr is not None:
+        with torch.no_grad():
+            grads["updated_filter"] = k - float(spec.lr) * k.grad
+            if b is not None:
+                grads["updated_bias"] = b - float(spec.lr) * b.grad
+    full = {key: value[0] for key, value in out.items() if key != "loss"}
+    full.update(grads)
+    values = {key: value.detach().tolist() for key, value in full.items()}
+    if "loss" in out:
+        values["loss"] = out["loss"].item()
+    return values
+
+
+LAYERS_PROPERTY = settings(max_examples=50, deadline=None,
+                           suppress_health_check=[HealthCheck.too_slow,
+                                                  HealthCheck.data_too_large])
+
+
+@LAYERS_PROPERTY
+@given(layered_problems(values=DYADIC, slopes=DYADIC_SLOPES))
+def test_random_layers_match_torch(problem: tuple[dict[str, Any], Spec]) -> None:
+    """Dyadic inputs keep PyTorch's convolution exact, so exact ties stay ties there too."""
+    data, spec = problem
+    got = engine_result(problem_from_data(data))
+    want = torch_layer(torch, spec)
+    assert set(got) == expected_keys(spec)
+    for key, value in got.items():
+        oracle.assert_close(value, user_shaped(key, want[key], spec), key)
+
+
+TIE_CASES = [
+    ({"input": [[5, 5], [5, 1]], "filter": [[1]], "pool": {"type": "max", "size": 2},
+      "grad_output": [[7]]}),
+    ({"input": [[1, 2, 0, 1], [0, 9, 1, 9], [2, 9, 9, 0], [1, 0, 2, 1]], "filter": [[1]],
+      "pool": {"type": "max", "size": 3, "stride": 1}, "grad_output": [[1, 2], [3, 4]]}),
+    ({"input": [[-1, 0, -3], [0, -1, 0], [-2, 0, -5]], "filter": [[1]],
+      "activation": "relu", "pool": {"type": "min", "size": 2, "stride": 1},
+      "grad_output": [[1, 2], [3, 4]]}),
+]
+
+
+@pytest.mark.parametrize("data", TIE_CASES)
+def test_tie_rule_agrees_with_torch(data: dict[str, Any]) -> None:
+    spec = spec_from_data(data)
+    got = engine_result(problem_from_data(data))
+    want = torch_layer(torch, spec)
+    for key, value in got.items():
+        assert_exact(value, [[Fraction(v) for v in row] for row in
+                             user_shaped(key, want[key], spec)], key)

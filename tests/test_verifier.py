@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
-    ROOT,
-    SAMPLES,
+from helpers import ROOT, SAMPLES
+from oracle import (
     flatten,
     fr,
     naive_backward,

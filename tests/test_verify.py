@@ -22,20 +22,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import (
-    SAMPLES,
-    Case,
-    Run,
-    cases,
-    flatten,
-    fr,
-    invoke,
-    naive_backward,
-    naive_forward,
-    naive_grad_output,
-    run_cnnstep,
-)
+from helpers import LAYER_SAMPLES, SAMPLES, Case, Result, cases, invoke, layer_sample
 from hypothesis import HealthCheck, assume, given, settings
+from oracle import flatten, fr, naive_backward, naive_forward, naive_grad_output
 
 from cnnstep import engine, verify
 from cnnstep.problem import Problem, problem_from_data
@@ -56,7 +45,6 @@ def load_sample(name: str) -> Problem:
     return problem_from_data(json.loads((SAMPLES / f"{name}.json").read_text(encoding="utf-8")))
 
 
-
 def expected_keys(data: dict[str, Any]) -> list[str]:
     """The quantities --verify checks, in order, for a conv-only problem."""
     keys = ["output"]
@@ -75,20 +63,20 @@ def expected_keys(data: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def sample_runs() -> dict[str, tuple[Run, Run]]:
+def sample_runs() -> dict[str, tuple[Result, Result]]:
     """``--verify`` and ``--verify --format json`` on every sample (in this process)."""
     return {p.stem: (invoke("solve", p, "--verify"),
                      invoke("solve", p, "--verify", "--format", "json")) for p in ALL_SAMPLES}
 
 
-def test_verify_through_a_fresh_interpreter() -> None:
-    run = run_cnnstep("solve", SAMPLES / "seed002-given-gradient.json", "--verify")
+def test_verify_report_lines_of_seed002() -> None:
+    run = invoke("solve", SAMPLES / "seed002-given-gradient.json", "--verify")
     assert run.returncode == 0, run.stderr
     assert run.stdout == ("Z: verified by direct evaluation (4 entries)\n"
                           "dL/dK: verified by direct differentiation (4 entries)\n"
                           "dL/dB: verified by direct differentiation (1 entry)\n"
                           "dL/dX: verified by direct differentiation (9 entries)\n")
-    run = run_cnnstep("solve", SAMPLES / "symbolic-3x3-2x2.json", "--verify")
+    run = invoke("solve", SAMPLES / "symbolic-3x3-2x2.json", "--verify")
     assert run.returncode == 2
     assert run.stdout == ""
     assert len(run.stderr.splitlines()) == 1
@@ -132,6 +120,20 @@ def test_verify_refuses_shape_only_sample(sample: Path, sample_runs: dict[str, A
     assert with_symbolic.returncode == 2
     assert with_symbolic.stdout == ""
     assert "--verify" in with_symbolic.stderr and "shapes" in with_symbolic.stderr
+
+
+@pytest.mark.parametrize("name", LAYER_SAMPLES)
+def test_verify_passes_on_layer_sample(name: str, sample_runs: dict[str, Any]) -> None:
+    """With activation and pooling, every stage is verified (A, P as well as Z, L, K, X)."""
+    run, _ = sample_runs[name]
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines and all("verified" in line for line in lines), run.stdout
+    labels = {line.split(":")[0] for line in lines}
+    assert {"Z", "L", "dL/dK", "dL/dX"} <= labels
+    spec = layer_sample(name)[1]
+    assert ("P" in labels) == (spec.pool is not None)
+    assert ("A" in labels) == (spec.activation is not None)
 
 
 def test_verify_entry_counts_on_seed002() -> None:
@@ -346,7 +348,7 @@ def test_too_large_through_the_cli(problem_file: Callable[..., Path]) -> None:
     path = problem_file(big_problem())
     for options in ((), ("--format", "json")):
         start = time.monotonic()
-        run = run_cnnstep("solve", path, "--verify", *options)
+        run = invoke("solve", path, "--verify", *options)
         elapsed = time.monotonic() - start
         assert elapsed < 10, elapsed
         assert run.returncode == 2, (run.stdout[:200], run.stderr)
@@ -388,7 +390,7 @@ def test_forward_only_multi_filter_with_bias(problem_file: Callable[..., Path]) 
             "bias": [1, "-1/3"], "stride": [1, 2], "padding": [0, 1]}
     checks = verify.verify(problem_from_data(data))
     assert [(c.key, c.ok, c.how) for c in checks] == [("output", True, "direct evaluation")]
-    run = run_cnnstep("solve", problem_file(data), "--verify", "--format", "json")
+    run = invoke("solve", problem_file(data), "--verify", "--format", "json")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report == {"verified": True, "quantities": {

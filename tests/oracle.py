@@ -1,10 +1,17 @@
-"""An independent, loop-by-loop model of the layers after the convolution.
+"""The naive oracle: one convolution layer and the layers after it, loop by loop.
 
-Written from the problem format ("Layers after the convolution") only: conv →
-activation → pool → loss, then the chain rule back with explicit loops. It
-shares no code with ``cnnstep`` (the convolution itself comes from the naive
-loops of ``helpers``). Values are Fractions for the exact activations
-(none, ReLU, leaky ReLU) and floats once sigmoid or tanh is applied.
+Written straight from the problem format (``shared/problem-format.md``) with
+nested loops over plain lists, so that it shares no code with ``cnnstep``
+(no padding helpers, no dilation, no rotation, no numpy):
+
+* the convolution, ``Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m, j·sw+n] · K[f,c,m,n]``,
+  and its gradients by the chain rule over every (f, i, j, c, m, n);
+* the layers after it ("Layers after the convolution"): conv → activation →
+  pool → loss, then the chain rule back with explicit loops.
+
+Values are Fractions wherever the layer is exact (none, ReLU, leaky ReLU,
+pooling) and floats once sigmoid or tanh is applied. Nothing here imports
+``cnnstep``.
 """
 
 from __future__ import annotations
@@ -12,11 +19,8 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
-
-from helpers import flatten, naive_backward, naive_forward, shape_of, strip_axes
 
 #: result keys in the order the format lists them
 RESULT_KEYS = (
@@ -29,12 +33,165 @@ OUTPUT_LIKE = ("output", "grad_output", "conv", "activated", "pooled", "grad_con
 
 
 # --------------------------------------------------------------------------
-# the problem, in the full layout
+# nested lists
+
+
+def fr(value: Any) -> Any:
+    """Nested lists of numbers or strings ("0.1", "-3/7") → the same of Fractions."""
+    if isinstance(value, list):
+        return [fr(item) for item in value]
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, float):
+        return Fraction(repr(value))
+    return Fraction(value)
+
+
+def floats(value: Any) -> Any:
+    """Nested lists of numbers → the same of floats."""
+    if isinstance(value, list):
+        return [floats(v) for v in value]
+    return float(value)
+
+
+def shape_of(value: Any) -> tuple[int, ...]:
+    shape: list[int] = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0]
+    return tuple(shape)
+
+
+def nest(flat: list[Any], shape: tuple[int, ...]) -> Any:
+    """A flat list → nested lists of the given shape (row-major)."""
+    if not shape:
+        return flat[0]
+    if len(shape) == 1:
+        return list(flat)
+    step = len(flat) // shape[0]
+    return [nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+def strip_axes(value: Any, count: int) -> Any:
+    """Drop ``count`` leading axes of length one: full layout → the user's rank."""
+    for _ in range(count):
+        assert isinstance(value, list) and len(value) == 1, value
+        value = value[0]
+    return value
+
+
+def zeros(*shape: int) -> Any:
+    if len(shape) == 1:
+        return [Fraction(0)] * shape[0]
+    return [zeros(*shape[1:]) for _ in range(shape[0])]
+
+
+def flatten(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [v for item in value for v in flatten(item)]
+    return [value]
+
+
+# --------------------------------------------------------------------------
+# the convolution: the format's formula, loop by loop
+
+
+def naive_padded(x: Any, padding: tuple[int, int]) -> Any:
+    """Xpad[c][r][s] = X[c][r − ph][s − pw] inside, 0 outside."""
+    ph, pw = padding
+    channels, height, width = len(x), len(x[0]), len(x[0][0])
+    return [
+        [
+            [
+                x[c][r - ph][s - pw] if 0 <= r - ph < height and 0 <= s - pw < width
+                else Fraction(0)
+                for s in range(width + 2 * pw)
+            ]
+            for r in range(height + 2 * ph)
+        ]
+        for c in range(channels)
+    ]
+
+
+def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, int]
+                      ) -> tuple[int, int]:
+    height, width = len(x[0]), len(x[0][0])
+    kh, kw = len(k[0][0]), len(k[0][0][0])
+    return ((height + 2 * padding[0] - kh) // stride[0] + 1,
+            (width + 2 * padding[1] - kw) // stride[1] + 1)
+
+
+def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
+                  padding: tuple[int, int]) -> Any:
+    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m, j·sw+n] · K[f,c,m,n]."""
+    xp = naive_padded(x, padding)
+    sh, sw = stride
+    oh, ow = naive_output_size(x, k, stride, padding)
+    out = []
+    for f in range(len(k)):
+        rows = []
+        for i in range(oh):
+            row = []
+            for j in range(ow):
+                total = b[f] if b is not None else Fraction(0)
+                for c in range(len(k[f])):
+                    for m in range(len(k[f][c])):
+                        for n in range(len(k[f][c][m])):
+                            total += xp[c][i * sh + m][j * sw + n] * k[f][c][m][n]
+                row.append(total)
+            rows.append(row)
+        out.append(rows)
+    return out
+
+
+def naive_loss(z: Any, y: Any, loss: str) -> Any:
+    """L of the last stage against the target: mse, sse or half_sse (exact or float)."""
+    diffs = [zv - yv for zv, yv in zip(flatten(z), flatten(y), strict=True)]
+    total = sum((d * d for d in diffs), Fraction(0))
+    return {"mse": total / len(diffs), "sse": total, "half_sse": total / 2}[loss]
+
+
+def naive_grad_output(z: Any, y: Any, loss: str) -> Any:
+    """dL/d(last stage), [F][oh][ow]."""
+    count = len(flatten(z))
+    factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
+    return [[[factor * (zv - yv) for zv, yv in zip(zr, yr, strict=True)]
+             for zr, yr in zip(zm, ym, strict=True)] for zm, ym in zip(z, y, strict=True)]
+
+
+def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
+                   padding: tuple[int, int]) -> tuple[Any, Any, Any]:
+    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n)."""
+    xp = naive_padded(x, padding)
+    sh, sw = stride
+    ph, pw = padding
+    filters, channels = len(k), len(k[0])
+    kh, kw = len(k[0][0]), len(k[0][0][0])
+    dk = zeros(filters, channels, kh, kw)
+    dxp = zeros(channels, len(xp[0]), len(xp[0][0]))
+    db = [Fraction(0)] * filters
+    for f in range(filters):
+        for i in range(len(dz[f])):
+            for j in range(len(dz[f][i])):
+                g = dz[f][i][j]
+                db[f] += g
+                for c in range(channels):
+                    for m in range(kh):
+                        for n in range(kw):
+                            dk[f][c][m][n] += g * xp[c][i * sh + m][j * sw + n]
+                            dxp[c][i * sh + m][j * sw + n] += g * k[f][c][m][n]
+    height, width = len(x[0]), len(x[0][0])
+    dx = [[row[pw : pw + width] for row in channel[ph : ph + height]] for channel in dxp]
+    return dk, dx, db
+
+
+# --------------------------------------------------------------------------
+# a problem in the full layout, as the format defines it
 
 
 @dataclass
 class Spec:
-    """A layered problem in the full layout, as the format defines it."""
+    """A problem (with or without layers after the convolution) in the full layout."""
 
     x: Any  # [C][H][W]
     k: Any  # [F][C][kh][kw]
@@ -73,20 +230,10 @@ def _pair(value: Any) -> tuple[int, int]:
     return int(value), int(value)
 
 
-def _exact(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_exact(v) for v in value]
-    if isinstance(value, Fraction):
-        return value
-    if isinstance(value, float):
-        return Fraction(repr(value))
-    return Fraction(value)
-
-
 def spec_from_data(data: dict[str, Any]) -> Spec:
     """A problem dict (numbers as Fractions, ints, floats or strings) → a Spec."""
-    x = _exact(data["input"])
-    kernel = _exact(data.get("filter", data.get("kernel")))
+    x = fr(data["input"])
+    kernel = fr(data.get("filter", data.get("kernel")))
     input_rank, filter_rank = len(shape_of(x)), len(shape_of(kernel))
     x = [x] if input_rank == 2 else x
     k = kernel
@@ -97,7 +244,7 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
     bias_is_number = True
     if bias is not None:
         bias_is_number = not isinstance(bias, list)
-        b = [_exact(bias)] if bias_is_number else _exact(bias)
+        b = [fr(bias)] if bias_is_number else fr(bias)
     spec = Spec(x, k, b, input_rank=input_rank, filter_rank=filter_rank,
                 bias_is_number=bias_is_number)
     if "stride" in data:
@@ -110,7 +257,7 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
     elif isinstance(activation, dict):
         spec.activation = activation["type"]
         if "slope" in activation:
-            spec.slope = _exact(activation["slope"])
+            spec.slope = fr(activation["slope"])
     pool = data.get("pool")
     if pool is not None:
         spec.pool = pool["type"]
@@ -118,7 +265,7 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
         spec.pool_stride = _pair(pool.get("stride", pool["size"]))
     for key in ("target", "grad_output"):
         if key in data:
-            value = _exact(data[key])
+            value = fr(data[key])
             value = [value] if len(shape_of(value)) == 2 else value
             if key == "target":
                 spec.y = value
@@ -126,7 +273,7 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
                 spec.g = value
     spec.loss = data.get("loss", "mse")
     if "learning_rate" in data:
-        spec.lr = _exact(data["learning_rate"])
+        spec.lr = fr(data["learning_rate"])
     return spec
 
 
@@ -136,7 +283,7 @@ def read_sample(text: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------
-# the stages, loop by loop
+# the layers after the convolution, loop by loop
 
 
 def f_activation(z: Any, kind: str, slope: Fraction) -> Any:
@@ -246,21 +393,6 @@ def naive_last(spec: Spec, x: Any = None, k: Any = None, b: Any = None) -> dict[
     return stages
 
 
-def loss_of(last: Any, y: Any, loss: str) -> Any:
-    diffs = [a - t for a, t in zip(flatten(last), flatten(y), strict=True)]
-    total: Any = Fraction(0)
-    for d in diffs:
-        total += d * d
-    return {"mse": total / len(diffs), "sse": total, "half_sse": total / 2}[loss]
-
-
-def loss_grad(last: Any, y: Any, loss: str) -> Any:
-    count = len(flatten(last))
-    factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
-    return [[[factor * (a - t) for a, t in zip(ar, tr, strict=True)]
-             for ar, tr in zip(am, tm, strict=True)] for am, tm in zip(last, y, strict=True)]
-
-
 def naive_layer(spec: Spec) -> dict[str, Any]:
     """Every result key the format's tables give for this problem, in the full layout."""
     stages = naive_last(spec)
@@ -275,8 +407,8 @@ def naive_layer(spec: Spec) -> dict[str, Any]:
     if spec.y is None and spec.g is None:
         return out
     if spec.y is not None:
-        out["loss"] = loss_of(last, spec.y, spec.loss)
-        grad = loss_grad(last, spec.y, spec.loss)
+        out["loss"] = naive_loss(last, spec.y, spec.loss)
+        grad = naive_grad_output(last, spec.y, spec.loss)
     else:
         grad = spec.g
     out["grad_output"] = grad
@@ -365,13 +497,3 @@ def assert_close(got: Any, want: Any, key: str, relative: float = 1e-9) -> None:
     scale = max([1.0, *(abs(v) for v in want_flat)])
     for i, (g, w) in enumerate(zip(flatten(got), want_flat, strict=True)):
         assert abs(float(g) - w) <= relative * scale, (key, i, float(g), w)
-
-
-def significant_digits(literal: str) -> int:
-    """How many significant digits a JSON number literal spells."""
-    mantissa = literal.lstrip("-").lower().split("e")[0].replace(".", "")
-    return len(mantissa.lstrip("0")) or 1
-
-
-def literal_value(literal: str) -> Fraction:
-    return Fraction(Decimal(literal))
