@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cnnstep import __version__, output
+from cnnstep import __version__, cliparams, output
 from cnnstep.render import FORMATS, Hints, Options
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="cnnstep",
+    cls=cliparams.Group,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -108,7 +109,7 @@ def _main(
     """
 
 
-@app.command()
+@app.command(cls=cliparams.Command)
 def solve(
     file: Annotated[Path, typer.Argument(help="The problem file (JSON).", metavar="FILE",
                                          show_default=False)],
@@ -239,7 +240,7 @@ def run_verify(problem: Problem, format: Format, to: Path | None,
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=cliparams.Command)
 def check(
     problem: Annotated[Path, typer.Argument(help="The problem file (JSON).", metavar="PROBLEM",
                                             show_default=False)],

@@ -214,6 +214,15 @@ def test_json_answer_does_not_import_sympy(fresh: Processes) -> None:
     assert not sympy, f"--format json imported sympy ({len(sympy)} modules)"
 
 
+def test_json_answer_does_not_import_pydantic(fresh: Processes) -> None:
+    """typer 0.29 and later convert options with pydantic adapters, which cost more
+    than the rest of the command; cnnstep.cliparams converts them without."""
+    modules = _imported(fresh.result("importtime").stderr)
+    assert "cnnstep.cli" in modules, "importtime output not understood"
+    pydantic = sorted(m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core"))
+    assert not pydantic, f"--format json imported pydantic ({len(pydantic)} modules)"
+
+
 # --------------------------------------------------------------------------
 # pipes and colour, as the environment of a new process sets them
 
