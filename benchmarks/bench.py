@@ -37,7 +37,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "samples" / "seed000-filter-update.json"
+SAMPLE = ROOT / "cnnstep" / "samples" / "seed000-filter-update.json"
 BIN = Path(sys.executable).parent
 CNNSTEP = BIN / "cnnstep"
 FLOOR_IMPORTS = "import numpy, typer, rich"

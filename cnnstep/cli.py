@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cnnstep import __version__, cliparams, output
+from cnnstep import __version__, cliparams, output, samples
 from cnnstep.render import FORMATS, Hints, Options
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ app = typer.Typer(
     name="cnnstep",
     cls=cliparams.Group,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -48,6 +47,36 @@ Output = Annotated[
                               help="Write to this file (atomically), not standard output; "
                                    "- is standard output.")
 ]
+
+def _sample_names(incomplete: str) -> list[str]:
+    """The samples whose names start with what has been typed, for shell completion."""
+    return [name for name in samples.names() if name.startswith(incomplete)]
+
+
+#: the option --sample NAME of every command
+Sample = Annotated[
+    str | None, typer.Option(
+        "--sample", metavar="NAME", autocompletion=_sample_names, show_default=False,
+        help="Use a sample problem that comes with cnnstep instead of a file: its name, or "
+             f"the start of one (seed000). The samples: {', '.join(samples.names())}.")
+]
+
+
+def problem_path(file: Path | None, sample: str | None) -> Path:
+    """The problem file named on the command line, or the sample's file."""
+    if sample is None:
+        if file is None:
+            raise fail("give a problem file, or --sample NAME for a sample")
+        return file
+    if file is not None:
+        raise fail(f"give a problem file or --sample, not both ({file} and --sample {sample})")
+    from cnnstep.problem import ProblemError
+
+    try:
+        return samples.path(sample)
+    except ProblemError as error:
+        raise fail(f"--sample: {error}") from None
+
 
 #: the widest text the command line lays out
 MAX_WIDTH = 1000
@@ -103,16 +132,20 @@ def _main(
 ) -> None:
     """Solve one convolution layer of a CNN exactly, with every step shown.
 
-    Example:
+    Examples:
 
-      cnnstep solve samples/seed000-filter-update.json
+      cnnstep solve --sample seed000-filter-update
+
+      cnnstep check --sample exercise-with-answers
     """
 
 
 @app.command(cls=cliparams.Command)
 def solve(
-    file: Annotated[Path, typer.Argument(help="The problem file (JSON).", metavar="FILE",
-                                         show_default=False)],
+    file: Annotated[Path | None, typer.Argument(
+        help="The problem file (JSON); - reads standard input.", metavar="FILE",
+        show_default=False)] = None,
+    sample: Sample = None,
     format: Annotated[
         Format, typer.Option(
             "--format", "-f",
@@ -167,20 +200,21 @@ def solve(
 
     Examples:
 
-      cnnstep solve samples/seed000-filter-update.json
+      cnnstep solve --sample seed000-filter-update
 
-      cnnstep solve samples/seed000-filter-update.json --format latex -o key.tex
+      cnnstep solve --sample seed000-filter-update --format latex -o key.tex
 
-      cnnstep solve samples/two-filters-padding.json --only grad_input[0][1][2]
+      cnnstep solve --sample two-filters-padding --only grad_input[0][1][2]
 
-      cnnstep solve samples/seed000-filter-update.json --format json
+      cnnstep solve --sample seed000-filter-update --format json
 
-      cnnstep solve samples/symbolic-3x3-2x2.json --symbolic
+      cnnstep solve --sample symbolic-3x3-2x2 --symbolic
 
-      cnnstep solve samples/seed002-given-gradient.json --verify
+      cnnstep solve --sample seed002-given-gradient --verify
     """
     from cnnstep.problem import Layer, ProblemError, load, load_problem, where
 
+    file = problem_path(file, sample)
     if fragment and format is not Format.latex:
         raise fail("--fragment goes with --format latex")
     shaping = (("--only", bool(only)), ("--decimals", decimals is not None),
@@ -242,14 +276,16 @@ def run_verify(problem: Problem, format: Format, to: Path | None,
 
 @app.command(cls=cliparams.Command)
 def check(
-    problem: Annotated[Path, typer.Argument(help="The problem file (JSON).", metavar="PROBLEM",
-                                            show_default=False)],
+    problem: Annotated[Path | None, typer.Argument(
+        help="The problem file (JSON). With --sample, the first answers file.",
+        metavar="PROBLEM", show_default=False)] = None,
     answers: Annotated[
         list[Path] | None, typer.Argument(
             help="Answers files (JSON): any subset of the result's keys, in its shapes; "
                  "null for an entry not answered. Without one, the problem file's own "
-                 "'answers' key is marked.", metavar="[ANSWERS]...", show_default=False)
+                 "'answers' key is marked.", metavar="ANSWERS", show_default=False)
     ] = None,
+    sample: Sample = None,
     format: Annotated[
         Format, typer.Option("--format", "-f",
                              help="text, markdown or latex: a report with the worked "
@@ -269,17 +305,19 @@ def check(
 ) -> None:
     """Mark a hand calculation: ✓ or ✗ per quantity, the mistake named, the right working.
 
+    Without an answers file, the problem file's own 'answers' key is marked.
+    Several answers files give one summary table, a row per file.
+
     Exit status: 0 all correct, 1 something wrong, 2 bad input.
 
     Examples:
 
-      cnnstep check samples/seed000-filter-update.json answers.json
+      cnnstep check --sample exercise-with-answers
 
-      cnnstep check samples/exercise-with-answers.json
-
-      cnnstep check problem.json scripts/*.json --format json
+      cnnstep check --sample exercise-with-answers --format markdown -o feedback.md
     """
-    from cnnstep import check as marking
+    from cnnstep.check import answers as marking
+    from cnnstep.check import mark
     from cnnstep.engine import solve as solve_layer
     from cnnstep.problem import (
         ANSWERS_KEY,
@@ -290,6 +328,10 @@ def check(
         where,
     )
 
+    if sample is not None and problem is not None:  # every file named is an answers file
+        answers = [problem, *(answers or [])]
+        problem = None
+    problem = problem_path(problem, sample)
     try:
         tolerance = marking.tolerance_of(tol) if tol is not None else None
     except ProblemError as error:
@@ -311,7 +353,7 @@ def check(
                 raise ProblemError("no answers to mark; give an answers file, or put them "
                                    f"in the problem under the key '{ANSWERS_KEY}'")
             own = marking.read_answers(inside, solution, ANSWERS_KEY)
-            outcome: Report | str = marking.mark(solution, own, tolerance)
+            outcome: Report | str = mark(solution, own, tolerance)
         except ProblemError as error:
             raise fail(f"{where(problem)}: {error}") from None
         results: list[tuple[str, Report | str]] = [(where(problem), outcome)]
@@ -320,7 +362,7 @@ def check(
         progress = _progress(len(files))
         for path in files:
             try:
-                marked: Report | str = marking.mark(
+                marked: Report | str = mark(
                     solution, marking.load_answers(path, solution), tolerance)
             except ProblemError as error:
                 text = str(error)

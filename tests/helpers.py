@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from oracle import Spec, nest, read_sample, spec_from_data, strip_axes
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "samples"
+SAMPLES = ROOT / "cnnstep" / "samples"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 #: environment variables that would let rich colour or resize piped output

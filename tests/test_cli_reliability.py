@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED000 = ROOT / "samples" / "seed000-filter-update.json"
+SEED000 = ROOT / "cnnstep" / "samples" / "seed000-filter-update.json"
 ENTRY = [sys.executable, "-c", "import sys; from cnnstep.cli import main; sys.exit(main())"]
 
 
@@ -158,7 +158,7 @@ def test_a_bad_answers_file_is_reported_in_its_row(tmp_path: Path) -> None:
 
 
 def test_a_huge_tolerance_exponent_is_one_line() -> None:
-    run_ = run("check", ROOT / "samples" / "exercise-with-answers.json", "--tol",
+    run_ = run("check", ROOT / "cnnstep" / "samples" / "exercise-with-answers.json", "--tol",
                "1e9999999999999999999")
     assert run_.returncode == 2
     assert "--tol" in one_line_error(run_.stderr)

@@ -26,7 +26,7 @@ from helpers import invoke
 import cnnstep
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "samples"
+SAMPLES = ROOT / "cnnstep" / "samples"
 SEED000 = SAMPLES / "seed000-filter-update.json"
 WIDTH = 100
 

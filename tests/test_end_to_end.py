@@ -172,7 +172,7 @@ def test_help_runs_as_a_program(fresh: Processes) -> None:
     """The same help through the real entry point (rich formatting, no test runner)."""
     run = fresh.result("help")
     assert run.returncode == 0, run.stderr
-    assert "Example" in run.stdout and "cnnstep solve samples/" in run.stdout
+    assert "Example" in run.stdout and "cnnstep solve --sample " in run.stdout
 
 
 @pytest.mark.parametrize("name", list(FRESH_LOADER_CASES))

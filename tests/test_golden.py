@@ -26,7 +26,7 @@ import cnnstep
 from cnnstep.cli import HINTS
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = sorted((ROOT / "samples").glob("*.json"))
+SAMPLES = sorted((ROOT / "cnnstep" / "samples").glob("*.json"))
 GOLDEN = Path(__file__).resolve().parent / "golden"
 WIDTH = 100
 
@@ -85,7 +85,7 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 
 def test_samples_exist() -> None:
-    assert len(SAMPLES) >= 5, f"expected the sample problems in {ROOT / 'samples'}"
+    assert len(SAMPLES) >= 5, f"expected the sample problems in {ROOT / 'cnnstep' / 'samples'}"
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -143,7 +143,7 @@ def test_cli_text_piped_matches_golden(sample: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["latex", "markdown", "json"])
 def test_cli_other_formats_match_golden(fmt: str) -> None:
-    sample = ROOT / "samples" / "seed000-filter-update.json"
+    sample = ROOT / "cnnstep" / "samples" / "seed000-filter-update.json"
     path = golden_path(sample, fmt)
     if not path.exists():
         pytest.fail(f"golden file {path.name} is missing (run with --update-golden)")

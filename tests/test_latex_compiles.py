@@ -27,7 +27,7 @@ import pytest
 import cnnstep
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = sorted((ROOT / "samples").glob("*.json"))
+SAMPLES = sorted((ROOT / "cnnstep" / "samples").glob("*.json"))
 TIMEOUT = 60
 #: an overfull box wider than this is a line visibly running into the margin
 OVERFULL_LIMIT_PT = 20.0
@@ -154,7 +154,7 @@ NOTATIONS = {
 
 
 def _with_notation(names: dict[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((ROOT / "samples" / "half-sse.json").read_text(
+    data: dict[str, Any] = json.loads((ROOT / "cnnstep" / "samples" / "half-sse.json").read_text(
         encoding="utf-8"))
     data["notation"] = names
     return data

@@ -103,7 +103,7 @@ def test_float_problem_matches_naive_layer(name: str) -> None:
 
 
 def test_hand_computed_relu_maxpool_values() -> None:
-    """A few numbers of samples/relu-maxpool.json worked out by hand."""
+    """A few numbers of the relu-maxpool sample worked out by hand."""
     got = engine_result(load_problem(SAMPLES / "relu-maxpool.json"))
     assert got["conv"][0] == [Fraction(-5, 4), Fraction(7, 4), Fraction(7, 4), Fraction(-1)]
     assert got["pooled"] == [[Fraction(7, 4), Fraction(7, 4)], [Fraction(1, 2)] * 2]

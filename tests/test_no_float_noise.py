@@ -19,7 +19,7 @@ import pytest
 import cnnstep
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = sorted((ROOT / "samples").glob("*.json"))
+SAMPLES = sorted((ROOT / "cnnstep" / "samples").glob("*.json"))
 
 #: a digit, a decimal point, then 9 or more repeated 0s or 9s followed by a digit
 NOISE = re.compile(r"\d\.\d*?(0{9,}|9{9,})\d")

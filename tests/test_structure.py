@@ -25,7 +25,7 @@ from cnnstep.result import result
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "cnnstep"
-SAMPLES = sorted((ROOT / "samples").glob("*.json"))
+SAMPLES = sorted((ROOT / "cnnstep" / "samples").glob("*.json"))
 
 
 def _modules() -> list[Path]:
