@@ -1,3 +1,6 @@
+"""``python -m cnnstep``: the command line."""
+
 from cnnstep.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

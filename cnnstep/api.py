@@ -1,14 +1,31 @@
-"""The Python interface: ``cnnstep.solve(problem)`` and what it returns."""
+"""The Python interface: :func:`solve`, :func:`check` and what they return.
+
+``import cnnstep`` gives these as ``cnnstep.solve`` and ``cnnstep.check``. The
+examples use a 2×2 input, a 1×1 filter and a target.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cnnstep.engine import Solution
 from cnnstep.engine import solve as solve_layer
-from cnnstep.problem import Layer, Problem, load, parse_json, problem_or_layer
+from cnnstep.problem import (
+    Layer,
+    Problem,
+    ProblemError,
+    load,
+    parse_json,
+    problem_from_data,
+    problem_or_layer,
+    read_text,
+    to_number,
+    where,
+)
 from cnnstep.render import NO_HINTS, Hints, Options, renderer
 from cnnstep.result import result
 
@@ -18,6 +35,17 @@ if TYPE_CHECKING:  # the derivation is built only when asked for
 
 #: wrong entries of a marked hand calculation worked out in full, at the most
 WORKED_LIMIT = 12
+
+#: the width of text when none is given: the command line's when its output is
+#: not a terminal
+TEXT_WIDTH = 80
+
+#: a problem: a path, JSON text, a mapping like the JSON object, or one already read
+ProblemSource: TypeAlias = "str | Path | Mapping[str, Any] | Problem | Layer"
+#: an answers object: a path, JSON text or a mapping like the JSON object
+AnswersSource: TypeAlias = "str | Path | Mapping[str, Any]"
+#: a tolerance for :func:`check`: an exact number, or text such as ``"0.05"``
+Tolerance: TypeAlias = "Fraction | Decimal | int | float | str"
 
 
 class _Shown:
@@ -29,20 +57,35 @@ class _Shown:
 
     def derivation(self, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> Derivation:
+        """The worked solution as data, which the printers lay out (see the subclasses)."""
         raise NotImplementedError
 
     def approximate_keys(self) -> frozenset[str]:
-        """Result keys whose values are float approximations (sigmoid, tanh)."""
+        """Result keys whose values are float approximations (sigmoid, tanh).
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> sorted(cnnstep.solve({**problem, "activation": "sigmoid"}).approximate_keys())
+        ['activated', 'grad_conv', 'grad_filter', 'grad_input', 'grad_output', 'loss', 'output']
+        >>> cnnstep.solve(problem).approximate_keys()
+        frozenset()
+        """
         return frozenset()
 
     @property
     def result(self) -> dict[str, Any]:
+        """The result object, as ``--format json`` writes it but with exact values."""
         raise NotImplementedError
 
     def render(self, format: str = "text", options: Options | None = None, *,
                max_terms: int | None = None, only: Iterable[str] = ()) -> str:
         """This layer in one of :data:`cnnstep.render.FORMATS`: its worked
-        derivation, or (in JSON) its result object."""
+        derivation, or (in JSON) its result object. The ``to_…`` methods are
+        the same with the options spelled out.
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> cnnstep.solve(problem).render("json") == cnnstep.solve(problem).to_json()
+        True
+        """
         printer = renderer(format)
         if not printer.worked:
             return printer.result(self.result, self.approximate_keys())
@@ -50,37 +93,118 @@ class _Shown:
                                   options or Options())
 
     def to_json(self) -> str:
+        """The result object as JSON text, as ``--format json`` writes it: exact
+        decimals where they are finite, 17 significant digits otherwise.
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> print(cnnstep.solve(problem).to_json())
+        {
+          "output": [[0.5, 1], [1.5, 2]],
+          "loss": 0.125,
+          "grad_output": [[0.25, 0], [0.25, 0]],
+          "grad_filter": [[1]],
+          "grad_input": [[0.125, 0], [0.125, 0]]
+        }
+        <BLANKLINE>
+        """
         return self.render("json")
 
-    def to_text(self, *, width: int = 100, max_terms: int | None = None,
+    def to_text(self, *, width: int = TEXT_WIDTH, max_terms: int | None = None,
                 only: Iterable[str] = (), decimals: int | None = None,
                 hints: Hints = NO_HINTS) -> str:
+        """The worked derivation as plain text, ``width`` columns wide (80 unless
+        told, as on the command line when its output is not a terminal).
+
+        ``only`` works out just the chosen entries (``"grad_input[1][0]"``,
+        ``"loss"``); ``max_terms`` limits the products worked out (None: the
+        default limit of 3000, 0: none); ``decimals`` rounds values that have
+        no finite decimal to that many places instead of showing a fraction.
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> print(cnnstep.solve(problem).to_text(only=["loss"]))  # doctest: +ELLIPSIS
+        ╭────────────────────────────────────────╮
+        │ Worked solution: one convolution layer │
+        ╰────────────────────────────────────────╯
+        <BLANKLINE>
+        Step 1: Loss ───────────────────────────────────────────────────────────────────
+        The loss is the mean squared error, the mean of the squared errors over all 4
+        entries of Z.
+        Y
+        ...
+        L = (1/4)×[(Z₁₁−Y₁₁)² + (Z₁₂−Y₁₂)² + (Z₂₁−Y₂₁)² + (Z₂₂−Y₂₂)²]
+          = (1/4)×[(0.5−0)² + (1−1)² + (1.5−1)² + (2−2)²]
+          = (1/4)×[0.25 + 0 + 0.25 + 0]
+          = (1/4)×0.5
+          = 0.125
+        <BLANKLINE>
+        """
         return self.render("text", Options(decimals=decimals, hints=hints, width=width),
                            max_terms=max_terms, only=only)
 
     def to_latex(self, *, fragment: bool = False, max_terms: int | None = None,
                  only: Iterable[str] = (), decimals: int | None = None,
                  hints: Hints = NO_HINTS) -> str:
+        """The worked derivation as a LaTeX document that compiles with pdflatex,
+        or with ``fragment`` its body alone, to paste into a document that loads
+        ``amsmath``, ``amssymb`` and ``graphicx``. The other options are
+        :meth:`to_text`'s.
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> print(cnnstep.solve(problem).to_latex(only=["loss"]))  # doctest: +ELLIPSIS
+        \\documentclass[11pt]{article}
+        ...
+        \\begin{document}
+        ...
+         &= 0.125
+        \\end{align*}
+        \\end{document}
+        <BLANKLINE>
+        >>> print(cnnstep.solve(problem).to_latex(fragment=True).splitlines()[0])
+        % cnnstep: needs \\usepackage{amsmath,amssymb,graphicx}
+        """
         return self.render("latex", Options(decimals=decimals, hints=hints, fragment=fragment),
                            max_terms=max_terms, only=only)
 
     def to_markdown(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                     decimals: int | None = None, hints: Hints = NO_HINTS) -> str:
+        """The worked derivation as Markdown with ``$…$`` math, which GitHub and
+        Jupyter render. The options are :meth:`to_text`'s.
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> print(cnnstep.solve(problem).to_markdown(only=["loss"]))  # doctest: +ELLIPSIS
+        # Worked solution: one convolution layer
+        <BLANKLINE>
+        ## Step 1: Loss
+        ...
+         &= 0.125
+        \\end{aligned}
+        $$
+        <BLANKLINE>
+        """
         return self.render("markdown", Options(decimals=decimals, hints=hints),
                            max_terms=max_terms, only=only)
 
     def _repr_markdown_(self) -> str:
+        """How Jupyter shows this object: its derivation as Markdown."""
         return self.to_markdown()
 
     def _repr_latex_(self) -> str:
+        """How a notebook converted to LaTeX shows this object: the LaTeX body."""
         return self.to_latex(fragment=True)
 
 
 class Worked(_Shown):
     """A solved layer: its exact result and its worked derivation in every format.
 
-    With ``symbolic``, the derivation starts with the general formulas and the
-    result gains the key ``symbolic``.
+    :func:`solve` makes one. With ``symbolic``, the derivation starts with the
+    general formulas and the result gains the key ``symbolic``.
+
+    >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+    >>> worked = cnnstep.solve(problem)
+    >>> worked
+    <cnnstep.Worked: output, loss, grad_output, grad_filter, grad_input>
+    >>> worked.problem.loss, worked.solution.loss
+    ('mse', Fraction(1, 8))
     """
 
     def __init__(self, problem: Problem, *, symbolic: bool = False) -> None:
@@ -90,7 +214,13 @@ class Worked(_Shown):
 
     @property
     def result(self) -> dict[str, Any]:
-        """The result object: every quantity in the user's shapes, as Fractions."""
+        """The result object: every quantity in the shape it was given in, as
+        exact Fractions (floats after a sigmoid or tanh).
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> cnnstep.solve(problem).result["grad_input"]
+        [[Fraction(1, 8), Fraction(0, 1)], [Fraction(1, 8), Fraction(0, 1)]]
+        """
         values: dict[str, Any] = dict(result(self.solution))
         if self.symbolic:
             from cnnstep.symbolic import symbolic_result
@@ -99,13 +229,27 @@ class Worked(_Shown):
         return values
 
     def approximate_keys(self) -> frozenset[str]:
+        """Result keys whose values are float approximations (sigmoid, tanh).
+
+        >>> layer = {"input": [[1, -2]], "filter": [[1]], "activation": "tanh"}
+        >>> sorted(cnnstep.solve(layer).approximate_keys())
+        ['activated', 'output']
+        """
         from cnnstep.quantities import approximate_keys
 
         return approximate_keys(self.problem)
 
     def derivation(self, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> Derivation:
-        """The worked solution; ``max_terms`` None means the default limit, 0 none."""
+        """The worked solution as data, which the printers lay out; ``max_terms``
+        None means the default limit, 0 none.
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> [step.title for step in cnnstep.solve(problem).derivation().steps]
+        ... # doctest: +NORMALIZE_WHITESPACE
+        ['Output size', 'Forward pass', 'Loss', 'Gradient of the loss with respect to the output',
+         'Gradient with respect to the kernel', 'Gradient with respect to the input']
+        """
         from cnnstep.derivation import DEFAULT_MAX_TERMS, derive
 
         limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
@@ -120,19 +264,38 @@ class Worked(_Shown):
 
 
 class Formulas(_Shown):
-    """A layer given by shapes: its symbolic derivation, with no numbers."""
+    """A layer given by shapes: its symbolic derivation, with no numbers.
+
+    :func:`solve` makes one when the input and filter are given as shapes.
+
+    >>> formulas = cnnstep.solve({"input": {"shape": [3, 3]}, "filter": {"shape": [2, 2]}})
+    >>> formulas
+    <cnnstep.Formulas: (1, 3, 3) ⋆ (1, 1, 2, 2)>
+    """
 
     def __init__(self, layer: Layer) -> None:
         self.layer = layer
 
     @property
     def result(self) -> dict[str, Any]:
+        """The formulas, under the key ``symbolic``, as strings in SymPy syntax.
+
+        >>> layer = {"input": {"shape": [3, 3]}, "filter": {"shape": [2, 2]}}
+        >>> cnnstep.solve(layer).result["symbolic"]["output"][0][0]
+        'X_1_1*K_1_1 + X_1_2*K_1_2 + X_2_1*K_2_1 + X_2_2*K_2_2'
+        """
         from cnnstep.symbolic import symbolic_result
 
         return {"symbolic": symbolic_result(self.layer)}
 
     def derivation(self, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> Derivation:
+        """The symbolic derivation as data, which the printers lay out.
+
+        >>> layer = {"input": {"shape": [3, 3]}, "filter": {"shape": [2, 2]}}
+        >>> [step.title for step in cnnstep.solve(layer).derivation().steps][:2]
+        ['Output size', 'The layer in symbols']
+        """
         from cnnstep.derivation import DEFAULT_MAX_TERMS
         from cnnstep.symbolic import derive_symbolic
 
@@ -143,8 +306,17 @@ class Formulas(_Shown):
         return f"<cnnstep.Formulas: {self.layer.input_shape} ⋆ {self.layer.filter_shape}>"
 
 
-def read(problem: str | Path | Mapping[str, Any] | Problem | Layer) -> Problem | Layer:
-    """A problem (or a layer given by shapes) from a path, JSON text or a mapping."""
+def read(problem: ProblemSource) -> Problem | Layer:
+    """A problem (or a layer given by shapes) from a path, JSON text or a mapping.
+
+    >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+    >>> read(problem).output_size
+    (2, 2)
+    >>> read('{"input": [[1]], "filter": [[1, 2]]}')
+    Traceback (most recent call last):
+    ...
+    cnnstep.problem.ProblemError: filter 1×2 is larger than the padded input 1×1
+    """
     if isinstance(problem, Problem | Layer):
         return problem
     if isinstance(problem, Mapping):
@@ -154,13 +326,25 @@ def read(problem: str | Path | Mapping[str, Any] | Problem | Layer) -> Problem |
     return load(problem)
 
 
-def solve(problem: str | Path | Mapping[str, Any] | Problem | Layer, *,
-          symbolic: bool = False) -> Worked | Formulas:
-    """Solve one layer exactly; a layer given by shapes gives its formulas.
+def solve(problem: ProblemSource, *, symbolic: bool = False) -> Worked | Formulas:
+    """Solve one layer exactly, as ``cnnstep solve`` does.
 
-    >>> worked = solve({"input": [[1, 2], [3, 4]], "filter": [[0.5]]})
+    ``problem`` is a path to a problem file, its JSON text, a mapping like the
+    JSON object (numbers may be ints, Fractions, Decimals, strings such as
+    ``"1/3"``, or floats, read by their shortest repr) or a problem already
+    read. The result is a :class:`Worked`; a layer given by shapes gives its
+    :class:`Formulas`. With ``symbolic``, the derivation starts with the
+    general formulas.
+
+    >>> worked = cnnstep.solve({"input": [[1, 2], [3, 4]], "filter": [[0.5]]})
     >>> worked.result["output"]
     [[Fraction(1, 2), Fraction(1, 1)], [Fraction(3, 2), Fraction(2, 1)]]
+    >>> cnnstep.solve(cnnstep.sample("seed000")).result["updated_filter"]
+    [[Fraction(37, 100), Fraction(1, 10)], [Fraction(59, 200), Fraction(121, 200)]]
+    >>> cnnstep.solve({"input": [[1, 2]], "filter": [[1, 2, 3]]})
+    Traceback (most recent call last):
+    ...
+    cnnstep.problem.ProblemError: filter 1×3 is larger than the padded input 1×2
     """
     read_in = read(problem)
     if isinstance(read_in, Layer):
@@ -170,7 +354,15 @@ def solve(problem: str | Path | Mapping[str, Any] | Problem | Layer, *,
 
 def working(report: Report) -> Derivation | None:
     """The worked derivation of a report's wrong entries alone (the first
-    :data:`WORKED_LIMIT`), or None when every answer is right."""
+    :data:`WORKED_LIMIT`), or None when every answer is right.
+
+    >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+    >>> wrong = cnnstep.check(problem, {"loss": 0.3, "grad_filter": [[1]]})
+    >>> [step.title for step in working(wrong).steps]
+    ['Loss']
+    >>> working(cnnstep.check(problem, {"loss": 0.125})) is None
+    True
+    """
     from cnnstep.derivation import derive
 
     entries = report.wrong_entries(WORKED_LIMIT)
@@ -180,7 +372,66 @@ def working(report: Report) -> Derivation | None:
 def render_report(report: Report, title: str, format: str = "text",
                   options: Options | None = None) -> str:
     """A marked hand calculation in one of :data:`cnnstep.render.FORMATS`, with
-    the working of its wrong entries where the format shows derivations."""
+    the working of its wrong entries where the format shows derivations.
+
+    >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+    >>> report = cnnstep.check(problem, {"loss": 0.125})
+    >>> print(render_report(report, "Marking", "json"))  # doctest: +ELLIPSIS
+    {"correct": true, "score": {"right": 1, "total": 1}, "quantities": {"loss": ...}}}
+    <BLANKLINE>
+    """
     printer = renderer(format)
     return printer.report(report, title, working(report) if printer.worked else None,
                           options or Options())
+
+
+def check(problem: ProblemSource, answers: AnswersSource | None = None, *,
+          tolerance: Tolerance | None = None) -> Report:
+    """Mark a student's answers to ``problem``; see :func:`cnnstep.check`."""
+    from cnnstep.check import mark, read_answers
+    from cnnstep.problem import ANSWERS_KEY
+
+    data: Any = None
+    if isinstance(problem, Problem | Layer):
+        read_in: Problem | Layer = problem
+    else:
+        data, name = _data(problem)
+        try:
+            read_in = problem_from_data(data)
+        except ProblemError as error:
+            raise ProblemError(f"{name}{error}") from None
+    if isinstance(read_in, Layer):
+        raise ProblemError("a layer given by shapes has no numbers to mark answers against")
+    solution = solve_layer(read_in)
+    if answers is None:
+        inside = data.get(ANSWERS_KEY) if isinstance(data, Mapping) else None
+        if inside is None:
+            raise ProblemError("no answers to mark; give them, or put them in the problem "
+                               f"under the key '{ANSWERS_KEY}'")
+        given, label = inside, ANSWERS_KEY
+    else:
+        given, name = _data(answers)
+        label = name.removesuffix(": ")
+    return mark(solution, read_answers(given, solution, label), _tolerance(tolerance))
+
+
+def _data(source: AnswersSource) -> tuple[Any, str]:
+    """A JSON object from a path, JSON text or a mapping, and how messages name it
+    (``"answers.json: "`` for a file, else nothing)."""
+    if isinstance(source, Mapping):
+        return source, ""
+    if isinstance(source, str) and source.lstrip().startswith("{"):
+        return parse_json(source), ""
+    try:
+        return parse_json(read_text(Path(source))), f"{where(source)}: "
+    except ProblemError as error:
+        raise ProblemError(f"{where(source)}: {error}") from None
+
+
+def _tolerance(value: Tolerance | None) -> Fraction | None:
+    if value is None:
+        return None
+    tolerance = to_number(value, "tolerance")
+    if tolerance < 0:
+        raise ProblemError("tolerance: cannot be negative")
+    return tolerance

@@ -8,20 +8,38 @@
   student's own wrong earlier answer (``carried_forward``);
 * :mod:`~cnnstep.check.marking` marks every answered quantity and makes the
   report.
+
+The names below are imported from those modules on first use, so that
+``import cnnstep`` (which imports this package, for the function
+:func:`cnnstep.check` to take its name) stays light.
 """
 
-from cnnstep.check.answers import (
-    NEAR,
-    Answers,
-    Given,
-    answers_in_problem,
-    is_right,
-    load_answers,
-    read_answers,
-    tolerance_of,
-)
-from cnnstep.check.marking import Marked, Mismatch, Report, mark
-from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Mistake
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnnstep.check.answers import (
+        NEAR,
+        Answers,
+        Given,
+        answers_in_problem,
+        is_right,
+        load_answers,
+        read_answers,
+        tolerance_of,
+    )
+    from cnnstep.check.marking import Marked, Mismatch, Report, mark
+    from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Mistake
+
+#: each name of ``__all__`` → the module that defines it
+_HOMES = {
+    **dict.fromkeys(["NEAR", "Answers", "Given", "answers_in_problem", "is_right",
+                     "load_answers", "read_answers", "tolerance_of"], "answers"),
+    **dict.fromkeys(["Marked", "Mismatch", "Report", "mark"], "marking"),
+    **dict.fromkeys(["MISTAKES", "PRECEDENCE", "Diagnosis", "Mistake"], "mistakes"),
+}
 
 __all__ = [
     "MISTAKES",
@@ -41,3 +59,16 @@ __all__ = [
     "read_answers",
     "tolerance_of",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cnnstep.check' has no attribute {name!r}")
+    value = getattr(import_module(f"cnnstep.check.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
