@@ -30,6 +30,9 @@ from oracle import Spec, nest, read_sample, spec_from_data, strip_axes
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "cnnstep" / "samples"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+#: why the tests of the shared contract skip without it (it is not part of the repository)
+NO_SHARED = ("needs the project's shared format contract and seed cases, which the "
+             "project's CI lays beside the repository; a clone alone does not have them")
 
 #: environment variables that would let rich colour or resize piped output
 TERMINAL_VARS = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",

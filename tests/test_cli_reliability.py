@@ -82,7 +82,8 @@ def test_a_broken_pipe_stops_quietly() -> None:
     assert process.stdout.read(20).startswith(b"\\documentclass")
     process.stdout.close()
     status = process.wait(timeout=120)
-    assert process.stderr.read() == b""
+    with process.stderr:
+        assert process.stderr.read() == b""
     assert status == 141
 
 

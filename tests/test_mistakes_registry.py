@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLES, SHARED
+from helpers import NO_SHARED, SAMPLES, SHARED
 from oracle import (
     fr,
     naive_backward,
@@ -44,7 +44,7 @@ STRIDE2 = Path(__file__).resolve().parent / "answers" / "stride2-problem.json"
 def test_the_contract_table_has_these_codes() -> None:
     contract = SHARED / "problem-format.md"
     if not contract.is_file():
-        pytest.skip(f"{contract} is missing")
+        pytest.skip(NO_SHARED)
     text = contract.read_text(encoding="utf-8")
     table = text.split("Diagnosis codes", 1)[1].split("\n\n", 2)[1]
     assert tuple(re.findall(r"^\| `([a-z_]+)` \|", table, re.MULTILINE)) == CONTRACT_CODES

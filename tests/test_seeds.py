@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLES, SHARED, dec, invoke
+from helpers import NO_SHARED, SAMPLES, SHARED, dec, invoke
 from oracle import fr
 
 from cnnstep.engine import solve
@@ -209,7 +209,7 @@ def test_seed001_stride2_gradients_by_the_naive_chain_rule() -> None:
 
 def _needs_shared() -> Path:
     if not SHARED.is_dir():
-        pytest.skip(f"the shared contract directory {SHARED} is missing")
+        pytest.skip(NO_SHARED)
     return SHARED
 
 
