@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import doctest
 import inspect
 import json
 import pydoc
@@ -79,6 +80,21 @@ def test_every_public_function_and_method_has_an_example(name: str, member: Any)
     assert doc, f"{name} has no docstring"
     if not (name.endswith(".derivation") and "subclasses" in doc):
         assert ">>>" in doc, f"{name} has no example in its docstring"
+
+
+def test_readme_python_examples_run() -> None:
+    """The README's Python section is doctested here, as the package's docstrings are."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Python\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```pycon\n(.*?)```", section, flags=re.DOTALL)
+    assert blocks, "the README's Python section has no examples"
+    # one session: the later blocks use what the earlier ones made
+    examples = doctest.DocTestParser().get_doctest("\n".join(blocks), {}, "README.md Python",
+                                                  "README.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    report: list[str] = []
+    runner.run(examples, out=report.append)
+    assert runner.summarize(verbose=False).failed == 0, "".join(report)
 
 
 def test_doctests_are_part_of_the_test_command() -> None:
