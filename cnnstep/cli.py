@@ -67,7 +67,9 @@ def fail(message: str, status: int = 2) -> typer.Exit:
 
 def say(kind: str, message: str) -> None:
     """``cnnstep: error: …`` or ``cnnstep: note: …``, on one line of standard error."""
-    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    # control characters (line breaks of every kind included) are shown escaped
+    one_line = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                       for ch in message)
     output.to_stderr(f"cnnstep: {kind}: {one_line}")
 
 
