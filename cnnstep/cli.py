@@ -348,6 +348,24 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command()
+def schema(to: Output = None) -> None:
+    """Print the JSON Schema (draft 2020-12) of a problem file, for editors and validators.
+
+    The schema checks each key's type, names and ranges; the shapes agreeing
+    is left to `cnnstep solve`.
+
+    Example:
+
+      cnnstep schema -o cnnstep-problem.schema.json
+    """
+    import json
+
+    from cnnstep.schema import schema as problem_schema
+
+    write(json.dumps(problem_schema(), indent=2, ensure_ascii=False) + "\n", to)
+
+
 def _styled(to: Path | None) -> bool:
     """A derivation is styled on a terminal, or when FORCE_COLOR asks (rich then
     honours NO_COLOR: styles without colour)."""
