@@ -348,6 +348,103 @@ def check(
         raise typer.Exit(1)
 
 
+def _pair_option(text: str, name: str) -> tuple[int, int]:
+    """``3`` or ``3x4`` (rows × columns)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        numbers = [int(part) for part in parts]
+    except ValueError:
+        raise fail(f"{name} {text}: expected N or NxM, such as 3 or 4x5") from None
+    if len(numbers) not in (1, 2) or min(numbers) < 1 or max(numbers) > 64:
+        raise fail(f"{name} {text}: expected N or NxM with sizes from 1 to 64")
+    return numbers[0], numbers[-1]
+
+
+class Values(StrEnum):
+    integers = "integers"
+    decimals = "decimals"
+    fractions = "fractions"
+
+
+@app.command()
+def generate(
+    seed: Annotated[int, typer.Option("--seed", help="The seed: the same seed and options "
+                                                     "give the same files on any machine.")],
+    to: Annotated[Path, typer.Option("--output", "-o", help="The directory to write into "
+                                                            "(made if missing).")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, max=10_000,
+                                       help="How many problems.")] = 1,
+    size: Annotated[str, typer.Option("--size", help="Input size, N or HxW.")] = "3",
+    channels: Annotated[int, typer.Option("--channels", min=1, max=8)] = 1,
+    filters: Annotated[int, typer.Option("--filters", min=1, max=8)] = 1,
+    kernel: Annotated[str, typer.Option("--kernel", help="Kernel size, N or HxW.")] = "2",
+    stride: Annotated[int, typer.Option("--stride", min=1, max=8)] = 1,
+    padding: Annotated[int, typer.Option("--padding", min=0, max=8)] = 0,
+    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="A bias per filter.")] = False,
+    activation: Annotated[str | None, typer.Option(
+        "--activation", help="relu or leaky_relu (sigmoid and tanh have no exact values).")
+    ] = None,
+    pool: Annotated[str | None, typer.Option("--pool", help="max, min or mean.")] = None,
+    pool_size: Annotated[int, typer.Option("--pool-size", min=1, max=8)] = 2,
+    loss: Annotated[str, typer.Option("--loss", help="mse, sse or half_sse.")] = "mse",
+    learning_rate: Annotated[str | None, typer.Option(
+        "--learning-rate", help="α of the update (default 0.1); 0: no update.")] = None,
+    values: Annotated[Values, typer.Option(
+        "--values", help="integers (−3 to 3), decimals (one place, −1 to 1) or fractions "
+                         "(halves, written as fractions).")] = Values.decimals,
+    places: Annotated[int, typer.Option(
+        "--places", min=0, max=12,
+        help="Every answer a terminating decimal with at most this many places.")] = 4,
+    ties: Annotated[bool, typer.Option("--ties", help="Allow ties in max and min pool "
+                                                      "windows.")] = False,
+    template: Annotated[Path | None, typer.Option(
+        "--template", help="A problem file whose numbers are redrawn (its other keys kept); "
+                           "the shape options are then ignored.")] = None,
+) -> None:
+    """Write homework variants: seeded problems whose answers are short and exact.
+
+    Every result value of every problem is a terminating decimal with at most
+    --places decimal places; max and min pool windows have no ties (unless
+    --ties), and no ReLU map is zero everywhere.
+
+    Examples:
+
+      cnnstep generate --seed 7 --count 30 -o week3
+
+      cnnstep generate --seed 1 --size 4 --kernel 3 --activation relu --pool max -o set
+
+      cnnstep generate --seed 2 --template samples/seed000-filter-update.json -o variants
+    """
+    from fractions import Fraction
+
+    from cnnstep import generate as generator
+    from cnnstep.problem import ProblemError, parse_json, read_text, to_number, where
+
+    try:
+        rate = (to_number(learning_rate, "--learning-rate") if learning_rate is not None
+                else Fraction(1, 10))
+        options = dict(size=_pair_option(size, "--size"), channels=channels, filters=filters,
+                       kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding,
+                       bias=bias, activation=activation, pool=pool, pool_size=pool_size,
+                       loss=loss, learning_rate=rate or None, style=values.value,
+                       places=places, ties=ties)
+        if template is not None:
+            data = parse_json(read_text(template))
+            if not isinstance(data, dict):
+                raise ProblemError(f"{where(template)}: expected a JSON object")
+            exercise = generator.from_template(data, **options)
+        else:
+            exercise = generator.Exercise(**options)  # type: ignore[arg-type]
+        problems = generator.generate(exercise, seed=seed, count=count)
+    except ProblemError as error:
+        raise fail(str(error)) from None
+    try:
+        paths = generator.write(problems, to, fractions=values is Values.fractions)
+    except OSError as error:
+        raise fail(f"{to}: cannot write: {error.strerror or error}") from None
+    say("note", f"wrote {len(paths)} problem{'s' * (len(paths) != 1)} to {to}")
+
+
 @app.command()
 def schema(to: Output = None) -> None:
     """Print the JSON Schema (draft 2020-12) of a problem file, for editors and validators.
