@@ -1,0 +1,93 @@
+"""``cnnstep export``: Moodle XML.
+
+Each export is parsed back as its platform reads it, and every blank is
+compared with the exact result of ``cnnstep.solve``.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import SAMPLES
+
+import cnnstep
+from cnnstep.export import export
+from cnnstep.export.blanks import tolerance
+from cnnstep.export.moodle import cdata
+from cnnstep.problem import Problem, load
+
+#: the samples with numbers (the others give only shapes)
+NUMERIC = sorted(path.name for path in SAMPLES.glob("*.json")
+                 if isinstance(load(path), Problem))
+
+#: how Moodle reads a cloze NUMERICAL answer and its tolerance
+MOODLE_NUMBER = r"-?(?:[0-9]+[.,]?[0-9]*|[.,][0-9]+)(?:[eE][-+]?[0-9]+)?"
+CLOZE = re.compile(rf"\{{([0-9]+):NUMERICAL:=({MOODLE_NUMBER}):({MOODLE_NUMBER})\}}")
+
+
+
+def entries(result: dict[str, Any]) -> list[tuple[str, Fraction]]:
+    """Every entry of a result, in order: (name, exact value)."""
+    out = []
+    for key, value in result.items():
+        array = np.array(value, dtype=object)
+        for index in np.ndindex(array.shape):
+            out.append((key + "".join(f"[{i}]" for i in index), array[index]))
+    return out
+
+
+def test_samples_are_found() -> None:
+    assert "seed000-filter-update.json" in NUMERIC and len(NUMERIC) >= 10
+
+
+# --------------------------------------------------------------------------
+# Moodle
+
+
+@pytest.mark.parametrize("sample", NUMERIC)
+def test_moodle_blanks_are_the_result(sample: str, tmp_path: Path) -> None:
+    out = tmp_path / "quiz.xml"
+    export([SAMPLES / sample], to="moodle", path=out)
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<quiz>')
+    (question,) = ET.fromstring(text).findall("question")
+    assert question.get("type") == "cloze"
+    assert question.findtext("name/text") == Path(sample).stem
+    assert question.find("questiontext").get("format") == "html"  # type: ignore[union-attr]
+    html = question.findtext("questiontext/text") or ""
+    assert "<![CDATA[" in text and "<table" in html
+    assert len(question.findtext("generalfeedback/text") or "") > 100
+
+    worked = cnnstep.solve(SAMPLES / sample)
+    blanks = CLOZE.findall(html)
+    assert len(blanks) == html.count(":NUMERICAL:")
+    expected = entries(worked.result)
+    assert len(blanks) == len(expected)
+    by_key: dict[str, int] = {}
+    for (weight, shown, tol), (name, value) in zip(blanks, expected, strict=True):
+        assert abs(Fraction(shown) - value) <= Fraction(tol), (name, shown, value)
+        decimals = len(shown.partition(".")[2])
+        assert Fraction(tol) == tolerance(min(decimals, 4)), name
+        key = name.partition("[")[0]
+        by_key[key] = by_key.get(key, 0) + int(weight)
+    # one point per quantity, shared by its entries
+    assert len(set(by_key.values())) == 1, by_key
+
+
+def test_moodle_several_problems_one_question_each(tmp_path: Path) -> None:
+    out = tmp_path / "quiz.xml"
+    export([SAMPLES / "half-sse.json", SAMPLES / "meanpool.json"], to="moodle", path=out)
+    names = [q.findtext("name/text") for q in ET.parse(out).getroot()]
+    assert names == ["half-sse", "meanpool"]
+
+
+def test_cdata_holds_anything() -> None:
+    text = "<p>a]]>b</p>"
+    root = ET.fromstring(f"<t>{cdata(text)}</t>")
+    assert root.text == text
