@@ -1,4 +1,4 @@
-"""``cnnstep export``: Moodle XML.
+"""``cnnstep export``: Moodle XML and a Canvas QTI zip.
 
 Each export is parsed back as its platform reads it, and every blank is
 compared with the exact result of ``cnnstep.solve``.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ NUMERIC = sorted(path.name for path in SAMPLES.glob("*.json")
 MOODLE_NUMBER = r"-?(?:[0-9]+[.,]?[0-9]*|[.,][0-9]+)(?:[eE][-+]?[0-9]+)?"
 CLOZE = re.compile(rf"\{{([0-9]+):NUMERICAL:=({MOODLE_NUMBER}):({MOODLE_NUMBER})\}}")
 
+QTI = "{http://www.imsglobal.org/xsd/ims_qtiasiv1p2}"
+MANIFEST = "{http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1}"
 
 
 def entries(result: dict[str, Any]) -> list[tuple[str, Fraction]]:
@@ -91,3 +94,62 @@ def test_cdata_holds_anything() -> None:
     text = "<p>a]]>b</p>"
     root = ET.fromstring(f"<t>{cdata(text)}</t>")
     assert root.text == text
+
+
+# --------------------------------------------------------------------------
+# Canvas
+
+
+def _zip(paths: list[Path], tmp_path: Path) -> zipfile.ZipFile:
+    out = tmp_path / "quiz.zip"
+    export(paths, to="canvas", path=out)
+    return zipfile.ZipFile(out)
+
+
+def test_canvas_manifest_names_every_file(tmp_path: Path) -> None:
+    archive = _zip([SAMPLES / "seed000-filter-update.json"], tmp_path)
+    names = set(archive.namelist())
+    manifest = ET.fromstring(archive.read("imsmanifest.xml"))
+    assert manifest.tag == f"{MANIFEST}manifest"
+    hrefs = {f.get("href") for f in manifest.iter(f"{MANIFEST}file")}
+    assert hrefs == names - {"imsmanifest.xml"}
+    resource = manifest.find(f"{MANIFEST}resources/{MANIFEST}resource")
+    assert resource is not None and resource.get("type") == "imsqti_xmlv1p2"
+    for name in names:
+        ET.fromstring(archive.read(name))  # well formed
+
+
+@pytest.mark.parametrize("sample", NUMERIC)
+def test_canvas_questions_are_the_result(sample: str, tmp_path: Path) -> None:
+    archive = _zip([SAMPLES / sample], tmp_path)
+    (name,) = [n for n in archive.namelist() if n.endswith(".xml") and
+               Path(n).stem == Path(n).parent.name]
+    root = ET.fromstring(archive.read(name))
+    assert root.tag == f"{QTI}questestinterop"
+    items = list(root.iter(f"{QTI}item"))
+
+    def field(item: ET.Element, label: str) -> str:
+        for entry in item.iter(f"{QTI}qtimetadatafield"):
+            if entry.findtext(f"{QTI}fieldlabel") == label:
+                return entry.findtext(f"{QTI}fieldentry") or ""
+        raise AssertionError(label)
+
+    assert field(items[0], "question_type") == "text_only_question"
+    numerical = items[1:]
+    assert all(field(item, "question_type") == "numerical_question" for item in numerical)
+    worked = cnnstep.solve(SAMPLES / sample)
+    expected = entries(worked.result)
+    assert len(numerical) == len(expected)
+    for item, (entry, value) in zip(numerical, expected, strict=True):
+        assert item.get("title", "").endswith(": " + entry)
+        condition = item.find(f"{QTI}resprocessing/{QTI}respcondition[@continue='No']")
+        assert condition is not None
+        shown = Fraction(condition.findtext(f".//{QTI}varequal") or "")
+        low = Fraction(condition.findtext(f".//{QTI}vargte") or "")
+        high = Fraction(condition.findtext(f".//{QTI}varlte") or "")
+        assert low <= value <= high and shown - low == high - shown <= Fraction(1, 100)
+        assert condition.findtext(f"{QTI}setvar") == "100"
+        feedback = item.findtext(f".//{QTI}itemfeedback[@ident='general_fb']//{QTI}mattext")
+        assert feedback
+    points = sum(Fraction(field(item, "points_possible")) for item in numerical)
+    assert points == len(worked.result)

@@ -9,7 +9,9 @@ worked derivation as its feedback.
 >>> export(["samples/seed000-filter-update.json"], to="moodle",
 ...        path="quiz.xml")  # doctest: +SKIP
 
-* ``moodle``: a Moodle XML file with one Cloze question per problem.
+* ``moodle``: a Moodle XML file with one Cloze question per problem;
+* ``canvas``: a QTI 1.2 zip for Canvas (Classic Quizzes), one numerical
+  question per entry.
 """
 
 from __future__ import annotations
@@ -29,14 +31,21 @@ def _moodle(items: Sequence[Exercise], path: Path, inputs: Iterable[Path | str])
     files.write_text(moodle.quiz(items), path, inputs)
 
 
-#: platform → how an export to it is written
+def _canvas(items: Sequence[Exercise], path: Path, inputs: Iterable[Path | str]) -> None:
+    from cnnstep.export import canvas, files
+
+    files.write_zip(canvas.package(items), path, inputs)
+
+
+#: platform → how an export to it is written: an XML file, a zip
 PLATFORMS: dict[str, Callable[[Sequence[Exercise], Path, Iterable[Path | str]], None]] = {
-    "moodle": _moodle}
+    "moodle": _moodle, "canvas": _canvas}
 
 
 def export(problems: Iterable[Source], *, to: str, path: str | Path) -> list[Exercise]:
     """Export ``problems`` (paths, JSON texts, mappings or read problems) to the
-    platform ``to`` at ``path``. Gives the exercises written.
+    platform ``to`` at ``path``: a Moodle XML file or a Canvas zip. Gives the
+    exercises written.
 
     Bad problems raise :class:`~cnnstep.problem.ProblemError`; a path that
     cannot be written, :class:`~cnnstep.output.OutputError`.
