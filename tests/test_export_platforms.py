@@ -1,4 +1,4 @@
-"""``cnnstep export``: Moodle XML and a Canvas QTI zip.
+"""``cnnstep export``: Moodle XML, a Canvas QTI zip and PrairieLearn questions.
 
 Each export is parsed back as its platform reads it, and every blank is
 compared with the exact result of ``cnnstep.solve``.
@@ -6,7 +6,10 @@ compared with the exact result of ``cnnstep.solve``.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
+import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from fractions import Fraction
@@ -21,6 +24,7 @@ import cnnstep
 from cnnstep.export import export
 from cnnstep.export.blanks import tolerance
 from cnnstep.export.moodle import cdata
+from cnnstep.output import OutputError
 from cnnstep.problem import Problem, load
 
 #: the samples with numbers (the others give only shapes)
@@ -153,3 +157,97 @@ def test_canvas_questions_are_the_result(sample: str, tmp_path: Path) -> None:
         assert feedback
     points = sum(Fraction(field(item, "points_possible")) for item in numerical)
     assert points == len(worked.result)
+
+
+# --------------------------------------------------------------------------
+# PrairieLearn
+
+
+def _generate(server: Path) -> dict[str, Any]:
+    spec = importlib.util.spec_from_file_location(f"server_{uuid.uuid4().hex}", server)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data: dict[str, Any] = {"params": {}, "correct_answers": {}}
+    module.generate(data)
+    return data
+
+
+def expected_answers(result: dict[str, Any]) -> dict[str, Any]:
+    """The answers-names and values the question must have: a matrix per 2-D slice."""
+    out: dict[str, Any] = {}
+    for key, value in result.items():
+        array = np.array(value, dtype=object)
+        if array.ndim == 0:
+            out[key] = array.item()
+        elif array.ndim == 1:
+            out[key] = [array.tolist()]
+        elif array.ndim == 2:
+            out[key] = array.tolist()
+        else:
+            for lead in np.ndindex(array.shape[:-2]):
+                out[key + "".join(f"_{i}" for i in lead)] = array[lead].tolist()
+    return out
+
+
+@pytest.mark.parametrize("sample", NUMERIC)
+def test_prairielearn_question_is_the_result(sample: str, tmp_path: Path) -> None:
+    export([SAMPLES / sample], to="prairielearn", path=tmp_path / "questions")
+    directory = tmp_path / "questions" / Path(sample).stem
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "info.json", "question.html", "server.py"]
+    info = json.loads((directory / "info.json").read_text(encoding="utf-8"))
+    assert info["type"] == "v3" and info["title"] == Path(sample).stem and info["topic"]
+    uuid.UUID(info["uuid"])
+
+    data = _generate(directory / "server.py")
+    assert "<" in data["params"]["solution_html"]
+    worked = cnnstep.solve(SAMPLES / sample)
+    expected = expected_answers(worked.result)
+    assert list(data["correct_answers"]) == list(expected)
+    for name, value in expected.items():
+        given = np.array(data["correct_answers"][name], dtype=float)
+        exact = np.array(value, dtype=object)
+        assert given.shape == exact.shape, name
+        for index in np.ndindex(exact.shape):
+            assert given[index] == pytest.approx(float(exact[index]), rel=1e-15, abs=1e-300)
+
+    html = (directory / "question.html").read_text(encoding="utf-8")
+    elements = re.findall(r'<pl-(matrix-component|number)-input answers-name="([^"]+)"'
+                          r'[^>]* atol="([^"]+)" weight="([0-9]+)"', html)
+    assert [name for _, name, _, _ in elements] == list(expected)
+    assert all(kind == ("number" if np.ndim(expected[name]) == 0 else "matrix-component")
+               for kind, name, _, _ in elements)
+    for _, name, atol, _ in elements:
+        assert Fraction(atol) in {tolerance(d) for d in range(5)}, (name, atol)
+    assert "<pl-question-panel>" in html and "{{{params.solution_html}}}" in html
+
+
+def test_prairielearn_uuid_is_the_problems(tmp_path: Path) -> None:
+    def uid(path: Path, out: Path) -> str:
+        export([path], to="prairielearn", path=out)
+        info = json.loads((out / path.stem / "info.json").read_text(encoding="utf-8"))
+        return str(info["uuid"])
+
+    first = uid(SAMPLES / "seed000-filter-update.json", tmp_path / "a")
+    assert uid(SAMPLES / "seed000-filter-update.json", tmp_path / "b") == first
+    assert uid(SAMPLES / "half-sse.json", tmp_path / "d") != first
+
+
+def test_prairielearn_replaces_only_its_own_questions(tmp_path: Path) -> None:
+    out = tmp_path / "questions"
+    sample = SAMPLES / "seed000-filter-update.json"
+    export([sample], to="prairielearn", path=out)
+    export([sample], to="prairielearn", path=out)  # an earlier export is replaced
+    (out / "seed000-filter-update" / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"notes\.txt"):
+        export([sample], to="prairielearn", path=out)
+    assert (out / "seed000-filter-update" / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_repeated_titles_get_their_own_directories(tmp_path: Path) -> None:
+    sample = SAMPLES / "seed000-filter-update.json"
+    items = export([sample, sample], to="prairielearn", path=tmp_path / "q")
+    assert [item.slug for item in items] == ["seed000-filter-update", "seed000-filter-update-2"]
+    assert items[0].uid != items[1].uid

@@ -11,7 +11,8 @@ worked derivation as its feedback.
 
 * ``moodle``: a Moodle XML file with one Cloze question per problem;
 * ``canvas``: a QTI 1.2 zip for Canvas (Classic Quizzes), one numerical
-  question per entry.
+  question per entry;
+* ``prairielearn``: a directory holding one question directory per problem.
 """
 
 from __future__ import annotations
@@ -37,15 +38,22 @@ def _canvas(items: Sequence[Exercise], path: Path, inputs: Iterable[Path | str])
     files.write_zip(canvas.package(items), path, inputs)
 
 
-#: platform → how an export to it is written: an XML file, a zip
+def _prairielearn(items: Sequence[Exercise], path: Path,
+                  inputs: Iterable[Path | str]) -> None:
+    from cnnstep.export import files, prairielearn
+
+    files.write_tree(prairielearn.questions(items), path)
+
+
+#: platform → how an export to it is written: an XML file, a zip, a directory
 PLATFORMS: dict[str, Callable[[Sequence[Exercise], Path, Iterable[Path | str]], None]] = {
-    "moodle": _moodle, "canvas": _canvas}
+    "moodle": _moodle, "canvas": _canvas, "prairielearn": _prairielearn}
 
 
 def export(problems: Iterable[Source], *, to: str, path: str | Path) -> list[Exercise]:
     """Export ``problems`` (paths, JSON texts, mappings or read problems) to the
-    platform ``to`` at ``path``: a Moodle XML file or a Canvas zip. Gives the
-    exercises written.
+    platform ``to`` at ``path``: a Moodle XML file, a Canvas zip or a
+    PrairieLearn directory. Gives the exercises written.
 
     Bad problems raise :class:`~cnnstep.problem.ProblemError`; a path that
     cannot be written, :class:`~cnnstep.output.OutputError`.
