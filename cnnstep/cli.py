@@ -386,6 +386,63 @@ def _progress(total: int) -> Callable[[], None]:
     return advance
 
 
+class Platform(StrEnum):
+    """The platforms of :data:`cnnstep.export.PLATFORMS`, as typer lists choices."""
+
+    moodle = "moodle"
+    canvas = "canvas"
+    prairielearn = "prairielearn"
+
+
+@app.command()
+def export(
+    files: Annotated[
+        list[Path], typer.Argument(help="Problem files (JSON), one question each.",
+                                   metavar="FILE", show_default=False)
+    ],
+    to: Annotated[
+        Platform, typer.Option(
+            "--to", show_default=False,
+            help="moodle: a Moodle XML file of Cloze questions; canvas: a QTI 1.2 zip for "
+                 "Canvas, one numerical question per entry; prairielearn: a directory of "
+                 "PrairieLearn questions.")
+    ],
+    output_path: Annotated[
+        Path, typer.Option("--output", "-o", metavar="OUT", show_default=False,
+                           help="The XML file, the zip or the directory to write.")
+    ],
+) -> None:
+    """Export problems as quiz questions: every entry of every quantity a numeric blank.
+
+    Each blank accepts its value within the rounding rule of cnnstep check (the
+    exact decimal, or 4 decimals; half a unit in the last place, at most 0.01),
+    and the worked solution is the question's feedback.
+
+    Examples:
+
+      cnnstep export --to moodle samples/seed000-filter-update.json -o quiz.xml
+
+      cnnstep export --to canvas samples/half-sse.json samples/meanpool.json -o quiz.zip
+
+      cnnstep export --to prairielearn samples/seed000-filter-update.json -o questions/cnn
+    """
+    from cnnstep.export import PLATFORMS, exercises
+    from cnnstep.output import OutputError
+    from cnnstep.problem import ProblemError
+    from cnnstep.quantities import SelectionError
+
+    try:
+        items = exercises(files)
+    except (ProblemError, SelectionError) as error:
+        raise fail(str(error)) from None
+    for file, item in zip(files, items, strict=True):
+        notes(item.problem, file)
+    try:
+        PLATFORMS[to.value](items, output_path, files)
+    except OutputError as error:
+        raise fail(str(error)) from None
+
+
 def main() -> None:
     """The console script: never a traceback."""
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import SAMPLES
+from helpers import SAMPLES, assert_one_line_error, invoke
 
 import cnnstep
 from cnnstep.export import export
@@ -251,3 +251,58 @@ def test_repeated_titles_get_their_own_directories(tmp_path: Path) -> None:
     items = export([sample, sample], to="prairielearn", path=tmp_path / "q")
     assert [item.slug for item in items] == ["seed000-filter-update", "seed000-filter-update-2"]
     assert items[0].uid != items[1].uid
+
+
+# --------------------------------------------------------------------------
+# the command
+
+
+def test_command_writes_each_platform(tmp_path: Path) -> None:
+    sample = str(SAMPLES / "seed000-filter-update.json")
+    for to, name in [("moodle", "quiz.xml"), ("canvas", "quiz.zip"),
+                     ("prairielearn", "questions")]:
+        run = invoke("export", "--to", to, sample, "-o", tmp_path / name)
+        assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
+        assert (tmp_path / name).exists()
+    assert zipfile.is_zipfile(tmp_path / "quiz.zip")
+
+
+def test_command_refuses_a_problem_without_numbers(tmp_path: Path) -> None:
+    run = invoke("export", "--to", "moodle", SAMPLES / "symbolic-3x3-2x2.json",
+                 "-o", tmp_path / "q.xml")
+    assert_one_line_error(run, "symbolic-3x3-2x2.json", "only shapes")
+    assert not (tmp_path / "q.xml").exists()
+
+
+def test_command_refuses_bad_output(tmp_path: Path, problem_file: Any) -> None:
+    path = problem_file({"input": [[1, 2], [3, 4]], "filter": [[1]]})
+    before = path.read_text(encoding="utf-8")
+    assert_one_line_error(invoke("export", "--to", "canvas", path, "-o", path), "input file")
+    assert path.read_text(encoding="utf-8") == before
+    assert_one_line_error(invoke("export", "--to", "canvas", path, "-o", "-"), "zip")
+    assert_one_line_error(invoke("export", "--to", "moodle", path, "-o",
+                                 tmp_path / "missing" / "q.xml"), "cannot write")
+    assert_one_line_error(invoke("export", "--to", "moodle", tmp_path / "nothing.json",
+                                 "-o", tmp_path / "q.xml"), "nothing.json")
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_command_to_standard_output_for_moodle(problem_file: Any) -> None:
+    path = problem_file({"input": [[1, 2], [3, 4]], "filter": [[1]]})
+    run = invoke("export", "--to", "moodle", path, "-o", "-")
+    assert run.returncode == 0 and run.stdout.startswith("<?xml")
+    assert ET.fromstring(run.stdout).tag == "quiz"
+
+
+def test_command_offers_every_platform() -> None:
+    from cnnstep.cli import Platform
+    from cnnstep.export import PLATFORMS
+
+    assert [platform.value for platform in Platform] == list(PLATFORMS)
+
+
+def test_command_makes_the_question_directory(tmp_path: Path) -> None:
+    out = tmp_path / "course" / "questions" / "cnn"
+    run = invoke("export", "--to", "prairielearn", SAMPLES / "meanpool.json", "-o", out)
+    assert run.returncode == 0, run.stderr
+    assert (out / "meanpool" / "info.json").is_file()

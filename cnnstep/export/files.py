@@ -86,13 +86,13 @@ def write_zip(members: Mapping[str, str], path: Path,
 
 def write_tree(directories: Mapping[str, Mapping[str, str]], path: Path) -> None:
     """Question directories (name → file name → text) inside the directory
-    ``path``, created if it is missing; each is written under a temporary name
+    ``path``, created with its parents if missing; each is written under a temporary name
     and renamed into place."""
     if str(path) == output.STDOUT:
         raise OutputError("question directories are written to a directory; "
                           "give it with -o")
     try:
-        path.mkdir(exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"{path}: cannot make the directory: "
                           f"{error.strerror or error}") from None
