@@ -19,12 +19,11 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from fractions import Fraction
-from html import escape
 
 from cnnstep.export.blanks import Blank, Part, split_points
 from cnnstep.export.exercise import NAMESPACE, Exercise
 from cnnstep.export.feedback import solution_html
-from cnnstep.export.givens import givens_html
+from cnnstep.export.givens import givens_html, text
 from cnnstep.numbers import exact_decimal
 
 QTI = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
@@ -44,9 +43,9 @@ INTRO = ("<p>One convolution layer, computed as deep-learning frameworks do "
          "has more. Indices start at 0.</p>")
 
 
-def _text(parent: ET.Element, tag: str, text: str, **attributes: str) -> ET.Element:
+def _text(parent: ET.Element, tag: str, content: str, **attributes: str) -> ET.Element:
     element = ET.SubElement(parent, tag, attributes)
-    element.text = text
+    element.text = content
     return element
 
 
@@ -66,9 +65,9 @@ def text_item(exercise: Exercise) -> ET.Element:
     """The problem's givens and what it asks, as a text-only item."""
     item = ET.Element("item", ident=f"i{exercise.uid.hex}", title=exercise.title)
     _metadata(item, {"question_type": "text_only_question", "points_possible": "0"})
-    asks = "".join(f"<li>{escape(part.asked)}: {escape(part.meaning)}</li>"
+    asks = "".join(f"<li>{text(part.asked)}: {text(part.meaning)}</li>"
                    for part in exercise.parts)
-    html = (f"<h3>{escape(exercise.title)}</h3>{INTRO}<h4>Given</h4>"
+    html = (f"<h3>{text(exercise.title)}</h3>{INTRO}<h4>Given</h4>"
             f"{givens_html(exercise.problem)}<h4>Asked</h4><ul>{asks}</ul>")
     _material(ET.SubElement(item, "presentation"), html)
     return item
@@ -88,8 +87,8 @@ def numerical_item(exercise: Exercise, part: Part, blank: Blank, number: int,
     _metadata(item, {"question_type": "numerical_question",
                      "points_possible": exact_decimal(points)})
     presentation = ET.SubElement(item, "presentation")
-    _material(presentation, f"<p>{escape(exercise.title)}, {escape(part.meaning)}: "
-                            f"<strong>{escape(blank.name)}</strong> =</p>")
+    _material(presentation, f"<p>{text(exercise.title)}, {text(part.meaning)}: "
+                            f"<strong>{text(blank.name)}</strong> =</p>")
     response = ET.SubElement(presentation, "response_str", ident="response1",
                              rcardinality="Single")
     ET.SubElement(ET.SubElement(response, "render_fib", fibtype="Decimal"),

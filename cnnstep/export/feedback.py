@@ -47,11 +47,11 @@ def _inline(text: str) -> str:
         if not piece:
             continue
         if piece.startswith("`") and piece.endswith("`") and len(piece) > 1:
-            out.append(f"<code>{escape(piece[1:-1])}</code>")
+            out.append(f"<code>{escape(piece[1:-1], quote=False)}</code>")
         elif piece.startswith("$") and piece.endswith("$") and len(piece) > 1:
-            out.append(r"\(" + escape(piece[1:-1]) + r"\)")
+            out.append(r"\(" + escape(piece[1:-1], quote=False) + r"\)")
         else:
-            plain = escape(piece.replace(r"\*", "\0").replace(r"\|", "|"))
+            plain = escape(piece.replace(r"\*", "\0").replace(r"\|", "|"), quote=False)
             plain = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", plain)
             plain = re.sub(r"\*(.+?)\*", r"<em>\1</em>", plain)
             out.append(plain.replace("\0", "*"))
@@ -95,7 +95,7 @@ def markdown_html(markdown: str) -> str:
             end = i + 1
             while end < len(lines) and lines[end].strip() != "$$":
                 end += 1
-            out.append(r"<div>\[" + escape("\n".join(lines[i + 1:end])) + r"\]</div>")
+            out.append(r"<div>\[" + escape("\n".join(lines[i + 1:end]), quote=False) + r"\]</div>")
             i = end + 1
             continue
         if heading:

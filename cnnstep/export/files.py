@@ -86,8 +86,8 @@ def write_zip(members: Mapping[str, str], path: Path,
 
 def write_tree(directories: Mapping[str, Mapping[str, str]], path: Path) -> None:
     """Question directories (name → file name → text) inside the directory
-    ``path``, created with its parents if missing; each is written under a temporary name
-    and renamed into place."""
+    ``path``, made with its parents if missing; each is written under a
+    temporary name and renamed into place."""
     if str(path) == output.STDOUT:
         raise OutputError("question directories are written to a directory; "
                           "give it with -o")

@@ -31,6 +31,11 @@ TABLE = 'style="border-collapse: collapse; margin: 0.25em 0 0.75em 0;"'
 CELL = 'style="border: 1px solid #999; padding: 0.2em 0.5em; text-align: right;"'
 
 
+def text(words: str) -> str:
+    """Words safe in HTML text (quotes stay as they are)."""
+    return escape(words, quote=False)
+
+
 def number(value: Fraction) -> str:
     """A given number as it reads: its exact decimal, or a fraction (``1/3``)."""
     return exact_decimal(value) if terminates(value) else str(value)
@@ -111,21 +116,21 @@ def matrix(name: str, shape: tuple[int, ...], cell: Callable[[tuple[int, ...]], 
             rows = [[cell((j,)) for j in range(shape[0])]]
         else:
             rows = [[cell((*lead, i, j)) for j in range(shape[-1])] for i in range(shape[-2])]
-        caption = f"<p>{escape(name)}{''.join(f'[{i}]' for i in lead)}</p>" if lead else ""
+        caption = f"<p>{text(name)}{''.join(f'[{i}]' for i in lead)}</p>" if lead else ""
         out.append(caption + table(rows))
     return "".join(out)
 
 
 def given_html(given: Given) -> str:
     """One given: a line for a number or a setting, tables for an array."""
-    label = escape(given.label)
+    label = text(given.label)
     if isinstance(given.value, str):
-        return f"<p>{label}: {escape(given.value)}</p>"
+        return f"<p>{label}: {text(given.value)}</p>"
     if isinstance(given.value, Fraction):
-        return f"<p>{label} = {escape(number(given.value))}</p>"
+        return f"<p>{label} = {text(number(given.value))}</p>"
     array = np.array(given.value, dtype=object)
     return f"<p>{label} ({'×'.join(map(str, array.shape))}):</p>" + matrix(
-        given.label.split()[-1], array.shape, lambda index: escape(number(array[index])))
+        given.label.split()[-1], array.shape, lambda index: text(number(array[index])))
 
 
 def givens_html(problem: Problem) -> str:

@@ -16,12 +16,11 @@ the worked derivation is the question's general feedback.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 from cnnstep.export.blanks import Blank, integer_weights
 from cnnstep.export.exercise import Exercise
 from cnnstep.export.feedback import solution_html
-from cnnstep.export.givens import givens_html, matrix
+from cnnstep.export.givens import givens_html, matrix, text
 
 #: what every question says before its givens
 INTRO = ("<p>One convolution layer, computed as deep-learning frameworks do "
@@ -50,15 +49,15 @@ def question_text(exercise: Exercise) -> str:
     for number, part in enumerate(exercise.parts, 1):
         cells = {place: blank(b, next(weights)) for place, b in part.cells().items()}
         size = f" ({'×'.join(map(str, part.shape))})" if part.shape else ""
-        out.append(f"<p><strong>{number}. {escape(part.asked)}</strong>: "
-                   f"{escape(part.meaning)}{size}, {_points(part.points)}</p>")
+        out.append(f"<p><strong>{number}. {text(part.asked)}</strong>: "
+                   f"{text(part.meaning)}{size}, {_points(part.points)}</p>")
         out.append(matrix(part.asked, part.shape, cells.__getitem__))
     return "\n".join(out)
 
 
 def question(exercise: Exercise) -> str:
     return (f'  <question type="cloze">\n'
-            f"    <name><text>{escape(exercise.title)}</text></name>\n"
+            f"    <name><text>{text(exercise.title)}</text></name>\n"
             f'    <questiontext format="html"><text>{cdata(question_text(exercise))}'
             f"</text></questiontext>\n"
             f'    <generalfeedback format="html"><text>{cdata(solution_html(exercise.worked))}'

@@ -31,7 +31,7 @@ import numpy as np
 from cnnstep.export.blanks import Part, integer_weights
 from cnnstep.export.exercise import Exercise
 from cnnstep.export.feedback import solution_html
-from cnnstep.export.givens import givens_html, slices
+from cnnstep.export.givens import givens_html, slices, text
 from cnnstep.numbers import exact_decimal, json_number
 
 #: the topic every exported question is filed under
@@ -95,8 +95,8 @@ def question_html(exercise: Exercise) -> str:
     for number, part in enumerate(exercise.parts, 1):
         size = f" ({'×'.join(map(str, part.shape))})" if part.shape else ""
         points = f"{part.points} point" + ("" if part.points == 1 else "s")
-        out.append(f"<pl-question-panel><p><strong>{number}. {escape(part.asked)}</strong>: "
-                   f"{escape(part.meaning)}{size}, {points}</p></pl-question-panel>")
+        out.append(f"<pl-question-panel><p><strong>{number}. {text(part.asked)}</strong>: "
+                   f"{text(part.meaning)}{size}, {points}</p></pl-question-panel>")
         atol = exact_decimal(part.tolerance)
         for name, label, answer in elements(part):
             tag = "pl-number-input" if isinstance(answer, Fraction) else \
