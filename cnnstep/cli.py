@@ -423,18 +423,16 @@ def generate(
     try:
         rate = (to_number(learning_rate, "--learning-rate") if learning_rate is not None
                 else Fraction(1, 10))
-        options = dict(size=_pair_option(size, "--size"), channels=channels, filters=filters,
-                       kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding,
-                       bias=bias, activation=activation, pool=pool, pool_size=pool_size,
-                       loss=loss, learning_rate=rate or None, style=values.value,
-                       places=places, ties=ties)
+        exercise = generator.Exercise(
+            size=_pair_option(size, "--size"), channels=channels, filters=filters,
+            kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding, bias=bias,
+            activation=activation, pool=pool, pool_size=pool_size, loss=loss,
+            learning_rate=rate or None, style=values.value, places=places, ties=ties)
         if template is not None:
             data = parse_json(read_text(template))
             if not isinstance(data, dict):
                 raise ProblemError(f"{where(template)}: expected a JSON object")
-            exercise = generator.from_template(data, **options)
-        else:
-            exercise = generator.Exercise(**options)  # type: ignore[arg-type]
+            exercise = generator.from_template(data, exercise)
         problems = generator.generate(exercise, seed=seed, count=count)
     except ProblemError as error:
         raise fail(str(error)) from None
@@ -499,6 +497,63 @@ def _progress(total: int) -> Callable[[], None]:
             bar.stop()
 
     return advance
+
+
+class Platform(StrEnum):
+    """The platforms of :data:`cnnstep.export.PLATFORMS`, as typer lists choices."""
+
+    moodle = "moodle"
+    canvas = "canvas"
+    prairielearn = "prairielearn"
+
+
+@app.command()
+def export(
+    files: Annotated[
+        list[Path], typer.Argument(help="Problem files (JSON), one question each.",
+                                   metavar="FILE", show_default=False)
+    ],
+    to: Annotated[
+        Platform, typer.Option(
+            "--to", show_default=False,
+            help="moodle: a Moodle XML file of Cloze questions; canvas: a QTI 1.2 zip for "
+                 "Canvas, one numerical question per entry; prairielearn: a directory of "
+                 "PrairieLearn questions.")
+    ],
+    output_path: Annotated[
+        Path, typer.Option("--output", "-o", metavar="OUT", show_default=False,
+                           help="The XML file, the zip or the directory to write.")
+    ],
+) -> None:
+    """Export problems as quiz questions: every entry of every quantity a numeric blank.
+
+    Each blank accepts its value within the rounding rule of cnnstep check (the
+    exact decimal, or 4 decimals; half a unit in the last place, at most 0.01),
+    and the worked solution is the question's feedback.
+
+    Examples:
+
+      cnnstep export --to moodle samples/seed000-filter-update.json -o quiz.xml
+
+      cnnstep export --to canvas samples/half-sse.json samples/meanpool.json -o quiz.zip
+
+      cnnstep export --to prairielearn samples/seed000-filter-update.json -o questions/cnn
+    """
+    from cnnstep.export import PLATFORMS, exercises
+    from cnnstep.output import OutputError
+    from cnnstep.problem import ProblemError
+    from cnnstep.quantities import SelectionError
+
+    try:
+        items = exercises(files)
+    except (ProblemError, SelectionError) as error:
+        raise fail(str(error)) from None
+    for file, item in zip(files, items, strict=True):
+        notes(item.problem, file)
+    try:
+        PLATFORMS[to.value](items, output_path, files)
+    except OutputError as error:
+        raise fail(str(error)) from None
 
 
 def main() -> None:

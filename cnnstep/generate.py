@@ -286,6 +286,7 @@ def write(problems: list[dict[str, Any]], directory: Path, *, prefix: str = "pro
     return paths
 
 
-def from_template(template: dict[str, Any], **options: Any) -> Exercise:
-    """An exercise that redraws the numbers of a template problem."""
-    return replace(Exercise(**options), template=template)
+def from_template(template: dict[str, Any], exercise: Exercise | None = None) -> Exercise:
+    """An exercise that redraws the numbers of a template problem (in the style,
+    places and ties of ``exercise``; its shape options are the template's)."""
+    return replace(exercise or Exercise(), template=template)
