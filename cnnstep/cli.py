@@ -454,11 +454,9 @@ def schema(to: Output = None) -> None:
 
       cnnstep schema -o cnnstep-problem.schema.json
     """
-    import json
+    from cnnstep.schema import text
 
-    from cnnstep.schema import schema as problem_schema
-
-    write(json.dumps(problem_schema(), indent=2, ensure_ascii=False) + "\n", to)
+    write(text(), to)
 
 
 def _styled(to: Path | None) -> bool:

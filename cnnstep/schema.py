@@ -10,6 +10,7 @@ Built from the loader's own constants, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import fields
 from typing import Any
@@ -110,3 +111,8 @@ def schema() -> dict[str, Any]:
         ],
         "$defs": {"number": NUMBER},
     }
+
+
+def text() -> str:
+    """The schema as a JSON document."""
+    return json.dumps(schema(), indent=2, ensure_ascii=False) + "\n"
