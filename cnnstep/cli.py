@@ -57,9 +57,14 @@ def _sample_names(incomplete: str) -> list[str]:
 Sample = Annotated[
     str | None, typer.Option(
         "--sample", metavar="NAME", autocompletion=_sample_names, show_default=False,
-        help="Use a sample problem that comes with cnnstep instead of a file: its name, or "
-             f"the start of one (seed000). The samples: {', '.join(samples.names())}.")
+        help="A sample problem that comes with cnnstep, in place of a problem file: its name, "
+             f"or the start of one (seed000). The samples: {', '.join(samples.names())}.")
 ]
+
+
+def sample_paths(names: Iterable[str]) -> list[Path]:
+    """The files of the samples named with --sample."""
+    return [problem_path(None, name) for name in names]
 
 
 def problem_path(file: Path | None, sample: str | None) -> Path:
@@ -97,7 +102,9 @@ def fail(message: str, status: int = 2) -> typer.Exit:
 
 def say(kind: str, message: str) -> None:
     """``cnnstep: error: …`` or ``cnnstep: note: …``, on one line of standard error."""
-    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    # control characters (line breaks of every kind included) are shown escaped
+    one_line = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                       for ch in message)
     output.to_stderr(f"cnnstep: {kind}: {one_line}")
 
 
@@ -389,6 +396,123 @@ def check(
         raise typer.Exit(1)
 
 
+def _pair_option(text: str, name: str) -> tuple[int, int]:
+    """``3`` or ``3x4`` (rows × columns)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        numbers = [int(part) for part in parts]
+    except ValueError:
+        raise fail(f"{name} {text}: expected N or NxM, such as 3 or 4x5") from None
+    if len(numbers) not in (1, 2) or min(numbers) < 1 or max(numbers) > 64:
+        raise fail(f"{name} {text}: expected N or NxM with sizes from 1 to 64")
+    return numbers[0], numbers[-1]
+
+
+class Values(StrEnum):
+    integers = "integers"
+    decimals = "decimals"
+    fractions = "fractions"
+
+
+@app.command(cls=cliparams.Command)
+def generate(
+    seed: Annotated[int, typer.Option("--seed", help="The seed: the same seed and options "
+                                                     "give the same files on any machine.")],
+    to: Annotated[Path, typer.Option("--output", "-o", help="The directory to write into "
+                                                            "(made if missing).")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, max=10_000,
+                                       help="How many problems.")] = 1,
+    size: Annotated[str, typer.Option("--size", help="Input size, N or HxW.")] = "3",
+    channels: Annotated[int, typer.Option("--channels", min=1, max=8)] = 1,
+    filters: Annotated[int, typer.Option("--filters", min=1, max=8)] = 1,
+    kernel: Annotated[str, typer.Option("--kernel", help="Kernel size, N or HxW.")] = "2",
+    stride: Annotated[int, typer.Option("--stride", min=1, max=8)] = 1,
+    padding: Annotated[int, typer.Option("--padding", min=0, max=8)] = 0,
+    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="A bias per filter.")] = False,
+    activation: Annotated[str | None, typer.Option(
+        "--activation", help="relu or leaky_relu (sigmoid and tanh have no exact values).")
+    ] = None,
+    pool: Annotated[str | None, typer.Option("--pool", help="max, min or mean.")] = None,
+    pool_size: Annotated[int, typer.Option("--pool-size", min=1, max=8)] = 2,
+    loss: Annotated[str, typer.Option("--loss", help="mse, sse or half_sse.")] = "mse",
+    learning_rate: Annotated[str | None, typer.Option(
+        "--learning-rate", help="α of the update (default 0.1); 0: no update.")] = None,
+    values: Annotated[Values, typer.Option(
+        "--values", help="integers (−3 to 3), decimals (one place, −1 to 1) or fractions "
+                         "(halves, written as fractions).")] = Values.decimals,
+    places: Annotated[int, typer.Option(
+        "--places", min=0, max=12,
+        help="Every answer a terminating decimal with at most this many places.")] = 4,
+    ties: Annotated[bool, typer.Option("--ties", help="Allow ties in max and min pool "
+                                                      "windows.")] = False,
+    template: Annotated[Path | None, typer.Option(
+        "--template", help="A problem file whose numbers are redrawn (its other keys kept); "
+                           "the shape options are then ignored.")] = None,
+    sample: Annotated[str | None, typer.Option(
+        "--sample", metavar="NAME", autocompletion=_sample_names, show_default=False,
+        help="A sample that comes with cnnstep as the template, in place of --template FILE: "
+             "its name, or the start of one (seed000).")] = None,
+) -> None:
+    """Write homework variants: seeded problems whose answers are short and exact.
+
+    Every result value of every problem is a terminating decimal with at most
+    --places decimal places; max and min pool windows have no ties (unless
+    --ties), and no ReLU map is zero everywhere.
+
+    Examples:
+
+      cnnstep generate --seed 7 --count 30 -o week3
+
+      cnnstep generate --seed 1 --size 4 --kernel 3 --activation relu --pool max -o set
+
+      cnnstep generate --seed 2 --sample seed000-filter-update -o variants
+    """
+    from fractions import Fraction
+
+    from cnnstep import generate as generator
+    from cnnstep.problem import ProblemError, parse_json, read_text, to_number, where
+
+    if sample is not None:
+        template = problem_path(template, sample)
+    try:
+        rate = (to_number(learning_rate, "--learning-rate") if learning_rate is not None
+                else Fraction(1, 10))
+        exercise = generator.Exercise(
+            size=_pair_option(size, "--size"), channels=channels, filters=filters,
+            kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding, bias=bias,
+            activation=activation, pool=pool, pool_size=pool_size, loss=loss,
+            learning_rate=rate or None, style=values.value, places=places, ties=ties)
+        if template is not None:
+            data = parse_json(read_text(template))
+            if not isinstance(data, dict):
+                raise ProblemError(f"{where(template)}: expected a JSON object")
+            exercise = generator.from_template(data, exercise)
+        problems = generator.generate(exercise, seed=seed, count=count)
+    except ProblemError as error:
+        raise fail(str(error)) from None
+    try:
+        paths = generator.write(problems, to, fractions=values is Values.fractions)
+    except OSError as error:
+        raise fail(f"{to}: cannot write: {error.strerror or error}") from None
+    say("note", f"wrote {len(paths)} problem{'s' * (len(paths) != 1)} to {to}")
+
+
+@app.command(cls=cliparams.Command)
+def schema(to: Output = None) -> None:
+    """Print the JSON Schema (draft 2020-12) of a problem file, for editors and validators.
+
+    The schema checks each key's type, names and ranges; the shapes agreeing
+    is left to `cnnstep solve`.
+
+    Example:
+
+      cnnstep schema -o cnnstep-problem.schema.json
+    """
+    from cnnstep.schema import text
+
+    write(text(), to)
+
+
 def _styled(to: Path | None) -> bool:
     """A derivation is styled on a terminal, or when FORCE_COLOR asks (rich then
     honours NO_COLOR: styles without colour)."""
@@ -425,6 +549,70 @@ def _progress(total: int) -> Callable[[], None]:
             bar.stop()
 
     return advance
+
+
+class Platform(StrEnum):
+    """The platforms of :data:`cnnstep.export.PLATFORMS`, as typer lists choices."""
+
+    moodle = "moodle"
+    canvas = "canvas"
+    prairielearn = "prairielearn"
+
+
+@app.command(cls=cliparams.Command)
+def export(
+    to: Annotated[
+        Platform, typer.Option(
+            "--to", show_default=False,
+            help="moodle: a Moodle XML file of Cloze questions; canvas: a QTI 1.2 zip for "
+                 "Canvas, one numerical question per entry; prairielearn: a directory of "
+                 "PrairieLearn questions.")
+    ],
+    output_path: Annotated[
+        Path, typer.Option("--output", "-o", metavar="OUT", show_default=False,
+                           help="The XML file, the zip or the directory to write.")
+    ],
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Problem files (JSON), one question each.",
+                                          metavar="FILE", show_default=False)
+    ] = None,
+    sample: Annotated[list[str] | None, typer.Option(
+        "--sample", metavar="NAME", autocompletion=_sample_names, show_default=False,
+        help="A sample that comes with cnnstep, exported after the files: its name, or the "
+             "start of one (seed000); repeat it for several.")] = None,
+) -> None:
+    """Export problems as quiz questions: every entry of every quantity a numeric blank.
+
+    Each blank accepts its value within the rounding rule of cnnstep check (the
+    exact decimal, or 4 decimals; half a unit in the last place, at most 0.01),
+    and the worked solution is the question's feedback.
+
+    Examples:
+
+      cnnstep export --to moodle --sample seed000-filter-update -o quiz.xml
+
+      cnnstep export --to canvas --sample half-sse --sample meanpool -o quiz.zip
+
+      cnnstep export --to prairielearn --sample seed000-filter-update -o questions/cnn
+    """
+    from cnnstep.export import PLATFORMS, exercises
+    from cnnstep.output import OutputError
+    from cnnstep.problem import ProblemError
+    from cnnstep.quantities import SelectionError
+
+    files = [*(files or []), *sample_paths(sample or [])]
+    if not files:
+        raise fail("give problem files, or --sample NAME for a sample")
+    try:
+        items = exercises(files)
+    except (ProblemError, SelectionError) as error:
+        raise fail(str(error)) from None
+    for file, item in zip(files, items, strict=True):
+        notes(item.problem, file)
+    try:
+        PLATFORMS[to.value](items, output_path, files)
+    except OutputError as error:
+        raise fail(str(error)) from None
 
 
 def main() -> None:

@@ -21,9 +21,13 @@ MAX_DIGITS = 1000
 #: Significant digits written for a value that has no finite decimal form.
 SIGNIFICANT_DIGITS = 17
 
-# ASCII digits only: Python's \d would also take "١٢" (Arabic-Indic digits)
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?")
-_FRACTION = re.compile(r"([+-]?[0-9]+)[ \t]*/[ \t]*([0-9]+)")
+#: a decimal as a string may spell it (ASCII digits only: Python's \d would also
+#: take "١٢", Arabic-Indic digits); the group is the exponent
+DECIMAL_PATTERN = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?"
+#: a fraction: numerator and denominator
+FRACTION_PATTERN = r"([+-]?[0-9]+)[ \t]*/[ \t]*([0-9]+)"
+_DECIMAL = re.compile(DECIMAL_PATTERN)
+_FRACTION = re.compile(FRACTION_PATTERN)
 
 
 class NumberError(ValueError):

@@ -121,6 +121,23 @@ def invoke(*args: str | Path, input: str | None = None,
     return Result(status, _read(stdout), _read(stderr))
 
 
+def assert_one_line_error(run: Result, *needles: str) -> str:
+    """A refusal: exit 2, nothing on standard output, one ``cnnstep: error:`` line
+    holding every needle, and no traceback or internal error. Gives the line."""
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.returncode == 2, (run.returncode, run.stdout[:300], run.stderr)
+    assert run.stdout == ""
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1, run.stderr
+    assert run.stderr.endswith("\n")
+    line = lines[0]
+    assert line.startswith("cnnstep: error: "), line
+    assert "internal error" not in line
+    for needle in needles:
+        assert needle in line, (needle, line)
+    return line
+
+
 # --------------------------------------------------------------------------
 # nested lists of results
 

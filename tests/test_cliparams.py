@@ -75,7 +75,8 @@ def test_typer_converts_with_runtime_params_or_before_0_29() -> None:
         pytest.skip("this typer converts options with click's types, which are quick")
     slow = [f"{name} {param.name}" for name, param, _ in PARAMETERS
             if hasattr(param, "get_runtime_param") and param not in [q for _, q, _ in QUICK]]
-    assert not slow, f"options converted by typer's pydantic adapters: {slow}"
+    assert not slow, (f"options converted by typer's pydantic adapters: {slow}; give their "
+                      "command cls=cliparams.Command in @app.command()")
 
 
 @pytest.mark.parametrize(("command", "param", "ctx"), QUICK,

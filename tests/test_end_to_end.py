@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NO_SHARED, ROOT, SAMPLES, clean_env, invoke
+from helpers import NO_SHARED, ROOT, SAMPLES, assert_one_line_error, clean_env, invoke
 
 import cnnstep
 from cnnstep import engine
@@ -178,16 +178,7 @@ def test_help_runs_as_a_program(fresh: Processes) -> None:
 @pytest.mark.parametrize("name", list(FRESH_LOADER_CASES))
 def test_loader_rules_through_a_fresh_interpreter(fresh: Processes, name: str) -> None:
     _, _, needles = FRESH_LOADER_CASES[name]
-    run = fresh.result(f"loader-{name}")
-    assert "Traceback" not in run.stderr, run.stderr
-    assert run.returncode == 2, (run.returncode, run.stdout[:300], run.stderr)
-    assert run.stdout == ""
-    lines = run.stderr.splitlines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("cnnstep: error: "), lines[0]
-    assert "internal error" not in lines[0]
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
+    assert_one_line_error(fresh.result(f"loader-{name}"), *needles)
 
 
 # --------------------------------------------------------------------------

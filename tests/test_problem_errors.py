@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Result, invoke
+from helpers import assert_one_line_error, invoke
 from oracle import fr, naive_forward, shape_of
 
 GOOD_INPUT = '"input": [[1, 2, 1], [0, 1, 2], [2, 1, 0]]'
@@ -239,20 +239,6 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             assert content is MISSING
         paths[name] = path
     return paths
-
-
-def assert_one_line_error(run: Result, *needles: str) -> str:
-    assert "Traceback" not in run.stderr, run.stderr
-    assert run.returncode == 2, (run.returncode, run.stderr)
-    assert run.stdout == ""
-    lines = run.stderr.splitlines()
-    assert len(lines) == 1, run.stderr
-    assert run.stderr.endswith("\n")
-    line = lines[0]
-    assert line.startswith("cnnstep: error: "), line
-    for needle in needles:
-        assert needle in line, (needle, line)
-    return line
 
 
 @pytest.mark.parametrize("name", list(BAD))

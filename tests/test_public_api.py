@@ -183,11 +183,31 @@ def test_sample_option_is_the_file(tmp_path: Path) -> None:
     (("solve", "--sample", "seed0"), "--sample: 'seed0' could be seed000-filter-update, "),
     (("solve", "p.json", "--sample", "seed000"), "not both"),
     (("check", "--sample", "zzz"), "--sample: no sample is called 'zzz'"),
+    (("export", "--to", "moodle", "-o", "quiz.xml"), "give problem files, or --sample NAME"),
+    (("export", "--to", "moodle", "-o", "quiz.xml", "--sample", "x"), "no sample is called"),
+    (("generate", "--seed", "1", "-o", "out", "--template", "t.json", "--sample", "seed000"),
+     "not both"),
 ])
 def test_sample_option_errors(args: tuple[str, ...], message: str) -> None:
     run = invoke(*args)
     assert run.returncode == 2
     assert run.stderr.startswith("cnnstep: error: ") and message in run.stderr, run.stderr
+
+
+def test_export_and_generate_take_samples(tmp_path: Path) -> None:
+    quiz = tmp_path / "quiz.xml"
+    run = invoke("export", "--to", "moodle", SAMPLES / "half-sse.json", "--sample", "meanpool",
+                 "-o", quiz)
+    assert run.returncode == 0, run.stderr
+    assert quiz.read_text(encoding="utf-8").count("<question type=\"cloze\">") == 2
+    by_name = invoke("generate", "--seed", "3", "--sample", "seed000", "-o", tmp_path / "a")
+    by_path = invoke("generate", "--seed", "3", "--template",
+                     SAMPLES / "seed000-filter-update.json", "-o", tmp_path / "b")
+    assert by_name.returncode == by_path.returncode == 0, by_name.stderr + by_path.stderr
+    written = sorted(path.name for path in (tmp_path / "a").iterdir())
+    assert written == sorted(path.name for path in (tmp_path / "b").iterdir())
+    for name in written:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
 def test_check_with_a_sample_takes_every_file_as_answers(tmp_path: Path) -> None:

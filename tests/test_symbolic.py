@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 import sympy
-from helpers import SAMPLES, Case, Result, cases, invoke
+from helpers import SAMPLES, Case, Result, assert_one_line_error, cases, invoke
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from oracle import shape_of
@@ -760,18 +760,6 @@ LOADER_CASES: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {
     "verify-shape-only": (SEED_LAYER, ("--symbolic", "--verify"), ("--verify",)),
     "verify-shape-only-plain": (SEED_LAYER, ("--verify",), ("--verify",)),
 }
-
-
-def assert_one_line_error(run: Result, *needles: str) -> None:
-    assert "Traceback" not in run.stderr, run.stderr
-    assert run.returncode == 2, (run.returncode, run.stdout[:300], run.stderr)
-    assert run.stdout == ""
-    lines = run.stderr.splitlines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("cnnstep: error: "), lines[0]
-    assert "internal error" not in lines[0]
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
 
 
 @pytest.mark.parametrize("name", list(LOADER_CASES))

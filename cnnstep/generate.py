@@ -1,0 +1,292 @@
+"""Homework variants: seeded problems whose every answer is short and exact.
+
+``generate(Exercise(...), seed=S, count=N)`` draws N problems of one shape
+(input size, channels, filters, kernel, stride, padding, activation, pool,
+loss, learning rate) with values a student can work by hand — small integers,
+one-decimal numbers, or simple fractions — and keeps a draw only when its
+answer key is pleasant: every result value a terminating decimal with at most
+``places`` decimal places, no tie in a max or min pool window unless asked
+for, and no ReLU map that is zero everywhere. The same seed and options give
+the same problems on any machine: the draws use :class:`random.Random` seeded
+with an integer, and the files are written in a fixed order and format.
+
+Some shapes can never meet the rule (an MSE over 9 outputs divides by 9); the
+generator says so before drawing rather than searching forever, and every
+search is bounded (:data:`MAX_DRAWS`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+from cnnstep import geometry
+from cnnstep.engine import solve
+from cnnstep.numbers import exact_decimal, parse_number, terminates
+from cnnstep.problem import NumberText, ProblemError, problem_from_data
+from cnnstep.quantities import present
+
+Style = Literal["integers", "decimals", "fractions"]
+
+#: draws tried for one problem before giving up
+MAX_DRAWS = 4000
+#: problems one call may generate
+MAX_COUNT = 10_000
+
+#: the values each style draws from (targets too), chosen to keep sums short
+VALUES: dict[str, tuple[Fraction, ...]] = {
+    "integers": tuple(Fraction(n) for n in range(-3, 4)),
+    "decimals": tuple(Fraction(n, 10) for n in range(-10, 11)),
+    # halves: a product of four of them still has at most four decimal places
+    "fractions": tuple(Fraction(n, 2) for n in range(-6, 7)),
+}
+
+
+#: what a target differs from the output by: whole steps keep (z − y), its square,
+#: the loss's mean and dL/dZ as short as the output itself allows
+DIFFERENCES = tuple(Fraction(n) for n in (-2, -1, 1, 2))
+
+
+class GenerateError(ProblemError):
+    """Options that no problem can meet, or a search that found none."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """The shape of an exercise; the numbers are drawn."""
+
+    size: tuple[int, int] = (3, 3)
+    channels: int = 1
+    filters: int = 1
+    kernel: tuple[int, int] = (2, 2)
+    stride: int = 1
+    padding: int = 0
+    bias: bool = False
+    activation: str | None = None
+    pool: str | None = None
+    pool_size: int = 2
+    target: bool = True
+    loss: str = "mse"
+    learning_rate: Fraction | None = Fraction(1, 10)
+    style: Style = "decimals"
+    places: int = 4
+    ties: bool = False
+    #: a template problem (its keys other than numbers are kept); None: built from the fields
+    template: dict[str, Any] | None = field(default=None, compare=False)
+
+
+def _check(exercise: Exercise) -> None:
+    """Refuse options that can never give short exact answers, before drawing."""
+    if exercise.style not in VALUES:
+        raise GenerateError(f"style: expected one of {', '.join(VALUES)}, "
+                            f"got {exercise.style!r}")
+    if not 0 <= exercise.places <= 12:
+        raise GenerateError("places: expected 0 to 12 decimal places")
+    if exercise.template is not None:
+        return
+    outputs = geometry.sizes(exercise.size, exercise.kernel, (exercise.stride,) * 2,
+                             (exercise.padding,) * 2)
+    if min(outputs) < 1:
+        raise GenerateError(f"the kernel {exercise.kernel[0]}×{exercise.kernel[1]} does not fit "
+                            f"the padded input")
+    count = exercise.filters * outputs[0] * outputs[1]
+    if exercise.pool:
+        pooled = geometry.sizes(outputs, (exercise.pool_size,) * 2, (exercise.pool_size,) * 2)
+        if min(pooled) < 1:
+            raise GenerateError(f"pool_size: a {exercise.pool_size}×{exercise.pool_size} window "
+                                f"does not fit the {outputs[0]}×{outputs[1]} output")
+        count = exercise.filters * pooled[0] * pooled[1]
+    if exercise.target and exercise.loss == "mse" and not terminates(Fraction(2, count)):
+        raise GenerateError(
+            f"loss: an MSE over {count} outputs divides by {count}, so its gradients never "
+            "have a finite decimal; choose another size, or sse or half_sse")
+    if exercise.activation in ("sigmoid", "tanh"):
+        raise GenerateError(f"activation: {exercise.activation} has no exact values; use relu "
+                            "or leaky_relu for exact answer keys")
+    if exercise.pool == "mean" and not terminates(Fraction(1, exercise.pool_size ** 2)):
+        raise GenerateError(f"pool_size: a mean over {exercise.pool_size ** 2} entries has no "
+                            "finite decimal; use a size of 2 or 4")
+
+
+def _grid(rng: random.Random, values: tuple[Fraction, ...], shape: tuple[int, ...]) -> Any:
+    if not shape:
+        return rng.choice(values)
+    return [_grid(rng, values, shape[1:]) for _ in range(shape[0])]
+
+
+def _shaped(value: Any) -> tuple[int, ...]:
+    shape: list[int] = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0]
+    return tuple(shape)
+
+
+def _skeleton(exercise: Exercise) -> dict[str, Any]:
+    """The problem's keys with placeholder arrays of the right shapes."""
+    if exercise.template is not None:
+        return {key: _numbers(value) for key, value in exercise.template.items()
+                if key != "answers"}
+    h, w = exercise.size
+    kh, kw = exercise.kernel
+    one = exercise.channels == 1 and exercise.filters == 1
+    data: dict[str, Any] = {
+        "input": [[0] * w] * h if exercise.channels == 1 else [[[0] * w] * h] * exercise.channels,
+        "filter": ([[0] * kw] * kh if one else
+                   [[[[0] * kw] * kh] * exercise.channels] * exercise.filters),
+    }
+    if exercise.bias:
+        data["bias"] = 0 if exercise.filters == 1 else [0] * exercise.filters
+    if exercise.stride != 1:
+        data["stride"] = exercise.stride
+    if exercise.padding:
+        data["padding"] = exercise.padding
+    if exercise.activation:
+        data["activation"] = exercise.activation
+    if exercise.pool:
+        data["pool"] = {"type": exercise.pool, "size": exercise.pool_size}
+    if exercise.target:
+        data["target"] = None  # shaped once the layer is known
+        data["loss"] = exercise.loss
+    if exercise.learning_rate is not None and exercise.target:
+        data["learning_rate"] = exercise.learning_rate
+    return data
+
+
+def _numbers(value: Any) -> Any:
+    """A template's JSON number literals as exact numbers (its names stay text)."""
+    if isinstance(value, NumberText):
+        number = parse_number(value)
+        return int(number) if number.denominator == 1 else number
+    if isinstance(value, list):
+        return [_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _numbers(item) for key, item in value.items()}
+    return value
+
+
+def _draw(rng: random.Random, exercise: Exercise) -> dict[str, Any]:
+    values = VALUES[exercise.style]
+    data = _skeleton(exercise)
+    for key in ("input", "filter", "kernel", "bias"):
+        if key in data and data[key] != "symbolic":
+            data[key] = _grid(rng, values, _shaped(data[key]))
+    for key in ("target", "grad_output"):
+        if key not in data:
+            continue
+        probe = problem_from_data({k: v for k, v in data.items()
+                                   if k not in ("target", "grad_output", "loss",
+                                                "learning_rate")})
+        last = solve(probe).output
+        rank = probe.layout.output_rank
+        if key == "grad_output":
+            grid = _grid(rng, values, last.shape)
+        else:
+            # the output plus a small whole or half step: the differences (z − y) stay
+            # short, so their squares and the loss's mean stay short too
+            grid = [[[z + rng.choice(DIFFERENCES) for z in row] for row in channel]
+                    for channel in last.tolist()]
+        data[key] = grid if rank == 3 else grid[0]
+    return data
+
+
+def _short(value: Fraction, places: int) -> bool:
+    return terminates(value) and value * 10**places == int(value * 10**places)
+
+
+def _acceptable(data: dict[str, Any], exercise: Exercise) -> bool:
+    """Every result value short and exact; no pool ties unless asked; no dead ReLU map."""
+    problem = problem_from_data(data)
+    solution = solve(problem)
+    for key in present(problem):
+        value = getattr(solution, key)
+        entries = [value] if isinstance(value, Fraction) else list(value.flat)
+        if not all(_short(v, exercise.places) for v in entries):
+            return False
+    if problem.layer.activation is not None and problem.layer.activation.kind == "relu":
+        activated = solution.activated
+        assert activated is not None
+        if any(not any(activated[f].flat) for f in range(activated.shape[0])):
+            return False
+    pool = problem.layer.pool
+    if pool is not None and pool.kind in ("max", "min") and not exercise.ties:
+        source = solution.pool_input
+        for f, i, j in ((f, i, j) for f in range(source.shape[0])
+                        for i in range(solution.output.shape[1])
+                        for j in range(solution.output.shape[2])):
+            window = [source[cell] for cell in geometry.pool_cells(pool, f, i, j)]
+            best = max(window) if pool.kind == "max" else min(window)
+            if window.count(best) > 1:
+                return False
+    return True
+
+
+def generate(exercise: Exercise, *, seed: int, count: int,
+             max_draws: int = MAX_DRAWS) -> list[dict[str, Any]]:
+    """``count`` problems of the exercise's shape, the same for the same seed; each
+    found within ``max_draws`` draws or refused."""
+    if not 1 <= count <= MAX_COUNT:
+        raise GenerateError(f"count: expected 1 to {MAX_COUNT}, got {count}")
+    _check(exercise)
+    rng = random.Random(seed)
+    problems = []
+    for number in range(1, count + 1):
+        for _ in range(max_draws):
+            data = _draw(rng, exercise)
+            if _acceptable(data, exercise):
+                problems.append(data)
+                break
+        else:
+            raise GenerateError(
+                f"problem {number}: no draw in {max_draws} gave short exact answers; allow more "
+                "decimal places, another style of values, or a smaller layer")
+    return problems
+
+
+def dumps(data: dict[str, Any], *, fractions: bool = False) -> str:
+    """A problem file's text: stable key order, one line per top-level key; integers as
+    JSON numbers, other values as exact decimals or, with ``fractions`` (or when they
+    have no finite decimal), as strings such as "3/2"."""
+    lines = [f"  {json.dumps(key)}: {_dump(value, fractions)}" for key, value in data.items()]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def _dump(value: Any, fractions: bool) -> str:
+    if isinstance(value, Fraction):
+        if value.denominator == 1 or (terminates(value) and not fractions):
+            return exact_decimal(value)
+        return json.dumps(f"{value.numerator}/{value.denominator}")
+    if isinstance(value, list):
+        return "[" + ", ".join(_dump(item, fractions) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_dump(v, fractions)}"
+                               for k, v in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def names(count: int, prefix: str = "problem") -> list[str]:
+    """File names for ``count`` problems: problem-01.json … (zero-padded, sorted)."""
+    digits = max(2, len(str(count)))
+    return [f"{prefix}-{n:0{digits}d}.json" for n in range(1, count + 1)]
+
+
+def write(problems: list[dict[str, Any]], directory: Path, *, prefix: str = "problem",
+          fractions: bool = False) -> list[Path]:
+    """Write the problems into ``directory`` (made if missing) and give their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, data in zip(names(len(problems), prefix), problems, strict=True):
+        path = directory / name
+        path.write_text(dumps(data, fractions=fractions), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def from_template(template: dict[str, Any], exercise: Exercise | None = None) -> Exercise:
+    """An exercise that redraws the numbers of a template problem (in the style,
+    places and ties of ``exercise``; its shape options are the template's)."""
+    return replace(exercise or Exercise(), template=template)

@@ -1,0 +1,118 @@
+"""The JSON Schema (draft 2020-12) of a problem file, for editors and validators.
+
+It says what the problem format says about each key: its type, its allowed
+names and ranges, arrays of the right depth, and which keys exclude or need
+each other. What a schema cannot say — that the shapes agree, that the filter
+fits the padded input — the loader checks (:mod:`cnnstep.problem`).
+
+Built from the loader's own constants, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import fields
+from typing import Any
+
+from cnnstep.numbers import DECIMAL_PATTERN, FRACTION_PATTERN
+from cnnstep.problem import ACTIVATIONS, LOSSES, POOLS, Notation
+from cnnstep.quantities import RESULT_KEYS
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+#: a JSON number, or a string holding an exact decimal or a fraction
+NUMBER: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "string",
+         "pattern": "^[ \\t]*(?:" + re.sub(r"\((?!\?)", "(?:", DECIMAL_PATTERN) + "|"
+                    + re.sub(r"\((?!\?)", "(?:", FRACTION_PATTERN) + ")[ \\t]*$"},
+    ],
+}
+
+
+def _array(depths: tuple[int, ...], item: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Nested non-empty arrays of numbers, ``depths`` levels deep (any of them)."""
+    def nested(depth: int) -> dict[str, Any]:
+        inner = item or {"$ref": "#/$defs/number"}
+        for _ in range(depth):
+            inner = {"type": "array", "minItems": 1, "items": inner}
+        return inner
+
+    options = [nested(depth) for depth in depths]
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def _shape(lengths: tuple[int, ...]) -> dict[str, Any]:
+    """``{"shape": [...]}``: a layer given by its shape, for ``--symbolic``."""
+    return {"type": "object", "additionalProperties": False, "required": ["shape"],
+            "properties": {"shape": {"type": "array", "minItems": min(lengths),
+                                     "maxItems": max(lengths),
+                                     "items": {"type": "integer", "minimum": 1}}}}
+
+
+def _pair(minimum: int) -> dict[str, Any]:
+    whole = {"type": "integer", "minimum": minimum}
+    return {"anyOf": [whole, {"type": "array", "minItems": 2, "maxItems": 2, "items": whole}]}
+
+
+def schema() -> dict[str, Any]:
+    """The schema of a problem file, as a JSON-ready dict."""
+    names = [f.name for f in fields(Notation) if f.name != "index_base"]
+    answer = {"anyOf": [{"$ref": "#/$defs/number"}, {"type": "null"}]}
+    properties: dict[str, Any] = {
+        "input": {"description": "the image X: [H][W] or [C][H][W]",
+                  "anyOf": [_array((2, 3)), _shape((2, 3))]},
+        "filter": {"description": "the kernel K: [kh][kw], [C][kh][kw] or [F][C][kh][kw]",
+                   "anyOf": [_array((2, 3, 4)), _shape((2, 3, 4))]},
+        "kernel": {"description": "another name for filter",
+                   "anyOf": [_array((2, 3, 4)), _shape((2, 3, 4))]},
+        "bias": {"description": "B: a number (one filter) or one per filter",
+                 "anyOf": [{"$ref": "#/$defs/number"}, _array((1,)), {"const": "symbolic"}]},
+        "target": {"description": "Y, in the shape of the output", **_array((2, 3))},
+        "grad_output": {"description": "dL/dZ given directly, in the shape of the output",
+                        **_array((2, 3))},
+        "loss": {"enum": list(LOSSES), "default": "mse"},
+        "stride": {"description": "step of the window", **_pair(1), "default": 1},
+        "padding": {"description": "zeros on each side", **_pair(0), "default": 0},
+        "learning_rate": {"description": "α of the SGD update", "$ref": "#/$defs/number"},
+        "notation": {
+            "type": "object", "additionalProperties": False,
+            "properties": {**{name: {"type": "string", "minLength": 1} for name in names},
+                           "index_base": {"enum": [0, 1]}},
+        },
+        "activation": {"anyOf": [
+            {"enum": list(ACTIVATIONS)},
+            {"type": "object", "additionalProperties": False, "required": ["type"],
+             "properties": {"type": {"enum": list(ACTIVATIONS)},
+                            "slope": {"$ref": "#/$defs/number"}}},
+        ]},
+        "pool": {"type": "object", "additionalProperties": False, "required": ["type", "size"],
+                 "properties": {"type": {"enum": list(POOLS)}, "size": _pair(1),
+                                "stride": _pair(1)}},
+        "answers": {"description": "a student's answers, for cnnstep check",
+                    "type": "object", "additionalProperties": False,
+                    "properties": {key: {"anyOf": [answer, _array((1, 2, 3, 4), answer)]}
+                                   for key in RESULT_KEYS}},
+    }
+    return {
+        "$schema": DIALECT,
+        "title": "cnnstep problem",
+        "description": "One convolution layer of a CNN and what to compute about it.",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "required": ["input"],
+        "allOf": [
+            {"oneOf": [{"required": ["filter"]}, {"required": ["kernel"]}]},
+            {"not": {"required": ["target", "grad_output"]}},
+            {"if": {"required": ["loss"]}, "then": {"required": ["target"]}},
+        ],
+        "$defs": {"number": NUMBER},
+    }
+
+
+def text() -> str:
+    """The schema as a JSON document."""
+    return json.dumps(schema(), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,125 @@
+"""Homework variants: the same seed gives the same files; every answer is short and exact."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from helpers import SAMPLES, invoke
+
+from cnnstep.engine import solve
+from cnnstep.generate import Exercise, GenerateError, dumps, generate
+from cnnstep.numbers import terminates
+from cnnstep.problem import parse_problem
+from cnnstep.quantities import present
+from cnnstep.schema import schema
+
+VALIDATOR = jsonschema.Draft202012Validator(schema())
+
+MIXES: list[dict[str, Any]] = [
+    {},
+    {"style": "integers", "bias": True},
+    {"style": "fractions", "loss": "half_sse"},
+    {"size": (5, 5), "kernel": (3, 3), "stride": 2, "channels": 2, "filters": 2},
+    {"size": (4, 4), "padding": 1, "activation": "relu", "bias": True, "loss": "sse"},
+    {"size": (6, 6), "kernel": (3, 3), "channels": 3, "filters": 2, "activation": "relu",
+     "pool": "max"},
+    {"size": (5, 5), "pool": "mean", "activation": "relu", "style": "integers"},
+    {"size": (4, 4), "activation": "leaky_relu", "style": "integers", "loss": "half_sse"},
+    {"size": (5, 4), "kernel": (2, 3), "pool": "min", "pool_size": 1, "learning_rate": None},
+    {"target": False, "learning_rate": None, "activation": "relu"},
+]
+
+
+def _short(value: Fraction, places: int) -> bool:
+    return terminates(value) and (value * 10**places).denominator == 1
+
+
+def test_a_thousand_problems_are_valid_exact_and_short() -> None:
+    count = 0
+    for number, mix in enumerate(MIXES):
+        exercise = Exercise(**mix)
+        for data in generate(exercise, seed=number, count=100):
+            text = dumps(data, fractions=exercise.style == "fractions")
+            VALIDATOR.validate(json.loads(text))
+            problem = parse_problem(text)
+            solution = solve(problem)
+            for key in present(problem):
+                value = getattr(solution, key)
+                entries = [value] if isinstance(value, Fraction) else list(value.flat)
+                assert all(_short(v, exercise.places) for v in entries), (key, text)
+            if problem.layer.pool is not None and problem.layer.pool.kind != "mean":
+                windows = solution.pool_input
+                (kh, kw), (sh, sw) = problem.layer.pool.size, problem.layer.pool.stride
+                for f, i, j in itertools.product(*map(range, solution.output.shape)):
+                    window = list(windows[f, i * sh:i * sh + kh, j * sw:j * sw + kw].flat)
+                    best = max(window) if problem.layer.pool.kind == "max" else min(window)
+                    assert window.count(best) == 1, text
+            if problem.layer.activation is not None and problem.layer.activation.kind == "relu":
+                assert solution.activated is not None
+                assert all(any(solution.activated[f].flat)
+                           for f in range(solution.activated.shape[0])), text
+            count += 1
+    assert count >= 1000
+
+
+def test_the_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
+    args = ["generate", "--seed", "42", "--count", "12", "--size", "4", "--kernel", "3",
+            "--activation", "relu", "--bias"]
+    assert invoke(*args, "-o", tmp_path / "a").returncode == 0
+    assert invoke(*args, "-o", tmp_path / "b").returncode == 0
+    first = sorted((tmp_path / "a").iterdir())
+    assert [p.name for p in first] == [f"problem-{n:02d}.json" for n in range(1, 13)]
+    for path in first:
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes()
+    other = invoke(*args[:2], "43", *args[3:], "-o", tmp_path / "c")
+    assert other.returncode == 0
+    assert (tmp_path / "c" / "problem-01.json").read_bytes() != first[0].read_bytes()
+
+
+def test_generated_files_solve_from_the_command_line(tmp_path: Path) -> None:
+    assert invoke("generate", "--seed", "3", "-n", "3", "--values", "fractions",
+                  "-o", tmp_path).returncode == 0
+    for path in sorted(tmp_path.iterdir()):
+        run = invoke("solve", path, "--format", "json")
+        assert run.returncode == 0, run.stderr
+        assert '"/' not in run.stdout  # answers are numbers
+        assert "/" in path.read_text(encoding="utf-8")  # the givens are fractions
+
+
+def test_a_template_keeps_its_keys_and_redraws_its_numbers(tmp_path: Path) -> None:
+    template = SAMPLES / "seed000-filter-update.json"
+    assert invoke("generate", "--seed", "5", "--template", template, "-n", "2",
+                  "-o", tmp_path).returncode == 0
+    original = json.loads(template.read_text(encoding="utf-8"))
+    for path in sorted(tmp_path.iterdir()):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert list(data) == list(original)
+        assert data["notation"] == original["notation"]
+        assert data["input"] != original["input"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--size", "4", "--kernel", "2"], "MSE over 9 outputs"),
+    (["--activation", "sigmoid"], "no exact values"),
+    (["--size", "2", "--kernel", "3"], "does not fit"),
+    (["--size", "x"], "--size x"),
+    (["--pool", "mean", "--pool-size", "3", "--size", "5", "--kernel", "2"], "mean over 9"),
+])
+def test_options_that_cannot_give_short_answers_are_refused(tmp_path: Path, args: list[str],
+                                                            needle: str) -> None:
+    run = invoke("generate", "--seed", "1", *args, "-o", tmp_path)
+    assert run.returncode == 2
+    assert needle in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_the_search_is_bounded() -> None:
+    with pytest.raises(GenerateError, match="no draw"):
+        generate(Exercise(size=(6, 6), kernel=(3, 3), channels=3, places=0), seed=1, count=1,
+                 max_draws=50)
