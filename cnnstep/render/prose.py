@@ -91,20 +91,32 @@ def summary_rows(report: Report) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def marked_cells(q: Marked, report: Report) -> Any:
-    """The student's answers with the wrong ones marked: text per cell."""
+#: an entry the student left unanswered
+UNANSWERED = "—"
+
+
+def marked_entries(q: Marked, report: Report) -> Any:
+    """The student's answers, entry by entry: (given, expected) text, expected None
+    where the answer is right and given None where there is no answer."""
     grid = report.answers[q.key]
     wrong = {m.index: m for m in q.mismatches}
     out = np.empty(grid.shape, dtype=object)
     for index in np.ndindex(*grid.shape):
         given = grid.item(index) if index else grid.item()
-        if given is None:
-            text = "—"
-        elif index in wrong:
-            text = f"✗ {display(given.value)} (expected {display(wrong[index].expected)})"
-        else:
-            text = display(given.value)
-        out[index] = text
+        miss = wrong.get(index)
+        out[index] = (None if given is None else display(given.value),
+                      None if miss is None else display(miss.expected))
+    return out
+
+
+def marked_cells(q: Marked, report: Report) -> Any:
+    """The student's answers with the wrong ones marked: text per cell."""
+    entries = marked_entries(q, report)
+    out = np.empty(entries.shape, dtype=object)
+    for index in np.ndindex(*entries.shape):
+        given, expected = entries[index]
+        out[index] = (UNANSWERED if given is None else given if expected is None
+                      else f"✗ {given} (expected {expected})")
     return out
 
 
