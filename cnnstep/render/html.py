@@ -506,13 +506,14 @@ class HtmlRenderer:
 
 def marked(entry: tuple[str | None, str | None]) -> str:
     """One answer of a student: as given, or crossed with the value expected."""
-    given, expected = entry
+    given, expected = (None if text is None else esc(text).replace("-", "−")
+                       for text in entry)
     if given is None:
         return f'<td class="n">{prose.UNANSWERED}</td>'
     if expected is None:
-        return f'<td class="n">{esc(given)}</td>'
-    return (f'<td class="n wrong">✗ {esc(given)} '
-            f'<span class="expected">(expected {esc(expected)})</span></td>')
+        return f'<td class="n">{given}</td>'
+    return (f'<td class="n wrong">✗ {given} '
+            f'<span class="expected">(expected {expected})</span></td>')
 
 
 class Html(Renderer):
@@ -524,17 +525,25 @@ class Html(Renderer):
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:
+        # the departures carry the problem's notation: the symbols are printed with it
+        shown = HtmlRenderer(report.departures, options)
+
+        def symbol(key: str) -> str:
+            return f"<math>{shown.math(report.symbol(key))}</math>"
+
         rows = "\n".join(
-            row("td", [esc(key), f'<span class="{"right" if mark == "✓" else "wrong"}">'
-                       f"{mark}</span>", esc(right), esc(diagnosis)])
-            for key, mark, right, diagnosis in prose.summary_rows(report))
+            row("td", [f"<code>{esc(key)}</code>", symbol(key),
+                       f'<span class="{"right" if mark == "✓" else "wrong"}">{mark}</span>',
+                       esc(right), esc(diagnosis)])
+            for key, _, mark, right, diagnosis in prose.summary_rows(report))
+        verdict = f" — {prose.ALL_CORRECT}." if report.correct else ""
         out = [f"<h1>{esc(title)}</h1>\n",
                f'<table class="report">\n<thead>{row("th", prose.SUMMARY_HEADER)}</thead>\n'
                f"<tbody>\n{rows}\n</tbody>\n</table>\n",
-               f"<p><strong>{esc(prose.score(report))}"
-               f"{' — ' + prose.ALL_CORRECT + '.' if report.correct else ''}</strong></p>\n"]
+               f"<p><strong>{esc(prose.score(report) + verdict)}</strong></p>\n"]
         for q in prose.wrong(report):
-            out.append(f"<section>\n<h2>{esc(q.key)}</h2>\n")
+            out.append(f"<section>\n<h2><code>{esc(q.key)}</code> {symbol(q.key)}: "
+                       f"{prose.wrong_count(q)}</h2>\n")
             for label, grid in prose.slices(prose.marked_entries(q, report)):
                 if label:
                     out.append(f"<p>{esc(q.key + label)}</p>\n")
@@ -545,6 +554,9 @@ class Html(Renderer):
                 out.append(f'<p class="diagnosis"><strong>'
                            f"{esc(prose.diagnosis_label(q.diagnosis))}</strong> "
                            f"{esc(q.diagnosis.message)}</p>\n")
+            departure = prose.departure(report, q)
+            if departure is not None:
+                out.append(f"<h3>{esc(departure.title)}</h3>\n" + shown.blocks(departure.blocks))
             out.append("</section>\n")
         if working is not None:
             out.append(f"<section>\n<h2>{esc(prose.WORKING)}</h2>\n"

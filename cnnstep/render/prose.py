@@ -16,7 +16,7 @@ from cnnstep.numbers import display
 
 if TYPE_CHECKING:
     from cnnstep.check import Diagnosis, Marked, Report
-    from cnnstep.derivation import Omitted, Step
+    from cnnstep.derivation import Expr, Omitted, Step
     from cnnstep.render import Hints, Outcome
 
 
@@ -58,8 +58,9 @@ def omitted(block: Omitted, hints: Hints) -> list[str]:
 # --------------------------------------------------------------------------
 # a marked hand calculation
 
-#: the columns of a report's table of quantities
-SUMMARY_HEADER = ("quantity", "mark", "right", "diagnosis")
+#: the columns of a report's table of quantities: the result key, and the
+#: quantity as the problem writes it (∂L/∂Z)
+SUMMARY_HEADER = ("quantity", "symbol", "mark", "right", "diagnosis")
 #: the heading of the worked derivation of the wrong entries
 WORKING = "The working of the wrong entries"
 ALL_CORRECT = "all correct"
@@ -82,13 +83,27 @@ def index_text(index: tuple[int, ...]) -> str:
     return "".join(f"[{i}]" for i in index)
 
 
-def summary_rows(report: Report) -> list[tuple[str, str, str, str]]:
-    """One row per quantity: its key, ✓ or ✗, right out of total, the diagnosis."""
-    rows = []
+def summary_rows(report: Report) -> list[tuple[str, Expr, str, str, str]]:
+    """One row per quantity: its key, its symbol (for each format to print), ✓ or ✗,
+    right out of total, the diagnosis."""
+    rows: list[tuple[str, Expr, str, str, str]] = []
     for q in report.quantities:
         diagnosis = f"{q.diagnosis.code}: {q.diagnosis.message}" if q.diagnosis else ""
-        rows.append((q.key, "✓" if q.correct else "✗", f"{q.right}/{q.total}", diagnosis))
+        rows.append((q.key, report.symbol(q.key), "✓" if q.correct else "✗",
+                     f"{q.right}/{q.total}", diagnosis))
     return rows
+
+
+def wrong_count(q: Marked) -> str:
+    """``9 wrong entries``."""
+    count = len(q.mismatches)
+    return f"{count} wrong entr{'y' if count == 1 else 'ies'}"
+
+
+def departure(report: Report, q: Marked) -> Step | None:
+    """The step that shows where the working of a wrong quantity departs, if its
+    mistake shows one (:mod:`cnnstep.check.departures`)."""
+    return next((step for step in report.departures.steps if step.key == q.key), None)
 
 
 #: an entry the student left unanswered
