@@ -116,10 +116,12 @@ padding:.25em .6em;text-align:left;vertical-align:top}
 @media print{.cnnstep{max-width:none}.cnnstep section{break-inside:avoid-page}}
 """
 
-#: a tag or a character reference
-_MARKUP = re.compile(r"<[^>]*>|&#?\w+;")
-#: the invisible operators: function application and separator, no width
-_INVISIBLE = re.compile(r"&#x206[0-4];")
+#: a tag, which shows nothing
+_TAG = re.compile(r"<[^>]*>")
+#: a character reference, which shows one character
+_REFERENCE = re.compile(r"&#?\w+;")
+#: the invisible operators (function application, separator), which show none
+_INVISIBLE = frozenset(f"&#x206{n};" for n in range(5))
 
 
 def esc(words: str) -> str:
@@ -129,8 +131,9 @@ def esc(words: str) -> str:
 
 def visible_length(markup: str) -> int:
     """About how many characters a piece of MathML shows: its text without tags."""
-    shown = _MARKUP.sub(lambda m: "" if m.group().startswith("<") else "x",
-                        _INVISIBLE.sub("", markup))
+    shown = _TAG.sub("", markup)
+    if "&" in shown:  # rare: tags hold most markup
+        shown = _REFERENCE.sub(lambda m: "" if m.group() in _INVISIBLE else "x", shown)
     return len(shown)
 
 
