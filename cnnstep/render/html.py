@@ -64,7 +64,10 @@ WINDOW_GRID_LIMIT = 12
 NBSP = "\u00a0"
 
 #: the one style sheet, every rule under ``.cnnstep`` so that a fragment in a
-#: notebook styles nothing else; colours are translucent to suit light and dark pages
+#: notebook styles nothing else; colours are translucent to suit light and dark pages.
+#: Chromium lays out a table cell of MathML as a block of its own: it aligns it by
+#: ``-webkit-right`` and ``-webkit-center`` only, so these follow the standard values
+#: (Firefox aligns by the ``columnalign`` attributes)
 STYLE = """\
 .cnnstep{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5;\
 max-width:64rem;margin:0 auto;padding:0 1rem 2rem}
@@ -92,7 +95,7 @@ margin:.75rem 0}
 .cnnstep figcaption{font-size:.85em;opacity:.75}
 .cnnstep mtable.m>mtr>mtd{padding:.15em .55em;text-align:right;text-align:-webkit-right}
 .cnnstep mtable.m>mtr:first-child>mtd,.cnnstep mtable.m>mtr>mtd:first-child{\
-font-size:.7em;opacity:.55;text-align:center}
+font-size:.7em;opacity:.55;text-align:center;text-align:-webkit-center}
 .cnnstep mtable.m>mtr:nth-child(2)>mtd:not(:first-child){border-top:1.5px solid}
 .cnnstep mtable.m>mtr:last-child>mtd:not(:first-child){border-bottom:1.5px solid}
 .cnnstep mtable.m>mtr:not(:first-child)>mtd:nth-child(2){border-left:1.5px solid}
