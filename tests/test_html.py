@@ -105,6 +105,8 @@ def test_the_fragment_is_a_div_whose_style_touches_nothing_else(sample: Path) ->
     fragment = cnnstep.solve(sample)._repr_html_()
     assert fragment.startswith('<div class="cnnstep">\n<style>\n')
     assert "<html" not in fragment and "<body" not in fragment and "<title" not in fragment
+    # a notebook shows many: no ids to repeat, no links to them
+    assert " id=" not in fragment and "<nav" not in fragment
     tree = _parse(fragment, fragment=True)
     _self_contained(fragment, tree)
     for formula in _formulas(fragment):

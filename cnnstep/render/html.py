@@ -70,7 +70,8 @@ NBSP = "\u00a0"
 #: (Firefox aligns by the ``columnalign`` attributes)
 STYLE = """\
 .cnnstep{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5;\
-max-width:64rem;margin:0 auto;padding:0 1rem 2rem}
+max-width:64rem}
+.cnnstep.page{margin:0 auto;padding:0 1rem 2rem}
 .cnnstep math{font-family:"STIX Two Math","Latin Modern Math","Cambria Math",math;\
 font-size:1.1em}
 .cnnstep h1{font-size:1.6rem;margin:1rem 0 .5rem}
@@ -165,7 +166,7 @@ def document(title: str, body: str, fragment: bool = False) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n"
-        f'<div class="cnnstep">\n{body}</div>\n</body>\n</html>\n'
+        f'<div class="cnnstep page">\n{body}</div>\n</body>\n</html>\n'
     )
 
 
@@ -337,6 +338,7 @@ class HtmlRenderer:
     def __init__(self, derivation: Derivation, options: Options) -> None:
         self.d = derivation
         self.hints = options.hints
+        self.fragment = options.fragment
         self.printer = MathMLPrinter(Settings.of(derivation, options.decimals))
         # the cells of the matrices that windows lie in, printed once (kept with
         # the matrix, so that its id cannot be reused meanwhile)
@@ -363,19 +365,21 @@ class HtmlRenderer:
         return "".join(words(p) if isinstance(p, str) else self.math(p) for p in parts)
 
     def body(self, title: bool = True, level: int = 1) -> str:
-        """The steps as sections (headings from ``level`` down), with the title
-        and a list of the steps when ``title``."""
+        """The steps as sections (headings from ``level`` down), with the title when
+        ``title``; a whole page also lists the steps, linked (a fragment does not:
+        a notebook holds many, and the links' targets would repeat)."""
         out: list[str] = []
         if title:
             out.append(f"<h{level}>{esc(self.d.title)}</h{level}>\n")
         if self.d.shortened:
             out.append(note(prose.shortened(self.hints)))
-        if title and len(self.d.steps) > 1:
+        anchor = title and not self.fragment
+        if anchor and len(self.d.steps) > 1:
             links = "".join(f'<li><a href="#step-{n}">{esc(step.title)}</a></li>'
                             for n, step in enumerate(self.d.steps, start=1))
             out.append(f'<nav aria-label="Steps"><ol>{links}</ol></nav>\n')
         for number, step in enumerate(self.d.steps, start=1):
-            out.append(self.step(number, step, level + 1, anchor=title))
+            out.append(self.step(number, step, level + 1, anchor=anchor))
         return "".join(out)
 
     def step(self, number: int, step: Step, level: int = 2, anchor: bool = True) -> str:
