@@ -23,8 +23,13 @@ WORKED_LIMIT = 12
 class _Shown:
     """Rendering shared by a solved layer and a layer's formulas.
 
-    In Jupyter either shows itself as Markdown (``_repr_markdown_``);
-    converting a notebook to LaTeX uses the LaTeX body (``_repr_latex_``).
+    In Jupyter either shows itself as HTML with MathML (``_repr_html_``):
+    Jupyter shows the richest of the forms an object offers, and it ranks HTML
+    above Markdown, which is what is wanted here, because the page needs no
+    MathJax and shows each window in its input and the padding apart from the
+    data. The notebook still keeps the Markdown (``_repr_markdown_``) and the
+    LaTeX body (``_repr_latex_``) beside it, for viewers that show no HTML and
+    for converting the notebook to LaTeX.
     """
 
     def derivation(self, *, max_terms: int | None = None,
@@ -74,6 +79,10 @@ class _Shown:
 
     def _repr_latex_(self) -> str:
         return self.to_latex(fragment=True)
+
+    def _repr_html_(self) -> str:
+        """The page as a fragment: a ``<div>`` whose style sheet styles nothing else."""
+        return self.render("html", Options(fragment=True))
 
 
 class Worked(_Shown):

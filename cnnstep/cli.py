@@ -38,6 +38,7 @@ class Format(StrEnum):
     text = "text"
     latex = "latex"
     markdown = "markdown"
+    html = "html"
     json = "json"
 
 
@@ -118,8 +119,8 @@ def solve(
         Format, typer.Option(
             "--format", "-f",
             help="text: the worked solution for the terminal; latex: a document that "
-                 "compiles with pdflatex; markdown: for GitHub and Jupyter; json: the "
-                 "result object.")
+                 "compiles with pdflatex; markdown: for GitHub and Jupyter; html: a "
+                 "self-contained page, MathML for the mathematics; json: the result object.")
     ] = Format.text,
     to: Output = None,
     fragment: Annotated[
@@ -253,7 +254,7 @@ def check(
     ] = None,
     format: Annotated[
         Format, typer.Option("--format", "-f",
-                             help="text, markdown or latex: a report with the worked "
+                             help="text, markdown, latex or html: a report with the worked "
                                   "derivation of the wrong entries; json: the report object.")
     ] = Format.text,
     to: Output = None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from cnnstep.check.answers import Answers, Given, entries, in_user_shape, is_right
 from cnnstep.check.mistakes import Diagnosis, diagnose
@@ -11,6 +13,9 @@ from cnnstep.engine import Solution
 from cnnstep.problem import ProblemError
 from cnnstep.quantities import entry_text, full_shape, in_step_order
 from cnnstep.result import quantity
+
+if TYPE_CHECKING:
+    from cnnstep.derivation import Derivation, Whole
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,21 @@ class Report:
     @property
     def total(self) -> int:
         return sum(q.total for q in self.quantities)
+
+    @cached_property
+    def departures(self) -> Derivation:
+        """Where the working departs: a step (keyed by the result key) for each
+        wrong quantity whose mistake shows it, made once, when first asked for.
+        Its notation is the problem's: the report's symbols are printed with it."""
+        from cnnstep.check.departures import departures
+
+        return departures(self.solution, self.quantities)
+
+    def symbol(self, key: str) -> Whole:
+        """A result key's quantity as the problem writes it: ∂L/∂Z, ∂Loss/∂Output."""
+        from cnnstep.check.departures import symbol
+
+        return symbol(key, self.solution)
 
     def wrong_entries(self, limit: int = 12) -> list[str]:
         """The wrong entries as ``--only`` selections, for their worked derivation."""

@@ -221,12 +221,12 @@ def _plain(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
-def _summary(report: Report) -> Table:
+def _summary(report: Report, printer: TextPrinter) -> Table:
     table = Table(box=box.SQUARE, show_header=True)
     for name in prose.SUMMARY_HEADER:
         table.add_column(name)
-    for row in prose.summary_rows(report):
-        table.add_row(*row)
+    for key, symbol, mark, right, diagnosis in prose.summary_rows(report):
+        table.add_row(key, printer.doprint(symbol), mark, right, diagnosis)
     return table
 
 
@@ -260,15 +260,17 @@ class TextFormat(Renderer):
         console = Console(file=buffer, width=width, highlight=False, markup=False,
                           color_system="standard" if options.color else None,
                           force_terminal=options.color)
+        # the departures carry the problem's notation: the symbols are printed with it
+        shown = TextRenderer(report.departures, console,
+                             Options(decimals=options.decimals, hints=options.hints))
         console.print(RichText(title, style="bold"))
-        console.print(_summary(report))
+        console.print(_summary(report, shown.printer))
         verdict = f" — {prose.ALL_CORRECT}." if report.correct else ""
         console.print(RichText(prose.score(report) + verdict, style="bold"))
         for q in prose.wrong(report):
             console.print()
-            count = len(q.mismatches)
-            console.print(RichText(f"{q.key}: {count} wrong entr{'y' if count == 1 else 'ies'}",
-                                   style="bold"))
+            symbol = shown.printer.doprint(report.symbol(q.key))
+            console.print(RichText(f"{q.key}: {prose.wrong_count(q)} of {symbol}", style="bold"))
             for label, grid in prose.slices(prose.marked_cells(q, report)):
                 if label:
                     console.print(RichText(q.key + label))
@@ -276,6 +278,13 @@ class TextFormat(Renderer):
             if q.diagnosis:
                 console.print(RichText(
                     f"{prose.diagnosis_label(q.diagnosis)} {q.diagnosis.message}"))
+            departure = prose.departure(report, q)
+            if departure is not None:
+                console.print()
+                console.print(RichText(f"{departure.title}:", style="bold"))
+                shown.spaced = shown.printed = False
+                for block in departure.blocks:
+                    shown._print_block(block)
         body = buffer.getvalue()
         if working is not None:
             body += f"\n{prose.WORKING}:\n\n"
