@@ -85,13 +85,13 @@ font-size:1.1em}
 background:rgba(127,127,127,.12);padding:0 .25em;border-radius:3px}
 .cnnstep .equation{display:flex;flex-wrap:wrap;align-items:center;gap:.25rem 2.5rem;\
 margin:.75rem 0}
-.cnnstep .equation>math{margin:0;overflow-x:auto;max-width:100%}
+.cnnstep .equation>math{margin:0;padding:.2em 0;flex-shrink:0}
 .cnnstep mtable.eq>mtr>mtd{padding:.2em 0}
 .cnnstep mtable.eq>mtr>mtd:first-child{text-align:right;text-align:-webkit-right}
 .cnnstep mtable.eq>mtr>mtd:last-child{text-align:left}
 .cnnstep .matrices{display:flex;flex-wrap:wrap;align-items:flex-start;gap:.5rem 3rem;\
 margin:.75rem 0}
-.cnnstep figure{margin:0;overflow-x:auto;max-width:100%}
+.cnnstep figure{margin:0;padding:.2em 0}
 .cnnstep figure>math{margin:0;width:fit-content}
 .cnnstep figcaption{font-size:.85em;opacity:.75}
 .cnnstep mtable.m>mtr>mtd{padding:.15em .55em;text-align:right;text-align:-webkit-right}
