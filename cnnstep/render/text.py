@@ -55,7 +55,7 @@ class TextRenderer:
         self.console.print(Panel(RichText(self.d.title, style="bold"), expand=False))
         if self.d.shortened:
             self.note(prose.shortened(self.hints))
-        for number, step in enumerate(self.d.steps, start=1):
+        for number, step in self.d.numbered():
             self.printed = False
             self.step(number, step)
 
