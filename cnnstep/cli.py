@@ -41,14 +41,6 @@ class Format(StrEnum):
     json = "json"
 
 
-class Detail(StrEnum):
-    """The names of :data:`cnnstep.derivation.builder.DETAILS`: how much working to show."""
-
-    full = "full"
-    brief = "brief"
-    answers = "answers"
-
-
 #: the option -o FILE of every command
 Output = Annotated[
     Path | None, typer.Option("--output", "-o",
@@ -65,6 +57,14 @@ BROKEN_PIPE = 141
 
 #: how the command line's output says to see what a shortened derivation left out
 HINTS = Hints(one="--only {example}", every="--max-terms 0")
+
+
+class Detail(StrEnum):
+    """The names of :data:`cnnstep.derivation.builder.DETAILS`: how much working to show."""
+
+    full = "full"
+    brief = "brief"
+    answers = "answers"
 
 
 def fail(message: str, status: int = 2) -> typer.Exit:
