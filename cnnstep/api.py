@@ -15,6 +15,7 @@ from cnnstep.result import result
 if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
     from cnnstep.derivation import Derivation
+    from cnnstep.derivation.builder import Detail
 
 #: wrong entries of a marked hand calculation worked out in full, at the most
 WORKED_LIMIT = 12
@@ -32,8 +33,8 @@ class _Shown:
     for converting the notebook to LaTeX.
     """
 
-    def derivation(self, *, max_terms: int | None = None,
-                   only: Iterable[str] = ()) -> Derivation:
+    def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
+                   detail: Detail = "full") -> Derivation:
         raise NotImplementedError
 
     def approximate_keys(self) -> frozenset[str]:
@@ -45,13 +46,19 @@ class _Shown:
         raise NotImplementedError
 
     def render(self, format: str = "text", options: Options | None = None, *,
-               max_terms: int | None = None, only: Iterable[str] = ()) -> str:
+               max_terms: int | None = None, only: Iterable[str] = (),
+               detail: Detail = "full") -> str:
         """This layer in one of :data:`cnnstep.render.FORMATS`: its worked
-        derivation, or (in JSON) its result object."""
+        derivation, or (in JSON) its result object.
+
+        ``only`` selects what to work out (a quantity, an entry or a step);
+        ``detail`` is ``full`` (every entry), ``brief`` (each step's rule, one
+        entry worked, the results) or ``answers`` (the givens and the results).
+        """
         printer = renderer(format)
         if not printer.worked:
             return printer.result(self.result, self.approximate_keys())
-        return printer.derivation(self.derivation(max_terms=max_terms, only=only),
+        return printer.derivation(self.derivation(max_terms=max_terms, only=only, detail=detail),
                                   options or Options())
 
     def to_json(self) -> str:
@@ -59,20 +66,21 @@ class _Shown:
 
     def to_text(self, *, width: int = 100, max_terms: int | None = None,
                 only: Iterable[str] = (), decimals: int | None = None,
-                hints: Hints = NO_HINTS) -> str:
+                hints: Hints = NO_HINTS, detail: Detail = "full") -> str:
         return self.render("text", Options(decimals=decimals, hints=hints, width=width),
-                           max_terms=max_terms, only=only)
+                           max_terms=max_terms, only=only, detail=detail)
 
     def to_latex(self, *, fragment: bool = False, max_terms: int | None = None,
                  only: Iterable[str] = (), decimals: int | None = None,
-                 hints: Hints = NO_HINTS) -> str:
+                 hints: Hints = NO_HINTS, detail: Detail = "full") -> str:
         return self.render("latex", Options(decimals=decimals, hints=hints, fragment=fragment),
-                           max_terms=max_terms, only=only)
+                           max_terms=max_terms, only=only, detail=detail)
 
     def to_markdown(self, *, max_terms: int | None = None, only: Iterable[str] = (),
-                    decimals: int | None = None, hints: Hints = NO_HINTS) -> str:
+                    decimals: int | None = None, hints: Hints = NO_HINTS,
+                    detail: Detail = "full") -> str:
         return self.render("markdown", Options(decimals=decimals, hints=hints),
-                           max_terms=max_terms, only=only)
+                           max_terms=max_terms, only=only, detail=detail)
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
@@ -112,8 +120,8 @@ class Worked(_Shown):
 
         return approximate_keys(self.problem)
 
-    def derivation(self, *, max_terms: int | None = None,
-                   only: Iterable[str] = ()) -> Derivation:
+    def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
+                   detail: Detail = "full") -> Derivation:
         """The worked solution; ``max_terms`` None means the default limit, 0 none."""
         from cnnstep.derivation import DEFAULT_MAX_TERMS, derive
 
@@ -121,8 +129,8 @@ class Worked(_Shown):
         if self.symbolic:
             from cnnstep.symbolic import derive_both
 
-            return derive_both(self.solution, max_terms=limit, only=only)
-        return derive(self.solution, max_terms=limit, only=only)
+            return derive_both(self.solution, max_terms=limit, only=only, detail=detail)
+        return derive(self.solution, max_terms=limit, only=only, detail=detail)
 
     def __repr__(self) -> str:
         return f"<cnnstep.Worked: {', '.join(self.result)}>"
@@ -140,13 +148,13 @@ class Formulas(_Shown):
 
         return {"symbolic": symbolic_result(self.layer)}
 
-    def derivation(self, *, max_terms: int | None = None,
-                   only: Iterable[str] = ()) -> Derivation:
+    def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
+                   detail: Detail = "full") -> Derivation:
         from cnnstep.derivation import DEFAULT_MAX_TERMS
         from cnnstep.symbolic import derive_symbolic
 
         limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
-        return derive_symbolic(self.layer, max_terms=limit, only=only)
+        return derive_symbolic(self.layer, max_terms=limit, only=only, detail=detail)
 
     def __repr__(self) -> str:
         return f"<cnnstep.Formulas: {self.layer.input_shape} ⋆ {self.layer.filter_shape}>"

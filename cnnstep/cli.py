@@ -60,6 +60,14 @@ BROKEN_PIPE = 141
 HINTS = Hints(one="--only {example}", every="--max-terms 0")
 
 
+class Detail(StrEnum):
+    """The names of :data:`cnnstep.derivation.builder.DETAILS`: how much working to show."""
+
+    full = "full"
+    brief = "brief"
+    answers = "answers"
+
+
 def fail(message: str, status: int = 2) -> typer.Exit:
     """Print one line to standard error and give the exit to raise."""
     say("error", message)
@@ -142,9 +150,16 @@ def solve(
     ] = None,
     only: Annotated[
         list[str] | None, typer.Option(
-            "--only", metavar="KEY[i][j]",
-            help="Work out only this result entry, e.g. grad_input[1][2] or loss; "
-                 "repeat for several.")
+            "--only", metavar="KEY[i][j]|STEP",
+            help="Work out only this: a result key (grad_filter: the quantity and the steps "
+                 "it rests on), an entry (grad_input[1][2]: that entry alone) or a step "
+                 "(forward); repeat for several.")
+    ] = None,
+    detail: Annotated[
+        Detail | None, typer.Option(
+            "--detail", show_default=False,
+            help="full (default): every entry worked out; brief: each step's rule, one "
+                 "entry worked out and the results; answers: the givens and the results.")
     ] = None,
     width: Annotated[
         int | None, typer.Option("--width", min=40, max=MAX_WIDTH,
@@ -175,6 +190,8 @@ def solve(
 
       cnnstep solve samples/two-filters-padding.json --only grad_input[0][1][2]
 
+      cnnstep solve samples/seed000-filter-update.json --only grad_filter --detail brief
+
       cnnstep solve samples/seed000-filter-update.json --format json
 
       cnnstep solve samples/symbolic-3x3-2x2.json --symbolic
@@ -186,7 +203,7 @@ def solve(
     if fragment and format is not Format.latex:
         raise fail("--fragment goes with --format latex")
     shaping = (("--only", bool(only)), ("--decimals", decimals is not None),
-               ("--max-terms", max_terms is not None))
+               ("--max-terms", max_terms is not None), ("--detail", detail is not None))
     if format is Format.json or verify:
         for name, given in shaping:
             if given:
@@ -215,7 +232,8 @@ def solve(
     options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
                       color=_styled(to))
     try:
-        text = shown.render(format, options, max_terms=max_terms, only=only or ())
+        text = shown.render(format, options, max_terms=max_terms, only=only or (),
+                            detail=(detail or Detail.full).value)
     except SelectionError as error:
         raise fail(f"--only {error}") from None
     except ProblemError as error:  # a result JSON cannot hold

@@ -125,7 +125,7 @@ class LatexRenderer:
             out.append(self.heading(1, self.d.title))
         if self.d.shortened:
             out.append(self.note(prose.shortened(self.hints)))
-        for number, step in enumerate(self.d.steps, start=1):
+        for number, step in self.d.numbered():
             out.append(self.step(number, step))
         return "\n".join(out)
 

@@ -31,7 +31,7 @@ class Code(str):
 
 
 def step_heading(number: int, step: Step) -> str:
-    return f"Step {number}: {step.title}"
+    return f"Step {number}: {step.title}" if step.numbered else step.title
 
 
 def shortened(hints: Hints) -> list[str]:

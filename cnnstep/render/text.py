@@ -55,7 +55,7 @@ class TextRenderer:
         self.console.print(Panel(RichText(self.d.title, style="bold"), expand=False))
         if self.d.shortened:
             self.note(prose.shortened(self.hints))
-        for number, step in enumerate(self.d.steps, start=1):
+        for number, step in self.d.numbered():
             self.printed = False
             self.step(number, step)
 
@@ -183,8 +183,8 @@ class TextRenderer:
                 base = self.d.notation.index_base
                 self.console.print(RichText(
                     f"window: rows {rows[0] + base}–{rows[-1] + base}, "
-                    f"columns {cols[0] + base}–{cols[-1] + base} of the "
-                    f"{'padded ' if first.border != (0, 0) else ''}input", style="dim"))
+                    f"columns {cols[0] + base}–{cols[-1] + base} of "
+                    f"{self.inline(first.label)}", style="dim"))
         self.console.print(RichText(self.equation(block)), soft_wrap=True)
 
     def equation(self, block: Equation) -> str:
