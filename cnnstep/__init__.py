@@ -69,15 +69,15 @@ def check(problem: "ProblemSource", answers: "AnswersSource | None" = None, *,
     True
     >>> print(report.to_text())  # doctest: +ELLIPSIS
     Marking
-    ┌──────────┬──────┬───────┬───────────┐
-    │ quantity │ mark │ right │ diagnosis │
-    ├──────────┼──────┼───────┼───────────┤
-    │ output   │ ✓    │ 4/4   │           │
-    │ loss     │ ✗    │ 0/1   │           │
-    └──────────┴──────┴───────┴───────────┘
+    ┌──────────┬────────┬──────┬───────┬───────────┐
+    │ quantity │ symbol │ mark │ right │ diagnosis │
+    ├──────────┼────────┼──────┼───────┼───────────┤
+    │ output   │ Z      │ ✓    │ 4/4   │           │
+    │ loss     │ L      │ ✗    │ 0/1   │           │
+    └──────────┴────────┴──────┴───────┴───────────┘
     Score: 4/5
     <BLANKLINE>
-    loss: 1 wrong entry
+    loss: 1 wrong entry of L
     <BLANKLINE>
       ✗ 0.3 (expected 0.125)
     <BLANKLINE>

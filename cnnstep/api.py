@@ -32,6 +32,7 @@ from cnnstep.result import result
 if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
     from cnnstep.derivation import Derivation
+    from cnnstep.derivation.builder import Detail
 
 #: wrong entries of a marked hand calculation worked out in full, at the most
 WORKED_LIMIT = 12
@@ -51,12 +52,17 @@ Tolerance: TypeAlias = "Fraction | Decimal | int | float | str"
 class _Shown:
     """Rendering shared by a solved layer and a layer's formulas.
 
-    In Jupyter either shows itself as Markdown (``_repr_markdown_``);
-    converting a notebook to LaTeX uses the LaTeX body (``_repr_latex_``).
+    In Jupyter either shows itself as HTML with MathML (``_repr_html_``):
+    Jupyter shows the richest of the forms an object offers, and it ranks HTML
+    above Markdown, which is what is wanted here, because the page needs no
+    MathJax and shows each window in its input and the padding apart from the
+    data. The notebook still keeps the Markdown (``_repr_markdown_``) and the
+    LaTeX body (``_repr_latex_``) beside it, for viewers that show no HTML and
+    for converting the notebook to LaTeX.
     """
 
-    def derivation(self, *, max_terms: int | None = None,
-                   only: Iterable[str] = ()) -> Derivation:
+    def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
+                   detail: Detail = "full") -> Derivation:
         """The worked solution as data, which the printers lay out (see the subclasses)."""
         raise NotImplementedError
 
@@ -77,10 +83,15 @@ class _Shown:
         raise NotImplementedError
 
     def render(self, format: str = "text", options: Options | None = None, *,
-               max_terms: int | None = None, only: Iterable[str] = ()) -> str:
+               max_terms: int | None = None, only: Iterable[str] = (),
+               detail: Detail = "full") -> str:
         """This layer in one of :data:`cnnstep.render.FORMATS`: its worked
         derivation, or (in JSON) its result object. The ``to_…`` methods are
         the same with the options spelled out.
+
+        ``only`` selects what to work out (a quantity, an entry or a step);
+        ``detail`` is ``full`` (every entry), ``brief`` (each step's rule, one
+        entry worked, the results) or ``answers`` (the givens and the results).
 
         >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
         >>> cnnstep.solve(problem).render("json") == cnnstep.solve(problem).to_json()
@@ -89,7 +100,7 @@ class _Shown:
         printer = renderer(format)
         if not printer.worked:
             return printer.result(self.result, self.approximate_keys())
-        return printer.derivation(self.derivation(max_terms=max_terms, only=only),
+        return printer.derivation(self.derivation(max_terms=max_terms, only=only, detail=detail),
                                   options or Options())
 
     def to_json(self) -> str:
@@ -111,50 +122,51 @@ class _Shown:
 
     def to_text(self, *, width: int = TEXT_WIDTH, max_terms: int | None = None,
                 only: Iterable[str] = (), decimals: int | None = None,
-                hints: Hints = NO_HINTS) -> str:
+                hints: Hints = NO_HINTS, detail: Detail = "full") -> str:
         """The worked derivation as plain text, ``width`` columns wide (80 unless
         told, as on the command line when its output is not a terminal).
 
-        ``only`` works out just the chosen entries (``"grad_input[1][0]"``,
-        ``"loss"``); ``max_terms`` limits the products worked out (None: the
-        default limit of 3000, 0: none); ``decimals`` rounds values that have
-        no finite decimal to that many places instead of showing a fraction.
+        ``only`` works out just the chosen quantities, entries or steps
+        (``"grad_input[1][0]"``, ``"loss"``); ``detail`` is ``full``, ``brief``
+        or ``answers``, as ``--detail``; ``max_terms`` limits the products
+        worked out (None: the default limit of 3000, 0: none); ``decimals``
+        rounds values that have no finite decimal to that many places instead
+        of showing a fraction.
 
         >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
-        >>> print(cnnstep.solve(problem).to_text(only=["loss"]))  # doctest: +ELLIPSIS
+        >>> print(cnnstep.solve(problem).to_text(only=["grad_input[1][0]"]))
         ╭────────────────────────────────────────╮
         │ Worked solution: one convolution layer │
         ╰────────────────────────────────────────╯
         <BLANKLINE>
-        Step 1: Loss ───────────────────────────────────────────────────────────────────
-        The loss is the mean squared error, the mean of the squared errors over all 4
-        entries of Z.
-        Y
-        ...
-        L = (1/4)×[(Z₁₁−Y₁₁)² + (Z₁₂−Y₁₂)² + (Z₂₁−Y₂₁)² + (Z₂₂−Y₂₂)²]
-          = (1/4)×[(0.5−0)² + (1−1)² + (1.5−1)² + (2−2)²]
-          = (1/4)×[0.25 + 0 + 0.25 + 0]
-          = (1/4)×0.5
-          = 0.125
+        Step 1: Gradient with respect to the input ─────────────────────────────────────
+        ∂L/∂Z (padded)
+         0.25      0
+        [0.25]     0
+        ∂L/∂X₂₁ = ∂L/∂Z₂₁×K₁₁
+                = 0.25×0.5
+                = 0.125
         <BLANKLINE>
         """
         return self.render("text", Options(decimals=decimals, hints=hints, width=width),
-                           max_terms=max_terms, only=only)
+                           max_terms=max_terms, only=only, detail=detail)
 
     def to_latex(self, *, fragment: bool = False, max_terms: int | None = None,
                  only: Iterable[str] = (), decimals: int | None = None,
-                 hints: Hints = NO_HINTS) -> str:
+                 hints: Hints = NO_HINTS, detail: Detail = "full") -> str:
         """The worked derivation as a LaTeX document that compiles with pdflatex,
         or with ``fragment`` its body alone, to paste into a document that loads
         ``amsmath``, ``amssymb`` and ``graphicx``. The other options are
         :meth:`to_text`'s.
 
         >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
-        >>> print(cnnstep.solve(problem).to_latex(only=["loss"]))  # doctest: +ELLIPSIS
+        >>> print(cnnstep.solve(problem).to_latex(only=["grad_input[1][0]"]))
+        ... # doctest: +ELLIPSIS
         \\documentclass[11pt]{article}
         ...
-        \\begin{document}
-        ...
+        \\begin{align*}
+        \\partial L/\\partial X_{21} &= \\partial L/\\partial Z_{21} \\times K_{11} \\\\
+         &= 0.25 \\times 0.5 \\\\
          &= 0.125
         \\end{align*}
         \\end{document}
@@ -163,26 +175,31 @@ class _Shown:
         % cnnstep: needs \\usepackage{amsmath,amssymb,graphicx}
         """
         return self.render("latex", Options(decimals=decimals, hints=hints, fragment=fragment),
-                           max_terms=max_terms, only=only)
+                           max_terms=max_terms, only=only, detail=detail)
 
     def to_markdown(self, *, max_terms: int | None = None, only: Iterable[str] = (),
-                    decimals: int | None = None, hints: Hints = NO_HINTS) -> str:
+                    decimals: int | None = None, hints: Hints = NO_HINTS,
+                    detail: Detail = "full") -> str:
         """The worked derivation as Markdown with ``$…$`` math, which GitHub and
         Jupyter render. The options are :meth:`to_text`'s.
 
         >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
-        >>> print(cnnstep.solve(problem).to_markdown(only=["loss"]))  # doctest: +ELLIPSIS
+        >>> print(cnnstep.solve(problem).to_markdown(only=["grad_input[1][0]"]))
         # Worked solution: one convolution layer
         <BLANKLINE>
-        ## Step 1: Loss
-        ...
+        ## Step 1: Gradient with respect to the input
+        <BLANKLINE>
+        $$
+        \\begin{aligned}
+        \\partial L/\\partial X_{21} &= \\partial L/\\partial Z_{21} \\times K_{11} \\\\
+         &= 0.25 \\times 0.5 \\\\
          &= 0.125
         \\end{aligned}
         $$
         <BLANKLINE>
         """
         return self.render("markdown", Options(decimals=decimals, hints=hints),
-                           max_terms=max_terms, only=only)
+                           max_terms=max_terms, only=only, detail=detail)
 
     def _repr_markdown_(self) -> str:
         """How Jupyter shows this object: its derivation as Markdown."""
@@ -191,6 +208,10 @@ class _Shown:
     def _repr_latex_(self) -> str:
         """How a notebook converted to LaTeX shows this object: the LaTeX body."""
         return self.to_latex(fragment=True)
+
+    def _repr_html_(self) -> str:
+        """The page as a fragment: a ``<div>`` whose style sheet styles nothing else."""
+        return self.render("html", Options(fragment=True))
 
 
 class Worked(_Shown):
@@ -239,15 +260,16 @@ class Worked(_Shown):
 
         return approximate_keys(self.problem)
 
-    def derivation(self, *, max_terms: int | None = None,
-                   only: Iterable[str] = ()) -> Derivation:
+    def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
+                   detail: Detail = "full") -> Derivation:
         """The worked solution as data, which the printers lay out; ``max_terms``
         None means the default limit, 0 none.
 
         >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
         >>> [step.title for step in cnnstep.solve(problem).derivation().steps]
         ... # doctest: +NORMALIZE_WHITESPACE
-        ['Output size', 'Forward pass', 'Loss', 'Gradient of the loss with respect to the output',
+        ['Given', 'Output size', 'Forward pass', 'Loss',
+         'Gradient of the loss with respect to the output',
          'Gradient with respect to the kernel', 'Gradient with respect to the input']
         """
         from cnnstep.derivation import DEFAULT_MAX_TERMS, derive
@@ -256,8 +278,8 @@ class Worked(_Shown):
         if self.symbolic:
             from cnnstep.symbolic import derive_both
 
-            return derive_both(self.solution, max_terms=limit, only=only)
-        return derive(self.solution, max_terms=limit, only=only)
+            return derive_both(self.solution, max_terms=limit, only=only, detail=detail)
+        return derive(self.solution, max_terms=limit, only=only, detail=detail)
 
     def __repr__(self) -> str:
         return f"<cnnstep.Worked: {', '.join(self.result)}>"
@@ -288,8 +310,8 @@ class Formulas(_Shown):
 
         return {"symbolic": symbolic_result(self.layer)}
 
-    def derivation(self, *, max_terms: int | None = None,
-                   only: Iterable[str] = ()) -> Derivation:
+    def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
+                   detail: Detail = "full") -> Derivation:
         """The symbolic derivation as data, which the printers lay out.
 
         >>> layer = {"input": {"shape": [3, 3]}, "filter": {"shape": [2, 2]}}
@@ -300,7 +322,7 @@ class Formulas(_Shown):
         from cnnstep.symbolic import derive_symbolic
 
         limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
-        return derive_symbolic(self.layer, max_terms=limit, only=only)
+        return derive_symbolic(self.layer, max_terms=limit, only=only, detail=detail)
 
     def __repr__(self) -> str:
         return f"<cnnstep.Formulas: {self.layer.input_shape} ⋆ {self.layer.filter_shape}>"
@@ -359,7 +381,7 @@ def working(report: Report) -> Derivation | None:
     >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
     >>> wrong = cnnstep.check(problem, {"loss": 0.3, "grad_filter": [[1]]})
     >>> [step.title for step in working(wrong).steps]
-    ['Loss']
+    ['Given', 'Output size', 'Forward pass', 'Loss']
     >>> working(cnnstep.check(problem, {"loss": 0.125})) is None
     True
     """

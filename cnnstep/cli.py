@@ -38,6 +38,7 @@ class Format(StrEnum):
     text = "text"
     latex = "latex"
     markdown = "markdown"
+    html = "html"
     json = "json"
 
 
@@ -92,6 +93,14 @@ BROKEN_PIPE = 141
 
 #: how the command line's output says to see what a shortened derivation left out
 HINTS = Hints(one="--only {example}", every="--max-terms 0")
+
+
+class Detail(StrEnum):
+    """The names of :data:`cnnstep.derivation.builder.DETAILS`: how much working to show."""
+
+    full = "full"
+    brief = "brief"
+    answers = "answers"
 
 
 def fail(message: str, status: int = 2) -> typer.Exit:
@@ -157,8 +166,8 @@ def solve(
         Format, typer.Option(
             "--format", "-f",
             help="text: the worked solution for the terminal; latex: a document that "
-                 "compiles with pdflatex; markdown: for GitHub and Jupyter; json: the "
-                 "result object.")
+                 "compiles with pdflatex; markdown: for GitHub and Jupyter; html: a "
+                 "self-contained page, MathML for the mathematics; json: the result object.")
     ] = Format.text,
     to: Output = None,
     fragment: Annotated[
@@ -180,9 +189,16 @@ def solve(
     ] = None,
     only: Annotated[
         list[str] | None, typer.Option(
-            "--only", metavar="KEY[i][j]",
-            help="Work out only this result entry, e.g. grad_input[1][2] or loss; "
-                 "repeat for several.")
+            "--only", metavar="KEY[i][j]|STEP",
+            help="Work out only this: a result key (grad_filter: the quantity and the steps "
+                 "it rests on), an entry (grad_input[1][2]: that entry alone) or a step "
+                 "(forward); repeat for several.")
+    ] = None,
+    detail: Annotated[
+        Detail | None, typer.Option(
+            "--detail", show_default=False,
+            help="full (default): every entry worked out; brief: each step's rule, one "
+                 "entry worked out and the results; answers: the givens and the results.")
     ] = None,
     width: Annotated[
         int | None, typer.Option("--width", min=40, max=MAX_WIDTH,
@@ -213,6 +229,8 @@ def solve(
 
       cnnstep solve --sample two-filters-padding --only grad_input[0][1][2]
 
+      cnnstep solve --sample seed000-filter-update --only grad_filter --detail brief
+
       cnnstep solve --sample seed000-filter-update --format json
 
       cnnstep solve --sample symbolic-3x3-2x2 --symbolic
@@ -225,7 +243,7 @@ def solve(
     if fragment and format is not Format.latex:
         raise fail("--fragment goes with --format latex")
     shaping = (("--only", bool(only)), ("--decimals", decimals is not None),
-               ("--max-terms", max_terms is not None))
+               ("--max-terms", max_terms is not None), ("--detail", detail is not None))
     if format is Format.json or verify:
         for name, given in shaping:
             if given:
@@ -254,7 +272,8 @@ def solve(
     options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
                       color=_styled(to))
     try:
-        text = shown.render(format, options, max_terms=max_terms, only=only or ())
+        text = shown.render(format, options, max_terms=max_terms, only=only or (),
+                            detail=(detail or Detail.full).value)
     except SelectionError as error:
         raise fail(f"--only {error}") from None
     except ProblemError as error:  # a result JSON cannot hold
@@ -295,7 +314,7 @@ def check(
     sample: Sample = None,
     format: Annotated[
         Format, typer.Option("--format", "-f",
-                             help="text, markdown or latex: a report with the worked "
+                             help="text, markdown, latex or html: a report with the worked "
                                   "derivation of the wrong entries; json: the report object.")
     ] = Format.text,
     to: Output = None,

@@ -145,6 +145,13 @@ def forward(xpad: Array, k: Array, bias: Array | None, stride: tuple[int, int]) 
     return z
 
 
+def channel_parts(xpad: Array, k: Array, stride: tuple[int, int]) -> Array:
+    """Each channel's part of Z, before the bias, shape (F, C, oh, ow):
+    ``Z[f] = Σ_c parts[f, c] + B[f]``, as a course adds the channels' maps."""
+    parts = [correlate(xpad[c : c + 1], k[:, c : c + 1], stride) for c in range(xpad.shape[0])]
+    return np.stack(parts, axis=1)
+
+
 def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int]) -> Array:
     """dL/dK = corr(Xpad, dL/dZ zero-inserted), shape (F, C, kh, kw).
 
@@ -187,6 +194,15 @@ def full_convolution(kernel: Array, padded_grad: Array, padded_size: tuple[int, 
     out = zeros((reached.shape[0], *padded_size))
     out[:, : reached.shape[1], : reached.shape[2]] = reached
     return out
+
+
+def filter_parts(kernel: Array, padded_grad: Array, padded_size: tuple[int, int]) -> Array:
+    """Each filter's part of dL/dXpad, shape (F, C, Hp, Wp): :func:`full_convolution`
+    of one filter's rotated kernel with its own padded gradient; the parts add up
+    to dL/dXpad."""
+    parts = [full_convolution(kernel[f : f + 1], padded_grad[f : f + 1], padded_size)
+             for f in range(kernel.shape[0])]
+    return np.stack(parts)
 
 
 def input_gradient(kernel: Array, spread: Array, layer: Layer) -> Array:
@@ -375,6 +391,7 @@ class Solution:
     activated: Array | None = None  # A = f(Z)
     pooled: Array | None = None  # P = pool(A or Z)
     winners: IntArray | None = None  # position in its window of each max (min)
+    channel_parts: Array | None = None  # (F, C, oh, ow), with several channels: Z by channel
     loss: Fraction | None = None
     squared_errors: Array | None = None  # (output − target)², entry by entry
     loss_sum: Fraction | None = None  # Σ (output − target)², before the loss's scale
@@ -388,6 +405,7 @@ class Solution:
     rotated_filter: Array | None = None
     padded_grad: Array | None = None  # spread dL/dZ padded by kernel − 1 for the full conv
     grad_padded_input: Array | None = None  # (C, Hp, Wp), before cropping
+    filter_parts: Array | None = None  # (F, C, Hp, Wp), with several filters: by filter
     grad_input: Array | None = None
     updated_filter: Array | None = None
     updated_bias: Array | None = None
@@ -412,6 +430,8 @@ def _forward(problem: Problem) -> dict[str, Any]:
     xpad = pad(problem.input, problem.padding)
     stages: dict[str, Any] = {"padded_input": xpad,
                               "conv": forward(xpad, problem.filter, problem.bias, layer.stride)}
+    if layer.channels > 1:
+        stages["channel_parts"] = channel_parts(xpad, problem.filter, layer.stride)
     last = stages["conv"]
     if layer.activation is not None:
         last = stages["activated"] = activate(last, layer.activation)
@@ -444,6 +464,8 @@ def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
     stages["rotated_filter"] = rotated = rotate180(problem.filter)
     stages["padded_grad"] = padded = full_pad(spread, layer.kernel_size)
     stages["grad_padded_input"] = full = full_convolution(rotated, padded, layer.padded_size)
+    if layer.filters > 1:
+        stages["filter_parts"] = filter_parts(rotated, padded, layer.padded_size)
     stages["grad_input"] = np.ascontiguousarray(crop(full, layer.padding))
 
 

@@ -368,3 +368,156 @@ def parse_entry(text: str, layer: Layer, available: Iterable[str]
         if i >= n:
             raise SelectionError(f"{text}: index {i} on axis {axis} is out of range (size {n})")
     return key, (0,) * (len(full) - len(index)) + index
+
+
+# --------------------------------------------------------------------------
+# the steps of the derivation, and what each rests on
+
+#: every step the worked derivation may have, in order, with the steps whose results
+#: it uses (a problem has only some of them). ``given`` lists the problem's data;
+#: the update rests on the gradients through the quantities it updates.
+STEPS: dict[str, tuple[str, ...]] = {
+    "given": (),
+    "shapes": (),
+    "padding": ("shapes",),
+    "forward": ("shapes", "padding"),
+    "activation": ("forward",),
+    "pool": ("activation", "forward"),
+    "loss": ("pool", "activation", "forward"),
+    "grad_output": ("pool", "activation", "forward"),
+    "pool_backward": ("grad_output", "pool"),
+    "activation_backward": ("pool_backward", "grad_output", "activation"),
+    "spread": ("activation_backward", "pool_backward", "grad_output"),
+    "grad_filter": ("spread", "activation_backward", "pool_backward", "grad_output"),
+    "grad_bias": ("activation_backward", "pool_backward", "grad_output"),
+    "grad_input": ("spread", "activation_backward", "pool_backward", "grad_output"),
+    "update": (),
+}
+
+#: what an updated quantity rests on besides the update itself
+_UPDATES = {"updated_filter": "grad_filter", "updated_bias": "grad_bias"}
+
+
+def step_of(key: str, layer: Layer) -> str:
+    """The step that works out result key ``key`` (a result name) in this layer."""
+    if key == "output":
+        key = last_key(layer)
+    if key == "grad_conv":  # with a pool and no activation, the pool's backward step
+        return "activation_backward" if layer.activation is not None else "pool_backward"
+    return BY_KEY[key].step
+
+
+def problem_steps(problem: Problem) -> tuple[str, ...]:
+    """The steps this problem's derivation has, in order."""
+    layer = problem.layer
+    backward = problem.has_gradients
+    has = {
+        "padding": any(layer.padding), "activation": layer.activation is not None,
+        "pool": layer.pool is not None, "loss": problem.target is not None,
+        "grad_output": backward,
+        "pool_backward": backward and layer.pool is not None,
+        "activation_backward": backward and layer.activation is not None,
+        "spread": backward and layer.stride != (1, 1),
+        "grad_filter": backward, "grad_bias": backward and problem.bias is not None,
+        "grad_input": backward, "update": backward and problem.learning_rate is not None,
+    }
+    return tuple(step for step in STEPS if has.get(step, True))
+
+
+def rests_on(steps: Iterable[str], problem: Problem) -> frozenset[str]:
+    """``steps`` and every step they rest on, of those this problem has.
+
+    A given upstream gradient rests on nothing: dL/dK and dL/dX then need no
+    forward pass (unless a pool or an activation routes it back).
+    """
+    have = set(problem_steps(problem))
+    out: set[str] = set()
+    todo = [step for step in steps if step in have]
+    while todo:
+        step = todo.pop()
+        if step in out:
+            continue
+        out.add(step)
+        if step == "grad_output" and problem.target is None:
+            continue
+        todo.extend(before for before in STEPS[step] if before in have)
+    return frozenset(out)
+
+
+# --------------------------------------------------------------------------
+# a selection: whole quantities, single entries, steps
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a reader asks to see of the worked derivation.
+
+    Parsed from strings: a result key alone (``grad_filter``) asks for the whole
+    quantity, which is worked out with the steps it rests on; a key with its
+    index (``grad_input[1][2]``) asks for that entry; a step's name
+    (``forward``) asks for that step. Entries stand alone, each its own
+    equation, unless ``context`` asks for the steps they rest on as well (an
+    exercise's questions do).
+
+    Keys and entries are by the result's names, entries with their full-layout
+    index.
+    """
+
+    keys: frozenset[str] = frozenset()
+    entries: frozenset[tuple[str, tuple[int, ...]]] = frozenset()
+    steps: frozenset[str] = frozenset()
+    context: bool = False
+
+    @classmethod
+    def parse(cls, texts: Iterable[str], layer: Layer, available: Iterable[str],
+              steps: Iterable[str] = tuple(STEPS), *, context: bool = False) -> Selection:
+        """The selection the strings name; a string that names nothing raises
+        :class:`SelectionError`, naming it as written."""
+        available, steps = tuple(available), tuple(steps)
+        keys: set[str] = set()
+        entries: set[tuple[str, tuple[int, ...]]] = set()
+        named: set[str] = set()
+        for text in texts:
+            word = text.strip()
+            if word in available and "[" not in word:
+                keys.add(word)
+            elif word in steps and word not in BY_KEY:
+                named.add(word)
+            elif word in STEPS and word not in BY_KEY:
+                raise SelectionError(f"{text}: this problem has no {word} step")
+            else:
+                try:
+                    entries.add(parse_entry(text, layer, available))
+                except SelectionError as error:
+                    if word in BY_KEY or "[" in word:
+                        raise
+                    close = difflib.get_close_matches(word.partition("[")[0],
+                                                      [*available, *steps], n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    first = available[0]
+                    example = entry_text(first, (0,) * len(full_shape(first, layer)),
+                                         layer.layout)
+                    raise SelectionError(
+                        f"{text}: expected a result key ({', '.join(available)}), an entry "
+                        f"such as {example}, or a step ({', '.join(steps)}){hint}"
+                    ) from error
+        return cls(frozenset(keys), frozenset(entries), frozenset(named), context)
+
+    def full_steps(self, problem: Problem) -> frozenset[str]:
+        """The steps worked out in full: the steps named, the steps of the
+        quantities asked whole, and every step those rest on (with ``context``,
+        also every step the entries asked rest on). The givens come with them."""
+        layer = problem.layer
+        wanted = {step_of(key, layer) for key in self.keys}
+        wanted |= {_UPDATES[key] for key in self.keys if key in _UPDATES}
+        if self.context:
+            for key, _ in self.entries:
+                wanted.update(STEPS[step_of(key, layer)])
+                if key in _UPDATES:
+                    wanted.add(_UPDATES[key])
+        found = rests_on(wanted, problem) | self.steps
+        return found | {"given"} if found else found
+
+    def entry_steps(self, problem: Problem) -> frozenset[str]:
+        """The steps that show single entries alone."""
+        return frozenset(step_of(key, problem.layer) for key, _ in self.entries)

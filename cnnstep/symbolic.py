@@ -45,14 +45,14 @@ from cnnstep.derivation import (
     Whole,
 )
 from cnnstep.derivation import shapes as shapes_step
-from cnnstep.derivation.builder import Builder, Index, Plan, sums
+from cnnstep.derivation.builder import Builder, Detail, Index, Plan, sums
 from cnnstep.engine import Solution
 from cnnstep.problem import Array, Layer
 from cnnstep.quantities import (
     QUANTITIES,
     Quantity,
+    Selection,
     full_shape,
-    parse_entry,
     result_name,
     user_shape,
 )
@@ -75,8 +75,10 @@ class InternalCheckError(AssertionError):
 class SymbolicBuilder(Builder):
     """Steps of the symbolic derivation of a layer."""
 
-    def __init__(self, layer: Layer, plan: Plan) -> None:
+    def __init__(self, layer: Layer, plan: Plan, *, answers: bool = False) -> None:
         super().__init__(layer, plan)
+        #: the formulas alone: each entry's result, without the chain rule or prose
+        self.answers = answers
         self.zero, self.one = self.num(Fraction(0)), self.num(Fraction(1))
         # the padded input with its zeros, for display
         self.x_shown = self.x_sym.copy()
@@ -128,11 +130,19 @@ class SymbolicBuilder(Builder):
         return made
 
     # the steps -------------------------------------------------------------
-    def build(self) -> list[Step]:
+    def build(self, full: frozenset[str] | None = None) -> list[Step]:
+        """The steps; under a selection the identities only when ``full`` has them."""
         steps = [shapes_step.step(self), self.symbols(), self.forward(), self.grad_filter()]
         if self.layer.has_bias:
             steps.append(self.grad_bias())
-        steps += [self.grad_input(), self.identities()]
+        steps.append(self.grad_input())
+        if not self.answers and (full is None or "identities" in full):
+            steps.append(self.identities())
+        if self.answers:
+            steps = [Step(step.key, step.title, tuple(
+                Equation(block.lhs, block.forms[-1:], block.value, block.entry)
+                for block in step.blocks if isinstance(block, Equation) and block.entry))
+                for step in steps]
         return [step for step in steps if step.blocks]
 
     def symbols(self) -> Step:
@@ -163,7 +173,7 @@ class SymbolicBuilder(Builder):
         z = Sym("output", letters)
         index = {"filter": ("f", "c", "m", "n"), "input": ("c", "m", "n"),
                  "bias": ("f",)}[by]
-        return Sigma("i,j" if self.compact else "f,i,j" if by == "input" else "i,j",
+        return Sigma("f,i,j" if by == "input" and self.layer.filters > 1 else "i,j",
                      Mul((Sym("grad_output", letters), Partial(z, Sym(by, index)))))
 
     def grad_filter(self) -> Step:
@@ -261,8 +271,6 @@ class SymbolicBuilder(Builder):
 
     def identities(self) -> Step:
         """dL/dK = conv(X, dL/dZ) and dL/dX = full conv(rot180(K), dL/dZ), checked."""
-        if not self.plan.whole:
-            return Step("identities", "The gradients as convolutions", ())
         layer = self.layer
         spread = self.spread_symbols()
         operand = Whole("spread_grad") if layer.stride != (1, 1) else Whole("grad_output")
@@ -371,30 +379,55 @@ class SymbolicBuilder(Builder):
                         None, None)
 
 
+#: the steps of a symbolic derivation, in order
+SYMBOLIC_STEPS = ("shapes", "symbols", "forward", "grad_filter", "grad_bias", "grad_input",
+                  "identities")
+
+
 def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
-                    only: Iterable[str] = ()) -> Derivation:
-    """The symbolic derivation of a layer (``max_terms`` and ``only`` as in ``derive``).
+                    only: Iterable[str] = (), detail: Detail = "full") -> Derivation:
+    """The symbolic derivation of a layer (``max_terms``, ``only`` and ``detail`` as
+    in ``derive``; the answers of a symbolic derivation are the formulas alone).
 
     It covers the convolution: with an activation or a pool after it, the
-    formulas stop at dL/dZ, the upstream gradient of the convolution.
+    formulas stop at dL/dZ, the upstream gradient of the convolution. A
+    quantity asked whole is shown with the layer's symbols.
     """
     layer = convolution(layer)
     available = [result_name(q.key, layer) for q in formulas(layer)]
-    chosen = frozenset(parse_entry(t, layer, available) for t in only) if only else None
-    plan = Plan(max_terms, chosen)
-    builder = SymbolicBuilder(layer, plan)
+    selection = Selection.parse(only, layer, available, SYMBOLIC_STEPS) if only else None
+    full: frozenset[str] | None = None
+    if selection is None:
+        plan = Plan(max_terms, detail="full" if detail == "answers" else detail)
+    else:
+        full = selection.steps | {"forward" if key == result_name("conv", layer) else key
+                                  for key in selection.keys}
+        full = full | {"shapes", "symbols"} if full else full
+        whole = frozenset(key for key in available
+                          if ("forward" if key == result_name("conv", layer) else key) in full)
+        plan = Plan(max_terms, selection.entries, detail="full" if detail == "answers"
+                    else detail, whole_keys=whole)
+    builder = SymbolicBuilder(layer, plan, answers=detail == "answers")
     # each entry's equation has ``forms`` sums of its quantity's terms
     per = {result_name(q.key, layer): q.forms * q.terms(layer)
            for q in formulas(layer) if q.terms is not None}
     shortened = plan.share(per, {key: len(builder.entries(key)) for key in available})
+    steps = builder.build(full)
+    if selection is not None:
+        assert full is not None
+        steps = [step if step.key in full else Step(step.key, step.title, tuple(
+            block for block in step.blocks if isinstance(block, Equation) and block.entry))
+            for step in steps]
     return Derivation(
         title="Symbolic derivation: one convolution layer",
         notation=layer.notation,
         compact=layer.compact,
-        steps=tuple(builder.build()),
+        steps=tuple(step for step in steps if step.blocks),
         largest_index=max(*layer.input_shape, *layer.filter_shape, *layer.output_size)
         - 1 + layer.notation.index_base,
         shortened=shortened,
+        one_channel=layer.channels == 1,
+        one_filter=layer.filters == 1,
     )
 
 
@@ -423,8 +456,9 @@ def symbolic_result(layer: Layer) -> dict[str, Any]:
 
 
 def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
-                only: Iterable[str] = ()) -> Derivation:
-    """The formulas first, then the same derivation with the numbers put in."""
+                only: Iterable[str] = (), detail: Detail = "full") -> Derivation:
+    """The givens, the formulas, then the same derivation with the numbers put in
+    (the answers alone: the numbers' answers)."""
     from cnnstep.derivation import derive
 
     layer = solution.problem.layer
@@ -436,17 +470,22 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         key, bracket, rest = text.strip().partition("[")
         if key in names:
             symbolic_only.append(names[key] + bracket + rest)
-    numeric = derive(solution, max_terms=max_terms, only=only)
-    if only and not symbolic_only:
+        elif key in SYMBOLIC_STEPS and not bracket:
+            symbolic_only.append(key)
+    numeric = derive(solution, max_terms=max_terms, only=only, detail=detail)
+    if (only and not symbolic_only) or detail == "answers":
         return numeric
-    symbolic = derive_symbolic(layer, max_terms=max_terms, only=symbolic_only)
-    numbers = tuple(step for step in numeric.steps if step.key != "shapes")
+    symbolic = derive_symbolic(layer, max_terms=max_terms, only=symbolic_only, detail=detail)
+    given = tuple(step for step in numeric.steps if not step.numbered)
+    numbers = tuple(step for step in numeric.steps if step.numbered and step.key != "shapes")
     return Derivation(
         title="Worked solution: the formulas, then the numbers",
         notation=numeric.notation,
         compact=numeric.compact,
-        steps=(*symbolic.steps, *(Step(s.key, f"{s.title}, with numbers", s.blocks)
-                                  for s in numbers)),
+        steps=(*given, *symbolic.steps, *(Step(s.key, f"{s.title}, with numbers", s.blocks)
+                                          for s in numbers)),
         largest_index=numeric.largest_index,
         shortened=numeric.shortened or symbolic.shortened,
+        one_channel=numeric.one_channel,
+        one_filter=numeric.one_filter,
     )

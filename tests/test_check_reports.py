@@ -96,9 +96,10 @@ def test_markdown_report(one_mistake: Path) -> None:
     assert run.returncode == 1, run.stderr
     md = run.stdout
     assert md.startswith("# Marking ")
-    assert "| quantity | mark | right | diagnosis |" in md
-    assert re.search(r"^\| output \| ✓ \| 4/4 \|", md, re.M)
-    assert re.search(r"^\| grad_input \| ✗ \| 0/9 \| kernel_not_rotated", md, re.M)
+    assert "| quantity | symbol | mark | right | diagnosis |" in md
+    assert re.search(r"^\| output \| \$\\text\{Output\}\$ \| ✓ \| 4/4 \|", md, re.M)
+    assert re.search(r"^\| grad_input \| \$\\partial \\text\{Loss\}/\\partial I\$ \| ✗ \| "
+                     r"0/9 \| kernel_not_rotated", md, re.M)
     assert "**Score: 17/26**" in md
     assert "## grad_input" in md
     assert "✗ 0.21 (expected 0.15)" in md

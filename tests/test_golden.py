@@ -24,6 +24,7 @@ from helpers import invoke
 
 import cnnstep
 from cnnstep.cli import HINTS
+from cnnstep.render import Options
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "cnnstep" / "samples").glob("*.json"))
@@ -36,6 +37,7 @@ FORMATS: dict[str, tuple[str, Callable[[cnnstep.Worked], str]]] = {
     "text": (".txt", lambda worked: worked.to_text(width=WIDTH, hints=HINTS)),
     "latex": (".tex", lambda worked: worked.to_latex(hints=HINTS)),
     "markdown": (".md", lambda worked: worked.to_markdown(hints=HINTS)),
+    "html": (".html", lambda worked: worked.render("html", Options(hints=HINTS))),
     "json": (".json", lambda worked: worked.to_json()),
 }
 
@@ -141,7 +143,7 @@ def test_cli_text_piped_matches_golden(sample: Path) -> None:
     assert run.stdout == path.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("fmt", ["latex", "markdown", "json"])
+@pytest.mark.parametrize("fmt", ["latex", "markdown", "html", "json"])
 def test_cli_other_formats_match_golden(fmt: str) -> None:
     sample = ROOT / "cnnstep" / "samples" / "seed000-filter-update.json"
     path = golden_path(sample, fmt)

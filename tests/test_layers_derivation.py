@@ -82,6 +82,14 @@ def table(step: str, heading: str) -> list[list[str]]:
     return rows
 
 
+def zero_line(step: str, reason: str) -> set[str]:
+    """The entries named by the one line saying they are 0 for ``reason``."""
+    text = " ".join(step.split())
+    found = re.search(r"((?:∂L/∂\w+, )*∂L/∂\w+) (?:is|are) 0: " + re.escape(reason), text)
+    assert found, f"no line of zeros for {reason!r} in:\n{step}"
+    return set(found.group(1).split(", "))
+
+
 def bracketed(lines: list[str]) -> set[tuple[int, int]]:
     """Which cells of a printed grid are marked [like this]."""
     marked = set()
@@ -160,8 +168,10 @@ def _pool_backward_text(name: str, grad_name: str, heading: str) -> None:
             assert forms[1] == "= " + " + ".join(factor(grad_pooled[i][j]) for i, j in windows)
         assert forms[-1] == f"= {fmt(expected[cell[0]][cell[1]])}"
         assert expected[cell[0]][cell[1]] == sum(grad_pooled[i][j] for i, j in windows)
-    others = 16 - len(sources)
-    assert f"The other {others} entries of {heading} are 0" in step
+    # the others are 0, named together in one line
+    others = {f"{grad_name}{sub(r, c)}" for r in range(4) for c in range(4)
+              if (r, c) not in sources}
+    assert zero_line(step, "they are no window's largest entry.") == others
     assert table(step, heading) == [[fmt(v) for v in row] for row in expected]
     for r in range(4):
         for c in range(4):
@@ -192,12 +202,24 @@ def test_text_activation_backward_entry_by_entry() -> None:
     step = steps(cli_text("relu-maxpool"))["Back through the activation"]
     assert "∂L/∂Z = ∂L/∂A ⊙ f′(Z)" in step
     z, da, dz = stages["conv"][0], stages["grad_activated"][0], stages["grad_conv"][0]
+    _, routes = pool_forward(stages["activated"], spec.pool, spec.pool_size, spec.pool_stride)
+    routed = {cell for row in routes[0] for cells in row for cell, _ in cells}
+    flat, unrouted = set(), set()
     for r in range(4):
         for c in range(4):
             slope = Fraction(1) if z[r][c] > 0 else Fraction(0)
-            assert equation(step, f"∂L/∂Z{sub(r, c)}") == [
-                f"∂L/∂Z{sub(r, c)} = ∂L/∂A{sub(r, c)}×ReLU′(Z{sub(r, c)})",
-                f"= {factor(da[r][c])}×{fmt(slope)}", f"= {fmt(dz[r][c])}"]
+            # zeros of the ReLU and of the pool are said once each, the others worked
+            if slope == 0:
+                flat.add(f"∂L/∂Z{sub(r, c)}")
+            elif (r, c) not in routed:
+                unrouted.add(f"∂L/∂Z{sub(r, c)}")
+            else:
+                assert equation(step, f"∂L/∂Z{sub(r, c)}") == [
+                    f"∂L/∂Z{sub(r, c)} = ∂L/∂A{sub(r, c)}×ReLU′(Z{sub(r, c)})",
+                    f"= {factor(da[r][c])}×{fmt(slope)}", f"= {fmt(dz[r][c])}"]
+    assert flat and unrouted
+    assert zero_line(step, "ReLU′(z) = 0 there.") == flat
+    assert zero_line(step, "the max pool sends them no gradient (∂L/∂A = 0).") == unrouted
     assert table(step, "∂L/∂Z") == [[fmt(v) for v in row] for row in dz]
 
 

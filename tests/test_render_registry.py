@@ -30,7 +30,7 @@ from cnnstep.render import FORMATS, NO_HINTS, Hints, Options, Outcome, prose, re
 ALL_SAMPLES = sorted(SAMPLES.glob("*.json"))
 SEED000 = SAMPLES / "seed000-filter-update.json"
 ANSWERS = ROOT / "tests" / "answers"
-WORKED_FORMATS = ("text", "latex", "markdown")
+WORKED_FORMATS = ("text", "latex", "markdown", "html")
 #: a command-line flag as text, Markdown or LaTeX (where - is written -{}) spells it
 FLAG = re.compile(r"(?<![\w-])--[a-z]|-\{\}-\{\}[a-z]")
 
@@ -40,6 +40,9 @@ def _symbolic(sample: Path) -> bool:
 
 
 def _render(worked: cnnstep.Worked, fmt: str, **options: object) -> str:
+    if fmt == "html":
+        max_terms = options.pop("max_terms", None)
+        return worked.render("html", Options(**options), max_terms=max_terms)  # type: ignore[arg-type]
     method = {"text": "to_text", "latex": "to_latex", "markdown": "to_markdown"}[fmt]
     if fmt == "text":
         options.setdefault("width", 100)
@@ -62,10 +65,11 @@ def test_each_renderer_is_named_for_its_format() -> None:
 
 
 def test_an_unknown_format_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match=r"unknown format 'html'.*text, latex, markdown, json"):
-        renderer("html")
+    with pytest.raises(ValueError,
+                       match=r"unknown format 'pdf'.*text, latex, markdown, html, json"):
+        renderer("pdf")
     with pytest.raises(ValueError, match="unknown format"):
-        cnnstep.solve(SEED000).render("html")
+        cnnstep.solve(SEED000).render("pdf")
 
 
 def test_the_registry_imports_no_format_until_asked() -> None:

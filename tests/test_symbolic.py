@@ -817,8 +817,10 @@ def test_derive_both_orders_the_steps() -> None:
     derivation = derive_both(solve_layer(problem))
     keys = [step.key for step in derivation.steps]
     symbolic_keys = [s.key for s in derive_symbolic(problem.layer).steps]
-    assert keys[:len(symbolic_keys)] == symbolic_keys
-    rest = derivation.steps[len(symbolic_keys):]
+    # the givens first, then the formulas, then the numbers
+    assert keys[0] == "given" and not derivation.steps[0].numbered
+    assert keys[1:len(symbolic_keys) + 1] == symbolic_keys
+    rest = derivation.steps[len(symbolic_keys) + 1:]
     assert rest and all(step.title.endswith(", with numbers") for step in rest)
     assert "shapes" not in [step.key for step in rest]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from cnnstep.check.answers import Answers, Given, entries, in_user_shape, is_right
@@ -17,6 +18,7 @@ from cnnstep.quantities import entry_text, full_shape, in_step_order
 from cnnstep.result import quantity
 
 if TYPE_CHECKING:
+    from cnnstep.derivation import Derivation, Whole
     from cnnstep.render import Options
 
 #: the first line of a report made in Python, where the command line names the files
@@ -143,12 +145,12 @@ class Report:
         >>> report = cnnstep.check(problem, {"output": [[0.5, 1], [1.5, 2.5]], "loss": 0.13})
         >>> print(report.to_text())  # doctest: +ELLIPSIS
         Marking
-        ┌──────────┬──────┬───────┬───────────┐
-        │ quantity │ mark │ right │ diagnosis │
-        ├──────────┼──────┼───────┼───────────┤
-        │ output   │ ✗    │ 3/4   │           │
-        │ loss     │ ✓    │ 1/1   │           │
-        └──────────┴──────┴───────┴───────────┘
+        ┌──────────┬────────┬──────┬───────┬───────────┐
+        │ quantity │ symbol │ mark │ right │ diagnosis │
+        ├──────────┼────────┼──────┼───────┼───────────┤
+        │ output   │ Z      │ ✗    │ 3/4   │           │
+        │ loss     │ L      │ ✓    │ 1/1   │           │
+        └──────────┴────────┴──────┴───────┴───────────┘
         Score: 4/5
         ...
         The working of the wrong entries:
@@ -166,7 +168,7 @@ class Report:
         >>> print(report.to_markdown())  # doctest: +ELLIPSIS
         # Marking
         <BLANKLINE>
-        | quantity | mark | right | diagnosis |
+        | quantity | symbol | mark | right | diagnosis |
         ...
         **Score: 4/5**
         ...
@@ -198,6 +200,32 @@ class Report:
     def _repr_markdown_(self) -> str:
         """How Jupyter shows a report: as Markdown."""
         return self.to_markdown()
+
+    @cached_property
+    def departures(self) -> Derivation:
+        """Where the working departs: a step (keyed by the result key) for each
+        wrong quantity whose mistake shows it, made once, when first asked for.
+        Its notation is the problem's: the report's symbols are printed with it.
+
+        >>> exercise = cnnstep.check(cnnstep.sample("exercise-with-answers"))
+        >>> [step.title for step in exercise.departures.steps]
+        ['Where the working departs']
+        """
+        from cnnstep.check.departures import departures
+
+        return departures(self.solution, self.quantities)
+
+    def symbol(self, key: str) -> Whole:
+        """A result key's quantity as the problem writes it: ∂L/∂Z, ∂Loss/∂Output
+        (a node of the derivation, which the printers spell).
+
+        >>> exercise = cnnstep.check(cnnstep.sample("exercise-with-answers"))
+        >>> exercise.symbol("grad_output")
+        Whole(role='grad_output')
+        """
+        from cnnstep.check.departures import symbol
+
+        return symbol(key, self.solution)
 
     def wrong_entries(self, limit: int = 12) -> list[str]:
         """The wrong entries as ``--only`` selections, for their worked derivation

@@ -133,8 +133,21 @@ def mse_not_averaged(solution: Solution, key: str) -> Value | None:
     return engine.loss_gradient(solution.output, p.target, "sse")
 
 
+def gradient(problem: Problem, of: str) -> str:
+    """dL/dZ in the problem's notation, for messages: dLoss/dOutput."""
+    return f"d{problem.notation.loss}/d{of}"
+
+
+def last(problem: Problem) -> str:
+    """The letter of the last stage, the one the loss compares: Z (as the problem
+    writes it), A or P."""
+    layer = problem.layer
+    return quantities.letter(quantities.last_key(layer), layer)
+
+
 @mistake("missing_factor_two", step="gradient of the loss", keys=["grad_output"],
-         message="dL/dZ is missing the factor 2 that comes from differentiating the square")
+         message=lambda problem, key: f"{gradient(problem, last(problem))} is missing the "
+                                      "factor 2 that comes from differentiating the square")
 def missing_factor_two(solution: Solution, key: str) -> Value | None:
     p = solution.problem
     if p.target is None or p.loss == "half_sse":
@@ -147,9 +160,10 @@ def _wrong_sign_message(problem: Problem, key: str) -> str:
     n = problem.notation
     if key.startswith("updated"):
         weight = n.bias if key == "updated_bias" else n.filter
-        return f"The update added α·d{n.loss}/d{weight} instead of subtracting it"
-    return (f"d{n.loss}/d{n.output} was taken from ({n.target} − {n.output}) "
-            f"instead of ({n.output} − {n.target})")
+        return f"The update added α·{gradient(problem, weight)} instead of subtracting it"
+    z = last(problem)
+    return (f"{gradient(problem, z)} was taken from ({n.target} − {z}) "
+            f"instead of ({z} − {n.target})")
 
 
 def _wrong_sign_step(key: str) -> str:
@@ -178,8 +192,9 @@ def wrong_sign(solution: Solution, key: str) -> Value | None:
 
 
 @mistake("kernel_not_rotated", step="gradient with respect to the input", keys=["grad_input"],
-         message="dL/dX was computed with the kernel as it is; the full convolution needs the "
-                 "kernel rotated by 180°")
+         message=lambda problem, key: f"{gradient(problem, problem.notation.input)} was "
+                                      "computed with the kernel as it is; the full convolution "
+                                      "needs the kernel rotated by 180°")
 def kernel_not_rotated(solution: Solution, key: str) -> Value | None:
     p, grad_conv = solution.problem, solution.grad_conv
     if grad_conv is None:
@@ -191,8 +206,8 @@ def _stride_not_dilated_message(problem: Problem, key: str) -> str:
     zeros = " and ".join(f"{n - 1} zero{'s' * (n != 2)} between its {axis}"
                          for n, axis in zip(problem.stride, ("rows", "columns"), strict=True)
                          if n > 1)
-    return (f"With a stride above 1, dL/dZ must first be spread apart by inserting {zeros}; "
-            "it was used as it is")
+    return (f"With a stride above 1, {gradient(problem, problem.notation.output)} must first "
+            f"be spread apart by inserting {zeros}; it was used as it is")
 
 
 @mistake("stride_not_dilated", step="zero insertion", keys=["grad_filter", "grad_input"],
@@ -208,7 +223,9 @@ def stride_not_dilated(solution: Solution, key: str) -> Value | None:
 
 
 @mistake("bias_averaged", step="gradient with respect to the bias", keys=["grad_bias"],
-         message="dL/dB is the sum of dL/dZ over the output positions, not their mean")
+         message=lambda problem, key: f"{gradient(problem, problem.notation.bias)} is the sum "
+                                      f"of {gradient(problem, problem.notation.output)} over the "
+                                      "output positions, not their mean")
 def bias_averaged(solution: Solution, key: str) -> Value | None:
     grad_conv = solution.grad_conv
     if grad_conv is None:

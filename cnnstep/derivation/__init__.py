@@ -23,6 +23,7 @@ entries the plan picks and says what it left out):
 """
 
 from cnnstep.derivation.assemble import DEFAULT_MAX_TERMS, derive
+from cnnstep.derivation.builder import DETAILS, Detail
 from cnnstep.derivation.nodes import (
     OPERATIONS,
     Add,
@@ -52,7 +53,7 @@ from cnnstep.derivation.nodes import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_TERMS", "OPERATIONS", "Add", "Block", "Call", "Derivation", "Div", "Equation",
-    "Expr", "Floor", "Group", "Matrix", "More", "Mul", "Name", "Num", "Omitted", "Partial", "Pow",
-    "Ratio", "Sigma", "Step", "Sub", "Sym", "Text", "Whole", "derive",
+    "DEFAULT_MAX_TERMS", "DETAILS", "OPERATIONS", "Add", "Block", "Call", "Derivation", "Detail",
+    "Div", "Equation", "Expr", "Floor", "Group", "Matrix", "More", "Mul", "Name", "Num",
+    "Omitted", "Partial", "Pow", "Ratio", "Sigma", "Step", "Sub", "Sym", "Text", "Whole", "derive",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from cnnstep.derivation.builder import Index
+from cnnstep.derivation.builder import Index, Zeros
 from cnnstep.derivation.nodes import Call, Equation, Expr, Group, Mul, Pow, Step, Sub, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.derivation.words import show
@@ -65,8 +65,8 @@ def step(b: NumericBuilder) -> Step:
             ", computed in floating point: from here on the values are rounded, marked ≈.",
         ))),
         *b.work_out("activated", equation, "activated entries"),
-        *b.explain(b.matrices((Whole("activated"),), activated, "output",
-                              approximate=approximate)),
+        *b.answer(b.matrices((Whole("activated"),), activated, "output",
+                             approximate=approximate)),
     ))
 
 
@@ -95,13 +95,21 @@ def backward(b: NumericBuilder) -> Step:
              Mul((b.value("grad_activated", grad_activated[e]), slope))),
             grad_conv[e], ("grad_conv", e), approximate=b.approximate("grad_conv"))
 
+    entries = b.entries("grad_conv")
+    flat = tuple(e for e in entries if b.flat[e])
+    unrouted = tuple(e for e in entries if b.unrouted[e] and not b.flat[e])
+    zeros = [Zeros(flat, (b.slope_reason() + ".",))]
+    if unrouted:
+        zeros.append(Zeros(unrouted, (b.pool_reason() + " (", Whole("grad_activated"),
+                                      " = 0).")))
     return Step("activation_backward", "Back through the activation", (
         *b.explain(Text((
             "Back through the activation, entry by entry: ", Whole("grad_output"), " = ",
             Whole("grad_activated"), " ⊙ f′(", Whole("output"), "), with ",
             _derivative_rule(activation), ".",
         ))),
-        *b.work_out("grad_conv", equation, f"entries of {b.d_by('output')}"),
-        *b.explain(b.matrices((Whole("grad_output"),), grad_conv, "output",
-                              approximate=b.approximate("grad_conv"))),
+        *b.work_out("grad_conv", equation, f"entries of {b.d_by('output')}", zeros=zeros,
+                    example=next((e for e in entries if not b.masked[e]), None)),
+        *b.answer(b.matrices((Whole("grad_output"),), grad_conv, "output",
+                             approximate=b.approximate("grad_conv"))),
     ))

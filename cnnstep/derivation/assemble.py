@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from cnnstep.derivation import (
     activation,
     forward,
+    given,
     grad_bias,
     grad_filter,
     grad_input,
@@ -17,12 +18,20 @@ from cnnstep.derivation import (
     stride,
     update,
 )
-from cnnstep.derivation.builder import Plan
-from cnnstep.derivation.nodes import Derivation, Step
+from cnnstep.derivation.builder import Detail, Plan
+from cnnstep.derivation.nodes import Derivation, Equation, Step
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.engine import Solution
 from cnnstep.problem import Layer
-from cnnstep.quantities import QUANTITIES, last_key, parse_entry, present, result_name
+from cnnstep.quantities import (
+    QUANTITIES,
+    Selection,
+    last_key,
+    present,
+    problem_steps,
+    result_name,
+    step_of,
+)
 
 #: the default number of products a derivation may print in full
 DEFAULT_MAX_TERMS = 3000
@@ -34,7 +43,7 @@ def steps(solution: Solution) -> list[StepMaker]:
     """The steps a solved layer is worked in, in order."""
     p = solution.problem
     layer = p.layer
-    made: list[StepMaker] = [shapes.step]
+    made: list[StepMaker] = [given.step, shapes.step]
     if any(layer.padding):
         made.append(padding.step)
     made.append(forward.step)
@@ -72,23 +81,25 @@ def terms_per_entry(layer: Layer) -> dict[str, int]:
 
 
 def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
-           only: Iterable[str] = ()) -> Derivation:
+           only: Iterable[str] | Selection = (), detail: Detail = "full") -> Derivation:
     """The worked solution of a solved layer.
 
     ``max_terms`` bounds the products printed in full (0: no bound); beyond it
     each step works out its first entries and says what it left out. ``only``
-    lists result entries (``"grad_input[1][2]"``) to work out alone; a
-    selection that names no entry raises :class:`~cnnstep.quantities.SelectionError`.
+    selects what to work out (a :class:`~cnnstep.quantities.Selection`, or the
+    strings it is parsed from): a whole quantity (``"grad_filter"``) with the
+    steps it rests on, an entry (``"grad_input[1][2]"``) alone, or a step
+    (``"forward"``); a string that names nothing raises
+    :class:`~cnnstep.quantities.SelectionError`. ``detail`` is ``full`` (every
+    entry), ``brief`` (each step's rule, one entry, the results) or ``answers``
+    (the givens and the results).
     """
     p = solution.problem
     layer = p.layer
     available = present(p)
-    # the result's output is the last stage, worked out in that stage's own step
-    last = result_name(last_key(layer), layer)
-    chosen = (frozenset((last if key == "output" else key, index)
-                        for key, index in (parse_entry(text, layer, available) for text in only))
-              if only else None)
-    plan = Plan(max_terms, chosen)
+    selection = only if isinstance(only, Selection) else (
+        Selection.parse(only, layer, available, problem_steps(p)) if only else None)
+    plan = selected_plan(solution, selection, max_terms, detail)
     builder = NumericBuilder(solution, plan)
     per = terms_per_entry(layer)
     counts = {key: len(builder.entries(key)) for key in per
@@ -98,6 +109,9 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     shortened = plan.share(per, counts)
     largest = max(max(p.input.shape), max(p.filter.shape), *p.output_size)
     worked = (make(builder) for make in steps(solution))
+    if selection is not None:
+        full, alone = selection.full_steps(p), selection.entry_steps(p)
+        worked = (trim(step, full, alone) for step in worked)
     return Derivation(
         title="Worked solution: one convolution layer",
         notation=p.notation,
@@ -105,4 +119,33 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         steps=tuple(step for step in worked if step.blocks),
         largest_index=largest - 1 + p.notation.index_base,
         shortened=shortened,
+        one_channel=layer.channels == 1,
+        one_filter=layer.filters == 1,
     )
+
+
+def selected_plan(solution: Solution, selection: Selection | None, max_terms: int,
+                  detail: Detail) -> Plan:
+    """The plan of a derivation: everything, or what a selection asks for."""
+    if selection is None:
+        return Plan(max_terms, detail=detail)
+    layer = solution.problem.layer
+    # the result's output is the last stage, worked out in that stage's own step
+    last = result_name(last_key(layer), layer)
+    entries = frozenset((last if key == "output" else key, index)
+                        for key, index in selection.entries)
+    full = selection.full_steps(solution.problem)
+    whole = frozenset(key for key in present(solution.problem) if step_of(key, layer) in full)
+    return Plan(max_terms, entries, detail, whole | {last} if "output" in whole else whole)
+
+
+def trim(step: Step, full: frozenset[str], alone: frozenset[str]) -> Step:
+    """A step as a selection shows it: whole (the steps in ``full``), its chosen
+    entries' equations alone (those in ``alone``), or not at all."""
+    if step.key in full:
+        return step
+    if step.key not in alone:
+        return Step(step.key, step.title, (), step.numbered)
+    return Step(step.key, step.title, tuple(
+        block for block in step.blocks if isinstance(block, Equation) and block.entry),
+        step.numbered)

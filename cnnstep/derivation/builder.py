@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from cnnstep.derivation.nodes import Add, Block, Expr, Matrix, Num, Omitted, Sym
+from cnnstep.derivation.nodes import Add, Block, Expr, Matrix, Num, Omitted, Sym, Text
 from cnnstep.problem import Array, Layer
-from cnnstep.quantities import entry_text, full_shape
+from cnnstep.quantities import entry_text, full_shape, symbol_role
 
 Index = tuple[int, ...]
 
@@ -58,42 +58,79 @@ class Symbols:
         return out
 
 
+#: how much of the working a derivation shows: every entry; each step's rule, one entry
+#: and its results; or the givens and the results alone
+Detail = Literal["full", "brief", "answers"]
+DETAILS: tuple[Detail, ...] = ("full", "brief", "answers")
+
+
 @dataclass
 class Plan:
     """Which entries of each quantity to work out.
 
     ``only`` holds (key, full-layout index) pairs when a selection names
-    entries: then the steps show just those equations, without their prose and
-    matrices. Otherwise ``max_terms`` bounds the products printed in full
-    (0: no bound), shared out between the steps by :meth:`share`.
+    entries: the quantities not in ``whole_keys`` then show just those
+    equations. Otherwise ``detail`` decides: ``full`` works out every entry
+    (``max_terms`` bounds the products printed, 0: no bound, shared out between
+    the steps by :meth:`share`), ``brief`` one entry of each quantity (its
+    ``example``), ``answers`` none.
     """
 
     max_terms: int
     only: frozenset[tuple[str, Index]] | None = None
+    detail: Detail = "full"
+    #: under a selection, the quantities worked out whole (their steps in full)
+    whole_keys: frozenset[str] = frozenset()
     budget: dict[str, int] = field(default_factory=dict)
 
     @property
     def whole(self) -> bool:
-        """The whole derivation is shown, prose and matrices included."""
+        """The whole derivation is shown: no selection."""
         return self.only is None
+
+    def in_full(self, key: str) -> bool:
+        """Every entry of ``key`` is worked out (as far as the detail goes)."""
+        return self.only is None or key in self.whole_keys
 
     def share(self, per: dict[str, int], counts: dict[str, int]) -> bool:
         """Share the term budget between the steps in proportion to their products
         (``per`` entry times ``counts`` entries); whether anything had to be left out."""
+        if self.detail != "full":
+            return False
+        counts = {key: n for key, n in counts.items() if self.in_full(key)}
         total = sum(per[key] * n for key, n in counts.items())
-        if self.only is not None or self.max_terms <= 0 or total <= self.max_terms:
+        if self.max_terms <= 0 or total <= self.max_terms:
             return False
         for key, n in counts.items():
             share = self.max_terms * per[key] * n // total
             self.budget[key] = max(1, min(n, share // per[key]))
         return True
 
-    def pick(self, key: str, entries: Sequence[Index]) -> list[Index]:
-        """The entries of ``key`` to work out."""
-        if self.only is not None:
+    def pick(self, key: str, entries: Sequence[Index], example: Index | None = None
+             ) -> list[Index]:
+        """The entries of ``key`` to work out; ``example`` is the one a brief
+        derivation works (the first entry by default)."""
+        if not self.in_full(key):
+            assert self.only is not None
             return [e for e in entries if (key, e) in self.only]
+        if self.detail == "answers" or not entries:
+            return []
+        if self.detail == "brief":
+            return [example if example is not None and example in entries else entries[0]]
         limit = self.budget.get(key)
         return list(entries) if limit is None else list(entries[:limit])
+
+
+@dataclass(frozen=True)
+class Zeros:
+    """Entries of a quantity that are 0 for one reason, said once."""
+
+    entries: tuple[Index, ...]
+    reason: tuple[str | Expr, ...]
+
+
+#: a line of zero entries names at most this many of them
+ZERO_NAMES = 24
 
 
 def sums(*forms: Sequence[Expr]) -> tuple[Expr, ...]:
@@ -135,23 +172,28 @@ class Builder:
     def matrices(self, label: tuple[str | Expr, ...], array: Array, kind: str,
                  **options: Any) -> list[Matrix]:
         """One Matrix per 2-D slice of ``array``, labelled with its leading indices
-        (none for a one-channel, one-filter layer)."""
+        (those of axes longer than one: none for a one-channel, one-filter layer)."""
         if array.ndim == 2:
             return [Matrix(label, array, **options)]
         lead = array.shape[:-2]
-        if self.compact and all(n == 1 for n in lead):
+        if all(n == 1 for n in lead):
             return [Matrix(label, array.reshape(array.shape[-2:]), **options)]
         out = []
         for index in np.ndindex(*lead):
             where = ", ".join(f"{name} {i + self.base}"
-                              for name, i in zip(AXIS_NAMES[kind], index, strict=True))
+                              for name, i, n in zip(AXIS_NAMES[kind], index, lead, strict=True)
+                              if n > 1)
             out.append(Matrix((*label, f" ({where})"), array[index], **options))
         return out
 
     def explain(self, *blocks: Block | Iterable[Block]) -> list[Block]:
-        """Prose and matrices, shown only with the whole derivation (not for a selection)."""
-        if not self.plan.whole:
+        """Prose and the working's matrices: left out when only the answers are shown."""
+        if self.plan.detail == "answers":
             return []
+        return self.answer(*blocks)
+
+    def answer(self, *blocks: Block | Iterable[Block]) -> list[Block]:
+        """A step's results (its matrices), shown at every detail."""
         out: list[Block] = []
         for block in blocks:
             if isinstance(block, Block):
@@ -161,15 +203,24 @@ class Builder:
         return out
 
     def work_out(self, key: str, equation: Callable[[Index], Block | Sequence[Block]],
-                 what: str, entries: Sequence[Index] | None = None) -> list[Block]:
+                 what: str, entries: Sequence[Index] | None = None, *,
+                 example: Index | None = None, zeros: Sequence[Zeros] = ()) -> list[Block]:
         """The equations of the entries of ``key`` the plan picks, and a note of the
         rest: "… N more ``what`` are worked out the same way".
 
         ``equation`` gives an entry's equation (or its blocks, such as a line of
-        local gradients and then the equation).
+        local gradients and then the equation). ``example`` is the entry a brief
+        derivation works out. ``zeros`` are entries known to be 0, each group for
+        one reason: when every entry is worked out, each group is one line naming
+        them instead of an equation each.
         """
         every = self.entries(key) if entries is None else list(entries)
-        chosen = self.plan.pick(key, every)
+        grouped: list[Zeros] = []
+        if self.plan.in_full(key) and self.plan.detail == "full":
+            grouped = [group for group in zeros if group.entries]
+            skip = {e for group in grouped for e in group.entries}
+            every = [e for e in every if e not in skip]
+        chosen = self.plan.pick(key, every, example)
         blocks: list[Block] = []
         for e in chosen:
             made = equation(e)
@@ -177,10 +228,31 @@ class Builder:
                 blocks.append(made)
             else:
                 blocks.extend(made)
-        if len(chosen) < len(every) and self.plan.whole:
-            example = entry_text(key, every[len(chosen)], self.layer.layout)
-            blocks.append(Omitted(len(every) - len(chosen), what, example))
+        blocks += [self.zero_line(key, group) for group in grouped]
+        if len(chosen) < len(every) and self.plan.in_full(key) and self.plan.detail != "answers":
+            done = set(chosen)
+            rest = [e for e in every if e not in done]
+            if self.plan.detail == "brief":  # by choice, not for length: no way to see more
+                blocks.append(Text((f"The other {len(rest)} {what} are worked out the same "
+                                    "way." if len(rest) > 1 else
+                                    f"The last of the {what} is worked out the same way.",)))
+            else:
+                example_text = entry_text(key, rest[0], self.layer.layout)
+                blocks.append(Omitted(len(rest), what, example_text))
         return blocks
+
+    def zero_line(self, key: str, group: Zeros) -> Text:
+        """One line for entries that are 0 for one reason: "X₁₁, X₁₂ are 0: …"."""
+        role = symbol_role(key, self.layer)
+        names: list[str | Expr] = []
+        shown = (group.entries if len(group.entries) <= ZERO_NAMES
+                 else group.entries[: ZERO_NAMES - 4])
+        for k, e in enumerate(shown):
+            names += [", " if k else "", self.sym(role, e)]
+        if len(shown) < len(group.entries):
+            names.append(f" and {len(group.entries) - len(shown)} more")
+        verb = " is 0: " if len(group.entries) == 1 else " are 0: "
+        return Text((*names, verb, *group.reason))
 
     def d_by(self, field_name: str) -> str:
         """∂L/∂K in the problem's notation, for plain sentences."""

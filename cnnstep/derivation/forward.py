@@ -1,45 +1,93 @@
 """Step: the forward pass, Z[f,i,j] = Σ_c Σ_m Σ_n Xpad[c, i·sh+m, j·sw+n]·K[f,c,m,n] + B[f].
 
 Each output entry is worked as the products of its window of the (padded)
-input with the kernel; terms with padding zeros are left out.
+input with the kernel; terms with padding zeros are left out. With several
+channels the sum is written channel by channel, one bracket each, and then
+the channels' sums (the engine's ``channel_parts``) are added, as a course
+adds the channels' maps.
 """
 
 from __future__ import annotations
 
 from cnnstep import geometry
-from cnnstep.derivation.builder import Index, sums
-from cnnstep.derivation.nodes import Equation, Expr, Mul, Step, Text, Whole
+from cnnstep.derivation.builder import Index
+from cnnstep.derivation.nodes import Add, Call, Equation, Expr, Group, Mul, Step, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
+
+#: a symbolic form of more products than this is written for the first entry only;
+#: the windows show which inputs the others use
+SYMBOLIC_TERMS = 16
 
 
 def step(b: NumericBuilder) -> Step:
     p, s = b.p, b.s
     grids = tuple(b.padded_matrices)
+    channels = p.channels
+    kh, kw = p.kernel_size
+    every_symbolic = channels * kh * kw <= SYMBOLIC_TERMS
+    written: list[Index] = []
 
     def equation(e: Index) -> Equation:
         f, i, j = e
+        rows, cols = geometry.conv_slices(b.layer, i, j)
         symbolic: list[Expr] = []
         numeric: list[Expr] = []
-        rows, cols = geometry.conv_slices(b.layer, i, j)
-        for x, k, xv, kv in zip(b.x_sym[:, rows, cols].flat, b.k_sym[f].flat,
-                                b.x_num[:, rows, cols].flat, b.k_num[f].flat, strict=True):
-            if x is not None:  # terms with padding zeros are left out
-                symbolic.append(Mul((x, k)))
-                numeric.append(Mul((xv, kv)))
+        for c in range(channels):
+            sym: list[Expr] = []
+            num: list[Expr] = []
+            for x, k, xv, kv in zip(b.x_sym[c, rows, cols].flat, b.k_sym[f, c].flat,
+                                    b.x_num[c, rows, cols].flat, b.k_num[f, c].flat,
+                                    strict=True):
+                if x is not None:  # terms with padding zeros are left out
+                    sym.append(Mul((x, k)))
+                    num.append(Mul((xv, kv)))
+            if channels == 1:
+                symbolic, numeric = sym, num
+            elif sym:
+                symbolic.append(Group(Add(tuple(sym)), square=True))
+                numeric.append(Group(Add(tuple(num)), square=True))
+        parts: list[Expr] = []
+        if channels > 1:
+            assert s.channel_parts is not None
+            parts = [b.num(s.channel_parts[f, c, i, j]) for c in range(channels)]
         if p.bias is not None:
+            bias = b.num(p.bias[f])
             symbolic.append(b.sym("bias", (f,)))
-            numeric.append(b.num(p.bias[f]))
-        return Equation(b.sym("output", e), sums(symbolic, numeric), s.conv[e], (b.z_key, e),
+            numeric.append(bias)
+            parts.append(bias)
+        forms: list[Expr] = [Add(tuple(symbolic)), Add(tuple(numeric))] if symbolic else []
+        if forms and not every_symbolic and written:
+            forms = forms[1:]
+        if len(parts) > 1:
+            forms.append(Add(tuple(parts)))
+        written.append(e)
+        return Equation(b.sym("output", e), tuple(forms), s.conv[e], (b.z_key, e),
                         geometry.conv_window(b.layer, i, j), grids)
 
-    return Step("forward", "Forward pass", (
-        *b.explain(Text((
-            "Each output entry is the sum of the products of the window of ",
-            Whole("input"), " with the kernel ", Whole("filter"),
-            *((" over every channel",) if p.channels > 1 else ()),
+    rule: list[str | Expr] = [
+        Whole("output"), " = ",
+        Add((Call("conv", (Whole("input"), Whole("filter"))),
+             *((Whole("bias"),) if p.bias is not None else ()))),
+    ]
+    if channels == 1:
+        words: tuple[str | Expr, ...] = (
+            "Each output entry is the sum of the products of its window of ", Whole("input"),
+            " with the kernel ", Whole("filter"),
             *((", plus the bias ", Whole("bias")) if p.bias is not None else ()),
-            ".",
-        ))),
-        *b.work_out(b.z_key, equation, "output entries"),
-        *b.explain(b.matrices((Whole("output"),), s.conv, "output")),
+            ": ", *rule, ".")
+    else:
+        words = (
+            f"Channel c of the kernel slides over channel c of the input. Each bracket "
+            f"below is one channel's sum of products; the {channels} channels' sums are "
+            "then added", *((", with the bias",) if p.bias is not None else ()),
+            ": ", *rule, ".",
+            *(() if every_symbolic else (
+                " The symbols are written out for the first entry; the others use their own "
+                "windows the same way.",)))
+    first = next(iter(b.entries(b.z_key)), None)
+    return Step("forward", "Forward pass", (
+        *b.explain(Text(words)),
+        *b.work_out(b.z_key, equation, "output entries", example=first),
+        *b.answer(b.matrices((Whole("output"),), s.conv, "output")),
     ))
+

@@ -1,71 +1,196 @@
-"""Step: the gradient with respect to the input.
+"""Step: the gradient with respect to the input, worked as the full convolution.
 
 dL/dX = full conv(rot180(K), dL/dZ): the kernel rotated by 180°, dL/dZ
-(zero-inserted for the stride) padded by kernel − 1 zeros, cropped back by
-the layer's padding. Each entry is worked as the chain-rule sum over the
-output entries it affects.
+(zero-inserted for the stride) padded by kernel − 1 zeros, and the rotated
+kernel slid over it; the result is the gradient of the padded input, cropped
+back by the layer's padding. Each entry is worked on its window of the padded
+gradient, times the entries of rot180(K) (named by the kernel entries they
+are: rot180(K)₁₁ = K₂₂ for a 2×2 kernel). By the chain rule these are exactly
+the output entries the input entry affects, each times the weight that joins
+them. Every number comes from the engine: ``padded_grad``, ``rotated_filter``,
+``filter_parts`` and ``grad_padded_input``.
 """
 
 from __future__ import annotations
 
-from cnnstep import geometry
-from cnnstep.derivation.builder import Index, sums
-from cnnstep.derivation.nodes import Block, Call, Equation, Expr, Mul, Step, Text, Whole
+from cnnstep import engine, geometry
+from cnnstep.derivation.builder import Index, Zeros, sums
+from cnnstep.derivation.nodes import (
+    Add,
+    Block,
+    Call,
+    Equation,
+    Expr,
+    Group,
+    Mul,
+    Step,
+    Text,
+    Whole,
+)
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import count
+from cnnstep.derivation.words import count, dims
 
 
 def step(b: NumericBuilder) -> Step:
     p, s = b.p, b.s
     assert s.grad_conv is not None and s.grad_input is not None
     assert s.rotated_filter is not None and s.padded_grad is not None
+    assert s.spread_grad is not None and s.grad_padded_input is not None
     grad = s.grad_input
     kh, kw = p.kernel_size
     ph, pw = p.padding
+    sh, sw = p.stride
     approximate = b.approximate("grad_input")
     strided = p.stride != (1, 1)
+    filters = p.filters
+    _, spread_h, spread_w = s.spread_grad.shape
+    _, grad_h, grad_w = s.padded_grad.shape
+    padded_grads = b.matrices((Whole("padded_grad"),), s.padded_grad, "output",
+                              border=(kh - 1, kw - 1), step=p.stride,
+                              approximate=b.approximate("grad_conv"))
+    rotated = b.nodes.nums(s.rotated_filter)
+    grad_nums = b.nodes.nums(s.padded_grad, b.approximate("grad_conv"))
+
+    def source(row: int, col: int) -> tuple[int, int] | None:
+        """The entry (i, j) of dL/dZ at this place of the padded gradient, or None for
+        a zero of its padding or of the zero insertion."""
+        u, v = row - (kh - 1), col - (kw - 1)
+        if not (0 <= u < spread_h and 0 <= v < spread_w) or u % sh or v % sw:
+            return None
+        return u // sh, v // sw
+
+    def reached(e: Index) -> bool:
+        """The rotated kernel's window at this entry lies inside the padded gradient."""
+        _, row, col = e
+        return bool(row + ph + kh <= grad_h and col + pw + kw <= grad_w)
+
+    def kept(e: Index) -> int:
+        """How many terms entry ``e`` keeps (-1: its window is off the gradient)."""
+        if not reached(e):
+            return -1
+        _, row, col = e
+        total = 0
+        for m in range(kh):
+            for n in range(kw):
+                at = source(row + ph + m, col + pw + n)
+                if at is not None:
+                    total += int((~b.masked[:, at[0], at[1]]).sum())
+        return total
+
+    def terms(e: Index, f: int) -> tuple[list[Expr], list[Expr]]:
+        c, row, col = e
+        top, left = row + ph, col + pw
+        symbolic: list[Expr] = []
+        numeric: list[Expr] = []
+        for m in range(kh):
+            for n in range(kw):
+                at = source(top + m, left + n)
+                if at is None or b.masked[f, at[0], at[1]]:
+                    continue
+                symbolic.append(Mul((b.g_sym[f, at[0], at[1]],
+                                     b.k_sym[f, c, kh - 1 - m, kw - 1 - n])))
+                numeric.append(Mul((grad_nums[f, top + m, left + n], rotated[f, c, m, n])))
+        return symbolic, numeric
 
     def equation(e: Index) -> Equation:
         c, row, col = e
+        if not reached(e):
+            return Equation(b.sym("grad_input", e), (), grad[e], ("grad_input", e),
+                            approximate=approximate)
         symbolic: list[Expr] = []
         numeric: list[Expr] = []
-        for f, i, j, m, n in geometry.affected(b.layer, row + ph, col + pw):
-            symbolic.append(Mul((b.g_sym[f, i, j], b.k_sym[f, c, m, n])))
-            numeric.append(Mul((b.g_num[f, i, j], b.k_num[f, c, m, n])))
-        return Equation(b.sym("grad_input", e), sums(symbolic, numeric), grad[e],
-                        ("grad_input", e), approximate=approximate)
+        parts: list[Expr] = []
+        for f in range(filters):
+            sym, num = terms(e, f)
+            if filters == 1:
+                symbolic, numeric = sym, num
+            elif sym:
+                assert s.filter_parts is not None
+                symbolic.append(Group(Add(tuple(sym)), square=True))
+                numeric.append(Group(Add(tuple(num)), square=True))
+                parts.append(b.value("grad_input", s.filter_parts[f, c, row + ph, col + pw]))
+        forms = sums(symbolic, numeric)
+        if forms and len(parts) > 1:
+            forms = (*forms, Add(tuple(parts)))
+        window = geometry.window((row + ph, col + pw), (kh, kw))
+        return Equation(b.sym("grad_input", e), forms, grad[e], ("grad_input", e),
+                        window, tuple(padded_grads), approximate=approximate)
 
-    cropped: list[Block] = []
-    if any(p.padding):
-        assert s.grad_padded_input is not None
-        cropped = [
-            Text(("The full convolution gives the gradient of the padded input; the rows and"
-                  " columns that are padding are cropped away:",)),
-            *b.matrices((Whole("grad_padded_input"),), s.grad_padded_input, "input",
-                        border=(ph, pw), approximate=approximate),
-        ]
-    return Step("grad_input", "Gradient with respect to the input", (
-        *b.explain(
-            Text(("Rotate the kernel by 180° (flip it vertically, then horizontally):",)),
-            b.matrices((Call("rot180", (Whole("filter"),)),), s.rotated_filter, "filter"),
-            Text((
-                f"Pad {'the zero-inserted ' if strided else ''}",
-                Whole("grad_output"), f" with {count(kh - 1, 'row')} and "
-                f"{count(kw - 1, 'column')} of zeros on each side (the kernel size less one):",
-            )),
-            b.matrices((Whole("padded_grad"),), s.padded_grad, "output",
-                       border=(kh - 1, kw - 1), step=p.stride,
-                       approximate=b.approximate("grad_conv")),
-            Text((
-                Whole("grad_input"), " = ",
-                Call("full_conv", (Call("rot180", (Whole("filter"),)), b.dz_operand())),
-                ": slide the rotated kernel over the padded gradient"
-                + (" and add over the filters" if p.filters > 1 else "")
-                + ". Each entry, term by term (only the output entries the input entry"
-                " affects appear; the others have zero derivative):",
-            )),
-        ),
-        *b.work_out("grad_input", equation, f"entries of {b.d_by('input')}"),
-        *b.explain(cropped, b.matrices((Whole("grad_input"),), grad, "input",
-                                       approximate=approximate)),
-    ))
+    entries = b.entries("grad_input")
+    counts = {e: kept(e) for e in entries}
+    unreached = tuple(e for e in entries if counts[e] < 0)
+    empty = tuple(e for e in entries if counts[e] == 0)
+    rot = Call("rot180", (Whole("filter"),))
+    blocks: list[Block] = [*b.explain(
+        Text(("Rotate ", Whole("filter"), " by 180° (flip it vertically, then "
+              "horizontally): its entries in reverse order,",)),
+        rotated_symbols(b),
+        b.matrices((rot,), s.rotated_filter, "filter"),
+        Text((
+            f"Pad {'the zero-inserted ' if strided else ''}", Whole("grad_output"),
+            f" with {count(kh - 1, 'row')} and {count(kw - 1, 'column')} of zeros on each "
+            "side (the kernel size less one):",
+        )),
+        padded_grads,
+        Text((
+            Whole("grad_input"), " = ", Call("full_conv", (rot, b.dz_operand())), ": ", rot,
+            " slides over the padded gradient; each entry is its window there times ", rot,
+            ", entry by entry"
+            + (", one bracket per filter, then the filters' sums added" if filters > 1
+               else "")
+            + ". By the chain rule these are the output entries the input entry affects, "
+            "each times the weight that joins them.",
+        )),
+    )]
+    blocks += b.left_out(padding=True, inserted=strided, masked=bool(b.masked.any()),
+                         padding_of="gradient")
+    zeros = [Zeros(unreached, ("the stride leaves them out of every window of the forward "
+                               "pass.",)),
+             Zeros(empty, ("their window of the padded gradient holds only zeros by "
+                           "construction.",))]
+    blocks += b.work_out("grad_input", equation, f"entries of {b.d_by('input')}",
+                         example=max(entries, key=counts.__getitem__, default=None),
+                         zeros=zeros)
+    blocks += b.explain(crop(b))
+    blocks += b.answer(b.matrices((Whole("grad_input"),), grad, "input",
+                                  approximate=approximate))
+    return Step("grad_input", "Gradient with respect to the input", tuple(blocks))
+
+
+def rotated_symbols(b: NumericBuilder) -> list[Block]:
+    """rot180(K) in the kernel's own symbols, as the course draws it: the first
+    filter and channel alone when there are several (the others are alike)."""
+    rotated = engine.rotate180(b.k_sym)
+    label: tuple[str | Expr, ...] = (Call("rot180", (Whole("filter"),)),)
+    if rotated.shape[0] * rotated.shape[1] > 1:
+        return [b.matrices(label, rotated, "filter")[0],
+                Text(("and likewise for every filter and channel. In numbers:",))]
+    return [*b.matrices(label, rotated, "filter"), Text(("In numbers:",))]
+
+
+def crop(b: NumericBuilder) -> list[Block]:
+    """With padding, the full result and the rows and columns the crop removes."""
+    p, s = b.p, b.s
+    assert s.grad_padded_input is not None
+    ph, pw = p.padding
+    if not (ph or pw):
+        return []
+    _, h, w = p.layer.input_shape
+    hp, wp = p.padded_size
+    removed = []
+    if ph:
+        removed.append(f"the first and last {count(ph, 'row')}")
+    if pw:
+        removed.append(f"the first and last {count(pw, 'column')}")
+    return [
+        Text((
+            f"The full convolution has one entry for each place of the padded input, "
+            f"{dims((hp, wp))}: it is the gradient of the padded input. "
+            f"{' and '.join(removed).capitalize()} are the padding, not entries of ",
+            Whole("input"), f", so they are cropped away, leaving the {dims((h, w))} ",
+            Whole("grad_input"), ":",
+        )),
+        *b.matrices((Whole("grad_padded_input"),), s.grad_padded_input, "input",
+                    border=(ph, pw), approximate=b.approximate("grad_input")),
+    ]
+

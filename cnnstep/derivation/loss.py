@@ -50,8 +50,9 @@ def step(b: NumericBuilder) -> Step:
     p, s = b.p, b.s
     assert p.target is not None and s.loss is not None and s.squared_errors is not None
     assert s.loss_sum is not None
-    if not b.plan.whole and ("loss", ()) not in (b.plan.only or ()):
-        return Step("loss", "Loss", ())
+    if b.plan.detail == "answers" and b.plan.in_full("loss"):
+        return Step("loss", "Loss", (Equation(b.sym("loss"), (), s.loss, ("loss", ()),
+                                              approximate=b.approximate("loss")),))
     target, errors = p.target, s.squared_errors
     last, role = s.output, b.last_role
     n = last.size
@@ -79,8 +80,8 @@ def step(b: NumericBuilder) -> Step:
     if scale:
         forms.append(Mul((*scale, b.value("loss", s.loss_sum))))
     blocks: list[Block] = [
-        Text((f"The loss is {DESCRIPTIONS[p.loss]} {n} entries of ", Whole(role), ".")),
-        *b.matrices((Whole("target"),), target, "output"),
+        *b.explain(Text((f"The loss is {DESCRIPTIONS[p.loss]} {n} entries of ", Whole(role),
+                         " against the target ", Whole("target"), "."))),
         Equation(b.sym("loss"), tuple(forms), s.loss, ("loss", ()),
                  approximate=b.approximate("loss")),
     ]
@@ -100,8 +101,8 @@ def gradient(b: NumericBuilder) -> Step:
         return Mul((*factor, Group(Sub(z, y)))) if factor else Sub(z, y)
 
     def equation(e: Index) -> Equation:
-        forms = (times_difference(b.sym(role, e), b.sym("target", e)),
-                 times_difference(b.value("output", last[e]), b.num(target[e])))
+        # the numbers alone, as the course writes it: the rule is stated once above
+        forms = (times_difference(b.value("output", last[e]), b.num(target[e])),)
         return Equation(b.sym(grad_role, e), forms, grad[e], ("grad_output", e),
                         approximate=approximate)
 
@@ -112,21 +113,18 @@ def gradient(b: NumericBuilder) -> Step:
             Whole(grad_role), " = ", times_difference(Whole(role), Whole("target")), ".",
         ))),
         *b.work_out("grad_output", equation, f"entries of ∂{loss}/∂{b.last_letter}"),
-        *b.explain(b.matrices((Whole(grad_role),), grad, "output", approximate=approximate)),
+        *b.answer(b.matrices((Whole(grad_role),), grad, "output", approximate=approximate)),
     ))
 
 
 def given(b: NumericBuilder) -> Step:
-    """dL/d(last stage) as the problem gives it."""
+    """dL/d(last stage) as the problem gives it: among the givens, or, for entries
+    picked alone, each with its value."""
     grad = b.s.grad_output
     assert grad is not None
     role = b.grad_last_role
-    if not b.plan.whole:
-        chosen = b.plan.pick("grad_output", b.entries("grad_output"))
-        return Step("grad_output", "Upstream gradient", tuple(
-            [Text(("Given by the problem:",))] if chosen else []) + tuple(
-            Equation(b.sym(role, e), (), grad[e], ("grad_output", e)) for e in chosen))
-    return Step("grad_output", "Upstream gradient", (
-        Text(("The gradient ", Whole(role), " is given by the problem.")),
-        *b.matrices((Whole(role),), grad, "output"),
-    ))
+    if b.plan.in_full("grad_output"):
+        return Step("grad_output", "Upstream gradient", ())
+    chosen = b.plan.pick("grad_output", b.entries("grad_output"))
+    return Step("grad_output", "Upstream gradient", tuple(
+        Equation(b.sym(role, e), (), grad[e], ("grad_output", e)) for e in chosen))

@@ -245,6 +245,8 @@ class Step:
     key: str
     title: str
     blocks: tuple[Block, ...]
+    #: counted as "Step n"; the givens are headed by their title alone
+    numbered: bool = True
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,19 @@ class Derivation:
     largest_index: int
     #: a note when the derivation was shortened
     shortened: bool = False
+    #: the layer has one input channel / one filter: symbols leave that index out
+    #: (K(c,m,n) for one filter over three channels)
+    one_channel: bool = False
+    one_filter: bool = False
+
+    def numbered(self) -> Iterator[tuple[int, Step]]:
+        """Each step with its number; an unnumbered step (the givens) has 0 and does
+        not count."""
+        number = 0
+        for step in self.steps:
+            if step.numbered:
+                number += 1
+            yield (number if step.numbered else 0), step
 
     def equations(self) -> Iterator[Equation]:
         for step in self.steps:

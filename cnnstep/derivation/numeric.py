@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
+
+from cnnstep import engine
 from cnnstep.derivation.builder import Builder, Plan
-from cnnstep.derivation.nodes import Expr, Matrix, Num, Whole
+from cnnstep.derivation.nodes import Block, Expr, Matrix, Num, Text, Whole
 from cnnstep.engine import Solution
+from cnnstep.problem import Array
 from cnnstep.quantities import (
     grad_conv_key,
     is_approximate,
@@ -39,7 +43,64 @@ class NumericBuilder(Builder):
         self.k_num = self.nodes.nums(self.p.filter)
         if solution.grad_conv is not None:
             self.g_num = self.nodes.nums(solution.grad_conv, self.approximate("grad_conv"))
+        #: the entries of dL/dZ that are 0 because of the layers after the convolution
+        #: (no gradient comes back through the pool, or ReLU′(z) = 0), not by chance
+        self.masked = self._masked()
         self._padded: list[Matrix] | None = None
+
+    def _masked(self) -> Array:
+        s, layer = self.s, self.layer
+        #: entries the pool sends no gradient; entries where f′(z) = 0
+        self.unrouted = np.zeros(layer.output_shape, dtype=bool)
+        self.flat = np.zeros(layer.output_shape, dtype=bool)
+        if s.grad_conv is None or s.grad_output is None:
+            return self.unrouted
+        if layer.pool is not None:
+            routes = engine.pool_routes(layer.pool, s.grad_output.shape, s.winners)
+            for e in np.ndindex(*self.unrouted.shape):
+                self.unrouted[e] = e not in routes
+        if s.slopes is not None:
+            self.flat = np.asarray(s.slopes == 0, dtype=bool)
+        mask: Array = self.unrouted | self.flat
+        return mask
+
+    def pool_reason(self) -> str:
+        assert self.layer.pool is not None
+        return f"the {self.layer.pool.kind} pool sends them no gradient"
+
+    def slope_reason(self) -> str:
+        activation = self.layer.activation
+        name = "ReLU" if activation is not None and activation.kind == "relu" else "f"
+        return f"{name}′(z) = 0 there"
+
+    def masked_by(self) -> str:
+        """Why masked entries of dL/dZ are 0, for a sentence."""
+        reasons = []
+        if self.unrouted.any():
+            reasons.append(self.pool_reason())
+        if self.flat.any():
+            reasons.append(self.slope_reason())
+        return " or ".join(reasons)
+
+    def left_out(self, *, padding: bool = False, inserted: bool = False,
+                 masked: bool = False, padding_of: str = "input") -> list[Block]:
+        """Once per step: the terms left out because they hold a zero by construction."""
+        kinds: list[tuple[str | Expr, ...]] = []
+        if padding:
+            kinds.append((f"the zeros of the {padding_of}'s padding",))
+        if inserted:
+            kinds.append(("the zeros inserted for the stride",))
+        if masked:
+            kinds.append(("the entries of ", Whole("grad_output"), " that are 0 because "
+                          + self.masked_by()))
+        if not kinds:
+            return []
+        parts: list[str | Expr] = ["Terms holding a zero by construction are left out: "]
+        for k, kind in enumerate(kinds):
+            if k:
+                parts.append(" and " if k == len(kinds) - 1 else ", ")
+            parts += kind
+        return self.explain(Text((*parts, ".")))
 
     def approximate(self, key: str) -> bool:
         """Whether float sigmoid or tanh went into quantity ``key``."""

@@ -10,7 +10,8 @@ the engine (``winners``, :func:`~cnnstep.engine.pool_routes`).
 from __future__ import annotations
 
 from cnnstep import engine, geometry
-from cnnstep.derivation.builder import Index, sums
+from cnnstep.derivation import shapes
+from cnnstep.derivation.builder import Index, Zeros, sums
 from cnnstep.derivation.nodes import (
     Add,
     Call,
@@ -72,9 +73,11 @@ def step(b: NumericBuilder) -> Step:
             f"{pair(pool.stride)}: each entry of ", Whole("pooled"), f" is the {word} of "
             "its window of ", Whole(role), ", channel by channel"
             + ("; the windows overlap." if overlap else "."),
+            " Its size:",
         ))),
+        *shapes.pool_sizes(b),
         *b.work_out("pooled", equation, "pooled entries"),
-        *b.explain(b.matrices((Whole("pooled"),), pooled, "output", approximate=approximate)),
+        *b.answer(b.matrices((Whole("pooled"),), pooled, "output", approximate=approximate)),
     ))
 
 
@@ -96,7 +99,7 @@ def backward(b: NumericBuilder) -> Step:
     picked = PICKS[pool.kind]
 
     def equation(e: Index) -> Equation:
-        sources = routes[(e[0], e[1], e[2])]
+        sources = routes.get((e[0], e[1], e[2]), [])
         symbolic = [Mul((*weight, b.sym("grad_pooled", g))) if weight
                     else b.sym("grad_pooled", g) for g in sources]
         numeric = [Mul((*weight, b.num(grad_pooled[g], approximate))) if weight
@@ -111,20 +114,15 @@ def backward(b: NumericBuilder) -> Step:
     else:
         rule = (f"the gradient of each window goes only to its {picked} entry (the one "
                 "found above); the others get 0 from it. It comes from ")
-    skipped = len(b.entries(key)) - len(reached)
+    skipped = tuple(e for e in b.entries(key) if e not in routes)
+    why = ("no pool window covers them." if pool.kind == "mean" else
+           f"they are no window's {picked} entry.")
     return Step("pool_backward", "Back through the pool", (
         *b.explain(Text((
             "Back through the pool: ", rule, Whole("grad_pooled"),
             ". Where windows overlap, the parts add up.",
         ))),
-        *b.work_out(key, equation, "entries", reached),
-        *b.explain(
-            [Text((
-                f"The other {skipped} entr{'y' if skipped == 1 else 'ies'} of ",
-                Whole(grad_role), f" {'is' if skipped == 1 else 'are'} 0: "
-                + ("no window reaches them." if pool.kind == "mean" else
-                   f"they are no window's {picked} entry."),
-            ))] if skipped else [],
-            b.matrices((Whole(grad_role),), grad, "output", approximate=approximate),
-        ),
+        *b.work_out(key, equation, "entries", example=reached[0] if reached else None,
+                    zeros=[Zeros(skipped, (why,))]),
+        *b.answer(b.matrices((Whole(grad_role),), grad, "output", approximate=approximate)),
     ))

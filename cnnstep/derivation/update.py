@@ -34,16 +34,19 @@ def step(b: NumericBuilder) -> Step:
         def equation(e: Index, key: str = key, weight: str = weight, grad: str = grad,
                      before: Array = before, gradient: Array = gradient,
                      after: Array = after) -> Equation:
+            # the numbers alone, as the course writes it: the rule is stated once above
             return Equation(
-                b.sym(key, e),
-                (Sub(b.sym(weight, e), Mul((b.sym("learning_rate"), b.sym(grad, e)))),
-                 Sub(b.num(before[e]), Mul((alpha, b.value(grad, gradient[e]))))),
+                b.sym(key, e), (Sub(b.num(before[e]), Mul((alpha, b.value(grad, gradient[e])))),),
                 after[e], (key, e), approximate=approximate)
 
         blocks += b.work_out(key, equation, what)
-    blocks += b.explain(b.matrices((Whole("updated_filter"),), s.updated_filter, "filter",
-                                   approximate=approximate))
+    blocks += b.answer(b.matrices((Whole("updated_filter"),), s.updated_filter, "filter",
+                                  approximate=approximate))
     if s.updated_bias is not None and p.filters > 1:
-        blocks += b.explain(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1),
-                                   approximate=approximate))
+        blocks += b.answer(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1),
+                                  approximate=approximate))
+    elif s.updated_bias is not None and b.plan.detail == "answers" and b.plan.in_full(
+            "updated_bias"):
+        blocks.append(Equation(b.sym("updated_bias", (0,)), (), s.updated_bias[0],
+                               ("updated_bias", (0,)), approximate=approximate))
     return Step("update", "Update", tuple(blocks))

@@ -89,7 +89,8 @@ class Renderer:
 
 
 #: format name → the module of its renderer (each holds one, named RENDERER)
-_MODULES = {"text": "text", "latex": "latex", "markdown": "markdown", "json": "json_result"}
+_MODULES = {"text": "text", "latex": "latex", "markdown": "markdown", "html": "html",
+            "json": "json_result"}
 
 
 class _Formats(Mapping[str, Renderer]):
@@ -110,7 +111,7 @@ class _Formats(Mapping[str, Renderer]):
         return f"<cnnstep formats: {', '.join(_MODULES)}>"
 
 
-#: every output format by name: text, latex, markdown, json
+#: every output format by name: text, latex, markdown, html, json
 FORMATS: Mapping[str, Renderer] = _Formats()
 
 

@@ -60,10 +60,14 @@ class Settings:
     largest_index: int = 9
     #: None: a fraction with its rounded decimal; N: rounded to N decimals only
     decimals: int | None = None
+    #: one input channel / one filter: that index is left out (K(c,m,n))
+    one_channel: bool = False
+    one_filter: bool = False
 
     @classmethod
     def of(cls, derivation: Derivation, decimals: int | None = None) -> Settings:
-        return cls(derivation.notation, derivation.compact, derivation.largest_index, decimals)
+        return cls(derivation.notation, derivation.compact, derivation.largest_index, decimals,
+                   derivation.one_channel, derivation.one_filter)
 
     @property
     def subscripts(self) -> bool:
@@ -79,9 +83,15 @@ def _base_name(role: str, notation: Notation) -> str:
     return name
 
 
+#: the leading axes of each kind of index, before the row and column
+_LEADING = {"input": ("channel",), "filter": ("filter", "channel"), "bias": ("filter",),
+            "output": ("filter",)}
+
+
 def shown_index(role: str, index: tuple[int | str, ...],
                 settings: Settings) -> tuple[int | str, ...]:
-    """The indices a symbol is printed with: compact layers drop channel and filter.
+    """The indices a symbol is printed with: compact layers drop channel and filter,
+    and any layer the axes of length one (one filter: K(c,m,n)).
 
     Numbers are shifted to the notation's base; letters stay as they are.
     """
@@ -90,6 +100,11 @@ def shown_index(role: str, index: tuple[int | str, ...],
         return ()
     if settings.compact:
         index = () if kind == "bias" else index[-2:]
+    else:
+        single = {"channel": settings.one_channel, "filter": settings.one_filter}
+        axes = _LEADING[kind]
+        index = (*(i for axis, i in zip(axes, index, strict=False) if not single[axis]),
+                 *index[len(axes):])
     base = settings.notation.index_base
     return tuple(i + base if isinstance(i, int) else i for i in index)
 
@@ -215,8 +230,19 @@ class ExprPrinter:
         one item.
         """
         if isinstance(node, Add) and node.terms:
-            first = [self.operand(node.terms[0], "first")]
-            return first + [self.operand(term, "term") for term in node.terms[1:]]
+            out: list[str] = []
+            for k, term in enumerate(node.terms):
+                if isinstance(term, Group) and isinstance(term.body, Add) and term.body.terms:
+                    # a sum of bracketed sums (one per channel) breaks inside its brackets
+                    inner = self.terms(term.body)
+                    opening, closing = ((self.open_square, self.close_square) if term.square
+                                        else ("(", ")"))
+                    inner[0] = opening + inner[0]
+                    inner[-1] += closing
+                    out += inner
+                else:
+                    out.append(self.operand(term, "term" if k else "first"))
+            return out
         last = node.factors[-1] if isinstance(node, Mul) and node.factors else None
         if isinstance(node, Mul) and isinstance(last, Group) and last.square:
             inner = self.terms(last.body)
@@ -429,6 +455,11 @@ class LatexPrinter(NotationPrinter):
 
     def _print_Pow(self, node: Pow) -> str:
         return f"{self.operand(node.base, 'base')}^{{{node.exponent}}}"
+
+    def _print_Name(self, node: Name) -> str:
+        """``H_in`` as H with the subscript "in"."""
+        base, _, sub = node.text.partition("_")
+        return self.name(base) + (f"_{{{self.name(sub)}}}" if sub and base else "")
 
     def _print_Floor(self, node: Floor) -> str:
         return rf"\left\lfloor {self.doprint(node.body)} \right\rfloor"

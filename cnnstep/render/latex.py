@@ -125,7 +125,7 @@ class LatexRenderer:
             out.append(self.heading(1, self.d.title))
         if self.d.shortened:
             out.append(self.note(prose.shortened(self.hints)))
-        for number, step in enumerate(self.d.steps, start=1):
+        for number, step in self.d.numbered():
             out.append(self.step(number, step))
         return "\n".join(out)
 
@@ -195,13 +195,16 @@ class Latex(Renderer):
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:
-        rows = [[_words(key), _words(mark), _words(right),
-                 f"\\parbox[t]{{8cm}}{{{_words(diagnosis)}}}"]
-                for key, mark, right, diagnosis in prose.summary_rows(report)]
+        # the departures carry the problem's notation: the symbols are printed with it
+        shown = LatexRenderer(report.departures, options)
+        rows = [[_words(key), f"${shown.math(symbol)}$", _words(mark), _words(right),
+                 f"\\parbox[t]{{7cm}}{{{_words(diagnosis)}}}"]
+                for key, symbol, mark, right, diagnosis in prose.summary_rows(report)]
         out = [heading(1, title), tabular(prose.SUMMARY_HEADER, rows, framed=True) + "\n",
                f"\\textbf{{{latex_escape(prose.score(report))}}}\n"]
         for q in prose.wrong(report):
-            out.append(heading(2, q.key) + "\\begin{itemize}")
+            out.append(f"\\subsection*{{{_words(q.key)}: "
+                       f"${shown.math(report.symbol(q.key))}$}}\n\\begin{{itemize}}")
             for miss in q.mismatches:
                 out.append(f"\\item {_words(q.key + prose.index_text(miss.index))}: given "
                            f"{_words(display(miss.given.value))}, expected "
@@ -210,6 +213,11 @@ class Latex(Renderer):
             if q.diagnosis:
                 out.append(f"\\emph{{{_words(prose.diagnosis_label(q.diagnosis))}}} "
                            f"{_words(q.diagnosis.message)}\n")
+            departure = prose.departure(report, q)
+            if departure is not None:
+                out.append(f"\\textbf{{{latex_escape(departure.title)}}}\n")
+                out += [getattr(shown, f"_print_{type(block).__name__}")(block)
+                        for block in departure.blocks]
         if working is not None:
             out.append(heading(2, prose.WORKING))
             out.append(LatexRenderer(working, options).body(title=False))

@@ -93,11 +93,14 @@ class Markdown(Renderer):
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:
-        summary = [[escape(cell) for cell in row] for row in prose.summary_rows(report)]
+        # the departures carry the problem's notation: the symbols are printed with it
+        shown = MarkdownRenderer(report.departures, options)
+        summary = [[escape(key), f"${shown.math(symbol)}$", mark, right, escape(diagnosis)]
+                   for key, symbol, mark, right, diagnosis in prose.summary_rows(report)]
         out = [heading(1, title), table(prose.SUMMARY_HEADER, summary),
                f"**{prose.score(report)}**\n"]
         for q in prose.wrong(report):
-            out.append(heading(2, q.key))
+            out.append(heading(2, f"{q.key}: ${shown.math(report.symbol(q.key))}$"))
             for label, grid in prose.slices(prose.marked_cells(q, report)):
                 if label:
                     out.append(f"{q.key}{label}\n")
@@ -105,6 +108,11 @@ class Markdown(Renderer):
                                  [[escape(cell) for cell in row] for row in grid]))
             if q.diagnosis:
                 out.append(f"*{prose.diagnosis_label(q.diagnosis)}* {q.diagnosis.message}\n")
+            departure = prose.departure(report, q)
+            if departure is not None:
+                out.append(f"**{departure.title}**\n")
+                out += [getattr(shown, f"_print_{type(block).__name__}")(block)
+                        for block in departure.blocks]
         if working is not None:
             out.append(heading(2, prose.WORKING))
             out.append(MarkdownRenderer(working, options).body(title=False))

@@ -16,7 +16,7 @@ from cnnstep.numbers import display
 
 if TYPE_CHECKING:
     from cnnstep.check import Diagnosis, Marked, Report
-    from cnnstep.derivation import Omitted, Step
+    from cnnstep.derivation import Expr, Omitted, Step
     from cnnstep.render import Hints, Outcome
 
 
@@ -31,7 +31,7 @@ class Code(str):
 
 
 def step_heading(number: int, step: Step) -> str:
-    return f"Step {number}: {step.title}"
+    return f"Step {number}: {step.title}" if step.numbered else step.title
 
 
 def shortened(hints: Hints) -> list[str]:
@@ -58,8 +58,9 @@ def omitted(block: Omitted, hints: Hints) -> list[str]:
 # --------------------------------------------------------------------------
 # a marked hand calculation
 
-#: the columns of a report's table of quantities
-SUMMARY_HEADER = ("quantity", "mark", "right", "diagnosis")
+#: the columns of a report's table of quantities: the result key, and the
+#: quantity as the problem writes it (∂L/∂Z)
+SUMMARY_HEADER = ("quantity", "symbol", "mark", "right", "diagnosis")
 #: the heading of the worked derivation of the wrong entries
 WORKING = "The working of the wrong entries"
 ALL_CORRECT = "all correct"
@@ -82,29 +83,55 @@ def index_text(index: tuple[int, ...]) -> str:
     return "".join(f"[{i}]" for i in index)
 
 
-def summary_rows(report: Report) -> list[tuple[str, str, str, str]]:
-    """One row per quantity: its key, ✓ or ✗, right out of total, the diagnosis."""
-    rows = []
+def summary_rows(report: Report) -> list[tuple[str, Expr, str, str, str]]:
+    """One row per quantity: its key, its symbol (for each format to print), ✓ or ✗,
+    right out of total, the diagnosis."""
+    rows: list[tuple[str, Expr, str, str, str]] = []
     for q in report.quantities:
         diagnosis = f"{q.diagnosis.code}: {q.diagnosis.message}" if q.diagnosis else ""
-        rows.append((q.key, "✓" if q.correct else "✗", f"{q.right}/{q.total}", diagnosis))
+        rows.append((q.key, report.symbol(q.key), "✓" if q.correct else "✗",
+                     f"{q.right}/{q.total}", diagnosis))
     return rows
 
 
-def marked_cells(q: Marked, report: Report) -> Any:
-    """The student's answers with the wrong ones marked: text per cell."""
+def wrong_count(q: Marked) -> str:
+    """``9 wrong entries``."""
+    count = len(q.mismatches)
+    return f"{count} wrong entr{'y' if count == 1 else 'ies'}"
+
+
+def departure(report: Report, q: Marked) -> Step | None:
+    """The step that shows where the working of a wrong quantity departs, if its
+    mistake shows one (:mod:`cnnstep.check.departures`)."""
+    return next((step for step in report.departures.steps if step.key == q.key), None)
+
+
+#: an entry the student left unanswered
+UNANSWERED = "—"
+
+
+def marked_entries(q: Marked, report: Report) -> Any:
+    """The student's answers, entry by entry: (given, expected) text, expected None
+    where the answer is right and given None where there is no answer."""
     grid = report.answers[q.key]
     wrong = {m.index: m for m in q.mismatches}
     out = np.empty(grid.shape, dtype=object)
     for index in np.ndindex(*grid.shape):
         given = grid.item(index) if index else grid.item()
-        if given is None:
-            text = "—"
-        elif index in wrong:
-            text = f"✗ {display(given.value)} (expected {display(wrong[index].expected)})"
-        else:
-            text = display(given.value)
-        out[index] = text
+        miss = wrong.get(index)
+        out[index] = (None if given is None else display(given.value),
+                      None if miss is None else display(miss.expected))
+    return out
+
+
+def marked_cells(q: Marked, report: Report) -> Any:
+    """The student's answers with the wrong ones marked: text per cell."""
+    entries = marked_entries(q, report)
+    out = np.empty(entries.shape, dtype=object)
+    for index in np.ndindex(*entries.shape):
+        given, expected = entries[index]
+        out[index] = (UNANSWERED if given is None else given if expected is None
+                      else f"✗ {given} (expected {expected})")
     return out
 
 

@@ -55,7 +55,7 @@ class TextRenderer:
         self.console.print(Panel(RichText(self.d.title, style="bold"), expand=False))
         if self.d.shortened:
             self.note(prose.shortened(self.hints))
-        for number, step in enumerate(self.d.steps, start=1):
+        for number, step in self.d.numbered():
             self.printed = False
             self.step(number, step)
 
@@ -183,8 +183,8 @@ class TextRenderer:
                 base = self.d.notation.index_base
                 self.console.print(RichText(
                     f"window: rows {rows[0] + base}–{rows[-1] + base}, "
-                    f"columns {cols[0] + base}–{cols[-1] + base} of the "
-                    f"{'padded ' if first.border != (0, 0) else ''}input", style="dim"))
+                    f"columns {cols[0] + base}–{cols[-1] + base} of "
+                    f"{self.inline(first.label)}", style="dim"))
         self.console.print(RichText(self.equation(block)), soft_wrap=True)
 
     def equation(self, block: Equation) -> str:
@@ -221,12 +221,12 @@ def _plain(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
-def _summary(report: Report) -> Table:
+def _summary(report: Report, printer: TextPrinter) -> Table:
     table = Table(box=box.SQUARE, show_header=True)
     for name in prose.SUMMARY_HEADER:
         table.add_column(name)
-    for row in prose.summary_rows(report):
-        table.add_row(*row)
+    for key, symbol, mark, right, diagnosis in prose.summary_rows(report):
+        table.add_row(key, printer.doprint(symbol), mark, right, diagnosis)
     return table
 
 
@@ -260,15 +260,17 @@ class TextFormat(Renderer):
         console = Console(file=buffer, width=width, highlight=False, markup=False,
                           color_system="standard" if options.color else None,
                           force_terminal=options.color)
+        # the departures carry the problem's notation: the symbols are printed with it
+        shown = TextRenderer(report.departures, console,
+                             Options(decimals=options.decimals, hints=options.hints))
         console.print(RichText(title, style="bold"))
-        console.print(_summary(report))
+        console.print(_summary(report, shown.printer))
         verdict = f" — {prose.ALL_CORRECT}." if report.correct else ""
         console.print(RichText(prose.score(report) + verdict, style="bold"))
         for q in prose.wrong(report):
             console.print()
-            count = len(q.mismatches)
-            console.print(RichText(f"{q.key}: {count} wrong entr{'y' if count == 1 else 'ies'}",
-                                   style="bold"))
+            symbol = shown.printer.doprint(report.symbol(q.key))
+            console.print(RichText(f"{q.key}: {prose.wrong_count(q)} of {symbol}", style="bold"))
             for label, grid in prose.slices(prose.marked_cells(q, report)):
                 if label:
                     console.print(RichText(q.key + label))
@@ -276,6 +278,13 @@ class TextFormat(Renderer):
             if q.diagnosis:
                 console.print(RichText(
                     f"{prose.diagnosis_label(q.diagnosis)} {q.diagnosis.message}"))
+            departure = prose.departure(report, q)
+            if departure is not None:
+                console.print()
+                console.print(RichText(f"{departure.title}:", style="bold"))
+                shown.spaced = shown.printed = False
+                for block in departure.blocks:
+                    shown._print_block(block)
         body = buffer.getvalue()
         if working is not None:
             body += f"\n{prose.WORKING}:\n\n"

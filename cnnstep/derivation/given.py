@@ -1,0 +1,60 @@
+"""The givens, before any step: the input X, the kernel K, the bias, the
+target Y (or the upstream gradient), and the layer's settings.
+
+They are the problem's own numbers, shown as the exercise states them; no
+step recomputes or restates them.
+"""
+
+from __future__ import annotations
+
+from cnnstep.derivation.nodes import Block, Expr, Matrix, Step, Sym, Text, Whole
+from cnnstep.derivation.numeric import NumericBuilder
+from cnnstep.derivation.words import dims, pair
+
+TITLE = "Given"
+
+#: how each loss is named among the givens
+LOSS_NAMES = {"mse": "the mean squared error", "sse": "the sum of squared errors",
+              "half_sse": "half the sum of squared errors"}
+#: how each activation is named among the givens
+ACTIVATION_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid",
+                    "tanh": "tanh"}
+
+
+def step(b: NumericBuilder) -> Step:
+    p = b.p
+    layer = b.layer
+    blocks: list[Block] = [
+        *b.matrices((Whole("input"),), p.input, "input"),
+        *b.matrices((Whole("filter"),), p.filter, "filter"),
+    ]
+    settings: list[str | Expr] = []
+    if p.bias is not None:
+        if p.filters == 1:
+            settings += [Whole("bias"), " = ", b.num(p.bias[0]), "; "]
+        else:
+            blocks.append(Matrix((Whole("bias"),), p.bias.reshape(1, -1)))
+    if p.target is not None:
+        blocks += b.matrices((Whole("target"),), p.target, "output")
+    elif p.grad_output is not None:
+        blocks += b.matrices((Whole(b.grad_last_role),), p.grad_output, "output")
+    settings.append(f"stride {pair(layer.stride)}, padding {pair(layer.padding)}")
+    if layer.activation is not None:
+        activation = layer.activation
+        settings.append(f"; activation {ACTIVATION_NAMES[activation.kind]}")
+        if activation.kind == "leaky_relu":
+            settings += [" with slope ", b.num(activation.slope)]
+    if layer.pool is not None:
+        pool = layer.pool
+        settings.append(f"; {pool.kind} pooling over {dims(pool.size)} windows with stride "
+                        f"{pair(pool.stride)}")
+    if p.target is not None:
+        settings.append(f"; loss: {LOSS_NAMES[p.loss]} ({p.loss})")
+    if p.learning_rate is not None:
+        settings += ["; learning rate ", Sym("learning_rate"), " = ", b.num(p.learning_rate)]
+    settings.append(".")
+    first = settings[0]
+    if isinstance(first, str):
+        settings[0] = first[:1].upper() + first[1:]
+    blocks.append(Text(tuple(settings)))
+    return Step("given", TITLE, tuple(blocks), numbered=False)
