@@ -29,6 +29,7 @@ from cnnstep import api
 from cnnstep.check import load_answers, mark
 from cnnstep.derivation import Equation, Matrix, Num, Sym, Whole
 from cnnstep.engine import solve as solve_layer
+from cnnstep.numbers import exact_decimal
 from cnnstep.problem import Notation, load_problem
 from cnnstep.render import FORMATS, Options
 from cnnstep.render.expr import Settings
@@ -253,7 +254,8 @@ def test_each_window_is_picked_out_beside_its_equation() -> None:
     derivation = cnnstep.solve(SEED000).derivation()
     renderer = HtmlRenderer(derivation, Options())
     windowed = [b for b in derivation.equations() if b.window is not None]
-    assert len(windowed) == 4  # the forward pass's four output entries
+    # the forward pass's four output entries, dL/dK's four weights, dL/dX's nine entries
+    assert len(windowed) == 17
     for equation in windowed:
         markup = renderer.blocks([equation])
         window = markup[markup.index('<div class="window"'):]
@@ -267,7 +269,8 @@ def test_each_window_is_picked_out_beside_its_equation() -> None:
         values = [equation.window_of[0].values[tap] for tap in equation.window.taps]
         cells = {(i, j): "".join(td.itertext()) for i, tr in enumerate(grid.iter("mtr"))
                  for j, td in enumerate(tr)}
-        assert [cells[tap] for tap in equation.window.taps] == [str(v) for v in values]
+        shown = [cells[tap] for tap in equation.window.taps]
+        assert shown == [exact_decimal(v).replace("-", "−") for v in values]
 
 
 def test_a_window_in_a_large_input_is_named_in_words() -> None:

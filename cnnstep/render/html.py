@@ -78,7 +78,7 @@ font-size:1.1em}
 .cnnstep h2{font-size:1.3rem;margin:0 0 .5rem;padding-top:.75rem}
 .cnnstep h3{font-size:1.1rem;margin:0 0 .5rem;padding-top:.5rem}
 .cnnstep section{border-top:1px solid rgba(127,127,127,.35);margin-top:1.25rem}
-.cnnstep nav ol{columns:2 16rem;margin:.25rem 0;padding-left:1.5rem}
+.cnnstep nav ul{columns:2 16rem;margin:.25rem 0;padding-left:1.5rem}
 .cnnstep a{color:inherit}
 .cnnstep .note{font-style:italic}
 .cnnstep code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.9em;\
@@ -308,6 +308,10 @@ class MathMLPrinter(NotationPrinter):
                 f"{self.partial}{self.doprint(node.by)}</mrow>")
 
     def _print_Name(self, node: Name) -> str:
+        """``h_in`` as h with the subscript "in", as the other formats write it."""
+        base, _, sub = node.text.partition("_")
+        if sub and base:
+            return f"<msub>{self.name(base)}<mtext>{esc(sub)}</mtext></msub>"
         return self.name(node.text)
 
     operations: ClassVar[dict[str, str]] = {
@@ -375,16 +379,21 @@ class HtmlRenderer:
             out.append(note(prose.shortened(self.hints)))
         anchor = title and not self.fragment
         if anchor and len(self.d.steps) > 1:
-            links = "".join(f'<li><a href="#step-{n}">{esc(step.title)}</a></li>'
-                            for n, step in enumerate(self.d.steps, start=1))
-            out.append(f'<nav aria-label="Steps"><ol>{links}</ol></nav>\n')
-        for number, step in enumerate(self.d.steps, start=1):
+            links = "".join(f'<li><a href="#{self.anchor(n)}">{esc(step.title)}</a></li>'
+                            for n, step in self.d.numbered())
+            out.append(f'<nav aria-label="Steps"><ul>{links}</ul></nav>\n')
+        for number, step in self.d.numbered():
             out.append(self.step(number, step, level + 1, anchor=anchor))
         return "".join(out)
 
+    @staticmethod
+    def anchor(number: int) -> str:
+        """The id of a step's section: ``step-3``; ``given`` for the unnumbered givens."""
+        return f"step-{number}" if number else "given"
+
     def step(self, number: int, step: Step, level: int = 2, anchor: bool = True) -> str:
         heading = esc(prose.step_heading(number, step))
-        where = f' id="step-{number}"' if anchor else ""
+        where = f' id="{self.anchor(number)}"' if anchor else ""
         return (f"<section{where}>\n<h{level}>{heading}</h{level}>\n"
                 + self.blocks(step.blocks) + "</section>\n")
 
