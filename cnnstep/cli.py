@@ -179,6 +179,13 @@ def solve(
             help="Check the gradients against direct differentiation of the loss with SymPy "
                  "and print one line per quantity; exit 1 if any entry differs.")
     ] = False,
+    questions: Annotated[
+        bool, typer.Option(
+            "--questions",
+            help="Print the question sheet instead: the givens and the numbered questions "
+                 "with their points (the problem's 'questions', or every quantity), no "
+                 "answers.")
+    ] = False,
 ) -> None:
     """Solve the layer in FILE: forward pass, loss, gradients and update, worked out exactly.
 
@@ -197,6 +204,8 @@ def solve(
       cnnstep solve samples/symbolic-3x3-2x2.json --symbolic
 
       cnnstep solve samples/seed002-given-gradient.json --verify
+
+      cnnstep solve samples/seed000-filter-update.json --questions --format latex
     """
     from cnnstep.problem import Layer, ProblemError, load, load_problem, where
 
@@ -212,6 +221,11 @@ def solve(
                               "the JSON result always holds every entry, exact"))
     if verify and format not in (Format.text, Format.json):
         raise fail("--verify prints a text report, or JSON with --format json")
+    if questions:
+        for name, given in (*shaping, ("--verify", verify), ("--symbolic", symbolic),
+                            ("--format json", format is Format.json)):
+            if given:
+                raise fail(f"--questions prints the question sheet; it does not go with {name}")
     try:
         read_in = load(file) if symbolic or verify else load_problem(file)
     except ProblemError as error:
@@ -231,6 +245,9 @@ def solve(
                                                                          symbolic=symbolic)
     options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
                       color=_styled(to))
+    if questions and isinstance(shown, Worked):
+        write(shown.questions(format, options), to, [file])
+        return
     try:
         text = shown.render(format, options, max_terms=max_terms, only=only or (),
                             detail=(detail or Detail.full).value)
