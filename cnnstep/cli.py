@@ -480,6 +480,25 @@ def generate(
 
 
 @app.command()
+def new(to: Output = None) -> None:
+    """Write a starting problem, every key explained in a // comment.
+
+    Problem files may hold // comments; edit this one and solve it.
+
+    Examples:
+
+      cnnstep new -o problem.json
+
+      cnnstep new | cnnstep solve -
+    """
+    from cnnstep.starter import STARTER
+
+    if to is not None and str(to) != output.STDOUT and to.exists():
+        raise fail(f"{to}: already exists; give another name (it is not overwritten)")
+    write(STARTER, to)
+
+
+@app.command()
 def schema(to: Output = None) -> None:
     """Print the JSON Schema (draft 2020-12) of a problem file, for editors and validators.
 

@@ -276,8 +276,47 @@ def _check_nesting(value: Any) -> None:
                          for key, child in item.items())
 
 
+def without_comments(text: str) -> str:
+    """JSON text with its ``//`` line comments blanked out (outside strings), so
+    that line and column numbers of errors stay those of the file."""
+    if "//" not in text:
+        return text
+    out: list[str] = []
+    in_string = escaped = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            out.append(ch)
+        elif ch == '"':
+            in_string = True
+            escaped = False
+            out.append(ch)
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            out.append(" " * (end - i))
+            i = end
+            continue
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def parse_json(text: str) -> Any:
-    """Parse JSON text keeping number literals exact; errors carry line and column."""
+    """Parse JSON text keeping number literals exact; errors carry line and column.
+
+    ``//`` comments to the end of a line are allowed, as in the starting
+    problem ``cnnstep new`` writes.
+    """
+    text = without_comments(text)
     try:
         value = json.loads(
             text,
