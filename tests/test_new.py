@@ -25,6 +25,11 @@ def test_the_starter_solves_to_the_seed_example() -> None:
 def test_every_commented_option_works_when_uncommented() -> None:
     text = re.sub(r"^(\s*)// (\"|, \")", r"\1\2", STARTER, flags=re.M)
     assert '// "bias"' not in text and '"questions"' in text
+    # the 2×2 pool makes the output 1×1
+    text = text.replace('"target": [[1, 2],\n             [2, 1]]', '"target": [[1]]')
+    text = text.replace('"output": 2, "loss": 1, "grad_filter": 4, "updated_filter": 2',
+                        '"output": 2, "loss": 1, "grad_filter": 4, "updated_filter": 2, '
+                        '"grad_bias": 1')
     solved = invoke("solve", "-", "--format", "json", input=text)
     assert solved.returncode == 0, solved.stderr
     assert set(json.loads(solved.stdout)) >= {"conv", "activated", "pooled", "grad_bias"}
