@@ -281,6 +281,30 @@ class Worked(_Shown):
             return derive_both(self.solution, max_terms=limit, only=only, detail=detail)
         return derive(self.solution, max_terms=limit, only=only, detail=detail)
 
+    def questions(self, format: str = "text", options: Options | None = None) -> str:
+        """The exercise's question sheet in one of :data:`cnnstep.render.FORMATS`: the
+        givens and the numbered questions with their points, no answer (the
+        problem's ``questions``, or every quantity it determines).
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]],
+        ...            "questions": {"loss": 1, "grad_input[1][0]": 2}}
+        >>> print(cnnstep.solve(problem).questions())  # doctest: +ELLIPSIS
+        ╭──────────╮
+        │ Exercise │
+        ╰──────────╯
+        ...
+        Questions (3 points) ───────────────────────────────────────────────────────────
+        1. (1 point) Find L.
+        2. (2 points) Find ∂L/∂X₂₁.
+        <BLANKLINE>
+        """
+        from cnnstep.derivation.questions import sheet
+
+        printer = renderer(format)
+        if not printer.worked:
+            raise ValueError(f"the {format} format prints results, not a question sheet")
+        return printer.derivation(sheet(self.solution), options or Options())
+
     def __repr__(self) -> str:
         return f"<cnnstep.Worked: {', '.join(self.result)}>"
 

@@ -218,6 +218,13 @@ def solve(
             help="Check the gradients against direct differentiation of the loss with SymPy "
                  "and print one line per quantity; exit 1 if any entry differs.")
     ] = False,
+    questions: Annotated[
+        bool, typer.Option(
+            "--questions",
+            help="Print the question sheet instead: the givens and the numbered questions "
+                 "with their points (the problem's 'questions', or every quantity), no "
+                 "answers.")
+    ] = False,
 ) -> None:
     """Solve the layer in FILE: forward pass, loss, gradients and update, worked out exactly.
 
@@ -236,6 +243,8 @@ def solve(
       cnnstep solve --sample symbolic-3x3-2x2 --symbolic
 
       cnnstep solve --sample seed002-given-gradient --verify
+
+      cnnstep solve --sample seed000-filter-update --questions --format latex
     """
     from cnnstep.problem import Layer, ProblemError, load, load_problem, where
 
@@ -252,6 +261,11 @@ def solve(
                               "the JSON result always holds every entry, exact"))
     if verify and format not in (Format.text, Format.json):
         raise fail("--verify prints a text report, or JSON with --format json")
+    if questions:
+        for name, given in (*shaping, ("--verify", verify), ("--symbolic", symbolic),
+                            ("--format json", format is Format.json)):
+            if given:
+                raise fail(f"--questions prints the question sheet; it does not go with {name}")
     try:
         read_in = load(file) if symbolic or verify else load_problem(file)
     except ProblemError as error:
@@ -271,6 +285,9 @@ def solve(
                                                                          symbolic=symbolic)
     options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
                       color=_styled(to))
+    if questions and isinstance(shown, Worked):
+        write(shown.questions(format, options), to, [file])
+        return
     try:
         text = shown.render(format, options, max_terms=max_terms, only=only or (),
                             detail=(detail or Detail.full).value)
@@ -514,6 +531,25 @@ def generate(
     except OSError as error:
         raise fail(f"{to}: cannot write: {error.strerror or error}") from None
     say("note", f"wrote {len(paths)} problem{'s' * (len(paths) != 1)} to {to}")
+
+
+@app.command(cls=cliparams.Command)
+def new(to: Output = None) -> None:
+    """Write a starting problem, every key explained in a // comment.
+
+    Problem files may hold // comments; edit this one and solve it.
+
+    Examples:
+
+      cnnstep new -o problem.json
+
+      cnnstep new | cnnstep solve -
+    """
+    from cnnstep.starter import STARTER
+
+    if to is not None and str(to) != output.STDOUT and to.exists():
+        raise fail(f"{to}: already exists; give another name (it is not overwritten)")
+    write(STARTER, to)
 
 
 @app.command(cls=cliparams.Command)

@@ -38,6 +38,7 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
     "stride", "padding", "learning_rate", "notation", "activation", "pool", "answers",
+    "questions",
 )
 #: Keys of the format that belong to features this version does not have.
 NOT_YET: dict[str, str] = {}
@@ -184,6 +185,9 @@ class Problem:
     learning_rate: Fraction | None = None
     #: remarks on how the problem was read, for standard error (never an error)
     notes: tuple[str, ...] = ()
+    #: what the exercise asks (result keys or single entries) and the points of each;
+    #: None: everything the problem determines, one point per quantity
+    questions: tuple[tuple[str, Fraction], ...] | None = None
 
     # the layer's geometry, for convenience
     @property
@@ -272,8 +276,47 @@ def _check_nesting(value: Any) -> None:
                          for key, child in item.items())
 
 
+def without_comments(text: str) -> str:
+    """JSON text with its ``//`` line comments blanked out (outside strings), so
+    that line and column numbers of errors stay those of the file."""
+    if "//" not in text:
+        return text
+    out: list[str] = []
+    in_string = escaped = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            out.append(ch)
+        elif ch == '"':
+            in_string = True
+            escaped = False
+            out.append(ch)
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            out.append(" " * (end - i))
+            i = end
+            continue
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def parse_json(text: str) -> Any:
-    """Parse JSON text keeping number literals exact; errors carry line and column."""
+    """Parse JSON text keeping number literals exact; errors carry line and column.
+
+    ``//`` comments to the end of a line are allowed, as in the starting
+    problem ``cnnstep new`` writes.
+    """
+    text = without_comments(text)
     try:
         value = json.loads(
             text,
@@ -786,10 +829,53 @@ def problem_from_data(data: Any) -> Problem:
             notes.append("learning_rate: no update is made: the problem has no target or "
                          "grad_output, so there are no gradients (a forward pass only)")
 
-    return Problem(
+    problem = Problem(
         layer=layer, input=image, filter=kernel, bias=bias, target=target,
         grad_output=grad_output, loss=loss, learning_rate=learning_rate, notes=tuple(notes),
     )
+    if "questions" in data:
+        from dataclasses import replace
+
+        problem = replace(problem, questions=_questions(data["questions"], problem))
+    return problem
+
+
+def _questions(value: Any, problem: Problem) -> tuple[tuple[str, Fraction], ...]:
+    """``questions``: a list of result keys or entries (one point each), or an object
+    from those to points; each must name a quantity or an entry of this problem."""
+    from cnnstep.quantities import Selection, SelectionError, present
+
+    if isinstance(value, list):
+        asked = [(item, f"questions[{i}]", Fraction(1)) for i, item in enumerate(value)]
+    elif isinstance(value, dict):
+        asked = [(key, f"questions.{_key(key)}", to_number(points, f"questions.{_key(key)}"))
+                 for key, points in value.items()]
+    else:
+        raise ProblemError(
+            'questions: expected a list of result keys or entries (["output", '
+            '"grad_input[1][1]"]) or an object from them to points ({"output": 2}), '
+            f"got {_show(value)}")
+    if not asked:
+        raise ProblemError("questions: the exercise asks nothing; leave the key out to ask "
+                           "everything")
+    seen: set[str] = set()
+    out = []
+    for text, where, points in asked:
+        if not isinstance(text, str) or isinstance(text, NumberText):
+            raise ProblemError(f"{where}: expected a result key or an entry such as "
+                               f"\"grad_input[1][1]\", got {_show(text)}")
+        if points < 0:
+            raise ProblemError(f"{where}: points cannot be negative, got {points}")
+        try:
+            Selection.parse([text], problem.layer, present(problem), steps=())
+        except SelectionError as error:
+            raise ProblemError(f"{where}: {error}") from None
+        name = text.replace(" ", "")
+        if name in seen:
+            raise ProblemError(f"{where}: {text} is asked twice")
+        seen.add(name)
+        out.append((text.strip(), points))
+    return tuple(out)
 
 
 def _bias(value: Any, filters: int) -> Array:

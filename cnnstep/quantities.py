@@ -17,6 +17,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Literal
 
 from cnnstep.problem import Array, Layer, Layout, Problem
@@ -203,6 +204,14 @@ def present(problem: Problem) -> tuple[str, ...]:
     """The result keys this problem has, in the format's order."""
     have = features(problem.layer, problem)
     return tuple(key for key in RESULT_KEYS if BY_KEY[key].needs <= have)
+
+
+def asked(problem: Problem) -> tuple[tuple[str, Fraction], ...]:
+    """What an exercise asks, with the points of each: its ``questions`` (result keys
+    or single entries), or every quantity the problem determines, one point each."""
+    if problem.questions is not None:
+        return problem.questions
+    return tuple((key, Fraction(1)) for key in present(problem))
 
 
 def in_step_order(keys: Iterable[str]) -> list[str]:
@@ -484,7 +493,9 @@ class Selection:
             elif word in steps and word not in BY_KEY:
                 named.add(word)
             elif word in STEPS and word not in BY_KEY:
-                raise SelectionError(f"{text}: this problem has no {word} step")
+                raise SelectionError(f"{text}: this problem has no {word} step" if steps else
+                                     f"{text}: a step of the working, not a result key or "
+                                     "an entry")
             else:
                 try:
                     entries.add(parse_entry(text, layer, available))
@@ -497,9 +508,10 @@ class Selection:
                     first = available[0]
                     example = entry_text(first, (0,) * len(full_shape(first, layer)),
                                          layer.layout)
+                    or_step = f", or a step ({', '.join(steps)})" if steps else ""
                     raise SelectionError(
-                        f"{text}: expected a result key ({', '.join(available)}), an entry "
-                        f"such as {example}, or a step ({', '.join(steps)}){hint}"
+                        f"{text}: expected a result key ({', '.join(available)})"
+                        f"{',' if steps else ' or'} an entry such as {example}{or_step}{hint}"
                     ) from error
         return cls(frozenset(keys), frozenset(entries), frozenset(named), context)
 

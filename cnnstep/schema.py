@@ -32,6 +32,10 @@ NUMBER: dict[str, Any] = {
 }
 
 
+#: a question: a result key, with an index per axis or none
+_ASKED = "^[ ]*(" + "|".join(RESULT_KEYS) + ")(\\[[0-9]+\\])*[ ]*$"
+
+
 def _array(depths: tuple[int, ...], item: dict[str, Any] | None = None) -> dict[str, Any]:
     """Nested non-empty arrays of numbers, ``depths`` levels deep (any of them)."""
     def nested(depth: int) -> dict[str, Any]:
@@ -91,6 +95,17 @@ def schema() -> dict[str, Any]:
         "pool": {"type": "object", "additionalProperties": False, "required": ["type", "size"],
                  "properties": {"type": {"enum": list(POOLS)}, "size": _pair(1),
                                 "stride": _pair(1)}},
+        "questions": {
+            "description": "what the exercise asks: result keys or entries such as "
+                           "grad_input[1][1], one point each, or an object from them to points",
+            "anyOf": [
+                {"type": "array", "minItems": 1, "uniqueItems": True,
+                 "items": {"type": "string", "pattern": _ASKED}},
+                {"type": "object", "minProperties": 1,
+                 "propertyNames": {"pattern": _ASKED},
+                 "additionalProperties": {"$ref": "#/$defs/number"}},
+            ],
+        },
         "answers": {"description": "a student's answers, for cnnstep check",
                     "type": "object", "additionalProperties": False,
                     "properties": {key: {"anyOf": [answer, _array((1, 2, 3, 4), answer)]}

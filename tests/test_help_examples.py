@@ -56,10 +56,13 @@ def test_every_help_has_examples(command: tuple[str, ...]) -> None:
 @pytest.mark.parametrize(("command", "example"), EXAMPLES, ids=[e for _, e in EXAMPLES])
 def test_example_runs_from_any_directory(tmp_path: Path, command: tuple[str, ...],
                                          example: str) -> None:
-    words = shlex.split(example)
-    assert words[0] == "cnnstep"
-    run = invoke(*words[1:], cwd=tmp_path)
-    # cnnstep check exits 1 when it finds a wrong answer, as the samples' student does
-    allowed = (0, 1) if words[1:2] == ["check"] else (0,)
-    assert run.returncode in allowed, (example, run.returncode, run.stderr[-1000:])
+    piped: str | None = None
+    for part in example.split(" | "):  # a pipeline: each command reads the one before
+        words = shlex.split(part)
+        assert words[0] == "cnnstep", part
+        run = invoke(*words[1:], cwd=tmp_path, input=piped)
+        # cnnstep check exits 1 when it finds a wrong answer, as the samples' student does
+        allowed = (0, 1) if words[1:2] == ["check"] else (0,)
+        assert run.returncode in allowed, (part, run.returncode, run.stderr[-1000:])
+        piped = run.stdout
     assert run.stdout or list(tmp_path.iterdir()), f"{example} wrote nothing"

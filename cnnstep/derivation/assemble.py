@@ -99,6 +99,10 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     available = present(p)
     selection = only if isinstance(only, Selection) else (
         Selection.parse(only, layer, available, problem_steps(p)) if only else None)
+    if selection is None and p.questions is not None:
+        # an exercise's key: the asked quantities and entries, and the steps they rest on
+        selection = Selection.parse((text for text, _ in p.questions), layer, available, (),
+                                    context=True)
     plan = selected_plan(solution, selection, max_terms, detail)
     builder = NumericBuilder(solution, plan)
     per = terms_per_entry(layer)

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from cnnstep import quantities
 from cnnstep.check.answers import NEAR
 from cnnstep.numbers import exact_decimal, terminates
 from cnnstep.problem import Problem
@@ -36,11 +37,9 @@ MAX_PLACES = 4
 
 def asked(problem: Problem) -> list[tuple[str, Fraction]]:
     """What the question asks, in order, with its points: result keys (a whole
-    quantity) or single entries (``grad_input[1][1]``).
-
-    Every quantity the problem determines is asked, one point each.
-    """
-    return [(key, Fraction(1)) for key in present(problem)]
+    quantity) or single entries (``grad_input[1][1]``): the problem's
+    ``questions``, or every quantity it determines, one point each."""
+    return list(quantities.asked(problem))
 
 
 def answer(value: Fraction) -> tuple[str, int]:
