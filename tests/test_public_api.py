@@ -74,7 +74,8 @@ def _public_members() -> list[tuple[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize(("name", "member"), _public_members(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "member"), _public_members(),
+                         ids=[name for name, _ in _public_members()])
 def test_every_public_function_and_method_has_an_example(name: str, member: Any) -> None:
     doc = inspect.getdoc(member) or ""
     assert doc, f"{name} has no docstring"
