@@ -21,7 +21,8 @@ from cnnstep.derivation.builder import Plan
 from cnnstep.derivation.nodes import Derivation, Step
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.engine import Solution
-from cnnstep.problem import Layer
+from cnnstep.numbers import terminates
+from cnnstep.problem import Layer, Problem
 from cnnstep.quantities import QUANTITIES, last_key, parse_entry, present, result_name
 
 #: the default number of products a derivation may print in full
@@ -71,6 +72,16 @@ def terms_per_entry(layer: Layer) -> dict[str, int]:
     return per
 
 
+def written_in_fractions(p: Problem) -> bool:
+    """Whether a number the problem gives has no finite decimal, such as 1/3."""
+    given = [p.input, p.filter, p.bias, p.target, p.grad_output]
+    numbers = [v for array in given if array is not None for v in array.flat]
+    numbers += [p.learning_rate] if p.learning_rate is not None else []
+    activation = p.layer.activation
+    numbers += [activation.slope] if activation is not None else []
+    return not all(terminates(v) for v in numbers)
+
+
 def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
            only: Iterable[str] = ()) -> Derivation:
     """The worked solution of a solved layer.
@@ -105,4 +116,5 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         steps=tuple(step for step in worked if step.blocks),
         largest_index=largest - 1 + p.notation.index_base,
         shortened=shortened,
+        fractions=written_in_fractions(p),
     )

@@ -260,6 +260,9 @@ class Derivation:
     largest_index: int
     #: a note when the derivation was shortened
     shortened: bool = False
+    #: a number the problem gives has no finite decimal (such as 1/3): the
+    #: problem is written in fractions, and every non-integer prints as one
+    fractions: bool = False
 
     def equations(self) -> Iterator[Equation]:
         for step in self.steps:
