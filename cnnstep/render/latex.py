@@ -390,10 +390,10 @@ class LatexRenderer:
     # windows ------------------------------------------------------------
     def window_grid(self, grid: Matrix, block: Equation) -> str:
         """A small matrix with the window's cells framed, set in small type."""
-        window = block.window
+        taps = set(block.window.taps) if block.window is not None else set()
         rows, cols = grid.values.shape
-        cells = [[self.cell(grid, i, j, window is not None and (i, j) in window)
-                  for j in range(cols)] for i in range(rows)]
+        cells = [[self.cell(grid, i, j, (i, j) in taps) for j in range(cols)]
+                 for i in range(rows)]
         math = ("\\begin{bmatrix}" + " \\\\ ".join(" & ".join(row) for row in cells)
                 + "\\end{bmatrix}")
         size = WINDOW_SCALE * (1.0 + sum(

@@ -125,11 +125,11 @@ class MarkdownRenderer(LatexRenderer):
 
     # windows ------------------------------------------------------------
     def window_grid(self, grid: Matrix, block: Equation) -> str:
-        window = block.window
+        taps = set(block.window.taps) if block.window is not None else set()
         rows, cols = grid.values.shape
         return "\\begin{bmatrix}" + " \\\\ ".join(
-            " & ".join(self.cell(grid, i, j, window is not None and (i, j) in window)
-                       for j in range(cols)) for i in range(rows)) + "\\end{bmatrix}"
+            " & ".join(self.cell(grid, i, j, (i, j) in taps) for j in range(cols))
+            for i in range(rows)) + "\\end{bmatrix}"
 
     def windows(self, block: Equation) -> str:
         grids, window = block.window_of, block.window

@@ -280,7 +280,7 @@ class TextRenderer:
         plain; padding and inserted zeros are ·. A grid wider than the line is
         cut into bands of columns; None when not even one column fits."""
         grids = equation.window_of
-        window = equation.window
+        taps = set(equation.window.taps) if equation.window is not None else set()
         cells = [[[FILLER if grid.is_filler(i, j) else self.printer.cell(v, grid.approximate)
                    for j, v in enumerate(row)] for i, row in enumerate(grid.values)]
                  for grid in grids]
@@ -321,7 +321,7 @@ class TextRenderer:
                         out.append("   ")
                     drawn = 0
                     for n, j in enumerate(part):
-                        inside = window is not None and (i, j) in window
+                        inside = (i, j) in taps
                         cell = cells[g][i][j].rjust(width)
                         if n:
                             out.append(" ")
