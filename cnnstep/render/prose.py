@@ -279,9 +279,10 @@ def omitted(block: Omitted, hints: Hints) -> list[str]:
 #: what grey entries are, said after the first of them
 FILLERS = ("Grey entries are zeros of padding or of zero insertion, not entries of "
            "the data.")
-#: the same where entries cannot be grey: their rows and columns have no index
-FILLER_LABELS = ("Rows and columns labelled · are zeros of padding or of zero "
-                 "insertion, not entries of the data.")
+#: the same where entries cannot be grey: the text format's ·
+FILLER_LABELS = ("Zeros of padding or of zero insertion, not entries of the data, are "
+                 "marked ·: in a window grid the entry itself, in a table its row and "
+                 "column labels.")
 
 
 def has_fillers(blocks: Iterable[Matrix]) -> bool:
