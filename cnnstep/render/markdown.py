@@ -3,10 +3,11 @@
 The math is the LaTeX printer's, in ``aligned`` blocks, which GitHub and
 Jupyter both render; the words of a sentence are Markdown text (its special
 characters escaped) and only its formulas are math. Padding and inserted
-zeros are grey (``\\color{gray}``, which GitHub, Jupyter and KaTeX know), said in a
-sentence the first time; the window of an entry is a matrix above its
-equation with the window's cells boxed. A marked hand calculation and a batch
-are tables too.
+zeros are grey (``\\color{gray}``, which GitHub, Jupyter and KaTeX know), said
+in a sentence the first time; the window of an entry is a matrix above its
+equation, the window's cells boxed (plain LaTeX math, so that the Markdown
+also converts to LaTeX). A marked hand calculation and a batch are tables
+too.
 """
 
 from __future__ import annotations
