@@ -172,6 +172,19 @@ def _with_notation(names: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _markdown_math() -> str:
+    """Every math span of every sample's Markdown, in one document: what GitHub or
+    Jupyter render, and what the Markdown becomes when converted to LaTeX."""
+    from test_markdown_math import spans
+
+    body = []
+    for sample in SAMPLES:
+        math, _ = spans(cnnstep.solve(sample).to_markdown())
+        body += [f"\\[{m}\\]" if display else f"${m}$" for m, display in math]
+    return ("\\documentclass{article}\n\\usepackage{amsmath,amssymb,xcolor}\n"
+            "\\begin{document}\n" + "\n\n".join(body) + "\n\\end{document}\n")
+
+
 @pytest.fixture(scope="module")
 def builds(pdflatex: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
     """Every document the tests below compile, started at once."""
@@ -190,6 +203,7 @@ def builds(pdflatex: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     for name, names in NOTATIONS.items():
         jobs.start(f"notation-{name}", lambda n=names: cnnstep.solve(
             _with_notation(n)).to_latex())
+    jobs.start("markdown-math", _markdown_math)
     yield jobs
     jobs.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -234,6 +248,11 @@ def test_wide_fragment_compiles_in_a_minimal_document(builds: Builds) -> None:
 def test_custom_notation_compiles(builds: Builds, name: str) -> None:
     check_overfull(builds.log(f"notation-{name}"), name)
     check_glyphs(builds.pdf(f"notation-{name}"), name)
+
+
+def test_markdown_math_is_latex(builds: Builds) -> None:
+    """The Markdown's math compiles as LaTeX math, with amsmath and xcolor only."""
+    builds.log("markdown-math")
 
 
 def test_pdf_uses_no_bitmap_fonts(builds: Builds) -> None:
