@@ -172,7 +172,7 @@ class _Shown:
         \\end{document}
         <BLANKLINE>
         >>> print(cnnstep.solve(problem).to_latex(fragment=True).splitlines()[0])
-        % cnnstep: needs \\usepackage{amsmath,amssymb,graphicx}
+        % cnnstep: needs \\usepackage{amsmath,amssymb,graphicx,xcolor}
         """
         return self.render("latex", Options(decimals=decimals, hints=hints, fragment=fragment),
                            max_terms=max_terms, only=only, detail=detail)
@@ -188,6 +188,10 @@ class _Shown:
         # Worked solution: one convolution layer
         <BLANKLINE>
         ## Step 1: Gradient with respect to the input
+        <BLANKLINE>
+        $$
+        \\left(\\partial L/\\partial Z\\right)_{\\text{pad}} = \\begin{bmatrix}0.25 & 0 \\\\ \\boxed{0.25} & 0\\end{bmatrix}
+        $$
         <BLANKLINE>
         $$
         \\begin{aligned}

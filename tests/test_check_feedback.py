@@ -241,7 +241,8 @@ def test_departures_are_registered_for_mistakes_only() -> None:
 
 def test_the_latex_report_with_departures_is_balanced(stride_report: Report) -> None:
     source = FORMATS["latex"].report(stride_report, "T", None, Options())
-    assert source.count(r"\begin{bmatrix}") == source.count(r"\end{bmatrix}") == 8
+    # wide matrices are set in blocks of columns, each its own bmatrix
+    assert source.count(r"\begin{bmatrix}") == source.count(r"\end{bmatrix}") >= 8
     assert source.count("$") % 2 == 0
 
 

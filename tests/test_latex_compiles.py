@@ -1,5 +1,10 @@
 """The LaTeX output compiles with a real pdflatex, without lines running off the page.
 
+No box may be overfull, by any amount, in a sample's standalone document or in
+its fragment pasted into a plain article (narrower text, no \\sloppy); the
+text of the PDF must not hold ¿ or ¡, which is what < and > become when set
+as text in the default font.
+
 Without pdflatex on PATH these tests are skipped with the reason shown; when the
 environment variable CI is set they fail instead, since CI installs TeX Live.
 
@@ -28,12 +33,10 @@ import cnnstep
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "cnnstep" / "samples").glob("*.json"))
 TIMEOUT = 60
-#: an overfull box wider than this is a line visibly running into the margin
-OVERFULL_LIMIT_PT = 20.0
 
 WRAPPER = (
     "\\documentclass{article}\n"
-    "\\usepackage{amsmath,amssymb,graphicx}\n"
+    "\\usepackage{amsmath,amssymb,graphicx,xcolor}\n"
     "\\begin{document}\n"
     "%s\n"
     "\\end{document}\n"
@@ -80,19 +83,29 @@ def overfull(log: str) -> list[float]:
     return [float(pt) for pt in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
 
 
-def check_overfull(log: str, name: str, strict: bool = True) -> None:
-    """Fail on a box overflowing by more than the limit (with ``strict``).
-
-    Smaller overflows, and those of a fragment set in a narrower text than it
-    was broken for, are no failure: they are printed, for ``pytest -rP`` to show,
-    and not warned about, so that a passing run says nothing of them."""
+def check_overfull(log: str, name: str) -> None:
+    """Fail on any overfull box: a line running into the margin."""
     widths = overfull(log)
-    big = [w for w in widths if w > OVERFULL_LIMIT_PT]
-    if strict:
-        assert not big, (f"{name}: {len(big)} overfull hbox(es) over {OVERFULL_LIMIT_PT}pt: "
-                         f"{big[:5]}")
-    if widths:
-        print(f"{name}: {len(widths)} overfull hbox(es), largest {max(widths):.1f}pt")
+    assert not widths, (f"{name}: {len(widths)} overfull hbox(es), by "
+                        f"{', '.join(f'{w:.1f}pt' for w in widths[:5])}")
+
+
+def pdf_text(pdf: Path) -> str | None:
+    """The text of a PDF, by pdftotext (None without it)."""
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        return None
+    return subprocess.run([pdftotext, "-enc", "UTF-8", str(pdf), "-"], capture_output=True,
+                          text=True, timeout=TIMEOUT, check=True).stdout
+
+
+def check_glyphs(pdf: Path, name: str) -> None:
+    """No ¿ or ¡ in the PDF: a > or < set as text in the default font."""
+    text = pdf_text(pdf)
+    if text is None:
+        return
+    wrong = sorted({line for line in text.splitlines() if "¿" in line or "¡" in line})
+    assert not wrong, f"{name}: < or > printed as ¡ or ¿: {wrong[:3]}"
 
 
 class Builds:
@@ -159,6 +172,19 @@ def _with_notation(names: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _markdown_math() -> str:
+    """Every math span of every sample's Markdown, in one document: what GitHub or
+    Jupyter render, and what the Markdown becomes when converted to LaTeX."""
+    from test_markdown_math import spans
+
+    body = []
+    for sample in SAMPLES:
+        math, _ = spans(cnnstep.solve(sample).to_markdown())
+        body += [f"\\[{m}\\]" if display else f"${m}$" for m, display in math]
+    return ("\\documentclass{article}\n\\usepackage{amsmath,amssymb,xcolor}\n"
+            "\\begin{document}\n" + "\n\n".join(body) + "\n\\end{document}\n")
+
+
 @pytest.fixture(scope="module")
 def builds(pdflatex: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
     """Every document the tests below compile, started at once."""
@@ -177,25 +203,28 @@ def builds(pdflatex: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     for name, names in NOTATIONS.items():
         jobs.start(f"notation-{name}", lambda n=names: cnnstep.solve(
             _with_notation(n)).to_latex())
+    jobs.start("markdown-math", _markdown_math)
     yield jobs
     jobs.pool.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_document_compiles(builds: Builds, sample: Path) -> None:
-    log = builds.log(f"document-{sample.stem}")
-    check_overfull(log, sample.name)
+    key = f"document-{sample.stem}"
+    check_overfull(builds.log(key), sample.name)
+    check_glyphs(builds.pdf(key), sample.name)
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_fragment_compiles_in_a_minimal_document(builds: Builds, sample: Path) -> None:
+    """Pasted into a plain article (default margins, no \\sloppy), no line runs
+    into the margin."""
     key = f"fragment-{sample.stem}"
     log = builds.log(key)
     fragment = builds.made[key]
     assert "\\documentclass" not in fragment and "\\begin{document}" not in fragment
-    # the fragment's lines are broken for the full document's 2 cm margins; in the
-    # narrower text of a default article some run into the margin: printed, not failed
-    check_overfull(log, sample.name + " (fragment, default article margins)", strict=False)
+    check_overfull(log, sample.name + " (fragment, default article margins)")
+    check_glyphs(builds.pdf(key), sample.name + " (fragment)")
 
 
 @pytest.mark.parametrize("problem", GENERATED, ids=lambda f: f.__name__)
@@ -207,14 +236,23 @@ def test_generated_problems_compile(builds: Builds, problem: Any) -> None:
 
 
 def test_wide_fragment_compiles_in_a_minimal_document(builds: Builds) -> None:
-    """The fragment says it needs only amsmath, amssymb and graphicx: a matrix with more
-    than 10 columns must not need the full document's \\setcounter{MaxMatrixCols}."""
-    builds.log("wide-fragment")
+    """The fragment says it needs only amsmath, amssymb, graphicx and xcolor: a matrix
+    with more than 10 columns must not need the full document's
+    \\setcounter{MaxMatrixCols}, and its columns must fit the narrower text."""
+    check_overfull(builds.log("wide-fragment"), "wide fragment")
+    assert builds.made["wide-fragment"].startswith(
+        "% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx,xcolor}\n")
 
 
 @pytest.mark.parametrize("name", list(NOTATIONS))
 def test_custom_notation_compiles(builds: Builds, name: str) -> None:
-    builds.log(f"notation-{name}")
+    check_overfull(builds.log(f"notation-{name}"), name)
+    check_glyphs(builds.pdf(f"notation-{name}"), name)
+
+
+def test_markdown_math_is_latex(builds: Builds) -> None:
+    """The Markdown's math compiles as LaTeX math, with amsmath and xcolor only."""
+    builds.log("markdown-math")
 
 
 def test_pdf_uses_no_bitmap_fonts(builds: Builds) -> None:

@@ -397,8 +397,9 @@ def test_seed_rotated_kernel_and_padded_gradient_in_latex(
     latex = seed_runs["latex"].stdout
     assert latex_matrix(latex, "\\operatorname{rot}_{180^\\circ}(K)") == [
         [to_latex_name(c) for c in row] for row in ROTATED]
+    # the zeros of PADDED are all padding: grey
     assert latex_matrix(latex, "\\left(\\partial L/\\partial Z\\right)_{\\text{pad}}") == [
-        [to_latex_name(c) for c in row] for row in PADDED]
+        ["\\cnnfiller{0}" if c == "0" else to_latex_name(c) for c in row] for row in PADDED]
 
 
 def test_seed_rotated_kernel_and_padded_gradient_in_markdown(
@@ -410,7 +411,7 @@ def test_seed_rotated_kernel_and_padded_gradient_in_markdown(
         [to_latex_name(c) for c in row] for row in ROTATED]
     padded = markdown_table(markdown, "$\\left(\\partial L/\\partial Z\\right)_{\\text{pad}}$")
     assert [[unwrap_math(c) for c in row] for row in padded] == [
-        [to_latex_name(c) for c in row] for row in PADDED]
+        ["{\\color{gray}0}" if c == "0" else to_latex_name(c) for c in row] for row in PADDED]
 
 
 def test_markdown_symbol_cells_are_math(seed_runs: dict[str, Result]

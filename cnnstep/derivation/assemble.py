@@ -22,7 +22,8 @@ from cnnstep.derivation.builder import Detail, Plan
 from cnnstep.derivation.nodes import Derivation, Equation, Step
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.engine import Solution
-from cnnstep.problem import Layer
+from cnnstep.numbers import terminates
+from cnnstep.problem import Layer, Problem
 from cnnstep.quantities import (
     QUANTITIES,
     Selection,
@@ -80,6 +81,16 @@ def terms_per_entry(layer: Layer) -> dict[str, int]:
     return per
 
 
+def written_in_fractions(p: Problem) -> bool:
+    """Whether a number the problem gives has no finite decimal, such as 1/3."""
+    given = [p.input, p.filter, p.bias, p.target, p.grad_output]
+    numbers = [v for array in given if array is not None for v in array.flat]
+    numbers += [p.learning_rate] if p.learning_rate is not None else []
+    activation = p.layer.activation
+    numbers += [activation.slope] if activation is not None else []
+    return not all(terminates(v) for v in numbers)
+
+
 def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
            only: Iterable[str] | Selection = (), detail: Detail = "full") -> Derivation:
     """The worked solution of a solved layer.
@@ -125,6 +136,7 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         shortened=shortened,
         one_channel=layer.channels == 1,
         one_filter=layer.filters == 1,
+        fractions=written_in_fractions(p),
     )
 
 

@@ -266,6 +266,9 @@ class Derivation:
     #: (K(c,m,n) for one filter over three channels)
     one_channel: bool = False
     one_filter: bool = False
+    #: a number the problem gives has no finite decimal (such as 1/3): the
+    #: problem is written in fractions, and every non-integer prints as one
+    fractions: bool = False
 
     def numbered(self) -> Iterator[tuple[int, Step]]:
         """Each step with its number; an unnumbered step (the givens) has 0 and does

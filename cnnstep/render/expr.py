@@ -8,6 +8,8 @@ compute one.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import ClassVar
@@ -42,6 +44,7 @@ from cnnstep.numbers import (
 )
 from cnnstep.problem import GREEK_LETTERS, Notation
 from cnnstep.quantities import symbol
+from cnnstep.render.prose import Token
 
 #: digits of the rounded decimal shown beside a fraction (1/3 ≈ 0.3333)
 APPROX_DIGITS = 4
@@ -63,11 +66,13 @@ class Settings:
     #: one input channel / one filter: that index is left out (K(c,m,n))
     one_channel: bool = False
     one_filter: bool = False
+    #: the problem is written in fractions: every non-integer prints as one
+    fractions: bool = False
 
     @classmethod
     def of(cls, derivation: Derivation, decimals: int | None = None) -> Settings:
         return cls(derivation.notation, derivation.compact, derivation.largest_index, decimals,
-                   derivation.one_channel, derivation.one_filter)
+                   derivation.one_channel, derivation.one_filter, derivation.fractions)
 
     @property
     def subscripts(self) -> bool:
@@ -109,6 +114,25 @@ def shown_index(role: str, index: tuple[int | str, ...],
     return tuple(i + base if isinstance(i, int) else i for i in index)
 
 
+def _children(node: Expr) -> tuple[Expr, ...]:
+    """The expressions directly inside an expression."""
+    if isinstance(node, Add):
+        return node.terms
+    if isinstance(node, Mul):
+        return node.factors
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, Sub | Div):
+        return (node.left, node.right)
+    if isinstance(node, Pow):
+        return (node.base,)
+    if isinstance(node, Group | Floor | Sigma):
+        return (node.body,)
+    if isinstance(node, Partial):
+        return (node.of, node.by)
+    return ()
+
+
 class ExprPrinter:
     """Shared dispatch and number rules; subclasses give the symbols of a format."""
 
@@ -132,13 +156,43 @@ class ExprPrinter:
         return result
 
     # numbers -------------------------------------------------------------
+    def is_rounded(self, node: Num) -> bool:
+        """Whether a number prints rounded: a float approximation, or a value with
+        no finite decimal under ``decimals``."""
+        return node.approximate or (self.settings.decimals is not None
+                                    and not terminates(node.value))
+
+    def shows_rounded(self, node: Expr) -> bool:
+        """Whether an expression shows a rounded number anywhere in it."""
+        stack: list[Expr] = [node]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, Num):
+                if self.is_rounded(item):
+                    return True
+            else:
+                stack.extend(_children(item))
+        return False
+
+    def as_fraction(self, value: Fraction) -> bool:
+        """Whether an exact value prints as a fraction: one with no finite decimal
+        (unless ``decimals`` rounds it), or any non-integer of a problem written in
+        fractions.
+
+        >>> ExprPrinter(Settings()).as_fraction(Fraction(1, 3))
+        True
+        """
+        if self.settings.decimals is not None:
+            return False
+        return not terminates(value) or (self.settings.fractions and value.denominator != 1)
+
     def number(self, value: Fraction) -> str:
         """An operand: exact decimal, fraction, or rounded under ``decimals``."""
+        if self.as_fraction(value):
+            return self.fraction(value)
         if terminates(value):
             return self.signed(exact_decimal(value))
-        if self.settings.decimals is not None:
-            return self.signed(round_places(value, self.settings.decimals))
-        return self.fraction(value)
+        return self.signed(round_places(value, self.settings.decimals or 0))
 
     def signed(self, text: str) -> str:
         return self.minus + text[1:] if text.startswith("-") else text
@@ -152,17 +206,22 @@ class ExprPrinter:
     def value(self, value: Fraction) -> str:
         """A result: exact, or a fraction with its rounded decimal beside it."""
         if terminates(value):
+            if self.as_fraction(value):
+                return self.fraction(value)
             return self.signed(exact_decimal(value))
         if self.settings.decimals is not None:
             return self.approx(self.signed(round_places(value, self.settings.decimals)))
         approx = self.approx(self.signed(approximate(value, APPROX_DIGITS)))
         return f"{self.fraction(value)} {approx}"
 
-    def cell(self, value: Fraction | Expr, approximate: bool = False) -> str:
-        """A matrix entry: a value, or an expression in a symbolic matrix."""
+    def cell(self, value: Fraction | Expr, approximate: bool = False,
+             filler: bool = False) -> str:
+        """A matrix entry: a value, or an expression in a symbolic matrix. A
+        ``filler`` (padding or an inserted zero) is exact even in an
+        ``approximate`` matrix, and prints plainly."""
         if not isinstance(value, Fraction):
             return self.doprint(value)
-        if approximate:
+        if approximate and not filler:
             return f"{self.approximately} {self.signed(significant(value, FLOAT_DIGITS))}"
         return self.value(value)
 
@@ -178,23 +237,31 @@ class ExprPrinter:
             return self.approximately, self.signed(round_places(value, self.settings.decimals))
         return self.equals, self.value(value)
 
-    def forms(self, block: Equation) -> tuple[list[list[str]], str]:
-        """The printed terms of each form of an equation, its value last, and the
-        relation before the value."""
-        forms = [self.terms(form) for form in block.forms]
-        relation = self.equals
+    def forms(self, block: Equation) -> list[tuple[str, list[str]]]:
+        """The relation and the printed terms of each form of an equation, its
+        value last.
+
+        A form that shows a rounded number only approximates the left-hand side:
+        from it on every relation is ≈, the value's included. Only an equation
+        of float approximations, or one printed under ``decimals``, can show one.
+        """
+        out: list[tuple[str, list[str]]] = []
+        rounded = False
+        look = block.approximate or self.settings.decimals is not None
+        for form in block.forms:
+            rounded = rounded or (look and self.shows_rounded(form))
+            out.append((self.approximately if rounded else self.equals, self.terms(form)))
         if block.value is not None:
             relation, value = self.result(block.value, block.approximate)
-            forms.append([value])
-        return forms, relation
+            out.append((self.approximately if rounded else relation, [value]))
+        return out
 
     def needs_parens(self, node: Expr, context: str) -> bool:
         """Negative numbers inside products, sums and differences; sums inside products."""
         if isinstance(node, Num):
             negative = node.value < 0
             # a float approximation prints as a decimal, never as a fraction
-            fraction = (not node.approximate and not terminates(node.value)
-                        and self.settings.decimals is None)
+            fraction = not node.approximate and self.as_fraction(node.value)
             if context == "first":
                 return False
             if context in ("factor", "base"):
@@ -288,6 +355,12 @@ class ExprPrinter:
     def _print_Call(self, node: Call) -> str:
         name = self.operations.get(node.op, node.op) + (self.prime if node.prime else "")
         return f"{name}({', '.join(self.doprint(a) for a in node.args)})"
+
+    def formula(self, parts: Sequence[Expr | Token]) -> str:
+        """A formula of a sentence (:class:`~cnnstep.render.prose.Formula`): its
+        expressions printed, its formula text as written."""
+        return "".join(part.text if isinstance(part, Token) else self.doprint(part)
+                       for part in parts)
 
 
 class NotationPrinter(ExprPrinter):
@@ -394,6 +467,8 @@ GREEK = {
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
     "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}",
+    # the default (OT1) text font has no < > |: they would print as ¡ ¿ —
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
 }
 
 
@@ -404,7 +479,8 @@ def latex_escape(text: str) -> str:
     for unicode, command in (("×", r"$\times$"), ("−", "$-$"), ("°", r"$^\circ$"),
                              ("≈", r"$\approx$"), ("…", r"\dots{}"), ("⌊", r"$\lfloor$"),
                              ("⌋", r"$\rfloor$"), ("α", r"$\alpha$"), ("∂", r"$\partial$"),
-                             ("⊙", r"$\odot$"), ("′", r"$'$"),
+                             ("⊙", r"$\odot$"), ("′", r"$'$"), ("≤", r"$\le$"),
+                             ("≥", r"$\ge$"), ("≠", r"$\neq$"), ("²", r"$^2$"),
                              ("·", r"$\cdot$"), ("Σ", r"$\Sigma$")):
         out = out.replace(unicode, command)
     return out
@@ -481,6 +557,67 @@ class LatexPrinter(NotationPrinter):
         "mean": r"\operatorname{mean}",
     }
     prime = "'"
+
+    #: the functions a formula in words names (``ReLU(z) = max(0, z)``)
+    functions: ClassVar[dict[str, str]] = {
+        "ReLU": r"\operatorname{ReLU}", "LeakyReLU": r"\operatorname{LeakyReLU}",
+        "max": r"\max", "min": r"\min", "mean": r"\operatorname{mean}",
+        "sum": r"\operatorname{sum}", "tanh": r"\tanh", "exp": r"\exp", "log": r"\log",
+        "conv": r"\operatorname{conv}", "rot180": r"\operatorname{rot}_{180^\circ}",
+        "sigmoid": r"\sigma", "softmax": r"\operatorname{softmax}",
+    }
+    #: the signs of formula text, each with the space that ends a command
+    signs: ClassVar[dict[str, str]] = {
+        "×": r"\times ", "⊙": r"\odot ", "−": "-", "·": r"\cdot ", "≈": r"\approx ",
+        "≤": r"\le ", "≥": r"\ge ", "≠": r"\neq ", "²": "^{2}", "³": "^{3}",
+    }
+    _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉ᵢⱼₘₙ", "0123456789ijmn")
+
+    def formula_name(self, text: str) -> str:
+        """A name of formula text: ``ReLU′`` → ``\\operatorname{ReLU}'``, ``A₁₂`` → ``A_{12}``."""
+        base = text.rstrip("′₀₁₂₃₄₅₆₇₈₉ᵢⱼₘₙ")
+        rest = text[len(base):]
+        primes, subscript = rest.count("′"), rest.replace("′", "")
+        out = self.functions.get(base) or self.name(base)
+        out += "'" * primes
+        if subscript:
+            out += "_{" + subscript.translate(self._SUBSCRIPTS) + "}"
+        return out
+
+    def formula(self, parts: Sequence[Expr | Token]) -> str:
+        """A formula of a sentence in LaTeX math; ``^(…)`` becomes ``^{…}``."""
+        out: list[str] = []
+        #: for each open bracket, whether it opened an exponent
+        exponents: list[bool] = []
+        caret = False
+        for part in parts:
+            if not isinstance(part, Token):
+                text = self.doprint(part)
+                out.append("{" + text + "}" if caret else text)
+                caret = False
+                continue
+            kind, text = part
+            if kind == "open":
+                exponents.append(caret)
+                out.append("{" if caret else text)
+            elif kind == "close":
+                out.append("}" if exponents and exponents.pop() else text)
+            elif kind == "op" and text == "^":
+                out.append("^")
+                caret = True
+                continue
+            elif kind == "name":
+                name = self.formula_name(text)
+                out.append("{" + name + "}" if caret else name)
+            elif kind == "partial":
+                out.append(self.partial + self.name(text[1:]))
+            elif kind == "space":
+                out.append(" ")
+            else:
+                sign = self.signs.get(text, latex_escape(text) if kind == "punct" else text)
+                out.append("{" + sign.strip() + "}" if caret else sign)
+            caret = False
+        return re.sub(" {2,}", " ", "".join(out)).strip()
 
 
 class SympyPrinter(ExprPrinter):

@@ -468,11 +468,9 @@ class HtmlRenderer:
     def equation_rows(self, block: Equation) -> list[str]:
         """``<mtr>`` rows of one aligned equation: the left side, then each form."""
         lhs = self.math(block.lhs)
-        forms, relation = self.printer.forms(block)
         rows: list[list[str]] = []
-        for k, terms in enumerate(forms):
+        for k, (sign, terms) in enumerate(self.printer.forms(block)):
             pieces = fill(terms)
-            sign = self.printer.equals if k < len(forms) - 1 else relation
             rows.append([lhs if k == 0 else "", sign + pieces[0]])
             rows += [["", '<mspace width="2em"/>' + piece] for piece in pieces[1:]]
         if not rows:

@@ -1,16 +1,30 @@
 """LaTeX: a standalone document, or its body alone.
 
 Equations are ``align*`` environments, aligned on the equals sign, with long
-sums broken over lines; matrices are ``bmatrix``. The document compiles with
-pdflatex using only amsmath, amssymb and graphicx. A marked hand calculation
-is a table of its quantities, the wrong entries listed, and the working of
-them; a batch is one table.
+sums broken over lines; matrices are ``bmatrix``. Every formula of a sentence
+is in math. Padding and inserted zeros are grey (``\\cnnfiller``), and the
+window of an entry is drawn above its equation as a small matrix with the
+window's cells framed (``\\cnnwindow``); both commands are defined in the
+preamble, and at the head of a fragment, where a document may restyle them.
+The document compiles with pdflatex using only amsmath, amssymb, graphicx and
+xcolor.
+
+Lines are broken to fit the text, by an estimate of how wide each piece of
+math prints (:func:`math_width`): the 45.7 em of a standalone document (11 pt,
+2 cm margins), or the 32.5 em a fragment has at least in a plain article (at
+10, 11 or 12 pt), with a margin for the estimate. In a fragment, a paragraph
+may stretch its spaces (``sloppypar``) rather than run into the margin. A
+matrix too wide for the line is split into blocks of columns; a block still
+near the edge is shrunk to the line, never more. A marked hand calculation is
+a table of its quantities, the wrong entries listed, and the working of them;
+a batch is one table.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cnnstep.derivation import Derivation, Equation, Expr, Matrix, Omitted, Step, Text
@@ -21,43 +35,176 @@ from cnnstep.render.expr import LatexPrinter, Settings, latex_escape
 if TYPE_CHECKING:
     from cnnstep.check import Report
 
-#: visible characters of math on one line of an aligned equation
-LINE_WIDTH = 64
+#: the width lines are broken to, in ems of the font: a standalone document
+#: (11 pt, 2 cm margins on letter paper: 500 pt, 45.7 em) and a fragment (a plain
+#: article: 345 pt at 10 pt, 360 pt at 11 pt, 390 pt at 12 pt: 32.5 em at least),
+#: each less a margin for the estimate of widths
+DOCUMENT_EMS = 42.0
+FRAGMENT_EMS = 31.0
+#: a matrix wider than this share of the line is shrunk to fit should the
+#: estimate fall short; one wider than the line is split first
+SHRINK_SHARE = 0.8
+#: windows are drawn above an equation only for inputs up to this size
+WINDOW_GRID_LIMIT = 12
+#: the size of a window's matrix: footnote size (8 pt of 10), columns 3 pt apart
+WINDOW_SCALE = 0.8
 
+#: what the body uses: grey padding and inserted zeros, framed window cells
+MACROS = (
+    "\\providecommand{\\cnnfiller}[1]{\\textcolor{gray}{#1}}\n"
+    "\\providecommand{\\cnnwindow}[1]{{\\setlength{\\fboxsep}{1pt}"
+    "\\fcolorbox{black}{yellow!35}{$#1$}}}\n"
+)
 PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage{amsmath,amssymb}
 \usepackage{graphicx}
+\usepackage{xcolor}
 \usepackage[margin=2cm]{geometry}
 \allowdisplaybreaks
 \sloppy
-\begin{document}
-"""
-#: what a fragment needs of the document it is pasted into
-FRAGMENT_NEEDS = "% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx}\n"
+""" + MACROS + "\\begin{document}\n"
+#: what a fragment needs of the document it is pasted into, and its commands
+FRAGMENT_NEEDS = "% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx,xcolor}\n" + MACROS
+
+# --------------------------------------------------------------------------
+# how wide math prints
+
+#: ems of the characters of math, in text style: digits, letters (italic),
+#: capitals, and signs with the space TeX sets around them (a relation
+#: 0.78 + 2 × 0.28, a binary sign 0.78 + 2 × 0.22, a comma 0.28 + 0.17)
+_CHAR_EMS = {
+    **dict.fromkeys("0123456789", 0.5), **dict.fromkeys("abcdefghijklmnopqrstuvwxyz", 0.53),
+    **dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 0.8), "(": 0.39, ")": 0.39, "[": 0.28,
+    "]": 0.28, ".": 0.28, ",": 0.45, "/": 0.5, "'": 0.3, "|": 0.28, ":": 0.5, ";": 0.5,
+    "=": 1.33, "<": 1.33, ">": 1.33, "+": 1.22, "-": 1.22, "*": 1.0, "!": 0.3, "?": 0.5,
+}
+#: the same in a subscript or superscript (set at 0.7, signs without their spaces)
+_SCRIPT_SIGNS = {"=": 0.78, "<": 0.78, ">": 0.78, "+": 0.78, "-": 0.78, ",": 0.28}
+#: ems of commands that print one sign (with its spaces); those that print
+#: nothing themselves (\left, \bigl …) are 0, and any other counts one letter
+_COMMAND_EMS = {
+    r"\times": 1.22, r"\cdot": 0.72, r"\odot": 1.22, r"\approx": 1.33, r"\le": 1.33,
+    r"\ge": 1.33, r"\neq": 1.33, r"\partial": 0.6, r"\lfloor": 0.45, r"\rfloor": 0.45,
+    r"\quad": 1.0, r"\qquad": 2.0, r"\dots": 1.2, r"\max": 1.7, r"\min": 1.5, r"\tanh": 2.1,
+    r"\exp": 1.5, r"\log": 1.3, r"\sum": 1.2, r"\circ": 0.5, r"\ ": 0.33, r"\,": 0.17,
+    r"\;": 0.28, r"\left": 0.0, r"\right": 0.0, r"\bigl": 0.0, r"\bigr": 0.0,
+    r"\displaystyle": 0.0, r"\scriptstyle": 0.0, r"\%": 0.83, r"\&": 0.78, r"\#": 0.83,
+    r"\$": 0.5, r"\_": 0.5, r"\{": 0.5, r"\}": 0.5, r"\^": 0.5, r"\~": 0.5,
+    r"\textless": 0.78, r"\textgreater": 0.78, r"\textbar": 0.28, r"\textbackslash": 0.5,
+}
+#: commands whose one argument prints in upright text, and those that print
+#: their last argument alone
+_TEXT_COMMANDS = frozenset({r"\text", r"\operatorname", r"\mathrm", r"\texttt", r"\textit"})
+_WRAPPERS = {r"\cnnfiller": 1, r"\cnnwindow": 1, r"\textcolor": 2, r"\boxed": 1}
+_MATH_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|.", re.S)
 
 
-def visible_length(math: str) -> int:
-    """About how wide a piece of math prints, in characters.
+def _group(tokens: list[str], at: int) -> tuple[list[str], int]:
+    """The tokens of the argument that starts at ``at`` (a braced group or one
+    token), and where the next one starts."""
+    if at >= len(tokens):
+        return [], at
+    if tokens[at] != "{":
+        return tokens[at:at + 1], at + 1
+    depth, end = 0, at
+    while end < len(tokens):
+        depth += (tokens[end] == "{") - (tokens[end] == "}")
+        if depth == 0:
+            break
+        end += 1
+    return tokens[at + 1:end], end + 1
 
-    A command such as ``\\partial`` prints as one sign and braces not at all;
-    counting, not parsing, keeps this fast on millions of terms.
+
+def _measure(tokens: list[str], scale: float = 1.0, upright: bool = False) -> float:
+    """The width of math tokens, in ems of the text style."""
+    ems, at = 0.0, 0
+    while at < len(tokens):
+        token = tokens[at]
+        at += 1
+        if token in ("_", "^"):
+            script, at = _group(tokens, at)
+            ems += _measure(script, scale * 0.7)
+        elif token in (r"\frac", r"\tfrac"):
+            top, at = _group(tokens, at)
+            bottom, at = _group(tokens, at)
+            inner = scale * (0.7 if token == r"\tfrac" else 1.0)
+            ems += max(_measure(top, inner), _measure(bottom, inner)) + 0.24 * scale
+        elif token in _TEXT_COMMANDS:
+            words, at = _group(tokens, at)
+            ems += _measure(words, scale, upright=True) + (0.17 if "operator" in token else 0)
+        elif token in _WRAPPERS:
+            argument: list[str] = []
+            for _ in range(_WRAPPERS[token]):
+                argument, at = _group(tokens, at)
+            ems += _measure(argument, scale) + (0.3 if token != r"\textcolor" else 0)
+        elif token[0] == "\\" and len(token) > 1:
+            ems += scale * _COMMAND_EMS.get(token, 0.6)
+        elif token in "{} ":
+            continue
+        elif upright:
+            ems += scale * (0.72 if token.isupper() else 0.33 if token == " " else 0.5)
+        elif scale < 1 and token in _SCRIPT_SIGNS:
+            ems += scale * _SCRIPT_SIGNS[token]
+        else:
+            ems += scale * _CHAR_EMS.get(token, 0.6)
+    return ems
+
+
+@lru_cache(maxsize=1 << 16)
+def _factor_width(math: str) -> float:
+    return _measure(_MATH_TOKEN.findall(math))
+
+
+#: products are measured factor by factor: the factors recur, term after term
+_TIMES = " \\times "
+_TIMES_EMS = _COMMAND_EMS[r"\times"]
+#: the width of ``+`` between terms
+_PLUS_EMS = _CHAR_EMS["+"]
+
+
+@lru_cache(maxsize=1 << 16)
+def math_width(math: str) -> float:
+    """About how wide a piece of math prints in display, in ems of its font.
+
+    Each character and command has its width (a relation or a binary sign
+    with its spaces), a subscript 0.7 of its characters, a fraction its wider
+    part; braces and spaces print nothing. A product is measured factor by
+    factor, and each factor once: the factors recur, term after term.
     """
-    return len(math) - 6 * math.count("\\") - 2 * math.count("{")
+    if _TIMES in math:
+        factors = math.split(_TIMES)
+        return sum(map(_factor_width, factors)) + (len(factors) - 1) * _TIMES_EMS
+    return _factor_width(math)
 
 
-def fill(pieces: list[str], width: int = LINE_WIDTH) -> list[str]:
-    """Terms of a sum joined by ``+`` into lines of about ``width`` visible characters."""
+def fill(pieces: list[str], width: float, sizes: Sequence[float] | None = None) -> list[str]:
+    """Terms of a sum joined by ``+`` into lines of at most ``width`` ems
+    (``sizes``: the terms' widths, when already measured)."""
+    if sizes is None:
+        sizes = [math_width(piece) for piece in pieces]
     lines: list[str] = []
-    line, used = pieces[0], visible_length(pieces[0])
-    for piece in pieces[1:]:
-        size = visible_length(piece)
-        if used + size > width:
+    line, used = pieces[0], sizes[0]
+    plus = _PLUS_EMS
+    for piece, size in zip(pieces[1:], sizes[1:], strict=True):
+        if used + plus + size > width:
             lines.append(line + " +")
             line, used = piece, size
         else:
-            line, used = line + " + " + piece, used + size + 3
+            line, used = line + " + " + piece, used + plus + size
     lines.append(line)
     return lines
+
+
+def shrink(math: str, inline: bool = False) -> str:
+    """Math set at its own width, or shrunk to the line if wider (display
+    style unless ``inline``)."""
+    style = "" if inline else "\\displaystyle "
+    return ("\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}"
+            f"{{${style}{math}$}}")
+
+
+# --------------------------------------------------------------------------
+# text
 
 
 def document(body: str, fragment: bool = False) -> str:
@@ -72,13 +219,12 @@ def heading(level: int, text: str) -> str:
 
 
 def code(text: str) -> str:
-    return r"\texttt{" + latex_escape(text).replace("-", "-{}") + "}"
-
-
-def note(words: Sequence[str]) -> str:
-    """A remark set apart in italics; :class:`~cnnstep.render.prose.Code` words as code."""
-    return (r"\emph{" + "".join(code(w) if isinstance(w, prose.Code) else latex_escape(w)
-                                for w in words) + "}\n")
+    """Words the reader types, in typewriter type; a line may break after a
+    bracket or an underscore."""
+    escaped = latex_escape(text).replace("-", "-{}")
+    for mark in ("]", r"\_"):
+        escaped = escaped.replace(mark, mark + r"\allowbreak{}")
+    return r"\texttt{" + escaped + "}"
 
 
 def tabular(header: Sequence[str], rows: Iterable[Sequence[str]], *, framed: bool) -> str:
@@ -97,24 +243,59 @@ class LatexRenderer:
     """Blocks to LaTeX source; expressions through :class:`LatexPrinter`."""
 
     heading = staticmethod(heading)
-    note = staticmethod(note)
 
     def __init__(self, derivation: Derivation, options: Options) -> None:
         self.d = derivation
         self.hints = options.hints
         self.printer = LatexPrinter(Settings.of(derivation, options.decimals))
+        self.fragment = options.fragment
+        self.width = FRAGMENT_EMS if options.fragment else DOCUMENT_EMS
+        #: whether the grey of padding and inserted zeros has been explained
+        self.fillers_told = False
 
     def math(self, node: Expr) -> str:
         return self.printer.doprint(node)
 
-    def inline(self, parts: Iterable[str | Expr]) -> str:
-        return "".join(latex_escape(p) if isinstance(p, str) else f"${self.math(p)}$"
-                       for p in parts)
+    # sentences ----------------------------------------------------------
+    def words(self, text: str) -> str:
+        return latex_escape(text)
 
+    def formula(self, math: str) -> str:
+        return f"${math}$"
+
+    def code(self, text: str) -> str:
+        return code(text)
+
+    def inline(self, parts: Iterable[str | Expr]) -> str:
+        """A sentence: words as text, every formula in it as math."""
+        return "".join(
+            self.words(piece) if isinstance(piece, str)
+            else self.formula(self.printer.formula(piece.parts))
+            for piece in prose.segments(parts))
+
+    def sentence(self, words: Sequence[str | Expr]) -> str:
+        """A note's words, :class:`~cnnstep.render.prose.Code` as code."""
+        return "".join(self.code(w) if isinstance(w, prose.Code) else self.inline((w,))
+                       for w in words)
+
+    def paragraph(self, text: str) -> str:
+        """A paragraph; in a fragment it may stretch its spaces rather than run
+        into the margin, as the standalone document's do (``\\sloppy``)."""
+        if self.fragment:
+            return f"\\begin{{sloppypar}}\n{text}\n\\end{{sloppypar}}\n"
+        return text + "\n"
+
+    def note(self, words: Sequence[str | Expr]) -> str:
+        """A remark set apart in italics."""
+        return self.paragraph(r"\emph{" + self.sentence(words) + "}")
+
+    # the derivation -----------------------------------------------------
     def setup(self) -> list[str]:
         """What the body needs set before it starts."""
-        widest = max((b.values.shape[1] for s in self.d.steps for b in s.blocks
-                      if isinstance(b, Matrix)), default=0)
+        matrices = [m for s in self.d.steps for b in s.blocks
+                    for m in ((b,) if isinstance(b, Matrix) else
+                              b.window_of if isinstance(b, Equation) else ())]
+        widest = max((m.values.shape[1] for m in matrices), default=0)
         if widest > 10:  # bmatrix allows 10 columns unless told otherwise
             return [f"\\setcounter{{MaxMatrixCols}}{{{widest}}}\n"]
         return []
@@ -136,25 +317,68 @@ class LatexRenderer:
         return "\n".join(parts)
 
     def _print_Text(self, block: Text) -> str:
-        return self.inline(block.parts) + "\n"
+        return self.paragraph(self.inline(block.parts))
 
     def _print_Omitted(self, block: Omitted) -> str:
         return self.note(prose.omitted(block, self.hints))
 
-    def cell(self, value: Fraction | Expr, approximate: bool = False) -> str:
-        return self.printer.cell(value, approximate)
+    # matrices -----------------------------------------------------------
+    def cell(self, block: Matrix, i: int, j: int, window: bool = False) -> str:
+        """One entry: padding and inserted zeros grey, a window's cells framed."""
+        filler = block.is_filler(i, j)
+        text = self.printer.cell(block.values[i, j], block.approximate, filler)
+        if filler:
+            text = self.filler(text)
+        return self.window_cell(text) if window else text
+
+    def filler(self, text: str) -> str:
+        return f"\\cnnfiller{{{text}}}"
+
+    def window_cell(self, text: str) -> str:
+        return f"\\cnnwindow{{{text}}}"
+
+    def fillers_note(self, blocks: Iterable[Matrix]) -> str:
+        """The sentence saying what grey entries are, the first time there are some."""
+        if self.fillers_told or not prose.has_fillers(blocks):
+            return ""
+        self.fillers_told = True
+        return self.note((prose.FILLERS,)) + "\n"
+
+    def column_blocks(self, cells: list[list[str]], room: float) -> list[range]:
+        """Columns in blocks that fit ``room`` ems (at least one column each)."""
+        widths = [max(math_width(row[j]) for row in cells) + 1.0 for j in range(len(cells[0]))]
+        blocks: list[range] = []
+        start, used = 0, 0.0
+        for j, w in enumerate(widths):
+            if j > start and used + w > room:
+                blocks.append(range(start, j))
+                start, used = j, 0.0
+            used += w
+        blocks.append(range(start, len(widths)))
+        return blocks
 
     def _print_Matrix(self, block: Matrix) -> str:
-        rows = [" & ".join(self.cell(v, block.approximate) for v in row)
-                for row in block.values]
-        matrix = "\\begin{bmatrix}\n" + " \\\\\n".join(rows) + "\n\\end{bmatrix}"
+        rows, cols = block.values.shape
+        cells = [[self.cell(block, i, j) for j in range(cols)] for i in range(rows)]
         label = self.inline_math(block.label)
-        widths = [max(visible_length(self.cell(v, block.approximate)) for v in column) + 2
-                  for column in block.values.T]
-        if sum(widths) + visible_length(label) > LINE_WIDTH + 16:
-            return (f"\\[\n\\resizebox{{\\linewidth}}{{!}}{{$\\displaystyle {label} = "
-                    f"{matrix}$}}\n\\]\n")
-        return f"\\[\n{label} = {matrix}\n\\]\n"
+        room = self.width - math_width(label) - 3.5  # the sign, the brackets, a margin
+        parts = self.column_blocks(cells, room)
+        out = []
+        for part in parts:
+            matrix = ("\\begin{bmatrix}\n" + " \\\\\n".join(
+                " & ".join(row[j] for j in part) for row in cells) + "\n\\end{bmatrix}")
+            name = label
+            if len(parts) > 1:
+                name += r"\ \text{" + latex_escape(
+                    prose.columns(part.start + 1, part.stop, cols)) + "}"
+            math = f"{name} = {matrix}"
+            used = math_width(name) + 3.0 + sum(
+                max(math_width(row[j]) for row in cells) + 1.0 for j in part)
+            if used > SHRINK_SHARE * self.width:
+                math = shrink(math)
+            out.append(f"\\[\n{math}\n\\]\n")
+        told = self.fillers_note([block])
+        return "".join(out) + ("\n" + told.rstrip("\n") + "\n" if told else "")
 
     def inline_math(self, parts: Iterable[str | Expr]) -> str:
         """A label mixing words and math, inside math mode."""
@@ -163,23 +387,84 @@ class LatexRenderer:
             if isinstance(p, str) else self.math(p) for p in parts
         )
 
+    # windows ------------------------------------------------------------
+    def window_grid(self, grid: Matrix, block: Equation) -> str:
+        """A small matrix with the window's cells framed, set in small type."""
+        taps = set(block.window.taps) if block.window is not None else set()
+        rows, cols = grid.values.shape
+        cells = [[self.cell(grid, i, j, (i, j) in taps) for j in range(cols)]
+                 for i in range(rows)]
+        math = ("\\begin{bmatrix}" + " \\\\ ".join(" & ".join(row) for row in cells)
+                + "\\end{bmatrix}")
+        size = WINDOW_SCALE * (1.0 + sum(
+            max(math_width(row[j]) for row in cells) + 0.6 for j in range(cols)))
+        math = shrink(math, inline=True) if size > SHRINK_SHARE * self.width else f"${math}$"
+        return "{\\footnotesize\\setlength{\\arraycolsep}{3pt}" + math + "}"
+
+    def windows(self, block: Equation) -> str:
+        """The window of an equation's entry, drawn in the matrices it lies in,
+        above the equation; for a large input, the rows and columns it spans."""
+        grids, window = block.window_of, block.window
+        if window is None or not grids:
+            return ""
+        first = grids[0]
+        if max(first.values.shape) > WINDOW_GRID_LIMIT:
+            return self.note(prose.window_span(window, self.d.notation.index_base, first))
+        pieces = [self.inline(grid.label) + ": " + self.window_grid(grid, block)
+                  for grid in grids]
+        return self.fillers_note(grids) + self.paragraph(
+            "\\noindent " + "\\quad\n".join(pieces))
+
+    # equations ----------------------------------------------------------
     def equation_lines(self, block: Equation) -> list[str]:
-        """``lhs &= …`` lines of one aligned equation."""
+        """``lhs &= …`` lines of one aligned equation, broken to fit the text.
+
+        A left-hand side too wide to leave room beside it stands on a line of
+        its own, and the forms follow, indented.
+        """
         lines: list[str] = []
         lhs = self.math(block.lhs)
-        forms, relation = self.printer.forms(block)
-        for k, terms in enumerate(forms):
-            pieces = fill(terms)
-            sign = "=" if k < len(forms) - 1 else relation
-            lines.append(f"{lhs if k == 0 else ''} &{sign} {pieces[0]}")
-            lines += [f"&\\quad {piece}" for piece in pieces[1:]]
-        if block.note:
-            lines[-1] += r"\qquad " + self.inline_math(block.note)
+        forms = self.printer.forms(block)
+        sizes = [[math_width(t) for t in terms] for _, terms in forms]
+        sign = 1.4  # the relation, or \quad before a continued line
+        room = self.width - math_width(lhs) - sign
+        widest = max((max(s) for s in sizes if s), default=0.0)
+        alone = room < widest and room < 0.6 * self.width
+        if alone:
+            room = self.width - 1.0 - sign
+            lines.append(f"&{lhs}")
+        for k, (relation, terms) in enumerate(forms):
+            pieces = fill(terms, room, sizes[k])
+            if alone:
+                lines.append(f"&\\quad {relation} {pieces[0]}")
+                lines += [f"&\\qquad {piece}" for piece in pieces[1:]]
+            else:
+                lines.append(f"{lhs if k == 0 else ''} &{relation} {pieces[0]}")
+                lines += [f"&\\quad {piece}" for piece in pieces[1:]]
         return lines
 
+    def note_beside(self, block: Equation, lines: list[str]) -> str | None:
+        """The note after an equation's value on its last line, if it fits there."""
+        if not block.note:
+            return None
+        note = self.inline_math(block.note)
+        last = lines[-1].split("&", 1)[-1]
+        lhs = 0.0 if lines[0].startswith("&") else math_width(self.math(block.lhs))
+        if lhs + math_width(last) + 2.0 + math_width(note) <= self.width:
+            return note
+        return None
+
     def _print_Equation(self, block: Equation) -> str:
-        lines = " \\\\\n".join(self.equation_lines(block))
-        return "\\begin{align*}\n" + lines + "\n\\end{align*}\n"
+        lines = self.equation_lines(block)
+        beside = self.note_beside(block, lines)
+        after = ""
+        if beside is not None:
+            lines[-1] += r"\qquad " + beside
+        elif block.note:
+            after = self.paragraph(self.inline(block.note))
+        body = " \\\\\n".join(lines)
+        return (self.windows(block) + "\\begin{align*}\n" + body + "\n\\end{align*}\n"
+                + after)
 
 
 def _words(value: str) -> str:

@@ -1,7 +1,13 @@
 """Markdown: tables for matrices, ``$…$``/``$$…$$`` math.
 
 The math is the LaTeX printer's, in ``aligned`` blocks, which GitHub and
-Jupyter both render. A marked hand calculation and a batch are tables too.
+Jupyter both render; the words of a sentence are Markdown text (its special
+characters escaped) and only its formulas are math. Padding and inserted
+zeros are grey (``\\color{gray}``, which GitHub, Jupyter and KaTeX know), said
+in a sentence the first time; the window of an entry is a matrix above its
+equation, the window's cells boxed (plain LaTeX math, so that the Markdown
+also converts to LaTeX). A marked hand calculation and a batch are tables
+too.
 """
 
 from __future__ import annotations
@@ -12,17 +18,30 @@ from typing import TYPE_CHECKING
 
 from cnnstep.derivation import Derivation, Equation, Expr, Matrix
 from cnnstep.render import Options, Outcome, Renderer, prose
-from cnnstep.render.latex import LatexRenderer
+from cnnstep.render.latex import DOCUMENT_EMS, WINDOW_GRID_LIMIT, LatexRenderer
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
 
 _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+#: what Markdown (with dollar math) reads as markup inside a line
+_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~])")
+#: what it reads as markup at the start of a line: a heading, a list, a quote
+_LINE_START = re.compile(r"^(#|[-+](?= )|\d+(?=[.)] ))")
 
 
 def escape(text: str) -> str:
     """Text safe in a table cell."""
     return text.replace("|", r"\|")
+
+
+def escape_words(text: str) -> str:
+    r"""Words as Markdown text: every character that would start markup escaped.
+
+    >>> escape_words("x_in * 2 [sic]")
+    'x\\_in \\* 2 \\[sic\\]'
+    """
+    return _SPECIAL.sub(r"\\\1", text)
 
 
 def _cell(text: str) -> str:
@@ -35,11 +54,6 @@ def _cell(text: str) -> str:
 
 def heading(level: int, text: str) -> str:
     return f"{'#' * level} {text}\n"
-
-
-def note(words: Sequence[str]) -> str:
-    """A remark set apart in italics; :class:`~cnnstep.render.prose.Code` words as code."""
-    return "*" + "".join(f"`{w}`" if isinstance(w, prose.Code) else w for w in words) + "*\n"
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]],
@@ -62,27 +76,86 @@ class MarkdownRenderer(LatexRenderer):
     """Markdown blocks around the LaTeX renderer's math."""
 
     heading = staticmethod(heading)
-    note = staticmethod(note)
+
+    def __init__(self, derivation: Derivation, options: Options) -> None:
+        super().__init__(derivation, options)
+        self.fragment, self.width = False, DOCUMENT_EMS
 
     def setup(self) -> list[str]:
         return []
 
-    def inline(self, parts: Iterable[str | Expr]) -> str:
-        return "".join(_cell(p).replace("*", r"\*") if isinstance(p, str)
-                       else f"${self.math(p)}$" for p in parts)
+    # sentences ----------------------------------------------------------
+    def words(self, text: str) -> str:
+        return escape_words(text)
+
+    def formula(self, math: str) -> str:
+        return f"${math}$"
+
+    def code(self, text: str) -> str:
+        return f"`{text}`"
+
+    def paragraph(self, text: str) -> str:
+        return _LINE_START.sub(r"\\\1", text) + "\n"
+
+    def note(self, words: Sequence[str | Expr]) -> str:
+        return self.paragraph("*" + self.sentence(words) + "*")
+
+    # matrices -----------------------------------------------------------
+    def filler(self, text: str) -> str:
+        return f"{{\\color{{gray}}{text}}}"
+
+    def window_cell(self, text: str) -> str:
+        return f"\\boxed{{{text}}}"
 
     def _print_Matrix(self, block: Matrix) -> str:
         base = self.d.notation.index_base
         rows, cols = block.values.shape
-        cells = [[_cell(self.printer.cell(v, block.approximate)) for v in row]
-                 for row in block.values]
+        cells = [[self.table_cell(block, i, j) for j in range(cols)] for i in range(rows)]
+        told = self.fillers_note([block])
         return f"{self.inline(block.label)}\n\n" + table(
             [block.index_label(1, j, base) for j in range(cols)], cells,
-            [block.index_label(0, i, base) for i in range(rows)])
+            [block.index_label(0, i, base) for i in range(rows)]) + (
+            "\n" + told.rstrip("\n") + "\n" if told else "")
 
+    def table_cell(self, block: Matrix, i: int, j: int) -> str:
+        """A plain number as it is; anything else (symbols, fractions,
+        approximations, grey zeros) as inline math."""
+        if block.is_filler(i, j):
+            return escape(f"${self.cell(block, i, j)}$")
+        return _cell(self.cell(block, i, j))
+
+    # windows ------------------------------------------------------------
+    def window_grid(self, grid: Matrix, block: Equation) -> str:
+        taps = set(block.window.taps) if block.window is not None else set()
+        rows, cols = grid.values.shape
+        return "\\begin{bmatrix}" + " \\\\ ".join(
+            " & ".join(self.cell(grid, i, j, (i, j) in taps) for j in range(cols))
+            for i in range(rows)) + "\\end{bmatrix}"
+
+    def windows(self, block: Equation) -> str:
+        grids, window = block.window_of, block.window
+        if window is None or not grids:
+            return ""
+        first = grids[0]
+        if max(first.values.shape) > WINDOW_GRID_LIMIT:
+            return self.note(prose.window_span(window, self.d.notation.index_base,
+                                               first)) + "\n"
+        drawn = " \\qquad ".join(f"{self.inline_math(grid.label)} = "
+                                  f"{self.window_grid(grid, block)}" for grid in grids)
+        return self.fillers_note(grids) + f"$$\n{drawn}\n$$\n\n"
+
+    # equations ----------------------------------------------------------
     def _print_Equation(self, block: Equation) -> str:
-        body = " \\\\\n".join(self.equation_lines(block))
-        return f"$$\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n$$\n"
+        lines = self.equation_lines(block)
+        beside = self.note_beside(block, lines)
+        after = ""
+        if beside is not None:
+            lines[-1] += r"\qquad " + beside
+        elif block.note:
+            after = "\n" + self.paragraph(self.inline(block.note))
+        body = " \\\\\n".join(lines)
+        return (self.windows(block) + f"$$\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n$$\n"
+                + after)
 
 
 class Markdown(Renderer):

@@ -7,8 +7,11 @@ format can set them as code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -16,7 +19,8 @@ from cnnstep.numbers import display
 
 if TYPE_CHECKING:
     from cnnstep.check import Diagnosis, Marked, Report
-    from cnnstep.derivation import Expr, Omitted, Step
+    from cnnstep.derivation import Expr, Matrix, Omitted, Step
+    from cnnstep.geometry import Window
     from cnnstep.render import Hints, Outcome
 
 
@@ -24,6 +28,223 @@ class Code(str):
     """Words the reader types, such as a flag: set as code where a format can."""
 
     __slots__ = ()
+
+
+# --------------------------------------------------------------------------
+# formulas inside sentences
+#
+# A sentence is words and expression nodes; its words may hold formulas too
+# (``ReLU(z) = max(0, z)``, ``2×2``, the ``= `` between two expressions). Each
+# format sets formulas apart from words (in math, or unbroken), so the
+# sentence is cut into words and formulas here, once for every format.
+
+
+class Token(NamedTuple):
+    """A piece of formula text: its kind and its characters.
+
+    Kinds: ``num``, ``name`` (a letter or a function's name, with any prime and
+    subscript digits), ``partial`` (∂ and a name), ``op`` (a binary operator or
+    ^), ``rel`` (a relation), ``post`` (a superscript such as ²), ``open``,
+    ``close``, ``comma``, ``space``; and, outside formulas, ``word`` and ``punct``.
+    """
+
+    kind: str
+    text: str
+
+
+#: function names a formula in words may apply: ``ReLU(z)``, ``tanh′(z)``
+FUNCTIONS = frozenset({
+    "ReLU", "LeakyReLU", "max", "min", "mean", "sum", "tanh", "exp", "log", "conv",
+    "rot180", "sigmoid", "softmax",
+})
+RELATIONS = "=≈<>≤≥≠"
+OPERATORS = "×⊙+−/·^"
+SUPERSCRIPTS = "²³"
+_SUBSCRIPT = "₀₁₂₃₄₅₆₇₈₉ᵢⱼₘₙ"
+_TOKEN = re.compile(
+    rf"(?P<space>\s+)"
+    rf"|(?P<num>\d+(?:\.\d+)?)"
+    rf"|(?P<partial>∂[^\s/()\[\],;:{RELATIONS}{OPERATORS}]+)"
+    rf"|(?P<name>(?:[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z]+)*|[α-ωΑ-Ω])′?[{_SUBSCRIPT}]*)"
+    rf"|(?P<rel>[{RELATIONS}])|(?P<op>[{OPERATORS}])|(?P<post>[{SUPERSCRIPTS}])"
+    rf"|(?P<open>[(\[])|(?P<close>[)\]])|(?P<comma>,)|(?P<punct>.)"
+)
+#: kinds of token that stand for a value
+_OPERANDS = frozenset({"num", "name", "partial", "expr"})
+
+
+def tokens(text: str) -> list[Token]:
+    """Formula text cut into tokens; a name of several letters that is not a
+    function's is a ``word``, ``-`` and the rest ``punct``.
+
+    >>> [t.kind for t in tokens("max(0, z)")]
+    ['name', 'open', 'num', 'comma', 'space', 'name', 'close']
+    """
+    out = []
+    for match in _TOKEN.finditer(text):
+        kind, piece = match.lastgroup or "punct", match.group()
+        if kind == "name" and len(piece.rstrip("′" + _SUBSCRIPT)) > 1 and (
+                piece.rstrip("′" + _SUBSCRIPT) not in FUNCTIONS):
+            kind = "word"
+        out.append(Token(kind, piece))
+    return out
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula inside a sentence: expression nodes and tokens of formula text."""
+
+    parts: tuple[Expr | Token, ...]
+
+
+#: one piece of a sentence: words (with their spaces) or a formula
+Segment = str | Formula
+
+
+def _kind(item: Expr | Token) -> str:
+    return item.kind if isinstance(item, Token) else "expr"
+
+
+def _is_formula(run: Sequence[Expr | Token]) -> bool:
+    """An expression node, an operator or a function applied makes a formula."""
+    kinds = [_kind(item) for item in run]
+    if any(k in ("expr", "op", "rel", "post") for k in kinds):
+        return True
+    return any(a == "name" and b == "open" for a, b in pairwise(kinds))
+
+
+def _balanced(run: list[Expr | Token]) -> list[tuple[bool, list[Expr | Token]]]:
+    """A run cut where a bracket has no partner in it: the bracket goes to the
+    words; each piece is (whether it is a formula candidate, its items)."""
+    unmatched: set[int] = set()
+    depth: list[int] = []
+    for n, item in enumerate(run):
+        kind = _kind(item)
+        if kind == "open":
+            depth.append(n)
+        elif kind == "close":
+            if depth:
+                depth.pop()
+            else:
+                unmatched.add(n)
+    unmatched.update(depth)
+    if not unmatched:
+        return [(True, run)]
+    out: list[tuple[bool, list[Expr | Token]]] = []
+    start = 0
+    for n in sorted(unmatched):
+        if run[start:n]:
+            out.extend(_balanced(run[start:n]))
+        out.append((False, [run[n]]))
+        start = n + 1
+    if run[start:]:
+        out.extend(_balanced(run[start:]))
+    return out
+
+
+def _trim(run: list[Expr | Token]) -> tuple[list[Expr | Token], list[Expr | Token]]:
+    """Spaces, operators and commas that end a run belong to the words after it."""
+    end = len(run)
+    while end and _kind(run[end - 1]) in ("space", "op", "rel", "comma", "open"):
+        end -= 1
+    return run[:end], run[end:]
+
+
+def _flush(run: list[Expr | Token]) -> Iterable[tuple[bool, list[Expr | Token]]]:
+    body, rest = _trim(run)
+    yield from ((formula and _is_formula(piece), piece) for formula, piece in _balanced(body))
+    if rest:
+        yield False, rest
+
+
+class _Run:
+    """The formula run being read: its items, bracket depth, last item's kind
+    (spaces aside) and whether a space came after it."""
+
+    def __init__(self) -> None:
+        self.items: list[Expr | Token] = []
+        self.depth = 0
+        self.last = ""
+        self.spaced = False
+
+    def accepts(self, item: Expr | Token) -> bool:
+        kind, last, spaced = _kind(item), self.last, self.spaced
+        if not self.items:  # a value, a bracket or a leading minus starts a run
+            return kind in _OPERANDS or kind == "open" or item == Token("op", "−")
+        if kind == "space":
+            return True
+        if kind in ("op", "rel"):
+            return True
+        if kind == "post":
+            return not spaced
+        if kind in _OPERANDS:  # after an operator, or written against a value: σ(z)(1 − z)
+            return last in ("op", "rel", "open", "comma") or (
+                not spaced and last in ("close", "post", "name", "expr", "num"))
+        if kind == "open":  # a bracket, or a function applied: f′(
+            return last in ("op", "rel", "open", "comma") or (
+                not spaced and last in ("name", "close", "expr", "post"))
+        if kind in ("close", "comma"):
+            return self.depth > 0
+        return False
+
+    def add(self, item: Expr | Token) -> None:
+        self.items.append(item)
+        kind = _kind(item)
+        if kind == "space":
+            self.spaced = True
+            return
+        if kind == "open":
+            self.depth += 1
+        elif kind == "close":
+            self.depth -= 1
+        self.last, self.spaced = kind, False
+
+
+def _runs(items: list[Expr | Token]) -> Iterable[tuple[bool, list[Expr | Token]]]:
+    """Maximal runs of formula items, each (whether it is a formula, its items)."""
+    run = _Run()
+    for item in items:
+        if run.accepts(item):
+            run.add(item)
+            continue
+        if run.items:
+            yield from _flush(run.items)
+            run = _Run()
+        if run.accepts(item):
+            run.add(item)
+        else:
+            yield False, [item]
+    if run.items:
+        yield from _flush(run.items)
+
+
+def _words(items: Iterable[Expr | Token]) -> str:
+    return "".join(item.text for item in items if isinstance(item, Token))
+
+
+def segments(parts: Iterable[str | Expr]) -> list[Segment]:
+    """A sentence cut into words and formulas.
+
+    An expression node is always a formula, and the words around it join it
+    where they continue it: ``dL/dZ``, `` = ``, ``conv(X, dL/dZ)`` make one
+    formula; so do formulas written in words (``ReLU(z) = max(0, z)``,
+    ``z > 0``, ``2×2``). Words stay words, a lone number or letter included.
+    """
+    items: list[Expr | Token] = []
+    for part in parts:
+        if isinstance(part, str):
+            items.extend(tokens(part))
+        else:
+            items.append(part)
+    out: list[Segment] = []
+    for formula, run in _runs(items):
+        if formula:
+            out.append(Formula(tuple(run)))
+        elif out and isinstance(out[-1], str):
+            out[-1] += _words(run)
+        else:
+            out.append(_words(run))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -53,6 +274,37 @@ def omitted(block: Omitted, hints: Hints) -> list[str]:
         words += [", or all with " if one is not None else "; see all with ",
                   Code(hints.every)]
     return [*words, "."]
+
+
+#: what grey entries are, said after the first of them
+FILLERS = ("Grey entries are zeros of padding or of zero insertion, not entries of "
+           "the data.")
+#: the same where entries cannot be grey: the text format's ·
+FILLER_LABELS = ("Zeros of padding or of zero insertion, not entries of the data, are "
+                 "marked ·: in a window grid the entry itself, in a table its row and "
+                 "column labels.")
+
+
+def has_fillers(blocks: Iterable[Matrix]) -> bool:
+    """Whether any of the matrices holds a zero of padding or of zero insertion."""
+    for b in blocks:
+        if b.border != (0, 0) or b.step != (1, 1):
+            rows, cols = b.values.shape
+            if any(b.is_filler(i, j) for i in range(rows) for j in range(cols)):
+                return True
+    return False
+
+
+def columns(first: int, last: int, total: int) -> str:
+    """The label of a block of columns of a wide matrix (1-based positions)."""
+    return f"(columns {first}–{last} of {total})"
+
+
+def window_span(window: Window, base: int, grid: Matrix) -> tuple[str | Expr, ...]:
+    """Where a window lies in the matrix ``grid``, for one too large to draw."""
+    rows, cols = window.rows, window.columns
+    return (f"window: rows {rows[0] + base}–{rows[-1] + base}, "
+            f"columns {cols[0] + base}–{cols[-1] + base} of ", *grid.label)
 
 
 # --------------------------------------------------------------------------

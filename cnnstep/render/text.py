@@ -4,6 +4,13 @@ Colour and highlighting appear only when asked for (``Options.color``: the
 command line asks on a terminal, and rich honours NO_COLOR); otherwise the
 output is plain text, with the window of each output entry marked by brackets
 instead of colour.
+
+Everything keeps to the width: sentences are wrapped between words and never
+inside an expression (a long formula may break after a relation sign), an
+equation too wide beside its left-hand side goes under it, and window grids
+and matrices too wide for the line are cut into bands of columns. Padding and
+inserted zeros are · in a grid, and their rows and columns are labelled · in
+a matrix.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from cnnstep.derivation import (
 )
 from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.expr import Settings, TextPrinter
+from cnnstep.render.prose import Token
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
@@ -37,6 +45,63 @@ if TYPE_CHECKING:
 WINDOW_GRID_LIMIT = 12
 #: larger matrices are printed as plain aligned text, in bands of columns
 TABLE_LIMIT = 12
+#: the narrowest width anything is laid out for
+MIN_WIDTH = 20
+#: how far the forms of an equation too wide beside its left-hand side are indented
+NARROW_INDENT = 2
+#: a padding or inserted zero in a window grid
+FILLER = "·"
+#: a formula of a sentence up to this long is never broken (``z > 0``); a longer one
+#: may break after a relation sign that stands outside brackets
+UNBROKEN_FORMULA = 30
+#: one atom of a wrapped sentence: its text, and whether a line may break before it
+Atom = tuple[str, bool]
+
+
+def wrap_atoms(atoms: Sequence[Atom], width: int) -> list[str]:
+    """Atoms into lines of at most ``width`` characters, broken only where an
+    atom allows it (before it, at a space); an atom wider than a line is cut."""
+    lines: list[str] = []
+    line = ""
+    for text, breaks in atoms:
+        if not line:
+            line = text
+        elif not breaks:
+            line += text
+        elif len(line) + 1 + len(text) <= width:
+            line += " " + text
+        else:
+            lines.append(line)
+            line = text
+        while len(line) > width:
+            cut = _cut(line, width)
+            lines.append(line[:cut].rstrip())
+            line = line[cut:].lstrip()
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _chunks(text: str, first: int, rest: int) -> list[str]:
+    """``text`` cut to fit ``first`` characters, then ``rest`` a line."""
+    out: list[str] = []
+    room = max(first, MIN_WIDTH // 2)
+    while len(text) > room:
+        cut = _cut(text, room)
+        out.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+        room = max(rest, MIN_WIDTH // 2)
+    return [*out, text]
+
+
+def _cut(text: str, width: int) -> int:
+    """Where to cut a line too long for ``width``: after its last comma or
+    space that fits, else at the width."""
+    for mark in (", ", " "):
+        at = text.rfind(mark, 1, width)
+        if at > 0:
+            return at + len(mark)
+    return width
 
 
 class TextRenderer:
@@ -49,6 +114,9 @@ class TextRenderer:
         self.printer = TextPrinter(Settings.of(derivation, options.decimals))
         self.plain = console.color_system is None
         self.spaced = self.printed = False
+        self.width = max(console.width, MIN_WIDTH)
+        #: whether the · of padding and inserted zeros has been explained
+        self.fillers_told = False
 
     # ------------------------------------------------------------------
     def render(self) -> None:
@@ -76,30 +144,109 @@ class TextRenderer:
         method(block)
         self.spaced, self.printed = apart, True
 
+    # sentences --------------------------------------------------------
+    def atoms(self, parts: Iterable[str | Expr]) -> list[Atom]:
+        """A sentence as atoms: each word, and each expression whole; a formula
+        may break only after a relation sign that stands outside brackets. A
+        :class:`~cnnstep.render.prose.Code` part is one atom."""
+        atoms: list[Atom] = []
+        spaced = False  # a space comes before the next atom: a line may break there
+
+        def add(text: str) -> None:
+            nonlocal spaced
+            if not text:
+                return
+            if atoms and not spaced:  # written against the last atom: one with it
+                atoms[-1] = (atoms[-1][0] + text, atoms[-1][1])
+            else:
+                atoms.append((text, bool(atoms)))
+            spaced = False
+
+        runs: list[list[str | Expr]] = [[]]
+        for part in parts:
+            if isinstance(part, prose.Code):
+                runs += [[part], []]
+            else:
+                runs[-1].append(part)
+        for run in runs:
+            if len(run) == 1 and isinstance(run[0], prose.Code):
+                add(run[0])
+                continue
+            for segment in prose.segments(run):
+                if isinstance(segment, str):
+                    for n, word in enumerate(segment.split(" ")):
+                        spaced = spaced or n > 0
+                        add(word)
+                    continue
+                pieces = [""]
+                depth = 0
+                for item in segment.parts:
+                    if not isinstance(item, Token):
+                        pieces[-1] += self.printer.doprint(item)
+                        continue
+                    kind, text = item
+                    depth += (kind == "open") - (kind == "close")
+                    if (kind == "space" and depth == 0
+                            and pieces[-1].endswith(tuple(prose.RELATIONS))):
+                        pieces.append("")
+                    else:
+                        pieces[-1] += text
+                if sum(map(len, pieces)) + len(pieces) - 1 <= UNBROKEN_FORMULA:
+                    pieces = [" ".join(pieces)]
+                for n, piece in enumerate(pieces):
+                    spaced = spaced or n > 0
+                    add(piece)
+        return atoms
+
+    def sentence(self, parts: Iterable[str | Expr], indent: int = 0) -> str:
+        """A sentence wrapped to the width, its expressions never split."""
+        lines = wrap_atoms(self.atoms(parts), self.width - indent)
+        return "\n".join(" " * indent + line for line in lines)
+
     # blocks -----------------------------------------------------------
     def _print_Text(self, block: Text) -> None:
-        self.console.print(self.inline(block.parts))
+        self.console.print(RichText(self.sentence(block.parts)), soft_wrap=True)
 
     def inline(self, parts: Iterable[str | Expr]) -> str:
         return "".join(p if isinstance(p, str) else self.printer.doprint(p) for p in parts)
 
+    def fillers_note(self, blocks: Iterable[Matrix]) -> None:
+        """The sentence saying what · means, the first time there is one."""
+        if self.fillers_told or not prose.has_fillers(blocks):
+            return
+        self.fillers_told = True
+        self.note((prose.FILLER_LABELS,))
+
     def _print_Matrix(self, block: Matrix) -> None:
-        self.console.print(RichText(self.inline(block.label), style="bold"))
+        self.console.print(RichText(self.sentence(block.label), style="bold"), soft_wrap=True)
         rows, cols = block.values.shape
-        if cols <= TABLE_LIMIT and rows <= TABLE_LIMIT:
+        if cols <= TABLE_LIMIT and rows <= TABLE_LIMIT and self.table_width(block) <= self.width:
             self.console.print(self.matrix(block))
         else:
             self.console.print(RichText(self.bands(block)), soft_wrap=True)
+        self.fillers_note([block])
+
+    def table_width(self, block: Matrix) -> int:
+        """The width of a matrix as a boxed table: each column its widest entry
+        and a space either side, a rule between and around the columns."""
+        base = self.d.notation.index_base
+        rows, cols = block.values.shape
+        labels = max(len(block.index_label(0, i, base)) for i in range(rows))
+        columns: list[int] = [max(len(block.index_label(1, j, base)), *(
+            len(self.printer.cell(block.values[i, j], block.approximate, block.is_filler(i, j)))
+            for i in range(rows))) for j in range(cols)]
+        return sum(w + 2 for w in [labels, *columns]) + len(columns) + 2
 
     def bands(self, block: Matrix) -> str:
         """A large matrix as plain aligned text, in bands of columns that fit the width."""
         base = self.d.notation.index_base
         rows, cols = block.values.shape
-        cells = [[self.printer.cell(v, block.approximate) for v in row] for row in block.values]
+        cells = [[self.printer.cell(block.values[i, j], block.approximate, block.is_filler(i, j))
+                  for j in range(cols)] for i in range(rows)]
         width = max(len(c) for row in cells for c in row)
         row_labels = [block.index_label(0, i, base) for i in range(rows)]
         lead = max(len(x) for x in row_labels) + 1
-        per_band = max(1, (max(self.console.width, 40) - lead) // (width + 1))
+        per_band = max(1, (self.width - lead) // (width + 1))
         out: list[str] = []
         for start in range(0, cols, per_band):
             stop = min(cols, start + per_band)
@@ -121,54 +268,72 @@ class TextRenderer:
         for i in range(rows):
             cells: list[RichText] = []
             for j in range(cols):
-                text = self.printer.cell(block.values[i, j], block.approximate)
-                cells.append(RichText(text, style="dim" if block.is_filler(i, j) else ""))
+                filler = block.is_filler(i, j)
+                text = self.printer.cell(block.values[i, j], block.approximate, filler)
+                cells.append(RichText(text, style="dim" if filler else ""))
             table.add_row(block.index_label(0, i, base), *cells)
         return table
 
-    def window_grids(self, equation: Equation) -> RichText:
+    def window_grids(self, equation: Equation) -> RichText | None:
         """The input (channels side by side, as many as fit the width) with the
-        window's cells picked out: reversed on a terminal, in [brackets] when plain."""
+        window's cells picked out: reversed on a terminal, in [brackets] when
+        plain; padding and inserted zeros are ·. A grid wider than the line is
+        cut into bands of columns; None when not even one column fits."""
         grids = equation.window_of
-        window = equation.window
-        cells = [[[self.printer.cell(v, grid.approximate) for v in row] for row in grid.values]
+        taps = set(equation.window.taps) if equation.window is not None else set()
+        cells = [[[FILLER if grid.is_filler(i, j) else self.printer.cell(v, grid.approximate)
+                   for j, v in enumerate(row)] for i, row in enumerate(grid.values)]
                  for grid in grids]
         width = max(len(c) for grid in cells for row in grid for c in row)
+        if width + 2 > self.width:
+            return None
         labels = [self.inline(grid.label) for grid in grids]
-        span = [max(len(label), (width + 3) * grid.values.shape[1] - 1)
-                for label, grid in zip(labels, grids, strict=True)]
-        # pack the channels into bands that fit the width
+        # each grid, or each band of its columns when it is wider than the line: a panel
+        per_band = max(1, (self.width + 1) // (width + 3))
+        panels: list[tuple[int, range, str]] = []
+        for g, grid in enumerate(grids):
+            cols = grid.values.shape[1]
+            for start in range(0, cols, per_band):
+                part = range(start, min(cols, start + per_band))
+                label = labels[g] if len(part) == cols else (
+                    f"{labels[g]} {prose.columns(part.start + 1, part.stop, cols)}")
+                if len(label) > self.width:  # a label never runs past the line
+                    label = label[: self.width - 1] + "…"
+                panels.append((g, part, label))
+        span = [max(len(label), (width + 3) * len(part) - 1) for _, part, label in panels]
+        # pack the panels into bands that fit the width
         bands: list[list[int]] = [[]]
         used = 0
-        for g, size in enumerate(span):
-            if bands[-1] and used + 3 + size > self.console.width:
+        for p, size in enumerate(span):
+            if bands[-1] and used + 3 + size > self.width:
                 bands.append([])
                 used = 0
             used += (3 if bands[-1] else 0) + size
-            bands[-1].append(g)
+            bands[-1].append(p)
         out = RichText(style="dim" if not self.plain else "")
         for number, band in enumerate(bands):
             if number:
                 out.append("\n")
-            out.append("   ".join(labels[g].ljust(span[g]) for g in band).rstrip() + "\n",
+            out.append("   ".join(panels[p][2].ljust(span[p]) for p in band).rstrip() + "\n",
                        style="dim")
             for i in range(grids[0].values.shape[0]):
-                for position, g in enumerate(band):
+                for position, p in enumerate(band):
+                    g, part, _ = panels[p]
                     if position:
                         out.append("   ")
                     drawn = 0
-                    for j, text in enumerate(cells[g][i]):
-                        inside = window is not None and (i, j) in window
-                        cell = text.rjust(width)
-                        if j:
+                    for n, j in enumerate(part):
+                        inside = (i, j) in taps
+                        cell = cells[g][i][j].rjust(width)
+                        if n:
                             out.append(" ")
                         if self.plain:
                             out.append(f"[{cell}]" if inside else f" {cell} ")
                         else:
                             out.append(f" {cell} ", style="bold reverse" if inside else "dim")
-                        drawn += width + 2 + (1 if j else 0)
+                        drawn += width + 2 + (1 if n else 0)
                     if position < len(band) - 1:
-                        out.append(" " * (span[g] - drawn))
+                        out.append(" " * (span[p] - drawn))
                 out.append("\n")
         out.rstrip()
         return out
@@ -176,41 +341,62 @@ class TextRenderer:
     def _print_Equation(self, block: Equation) -> None:
         if block.window is not None and block.window_of:
             first = block.window_of[0]
-            if max(first.values.shape) <= WINDOW_GRID_LIMIT:
-                self.console.print(self.window_grids(block), soft_wrap=True)
+            grids = (self.window_grids(block)
+                     if max(first.values.shape) <= WINDOW_GRID_LIMIT else None)
+            if grids is not None:
+                self.fillers_note(block.window_of)
+                self.console.print(grids, soft_wrap=True)
             else:
-                rows, cols = block.window.rows, block.window.columns
-                base = self.d.notation.index_base
-                self.console.print(RichText(
-                    f"window: rows {rows[0] + base}–{rows[-1] + base}, "
-                    f"columns {cols[0] + base}–{cols[-1] + base} of "
-                    f"{self.inline(first.label)}", style="dim"))
+                self.console.print(RichText(self.sentence(prose.window_span(
+                    block.window, self.d.notation.index_base, first)),
+                    style="dim"), soft_wrap=True)
         self.console.print(RichText(self.equation(block)), soft_wrap=True)
 
     def equation(self, block: Equation) -> str:
-        """``lhs = form`` lines aligned on '=', long sums wrapped at '+'."""
+        """``lhs = form`` lines aligned on '=', long sums wrapped at '+'.
+
+        When a form does not fit beside the left-hand side, the forms go under
+        it, indented; a term wider than a line is cut after a comma or a space.
+        """
         lhs = self.printer.doprint(block.lhs)
-        indent = " " * len(lhs)
-        width = max(self.console.width, 40)
-        lines: list[str] = []
-        forms, relation = self.printer.forms(block)
-        for k, pieces in enumerate(forms):
-            head = (lhs if k == 0 else indent) + (" = " if k < len(forms) - 1 else f" {relation} ")
-            line = head + pieces[0]
-            for n, piece in enumerate(pieces[1:], start=2):
-                room = width - (2 if n < len(pieces) else 0)  # for a trailing " +"
-                if len(line) + 3 + len(piece) > room:
-                    lines.append(line + " +")
-                    line = indent + "   " + piece
-                else:
-                    line += " + " + piece
-            lines.append(line)
+        forms = self.printer.forms(block)
+        widest = max((len(t) for _, terms in forms for t in terms), default=0)
+        narrow = len(lhs) + 3 + widest + 2 > self.width
+        indent = " " * (NARROW_INDENT if narrow else len(lhs))
+        lines: list[str] = [lhs] if narrow else []
+        for k, (relation, pieces) in enumerate(forms):
+            head = (lhs if k == 0 and not narrow else indent) + f" {relation} "
+            lines += self.sum_lines(head, pieces, " " * len(head))
         if block.note:
-            lines[-1] += "   " + self.inline(block.note)
+            note = self.inline(block.note)
+            if len(lines[-1]) + 3 + len(note) <= self.width:
+                lines[-1] += "   " + note
+            else:
+                lines.append(self.sentence(block.note, indent=len(indent) + 3))
         return "\n".join(lines)
 
+    def sum_lines(self, head: str, pieces: Sequence[str], indent: str) -> list[str]:
+        """Terms joined by ' + ' after ``head``, wrapped at '+' to the width; a
+        term wider than a line is cut, its rest indented a little more."""
+        lines: list[str] = []
+        line = head
+        for n, piece in enumerate(pieces):
+            room = self.width - (0 if n == len(pieces) - 1 else 2)  # for a trailing " +"
+            if n and len(line) + 3 + len(piece) > room:
+                lines.append(line + " +")
+                line = indent
+            elif n:
+                line += " + "
+            chunks = _chunks(piece, room - len(line), room - len(indent) - 2)
+            line += chunks[0]
+            for chunk in chunks[1:]:
+                lines.append(line)
+                line = indent + "  " + chunk
+        lines.append(line)
+        return lines
+
     def note(self, words: Sequence[str]) -> None:
-        self.console.print(RichText("".join(words), style="italic"))
+        self.console.print(RichText(self.sentence(words), style="italic"), soft_wrap=True)
 
     def _print_Omitted(self, block: Omitted) -> None:
         self.note(prose.omitted(block, self.hints))

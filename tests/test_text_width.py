@@ -1,0 +1,116 @@
+"""The text format keeps to ``--width``, and never breaks a line inside an expression.
+
+Every sample, and a 3×12 input whose window grids are wider than a narrow
+line, is printed at 40, 60, 80 and 100 columns: no line may be longer. Each
+sentence is wrapped between words and between the pieces of a formula (after
+its relation sign), never inside an expression, and loses no word.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import cnnstep
+from cnnstep.cli import HINTS
+from cnnstep.derivation import Derivation, Text
+from cnnstep.render import Options
+from cnnstep.render.expr import Settings, TextPrinter
+from cnnstep.render.text import TextRenderer, wrap_atoms
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = sorted((ROOT / "cnnstep" / "samples").glob("*.json"))
+WIDTHS = (40, 60, 80, 100)
+
+
+def wide_problem() -> dict[str, Any]:
+    """A 3×12 input with fractions: its window grids are 60 columns wide."""
+    return {"input": [[(i * j) % 5 - 2 for j in range(12)] for i in range(3)],
+            "filter": [[1, "-1/3"]], "target": [[0] * 11] * 3, "learning_rate": "0.1"}
+
+
+PROBLEMS: dict[str, Any] = {p.stem: p for p in SAMPLES} | {"wide-input": wide_problem()}
+
+
+@pytest.fixture(scope="module", params=list(PROBLEMS), ids=list(PROBLEMS))
+def worked(request: pytest.FixtureRequest) -> cnnstep.Worked:
+    return cnnstep.solve(PROBLEMS[request.param])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_line_is_wider_than_the_width(worked: cnnstep.Worked, width: int) -> None:
+    text = worked.to_text(width=width, hints=HINTS)
+    long = [line for line in text.splitlines() if len(line) > width]
+    assert not long, f"{len(long)} line(s) over {width} columns, e.g. {long[:2]}"
+
+
+def test_a_shortened_derivation_keeps_to_the_width() -> None:
+    worked = cnnstep.solve(ROOT / "cnnstep" / "samples" / "two-filters-padding.json")
+    text = worked.to_text(width=40, max_terms=30, hints=HINTS)
+    assert "--only" in text
+    assert not [line for line in text.splitlines() if len(line) > 40]
+
+
+def sentences(derivation: Derivation) -> list[Text]:
+    return [block for step in derivation.steps for block in step.blocks
+            if isinstance(block, Text)]
+
+
+def renderer(derivation: Derivation, width: int) -> TextRenderer:
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    return TextRenderer(derivation, console, Options(width=width))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_sentences_break_between_expressions_only(worked: cnnstep.Worked, width: int) -> None:
+    derivation = worked.derivation()
+    printer = TextPrinter(Settings.of(derivation))
+    text = renderer(derivation, width)
+    for block in sentences(derivation):
+        lines = text.sentence(block.parts).split("\n")
+        assert all(len(line) <= width for line in lines), lines
+        whole = "".join(p if isinstance(p, str) else printer.doprint(p) for p in block.parts)
+        # no word lost or changed: the lines are the sentence, broken at spaces
+        assert " ".join(lines) == re.sub(" +", " ", whole).strip(), (lines, whole)
+        for part in block.parts:
+            if not isinstance(part, str):
+                shown = printer.doprint(part)
+                if len(shown) <= width:  # else it must be cut: it is wider than a line
+                    assert any(shown in line for line in lines), (shown, lines)
+
+
+def test_the_update_rule_is_not_broken_inside() -> None:
+    """The reported case: B_new = B − α×∂L/∂B was broken after the minus."""
+    derivation = cnnstep.solve(ROOT / "cnnstep" / "samples" / "half-sse.json").derivation()
+    update = next(block for block in sentences(derivation)
+                  if "Gradient descent" in str(block.parts[0]))
+    for width in range(40, 101):
+        lines = renderer(derivation, width).sentence(update.parts).split("\n")
+        assert not any(line.endswith(("−", "− ", "×")) for line in lines), (width, lines)
+        assert any("Bnew = B − α×∂L/∂B" in line or "B − α×∂L/∂B" in line
+                   for line in lines), (width, lines)
+
+
+def test_a_formula_in_words_breaks_only_after_its_relation() -> None:
+    derivation = cnnstep.solve(ROOT / "cnnstep" / "samples" / "relu-maxpool.json").derivation()
+    rule = next(block for block in sentences(derivation) if "ReLU′(z)" in str(block.parts))
+    for width in range(40, 101):
+        text = renderer(derivation, width).sentence(rule.parts)
+        assert "ReLU′(z) =" in text and "z > 0" in text and "z = 0" in text, text
+
+
+def test_wrapping_cuts_only_what_no_line_can_hold() -> None:
+    assert wrap_atoms([("a", False), ("bb", True), ("cc", True)], 4) == ["a bb", "cc"]
+    assert wrap_atoms([("x", False), ("=", False), ("y", True)], 3) == ["x=", "y"]
+    assert wrap_atoms([("abcdefgh", False)], 3) == ["abc", "def", "gh"]
+
+
+def test_window_grids_wider_than_the_line_come_in_bands() -> None:
+    text = cnnstep.solve(wide_problem()).to_text(width=40)
+    assert "X (columns 1–8 of 12)" in text and "X (columns 9–12 of 12)" in text
+    assert not [line for line in text.splitlines() if len(line) > 40]
