@@ -6,8 +6,10 @@
   can name (the format's table) and the order in which they are tried;
 * :mod:`~cnnstep.check.follow_through` finds a later step done right from the
   student's own wrong earlier answer (``carried_forward``);
-* :mod:`~cnnstep.check.marking` marks every answered quantity and makes the
-  report.
+* :mod:`~cnnstep.check.asked` reads what an exercise asks and the points of
+  each question;
+* :mod:`~cnnstep.check.marking` marks a script out of everything asked and
+  makes the report.
 """
 
 from cnnstep.check.answers import (
@@ -20,7 +22,8 @@ from cnnstep.check.answers import (
     read_answers,
     tolerance_of,
 )
-from cnnstep.check.marking import Marked, Mismatch, Report, mark
+from cnnstep.check.asked import Asked, Question, everything, questions
+from cnnstep.check.marking import Entry, Marked, Mismatch, Report, Scored, mark
 from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Mistake
 
 __all__ = [
@@ -28,16 +31,22 @@ __all__ = [
     "NEAR",
     "PRECEDENCE",
     "Answers",
+    "Asked",
     "Diagnosis",
+    "Entry",
     "Given",
     "Marked",
     "Mismatch",
     "Mistake",
+    "Question",
     "Report",
+    "Scored",
     "answers_in_problem",
+    "everything",
     "is_right",
     "load_answers",
     "mark",
+    "questions",
     "read_answers",
     "tolerance_of",
 ]

@@ -1,13 +1,30 @@
-"""Marking every answered quantity, in the order of the steps, and the report."""
+"""Marking a script: every asked entry, in the order of the steps, and the report.
+
+The marking rules of the format ("Questions, points and course documents"):
+
+* a script is marked out of everything asked (:mod:`cnnstep.check.asked`);
+  an asked entry with no answer scores 0;
+* a quantity's points are shared equally by its entries;
+* a wrong entry of a quantity diagnosed ``carried_forward`` earns the fraction
+  ``follow_through`` of its share (1: full method marks).
+
+Every answered quantity is checked, asked or not, so that a later quantity
+worked out from a wrong earlier one is recognised; the report holds the asked
+quantities alone.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from cnnstep.check.answers import Answers, Given, entries, in_user_shape, is_right
+from cnnstep.check.asked import Asked, Question, questions
 from cnnstep.check.mistakes import Diagnosis, diagnose
 from cnnstep.engine import Solution
 from cnnstep.problem import ProblemError
@@ -16,6 +33,9 @@ from cnnstep.result import quantity
 
 if TYPE_CHECKING:
     from cnnstep.derivation import Derivation, Whole
+
+#: the code of the diagnosis whose wrong entries earn method marks
+CARRIED_FORWARD = "carried_forward"
 
 
 @dataclass(frozen=True)
@@ -27,28 +47,75 @@ class Mismatch:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One asked entry, marked: its answer (None: not answered), whether it is
+    right, and the points it earned of the points it carries."""
+
+    index: tuple[int, ...]  # in the user's shape
+    expected: Fraction
+    given: Given | None
+    right: bool
+    points: Fraction
+    max_points: Fraction
+
+
+@dataclass(frozen=True)
 class Marked:
-    """One quantity, marked."""
+    """One asked quantity, marked: counts and points over its asked entries."""
 
     key: str
     right: int
+    #: asked entries with an answer
+    answered: int
+    #: asked entries
     total: int
     mismatches: tuple[Mismatch, ...]
     diagnosis: Diagnosis | None = None
+    points: Fraction = Fraction(0)
+    max_points: Fraction = Fraction(0)
+    #: every asked entry, in the order of its indices
+    entries: tuple[Entry, ...] = ()
 
     @property
     def correct(self) -> bool:
-        return not self.mismatches
+        """Every asked entry answered, and right."""
+        return self.right == self.total
+
+    @property
+    def unanswered(self) -> int:
+        return self.total - self.answered
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One question, marked."""
+
+    question: Question
+    right: int
+    answered: int
+    total: int
+    points: Fraction
+    max_points: Fraction
+
+    @property
+    def correct(self) -> bool:
+        return self.right == self.total
 
 
 @dataclass(frozen=True)
 class Report:
     solution: Solution
+    #: the asked quantities, in the order of the steps
     quantities: tuple[Marked, ...]
     answers: Answers = field(repr=False, default_factory=dict)
+    #: the questions, in the order they are asked
+    questions: tuple[Scored, ...] = ()
+    #: the fraction of its share a carried-forward entry earns
+    follow_through: Fraction = Fraction(1)
 
     @property
     def correct(self) -> bool:
+        """Every asked entry answered, and right."""
         return all(q.correct for q in self.quantities)
 
     @property
@@ -56,8 +123,28 @@ class Report:
         return sum(q.right for q in self.quantities)
 
     @property
+    def answered(self) -> int:
+        return sum(q.answered for q in self.quantities)
+
+    @property
     def total(self) -> int:
         return sum(q.total for q in self.quantities)
+
+    @property
+    def points(self) -> Fraction:
+        return sum((q.points for q in self.questions), Fraction(0))
+
+    @property
+    def max_points(self) -> Fraction:
+        return sum((q.max_points for q in self.questions), Fraction(0))
+
+    @property
+    def blank(self) -> bool:
+        """Nothing asked is answered."""
+        return self.answered == 0
+
+    def marked(self, key: str) -> Marked | None:
+        return next((q for q in self.quantities if q.key == key), None)
 
     @cached_property
     def departures(self) -> Derivation:
@@ -84,35 +171,115 @@ class Report:
         return out[:limit]
 
 
-def mark(solution: Solution, answers: Answers, tolerance: Fraction | None = None) -> Report:
-    """Mark every answered quantity and diagnose the wrong ones.
+def _weights(solution: Solution, asked: tuple[Question, ...]
+             ) -> dict[str, tuple[Any, Any]]:
+    """Asked key → (the points each entry carries, which entries are asked), in the
+    user's shape: a whole quantity shares its points equally among its entries."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for question in asked:
+        if question.key not in out:
+            value = quantity(solution, question.key)
+            assert value is not None  # questions() accepts the result's keys only
+            shape = in_user_shape(value, question.key, solution).shape
+            weights = np.empty(shape, dtype=object)
+            weights.fill(Fraction(0))
+            out[question.key] = (weights, np.zeros(shape, dtype=bool))
+        weights, mask = out[question.key]
+        if question.whole:
+            share = question.points / max(1, weights.size)
+            for index in np.ndindex(*weights.shape):
+                weights[index] += share
+            mask[...] = True
+        else:
+            assert question.entry is not None
+            weights[question.entry] += question.points
+            mask[question.entry] = True
+    return out
 
-    The quantities are marked in the order of the steps, so that an earlier
-    wrong answer is known when a later one is checked for follow-through.
+
+def mark(solution: Solution, answers: Answers, tolerance: Fraction | None = None, *,
+         asked: Iterable[Asked] | None = None,
+         follow_through: Fraction = Fraction(1)) -> Report:
+    """Mark a script out of everything ``asked`` (None: every quantity the
+    problem determines, one point each) and diagnose the wrong quantities.
+
+    The quantities are checked in the order of the steps, so that an earlier
+    wrong answer is known when a later one is checked for follow-through. A
+    blank script is marked too: it scores 0.
     """
+    if not 0 <= follow_through <= 1:
+        raise ProblemError("the follow-through fraction must be from 0 to 1")
+    wanted = questions(solution, asked)
+    weights = _weights(solution, wanted)
+
     wrong: set[str] = set()
-    marked: list[Marked] = []
+    diagnoses: dict[str, Diagnosis | None] = {}
     for key in in_step_order(answers):
         value = quantity(solution, key)
         assert value is not None  # read_answers accepts the result's keys only
         true = in_user_shape(value, key, solution)
-        full = full_shape(key, solution.problem.layer)
-        mismatches = []
-        right = total = 0
-        for index, given in entries(answers[key]):
-            total += 1
-            if is_right(given, true[index], tolerance):
+        if any(not is_right(given, true[index], tolerance)
+               for index, given in entries(answers[key])):
+            wrong.add(key)
+            diagnoses[key] = diagnose(solution, key, answers, wrong, tolerance)
+
+    marked: list[Marked] = []
+    for key in in_step_order(weights):
+        marked.append(_mark_quantity(solution, key, answers, weights[key], diagnoses.get(key),
+                                     tolerance, follow_through))
+    scored = tuple(_score(question, marked) for question in wanted)
+    return Report(solution, tuple(marked), answers, scored, follow_through)
+
+
+def _mark_quantity(solution: Solution, key: str, answers: Answers, weighted: tuple[Any, Any],
+                   diagnosis: Diagnosis | None, tolerance: Fraction | None,
+                   follow_through: Fraction) -> Marked:
+    weights, mask = weighted
+    value = quantity(solution, key)
+    assert value is not None
+    true = in_user_shape(value, key, solution)
+    grid = answers.get(key)
+    full = full_shape(key, solution.problem.layer)
+    carried = diagnosis is not None and diagnosis.code == CARRIED_FORWARD
+    marked_entries: list[Entry] = []
+    mismatches: list[Mismatch] = []
+    right = answered = 0
+    for index in np.ndindex(*mask.shape):
+        if not mask[index]:
+            continue
+        expected: Fraction = true.item(index) if index else true.item()
+        weight: Fraction = weights.item(index) if index else weights.item()
+        given: Given | None = (None if grid is None
+                               else grid.item(index) if index else grid.item())
+        ok = given is not None and is_right(given, expected, tolerance)
+        points = Fraction(0)
+        if given is not None:
+            answered += 1
+            if ok:
                 right += 1
+                points = weight
             else:
                 full_index = (0,) * (len(full) - len(index)) + index
-                mismatches.append(Mismatch(index, full_index, true[index], given))
-        if not total:
-            continue  # every entry null: nothing to mark
-        diagnosis = None
-        if mismatches:
-            wrong.add(key)
-            diagnosis = diagnose(solution, key, answers, wrong, tolerance)
-        marked.append(Marked(key, right, total, tuple(mismatches), diagnosis))
-    if not marked:
-        raise ProblemError("no answers to mark: the answers are empty or all null")
-    return Report(solution, tuple(marked), answers)
+                mismatches.append(Mismatch(index, full_index, expected, given))
+                points = weight * follow_through if carried else Fraction(0)
+        marked_entries.append(Entry(index, expected, given, ok, points, weight))
+    return Marked(key, right, answered, len(marked_entries), tuple(mismatches),
+                  diagnosis if mismatches else None,
+                  sum((e.points for e in marked_entries), Fraction(0)),
+                  sum((e.max_points for e in marked_entries), Fraction(0)),
+                  tuple(marked_entries))
+
+
+def _score(question: Question, marked: list[Marked]) -> Scored:
+    """A question's points: its share of each of its entries' points."""
+    quantity_of = next(q for q in marked if q.key == question.key)
+    chosen = [e for e in quantity_of.entries
+              if question.whole or e.index == question.entry]
+    share = question.points / max(1, len(chosen))
+    points = Fraction(0)
+    for e in chosen:
+        if e.max_points:
+            points += share * (e.points / e.max_points)
+    return Scored(question, sum(e.right for e in chosen),
+                  sum(e.given is not None for e in chosen), len(chosen), points,
+                  question.points)

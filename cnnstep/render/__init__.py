@@ -63,12 +63,18 @@ class Options:
 
 class Renderer:
     """One output format. A format that shows the worked derivation (``worked``)
-    prints derivations; the one that does not prints the result object."""
+    prints derivations; the one that does not prints the result object. A format
+    that does not ``solve`` prints marked answers only."""
 
     #: the format's name, as ``--format`` takes it
     name: ClassVar[str]
-    #: True: a solved layer shows as its worked derivation; False: as its result object
+    #: True: a solved layer shows as its worked derivation (and a report comes with
+    #: the working of its wrong entries); False: as its result object
     worked: ClassVar[bool] = True
+    #: False: the format prints marked answers only, never a solved layer
+    solves: ClassVar[bool] = True
+    #: True: a report is one row of a table, always printed as a batch
+    always_batch: ClassVar[bool] = False
 
     def derivation(self, derivation: Derivation, options: Options) -> str:
         raise NotImplementedError(f"{self.name} prints the result, not a derivation")
@@ -83,8 +89,9 @@ class Renderer:
         entries (None when all are right, or when the format does not show it)."""
         raise NotImplementedError
 
-    def batch(self, outcomes: Sequence[Outcome]) -> str:
-        """Many answers files marked against one problem: a summary."""
+    def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
+        """Many answers files marked against one problem: a summary (text fits
+        ``options.width``, None: the terminal's)."""
         raise NotImplementedError
 
 
