@@ -40,6 +40,8 @@ class Format(StrEnum):
     markdown = "markdown"
     html = "html"
     json = "json"
+    csv = "csv"
+    gradescope = "gradescope"
 
 
 #: the option -o FILE of every command
@@ -200,6 +202,8 @@ def solve(
     """
     from cnnstep.problem import Layer, ProblemError, load, load_problem, where
 
+    if not FORMATS[format.value].solves:
+        raise fail(f"--format {format.value} prints marked answers; it goes with cnnstep check")
     if fragment and format is not Format.latex:
         raise fail("--fragment goes with --format latex")
     shaping = (("--only", bool(only)), ("--decimals", decimals is not None),
@@ -287,7 +291,9 @@ def check(
         Format, typer.Option("--format", "-f",
                              help="text, markdown, latex or html: a report with the worked "
                                   "derivation of the wrong entries (several files: a summary "
-                                  "table); json: the report object (several files: a list).")
+                                  "table); json: the report object (several files: a list); "
+                                  "csv: one row per file, for a gradebook; gradescope: the "
+                                  "results.json of a Gradescope autograder, for one file.")
     ] = Format.text,
     to: Output = None,
     tol: Annotated[
@@ -305,8 +311,8 @@ def check(
     ] = None,
     batch: Annotated[
         bool, typer.Option("--batch",
-                           help="Print a summary table (json: a list) even for one "
-                                "answers file.")
+                           help="Print a summary table (json: a list; csv: rows) even for "
+                                "one answers file.")
     ] = False,
     feedback_dir: Annotated[
         Path | None, typer.Option(
@@ -339,7 +345,9 @@ def check(
 
       cnnstep check samples/exercise-with-answers.json
 
-      cnnstep check problem.json scripts/*.json --format json --feedback-dir fb
+      cnnstep check problem.json scripts/*.json --format csv -o grades.csv --feedback-dir fb
+
+      cnnstep check problem.json submission.json --format gradescope -o results.json
     """
     from fractions import Fraction
 
@@ -367,6 +375,9 @@ def check(
         raise fail("--feedback-format goes with --feedback-dir")
     files = answers or []
     printer = FORMATS[format.value]
+    if format is Format.gradescope and len(files) > 1:
+        raise fail("--format gradescope prints the results.json of one submission; "
+                   "give one answers file")
     try:
         data = parse_json(read_text(problem))
         read_in = problem_from_data(data)
@@ -415,11 +426,13 @@ def check(
             progress()
 
     errors = [outcome for _, outcome in results if isinstance(outcome, str)]
-    if batch or printer.always_batch or len(results) > 1:
+    if (batch or printer.always_batch or len(results) > 1) and format is not Format.gradescope:
         write(printer.batch(results, Options(width=width, color=_colour(to))), to, inputs)
     else:
         name, single = results[0]
         if isinstance(single, str):
+            if format is Format.gradescope:  # Gradescope still gets its results.json
+                write(printer.batch(results), to, inputs)
             raise fail(single)
         from cnnstep.api import render_report
 

@@ -3,7 +3,9 @@
 A renderer prints what it is given and computes nothing: the worked
 derivation of a solved layer, its result object, a marked hand calculation
 (with the derivation of its wrong entries, built by the caller) and the
-summary of a batch of them. The command line and the Python interface both
+summary of a batch of them. Two formats print marked answers only: ``csv``
+(a gradebook's rows) and ``gradescope`` (the ``results.json`` of a Gradescope
+autograder). The command line and the Python interface both
 look a format up here and never spell one themselves.
 
 Importing this package is cheap: a format's module (and rich, for text) is
@@ -97,7 +99,7 @@ class Renderer:
 
 #: format name → the module of its renderer (each holds one, named RENDERER)
 _MODULES = {"text": "text", "latex": "latex", "markdown": "markdown", "html": "html",
-            "json": "json_result"}
+            "json": "json_result", "csv": "csv_table", "gradescope": "gradescope"}
 
 
 class _Formats(Mapping[str, Renderer]):
@@ -118,7 +120,7 @@ class _Formats(Mapping[str, Renderer]):
         return f"<cnnstep formats: {', '.join(_MODULES)}>"
 
 
-#: every output format by name: text, latex, markdown, html, json
+#: every output format by name: text, latex, markdown, html, json, csv, gradescope
 FORMATS: Mapping[str, Renderer] = _Formats()
 
 
