@@ -554,8 +554,9 @@ def test_feedback_in_latex_compiles(section: tuple[Path, list[Script]]) -> None:
     assert run.returncode == 1, run.stderr
     assert run.stdout.startswith("\\documentclass")  # the summary, as a document
     pdflatex = _pdflatex()
-    for script in chosen:
-        source = root / "tex" / f"{script.name}.tex"
+    (root / "tex" / "summary.tex").write_text(run.stdout, encoding="utf-8")
+    for source in [root / "tex" / "summary.tex",
+                   *(root / "tex" / f"{script.name}.tex" for script in chosen)]:
         assert source.read_text(encoding="utf-8").rstrip().endswith("\\end{document}")
         build = subprocess.run(
             [pdflatex, "-interaction=nonstopmode", "-halt-on-error", source.name],

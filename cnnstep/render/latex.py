@@ -224,7 +224,11 @@ class Latex(Renderer):
         return document("\n".join(out), options.fragment)
 
     def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
-        rows = [[latex_escape(cell) for cell in row] for row in prose.batch_rows(outcomes)]
+        # the diagnoses one a line, in a column that wraps
+        rows = [[*(latex_escape(cell) for cell in row[:-1]),
+                 "\\parbox[t]{7cm}{\\raggedright "
+                 + latex_escape(row[-1]).replace("\n", "\\newline ") + "}"]
+                for row in prose.batch_rows(outcomes, joined="\n")]
         return document(tabular(prose.BATCH_HEADER, rows, framed=False) + "\n")
 
 
