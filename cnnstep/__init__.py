@@ -11,7 +11,7 @@ with the package.
 Fraction(73, 200)
 >>> report = cnnstep.check(cnnstep.sample("exercise-with-answers"))
 >>> report.correct, f"{report.right}/{report.total}"
-(False, '17/25')
+(False, '17/26')
 
 A problem is a path, JSON text or a mapping (see the README for its keys);
 numbers are read exactly, and a Python float by its shortest repr (``0.1`` is
@@ -59,23 +59,23 @@ def check(problem: "ProblemSource", answers: "AnswersSource | None" = None, *,
     must be exact. ``tolerance`` accepts anything within it instead.
 
     >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]],
-    ...            "target": [[0, 1], [1, 2]]}
+    ...            "target": [[0, 1], [1, 2]], "questions": ["output", "loss"]}
     >>> report = check(problem, {"output": [[0.5, 1], [1.5, 2]], "loss": 0.3})
     >>> report.correct
     False
     >>> [(marked.key, marked.right, marked.total) for marked in report.quantities]
     [('output', 4, 4), ('loss', 0, 1)]
-    >>> check(problem, {"loss": 0.3}, tolerance="0.2").correct
+    >>> check(problem, {"output": [[0.5, 1], [1.5, 2]], "loss": 0.3}, tolerance="0.2").correct
     True
     >>> print(report.to_text())  # doctest: +ELLIPSIS
     Marking
-    ┌──────────┬────────┬──────┬───────┬───────────┐
-    │ quantity │ symbol │ mark │ right │ diagnosis │
-    ├──────────┼────────┼──────┼───────┼───────────┤
-    │ output   │ Z      │ ✓    │ 4/4   │           │
-    │ loss     │ L      │ ✗    │ 0/1   │           │
-    └──────────┴────────┴──────┴───────┴───────────┘
-    Score: 4/5
+    ┌──────────┬────────┬──────┬───────┬────────┬───────────┐
+    │ quantity │ symbol │ mark │ right │ points │ diagnosis │
+    ├──────────┼────────┼──────┼───────┼────────┼───────────┤
+    │ output   │ Z      │ ✓    │ 4/4   │ 1 of 1 │           │
+    │ loss     │ L      │ ✗    │ 0/1   │ 0 of 1 │           │
+    └──────────┴────────┴──────┴───────┴────────┴───────────┘
+    Score: 1 of 2 points (4 of 5 entries right)
     <BLANKLINE>
     loss: 1 wrong entry of L
     <BLANKLINE>

@@ -418,9 +418,9 @@ def render_report(report: Report, title: str, format: str = "text",
     the working of its wrong entries where the format shows derivations.
 
     >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
-    >>> report = cnnstep.check(problem, {"loss": 0.125})
+    >>> report = cnnstep.check({**problem, "questions": ["loss"]}, {"loss": 0.125})
     >>> print(render_report(report, "Marking", "json"))  # doctest: +ELLIPSIS
-    {"correct": true, "score": {"right": 1, "total": 1}, "quantities": {"loss": ...}}}
+    {"correct": true, "score": {"right": 1, "answered": 1, "total": 1, ...}
     <BLANKLINE>
     """
     printer = renderer(format)

@@ -40,6 +40,8 @@ class Format(StrEnum):
     markdown = "markdown"
     html = "html"
     json = "json"
+    csv = "csv"
+    gradescope = "gradescope"
 
 
 #: the option -o FILE of every command
@@ -249,6 +251,8 @@ def solve(
     from cnnstep.problem import Layer, ProblemError, load, load_problem, where
 
     file = problem_path(file, sample)
+    if not FORMATS[format.value].solves:
+        raise fail(f"--format {format.value} prints marked answers; it goes with cnnstep check")
     if fragment and format is not Format.latex:
         raise fail("--fragment goes with --format latex")
     shaping = (("--only", bool(only)), ("--decimals", decimals is not None),
@@ -317,6 +321,19 @@ def run_verify(problem: Problem, format: Format, to: Path | None,
         raise typer.Exit(1)
 
 
+class Feedback(StrEnum):
+    """The formats of a feedback document."""
+
+    text = "text"
+    markdown = "markdown"
+    latex = "latex"
+    html = "html"
+
+
+#: the file extension of each feedback format
+FEEDBACK_SUFFIX = {"text": ".txt", "markdown": ".md", "latex": ".tex", "html": ".html"}
+
+
 @app.command(cls=cliparams.Command)
 def check(
     problem: Annotated[Path | None, typer.Argument(
@@ -332,7 +349,10 @@ def check(
     format: Annotated[
         Format, typer.Option("--format", "-f",
                              help="text, markdown, latex or html: a report with the worked "
-                                  "derivation of the wrong entries; json: the report object.")
+                                  "derivation of the wrong entries (several files: a summary "
+                                  "table); json: the report object (several files: a list); "
+                                  "csv: one row per file, for a gradebook; gradescope: the "
+                                  "results.json of a Gradescope autograder, for one file.")
     ] = Format.text,
     to: Output = None,
     tol: Annotated[
@@ -341,24 +361,58 @@ def check(
             help="Accept any answer within X of the true value, instead of the rounding "
                  "rule (right to the decimals written, and within 0.01).")
     ] = None,
+    follow_through: Annotated[
+        str | None, typer.Option(
+            "--follow-through", metavar="F",
+            help="The fraction of its points a wrong entry earns when it is worked out "
+                 "correctly from the student's own wrong earlier answer (carried_forward), "
+                 "from 0 to 1 (default 1: full method marks).")
+    ] = None,
+    batch: Annotated[
+        bool, typer.Option("--batch",
+                           help="Print a summary table (json: a list; csv: rows) even for "
+                                "one answers file.")
+    ] = False,
+    feedback_dir: Annotated[
+        Path | None, typer.Option(
+            "--feedback-dir", metavar="DIR",
+            help="Also write one feedback document per answers file into DIR (made if "
+                 "missing), named after it: the report with the working of the wrong "
+                 "entries.")
+    ] = None,
+    feedback_format: Annotated[
+        Feedback | None, typer.Option(
+            "--feedback-format", show_default=False,
+            help="The format of the feedback documents: text, markdown, latex or html "
+                 "(default: --format when it is one of them, else markdown).")
+    ] = None,
     width: Annotated[
         int | None, typer.Option("--width", min=40, max=MAX_WIDTH,
-                                 help="Text width (default 100).")
+                                 help="Text width: a report's (default 100), a summary "
+                                      "table's (default: the terminal's).")
     ] = None,
 ) -> None:
-    """Mark a hand calculation: ✓ or ✗ per quantity, the mistake named, the right working.
+    """Mark hand calculations: points per question, the mistakes named, the right working.
 
-    Without an answers file, the problem file's own 'answers' key is marked.
-    Several answers files give one summary table, a row per file.
+    Without an answers file, the problem file's own 'answers' key is marked;
+    several answers files (or --batch) give one summary, a row per file. Every
+    quantity asked is marked, answered or not: an entry not answered scores 0.
 
-    Exit status: 0 all correct, 1 something wrong, 2 bad input.
+    Exit status: 0 all correct, 1 something wrong or not answered, 2 bad input
+    (a batch still marks every file it can read).
 
     Examples:
 
       cnnstep check --sample exercise-with-answers
 
       cnnstep check --sample exercise-with-answers --format markdown -o feedback.md
+
+      cnnstep check --sample exercise-with-answers --format csv --batch
+
+      cnnstep check --sample exercise-with-answers --format gradescope -o results.json
     """
+    from fractions import Fraction
+
     from cnnstep.check import answers as marking
     from cnnstep.check import mark
     from cnnstep.engine import solve as solve_layer
@@ -368,6 +422,7 @@ def check(
         parse_json,
         problem_from_data,
         read_text,
+        to_number,
         where,
     )
 
@@ -377,8 +432,19 @@ def check(
     problem = problem_path(problem, sample)
     try:
         tolerance = marking.tolerance_of(tol) if tol is not None else None
+        share = (to_number(follow_through, "--follow-through")
+                 if follow_through is not None else Fraction(1))
     except ProblemError as error:
         raise fail(str(error)) from None
+    if not 0 <= share <= 1:
+        raise fail(f"--follow-through {follow_through}: expected a number from 0 to 1")
+    if feedback_format is not None and feedback_dir is None:
+        raise fail("--feedback-format goes with --feedback-dir")
+    files = answers or []
+    printer = FORMATS[format.value]
+    if format is Format.gradescope and len(files) > 1:
+        raise fail("--format gradescope prints the results.json of one submission; "
+                   "give one answers file")
     try:
         data = parse_json(read_text(problem))
         read_in = problem_from_data(data)
@@ -387,8 +453,15 @@ def check(
     notes(read_in, problem)
     solution = solve_layer(read_in)
 
-    files = answers or []
+    documents: dict[str, Path] = {}
+    document_format = (feedback_format.value if feedback_format is not None
+                       else format.value if format.value in FEEDBACK_SUFFIX else "markdown")
+    if feedback_dir is not None:
+        documents = _feedback_paths(files or [problem], feedback_dir,
+                                    FEEDBACK_SUFFIX[document_format])
+
     inputs = [problem, *files]
+    results: list[tuple[str, Report | str]] = []
     if not files:
         try:
             inside = data.get(ANSWERS_KEY) if isinstance(data, dict) else None
@@ -396,40 +469,81 @@ def check(
                 raise ProblemError("no answers to mark; give an answers file, or put them "
                                    f"in the problem under the key '{ANSWERS_KEY}'")
             own = marking.read_answers(inside, solution, ANSWERS_KEY)
-            outcome: Report | str = mark(solution, own, tolerance)
+            outcome: Report | str = mark(solution, own, tolerance, follow_through=share)
         except ProblemError as error:
             raise fail(f"{where(problem)}: {error}") from None
-        results: list[tuple[str, Report | str]] = [(where(problem), outcome)]
+        results.append((where(problem), outcome))
+        _write_feedback(outcome, f"Marking {where(problem)}", documents.get(where(problem)),
+                        document_format, width, inputs)
     else:
-        results = []
         progress = _progress(len(files))
         for path in files:
+            name = where(path)
             try:
                 marked: Report | str = mark(
-                    solution, marking.load_answers(path, solution), tolerance)
+                    solution, marking.load_answers(path, solution), tolerance,
+                    follow_through=share)
             except ProblemError as error:
                 text = str(error)
-                marked = text if text.startswith(f"{where(path)}: ") else f"{where(path)}: {text}"
-            results.append((where(path), marked))
+                marked = text if text.startswith(f"{name}: ") else f"{name}: {text}"
+            results.append((name, marked))
+            _write_feedback(marked, f"Marking {name} against {problem}", documents.get(name),
+                            document_format, width, inputs)
             progress()
 
-    if len(results) == 1:
+    errors = [outcome for _, outcome in results if isinstance(outcome, str)]
+    if (batch or printer.always_batch or len(results) > 1) and format is not Format.gradescope:
+        write(printer.batch(results, Options(width=width, color=_colour(to))), to, inputs)
+    else:
         name, single = results[0]
         if isinstance(single, str):
+            if format is Format.gradescope:  # Gradescope still gets its results.json
+                write(printer.batch(results), to, inputs)
             raise fail(single)
         from cnnstep.api import render_report
 
         title = f"Marking {name} against {problem}" if files else f"Marking {name}"
-        write(render_report(single, title, format,
+        write(render_report(single, title, format.value,
                             Options(hints=HINTS, width=width, color=_colour(to))), to, inputs)
-        if not single.correct:
-            raise typer.Exit(1)
-        return
-    write(FORMATS[format].batch(results), to, inputs)
-    if any(isinstance(outcome, str) for _, outcome in results):
+    if errors:
+        say("note", f"{len(errors)} of {len(results)} answers files could not be read; "
+                    "their rows say why")
         raise typer.Exit(2)
     if not all(not isinstance(outcome, str) and outcome.correct for _, outcome in results):
         raise typer.Exit(1)
+
+
+def _feedback_paths(files: list[Path], directory: Path, suffix: str) -> dict[str, Path]:
+    """Each answers file's feedback document: ``DIR/<its name><suffix>``; two files
+    with the same name are refused."""
+    from cnnstep.problem import where
+
+    paths: dict[str, Path] = {}
+    taken: dict[Path, Path] = {}
+    for path in files:
+        document = directory / (path.stem + suffix)
+        if document in taken:
+            raise fail(f"--feedback-dir: {where(taken[document])} and {where(path)} would "
+                       f"both write {document}")
+        taken[document] = path
+        paths[where(path)] = document
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise fail(f"{directory}: cannot make the directory: {error.strerror or error}"
+                   ) from None
+    return paths
+
+
+def _write_feedback(outcome: Report | str, title: str, document: Path | None, format: str,
+                    width: int | None, inputs: Iterable[Path]) -> None:
+    """A student's feedback document: the report with the working of the wrong
+    entries, without the command line's hints (the student runs no command)."""
+    if document is None or isinstance(outcome, str):
+        return
+    from cnnstep.api import render_report
+
+    write(render_report(outcome, title, format, Options(width=width)), document, inputs)
 
 
 def _pair_option(text: str, name: str) -> tuple[int, int]:

@@ -50,9 +50,9 @@ def report_of(*args: str | Path) -> tuple[int, Any]:
 
 
 def codes(report: dict[str, Any]) -> dict[str, str | None]:
-    """quantity → diagnosis code (None when right or undiagnosed)."""
+    """answered quantity → diagnosis code (None when right or undiagnosed)."""
     return {key: (q["diagnosis"] or {}).get("code")
-            for key, q in report["quantities"].items()}
+            for key, q in report["quantities"].items() if q["answered"]}
 
 
 def one_error_line(run: Result) -> str:

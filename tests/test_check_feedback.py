@@ -111,7 +111,9 @@ def test_the_heading_of_a_wrong_quantity_names_its_symbol() -> None:
 
 def test_messages_use_the_problems_letters() -> None:
     seed = _report(SEED000, ANSWERS / "seed000-kernel-not-rotated.json")
-    diagnosis = seed.quantities[0].diagnosis
+    marked = seed.marked("grad_input")
+    assert marked is not None
+    diagnosis = marked.diagnosis
     assert diagnosis is not None
     assert diagnosis.message.startswith("dLoss/dI was computed with the kernel as it is")
     problem = load_problem(SEED000)
@@ -224,8 +226,10 @@ def test_no_departure_without_a_mistake_that_shows_one() -> None:
 def test_the_json_report_is_unchanged_and_builds_no_departure() -> None:
     report = _report(SEED000, ANSWERS / "seed000-kernel-not-rotated.json")
     data: dict[str, Any] = json.loads(FORMATS["json"].report(report, "T", None, Options()))
-    assert set(data) == {"correct", "score", "quantities"}
-    assert set(data["quantities"]["grad_input"]) == {"correct", "mismatches", "diagnosis"}
+    assert set(data) == {"correct", "score", "quantities", "questions"}
+    assert set(data["quantities"]["grad_input"]) == {
+        "correct", "right", "answered", "total", "points", "max_points", "mismatches",
+        "unanswered", "diagnosis"}
     assert "departures" not in vars(report)  # made only when a format prints it
 
 

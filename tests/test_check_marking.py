@@ -48,7 +48,8 @@ def test_all_correct_seed000() -> None:
     status, report = report_of(SEED000, ANSWERS / "seed000-correct.json")
     assert status == 0
     assert report["correct"] is True
-    assert report["score"] == {"right": 26, "total": 26}
+    assert report["score"] == {"right": 26, "answered": 26, "total": 26, "points": 6,
+                               "max_points": 6}
     assert set(report["quantities"]) == {"output", "loss", "grad_output", "grad_filter",
                                          "grad_input", "updated_filter"}
     assert all(q["correct"] and q["mismatches"] == [] and q["diagnosis"] is None
@@ -70,9 +71,13 @@ def test_correct_fixture_is_the_independent_solution() -> None:
                                   "seed000-fractions.json"])
 def test_rounded_and_fraction_answers_are_right(name: str) -> None:
     status, report = report_of(SEED000, ANSWERS / name)
-    assert status == 0, report
-    assert report["correct"] is True
-    assert report["score"]["right"] == report["score"]["total"] > 0
+    score = report["score"]
+    assert score["right"] == score["answered"] > 0
+    assert all(not q["mismatches"] for q in report["quantities"].values())
+    # the fractions file leaves out output, grad_filter and grad_input: not all correct
+    complete = score["answered"] == score["total"]
+    assert (status, report["correct"]) == ((0, True) if complete else (1, False)), report
+    assert complete is (name != "seed000-fractions.json")
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +144,9 @@ def _one_entry(solution: Any, key: str, index: tuple[int, ...], text: str) -> di
                          ids=[f"{k}{list(i)}={t}" for k, i, t, _ in ROUNDING])
 def test_rounding_rule(seed000_solution: Any, key: str, index: tuple[int, ...], text: str,
                        right: bool) -> None:
+    entry = key + "".join(f"[{i}]" for i in index)
     report = mark(seed000_solution, read_answers(_one_entry(seed000_solution, key, index, text),
-                                                 seed000_solution))
+                                                 seed000_solution), asked=[(entry, 1)])
     (marked,) = report.quantities
     assert (marked.right, marked.total) == ((1, 1) if right else (0, 1))
     assert report.correct is right
@@ -164,7 +170,8 @@ def test_tolerance(seed000_solution: Any, tol: str, key: str, index: tuple[int, 
     from cnnstep.check import tolerance_of
 
     answers = read_answers(_one_entry(seed000_solution, key, index, text), seed000_solution)
-    report = mark(seed000_solution, answers, tolerance_of(tol))
+    entry = key + "".join(f"[{i}]" for i in index)
+    report = mark(seed000_solution, answers, tolerance_of(tol), asked=[(entry, 1)])
     assert report.correct is right
 
 
@@ -175,33 +182,48 @@ def test_tol_on_the_command_line(tmp_path: Path) -> None:
     assert report["quantities"]["output"]["mismatches"] == [
         {"index": [0, 0], "expected": Decimal("1.6"), "given": Decimal("1.5")}]
     status, report = report_of(SEED000, answers, "--tol", "0.1")
-    assert status == 0 and report["correct"] is True
-    assert report["score"] == {"right": 4, "total": 4}
+    assert status == 1  # the other quantities are not answered
+    assert report["quantities"]["output"]["correct"] is True
+    assert report["score"]["right"] == report["score"]["answered"] == 4
+    assert report["score"]["points"] == 1
     assert report_of(SEED000, answers, "--tol", "0.05")[0] == 1
 
 
 # --------------------------------------------------------------------------
-# what is counted
+# what is counted: every asked entry, answered or not
 
 
-def test_missing_and_null_entries_are_not_counted() -> None:
+def test_missing_and_null_entries_score_zero() -> None:
     status, report = report_of(SEED000, ANSWERS / "seed000-partial.json")
     assert status == 1
-    # loss is null, grad_output, grad_input and updated_filter are absent: not marked
-    assert set(report["quantities"]) == {"output", "grad_filter"}
-    assert report["score"] == {"right": 5, "total": 6}
+    # loss is null, grad_output, grad_input and updated_filter are absent: asked, 0 points
+    assert list(report["quantities"]) == ["output", "loss", "grad_output", "grad_filter",
+                                          "grad_input", "updated_filter"]
+    assert report["score"] == {"right": 5, "answered": 6, "total": 26,
+                               "points": Decimal("1.25"), "max_points": 6}
     output = report["quantities"]["output"]
     assert output["mismatches"] == [
         {"index": [1, 1], "expected": Decimal("1.2"), "given": Decimal("1.3")}]
+    assert output["unanswered"] == [[0, 1], [1, 0]]
+    assert (output["right"], output["answered"], output["total"]) == (1, 2, 4)
+    assert output["points"] == Decimal("0.25")  # one right entry of four: a quarter point
     assert report["quantities"]["grad_filter"]["correct"] is True
+    assert report["quantities"]["grad_filter"]["points"] == 1
+    for key in ("loss", "grad_output", "grad_input", "updated_filter"):
+        q = report["quantities"][key]
+        assert (q["answered"], q["points"], q["correct"]) == (0, 0, False), key
+        assert len(q["unanswered"]) == q["total"]
 
 
-def test_exercise_null_entry_is_skipped() -> None:
+def test_exercise_null_entry_is_counted() -> None:
     status, report = report_of(EXERCISE)
     assert status == 1
     grad_input = report["quantities"]["grad_input"]
     assert len(grad_input["mismatches"]) == 8  # the ninth entry is null
-    assert report["score"] == {"right": 17, "total": 25}
+    assert grad_input["unanswered"] == [[2, 2]]
+    assert report["score"]["right"] == 17
+    assert report["score"]["answered"] == 25
+    assert report["score"]["total"] == 26
 
 
 # --------------------------------------------------------------------------
@@ -225,7 +247,8 @@ def test_stride2_all_correct(s2: Layer, tmp_path: Path) -> None:
     assert report["correct"] is True
     total = sum(len(flatten(v)) for v in s2_correct(s2).values())
     assert total == 18 + 1 + 18 + 36 + 2 + 50 + 36 + 2
-    assert report["score"] == {"right": total, "total": total}
+    assert report["score"] == {"right": total, "answered": total, "total": total,
+                               "points": 8, "max_points": 8}
 
 
 def test_stride2_rounded_answers(s2: Layer, tmp_path: Path) -> None:

@@ -58,8 +58,9 @@ def test_text_report(one_mistake: Path) -> None:
     for key in ("output", "loss", "grad_output", "grad_filter", "updated_filter"):
         assert "✓" in rows[key] and "✗" not in rows[key], rows[key]
     assert "✗" in rows["grad_input"] and "0/9" in rows["grad_input"]
+    assert "0 of 1" in rows["grad_input"] and "1 of 1" in rows["output"]
     assert "kernel_not_rotated" in rows["grad_input"]
-    assert "Score: 17/26" in text
+    assert "Score: 5 of 6 points (17 of 26 entries right)" in text
     assert "grad_input: 9 wrong entries" in text
     assert "✗ 0.21 (expected 0.15)" in text
     assert "✗ -0.115 (expected -0.035)" in text
@@ -79,7 +80,7 @@ def test_text_report(one_mistake: Path) -> None:
 def test_text_report_all_correct() -> None:
     run = check(SEED000, ANSWERS / "seed000-correct.json", "--width", "120")
     assert run.returncode == 0
-    assert "Score: 26/26 — all correct." in run.stdout
+    assert "Score: 6 of 6 points (26 of 26 entries right) — all correct." in run.stdout
     assert "✗" not in run.stdout
     assert "The working of" not in run.stdout
 
@@ -96,11 +97,11 @@ def test_markdown_report(one_mistake: Path) -> None:
     assert run.returncode == 1, run.stderr
     md = run.stdout
     assert md.startswith("# Marking ")
-    assert "| quantity | symbol | mark | right | diagnosis |" in md
-    assert re.search(r"^\| output \| \$\\text\{Output\}\$ \| ✓ \| 4/4 \|", md, re.M)
+    assert "| quantity | symbol | mark | right | points | diagnosis |" in md
+    assert re.search(r"^\| output \| \$\\text\{Output\}\$ \| ✓ \| 4/4 \| 1 of 1 \|", md, re.M)
     assert re.search(r"^\| grad_input \| \$\\partial \\text\{Loss\}/\\partial I\$ \| ✗ \| "
-                     r"0/9 \| kernel_not_rotated", md, re.M)
-    assert "**Score: 17/26**" in md
+                     r"0/9 \| 0 of 1 \| kernel_not_rotated", md, re.M)
+    assert "**Score: 5 of 6 points (17 of 26 entries right)**" in md
     assert "## grad_input" in md
     assert "✗ 0.21 (expected 0.15)" in md
     assert "*Diagnosis (kernel_not_rotated):*" in md
@@ -149,12 +150,13 @@ def test_latex_report_compiles(args: tuple[str, str], one_mistake: Path, s2: Lay
 def test_json_report_shape(one_mistake: Path) -> None:
     status, report = report_of(SEED000, one_mistake)
     assert status == 1
-    assert list(report) == ["correct", "score", "quantities"]
+    assert list(report) == ["correct", "score", "quantities", "questions"]
     assert report["correct"] is False
-    assert report["score"] == {"right": 17, "total": 26}
-    assert set(report["score"]) == {"right", "total"}
+    assert report["score"] == {"right": 17, "answered": 26, "total": 26, "points": 5,
+                               "max_points": 6}
     for key, q in report["quantities"].items():
-        assert set(q) == {"correct", "mismatches", "diagnosis"}, key
+        assert set(q) == {"correct", "right", "answered", "total", "points", "max_points",
+                          "mismatches", "unanswered", "diagnosis"}, key
         for miss in q["mismatches"]:
             assert set(miss) == {"index", "expected", "given"}
         if q["diagnosis"] is not None:
@@ -166,8 +168,11 @@ def test_json_report_shape(one_mistake: Path) -> None:
     assert [m["index"] for m in grad_input["mismatches"]] == [
         [i, j] for i in range(3) for j in range(3)]
     assert grad_input["diagnosis"]["code"] == "kernel_not_rotated"
-    assert report["quantities"]["loss"] == {"correct": True, "mismatches": [],
-                                            "diagnosis": None}
+    assert report["quantities"]["loss"] == {
+        "correct": True, "right": 1, "answered": 1, "total": 1, "points": 1, "max_points": 1,
+        "mismatches": [], "unanswered": [], "diagnosis": None}
+    assert report["questions"][4] == {"question": "grad_input", "right": 0, "answered": 9,
+                                      "total": 9, "points": 0, "max_points": 1}
 
 
 def test_json_report_index_of_a_number() -> None:
@@ -192,7 +197,7 @@ def test_output_file(one_mistake: Path, tmp_path: Path) -> None:
     run = check(SEED000, one_mistake, "--format", "json", "-o", out)
     assert run.returncode == 1
     assert run.stdout == ""
-    assert json.loads(out.read_text(encoding="utf-8"))["score"] == {"right": 17, "total": 26}
+    assert json.loads(out.read_text(encoding="utf-8"))["score"]["points"] == 5
 
 
 # --------------------------------------------------------------------------
@@ -223,17 +228,19 @@ def test_answers_file_overrides_the_problems_own() -> None:
 def test_batch_summary_with_a_bad_file() -> None:
     files = [ANSWERS / "seed000-correct.json", ANSWERS / "seed000-kernel-not-rotated.json",
              ANSWERS / "bad-unknown-key.json"]
-    run = check(SEED000, *files)
-    assert run.returncode == 2, run.stderr
+    run = check(SEED000, *files, "--width", "300")
+    assert run.returncode == 2, run.stderr  # bad input, yet every other file is marked
+    assert "1 of 3 answers files could not be read" in run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0].split() == ["file", "score", "diagnoses"]
-    assert len(lines) == 1 + 3 + 1
-    correct, wrong, bad = lines[1:4]
-    assert "seed000-correct.json" in correct and "26/26" in correct
-    assert "seed000-kernel-not-rotated.json" in wrong and "0/9" in wrong
-    assert "kernel_not_rotated" in wrong
+    assert lines[0].split() == ["file", "points", "right", "diagnoses"]
+    assert set(lines[1]) == {"─"}
+    assert len(lines) == 2 + 3 + 1
+    correct, wrong, bad = lines[2:5]
+    assert "seed000-correct.json" in correct and "6 of 6" in correct and "26/26" in correct
+    assert "seed000-kernel-not-rotated.json" in wrong and "0 of 6" in wrong
+    assert "0/26" in wrong and "grad_input: kernel_not_rotated" in wrong
     assert "bad-unknown-key.json" in bad and "error" in bad and "grad_filtre" in bad
-    assert "1 of 3 all correct" in lines[-1]
+    assert "1 of 3 all correct, 1 could not be read" in lines[-1]
 
 
 def test_batch_exit_status() -> None:
@@ -253,9 +260,9 @@ def test_batch_json() -> None:
     reports = json.loads(run.stdout)
     assert isinstance(reports, list) and len(reports) == 3
     assert [r["file"] for r in reports] == [str(f) for f in files]
-    assert reports[0]["correct"] is True and reports[0]["score"] == {"right": 26, "total": 26}
+    assert reports[0]["correct"] is True and reports[0]["score"]["points"] == 6
     assert codes(reports[1])["grad_filter"] == "carried_forward"
-    assert set(reports[1]) == {"file", "correct", "score", "quantities"}
+    assert set(reports[1]) == {"file", "correct", "score", "quantities", "questions"}
     assert "invalid JSON" in reports[2]["error"]
 
 

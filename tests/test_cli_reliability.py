@@ -154,7 +154,7 @@ def test_a_bad_answers_file_is_reported_in_its_row(tmp_path: Path) -> None:
     run_ = run("check", SEED000, good, bad, "--format", "json")
     assert run_.returncode == 2
     reports = json.loads(run_.stdout)
-    assert reports[0]["correct"] is True
+    assert reports[0]["quantities"]["loss"]["correct"] is True  # the rest is not answered
     assert reports[1]["error"].startswith(f"{bad}: loss: expected a number")
     assert b"Traceback" not in run_.stderr
 

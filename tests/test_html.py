@@ -327,7 +327,7 @@ def test_an_all_correct_report() -> None:
     report = mark(solution, load_answers(ANSWERS / "seed000-correct.json", solution))
     page = api.render_report(report, "All right", "html")
     _parse(page)
-    assert "Score: 26/26 — all correct." in page
+    assert "Score: 6 of 6 points (26 of 26 entries right) — all correct." in page
     assert "wrong" not in page.split("</style>")[1]
 
 
@@ -342,4 +342,4 @@ def test_a_batch_is_a_page() -> None:
     tree = _parse(page)
     _self_contained(page, tree)
     assert "<td>&lt;b&gt;.json</td><td>error</td>" in page
-    assert "<p>1 of 2 all correct</p>" in page
+    assert "<p>1 of 2 all correct, 1 could not be read</p>" in page

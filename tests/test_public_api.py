@@ -127,9 +127,9 @@ def test_check_takes_paths_text_and_mappings(tmp_path: Path) -> None:
                cnnstep.check(str(problem_file), json.dumps(answers)),
                cnnstep.check(json.dumps(SMALL), str(answers_file))]
     for report in reports:
-        assert (report.correct, report.right, report.total) == (False, 4, 5)
+        assert (report.correct, report.right, report.total) == (False, 4, 14)
         assert report.wrong_entries() == ["output[1][1]"]
-    assert cnnstep.check(SMALL, {"output": [[0.5, 1], [1.5, 2.5]]},
+    assert cnnstep.check({**SMALL, "questions": ["output"]}, {"output": [[0.5, 1], [1.5, 2.5]]},
                          tolerance=Fraction(1, 2)).correct
 
 
@@ -212,8 +212,9 @@ def test_export_and_generate_take_samples(tmp_path: Path) -> None:
 
 
 def test_check_with_a_sample_takes_every_file_as_answers(tmp_path: Path) -> None:
-    right = tmp_path / "right.json"
-    right.write_text(json.dumps({"loss": 0.365}), encoding="utf-8")
+    right = tmp_path / "right.json"  # the whole key: every asked quantity answered
+    right.write_text(cnnstep.solve(cnnstep.sample("seed000-filter-update")).to_json(),
+                     encoding="utf-8")
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"loss": 0.3}), encoding="utf-8")
     one = invoke("check", "--sample", "seed000", right)

@@ -6,8 +6,10 @@
   can name (the format's table) and the order in which they are tried;
 * :mod:`~cnnstep.check.follow_through` finds a later step done right from the
   student's own wrong earlier answer (``carried_forward``);
-* :mod:`~cnnstep.check.marking` marks every answered quantity and makes the
-  report.
+* :mod:`~cnnstep.check.asked` reads what an exercise asks and the points of
+  each question;
+* :mod:`~cnnstep.check.marking` marks a script out of everything asked and
+  makes the report.
 
 The names below are imported from those modules on first use, so that
 ``import cnnstep`` (which imports this package, for the function
@@ -30,14 +32,16 @@ if TYPE_CHECKING:
         read_answers,
         tolerance_of,
     )
-    from cnnstep.check.marking import Marked, Mismatch, Report, mark
+    from cnnstep.check.asked import Asked, Question, everything, questions
+    from cnnstep.check.marking import Entry, Marked, Mismatch, Report, Scored, mark
     from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Mistake
 
 #: each name of ``__all__`` → the module that defines it
 _HOMES = {
     **dict.fromkeys(["NEAR", "Answers", "Given", "answers_in_problem", "is_right",
                      "load_answers", "read_answers", "tolerance_of"], "answers"),
-    **dict.fromkeys(["Marked", "Mismatch", "Report", "mark"], "marking"),
+    **dict.fromkeys(["Asked", "Question", "everything", "questions"], "asked"),
+    **dict.fromkeys(["Entry", "Marked", "Mismatch", "Report", "Scored", "mark"], "marking"),
     **dict.fromkeys(["MISTAKES", "PRECEDENCE", "Diagnosis", "Mistake"], "mistakes"),
 }
 
@@ -46,16 +50,22 @@ __all__ = [
     "NEAR",
     "PRECEDENCE",
     "Answers",
+    "Asked",
     "Diagnosis",
+    "Entry",
     "Given",
     "Marked",
     "Mismatch",
     "Mistake",
+    "Question",
     "Report",
+    "Scored",
     "answers_in_problem",
+    "everything",
     "is_right",
     "load_answers",
     "mark",
+    "questions",
     "read_answers",
     "tolerance_of",
 ]

@@ -3,7 +3,9 @@
 A renderer prints what it is given and computes nothing: the worked
 derivation of a solved layer, its result object, a marked hand calculation
 (with the derivation of its wrong entries, built by the caller) and the
-summary of a batch of them. The command line and the Python interface both
+summary of a batch of them. Two formats print marked answers only: ``csv``
+(a gradebook's rows) and ``gradescope`` (the ``results.json`` of a Gradescope
+autograder). The command line and the Python interface both
 look a format up here and never spell one themselves.
 
 Importing this package is cheap: a format's module (and rich, for text) is
@@ -63,12 +65,18 @@ class Options:
 
 class Renderer:
     """One output format. A format that shows the worked derivation (``worked``)
-    prints derivations; the one that does not prints the result object."""
+    prints derivations; the one that does not prints the result object. A format
+    that does not ``solve`` prints marked answers only."""
 
     #: the format's name, as ``--format`` takes it
     name: ClassVar[str]
-    #: True: a solved layer shows as its worked derivation; False: as its result object
+    #: True: a solved layer shows as its worked derivation (and a report comes with
+    #: the working of its wrong entries); False: as its result object
     worked: ClassVar[bool] = True
+    #: False: the format prints marked answers only, never a solved layer
+    solves: ClassVar[bool] = True
+    #: True: a report is one row of a table, always printed as a batch
+    always_batch: ClassVar[bool] = False
 
     def derivation(self, derivation: Derivation, options: Options) -> str:
         raise NotImplementedError(f"{self.name} prints the result, not a derivation")
@@ -83,14 +91,15 @@ class Renderer:
         entries (None when all are right, or when the format does not show it)."""
         raise NotImplementedError
 
-    def batch(self, outcomes: Sequence[Outcome]) -> str:
-        """Many answers files marked against one problem: a summary."""
+    def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
+        """Many answers files marked against one problem: a summary (text fits
+        ``options.width``, None: the terminal's)."""
         raise NotImplementedError
 
 
 #: format name → the module of its renderer (each holds one, named RENDERER)
 _MODULES = {"text": "text", "latex": "latex", "markdown": "markdown", "html": "html",
-            "json": "json_result"}
+            "json": "json_result", "csv": "csv_table", "gradescope": "gradescope"}
 
 
 class _Formats(Mapping[str, Renderer]):
@@ -111,7 +120,7 @@ class _Formats(Mapping[str, Renderer]):
         return f"<cnnstep formats: {', '.join(_MODULES)}>"
 
 
-#: every output format by name: text, latex, markdown, html, json
+#: every output format by name: text, latex, markdown, html, json, csv, gradescope
 FORMATS: Mapping[str, Renderer] = _Formats()
 
 

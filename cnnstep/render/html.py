@@ -551,8 +551,8 @@ class Html(Renderer):
         rows = "\n".join(
             row("td", [f"<code>{esc(key)}</code>", symbol(key),
                        f'<span class="{"right" if mark == "✓" else "wrong"}">{mark}</span>',
-                       esc(right), esc(diagnosis)])
-            for key, _, mark, right, diagnosis in prose.summary_rows(report))
+                       esc(right), esc(points), esc(diagnosis)])
+            for key, _, mark, right, points, diagnosis in prose.summary_rows(report))
         verdict = f" — {prose.ALL_CORRECT}." if report.correct else ""
         out = [f"<h1>{esc(title)}</h1>\n",
                f'<table class="report">\n<thead>{row("th", prose.SUMMARY_HEADER)}</thead>\n'
@@ -581,7 +581,7 @@ class Html(Renderer):
                        + "</section>\n")
         return document(title, "".join(out), options.fragment)
 
-    def batch(self, outcomes: Sequence[Outcome]) -> str:
+    def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
         rows = "\n".join(row("td", map(esc, cells)) for cells in prose.batch_rows(outcomes))
         body = (f'<table class="report">\n<thead>{row("th", prose.BATCH_HEADER)}</thead>\n'
                 f"<tbody>\n{rows}\n</tbody>\n</table>\n<p>{esc(prose.tally(outcomes))}</p>\n")

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from cnnstep.numbers import json_number
+from cnnstep.numbers import json_number, terminates
 from cnnstep.quantities import approximate_keys
 from cnnstep.render import Options, Outcome, Renderer
 from cnnstep.result import check_range
@@ -44,20 +44,39 @@ def dumps(result: Mapping[str, Any], approximate: frozenset[str] = frozenset()) 
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
+def points(value: Fraction) -> Fraction | str:
+    """Points exactly: a number whose decimal ends, else a fraction as a string ("44/9")."""
+    return value if terminates(value) else str(value)
+
+
 def as_json(report: Report) -> dict[str, Any]:
-    """A marked hand calculation as a JSON object (numbers as Fractions)."""
+    """A marked hand calculation as a JSON object (numbers as Fractions).
+
+    Every asked quantity is there, answered or not: its counts (``right``,
+    ``answered`` and ``total`` asked entries), its points, its wrong entries
+    and the indices of the entries not answered.
+    """
     return {
         "correct": report.correct,
-        "score": {"right": report.right, "total": report.total},
+        "score": {"right": report.right, "answered": report.answered, "total": report.total,
+                  "points": points(report.points), "max_points": points(report.max_points)},
         "quantities": {
             q.key: {
                 "correct": q.correct,
+                "right": q.right, "answered": q.answered, "total": q.total,
+                "points": points(q.points), "max_points": points(q.max_points),
                 "mismatches": [{"index": list(m.index), "expected": m.expected,
                                 "given": m.given.value} for m in q.mismatches],
+                "unanswered": [list(e.index) for e in q.entries if e.given is None],
                 "diagnosis": ({"code": q.diagnosis.code, "message": q.diagnosis.message}
                               if q.diagnosis else None),
             } for q in report.quantities
         },
+        "questions": [
+            {"question": s.question.text, "right": s.right, "answered": s.answered,
+             "total": s.total, "points": points(s.points), "max_points": points(s.max_points)}
+            for s in report.questions
+        ],
     }
 
 
@@ -76,7 +95,7 @@ class Json(Renderer):
         approximate = bool(approximate_keys(report.solution.problem))
         return dumps_value(as_json(report), approximate) + "\n"
 
-    def batch(self, outcomes: Sequence[Outcome]) -> str:
+    def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
         reports = [{"file": name, "error": outcome} if isinstance(outcome, str)
                    else {"file": name, **as_json(outcome)} for name, outcome in outcomes]
         return dumps_value(reports) + "\n"

@@ -469,7 +469,7 @@ class LatexRenderer:
 
 def _words(value: str) -> str:
     """Report text in LaTeX, the marks spelled out."""
-    return latex_escape(value.replace("✓", "yes").replace("✗", "no"))
+    return latex_escape(value.replace("✓", "yes").replace("✗", "no").replace("—", "--"))
 
 
 class Latex(Renderer):
@@ -483,8 +483,8 @@ class Latex(Renderer):
         # the departures carry the problem's notation: the symbols are printed with it
         shown = LatexRenderer(report.departures, options)
         rows = [[_words(key), f"${shown.math(symbol)}$", _words(mark), _words(right),
-                 f"\\parbox[t]{{7cm}}{{{_words(diagnosis)}}}"]
-                for key, symbol, mark, right, diagnosis in prose.summary_rows(report)]
+                 _words(points), f"\\parbox[t]{{6cm}}{{{_words(diagnosis)}}}"]
+                for key, symbol, mark, right, points, diagnosis in prose.summary_rows(report)]
         out = [heading(1, title), tabular(prose.SUMMARY_HEADER, rows, framed=True) + "\n",
                f"\\textbf{{{latex_escape(prose.score(report))}}}\n"]
         for q in prose.wrong(report):
@@ -508,8 +508,12 @@ class Latex(Renderer):
             out.append(LatexRenderer(working, options).body(title=False))
         return document("\n".join(out), options.fragment)
 
-    def batch(self, outcomes: Sequence[Outcome]) -> str:
-        rows = [[latex_escape(cell) for cell in row] for row in prose.batch_rows(outcomes)]
+    def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
+        # the diagnoses one a line, in a column that wraps
+        rows = [[*(latex_escape(cell) for cell in row[:-1]),
+                 "\\parbox[t]{7cm}{\\raggedright "
+                 + latex_escape(row[-1]).replace("\n", "\\newline ") + "}"]
+                for row in prose.batch_rows(outcomes, joined="\n")]
         return document(tabular(prose.BATCH_HEADER, rows, framed=False) + "\n")
 
 

@@ -168,8 +168,9 @@ class Markdown(Renderer):
                options: Options) -> str:
         # the departures carry the problem's notation: the symbols are printed with it
         shown = MarkdownRenderer(report.departures, options)
-        summary = [[escape(key), f"${shown.math(symbol)}$", mark, right, escape(diagnosis)]
-                   for key, symbol, mark, right, diagnosis in prose.summary_rows(report)]
+        summary = [[escape(key), f"${shown.math(symbol)}$", mark, right, escape(points),
+                     escape(diagnosis)]
+                   for key, symbol, mark, right, points, diagnosis in prose.summary_rows(report)]
         out = [heading(1, title), table(prose.SUMMARY_HEADER, summary),
                f"**{prose.score(report)}**\n"]
         for q in prose.wrong(report):
@@ -191,7 +192,7 @@ class Markdown(Renderer):
             out.append(MarkdownRenderer(working, options).body(title=False))
         return "\n".join(out)
 
-    def batch(self, outcomes: Sequence[Outcome]) -> str:
+    def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
         return table(prose.BATCH_HEADER,
                      [[escape(cell) for cell in row] for row in prose.batch_rows(outcomes)])
 

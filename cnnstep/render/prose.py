@@ -10,18 +10,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from cnnstep.numbers import display
+from cnnstep.numbers import display, exact_decimal, terminates
 
 if TYPE_CHECKING:
-    from cnnstep.check import Diagnosis, Marked, Report
+    from cnnstep.check import Diagnosis, Marked, Report, Scored
     from cnnstep.derivation import Expr, Matrix, Omitted, Step
     from cnnstep.geometry import Window
     from cnnstep.render import Hints, Outcome
+
+
+#: the diagnosis whose wrong entries earn method marks
+CARRIED_FORWARD = "carried_forward"
 
 
 class Code(str):
@@ -312,19 +317,42 @@ def window_span(window: Window, base: int, grid: Matrix) -> tuple[str | Expr, ..
 
 #: the columns of a report's table of quantities: the result key, and the
 #: quantity as the problem writes it (∂L/∂Z)
-SUMMARY_HEADER = ("quantity", "symbol", "mark", "right", "diagnosis")
+SUMMARY_HEADER = ("quantity", "symbol", "mark", "right", "points", "diagnosis")
 #: the heading of the worked derivation of the wrong entries
 WORKING = "The working of the wrong entries"
 ALL_CORRECT = "all correct"
+#: the mark of a quantity all right, one with a wrong entry, and one with entries
+#: not answered (and none wrong)
+RIGHT, WRONG, NOT_ANSWERED = "✓", "✗", "—"
 
 
 def wrong(report: Report) -> list[Marked]:
     """The quantities with a wrong entry, each given its own section."""
-    return [q for q in report.quantities if not q.correct]
+    return [q for q in report.quantities if q.mismatches]
+
+
+def points(value: Fraction) -> str:
+    """Points exactly: ``4.5``, or ``44/9`` where the decimal does not end."""
+    return exact_decimal(value) if terminates(value) else str(value)
+
+
+def out_of(value: Fraction, most: Fraction) -> str:
+    """``4.5 of 6``."""
+    return f"{points(value)} of {points(most)}"
+
+
+def entries_right(right: int, total: int, answered: int) -> str:
+    """``17 of 26 entries right, 3 not answered``."""
+    text = f"{right} of {total} entr{'y' if total == 1 else 'ies'} right"
+    if answered < total:
+        text += f", {total - answered} not answered"
+    return text
 
 
 def score(report: Report) -> str:
-    return f"Score: {report.right}/{report.total}"
+    """``Score: 4.5 of 6 points (17 of 26 entries right, 3 not answered)``."""
+    return (f"Score: {out_of(report.points, report.max_points)} points "
+            f"({entries_right(report.right, report.total, report.answered)})")
 
 
 def diagnosis_label(diagnosis: Diagnosis) -> str:
@@ -335,15 +363,36 @@ def index_text(index: tuple[int, ...]) -> str:
     return "".join(f"[{i}]" for i in index)
 
 
-def summary_rows(report: Report) -> list[tuple[str, Expr, str, str, str]]:
-    """One row per quantity: its key, its symbol (for each format to print), ✓ or ✗,
-    right out of total, the diagnosis."""
-    rows: list[tuple[str, Expr, str, str, str]] = []
+def mark(q: Marked | Scored) -> str:
+    """✓ every entry right, ✗ an entry wrong, — entries not answered."""
+    if q.correct:
+        return RIGHT
+    return NOT_ANSWERED if q.right == q.answered else WRONG
+
+
+def summary_rows(report: Report) -> list[tuple[str, Expr, str, str, str, str]]:
+    """One row per quantity: its key, its symbol (for each format to print), its
+    mark, right out of total, its points, the diagnosis."""
+    rows: list[tuple[str, Expr, str, str, str, str]] = []
     for q in report.quantities:
         diagnosis = f"{q.diagnosis.code}: {q.diagnosis.message}" if q.diagnosis else ""
-        rows.append((q.key, report.symbol(q.key), "✓" if q.correct else "✗",
-                     f"{q.right}/{q.total}", diagnosis))
+        if q.diagnosis and q.diagnosis.code == CARRIED_FORWARD:
+            diagnosis += f" {follow_through(report)}"
+        elif not q.answered:
+            diagnosis = "not answered"
+        rows.append((q.key, report.symbol(q.key), mark(q), f"{q.right}/{q.total}",
+                     out_of(q.points, q.max_points), diagnosis))
     return rows
+
+
+def follow_through(report: Report) -> str:
+    """What an entry carried forward earns."""
+    share = report.follow_through
+    if share == 1:
+        return "Entries carried forward earn their full share of the points."
+    if share == 0:
+        return "Entries carried forward earn no points."
+    return f"Entries carried forward earn {points(share)} of their share of the points."
 
 
 def wrong_count(q: Marked) -> str:
@@ -398,21 +447,34 @@ def slices(cells: Any) -> list[tuple[str, Any]]:
 # a batch of answers files
 
 #: the columns of the summary of a batch
-BATCH_HEADER = ("file", "score", "diagnoses")
+BATCH_HEADER = ("file", "points", "right", "diagnoses")
+#: the diagnoses column of a script with nothing answered
+BLANK = "nothing answered"
 
 
-def batch_rows(outcomes: Sequence[Outcome]) -> list[tuple[str, str, str]]:
-    """One row per answers file: the file, its score (or its error), its diagnoses."""
+def diagnoses(report: Report) -> list[str]:
+    """``grad_input: kernel_not_rotated``: each diagnosis with its quantity."""
+    if report.blank:
+        return [BLANK]
+    return [f"{q.key}: {q.diagnosis.code}" for q in report.quantities if q.diagnosis]
+
+
+def batch_rows(outcomes: Sequence[Outcome], joined: str = "; ") -> list[tuple[str, str, str, str]]:
+    """One row per answers file: the file, its points (or "error"), its entries
+    right, its diagnoses (or the error), ``joined``."""
     rows = []
     for name, outcome in outcomes:
         if isinstance(outcome, str):
-            rows.append((name, "error", outcome))
+            rows.append((name, "error", "", outcome.removeprefix(f"{name}: ")))
             continue
-        codes = sorted({q.diagnosis.code for q in outcome.quantities if q.diagnosis})
-        rows.append((name, f"{outcome.right}/{outcome.total}", ", ".join(codes)))
+        rows.append((name, out_of(outcome.points, outcome.max_points),
+                     f"{outcome.right}/{outcome.total}", joined.join(diagnoses(outcome))))
     return rows
 
 
 def tally(outcomes: Sequence[Outcome]) -> str:
+    """``2 of 3 all correct`` (``, 1 could not be read``)."""
     right = sum(1 for _, outcome in outcomes if not isinstance(outcome, str) and outcome.correct)
-    return f"{right} of {len(outcomes)} {ALL_CORRECT}"
+    errors = sum(1 for _, outcome in outcomes if isinstance(outcome, str))
+    text = f"{right} of {len(outcomes)} {ALL_CORRECT}"
+    return text + (f", {errors} could not be read" if errors else "")

@@ -411,8 +411,8 @@ def _summary(report: Report, printer: TextPrinter) -> Table:
     table = Table(box=box.SQUARE, show_header=True)
     for name in prose.SUMMARY_HEADER:
         table.add_column(name)
-    for key, symbol, mark, right, diagnosis in prose.summary_rows(report):
-        table.add_row(key, printer.doprint(symbol), mark, right, diagnosis)
+    for key, symbol, mark, right, points, diagnosis in prose.summary_rows(report):
+        table.add_row(key, printer.doprint(symbol), mark, right, points, diagnosis)
     return table
 
 
@@ -478,13 +478,36 @@ class TextFormat(Renderer):
                                                      hints=options.hints, width=width))
         return _plain(body)
 
-    def batch(self, outcomes: Sequence[Outcome]) -> str:
-        """Aligned columns, and how many files are all correct."""
-        rows = [prose.BATCH_HEADER, *prose.batch_rows(outcomes)]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(prose.BATCH_HEADER))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-                 for row in rows]
-        return "\n".join([*lines, prose.tally(outcomes)]) + "\n"
+    def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
+        """A table as wide as the terminal (or ``options.width``), each diagnosis on
+        a line of its own, and how many files are all correct."""
+        options = options or Options()
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=options.width, highlight=False, markup=False,
+                          emoji=False, color_system="standard" if options.color else None,
+                          force_terminal=options.color or None)
+        table = Table(box=box.SIMPLE_HEAD, show_header=True, header_style="bold",
+                      show_edge=False, pad_edge=False)
+        rows = prose.batch_rows(outcomes, joined="\n")
+        widths = [max(len(line) for row in [prose.BATCH_HEADER, *rows]
+                      for line in row[i].split("\n")) for i in range(len(prose.BATCH_HEADER))]
+        # the points and the counts never wrap; the file names and the diagnoses share
+        # the rest of the width, the names up to two thirds of it
+        room = max(24, console.width - widths[1] - widths[2] - 3 * len(widths))
+        file_width = min(widths[0], max(room * 2 // 3, room - widths[3]))
+        for i, name in enumerate(prose.BATCH_HEADER):
+            numbers = name in ("points", "right")
+            table.add_column(name, overflow="fold", justify="right" if numbers else "left",
+                             no_wrap=numbers, width=file_width if i == 0 else None,
+                             min_width=widths[i] if numbers else None)
+        for row in rows:
+            error = row[1] == "error"
+            table.add_row(*(RichText(cell, style="red" if error and options.color else "")
+                            for cell in row))
+        console.print(table)
+        console.print(RichText(prose.tally(outcomes)))
+        text = buffer.getvalue()
+        return text if options.color else _plain(text)
 
 
 RENDERER = TextFormat()
