@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep import engine, geometry
+from cnnstep import budget, engine, geometry
 from cnnstep.derivation import (
     DEFAULT_MAX_TERMS,
     Add,
@@ -372,12 +372,15 @@ class SymbolicBuilder(Builder):
 
 
 def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
-                    only: Iterable[str] = ()) -> Derivation:
-    """The symbolic derivation of a layer (``max_terms`` and ``only`` as in ``derive``).
+                    only: Iterable[str] = (), max_work: int | None = None) -> Derivation:
+    """The symbolic derivation of a layer (``max_terms``, ``only`` and ``max_work`` as
+    in ``derive``).
 
     It covers the convolution: with an activation or a pool after it, the
     formulas stop at dL/dZ, the upstream gradient of the convolution.
     """
+    only = tuple(only)
+    budget.check_derivation(layer, max_terms, max_work, format=None, only=only)
     layer = convolution(layer)
     available = [result_name(q.key, layer) for q in formulas(layer)]
     chosen = frozenset(parse_entry(t, layer, available) for t in only) if only else None
@@ -398,14 +401,17 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     )
 
 
-def symbolic_result(layer: Layer) -> dict[str, Any]:
+def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, Any]:
     """The result's ``symbolic`` key: every entry as a string in SymPy syntax.
 
     Symbols are ``X_i_j``, ``K_m_n``, ``B``, ``dZ_i_j`` (1-based) for one
     channel and one filter, else ``X_c_i_j``, ``K_f_c_m_n``, ``B_f``,
     ``dZ_f_i_j``; each array has the shape of the matching result key (after
     an activation or a pool, the convolution's Z is the key ``conv``).
+    Refused before any work over ``max_work`` operations
+    (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
+    budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
     conv = convolution(layer)
@@ -423,10 +429,14 @@ def symbolic_result(layer: Layer) -> dict[str, Any]:
 
 
 def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
-                only: Iterable[str] = ()) -> Derivation:
-    """The formulas first, then the same derivation with the numbers put in."""
+                only: Iterable[str] = (), max_work: int | None = None) -> Derivation:
+    """The formulas first, then the same derivation with the numbers put in
+    (``max_work`` as in ``derive``, for the two together)."""
     from cnnstep.derivation import derive
 
+    only = tuple(only)
+    budget.check_derivation(solution.problem, max_terms, max_work, format=None,
+                            symbolic=True, only=only, solved=True)
     layer = solution.problem.layer
     conv = convolution(layer)
     # a selection names result keys; the formulas name the convolution's own
@@ -436,10 +446,10 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         key, bracket, rest = text.strip().partition("[")
         if key in names:
             symbolic_only.append(names[key] + bracket + rest)
-    numeric = derive(solution, max_terms=max_terms, only=only)
+    numeric = derive(solution, max_terms=max_terms, only=only, max_work=0)
     if only and not symbolic_only:
         return numeric
-    symbolic = derive_symbolic(layer, max_terms=max_terms, only=symbolic_only)
+    symbolic = derive_symbolic(layer, max_terms=max_terms, only=symbolic_only, max_work=0)
     numbers = tuple(step for step in numeric.steps if step.key != "shapes")
     return Derivation(
         title="Worked solution: the formulas, then the numbers",

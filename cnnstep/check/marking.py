@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from cnnstep import budget
 from cnnstep.check.answers import Answers, Given, entries, in_user_shape, is_right
 from cnnstep.check.mistakes import Diagnosis, diagnose
 from cnnstep.engine import Solution
@@ -64,12 +65,16 @@ class Report:
         return out[:limit]
 
 
-def mark(solution: Solution, answers: Answers, tolerance: Fraction | None = None) -> Report:
+def mark(solution: Solution, answers: Answers, tolerance: Fraction | None = None, *,
+         max_work: int | None = None) -> Report:
     """Mark every answered quantity and diagnose the wrong ones.
 
     The quantities are marked in the order of the steps, so that an earlier
     wrong answer is known when a later one is checked for follow-through.
+    The recomputations are estimated first and refused over ``max_work``
+    operations (:func:`budget.check_marking`; None: the default limit, 0: none).
     """
+    budget.check_marking(solution.problem, max_work, format=None, solved=True)
     wrong: set[str] = set()
     marked: list[Marked] = []
     for key in in_step_order(answers):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from cnnstep import budget
 from cnnstep.derivation import (
     activation,
     forward,
@@ -72,14 +73,19 @@ def terms_per_entry(layer: Layer) -> dict[str, int]:
 
 
 def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
-           only: Iterable[str] = ()) -> Derivation:
+           only: Iterable[str] = (), max_work: int | None = None) -> Derivation:
     """The worked solution of a solved layer.
 
     ``max_terms`` bounds the products printed in full (0: no bound); beyond it
     each step works out its first entries and says what it left out. ``only``
     lists result entries (``"grad_input[1][2]"``) to work out alone; a
     selection that names no entry raises :class:`~cnnstep.quantities.SelectionError`.
+    Building it is estimated first and refused over ``max_work`` operations
+    (:func:`budget.check_derivation`; None: the default limit, 0: none).
     """
+    only = tuple(only)
+    budget.check_derivation(solution.problem, max_terms, max_work, format=None, only=only,
+                            solved=True)
     p = solution.problem
     layer = p.layer
     available = present(p)
