@@ -813,15 +813,18 @@ def check_solve(problem: Problem, max_work: int | None = None) -> Estimate:
 
 #: building a derivation: one product written as nodes (its symbols and its numbers),
 #: one equation, one symbol or number node made for an array entry
-NODE_PRODUCT = 5000
+NODE_PRODUCT = 3000
 NODE_EQUATION = 15000
 NODE_ENTRY = 1000
 #: rendering, per format: one term of a sum, one equation (beyond its value), one
 #: matrix cell (beyond its number), one cell of a window drawn beside an equation
-RENDER_TERM = {"text": 9000, "latex": 6000, "markdown": 3000}
+RENDER_TERM = {"text": 7000, "latex": 3000, "markdown": 1500}
 RENDER_EQUATION = {"text": 30000, "latex": 15000, "markdown": 10000}
 RENDER_CELL = {"text": 6000, "latex": 1500, "markdown": 1500}
 RENDER_WINDOW_CELL = 2000
+#: a large derivation costs more per term: the collector walks its nodes time and again
+#: (per term, the cost grows by one part in this many terms)
+CROWD = 3_000_000
 #: bytes: the nodes of one product, the text of one term or cell
 NODE_BYTES = 300
 TEXT_BYTES = {"text": 60, "latex": 80, "markdown": 60, None: 0}
@@ -829,13 +832,13 @@ TEXT_BYTES = {"text": 60, "latex": 80, "markdown": 60, None: 0}
 WINDOW_GRID_LIMIT = 12
 #: a symbolic derivation checks its identities entry by entry: per term of dL/dK
 #: compared, per input entry and per term of dL/dX compared
-IDENTITY_TERM = 1200
-IDENTITY_INPUT = 12000
-IDENTITY_INPUT_TERM = 1000
+IDENTITY_TERM = 1500
+IDENTITY_INPUT = 15000
+IDENTITY_INPUT_TERM = 1300
 #: a symbolic entry of dL/dX lists the outputs it does not affect: per output
 MISSED_OUTPUT = 150
 #: the JSON formulas: one term printed in SymPy syntax, and its text
-FORMULA_TERM = 3500
+FORMULA_TERM = 4500
 FORMULA_BYTES = 40
 
 
@@ -1020,7 +1023,8 @@ def _formulas(layer: Layer) -> list[tuple[str, int, int]]:
 
 def _rendered(parts: _Parts, what: str, shown: _Shown, format: Format) -> None:
     """The derivation built, then rendered in ``format`` (None: built only)."""
-    build = (shown.terms / 2 * NODE_PRODUCT + shown.equations * NODE_EQUATION
+    crowd = 1 + shown.terms / CROWD
+    build = (shown.terms / 2 * NODE_PRODUCT * crowd + shown.equations * NODE_EQUATION
              + shown.nodes * NODE_ENTRY + shown.checking)
     held = shown.terms * NODE_BYTES / 2 + shown.nodes * 2 * POINTER
     parts.add(f"{what}: {_count(shown.terms)} terms, {_count(shown.cells)} matrix entries",
@@ -1030,7 +1034,8 @@ def _rendered(parts: _Parts, what: str, shown: _Shown, format: Format) -> None:
     text = (shown.terms + shown.cells + shown.windows) * TEXT_BYTES[format] + shown.characters
     parts.add(f"{what} as {format}: {_count(shown.terms)} terms, "
               f"{_count(shown.cells)} matrix entries",
-              shown.terms * RENDER_TERM[format] + shown.equations * RENDER_EQUATION[format]
+              shown.terms * RENDER_TERM[format] * crowd
+              + shown.equations * RENDER_EQUATION[format]
               + shown.cells * RENDER_CELL[format]
               + (shown.windows * RENDER_WINDOW_CELL if format == "text" else 0.0)
               + shown.writing, passing=3 * text)

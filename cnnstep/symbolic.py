@@ -380,7 +380,8 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     formulas stop at dL/dZ, the upstream gradient of the convolution.
     """
     only = tuple(only)
-    budget.check_derivation(layer, max_terms, max_work, format=None, only=only)
+    if not only:
+        budget.check_derivation(layer, max_terms, max_work, format=None)
     layer = convolution(layer)
     available = [result_name(q.key, layer) for q in formulas(layer)]
     chosen = frozenset(parse_entry(t, layer, available) for t in only) if only else None
@@ -435,8 +436,9 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     from cnnstep.derivation import derive
 
     only = tuple(only)
-    budget.check_derivation(solution.problem, max_terms, max_work, format=None,
-                            symbolic=True, only=only, solved=True)
+    if not only:
+        budget.check_derivation(solution.problem, max_terms, max_work, format=None,
+                                symbolic=True, solved=True)
     layer = solution.problem.layer
     conv = convolution(layer)
     # a selection names result keys; the formulas name the convolution's own

@@ -80,12 +80,14 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     each step works out its first entries and says what it left out. ``only``
     lists result entries (``"grad_input[1][2]"``) to work out alone; a
     selection that names no entry raises :class:`~cnnstep.quantities.SelectionError`.
-    Building it is estimated first and refused over ``max_work`` operations
-    (:func:`budget.check_derivation`; None: the default limit, 0: none).
+    Building the whole derivation is estimated first and refused over ``max_work``
+    operations (:func:`budget.check_derivation`; None: the default limit, 0: none);
+    a selection costs no more than the solve, and is not checked.
     """
     only = tuple(only)
-    budget.check_derivation(solution.problem, max_terms, max_work, format=None, only=only,
-                            solved=True)
+    if not only:
+        budget.check_derivation(solution.problem, max_terms, max_work, format=None,
+                                solved=True)
     p = solution.problem
     layer = p.layer
     available = present(p)
