@@ -121,6 +121,13 @@ def shapes_family(size: int) -> Data:
             "bias": "symbolic"}
 
 
+def channels_family(size: int) -> Data:
+    """A layer given by shapes: 3 channels of size×size, 4 filters of 3×3×3, stride 2,
+    padding 1."""
+    return {"input": {"shape": [3, size, size]}, "filter": {"shape": [4, 3, 3, 3]},
+            "stride": 2, "padding": 1}
+
+
 def window_family(size: int) -> Data:
     """One output entry over a 1×size window, with a target: direct differentiation
     takes a derivative of every symbol of one long sum."""
@@ -183,11 +190,14 @@ CASES: list[tuple[str, Callable[[int], Data], int, int]] = [
     ("json", kernel_family, 4, 400),
     ("json", sigmoid_family, 8, 600),
     ("text", layer_family, 8, 400),
+    ("text", padding_family, 1, 2000),
     ("text", sigmoid_family, 8, 600),
     ("latex", layer_family, 4, 200),
     ("symbolic", shapes_family, 4, 2000),
+    ("symbolic", channels_family, 1, 200),
     ("symbolic-json", shapes_family, 4, 2000),
     ("verify", window_family, 2, 2000),
+    ("verify", sigmoid_family, 4, 40),
     ("check", layer_family, 4, 400),
 ]
 

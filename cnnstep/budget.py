@@ -123,10 +123,10 @@ class Estimate:
         top = self.dominant().what
         if self.memory_binds:
             return (f"{self.subject} needs {_about(_bytes(self.memory))} of memory ({top}), "
-                    f"counted as {_count(self.work)} operations, over the limit of "
+                    f"counted as {_above(self.work, limit)} operations, over the limit of "
                     f"{_count(limit)}")
-        return (f"{self.subject} needs {_about(_count(self.operations))} operations ({top}), "
-                f"over the limit of {_count(limit)}")
+        return (f"{self.subject} needs {_about(_above(self.operations, limit))} operations "
+                f"({top}), over the limit of {_count(limit)}")
 
 
 def limit_of(max_work: int | None) -> int:
@@ -161,6 +161,19 @@ def _count(value: float) -> str:
         return f"{value:.0f}"
     mantissa, exponent = f"{value:.1e}".split("e")
     return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
+
+
+def _above(value: float, limit: int) -> str:
+    """An amount over the limit, with the digits that tell them apart: 1.02e8 over 1e8."""
+    text = _count(value)
+    if value >= _HUGE or value < 1000 or float(text) > limit:
+        return text
+    for places in range(1, 6):
+        mantissa, exponent = f"{value:.{places}e}".split("e")
+        text = f"{mantissa}e{int(exponent)}"
+        if float(text) > limit:
+            break
+    return text
 
 
 def _about(amount: str) -> str:
@@ -832,9 +845,9 @@ TEXT_BYTES = {"text": 60, "latex": 80, "markdown": 60, None: 0}
 WINDOW_GRID_LIMIT = 12
 #: a symbolic derivation checks its identities entry by entry: per term of dL/dK
 #: compared, per input entry and per term of dL/dX compared
-IDENTITY_TERM = 1500
-IDENTITY_INPUT = 15000
-IDENTITY_INPUT_TERM = 1300
+IDENTITY_TERM = 2400
+IDENTITY_INPUT = 24000
+IDENTITY_INPUT_TERM = 2000
 #: a symbolic entry of dL/dX lists the outputs it does not affect: per output
 MISSED_OUTPUT = 150
 #: the JSON formulas: one term printed in SymPy syntax, and its text
@@ -1177,7 +1190,7 @@ SYMPY_IMPORT = 300_000_000
 SYMPY_PRODUCT = 250_000
 SYMPY_EVALUATION = 50_000
 SYMPY_DERIVATIVE = {False: 250_000, True: 1_500_000}
-SYMPY_TERM = {False: 15_000, True: 22_000}
+SYMPY_TERM = {False: 16_000, True: 25_000}
 SYMPY_FLOAT = {"sigmoid": 4.0, "tanh": 10.0}
 #: bytes: SymPy itself, and per product of the loss
 SYMPY_BYTES = 40_000_000
