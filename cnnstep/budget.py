@@ -791,7 +791,7 @@ def _backward(parts: _Parts, problem: Problem, numbers: _Numbers,
                    results=tuple(results))
 
 
-def _written(parts: _Parts, numbers: _Numbers, what: str = "the JSON result") -> None:
+def _written(parts: _Parts, numbers: _Numbers, what: str = "the result written out") -> None:
     """Every result value written out (``json_number``), and the text it makes."""
     nanoseconds = text = count = longest = 0.0
     for entries, digits, rounded in numbers.results:
