@@ -835,6 +835,8 @@ RENDER_TERM = {"text": 7000, "latex": 3000, "markdown": 1500}
 RENDER_EQUATION = {"text": 30000, "latex": 15000, "markdown": 10000}
 RENDER_CELL = {"text": 6000, "latex": 1500, "markdown": 1500}
 RENDER_WINDOW_CELL = 2000
+#: and per character of the numbers printed (rich lays out text by the character)
+RENDER_CHARACTER = {"text": 150, "latex": 15, "markdown": 15}
 #: a large derivation costs more per term: the collector walks its nodes time and again
 #: (per term, the cost grows by one part in this many terms)
 CROWD = 3_000_000
@@ -967,6 +969,10 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
         windows += _f(picked.get("pooled", 0)) * layer.output_size[0] * layer.output_size[1]
     nodes = _f(channels * hp * wp) * 2 + _f(filters * channels * kh * kw) * 2 + _f(
         math.prod(layer.output_shape)) * 2
+    # each product is printed once with its two numbers
+    operand = max(length(numbers.input), length(numbers.filter),
+                  length(numbers.grad_conv or ONE))
+    characters += products * 2 * operand
     return _Shown(2 * products, equations, cells, windows, nodes,
                   writing + windows * write(numbers.input), 0.0,
                   characters + windows * length(numbers.input))
@@ -1051,7 +1057,8 @@ def _rendered(parts: _Parts, what: str, shown: _Shown, format: Format) -> None:
               + shown.equations * RENDER_EQUATION[format]
               + shown.cells * RENDER_CELL[format]
               + (shown.windows * RENDER_WINDOW_CELL if format == "text" else 0.0)
-              + shown.writing, passing=3 * text)
+              + shown.characters * RENDER_CHARACTER[format] + shown.writing,
+              passing=3 * text)
 
 
 def derivation_estimate(item: Problem | Layer, max_terms: int | None = None, *,
