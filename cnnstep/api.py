@@ -61,9 +61,16 @@ class _Shown:
     for converting the notebook to LaTeX.
     """
 
+    #: the work limit of :mod:`cnnstep.budget` (None: its default, 0: none)
+    max_work: int | None = None
+
     def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                    detail: Detail = "full") -> Derivation:
         """The worked solution as data, which the printers lay out (see the subclasses)."""
+        raise NotImplementedError
+
+    def _subject(self) -> Problem | Layer:
+        """What the work of a derivation is estimated from."""
         raise NotImplementedError
 
     def approximate_keys(self) -> frozenset[str]:
@@ -100,6 +107,13 @@ class _Shown:
         printer = renderer(format)
         if not printer.worked:
             return printer.result(self.result, self.approximate_keys())
+        from cnnstep import budget
+
+        # the whole derivation, written out, is estimated before it is built
+        budget.check_derivation(
+            self._subject(), max_terms, self.max_work, symbolic=getattr(self, "symbolic", True),
+            only=only, solved=True,
+            format=format if format in ("text", "latex", "markdown") else "markdown")  # type: ignore[arg-type]
         return printer.derivation(self.derivation(max_terms=max_terms, only=only, detail=detail),
                                   options or Options())
 
@@ -225,10 +239,15 @@ class Worked(_Shown):
     ('mse', Fraction(1, 8))
     """
 
-    def __init__(self, problem: Problem, *, symbolic: bool = False) -> None:
+    def __init__(self, problem: Problem, *, symbolic: bool = False,
+                 max_work: int | None = None) -> None:
         self.problem = problem
         self.symbolic = symbolic
-        self.solution: Solution = solve_layer(problem)
+        self.max_work = max_work
+        self.solution: Solution = solve_layer(problem, max_work=max_work)
+
+    def _subject(self) -> Problem:
+        return self.problem
 
     @property
     def result(self) -> dict[str, Any]:
@@ -243,7 +262,7 @@ class Worked(_Shown):
         if self.symbolic:
             from cnnstep.symbolic import symbolic_result
 
-            values["symbolic"] = symbolic_result(self.problem.layer)
+            values["symbolic"] = symbolic_result(self.problem.layer, max_work=self.max_work)
         return values
 
     def approximate_keys(self) -> frozenset[str]:
@@ -275,8 +294,10 @@ class Worked(_Shown):
         if self.symbolic:
             from cnnstep.symbolic import derive_both
 
-            return derive_both(self.solution, max_terms=limit, only=only, detail=detail)
-        return derive(self.solution, max_terms=limit, only=only, detail=detail)
+            return derive_both(self.solution, max_terms=limit, only=only, detail=detail,
+                               max_work=self.max_work)
+        return derive(self.solution, max_terms=limit, only=only, detail=detail,
+                      max_work=self.max_work)
 
     def questions(self, format: str = "text", options: Options | None = None) -> str:
         """The exercise's question sheet in one of :data:`cnnstep.render.FORMATS`: the
@@ -316,8 +337,12 @@ class Formulas(_Shown):
     <cnnstep.Formulas: (1, 3, 3) ⋆ (1, 1, 2, 2)>
     """
 
-    def __init__(self, layer: Layer) -> None:
+    def __init__(self, layer: Layer, *, max_work: int | None = None) -> None:
         self.layer = layer
+        self.max_work = max_work
+
+    def _subject(self) -> Layer:
+        return self.layer
 
     @property
     def result(self) -> dict[str, Any]:
@@ -329,7 +354,7 @@ class Formulas(_Shown):
         """
         from cnnstep.symbolic import symbolic_result
 
-        return {"symbolic": symbolic_result(self.layer)}
+        return {"symbolic": symbolic_result(self.layer, max_work=self.max_work)}
 
     def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                    detail: Detail = "full") -> Derivation:
@@ -343,7 +368,8 @@ class Formulas(_Shown):
         from cnnstep.symbolic import derive_symbolic
 
         limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
-        return derive_symbolic(self.layer, max_terms=limit, only=only, detail=detail)
+        return derive_symbolic(self.layer, max_terms=limit, only=only, detail=detail,
+                               max_work=self.max_work)
 
     def __repr__(self) -> str:
         return f"<cnnstep.Formulas: {self.layer.input_shape} ⋆ {self.layer.filter_shape}>"
@@ -369,7 +395,8 @@ def read(problem: ProblemSource) -> Problem | Layer:
     return load(problem)
 
 
-def solve(problem: ProblemSource, *, symbolic: bool = False) -> Worked | Formulas:
+def solve(problem: ProblemSource, *, symbolic: bool = False,
+          max_work: int | None = None) -> Worked | Formulas:
     """Solve one layer exactly, as ``cnnstep solve`` does.
 
     ``problem`` is a path to a problem file, its JSON text, a mapping like the
@@ -377,7 +404,10 @@ def solve(problem: ProblemSource, *, symbolic: bool = False) -> Worked | Formula
     ``"1/3"``, or floats, read by their shortest repr) or a problem already
     read. The result is a :class:`Worked`; a layer given by shapes gives its
     :class:`Formulas`. With ``symbolic``, the derivation starts with the
-    general formulas.
+    general formulas. Work beyond ``max_work`` operations (estimated from the
+    shapes and the digits before anything large is built; None: the default
+    limit of :mod:`cnnstep.budget`, 0: no limit) is refused with a
+    :class:`~cnnstep.budget.WorkLimitError`.
 
     >>> worked = cnnstep.solve({"input": [[1, 2], [3, 4]], "filter": [[0.5]]})
     >>> worked.result["output"]
@@ -391,8 +421,8 @@ def solve(problem: ProblemSource, *, symbolic: bool = False) -> Worked | Formula
     """
     read_in = read(problem)
     if isinstance(read_in, Layer):
-        return Formulas(read_in)
-    return Worked(read_in, symbolic=symbolic)
+        return Formulas(read_in, max_work=max_work)
+    return Worked(read_in, symbolic=symbolic, max_work=max_work)
 
 
 def working(report: Report) -> Derivation | None:

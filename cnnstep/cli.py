@@ -89,6 +89,15 @@ def problem_path(file: Path | None, sample: str | None) -> Path:
 #: the widest text the command line lays out
 MAX_WIDTH = 1000
 
+#: the option --max-work of the commands that solve
+MaxWork = Annotated[
+    str | None, typer.Option(
+        "--max-work", metavar="N", show_default=False,
+        help="Refuse a problem whose work, estimated from its shapes and digits before "
+             "anything is computed, exceeds N operations (default 1e8: about ten seconds "
+             "and 600 MB at most); 0: no limit.")
+]
+
 #: the exit status when the reader of standard output goes away: 128 + SIGPIPE,
 #: what a shell reports for a program the broken pipe stopped
 BROKEN_PIPE = 141
@@ -227,6 +236,7 @@ def solve(
                  "with their points (the problem's 'questions', or every quantity), no "
                  "answers.")
     ] = False,
+    work: MaxWork = None,
 ) -> None:
     """Solve the layer in FILE: forward pass, loss, gradients and update, worked out exactly.
 
@@ -248,6 +258,7 @@ def solve(
 
       cnnstep solve --sample seed000-filter-update --questions --format latex
     """
+    max_work = work_limit(work)
     from cnnstep.problem import Layer, ProblemError, load, load_problem, where
 
     file = problem_path(file, sample)
@@ -279,14 +290,17 @@ def solve(
     if verify:
         if isinstance(read_in, Layer):
             raise fail("--verify checks the numbers of a problem; this one gives only shapes")
-        run_verify(read_in, format, to, [file])
+        run_verify(read_in, format, to, [file], max_work)
         return
 
     from cnnstep.api import Formulas, Worked
     from cnnstep.quantities import SelectionError
 
-    shown = Formulas(read_in) if isinstance(read_in, Layer) else Worked(read_in,
-                                                                         symbolic=symbolic)
+    try:
+        shown = (Formulas(read_in, max_work=max_work) if isinstance(read_in, Layer)
+                 else Worked(read_in, symbolic=symbolic, max_work=max_work))
+    except ProblemError as error:  # more work than the limit allows
+        raise fail(refusal(error, where(file))) from None
     options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
                       color=_styled(to))
     if questions and isinstance(shown, Worked):
@@ -297,20 +311,48 @@ def solve(
                             detail=(detail or Detail.full).value)
     except SelectionError as error:
         raise fail(f"--only {error}") from None
-    except ProblemError as error:  # a result JSON cannot hold
-        raise fail(f"{where(file)}: {error}") from None
+    except ProblemError as error:  # a result JSON cannot hold, or too much work
+        raise fail(refusal(error, where(file))) from None
     write(text, to, [file])
 
 
+def refusal(error: Exception, name: str = "") -> str:
+    """An error's message for the command line: prefixed by the file, and over the
+    work limit with the option that raises it."""
+    from cnnstep.budget import WorkLimitError, round_limit
+
+    text = f"{name}: {error}" if name else str(error)
+    if isinstance(error, WorkLimitError):
+        text += (f"; raise it with --max-work {round_limit(error.estimate.work)}"
+                 " (0: no limit)")
+    return text
+
+
+def work_limit(text: str | None) -> int | None:
+    """``--max-work N``: a whole number of operations, such as 4e9; None: the default."""
+    if text is None:
+        return None
+    from cnnstep.problem import ProblemError, to_number
+
+    try:
+        number = to_number(text.strip(), "--max-work")
+    except ProblemError:
+        number = None
+    if number is None or number < 0:
+        raise fail(f"--max-work {text}: expected a number of operations ≥ 0, such as 4e9 "
+                   "(0: no limit)")
+    return int(number)
+
+
 def run_verify(problem: Problem, format: Format, to: Path | None,
-               inputs: Iterable[Path]) -> None:
+               inputs: Iterable[Path], max_work: int | None = None) -> None:
     """``--verify``: the report, and exit 1 when an entry differs."""
     from cnnstep import verify
 
     try:
-        checks = verify.verify(problem)
+        checks = verify.verify(problem, max_work=max_work)
     except ValueError as error:  # too large, or nothing to verify
-        raise fail(str(error)) from None
+        raise fail(refusal(error)) from None
     if format is Format.json:
         from cnnstep.render.json_result import dumps
 
@@ -391,6 +433,7 @@ def check(
                                  help="Text width: a report's (default 100), a summary "
                                       "table's (default: the terminal's).")
     ] = None,
+    work: MaxWork = None,
 ) -> None:
     """Mark hand calculations: points per question, the mistakes named, the right working.
 
@@ -411,6 +454,7 @@ def check(
 
       cnnstep check --sample exercise-with-answers --format gradescope -o results.json
     """
+    max_work = work_limit(work)
     from fractions import Fraction
 
     from cnnstep.check import answers as marking
@@ -451,7 +495,13 @@ def check(
     except ProblemError as error:
         raise fail(f"{where(problem)}: {error}") from None
     notes(read_in, problem)
-    solution = solve_layer(read_in)
+    try:
+        from cnnstep import budget
+
+        budget.check_marking(read_in, max_work, format=None, scripts=max(1, len(answers or [])))
+        solution = solve_layer(read_in, max_work=max_work)
+    except ProblemError as error:  # more work than the limit allows
+        raise fail(refusal(error, where(problem))) from None
 
     documents: dict[str, Path] = {}
     document_format = (feedback_format.value if feedback_format is not None
@@ -469,7 +519,8 @@ def check(
                 raise ProblemError("no answers to mark; give an answers file, or put them "
                                    f"in the problem under the key '{ANSWERS_KEY}'")
             own = marking.read_answers(inside, solution, ANSWERS_KEY)
-            outcome: Report | str = mark(solution, own, tolerance, follow_through=share)
+            outcome: Report | str = mark(solution, own, tolerance, follow_through=share,
+                                         max_work=max_work)
         except ProblemError as error:
             raise fail(f"{where(problem)}: {error}") from None
         results.append((where(problem), outcome))
@@ -482,7 +533,7 @@ def check(
             try:
                 marked: Report | str = mark(
                     solution, marking.load_answers(path, solution), tolerance,
-                    follow_through=share)
+                    follow_through=share, max_work=max_work)
             except ProblemError as error:
                 text = str(error)
                 marked = text if text.startswith(f"{name}: ") else f"{name}: {text}"

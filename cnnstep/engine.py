@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnnstep import geometry
+from cnnstep import budget, geometry
 from cnnstep.problem import Activation, Array, Layer, LossName, Pool, Problem
 from cnnstep.problem import frozen as _frozen
 
@@ -469,8 +469,15 @@ def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
     stages["grad_input"] = np.ascontiguousarray(crop(full, layer.padding))
 
 
-def solve(problem: Problem) -> Solution:
-    """The whole layer: forward pass, loss, gradients and SGD update."""
+def solve(problem: Problem, *, max_work: int | None = None) -> Solution:
+    """The whole layer: forward pass, loss, gradients and SGD update.
+
+    First the work of the solve and of writing its result is estimated, from the
+    shapes and the digits alone; over ``max_work`` operations (None:
+    :data:`budget.DEFAULT_MAX_WORK`, 0: no limit) it raises
+    :class:`budget.WorkLimitError` before anything is allocated.
+    """
+    budget.check_solve(problem, max_work)
     stages = _forward(problem)
     last = stages.get("pooled", stages.get("activated", stages["conv"]))
     if problem.target is not None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep import engine, geometry
+from cnnstep import budget, engine, geometry
 from cnnstep.derivation import (
     DEFAULT_MAX_TERMS,
     Add,
@@ -385,14 +385,19 @@ SYMBOLIC_STEPS = ("shapes", "symbols", "forward", "grad_filter", "grad_bias", "g
 
 
 def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
-                    only: Iterable[str] = (), detail: Detail = "full") -> Derivation:
-    """The symbolic derivation of a layer (``max_terms``, ``only`` and ``detail`` as
-    in ``derive``; the answers of a symbolic derivation are the formulas alone).
+                    only: Iterable[str] = (), detail: Detail = "full",
+                    max_work: int | None = None) -> Derivation:
+    """The symbolic derivation of a layer (``max_terms``, ``only``, ``detail`` and
+    ``max_work`` as in ``derive``; the answers of a symbolic derivation are the
+    formulas alone).
 
     It covers the convolution: with an activation or a pool after it, the
     formulas stop at dL/dZ, the upstream gradient of the convolution. A
     quantity asked whole is shown with the layer's symbols.
     """
+    only = tuple(only)
+    if not only:
+        budget.check_derivation(layer, max_terms, max_work, format=None)
     layer = convolution(layer)
     available = [result_name(q.key, layer) for q in formulas(layer)]
     selection = Selection.parse(only, layer, available, SYMBOLIC_STEPS) if only else None
@@ -431,14 +436,17 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     )
 
 
-def symbolic_result(layer: Layer) -> dict[str, Any]:
+def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, Any]:
     """The result's ``symbolic`` key: every entry as a string in SymPy syntax.
 
     Symbols are ``X_i_j``, ``K_m_n``, ``B``, ``dZ_i_j`` (1-based) for one
     channel and one filter, else ``X_c_i_j``, ``K_f_c_m_n``, ``B_f``,
     ``dZ_f_i_j``; each array has the shape of the matching result key (after
     an activation or a pool, the convolution's Z is the key ``conv``).
+    Refused before any work over ``max_work`` operations
+    (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
+    budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
     conv = convolution(layer)
@@ -456,11 +464,17 @@ def symbolic_result(layer: Layer) -> dict[str, Any]:
 
 
 def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
-                only: Iterable[str] = (), detail: Detail = "full") -> Derivation:
+                only: Iterable[str] = (), detail: Detail = "full",
+                max_work: int | None = None) -> Derivation:
     """The givens, the formulas, then the same derivation with the numbers put in
-    (the answers alone: the numbers' answers)."""
+    (the answers alone: the numbers' answers; ``max_work`` as in ``derive``, for
+    the two together)."""
     from cnnstep.derivation import derive
 
+    only = tuple(only)
+    if not only:
+        budget.check_derivation(solution.problem, max_terms, max_work, format=None,
+                                symbolic=True, solved=True)
     layer = solution.problem.layer
     conv = convolution(layer)
     # a selection names result keys; the formulas name the convolution's own
@@ -472,10 +486,11 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
             symbolic_only.append(names[key] + bracket + rest)
         elif key in SYMBOLIC_STEPS and not bracket:
             symbolic_only.append(key)
-    numeric = derive(solution, max_terms=max_terms, only=only, detail=detail)
+    numeric = derive(solution, max_terms=max_terms, only=only, detail=detail, max_work=0)
     if (only and not symbolic_only) or detail == "answers":
         return numeric
-    symbolic = derive_symbolic(layer, max_terms=max_terms, only=symbolic_only, detail=detail)
+    symbolic = derive_symbolic(layer, max_terms=max_terms, only=symbolic_only, detail=detail,
+                               max_work=0)
     given = tuple(step for step in numeric.steps if not step.numbered)
     numbers = tuple(step for step in numeric.steps if step.numbered and step.key != "shapes")
     return Derivation(

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep import geometry
+from cnnstep import budget, geometry
 from cnnstep.engine import Solution
 from cnnstep.engine import solve as solve_layer
 from cnnstep.problem import Array, Problem
@@ -33,8 +33,13 @@ from cnnstep.quantities import conv_key, entry_text
 #: more symbols than this and direct differentiation would take too long
 #: (about 5 ms of SymPy per product in the loss: 2000 products take about 10 s)
 MAX_SYMBOLS = 2000
-#: nor more products in the loss than this
+#: nor more products in the loss than this, counting those of a pool's windows (a
+#: mean holds them, max and min evaluate them); the work budget bounds the rest
 MAX_PRODUCTS = 2000
+#: beyond this |z|, float64 sigmoid is exactly 0 or 1 and tanh exactly ±1, both with
+#: slope 0, and the true values differ from those by less than e^-750: the entry is
+#: that constant, as SymPy would crawl to evaluate exp(−z) and its derivative
+SATURATION = 750
 
 
 class TooLarge(ValueError):
@@ -63,32 +68,28 @@ class Check:
         return not self.mismatches
 
 
-def _size(problem: Problem) -> tuple[int, int]:
-    layer = problem.layer
-    symbols = problem.input.size + problem.filter.size + (layer.filters if layer.has_bias else 0)
-    oh, ow = layer.output_size
-    kh, kw = layer.kernel_size
-    products = layer.filters * oh * ow * layer.channels * kh * kw
-    return symbols, products
-
-
-def verify(problem: Problem, solve: Callable[[Problem], Solution] = solve_layer) -> list[Check]:
-    """Compare ``solve(problem)`` with the layer written out in SymPy.
+def verify(problem: Problem, solve: Callable[[Problem], Solution] | None = None, *,
+           max_work: int | None = None) -> list[Check]:
+    """Compare ``solve(problem)`` (the engine's, by default) with the layer written
+    out in SymPy.
 
     The output (and the loss) by direct evaluation; dL/dK, dL/dB and dL/dX,
     where there are gradients, by direct differentiation of the loss. Raises
     :class:`TooLarge` beyond :data:`MAX_SYMBOLS` symbols or
-    :data:`MAX_PRODUCTS` products.
+    :data:`MAX_PRODUCTS` products (those a pool's windows add counted), and
+    :class:`budget.WorkLimitError` when the work is estimated over ``max_work``
+    operations (None: the default limit, 0: none), both before any work.
     """
-    symbols, products = _size(problem)
-    if symbols > MAX_SYMBOLS or products > MAX_PRODUCTS:
+    size = budget.verify_size(problem)
+    if size.symbols > MAX_SYMBOLS or size.products > MAX_PRODUCTS:
         raise TooLarge(
-            f"--verify: the layer has {symbols} symbols and {products} products in its loss; "
-            f"direct differentiation is limited to {MAX_SYMBOLS} symbols and "
+            f"--verify: the layer has {size.symbols} symbols and {size.products} products "
+            f"in its loss; direct differentiation is limited to {MAX_SYMBOLS} symbols and "
             f"{MAX_PRODUCTS} products"
         )
+    budget.check_verify(problem, max_work)  # the solve included
     verifier = Verifier(problem)
-    return verifier.checks(solve(problem))
+    return verifier.checks(solve_layer(problem, max_work=0) if solve is None else solve(problem))
 
 
 #: the entries of one stage, each a SymPy expression, by full-layout index
@@ -187,18 +188,23 @@ class Verifier:
         """A = f(Z); Z itself without an activation.
 
         ReLU and leaky ReLU take the branch their input falls in, with
-        ReLU′(0) = 0 and leaky ReLU′(0) = slope as PyTorch.
+        ReLU′(0) = 0 and leaky ReLU′(0) = slope as PyTorch. Sigmoid and tanh of
+        |z| > :data:`SATURATION` are their saturated constants.
         """
         activation, sympy = self.layer.activation, self.sympy
         if activation is None:
             return conv
         stage: Stage = {}
         for e, expression in conv.items():
-            positive = self.number(expression) > 0
+            z = self.number(expression)
+            positive = z > 0
             if activation.kind == "relu":
                 stage[e] = expression if positive else sympy.Integer(0)
             elif activation.kind == "leaky_relu":
                 stage[e] = expression if positive else self.exact(activation.slope) * expression
+            elif abs(z) > SATURATION:  # saturated: a constant, with slope 0
+                low = 0 if activation.kind == "sigmoid" else -1
+                stage[e] = sympy.Integer(1 if positive else low)
             elif activation.kind == "sigmoid":
                 stage[e] = 1 / (1 + sympy.exp(-expression))
             else:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnstep import budget
 from cnnstep.check.answers import Answers, Given, entries, in_user_shape, is_right
 from cnnstep.check.asked import Asked, Question, questions
 from cnnstep.check.mistakes import Diagnosis, diagnose
@@ -387,13 +388,15 @@ def _weights(solution: Solution, asked: tuple[Question, ...]
 
 def mark(solution: Solution, answers: Answers, tolerance: Fraction | None = None, *,
          asked: Iterable[Asked] | None = None,
-         follow_through: Fraction = Fraction(1)) -> Report:
+         follow_through: Fraction = Fraction(1), max_work: int | None = None) -> Report:
     """Mark a script out of everything ``asked`` (None: every quantity the
     problem determines, one point each) and diagnose the wrong quantities.
 
     The quantities are checked in the order of the steps, so that an earlier
     wrong answer is known when a later one is checked for follow-through. A
-    blank script is marked too: it scores 0.
+    blank script is marked too: it scores 0. The recomputations are estimated
+    first and refused over ``max_work`` operations (:func:`budget.check_marking`;
+    None: the default limit, 0: none).
 
     >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
     >>> from cnnstep.check import read_answers
@@ -401,6 +404,7 @@ def mark(solution: Solution, answers: Answers, tolerance: Fraction | None = None
     >>> mark(solution, read_answers({"loss": "1/8"}, solution), asked=[("loss", 1)]).correct
     True
     """
+    budget.check_marking(solution.problem, max_work, format=None, solved=True)
     if not 0 <= follow_through <= 1:
         raise ProblemError("the follow-through fraction must be from 0 to 1")
     wanted = questions(solution, asked)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from cnnstep import budget
 from cnnstep.derivation import (
     activation,
     forward,
@@ -92,7 +93,8 @@ def written_in_fractions(p: Problem) -> bool:
 
 
 def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
-           only: Iterable[str] | Selection = (), detail: Detail = "full") -> Derivation:
+           only: Iterable[str] | Selection = (), detail: Detail = "full",
+           max_work: int | None = None) -> Derivation:
     """The worked solution of a solved layer.
 
     ``max_terms`` bounds the products printed in full (0: no bound); beyond it
@@ -104,7 +106,15 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     :class:`~cnnstep.quantities.SelectionError`. ``detail`` is ``full`` (every
     entry), ``brief`` (each step's rule, one entry, the results) or ``answers``
     (the givens and the results).
+    Building the whole derivation is estimated first and refused over ``max_work``
+    operations (:func:`budget.check_derivation`; None: the default limit, 0: none);
+    a selection costs no more than the solve, and is not checked.
     """
+    if not isinstance(only, Selection):
+        only = tuple(only)
+    if not only and solution.problem.questions is None:
+        budget.check_derivation(solution.problem, max_terms, max_work, format=None,
+                                solved=True)
     p = solution.problem
     layer = p.layer
     available = present(p)
