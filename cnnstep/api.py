@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cnnstep.engine import Solution
 from cnnstep.engine import solve as solve_layer
+from cnnstep.numbers import long_numbers
 from cnnstep.problem import (
     Layer,
     Problem,
@@ -104,6 +105,12 @@ class _Shown:
         >>> cnnstep.solve(problem).render("json") == cnnstep.solve(problem).to_json()
         True
         """
+        with long_numbers():
+            return self._render(format, options, max_terms=max_terms, only=only,
+                                detail=detail)
+
+    def _render(self, format: str, options: Options | None, *, max_terms: int | None,
+                only: Iterable[str], detail: Detail) -> str:
         printer = renderer(format)
         if not printer.worked:
             return printer.result(self.result, self.approximate_keys())
@@ -454,8 +461,9 @@ def render_report(report: Report, title: str, format: str = "text",
     <BLANKLINE>
     """
     printer = renderer(format)
-    return printer.report(report, title, working(report) if printer.worked else None,
-                          options or Options())
+    with long_numbers():
+        return printer.report(report, title, working(report) if printer.worked else None,
+                              options or Options())
 
 
 def check(problem: ProblemSource, answers: AnswersSource | None = None, *,

@@ -837,6 +837,8 @@ def export(
 
 def main() -> None:
     """The console script: never a traceback."""
+    # numbers of any length may be written: the work limit bounds them
+    sys.set_int_max_str_digits(0)
     try:
         app()
     except output.PipeClosed:

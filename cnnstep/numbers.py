@@ -8,6 +8,9 @@ the nearest binary float, so the JSON reader hands literals to us as text.
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from fractions import Fraction
 
@@ -185,3 +188,20 @@ def display(value: Fraction, digits: int = 4) -> str:
     if terminates(value):
         return exact_decimal(value)
     return f"{value} ≈ {approximate(value, digits)}"
+
+
+@contextmanager
+def long_numbers() -> Iterator[None]:
+    """Let Python write integers of any length while printing.
+
+    Python refuses to turn an integer of over 4300 digits into text, a guard
+    against slow parsing of untrusted input. cnnstep's numbers are exact and
+    their size is bounded by the work limit (:mod:`cnnstep.budget`), so a
+    printer may need more: a fraction of long denominators, multiplied out.
+    """
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(previous)

@@ -156,3 +156,19 @@ def test_the_command_line_refuses_over_the_work_limit_and_says_how_to_raise_it(
     assert invoke("solve", sample, "--max-work", "6e3", "--format", "json").returncode == 0
     assert invoke("check", "--sample", "exercise-with-answers", "--max-work", "10"
                   ).returncode == 2
+
+
+def test_long_fractions_print_in_every_format() -> None:
+    """Fractions of 200-digit denominators, multiplied out, are longer than the 4300
+    digits Python prints by default; printing them must not fail."""
+    import random
+
+    draw = random.Random(2)
+    problem = {"input": [[f"{draw.randint(1, 10**200)}/{draw.randint(1, 10**200)}"
+                          for _ in range(3)] for _ in range(3)],
+               "filter": [[f"1/{draw.randint(1, 10**200)}" for _ in range(2)]
+                          for _ in range(2)],
+               "target": [["1", "2"], ["3", "4"]], "learning_rate": "1/3"}
+    worked = cnnstep.solve(problem)
+    for fmt in ("text", "latex", "markdown", "html"):
+        assert len(worked.render(fmt)) > 1000
