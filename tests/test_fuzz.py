@@ -11,6 +11,7 @@ run finishes within a few seconds.
 from __future__ import annotations
 
 import json
+import resource
 import time
 from typing import Any
 
@@ -38,6 +39,9 @@ LAYERED: dict[str, Any] = {
 
 #: how long one run may take here, in seconds (the limits keep real runs far below)
 SECONDS = 10
+#: the peak memory this test process may reach, in KiB (the work limit keeps a run's
+#: own need under about 600 MB)
+PEAK_KIB = 1_500_000
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-10**6, 10**6),
@@ -109,6 +113,7 @@ def _assert_clean(run: Any, started: float) -> None:
         lines = run.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("cnnstep: error: "), run.stderr
     assert time.monotonic() - started < SECONDS
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < PEAK_KIB
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
