@@ -437,7 +437,7 @@ def test_calibration_of_the_solve_and_its_json() -> None:
 def test_calibration_of_the_text_derivation() -> None:
     from cnnstep.render import FORMATS, Options
 
-    problem = _layer(size=20, kernel=3, channels=2, filters=2)
+    problem = _layer(size=14, kernel=3, channels=2, filters=2)
     estimated = _seconds(budget.derivation_estimate(problem, 0, format="text"))
     taken = _cpu(lambda: FORMATS["text"].derivation(derive(engine.solve(problem), max_terms=0),
                                                    Options(width=100)))

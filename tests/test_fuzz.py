@@ -116,7 +116,7 @@ def _assert_clean(run: Any, started: float) -> None:
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < PEAK_KIB
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(), st.sampled_from([[], ["--format", "json"], ["--format", "latex"],
                                    ["--symbolic"], ["--verify"]]))
 def test_mutated_problems_end_cleanly(text: str, options: list[str]) -> None:
@@ -124,7 +124,7 @@ def test_mutated_problems_end_cleanly(text: str, options: list[str]) -> None:
     _assert_clean(invoke("solve", "-", *options, input=text), started)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["output", "loss", "grad_filter", "grad_input",
                                         "updated_filter", "grad_bias", "conv", "nonsense"]),
                        values, max_size=3))

@@ -13,13 +13,29 @@ Skipped, with the reason shown, when torch is not installed.
 from __future__ import annotations
 
 from fractions import Fraction
+from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 import pytest
 
-torch = pytest.importorskip(
-    "torch", reason="PyTorch is not installed; the float64 autograd oracle is skipped"
-)
+pytestmark = pytest.mark.skipif(
+    find_spec("torch") is None,
+    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+
+
+class _Torch:
+    """torch, imported when a test first uses it (not while the tests are collected:
+    every test worker collects every module, and importing torch takes a second)."""
+
+    def __getattr__(self, name: str) -> Any:
+        module = import_module("torch")
+        module.set_num_threads(1)
+        globals()["torch"] = module
+        return getattr(module, name)
+
+
+torch: Any = _Torch()
 
 import oracle  # noqa: E402
 from helpers import (  # noqa: E402
@@ -46,7 +62,6 @@ from oracle import (  # noqa: E402
 from cnnstep.engine import solve  # noqa: E402
 from cnnstep.problem import problem_from_data  # noqa: E402
 
-torch.set_num_threads(1)
 RELATIVE = 1e-9
 
 
