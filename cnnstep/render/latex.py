@@ -62,6 +62,11 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
 \allowdisplaybreaks
 \sloppy
+\setlength{\parskip}{2pt plus 1pt}
+\AtBeginDocument{\setlength{\abovedisplayskip}{4pt plus 2pt minus 2pt}%
+  \setlength{\belowdisplayskip}{4pt plus 2pt minus 2pt}%
+  \setlength{\abovedisplayshortskip}{2pt plus 2pt}%
+  \setlength{\belowdisplayshortskip}{2pt plus 2pt}}
 """ + MACROS + "\\begin{document}\n"
 #: what a fragment needs of the document it is pasted into, and its commands
 FRAGMENT_NEEDS = "% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx,xcolor}\n" + MACROS
@@ -207,6 +212,9 @@ def shrink(math: str, inline: bool = False) -> str:
 # text
 
 
+_BEFORE_DISPLAY = re.compile(r"\n\n+\\begin\{align\*\}")
+
+
 def document(body: str, fragment: bool = False) -> str:
     """A standalone document around ``body``; with ``fragment`` the body alone."""
     if fragment:
@@ -308,7 +316,9 @@ class LatexRenderer:
             out.append(self.note(prose.shortened(self.hints)))
         for number, step in self.d.numbered():
             out.append(self.step(number, step))
-        return "\n".join(out)
+        # a display joins the paragraph before it: a blank line there would set an
+        # empty line above every equation
+        return _BEFORE_DISPLAY.sub(r"\n\\begin{align*}", "\n".join(out))
 
     def step(self, number: int, step: Step) -> str:
         parts = [self.heading(2, prose.step_heading(number, step))]
