@@ -71,11 +71,17 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def write(text: str, output: Path | str | None, *, inputs: Iterable[Path | str] = ()) -> None:
-    """``text`` to standard output (``output`` None or ``-``) or atomically to a file."""
+    """``text`` to standard output (``output`` None or ``-``) or atomically to a file,
+    as UTF-8."""
     if output is None or str(output) == STDOUT:
         to_stdout(text)
         return
-    target = Path(output)
+    write_bytes(text.encode("utf-8"), Path(output), inputs=inputs)
+
+
+def write_bytes(data: bytes, target: Path, *, inputs: Iterable[Path | str] = ()) -> None:
+    """``data`` to the file ``target`` atomically: written beside it under a temporary
+    name, then renamed over it; never over one of ``inputs``."""
     for given in inputs:
         if str(given) != STDOUT and _same_file(target, Path(given)):
             raise OutputError(f"{target}: this is an input file; it is not overwritten")
@@ -87,8 +93,8 @@ def write(text: str, output: Path | str | None, *, inputs: Iterable[Path | str] 
     try:
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                                  suffix=".tmp")
-        with open(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with open(descriptor, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()

@@ -24,18 +24,6 @@ from cnnstep.output import OutputError
 ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
-def _same_file(a: Path, b: Path | str) -> bool:
-    try:
-        return str(b) != output.STDOUT and a.exists() and a.samefile(b)
-    except (OSError, ValueError):
-        return False
-
-
-def _not_an_input(target: Path, inputs: Iterable[Path | str]) -> None:
-    if any(_same_file(target, given) for given in inputs):
-        raise OutputError(f"{target}: this is an input file; it is not overwritten")
-
-
 def _mode(full: int = 0o666) -> int:
     """The permissions a new file (or, with 0o777, a directory) gets by the umask."""
     mask = os.umask(0)
@@ -65,23 +53,7 @@ def write_zip(members: Mapping[str, str], path: Path,
     """A zip file, atomically."""
     if str(path) == output.STDOUT:
         raise OutputError("a zip file is written to a file; give its name with -o")
-    _not_an_input(path, inputs)
-    data = zip_bytes(members)
-    temporary: str | None = None
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                                 suffix=".tmp")
-        with open(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, path.stat().st_mode & 0o7777 if path.exists() else _mode())
-        os.replace(temporary, path)
-    except OSError as error:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
+    output.write_bytes(zip_bytes(members), path, inputs=inputs)
 
 
 def write_tree(directories: Mapping[str, Mapping[str, str]], path: Path) -> None:
