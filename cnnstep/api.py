@@ -183,13 +183,13 @@ class _Shown:
         >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
         >>> print(cnnstep.solve(problem).to_latex(only=["grad_input[1][0]"]))
         ... # doctest: +ELLIPSIS
-        \\documentclass[11pt]{article}
+        \\documentclass[10pt]{article}
         ...
-        \\begin{align*}
+        \\begin{aligned}[c]
         \\partial L/\\partial X_{21} &= \\partial L/\\partial Z_{21} \\times K_{11} \\\\
-         &= 0.25 \\times 0.5 \\\\
-         &= 0.125
-        \\end{align*}
+         &= 0.25 \\times 0.5 = 0.125
+        \\end{aligned}
+        \\end{gather*}
         \\end{document}
         <BLANKLINE>
         >>> print(cnnstep.solve(problem).to_latex(fragment=True).splitlines()[0])

@@ -7,9 +7,6 @@ LaTeX document, compiled with pdflatex and counted with pdfinfo.
 | seed 003 (three channels, edge filter, max pool) | ≤ 12 | | |
 
 Without pdflatex or pdfinfo the tests are skipped (they fail when CI is set).
-The targets marked below are reached only with the document's tighter layout
-(equations of a step set together, short ones on one line); until then they
-are expected to fail, and say so.
 """
 
 from __future__ import annotations
@@ -34,13 +31,6 @@ TARGETS = {
     ("seed000-filter-update", "answers"): 1,
     ("seed003-rgb-edge-maxpool", "full"): 12,
 }
-
-#: targets that need the LaTeX document's tighter layout, not the derivation
-LAYOUT = pytest.mark.xfail(
-    reason="needs the LaTeX layout that sets a step's equations together", strict=False)
-NEEDS_LAYOUT = {("seed000-filter-update", "full"), ("seed000-filter-update", "brief"),
-                ("seed003-rgb-edge-maxpool", "full")}
-
 
 def _tool(name: str) -> str:
     found = shutil.which(name)
@@ -68,8 +58,7 @@ def pages(source: str, directory: Path) -> int:
 
 
 @pytest.mark.parametrize(("sample", "detail"), [
-    pytest.param(*case, marks=[LAYOUT] if case in NEEDS_LAYOUT else [],
-                 id=f"{case[0]}-{case[1]}") for case in TARGETS])
+    pytest.param(*case, id=f"{case[0]}-{case[1]}") for case in TARGETS])
 def test_pages(sample: str, detail: str, tmp_path: Path) -> None:
     source = cnnstep.solve(SAMPLES / f"{sample}.json").to_latex(detail=detail)
     count = pages(source, tmp_path)

@@ -298,7 +298,7 @@ class Report:
         >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
         >>> report = cnnstep.check(problem, {"output": [[0.5, 1], [1.5, 2.5]], "loss": 0.13})
         >>> print(report.to_latex())  # doctest: +ELLIPSIS
-        \\documentclass[11pt]{article}
+        \\documentclass[10pt]{article}
         ...
         """
         return self.render("latex", title=title)

@@ -1,16 +1,21 @@
 """LaTeX: a standalone document, or its body alone.
 
-Equations are ``align*`` environments, aligned on the equals sign, with long
-sums broken over lines; matrices are ``bmatrix``. Every formula of a sentence
-is in math. Padding and inserted zeros are grey (``\\cnnfiller``), and the
-window of an entry is drawn above its equation as a small matrix with the
-window's cells framed (``\\cnnwindow``); both commands are defined in the
-preamble, and at the head of a fragment, where a document may restyle them.
-The document compiles with pdflatex using only amsmath, amssymb, graphicx and
-xcolor.
+Equations are aligned on the equals sign, with long sums broken over lines
+and the value after the last form when it fits there, as it is written by
+hand; matrices are ``bmatrix``. Every formula of a sentence is in math.
+Padding and inserted zeros are grey (``\\cnnfiller``), and the window of an
+entry is drawn as a small matrix with the window's cells framed
+(``\\cnnwindow``): beside its equation, on the left, where both fit the line,
+else above it. Of a matrix larger than :data:`WINDOW_WHOLE` only the window's
+rows and columns are drawn. Both commands are defined in the preamble, and at
+the head of a fragment, where a document may restyle them. One after another,
+one-line equations share a display, as many to a row as fit; so do matrices;
+and the equations set beside their windows stand in one ``gather*``, a row
+each, which may break across pages between rows. The document compiles with
+pdflatex using only amsmath, amssymb, graphicx and xcolor.
 
 Lines are broken to fit the text, by an estimate of how wide each piece of
-math prints (:func:`math_width`): the 45.7 em of a standalone document (11 pt,
+math prints (:func:`math_width`): the 50 em of a standalone document (10 pt,
 2 cm margins), or the 32.5 em a fragment has at least in a plain article (at
 10, 11 or 12 pt), with a margin for the estimate. In a fragment, a paragraph
 may stretch its spaces (``sloppypar``) rather than run into the margin. A
@@ -24,10 +29,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from itertools import groupby
+from typing import TYPE_CHECKING, cast
 
-from cnnstep.derivation import Derivation, Equation, Expr, Matrix, Omitted, Step, Text
+from cnnstep.derivation import (
+    Block,
+    Derivation,
+    Equation,
+    Expr,
+    Matrix,
+    Omitted,
+    Step,
+    Text,
+)
 from cnnstep.numbers import display
 from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.expr import LatexPrinter, Settings, latex_escape
@@ -36,18 +52,27 @@ if TYPE_CHECKING:
     from cnnstep.check import Report
 
 #: the width lines are broken to, in ems of the font: a standalone document
-#: (11 pt, 2 cm margins on letter paper: 500 pt, 45.7 em) and a fragment (a plain
+#: (10 pt, 2 cm margins on letter paper: 500 pt, 50 em) and a fragment (a plain
 #: article: 345 pt at 10 pt, 360 pt at 11 pt, 390 pt at 12 pt: 32.5 em at least),
 #: each less a margin for the estimate of widths
-DOCUMENT_EMS = 42.0
+DOCUMENT_EMS = 46.0
 FRAGMENT_EMS = 31.0
 #: a matrix wider than this share of the line is shrunk to fit should the
 #: estimate fall short; one wider than the line is split first
 SHRINK_SHARE = 0.8
-#: windows are drawn above an equation only for inputs up to this size
+#: windows are drawn as matrices only for inputs up to this size; a larger
+#: input's window is told by the rows and columns it spans
 WINDOW_GRID_LIMIT = 12
+#: a matrix up to this size is drawn whole around a window; of a larger one
+#: only the window's rows and columns
+WINDOW_WHOLE = 5
 #: the size of a window's matrix: footnote size (8 pt of 10), columns 3 pt apart
 WINDOW_SCALE = 0.8
+#: the height of a row of a window's matrix, and of a line of a display, in
+#: points of the standalone document (8 pt type on 9.5 pt, 10 pt math with
+#: 3 pt between lines)
+PICTURE_ROW_PT = 9.5
+LINE_PT = 15.0
 
 #: what the body uses: grey padding and inserted zeros, framed window cells
 MACROS = (
@@ -55,13 +80,19 @@ MACROS = (
     "\\providecommand{\\cnnwindow}[1]{{\\setlength{\\fboxsep}{1pt}"
     "\\fcolorbox{black}{yellow!35}{$#1$}}}\n"
 )
-PREAMBLE = r"""\documentclass[11pt]{article}
+PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage{amsmath,amssymb}
 \usepackage{graphicx}
 \usepackage{xcolor}
 \usepackage[margin=2cm]{geometry}
 \allowdisplaybreaks
 \sloppy
+\makeatletter
+\renewcommand\section{\@startsection{section}{1}{\z@}{-2.5ex \@plus -1ex \@minus -.2ex}%
+  {1.5ex \@plus .2ex}{\normalfont\Large\bfseries}}
+\renewcommand\subsection{\@startsection{subsection}{2}{\z@}{-2ex \@plus -.5ex \@minus -.2ex}%
+  {.8ex \@plus .2ex}{\normalfont\large\bfseries}}
+\makeatother
 \setlength{\parskip}{2pt plus 1pt}
 \AtBeginDocument{\setlength{\abovedisplayskip}{4pt plus 2pt minus 2pt}%
   \setlength{\belowdisplayskip}{4pt plus 2pt minus 2pt}%
@@ -183,15 +214,50 @@ def math_width(math: str) -> float:
 
 
 def fill(pieces: list[str], width: float, sizes: Sequence[float] | None = None) -> list[str]:
-    """Terms of a sum joined by ``+`` into lines of at most ``width`` ems
-    (``sizes``: the terms' widths, when already measured)."""
+    """Terms of a sum joined by ``+`` into as few lines of at most ``width`` ems
+    as they need, the lines about as long as one another (``sizes``: the
+    terms' widths, when already measured): ``a + b + c +`` then ``d``
+    becomes ``a + b +`` then ``c + d``."""
+    if sizes is None:
+        sizes = [math_width(piece) for piece in pieces]
+    count = _lines_needed(sizes, width)
+    if count < 2:
+        return fill_greedily(pieces, width, sizes)
+    # the narrowest width that needs no more lines
+    low, high = max(sizes) + _PLUS_EMS, width
+    while high - low > 0.5:
+        middle = (low + high) / 2
+        if _lines_needed(sizes, middle) > count:
+            low = middle
+        else:
+            high = middle
+    return fill_greedily(pieces, high, sizes)
+
+
+def _lines_needed(sizes: Sequence[float], width: float) -> int:
+    """How many lines :func:`fill_greedily` makes of terms this wide."""
+    count, used, last = 1, sizes[0], len(sizes) - 1
+    for k in range(1, len(sizes)):
+        if used + _PLUS_EMS + sizes[k] + (_PLUS_EMS if k < last else 0.0) > width:
+            count, used = count + 1, sizes[k]
+        else:
+            used += _PLUS_EMS + sizes[k]
+    return count
+
+
+def fill_greedily(pieces: list[str], width: float,
+                  sizes: Sequence[float] | None = None) -> list[str]:
+    """Terms of a sum joined by ``+``, each line as full as ``width`` ems allow,
+    the ``+`` that ends a line included."""
     if sizes is None:
         sizes = [math_width(piece) for piece in pieces]
     lines: list[str] = []
     line, used = pieces[0], sizes[0]
     plus = _PLUS_EMS
-    for piece, size in zip(pieces[1:], sizes[1:], strict=True):
-        if used + plus + size > width:
+    last = len(pieces) - 1
+    for k, (piece, size) in enumerate(zip(pieces[1:], sizes[1:], strict=True), 1):
+        # a line that goes on ends with its own +
+        if used + plus + size + (plus if k < last else 0.0) > width:
             lines.append(line + " +")
             line, used = piece, size
         else:
@@ -245,6 +311,17 @@ def tabular(header: Sequence[str], rows: Iterable[Sequence[str]], *, framed: boo
     lines = [f"\\begin{{tabular}}{{{'l' * len(header)}}}", *frame, row(header), "\\hline",
              *map(row, rows), *frame, "\\end{tabular}"]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """The windows of an entry drawn in small matrices, as LaTeX (text mode)."""
+
+    tex: str
+    #: how wide they print, in ems of the text
+    width: float
+    #: how many rows of small type they take, a label above included
+    rows: int
 
 
 class LatexRenderer:
@@ -321,10 +398,58 @@ class LatexRenderer:
         return _BEFORE_DISPLAY.sub(r"\n\\begin{align*}", "\n".join(out))
 
     def step(self, number: int, step: Step) -> str:
+        """A step's heading and blocks. One after another, one-line equations
+        share a display, as many to a row as fit; so do matrices; and equations
+        with their windows beside them stand in one display, a row each."""
         parts = [self.heading(2, prose.step_heading(number, step))]
-        for block in step.blocks:
-            parts.append(getattr(self, f"_print_{type(block).__name__}")(block))
+        laid = [self.lay_out(block) for block in step.blocks]
+        for kind, group in groupby(laid, key=lambda item: item[0]):
+            pieces = [piece for _, piece in group]
+            if kind == "line":
+                parts.append(self.side_by_side(cast(list[tuple[Equation, str]], pieces)))
+            elif kind == "matrix":
+                parts.append(self.matrices(cast(list[Matrix], pieces)))
+            elif kind == "beside":
+                rows = cast(list[tuple[str, str]], pieces)
+                parts.append("".join(told for told, _ in rows) + "\\begin{gather*}\n"
+                             + " \\displaybreak[0]\\\\[2pt]\n".join(row for _, row in rows)
+                             + "\n\\end{gather*}\n")
+            else:
+                parts += cast(list[str], pieces)
         return "\n".join(parts)
+
+    def lay_out(self, block: Block) -> tuple[str, object]:
+        """How a block is set: ``line`` (a one-line equation, with its line),
+        ``matrix``, ``beside`` (the grey note if due, and the row of an equation
+        with its window beside it) or ``alone`` (its LaTeX)."""
+        if isinstance(block, Matrix):
+            return "matrix", block
+        if isinstance(block, Equation):
+            line = self.one_line(block)
+            if line is not None:
+                return "line", (block, line)
+            row = self.beside(block)
+            if row is not None:
+                return "beside", row
+        return "alone", getattr(self, f"_print_{type(block).__name__}")(block)
+
+    def one_line(self, block: Equation) -> str | None:
+        """An equation with no window and no remark that fits one line, as that
+        line (``lhs &= …``); else None."""
+        if block.window is not None or block.note or block.value is None:
+            return None
+        lines = self.equation_lines(block, join_value=True)
+        return lines[0] if len(lines) == 1 and not lines[0].startswith("&") else None
+
+    def side_by_side(self, run: list[tuple[Equation, str]]) -> str:
+        """One-line equations in one display, as many to a row as fit, aligned
+        in columns on their equals signs."""
+        widest = max(self.lines_width(block, [line]) for block, line in run)
+        columns = max(1, min(len(run), int((self.width + 2.0) // (widest + 2.0))))
+        rows = [" & ".join(line for _, line in run[at:at + columns])
+                for at in range(0, len(run), columns)]
+        return ("\\begin{align*}\n" + " \\displaybreak[0]\\\\\n".join(rows)
+                + "\n\\end{align*}\n")
 
     def _print_Text(self, block: Text) -> str:
         return self.paragraph(self.inline(block.parts))
@@ -367,7 +492,9 @@ class LatexRenderer:
         blocks.append(range(start, len(widths)))
         return blocks
 
-    def _print_Matrix(self, block: Matrix) -> str:
+    def matrix_parts(self, block: Matrix) -> list[tuple[str, float]]:
+        """``label = [matrix]`` as math, split into blocks of columns that fit the
+        line, each with how wide it prints in ems."""
         rows, cols = block.values.shape
         cells = [[self.cell(block, i, j) for j in range(cols)] for i in range(rows)]
         label = self.inline_math(block.label)
@@ -381,14 +508,37 @@ class LatexRenderer:
             if len(parts) > 1:
                 name += r"\ \text{" + latex_escape(
                     prose.columns(part.start + 1, part.stop, cols)) + "}"
-            math = f"{name} = {matrix}"
             used = math_width(name) + 3.0 + sum(
                 max(math_width(row[j]) for row in cells) + 1.0 for j in part)
+            out.append((f"{name} = {matrix}", used))
+        return out
+
+    def _print_Matrix(self, block: Matrix) -> str:
+        out = []
+        for math, used in self.matrix_parts(block):
             if used > SHRINK_SHARE * self.width:
                 math = shrink(math)
             out.append(f"\\[\n{math}\n\\]\n")
         told = self.fillers_note([block])
         return "".join(out) + ("\n" + told.rstrip("\n") + "\n" if told else "")
+
+    def matrices(self, run: list[Matrix]) -> str:
+        """Matrices one after another: side by side in one display while they fit
+        the line, each alone if any is split or shrunk."""
+        parts = [self.matrix_parts(block) for block in run]
+        if any(len(p) > 1 or p[0][1] > SHRINK_SHARE * self.width for p in parts):
+            return "\n".join(map(self._print_Matrix, run))
+        rows: list[list[str]] = [[]]
+        used = 0.0
+        for (math, size), in parts:
+            if rows[-1] and used + 3.0 + size > self.width:
+                rows.append([])
+                used = 0.0
+            rows[-1].append(math)
+            used += size + 3.0  # the \qquad
+        out = "".join("\\[\n" + " \\qquad\n".join(row) + "\n\\]\n" for row in rows)
+        told = self.fillers_note(run)
+        return out + ("\n" + told.rstrip("\n") + "\n" if told else "")
 
     def inline_math(self, parts: Iterable[str | Expr]) -> str:
         """A label mixing words and math, inside math mode."""
@@ -398,18 +548,69 @@ class LatexRenderer:
         )
 
     # windows ------------------------------------------------------------
-    def window_grid(self, grid: Matrix, block: Equation) -> str:
-        """A small matrix with the window's cells framed, set in small type."""
-        taps = set(block.window.taps) if block.window is not None else set()
+    def window_matrix(self, grid: Matrix, block: Equation,
+                      crop: bool = False) -> tuple[str, float]:
+        """A matrix with the window's cells framed (with ``crop``, the window's
+        rows and columns alone), and how wide it prints in ems of the text at
+        the small size windows are set in."""
+        taps = block.window.taps if block.window is not None else ()
         rows, cols = grid.values.shape
-        cells = [[self.cell(grid, i, j, (i, j) in taps) for j in range(cols)]
-                 for i in range(rows)]
+        if crop and taps:
+            row_span = range(min(r for r, _ in taps), max(r for r, _ in taps) + 1)
+            col_span = range(min(c for _, c in taps), max(c for _, c in taps) + 1)
+        else:
+            row_span, col_span = range(rows), range(cols)
+        marked = set(taps)
+        cells = [[self.cell(grid, i, j, (i, j) in marked) for j in col_span] for i in row_span]
         math = ("\\begin{bmatrix}" + " \\\\ ".join(" & ".join(row) for row in cells)
                 + "\\end{bmatrix}")
         size = WINDOW_SCALE * (1.0 + sum(
-            max(math_width(row[j]) for row in cells) + 0.6 for j in range(cols)))
+            max(math_width(row[j]) for row in cells) + 0.6 for j in range(len(col_span))))
+        return math, size
+
+    def window_grid(self, grid: Matrix, block: Equation) -> str:
+        """A small matrix with the window's cells framed, set in small type."""
+        math, size = self.window_matrix(grid, block)
         math = shrink(math, inline=True) if size > SHRINK_SHARE * self.width else f"${math}$"
         return "{\\footnotesize\\setlength{\\arraycolsep}{3pt}" + math + "}"
+
+    def window_pictures(self, block: Equation, stacked: bool = False) -> Pictures | None:
+        """The window of an equation's entry in each matrix it lies in, in small
+        type, each labelled (with ``stacked``, the label above the matrix); None
+        for a large input, whose window is told by the rows and columns it spans.
+
+        A matrix of up to :data:`WINDOW_WHOLE` rows and columns is drawn whole,
+        the window's cells framed; of a larger one only the window's rows and
+        columns are drawn.
+        """
+        grids, window = block.window_of, block.window
+        if window is None or not grids or max(grids[0].values.shape) > WINDOW_GRID_LIMIT:
+            return None
+        crop = max(grids[0].values.shape) > WINDOW_WHOLE
+        pictures, total = [], 0.0
+        for grid in grids:
+            label = self.inline_math(grid.label)
+            math, size = self.window_matrix(grid, block, crop)
+            if crop:
+                label = r"\text{window of }" + label
+            label_ems = WINDOW_SCALE * (math_width(label) + 0.6)
+            if stacked:
+                pictures.append(f"\\begin{{tabular}}{{@{{}}c@{{}}}}${label}$:\\\\ ${math}$"
+                                "\\end{tabular}")
+                total += max(label_ems, size) + 1.0
+            else:
+                pictures.append(f"${label}$: ${math}$")
+                total += label_ems + size + 1.0
+        rows = len(window.rows) if crop else grids[0].values.shape[0]
+        small = "{\\footnotesize\\setlength{\\arraycolsep}{3pt}"
+        if stacked:
+            return Pictures("\\mbox" + small + "\\quad ".join(pictures) + "}", total,
+                            rows + 1)
+        # a line may break between the matrices, the space before the break
+        # stretching to fill the line (the glue stays on the line: the break
+        # is at the penalty after it)
+        return Pictures("\\hskip 1em plus .5\\linewidth\\penalty0\n".join(
+            f"\\mbox{small}{p}}}" for p in pictures), total, rows)
 
     def windows(self, block: Equation) -> str:
         """The window of an equation's entry, drawn in the matrices it lies in,
@@ -417,55 +618,117 @@ class LatexRenderer:
         grids, window = block.window_of, block.window
         if window is None or not grids:
             return ""
-        first = grids[0]
-        if max(first.values.shape) > WINDOW_GRID_LIMIT:
-            return self.note(prose.window_span(window, self.d.notation.index_base, first))
-        pieces = [self.inline(grid.label) + ": " + self.window_grid(grid, block)
-                  for grid in grids]
-        return self.fillers_note(grids) + self.paragraph(
-            "\\noindent " + "\\quad\n".join(pieces))
+        pictures = self.window_pictures(block)
+        if pictures is None:
+            return self.note(prose.window_span(window, self.d.notation.index_base, grids[0]))
+        drawn = pictures.tex
+        return self.fillers_note(grids) + self.paragraph("\\noindent " + drawn)
 
     # equations ----------------------------------------------------------
-    def equation_lines(self, block: Equation) -> list[str]:
-        """``lhs &= …`` lines of one aligned equation, broken to fit the text.
+    def equation_lines(self, block: Equation, width: float | None = None,
+                       join_value: bool = False) -> list[str]:
+        """``lhs &= …`` lines of one aligned equation, broken to fit ``width`` ems
+        (the text's, unless given).
 
         A left-hand side too wide to leave room beside it stands on a line of
-        its own, and the forms follow, indented.
+        its own, and the forms follow, indented. With ``join_value``, the value
+        follows the last form on its line when it fits there
+        (``= 1×0.5 + 2×0.2 = 0.9``), as it is written by hand.
         """
+        width = self.width if width is None else width
         lines: list[str] = []
+        #: how wide the last line is, in ems
+        used = 0.0
         lhs = self.math(block.lhs)
+        lhs_ems = math_width(lhs)
         forms = self.printer.forms(block)
         sizes = [[math_width(t) for t in terms] for _, terms in forms]
         sign = 1.4  # the relation, or \quad before a continued line
-        room = self.width - math_width(lhs) - sign
+        room = width - lhs_ems - sign
         widest = max((max(s) for s in sizes if s), default=0.0)
-        alone = room < widest and room < 0.6 * self.width
+        alone = room < widest and room < 0.6 * width
         if alone:
-            room = self.width - 1.0 - sign
+            room = width - 1.0 - sign
             lines.append(f"&{lhs}")
         for k, (relation, terms) in enumerate(forms):
+            if (join_value and k == len(forms) - 1 and k > 0 and block.value is not None
+                    and used + sign + sizes[k][0] <= width):
+                lines[-1] += f" {relation} {terms[0]}"
+                used += sign + sizes[k][0]
+                continue
             pieces = fill(terms, room, sizes[k])
             if alone:
                 lines.append(f"&\\quad {relation} {pieces[0]}")
                 lines += [f"&\\qquad {piece}" for piece in pieces[1:]]
+                used = 2.0 + sign + math_width(pieces[-1])
             else:
                 lines.append(f"{lhs if k == 0 else ''} &{relation} {pieces[0]}")
                 lines += [f"&\\quad {piece}" for piece in pieces[1:]]
+                used = lhs_ems + sign + math_width(pieces[-1]) + (1.0 if len(pieces) > 1 else 0)
         return lines
 
-    def note_beside(self, block: Equation, lines: list[str]) -> str | None:
+    def note_beside(self, block: Equation, lines: list[str],
+                    width: float | None = None) -> str | None:
         """The note after an equation's value on its last line, if it fits there."""
         if not block.note:
             return None
+        width = self.width if width is None else width
         note = self.inline_math(block.note)
         last = lines[-1].split("&", 1)[-1]
         lhs = 0.0 if lines[0].startswith("&") else math_width(self.math(block.lhs))
-        if lhs + math_width(last) + 2.0 + math_width(note) <= self.width:
+        if lhs + math_width(last) + 2.0 + math_width(note) <= width:
             return note
         return None
 
+    def lines_width(self, block: Equation, lines: list[str]) -> float:
+        """How wide the widest of an equation's lines prints, in ems."""
+        lhs = math_width(self.math(block.lhs))
+        return max((0.0 if line.startswith("&") else lhs)
+                   + math_width(line.split("&", 1)[-1]) for line in lines)
+
+    def beside_layout(self, block: Equation) -> tuple[Pictures, list[str], float] | None:
+        """The window's pictures, the equation's lines (its remark placed) and
+        the room they have, when the equation fits beside its window; else None.
+
+        The window's label stands beside its matrix or above it, whichever
+        leaves the display lower (a narrower picture leaves the equation
+        longer lines).
+        """
+        best: tuple[float, Pictures, list[str], float] | None = None
+        for stacked in (False, True):
+            pictures = self.window_pictures(block, stacked)
+            if pictures is None:
+                return None
+            room = self.width - pictures.width - 2.0  # the \qquad
+            lines = self.equation_lines(block, room, join_value=True)
+            if room < 0.4 * self.width or self.lines_width(block, lines) > room:
+                continue
+            if block.note:  # after the value, or on a line of its own that it fits
+                beside = self.note_beside(block, lines, room)
+                if beside is not None:
+                    lines[-1] += r"\qquad " + beside
+                elif math_width(remark := self.inline_math(block.note)) <= room:
+                    lines.append("&" + remark)
+                else:
+                    continue
+            height = max(PICTURE_ROW_PT * pictures.rows, LINE_PT * len(lines))
+            if best is None or height < best[0]:
+                best = (height, pictures, lines, room)
+        return None if best is None else best[1:]
+
+    def beside(self, block: Equation) -> tuple[str, str] | None:
+        """The grey note if due, and the row of a display that sets the equation
+        beside its window, on the left, when both fit the line; else None."""
+        laid = self.beside_layout(block)
+        if laid is None:
+            return None
+        pictures, lines, _ = laid
+        body = " \\\\\n".join(lines)
+        return (self.fillers_note(block.window_of), f"{pictures.tex}\\qquad\n"
+                f"\\begin{{aligned}}[c]\n{body}\n\\end{{aligned}}")
+
     def _print_Equation(self, block: Equation) -> str:
-        lines = self.equation_lines(block)
+        lines = self.equation_lines(block, join_value=True)
         beside = self.note_beside(block, lines)
         after = ""
         if beside is not None:

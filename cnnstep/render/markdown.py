@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from cnnstep.derivation import Derivation, Equation, Expr, Matrix
+from cnnstep.derivation import Derivation, Equation, Expr, Matrix, Step
 from cnnstep.render import Options, Outcome, Renderer, prose
-from cnnstep.render.latex import DOCUMENT_EMS, WINDOW_GRID_LIMIT, LatexRenderer
+from cnnstep.render.latex import WINDOW_GRID_LIMIT, LatexRenderer
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
@@ -72,6 +72,11 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]],
     return "\n".join(lines) + "\n"
 
 
+#: the width math lines are broken to, in ems: about what GitHub and Jupyter
+#: show of display math before they scroll
+MARKDOWN_EMS = 42.0
+
+
 class MarkdownRenderer(LatexRenderer):
     """Markdown blocks around the LaTeX renderer's math."""
 
@@ -79,10 +84,17 @@ class MarkdownRenderer(LatexRenderer):
 
     def __init__(self, derivation: Derivation, options: Options) -> None:
         super().__init__(derivation, options)
-        self.fragment, self.width = False, DOCUMENT_EMS
+        self.fragment, self.width = False, MARKDOWN_EMS
 
     def setup(self) -> list[str]:
         return []
+
+    def step(self, number: int, step: Step) -> str:
+        """A step's heading and blocks, each block on its own."""
+        parts = [self.heading(2, prose.step_heading(number, step))]
+        for block in step.blocks:
+            parts.append(getattr(self, f"_print_{type(block).__name__}")(block))
+        return "\n".join(parts)
 
     # sentences ----------------------------------------------------------
     def words(self, text: str) -> str:
