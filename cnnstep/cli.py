@@ -653,6 +653,11 @@ def generate(
         "--sample", metavar="NAME", autocompletion=_sample_names, show_default=False,
         help="A sample that comes with cnnstep as the template, in place of --template FILE: "
              "its name, or the start of one (seed000).")] = None,
+    ask: Annotated[list[str] | None, typer.Option(
+        "--ask", metavar="KEY[=POINTS]", show_default=False,
+        help="A quantity or entry each problem asks (grad_filter, grad_input[1][1]), with its "
+             "points (grad_filter=4; default 1); repeat for several. Written as the problem's "
+             "'questions'.")] = None,
 ) -> None:
     """Write homework variants: seeded problems whose answers are short and exact.
 
@@ -667,6 +672,8 @@ def generate(
       cnnstep generate --seed 1 --size 4 --kernel 3 --activation relu --pool max -o set
 
       cnnstep generate --seed 2 --sample seed000-filter-update -o variants
+
+      cnnstep generate --seed 7 --count 3 --ask grad_filter=2 --ask grad_input -o quiz
     """
     from fractions import Fraction
 
@@ -682,7 +689,8 @@ def generate(
             size=_pair_option(size, "--size"), channels=channels, filters=filters,
             kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding, bias=bias,
             activation=activation, pool=pool, pool_size=pool_size, loss=loss,
-            learning_rate=rate or None, style=values.value, places=places, ties=ties)
+            learning_rate=rate or None, style=values.value, places=places, ties=ties,
+            ask=generator.asking(ask or []))
         if template is not None:
             data = parse_json(read_text(template))
             if not isinstance(data, dict):
