@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from cnnstep.derivation import Derivation, Equation, Expr, Matrix, Omitted, Step, Text
+from cnnstep.derivation import Derivation, Equation, Exercises, Expr, Matrix, Omitted, Step, Text
 from cnnstep.numbers import display
 from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.expr import LatexPrinter, Settings, latex_escape
@@ -487,6 +487,12 @@ class Latex(Renderer):
 
     def derivation(self, derivation: Derivation, options: Options) -> str:
         return document(LatexRenderer(derivation, options).body(), options.fragment)
+
+    def exercises(self, exercises: Exercises, options: Options) -> str:
+        """One document (or fragment): each exercise a section."""
+        intro = [f"\\noindent\\textbf{{{latex_escape(line)}}}\n" for line in exercises.intro]
+        bodies = [LatexRenderer(derivation, options).body() for derivation in exercises.exercises]
+        return document("\n".join(intro + bodies), options.fragment)
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:
