@@ -114,15 +114,36 @@ class _Shown:
         printer = renderer(format)
         if not printer.worked:
             return printer.result(self.result, self.approximate_keys())
+        return printer.derivation(self.checked_derivation(format, max_terms=max_terms, only=only,
+                                                          detail=detail), options or Options())
+
+    def checked_derivation(self, format: str, *, max_terms: int | None = None,
+                           only: Iterable[str] = (), detail: Detail = "full") -> Derivation:
+        """:meth:`derivation`, once the work of writing it out in ``format`` has been
+        estimated and found within the work limit (a
+        :class:`~cnnstep.budget.WorkLimitError` if not).
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]]}
+        >>> [step.key for step in cnnstep.solve(problem).checked_derivation("text").steps]
+        ['given', 'shapes', 'forward']
+        """
+        self.check_work(format, max_terms=max_terms, only=only)
+        return self.derivation(max_terms=max_terms, only=only, detail=detail)
+
+    def check_work(self, format: str, *, max_terms: int | None = None,
+                   only: Iterable[str] = ()) -> None:
+        """Estimate the work of the derivation written out in ``format``, before it is
+        built; a :class:`~cnnstep.budget.WorkLimitError` over the work limit.
+
+        >>> worked = cnnstep.solve({"input": [[1, 2], [3, 4]], "filter": [[0.5]]})
+        >>> worked.check_work("latex")  # well within the limit: nothing to say
+        """
         from cnnstep import budget
 
-        # the whole derivation, written out, is estimated before it is built
         budget.check_derivation(
             self._subject(), max_terms, self.max_work, symbolic=getattr(self, "symbolic", True),
             only=only, solved=True,
             format=format if format in ("text", "latex", "markdown") else "markdown")  # type: ignore[arg-type]
-        return printer.derivation(self.derivation(max_terms=max_terms, only=only, detail=detail),
-                                  options or Options())
 
     def to_json(self) -> str:
         """The result object as JSON text, as ``--format json`` writes it: exact

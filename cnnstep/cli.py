@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -42,6 +42,20 @@ class Format(StrEnum):
     json = "json"
     csv = "csv"
     gradescope = "gradescope"
+
+
+class SolveFormat(StrEnum):
+    """The formats ``cnnstep solve`` takes: the registry's, and pdf (the LaTeX
+    document compiled with pdflatex)."""
+
+    text = "text"
+    latex = "latex"
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+    csv = "csv"
+    gradescope = "gradescope"
+    pdf = "pdf"
 
 
 #: the option -o FILE of every command
@@ -169,17 +183,22 @@ def _main(
 
 @app.command(cls=cliparams.Command)
 def solve(
-    file: Annotated[Path | None, typer.Argument(
-        help="The problem file (JSON); - reads standard input.", metavar="FILE",
-        show_default=False)] = None,
-    sample: Sample = None,
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="The problem files (JSON); - reads standard input. Several make one document, "
+             "a numbered exercise each.", metavar="FILE", show_default=False)] = None,
+    sample: Annotated[list[str] | None, typer.Option(
+        "--sample", metavar="NAME", autocompletion=_sample_names, show_default=False,
+        help="A sample problem that comes with cnnstep, in place of a problem file: its name, "
+             "or the start of one (seed000); repeat it for several. The samples: "
+             f"{', '.join(samples.names())}.")] = None,
     format: Annotated[
-        Format, typer.Option(
+        SolveFormat, typer.Option(
             "--format", "-f",
             help="text: the worked solution for the terminal; latex: a document that "
                  "compiles with pdflatex; markdown: for GitHub and Jupyter; html: a "
-                 "self-contained page, MathML for the mathematics; json: the result object.")
-    ] = Format.text,
+                 "self-contained page, MathML for the mathematics; json: the result object "
+                 "(several files: a list); pdf: the LaTeX document compiled by pdflatex.")
+    ] = SolveFormat.text,
     to: Output = None,
     fragment: Annotated[
         bool, typer.Option("--fragment", help="With --format latex: the body alone, to paste "
@@ -236,9 +255,23 @@ def solve(
                  "with their points (the problem's 'questions', or every quantity), no "
                  "answers.")
     ] = False,
+    exam: Annotated[
+        bool, typer.Option(
+            "--exam",
+            help="With --format latex or pdf: a document for the exam class, each problem a "
+                 "\\question, each asked quantity a \\part with its points and its working "
+                 "in a solution, shown only under \\printanswers (commented out).")
+    ] = False,
+    print_answers: Annotated[
+        bool, typer.Option(
+            "--print-answers",
+            help="With --exam: \\printanswers in force, so the document is the key.")
+    ] = False,
     work: MaxWork = None,
 ) -> None:
     """Solve the layer in FILE: forward pass, loss, gradients and update, worked out exactly.
+
+    Several files make one document, a numbered exercise each.
 
     Examples:
 
@@ -257,30 +290,54 @@ def solve(
       cnnstep solve --sample seed002-given-gradient --verify
 
       cnnstep solve --sample seed000-filter-update --questions --format latex
+
+      cnnstep solve --sample seed000 --sample half-sse --format latex -o key.tex
+
+      cnnstep solve --sample seed000 --sample relu-maxpool --format latex --exam -o exam.tex
     """
     max_work = work_limit(work)
     from cnnstep.problem import Layer, ProblemError, load, load_problem, where
 
-    file = problem_path(file, sample)
-    if not FORMATS[format.value].solves:
+    files, names = files or [], sample or []
+    if files and names:
+        raise fail(f"give problem files or --sample, not both ({files[0]} and "
+                   f"--sample {names[0]})")
+    paths = files or (sample_paths(names) if names else [problem_path(None, None)])
+    pdf = format is SolveFormat.pdf
+    if not pdf and not FORMATS[format.value].solves:
         raise fail(f"--format {format.value} prints marked answers; it goes with cnnstep check")
-    if fragment and format is not Format.latex:
+    if fragment and format is not SolveFormat.latex:
         raise fail("--fragment goes with --format latex")
     shaping = (("--only", bool(only)), ("--decimals", decimals is not None),
                ("--max-terms", max_terms is not None), ("--detail", detail is not None))
-    if format is Format.json or verify:
+    if format is SolveFormat.json or verify:
         for name, given in shaping:
             if given:
                 raise fail(f"{name} shapes the worked derivation; "
                            + ("--verify prints a report" if verify else
                               "the JSON result always holds every entry, exact"))
-    if verify and format not in (Format.text, Format.json):
+    if verify and format not in (SolveFormat.text, SolveFormat.json):
         raise fail("--verify prints a text report, or JSON with --format json")
     if questions:
         for name, given in (*shaping, ("--verify", verify), ("--symbolic", symbolic),
-                            ("--format json", format is Format.json)):
+                            ("--format json", format is SolveFormat.json)):
             if given:
                 raise fail(f"--questions prints the question sheet; it does not go with {name}")
+    _check_exam(exam, print_answers, format, fragment,
+                (("--questions", questions), ("--only", bool(only)), ("--detail",
+                 detail is not None), ("--symbolic", symbolic), ("--verify", verify)))
+    if len(paths) > 1:
+        for name, given in (("--verify", verify), ("--symbolic", symbolic)):
+            if given:
+                raise fail(f"{name} works on one problem at a time; give one file")
+    program = _pdf_target(to) if pdf else None
+    if len(paths) > 1 or exam:
+        _solve_set(paths, format, to, Options(decimals=decimals, hints=HINTS, width=width,
+                                              fragment=fragment, color=_styled(to)),
+                   program, max_work=max_work, max_terms=max_terms, only=only or (),
+                   detail=detail, questions=questions, exam=exam, answers=print_answers)
+        return
+    file = paths[0]
     try:
         read_in = load(file) if symbolic or verify else load_problem(file)
     except ProblemError as error:
@@ -290,7 +347,7 @@ def solve(
     if verify:
         if isinstance(read_in, Layer):
             raise fail("--verify checks the numbers of a problem; this one gives only shapes")
-        run_verify(read_in, format, to, [file], max_work)
+        run_verify(read_in, format.value, to, [file], max_work)
         return
 
     from cnnstep.api import Formulas, Worked
@@ -303,17 +360,111 @@ def solve(
         raise fail(refusal(error, where(file))) from None
     options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
                       color=_styled(to))
+    shape = "latex" if pdf else format.value
     if questions and isinstance(shown, Worked):
-        write(shown.questions(format, options), to, [file])
+        _emit(shown.questions(shape, options), to, [file], program)
         return
     try:
-        text = shown.render(format, options, max_terms=max_terms, only=only or (),
+        text = shown.render(shape, options, max_terms=max_terms, only=only or (),
                             detail=(detail or Detail.full).value)
     except SelectionError as error:
         raise fail(f"--only {error}") from None
     except ProblemError as error:  # a result JSON cannot hold, or too much work
         raise fail(refusal(error, where(file))) from None
-    write(text, to, [file])
+    _emit(text, to, [file], program)
+
+
+def _check_exam(exam: bool, answers: bool, format: SolveFormat, fragment: bool,
+                others: Iterable[tuple[str, bool]]) -> None:
+    """``--exam`` is a whole LaTeX document (or its PDF) of what each problem asks."""
+    if answers and not exam:
+        raise fail("--print-answers goes with --exam")
+    if not exam:
+        return
+    if format not in (SolveFormat.latex, SolveFormat.pdf):
+        raise fail("--exam goes with --format latex (or pdf): it writes a document for the "
+                   "exam class")
+    if fragment:
+        raise fail("--exam writes a whole document for the exam class; it does not go "
+                   "with --fragment")
+    for name, given in others:
+        if given:
+            raise fail(f"--exam asks what each problem's questions ask, with the sheet and "
+                       f"the key in one document; it does not go with {name}")
+
+
+def _pdf_target(to: Path | None) -> str:
+    """``--format pdf``: pdflatex's path, once it is known to be there and the PDF has
+    somewhere to go other than a terminal."""
+    from cnnstep import pdf
+
+    if _to_stdout(to) and _isatty():
+        raise fail("--format pdf writes a binary file; give -o FILE.pdf (or redirect "
+                   "standard output to a file)")
+    try:
+        return pdf.pdflatex()
+    except pdf.PdfError as error:
+        raise fail(f"--format pdf: {error}") from None
+
+
+def _emit(text: str, to: Path | None, inputs: Iterable[Path], program: str | None) -> None:
+    """The text, or with ``program`` (pdflatex) the PDF compiled from it."""
+    if program is None:
+        write(text, to, inputs)
+        return
+    from cnnstep import pdf
+
+    try:
+        data = pdf.compile_pdf(text, program)
+    except pdf.PdfError as error:
+        raise fail(f"--format pdf: {error}") from None
+    try:
+        if _to_stdout(to):
+            output.bytes_to_stdout(data)
+        else:
+            assert to is not None
+            output.write_bytes(data, to, inputs=inputs)
+    except output.OutputError as error:
+        raise fail(str(error)) from None
+
+
+def _solve_set(paths: list[Path], format: SolveFormat, to: Path | None, options: Options,
+               program: str | None, *, max_work: int | None, max_terms: int | None,
+               only: Iterable[str], detail: Detail | None, questions: bool, exam: bool,
+               answers: bool) -> None:
+    """Several problems (or one, as an exam) in one document: every file read and
+    solved first, so that a bad one stops everything before anything is written."""
+    from cnnstep.problem import ProblemError
+    from cnnstep.sets import ExerciseError, ProblemSet
+
+    try:
+        problems = ProblemSet.read(paths, max_work=max_work)
+    except ExerciseError as error:
+        raise fail(refusal(error.error, error.source)) from None
+    except ProblemError as error:
+        raise fail(str(error)) from None
+    for path, worked in zip(paths, problems.worked, strict=True):
+        notes(worked.problem, path)
+    shape = "latex" if program is not None else format.value
+    progress = _progress(len(paths), "solving", minimum=2)
+    try:
+        if exam:
+            text = problems.exam(answers=answers, max_terms=max_terms, options=options,
+                                 progress=progress)
+        elif questions:
+            text = problems.questions(shape, options, progress=progress)
+        else:
+            text = problems.render(shape, options, max_terms=max_terms, only=only,
+                                   detail=(detail or Detail.full).value, progress=progress)
+    except ExerciseError as error:
+        progress.stop()
+        cause = error.error
+        from cnnstep.quantities import SelectionError
+
+        prefix = "--only " if isinstance(cause, SelectionError) else ""
+        raise fail(f"{error.source}: {prefix}{refusal(cause)}") from None
+    progress.stop()
+    _emit(text, to, paths, program)
 
 
 def refusal(error: Exception, name: str = "") -> str:
@@ -344,7 +495,7 @@ def work_limit(text: str | None) -> int | None:
     return int(number)
 
 
-def run_verify(problem: Problem, format: Format, to: Path | None,
+def run_verify(problem: Problem, format: str, to: Path | None,
                inputs: Iterable[Path], max_work: int | None = None) -> None:
     """``--verify``: the report, and exit 1 when an entry differs."""
     from cnnstep import verify
@@ -353,7 +504,7 @@ def run_verify(problem: Problem, format: Format, to: Path | None,
         checks = verify.verify(problem, max_work=max_work)
     except ValueError as error:  # too large, or nothing to verify
         raise fail(refusal(error)) from None
-    if format is Format.json:
+    if format == "json":
         from cnnstep.render.json_result import dumps
 
         write(dumps(verify.report_json(checks)), to, inputs)
@@ -653,6 +804,11 @@ def generate(
         "--sample", metavar="NAME", autocompletion=_sample_names, show_default=False,
         help="A sample that comes with cnnstep as the template, in place of --template FILE: "
              "its name, or the start of one (seed000).")] = None,
+    ask: Annotated[list[str] | None, typer.Option(
+        "--ask", metavar="KEY[=POINTS]", show_default=False,
+        help="A quantity or entry each problem asks (grad_filter, grad_input[1][1]), with its "
+             "points (grad_filter=4; default 1); repeat for several. Written as the problem's "
+             "'questions'.")] = None,
 ) -> None:
     """Write homework variants: seeded problems whose answers are short and exact.
 
@@ -667,6 +823,8 @@ def generate(
       cnnstep generate --seed 1 --size 4 --kernel 3 --activation relu --pool max -o set
 
       cnnstep generate --seed 2 --sample seed000-filter-update -o variants
+
+      cnnstep generate --seed 7 --count 3 --ask grad_filter=2 --ask grad_input -o quiz
     """
     from fractions import Fraction
 
@@ -682,7 +840,8 @@ def generate(
             size=_pair_option(size, "--size"), channels=channels, filters=filters,
             kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding, bias=bias,
             activation=activation, pool=pool, pool_size=pool_size, loss=loss,
-            learning_rate=rate or None, style=values.value, places=places, ties=ties)
+            learning_rate=rate or None, style=values.value, places=places, ties=ties,
+            ask=generator.asking(ask or []))
         if template is not None:
             data = parse_json(read_text(template))
             if not isinstance(data, dict):
@@ -752,23 +911,38 @@ def _isatty() -> bool:
     return sys.stdout is not None and sys.stdout.isatty()
 
 
-def _progress(total: int) -> Callable[[], None]:
-    """A progress bar on standard error when marking many files on a terminal."""
-    if total < 10 or not sys.stderr.isatty():
-        return lambda: None
-    from rich.console import Console
-    from rich.progress import Progress
+class _Bar:
+    """A progress bar on standard error, advanced by calling it; it goes away when
+    full or stopped. Without a terminal on standard error it shows nothing."""
 
-    bar = Progress(console=Console(stderr=True), transient=True)
-    task = bar.add_task("marking", total=total)
-    bar.start()
+    def __init__(self, total: int, label: str, minimum: int) -> None:
+        self.bar: Any = None
+        if total < minimum or sys.stderr is None or not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import Progress
 
-    def advance() -> None:
-        bar.advance(task)
-        if bar.finished:
-            bar.stop()
+        self.bar = Progress(console=Console(stderr=True), transient=True)
+        self.task = self.bar.add_task(label, total=total)
+        self.bar.start()
 
-    return advance
+    def __call__(self) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task)
+            if self.bar.finished:
+                self.stop()
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _progress(total: int, label: str = "marking", minimum: int = 10) -> _Bar:
+    """A progress bar on standard error for many files on a terminal: ``minimum``
+    files or more (ten when marking; two problems of a set, whose derivations take
+    longer)."""
+    return _Bar(total, label, minimum)
 
 
 class Platform(StrEnum):

@@ -13,6 +13,11 @@ with an integer, and the files are written in a fixed order and format.
 Some shapes can never meet the rule (an MSE over 9 outputs divides by 9); the
 generator says so before drawing rather than searching forever, and every
 search is bounded (:data:`MAX_DRAWS`).
+
+An exercise may say what it asks (``Exercise(ask=...)``, ``--ask`` on the
+command line): each problem then carries the key ``questions`` of the problem
+format, a list of result keys or entries, or an object from them to points when
+any points are given.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from typing import Any, Literal
 from cnnstep import geometry
 from cnnstep.engine import solve
 from cnnstep.numbers import exact_decimal, parse_number, terminates
-from cnnstep.problem import NumberText, ProblemError, problem_from_data
-from cnnstep.quantities import present
+from cnnstep.problem import NumberText, ProblemError, problem_from_data, to_number
+from cnnstep.quantities import Selection, SelectionError, present
 
 Style = Literal["integers", "decimals", "fractions"]
 
@@ -77,6 +82,62 @@ class Exercise:
     ties: bool = False
     #: a template problem (its keys other than numbers are kept); None: built from the fields
     template: dict[str, Any] | None = field(default=None, compare=False)
+    #: what each problem asks, the ``questions`` key: result keys or entries, each with
+    #: its points (None: not given, one point); empty: the key is not written (a
+    #: template's own is kept)
+    ask: tuple[tuple[str, Fraction | None], ...] = ()
+
+
+def asking(texts: list[str] | tuple[str, ...]) -> tuple[tuple[str, Fraction | None], ...]:
+    """``KEY`` or ``KEY=POINTS`` (``grad_filter=4``, ``grad_input[1][1]=1/2``) as what an
+    exercise asks.
+
+    >>> asking(["loss", "grad_filter=4"])
+    (('loss', None), ('grad_filter', Fraction(4, 1)))
+    """
+    out: list[tuple[str, Fraction | None]] = []
+    for text in texts:
+        key, equals, value = text.partition("=")
+        key = key.strip()
+        if not key:
+            raise GenerateError(f"ask: {text!r}: expected a result key or an entry, such as "
+                                "grad_filter or grad_filter=4")
+        points = to_number(value.strip(), f"ask: {key}: points") if equals else None
+        if points is not None and points < 0:
+            raise GenerateError(f"ask: {key}: points cannot be negative, got {value.strip()}")
+        if key.replace(" ", "") in (k.replace(" ", "") for k, _ in out):
+            raise GenerateError(f"ask: {key} is asked twice")
+        out.append((key, points))
+    return tuple(out)
+
+
+def questions(ask: tuple[tuple[str, Fraction | None], ...]) -> list[str] | dict[str, Fraction]:
+    """The ``questions`` key of what is asked: a list, or with any points an object
+    (one point where none is given).
+
+    >>> questions((("loss", None), ("grad_filter", None)))
+    ['loss', 'grad_filter']
+    >>> questions((("loss", None), ("grad_filter", Fraction(4))))
+    {'loss': Fraction(1, 1), 'grad_filter': Fraction(4, 1)}
+    """
+    if all(points is None for _, points in ask):
+        return [key for key, _ in ask]
+    return {key: Fraction(1) if points is None else points for key, points in ask}
+
+
+def _asked(data: dict[str, Any], exercise: Exercise) -> dict[str, Any]:
+    """A drawn problem with the exercise's questions; each must name a quantity or an
+    entry the problem has (a message with the closest name if not)."""
+    if not exercise.ask:
+        return data
+    problem = problem_from_data(data)
+    for key, _ in exercise.ask:
+        try:
+            Selection.parse([key], problem.layer, present(problem), steps=())
+        except SelectionError as error:
+            raise GenerateError(f"ask: {error}") from None
+    return {**{k: v for k, v in data.items() if k != "questions"},
+            "questions": questions(exercise.ask)}
 
 
 def _check(exercise: Exercise) -> None:
@@ -238,7 +299,7 @@ def generate(exercise: Exercise, *, seed: int, count: int,
         for _ in range(max_draws):
             data = _draw(rng, exercise)
             if _acceptable(data, exercise):
-                problems.append(data)
+                problems.append(_asked(data, exercise))
                 break
         else:
             raise GenerateError(

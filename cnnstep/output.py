@@ -137,6 +137,23 @@ def to_stdout(text: str) -> None:
         raise OutputError(f"cannot write to standard output: {reason}") from None
 
 
+def bytes_to_stdout(data: bytes) -> None:
+    """Write bytes (a PDF) to standard output as they are; errors as :func:`to_stdout`'s."""
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:
+        raise OutputError("standard output takes no binary data")
+    try:
+        sys.stdout.flush()
+        for start in range(0, len(data), CHUNK):
+            stream.write(data[start:start + CHUNK])
+            stream.flush()
+    except BrokenPipeError:
+        raise PipeClosed from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise OutputError(f"cannot write to standard output: {reason}") from None
+
+
 def to_stderr(line: str) -> None:
     """One line to standard error, whatever its encoding; nothing if it is closed."""
     stream = sys.stderr

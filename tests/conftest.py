@@ -1,8 +1,10 @@
-"""Shared fixtures: writing problem files."""
+"""Shared fixtures: writing problem files; pdflatex, for the tests that compile."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,3 +28,18 @@ def problem_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def pdflatex() -> str:
+    """pdflatex's path; without it the test is skipped with the reason, or fails when
+    the environment variable CI is set (CI installs TeX Live)."""
+    found = shutil.which("pdflatex")
+    if found is None:
+        reason = ("pdflatex not found: install TeX Live (e.g. apt-get install texlive-latex-base "
+                  "texlive-latex-recommended, and texlive-latex-extra for the exam class) to "
+                  "compile the LaTeX output")
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI is set, so this is an error, not a skip")
+        pytest.skip(reason)
+    return found

@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from helpers import SAMPLES, invoke
+from helpers import SAMPLES, assert_one_line_error, invoke
 
 from cnnstep.engine import solve
 from cnnstep.generate import Exercise, GenerateError, dumps, generate
@@ -123,3 +123,41 @@ def test_the_search_is_bounded() -> None:
     with pytest.raises(GenerateError, match="no draw"):
         generate(Exercise(size=(6, 6), kernel=(3, 3), channels=3, places=0), seed=1, count=1,
                  max_draws=50)
+
+
+# --------------------------------------------------------------------------
+# what generated problems ask
+
+
+def test_generate_writes_what_is_asked(tmp_path: Path) -> None:
+    args = ("generate", "--seed", "4", "--count", "3", "--ask", "grad_filter=2",
+            "--ask", "grad_input[1][1]", "--ask", "loss")
+    assert invoke(*args, "-o", tmp_path / "a").returncode == 0
+    assert invoke(*args, "-o", tmp_path / "b").returncode == 0
+    for name in ("problem-01.json", "problem-02.json", "problem-03.json"):
+        first = (tmp_path / "a" / name).read_bytes()
+        assert first == (tmp_path / "b" / name).read_bytes()
+        assert json.loads(first)["questions"] == {"grad_filter": 2, "grad_input[1][1]": 1,
+                                                  "loss": 1}
+    listed = tmp_path / "c"
+    assert invoke("generate", "--seed", "4", "--ask", "output", "--ask", "loss",
+                  "-o", listed).returncode == 0
+    data = json.loads((listed / "problem-01.json").read_text(encoding="utf-8"))
+    assert data["questions"] == ["output", "loss"]
+    # what is asked is what the sheet asks, with its points
+    sheet = invoke("solve", tmp_path / "a" / "problem-01.json", "--questions")
+    assert sheet.returncode == 0, sheet.stderr
+    assert "Questions (4 points)" in sheet.stdout
+    assert "1. (2 points) Find ∂L/∂K." in sheet.stdout
+
+
+@pytest.mark.parametrize(("ask", "needles"), [
+    ("grad_fliter", ("ask: grad_fliter", "did you mean 'grad_filter'?")),
+    ("grad_bias", ("ask: grad_bias", "no grad_bias")),
+    ("loss=-1", ("ask: loss", "negative")),
+    ("grad_input[9][0]", ("ask: grad_input[9][0]", "out of range")),
+])
+def test_generate_ask_errors(tmp_path: Path, ask: str, needles: tuple[str, ...]) -> None:
+    run = invoke("generate", "--seed", "1", "--ask", ask, "-o", tmp_path / "out")
+    assert_one_line_error(run, *needles)
+    assert not (tmp_path / "out").exists()

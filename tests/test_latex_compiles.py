@@ -43,18 +43,6 @@ WRAPPER = (
 )
 
 
-@pytest.fixture(scope="module")
-def pdflatex() -> str:
-    found = shutil.which("pdflatex")
-    if found is None:
-        reason = ("pdflatex not found: install TeX Live (e.g. apt-get install texlive-latex-base "
-                  "texlive-latex-recommended) to compile the LaTeX output")
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI is set, so this is an error, not a skip")
-        pytest.skip(reason)
-    return found
-
-
 def compile_tex(pdflatex: str, source: str, directory: Path, name: str = "doc") -> str:
     """Run pdflatex once on ``source``; give the log. Fails the test on an error."""
     directory.mkdir(parents=True, exist_ok=True)

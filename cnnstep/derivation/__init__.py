@@ -32,6 +32,8 @@ from cnnstep.derivation.nodes import (
     Derivation,
     Div,
     Equation,
+    ExamQuestion,
+    Exercises,
     Expr,
     Floor,
     Group,
@@ -41,6 +43,7 @@ from cnnstep.derivation.nodes import (
     Name,
     Num,
     Omitted,
+    Part,
     Partial,
     Pow,
     Ratio,
@@ -54,6 +57,7 @@ from cnnstep.derivation.nodes import (
 
 __all__ = [
     "DEFAULT_MAX_TERMS", "DETAILS", "OPERATIONS", "Add", "Block", "Call", "Derivation", "Detail",
-    "Div", "Equation", "Expr", "Floor", "Group", "Matrix", "More", "Mul", "Name", "Num",
-    "Omitted", "Partial", "Pow", "Ratio", "Sigma", "Step", "Sub", "Sym", "Text", "Whole", "derive",
+    "Div", "Equation", "ExamQuestion", "Exercises", "Expr", "Floor", "Group", "Matrix", "More",
+    "Mul", "Name", "Num", "Omitted", "Part", "Partial", "Pow", "Ratio", "Sigma", "Step", "Sub",
+    "Sym", "Text", "Whole", "derive",
 ]

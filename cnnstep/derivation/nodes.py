@@ -269,11 +269,14 @@ class Derivation:
     #: a number the problem gives has no finite decimal (such as 1/3): the
     #: problem is written in fractions, and every non-integer prints as one
     fractions: bool = False
+    #: the number of the first numbered step (a part of a longer solution goes on
+    #: counting where the part before it stopped)
+    first_step: int = 1
 
     def numbered(self) -> Iterator[tuple[int, Step]]:
         """Each step with its number; an unnumbered step (the givens) has 0 and does
         not count."""
-        number = 0
+        number = self.first_step - 1
         for step in self.steps:
             if step.numbered:
                 number += 1
@@ -286,3 +289,41 @@ class Derivation:
                     yield block
 
 
+
+
+# --------------------------------------------------------------------------
+# several problems in one document
+
+
+@dataclass(frozen=True)
+class Exercises:
+    """Several problems in one document, each a numbered exercise: their worked
+    solutions, or their question sheets, each titled ``Exercise N (name)``."""
+
+    #: what the document is: its title where a format needs one (an HTML page's)
+    title: str
+    exercises: tuple[Derivation, ...]
+    #: sentences before the first exercise (a question sheet's total of points)
+    intro: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Part:
+    """One question of an exam problem: what it asks, its points, and the working
+    that answers it (the steps of the solution that no earlier part showed)."""
+
+    asks: Expr
+    points: Fraction
+    working: Derivation
+
+
+@dataclass(frozen=True)
+class ExamQuestion:
+    """One problem of an exam: its givens, shown with the question, and its parts."""
+
+    #: where the problem came from (a file's name), for the reader of the source
+    name: str
+    #: the points of its parts, together
+    points: Fraction
+    givens: Derivation
+    parts: tuple[Part, ...]

@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
-    from cnnstep.derivation import Derivation
+    from cnnstep.derivation import Derivation, Exercises
 
 #: one answers file of a batch: its name, and its report or the error that stopped it
 Outcome = tuple[str, "Report | str"]
+#: one problem of a set: its name, its result object, and the keys that hold float
+#: approximations
+Named = tuple[str, Mapping[str, Any], frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,14 @@ class Renderer:
 
     def result(self, result: Mapping[str, Any], approximate: frozenset[str]) -> str:
         """The result object; keys in ``approximate`` hold float approximations."""
+        raise NotImplementedError(f"{self.name} prints the worked derivation, not the result")
+
+    def exercises(self, exercises: Exercises, options: Options) -> str:
+        """Several derivations in one document, each a numbered exercise."""
+        raise NotImplementedError(f"{self.name} prints the result, not a derivation")
+
+    def results(self, results: Sequence[Named]) -> str:
+        """The result objects of several problems, each with its name."""
         raise NotImplementedError(f"{self.name} prints the worked derivation, not the result")
 
     def report(self, report: Report, title: str, working: Derivation | None,

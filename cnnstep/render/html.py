@@ -34,6 +34,7 @@ from cnnstep.derivation import (
     Derivation,
     Div,
     Equation,
+    Exercises,
     Expr,
     Floor,
     Group,
@@ -339,10 +340,13 @@ class MathMLPrinter(NotationPrinter):
 class HtmlRenderer:
     """Blocks to HTML, expressions through :class:`MathMLPrinter`."""
 
-    def __init__(self, derivation: Derivation, options: Options) -> None:
+    def __init__(self, derivation: Derivation, options: Options, prefix: str = "") -> None:
         self.d = derivation
         self.hints = options.hints
         self.fragment = options.fragment
+        #: what the ids of the steps start with: one page of several exercises keeps
+        #: each exercise's apart
+        self.prefix = prefix
         self.printer = MathMLPrinter(Settings.of(derivation, options.decimals))
         # the cells of the matrices that windows lie in, printed once (kept with
         # the matrix, so that its id cannot be reused meanwhile)
@@ -386,10 +390,10 @@ class HtmlRenderer:
             out.append(self.step(number, step, level + 1, anchor=anchor))
         return "".join(out)
 
-    @staticmethod
-    def anchor(number: int) -> str:
-        """The id of a step's section: ``step-3``; ``given`` for the unnumbered givens."""
-        return f"step-{number}" if number else "given"
+    def anchor(self, number: int) -> str:
+        """The id of a step's section: ``step-3``; ``given`` for the unnumbered givens
+        (after the prefix of its exercise, ``exercise-2-step-3``, on a page of several)."""
+        return self.prefix + (f"step-{number}" if number else "given")
 
     def step(self, number: int, step: Step, level: int = 2, anchor: bool = True) -> str:
         heading = esc(prose.step_heading(number, step))
@@ -539,6 +543,18 @@ class Html(Renderer):
     def derivation(self, derivation: Derivation, options: Options) -> str:
         return document(derivation.title, HtmlRenderer(derivation, options).body(),
                         options.fragment)
+
+    def exercises(self, exercises: Exercises, options: Options) -> str:
+        """One page: the set's title, then each exercise a section of its own, its
+        steps' ids prefixed with its number."""
+        out = [f"<h1>{esc(exercises.title)}</h1>\n"]
+        out += [f"<p><strong>{esc(line)}</strong></p>\n" for line in exercises.intro]
+        for number, derivation in enumerate(exercises.exercises, start=1):
+            where = f"exercise-{number}"
+            out.append(f'<section id="{where}">\n'
+                       + HtmlRenderer(derivation, options, f"{where}-").body(level=2)
+                       + "</section>\n")
+        return document(exercises.title, "".join(out), options.fragment)
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstep.numbers import json_number, terminates
 from cnnstep.quantities import approximate_keys
-from cnnstep.render import Options, Outcome, Renderer
+from cnnstep.render import Named, Options, Outcome, Renderer
 from cnnstep.result import check_range
 
 if TYPE_CHECKING:
@@ -89,6 +89,17 @@ class Json(Renderer):
     def result(self, result: Mapping[str, Any], approximate: frozenset[str]) -> str:
         check_range(dict(result))
         return dumps(result, approximate)
+
+    def results(self, results: Sequence[Named]) -> str:
+        """A list with one object per problem: its number as an exercise, its file
+        and its result object, indented as the result alone is."""
+        items = []
+        for number, (name, result, approximate) in enumerate(results, start=1):
+            check_range(dict(result))
+            inner = dumps(result, approximate).rstrip("\n").replace("\n", "\n    ")
+            items.append(f'  {{\n    "exercise": {number},\n    "file": '
+                         f"{json.dumps(name, ensure_ascii=False)},\n    \"result\": {inner}\n  }}")
+        return "[\n" + ",\n".join(items) + "\n]\n"
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:

@@ -38,6 +38,7 @@ from cnnstep.derivation import (
     Block,
     Derivation,
     Equation,
+    Exercises,
     Expr,
     Matrix,
     Omitted,
@@ -750,6 +751,12 @@ class Latex(Renderer):
 
     def derivation(self, derivation: Derivation, options: Options) -> str:
         return document(LatexRenderer(derivation, options).body(), options.fragment)
+
+    def exercises(self, exercises: Exercises, options: Options) -> str:
+        """One document (or fragment): each exercise a section."""
+        intro = [f"\\noindent\\textbf{{{latex_escape(line)}}}\n" for line in exercises.intro]
+        bodies = [LatexRenderer(derivation, options).body() for derivation in exercises.exercises]
+        return document("\n".join(intro + bodies), options.fragment)
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:

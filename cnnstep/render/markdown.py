@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from cnnstep.derivation import Derivation, Equation, Expr, Matrix, Step
+from cnnstep.derivation import Derivation, Equation, Exercises, Expr, Matrix, Step
 from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.latex import WINDOW_GRID_LIMIT, LatexRenderer
 
@@ -175,6 +175,12 @@ class Markdown(Renderer):
 
     def derivation(self, derivation: Derivation, options: Options) -> str:
         return MarkdownRenderer(derivation, options).body()
+
+    def exercises(self, exercises: Exercises, options: Options) -> str:
+        """The exercises one after the other, each a top-level heading."""
+        intro = [f"**{escape_words(line)}**\n" for line in exercises.intro]
+        return "\n".join(intro + [MarkdownRenderer(derivation, options).body()
+                                   for derivation in exercises.exercises])
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:

@@ -28,6 +28,7 @@ from rich.text import Text as RichText
 from cnnstep.derivation import (
     Derivation,
     Equation,
+    Exercises,
     Expr,
     Matrix,
     Omitted,
@@ -437,6 +438,12 @@ class TextFormat(Renderer):
                           color_system="auto" if options.color else None)
         TextRenderer(derivation, console, options).render()
         return buffer.getvalue() if options.color else _plain(buffer.getvalue())
+
+    def exercises(self, exercises: Exercises, options: Options) -> str:
+        """The exercises one after the other, each under its own title."""
+        intro = "".join(line + "\n" for line in exercises.intro)
+        return "\n".join([intro] * bool(intro) + [self.derivation(derivation, options)
+                                                  for derivation in exercises.exercises])
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:

@@ -1,0 +1,72 @@
+"""LaTeX for the standard ``exam`` document class: a question sheet and its key
+in one source.
+
+Each problem is a ``\\question`` worth the points of its parts, with its givens;
+each asked quantity is a ``\\part`` with its points, followed by its working in
+a ``solution`` environment. The exam class prints the solutions only under
+``\\printanswers``: the preamble has that line commented out (the sheet) or, for
+the key, in force. Everything else is the LaTeX renderer's, with step headings
+run into the text (sections do not belong inside a question) and lines broken
+to the narrower measure of a part's framed solution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cnnstep.derivation import Derivation, ExamQuestion
+from cnnstep.numbers import display
+from cnnstep.render import Options
+from cnnstep.render.expr import latex_escape
+from cnnstep.render.latex import PREAMBLE, LatexRenderer
+
+#: the width lines are broken to, in ems: the 500 pt of the standalone document's
+#: text, less the indentation of a question and a part and the frame of a solution
+#: (about 80 pt), less a margin for the estimate of widths
+EXAM_EMS = 34.0
+
+#: the preamble's switch between the sheet and the key
+PRINT_ANSWERS = "\\printanswers\n"
+SHEET_SWITCH = "% \\printanswers  % uncomment for the key: every solution shown\n"
+
+
+def run_in(level: int, text: str) -> str:
+    """A heading inside a question: bold, on a line of its own."""
+    return f"\\par\\smallskip\\noindent\\textbf{{{latex_escape(text)}}}\\par\\nobreak\n"
+
+
+class ExamRenderer(LatexRenderer):
+    """The LaTeX renderer inside a question: run-in headings, a narrower measure."""
+
+    heading = staticmethod(run_in)
+
+    def __init__(self, derivation: Derivation, options: Options) -> None:
+        super().__init__(derivation, options)
+        self.width = EXAM_EMS
+
+
+def preamble(answers: bool) -> str:
+    """The standalone document's preamble for the exam class, with ``\\printanswers``
+    in force (``answers``) or commented out."""
+    head = PREAMBLE.replace("{article}", "{exam}", 1).removesuffix("\\begin{document}\n")
+    return head + (PRINT_ANSWERS if answers else SHEET_SWITCH) + "\\begin{document}\n"
+
+
+def question(item: ExamQuestion, options: Options) -> str:
+    """One problem: ``\\question[points]``, its givens, its parts with their solutions."""
+    out = [f"% {item.name}", f"\\question[{display(item.points)}]",
+           ExamRenderer(item.givens, options).body(title=False), "\\begin{parts}"]
+    for part in item.parts:
+        shown = ExamRenderer(part.working, options)
+        out += [f"\\part[{display(part.points)}] " + shown.inline(("Find ", part.asks, ".")),
+                "\\begin{solution}", shown.body(title=False).rstrip("\n"), "\\end{solution}"]
+    out.append("\\end{parts}")
+    return "\n".join(out) + "\n"
+
+
+def exam(questions: Sequence[ExamQuestion], *, answers: bool = False,
+         options: Options | None = None) -> str:
+    """The whole document: every problem a question."""
+    options = options or Options()
+    body = "".join(question(item, options) for item in questions)
+    return preamble(answers) + "\\begin{questions}\n" + body + "\\end{questions}\n\\end{document}\n"
