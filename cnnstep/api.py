@@ -27,7 +27,7 @@ from cnnstep.problem import (
     to_number,
     where,
 )
-from cnnstep.render import NO_HINTS, Hints, Options, renderer
+from cnnstep.render import NO_HINTS, TEXT_WIDTH, Hints, Options, renderer
 from cnnstep.result import result
 
 if TYPE_CHECKING:  # the derivation is built only when asked for
@@ -37,10 +37,6 @@ if TYPE_CHECKING:  # the derivation is built only when asked for
 
 #: wrong entries of a marked hand calculation worked out in full, at the most
 WORKED_LIMIT = 12
-
-#: the width of text when none is given: the command line's when its output is
-#: not a terminal
-TEXT_WIDTH = 80
 
 #: a problem: a path, JSON text, a mapping like the JSON object, or one already read
 ProblemSource: TypeAlias = "str | Path | Mapping[str, Any] | Problem | Layer"

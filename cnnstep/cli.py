@@ -581,7 +581,7 @@ def check(
     ] = None,
     width: Annotated[
         int | None, typer.Option("--width", min=40, max=MAX_WIDTH,
-                                 help="Text width: a report's (default 100), a summary "
+                                 help="Text width: a report's (default 80), a summary "
                                       "table's (default: the terminal's).")
     ] = None,
     work: MaxWork = None,

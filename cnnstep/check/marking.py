@@ -250,8 +250,9 @@ class Report:
 
         return render_report(self, title, format, options)
 
-    def to_text(self, *, width: int = 80, title: str = TITLE) -> str:
-        """The report as plain text, ``width`` columns wide: a table of the
+    def to_text(self, *, width: int | None = None, title: str = TITLE) -> str:
+        """The report as plain text, ``width`` columns wide (by default
+        :data:`cnnstep.render.TEXT_WIDTH`, as on the command line): a table of the
         quantities, each wrong matrix with its wrong entries marked, the
         mistakes named, and the worked derivation of the wrong entries.
 

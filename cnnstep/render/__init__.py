@@ -51,6 +51,11 @@ class Hints:
 NO_HINTS = Hints()
 
 
+#: the width of text when none is given and no terminal tells it: a report's,
+#: the Python API's, and the command line's when its output is not a terminal
+TEXT_WIDTH = 80
+
+
 @dataclass(frozen=True)
 class Options:
     """How to print; each format reads the fields it has a use for."""

@@ -35,7 +35,7 @@ from cnnstep.derivation import (
     Step,
     Text,
 )
-from cnnstep.render import Options, Outcome, Renderer, prose
+from cnnstep.render import TEXT_WIDTH, Options, Outcome, Renderer, prose
 from cnnstep.render.expr import Settings, TextPrinter
 from cnnstep.render.prose import Token
 
@@ -447,8 +447,8 @@ class TextFormat(Renderer):
 
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:
-        """The report, 100 columns wide unless told."""
-        width = options.width or 100
+        """The report, :data:`~cnnstep.render.TEXT_WIDTH` columns wide unless told."""
+        width = options.width or TEXT_WIDTH
         buffer = io.StringIO()
         console = Console(file=buffer, width=width, highlight=False, markup=False,
                           color_system="standard" if options.color else None,
