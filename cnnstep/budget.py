@@ -685,7 +685,7 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
     n_conv = filters * oh * ow
     activation = layer.activation
     dx, dk = digits_of(problem.exact_input), digits_of(problem.exact_filter)
-    db = digits_of(problem.exact_bias) if problem.bias is not None else None
+    db = digits_of(problem.exact_bias) if problem.exact_bias is not None else None
     results: list[tuple[int, Digits, bool]] = []
     conv = _forward(parts, layer, dx, dk, db)
     results.append((n_conv, conv, False))
@@ -730,7 +730,7 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
         return replace(numbers, results=tuple(results))
 
     # the loss and dL/d(last stage)
-    if problem.target is not None:
+    if problem.exact_target is not None:
         dy = digits_of(problem.exact_target)
         error = last.plus(dy)
         square = error.times(error)
@@ -758,7 +758,7 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
                   _f(n_last) * _f(window) * ROUTE + routed * (linear(share)
                                                               + accumulate(grad, share))
                   + _f(n_conv) * ENTRY, held=_f(n_conv) * fraction_bytes(grad))
-        results.append((n_conv, grad, floats and problem.target is not None))
+        results.append((n_conv, grad, floats and problem.exact_target is not None))
     if activation is not None:
         slopes = COPY if activation.exact else 2 * fraction_op(slope)
         grad = grad.times(slope)
@@ -825,7 +825,7 @@ def _backward(parts: _Parts, problem: Problem, numbers: _Numbers,
     grad_filter = _filter_gradient(parts, layer, numbers.input, dg)
     results.append((n_filter, grad_filter, floats))
     grad_bias = None
-    if problem.bias is not None:
+    if problem.exact_bias is not None:
         grad_bias = dg.summed(oh * ow)
         _elementwise(parts, "dL/dB", _f(filters) * _f(oh * ow), accumulate(grad_bias, dg),
                      grad_bias, held=False)
@@ -840,7 +840,7 @@ def _backward(parts: _Parts, problem: Problem, numbers: _Numbers,
         _elementwise(parts, "the update", n_filter, fraction_op(step) + fraction_op(updated),
                      updated)
         results.append((n_filter, updated, floats))
-        if grad_bias is not None and problem.bias is not None:
+        if grad_bias is not None and problem.exact_bias is not None:
             step = grad_bias.times(rate)
             updated_bias = digits_of(problem.exact_bias).plus(step)
             _elementwise(parts, "the update of the bias", filters,
@@ -978,7 +978,7 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
               if key != "loss" and key in available}
     last_shape = layer.last_shape
     n_last = math.prod(last_shape)
-    if problem.target is not None:
+    if problem.exact_target is not None:
         counts["loss"] = n_last
     picked = _picked(per, counts, max_terms, selected)
     averages = {key: _average(key, per[key], counts[key], layer) for key in picked}
@@ -1007,7 +1007,7 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
         if layer.stride != (1, 1):
             shown.append((_f(filters * rows * cols), numbers.grad_conv or ONE, False))
         shown += [(_f(n), d, r) for n, d, r in numbers.results if n > 1]
-    elif problem.target is not None:
+    elif problem.exact_target is not None:
         shown.append((_f(n_last), digits_of(problem.exact_target), False))
     characters = 0.0
     for n, d, rounded in shown:
@@ -1273,7 +1273,7 @@ def verify_estimate(problem: Problem) -> Estimate:
     factor = SYMPY_FLOAT.get(activation.kind, 1.0) if activation is not None else 1.0
     # long numbers make SymPy's rationals slow as they make Fractions
     factor *= fraction_op(numbers.conv) / fraction_op(ONE)
-    squared = problem.target is not None
+    squared = problem.exact_target is not None
     what = (f"the loss in SymPy: {size.symbols} symbols, {size.products} products, "
             f"{_count(size.terms)} terms of derivatives")
     # ReLU and leaky ReLU evaluate each output entry to choose their branch

@@ -305,3 +305,222 @@ def parse_decimals(value: Any, rank: int) -> Scaled | None:
         integers = integers * (10 ** (most - places))
     integers = np.where(minus, -integers, integers)
     return Scaled(integers, 10**most).reduced()
+
+
+# --------------------------------------------------------------------------
+# writing JSON in bulk
+
+#: rows of a digit matrix made at once (bounds the temporary memory)
+_CHUNK = 1 << 14
+_LIMB = 10**9
+_LIMB_POWERS = 10 ** np.arange(8, -1, -1, dtype=np.int64)  # 10^8 … 1
+#: most decimal digits of a value written in bulk
+_BULK_COLUMNS = 90
+
+
+def _split_ten(denominator: int) -> tuple[int, int, int]:
+    """(a, b, r) with denominator = 2^a · 5^b · r and r prime to 10."""
+    twos = (denominator & -denominator).bit_length() - 1
+    rest, fives = denominator >> twos, 0
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    return twos, fives, rest
+
+
+def _limbs(value: int) -> list[int]:
+    """``value`` ≥ 0 in base 10^9, least significant limb first."""
+    out = []
+    while True:
+        value, limb = divmod(value, _LIMB)
+        out.append(limb)
+        if not value:
+            return out
+
+
+def _product_digits(magnitude: IntArray, factor: int) -> IntArray:
+    """The decimal digits of ``magnitude · factor`` (0 ≤ magnitude < 2^63), most
+    significant first, 9 per base-10^9 limb: each limb product is below 10^18 and a
+    limb of the product sums at most three of them, so int64 holds every step."""
+    m = [magnitude % _LIMB, (magnitude // _LIMB) % _LIMB, magnitude // _LIMB**2]
+    f = _limbs(factor)
+    size = len(f) + 3
+    columns = []
+    carry = np.zeros(magnitude.shape, dtype=np.int64)
+    for k in range(size):
+        limb = carry.copy()
+        for i in range(3):
+            if 0 <= k - i < len(f) and f[k - i]:
+                limb += m[i] * np.int64(f[k - i])
+        carry, limb = limb // _LIMB, limb % _LIMB
+        columns.append(limb)
+    digits = [(limb[:, None] // _LIMB_POWERS) % 10 for limb in reversed(columns)]
+    return np.concatenate(digits, axis=1)
+
+
+def _decimal_rows(magnitude: IntArray, factor: int, negative: IntArray,
+                  places: int) -> tuple[IntArray, IntArray]:
+    """The text of ``±magnitude · factor / 10**places`` as rows of ASCII bytes, 0
+    where a row has no character: a sign, the whole part without leading zeros, and
+    a point and the fraction's digits without trailing zeros only when there are
+    any, as :func:`cnnstep.numbers.exact_decimal` writes it; and whether each row is
+    within the exponents that JSON writes positionally (±20)."""
+    digits = 9 * (len(_limbs(factor)) + 3)
+    columns = max(digits, places + 1)  # zeros in front to reach the point
+    whole = columns - places
+    rows = np.zeros((magnitude.size, columns + 2), dtype=np.uint8)
+    positional = np.ones(magnitude.size, dtype=bool)
+    for start in range(0, magnitude.size, _CHUNK):
+        part = slice(start, start + _CHUNK)
+        digit = _product_digits(magnitude[part], factor)
+        if columns > digits:
+            digit = np.pad(digit, ((0, 0), (columns - digits, 0)))
+        nonzero = digit != 0
+        keep = np.zeros(digit.shape, dtype=bool)
+        keep[:, :whole] = np.logical_or.accumulate(nonzero[:, :whole], axis=1)
+        keep[:, whole - 1] = True  # at least one digit before the point
+        if places:
+            keep[:, whole:] = np.logical_or.accumulate(nonzero[:, :whole - 1:-1],
+                                                       axis=1)[:, ::-1]
+        # the exponent of the leading digit: the number of digits − 1 − places
+        leading = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), columns - 1)
+        exponent = columns - leading - 1 - places
+        positional[part] = (exponent >= -20) & (exponent <= 20) | ~nonzero.any(axis=1)
+        chars = np.where(keep, digit + 48, 0).astype(np.uint8)
+        block = rows[part]
+        block[:, 0] = np.where(negative[part], 45, 0)  # "-"
+        block[:, 1 : whole + 1] = chars[:, :whole]
+        if places:
+            block[:, whole + 1] = np.where(keep[:, whole], 46, 0)  # "."
+            block[:, whole + 2 :] = chars[:, whole:]
+    return rows, positional
+
+
+#: the float type that estimates a quotient, and a bound on its error in units of
+#: the quotient (below 10^18): 64-bit mantissas where the machine has them
+_ESTIMATE = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else np.float64
+_ESTIMATE_ERROR = 10**18 // 2 ** (np.finfo(_ESTIMATE).nmant - 8) + 2  # 2^8 ulps to spare
+_SIGNIFICANT = 17
+
+
+def _floor_quotients(a: IntArray, d: int, places: IntArray) -> tuple[IntArray, IntArray]:
+    """``divmod(a · 10**places, d)`` for each entry, exactly, where the quotient is
+    below 10^18 and ``(error + 2) · d < 2^63``: a float estimate of the quotient,
+    then the remainder computed modulo 2^64 (it is known to be within ±(error+1)·d,
+    so the wrapped value is the true one) and the estimate corrected by it."""
+    tens = np.power(np.full(a.shape, 10, dtype=_ESTIMATE), places.astype(_ESTIMATE))
+    estimate = np.floor(a.astype(_ESTIMATE) * tens / _ESTIMATE(d))
+    q = estimate.astype(np.int64)
+    mask = 2**64 - 1
+    powers = np.array([pow(10, int(p), 2**64) for p in range(int(places.max()) + 1)],
+                      dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        wrapped = (a.astype(np.uint64) * powers[places]
+                   - q.astype(np.uint64) * np.uint64(d & mask))
+    r = wrapped.view(np.int64)
+    step = r // d
+    return q + step, r - step * d
+
+
+def _significant_rows(a: IntArray, negative: IntArray, d: int
+                      ) -> tuple[IntArray, IntArray]:
+    """``±a/d`` rounded half to even to 17 significant digits, as
+    :func:`cnnstep.numbers.json_number` writes a value with no finite decimal, as rows
+    of ASCII bytes; and which rows are done (the others: a value of 10^17 or more,
+    below 10^-250, or written with an exponent)."""
+    exponent = np.floor(np.log10(a.astype(np.float64)) - math.log10(d)).astype(np.int64)
+    places = _SIGNIFICANT - 1 - exponent
+    done = (places >= 0) & (places <= 250)
+    places = np.where(done, places, 0)
+    q, r = _floor_quotients(a, d, places)
+    for _ in range(2):  # the float exponent may be one off either way
+        low, high = q < 10 ** (_SIGNIFICANT - 1), q >= 10**_SIGNIFICANT
+        if not (low | high).any():
+            break
+        places = np.where(low, places + 1, np.where(high, places - 1, places))
+        done &= (places >= 0) & (places <= 250)
+        places = np.where(done, places, 0)
+        q, r = _floor_quotients(a, d, places)
+    done &= (q >= 10 ** (_SIGNIFICANT - 1)) & (q < 10**_SIGNIFICANT)
+    q = q + ((2 * r > d) | ((2 * r == d) & (q % 2 == 1)))
+    over = q >= 10**_SIGNIFICANT  # 9.99… rounded up to 10.0…
+    q, places = np.where(over, 10 ** (_SIGNIFICANT - 1), q), np.where(over, places - 1, places)
+    done &= places >= 0
+    width = max(38, int(places.max()) + 3) if a.size else 38
+    rows = np.zeros((a.size, width), dtype=np.uint8)
+    for group in np.unique(places[done]):
+        where = np.flatnonzero(done & (places == group))
+        made, positional = _decimal_rows(q[where], 1, negative[where], int(group))
+        done[where[~positional]] = False
+        rows[where[positional], : made.shape[1]] = made[positional]
+    return rows, done
+
+
+def number_rows(values: Scaled) -> IntArray:
+    """Every value as :func:`cnnstep.numbers.json_number` writes it, as rows of ASCII
+    bytes (0: no character). Values whose decimal terminates are written in bulk
+    from int64 digit arithmetic, and so are the others (17 significant digits) when
+    the denominator is below 2^62 / (the estimate's error + 2); the rest one by one
+    from their integers."""
+    from cnnstep.numbers import json_ratio
+
+    flat = values.numerators.ravel()
+    d = values.denominator
+    twos, fives, rest = _split_ten(d)
+    places = max(twos, fives)
+    factor = 10**places // (d // rest)
+    bulk = np.zeros(flat.size, dtype=bool)
+    rows = np.zeros((flat.size, 2), dtype=np.uint8)
+
+    def put(where: IntArray, made: IntArray) -> None:
+        nonlocal rows
+        if made.shape[1] > rows.shape[1]:
+            rows = np.pad(rows, ((0, 0), (0, made.shape[1] - rows.shape[1])))
+        rows[where, : made.shape[1]] = made
+        bulk[where] = True
+
+    if flat.dtype != object and rest < INT64:
+        ends = flat % rest == 0 if rest > 1 else np.ones(flat.size, dtype=bool)
+        where = np.flatnonzero(ends)
+        if where.size and max(9 * (len(_limbs(factor)) + 3), places + 1) <= _BULK_COLUMNS:
+            made, positional = _decimal_rows(np.abs(flat[where]) // rest, factor,
+                                             flat[where] < 0, places)
+            put(where[positional], made[positional])
+        where = np.flatnonzero(~ends)
+        if where.size and (_ESTIMATE_ERROR + 2) * d < 2**62:
+            made, done = _significant_rows(np.abs(flat[where]), flat[where] < 0, d)
+            put(where[done], made[done])
+    others = np.flatnonzero(~bulk)
+    if others.size:
+        texts = np.array([json_ratio(int(n), d) for n in flat[others]], dtype="S")
+        put(others, texts.view(np.uint8).reshape(others.size, texts.dtype.itemsize))
+    return rows
+
+
+def json_text(values: Scaled) -> str:
+    """Nested JSON lists of the values, as ``"[" + ", ".join(items) + "]"`` at every
+    level writes them (a single number for a 0-d array)."""
+    if values.numerators.ndim == 0:
+        from cnnstep.numbers import json_ratio
+
+        return json_ratio(int(values.numerators), values.denominator)
+    shape = values.shape
+    rank = len(shape)
+    numbers = number_rows(values)
+    index = np.indices(shape).reshape(rank, -1)
+    opens = np.zeros(values.size, dtype=np.int64)
+    closes = np.zeros(values.size, dtype=np.int64)
+    first = np.ones(values.size, dtype=bool)
+    last = np.ones(values.size, dtype=bool)
+    for axis in range(rank - 1, -1, -1):  # an axis opens where every inner one does
+        first &= index[axis] == 0
+        last &= index[axis] == shape[axis] - 1
+        opens += first
+        closes += last
+    column = np.arange(rank)
+    before = np.where(column[None, ::-1] < opens[:, None], 91, 0).astype(np.uint8)  # "["
+    after = np.where(column[None, :] < closes[:, None], 93, 0).astype(np.uint8)  # "]"
+    separator = np.zeros((values.size, 2), dtype=np.uint8)
+    separator[:-1] = (44, 32)  # ", "
+    text = np.concatenate([before, numbers, after, separator], axis=1).ravel()
+    written: str = text[text != 0].tobytes().decode("ascii")
+    return written

@@ -255,7 +255,7 @@ class Problem:
 
     @property
     def has_gradients(self) -> bool:
-        return self.target is not None or self.grad_output is not None
+        return self.exact_target is not None or self.exact_grad_output is not None
 
 
 # --------------------------------------------------------------------------
@@ -631,6 +631,8 @@ def _plain_json(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if all(type(v) in (NumberText, str) for v in value):  # a row as JSON gives it
+            return list(value)
         return [_plain_json(v) for v in value]
     if isinstance(value, np.ndarray):
         return _plain_json(value.tolist())
