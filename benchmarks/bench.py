@@ -93,6 +93,7 @@ class Context:
     lenet_repeats: int
     numpy_repeats: int
     render_repeats: int
+    large_repeats: int = 1
     notes: list[str] = field(default_factory=list)
 
 
@@ -469,6 +470,86 @@ def measure_lenet_latex(ctx: Context) -> list[Row]:
                    LENET_LATEX_SECONDS_TARGET)
 
 
+# --------------------------------------------------------------------------
+# (c) larger layers, exact JSON against a float64 PyTorch script doing the same job
+
+#: name → (channels, size, filters, kernel, padding, stride)
+LARGE_LAYERS = {
+    "3×128×128, 32 filters 3×3×3, padding 1": (3, 128, 32, 3, 1, 1),
+    "ResNet stem 3×224×224, 64 filters 3×7×7, stride 2, padding 3": (3, 224, 64, 7, 3, 2),
+}
+
+#: read the problem JSON, forward, MSE, backward, SGD update, write the result JSON
+_TORCH_SCRIPT = """\
+import json, sys
+import torch
+data = json.load(open(sys.argv[1]))
+x = torch.tensor(data["input"], dtype=torch.float64, requires_grad=True)
+k = torch.tensor(data["filter"], dtype=torch.float64, requires_grad=True)
+b = torch.tensor(data["bias"], dtype=torch.float64, requires_grad=True)
+y = torch.tensor(data["target"], dtype=torch.float64)
+z = torch.nn.functional.conv2d(x[None], k, b, stride=data["stride"], padding=data["padding"])[0]
+z.retain_grad()
+loss = torch.mean((z - y) ** 2)
+loss.backward()
+lr = float(data["learning_rate"])
+out = {"output": z.tolist(), "loss": loss.item(), "grad_output": z.grad.tolist(),
+       "grad_filter": k.grad.tolist(), "grad_bias": b.grad.tolist(),
+       "grad_input": x.grad.tolist(), "updated_filter": (k - lr * k.grad).tolist(),
+       "updated_bias": (b - lr * b.grad).tolist()}
+sys.stdout.write(json.dumps(out))
+"""
+
+
+def large_layer(channels: int, size: int, filters: int, kernel: int, padding: int,
+                stride: int, seed: int = 0) -> Layer:
+    rng = np.random.default_rng(seed)
+    out = (size + 2 * padding - kernel) // stride + 1
+    return Layer(input=rng.integers(0, 100, (channels, size, size)),
+                 filter=rng.integers(-200, 201, (filters, channels, kernel, kernel)),
+                 bias=rng.integers(-50, 51, (filters,)),
+                 target=rng.integers(-100, 101, (filters, out, out)),
+                 learning_rate="0.01", stride=stride, padding=padding)
+
+
+def _torch_available() -> bool:
+    done = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True,
+                          check=False)
+    return done.returncode == 0
+
+
+def measure_large(ctx: Context) -> list[Row]:
+    rows: list[Row] = []
+    torch = _torch_available()
+    for label, spec in LARGE_LAYERS.items():
+        path = ctx.workdir / "large.json"
+        path.write_text(large_layer(*spec).problem_json(), encoding="utf-8")
+        exact_runs, torch_runs = [], []
+        for _ in range(ctx.large_repeats):  # interleaved, so drift hits both alike
+            exact_runs.append(run_child([CNNSTEP, "solve", path, "--format", "json",
+                                         "--max-work", "0"], ctx.workdir / "large.out"))
+            if torch:
+                torch_runs.append(run_child([sys.executable, "-c", _TORCH_SCRIPT, path],
+                                            ctx.workdir / "torch.out"))
+        wall = statistics.median(r.wall for r in exact_runs)
+        peak = max(r.maxrss_mb for r in exact_runs)
+        n = ctx.large_repeats
+        if torch:
+            torch_wall = statistics.median(r.wall for r in torch_runs)
+            torch_peak = max(r.maxrss_mb for r in torch_runs)
+            rows += [
+                Row(f"{label}: exact JSON vs float64 PyTorch script, wall, median of {n}",
+                    f"{seconds(wall)} vs {seconds(torch_wall)}", "≤ PyTorch",
+                    wall <= torch_wall),
+                Row(f"{label}: peak RSS, exact vs PyTorch", f"{peak:.0f} MiB vs "
+                    f"{torch_peak:.0f} MiB", "≤ PyTorch", peak <= torch_peak),
+            ]
+        else:
+            rows += [Row(f"{label}: exact JSON, wall, median of {n} (no torch to compare)",
+                         f"{seconds(wall)}, peak RSS {peak:.0f} MiB")]
+    return rows
+
+
 #: Every measurement, in table order: add new ones here.
 MEASUREMENTS: list[tuple[str, Measurement]] = [
     ("startup", measure_startup),
@@ -477,6 +558,7 @@ MEASUREMENTS: list[tuple[str, Measurement]] = [
     ("lenet-float", measure_lenet_float),
     ("lenet-text", measure_lenet_text),
     ("lenet-latex", measure_lenet_latex),
+    ("large", measure_large),
 ]
 
 
@@ -515,6 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lenet_repeats=1 if args.quick else 5,
             numpy_repeats=5 if args.quick else 50,
             render_repeats=1 if args.quick else 3,
+            large_repeats=1 if args.quick else 3,
         )
         write_problem(ctx.lenet_path)
         rows: list[Row] = []

@@ -28,7 +28,7 @@ from cnnstep.problem import (
     where,
 )
 from cnnstep.render import NO_HINTS, TEXT_WIDTH, Hints, Options, renderer
-from cnnstep.result import result
+from cnnstep.result import result, scaled_result
 
 if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
@@ -70,6 +70,10 @@ class _Shown:
         """What the work of a derivation is estimated from."""
         raise NotImplementedError
 
+    def _printed_result(self) -> dict[str, Any]:
+        """The result object as a result-only format prints it."""
+        return self.result
+
     def approximate_keys(self) -> frozenset[str]:
         """Result keys whose values are float approximations (sigmoid, tanh).
 
@@ -109,7 +113,7 @@ class _Shown:
                 only: Iterable[str], detail: Detail) -> str:
         printer = renderer(format)
         if not printer.worked:
-            return printer.result(self.result, self.approximate_keys())
+            return printer.result(self._printed_result(), self.approximate_keys())
         return printer.derivation(self.checked_derivation(format, max_terms=max_terms, only=only,
                                                           detail=detail), options or Options())
 
@@ -265,10 +269,35 @@ class Worked(_Shown):
 
     def __init__(self, problem: Problem, *, symbolic: bool = False,
                  max_work: int | None = None) -> None:
+        from cnnstep import budget
+
         self.problem = problem
         self.symbolic = symbolic
         self.max_work = max_work
-        self.solution: Solution = solve_layer(problem, max_work=max_work)
+        budget.check_solve(problem, max_work)  # refused here, before any work
+        self._solution: Solution | None = None
+
+    @property
+    def solution(self) -> Solution:
+        """Every quantity of the worked solution (:class:`cnnstep.engine.Solution`),
+        worked out when first asked for.
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> cnnstep.solve(problem).solution.grad_filter.tolist()
+        [[[[Fraction(1, 1)]]]]
+        """
+        if self._solution is None:
+            self._solution = solve_layer(self.problem, max_work=self.max_work)
+        return self._solution
+
+    def _printed_result(self) -> dict[str, Any]:
+        # a layer the engine solves over integer arrays is written from them in bulk,
+        # without a Fraction per entry; the same values, the same text
+        if self._solution is None and not self.symbolic:
+            values = scaled_result(self.problem)
+            if values is not None:
+                return values
+        return self.result
 
     def _subject(self) -> Problem:
         return self.problem

@@ -31,9 +31,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 from cnnstep import quantities
+from cnnstep.exact import ExactArray, Scaled, largest
 from cnnstep.problem import Array, Layer, Problem, ProblemError
 
 #: the limit when none is given: about five seconds of work here, and well under
@@ -347,17 +350,52 @@ def _split(denominator: int) -> tuple[int, int, int]:
     return twos, fives, rest
 
 
-def digits_of(values: Array | Fraction | None) -> Digits:
-    """The sizes of the numbers of an array (or one number), in one pass over them."""
+def _bit_lengths(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``int.bit_length`` of each non-negative int64, exactly."""
+    lengths = np.zeros(values.shape, dtype=np.int64)
+    rest = values.copy()
+    for shift in (32, 16, 8, 4, 2, 1):
+        big = rest >= (1 << shift)
+        lengths += np.where(big, shift, 0)
+        rest = np.where(big, rest >> shift, rest)
+    return lengths + (rest > 0)
+
+
+def _scaled_sizes(scaled: Scaled) -> tuple[list[int], set[int]] | None:
+    """Each non-zero value's bits(n) − bits(d) of its own (reduced) n/d, and the
+    distinct own denominators, in bulk; None when the numbers are not int64."""
+    if not scaled.int64 or scaled.denominator >= 2**63:
+        return None
+    numerators = np.abs(scaled.numerators[scaled.numerators != 0])
+    if not numerators.size:
+        return [], set()
+    common = np.gcd(numerators, np.int64(scaled.denominator))
+    own = np.int64(scaled.denominator) // common
+    shifts = _bit_lengths(numerators // common) - _bit_lengths(own)
+    return [int(shifts.min()), int(shifts.max())], {int(d) for d in np.unique(own)}
+
+
+def digits_of(values: ExactArray | Array | Fraction | None) -> Digits:
+    """The sizes of the numbers of an array (or one number), in one pass over them
+    (in bulk for an array of int64 numerators over a common denominator)."""
     if values is None:
         return ONE
-    flat = [values] if isinstance(values, Fraction) else values.flat
-    pairs = [pair for pair in (v.as_integer_ratio() for v in flat) if pair[0]]
-    if not pairs:
-        return ONE
-    # |n/d| lies between 2^(bits(n) − bits(d) − 1) and 2^(bits(n) − bits(d) + 1)
-    shifts = [abs(n).bit_length() - d.bit_length() for n, d in pairs]
-    denominators = {d for _, d in pairs}
+    bulk = (_scaled_sizes(values.given) if isinstance(values, ExactArray)
+            and isinstance(values.given, Scaled) else None)
+    if bulk is not None:
+        shifts, denominators = bulk
+        if not shifts:
+            return ONE
+    else:
+        if isinstance(values, ExactArray):
+            values = values.fractions
+        flat = [values] if isinstance(values, Fraction) else values.flat
+        pairs = [pair for pair in (v.as_integer_ratio() for v in flat) if pair[0]]
+        if not pairs:
+            return ONE
+        # |n/d| lies between 2^(bits(n) − bits(d) − 1) and 2^(bits(n) − bits(d) + 1)
+        shifts = [abs(n).bit_length() - d.bit_length() for n, d in pairs]
+        denominators = {d for _, d in pairs}
     twos = fives = 0
     common = 1  # the lcm of the parts prime to 10, while it is small
     bounded = 0.0  # bits beyond it, added up
@@ -377,10 +415,20 @@ def digits_of(values: Array | Fraction | None) -> Digits:
     return replace(made, own=made._own(float(own)))
 
 
-def largest_sum(values: Array) -> float:
+def largest_sum(values: ExactArray | Array) -> float:
     """The largest Σ|k| over the first axis (one filter's weights), as a float: |Z| is at
     most max|x| times it, plus the bias."""
     total = 0.0
+    if isinstance(values, ExactArray):
+        scaled = values.given
+        if (isinstance(scaled, Scaled) and scaled.int64 and scaled.denominator < 2**53
+                and largest(scaled.numerators) < 2**53):
+            # each |n|/d correctly rounded, as Python divides the reduced fraction
+            magnitudes = np.abs(scaled.numerators).astype(np.float64) / scaled.denominator
+            for block in magnitudes.reshape(magnitudes.shape[0], -1):
+                total = max(total, math.fsum(block.tolist()))
+            return min(total, _HUGE)
+        values = values.fractions
     for block in values.reshape(values.shape[0], -1):
         sizes = []
         for n, d in (v.as_integer_ratio() for v in block):
@@ -636,8 +684,8 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
     oh, ow = layer.output_size
     n_conv = filters * oh * ow
     activation = layer.activation
-    dx, dk = digits_of(problem.input), digits_of(problem.filter)
-    db = digits_of(problem.bias) if problem.bias is not None else None
+    dx, dk = digits_of(problem.exact_input), digits_of(problem.exact_filter)
+    db = digits_of(problem.exact_bias) if problem.exact_bias is not None else None
     results: list[tuple[int, Digits, bool]] = []
     conv = _forward(parts, layer, dx, dk, db)
     results.append((n_conv, conv, False))
@@ -654,7 +702,7 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
             each = COPY + fraction_op(last)
         else:
             largest = (math.ldexp(1.0, min(int(dx.magnitude) + 1, 1000))
-                       * largest_sum(problem.filter)
+                       * largest_sum(problem.exact_filter)
                        + (2.0 ** min(db.magnitude, 1000.0) if db is not None else 0.0))
             last, slope = float_digits(activation.kind, largest, conv)
             each = FLOAT_ACTIVATION + linear(conv)
@@ -682,8 +730,8 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
         return replace(numbers, results=tuple(results))
 
     # the loss and dL/d(last stage)
-    if problem.target is not None:
-        dy = digits_of(problem.target)
+    if problem.exact_target is not None:
+        dy = digits_of(problem.exact_target)
         error = last.plus(dy)
         square = error.times(error)
         loss = square.summed(n_last)
@@ -696,7 +744,7 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
         results.append((1, loss, floats))
         results.append((n_last, grad, floats))
     else:
-        grad = digits_of(problem.grad_output)
+        grad = digits_of(problem.exact_grad_output)
         results.append((n_last, grad, False))
     grad_last = grad
     # back through the pool and the activation
@@ -710,7 +758,7 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
                   _f(n_last) * _f(window) * ROUTE + routed * (linear(share)
                                                               + accumulate(grad, share))
                   + _f(n_conv) * ENTRY, held=_f(n_conv) * fraction_bytes(grad))
-        results.append((n_conv, grad, floats and problem.target is not None))
+        results.append((n_conv, grad, floats and problem.exact_target is not None))
     if activation is not None:
         slopes = COPY if activation.exact else 2 * fraction_op(slope)
         grad = grad.times(slope)
@@ -777,7 +825,7 @@ def _backward(parts: _Parts, problem: Problem, numbers: _Numbers,
     grad_filter = _filter_gradient(parts, layer, numbers.input, dg)
     results.append((n_filter, grad_filter, floats))
     grad_bias = None
-    if problem.bias is not None:
+    if problem.exact_bias is not None:
         grad_bias = dg.summed(oh * ow)
         _elementwise(parts, "dL/dB", _f(filters) * _f(oh * ow), accumulate(grad_bias, dg),
                      grad_bias, held=False)
@@ -792,9 +840,9 @@ def _backward(parts: _Parts, problem: Problem, numbers: _Numbers,
         _elementwise(parts, "the update", n_filter, fraction_op(step) + fraction_op(updated),
                      updated)
         results.append((n_filter, updated, floats))
-        if grad_bias is not None and problem.bias is not None:
+        if grad_bias is not None and problem.exact_bias is not None:
             step = grad_bias.times(rate)
-            updated_bias = digits_of(problem.bias).plus(step)
+            updated_bias = digits_of(problem.exact_bias).plus(step)
             _elementwise(parts, "the update of the bias", filters,
                          fraction_op(step) + fraction_op(updated_bias), updated_bias)
             results.append((filters, updated_bias, floats))
@@ -930,7 +978,7 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
               if key != "loss" and key in available}
     last_shape = layer.last_shape
     n_last = math.prod(last_shape)
-    if problem.target is not None:
+    if problem.exact_target is not None:
         counts["loss"] = n_last
     picked = _picked(per, counts, max_terms, selected)
     averages = {key: _average(key, per[key], counts[key], layer) for key in picked}
@@ -959,8 +1007,8 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
         if layer.stride != (1, 1):
             shown.append((_f(filters * rows * cols), numbers.grad_conv or ONE, False))
         shown += [(_f(n), d, r) for n, d, r in numbers.results if n > 1]
-    elif problem.target is not None:
-        shown.append((_f(n_last), digits_of(problem.target), False))
+    elif problem.exact_target is not None:
+        shown.append((_f(n_last), digits_of(problem.exact_target), False))
     characters = 0.0
     for n, d, rounded in shown:
         cells += n
@@ -1225,7 +1273,7 @@ def verify_estimate(problem: Problem) -> Estimate:
     factor = SYMPY_FLOAT.get(activation.kind, 1.0) if activation is not None else 1.0
     # long numbers make SymPy's rationals slow as they make Fractions
     factor *= fraction_op(numbers.conv) / fraction_op(ONE)
-    squared = problem.target is not None
+    squared = problem.exact_target is not None
     what = (f"the loss in SymPy: {size.symbols} symbols, {size.products} products, "
             f"{_count(size.terms)} terms of derivatives")
     # ReLU and leaky ReLU evaluate each output entry to choose their branch

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnnstep import budget, geometry
+from cnnstep import budget, exact, geometry
+from cnnstep.exact import Scaled
 from cnnstep.problem import Activation, Array, Layer, LossName, Pool, Problem
 from cnnstep.problem import frozen as _frozen
 
@@ -459,7 +460,7 @@ def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
     layer = problem.layer
     stages["spread_grad"] = spread = insert_zeros(dz, layer.stride)
     stages["grad_filter"] = filter_gradient(stages["padded_input"], spread, layer.kernel_size)
-    if problem.bias is not None:
+    if problem.exact_bias is not None:
         stages["grad_bias"] = bias_gradient(dz)
     stages["rotated_filter"] = rotated = rotate180(problem.filter)
     stages["padded_grad"] = padded = full_pad(spread, layer.kernel_size)
@@ -507,3 +508,103 @@ def _solution(problem: Problem, stages: dict[str, Any]) -> Solution:
         key: _frozen(value) if isinstance(value, np.ndarray) else value
         for key, value in stages.items()}
     return Solution(problem=problem, **frozen_stages)
+
+
+# --------------------------------------------------------------------------
+# the plain layer over integer arrays
+
+
+def scaled_correlation_columns(xpad: IntArray, kernel_size: tuple[int, int],
+                               stride: tuple[int, int]) -> IntArray:
+    """The windows of Xpad as rows, (oh·ow, C·kh·kw): row (i, j) holds
+    ``xpad[c, i·sh + m, j·sw + n]`` in (c, m, n) order."""
+    kh, kw = kernel_size
+    sh, sw = stride
+    windows = sliding_window_view(xpad, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+    oh, ow = windows.shape[1], windows.shape[2]
+    return windows.transpose(1, 2, 0, 3, 4).reshape(oh * ow, -1)
+
+
+def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
+    """dL/dX without a window tensor: ``dXpad[c, i·sh + m, j·sw + n] += Σ_f K[f, c, m, n] ·
+    dZ[f, i, j]``, one (C × F)·(F × oh·ow) product per kernel position (m, n), cropped
+    by the padding. The same numbers as the full convolution of rot180(K) with the
+    zero-inserted dL/dZ; memory in proportion to X."""
+    filters, channels, kh, kw = kernel.shape
+    _, oh, ow = grad.shape
+    sh, sw = layer.stride
+    hp, wp = layer.padded_size
+    g = grad.numerators.reshape(filters, oh * ow)
+    # every entry of dXpad adds at most kh·kw products per filter
+    bound = exact.largest(kernel.numerators) * exact.largest(g) * filters * kh * kw
+    out: IntArray = np.zeros((channels, hp, wp),
+                             dtype=np.int64 if bound < exact.INT64 else object)
+    for m in range(kh):
+        for n in range(kw):
+            part = exact.matmul(np.ascontiguousarray(kernel.numerators[:, :, m, n].T), g)
+            out[:, m : m + sh * (oh - 1) + 1 : sh, n : n + sw * (ow - 1) + 1 : sw] += \
+                part.reshape(channels, oh, ow)
+    ph, pw = layer.padding
+    cropped = np.ascontiguousarray(out[:, ph : hp - ph, pw : wp - pw])
+    return Scaled(exact.fitted(cropped, bound), kernel.denominator * grad.denominator).reduced()
+
+
+def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
+    """The result of a layer with nothing after the convolution, over integer arrays:
+    the same values as :func:`solve` (by the same formulas, summed in another order),
+    keyed by the :class:`Solution` attributes ``output``, ``loss``, ``grad_output``,
+    ``grad_filter``, ``grad_bias``, ``grad_input``, ``updated_filter`` and
+    ``updated_bias``; None for a layer with an activation or a pool.
+
+    ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
+    ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
+    ``dL/dX`` by :func:`scaled_input_gradient`. The work limit is not checked here.
+    """
+    layer = problem.layer
+    if layer.layered:
+        return None
+    x, k = problem.exact_input.scaled, problem.exact_filter.scaled
+    filters = layer.filters
+    ph, pw = layer.padding
+    xpad = np.pad(x.numerators, ((0, 0), (ph, ph), (pw, pw)))
+    columns = scaled_correlation_columns(xpad, layer.kernel_size, layer.stride)
+    oh, ow = layer.output_size
+    products = exact.matmul(columns, np.ascontiguousarray(k.numerators.reshape(filters, -1).T))
+    z = Scaled(np.ascontiguousarray(products.T).reshape(filters, oh, ow),
+               x.denominator * k.denominator)
+    if problem.exact_bias is not None:
+        b = problem.exact_bias.scaled
+        ones = Scaled(np.ones((1, oh, ow), dtype=np.int64), 1)
+        broadcast = Scaled(exact.fitted(np.asarray(b.numerators.reshape(-1, 1, 1)
+                                                   * ones.numerators)), b.denominator)
+        z = exact.linear([(z, Fraction(1)), (broadcast, Fraction(1))])
+    else:
+        z = z.reduced()
+    out: dict[str, Scaled | Fraction] = {"output": z}
+    if problem.exact_target is not None:
+        difference = exact.linear([(z, Fraction(1)), (problem.exact_target.scaled, Fraction(-1))])
+        squares = Fraction(exact.sum_of_squares(difference.numerators),
+                           difference.denominator ** 2)
+        out["loss"] = squares * Fraction(*loss_scale(problem.loss, z.size))
+        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, z.size)))
+    elif problem.exact_grad_output is not None:
+        grad = problem.exact_grad_output.scaled
+    else:
+        return out
+    out["grad_output"] = grad
+    g = grad.numerators.reshape(filters, oh * ow)
+    dk = Scaled(exact.matmul(g, columns).reshape(layer.filter_shape),
+                x.denominator * grad.denominator).reduced()
+    out["grad_filter"] = dk
+    if problem.exact_bias is not None:
+        out["grad_bias"] = Scaled(exact.total(g, (1,)), grad.denominator).reduced()
+    out["grad_input"] = scaled_input_gradient(k, grad, layer)
+    rate = problem.learning_rate
+    if rate is not None:
+        out["updated_filter"] = exact.linear([(k, Fraction(1)), (dk, -rate)])
+        if problem.exact_bias is not None:
+            db = out["grad_bias"]
+            assert isinstance(db, Scaled)
+            out["updated_bias"] = exact.linear([(problem.exact_bias.scaled, Fraction(1)),
+                                                (db, -rate)])
+    return out

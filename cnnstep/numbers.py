@@ -7,6 +7,7 @@ the nearest binary float, so the JSON reader hands literals to us as text.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Iterator
@@ -171,6 +172,52 @@ def json_number(value: Fraction, approximate: bool = False) -> str:
     if not -20 <= len(str(q)) - 1 - places <= 20:
         return _scientific(value < 0, q, places)
     return _positional(value < 0, q, places)
+
+
+def _rounded_ratio(a: int, d: int, places: int) -> int:
+    """``a/d · 10**places`` rounded half to even; a ≥ 0, d > 0."""
+    numerator, denominator = (a * 10**places, d) if places >= 0 else (a, d * 10**-places)
+    q, r = divmod(numerator, denominator)
+    if 2 * r > denominator or (2 * r == denominator and q & 1):
+        q += 1
+    return q
+
+
+def significant_ratio(a: int, d: int, digits: int) -> tuple[int, int]:
+    """What :func:`_significant` gives for ``a/d`` (a, d > 0), from the integers alone."""
+    exponent = len(str(a)) - len(str(d))  # floor(log10(a/d)) is this or one less
+    if (a < d * 10**exponent) if exponent >= 0 else (a * 10**-exponent < d):
+        exponent -= 1
+    places = digits - 1 - exponent
+    q = _rounded_ratio(a, d, places)
+    if q >= 10**digits:  # 9.99… rounded up to 10.0…
+        places -= 1
+        q = _rounded_ratio(a, d, places)
+    return q, places
+
+
+def json_ratio(numerator: int, denominator: int) -> str:
+    """``json_number(Fraction(numerator, denominator))`` without making the Fraction.
+
+    >>> json_ratio(59, 200), json_ratio(-2, 6)
+    ('0.295', '-0.33333333333333333')
+    """
+    if numerator == 0:
+        return "0"
+    common = math.gcd(numerator, denominator)
+    a, d = abs(numerator) // common, denominator // common
+    twos = (d & -d).bit_length() - 1
+    rest, fives = d >> twos, 0
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    if rest == 1:
+        places = max(twos, fives)
+        q = a * (10**places // d)
+    else:
+        q, places = significant_ratio(a, d, SIGNIFICANT_DIGITS)
+    if not -20 <= len(str(q)) - 1 - places <= 20:
+        return _scientific(numerator < 0, q, places)
+    return _positional(numerator < 0, q, places)
 
 
 def approximate(value: Fraction, digits: int = 4) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cnnstep import geometry
+from cnnstep.exact import ExactArray, parse_decimals
 from cnnstep.numbers import NumberError, parse_number
 
 #: an object array of Fractions (numpy does not type its entries)
@@ -176,11 +177,11 @@ class Problem:
     """One convolution layer with its numbers, and what to compute about it."""
 
     layer: Layer
-    input: Array  # (C, H, W)
-    filter: Array  # (F, C, kh, kw)
-    bias: Array | None = None  # (F,)
-    target: Array | None = None  # (F, oh, ow)
-    grad_output: Array | None = None  # (F, oh, ow), dL/dZ given directly
+    exact_input: ExactArray  # (C, H, W)
+    exact_filter: ExactArray  # (F, C, kh, kw)
+    exact_bias: ExactArray | None = None  # (F,)
+    exact_target: ExactArray | None = None  # (F, oh, ow)
+    exact_grad_output: ExactArray | None = None  # (F, oh, ow), dL/dZ given directly
     loss: LossName = "mse"
     learning_rate: Fraction | None = None
     #: remarks on how the problem was read, for standard error (never an error)
@@ -188,6 +189,32 @@ class Problem:
     #: what the exercise asks (result keys or single entries) and the points of each;
     #: None: everything the problem determines, one point per quantity
     questions: tuple[tuple[str, Fraction], ...] | None = None
+
+    # the numbers as object arrays of Fractions, made when first asked for
+    @property
+    def input(self) -> Array:
+        """X, (C, H, W)."""
+        return self.exact_input.fractions
+
+    @property
+    def filter(self) -> Array:
+        """K, (F, C, kh, kw)."""
+        return self.exact_filter.fractions
+
+    @property
+    def bias(self) -> Array | None:
+        """B, (F,)."""
+        return None if self.exact_bias is None else self.exact_bias.fractions
+
+    @property
+    def target(self) -> Array | None:
+        """Y, the last stage's shape."""
+        return None if self.exact_target is None else self.exact_target.fractions
+
+    @property
+    def grad_output(self) -> Array | None:
+        """dL/d(last stage) given directly, the last stage's shape."""
+        return None if self.exact_grad_output is None else self.exact_grad_output.fractions
 
     # the layer's geometry, for convenience
     @property
@@ -228,7 +255,7 @@ class Problem:
 
     @property
     def has_gradients(self) -> bool:
-        return self.target is not None or self.grad_output is not None
+        return self.exact_target is not None or self.exact_grad_output is not None
 
 
 # --------------------------------------------------------------------------
@@ -237,6 +264,8 @@ class Problem:
 
 class NumberText(str):
     """The text of a JSON number literal, kept as text so it stays exact."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -270,7 +299,10 @@ def _check_nesting(value: Any) -> None:
                 f"{where or 'the file'}: arrays and objects nested more than {MAX_NESTING} "
                 "deep; a problem needs at most 5 levels")
         if isinstance(item, list):
-            stack.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(item))
+            # a leaf is visited only where it would be nested too deeply
+            deep = depth + 1 > MAX_NESTING
+            stack.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(item)
+                         if deep or isinstance(child, list | dict))
         elif isinstance(item, dict):
             stack.extend((child, depth + 1, f"{where}.{key}" if where else _key(str(key)))
                          for key, child in item.items())
@@ -512,8 +544,10 @@ def _dims(shape: tuple[int, ...]) -> str:
     return "×".join(str(n) for n in shape)
 
 
-def _read_array(value: Any, key: str, kind: str, ranks: tuple[int, ...]) -> tuple[Array, int]:
-    """A read-only object array of Fractions and the rank the user gave it in."""
+def _read_array(value: Any, key: str, kind: str,
+                ranks: tuple[int, ...]) -> tuple[ExactArray, int]:
+    """The array's exact numbers and the rank the user gave it in: read in bulk when
+    every entry is a plain decimal, else entry by entry (with the messages)."""
     rank = _rank(value, key)
     if rank not in ranks:
         forms = _FORMS.get(kind)
@@ -523,11 +557,14 @@ def _read_array(value: Any, key: str, kind: str, ranks: tuple[int, ...]) -> tupl
         )
         got = f"a {rank}-D array" if rank else _show(value)
         raise ProblemError(f"{key}: expected {wanted} array of numbers, got {got}")
+    bulk = parse_decimals(value, rank)
+    if bulk is not None:
+        return ExactArray(bulk), rank
     numbers: list[Fraction] = []
     shape = _walk(value, key, _LEVELS[kind][rank], numbers)
     array = np.empty(len(numbers), dtype=object)
     array[:] = numbers
-    return frozen(array.reshape(shape)), rank
+    return ExactArray(frozen(array.reshape(shape))), rank
 
 
 def frozen(array: Array) -> Array:
@@ -594,6 +631,8 @@ def _plain_json(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if all(type(v) in (NumberText, str) for v in value):  # a row as JSON gives it
+            return list(value)
         return [_plain_json(v) for v in value]
     if isinstance(value, np.ndarray):
         return _plain_json(value.tolist())
@@ -791,8 +830,8 @@ def problem_from_data(data: Any) -> Problem:
     kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
     layer = _geometry(data, image.shape, input_rank, kernel.shape, filter_rank,
                       "bias" in data)
-    image = frozen(image.reshape(layer.input_shape))
-    kernel = frozen(kernel.reshape(layer.filter_shape))
+    image = image.reshape(layer.input_shape)
+    kernel = kernel.reshape(layer.filter_shape)
     filters = layer.filters
     layout = layer.layout
     out_shape = layer.last_shape
@@ -830,8 +869,9 @@ def problem_from_data(data: Any) -> Problem:
                          "grad_output, so there are no gradients (a forward pass only)")
 
     problem = Problem(
-        layer=layer, input=image, filter=kernel, bias=bias, target=target,
-        grad_output=grad_output, loss=loss, learning_rate=learning_rate, notes=tuple(notes),
+        layer=layer, exact_input=image, exact_filter=kernel, exact_bias=bias,
+        exact_target=target, exact_grad_output=grad_output, loss=loss,
+        learning_rate=learning_rate, notes=tuple(notes),
     )
     if "questions" in data:
         from dataclasses import replace
@@ -878,7 +918,7 @@ def _questions(value: Any, problem: Problem) -> tuple[tuple[str, Fraction], ...]
     return tuple(out)
 
 
-def _bias(value: Any, filters: int) -> Array:
+def _bias(value: Any, filters: int) -> ExactArray:
     if isinstance(value, list):
         if len(value) != filters:
             raise ProblemError(
@@ -894,13 +934,13 @@ def _bias(value: Any, filters: int) -> Array:
         numbers = [to_number(value, "bias")]
     array = np.empty(len(numbers), dtype=object)
     array[:] = numbers
-    return frozen(array)
+    return ExactArray(frozen(array))
 
 
 def _output_shaped(
     data: Mapping[str, Any], key: str, shape: tuple[int, int, int], layout: Layout,
     what: str = "the output's",
-) -> Array | None:
+) -> ExactArray | None:
     """A target or grad_output, which must have the shape of the last stage."""
     if key not in data:
         return None
@@ -908,7 +948,7 @@ def _output_shaped(
     ranks = (2, 3) if filters == 1 else (3,)
     array, rank = _read_array(data[key], key, "output", ranks)
     if rank == 2:
-        array = frozen(array.reshape(1, *array.shape))
+        array = array.reshape((1, *array.shape))
     if array.shape != shape:
         given = array.shape if rank == 3 else array.shape[1:]
         wanted = shape if layout.output_rank == 3 else shape[1:]

@@ -191,7 +191,7 @@ def features(layer: Layer, problem: Problem | None = None) -> frozenset[Need]:
     if layer.layered:
         have.add("layered")
     if problem is not None:
-        if problem.target is not None:
+        if problem.exact_target is not None:
             have.add("target")
         if problem.has_gradients:
             have.add("gradients")
@@ -246,7 +246,7 @@ def is_approximate(key: str, problem: Problem) -> bool:
     if activation is None or activation.exact:
         return False
     rule = BY_KEY[key].approximate
-    return rule == "always" or (rule == "target" and problem.target is not None)
+    return rule == "always" or (rule == "target" and problem.exact_target is not None)
 
 
 def approximate_keys(problem: Problem) -> frozenset[str]:
@@ -422,12 +422,12 @@ def problem_steps(problem: Problem) -> tuple[str, ...]:
     backward = problem.has_gradients
     has = {
         "padding": any(layer.padding), "activation": layer.activation is not None,
-        "pool": layer.pool is not None, "loss": problem.target is not None,
+        "pool": layer.pool is not None, "loss": problem.exact_target is not None,
         "grad_output": backward,
         "pool_backward": backward and layer.pool is not None,
         "activation_backward": backward and layer.activation is not None,
         "spread": backward and layer.stride != (1, 1),
-        "grad_filter": backward, "grad_bias": backward and problem.bias is not None,
+        "grad_filter": backward, "grad_bias": backward and problem.exact_bias is not None,
         "grad_input": backward, "update": backward and problem.learning_rate is not None,
     }
     return tuple(step for step in STEPS if has.get(step, True))
@@ -447,7 +447,7 @@ def rests_on(steps: Iterable[str], problem: Problem) -> frozenset[str]:
         if step in out:
             continue
         out.add(step)
-        if step == "grad_output" and problem.target is None:
+        if step == "grad_output" and problem.exact_target is None:
             continue
         todo.extend(before for before in STEPS[step] if before in have)
     return frozenset(out)

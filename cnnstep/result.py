@@ -7,9 +7,12 @@ import sys
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 from cnnstep import quantities
-from cnnstep.engine import Solution
-from cnnstep.problem import Array, ProblemError
+from cnnstep.engine import Solution, solve_scaled
+from cnnstep.exact import Scaled, largest
+from cnnstep.problem import Array, Problem, ProblemError
 
 Nested = Fraction | list[Any]
 
@@ -40,9 +43,41 @@ def result(solution: Solution) -> dict[str, Nested]:
     return out
 
 
+def scaled_result(problem: Problem) -> dict[str, Scaled | Fraction] | None:
+    """The same result as :func:`result`, its arrays as :class:`~cnnstep.exact.Scaled`
+    integers over a common denominator (for writing in bulk); None where the engine
+    has no integer path for the layer."""
+    values = solve_scaled(problem)
+    keys = quantities.present(problem)
+    if values is None or any(key not in values for key in keys):
+        return None
+    out: dict[str, Scaled | Fraction] = {}
+    for key in keys:
+        value = values[key]
+        if isinstance(value, Scaled):
+            shaped = quantities.user_shape(key, value.numerators, problem.layout)
+            value = Scaled(shaped, value.denominator)
+        out[key] = value
+    return out
+
+
 #: the magnitudes a JSON reader holds as a double with all its digits
 LARGEST = Fraction(sys.float_info.max)
 SMALLEST = Fraction(sys.float_info.min)
+
+
+def _in_range(values: Scaled) -> bool:
+    """Whether every value is 0 or within the range of a double, from the largest and
+    the smallest non-zero magnitude."""
+    nonzero = values.numerators[values.numerators != 0]
+    if not nonzero.size:
+        return True
+    if nonzero.dtype != object:
+        smallest = int(np.abs(nonzero).min())
+    else:
+        smallest = min(abs(int(n)) for n in nonzero)
+    d = values.denominator
+    return Fraction(largest(nonzero), d) <= LARGEST and Fraction(smallest, d) >= SMALLEST
 
 
 class RangeError(ProblemError):
@@ -57,6 +92,11 @@ def check_range(values: dict[str, Any]) -> None:
     as 0. Such a value is refused, naming the entry, rather than written.
     """
     for key, value in values.items():
+        if isinstance(value, Scaled):
+            if _in_range(value):
+                continue
+            value = value.fractions.item() if value.numerators.ndim == 0 else \
+                value.fractions.tolist()
         stack: list[tuple[Any, str]] = [(value, key)]
         while stack:
             item, where = stack.pop()

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from cnnstep.exact import Scaled, json_text
 from cnnstep.numbers import json_number, terminates
 from cnnstep.quantities import approximate_keys
 from cnnstep.render import Named, Options, Outcome, Renderer
@@ -26,6 +27,11 @@ def dumps_value(value: Any, approximate: bool = False) -> str:
     """
     if isinstance(value, Fraction):
         return json_number(value, approximate)
+    if isinstance(value, Scaled):  # written in bulk
+        if not approximate:
+            return json_text(value)
+        return dumps_value(value.fractions.item() if value.numerators.ndim == 0
+                           else value.fractions.tolist(), approximate)
     if isinstance(value, list):
         return "[" + ", ".join(dumps_value(item, approximate) for item in value) + "]"
     if isinstance(value, dict):

@@ -1,0 +1,526 @@
+"""Exact arrays in bulk: integer numerators over one common denominator.
+
+An array of exact numbers ``n / d`` is held as a numpy array of integers ``n``
+and one Python integer ``d``. The integers are ``int64`` whenever every one of
+them fits, else Python integers in an object array; every operation works out
+a bound on its results from the actual operands before it chooses ``int64``
+(or float64, below 2^53, for matrix products), and falls back to Python
+integers where the bound does not prove it safe. Nothing is ever rounded.
+
+This is what the engine's fast path computes with and what the JSON writer
+prints from: reading, computing and writing a large layer never makes one
+:class:`~fractions.Fraction` per entry.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+#: an integer array: ``int64``, or ``object`` holding Python integers
+IntArray = np.ndarray[Any, np.dtype[Any]]
+#: an object array of Fractions
+Array = np.ndarray[Any, np.dtype[Any]]
+
+#: magnitudes below this fit in int64
+INT64 = 2**63
+#: integers below this in magnitude are exact in float64, and so is every sum of them
+#: that stays below it
+FLOAT_EXACT = 2**53
+#: most digits of a decimal literal read in bulk (so that it fits in int64)
+_BULK_DIGITS = 18
+
+
+def largest(integers: IntArray) -> int:
+    """The largest magnitude in an integer array, as a Python integer (0 when empty)."""
+    if not integers.size:
+        return 0
+    if integers.dtype == object:
+        return max(abs(int(integers.max())), abs(int(integers.min())))
+    return max(abs(int(integers.max())), abs(int(integers.min())))
+
+
+def fitted(integers: IntArray, bound: int | None = None) -> IntArray:
+    """The same integers as ``int64`` when all are below 2^63 in magnitude (``bound``
+    when known, else measured), else as Python integers in an object array."""
+    if integers.dtype != object:
+        return integers
+    if (largest(integers) if bound is None else bound) < INT64:
+        return integers.astype(np.int64)
+    return integers
+
+
+def _objects(integers: IntArray) -> IntArray:
+    return integers if integers.dtype == object else integers.astype(object)
+
+
+def _read_only(integers: IntArray) -> IntArray:
+    integers.flags.writeable = False
+    return integers
+
+
+@dataclass(frozen=True, eq=False)
+class Scaled:
+    """Exact values ``numerators / denominator``, one common denominator.
+
+    >>> s = Scaled.of_fractions(np.array([Fraction(1, 2), Fraction(-3, 4)], dtype=object))
+    >>> s.numerators.tolist(), s.denominator
+    ([2, -3], 4)
+    >>> s.fractions.tolist()
+    [Fraction(1, 2), Fraction(-3, 4)]
+    """
+
+    numerators: IntArray
+    denominator: int
+
+    def __post_init__(self) -> None:
+        if self.denominator < 1:
+            raise ValueError("the denominator must be positive")
+        _read_only(self.numerators)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.numerators.shape)
+
+    @property
+    def size(self) -> int:
+        return int(self.numerators.size)
+
+    @property
+    def int64(self) -> bool:
+        """Whether the numerators are int64 (else Python integers)."""
+        return bool(self.numerators.dtype != object)
+
+    @classmethod
+    def of_fractions(cls, values: Array) -> Scaled:
+        """Fractions over their least common denominator."""
+        flat = list(values.flat)
+        denominator = math.lcm(*(v.denominator for v in flat)) if flat else 1
+        integers = np.empty(len(flat), dtype=object)
+        integers[:] = [v.numerator * (denominator // v.denominator) for v in flat]
+        made = cls(fitted(integers.reshape(values.shape)), denominator)
+        made.__dict__["fractions"] = values  # already at hand
+        return made
+
+    @cached_property
+    def fractions(self) -> Array:
+        """The values as a read-only object array of Fractions."""
+        d = self.denominator
+        values = np.empty(self.size, dtype=object)
+        values[:] = [Fraction(int(n), d) for n in self.numerators.flat]
+        return _read_only(values.reshape(self.shape))
+
+    def reshape(self, shape: tuple[int, ...]) -> Scaled:
+        return Scaled(self.numerators.reshape(shape), self.denominator)
+
+    def reduced(self) -> Scaled:
+        """The same values over the smallest common denominator."""
+        d = self.denominator
+        if d == 1 or not self.size:
+            return self
+        common = int(np.gcd.reduce(self.numerators.ravel())) if self.int64 else math.gcd(
+            *(int(n) for n in self.numerators.flat))
+        common = math.gcd(abs(common), d)
+        if common == 1:
+            return self
+        if self.int64:
+            return Scaled(self.numerators // common, d // common)
+        return Scaled(fitted(self.numerators // common), d // common)
+
+    def over(self, denominator: int) -> IntArray:
+        """The numerators over ``denominator``, a multiple of this one's."""
+        factor = denominator // self.denominator
+        return scale(self.numerators, factor)
+
+
+@dataclass(frozen=True, eq=False)
+class ExactArray:
+    """An array of exact numbers given as Fractions or as :class:`Scaled`; each
+    form is made from the other when it is first asked for (and kept)."""
+
+    given: Array | Scaled
+
+    @cached_property
+    def fractions(self) -> Array:
+        """The values as a read-only object array of Fractions."""
+        return self.given.fractions if isinstance(self.given, Scaled) else self.given
+
+    @cached_property
+    def scaled(self) -> Scaled:
+        """The values over one common denominator."""
+        if isinstance(self.given, Scaled):
+            return self.given
+        return Scaled.of_fractions(self.given)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.given.shape)
+
+    def reshape(self, shape: tuple[int, ...]) -> ExactArray:
+        given = self.given
+        if isinstance(given, Scaled):
+            return ExactArray(given.reshape(shape))
+        reshaped = given.reshape(shape)
+        reshaped.flags.writeable = False
+        return ExactArray(reshaped)
+
+
+def scale(integers: IntArray, factor: int) -> IntArray:
+    """``integers · factor``, exactly."""
+    if factor == 1:
+        return integers
+    if integers.dtype != object and largest(integers) * abs(factor) < INT64:
+        return integers * np.int64(factor)
+    return fitted(_objects(integers) * factor)
+
+
+def linear(terms: list[tuple[Scaled, Fraction]]) -> Scaled:
+    """``Σ c · S`` over arrays of one shape, exactly.
+
+    >>> a = Scaled(np.array([1, 2]), 10)
+    >>> b = Scaled(np.array([1, 1]), 3)
+    >>> linear([(a, Fraction(1)), (b, Fraction(-1, 2))]).fractions.tolist()
+    [Fraction(-1, 15), Fraction(1, 30)]
+    """
+    denominator = math.lcm(*(s.denominator * c.denominator for s, c in terms))
+    factors = [(s, c.numerator * (denominator // (s.denominator * c.denominator)))
+               for s, c in terms]
+    bound = sum(largest(s.numerators) * abs(f) for s, f in factors)
+    total: IntArray
+    if bound < INT64 and all(s.int64 for s, _ in factors):
+        total = np.zeros(factors[0][0].shape, dtype=np.int64)
+        for s, f in factors:
+            total += s.numerators * np.int64(f)
+    else:
+        total = np.zeros(factors[0][0].shape, dtype=object)
+        for s, f in factors:
+            total = total + _objects(s.numerators) * f
+        total = fitted(total, bound)
+    return Scaled(total, denominator).reduced()
+
+
+def times(values: Scaled, factor: Fraction) -> Scaled:
+    """``factor · values``, exactly."""
+    return Scaled(scale(values.numerators, factor.numerator),
+                  values.denominator * factor.denominator).reduced()
+
+
+def total(integers: IntArray, axis: tuple[int, ...] | None = None) -> IntArray:
+    """Sums of integers along ``axis`` (None: all), exactly: int64 when the count of
+    terms times the largest magnitude proves it safe, else Python integers."""
+    axes = tuple(range(integers.ndim)) if axis is None else axis
+    count = math.prod(integers.shape[a] for a in axes)
+    if integers.dtype != object and largest(integers) * max(count, 1) < INT64:
+        return np.asarray(integers.sum(axis=axes, dtype=np.int64))
+    return fitted(np.asarray(_objects(integers).sum(axis=axes)))
+
+
+def sum_of_squares(integers: IntArray) -> int:
+    """``Σ n²`` as a Python integer, exactly."""
+    flat = integers.ravel()
+    if flat.dtype != object and largest(flat) ** 2 * max(flat.size, 1) < INT64:
+        return int(np.dot(flat, flat))
+    objects = _objects(flat)
+    return int(np.dot(objects, objects)) if flat.size else 0
+
+
+# --------------------------------------------------------------------------
+# matrix products
+
+
+def matmul(a: IntArray, b: IntArray) -> IntArray:
+    """``a @ b`` over integers, exactly.
+
+    Through float64 BLAS when every partial sum is provably below 2^53 (the largest
+    magnitudes of both operands times the inner size); otherwise the larger operand
+    is split into a high and a low half of its bits, and the two products are added
+    back, in int64 when the bound of the result allows it, else as Python integers.
+    Operands beyond int64 are multiplied as Python integers.
+    """
+    inner = max(a.shape[-1], 1)
+    largest_a, largest_b = largest(a), largest(b)
+    bound = largest_a * largest_b * inner
+    if bound < FLOAT_EXACT:
+        product = a.astype(np.float64) @ b.astype(np.float64)
+        return product.astype(np.int64)
+    if a.dtype == object or b.dtype == object:
+        return fitted(_objects(a) @ _objects(b), bound)
+    split_a = largest_a >= largest_b
+    big = a if split_a else b
+    bits = max(largest_a, largest_b).bit_length()
+    shift = max(bits // 2, 1)
+    high, low = big >> shift, big & ((1 << shift) - 1)
+    if split_a:
+        upper, lower = matmul(high, b), matmul(low, b)
+    else:
+        upper, lower = matmul(a, high), matmul(a, low)
+    if bound < INT64:
+        return np.asarray((upper << shift) + lower, dtype=np.int64)
+    return fitted(_objects(upper) * (1 << shift) + _objects(lower), bound)
+
+
+# --------------------------------------------------------------------------
+# reading decimals in bulk
+
+
+def parse_decimals(value: Any, rank: int) -> Scaled | None:
+    """Nested lists of decimal literals (``"-0.25"``, JSON number texts) of the given
+    rank as integers over a power of ten; None unless every entry is a plain decimal
+    of at most 18 digits (an optional minus, digits, optionally a point and digits),
+    every list is full and the shape is rectangular. The caller then reads the
+    array entry by entry, with its messages.
+    """
+    try:
+        texts = np.array(value, dtype=str)
+    except (ValueError, TypeError):
+        return None
+    if texts.ndim != rank or 0 in texts.shape or texts.dtype.kind != "U":
+        return None
+    try:
+        raw = texts.astype("S")  # ASCII only: str.isdigit would take other digits
+    except (UnicodeEncodeError, ValueError):
+        return None
+    minus = np.char.startswith(raw, b"-")
+    body = np.where(minus, np.char.replace(raw, b"-", b"", 1), raw)
+    point = np.char.find(body, b".")
+    digits = np.char.replace(body, b".", b"", 1)
+    length = np.char.str_len(digits)
+    body_length = np.char.str_len(body)
+    ok = (np.char.isdigit(digits) & (length >= 1) & (length <= _BULK_DIGITS)
+          & (point != 0) & (point != body_length - 1))
+    if not bool(ok.all()):
+        return None
+    places = np.where(point >= 0, body_length - point - 1, 0).astype(np.int64)
+    most = int(places.max())
+    integers = digits.astype(np.int64)
+    if most:
+        # at most 18 digits, times 10 for every place another entry has more
+        if int((length + most - places).max()) > _BULK_DIGITS:
+            return None
+        integers = integers * (10 ** (most - places))
+    integers = np.where(minus, -integers, integers)
+    return Scaled(integers, 10**most).reduced()
+
+
+# --------------------------------------------------------------------------
+# writing JSON in bulk
+
+#: rows of a digit matrix made at once (bounds the temporary memory)
+_CHUNK = 1 << 14
+_LIMB = 10**9
+_LIMB_POWERS = 10 ** np.arange(8, -1, -1, dtype=np.int64)  # 10^8 … 1
+#: most decimal digits of a value written in bulk
+_BULK_COLUMNS = 90
+
+
+def _split_ten(denominator: int) -> tuple[int, int, int]:
+    """(a, b, r) with denominator = 2^a · 5^b · r and r prime to 10."""
+    twos = (denominator & -denominator).bit_length() - 1
+    rest, fives = denominator >> twos, 0
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    return twos, fives, rest
+
+
+def _limbs(value: int) -> list[int]:
+    """``value`` ≥ 0 in base 10^9, least significant limb first."""
+    out = []
+    while True:
+        value, limb = divmod(value, _LIMB)
+        out.append(limb)
+        if not value:
+            return out
+
+
+def _product_digits(magnitude: IntArray, factor: int) -> IntArray:
+    """The decimal digits of ``magnitude · factor`` (0 ≤ magnitude < 2^63), most
+    significant first, 9 per base-10^9 limb: each limb product is below 10^18 and a
+    limb of the product sums at most three of them, so int64 holds every step."""
+    m = [magnitude % _LIMB, (magnitude // _LIMB) % _LIMB, magnitude // _LIMB**2]
+    f = _limbs(factor)
+    size = len(f) + 3
+    columns = []
+    carry = np.zeros(magnitude.shape, dtype=np.int64)
+    for k in range(size):
+        limb = carry.copy()
+        for i in range(3):
+            if 0 <= k - i < len(f) and f[k - i]:
+                limb += m[i] * np.int64(f[k - i])
+        carry, limb = limb // _LIMB, limb % _LIMB
+        columns.append(limb)
+    digits = [(limb[:, None] // _LIMB_POWERS) % 10 for limb in reversed(columns)]
+    return np.concatenate(digits, axis=1)
+
+
+def _decimal_rows(magnitude: IntArray, factor: int, negative: IntArray,
+                  places: int) -> tuple[IntArray, IntArray]:
+    """The text of ``±magnitude · factor / 10**places`` as rows of ASCII bytes, 0
+    where a row has no character: a sign, the whole part without leading zeros, and
+    a point and the fraction's digits without trailing zeros only when there are
+    any, as :func:`cnnstep.numbers.exact_decimal` writes it; and whether each row is
+    within the exponents that JSON writes positionally (±20)."""
+    digits = 9 * (len(_limbs(factor)) + 3)
+    columns = max(digits, places + 1)  # zeros in front to reach the point
+    whole = columns - places
+    rows = np.zeros((magnitude.size, columns + 2), dtype=np.uint8)
+    positional = np.ones(magnitude.size, dtype=bool)
+    for start in range(0, magnitude.size, _CHUNK):
+        part = slice(start, start + _CHUNK)
+        digit = _product_digits(magnitude[part], factor)
+        if columns > digits:
+            digit = np.pad(digit, ((0, 0), (columns - digits, 0)))
+        nonzero = digit != 0
+        keep = np.zeros(digit.shape, dtype=bool)
+        keep[:, :whole] = np.logical_or.accumulate(nonzero[:, :whole], axis=1)
+        keep[:, whole - 1] = True  # at least one digit before the point
+        if places:
+            keep[:, whole:] = np.logical_or.accumulate(nonzero[:, :whole - 1:-1],
+                                                       axis=1)[:, ::-1]
+        # the exponent of the leading digit: the number of digits − 1 − places
+        leading = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), columns - 1)
+        exponent = columns - leading - 1 - places
+        positional[part] = (exponent >= -20) & (exponent <= 20) | ~nonzero.any(axis=1)
+        chars = np.where(keep, digit + 48, 0).astype(np.uint8)
+        block = rows[part]
+        block[:, 0] = np.where(negative[part], 45, 0)  # "-"
+        block[:, 1 : whole + 1] = chars[:, :whole]
+        if places:
+            block[:, whole + 1] = np.where(keep[:, whole], 46, 0)  # "."
+            block[:, whole + 2 :] = chars[:, whole:]
+    return rows, positional
+
+
+#: the float type that estimates a quotient, and a bound on its error in units of
+#: the quotient (below 10^18): 64-bit mantissas where the machine has them
+_ESTIMATE = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else np.float64
+_ESTIMATE_ERROR = 10**18 // 2 ** (np.finfo(_ESTIMATE).nmant - 8) + 2  # 2^8 ulps to spare
+_SIGNIFICANT = 17
+
+
+def _floor_quotients(a: IntArray, d: int, places: IntArray) -> tuple[IntArray, IntArray]:
+    """``divmod(a · 10**places, d)`` for each entry, exactly, where the quotient is
+    below 10^18 and ``(error + 2) · d < 2^63``: a float estimate of the quotient,
+    then the remainder computed modulo 2^64 (it is known to be within ±(error+1)·d,
+    so the wrapped value is the true one) and the estimate corrected by it."""
+    tens = np.power(np.full(a.shape, 10, dtype=_ESTIMATE), places.astype(_ESTIMATE))
+    estimate = np.floor(a.astype(_ESTIMATE) * tens / _ESTIMATE(d))
+    q = estimate.astype(np.int64)
+    mask = 2**64 - 1
+    powers = np.array([pow(10, int(p), 2**64) for p in range(int(places.max()) + 1)],
+                      dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        wrapped = (a.astype(np.uint64) * powers[places]
+                   - q.astype(np.uint64) * np.uint64(d & mask))
+    r = wrapped.view(np.int64)
+    step = r // d
+    return q + step, r - step * d
+
+
+def _significant_rows(a: IntArray, negative: IntArray, d: int
+                      ) -> tuple[IntArray, IntArray]:
+    """``±a/d`` rounded half to even to 17 significant digits, as
+    :func:`cnnstep.numbers.json_number` writes a value with no finite decimal, as rows
+    of ASCII bytes; and which rows are done (the others: a value of 10^17 or more,
+    below 10^-250, or written with an exponent)."""
+    exponent = np.floor(np.log10(a.astype(np.float64)) - math.log10(d)).astype(np.int64)
+    places = _SIGNIFICANT - 1 - exponent
+    done = (places >= 0) & (places <= 250)
+    places = np.where(done, places, 0)
+    q, r = _floor_quotients(a, d, places)
+    for _ in range(2):  # the float exponent may be one off either way
+        low, high = q < 10 ** (_SIGNIFICANT - 1), q >= 10**_SIGNIFICANT
+        if not (low | high).any():
+            break
+        places = np.where(low, places + 1, np.where(high, places - 1, places))
+        done &= (places >= 0) & (places <= 250)
+        places = np.where(done, places, 0)
+        q, r = _floor_quotients(a, d, places)
+    done &= (q >= 10 ** (_SIGNIFICANT - 1)) & (q < 10**_SIGNIFICANT)
+    q = q + ((2 * r > d) | ((2 * r == d) & (q % 2 == 1)))
+    over = q >= 10**_SIGNIFICANT  # 9.99… rounded up to 10.0…
+    q, places = np.where(over, 10 ** (_SIGNIFICANT - 1), q), np.where(over, places - 1, places)
+    done &= places >= 0
+    width = max(38, int(places.max()) + 3) if a.size else 38
+    rows = np.zeros((a.size, width), dtype=np.uint8)
+    for group in np.unique(places[done]):
+        where = np.flatnonzero(done & (places == group))
+        made, positional = _decimal_rows(q[where], 1, negative[where], int(group))
+        done[where[~positional]] = False
+        rows[where[positional], : made.shape[1]] = made[positional]
+    return rows, done
+
+
+def number_rows(values: Scaled) -> IntArray:
+    """Every value as :func:`cnnstep.numbers.json_number` writes it, as rows of ASCII
+    bytes (0: no character). Values whose decimal terminates are written in bulk
+    from int64 digit arithmetic, and so are the others (17 significant digits) when
+    the denominator is below 2^62 / (the estimate's error + 2); the rest one by one
+    from their integers."""
+    from cnnstep.numbers import json_ratio
+
+    flat = values.numerators.ravel()
+    d = values.denominator
+    twos, fives, rest = _split_ten(d)
+    places = max(twos, fives)
+    factor = 10**places // (d // rest)
+    bulk = np.zeros(flat.size, dtype=bool)
+    rows = np.zeros((flat.size, 2), dtype=np.uint8)
+
+    def put(where: IntArray, made: IntArray) -> None:
+        nonlocal rows
+        if made.shape[1] > rows.shape[1]:
+            rows = np.pad(rows, ((0, 0), (0, made.shape[1] - rows.shape[1])))
+        rows[where, : made.shape[1]] = made
+        bulk[where] = True
+
+    if flat.dtype != object and rest < INT64:
+        ends = flat % rest == 0 if rest > 1 else np.ones(flat.size, dtype=bool)
+        where = np.flatnonzero(ends)
+        if where.size and max(9 * (len(_limbs(factor)) + 3), places + 1) <= _BULK_COLUMNS:
+            made, positional = _decimal_rows(np.abs(flat[where]) // rest, factor,
+                                             flat[where] < 0, places)
+            put(where[positional], made[positional])
+        where = np.flatnonzero(~ends)
+        if where.size and (_ESTIMATE_ERROR + 2) * d < 2**62:
+            made, done = _significant_rows(np.abs(flat[where]), flat[where] < 0, d)
+            put(where[done], made[done])
+    others = np.flatnonzero(~bulk)
+    if others.size:
+        texts = np.array([json_ratio(int(n), d) for n in flat[others]], dtype="S")
+        put(others, texts.view(np.uint8).reshape(others.size, texts.dtype.itemsize))
+    return rows
+
+
+def json_text(values: Scaled) -> str:
+    """Nested JSON lists of the values, as ``"[" + ", ".join(items) + "]"`` at every
+    level writes them (a single number for a 0-d array)."""
+    if values.numerators.ndim == 0:
+        from cnnstep.numbers import json_ratio
+
+        return json_ratio(int(values.numerators), values.denominator)
+    shape = values.shape
+    rank = len(shape)
+    numbers = number_rows(values)
+    index = np.indices(shape).reshape(rank, -1)
+    opens = np.zeros(values.size, dtype=np.int64)
+    closes = np.zeros(values.size, dtype=np.int64)
+    first = np.ones(values.size, dtype=bool)
+    last = np.ones(values.size, dtype=bool)
+    for axis in range(rank - 1, -1, -1):  # an axis opens where every inner one does
+        first &= index[axis] == 0
+        last &= index[axis] == shape[axis] - 1
+        opens += first
+        closes += last
+    column = np.arange(rank)
+    before = np.where(column[None, ::-1] < opens[:, None], 91, 0).astype(np.uint8)  # "["
+    after = np.where(column[None, :] < closes[:, None], 93, 0).astype(np.uint8)  # "]"
+    separator = np.zeros((values.size, 2), dtype=np.uint8)
+    separator[:-1] = (44, 32)  # ", "
+    text = np.concatenate([before, numbers, after, separator], axis=1).ravel()
+    written: str = text[text != 0].tobytes().decode("ascii")
+    return written
