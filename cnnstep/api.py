@@ -177,11 +177,14 @@ class _Shown:
 
         >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
         >>> print(cnnstep.solve(problem).to_text(only=["grad_input[1][0]"]))
+        ... # doctest: +ELLIPSIS
         ╭────────────────────────────────────────╮
         │ Worked solution: one convolution layer │
         ╰────────────────────────────────────────╯
         <BLANKLINE>
+        Given ───...
         Step 1: Gradient with respect to the input ─────────────────────────────────────
+        ...
         ∂L/∂Z (padded)
          0.25      0
         [0.25]     0

@@ -518,7 +518,8 @@ class Selection:
     def full_steps(self, problem: Problem) -> frozenset[str]:
         """The steps worked out in full: the steps named, the steps of the
         quantities asked whole, and every step those rest on (with ``context``,
-        also every step the entries asked rest on). The givens come with them."""
+        also every step the entries asked rest on). The givens come with them,
+        and with entries asked alone."""
         layer = problem.layer
         wanted = {step_of(key, layer) for key in self.keys}
         wanted |= {_UPDATES[key] for key in self.keys if key in _UPDATES}
@@ -528,7 +529,7 @@ class Selection:
                 if key in _UPDATES:
                     wanted.add(_UPDATES[key])
         found = rests_on(wanted, problem) | self.steps
-        return found | {"given"} if found else found
+        return found | {"given"} if found or self.entries else found
 
     def entry_steps(self, problem: Problem) -> frozenset[str]:
         """The steps that show single entries alone."""

@@ -115,16 +115,16 @@ def test_messages_use_the_problems_letters() -> None:
     assert marked is not None
     diagnosis = marked.diagnosis
     assert diagnosis is not None
-    assert diagnosis.message.startswith("dLoss/dI was computed with the kernel as it is")
+    assert diagnosis.message.startswith("∂Loss/∂I was computed with the kernel as it is")
     problem = load_problem(SEED000)
     assert MISTAKES["missing_factor_two"].diagnosis(problem, "grad_output").message.startswith(
-        "dLoss/dOutput is missing the factor 2")
+        "∂Loss/∂Output is missing the factor 2")
     assert MISTAKES["wrong_sign"].diagnosis(problem, "grad_output").message.startswith(
-        "dLoss/dOutput was taken from (Y − Output) instead of (Output − Y)")
+        "∂Loss/∂Output was taken from (Y − Output) instead of (Output − Y)")
     layered = problem_from_data({"input": [[1, 2], [3, 4]], "filter": [[1]],
                                  "pool": {"type": "max", "size": 2}, "target": [[1]]})
     assert MISTAKES["wrong_sign"].diagnosis(layered, "grad_output").message.startswith(
-        "dL/dP was taken from (Y − P) instead of (P − Y)")
+        "∂L/∂P was taken from (Y − P) instead of (P − Y)")
 
 
 # --------------------------------------------------------------------------

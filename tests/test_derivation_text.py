@@ -490,8 +490,8 @@ def test_big_problem_only_example_is_valid(big_file: Path, big_default: str) -> 
     indices = [int(i) for i in re.findall(r"\d+", example)]
     run = invoke("solve", big_file, "--only", example, "--width", str(WIDTH))
     assert run.returncode == 0, run.stderr
-    eqs = equations(run.stdout)
-    assert [eq.lhs for eq in eqs] == [f"∂L/∂X({','.join(str(i + 1) for i in indices)})"]
+    assert [eq.lhs for eq in entry_equations(run.stdout)] == [
+        f"∂L/∂X({','.join(str(i + 1) for i in indices)})"]
 
 
 def test_big_problem_max_terms_zero_works_out_everything(big_file: Path) -> None:
@@ -522,6 +522,13 @@ def test_max_terms_cli(tmp_path: Path) -> None:
     assert every.stdout == full.stdout
 
 
+def entry_equations(text: str) -> list[Any]:
+    """The equations of single entries: a left-hand side with an index
+    (``∂L/∂X(1,2,3)``, ``∂L/∂X₂₃``, ``B(2)new``), not a rule or a setting."""
+    return [eq for eq in equations(text) if re.search(r"\(\d[\d,]*\)|[₀-₉]", eq.lhs)
+            and not eq.lhs.startswith("Stride")]
+
+
 @pytest.mark.parametrize(("sample", "key", "lhs", "value"), [
     ("seed000-filter-update.json", "grad_input[1][2]", "∂Loss/∂I(1,2)", "0.335"),
     ("half-sse.json", "grad_input[1][2]", "∂L/∂X₂₃", "5/12 ≈ 0.4167"),
@@ -531,9 +538,12 @@ def test_max_terms_cli(tmp_path: Path) -> None:
 def test_only_prints_the_chosen_entry(sample: str, key: str, lhs: str, value: str) -> None:
     run = invoke("solve", SAMPLES / sample, "--only", key, "--width", str(WIDTH))
     assert run.returncode == 0, run.stderr
-    eqs = equations(run.stdout)
+    eqs = entry_equations(run.stdout)
     assert [eq.lhs for eq in eqs] == [lhs]
     assert eqs[0].value == value
+    # the givens, then the entry's own step alone
+    assert run.stdout.lstrip().splitlines()[1].startswith("│ Worked solution")
+    assert "Given" in run.stdout
     assert "Output size" not in run.stdout and "Step 2" not in run.stdout
 
 
@@ -613,6 +623,23 @@ def test_padding_shows_padded_input_and_crop() -> None:
     expected = worked.result["grad_input"][0]
     assert [[number(v) for v in row[1:]] for row in cropped.rows] == [
         [Decimal(v.numerator) / Decimal(v.denominator) for v in row] for row in expected]
+
+
+def test_crop_with_stride_names_the_rows_no_window_reads() -> None:
+    """4×4 input, 3×3 kernel, stride 2, padding 1: the full convolution of the
+    zero-inserted 3×3 gradient is 5×5, one row and column short of the 6×6
+    padded input, whose last row and column no window reads."""
+    problem = {"input": [[1, 2, 0, 1], [0, 1, 2, 1], [2, 1, 0, 1], [1, 0, 1, 2]],
+               "filter": [[1, 0, -1], [0, 1, 0], [1, 0, 1]], "stride": 2, "padding": 1,
+               "target": [[1, 0], [0, 1]]}
+    text = norm(cnnstep.solve(problem).to_text(width=WIDTH))
+    assert "The full convolution is 5×5." in text
+    assert "1 row and 1 column more at the end that no window reads" in text
+    assert "the gradient of the padded input is 6×6" in text
+    assert "one entry for each place of the padded input" not in text
+    # without a stride, the full convolution is the padded input's size
+    assert "one entry for each place of the padded input, 5×5" in norm(
+        cnnstep.solve(SAMPLES / "two-filters-padding.json").to_text(width=WIDTH))
 
 
 def test_no_padding_step_without_padding() -> None:

@@ -161,6 +161,32 @@ def test_only_layers_and_updates() -> None:
     assert alone == ["given", "pool", "pool_backward"]
 
 
+def _update_entries(derivation: Derivation) -> set[str]:
+    """The result keys of the update step's worked equations and matrices."""
+    step = next(s for s in derivation.steps if s.key == "update")
+    keys = {b.entry[0] for b in step.blocks if isinstance(b, Equation) and b.entry}
+    keys |= {part.role for b in step.blocks if isinstance(b, Matrix)
+             for part in b.label if isinstance(part, Whole)}
+    return keys
+
+
+@pytest.mark.parametrize(("sample", "asked", "other"), [
+    ("relu-maxpool", "updated_bias", "updated_filter"),
+    ("seed001-stride2", "updated_filter", "updated_bias"),
+])
+def test_one_update_alone_leaves_out_the_other(sample: str, asked: str, other: str) -> None:
+    """Asking for B's update does not work out K's, whose gradient is not shown."""
+    worked = cnnstep.solve(SAMPLES / f"{sample}.json")
+    derivation = worked.derivation(only=[asked])
+    assert asked in _update_entries(derivation)
+    assert other not in _update_entries(derivation)
+    gradient = "grad_filter" if other == "updated_filter" else "grad_bias"
+    assert gradient not in [s.key for s in derivation.steps]
+    # with the update step asked by name, both are shown
+    both = worked.derivation(only=["update"])
+    assert {asked, other} <= _update_entries(both)
+
+
 def test_only_mixes_quantities_entries_and_steps() -> None:
     derivation = cnnstep.solve(SEED000).derivation(
         only=["grad_filter", "grad_input[1][1]", "update"])
@@ -168,7 +194,12 @@ def test_only_mixes_quantities_entries_and_steps() -> None:
     assert keys == ["given", "shapes", "forward", "grad_output", "grad_filter", "grad_input",
                     "update"]
     grad_input = next(s for s in derivation.steps if s.key == "grad_input")
-    assert [b.entry for b in grad_input.blocks] == [("grad_input", (0, 1, 1))]
+    # the step's rule and rot180(K) first, then the one entry, and no result matrix
+    assert [b.entry for b in grad_input.blocks if isinstance(b, Equation)] == [
+        ("grad_input", (0, 1, 1))]
+    assert isinstance(grad_input.blocks[-1], Equation)
+    assert not any(isinstance(b, Matrix) and Whole("grad_input") in b.label
+                   for b in grad_input.blocks)
 
 
 def test_only_a_bad_step_or_key_is_one_line() -> None:

@@ -68,7 +68,8 @@ def balanced(math: str) -> bool:
 
 def math_problems(math: str, display: bool) -> list[str]:
     """What is wrong with one math span: prose in it, unbalanced braces, Unicode.
-    A display may carry a note in ``\\text`` beside an equation; inline math may not."""
+    A label in ``\\text`` (``(channel 1)``) is math's; a sentence is not, in a
+    display or inline."""
     problems = []
     if not balanced(math):
         problems.append("unbalanced braces")
@@ -81,7 +82,7 @@ def math_problems(math: str, display: bool) -> list[str]:
     if words:
         problems.append(f"words in math: {words[:5]}")
     for argument in re.findall(r"\\text\{([^{}]*)\}", math):
-        if len(argument.split()) > 3 and not display:
+        if len(argument.split()) > 3:
             problems.append(f"a sentence in \\text: {argument!r}")
     return problems
 
@@ -92,7 +93,8 @@ def check_markdown(markdown: str, name: str) -> None:
     bad = [(span[:80], problems) for span, display in math
            if (problems := math_problems(span, display))]
     assert not bad, f"{name}: {len(bad)} bad math span(s), e.g. {bad[:3]}"
-    leaked = [t for t in text if re.search(r"\\[A-Za-z]+|_\{|\^\{", t)]
+    # a backslash before anything but punctuation is printed, not an escape
+    leaked = [t for t in text if re.search(r"\\[A-Za-z0-9]|_\{|\^\{", t)]
     assert not leaked, f"{name}: LaTeX outside math: {leaked[:3]}"
     # formulas are math: a relation or a product sign in the words means one was missed
     loose = [t for t in text if re.search(r"[\w)]\s*[=≈<>×⊙]\s*[\w(]", t)]
@@ -102,6 +104,15 @@ def check_markdown(markdown: str, name: str) -> None:
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_sample_markdown_keeps_words_out_of_math(sample: Path) -> None:
     check_markdown(cnnstep.solve(sample).to_markdown(hints=HINTS), sample.name)
+
+
+def test_markdown_question_sheet() -> None:
+    """The numbered questions read as numbers, not as a list nor with a backslash."""
+    sheet = cnnstep.solve(ROOT / "cnnstep" / "samples" / "seed000-filter-update.json"
+                          ).questions("markdown")
+    check_markdown(sheet, "question sheet")
+    html = parser().render(sheet)
+    assert "<p>1. (1 point) Find" in html and "\\1" not in html
 
 
 def test_markdown_of_a_shortened_derivation(tmp_path: Path) -> None:

@@ -240,7 +240,7 @@ def test_each_mistake_is_diagnosed(layer: Layer, code: str) -> None:
 #: the messages, word for word, for the stride-2 problem (default notation)
 MESSAGES = {
     ("kernel_not_rotated", "grad_input"):
-        "dL/dX was computed with the kernel as it is; the full convolution needs the kernel "
+        "∂L/∂X was computed with the kernel as it is; the full convolution needs the kernel "
         "rotated by 180° (step: gradient with respect to the input).",
     ("true_convolution", "output"):
         "The forward pass flipped the kernel (a true convolution); a CNN layer computes the "
@@ -249,21 +249,21 @@ MESSAGES = {
         "The squared errors were summed instead of averaged over the output entries "
         "(step: loss).",
     ("missing_factor_two", "grad_output"):
-        "dL/dZ is missing the factor 2 that comes from differentiating the square "
+        "∂L/∂Z is missing the factor 2 that comes from differentiating the square "
         "(step: gradient of the loss).",
     ("wrong_sign", "grad_output"):
-        "dL/dZ was taken from (Y − Z) instead of (Z − Y) (step: gradient of the loss).",
+        "∂L/∂Z was taken from (Y − Z) instead of (Z − Y) (step: gradient of the loss).",
     ("wrong_sign", "updated_filter"):
-        "The update added α·dL/dK instead of subtracting it (step: update).",
+        "The update added α·∂L/∂K instead of subtracting it (step: update).",
     ("wrong_sign", "updated_bias"):
-        "The update added α·dL/dB instead of subtracting it (step: update).",
+        "The update added α·∂L/∂B instead of subtracting it (step: update).",
     ("stride_not_dilated", "grad_filter"):
-        "With a stride above 1, dL/dZ must first be spread apart by inserting 1 zero between "
+        "With a stride above 1, ∂L/∂Z must first be spread apart by inserting 1 zero between "
         "its rows and 1 zero between its columns; it was used as it is (step: zero insertion).",
     ("bias_omitted", "output"):
         "The bias was left out of the forward pass (step: forward pass).",
     ("bias_averaged", "grad_bias"):
-        "dL/dB is the sum of dL/dZ over the output positions, not their mean "
+        "∂L/∂B is the sum of ∂L/∂Z over the output positions, not their mean "
         "(step: gradient with respect to the bias).",
     ("transposed", "grad_filter"):
         "The matrix is right but transposed (rows and columns swapped).",
@@ -291,7 +291,7 @@ def test_stride_message_counts_each_axis(layer: Layer) -> None:
     unspread = naive_backward(layer.x, layer.k, dz, (1, 1), layer.padding)[1]
     found = diagnoses(solve(problem_from_data(data)), {"grad_input": unspread})
     assert found["grad_input"] == ("stride_not_dilated", (
-        "With a stride above 1, dL/dZ must first be spread apart by inserting 1 zero between "
+        "With a stride above 1, ∂L/∂Z must first be spread apart by inserting 1 zero between "
         "its columns; it was used as it is (step: zero insertion)."))
 
 

@@ -296,6 +296,6 @@ def test_pool_size_and_uncovered_rows() -> None:
 def test_padding_crop_is_explained() -> None:
     text = norm(cnnstep.solve(SAMPLES / "two-filters-padding.json").to_text(width=WIDTH))
     assert ("The full convolution has one entry for each place of the padded input, 5×5: "
-            "it is the gradient of the padded input. The first and last 1 row and the first "
-            "and last 1 column are the padding, not entries of X, so they are cropped away, "
+            "it is the gradient of the padded input. The first and last row and the first "
+            "and last column are the padding, not entries of X, so they are cropped away, "
             "leaving the 3×3 ∂L/∂X") in text

@@ -134,8 +134,9 @@ def mse_not_averaged(solution: Solution, key: str) -> Value | None:
 
 
 def gradient(problem: Problem, of: str) -> str:
-    """dL/dZ in the problem's notation, for messages: dLoss/dOutput."""
-    return f"d{problem.notation.loss}/d{of}"
+    """∂L/∂Z in the problem's notation, for messages, as the working writes it:
+    ∂Loss/∂Output."""
+    return f"∂{problem.notation.loss}/∂{of}"
 
 
 def last(problem: Problem) -> str:

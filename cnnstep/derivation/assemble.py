@@ -161,17 +161,29 @@ def selected_plan(solution: Solution, selection: Selection | None, max_terms: in
     entries = frozenset((last if key == "output" else key, index)
                         for key, index in selection.entries)
     full = selection.full_steps(solution.problem)
-    whole = frozenset(key for key in present(solution.problem) if step_of(key, layer) in full)
+    # a quantity asked for (or its entries) brings its step, not the other
+    # quantities of that step (dL/dB's update is not K's)
+    asked = {step_of(key, layer) for key in selection.keys} | {
+        step_of(key, layer) for key, _ in selection.entries}
+    whole = frozenset(key for key in present(solution.problem)
+                      if step_of(key, layer) in full and (
+                          key in selection.keys or step_of(key, layer) not in asked
+                          or step_of(key, layer) in selection.steps))
     return Plan(max_terms, entries, detail, whole | {last} if "output" in whole else whole)
 
 
 def trim(step: Step, full: frozenset[str], alone: frozenset[str]) -> Step:
     """A step as a selection shows it: whole (the steps in ``full``), its chosen
-    entries' equations alone (those in ``alone``), or not at all."""
+    entries' equations (those in ``alone``) after what the step sets out before
+    its first entry (its rule, rot180(K), the padded gradient), or not at all.
+    What follows the entries, the step's results, is left out: it would answer
+    more than was asked."""
     if step.key in full:
         return step
     if step.key not in alone:
         return Step(step.key, step.title, (), step.numbered)
-    return Step(step.key, step.title, tuple(
-        block for block in step.blocks if isinstance(block, Equation) and block.entry),
-        step.numbered)
+    entries = [k for k, block in enumerate(step.blocks)
+               if isinstance(block, Equation) and block.entry]
+    first = entries[0] if entries else len(step.blocks)
+    return Step(step.key, step.title, step.blocks[:first] + tuple(
+        step.blocks[k] for k in entries), step.numbered)

@@ -92,6 +92,11 @@ class Plan:
         """Every entry of ``key`` is worked out (as far as the detail goes)."""
         return self.only is None or key in self.whole_keys
 
+    def shows(self, key: str) -> bool:
+        """Some entry of ``key`` is worked out or shown: the whole quantity, or an
+        entry of it the selection names."""
+        return self.in_full(key) or any(k == key for k, _ in self.only or ())
+
     def share(self, per: dict[str, int], counts: dict[str, int]) -> bool:
         """Share the term budget between the steps in proportion to their products
         (``per`` entry times ``counts`` entries); whether anything had to be left out."""

@@ -177,15 +177,29 @@ def crop(b: NumericBuilder) -> list[Block]:
         return []
     _, h, w = p.layer.input_shape
     hp, wp = p.padded_size
+    # the full convolution reaches (o − 1)·s + k places along an axis: with a
+    # stride that leaves the padded input's last rows unread, fewer than it has
+    full = tuple((o - 1) * st + k for o, st, k in
+                 zip(p.output_size, p.layer.stride, p.layer.kernel_size, strict=True))
     removed = []
     if ph:
-        removed.append(f"the first and last {count(ph, 'row')}")
+        removed.append("the first and last " + (f"{ph} rows" if ph > 1 else "row"))
     if pw:
-        removed.append(f"the first and last {count(pw, 'column')}")
+        removed.append("the first and last " + (f"{pw} columns" if pw > 1 else "column"))
+    if full == (hp, wp):
+        size: tuple[str, ...] = (
+            f"The full convolution has one entry for each place of the padded input, "
+            f"{dims((hp, wp))}: it is the gradient of the padded input. ",)
+    else:
+        unread = [count(n, unit) for n, unit in
+                  ((hp - full[0], "row"), (wp - full[1], "column")) if n]
+        size = (f"The full convolution is {dims(full)}. The padded input has "
+                f"{' and '.join(unread)} more at the end that no window reads, so their "
+                f"gradient is 0: with them, the gradient of the padded input is "
+                f"{dims((hp, wp))}. ",)
     return [
         Text((
-            f"The full convolution has one entry for each place of the padded input, "
-            f"{dims((hp, wp))}: it is the gradient of the padded input. "
+            *size,
             f"{' and '.join(removed).capitalize()} are the padding, not entries of ",
             Whole("input"), f", so they are cropped away, leaving the {dims((h, w))} ",
             Whole("grad_input"), ":",

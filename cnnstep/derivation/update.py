@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from cnnstep.derivation.builder import Index
-from cnnstep.derivation.nodes import Block, Equation, Matrix, Mul, Step, Sub, Sym, Text, Whole
+from cnnstep.derivation.nodes import (
+    Block,
+    Equation,
+    Expr,
+    Matrix,
+    Mul,
+    Step,
+    Sub,
+    Sym,
+    Text,
+    Whole,
+)
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.problem import Array
 
@@ -15,21 +26,21 @@ def step(b: NumericBuilder) -> Step:
     alpha = b.num(p.learning_rate)
     rate = Sym("learning_rate")
     approximate = b.approximate("updated_filter")
-    blocks: list[Block] = b.explain(Text((
-        "Gradient descent with learning rate ", rate, " = ", alpha, ": ",
-        Whole("updated_filter"), " = ", Sub(Whole("filter"), Mul((rate, Whole("grad_filter")))),
-        *((" and ", Whole("updated_bias"), " = ",
-           Sub(Whole("bias"), Mul((rate, Whole("grad_bias")))))
-          if p.bias is not None else ()),
-        ".",
-    )))
-    groups: list[tuple[str, str, str, Array, Array, Array, str]] = [
-        ("updated_filter", "filter", "grad_filter", p.filter, s.grad_filter, s.updated_filter,
-         "updated weights")]
-    if p.bias is not None:
+    # a selection may ask for one of the updates alone: the other is not shown
+    groups: list[tuple[str, str, str, Array, Array, Array, str]] = []
+    if b.plan.shows("updated_filter"):
+        groups.append(("updated_filter", "filter", "grad_filter", p.filter, s.grad_filter,
+                       s.updated_filter, "updated weights"))
+    if p.bias is not None and b.plan.shows("updated_bias"):
         assert s.grad_bias is not None and s.updated_bias is not None
         groups.append(("updated_bias", "bias", "grad_bias", p.bias, s.grad_bias, s.updated_bias,
                        "biases"))
+    rules: list[str | Expr] = []
+    for key, weight, grad, *_ in groups:
+        rules += [" and " if rules else "", Whole(key), " = ",
+                  Sub(Whole(weight), Mul((rate, Whole(grad))))]
+    blocks: list[Block] = b.explain(Text((
+        "Gradient descent with learning rate ", rate, " = ", alpha, ": ", *rules, ".")))
     for key, weight, grad, before, gradient, after, what in groups:
         def equation(e: Index, key: str = key, weight: str = weight, grad: str = grad,
                      before: Array = before, gradient: Array = gradient,
@@ -40,13 +51,14 @@ def step(b: NumericBuilder) -> Step:
                 after[e], (key, e), approximate=approximate)
 
         blocks += b.work_out(key, equation, what)
-    blocks += b.answer(b.matrices((Whole("updated_filter"),), s.updated_filter, "filter",
-                                  approximate=approximate))
-    if s.updated_bias is not None and p.filters > 1:
-        blocks += b.answer(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1),
-                                  approximate=approximate))
-    elif s.updated_bias is not None and b.plan.detail == "answers" and b.plan.in_full(
-            "updated_bias"):
-        blocks.append(Equation(b.sym("updated_bias", (0,)), (), s.updated_bias[0],
-                               ("updated_bias", (0,)), approximate=approximate))
+    if b.plan.shows("updated_filter"):
+        blocks += b.answer(b.matrices((Whole("updated_filter"),), s.updated_filter, "filter",
+                                      approximate=approximate))
+    if s.updated_bias is not None and b.plan.shows("updated_bias"):
+        if p.filters > 1:
+            blocks += b.answer(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1),
+                                      approximate=approximate))
+        elif b.plan.detail == "answers" and b.plan.in_full("updated_bias"):
+            blocks.append(Equation(b.sym("updated_bias", (0,)), (), s.updated_bias[0],
+                                   ("updated_bias", (0,)), approximate=approximate))
     return Step("update", "Update", tuple(blocks))

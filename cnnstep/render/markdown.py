@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 #: what Markdown (with dollar math) reads as markup inside a line
 _SPECIAL = re.compile(r"([\\`*_\[\]<>$|~])")
-#: what it reads as markup at the start of a line: a heading, a list, a quote
-_LINE_START = re.compile(r"^(#|[-+](?= )|\d+(?=[.)] ))")
+#: what it reads as markup at the start of a line: a heading, a bullet; and the
+#: mark after the number of a numbered list (escaped itself: a digit cannot be)
+_LINE_START = re.compile(r"^(#|[-+](?= ))")
+_NUMBERED = re.compile(r"^(\d+)([.)] )")
 
 
 def escape(text: str) -> str:
@@ -107,7 +109,7 @@ class MarkdownRenderer(LatexRenderer):
         return f"`{text}`"
 
     def paragraph(self, text: str) -> str:
-        return _LINE_START.sub(r"\\\1", text) + "\n"
+        return _NUMBERED.sub(r"\1\\\2", _LINE_START.sub(r"\\\1", text)) + "\n"
 
     def note(self, words: Sequence[str | Expr]) -> str:
         return self.paragraph("*" + self.sentence(words) + "*")
@@ -157,6 +159,11 @@ class MarkdownRenderer(LatexRenderer):
         return self.fillers_note(grids) + f"$$\n{drawn}\n$$\n\n"
 
     # equations ----------------------------------------------------------
+    def note_beside(self, block: Equation, lines: list[str],
+                    width: float | None = None) -> str | None:
+        """Never: a remark is prose, and prose stays out of math here."""
+        return None
+
     def _print_Equation(self, block: Equation) -> str:
         lines = self.equation_lines(block)
         beside = self.note_beside(block, lines)
