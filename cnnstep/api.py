@@ -272,6 +272,11 @@ class Worked(_Shown):
 
     def __init__(self, problem: Problem, *, symbolic: bool = False,
                  max_work: int | None = None) -> None:
+        if symbolic and not problem.layer.convolution:
+            raise ProblemError(
+                "--symbolic derives the convolution's formulas; a layer alone (no filter) "
+                "has no convolution, and its activation and pool are worked with numbers "
+                "without --symbolic")
         from cnnstep import budget
 
         self.problem = problem

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cnnstep import quantities
+from cnnstep import geometry, quantities
 from cnnstep.exact import ExactArray, Scaled, largest
 from cnnstep.problem import Array, Layer, Problem, ProblemError
 
@@ -718,7 +718,10 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
         if pool.kind == "mean":
             total = last.summed(window)
             compare = accumulate(total, last)
-            last = total.times(digits_of(Fraction(1, window)))
+            # the windows' divisors (fewer than the window at the padding, with
+            # count_include_pad false or in a partial window) and their common multiple
+            divisor = math.lcm(*geometry.pool_divisors(pool))
+            last = total.times(digits_of(Fraction(1, divisor)))
         else:
             compare = FRACTION + multiply(last.words, last.words)
         parts.add(f"the pool: {_size(n_last)} windows of {window}",
@@ -749,9 +752,9 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
     grad_last = grad
     # back through the pool and the activation
     if pool is not None:
-        sh, sw = pool.stride
-        overlap = math.ceil(pool.size[0] / sh) * math.ceil(pool.size[1] / sw)
-        share = grad.times(digits_of(Fraction(1, window))) if pool.kind == "mean" else grad
+        overlap = geometry.pool_overlap(pool, 0) * geometry.pool_overlap(pool, 1)
+        share = (grad.times(digits_of(Fraction(1, math.lcm(*geometry.pool_divisors(pool)))))
+                 if pool.kind == "mean" else grad)
         grad = share.summed(overlap)
         routed = _f(n_last) * _f(window if pool.kind == "mean" else 1)
         parts.add(f"back through the pool: {_size(n_last)} windows of {window}",
@@ -1024,8 +1027,8 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
         key = quantities.conv_key(layer)
         windows += _f(picked.get(key, 0)) * channels * hp * wp
     pool = layer.pool
-    if pool is not None and max(layer.output_size) <= WINDOW_GRID_LIMIT:
-        windows += _f(picked.get("pooled", 0)) * layer.output_size[0] * layer.output_size[1]
+    if pool is not None and max(pool.padded_size) <= WINDOW_GRID_LIMIT:
+        windows += _f(picked.get("pooled", 0)) * pool.padded_size[0] * pool.padded_size[1]
     nodes = _f(channels * hp * wp) * 2 + _f(filters * channels * kh * kw) * 2 + _f(
         math.prod(layer.output_shape)) * 2
     # each product is printed once with its two numbers

@@ -312,24 +312,40 @@ def activation_slope(z: Array, a: Array, activation: Activation) -> Array:
     return fractions(values, z.shape)
 
 
-def pool_windows(a: Array, pool: Pool) -> Array:
-    """Every pooling window, shape (F, ph, pw, kh·kw), in row-major order."""
-    (kh, kw), (sh, sw) = pool.size, pool.stride
-    windows = sliding_window_view(a, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
-    return windows.reshape(*windows.shape[:3], kh * kw)
+def pool_cell_lists(pool: Pool) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """The (row, column) entries of the pool's input under each pooled position
+    (i, j), row-major; padding and taps past a partial window are not entries."""
+    oh, ow = geometry.pool_sizes(pool)
+    return {(i, j): [(row, col) for _, row, col in geometry.pool_cells(pool, 0, i, j)]
+            for i, j in np.ndindex(oh, ow)}
 
 
 def pool_forward(a: Array, pool: Pool) -> tuple[Array, IntArray | None]:
-    """P and, for max and min, the position in its window of each first extreme."""
-    windows = pool_windows(a, pool)
+    """P and, for max and min, the position among its window's entries of each first
+    extreme.
+
+    ``P[f,i,j] = max`` (``min``) of the window's entries, or their sum over
+    :func:`geometry.pool_divisor` for mean. The padding (−∞ for max, +∞ for min, 0
+    for mean) never wins and adds nothing, so only the entries are read: every
+    window holds at least one (the problem is checked for it).
+    """
+    cells = pool_cell_lists(pool)
+    channels, (oh, ow) = a.shape[0], geometry.pool_sizes(pool)
     if pool.kind == "mean":
-        size = windows.shape[-1]
-        return fractions([sum(w, Fraction(0)) / size for w in windows.reshape(-1, size)],
-                         windows.shape[:3]), None
-    # argmax and argmin return the first extreme in row-major order, as PyTorch
-    winners = windows.argmax(axis=-1) if pool.kind == "max" else windows.argmin(axis=-1)
-    chosen = np.take_along_axis(windows, winners[..., None], axis=-1)[..., 0]
-    return fractions(chosen.ravel(), chosen.shape), np.asarray(winners)
+        divisors = {ij: geometry.pool_divisor(pool, *ij) for ij in cells}
+        return fractions([sum((a[f, r, c] for r, c in cells[i, j]), Fraction(0))
+                          / divisors[i, j]
+                          for f, i, j in np.ndindex(channels, oh, ow)],
+                         (channels, oh, ow)), None
+    values: list[Fraction] = []
+    winners = np.zeros((channels, oh, ow), dtype=np.int64)
+    pick = max if pool.kind == "max" else min
+    for f, i, j in np.ndindex(channels, oh, ow):
+        window = [a[f, r, c] for r, c in cells[i, j]]
+        best = pick(window)
+        winners[f, i, j] = window.index(best)  # the first extreme in row-major order
+        values.append(best)
+    return fractions(values, (channels, oh, ow)), winners
 
 
 def pool_routes(pool: Pool, pooled_shape: tuple[int, ...], winners: IntArray | None
@@ -337,30 +353,32 @@ def pool_routes(pool: Pool, pooled_shape: tuple[int, ...], winners: IntArray | N
     """Where the pool sends each window's gradient: for every entry of the pool's
     input, the pooled entries whose gradient reaches it (several where windows
     overlap). Max and min send a window's gradient to its winner alone; mean
-    shares it out over the whole window."""
+    shares it out over the window's entries. Padding receives nothing."""
     routes: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
+    cells = pool_cell_lists(pool)
     for f, i, j in np.ndindex(*pooled_shape):
-        cells = geometry.pool_cells(pool, f, i, j)
+        window = cells[i, j]
         if winners is not None:
-            cells = [cells[int(winners[f, i, j])]]
-        for cell in cells:
-            routes.setdefault(cell, []).append((f, i, j))
+            window = [window[int(winners[f, i, j])]]
+        for row, col in window:
+            routes.setdefault((f, row, col), []).append((f, i, j))
     return routes
 
 
-def pool_share(pool: Pool) -> Fraction:
-    """The part of a window's gradient each routed entry gets: 1/(kh·kw) for mean, else 1."""
-    return Fraction(1, pool.size[0] * pool.size[1]) if pool.kind == "mean" else Fraction(1)
+def pool_share(pool: Pool, i: int, j: int) -> Fraction:
+    """The part of window (i, j)'s gradient each routed entry gets: 1/divisor for mean
+    (:func:`geometry.pool_divisor`), else 1."""
+    return Fraction(1, geometry.pool_divisor(pool, i, j)) if pool.kind == "mean" else Fraction(1)
 
 
 def pool_backward(grad: Array, pool: Pool, shape: tuple[int, ...],
                   winners: IntArray | None) -> Array:
-    """dL/dA: each window's gradient to its winner (max, min) or shared equally (mean);
-    where windows overlap, the parts add up."""
+    """dL/dA: each window's gradient to its winner (max, min) or shared by 1/divisor
+    (mean); where windows overlap, the parts add up. The padding gets none."""
     out = zeros(shape)
-    share = pool_share(pool)
+    shares = {ij: pool_share(pool, *ij) for ij in np.ndindex(*grad.shape[1:])}
     for cell, sources in pool_routes(pool, grad.shape, winners).items():
-        out[cell] = sum((grad[g] * share for g in sources), Fraction(0))
+        out[cell] = sum((grad[g] * shares[g[1], g[2]] for g in sources), Fraction(0))
     return out
 
 
@@ -429,9 +447,10 @@ def _forward(problem: Problem) -> dict[str, Any]:
     """The forward stages: padded input, Z, A, P and the pool's winners."""
     layer = problem.layer
     xpad = pad(problem.input, problem.padding)
-    stages: dict[str, Any] = {"padded_input": xpad,
-                              "conv": forward(xpad, problem.filter, problem.bias, layer.stride)}
-    if layer.channels > 1:
+    conv = (forward(xpad, problem.filter, problem.bias, layer.stride) if layer.convolution
+            else problem.input)  # a layer alone: the input goes straight on
+    stages: dict[str, Any] = {"padded_input": xpad, "conv": conv}
+    if layer.channels > 1 and layer.convolution:
         stages["channel_parts"] = channel_parts(xpad, problem.filter, layer.stride)
     last = stages["conv"]
     if layer.activation is not None:
@@ -458,6 +477,9 @@ def _layers_backward(problem: Problem, stages: dict[str, Any], grad: Array) -> A
 def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
     """dL/dK, dL/dB and dL/dX from dL/dZ, with every intermediate the derivation shows."""
     layer = problem.layer
+    if not layer.convolution:  # a layer alone: dL/dX is what came back through it
+        stages["grad_input"] = dz
+        return
     stages["spread_grad"] = spread = insert_zeros(dz, layer.stride)
     stages["grad_filter"] = filter_gradient(stages["padded_input"], spread, layer.kernel_size)
     if problem.exact_bias is not None:

@@ -97,13 +97,98 @@ def affected(layer: Layer, row: int, col: int) -> list[tuple[int, int, int, int,
             for j in range(first_j, last_j + 1)]
 
 
+def pool_output_size(size: int, kernel: int, stride: int, padding: int = 0,
+                     dilation: int = 1, ceil_mode: bool = False) -> int:
+    """PyTorch's pooled size along one axis:
+    ⌊(size + 2·padding − dilation·(kernel − 1) − 1)/stride⌋ + 1, with ⌈…⌉ in ceil
+    mode, less one when the last window would then start in the right padding."""
+    reach = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (-(-reach // stride) if ceil_mode else reach // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def pool_sizes(pool: Pool) -> Pair:
+    """:func:`pool_output_size` along both axes."""
+    return (pool_output_size(pool.input_size[0], pool.size[0], pool.stride[0],
+                             pool.padding[0], pool.dilation[0], pool.ceil_mode),
+            pool_output_size(pool.input_size[1], pool.size[1], pool.stride[1],
+                             pool.padding[1], pool.dilation[1], pool.ceil_mode))
+
+
+def pool_taps(pool: Pool, axis: int, i: int) -> list[int]:
+    """The padded positions window ``i`` reads along an axis: ``i·s + m·d`` for each
+    tap m, those inside the padded input (a ceil mode's last window may reach past it)."""
+    start, step, end = i * pool.stride[axis], pool.dilation[axis], pool.padded_size[axis]
+    return [p for p in range(start, start + step * pool.size[axis], step) if p < end]
+
+
 def pool_window(pool: Pool, i: int, j: int) -> Window:
-    """The cells of the pool's input under pooled entry (i, j), row-major."""
-    (sh, sw) = pool.stride
-    return window((i * sh, j * sw), pool.size)
+    """The taps of pooled entry (i, j) in the padded pool input, row-major: padding
+    taps included, taps past the padded input (a partial window's) left out."""
+    rows, cols = pool_taps(pool, 0, i), pool_taps(pool, 1, j)
+    return Window(tuple((row, col) for row in rows for col in cols))
 
 
 def pool_cells(pool: Pool, f: int, i: int, j: int) -> list[tuple[int, int, int]]:
-    """:func:`pool_window` with the channel in front: (f, row, column) cells."""
-    return [(f, row, col) for row, col in pool_window(pool, i, j).taps]
+    """The entries of the pool's input (not its padding) under pooled entry (i, j),
+    row-major, as (f, row, column) cells of the unpadded input."""
+    (ph, pw), (h, w) = pool.padding, pool.input_size
+    return [(f, row - ph, col - pw) for row, col in pool_window(pool, i, j).taps
+            if 0 <= row - ph < h and 0 <= col - pw < w]
 
+
+def pool_divisor(pool: Pool, i: int, j: int) -> int:
+    """What mean pooling divides window (i, j) by, as PyTorch's ``avg_pool2d``: its taps
+    inside the padded input (padding included) with ``count_include_pad``, else its
+    entries inside the input."""
+    if pool.count_include_pad:
+        return len(pool_window(pool, i, j).taps)
+    return len(pool_cells(pool, 0, i, j))
+
+
+def pool_divisors(pool: Pool) -> set[int]:
+    """Every divisor a mean pool's windows have (:func:`pool_divisor`), from the counts
+    along each axis, without listing the windows."""
+    counts: list[set[int]] = []
+    for axis in range(2):
+        low, high = pool.padding[axis], pool.padding[axis] + pool.input_size[axis]
+        counts.append({len([p for p in pool_taps(pool, axis, i)
+                            if pool.count_include_pad or low <= p < high])
+                       for i in range(pool_sizes(pool)[axis])})
+    return {rows * cols for rows in counts[0] for cols in counts[1]}
+
+
+def pool_overlap(pool: Pool, axis: int) -> int:
+    """The most windows that read one entry along an axis: at most one per tap, and
+    no more than the windows a span d·(k − 1) + 1 meets at the stride."""
+    return min(pool.size[axis], -(-pool.span[axis] // pool.stride[axis]))
+
+
+def pool_partial(pool: Pool, axis: int) -> int:
+    """How many taps the last window along an axis lacks because it reaches past the
+    padded input (ceil mode's partial window); 0 when it is whole."""
+    last = pool_sizes(pool)[axis] - 1
+    return pool.size[axis] - len(pool_taps(pool, axis, last))
+
+
+def pool_empty_window(pool: Pool) -> Pair | None:
+    """(axis, window) of the first window along an axis whose taps all fall in the
+    padding (a dilated window can skip a small input), or None."""
+    out = pool_sizes(pool)
+    for axis in range(2):
+        low, high = pool.padding[axis], pool.padding[axis] + pool.input_size[axis]
+        for i in range(max(out[axis], 0)):
+            if not any(low <= p < high for p in pool_taps(pool, axis, i)):
+                return axis, i
+    return None
+
+
+def pool_unread(pool: Pool, axis: int) -> list[int]:
+    """The rows (axis 0) or columns (axis 1) of the pool's input, 0-based, that no
+    window reads: past the last window when the stride does not divide evenly, and
+    between a dilated window's taps."""
+    read = {p - pool.padding[axis] for i in range(pool_sizes(pool)[axis])
+            for p in pool_taps(pool, axis, i)}
+    return [p for p in range(pool.input_size[axis]) if p not in read]

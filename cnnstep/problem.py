@@ -18,7 +18,7 @@ import json
 import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -45,6 +45,10 @@ KEYS = (
 NOT_YET: dict[str, str] = {}
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
 POOLS = ("max", "mean", "min")
+#: other names of a pool, as PyTorch and Keras write them
+POOL_ALIASES = {"avg": "mean"}
+#: the keys of the ``pool`` object
+POOL_KEYS = ("type", "size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad")
 #: leaky ReLU's slope when none is given, as in PyTorch
 DEFAULT_SLOPE = Fraction(1, 100)
 
@@ -99,11 +103,43 @@ class Activation:
 
 @dataclass(frozen=True)
 class Pool:
-    """Pooling over each channel after the activation (or the convolution)."""
+    """Pooling over each channel after the activation (or the convolution), as
+    PyTorch's ``max_pool2d`` and ``avg_pool2d``: padded on each side with −∞ (max),
+    +∞ (min) or 0 (mean), its taps ``dilation`` apart; with ``ceil_mode`` a last
+    partial window counts. ``input_size`` is the (H, W) of what it reads."""
 
     kind: str  # max, mean, min
     size: tuple[int, int]
     stride: tuple[int, int]
+    input_size: tuple[int, int] = (0, 0)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    ceil_mode: bool = False
+    #: mean pooling: divide by the whole window, padding included (else by the
+    #: entries inside the input)
+    count_include_pad: bool = True
+
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        """The pool's input with its padding."""
+        return (self.input_size[0] + 2 * self.padding[0],
+                self.input_size[1] + 2 * self.padding[1])
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """The effective window, d·(k − 1) + 1 along each axis."""
+        return (self.dilation[0] * (self.size[0] - 1) + 1,
+                self.dilation[1] * (self.size[1] - 1) + 1)
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """The pooled size, by PyTorch's rule (see :func:`geometry.pool_output_size`)."""
+        return geometry.pool_sizes(self)
+
+    @property
+    def extras(self) -> bool:
+        """Padding, dilation or ceil mode: windows that are more than plain blocks."""
+        return any(self.padding) or self.dilation != (1, 1) or self.ceil_mode
 
 
 @dataclass(frozen=True)
@@ -123,6 +159,9 @@ class Layer:
     layout: Layout = field(default_factory=Layout)
     activation: Activation | None = None
     pool: Pool | None = None
+    #: False for a layer alone: no filter, the input goes straight to the activation
+    #: and/or the pool (the filter shape is then (C, C, 1, 1), the identity, never shown)
+    convolution: bool = True
 
     @property
     def layered(self) -> bool:
@@ -131,9 +170,10 @@ class Layer:
 
     @property
     def pooled_size(self) -> tuple[int, int]:
-        """The pool's output size, ⌊(oh − k)/s⌋ + 1 along each axis."""
+        """The pool's output size, ⌊(oh + 2p − d·(k − 1) − 1)/s⌋ + 1 along each axis
+        (⌈…⌉ in ceil mode)."""
         assert self.pool is not None
-        return geometry.sizes(self.output_size, self.pool.size, self.pool.stride)
+        return self.pool.output_size
 
     @property
     def last_shape(self) -> tuple[int, int, int]:
@@ -654,10 +694,13 @@ def _checked_keys(data: Any) -> dict[str, Any]:
             raise ProblemError(_unknown(key, key, [*KEYS, *NOT_YET]))
     if "filter" in plain and "kernel" in plain:
         raise ProblemError("kernel: the same as filter; give one of them, not both")
-    for key in ("input", "filter"):
-        if key not in plain and not (key == "filter" and "kernel" in plain):
-            raise ProblemError(f"{key}: missing; a problem needs an input and a filter")
+    if "input" not in plain:
+        raise ProblemError("input: missing; a problem needs an input")
     return plain
+
+
+def _has_filter(data: Mapping[str, Any]) -> bool:
+    return "filter" in data or "kernel" in data
 
 
 def _filter_key(data: Mapping[str, Any]) -> str:
@@ -698,7 +741,8 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
     notation = _notation(data["notation"]) if "notation" in data else Notation()
     activation = _activation(data["activation"]) if "activation" in data else None
     out = geometry.sizes(padded, (kh, kw), stride)
-    pool = _pool(data["pool"], out) if "pool" in data else None
+    pool = (_pool(data["pool"], out, "the convolution's output") if "pool" in data
+            else None)
     return Layer((image[0], image[1], image[2]), (kernel[0], kernel[1], kernel[2], kernel[3]),
                  has_bias, stride, padding, notation, layout, activation, pool)
 
@@ -728,27 +772,72 @@ def _activation(value: Any) -> Activation:
     return Activation(kind)
 
 
-def _pool(value: Any, conv_size: tuple[int, int]) -> Pool:
+def _pool(value: Any, input_size: tuple[int, int], source: str) -> Pool:
+    """The ``pool`` object, checked as PyTorch's ``max_pool2d`` and ``avg_pool2d``
+    check theirs; ``source`` names what it reads, for messages."""
     if not isinstance(value, dict):
         raise ProblemError(
             'pool: expected an object such as {"type": "max", "size": 2}, '
             f"got {_show(value)}")
     for key in value:
-        if key not in ("type", "size", "stride"):
-            raise ProblemError(_unknown(f"pool.{key}", key, ["type", "size", "stride"]))
+        if key not in POOL_KEYS:
+            raise ProblemError(_unknown(f"pool.{key}", key, list(POOL_KEYS)))
     kind = value.get("type")
+    if isinstance(kind, str) and not isinstance(kind, NumberText):
+        kind = POOL_ALIASES.get(kind, kind)
     if kind not in POOLS or isinstance(kind, NumberText):
-        names = ", ".join(f'"{name}"' for name in POOLS)
+        names = ", ".join(f'"{name}"' for name in (*POOLS, *POOL_ALIASES))
         raise ProblemError(f"pool.type: unknown pooling {_show(kind)}; expected one of {names}")
     if "size" not in value:
         raise ProblemError("pool.size: missing; give the window as k or [kh, kw]")
     size = _pair(value["size"], "pool.size", 1)
     stride = _pair(value["stride"], "pool.stride", 1) if "stride" in value else size
-    if size[0] > conv_size[0] or size[1] > conv_size[1]:
+    padding = _pair(value.get("padding", NumberText("0")), "pool.padding", 0)
+    dilation = _pair(value.get("dilation", NumberText("1")), "pool.dilation", 1)
+    ceil_mode = _flag(value, "ceil_mode", False)
+    include = _flag(value, "count_include_pad", True)
+    if "count_include_pad" in value and kind != "mean":
         raise ProblemError(
-            f"pool: window {size[0]}×{size[1]} is larger than its input "
-            f"{conv_size[0]}×{conv_size[1]} (the convolution's output)")
-    return Pool(kind, size, stride)
+            f"pool.count_include_pad: only mean pooling divides by a count; {kind} pooling "
+            "has none")
+    if kind == "mean" and dilation != (1, 1):
+        raise ProblemError(
+            "pool.dilation: mean pooling has no dilation (PyTorch's avg_pool2d has none)")
+    for axis in range(2):
+        if padding[axis] > size[axis] // 2:
+            where = "pool.padding" + (f"[{axis}]" if isinstance(value.get("padding"), list)
+                                      else "")
+            raise ProblemError(
+                f"{where}: {padding[axis]} is more than half the window's "
+                f"{('height', 'width')[axis]} {size[axis]}; pool padding may be at most "
+                f"⌊{size[axis]}/2⌋ = {size[axis] // 2}, as in PyTorch")
+    pool = Pool(kind, size, stride, input_size, padding, dilation, ceil_mode, include)
+    span, padded = pool.span, pool.padded_size
+    if span[0] > padded[0] or span[1] > padded[1]:
+        dilated = f" (dilated to {span[0]}×{span[1]})" if dilation != (1, 1) else ""
+        padded_words = (f"its padded input {padded[0]}×{padded[1]}" if any(padding) else
+                        f"its input {padded[0]}×{padded[1]}")
+        raise ProblemError(
+            f"pool: window {size[0]}×{size[1]}{dilated} is larger than {padded_words} "
+            f"({source})")
+    empty = geometry.pool_empty_window(pool)
+    if empty is not None:
+        axis, index = empty
+        raise ProblemError(
+            f"pool: window {index + 1} along the {('rows', 'columns')[axis]} reads only "
+            f"padding (its dilated taps skip the {source} {input_size[0]}×{input_size[1]}); "
+            "change pool.dilation or pool.padding")
+    return pool
+
+
+def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A true/false key of the ``pool`` object."""
+    if key not in value:
+        return default
+    flag = value[key]
+    if not isinstance(flag, bool):
+        raise ProblemError(f"pool.{key}: expected true or false, got {_show(flag)}")
+    return flag
 
 
 #: keys a layer given by shapes may have
@@ -784,6 +873,9 @@ def _shape(value: Any, key: str, ranks: tuple[int, ...]) -> tuple[int, ...]:
 def layer_from_data(data: Any) -> Layer:
     """A layer given by shapes (``{"shape": [3, 3]}``), for a symbolic derivation."""
     data = _checked_keys(data)
+    if not _has_filter(data):
+        raise ProblemError("filter: missing; a layer given by shapes needs an input and a "
+                           "filter")
     filter_key = _filter_key(data)
     for key in ("input", filter_key):
         if not isinstance(data[key], dict):
@@ -826,12 +918,16 @@ def problem_from_data(data: Any) -> Problem:
             "({\"shape\": [3, 3]}) and --symbolic"
         )
     image, input_rank = _read_array(data["input"], "input", "input", (2, 3))
-    filter_key = _filter_key(data)
-    kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
-    layer = _geometry(data, image.shape, input_rank, kernel.shape, filter_rank,
-                      "bias" in data)
+    if _has_filter(data):
+        filter_key = _filter_key(data)
+        kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
+        layer = _geometry(data, image.shape, input_rank, kernel.shape, filter_rank,
+                          "bias" in data)
+        kernel = kernel.reshape(layer.filter_shape)
+    else:
+        layer = _alone(data, image.shape, input_rank)
+        kernel = ExactArray(_identity(layer.channels))
     image = image.reshape(layer.input_shape)
-    kernel = kernel.reshape(layer.filter_shape)
     filters = layer.filters
     layout = layer.layout
     out_shape = layer.last_shape
@@ -874,8 +970,6 @@ def problem_from_data(data: Any) -> Problem:
         learning_rate=learning_rate, notes=tuple(notes),
     )
     if "questions" in data:
-        from dataclasses import replace
-
         problem = replace(problem, questions=_questions(data["questions"], problem))
     return problem
 
@@ -916,6 +1010,51 @@ def _questions(value: Any, problem: Problem) -> tuple[tuple[str, Fraction], ...]
         seen.add(name)
         out.append((text.strip(), points))
     return tuple(out)
+
+
+#: keys that belong to the convolution, which a layer alone does not have
+CONV_KEYS = {
+    "bias": "a layer alone has no filter, so no bias",
+    "stride": "a layer alone has no convolution to stride; the pool's is pool.stride",
+    "padding": "a layer alone has no convolution to pad; the pool's is pool.padding",
+    "learning_rate": "a layer alone has no filter or bias, so no weights to update",
+}
+
+
+def _alone(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank: int) -> Layer:
+    """A layer alone: no filter, the input goes straight to the activation and/or the
+    pool. Its output keeps the input's channel axis exactly when the input has one."""
+    if "activation" not in data and "pool" not in data:
+        raise ProblemError(
+            "filter: missing; a problem needs a filter, or an activation or a pool to "
+            "apply to the input alone")
+    for key, why in CONV_KEYS.items():
+        if key in data:
+            raise ProblemError(f"{key}: {why}")
+    image = (1, *input_shape) if input_rank == 2 else tuple(input_shape)
+    channels, height, width = image
+    notation = _notation(data["notation"]) if "notation" in data else Notation()
+    for name in ("output", "filter", "bias"):
+        if name in data.get("notation", {}):
+            raise ProblemError(
+                f"notation.{name}: a layer alone has no convolution, so no {name} symbol; "
+                "its stages take the input's letter (X), A and P")
+    # the stage the activation and pool read is the input itself: its letter
+    notation = replace(notation, output=notation.input)
+    activation = _activation(data["activation"]) if "activation" in data else None
+    pool = _pool(data["pool"], (height, width), "the input") if "pool" in data else None
+    layout = Layout(input_rank, 4 if input_rank == 3 else 2, True)
+    return Layer((channels, height, width), (channels, channels, 1, 1), False,
+                 notation=notation, layout=layout, activation=activation, pool=pool,
+                 convolution=False)
+
+
+def _identity(channels: int) -> Array:
+    """The (C, C, 1, 1) identity kernel that stands for the missing convolution."""
+    kernel = np.full((channels, channels, 1, 1), Fraction(0), dtype=object)
+    for c in range(channels):
+        kernel[c, c, 0, 0] = Fraction(1)
+    return frozen(kernel)
 
 
 def _bias(value: Any, filters: int) -> ExactArray:

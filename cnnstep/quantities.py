@@ -26,7 +26,7 @@ from cnnstep.problem import Array, Layer, Layout, Problem
 Axes = Literal["input", "filter", "bias", "conv", "last", "number"]
 
 #: what must be given for a quantity to be in the result
-Need = Literal["target", "gradients", "bias", "rate", "activation", "pool", "layered"]
+Need = Literal["target", "gradients", "bias", "rate", "activation", "pool", "layered", "conv"]
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,16 @@ def _one(layer: Layer) -> int:
     return 1
 
 
+def _stage_back(layer: Layer) -> int:
+    """Products per entry of the gradient back through the first stage after the
+    convolution (or after the input, for a layer alone)."""
+    return 2 if layer.activation else _window(layer)
+
+
 #: in the order the steps compute them: an earlier mistake is known before the
 #: quantities computed from it are marked
 QUANTITIES: tuple[Quantity, ...] = (
-    _q("conv", "conv", "forward", "output", ["layered"], "never",
+    _q("conv", "conv", "forward", "output", ["layered", "conv"], "never",
        terms=lambda layer: layer.channels * layer.kernel_size[0] * layer.kernel_size[1],
        forms=1, unlayered="output", meaning="Z = conv(X, K) + B"),
     _q("activated", "conv", "activation", "activated", ["activation"],
@@ -93,21 +99,22 @@ QUANTITIES: tuple[Quantity, ...] = (
        meaning="dL/d(last stage)"),
     _q("grad_activated", "conv", "pool_backward", "grad_activated",
        ["gradients", "activation", "pool"], "target", terms=_window, meaning="dL/dA"),
-    _q("grad_conv", "conv", "activation_backward", "grad_output", ["gradients", "layered"],
-       terms=lambda layer: 2 if layer.activation else _window(layer),
-       unlayered="grad_output", meaning="dL/dZ"),
-    _q("grad_filter", "filter", "grad_filter", "grad_filter", ["gradients"],
+    _q("grad_conv", "conv", "activation_backward", "grad_output",
+       ["gradients", "layered", "conv"],
+       terms=_stage_back, unlayered="grad_output", meaning="dL/dZ"),
+    _q("grad_filter", "filter", "grad_filter", "grad_filter", ["gradients", "conv"],
        terms=lambda layer: layer.output_size[0] * layer.output_size[1], forms=2,
        meaning="dL/dK"),
-    _q("grad_bias", "bias", "grad_bias", "grad_bias", ["gradients", "bias"],
+    _q("grad_bias", "bias", "grad_bias", "grad_bias", ["gradients", "bias", "conv"],
        terms=lambda layer: layer.output_size[0] * layer.output_size[1], forms=3,
        meaning="dL/dB"),
     _q("grad_input", "input", "grad_input", "grad_input", ["gradients"],
-       terms=lambda layer: layer.filters * layer.kernel_size[0] * layer.kernel_size[1],
+       terms=lambda layer: (layer.filters * layer.kernel_size[0] * layer.kernel_size[1]
+                            if layer.convolution else _stage_back(layer)),
        forms=2, meaning="dL/dX"),
-    _q("updated_filter", "filter", "update", "updated_filter", ["gradients", "rate"],
+    _q("updated_filter", "filter", "update", "updated_filter", ["gradients", "rate", "conv"],
        terms=_one, meaning="K − α·dL/dK"),
-    _q("updated_bias", "bias", "update", "updated_bias", ["gradients", "rate", "bias"],
+    _q("updated_bias", "bias", "update", "updated_bias", ["gradients", "rate", "bias", "conv"],
        terms=_one, meaning="B − α·dL/dB"),
 )
 
@@ -190,6 +197,8 @@ def features(layer: Layer, problem: Problem | None = None) -> frozenset[Need]:
         have.add("pool")
     if layer.layered:
         have.add("layered")
+    if layer.convolution:
+        have.add("conv")
     if problem is not None:
         if problem.exact_target is not None:
             have.add("target")
@@ -230,6 +239,7 @@ def why_absent(key: str, problem: Problem) -> str:
         "layered": "there is no activation or pool after the convolution",
         "activation": "it has no activation",
         "gradients": "it has no target or grad_output, so no gradients",
+        "conv": "it has no filter (a layer alone: no convolution)",
     }
     if "pool" in missing and "activation" not in missing:
         return ("it has no pool, so dL/dA is grad_output" if key == "grad_activated"
@@ -264,8 +274,9 @@ def conv_key(layer: Layer) -> str:
 
 
 def grad_conv_key(layer: Layer) -> str:
-    """The result key of dL/dZ: ``grad_conv`` when a layer follows, else ``grad_output``."""
-    return result_name("grad_conv", layer)
+    """The result key of dL/dZ: ``grad_conv`` when a layer follows, else ``grad_output``;
+    for a layer alone, whose stages read the input itself, ``grad_input``."""
+    return result_name("grad_conv", layer) if layer.convolution else "grad_input"
 
 
 def result_name(key: str, layer: Layer) -> str:
@@ -411,6 +422,8 @@ def step_of(key: str, layer: Layer) -> str:
     """The step that works out result key ``key`` (a result name) in this layer."""
     if key == "output":
         key = last_key(layer)
+    if key == "grad_input" and not layer.convolution:  # a layer alone: its first stage's
+        key = "grad_conv"
     if key == "grad_conv":  # with a pool and no activation, the pool's backward step
         return "activation_backward" if layer.activation is not None else "pool_backward"
     return BY_KEY[key].step
@@ -420,15 +433,18 @@ def problem_steps(problem: Problem) -> tuple[str, ...]:
     """The steps this problem's derivation has, in order."""
     layer = problem.layer
     backward = problem.has_gradients
+    conv = layer.convolution
     has = {
+        "shapes": conv, "forward": conv,
         "padding": any(layer.padding), "activation": layer.activation is not None,
         "pool": layer.pool is not None, "loss": problem.exact_target is not None,
         "grad_output": backward,
         "pool_backward": backward and layer.pool is not None,
         "activation_backward": backward and layer.activation is not None,
         "spread": backward and layer.stride != (1, 1),
-        "grad_filter": backward, "grad_bias": backward and problem.exact_bias is not None,
-        "grad_input": backward, "update": backward and problem.learning_rate is not None,
+        "grad_filter": backward and conv, "grad_bias": backward and problem.exact_bias is not None,
+        "grad_input": backward and conv,
+        "update": backward and conv and problem.learning_rate is not None,
     }
     return tuple(step for step in STEPS if has.get(step, True))
 

@@ -16,7 +16,7 @@ from dataclasses import fields
 from typing import Any
 
 from cnnstep.numbers import DECIMAL_PATTERN, FRACTION_PATTERN
-from cnnstep.problem import ACTIVATIONS, LOSSES, POOLS, Notation
+from cnnstep.problem import ACTIVATIONS, CONV_KEYS, LOSSES, POOL_ALIASES, POOLS, Notation
 from cnnstep.quantities import RESULT_KEYS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -93,8 +93,17 @@ def schema() -> dict[str, Any]:
                             "slope": {"$ref": "#/$defs/number"}}},
         ]},
         "pool": {"type": "object", "additionalProperties": False, "required": ["type", "size"],
-                 "properties": {"type": {"enum": list(POOLS)}, "size": _pair(1),
-                                "stride": _pair(1)}},
+                 "properties": {"type": {"enum": [*POOLS, *POOL_ALIASES]}, "size": _pair(1),
+                                "stride": _pair(1),
+                                "padding": {"description": "−∞ (max), +∞ (min) or 0 (mean) "
+                                            "on each side, at most half the window",
+                                            **_pair(0), "default": 0},
+                                "dilation": {"description": "spacing of the window's taps "
+                                             "(max and min pooling)", **_pair(1), "default": 1},
+                                "ceil_mode": {"type": "boolean", "default": False},
+                                "count_include_pad": {"description": "mean pooling: divide by "
+                                                      "the whole window, padding included",
+                                                      "type": "boolean", "default": True}}},
         "questions": {
             "description": "what the exercise asks: result keys or entries such as "
                            "grad_input[1][1], one point each, or an object from them to points",
@@ -120,7 +129,12 @@ def schema() -> dict[str, Any]:
         "properties": properties,
         "required": ["input"],
         "allOf": [
-            {"oneOf": [{"required": ["filter"]}, {"required": ["kernel"]}]},
+            {"not": {"required": ["filter", "kernel"]}},
+            # without a filter, a layer alone: an activation and/or a pool, nothing of a
+            # convolution's
+            {"if": {"not": {"anyOf": [{"required": ["filter"]}, {"required": ["kernel"]}]}},
+             "then": {"anyOf": [{"required": ["activation"]}, {"required": ["pool"]}],
+                      "not": {"anyOf": [{"required": [key]} for key in CONV_KEYS]}}},
             {"not": {"required": ["target", "grad_output"]}},
             {"if": {"required": ["loss"]}, "then": {"required": ["target"]}},
         ],

@@ -167,8 +167,11 @@ class Verifier:
     # the stages
 
     def forward(self) -> Stage:
-        """Z[f,i,j] straight from the definition; padding contributes nothing."""
+        """Z[f,i,j] straight from the definition; padding contributes nothing. A layer
+        alone has no convolution: its stages read X itself."""
         layer, x, k, b = self.layer, self.x, self.k, self.b
+        if not layer.convolution:
+            return {index: x[index] for index in np.ndindex(*x.shape)}
         filters, channels, kh, kw = layer.filter_shape
         (_, height, width), (ph, pw) = layer.input_shape, layer.padding
         oh, ow = layer.output_size
@@ -220,9 +223,10 @@ class Verifier:
         pooled_h, pooled_w = self.layer.pooled_size
         stage: Stage = {}
         for f, i, j in np.ndindex(self.layer.filters, pooled_h, pooled_w):
-            cells = geometry.pool_cells(pool, f, i, j)
+            cells = geometry.pool_cells(pool, f, i, j)  # the padding adds nothing, never wins
             if pool.kind == "mean":
-                stage[(f, i, j)] = self.sympy.Add(*[before[c] for c in cells]) / len(cells)
+                divisor = geometry.pool_divisor(pool, i, j)
+                stage[(f, i, j)] = self.sympy.Add(*[before[c] for c in cells]) / divisor
                 continue
             window = [self.number(before[c]) for c in cells]
             best = max(window) if pool.kind == "max" else min(window)
@@ -304,7 +308,8 @@ class Verifier:
         """Every stage of ``solution`` against the layer written out here."""
         layer, n, approximate = self.layer, self.problem.notation, self.approximate
         conv = self.forward()
-        checks = [self.evaluated(conv_key(layer), n.output, conv, solution.conv)]
+        checks = ([self.evaluated(conv_key(layer), n.output, conv, solution.conv)]
+                  if layer.convolution else [])
         activated = self.activation(conv)
         last = self.pool(activated)
         if layer.activation is not None and layer.pool is not None:
@@ -319,7 +324,8 @@ class Verifier:
         if objective.loss is not None:
             checks.append(self.evaluated("loss", n.loss, {(): objective.loss}, solution.loss,
                                          approximate))
-        checks.append(self.grad_filter(objective, solution.grad_filter))
+        if layer.convolution:
+            checks.append(self.grad_filter(objective, solution.grad_filter))
         if self.b is not None:
             checks.append(self.grad_bias(objective, solution.grad_bias))
         checks.append(self.grad_input(objective, solution.grad_input))

@@ -328,6 +328,16 @@ def pool_windows(shape: tuple[int, int], size: tuple[int, int], stride: tuple[in
              for j in range(pw)] for i in range(ph)]
 
 
+def first_extreme(plane: Any, cells: list[tuple[int, int]], kind: str) -> tuple[int, int]:
+    """The first largest (max) or smallest (min) cell, scanning ``cells`` in order."""
+    best = cells[0]
+    for r, c in cells[1:]:
+        value, current = plane[r][c], plane[best[0]][best[1]]
+        if (value > current) if kind == "max" else (value < current):
+            best = (r, c)
+    return best
+
+
 def pool_forward(a: Any, kind: str, size: tuple[int, int], stride: tuple[int, int]
                  ) -> tuple[Any, Any]:
     """P and, per pooled entry, the (cell, weight) pairs its gradient goes to.
@@ -349,11 +359,7 @@ def pool_forward(a: Any, kind: str, size: tuple[int, int], stride: tuple[int, in
                     p_row.append(total / len(cells))
                     r_row.append([(cell, Fraction(1, len(cells))) for cell in cells])
                     continue
-                best = cells[0]
-                for r, c in cells[1:]:
-                    value, current = plane[r][c], plane[best[0]][best[1]]
-                    if (value > current) if kind == "max" else (value < current):
-                        best = (r, c)
+                best = first_extreme(plane, cells, kind)
                 p_row.append(plane[best[0]][best[1]])
                 r_row.append([(best, Fraction(1))])
             p_rows.append(p_row)
@@ -497,3 +503,62 @@ def assert_close(got: Any, want: Any, key: str, relative: float = 1e-9) -> None:
     scale = max([1.0, *(abs(v) for v in want_flat)])
     for i, (g, w) in enumerate(zip(flatten(got), want_flat, strict=True)):
         assert abs(float(g) - w) <= relative * scale, (key, i, float(g), w)
+
+
+# --------------------------------------------------------------------------
+# pooling with padding, dilation and ceil mode, written out window by window
+
+
+def torch_pool_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                    ceil_mode: bool) -> int:
+    """PyTorch's ``pooling_output_shape``, from its definition: the windows that start
+    inside the input or its left padding, rounded up in ceil mode."""
+    reach = Fraction(size + 2 * padding - dilation * (kernel - 1) - 1, stride)
+    out = (math.ceil(reach) if ceil_mode else math.floor(reach)) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def padded_pool(plane: Any, kind: str, size: tuple[int, int], stride: tuple[int, int],
+                padding: tuple[int, int], dilation: tuple[int, int], ceil_mode: bool,
+                count_include_pad: bool) -> tuple[Any, Any]:
+    """One channel pooled as PyTorch's max_pool2d and avg_pool2d (min as −max(−x)):
+    P and, per pooled entry, the (cell, weight) pairs its gradient goes to.
+
+    Taps run over the padded plane (None marks padding); a tap past the padded
+    plane is no tap; max and min scan the taps inside the input row by row for
+    the first extreme; mean divides the sum by the taps in the padded plane, or by
+    those inside the input without ``count_include_pad``.
+    """
+    rows, cols = len(plane), len(plane[0])
+    (ph, pw) = padding
+    padded = [[None] * (cols + 2 * pw) for _ in range(rows + 2 * ph)]
+    for r in range(rows):
+        for c in range(cols):
+            padded[r + ph][c + pw] = (r, c)
+    out_h = torch_pool_size(rows, size[0], stride[0], ph, dilation[0], ceil_mode)
+    out_w = torch_pool_size(cols, size[1], stride[1], pw, dilation[1], ceil_mode)
+    pooled, routes = [], []
+    for i in range(out_h):
+        p_row, r_row = [], []
+        for j in range(out_w):
+            taps = []
+            for m in range(size[0]):
+                for n in range(size[1]):
+                    r, c = i * stride[0] + m * dilation[0], j * stride[1] + n * dilation[1]
+                    if r < len(padded) and c < len(padded[0]):
+                        taps.append(padded[r][c])
+            inside = [cell for cell in taps if cell is not None]
+            assert inside, "a window of padding alone"
+            if kind == "mean":
+                divisor = len(taps) if count_include_pad else len(inside)
+                p_row.append(sum((plane[r][c] for r, c in inside), Fraction(0)) / divisor)
+                r_row.append([(cell, Fraction(1, divisor)) for cell in inside])
+                continue
+            best = first_extreme(plane, inside, kind)
+            p_row.append(plane[best[0]][best[1]])
+            r_row.append([(best, Fraction(1))])
+        pooled.append(p_row)
+        routes.append(r_row)
+    return pooled, routes

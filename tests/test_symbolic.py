@@ -629,7 +629,14 @@ def test_formulas_with_the_numbers_put_in_give_the_engine_result(case: Case) -> 
 
 
 NUMERIC_SAMPLES = [p for p in sorted(SAMPLES.glob("*.json"))
-                   if not p.name.startswith("symbolic-")]
+                   if not p.name.startswith("symbolic-") and "filter" in p.read_text("utf-8")]
+#: samples of a layer alone, which has no convolution to derive formulas for
+ALONE_SAMPLES = [p for p in sorted(SAMPLES.glob("*.json")) if "filter" not in p.read_text("utf-8")]
+
+
+@pytest.mark.parametrize("sample", ALONE_SAMPLES, ids=lambda p: p.stem)
+def test_cli_symbolic_refuses_a_layer_alone(sample: Path) -> None:
+    assert_one_line_error(invoke("solve", sample, "--symbolic"), "a layer alone", "--symbolic")
 
 
 @pytest.mark.parametrize("sample", NUMERIC_SAMPLES, ids=lambda p: p.stem)

@@ -29,6 +29,7 @@ from cnnstep.derivation.nodes import (
     Add,
     Block,
     Call,
+    Ceil,
     Derivation,
     Div,
     Equation,
@@ -37,6 +38,7 @@ from cnnstep.derivation.nodes import (
     Expr,
     Floor,
     Group,
+    Infinity,
     Matrix,
     More,
     Mul,
@@ -56,8 +58,9 @@ from cnnstep.derivation.nodes import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_TERMS", "DETAILS", "OPERATIONS", "Add", "Block", "Call", "Derivation", "Detail",
-    "Div", "Equation", "ExamQuestion", "Exercises", "Expr", "Floor", "Group", "Matrix", "More",
+    "DEFAULT_MAX_TERMS", "DETAILS", "OPERATIONS", "Add", "Block", "Call", "Ceil", "Derivation",
+    "Detail", "Div", "Equation", "ExamQuestion", "Exercises", "Expr", "Floor", "Group",
+    "Infinity", "Matrix", "More",
     "Mul", "Name", "Num", "Omitted", "Part", "Partial", "Pow", "Ratio", "Sigma", "Step", "Sub",
     "Sym", "Text", "Whole", "derive",
 ]

@@ -93,9 +93,9 @@ def backward(b: NumericBuilder) -> Step:
             b.sym("grad_output", e),
             (Mul((b.sym("grad_activated", e), Call(kind, (b.sym("output", e),), prime=True))),
              Mul((b.value("grad_activated", grad_activated[e]), slope))),
-            grad_conv[e], ("grad_conv", e), approximate=b.approximate("grad_conv"))
+            grad_conv[e], (b.dz_key, e), approximate=b.approximate("grad_conv"))
 
-    entries = b.entries("grad_conv")
+    entries = b.entries(b.dz_key)
     flat = tuple(e for e in entries if b.flat[e])
     unrouted = tuple(e for e in entries if b.unrouted[e] and not b.flat[e])
     zeros = [Zeros(flat, (b.slope_reason() + ".",))]
@@ -108,7 +108,7 @@ def backward(b: NumericBuilder) -> Step:
             Whole("grad_activated"), " ⊙ f′(", Whole("output"), "), with ",
             _derivative_rule(activation), ".",
         ))),
-        *b.work_out("grad_conv", equation, f"entries of {b.d_by('output')}", zeros=zeros,
+        *b.work_out(b.dz_key, equation, f"entries of {b.d_by('output')}", zeros=zeros,
                     example=next((e for e in entries if not b.masked[e]), None)),
         *b.answer(b.matrices((Whole("grad_output"),), grad_conv, "output",
                              approximate=b.approximate("grad_conv"))),

@@ -45,10 +45,12 @@ def steps(solution: Solution) -> list[StepMaker]:
     """The steps a solved layer is worked in, in order."""
     p = solution.problem
     layer = p.layer
-    made: list[StepMaker] = [given.step, shapes.step]
-    if any(layer.padding):
-        made.append(padding.step)
-    made.append(forward.step)
+    made: list[StepMaker] = [given.step]
+    if layer.convolution:  # a layer alone starts at its activation or pool
+        made.append(shapes.step)
+        if any(layer.padding):
+            made.append(padding.step)
+        made.append(forward.step)
     if layer.activation is not None:
         made.append(activation.step)
     if layer.pool is not None:
@@ -60,6 +62,8 @@ def steps(solution: Solution) -> list[StepMaker]:
         made.append(pooling.backward)
     if layer.activation is not None:
         made.append(activation.backward)
+    if not layer.convolution:
+        return made
     if layer.stride != (1, 1):
         made.append(stride.step)
     made.append(grad_filter.step)
@@ -69,6 +73,15 @@ def steps(solution: Solution) -> list[StepMaker]:
     if p.learning_rate is not None:
         made.append(update.step)
     return made
+
+
+def title(layer: Layer) -> str:
+    """The derivation's title: the layer it works, a convolution or a layer alone."""
+    if layer.convolution:
+        return "Worked solution: one convolution layer"
+    names = [name for name, there in (("activation", layer.activation), ("pooling", layer.pool))
+             if there is not None]
+    return "Worked solution: " + " and ".join(names)
 
 
 def terms_per_entry(layer: Layer) -> dict[str, int]:
@@ -138,7 +151,7 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         full, alone = selection.full_steps(p), selection.entry_steps(p)
         worked = (trim(step, full, alone) for step in worked)
     return Derivation(
-        title="Worked solution: one convolution layer",
+        title=title(layer),
         notation=p.notation,
         compact=builder.compact,
         steps=tuple(step for step in worked if step.blocks),

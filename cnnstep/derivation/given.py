@@ -10,6 +10,7 @@ from __future__ import annotations
 from cnnstep.derivation.nodes import Block, Expr, Matrix, Step, Sym, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.derivation.words import dims, pair
+from cnnstep.problem import Pool
 
 TITLE = "Given"
 
@@ -21,13 +22,29 @@ ACTIVATION_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigm
                     "tanh": "tanh"}
 
 
+def pool_words(pool: Pool) -> str:
+    """The pool's settings in words: its kind, window and stride, and whichever of
+    padding, dilation, ceil mode and the mean's divisor it has."""
+    words = f"{pool.kind} pooling over {dims(pool.size)} windows with stride {pair(pool.stride)}"
+    if any(pool.padding):
+        fill = {"max": "−∞", "min": "+∞", "mean": "0"}[pool.kind]
+        words += f", padding {pair(pool.padding)} (of {fill})"
+    if pool.dilation != (1, 1):
+        words += f", dilation {pair(pool.dilation)}"
+    if pool.ceil_mode:
+        words += ", ceil mode"
+    if pool.kind == "mean" and any(pool.padding):
+        words += (", the padding counted in each divisor" if pool.count_include_pad else
+                  ", the padding not counted in the divisors")
+    return words
+
+
 def step(b: NumericBuilder) -> Step:
     p = b.p
     layer = b.layer
-    blocks: list[Block] = [
-        *b.matrices((Whole("input"),), p.input, "input"),
-        *b.matrices((Whole("filter"),), p.filter, "filter"),
-    ]
+    blocks: list[Block] = [*b.matrices((Whole("input"),), p.input, "input")]
+    if layer.convolution:  # a layer alone has no filter
+        blocks += b.matrices((Whole("filter"),), p.filter, "filter")
     settings: list[str | Expr] = []
     if p.bias is not None:
         if p.filters == 1:
@@ -38,7 +55,11 @@ def step(b: NumericBuilder) -> Step:
         blocks += b.matrices((Whole("target"),), p.target, "output")
     elif p.grad_output is not None:
         blocks += b.matrices((Whole(b.grad_last_role),), p.grad_output, "output")
-    settings.append(f"stride {pair(layer.stride)}, padding {pair(layer.padding)}")
+    if layer.convolution:
+        settings.append(f"stride {pair(layer.stride)}, padding {pair(layer.padding)}")
+    else:
+        settings.append("no convolution: the input goes straight to the "
+                        + ("activation" if layer.activation is not None else "pool"))
     if layer.activation is not None:
         activation = layer.activation
         settings.append(f"; activation {ACTIVATION_NAMES[activation.kind]}")
@@ -46,8 +67,7 @@ def step(b: NumericBuilder) -> Step:
             settings += [" with slope ", b.num(activation.slope)]
     if layer.pool is not None:
         pool = layer.pool
-        settings.append(f"; {pool.kind} pooling over {dims(pool.size)} windows with stride "
-                        f"{pair(pool.stride)}")
+        settings.append(f"; {pool_words(pool)}")
     if p.target is not None:
         settings.append(f"; loss: {LOSS_NAMES[p.loss]} ({p.loss})")
     if p.learning_rate is not None:

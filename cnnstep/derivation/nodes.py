@@ -121,6 +121,18 @@ class Floor:
 
 
 @dataclass(frozen=True, slots=True)
+class Ceil:
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Infinity:
+    """−∞ or +∞: a max pool's padding (−∞, never the largest) or a min pool's (+∞)."""
+
+    negative: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Div:
     """``left / right`` written on one line."""
 
@@ -154,8 +166,8 @@ class More:
     count: int
 
 
-Expr = (Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor | Div | Call
-        | More | Partial | Sigma)
+Expr = (Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor | Ceil | Div
+        | Call | More | Partial | Sigma | Infinity)
 
 
 # --------------------------------------------------------------------------

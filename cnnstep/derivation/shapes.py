@@ -13,10 +13,12 @@ from cnnstep.derivation.builder import Builder
 from cnnstep.derivation.nodes import (
     Add,
     Block,
+    Ceil,
     Div,
     Equation,
     Expr,
     Floor,
+    Group,
     Mul,
     Name,
     Step,
@@ -24,7 +26,7 @@ from cnnstep.derivation.nodes import (
     Text,
 )
 from cnnstep.derivation.words import count, dims, pair
-from cnnstep.problem import Layer
+from cnnstep.problem import Layer, Pool
 
 TITLE = "Output size"
 
@@ -48,40 +50,116 @@ def per_axis(letter: str, values: tuple[int, int], axis: int) -> str:
     return letter if values[0] == values[1] else f"{letter}_{'hw'[axis]}"
 
 
+def pool_formula(b: Builder, axis: int, size: Expr, pad: Expr, kernel: Expr, dilation: Expr,
+                 stride: Expr) -> Expr:
+    """⌊(size + 2·pad − kernel)/stride⌋ + 1 or, with the pool's padding, dilation and
+    ceil mode where it has them, ⌈(size + 2·pad − d·(kernel − 1) − 1)/stride⌉ + 1."""
+    pool = b.layer.pool
+    assert pool is not None
+    two, one = b.num(Fraction(2)), b.num(Fraction(1))
+    top: Expr = Add((size, Mul((two, pad)))) if pool.padding[axis] else size
+    if pool.dilation[axis] != 1:
+        top = Sub(Sub(top, Mul((dilation, Group(Sub(kernel, one))))), one)
+    else:
+        top = Sub(top, kernel)
+    rounded = Ceil(Div(top, stride)) if pool.ceil_mode else Floor(Div(top, stride))
+    return Add((rounded, one))
+
+
 def pool_sizes(b: Builder) -> list[Block]:
-    """The pool's output size, H_pool = ⌊(H_out − k_pool)/s_pool⌋ + 1, and the rows
-    and columns no pool window covers."""
+    """The pool's output size, H_pool = ⌊(H_out + 2p − d·(k − 1) − 1)/s⌋ + 1 (⌈…⌉ in
+    ceil mode; the padding and dilation where the pool has them), the last window
+    dropped or partial in ceil mode, and the rows and columns no pool window reads."""
     layer = b.layer
     pool = layer.pool
     assert pool is not None
     letters = sizes(layer)
-    one = b.num(Fraction(1))
-    square = (layer.output_size[0] == layer.output_size[1] and pool.size[0] == pool.size[1]
-              and pool.stride[0] == pool.stride[1])
+    given = "out" if layer.convolution else "in"
+    square = all(values[0] == values[1] for values in (
+        pool.input_size, pool.size, pool.stride, pool.padding, pool.dilation))
     blocks: list[Block] = []
     for axis in range(2):
         letter = letters[axis]
-        out = Fraction(layer.pooled_size[axis])
+        # in ceil mode, before a last window that would start in the padding is dropped
+        out = Fraction(_rounded_up(pool, axis) if pool.ceil_mode else layer.pooled_size[axis])
         if axis == 1 and square:
             blocks.append(Text((Name(f"{letter}_pool"), " = ", b.num(out), " likewise.")))
             continue
-        window = "k_pool" if pool.size[0] == pool.size[1] else f"k_pool,{'hw'[axis]}"
-        step = "s_pool" if pool.stride[0] == pool.stride[1] else f"s_pool,{'hw'[axis]}"
-        general = Add((Floor(Div(Sub(Name(f"{letter}_out"), Name(window)), Name(step))), one))
-        worked = Add((Floor(Div(Sub(b.num(Fraction(layer.output_size[axis])),
-                                    b.num(Fraction(pool.size[axis]))),
-                                b.num(Fraction(pool.stride[axis])))), one))
+
+        def name(symbol: str, values: tuple[int, int], axis: int = axis) -> Name:
+            return Name(symbol if values[0] == values[1] else f"{symbol},{'hw'[axis]}")
+
+        general = pool_formula(b, axis, Name(f"{letter}_{given}"),
+                               name("p_pool", pool.padding), name("k_pool", pool.size),
+                               name("d_pool", pool.dilation), name("s_pool", pool.stride))
+        worked = pool_formula(b, axis, *(b.num(Fraction(values[axis])) for values in (
+            pool.input_size, pool.padding, pool.size, pool.dilation, pool.stride)))
         blocks.append(Equation(Name(f"{letter}_pool"), (general, worked), out))
+    blocks += _ceil_notes(b)
     for axis in range(2):
-        left = geometry.uncovered(layer.output_size[axis], pool.size[axis], pool.stride[axis])
-        if left:
-            what = ("row", "rows") if axis == 0 else ("column", "columns")
+        unread = geometry.pool_unread(pool, axis)
+        if not unread:
+            continue
+        what = ("row", "rows") if axis == 0 else ("column", "columns")
+        n = len(unread)
+        tail = list(range(pool.input_size[axis] - n, pool.input_size[axis]))
+        if unread == tail:
             blocks.append(Text((
-                f"The pool's stride does not divide evenly: the last {left} "
-                f"{what[left != 1]} of the pool's input {'lies' if left == 1 else 'lie'} "
-                f"in no pool window, so {'its' if left == 1 else 'their'} gradient is 0.",
+                f"The pool's stride does not divide evenly: the last {n} "
+                f"{what[n != 1]} of the pool's input {'lies' if n == 1 else 'lie'} "
+                f"in no pool window, so {'its' if n == 1 else 'their'} gradient is 0.",
+            )))
+        else:
+            names = ", ".join(str(i + layer.notation.index_base) for i in unread)
+            blocks.append(Text((
+                f"{what[n != 1].capitalize()} {names} of the pool's input "
+                f"{'lies' if n == 1 else 'lie'} between the dilated taps of every window, "
+                f"so {'its' if n == 1 else 'their'} gradient is 0.",
             )))
     return b.explain(blocks)
+
+
+def _rounded_up(pool: Pool, axis: int) -> int:
+    """⌈(size + 2p − d·(k − 1) − 1)/s⌉ + 1, before PyTorch's correction."""
+    reach = pool.input_size[axis] + 2 * pool.padding[axis] - pool.span[axis]
+    return -(-reach // pool.stride[axis]) + 1
+
+
+def _ceil_notes(b: Builder) -> list[Block]:
+    """In ceil mode: along each axis, the last window dropped because it would start in
+    the padding (PyTorch's rule), or the last window named partial."""
+    pool = b.layer.pool
+    assert pool is not None
+    if not pool.ceil_mode:
+        return []
+    blocks: list[Block] = []
+    square = pool.input_size[0] == pool.input_size[1] and all(
+        values[0] == values[1] for values in (pool.size, pool.stride, pool.padding, pool.dilation))
+    letters = sizes(b.layer)
+    for axis in range(1 if square else 2):
+        what = "each axis" if square else f"the {('rows', 'columns')[axis]}"
+        size, pad, stride = pool.input_size[axis], pool.padding[axis], pool.stride[axis]
+        rounded_up = _rounded_up(pool, axis)
+        if rounded_up != b.layer.pooled_size[axis]:
+            names: tuple[str | Expr, ...] = (
+                (Name(f"{letters[0]}_pool"), " = ", Name(f"{letters[1]}_pool")) if square
+                else (Name(f"{letters[axis]}_pool"),))
+            blocks.append(Text((
+                f"Along {what}, the last of those {rounded_up} windows would start at "
+                f"{(rounded_up - 1) * stride} ≥ {size} + {pad}, in the padding; a window "
+                "never starts in the padding (as in PyTorch), so ", *names,
+                f" = {rounded_up - 1}.",
+            )))
+        missing = geometry.pool_partial(pool, axis)
+        if missing:
+            last = b.layer.pooled_size[axis]
+            blocks.append(Text((
+                f"Ceil mode: the last window along {what} (window {last}) is partial: "
+                f"{missing} of its {pool.size[axis]} taps "
+                f"{'falls' if missing == 1 else 'fall'} past the padded input, and "
+                "only the taps inside count.",
+            )))
+    return blocks
 
 
 def step(b: Builder) -> Step:

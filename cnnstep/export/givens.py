@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.derivation.given import pool_words
 from cnnstep.numbers import exact_decimal, terminates
 from cnnstep.problem import Problem
 from cnnstep.quantities import last_key, letter, user_shape
@@ -63,12 +64,13 @@ def givens(problem: Problem) -> list[Given]:
         out: Fraction | list[Any] = value.item() if value.ndim == 0 else value.tolist()
         return out
 
-    out = [Given(f"Input {notation.input}", shaped("grad_input", problem.input)),
-           Given(f"Kernel {notation.filter}", shaped("grad_filter", problem.filter))]
-    if problem.bias is not None:
-        out.append(Given(f"Bias {notation.bias}", shaped("grad_bias", problem.bias)))
-    out.append(Given("Stride", _pair(problem.stride)))
-    out.append(Given("Padding", _pair(problem.padding) + " (zeros on each side)"))
+    out = [Given(f"Input {notation.input}", shaped("grad_input", problem.input))]
+    if problem.layer.convolution:  # a layer alone has no kernel, stride or padding
+        out.append(Given(f"Kernel {notation.filter}", shaped("grad_filter", problem.filter)))
+        if problem.bias is not None:
+            out.append(Given(f"Bias {notation.bias}", shaped("grad_bias", problem.bias)))
+        out.append(Given("Stride", _pair(problem.stride)))
+        out.append(Given("Padding", _pair(problem.padding) + " (zeros on each side)"))
     activation = problem.layer.activation
     if activation is not None:
         name = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid",
@@ -78,8 +80,7 @@ def givens(problem: Problem) -> list[Given]:
         out.append(Given("Activation", name))
     pool = problem.layer.pool
     if pool is not None:
-        size = "×".join(map(str, pool.size))
-        out.append(Given("Pooling", f"{pool.kind} pooling {size}, stride {_pair(pool.stride)}"))
+        out.append(Given("Pooling", pool_words(pool)))
     if problem.target is not None:
         out.append(Given(f"Target {notation.target}", shaped("grad_output", problem.target)))
         out.append(Given("Loss", LOSSES.get(problem.loss, problem.loss)))

@@ -17,12 +17,14 @@ from typing import ClassVar
 from cnnstep.derivation import (
     Add,
     Call,
+    Ceil,
     Derivation,
     Div,
     Equation,
     Expr,
     Floor,
     Group,
+    Infinity,
     More,
     Mul,
     Name,
@@ -126,7 +128,7 @@ def _children(node: Expr) -> tuple[Expr, ...]:
         return (node.left, node.right)
     if isinstance(node, Pow):
         return (node.base,)
-    if isinstance(node, Group | Floor | Sigma):
+    if isinstance(node, Group | Floor | Ceil | Sigma):
         return (node.body,)
     if isinstance(node, Partial):
         return (node.of, node.by)
@@ -450,6 +452,12 @@ class TextPrinter(NotationPrinter):
     def _print_More(self, node: More) -> str:
         return f"… ({node.count} more) …"
 
+    def _print_Ceil(self, node: Ceil) -> str:
+        return f"⌈{self.doprint(node.body)}⌉"
+
+    def _print_Infinity(self, node: Infinity) -> str:
+        return "−∞" if node.negative else "+∞"
+
     def _print_Sigma(self, node: Sigma) -> str:
         return f"Σ{node.indices.translate(self._SUB)} {self.doprint(node.body)}"
 
@@ -481,7 +489,8 @@ def latex_escape(text: str) -> str:
                              ("⌋", r"$\rfloor$"), ("α", r"$\alpha$"), ("∂", r"$\partial$"),
                              ("⊙", r"$\odot$"), ("′", r"$'$"), ("≤", r"$\le$"),
                              ("≥", r"$\ge$"), ("≠", r"$\neq$"), ("²", r"$^2$"),
-                             ("·", r"$\cdot$"), ("Σ", r"$\Sigma$")):
+                             ("·", r"$\cdot$"), ("Σ", r"$\Sigma$"), ("∞", r"$\infty$"),
+                             ("⌈", r"$\lceil$"), ("⌉", r"$\rceil$")):
         out = out.replace(unicode, command)
     return out
 
@@ -546,6 +555,12 @@ class LatexPrinter(NotationPrinter):
     def _print_More(self, node: More) -> str:
         return rf"\dots\ (\text{{{node.count} more}})\ \dots"
 
+    def _print_Ceil(self, node: Ceil) -> str:
+        return rf"\left\lceil {self.doprint(node.body)} \right\rceil"
+
+    def _print_Infinity(self, node: Infinity) -> str:
+        return r"-\infty" if node.negative else r"+\infty"
+
     def _print_Sigma(self, node: Sigma) -> str:
         return rf"\sum_{{{node.indices}}} {self.doprint(node.body)}"
 
@@ -570,6 +585,7 @@ class LatexPrinter(NotationPrinter):
     signs: ClassVar[dict[str, str]] = {
         "×": r"\times ", "⊙": r"\odot ", "−": "-", "·": r"\cdot ", "≈": r"\approx ",
         "≤": r"\le ", "≥": r"\ge ", "≠": r"\neq ", "²": "^{2}", "³": "^{3}",
+        "∞": r"\infty ",
     }
     _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉ᵢⱼₘₙ", "0123456789ijmn")
 

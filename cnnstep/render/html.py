@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, ClassVar
 from cnnstep.derivation import (
     Add,
     Call,
+    Ceil,
     Derivation,
     Div,
     Equation,
@@ -38,6 +39,7 @@ from cnnstep.derivation import (
     Expr,
     Floor,
     Group,
+    Infinity,
     Matrix,
     More,
     Name,
@@ -296,6 +298,12 @@ class MathMLPrinter(NotationPrinter):
     def _print_More(self, node: More) -> str:
         return f"<mo>…</mo><mtext>({node.count} more)</mtext><mo>…</mo>"
 
+    def _print_Ceil(self, node: Ceil) -> str:
+        return f"<mrow><mo>⌈</mo>{self.doprint(node.body)}<mo>⌉</mo></mrow>"
+
+    def _print_Infinity(self, node: Infinity) -> str:
+        return f"<mrow><mo>{'−' if node.negative else '+'}</mo><mi>∞</mi></mrow>"
+
     def _print_Sigma(self, node: Sigma) -> str:
         indices = "".join(f"<mi>{esc(letter)}</mi>" for letter in node.indices)
         return (f"<mrow><munder><mo>∑</mo><mrow>{indices}</mrow></munder>"
@@ -461,7 +469,8 @@ class HtmlRenderer:
         table = '<mtable class="m" columnalign="right">\n' + "\n".join(lines) + "\n</mtable>"
         legend = []
         if block.border != (0, 0):
-            legend.append("shaded: the zero padding")
+            zeros = all(isinstance(value, Fraction) for value in block.values.flat)
+            legend.append("shaded: the zero padding" if zeros else "shaded: the padding")
         if block.step != (1, 1):
             legend.append("grey: the zeros inserted for the stride")
         caption = f"<figcaption>{esc('; '.join(legend))}</figcaption>\n" if legend else ""

@@ -475,10 +475,11 @@ class LatexRenderer:
 
     def fillers_note(self, blocks: Iterable[Matrix]) -> str:
         """The sentence saying what grey entries are, the first time there are some."""
+        blocks = list(blocks)
         if self.fillers_told or not prose.has_fillers(blocks):
             return ""
         self.fillers_told = True
-        return self.note((prose.FILLERS,)) + "\n"
+        return self.note((prose.fillers_sentence(blocks, labels=False),)) + "\n"
 
     def column_blocks(self, cells: list[list[str]], room: float) -> list[range]:
         """Columns in blocks that fit ``room`` ems (at least one column each)."""

@@ -290,6 +290,24 @@ FILLER_LABELS = ("Zeros of padding or of zero insertion, not entries of the data
                  "column labels.")
 
 
+#: the same two sentences when a pool's padding is −∞ or +∞
+FILLERS_INFINITE = ("Grey entries are padding (zeros, or −∞ and +∞ around a max or min "
+                    "pool) or zeros of zero insertion, not entries of the data.")
+FILLER_LABELS_INFINITE = ("Padding (zeros, or −∞ and +∞ around a max or min pool) and zeros "
+                          "of zero insertion, not entries of the data, are marked ·: in a "
+                          "window grid the entry itself, in a table its row and column labels.")
+
+
+def fillers_sentence(blocks: Iterable[Matrix], labels: bool) -> str:
+    """What grey (``labels``: ·-marked) entries are; naming ±∞ when a pool pads with it."""
+    from cnnstep.derivation import Infinity
+
+    infinite = any(isinstance(value, Infinity) for b in blocks for value in b.values.flat)
+    if labels:
+        return FILLER_LABELS_INFINITE if infinite else FILLER_LABELS
+    return FILLERS_INFINITE if infinite else FILLERS
+
+
 def has_fillers(blocks: Iterable[Matrix]) -> bool:
     """Whether any of the matrices holds a zero of padding or of zero insertion."""
     for b in blocks:

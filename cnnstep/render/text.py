@@ -213,10 +213,11 @@ class TextRenderer:
 
     def fillers_note(self, blocks: Iterable[Matrix]) -> None:
         """The sentence saying what · means, the first time there is one."""
+        blocks = list(blocks)
         if self.fillers_told or not prose.has_fillers(blocks):
             return
         self.fillers_told = True
-        self.note((prose.FILLER_LABELS,))
+        self.note((prose.fillers_sentence(blocks, labels=True),))
 
     def _print_Matrix(self, block: Matrix) -> None:
         self.console.print(RichText(self.sentence(block.label), style="bold"), soft_wrap=True)
