@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cnnstep.engine import Solution
-from cnnstep.engine import solve as solve_layer
 from cnnstep.numbers import long_numbers
 from cnnstep.problem import (
     Layer,
@@ -29,6 +28,7 @@ from cnnstep.problem import (
 )
 from cnnstep.render import NO_HINTS, Hints, Options, renderer
 from cnnstep.result import result
+from cnnstep.training import train
 
 if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
@@ -269,10 +269,16 @@ class Worked(_Shown):
 
     def __init__(self, problem: Problem, *, symbolic: bool = False,
                  max_work: int | None = None) -> None:
+        if symbolic and problem.steps > 1:
+            raise ProblemError(
+                "steps: the symbolic formulas are the same at every training step; derive "
+                "them without steps (or with steps 1)")
         self.problem = problem
         self.symbolic = symbolic
         self.max_work = max_work
-        self.solution: Solution = solve_layer(problem, max_work=max_work)
+        #: step 1's solution; with ``steps`` above 1, a
+        #: :class:`~cnnstep.training.Trained` one with the training after it
+        self.solution: Solution = train(problem, max_work=max_work)
 
     def _subject(self) -> Problem:
         return self.problem
@@ -504,7 +510,7 @@ def check(problem: ProblemSource, answers: AnswersSource | None = None, *,
             raise ProblemError(f"{name}{error}") from None
     if isinstance(read_in, Layer):
         raise ProblemError("a layer given by shapes has no numbers to mark answers against")
-    solution = solve_layer(read_in)
+    solution = train(read_in)
     if answers is None:
         inside = data.get(ANSWERS_KEY) if isinstance(data, Mapping) else None
         if inside is None:
