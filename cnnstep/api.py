@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cnnstep.engine import Solution
-from cnnstep.engine import solve as solve_layer
 from cnnstep.numbers import long_numbers
 from cnnstep.problem import (
     Layer,
@@ -29,6 +28,7 @@ from cnnstep.problem import (
 )
 from cnnstep.render import NO_HINTS, TEXT_WIDTH, Hints, Options, renderer
 from cnnstep.result import result, scaled_result
+from cnnstep.training import train
 
 if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
@@ -277,31 +277,36 @@ class Worked(_Shown):
                 "--symbolic derives the convolution's formulas; a layer alone (no filter) "
                 "has no convolution, and its activation and pool are worked with numbers "
                 "without --symbolic")
+        if symbolic and problem.steps > 1:
+            raise ProblemError(
+                "steps: the symbolic formulas are the same at every training step; derive "
+                "them without steps (or with steps 1)")
         from cnnstep import budget
 
         self.problem = problem
         self.symbolic = symbolic
         self.max_work = max_work
-        budget.check_solve(problem, max_work)  # refused here, before any work
+        budget.check_training(problem, max_work)  # refused here, before any work
         self._solution: Solution | None = None
 
     @property
     def solution(self) -> Solution:
         """Every quantity of the worked solution (:class:`cnnstep.engine.Solution`),
-        worked out when first asked for.
+        worked out when first asked for: step 1's, and with ``steps`` above 1 a
+        :class:`~cnnstep.training.Trained` one with the training after it.
 
         >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
         >>> cnnstep.solve(problem).solution.grad_filter.tolist()
         [[[[Fraction(1, 1)]]]]
         """
         if self._solution is None:
-            self._solution = solve_layer(self.problem, max_work=self.max_work)
+            self._solution = train(self.problem, max_work=self.max_work)
         return self._solution
 
     def _printed_result(self) -> dict[str, Any]:
         # a layer the engine solves over integer arrays is written from them in bulk,
         # without a Fraction per entry; the same values, the same text
-        if self._solution is None and not self.symbolic:
+        if self._solution is None and not self.symbolic and self.problem.steps == 1:
             values = scaled_result(self.problem)
             if values is not None:
                 return values
@@ -537,7 +542,7 @@ def check(problem: ProblemSource, answers: AnswersSource | None = None, *,
             raise ProblemError(f"{name}{error}") from None
     if isinstance(read_in, Layer):
         raise ProblemError("a layer given by shapes has no numbers to mark answers against")
-    solution = solve_layer(read_in)
+    solution = train(read_in)
     if answers is None:
         inside = data.get(ANSWERS_KEY) if isinstance(data, Mapping) else None
         if inside is None:

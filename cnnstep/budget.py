@@ -653,6 +653,9 @@ class _Numbers:
     grad_input: Digits | None = None
     #: (entries, sizes, whether float sigmoid or tanh went into them) of every result key
     results: tuple[tuple[int, Digits, bool], ...] = ()
+    updated_filter: Digits | None = None
+    updated_bias: Digits | None = None
+    bias: Digits | None = None
 
 
 def _forward(parts: _Parts, layer: Layer, dx: Digits, dk: Digits, db: Digits | None,
@@ -677,8 +680,14 @@ def _forward(parts: _Parts, layer: Layer, dx: Digits, dk: Digits, db: Digits | N
     return conv
 
 
-def _solve(parts: _Parts, problem: Problem) -> _Numbers:
-    """The engine's solve, stage by stage (see ``engine.solve``)."""
+#: the sizes of a filter's and a bias's numbers (None: no bias)
+Weights = tuple[Digits, Digits | None]
+
+
+def _solve(parts: _Parts, problem: Problem, weights: Weights | None = None) -> _Numbers:
+    """The engine's solve, stage by stage (see ``engine.solve``); ``weights``: the sizes
+    of the filter's and the bias's numbers instead of the problem's own (a later
+    training step's)."""
     layer = problem.layer
     filters = layer.filters
     oh, ow = layer.output_size
@@ -686,6 +695,8 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
     activation = layer.activation
     dx, dk = digits_of(problem.exact_input), digits_of(problem.exact_filter)
     db = digits_of(problem.exact_bias) if problem.exact_bias is not None else None
+    if weights is not None:
+        dk, db = weights[0], weights[1] if problem.exact_bias is not None else None
     results: list[tuple[int, Digits, bool]] = []
     conv = _forward(parts, layer, dx, dk, db)
     results.append((n_conv, conv, False))
@@ -701,8 +712,10 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
             last = conv.either(conv.times(slope))
             each = COPY + fraction_op(last)
         else:
-            largest = (math.ldexp(1.0, min(int(dx.magnitude) + 1, 1000))
-                       * largest_sum(problem.exact_filter)
+            weight_sum = (largest_sum(problem.exact_filter) if weights is None else
+                          math.ldexp(1.0, min(int(dk.magnitude) + 1, 1000))
+                          * math.prod(layer.filter_shape[1:]))
+            largest = (math.ldexp(1.0, min(int(dx.magnitude) + 1, 1000)) * weight_sum
                        + (2.0 ** min(db.magnitude, 1000.0) if db is not None else 0.0))
             last, slope = float_digits(activation.kind, largest, conv)
             each = FLOAT_ACTIVATION + linear(conv)
@@ -728,7 +741,7 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
                   _f(n_last) * _f(window) * (ENTRY + compare),
                   held=_f(n_last) * fraction_bytes(last))
         results.append((n_last, last, floats))
-    numbers = _Numbers(dx, dk, conv, last)
+    numbers = _Numbers(dx, dk, conv, last, bias=db)
     if not problem.has_gradients:
         return replace(numbers, results=tuple(results))
 
@@ -768,7 +781,7 @@ def _solve(parts: _Parts, problem: Problem) -> _Numbers:
         _elementwise(parts, "back through the activation", 2 * _f(n_conv),
                      (slopes + fraction_op(grad)) / 2, grad)
         results.append((n_conv, grad, floats))
-    numbers = _Numbers(dx, dk, conv, last, grad_last, grad)
+    numbers = _Numbers(dx, dk, conv, last, grad_last, grad, bias=db)
     return _backward(parts, problem, numbers, results)
 
 
@@ -836,6 +849,7 @@ def _backward(parts: _Parts, problem: Problem, numbers: _Numbers,
     grad_input = _input_gradient(parts, layer, numbers.filter, dg)
     results.append((channels * layer.input_shape[1] * layer.input_shape[2], grad_input,
                     floats))
+    updated = updated_bias = None
     if problem.learning_rate is not None:
         rate = digits_of(problem.learning_rate)
         step = grad_filter.times(rate)
@@ -843,14 +857,15 @@ def _backward(parts: _Parts, problem: Problem, numbers: _Numbers,
         _elementwise(parts, "the update", n_filter, fraction_op(step) + fraction_op(updated),
                      updated)
         results.append((n_filter, updated, floats))
-        if grad_bias is not None and problem.exact_bias is not None:
+        if grad_bias is not None and numbers.bias is not None:
             step = grad_bias.times(rate)
-            updated_bias = digits_of(problem.exact_bias).plus(step)
+            updated_bias = numbers.bias.plus(step)
             _elementwise(parts, "the update of the bias", filters,
                          fraction_op(step) + fraction_op(updated_bias), updated_bias)
             results.append((filters, updated_bias, floats))
     return replace(numbers, grad_filter=grad_filter, grad_input=grad_input,
-                   results=tuple(results))
+                   results=tuple(results), updated_filter=updated,
+                   updated_bias=updated_bias)
 
 
 def _written(parts: _Parts, numbers: _Numbers, what: str = "the result written out") -> None:
@@ -881,6 +896,114 @@ def check_solve(problem: Problem, max_work: int | None = None) -> Estimate:
     if not limit_of(max_work):
         return Estimate("the layer")
     return require(solve_estimate(problem), max_work)
+
+
+# --------------------------------------------------------------------------
+# training steps (cnnstep.training): the solve repeated with growing numbers
+
+#: the steps of a long training are estimated in at most this many blocks, each at the
+#: sizes of its last step, the largest of the block (the bounds below only grow)
+TRAINING_BLOCKS = 32
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Bounds on the sizes of the weights' numbers at each training step.
+
+    Step k + 1's weights are K_k − α·dL/dK: an affine map of K_k whose coefficients
+    (α, the loss's factor, the input, the target; the slope of a leaky ReLU, a mean
+    pool's share) are the same at every step. So the common denominator of the
+    weights gains at most the denominator of those coefficients at each step (the
+    bits of one step from integer weights), and the magnitude at most the bits one
+    step adds to integer weights of the same size: both grow linearly with k, and
+    the bound is what a diverging training reaches. From step 2 on the filter and
+    the bias share one common denominator.
+    """
+
+    first: Weights
+    start: Digits
+    magnitude: float
+    twos: float
+    fives: float
+    rest: float
+
+    def at(self, step: int) -> Weights:
+        """The sizes of the weights step ``step`` (1: the problem's) starts from."""
+        if step <= 1:
+            return self.first
+        k = step - 1
+        made = Digits(self.start.magnitude + k * self.magnitude,
+                      self.start.twos + k * self.twos, self.start.fives + k * self.fives,
+                      self.start.rest + k * self.rest)
+        weights = replace(made, floor=-made.denominator)
+        return weights, (weights if self.first[1] is not None else None)
+
+
+def growth(problem: Problem) -> Growth:
+    """How the weights' numbers grow per training step (see :class:`Growth`)."""
+    dk = digits_of(problem.filter)
+    db = digits_of(problem.bias) if problem.bias is not None else None
+    start = dk
+    if db is not None:
+        start = Digits(max(dk.magnitude, db.magnitude), max(dk.twos, db.twos),
+                       max(dk.fives, db.fives), dk.rest + db.rest)
+    whole = Digits(start.magnitude)
+    one = _solve(_Parts(), problem, (whole, whole if db is not None else None))
+    made = [d for d in (one.updated_filter, one.updated_bias) if d is not None]
+    if not made:  # no update: nothing grows
+        return Growth((dk, db), start, 0.0, 0.0, 0.0, 0.0)
+    return Growth((dk, db), start,
+                  max(1.0, max(d.magnitude for d in made) - start.magnitude),
+                  max(d.twos for d in made), max(d.fives for d in made),
+                  max(d.rest for d in made))
+
+
+def _blocks(steps: int) -> list[tuple[int, int]]:
+    """(last step, steps in the block) of each block of a training."""
+    blocks = min(steps, TRAINING_BLOCKS)
+    ends = [steps * b // blocks for b in range(1, blocks + 1)]
+    return [(end, end - before) for before, end in zip([0, *ends], ends, strict=False)]
+
+
+def _training(parts: _Parts, problem: Problem, grow: Growth) -> Digits:
+    """Every training step's solve, the final loss's, and the history written out; gives
+    the sizes of the last weights."""
+    for end, count in _blocks(problem.steps):
+        block = _Parts()
+        _solve(block, problem, grow.at(end))
+        what = f"step {end}" if count == 1 else f"{count} training steps to step {end}"
+        for part in block.parts:
+            parts.add(f"{what}: {part.what}", part.nanoseconds * count, part.held * count,
+                      part.passing)
+    last = grow.at(problem.steps + 1)
+    final = _Parts()
+    _solve(final, problem, last)
+    for part in final.parts:
+        parts.add(f"the final loss: {part.what}", part.nanoseconds, part.held, part.passing)
+    rows = _f(problem.steps) * quantities.history_columns(problem.layer)
+    digits = last[0]
+    parts.add(f"the history written out: {_count(rows)} numbers"
+              + (f" of up to {_count(length(digits))} digits" if length(digits) > 40 else ""),
+              rows * (ENTRY + write(digits)), passing=rows * (60 + 2 * length(digits)))
+    return digits
+
+
+def training_estimate(problem: Problem) -> Estimate:
+    """Every training step's exact solve, with the weights' numbers growing by the
+    bounds of :class:`Growth`, and the result with its history written out."""
+    parts = _Parts()
+    _training(parts, problem, growth(problem))
+    return parts.estimate(f"{problem.steps} training steps")
+
+
+def check_training(problem: Problem, max_work: int | None = None) -> Estimate:
+    """Refuse a training whose steps (with their growing numbers) would be over the
+    limit; a problem of one step is :func:`check_solve`'s."""
+    if problem.steps <= 1:
+        return check_solve(problem, max_work)
+    if not limit_of(max_work):
+        return Estimate(f"{problem.steps} training steps")
+    return require(training_estimate(problem), max_work)
 
 
 # --------------------------------------------------------------------------
@@ -967,6 +1090,27 @@ class _Shown:
                       self.cells + other.cells, self.windows + other.windows,
                       self.nodes + other.nodes, self.writing + other.writing,
                       self.checking + other.checking, self.characters + other.characters)
+
+    def times(self, count: float) -> _Shown:
+        """The same shown ``count`` times over."""
+        return _Shown(self.terms * count, self.equations * count, self.cells * count,
+                      self.windows * count, self.nodes * count, self.writing * count,
+                      self.checking * count, self.characters * count)
+
+
+def _training_shown(problem: Problem, max_terms: int, selected: int | None) -> _Shown:
+    """The working of training steps 2 on, each as step 1's at its own numbers' sizes,
+    and the table of the history (every step's loss and weights)."""
+    grow = growth(problem)
+    shown = _Shown()
+    for end, count in _blocks(problem.steps):
+        numbers = _solve(_Parts(), problem, grow.at(end))
+        shown = shown + _numeric_shown(problem, numbers, max_terms, selected).times(
+            count if end > 1 else count - 1)
+    cells = _f(problem.steps + 1) * quantities.history_columns(problem.layer)
+    digits = grow.at(problem.steps + 1)[0]
+    return shown + _Shown(cells=cells, writing=cells * write(digits),
+                          characters=cells * length(digits))
 
 
 def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
@@ -1143,11 +1287,16 @@ def derivation_estimate(item: Problem | Layer, max_terms: int | None = None, *,
         return parts.estimate("the symbolic derivation")
     solving = _Parts()
     numbers = _solve(solving, item)
+    if item.steps > 1:
+        solving = _Parts()
+        _training(solving, item, growth(item))
     if not solved:
         parts.parts += solving.parts
     shown = _numeric_shown(item, numbers, limit, selected)
     if symbolic:
         shown = shown + _symbolic_shown(item.layer, limit, selected)
+    if item.steps > 1:
+        shown = shown + _training_shown(item, limit, selected)
     _rendered(parts, "the worked derivation", shown, format)
     return parts.estimate("the worked derivation")
 
@@ -1287,6 +1436,19 @@ def verify_estimate(problem: Problem) -> Estimate:
         + SYMPY_EVALUATION * (size.evaluated + activation_evaluated)
         + SYMPY_DERIVATIVE[squared] * size.derivatives + SYMPY_TERM[squared] * size.terms),
         held=SYMPY_BYTES + SYMPY_PRODUCT_BYTES * (size.written + size.derivatives))
+    single = parts.estimate("direct differentiation")
+    if problem.steps <= 1:
+        return single
+    # the training, then the loss differentiated again at every step and evaluated
+    # after the last, its numbers growing as the weights' do
+    grow = growth(problem)
+    _training(parts, problem, grow)
+    sympy = single.parts[-1]
+    first = fraction_op(grow.at(1)[0])
+    for end, count in [*_blocks(problem.steps), (problem.steps + 1, 1)]:
+        factor = fraction_op(grow.at(end)[0]) / first
+        parts.add(f"{count} training steps to step {end}: {sympy.what}",
+                  sympy.nanoseconds * count * factor, passing=sympy.held * factor)
     return parts.estimate("direct differentiation")
 
 

@@ -610,7 +610,6 @@ def check(
 
     from cnnstep.check import answers as marking
     from cnnstep.check import mark
-    from cnnstep.engine import solve as solve_layer
     from cnnstep.problem import (
         ANSWERS_KEY,
         ProblemError,
@@ -620,6 +619,7 @@ def check(
         to_number,
         where,
     )
+    from cnnstep.training import train
 
     if sample is not None and problem is not None:  # every file named is an answers file
         answers = [problem, *(answers or [])]
@@ -650,7 +650,7 @@ def check(
         from cnnstep import budget
 
         budget.check_marking(read_in, max_work, format=None, scripts=max(1, len(answers or [])))
-        solution = solve_layer(read_in, max_work=max_work)
+        solution = train(read_in, max_work=max_work)
     except ProblemError as error:  # more work than the limit allows
         raise fail(refusal(error, where(problem))) from None
 

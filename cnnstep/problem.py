@@ -39,7 +39,7 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
     "stride", "padding", "learning_rate", "notation", "activation", "pool", "answers",
-    "questions",
+    "questions", "steps",
 )
 #: Keys of the format that belong to features this version does not have.
 NOT_YET: dict[str, str] = {}
@@ -229,6 +229,9 @@ class Problem:
     #: what the exercise asks (result keys or single entries) and the points of each;
     #: None: everything the problem determines, one point per quantity
     questions: tuple[tuple[str, Fraction], ...] | None = None
+    #: training steps: forward, loss, backward and update repeated with the same input
+    #: and target (above 1 only with a target and a learning rate)
+    steps: int = 1
 
     # the numbers as object arrays of Fractions, made when first asked for
     @property
@@ -964,14 +967,36 @@ def problem_from_data(data: Any) -> Problem:
             notes.append("learning_rate: no update is made: the problem has no target or "
                          "grad_output, so there are no gradients (a forward pass only)")
 
+    steps = _steps(data, target is not None, learning_rate is not None)
     problem = Problem(
         layer=layer, exact_input=image, exact_filter=kernel, exact_bias=bias,
         exact_target=target, exact_grad_output=grad_output, loss=loss,
-        learning_rate=learning_rate, notes=tuple(notes),
+        learning_rate=learning_rate, notes=tuple(notes), steps=steps,
     )
     if "questions" in data:
         problem = replace(problem, questions=_questions(data["questions"], problem))
     return problem
+
+
+def _steps(data: Mapping[str, Any], has_target: bool, has_rate: bool) -> int:
+    """``steps``: an integer ≥ 1, given only with a target and a learning rate (each
+    training step needs the loss to descend and the rate to step by)."""
+    if "steps" not in data:
+        return 1
+    value = data["steps"]
+    if (isinstance(value, str) and not isinstance(value, NumberText)) or isinstance(
+            value, list | dict) or value is None:
+        raise ProblemError(f"steps: expected an integer ≥ 1, got {_show(value)}")
+    number = to_number(value, "steps")
+    if number.denominator != 1 or number < 1:
+        raise ProblemError(f"steps: expected an integer ≥ 1, got {_show(value)}")
+    missing = [key for key, given in (("target", has_target), ("learning_rate", has_rate))
+               if not given]
+    if missing:
+        raise ProblemError(
+            f"steps: training steps need a target and a learning_rate; the problem has no "
+            f"{' and no '.join(missing)}")
+    return int(number)
 
 
 def _questions(value: Any, problem: Problem) -> tuple[tuple[str, Fraction], ...]:

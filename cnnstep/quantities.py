@@ -14,6 +14,7 @@ nothing does (then they *are* the last stage).
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,10 +24,11 @@ from typing import Any, Literal
 from cnnstep.problem import Array, Layer, Layout, Problem
 
 #: how a quantity's array is laid out (its full-layout shape)
-Axes = Literal["input", "filter", "bias", "conv", "last", "number"]
+Axes = Literal["input", "filter", "bias", "conv", "last", "number", "history"]
 
 #: what must be given for a quantity to be in the result
-Need = Literal["target", "gradients", "bias", "rate", "activation", "pool", "layered", "conv"]
+Need = Literal["target", "gradients", "bias", "rate", "activation", "pool", "layered", "conv",
+               "steps"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,12 @@ QUANTITIES: tuple[Quantity, ...] = (
        terms=_one, meaning="K − α·dL/dK"),
     _q("updated_bias", "bias", "update", "updated_bias", ["gradients", "rate", "bias", "conv"],
        terms=_one, meaning="B − α·dL/dB"),
+    # with ``steps`` above 1: every training step's loss and weights, and the loss after
+    # the last update (the marker sees the history as a table, one row per step)
+    _q("history", "history", "history", "history", ["steps"],
+       meaning="the loss and the updated weights of every training step"),
+    _q("final_loss", "number", "history", "final_loss", ["steps"],
+       meaning="the loss with the last update's weights"),
 )
 
 BY_KEY = {q.key: q for q in QUANTITIES}
@@ -124,7 +132,7 @@ BY_KEY = {q.key: q for q in QUANTITIES}
 RESULT_KEYS = (
     "output", "loss", "grad_output", "grad_filter", "grad_bias", "grad_input",
     "updated_filter", "updated_bias", "conv", "activated", "pooled", "grad_conv",
-    "grad_activated",
+    "grad_activated", "history", "final_loss",
 )
 
 
@@ -169,6 +177,8 @@ def _symbols() -> dict[str, Symbol]:
         "grad_padded_input": Symbol("input", "input", gradient=True, mark="pad"),
         "updated_filter": Symbol("filter", "filter", mark="new"),
         "updated_bias": Symbol("bias", "bias", mark="new"),
+        "final_loss": Symbol("loss", "none", mark="final"),
+        "history": Symbol("history", "none"),
     }
 
 
@@ -206,6 +216,8 @@ def features(layer: Layer, problem: Problem | None = None) -> frozenset[Need]:
             have.add("gradients")
         if problem.learning_rate is not None:
             have.add("rate")
+        if problem.steps > 1:
+            have.add("steps")
     return frozenset(have)
 
 
@@ -240,6 +252,7 @@ def why_absent(key: str, problem: Problem) -> str:
         "activation": "it has no activation",
         "gradients": "it has no target or grad_output, so no gradients",
         "conv": "it has no filter (a layer alone: no convolution)",
+        "steps": "it trains for one step (give steps above 1 for a history)",
     }
     if "pool" in missing and "activation" not in missing:
         return ("it has no pool, so dL/dA is grad_output" if key == "grad_activated"
@@ -309,9 +322,21 @@ def symbol_role(key: str, layer: Layer) -> str:
 # shapes
 
 
+def history_columns(layer: Layer) -> int:
+    """The numbers of one training step in the history: its loss, every weight of the
+    updated filter, and every updated bias."""
+    return 1 + math.prod(layer.filter_shape) + (layer.filters if layer.has_bias else 0)
+
+
 def full_shape(key: str, layer: Layer) -> tuple[int, ...]:
-    """The shape of a quantity in the full layout: (C, H, W), (F, C, kh, kw), (F,), …"""
+    """The shape of a quantity in the full layout: (C, H, W), (F, C, kh, kw), (F,), …
+
+    The history is a table of one row per training step (the layer does not know
+    how many: 1 here) and :func:`history_columns` columns.
+    """
     axes = BY_KEY[key].axes
+    if axes == "history":
+        return (1, history_columns(layer))
     return {
         "input": layer.input_shape, "filter": layer.filter_shape, "bias": (layer.filters,),
         "conv": layer.output_shape, "last": layer.last_shape, "number": (),
@@ -323,6 +348,8 @@ def user_rank(key: str, layout: Layout) -> int:
     axes = BY_KEY[key].axes
     if axes == "number":
         return 0
+    if axes == "history":
+        return 2
     if axes == "bias":
         return 0 if layout.bias_is_number else 1
     return {"input": layout.input_rank, "filter": layout.filter_rank}.get(
@@ -375,6 +402,9 @@ def parse_entry(text: str, layer: Layer, available: Iterable[str]
     index = tuple(int(n) for n in digits)
     if key not in available:
         raise SelectionError(f"{text}: this problem has no {key}")
+    if BY_KEY[key].axes == "history":
+        raise SelectionError(f"{text}: the history is worked out as a whole; ask for "
+                             f"{key} without an index")
     full = full_shape(key, layer)
     shape = user_index(key, full, layer.layout)
     if len(index) != len(shape):
@@ -412,6 +442,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "grad_bias": ("activation_backward", "pool_backward", "grad_output"),
     "grad_input": ("spread", "activation_backward", "pool_backward", "grad_output"),
     "update": (),
+    "history": (),
 }
 
 #: what an updated quantity rests on besides the update itself
@@ -445,6 +476,7 @@ def problem_steps(problem: Problem) -> tuple[str, ...]:
         "grad_filter": backward and conv, "grad_bias": backward and problem.exact_bias is not None,
         "grad_input": backward and conv,
         "update": backward and conv and problem.learning_rate is not None,
+        "history": problem.steps > 1,
     }
     return tuple(step for step in STEPS if has.get(step, True))
 

@@ -25,21 +25,45 @@ def quantity(solution: Solution, key: str) -> Array | Fraction | None:
     return value
 
 
-def result(solution: Solution) -> dict[str, Nested]:
+def result(solution: Solution) -> dict[str, Any]:
     """The keys present by the format's rules, each in the user's shape.
 
     Numbers stay exact (:class:`~fractions.Fraction`); a number bias gives a
-    number ``grad_bias``, a one-filter layer a 2-D ``output``, and so on.
+    number ``grad_bias``, a one-filter layer a 2-D ``output``, and so on. The
+    history is a list of one object per training step.
     """
-    layout = solution.problem.layout
-    out: dict[str, Nested] = {}
+    out: dict[str, Any] = {}
     for key in quantities.present(solution.problem):
         value = getattr(solution, key)
         if isinstance(value, Fraction):
             out[key] = value
+        elif quantities.get(key).axes == "history":
+            out[key] = history(value, solution)
         else:
-            shaped = quantities.user_shape(key, value, layout)
-            out[key] = shaped.item() if shaped.ndim == 0 else shaped.tolist()
+            out[key] = _shaped(key, value, solution)
+    return out
+
+
+def _shaped(key: str, value: Array, solution: Solution) -> Nested:
+    shaped = quantities.user_shape(key, value, solution.problem.layout)
+    nested: Nested = shaped.item() if shaped.ndim == 0 else shaped.tolist()
+    return nested
+
+
+def history(table: Array, solution: Solution) -> list[dict[str, Any]]:
+    """The history table as the result writes it: one object per training step,
+    ``{"step": k, "loss": L_k, "updated_filter": …, "updated_bias": …}``, the
+    weights in the user's shapes (``updated_bias`` only with a bias)."""
+    layer = solution.problem.layer
+    size = math.prod(layer.filter_shape)
+    out: list[dict[str, Any]] = []
+    for k, row in enumerate(table, start=1):
+        step: dict[str, Any] = {"step": k, "loss": row[0]}
+        step["updated_filter"] = _shaped(
+            "updated_filter", row[1 : 1 + size].reshape(layer.filter_shape), solution)
+        if layer.has_bias:
+            step["updated_bias"] = _shaped("updated_bias", row[1 + size :], solution)
+        out.append(step)
     return out
 
 
@@ -103,6 +127,9 @@ def check_range(values: dict[str, Any]) -> None:
             if isinstance(item, list):
                 stack.extend((child, f"{where}[{i}]") for i, child in reversed(
                     list(enumerate(item))))
+            elif isinstance(item, dict):
+                stack.extend((child, f"{where}.{name}") for name, child in reversed(
+                    list(item.items())))
             elif isinstance(item, Fraction) and item and not SMALLEST <= abs(item) <= LARGEST:
                 size = abs(item)
                 exponent = round((size.numerator.bit_length() - size.denominator.bit_length())

@@ -61,6 +61,14 @@ def _pair(minimum: int) -> dict[str, Any]:
     return {"anyOf": [whole, {"type": "array", "minItems": 2, "maxItems": 2, "items": whole}]}
 
 
+def _step_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """One training step of an answered history."""
+    return {"type": "object", "additionalProperties": False,
+            "properties": {"step": {"type": "integer", "minimum": 1}, "loss": answer,
+                           "updated_filter": _array((2, 3, 4), answer),
+                           "updated_bias": {"anyOf": [answer, _array((1,), answer)]}}}
+
+
 def schema() -> dict[str, Any]:
     """The schema of a problem file, as a JSON-ready dict."""
     names = [f.name for f in fields(Notation) if f.name != "index_base"]
@@ -115,10 +123,18 @@ def schema() -> dict[str, Any]:
                  "additionalProperties": {"$ref": "#/$defs/number"}},
             ],
         },
+        "steps": {"description": "training steps: forward, loss, backward and update "
+                                 "repeated with the same input and target (needs target "
+                                 "and learning_rate)",
+                  "type": "integer", "minimum": 1, "default": 1},
         "answers": {"description": "a student's answers, for cnnstep check",
                     "type": "object", "additionalProperties": False,
-                    "properties": {key: {"anyOf": [answer, _array((1, 2, 3, 4), answer)]}
-                                   for key in RESULT_KEYS}},
+                    "properties": {key: ({"anyOf": [{"type": "null"}, {
+                        "type": "array", "minItems": 1, "items": {"anyOf": [
+                            {"type": "null"}, _step_answer(answer)]}}]}
+                        if key == "history" else
+                        {"anyOf": [answer, _array((1, 2, 3, 4), answer)]})
+                        for key in RESULT_KEYS}},
     }
     return {
         "$schema": DIALECT,
@@ -137,6 +153,8 @@ def schema() -> dict[str, Any]:
                       "not": {"anyOf": [{"required": [key]} for key in CONV_KEYS]}}},
             {"not": {"required": ["target", "grad_output"]}},
             {"if": {"required": ["loss"]}, "then": {"required": ["target"]}},
+            {"if": {"required": ["steps"]},
+             "then": {"required": ["target", "learning_rate"]}},
         ],
         "$defs": {"number": NUMBER},
     }

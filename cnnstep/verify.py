@@ -18,7 +18,7 @@ dL/dB and dL/dX. SymPy is imported only when a Verifier is made, so the plain
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -27,8 +27,10 @@ import numpy as np
 from cnnstep import budget, geometry
 from cnnstep.engine import Solution
 from cnnstep.engine import solve as solve_layer
-from cnnstep.problem import Array, Problem
+from cnnstep.exact import ExactArray
+from cnnstep.problem import Array, Problem, frozen
 from cnnstep.quantities import conv_key, entry_text
+from cnnstep.training import Trained, train
 
 #: more symbols than this and direct differentiation would take too long
 #: (about 5 ms of SymPy per product in the loss: 2000 products take about 10 s)
@@ -89,7 +91,65 @@ def verify(problem: Problem, solve: Callable[[Problem], Solution] | None = None,
         )
     budget.check_verify(problem, max_work)  # the solve included
     verifier = Verifier(problem)
-    return verifier.checks(solve_layer(problem, max_work=0) if solve is None else solve(problem))
+    solution = solve_layer(problem, max_work=0) if solve is None else solve(problem)
+    checks = verifier.checks(solution)
+    if problem.steps > 1:
+        checks += verify_training(problem, train(problem, max_work=0))
+    return checks
+
+
+def verify_training(problem: Problem, trained: Solution) -> list[Check]:
+    """The history and the final loss by a route of their own: at each step the loss
+    written out in SymPy at the weights this route reached, evaluated, differentiated
+    by every weight, and the update K − α·dL/dK made here from that; then the final
+    loss at the last weights. Each number is compared with the engine's."""
+    assert isinstance(trained, Trained) and trained.history is not None
+    assert problem.learning_rate is not None
+    rate = problem.learning_rate
+    current = problem
+    rows: list[list[Fraction]] = []
+    for _ in range(problem.steps):
+        verifier = Verifier(current)
+        objective = verifier.loss(verifier.pool(verifier.activation(verifier.forward())))
+        assert objective is not None and objective.loss is not None
+        kernel = _stepped(verifier, objective, verifier.k, current.filter, rate)
+        bias = (None if verifier.b is None or current.bias is None else
+                _stepped(verifier, objective, verifier.b, current.bias, rate))
+        rows.append([verifier.number(objective.loss), *kernel.flat,
+                     *(bias.flat if bias is not None else ())])
+        current = replace(current, exact_filter=ExactArray(frozen(kernel)),
+                          exact_bias=None if bias is None else ExactArray(frozen(bias)))
+    verifier = Verifier(current)
+    final = verifier.loss(verifier.pool(verifier.activation(verifier.forward())))
+    assert final is not None and final.loss is not None
+    how = ("direct differentiation at every step"
+           + (", to 1e-9 (floating point)" if verifier.approximate else ""))
+    mismatches = []
+    for k, row in enumerate(rows):
+        for j, direct in enumerate(row):
+            found: Fraction = trained.history[k, j]
+            if not verifier.agree(direct, found, verifier.approximate):
+                mismatches.append(Mismatch(f"history[{k}][{j}]", found, direct))
+    checks = [Check("history", "history", len(rows) * len(rows[0]), tuple(mismatches), how)]
+    assert trained.final_loss is not None
+    direct = verifier.number(final.loss)
+    checks.append(Check(
+        "final_loss", f"{problem.notation.loss} after training", 1,
+        () if verifier.agree(direct, trained.final_loss, verifier.approximate) else
+        (Mismatch("final_loss", trained.final_loss, direct),),
+        "direct evaluation at the weights of the direct route"
+        + (", to 1e-9 (floating point)" if verifier.approximate else "")))
+    return checks
+
+
+def _stepped(verifier: Verifier, objective: Objective, syms: Array, weights: Array,
+             rate: Fraction) -> Array:
+    """W − α·dL/dW with dL/dW differentiated directly."""
+    out = np.empty(weights.shape, dtype=object)
+    for index in np.ndindex(*syms.shape):
+        gradient = verifier.number(verifier.derivative(objective, syms[index]))
+        out[index] = weights[index] - rate * gradient
+    return out
 
 
 #: the entries of one stage, each a SymPy expression, by full-layout index

@@ -60,6 +60,8 @@ def test_cli_details_are_the_derivations() -> None:
 @pytest.mark.parametrize("sample", NUMERIC, ids=lambda p: p.stem)
 def test_brief_works_out_one_entry_of_each_step(sample: Path) -> None:
     worked = cnnstep.solve(sample)
+    if worked.problem.steps > 1:
+        pytest.skip("training: brief works step 1 and tables the rest (test_steps.py)")
     full, brief = worked.derivation(), worked.derivation(detail="brief")
     assert not full.shortened
     assert set(worked_keys(brief)) == set(worked_keys(full))
@@ -266,7 +268,8 @@ def test_the_steps_of_a_problem_are_the_derivations(sample: Path) -> None:
         data = json.loads(sample.read_text(encoding="utf-8"))
         data.pop("answers")
         problem = problem_from_data(data)
-    derived = [s.key for s in cnnstep.solve(problem).derivation().steps]
+    # training steps repeat the steps of the layer: each key in its first place
+    derived = list(dict.fromkeys(s.key for s in cnnstep.solve(problem).derivation().steps))
     have = problem_steps(problem)
     # every step the derivation shows is one the problem has, in the registry's order
     assert derived == [s for s in have if s in derived]

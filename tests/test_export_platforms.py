@@ -22,7 +22,7 @@ from helpers import SAMPLES, assert_one_line_error, invoke
 
 import cnnstep
 from cnnstep.export import export
-from cnnstep.export.blanks import tolerance
+from cnnstep.export.blanks import table, tolerance
 from cnnstep.export.moodle import cdata
 from cnnstep.output import OutputError
 from cnnstep.problem import Problem, load
@@ -43,7 +43,8 @@ def entries(result: dict[str, Any]) -> list[tuple[str, Fraction]]:
     """Every entry of a result, in order: (name, exact value)."""
     out = []
     for key, value in result.items():
-        array = np.array(value, dtype=object)
+        # a history is a table: a row per training step, its loss then its weights
+        array = (table(value) if key == "history" else np.array(value, dtype=object))
         for index in np.ndindex(array.shape):
             out.append((key + "".join(f"[{i}]" for i in index), array[index]))
     return out
@@ -177,7 +178,7 @@ def expected_answers(result: dict[str, Any]) -> dict[str, Any]:
     """The answers-names and values the question must have: a matrix per 2-D slice."""
     out: dict[str, Any] = {}
     for key, value in result.items():
-        array = np.array(value, dtype=object)
+        array = (table(value) if key == "history" else np.array(value, dtype=object))
         if array.ndim == 0:
             out[key] = array.item()
         elif array.ndim == 1:

@@ -55,6 +55,8 @@ def expected_keys(data: dict[str, Any]) -> list[str]:
         if "bias" in data:
             keys.append("grad_bias")
         keys.append("grad_input")
+    if data.get("steps", 1) > 1:
+        keys += ["history", "final_loss"]
     return keys
 
 
@@ -91,6 +93,7 @@ def test_verify_passes_on_numeric_sample(sample: Path, sample_runs: dict[str, An
     assert lines, "no report"
     for line in lines:
         assert re.fullmatch(r".+: verified by direct (evaluation|differentiation)"
+                            r"( at every step| at the weights of the direct route)?"
                             r"(, to 1e-9 \(floating point\))? \(\d+ entr(y|ies)\)", line), line
     data = json.loads(sample.read_text(encoding="utf-8"))
     layered = "activation" in data or "pool" in data

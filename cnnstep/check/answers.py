@@ -9,6 +9,7 @@ fraction must be exact; ``tolerance`` replaces both with an absolute bound.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,7 +29,14 @@ from cnnstep.problem import (
     to_number,
     where,
 )
-from cnnstep.quantities import RESULT_KEYS, user_shape, why_absent
+from cnnstep.quantities import (
+    RESULT_KEYS,
+    full_shape,
+    get,
+    history_columns,
+    user_shape,
+    why_absent,
+)
 from cnnstep.result import quantity
 
 #: how near a rounded answer must also be, whatever decimals it was written with
@@ -136,11 +144,58 @@ def read_answers(data: Any, solution: Solution, where: str = "") -> Answers:
         if isinstance(true, Fraction):
             grid = np.empty((), dtype=object)
             grid[()] = _given(value, f"{prefix}{key}")
+        elif get(key).axes == "history":
+            grid = _history(value, f"{prefix}{key}", solution)
         else:
             shape = user_shape(key, true, layout).shape
             grid = _grid(value, f"{prefix}{key}", shape)
         answers[key] = grid
     return answers
+
+
+def _history(value: Any, where: str, solution: Solution) -> Array:
+    """A history answered as the result writes it, a list of one object per training
+    step (``{"step": 1, "loss": …, "updated_filter": …, "updated_bias": …}``, any
+    of them null or left out), read into the table the marker compares: a row per
+    step, its loss, then the filter's entries, then the bias's."""
+    problem = solution.problem
+    layer, steps = problem.layer, problem.steps
+    out = np.empty((steps, history_columns(layer)), dtype=object)
+    if not isinstance(value, list) or len(value) != steps:
+        got = f"{len(value)} entries" if isinstance(value, list) else _kind(value)
+        raise ProblemError(f"{where}: expected a list of {steps} objects, one per training "
+                           f"step, got {got}")
+    names = ["step", "loss", "updated_filter", *(["updated_bias"] if layer.has_bias else [])]
+    size = math.prod(layer.filter_shape)
+    for k, item in enumerate(value):
+        at = f"{where}[{k}]"
+        if item is None:
+            continue
+        if not isinstance(item, Mapping):
+            raise ProblemError(f"{at}: expected an object such as {{\"step\": {k + 1}, "
+                               f"\"loss\": …}}, got {_kind(item)}")
+        for name in item:
+            if name not in names:
+                raise ProblemError(f"{at}.{name}: not a key of a training step; expected "
+                                   f"{', '.join(names)}")
+        if item.get("step") is not None and to_number(item["step"], f"{at}.step") != k + 1:
+            raise ProblemError(f"{at}.step: expected {k + 1}, the steps in order")
+        out[k, 0] = _given(item.get("loss"), f"{at}.loss")
+        parts = [("updated_filter", 1, size)]
+        if layer.has_bias:
+            parts.append(("updated_bias", 1 + size, layer.filters))
+        for name, first, count in parts:
+            if item.get(name) is None:
+                continue
+            full = np.empty(full_shape(name, layer), dtype=object)
+            shape = user_shape(name, full, problem.layout).shape
+            if shape:
+                grid = _grid(item[name], f"{at}.{name}", shape)
+            else:
+                grid = np.empty((), dtype=object)
+                grid[()] = _given(item[name], f"{at}.{name}")
+            out[k, first : first + count] = list(grid.flat)
+    return out
 
 
 def _kind(value: Any) -> str:

@@ -31,7 +31,7 @@ from cnnstep.check.asked import Asked, Question, questions
 from cnnstep.check.mistakes import Diagnosis, diagnose
 from cnnstep.engine import Solution
 from cnnstep.problem import ProblemError
-from cnnstep.quantities import entry_text, full_shape, in_step_order
+from cnnstep.quantities import entry_text, full_shape, get, in_step_order
 from cnnstep.result import quantity
 
 if TYPE_CHECKING:
@@ -355,6 +355,9 @@ class Report:
         """
         out = []
         for marked in self.quantities:
+            if marked.mismatches and get(marked.key).axes == "history":
+                out.append(marked.key)  # the history is worked out whole
+                continue
             for miss in marked.mismatches:
                 out.append(entry_text(marked.key, miss.full_index,
                                       self.solution.problem.layout))

@@ -240,7 +240,8 @@ def bias_averaged(solution: Solution, key: str) -> Value | None:
 
 
 @mistake("transposed", step=None,
-         keys=[q.key for q in quantities.QUANTITIES if q.axes not in ("number", "bias")],
+         keys=[q.key for q in quantities.QUANTITIES
+               if q.axes not in ("number", "bias", "history")],
          message="The matrix is right but transposed (rows and columns swapped)")
 def transposed(solution: Solution, key: str) -> Value | None:
     """The right value with its last two axes swapped, where they are square."""

@@ -4,7 +4,7 @@ A :class:`Derivation` is made once from a solved layer and printed by every
 renderer; it holds every number the page shows, so no renderer computes one.
 
 It is a list of :class:`Step`, each a list of blocks (:class:`Text`,
-:class:`Matrix`, :class:`Equation`, :class:`Omitted`); an equation is a
+:class:`Matrix`, :class:`Equation`, :class:`Omitted`, :class:`Table`); an equation is a
 left-hand side and a chain of right-hand forms (the symbolic sum, the same
 with numbers put in, any intermediate) ending in its exact value.
 
@@ -17,7 +17,8 @@ entries the plan picks and says what it left out):
 * :mod:`.activation` and :mod:`.pooling`, forward and back;
 * :mod:`.loss` the loss and its gradient (or the given upstream gradient);
 * :mod:`.stride` zero insertion, :mod:`.grad_filter`, :mod:`.grad_bias`,
-  :mod:`.grad_input`, and :mod:`.update`.
+  :mod:`.grad_input`, and :mod:`.update`;
+* :mod:`.history` the loss and the weights of every training step.
 
 :mod:`.assemble` puts them in order for a solved layer.
 """
@@ -53,6 +54,7 @@ from cnnstep.derivation.nodes import (
     Step,
     Sub,
     Sym,
+    Table,
     Text,
     Whole,
 )
@@ -62,5 +64,5 @@ __all__ = [
     "Detail", "Div", "Equation", "ExamQuestion", "Exercises", "Expr", "Floor", "Group",
     "Infinity", "Matrix", "More",
     "Mul", "Name", "Num", "Omitted", "Part", "Partial", "Pow", "Ratio", "Sigma", "Step", "Sub",
-    "Sym", "Text", "Whole", "derive",
+    "Sym", "Table", "Text", "Whole", "derive",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from cnnstep import budget
 from cnnstep.derivation import (
@@ -12,6 +13,7 @@ from cnnstep.derivation import (
     grad_bias,
     grad_filter,
     grad_input,
+    history,
     loss,
     padding,
     pooling,
@@ -34,6 +36,7 @@ from cnnstep.quantities import (
     result_name,
     step_of,
 )
+from cnnstep.training import Trained
 
 #: the default number of products a derivation may print in full
 DEFAULT_MAX_TERMS = 3000
@@ -72,6 +75,8 @@ def steps(solution: Solution) -> list[StepMaker]:
     made.append(grad_input.step)
     if p.learning_rate is not None:
         made.append(update.step)
+    if isinstance(solution, Trained):
+        made.append(history.step)
     return made
 
 
@@ -146,10 +151,13 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         counts["loss"] = solution.output.size
     shortened = plan.share(per, counts)
     largest = max(max(p.input.shape), max(p.filter.shape), *p.output_size)
-    worked = (make(builder) for make in steps(solution))
+    worked: Iterable[Step] = (make(builder) for make in steps(solution))
     if selection is not None:
         full, alone = selection.full_steps(p), selection.entry_steps(p)
         worked = (trim(step, full, alone) for step in worked)
+    if isinstance(solution, Trained):
+        worked = trained(solution, list(worked), max_terms,
+                         detail if selection is None else None)
     return Derivation(
         title=title(layer),
         notation=p.notation,
@@ -161,6 +169,49 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         one_filter=layer.filters == 1,
         fractions=written_in_fractions(p),
     )
+
+
+#: the steps a problem's layer is worked in once, not at each training step
+ONCE = ("given", "shapes", "padding", "history")
+#: steps training does not need, left out of the later training steps (the input is
+#: not trained)
+NOT_TRAINED = ("grad_input",)
+#: the steps of the loss after the last update
+FORWARD = ("forward", "activation", "pool", "loss")
+
+
+def trained(solution: Trained, worked: list[Step], max_terms: int,
+            detail: Detail | None) -> list[Step]:
+    """The steps of step 1, each titled with its training step, then (in full
+    detail, ``detail`` "full") the working of every later training step, each
+    starting from its weights, and the history last."""
+    p = solution.problem
+    count = p.steps
+
+    def titled(step: Step, k: int) -> Step:
+        if step.key in ONCE:
+            return step
+        return replace(step, title=f"{step.title} ({history.of_steps(k, count)})")
+
+    out = [titled(step, 1) for step in worked if step.key != "history"]
+    if detail == "full":
+        for k, later in enumerate(solution.iterations[1:], start=2):
+            made = derive(later, max_terms=max_terms, detail="full", max_work=0)
+            again = [titled(step, k) for step in made.steps
+                     if step.key not in ONCE and step.key not in NOT_TRAINED]
+            if again:
+                start = history.start(NumericBuilder(later, Plan(0)), later.problem, k)
+                again[0] = replace(again[0], blocks=(*start, *again[0].blocks))
+            out += again
+        assert solution.after is not None
+        made = derive(solution.after, max_terms=max_terms, detail="full", max_work=0)
+        final = [replace(step, title=f"{step.title} (after training step {count})")
+                 for step in made.steps if step.key in FORWARD]
+        start = history.start(NumericBuilder(solution.after, Plan(0)), solution.after.problem,
+                              count + 1)
+        final[0] = replace(final[0], blocks=(*start, *final[0].blocks))
+        out += final
+    return out + [step for step in worked if step.key == "history"]
 
 
 def selected_plan(solution: Solution, selection: Selection | None, max_terms: int,

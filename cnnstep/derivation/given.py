@@ -72,6 +72,8 @@ def step(b: NumericBuilder) -> Step:
         settings.append(f"; loss: {LOSS_NAMES[p.loss]} ({p.loss})")
     if p.learning_rate is not None:
         settings += ["; learning rate ", Sym("learning_rate"), " = ", b.num(p.learning_rate)]
+    if p.steps > 1:
+        settings += [f"; {p.steps} training steps"]
     settings.append(".")
     first = settings[0]
     if isinstance(first, str):

@@ -249,7 +249,23 @@ class Omitted:
     example: str
 
 
-Block = Text | Matrix | Equation | Omitted
+@dataclass(frozen=True, eq=False)
+class Table:
+    """Numbers under a heading per column, a labelled row each: the loss and the
+    weights of every training step."""
+
+    #: the heading of the rows' labels, and of each column of ``values``
+    corner: str
+    columns: tuple[Expr, ...]
+    #: each row's label (a training step's number)
+    rows: tuple[str, ...]
+    #: (rows, columns) exact values
+    values: Array
+    #: the values are float approximations (after sigmoid or tanh)
+    approximate: bool = False
+
+
+Block = Text | Matrix | Equation | Omitted | Table
 
 
 @dataclass(frozen=True)

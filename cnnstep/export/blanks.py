@@ -155,13 +155,30 @@ def parts(problem: Problem, result: dict[str, Any],
         key = selection
         if key not in available:
             raise SelectionError(f"{key}: this problem has no {key}")
-        value = np.array(result[key], dtype=object)
+        value = (table(result[key]) if BY_KEY[key].axes == "history"
+                 else np.array(result[key], dtype=object))
         indices = list(np.ndindex(value.shape))
         share = points / len(indices)
         out.append(Part(selection, key, meaning(key), value.shape, points,
                         tuple(_blank(key, index, cast(Fraction, value[index]), share)
                               for index in indices)))
     return tuple(out)
+
+
+def table(history: list[dict[str, Any]]) -> np.ndarray[Any, np.dtype[Any]]:
+    """The history as the marker sees it: a row per training step, its loss, then its
+    updated filter's entries and its updated bias's, in order."""
+    rows = []
+    for step in history:
+        row = [step["loss"]]
+        for name in ("updated_filter", "updated_bias"):
+            if name in step:
+                row += list(np.array(step[name], dtype=object).flat)
+        rows.append(row)
+    out = np.empty((len(rows), len(rows[0])), dtype=object)
+    for k, row in enumerate(rows):
+        out[k, :] = row
+    return out
 
 
 def integer_weights(shares: Sequence[Fraction]) -> list[int]:

@@ -25,6 +25,7 @@ from cnnstep.export.exercise import NAMESPACE, Exercise
 from cnnstep.export.feedback import solution_html
 from cnnstep.export.givens import givens_html, text
 from cnnstep.numbers import exact_decimal
+from cnnstep.quantities import BY_KEY
 
 QTI = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
 QTI_SCHEMA = f"{QTI} http://www.imsglobal.org/xsd/ims_qtiasiv1p2p1.xsd"
@@ -110,8 +111,11 @@ def numerical_item(exercise: Exercise, part: Part, blank: Blank, number: int,
     _text(right, "setvar", "100", action="Set", varname="SCORE")
 
     feedback = ET.SubElement(item, "itemfeedback", ident="general_fb")
+    # the history is worked out whole, its blanks' feedback too
+    key = blank.name.partition("[")[0]
+    shown = key if BY_KEY[key].axes == "history" else blank.name
     _material(ET.SubElement(feedback, "flow_mat"), solution_html(exercise.worked,
-                                                                  only=[blank.name]))
+                                                                  only=[shown]))
     return item
 
 

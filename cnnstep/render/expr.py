@@ -425,6 +425,7 @@ class TextPrinter(NotationPrinter):
     learning_rate = "α"
     marks: ClassVar[dict[str, str]] = {
         "pad": "pad", "new": "new", "spread": "zero-inserted", "padded": "padded",
+        "final": "final",
     }
     _SUB = str.maketrans("0123456789ijmn", "₀₁₂₃₄₅₆₇₈₉ᵢⱼₘₙ")
 
@@ -505,7 +506,7 @@ class LatexPrinter(NotationPrinter):
     learning_rate = r"\alpha"
     marks: ClassVar[dict[str, str]] = {
         "pad": r"\text{pad}", "new": r"\text{new}", "spread": r"\text{spread}",
-        "padded": r"\text{pad}",
+        "padded": r"\text{pad}", "final": r"\text{final}",
     }
 
     def name(self, text: str) -> str:

@@ -52,6 +52,7 @@ from cnnstep.derivation import (
     Sub,
     Text,
 )
+from cnnstep.derivation import Table as Rows
 from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.expr import NotationPrinter, Settings
 
@@ -206,7 +207,7 @@ class MathMLPrinter(NotationPrinter):
     slash = '<mo lspace="0" rspace="0">/</mo>'
     learning_rate = "<mi>α</mi>"
     marks: ClassVar[dict[str, str]] = {
-        "pad": "pad", "new": "new", "spread": "spread", "padded": "pad",
+        "pad": "pad", "new": "new", "spread": "spread", "padded": "pad", "final": "final",
     }
     #: the invisible separator between the digits of a compact index (X₁₁)
     SEPARATOR = "<mo>&#x2063;</mo>"
@@ -435,6 +436,16 @@ class HtmlRenderer:
 
     def _print_Omitted(self, block: Omitted) -> str:
         return note(prose.omitted(block, self.hints))
+
+    def _print_Table(self, block: Rows) -> str:
+        heads = "".join(f"<th><math>{self.math(head)}</math></th>" for head in block.columns)
+        rows = "".join(
+            f"<tr><th>{esc(label)}</th>" + "".join(
+                f'<td class="n"><math>{self.printer.cell(v, block.approximate)}</math></td>'
+                for v in row) + "</tr>\n"
+            for label, row in zip(block.rows, block.values, strict=True))
+        return (f'<table class="report">\n<thead><tr><th>{esc(block.corner)}</th>{heads}'
+                f"</tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n")
 
     # matrices ----------------------------------------------------------
     def cells(self, block: Matrix) -> list[list[str]]:

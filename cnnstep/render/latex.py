@@ -45,6 +45,7 @@ from cnnstep.derivation import (
     Step,
     Text,
 )
+from cnnstep.derivation import Table as Rows
 from cnnstep.numbers import display
 from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.expr import LatexPrinter, Settings, latex_escape
@@ -457,6 +458,22 @@ class LatexRenderer:
 
     def _print_Omitted(self, block: Omitted) -> str:
         return self.note(prose.omitted(block, self.hints))
+
+    def _print_Table(self, block: Rows) -> str:
+        """A tabular, shrunk to the line when it is wider."""
+        heads = [self.math(head) for head in block.columns]
+        cells = [[self.printer.cell(v, block.approximate) for v in row] for row in block.values]
+        widths = [max(math_width(heads[j]), *(math_width(row[j]) for row in cells)) + 1.5
+                  for j in range(len(heads))]
+        lines = [" & ".join([self.words(block.corner), *(f"${h}$" for h in heads)]) + r" \\",
+                 r"\hline"]
+        lines += [" & ".join([label, *(f"${c}$" for c in row)]) + r" \\"
+                  for label, row in zip(block.rows, cells, strict=True)]
+        tabular = ("\\begin{tabular}{" + "r" * (len(heads) + 1) + "}\n" + "\n".join(lines)
+                   + "\n\\end{tabular}")
+        if sum(widths) + 3.0 > self.width:
+            tabular = f"\\resizebox{{\\linewidth}}{{!}}{{{tabular}}}"
+        return f"\\begin{{center}}\n{tabular}\n\\end{{center}}\n"
 
     # matrices -----------------------------------------------------------
     def cell(self, block: Matrix, i: int, j: int, window: bool = False) -> str:

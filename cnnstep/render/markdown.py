@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from cnnstep.derivation import Derivation, Equation, Exercises, Expr, Matrix, Step
+from cnnstep.derivation import Table as Rows
 from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.latex import WINDOW_GRID_LIMIT, LatexRenderer
 
@@ -130,6 +131,15 @@ class MarkdownRenderer(LatexRenderer):
             [block.index_label(1, j, base) for j in range(cols)], cells,
             [block.index_label(0, i, base) for i in range(rows)]) + (
             "\n" + told.rstrip("\n") + "\n" if told else "")
+
+    def _print_Table(self, block: Rows) -> str:
+        heads = [escape(f"${self.math(head)}$") for head in block.columns]
+        rows = [[label, *(_cell(self.printer.cell(v, block.approximate)) for v in row)]
+                for label, row in zip(block.rows, block.values, strict=True)]
+        lines = ["| " + " | ".join([escape(block.corner), *heads]) + " |",
+                 "|" + "---:|" * (len(heads) + 1)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines) + "\n"
 
     def table_cell(self, block: Matrix, i: int, j: int) -> str:
         """A plain number as it is; anything else (symbols, fractions,

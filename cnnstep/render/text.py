@@ -35,6 +35,7 @@ from cnnstep.derivation import (
     Step,
     Text,
 )
+from cnnstep.derivation import Table as Rows
 from cnnstep.render import TEXT_WIDTH, Options, Outcome, Renderer, prose
 from cnnstep.render.expr import Settings, TextPrinter
 from cnnstep.render.prose import Token
@@ -402,6 +403,33 @@ class TextRenderer:
 
     def _print_Omitted(self, block: Omitted) -> None:
         self.note(prose.omitted(block, self.hints))
+
+    def _print_Table(self, block: Rows) -> None:
+        """A boxed table when it fits the width; else a line per row, each number
+        beside its column's heading, wrapped between numbers."""
+        heads = [self.printer.doprint(head) for head in block.columns]
+        cells = [[self.printer.cell(v, block.approximate) for v in row] for row in block.values]
+        widths = [max(len(block.corner), *map(len, block.rows)),
+                  *(max(len(heads[j]), *(len(row[j]) for row in cells))
+                    for j in range(len(heads)))]
+        if sum(widths) + 3 * len(widths) + 1 <= self.width:
+            table = Table(box=box.SQUARE, show_header=True, header_style="bold",
+                          padding=(0, 1))
+            table.add_column(block.corner, justify="right", no_wrap=True)
+            for head in heads:
+                table.add_column(head, justify="right", no_wrap=True)
+            for label, row in zip(block.rows, cells, strict=True):
+                table.add_row(label, *row)
+            self.console.print(table)
+            return
+        for label, row in zip(block.rows, cells, strict=True):
+            atoms: list[Atom] = [(f"{block.corner} {label}:", False)]
+            atoms += [(f"{head} = {cell}" + ("," if j < len(row) - 1 else ""), True)
+                      for j, (head, cell) in enumerate(zip(heads, row, strict=True))]
+            lines = wrap_atoms(atoms, self.width - 2)
+            self.console.print(RichText("\n".join(
+                (line if n == 0 else "  " + line) for n, line in enumerate(lines))),
+                soft_wrap=True)
 
 
 def _plain(text: str) -> str:
