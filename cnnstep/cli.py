@@ -809,6 +809,10 @@ def generate(
         help="A quantity or entry each problem asks (grad_filter, grad_input[1][1]), with its "
              "points (grad_filter=4; default 1); repeat for several. Written as the problem's "
              "'questions'.")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace a set already in the directory: its problem-NN.json "
+                            "files are overwritten, and those this run does not write are "
+                            "removed.")] = False,
 ) -> None:
     """Write homework variants: seeded problems whose answers are short and exact.
 
@@ -833,6 +837,9 @@ def generate(
 
     if sample is not None:
         template = problem_path(template, sample)
+    old = generator.held(to)
+    if old and not overwrite:
+        raise fail(generator.refusal(to, old))
     try:
         rate = (to_number(learning_rate, "--learning-rate") if learning_rate is not None
                 else Fraction(1, 10))
@@ -851,10 +858,15 @@ def generate(
     except ProblemError as error:
         raise fail(str(error)) from None
     try:
-        paths = generator.write(problems, to, fractions=values is Values.fractions)
+        paths = generator.write(problems, to, fractions=values is Values.fractions,
+                                replace=overwrite)
+    except generator.GenerateError as error:
+        raise fail(str(error)) from None
     except OSError as error:
         raise fail(f"{to}: cannot write: {error.strerror or error}") from None
-    say("note", f"wrote {len(paths)} problem{'s' * (len(paths) != 1)} to {to}")
+    removed = len(set(old) - set(paths))
+    say("note", f"wrote {len(paths)} problem{'s' * (len(paths) != 1)} to {to}"
+                + (f", and removed {removed} left from the set before" if removed else ""))
 
 
 @app.command(cls=cliparams.Command)

@@ -23,7 +23,9 @@ any points are given.
 from __future__ import annotations
 
 import json
+import math
 import random
+import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +34,15 @@ from typing import Any, Literal
 from cnnstep import geometry
 from cnnstep.engine import solve
 from cnnstep.numbers import exact_decimal, parse_number, terminates
-from cnnstep.problem import NumberText, ProblemError, problem_from_data, to_number
+from cnnstep.problem import (
+    Activation,
+    Layer,
+    NumberText,
+    Pool,
+    ProblemError,
+    problem_from_data,
+    to_number,
+)
 from cnnstep.quantities import Selection, SelectionError, present
 
 Style = Literal["integers", "decimals", "fractions"]
@@ -147,30 +157,155 @@ def _check(exercise: Exercise) -> None:
                             f"got {exercise.style!r}")
     if not 0 <= exercise.places <= 12:
         raise GenerateError("places: expected 0 to 12 decimal places")
+    loss: str | None
     if exercise.template is not None:
-        return
+        # the template's own numbers make a problem of the shape to be drawn
+        problem = problem_from_data(_skeleton(exercise))
+        layer = problem.layer
+        loss = problem.loss if problem.exact_target is not None else None
+        given = problem.exact_grad_output is not None
+        rate = problem.learning_rate
+    else:
+        layer = _layer(exercise)
+        loss = exercise.loss if exercise.target else None
+        given = False
+        rate = exercise.learning_rate if exercise.target else None
+    activation, pool = layer.activation, layer.pool
+    if activation is not None and not activation.exact:
+        raise GenerateError(f"activation: {activation.kind} has no exact values; use relu "
+                            "or leaky_relu for exact answer keys")
+    if pool is not None and pool.kind == "mean" and not terminates(
+            Fraction(1, pool.size[0] * pool.size[1])):
+        raise GenerateError(f"pool_size: a mean over {pool.size[0] * pool.size[1]} entries "
+                            "has no finite decimal; use a size of 2 or 4")
+    count = math.prod(layer.last_shape)
+    if loss == "mse" and not terminates(Fraction(2, count)):
+        raise GenerateError(
+            f"loss: an MSE over {count} outputs divides by {count}, so its gradients never "
+            "have a finite decimal; choose another size, or sse or half_sse")
+    _check_factors(_grids(layer, VALUES[exercise.style], loss, given, rate), exercise.places)
+
+
+def _layer(exercise: Exercise) -> Layer:
+    """The layer an exercise's fields describe; refused if a window does not fit."""
     outputs = geometry.sizes(exercise.size, exercise.kernel, (exercise.stride,) * 2,
                              (exercise.padding,) * 2)
     if min(outputs) < 1:
         raise GenerateError(f"the kernel {exercise.kernel[0]}×{exercise.kernel[1]} does not fit "
                             f"the padded input")
-    count = exercise.filters * outputs[0] * outputs[1]
+    pool = None
     if exercise.pool:
-        pooled = geometry.sizes(outputs, (exercise.pool_size,) * 2, (exercise.pool_size,) * 2)
-        if min(pooled) < 1:
+        size = (exercise.pool_size,) * 2
+        if min(geometry.sizes(outputs, size, size)) < 1:
             raise GenerateError(f"pool_size: a {exercise.pool_size}×{exercise.pool_size} window "
                                 f"does not fit the {outputs[0]}×{outputs[1]} output")
-        count = exercise.filters * pooled[0] * pooled[1]
-    if exercise.target and exercise.loss == "mse" and not terminates(Fraction(2, count)):
-        raise GenerateError(
-            f"loss: an MSE over {count} outputs divides by {count}, so its gradients never "
-            "have a finite decimal; choose another size, or sse or half_sse")
-    if exercise.activation in ("sigmoid", "tanh"):
-        raise GenerateError(f"activation: {exercise.activation} has no exact values; use relu "
-                            "or leaky_relu for exact answer keys")
-    if exercise.pool == "mean" and not terminates(Fraction(1, exercise.pool_size ** 2)):
-        raise GenerateError(f"pool_size: a mean over {exercise.pool_size ** 2} entries has no "
-                            "finite decimal; use a size of 2 or 4")
+        pool = Pool(exercise.pool, size, size)
+    return Layer(
+        input_shape=(exercise.channels, *exercise.size),
+        filter_shape=(exercise.filters, exercise.channels, *exercise.kernel),
+        has_bias=exercise.bias, stride=(exercise.stride,) * 2, padding=(exercise.padding,) * 2,
+        activation=Activation(exercise.activation) if exercise.activation else None, pool=pool)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What every entry of a result is a whole multiple of, whatever the draw."""
+
+    #: the step: each entry is a whole multiple of it
+    step: Fraction
+    #: how many entries the result has
+    entries: int
+    #: the fixed factors the step is the product of, in words
+    factors: str
+
+
+def _gcd(a: Fraction, b: Fraction) -> Fraction:
+    """The largest step that both steps are whole multiples of."""
+    return Fraction(math.gcd(a.numerator, b.numerator), math.lcm(a.denominator, b.denominator))
+
+
+def _show(value: Fraction) -> str:
+    return exact_decimal(value) if terminates(value) else str(value)
+
+
+def _grids(layer: Layer, values: tuple[Fraction, ...], loss: str | None, given: bool,
+           rate: Fraction | None) -> dict[str, Grid]:
+    """The step of each result whatever the draw: drawn values are multiples of the
+    style's step, a target differs from the output by whole steps, and each stage
+    multiplies the step of the one before by its fixed factors (the MSE's 2/N, a
+    mean pool's 1/k², a leaky slope, the learning rate)."""
+    unit = Fraction(1, math.lcm(*(v.denominator for v in values)))
+    shown = f"the values' {_show(unit)}"
+    conv_entries, last_entries = math.prod(layer.output_shape), math.prod(layer.last_shape)
+    kernel_entries = math.prod(layer.filter_shape)
+    slope = layer.activation.slope if (layer.activation is not None
+                                       and layer.activation.kind == "leaky_relu") else None
+    window = (layer.pool.size[0] * layer.pool.size[1]
+              if layer.pool is not None and layer.pool.kind == "mean" else None)
+    step, factors = unit * unit, f"{shown} squared"
+    grids = {"conv": Grid(step, conv_entries, factors)}
+    if slope is not None:
+        step, factors = _gcd(step, step * slope), factors + f" × the slope {_show(slope)}"
+        grids["activated"] = Grid(step, conv_entries, factors)
+    if window is not None:
+        step, factors = step / window, factors + f" × the mean's 1/{window}"
+        grids["pooled"] = Grid(step, last_entries, factors)
+    if given:
+        step, factors = unit, f"the given ∂L/∂Z's {_show(unit)}"
+    elif loss is not None:  # (z − y) is a whole number
+        step = {"mse": Fraction(2, last_entries), "sse": Fraction(2)}.get(loss, Fraction(1))
+        factors = (f"the MSE's 2/{last_entries} = {_show(step)}" if loss == "mse"
+                   else f"the {loss} loss's {step}")
+        grids["loss"] = Grid(step / 2, 1, f"the MSE's 1/{last_entries}" if loss == "mse"
+                             else f"the {loss} loss's {step / 2}")
+        grids["grad_output"] = Grid(step, last_entries, factors)
+    else:
+        return grids
+    if window is not None:
+        step, factors = step / window, factors + f" × the mean's 1/{window}"
+    if slope is not None:
+        step, factors = _gcd(step, step * slope), factors + f" × the slope {_show(slope)}"
+    grids["grad_conv"] = Grid(step, conv_entries, factors)
+    grids["grad_filter"] = Grid(step * unit, kernel_entries, f"{factors} × {shown}")
+    grids["grad_input"] = Grid(step * unit, math.prod(layer.input_shape),
+                               f"{factors} × {shown}")
+    if rate is not None:
+        grids["updated_filter"] = Grid(_gcd(unit, rate * step * unit), kernel_entries,
+                                       f"α {_show(rate)} × {factors} × {shown}")
+        if layer.has_bias:
+            grids["updated_bias"] = Grid(_gcd(unit, rate * step), layer.filters,
+                                         f"α {_show(rate)} × {factors}")
+    return grids
+
+
+#: a search is refused before it starts when it would find a problem in :data:`MAX_DRAWS`
+#: draws with about this chance or less: the chance is estimated from the result
+#: that is least likely to come out short, each of its entries short by chance
+#: (about 1 in m, where its step times 10^places has denominator m)
+HOPELESS = 1e-3
+
+
+def _check_factors(grids: dict[str, Grid], places: int) -> None:
+    """Refuse a shape whose fixed factors leave some result short only by a chance
+    too small for the search (see :data:`HOPELESS`)."""
+    def odds(grid: Grid) -> float:  # log10 of 1 / the chance that every entry is short
+        return grid.entries * math.log10((grid.step * 10**places).denominator)
+
+    key, worst = max(grids.items(), key=lambda item: odds(item[1]))
+    if odds(worst) < math.log10(MAX_DRAWS / HOPELESS):
+        return
+    needed = (f"{_places(worst.step)} decimal places" if terminates(worst.step)
+              else "no finite decimal")
+    raise GenerateError(
+        f"{key}: every entry is a multiple of {_show(worst.step)} ({worst.factors}): "
+        f"{needed}, and all {worst.entries} entries would have at most {places} only by a "
+        "rare chance; allow more --places, or choose integer values, another loss or "
+        "learning rate")
+
+
+def _places(step: Fraction) -> int:
+    """How many decimal places a multiple of ``step`` may need (it terminates)."""
+    return next(n for n in range(64) if (step * 10**n).denominator == 1)
 
 
 def _grid(rng: random.Random, values: tuple[Fraction, ...], shape: tuple[int, ...]) -> Any:
@@ -335,15 +470,40 @@ def names(count: int, prefix: str = "problem") -> list[str]:
     return [f"{prefix}-{n:0{digits}d}.json" for n in range(1, count + 1)]
 
 
+def held(directory: Path, prefix: str = "problem") -> list[Path]:
+    """The files of a set already in ``directory``, named as :func:`names` names
+    them (``problem-01.json`` …), sorted; none if it is no directory."""
+    pattern = re.compile(rf"{re.escape(prefix)}-[0-9]+\.json")
+    if not directory.is_dir():
+        return []
+    return sorted(path for path in directory.iterdir() if pattern.fullmatch(path.name))
+
+
+def refusal(directory: Path, old: list[Path]) -> str:
+    """Why a set is not written into a directory that holds the files ``old`` of another."""
+    more = f" and {len(old) - 1} more" if len(old) > 1 else ""
+    return (f"{directory}: already holds a set of problems ({old[0].name}{more}); write into "
+            "another directory, or replace that set with --overwrite")
+
+
 def write(problems: list[dict[str, Any]], directory: Path, *, prefix: str = "problem",
-          fractions: bool = False) -> list[Path]:
-    """Write the problems into ``directory`` (made if missing) and give their paths."""
+          fractions: bool = False, replace: bool = False) -> list[Path]:
+    """Write the problems into ``directory`` (made if missing) and give their paths.
+
+    A directory that already holds a set (:func:`held`) is refused, naming one of
+    its files, unless ``replace``: then the set is replaced, its files that this
+    set does not overwrite removed, so that ``directory/*.json`` is one set."""
+    old = held(directory, prefix)
+    if old and not replace:
+        raise GenerateError(refusal(directory, old))
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, data in zip(names(len(problems), prefix), problems, strict=True):
         path = directory / name
         path.write_text(dumps(data, fractions=fractions), encoding="utf-8")
         paths.append(path)
+    for path in set(old) - set(paths):
+        path.unlink()
     return paths
 
 

@@ -32,6 +32,18 @@ NUMBER: dict[str, Any] = {
 }
 
 
+#: points: a number as :data:`NUMBER`, not below zero, as ``solve`` reads them
+#: (``-0`` is zero; a string is negative when its sign is followed by a digit
+#: other than 0 before any exponent or ``/``)
+POINTS: dict[str, Any] = {
+    "allOf": [
+        {"$ref": "#/$defs/number"},
+        {"not": {"anyOf": [{"type": "number", "exclusiveMaximum": 0},
+                           {"type": "string", "pattern": "^[ \\t]*-[0-9.]*[1-9]"}]}},
+    ],
+}
+
+
 #: a question: a result key, with an index per axis or none
 _ASKED = "^[ ]*(" + "|".join(RESULT_KEYS) + ")(\\[[0-9]+\\])*[ ]*$"
 
@@ -120,7 +132,8 @@ def schema() -> dict[str, Any]:
                  "items": {"type": "string", "pattern": _ASKED}},
                 {"type": "object", "minProperties": 1,
                  "propertyNames": {"pattern": _ASKED},
-                 "additionalProperties": {"$ref": "#/$defs/number"}},
+                 "additionalProperties": {"description": "points, at least 0",
+                                          "$ref": "#/$defs/points"}},
             ],
         },
         "steps": {"description": "training steps: forward, loss, backward and update "
@@ -156,7 +169,7 @@ def schema() -> dict[str, Any]:
             {"if": {"required": ["steps"]},
              "then": {"required": ["target", "learning_rate"]}},
         ],
-        "$defs": {"number": NUMBER},
+        "$defs": {"number": NUMBER, "points": POINTS},
     }
 
 

@@ -120,9 +120,31 @@ def test_options_that_cannot_give_short_answers_are_refused(tmp_path: Path, args
 
 
 def test_the_search_is_bounded() -> None:
-    with pytest.raises(GenerateError, match="no draw"):
-        generate(Exercise(size=(6, 6), kernel=(3, 3), channels=3, places=0), seed=1, count=1,
-                 max_draws=50)
+    # one place: short only by chance (Z needs 2 places), but not so rarely as to be refused
+    with pytest.raises(GenerateError, match="no draw in 50"):
+        generate(Exercise(places=1), seed=1, count=1, max_draws=50)
+
+
+@pytest.mark.parametrize(("sample", "needles"), [
+    # the MSE's 2/32 × α 0.1 × one-place values: K_new needs 6 places, not 4
+    ("two-filters-padding", ("updated_filter", "multiple of 0.000625", "2/32", "6 decimal")),
+    ("sigmoid-half-sse", ("activation: sigmoid has no exact values",)),
+])
+def test_a_template_that_cannot_give_short_answers_is_refused_at_once(
+        tmp_path: Path, sample: str, needles: tuple[str, ...]) -> None:
+    """Refused from the template's fixed factors, before any draw (not after 4000)."""
+    run = invoke("generate", "--seed", "1", "--sample", sample, "-o", tmp_path / "out")
+    assert_one_line_error(run, *needles)
+    assert "no draw" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_more_places_let_that_template_through(tmp_path: Path) -> None:
+    run = invoke("generate", "--seed", "1", "--sample", "two-filters-padding", "--places", "6",
+                 "-o", tmp_path)
+    assert run.returncode == 0, run.stderr
+    data = json.loads((tmp_path / "problem-01.json").read_text(encoding="utf-8"))
+    VALIDATOR.validate(data)
 
 
 # --------------------------------------------------------------------------
@@ -161,3 +183,32 @@ def test_generate_ask_errors(tmp_path: Path, ask: str, needles: tuple[str, ...])
     run = invoke("generate", "--seed", "1", "--ask", ask, "-o", tmp_path / "out")
     assert_one_line_error(run, *needles)
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------
+# a directory that holds a set
+
+
+def test_a_directory_that_holds_a_set_is_refused(tmp_path: Path) -> None:
+    """Three problems over thirty would leave 04 to 30 of the old set beside them."""
+    week = tmp_path / "week3"
+    assert invoke("generate", "--seed", "1", "--count", "5", "-o", week).returncode == 0
+    before = {path.name: path.read_bytes() for path in week.iterdir()}
+    run = invoke("generate", "--seed", "2", "--count", "3", "-o", week)
+    assert_one_line_error(run, "week3", "problem-01.json and 4 more", "--overwrite")
+    assert {path.name: path.read_bytes() for path in week.iterdir()} == before
+
+
+def test_overwrite_replaces_the_set(tmp_path: Path) -> None:
+    week = tmp_path / "week3"
+    assert invoke("generate", "--seed", "1", "--count", "5", "-o", week).returncode == 0
+    (week / "notes.txt").write_text("mine", encoding="utf-8")
+    run = invoke("generate", "--seed", "2", "--count", "3", "--overwrite", "-o", week)
+    assert run.returncode == 0, run.stderr
+    assert "removed 2" in run.stderr
+    assert sorted(path.name for path in week.iterdir()) == [
+        "notes.txt", "problem-01.json", "problem-02.json", "problem-03.json"]
+    fresh = tmp_path / "fresh"
+    assert invoke("generate", "--seed", "2", "--count", "3", "-o", fresh).returncode == 0
+    for name in ("problem-01.json", "problem-02.json", "problem-03.json"):
+        assert (week / name).read_bytes() == (fresh / name).read_bytes()

@@ -66,16 +66,21 @@ def compile_tex(pdflatex: str, source: str, directory: Path, name: str = "doc") 
     return log
 
 
-def overfull(log: str) -> list[float]:
-    """The widths (pt) by which boxes overflow."""
-    return [float(pt) for pt in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+_OVERFULL = re.compile(r"Overfull \\([hv])box \(([\d.]+)pt too (?:wide|high)\)")
+
+
+def overfull(log: str) -> list[str]:
+    """How boxes overflow: ``hbox 3.2pt`` (a line into the margin) or ``vbox
+    6.7pt`` (a page, or a piece of a framed solution, over the bottom margin)."""
+    return [f"{kind}box {float(pt):.1f}pt"
+            for kind, pt in _OVERFULL.findall(log)]
 
 
 def check_overfull(log: str, name: str) -> None:
-    """Fail on any overfull box: a line running into the margin."""
-    widths = overfull(log)
-    assert not widths, (f"{name}: {len(widths)} overfull hbox(es), by "
-                        f"{', '.join(f'{w:.1f}pt' for w in widths[:5])}")
+    """Fail on any overfull box: a line running into the margin, or a page
+    running over its foot."""
+    boxes = overfull(log)
+    assert not boxes, f"{name}: {len(boxes)} overfull box(es): {', '.join(boxes[:5])}"
 
 
 def pdf_text(pdf: Path) -> str | None:

@@ -55,6 +55,19 @@ def test_the_schema_and_the_loader_both_refuse(problem: dict[str, Any]) -> None:
     assert run.returncode == 2, run.stdout
 
 
+@pytest.mark.parametrize(("points", "valid"), [
+    (-1, False), (-0.5, False), ("-1", False), ("-1/2", False), (" -0.5 ", False),
+    ("-1e-3", False), ("-.5", False), ("-0.05", False),
+    (0, True), (-0.0, True), ("0", True), ("-0", True), ("-0.0", True), ("-0/3", True),
+    (1, True), (1.5, True), ("3/2", True), (" 2 ", True), ("1e2", True), ("+1", True),
+])
+def test_points_are_at_least_zero_as_solve_reads_them(points: object, valid: bool) -> None:
+    problem = {**BASE, "questions": {"output": points}}
+    assert VALIDATOR.is_valid(problem) is valid
+    run = invoke("solve", "-", "--format", "json", input=json.dumps(problem))
+    assert run.returncode == (0 if valid else 2), run.stderr
+
+
 @pytest.mark.parametrize("spelled", ["0.1", "-3/7", " 2 ", "1e-3", ".5", "5."])
 def test_numbers_as_strings(spelled: str) -> None:
     assert VALIDATOR.is_valid({"input": [[spelled]], "filter": [[1]]})

@@ -248,6 +248,43 @@ def test_an_exam_compiles_as_the_sheet_and_as_the_key(pdflatex: str, tmp_path: P
     assert "0.7" in texts["sheet"]  # a given, shown with its question
 
 
+def _numbered(text: str, count: int) -> None:
+    """Every question of an exam's PDF text, ``1.`` to ``count.``, opens with its
+    number, its points and its givens, on one line (a page's first after a form feed)."""
+    openings = re.findall(r"^\f?(\d+)\. \(\d+(?:\.\d+)? points?\) Given$", text, re.M)
+    assert openings == [str(n) for n in range(1, count + 1)], openings
+    assert text.count("Given") == count
+
+
+def test_every_question_of_an_exam_opens_with_its_number_and_points(
+        pdflatex: str, tmp_path: Path) -> None:
+    """Each question's number and points stand with its givens, not at the next
+    question's first part (the second of two questions lost them)."""
+    invoke("generate", "--seed", "3", "--count", "4", "-o", tmp_path / "set")
+    paths = sorted((tmp_path / "set").glob("*.json"))
+    sheet = _ok("solve", *paths, "--format", "latex", "--exam")
+    check_overfull(compile_tex(pdflatex, sheet, tmp_path / "sheet"), "exam sheet")
+    text = pdf_text(tmp_path / "sheet" / "doc.pdf")
+    if text is None:
+        pytest.skip("pdftotext (poppler-utils) not found")
+    _numbered(text, 4)
+
+
+#: the samples with numbers (the symbolic ones give shapes, no exam question)
+NUMERIC = sorted(path for path in SAMPLES.glob("*.json")
+                 if isinstance(json.loads(path.read_text(encoding="utf-8"))["input"], list))
+
+
+def test_the_exam_key_of_every_sample_stays_on_its_pages(pdflatex: str, tmp_path: Path) -> None:
+    """Every sample's solutions in one key: each piece of a solution split across
+    pages fits its page, no line runs into the margin, every question numbered."""
+    key = _ok("solve", *NUMERIC, "--format", "latex", "--exam", "--print-answers")
+    check_overfull(compile_tex(pdflatex, key, tmp_path / "key"), "exam key")
+    text = pdf_text(tmp_path / "key" / "doc.pdf")
+    if text is not None:
+        _numbered(text, len(NUMERIC))
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (("--exam",), "--exam goes with --format latex"),
     (("--exam", "--format", "markdown"), "--exam goes with --format latex"),

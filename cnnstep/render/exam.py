@@ -25,37 +25,58 @@ from cnnstep.render.latex import PREAMBLE, LatexRenderer
 #: (about 80 pt), less a margin for the estimate of widths
 EXAM_EMS = 34.0
 
+#: the exam class sets a solution in a frame that it splits across pages with
+#: ``\\vsplit``, then sets each piece with no depth below its last line; that
+#: depth must count when the piece is measured, or the piece is taller than the
+#: room on the page (a row of equations beside a window hangs far below its
+#: centre line) and runs over the footer
+SPLIT_DEPTH = "\\splitmaxdepth=0pt  % a solution's page fits its frame and the page\n"
 #: the preamble's switch between the sheet and the key
 PRINT_ANSWERS = "\\printanswers\n"
 SHEET_SWITCH = "% \\printanswers  % uncomment for the key: every solution shown\n"
 
 
-def run_in(level: int, text: str) -> str:
-    """A heading inside a question: bold, on a line of its own."""
-    return f"\\par\\smallskip\\noindent\\textbf{{{latex_escape(text)}}}\\par\\nobreak\n"
+def run_in(level: int, text: str, opening: bool = False) -> str:
+    """A heading inside a question: bold, on a line of its own; with ``opening``,
+    the first words of a question, on the line of its number and points.
+
+    A question is a list's ``\\item``, whose label waits in ``\\everypar`` for
+    the first paragraph. That must start without a ``\\par`` of its own: after
+    the previous question's ``parts`` (any list) LaTeX has redefined ``\\par``
+    to empty ``\\everypar`` (so that the paragraph after a list is not
+    indented), and that would drop this question's number and points, which
+    then show at its first part.
+    """
+    lead = "" if opening else "\\par\\smallskip\\noindent"
+    return f"{lead}\\textbf{{{latex_escape(text)}}}\\par\\nobreak\n"
 
 
 class ExamRenderer(LatexRenderer):
-    """The LaTeX renderer inside a question: run-in headings, a narrower measure."""
+    """The LaTeX renderer inside a question: run-in headings, a narrower measure;
+    with ``opening``, the first heading opens the question (see :func:`run_in`)."""
 
-    heading = staticmethod(run_in)
-
-    def __init__(self, derivation: Derivation, options: Options) -> None:
+    def __init__(self, derivation: Derivation, options: Options, opening: bool = False) -> None:
         super().__init__(derivation, options)
         self.width = EXAM_EMS
+        self.opening = opening
+
+    def heading(self, level: int, text: str) -> str:
+        opening, self.opening = self.opening, False
+        return run_in(level, text, opening)
 
 
 def preamble(answers: bool) -> str:
     """The standalone document's preamble for the exam class, with ``\\printanswers``
     in force (``answers``) or commented out."""
     head = PREAMBLE.replace("{article}", "{exam}", 1).removesuffix("\\begin{document}\n")
-    return head + (PRINT_ANSWERS if answers else SHEET_SWITCH) + "\\begin{document}\n"
+    return (head + SPLIT_DEPTH + (PRINT_ANSWERS if answers else SHEET_SWITCH)
+            + "\\begin{document}\n")
 
 
 def question(item: ExamQuestion, options: Options) -> str:
     """One problem: ``\\question[points]``, its givens, its parts with their solutions."""
     out = [f"% {item.name}", f"\\question[{display(item.points)}]",
-           ExamRenderer(item.givens, options).body(title=False), "\\begin{parts}"]
+           ExamRenderer(item.givens, options, opening=True).body(title=False), "\\begin{parts}"]
     for part in item.parts:
         shown = ExamRenderer(part.working, options)
         out += [f"\\part[{display(part.points)}] " + shown.inline(("Find ", part.asks, ".")),

@@ -75,6 +75,11 @@ WINDOW_SCALE = 0.8
 #: 3 pt between lines)
 PICTURE_ROW_PT = 9.5
 LINE_PT = 15.0
+#: the tallest equation set beside its window, in points: such a row cannot
+#: break across pages, so a taller one (a long sum, a form a line) would leave
+#: much of a page empty or run off its foot; it goes under its window instead,
+#: in a display that breaks between lines (about half the 680 pt of a page)
+BESIDE_MAX_PT = 330.0
 
 #: what the body uses: grey padding and inserted zeros, framed window cells
 MACROS = (
@@ -711,7 +716,8 @@ class LatexRenderer:
 
         The window's label stands beside its matrix or above it, whichever
         leaves the display lower (a narrower picture leaves the equation
-        longer lines).
+        longer lines); a display taller than :data:`BESIDE_MAX_PT` is not set
+        beside.
         """
         best: tuple[float, Pictures, list[str], float] | None = None
         for stacked in (False, True):
@@ -731,6 +737,8 @@ class LatexRenderer:
                 else:
                     continue
             height = max(PICTURE_ROW_PT * pictures.rows, LINE_PT * len(lines))
+            if height > BESIDE_MAX_PT:
+                continue
             if best is None or height < best[0]:
                 best = (height, pictures, lines, room)
         return None if best is None else best[1:]
