@@ -229,10 +229,12 @@ def present(problem: Problem) -> tuple[str, ...]:
 
 def asked(problem: Problem) -> tuple[tuple[str, Fraction], ...]:
     """What an exercise asks, with the points of each: its ``questions`` (result keys
-    or single entries), or every quantity the problem determines, one point each."""
+    or single entries), or every quantity the problem determines, one point each;
+    the last stage once, as ``output`` (with a pool, ``pooled`` is the output)."""
     if problem.questions is not None:
         return problem.questions
-    return tuple((key, Fraction(1)) for key in present(problem))
+    alias = last_key(problem.layer) if problem.layer.layered else None
+    return tuple((key, Fraction(1)) for key in present(problem) if key != alias)
 
 
 def in_step_order(keys: Iterable[str]) -> list[str]:
