@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import rendered
 
 import cnnstep
 
@@ -179,7 +180,7 @@ def _markdown_math() -> str:
 
     body = []
     for sample in SAMPLES:
-        math, _ = spans(cnnstep.solve(sample).to_markdown())
+        math, _ = spans(rendered(sample, "markdown"))
         body += [f"\\[{m}\\]" if display else f"${m}$" for m, display in math]
     return ("\\documentclass{article}\n\\usepackage{amsmath,amssymb,xcolor}\n"
             "\\begin{document}\n" + "\n\n".join(body) + "\n\\end{document}\n")
@@ -190,9 +191,9 @@ def builds(pdflatex: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """Every document the tests below compile, started at once."""
     jobs = Builds(pdflatex, tmp_path_factory.mktemp("latex"))
     for sample in SAMPLES:
-        jobs.start(f"document-{sample.stem}", lambda s=sample: cnnstep.solve(s).to_latex())
+        jobs.start(f"document-{sample.stem}", lambda s=sample: rendered(s, "latex"))
         jobs.start(f"fragment-{sample.stem}",
-                   lambda s=sample: cnnstep.solve(s).to_latex(fragment=True), WRAPPER)
+                   lambda s=sample: rendered(s, "latex", fragment=True), WRAPPER)
     for problem in GENERATED:
         worked = cnnstep.solve(problem())
         jobs.start(f"generated-{problem.__name__}", worked.to_latex)
