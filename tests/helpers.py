@@ -11,6 +11,7 @@ The expected values come from ``oracle`` (the naive layer), never from here.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -136,6 +137,64 @@ def assert_one_line_error(run: Result, *needles: str) -> str:
     for needle in needles:
         assert needle in line, (needle, line)
     return line
+
+
+# --------------------------------------------------------------------------
+# the samples, rendered once per test process
+
+
+def rendered(sample: Path | str, fmt: str = "text", **options: Any) -> str:
+    """``cnnstep.solve(sample).to_FMT(**options)``: a sample (its path, or its name)
+    in ``fmt`` (``text``, ``latex``, ``markdown`` or ``json``) with that method's
+    options; for ``html``, ``render("html", Options(...), max_terms=..., only=...,
+    detail=...)`` with the options of both.
+
+    Many modules check the same sample in the same format (the golden files, the
+    widths, float noise, the flags, the LaTeX compiles...): each output is rendered
+    once per test process and shared. It is a string, which no test can change; a
+    test that patches cnnstep, or checks how a render behaves, renders for itself."""
+    path = SAMPLES / f"{sample}.json" if isinstance(sample, str) else sample
+    defaults = _defaults(fmt)
+    given = {name: tuple(value) if name == "only" else value
+             for name, value in options.items()}
+    key = tuple(sorted((name, value) for name, value in given.items()
+                       if name not in defaults or value != defaults[name]))
+    return _rendered(path.resolve(), fmt, key)
+
+
+@functools.cache
+def _defaults(fmt: str) -> dict[str, Any]:
+    """The options of a render that it may be given or not, with their defaults:
+    ``max_terms=None`` is the same render as none."""
+    import dataclasses
+    import inspect
+
+    from cnnstep import Worked
+    from cnnstep.render import Options
+
+    method = Worked.render if fmt == "html" else getattr(Worked, f"to_{fmt}")
+    defaults = {name: parameter.default
+                for name, parameter in inspect.signature(method).parameters.items()
+                if parameter.default is not inspect.Parameter.empty}
+    if fmt == "html":
+        defaults |= {field.name: field.default for field in dataclasses.fields(Options)}
+    return {name: tuple(value) if name == "only" else value
+            for name, value in defaults.items()}
+
+
+@functools.cache
+def _rendered(path: Path, fmt: str, options: tuple[tuple[str, Any], ...]) -> str:
+    import cnnstep
+    from cnnstep.render import Options
+
+    worked = cnnstep.solve(path)
+    kwargs = dict(options)
+    if fmt == "html":
+        layout = {name: kwargs.pop(name) for name in ("max_terms", "only", "detail")
+                  if name in kwargs}
+        return worked.render("html", Options(**kwargs), **layout)
+    text: str = getattr(worked, f"to_{fmt}")(**kwargs)
+    return text
 
 
 # --------------------------------------------------------------------------

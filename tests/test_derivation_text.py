@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import invoke
+from helpers import invoke, rendered
 
 import cnnstep
 
@@ -302,13 +302,12 @@ def test_default_notation_in_other_samples(name: str) -> None:
     ("seed003-rgb-edge-stride2.json", "Z(1,1)", "K(1,1,1)", "Z_{1,1}"),
 ])
 def test_multichannel_indices(name: str, entry: str, kernel: str, latex: str) -> None:
-    worked = cnnstep.solve(SAMPLES / name)
-    eqs = by_lhs(equations(worked.to_text(width=WIDTH)))
+    eqs = by_lhs(equations(rendered(SAMPLES / name, "text", width=WIDTH)))
     assert entry in eqs
     # channel by channel, one bracket each
     assert eqs[entry].forms[0].startswith("[X(1,1,1)×" + kernel)
-    assert latex + " &=" in worked.to_latex()
-    assert "X_{1,1,1}" in worked.to_markdown()
+    assert latex + " &=" in rendered(SAMPLES / name, "latex")
+    assert "X_{1,1,1}" in rendered(SAMPLES / name, "markdown")
 
 
 CUSTOM = {"input": "A", "filter": "W", "bias": "c", "output": "O", "target": "T",
@@ -408,7 +407,7 @@ def test_negative_numbers_are_parenthesised_in_products() -> None:
     for sample in sorted(SAMPLES.glob("*.json")):
         text = text_of(sample)
         assert not re.search(r"×−|\+ −|− −", text), sample.name
-        assert not re.search(r"\\times -|\+ -|- -", cnnstep.solve(sample).to_latex()), sample.name
+        assert not re.search(r"\\times -|\+ -|- -", rendered(sample, "latex")), sample.name
 
 
 def test_huge_non_terminating_values_render() -> None:

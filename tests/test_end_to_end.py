@@ -5,8 +5,9 @@ check what only a new process shows: the real entry points, what gets
 imported, colour decided from the environment at start-up, the shared seed
 tool, and that ``invoke`` answers exactly as the console script does.
 
-The processes are independent, so the module starts them all when its first
-test starts, a few at a time in the background; each test waits for its own.
+The processes are independent: each starts in the background when a test first
+asks for it (a test that needs several starts them together), once per test
+process, so the test workers share them out.
 """
 
 from __future__ import annotations
@@ -59,21 +60,30 @@ def _run(command: list[str], env: dict[str, str], text_mode: str) -> Completed:
 
 
 class Processes:
-    """Commands started together, a few at a time; ``result(name)`` waits for one.
+    """Commands by name, each started in the background when first asked for;
+    ``result(name)`` waits for one.
 
     Each runs from the project root, in the environment given, by default this
     process's without the terminal variables (``helpers.clean_env``)."""
 
     def __init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1)
+        self.commands: dict[str, tuple[list[str], dict[str, str], str]] = {}
         self.jobs: dict[str, Future[Completed]] = {}
 
-    def start(self, name: str, command: list[str], env: dict[str, str] | None = None,
-              text_mode: str = "utf-8") -> None:
+    def add(self, name: str, command: list[str], env: dict[str, str] | None = None,
+            text_mode: str = "utf-8") -> None:
         environment = env if env is not None else clean_env()  # read now, not in a thread
-        self.jobs[name] = self.pool.submit(_run, command, environment, text_mode)
+        self.commands[name] = (command, environment, text_mode)
+
+    def start(self, *names: str) -> None:
+        """Start these commands (those not started yet), without waiting for them."""
+        for name in names:
+            if name not in self.jobs:
+                self.jobs[name] = self.pool.submit(_run, *self.commands[name])
 
     def result(self, name: str) -> Completed:
+        self.start(name)
         return self.jobs[name].result()
 
 
@@ -105,41 +115,41 @@ BOOM = ("import cnnstep.engine\n"
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
-    """Every process of this module, started at once."""
+    """Every process of this module, started when a test asks for it."""
     folder = tmp_path_factory.mktemp("fresh")
     runs = Processes()
     for sample in GOLDEN_SAMPLES:
-        runs.start(f"golden-{sample}",
-                   python_m_cnnstep("solve", SAMPLES / f"{sample}.json", "--width", str(WIDTH)))
-    runs.start("version", python_m_cnnstep("--version"))
+        runs.add(f"golden-{sample}",
+                 python_m_cnnstep("solve", SAMPLES / f"{sample}.json", "--width", str(WIDTH)))
+    runs.add("version", python_m_cnnstep("--version"))
     tiny = folder / "tiny.json"
     tiny.write_text(json.dumps({"input": [[2]], "filter": [[3]]}), encoding="utf-8")
-    runs.start("tiny-json", python_m_cnnstep("solve", tiny, "--format", "json"))
-    runs.start("help", python_m_cnnstep("solve", "--help"), env=dict(os.environ),
-               text_mode="locale")
+    runs.add("tiny-json", python_m_cnnstep("solve", tiny, "--format", "json"))
+    runs.add("help", python_m_cnnstep("solve", "--help"), env=dict(os.environ),
+             text_mode="locale")
     for name, (problem, options, _) in FRESH_LOADER_CASES.items():
         path = folder / f"{name}.json"
         path.write_text(json.dumps(problem), encoding="utf-8")
-        runs.start(f"loader-{name}", python_m_cnnstep("solve", path, *options))
-    runs.start("importtime", python_m_cnnstep("solve", SEED000, "--format", "json",
-                                              flags=("-X", "importtime")),
-               env=dict(os.environ), text_mode="locale")
-    runs.start("piped", python_m_cnnstep("solve", SEED000))
-    runs.start("force-color", python_m_cnnstep("solve", SEED000, "--width", str(WIDTH)),
-               env=clean_env(FORCE_COLOR="1"))
-    runs.start("force-and-no-color", python_m_cnnstep("solve", SEED000, "--width", str(WIDTH)),
-               env=clean_env(FORCE_COLOR="1", NO_COLOR="1"))
-    runs.start("no-color", python_m_cnnstep("solve", SEED000, "--width", str(WIDTH)),
-               env=clean_env(NO_COLOR="1"))
+        runs.add(f"loader-{name}", python_m_cnnstep("solve", path, *options))
+    runs.add("importtime", python_m_cnnstep("solve", SEED000, "--format", "json",
+                                            flags=("-X", "importtime")),
+             env=dict(os.environ), text_mode="locale")
+    runs.add("piped", python_m_cnnstep("solve", SEED000))
+    runs.add("force-color", python_m_cnnstep("solve", SEED000, "--width", str(WIDTH)),
+             env=clean_env(FORCE_COLOR="1"))
+    runs.add("force-and-no-color", python_m_cnnstep("solve", SEED000, "--width", str(WIDTH)),
+             env=clean_env(FORCE_COLOR="1", NO_COLOR="1"))
+    runs.add("no-color", python_m_cnnstep("solve", SEED000, "--width", str(WIDTH)),
+             env=clean_env(NO_COLOR="1"))
     for name, args in RUNNER_CASES.items():
-        runs.start(f"runner-{name}", console_script(*args))
-    runs.start("boom", console_script("check", SAMPLES / "exercise-with-answers.json",
-                                      before=BOOM))
+        runs.add(f"runner-{name}", console_script(*args))
+    runs.add("boom", console_script("check", SAMPLES / "exercise-with-answers.json",
+                                    before=BOOM))
     if (ROOT / SEED_TOOL).is_file():
         # given this interpreter's -m cnnstep to run: its default (a cnnstep on PATH, or
         # python3) may be another installation, or none
-        runs.start("seed-tool", [str(SEED_TOOL), sys.executable, "-m", "cnnstep"],
-                   env=dict(os.environ), text_mode="locale")
+        runs.add("seed-tool", [str(SEED_TOOL), sys.executable, "-m", "cnnstep"],
+                 env=dict(os.environ), text_mode="locale")
     yield runs
     runs.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -248,6 +258,7 @@ def test_force_color_gives_escape_codes(fresh: Processes) -> None:
 def test_no_color_removes_colour(fresh: Processes) -> None:
     """rich honours NO_COLOR even when FORCE_COLOR makes it style the output: bold and
     reverse may stay (they are not colours), no colour code may."""
+    fresh.start("force-and-no-color", "no-color")
     forced = fresh.result("force-and-no-color")
     assert forced.returncode == 0, forced.stderr
     assert not _colour_codes(forced.stdout)
@@ -264,6 +275,7 @@ def test_in_process_runner_matches_the_console_script(fresh: Processes) -> None:
     """Exit status, standard output and standard error, for bad input, a usage error
     (click's own message), no command at all, and a mark of 1. (For results, the golden
     files are the same both ways: test_golden.py and the first test above.)"""
+    fresh.start(*(f"runner-{name}" for name in RUNNER_CASES))
     statuses = {}
     for name, args in RUNNER_CASES.items():
         console = fresh.result(f"runner-{name}")

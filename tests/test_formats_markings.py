@@ -17,8 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from helpers import rendered
 
-import cnnstep
 from cnnstep.derivation import Derivation, Equation, Matrix, Step, Sym, Whole
 from cnnstep.derivation.nodes import Add, Mul, Num
 from cnnstep.geometry import Window
@@ -53,7 +53,7 @@ def markdown_rows(markdown: str, label: str) -> list[list[str]]:
 
 
 def test_padding_zeros_are_grey_in_latex_and_data_zeros_are_not() -> None:
-    latex = cnnstep.solve(SAMPLES / "two-filters-padding.json").to_latex()
+    latex = rendered(SAMPLES / "two-filters-padding.json", "latex")
     cells = bmatrix_after(latex, "X_{\\text{pad}}\\text{ (channel 1)}")
     grey = [[c.startswith("\\cnnfiller{") for c in row] for row in cells]
     assert grey == [[i in (0, 4) or j in (0, 4) for j in range(5)] for i in range(5)]
@@ -66,14 +66,14 @@ def test_padding_zeros_are_grey_in_latex_and_data_zeros_are_not() -> None:
 
 
 def test_inserted_zeros_are_grey_in_latex() -> None:
-    latex = cnnstep.solve(SAMPLES / "seed001-stride2.json").to_latex()
+    latex = rendered(SAMPLES / "seed001-stride2.json", "latex")
     spread = bmatrix_after(latex, "\\left(\\partial L/\\partial Z\\right)_{\\text{spread}}")
     grey = [[c.startswith("\\cnnfiller{") for c in row] for row in spread]
     assert grey == [[i % 2 == 1 or j % 2 == 1 for j in range(3)] for i in range(3)]
 
 
 def test_padding_zeros_are_grey_in_markdown() -> None:
-    markdown = cnnstep.solve(SAMPLES / "two-filters-padding.json").to_markdown()
+    markdown = rendered(SAMPLES / "two-filters-padding.json", "markdown")
     rows = markdown_rows(markdown, "$X_{\\text{pad}}$ (channel 1)")
     grey = [[c == "${\\color{gray}0}$" for c in row] for row in rows]
     assert grey == [[i in (0, 4) or j in (0, 4) for j in range(5)] for i in range(5)]
@@ -85,7 +85,7 @@ def test_padding_zeros_are_grey_in_markdown() -> None:
 
 
 def test_padding_zeros_are_dots_in_text_grids() -> None:
-    text = cnnstep.solve(SAMPLES / "two-filters-padding.json").to_text(width=100)
+    text = rendered(SAMPLES / "two-filters-padding.json", "text", width=100)
     assert " ".join(text.split()).count(prose.FILLER_LABELS) == 1
     grid = text[text.index("Xpad (channel 1)      Xpad (channel 2)"):].splitlines()[1:6]
     assert grid[0].split()[:5] == ["[·]", "[·]", "·", "·", "·"]
@@ -97,7 +97,7 @@ def test_padding_zeros_are_dots_in_text_grids() -> None:
 
 
 def test_forward_windows_are_framed_in_latex() -> None:
-    latex = cnnstep.solve(SAMPLES / "seed000-filter-update.json").to_latex()
+    latex = rendered(SAMPLES / "seed000-filter-update.json", "latex")
     first = latex.index("\\text{Output}(0,0) &=")
     window = latex[:first].rsplit("\\begin{bmatrix}", 1)[1].split("\\end{bmatrix}")[0]
     assert window == ("\\cnnwindow{1} & \\cnnwindow{2} & 1 \\\\ "
@@ -107,15 +107,14 @@ def test_forward_windows_are_framed_in_latex() -> None:
 
 
 def test_forward_windows_are_boxed_in_markdown() -> None:
-    markdown = cnnstep.solve(SAMPLES / "seed000-filter-update.json").to_markdown()
+    markdown = rendered(SAMPLES / "seed000-filter-update.json", "markdown")
     assert ("$$\nI = \\begin{bmatrix}\\boxed{1} & \\boxed{2} & 1 \\\\ "
             "\\boxed{0} & \\boxed{1} & 2 \\\\ 2 & 1 & 0\\end{bmatrix}\n$$") in markdown
 
 
 def test_pool_windows_are_drawn_in_latex_and_markdown() -> None:
-    worked = cnnstep.solve(SAMPLES / "maxpool-3x3-overlap.json")
-    assert "\\cnnwindow{" in worked.to_latex()
-    assert "\\boxed{" in worked.to_markdown()
+    assert "\\cnnwindow{" in rendered(SAMPLES / "maxpool-3x3-overlap.json", "latex")
+    assert "\\boxed{" in rendered(SAMPLES / "maxpool-3x3-overlap.json", "markdown")
 
 
 def _derivation_with_a_window() -> Derivation:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from helpers import rendered
+
 import cnnstep
 from cnnstep.derivation.assemble import written_in_fractions
 from cnnstep.problem import problem_from_data
@@ -35,32 +37,30 @@ def lines_with(text: str, piece: str) -> list[str]:
 
 
 def test_float_operands_make_every_later_relation_approximate() -> None:
-    worked = cnnstep.solve(SAMPLES / "sigmoid-half-sse.json")
-    text = worked.to_text(width=WIDTH)
+    text = rendered(SAMPLES / "sigmoid-half-sse.json", "text", width=WIDTH)
     assert lines_with(text, "0.768525 − 1") == ["∂L/∂A₁₁ ≈ 0.768525 − 1"]
     assert "≈ (−0.231475)×0.768525×(1−0.768525)" in text
     assert not re.search(r"= [^=≈]*\d\.\d{6}", text), "an = before a 6-digit float"
-    latex = worked.to_latex()
+    latex = rendered(SAMPLES / "sigmoid-half-sse.json", "latex")
     assert "&\\approx 0.768525 - 1" in latex and "&= 0.768525 - 1" not in latex
-    markdown = worked.to_markdown()
+    markdown = rendered(SAMPLES / "sigmoid-half-sse.json", "markdown")
     assert "&\\approx 0.768525 - 1" in markdown
 
 
 def test_exact_forms_keep_equals_beside_floats() -> None:
     """A = σ(Z) = σ(1.2) ≈ 0.768525: σ(1.2) is exact, only its value is rounded."""
-    text = cnnstep.solve(SAMPLES / "sigmoid-half-sse.json").to_text(width=WIDTH)
+    text = rendered(SAMPLES / "sigmoid-half-sse.json", "text", width=WIDTH)
     assert "= σ(1.2)" in text
     assert "≈ 0.768525" in text
 
 
 def test_decimals_make_rounded_forms_approximate() -> None:
-    worked = cnnstep.solve(SAMPLES / "half-sse.json")
-    text = worked.to_text(width=WIDTH, decimals=3)
+    text = rendered(SAMPLES / "half-sse.json", "text", width=WIDTH, decimals=3)
     # Z₁₁ = … + 1/3 → the bias is shown as 0.333: that form and the value are ≈
     z11 = text[text.index("Z₁₁ = "):]
     assert z11.splitlines()[1].strip() == "≈ 2×1 + 1×(−1) + 1×0.5 + 3×0 + 0.333"
     assert z11.splitlines()[2].strip() == "≈ 1.833"
-    latex = worked.to_latex(decimals=3)
+    latex = rendered(SAMPLES / "half-sse.json", "latex", decimals=3)
     assert "&\\approx 2 \\times 1 + 1 \\times (-1) + 1 \\times 0.5 + 3 \\times 0 + 0.333" in latex
 
 
@@ -74,12 +74,11 @@ def test_exact_problems_have_no_approximations() -> None:
 
 def test_padding_zeros_are_exact_among_floats() -> None:
     """sigmoid-half-sse pads its float dL/dZ for dL/dX: the padding is exactly 0."""
-    worked = cnnstep.solve(SAMPLES / "sigmoid-half-sse.json")
-    text = worked.to_text(width=WIDTH)
+    text = rendered(SAMPLES / "sigmoid-half-sse.json", "text", width=WIDTH)
     assert "≈ 0 " not in text and "≈ 0\n" not in text and "│ ≈ 0 │" not in text
-    latex = worked.to_latex()
+    latex = rendered(SAMPLES / "sigmoid-half-sse.json", "latex")
     assert "\\cnnfiller{0}" in latex and "\\cnnfiller{\\approx" not in latex
-    markdown = worked.to_markdown()
+    markdown = rendered(SAMPLES / "sigmoid-half-sse.json", "markdown")
     assert "${\\color{gray}0}$" in markdown and "{\\color{gray}\\approx" not in markdown
 
 
@@ -119,5 +118,5 @@ def test_decimal_problems_stay_in_decimals() -> None:
 
 def test_decimals_win_over_fractions() -> None:
     """--decimals asks for decimals: a problem in fractions gets them too."""
-    text = cnnstep.solve(SAMPLES / "half-sse.json").to_text(width=WIDTH, decimals=2)
+    text = rendered(SAMPLES / "half-sse.json", "text", width=WIDTH, decimals=2)
     assert "1×0.5" in text and "1×(1/2)" not in text

@@ -16,29 +16,27 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers import invoke
+from helpers import invoke, rendered
 
-import cnnstep
 from cnnstep.cli import HINTS
-from cnnstep.render import Options
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "cnnstep" / "samples").glob("*.json"))
 GOLDEN = Path(__file__).resolve().parent / "golden"
 WIDTH = 100
 
-#: format name → (file suffix, renderer of a solved sample); with the command line's
-#: hints, so that the files are also exactly what `cnnstep solve` prints
-FORMATS: dict[str, tuple[str, Callable[[cnnstep.Worked], str]]] = {
-    "text": (".txt", lambda worked: worked.to_text(width=WIDTH, hints=HINTS)),
-    "latex": (".tex", lambda worked: worked.to_latex(hints=HINTS)),
-    "markdown": (".md", lambda worked: worked.to_markdown(hints=HINTS)),
-    "html": (".html", lambda worked: worked.render("html", Options(hints=HINTS))),
-    "json": (".json", lambda worked: worked.to_json()),
+#: format name → (file suffix, options of the sample's render, see helpers.rendered); with
+#: the command line's hints, so that the files are also exactly what `cnnstep solve` prints
+FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    "text": (".txt", {"width": WIDTH, "hints": HINTS}),
+    "latex": (".tex", {"hints": HINTS}),
+    "markdown": (".md", {"hints": HINTS}),
+    "html": (".html", {"hints": HINTS}),
+    "json": (".json", {}),
 }
 
 
@@ -47,7 +45,7 @@ def golden_path(sample: Path, fmt: str) -> Path:
 
 
 def render(sample: Path, fmt: str) -> str:
-    return FORMATS[fmt][1](cnnstep.solve(sample))
+    return rendered(sample, fmt, **FORMATS[fmt][1])
 
 
 def _diff(expected: str, actual: str, name: str, limit: int = 60) -> str:

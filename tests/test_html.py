@@ -22,7 +22,7 @@ from typing import Any
 import html5lib
 import numpy as np
 import pytest
-from helpers import ROOT, SAMPLES, invoke
+from helpers import ROOT, SAMPLES, invoke, rendered
 
 import cnnstep
 from cnnstep import api
@@ -50,7 +50,7 @@ _MATH = re.compile(r"<math\b.*?</math>", re.S)
 
 
 def _page(sample: Path, **options: Any) -> str:
-    return cnnstep.solve(sample).render("html", Options(**options))
+    return rendered(sample, "html", **options)
 
 
 def _parse(page: str, fragment: bool = False) -> Any:

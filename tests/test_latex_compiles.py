@@ -8,25 +8,24 @@ as text in the default font.
 Without pdflatex on PATH these tests are skipped with the reason shown; when the
 environment variable CI is set they fail instead, since CI installs TeX Live.
 
-Every document of this module is written and handed to pdflatex when the first
-test starts, a few compiles at a time in the background (pdflatex runs in
-processes of its own, so they use every core); each test then waits for its own
-documents and checks their logs, so a failure still names its sample.
+Each document is written and compiled when a test first asks for it, once per
+test process: the test workers share the documents out between them, and a
+failure names its sample. Where only the log is checked, pdflatex runs with
+-draftmode (it typesets every page, and writes no PDF).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import rendered
 
 import cnnstep
 
@@ -43,14 +42,17 @@ WRAPPER = (
 )
 
 
-def compile_tex(pdflatex: str, source: str, directory: Path, name: str = "doc") -> str:
-    """Run pdflatex once on ``source``; give the log. Fails the test on an error."""
+def compile_tex(pdflatex: str, source: str, directory: Path, name: str = "doc",
+                pdf: bool = True) -> str:
+    """Run pdflatex once on ``source``; give the log. Fails the test on an error.
+    Without ``pdf``, the pages are typeset (and the log written) but no PDF."""
     directory.mkdir(parents=True, exist_ok=True)
     tex = directory / f"{name}.tex"
     tex.write_text(source, encoding="utf-8")
     try:
         run = subprocess.run(
-            [pdflatex, "-interaction=nonstopmode", "-halt-on-error", tex.name],
+            [pdflatex, *([] if pdf else ["-draftmode"]), "-interaction=nonstopmode",
+             "-halt-on-error", tex.name],
             cwd=directory, capture_output=True, timeout=TIMEOUT, check=False,
             stdin=subprocess.DEVNULL,
         )
@@ -58,7 +60,7 @@ def compile_tex(pdflatex: str, source: str, directory: Path, name: str = "doc") 
         pytest.fail(f"pdflatex took more than {TIMEOUT} s on {name}.tex")
     log_path = directory / f"{name}.log"
     log = log_path.read_text(encoding="latin-1") if log_path.exists() else ""
-    if run.returncode != 0 or not (directory / f"{name}.pdf").exists():
+    if run.returncode != 0 or (pdf and not (directory / f"{name}.pdf").exists()):
         errors = [line for line in log.splitlines() if line.startswith("!")]
         context = "\n".join(log.splitlines()[-25:])
         pytest.fail(f"pdflatex failed on {name}.tex (exit {run.returncode}): {errors[:3]}\n"
@@ -102,33 +104,32 @@ def check_glyphs(pdf: Path, name: str) -> None:
 
 
 class Builds:
-    """pdflatex runs started together, a few at a time; each test waits for its own."""
+    """The documents of this module, each compiled when a test first asks for it."""
 
     def __init__(self, pdflatex: str, directory: Path) -> None:
         self.pdflatex, self.directory = pdflatex, directory
-        self.pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1))
-        self.jobs: dict[str, Future[str]] = {}
-        #: what each job's ``make`` gave (the fragment itself, for a fragment)
+        self.sources: dict[str, tuple[Callable[[], str], str, bool]] = {}
+        self.logs: dict[str, str] = {}
+        #: what each document's ``make`` gave (the fragment itself, for a fragment)
         self.made: dict[str, str] = {}
 
-    def start(self, key: str, make: Callable[[], str], wrapper: str = "%s") -> None:
-        """Compile ``wrapper % make()`` in the background, as ``KEY/doc.tex``. An
-        exception from ``make`` is kept for the test that asks for this key."""
-        try:
-            self.made[key] = made = make()
-        except Exception as error:
-            failed: Future[str] = Future()
-            failed.set_exception(error)
-            self.jobs[key] = failed
-            return
-        self.jobs[key] = self.pool.submit(compile_tex, self.pdflatex, wrapper % made,
-                                          self.directory / key)
+    def add(self, key: str, make: Callable[[], str], wrapper: str = "%s",
+            pdf: bool = True) -> None:
+        """The document ``wrapper % make()``, compiled as ``KEY/doc.tex`` when asked
+        for; without ``pdf``, only its log is checked (-draftmode)."""
+        self.sources[key] = (make, wrapper, pdf)
 
     def log(self, key: str) -> str:
-        """The log of that compile, once it has finished (its failure, if it failed)."""
-        return self.jobs[key].result()
+        """The log of that compile (a failure of ``make`` or pdflatex fails the test)."""
+        if key not in self.logs:
+            make, wrapper, pdf = self.sources[key]
+            self.made[key] = made = make()
+            self.logs[key] = compile_tex(self.pdflatex, wrapper % made, self.directory / key,
+                                         pdf=pdf)
+        return self.logs[key]
 
     def pdf(self, key: str) -> Path:
+        assert self.sources[key][2], f"{key} is compiled without a PDF"
         self.log(key)
         return self.directory / key / "doc.pdf"
 
@@ -172,33 +173,32 @@ def _markdown_math() -> str:
 
     body = []
     for sample in SAMPLES:
-        math, _ = spans(cnnstep.solve(sample).to_markdown())
+        math, _ = spans(rendered(sample, "markdown"))
         body += [f"\\[{m}\\]" if display else f"${m}$" for m, display in math]
     return ("\\documentclass{article}\n\\usepackage{amsmath,amssymb,xcolor}\n"
             "\\begin{document}\n" + "\n\n".join(body) + "\n\\end{document}\n")
 
 
 @pytest.fixture(scope="module")
-def builds(pdflatex: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
-    """Every document the tests below compile, started at once."""
+def builds(pdflatex: str, tmp_path_factory: pytest.TempPathFactory) -> Builds:
+    """Every document the tests below compile."""
     jobs = Builds(pdflatex, tmp_path_factory.mktemp("latex"))
     for sample in SAMPLES:
-        jobs.start(f"document-{sample.stem}", lambda s=sample: cnnstep.solve(s).to_latex())
-        jobs.start(f"fragment-{sample.stem}",
-                   lambda s=sample: cnnstep.solve(s).to_latex(fragment=True), WRAPPER)
+        jobs.add(f"document-{sample.stem}", lambda s=sample: rendered(s, "latex"))
+        jobs.add(f"fragment-{sample.stem}",
+                 lambda s=sample: rendered(s, "latex", fragment=True), WRAPPER)
     for problem in GENERATED:
-        worked = cnnstep.solve(problem())
-        jobs.start(f"generated-{problem.__name__}", worked.to_latex)
-        jobs.start(f"generated-{problem.__name__}-decimals",
-                   lambda w=worked: w.to_latex(decimals=3))
-    jobs.start("wide-fragment", lambda: cnnstep.solve(_wide_problem()).to_latex(fragment=True),
-               WRAPPER)
+        jobs.add(f"generated-{problem.__name__}",
+                 lambda p=problem: cnnstep.solve(p()).to_latex(), pdf=False)
+        jobs.add(f"generated-{problem.__name__}-decimals",
+                 lambda p=problem: cnnstep.solve(p()).to_latex(decimals=3), pdf=False)
+    jobs.add("wide-fragment", lambda: cnnstep.solve(_wide_problem()).to_latex(fragment=True),
+             WRAPPER, pdf=False)
     for name, names in NOTATIONS.items():
-        jobs.start(f"notation-{name}", lambda n=names: cnnstep.solve(
+        jobs.add(f"notation-{name}", lambda n=names: cnnstep.solve(
             _with_notation(n)).to_latex())
-    jobs.start("markdown-math", _markdown_math)
-    yield jobs
-    jobs.pool.shutdown(wait=True, cancel_futures=True)
+    jobs.add("markdown-math", _markdown_math, pdf=False)
+    return jobs
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import rendered
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
@@ -103,7 +104,7 @@ def check_markdown(markdown: str, name: str) -> None:
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_sample_markdown_keeps_words_out_of_math(sample: Path) -> None:
-    check_markdown(cnnstep.solve(sample).to_markdown(hints=HINTS), sample.name)
+    check_markdown(rendered(sample, "markdown", hints=HINTS), sample.name)
 
 
 def test_markdown_question_sheet() -> None:
@@ -117,8 +118,9 @@ def test_markdown_question_sheet() -> None:
 
 def test_markdown_of_a_shortened_derivation(tmp_path: Path) -> None:
     """The notes of a shortened derivation (with their flags as code) parse too."""
-    worked = cnnstep.solve(ROOT / "cnnstep" / "samples" / "two-filters-padding.json")
-    check_markdown(worked.to_markdown(max_terms=30, hints=HINTS), "shortened")
+    markdown = rendered(ROOT / "cnnstep" / "samples" / "two-filters-padding.json", "markdown",
+                        max_terms=30, hints=HINTS)
+    check_markdown(markdown, "shortened")
 
 
 @pytest.mark.parametrize("decimals", [None, 2])
@@ -135,8 +137,7 @@ def test_markdown_with_special_characters_in_the_notation(decimals: int | None) 
 
 def test_the_words_of_a_sentence_are_text() -> None:
     """The sentence the bug report quoted: words as text, each symbol as math."""
-    markdown = cnnstep.solve(ROOT / "cnnstep" / "samples" / "seed000-filter-update.json"
-                             ).to_markdown()
+    markdown = rendered(ROOT / "cnnstep" / "samples" / "seed000-filter-update.json", "markdown")
     assert ("Each output entry is the sum of the products of its window of $I$ with the "
             "kernel $W$: $\\text{Output} = \\operatorname{conv}(I, W)$.") in markdown
     math, _ = spans(markdown)
@@ -145,7 +146,7 @@ def test_the_words_of_a_sentence_are_text() -> None:
 
 
 def test_a_formula_written_in_words_is_math() -> None:
-    markdown = cnnstep.solve(ROOT / "cnnstep" / "samples" / "relu-maxpool.json").to_markdown()
+    markdown = rendered(ROOT / "cnnstep" / "samples" / "relu-maxpool.json", "markdown")
     assert "$\\operatorname{ReLU}'(z) = 1$ for $z > 0$ and 0 otherwise" in markdown
     assert "Max pooling with a $2\\times 2$ window" in markdown
 

@@ -18,8 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-import cnnstep
+from helpers import rendered
 
 SAMPLES = Path(__file__).resolve().parents[1] / "cnnstep" / "samples"
 TIMEOUT = 120
@@ -60,15 +59,15 @@ def pages(source: str, directory: Path) -> int:
 @pytest.mark.parametrize(("sample", "detail"), [
     pytest.param(*case, id=f"{case[0]}-{case[1]}") for case in TARGETS])
 def test_pages(sample: str, detail: str, tmp_path: Path) -> None:
-    source = cnnstep.solve(SAMPLES / f"{sample}.json").to_latex(detail=detail)
+    source = rendered(SAMPLES / f"{sample}.json", "latex", detail=detail)
     count = pages(source, tmp_path)
     assert count <= TARGETS[sample, detail], f"{sample} --detail {detail}: {count} pages"
 
 
 def test_less_detail_is_shorter(tmp_path: Path) -> None:
-    worked = cnnstep.solve(SAMPLES / "seed003-rgb-edge-maxpool.json")
     counts = []
     for detail in ("full", "brief", "answers"):
         (tmp_path / detail).mkdir()
-        counts.append(pages(worked.to_latex(detail=detail), tmp_path / detail))
+        source = rendered(SAMPLES / "seed003-rgb-edge-maxpool.json", "latex", detail=detail)
+        counts.append(pages(source, tmp_path / detail))
     assert counts[0] > counts[1] > counts[2], counts

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, SAMPLES, invoke
+from helpers import ROOT, SAMPLES, invoke, rendered
 
 import cnnstep
 from cnnstep import api
@@ -39,15 +39,12 @@ def _symbolic(sample: Path) -> bool:
     return isinstance(json.loads(sample.read_text(encoding="utf-8")).get("input"), dict)
 
 
-def _render(worked: cnnstep.Worked, fmt: str, **options: object) -> str:
-    if fmt == "html":
-        max_terms = options.pop("max_terms", None)
-        return worked.render("html", Options(**options), max_terms=max_terms)  # type: ignore[arg-type]
-    method = {"text": "to_text", "latex": "to_latex", "markdown": "to_markdown"}[fmt]
+def _render(sample: Path, fmt: str, **options: object) -> str:
+    """A sample's worked derivation (text 100 columns wide unless told), as the API
+    renders it (``helpers.rendered``)."""
     if fmt == "text":
         options.setdefault("width", 100)
-    text: str = getattr(worked, method)(**options)
-    return text
+    return rendered(sample, fmt, **options)
 
 
 # --------------------------------------------------------------------------
@@ -102,12 +99,11 @@ def test_render_is_what_the_to_methods_give() -> None:
 @pytest.mark.parametrize("sample", ALL_SAMPLES, ids=lambda p: p.stem)
 def test_library_output_names_no_flag(sample: Path, fmt: str) -> None:
     """Whole and shortened (every step leaves entries out), in every format."""
-    worked = cnnstep.solve(sample)
     for max_terms in (None, 5):
-        text = _render(worked, fmt, max_terms=max_terms)
+        text = _render(sample, fmt, max_terms=max_terms)
         assert not FLAG.search(text), (max_terms, FLAG.search(text))
-    shortened = _render(worked, fmt, max_terms=5)
-    if worked.derivation(max_terms=5).shortened:
+    shortened = _render(sample, fmt, max_terms=5)
+    if cnnstep.solve(sample).derivation(max_terms=5).shortened:
         assert "says what it left out." in shortened
         assert "are worked out the same way." in shortened
 
@@ -117,15 +113,15 @@ def test_cli_prints_its_hints_and_otherwise_what_the_api_renders(fmt: str) -> No
     sample = SAMPLES / "two-filters-padding.json"
     run = invoke("solve", sample, "--format", fmt, "--max-terms", "20", "--width", "100")
     assert run.returncode == 0, run.stderr
-    assert run.stdout == _render(cnnstep.solve(sample), fmt, max_terms=20, hints=HINTS)
+    assert run.stdout == _render(sample, fmt, max_terms=20, hints=HINTS)
     assert FLAG.search(run.stdout)
-    plain = _render(cnnstep.solve(sample), fmt, max_terms=20)
+    plain = _render(sample, fmt, max_terms=20)
     assert plain != run.stdout and not FLAG.search(plain)
 
 
 def test_the_cli_hints_read_as_before() -> None:
-    text = cnnstep.solve(SAMPLES / "two-filters-padding.json").to_text(
-        width=200, max_terms=20, hints=HINTS)
+    text = rendered(SAMPLES / "two-filters-padding.json", "text", width=200, max_terms=20,
+                    hints=HINTS)
     assert ("This derivation is long: each step works out its first entries and says what "
             "it left out (--max-terms 0 prints everything).") in text
     assert re.search(r"… \d+ more entries of ∂L/∂X are worked out the same way; see one with "

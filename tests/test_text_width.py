@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import rendered
 from rich.console import Console
 
 import cnnstep
@@ -38,13 +39,22 @@ PROBLEMS: dict[str, Any] = {p.stem: p for p in SAMPLES} | {"wide-input": wide_pr
 
 
 @pytest.fixture(scope="module", params=list(PROBLEMS), ids=list(PROBLEMS))
-def worked(request: pytest.FixtureRequest) -> cnnstep.Worked:
-    return cnnstep.solve(PROBLEMS[request.param])
+def problem(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module")
+def worked(problem: str) -> cnnstep.Worked:
+    return cnnstep.solve(PROBLEMS[problem])
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_no_line_is_wider_than_the_width(worked: cnnstep.Worked, width: int) -> None:
-    text = worked.to_text(width=width, hints=HINTS)
+def test_no_line_is_wider_than_the_width(problem: str, worked: cnnstep.Worked,
+                                         width: int) -> None:
+    source = PROBLEMS[problem]
+    text = (rendered(source, "text", width=width, hints=HINTS) if isinstance(source, Path)
+            else worked.to_text(width=width, hints=HINTS))
     long = [line for line in text.splitlines() if len(line) > width]
     assert not long, f"{len(long)} line(s) over {width} columns, e.g. {long[:2]}"
 

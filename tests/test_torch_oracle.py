@@ -29,6 +29,10 @@ class _Torch:
     every test worker collects every module, and importing torch takes a second)."""
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            # pytest probes every module attribute while it collects (``_mock_name``,
+            # ``__pytest_wrapped__``...): those probes must not import torch
+            raise AttributeError(name)
         module = import_module("torch")
         module.set_num_threads(1)
         globals()["torch"] = module

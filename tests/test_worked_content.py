@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLES, layer_sample
+from helpers import SAMPLES, layer_sample, rendered
 from oracle import naive_layer
 
 import cnnstep
@@ -88,15 +88,14 @@ def test_seed000_grad_input_is_worked_as_the_full_convolution() -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "latex", "markdown"])
 def test_seed000_grad_input_products_in_every_format(fmt: str) -> None:
-    worked = cnnstep.solve(SEED000)
     if fmt == "text":
-        text = norm(worked.to_text(width=WIDTH))
+        text = norm(rendered(SEED000, "text", width=WIDTH))
         assert f"= {SEED000_GRAD_INPUT_11} = 0.345" in text
         assert ("∂Loss/∂I(1,1) = ∂Loss/∂Output(0,0)×W(1,1) + ∂Loss/∂Output(0,1)×W(1,0) + "
                 "∂Loss/∂Output(1,0)×W(0,1) + ∂Loss/∂Output(1,1)×W(0,0)") in text
         assert "full conv(rot180(W), ∂Loss/∂Output)" in text
     else:
-        source = worked.to_latex() if fmt == "latex" else worked.to_markdown()
+        source = rendered(SEED000, fmt)
         flat = re.sub(r"\s+", " ", source.replace("&", "").replace("\\quad", ""))
         assert ("0.3 \\times 0.7 + 0.45 \\times 0.3 + (-0.25) \\times 0.2 + 0.1 \\times 0.5"
                 in flat)
@@ -105,10 +104,10 @@ def test_seed000_grad_input_products_in_every_format(fmt: str) -> None:
 
 def test_rotated_kernel_is_named_by_the_kernel_entries() -> None:
     """rot180(W)(0,0) = W(1,1) in seed 000's 0-based notation; rot180(K)₁₁ = K₂₂ 1-based."""
-    text = cnnstep.solve(SEED000).to_text(width=WIDTH)
+    text = rendered(SEED000, "text", width=WIDTH)
     assert re.search(r"│ 0 │ W\(1,1\) │ W\(1,0\) │\n│ 1 │ W\(0,1\) │ W\(0,0\) │", text)
     assert re.search(r"│ 0 │ 0\.7 │ 0\.3 │\n│ 1 │ 0\.2 │ 0\.5 │", text)
-    seed002 = cnnstep.solve(SAMPLES / "seed002-given-gradient.json").to_text(width=WIDTH)
+    seed002 = rendered(SAMPLES / "seed002-given-gradient.json", "text", width=WIDTH)
     assert re.search(r"│ 1 │ K₂₂ │ K₂₁ │\n│ 2 │ K₁₂ │ K₁₁ │", seed002)
 
 
@@ -139,7 +138,7 @@ def test_grad_filter_shows_the_window_of_the_input_each_weight_meets() -> None:
     assert eq.window is not None
     assert eq.window.taps == ((1, 0), (1, 1), (2, 0), (2, 1))
     assert eq.window_of[0].label == (Whole("input"),)
-    text = cnnstep.solve(SEED000).to_text(width=WIDTH)
+    text = rendered(SEED000, "text", width=WIDTH)
     # the text marks the window in brackets above the equation
     block = text[text.index("Gradient with respect to the kernel"):]
     block = block[:block.index("∂Loss/∂W(1,0) =")]
@@ -152,9 +151,8 @@ def test_grad_filter_shows_the_window_of_the_input_each_weight_meets() -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "latex", "markdown"])
 def test_the_givens_hold_the_kernel_and_the_input_in_every_format(fmt: str) -> None:
-    worked = cnnstep.solve(SEED000)
     if fmt == "text":
-        text = worked.to_text(width=WIDTH)
+        text = rendered(SEED000, "text", width=WIDTH)
         given = text[:text.index("Step 1:")]
         assert "Given" in given
         assert re.search(r"^W\n┌.*\n.*\n├.*\n│ 0 │ 0\.5 │ 0\.2 │\n│ 1 │ 0\.3 │ 0\.7 │", given,
@@ -163,13 +161,13 @@ def test_the_givens_hold_the_kernel_and_the_input_in_every_format(fmt: str) -> N
                                                                        re.MULTILINE)
         assert "learning rate α = 0.1" in norm(given) and "mean squared error" in given
     elif fmt == "latex":
-        latex = worked.to_latex()
+        latex = rendered(SEED000, "latex")
         given = latex[:latex.index("Step 1:")]
         assert "\\section*{Given}" in given or "Given" in given
         assert re.search(r"W = \\begin\{bmatrix\}\s*0\.5 & 0\.2 \\\\\s*0\.3 & 0\.7", given)
         assert re.search(r"I = \\begin\{bmatrix\}\s*1 & 2 & 1 \\\\", given)
     else:
-        markdown = worked.to_markdown()
+        markdown = rendered(SEED000, "markdown")
         given = markdown[:markdown.index("Step 1:")]
         assert "| 0 | 0.5 | 0.2 |" in given and "| 1 | 0.3 | 0.7 |" in given
         assert "| 0 | 1 | 2 | 1 |" in given
@@ -180,12 +178,12 @@ def test_the_givens_come_first_and_are_not_numbered() -> None:
     first = derivation.steps[0]
     assert first.key == "given" and not first.numbered
     assert [n for n, _ in derivation.numbered()][:3] == [0, 1, 2]
-    text = cnnstep.solve(SEED000).to_text(width=WIDTH)
+    text = rendered(SEED000, "text", width=WIDTH)
     assert text.index("Given") < text.index("Step 1: Output size")
 
 
 def test_a_given_upstream_gradient_is_among_the_givens() -> None:
-    text = cnnstep.solve(SAMPLES / "seed002-given-gradient.json").to_text(width=WIDTH)
+    text = rendered(SAMPLES / "seed002-given-gradient.json", "text", width=WIDTH)
     given = text[:text.index("Step 1:")]
     assert re.search(r"^∂L/∂Z\n┌", given, re.MULTILINE)
     assert re.search(r"^K\n┌", given, re.MULTILINE) and "B = " in given
@@ -193,7 +191,7 @@ def test_a_given_upstream_gradient_is_among_the_givens() -> None:
 
 
 def test_layers_are_among_the_givens() -> None:
-    text = norm(cnnstep.solve(SAMPLES / "relu-maxpool.json").to_text(width=WIDTH))
+    text = norm(rendered(SAMPLES / "relu-maxpool.json", "text", width=WIDTH))
     assert "activation ReLU; max pooling over 2×2 windows with stride 2" in text
 
 
@@ -208,7 +206,7 @@ def test_channels_are_summed_one_by_one_then_added() -> None:
     symbolic_first = equation(step, ("conv", (0, 0, 0))).forms
     assert len(symbolic_first) == 3  # symbols, numbers by channel, the channels' sums
     assert len(eq.forms) == 2  # the symbols of the first entry are not repeated
-    text = norm(cnnstep.solve(SAMPLES / "seed003-rgb-edge-maxpool.json").to_text(width=WIDTH))
+    text = norm(rendered(SAMPLES / "seed003-rgb-edge-maxpool.json", "text", width=WIDTH))
     assert ("Z(1,2) = [0×(−1) + 0×0 + 1×1 + 0×(−1) + 0×0 + 1×1 + 0×(−1) + 0×0 + 1×1] + "
             "[0.2×(−1) + 0.2×0 + 0.9×1") in text
     assert "= 3 + 2.1 + 0 = 5.1" in text
@@ -216,25 +214,25 @@ def test_channels_are_summed_one_by_one_then_added() -> None:
 
 def test_axes_of_length_one_carry_no_index() -> None:
     """One filter over three channels: K(c,m,n), Z(i,j), B; no "filter 1" labels."""
-    text = cnnstep.solve(SAMPLES / "seed003-rgb-edge-stride2.json").to_text(width=WIDTH)
+    text = rendered(SAMPLES / "seed003-rgb-edge-stride2.json", "text", width=WIDTH)
     assert "K(1,1,1)" in text and "Z(1,1)" in text and "X(3,1,1)" in text
     assert not re.search(r"K\(\d,\d,\d,\d\)|Z\(\d,\d,\d\)", text)
     assert "filter 1" not in text and "K (channel 2)" in text
-    latex = cnnstep.solve(SAMPLES / "seed003-rgb-edge-stride2.json").to_latex()
+    latex = rendered(SAMPLES / "seed003-rgb-edge-stride2.json", "latex")
     assert "Z_{1,1} &=" in latex and "K_{1,1,1,1}" not in latex
     # two filters over two channels keep every index
-    both = cnnstep.solve(SAMPLES / "two-filters-padding.json").to_text(width=WIDTH)
+    both = rendered(SAMPLES / "two-filters-padding.json", "text", width=WIDTH)
     assert "K(1,1,2,2)" in both and "Z(1,1,1)" in both
 
 
 def test_size_formulas_use_symbols_of_their_own() -> None:
-    seed = norm(cnnstep.solve(SEED000).to_text(width=WIDTH))
+    seed = norm(rendered(SEED000, "text", width=WIDTH))
     # seed 000 names the kernel W: the sizes are h and w, never a bare W or K
     assert "h_out = ⌊(h_in + 2×p − k_h)/s⌋ + 1 = ⌊(3 + 2×0 − 2)/1⌋ + 1 = 2" in seed
     assert "(W + 2" not in seed and "− K)" not in seed
-    default = norm(cnnstep.solve(SAMPLES / "seed001-stride1.json").to_text(width=WIDTH))
+    default = norm(rendered(SAMPLES / "seed001-stride1.json", "text", width=WIDTH))
     assert "H_out = ⌊(H_in + 2×p − k_h)/s⌋ + 1" in default
-    latex = cnnstep.solve(SAMPLES / "seed001-stride1.json").to_latex()
+    latex = rendered(SAMPLES / "seed001-stride1.json", "latex")
     assert "H_{\\text{in}}" in latex and "k_{h}" in latex
 
 
@@ -283,7 +281,7 @@ def test_zero_entries_of_dl_dx_are_named_together() -> None:
 
 
 def test_pool_size_and_uncovered_rows() -> None:
-    text = norm(cnnstep.solve(SAMPLES / "relu-maxpool.json").to_text(width=WIDTH))
+    text = norm(rendered(SAMPLES / "relu-maxpool.json", "text", width=WIDTH))
     assert "H_pool = ⌊(H_out − k_pool)/s_pool⌋ + 1 = ⌊(4 − 2)/2⌋ + 1 = 2" in text
     uneven = cnnstep.solve({"input": [[1, 2, 3, 4, 5]] * 5, "filter": [[1]],
                             "pool": {"type": "max", "size": 2}, "target": [[0, 0]] * 2})
@@ -294,7 +292,7 @@ def test_pool_size_and_uncovered_rows() -> None:
 
 
 def test_padding_crop_is_explained() -> None:
-    text = norm(cnnstep.solve(SAMPLES / "two-filters-padding.json").to_text(width=WIDTH))
+    text = norm(rendered(SAMPLES / "two-filters-padding.json", "text", width=WIDTH))
     assert ("The full convolution has one entry for each place of the padded input, 5×5: "
             "it is the gradient of the padded input. The first and last row and the first "
             "and last column are the padding, not entries of X, so they are cropped away, "
