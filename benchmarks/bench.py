@@ -48,6 +48,7 @@ LENET_SECONDS_TARGET = 2.0
 LENET_MEGABYTES_TARGET = 300.0
 LENET_TEXT_SECONDS_TARGET = 3.0
 LENET_LATEX_SECONDS_TARGET = 30.0
+VERIFY_SECONDS_TARGET = 10.0
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -550,6 +551,50 @@ def measure_large(ctx: Context) -> list[Row]:
     return rows
 
 
+# --------------------------------------------------------------------------
+# (d) --verify on larger layers
+
+
+def verify_layer(channels: int, size: int, filters: int, kernel: int, padding: int,
+                 seed: int = 1) -> Layer:
+    """A layer of two-place decimals with a target, for ``--verify``."""
+    rng = random.Random(seed)
+    out = size + 2 * padding - kernel + 1
+
+    def ints(shape: tuple[int, ...], low: int, high: int) -> IntArray:
+        count = int(np.prod(shape))
+        return np.array([rng.randint(low, high) for _ in range(count)],
+                        dtype=np.int64).reshape(shape)
+
+    return Layer(input=ints((channels, size, size), -99, 99),
+                 filter=ints((filters, channels, kernel, kernel), -200, 200),
+                 bias=ints((filters,), -50, 50), target=ints((filters, out, out), -100, 100),
+                 learning_rate="0.01", stride=1, padding=padding)
+
+
+def measure_verify(ctx: Context) -> list[Row]:
+    """``cnnstep solve --verify`` (the solve included) on a layer of 20,808 products
+    (2×17×17, 4 filters of 2×3×3, padding 1) and on the LeNet-sized one (460,800)."""
+    rows = []
+    n = ctx.lenet_repeats
+    for label, layer, products in (
+            ("2×17×17, 4 filters 3×3, padding 1", verify_layer(2, 17, 4, 3, 1), 20_808),
+            ("LeNet layer", lenet_layer(), 460_800)):
+        path = ctx.workdir / "verify.json"
+        path.write_text(layer.problem_json(), encoding="utf-8")
+        out = ctx.workdir / "verify.out"
+        runs = [run_child([CNNSTEP, "solve", path, "--verify"], out) for _ in range(n)]
+        if " differ from " in out.read_text(encoding="utf-8"):  # run_child checks the exit
+            raise RuntimeError(f"--verify found a difference on the {label}")
+        wall = statistics.median(run.wall for run in runs)
+        cpu = statistics.median(run.cpu for run in runs)
+        peak = statistics.median(run.maxrss_mb for run in runs)
+        rows.append(Row(f"`--verify`, {label}: {products:,} products, wall, median of {n}",
+                        f"{seconds(wall)} (CPU {seconds(cpu)}), {peak:.0f} MiB peak",
+                        f"< {VERIFY_SECONDS_TARGET:g} s", wall < VERIFY_SECONDS_TARGET))
+    return rows
+
+
 #: Every measurement, in table order: add new ones here.
 MEASUREMENTS: list[tuple[str, Measurement]] = [
     ("startup", measure_startup),
@@ -559,6 +604,7 @@ MEASUREMENTS: list[tuple[str, Measurement]] = [
     ("lenet-text", measure_lenet_text),
     ("lenet-latex", measure_lenet_latex),
     ("large", measure_large),
+    ("verify", measure_verify),
 ]
 
 
