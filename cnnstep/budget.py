@@ -372,7 +372,8 @@ def _scaled_sizes(scaled: Scaled) -> tuple[list[int], set[int]] | None:
     common = np.gcd(numerators, np.int64(scaled.denominator))
     own = np.int64(scaled.denominator) // common
     shifts = _bit_lengths(numerators // common) - _bit_lengths(own)
-    return [int(shifts.min()), int(shifts.max())], {int(d) for d in np.unique(own)}
+    # a set of the integers, not np.unique, which imports numpy.ma (20 ms at start-up)
+    return [int(shifts.min()), int(shifts.max())], set(own.tolist())
 
 
 def digits_of(values: ExactArray | Array | Fraction | None) -> Digits:
