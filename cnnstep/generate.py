@@ -199,7 +199,7 @@ def _layer(exercise: Exercise) -> Layer:
         if min(geometry.sizes(outputs, size, size)) < 1:
             raise GenerateError(f"pool_size: a {exercise.pool_size}×{exercise.pool_size} window "
                                 f"does not fit the {outputs[0]}×{outputs[1]} output")
-        pool = Pool(exercise.pool, size, size)
+        pool = Pool(exercise.pool, size, size, input_size=outputs)
     return Layer(
         input_shape=(exercise.channels, *exercise.size),
         filter_shape=(exercise.filters, exercise.channels, *exercise.kernel),
