@@ -44,10 +44,12 @@ FLOOR_IMPORTS = "import numpy, typer, rich"
 
 # targets
 STARTUP_RATIO_TARGET = 1.3
+TEXT_STARTUP_RATIO_TARGET = 1.15
 LENET_SECONDS_TARGET = 2.0
 LENET_MEGABYTES_TARGET = 300.0
 LENET_TEXT_SECONDS_TARGET = 3.0
 LENET_LATEX_SECONDS_TARGET = 30.0
+VERIFY_SECONDS_TARGET = 10.0
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -192,6 +194,7 @@ solve(Path(sys.argv[1]), format=Format.json)
 def measure_startup(ctx: Context) -> list[Row]:
     commands: dict[str, Command] = {
         "solve": [CNNSTEP, "solve", SAMPLE, "--format", "json"],
+        "text": [CNNSTEP, "solve", SAMPLE],  # the worked derivation, written to a file
         "floor": [sys.executable, "-c", FLOOR_IMPORTS],
         "direct": [sys.executable, "-c", _DIRECT, SAMPLE],
     }
@@ -221,6 +224,7 @@ def measure_startup(ctx: Context) -> list[Row]:
         return f"{seconds(wall[name])} (CPU {seconds(cpu[name])})"
 
     ratio = wall["solve"] / wall["floor"]
+    text_ratio = wall["text"] / wall["floor"]
     n = ctx.startup_repeats
     direct = (
         f"n/a ({direct_error})" if direct_error
@@ -233,6 +237,11 @@ def measure_startup(ctx: Context) -> list[Row]:
         Row("start-up ratio solve / floor, wall (CPU)",
             f"{ratio:.2f} ({cpu['solve'] / cpu['floor']:.2f})",
             f"≤ {STARTUP_RATIO_TARGET}", ratio <= STARTUP_RATIO_TARGET),
+        Row(f"`cnnstep solve {SAMPLE.name}` (text, not a terminal), wall, median of {n}",
+            timing("text")),
+        Row("start-up ratio solve (text) / floor, wall (CPU)",
+            f"{text_ratio:.2f} ({cpu['text'] / cpu['floor']:.2f})",
+            f"≤ {TEXT_STARTUP_RATIO_TARGET}", text_ratio <= TEXT_STARTUP_RATIO_TARGET),
         Row("same command function called without typer's parsing (diagnostic), "
             "ratio to floor", direct),
     ]
@@ -550,6 +559,50 @@ def measure_large(ctx: Context) -> list[Row]:
     return rows
 
 
+# --------------------------------------------------------------------------
+# (d) --verify on larger layers
+
+
+def verify_layer(channels: int, size: int, filters: int, kernel: int, padding: int,
+                 seed: int = 1) -> Layer:
+    """A layer of two-place decimals with a target, for ``--verify``."""
+    rng = random.Random(seed)
+    out = size + 2 * padding - kernel + 1
+
+    def ints(shape: tuple[int, ...], low: int, high: int) -> IntArray:
+        count = int(np.prod(shape))
+        return np.array([rng.randint(low, high) for _ in range(count)],
+                        dtype=np.int64).reshape(shape)
+
+    return Layer(input=ints((channels, size, size), -99, 99),
+                 filter=ints((filters, channels, kernel, kernel), -200, 200),
+                 bias=ints((filters,), -50, 50), target=ints((filters, out, out), -100, 100),
+                 learning_rate="0.01", stride=1, padding=padding)
+
+
+def measure_verify(ctx: Context) -> list[Row]:
+    """``cnnstep solve --verify`` (the solve included) on a layer of 20,808 products
+    (2×17×17, 4 filters of 2×3×3, padding 1) and on the LeNet-sized one (460,800)."""
+    rows = []
+    n = ctx.lenet_repeats
+    for label, layer, products in (
+            ("2×17×17, 4 filters 3×3, padding 1", verify_layer(2, 17, 4, 3, 1), 20_808),
+            ("LeNet layer", lenet_layer(), 460_800)):
+        path = ctx.workdir / "verify.json"
+        path.write_text(layer.problem_json(), encoding="utf-8")
+        out = ctx.workdir / "verify.out"
+        runs = [run_child([CNNSTEP, "solve", path, "--verify"], out) for _ in range(n)]
+        if " differ from " in out.read_text(encoding="utf-8"):  # run_child checks the exit
+            raise RuntimeError(f"--verify found a difference on the {label}")
+        wall = statistics.median(run.wall for run in runs)
+        cpu = statistics.median(run.cpu for run in runs)
+        peak = statistics.median(run.maxrss_mb for run in runs)
+        rows.append(Row(f"`--verify`, {label}: {products:,} products, wall, median of {n}",
+                        f"{seconds(wall)} (CPU {seconds(cpu)}), {peak:.0f} MiB peak",
+                        f"< {VERIFY_SECONDS_TARGET:g} s", wall < VERIFY_SECONDS_TARGET))
+    return rows
+
+
 #: Every measurement, in table order: add new ones here.
 MEASUREMENTS: list[tuple[str, Measurement]] = [
     ("startup", measure_startup),
@@ -559,6 +612,7 @@ MEASUREMENTS: list[tuple[str, Measurement]] = [
     ("lenet-text", measure_lenet_text),
     ("lenet-latex", measure_lenet_latex),
     ("large", measure_large),
+    ("verify", measure_verify),
 ]
 
 

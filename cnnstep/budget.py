@@ -372,7 +372,8 @@ def _scaled_sizes(scaled: Scaled) -> tuple[list[int], set[int]] | None:
     common = np.gcd(numerators, np.int64(scaled.denominator))
     own = np.int64(scaled.denominator) // common
     shifts = _bit_lengths(numerators // common) - _bit_lengths(own)
-    return [int(shifts.min()), int(shifts.max())], {int(d) for d in np.unique(own)}
+    # a set of the integers, not np.unique, which imports numpy.ma (20 ms at start-up)
+    return [int(shifts.min()), int(shifts.max())], set(own.tolist())
 
 
 def digits_of(values: ExactArray | Array | Fraction | None) -> Digits:
@@ -1349,107 +1350,121 @@ def check_symbolic(item: Problem | Layer, max_work: int | None = None) -> Estima
 
 
 # --------------------------------------------------------------------------
-# verify: the loss written out in SymPy and differentiated directly
+# verify: the layer written out from its definition and differentiated directly
 
 
 @dataclass(frozen=True)
 class VerifySize:
-    """The size of the loss ``verify`` writes out: its symbols; the products it writes
-    out and those it evaluates to choose a branch (ReLU) or a window's extreme (max and
-    min pooling); and the work of differentiating it symbol by symbol."""
+    """The size of what ``verify`` works out: the layer's entries (inputs, weights and
+    biases), the products X·K of every Z (the taps that fall in the padding counted
+    too), the entries of Z and of the last stage, and the cells of every pool
+    window together."""
 
     symbols: int
-    written: int  # products written out in the loss
-    evaluated: int  # products evaluated to decide a branch or a window's extreme
-    derivatives: float  # Σ over the loss's terms of the symbols each holds
-    terms: float  # Σ over the loss's terms of its size times its symbols
-
-    @property
-    def products(self) -> int:
-        """Every product written out or evaluated: what ``verify.MAX_PRODUCTS`` bounds."""
-        return self.written + self.evaluated
+    products: int
+    outputs: int
+    last: int
+    cells: int
 
 
 def verify_size(problem: Problem) -> VerifySize:
-    """How large the loss that ``verify`` writes out is, from the layer's shapes."""
+    """How large the layer that ``verify`` writes out is, from its shapes."""
     layer = problem.layer
     filters, channels, kh, kw = layer.filter_shape
     _, height, width = layer.input_shape
     oh, ow = layer.output_size
-    bias = 1 if layer.has_bias else 0
-    symbols = channels * height * width + filters * channels * kh * kw + bias * filters
-    taps = channels * kh * kw  # products in one output entry
-    n_conv = filters * oh * ow
-    written = n_conv * taps
-    evaluated = 0
-    per_term, terms = taps, n_conv
-    term_symbols = 2 * taps + bias
-    pool = layer.pool
-    if pool is not None:
-        window = pool.size[0] * pool.size[1]
+    bias = filters if layer.has_bias else 0
+    symbols = channels * height * width + filters * channels * kh * kw + bias
+    outputs = filters * oh * ow
+    last, cells = outputs, 0
+    if layer.pool is not None:
         pooled_h, pooled_w = layer.pooled_size
-        terms = filters * pooled_h * pooled_w
-        if pool.kind == "mean":  # each window's mean holds its entries
-            written += terms * window * taps
-            per_term = window * taps
-            term_symbols = min(2 * window * taps + bias, symbols)
-        else:  # max and min evaluate each entry of a window to choose one
-            evaluated += terms * window * taps
-    if not problem.has_gradients:
-        return VerifySize(symbols, written, evaluated, 0.0, 0.0)
-    return VerifySize(symbols, written, evaluated, _f(terms) * term_symbols,
-                      _f(terms) * per_term * term_symbols)
+        last = filters * pooled_h * pooled_w
+        cells = last * layer.pool.size[0] * layer.pool.size[1]
+    return VerifySize(symbols, outputs * channels * kh * kw, outputs, last, cells)
 
 
-#: SymPy: its import; per product written out or evaluated; per derivative taken and
-#: per term of a derivative evaluated, for a linear loss (a given dL/dZ) and a squared
-#: one (a target); sigmoid and tanh multiply all of it
-SYMPY_IMPORT = 300_000_000
-SYMPY_PRODUCT = 250_000
-SYMPY_EVALUATION = 50_000
-SYMPY_DERIVATIVE = {False: 250_000, True: 1_500_000}
-SYMPY_TERM = {False: 16_000, True: 25_000}
-SYMPY_FLOAT = {"sigmoid": 4.0, "tanh": 10.0}
-#: bytes: SymPy itself, and per product of the loss
-SYMPY_BYTES = 40_000_000
-SYMPY_PRODUCT_BYTES = 2000
+#: one term X·K in a Python loop over integers, beyond the product itself
+VERIFY_TERM = 200
+#: Fraction operations per entry of Z: each stage, the loss, dL/dZ, and per direction
+#: the changes of Z and of the last stage and their integers
+VERIFY_OUTPUT_OPS = 10
+VERIFY_DIRECTION_OPS = 3
+#: Fraction operations per input, weight and bias entry: the gradient made, scaled,
+#: compared, and per direction its entry
+VERIFY_SYMBOL_OPS = 12
+VERIFY_SYMBOL_DIRECTION = 1_000
+#: sigmoid or tanh of one entry, and its slope, in decimal arithmetic
+VERIFY_FLOAT = 100_000
+#: arrays of Fractions held at once: of Z's size and of the symbols'
+VERIFY_OUTPUT_ARRAYS = 16
+VERIFY_SYMBOL_ARRAYS = 8
 
 
 def verify_estimate(problem: Problem) -> Estimate:
-    """``verify``: the solve, then the loss written out in SymPy, differentiated by every
-    symbol and evaluated at the problem's numbers."""
+    """``verify``: the solve, then the layer written out from its definition (the
+    forward pass, dL/dK and dL/dX over every term, and per direction of the check
+    the correlations it needs), in integers over common denominators, with Fraction
+    work per entry of Z and per input, weight and bias entry. With training steps,
+    the engine's training, then the same again at every step and for the final loss,
+    at the sizes the weights' numbers grow to (:class:`Growth`)."""
     parts = _Parts()
     numbers = _solve(parts, problem)
-    size = verify_size(problem)
-    activation = problem.layer.activation
-    factor = SYMPY_FLOAT.get(activation.kind, 1.0) if activation is not None else 1.0
-    # long numbers make SymPy's rationals slow as they make Fractions
-    factor *= fraction_op(numbers.conv) / fraction_op(ONE)
-    squared = problem.exact_target is not None
-    what = (f"the loss in SymPy: {size.symbols} symbols, {size.products} products, "
-            f"{_count(size.terms)} terms of derivatives")
-    # ReLU and leaky ReLU evaluate each output entry to choose their branch
-    activation_evaluated = (size.written if activation is not None and activation.exact
-                            else 0)
-    parts.add(what, SYMPY_IMPORT + factor * (
-        SYMPY_PRODUCT * size.written
-        + SYMPY_EVALUATION * (size.evaluated + activation_evaluated)
-        + SYMPY_DERIVATIVE[squared] * size.derivatives + SYMPY_TERM[squared] * size.terms),
-        held=SYMPY_BYTES + SYMPY_PRODUCT_BYTES * (size.written + size.derivatives))
-    single = parts.estimate("direct differentiation")
+    _verified(parts, problem, numbers)
     if problem.steps <= 1:
-        return single
-    # the training, then the loss differentiated again at every step and evaluated
-    # after the last, its numbers growing as the weights' do
+        return parts.estimate("direct differentiation")
     grow = growth(problem)
     _training(parts, problem, grow)
-    sympy = single.parts[-1]
-    first = fraction_op(grow.at(1)[0])
     for end, count in [*_blocks(problem.steps), (problem.steps + 1, 1)]:
-        factor = fraction_op(grow.at(end)[0]) / first
-        parts.add(f"{count} training steps to step {end}: {sympy.what}",
-                  sympy.nanoseconds * count * factor, passing=sympy.held * factor)
+        block = _Parts()
+        _verified(block, problem, _solve(_Parts(), problem, grow.at(end)))
+        what = ("the final loss" if end > problem.steps else
+                f"step {end}" if count == 1 else f"{count} training steps to step {end}")
+        for part in block.parts:
+            parts.add(f"{what}, directly: {part.what}", part.nanoseconds * count,
+                      passing=part.held + part.passing)
     return parts.estimate("direct differentiation")
+
+
+def _verified(parts: _Parts, problem: Problem, numbers: _Numbers) -> None:
+    """The direct route of ``verify`` at the sizes of ``numbers`` (a solve's, at the
+    problem's weights or a training step's)."""
+    from cnnstep import verify
+
+    size = verify_size(problem)
+    activation = problem.layer.activation
+    floats = activation is not None and not activation.exact
+    held = [numbers.conv, numbers.last]
+    if floats:
+        # sigmoid and tanh have DIGITS (and a guard of ten) significant digits, their
+        # slopes twice as many, dL/dZ three times as many and the target's
+        places = 3 * (verify.DIGITS + 10)
+        given = digits_of(problem.exact_target if problem.exact_target is not None
+                          else problem.exact_grad_output)
+        held.append(Digits(numbers.conv.magnitude + given.magnitude + 2,
+                           places + given.twos, places + given.fives, given.rest))
+    elif numbers.grad_conv is not None:
+        held.append(numbers.grad_conv)
+    largest_digits = max(held, key=lambda d: d.scaled_words)
+    words = largest_digits.scaled_words
+    directions = verify.DIRECTIONS + 3 if problem.has_gradients else 0
+    # the forward pass; dL/dK and dL/dX, a product each; per random direction three
+    # correlations, per coordinate direction of X and of K one
+    passes = 1 + (2 + 3 * verify.DIRECTIONS + 2 if problem.has_gradients else 0)
+    parts.add(f"the layer written out: {_count(size.products)} products, {passes} passes",
+              _f(size.products) * passes * (VERIFY_TERM + multiply(words, words)))
+    op = fraction_op(largest_digits)
+    outputs = _f(size.outputs) + _f(size.cells)
+    parts.add(f"the stages: {_count(size.outputs)} entries",
+              outputs * (VERIFY_OUTPUT_OPS + directions * VERIFY_DIRECTION_OPS) * op
+              + (_f(size.outputs) * VERIFY_FLOAT if floats else 0.0),
+              held=outputs * VERIFY_OUTPUT_ARRAYS * fraction_bytes(largest_digits))
+    if problem.has_gradients:
+        parts.add(f"the gradients: {_count(size.symbols)} entries",
+                  _f(size.symbols) * (VERIFY_SYMBOL_OPS * op
+                                      + directions * VERIFY_SYMBOL_DIRECTION),
+                  held=_f(size.symbols) * VERIFY_SYMBOL_ARRAYS
+                  * fraction_bytes(largest_digits))
 
 
 def check_verify(problem: Problem, max_work: int | None = None) -> Estimate:

@@ -245,8 +245,8 @@ def solve(
     verify: Annotated[
         bool, typer.Option(
             "--verify",
-            help="Check the gradients against direct differentiation of the loss with SymPy "
-                 "and print one line per quantity; exit 1 if any entry differs.")
+            help="Check the gradients against direct differentiation of the loss in exact "
+                 "numbers and print one line per quantity; exit 1 if any entry differs.")
     ] = False,
     questions: Annotated[
         bool, typer.Option(

@@ -447,7 +447,7 @@ def _significant_rows(a: IntArray, negative: IntArray, d: int
     done &= places >= 0
     width = max(38, int(places.max()) + 3) if a.size else 38
     rows = np.zeros((a.size, width), dtype=np.uint8)
-    for group in np.unique(places[done]):
+    for group in sorted(set(places[done].tolist())):  # np.unique imports numpy.ma
         where = np.flatnonzero(done & (places == group))
         made, positional = _decimal_rows(q[where], 1, negative[where], int(group))
         done[where[~positional]] = False

@@ -1,4 +1,4 @@
-"""``--verify``: the engine checked against direct differentiation with SymPy.
+"""``--verify``: the engine checked against direct differentiation.
 
 * Every numeric sample verifies (exit 0, one "verified" line per quantity;
   ``"verified": true`` in JSON); the shape-only samples exit 2.
@@ -6,7 +6,13 @@
   not spread by zeros for stride 2, the loss gradient without its factor 2, the
   bias left out) is caught: the quantity is named, the differing entries are
   listed with the engine's and the direct value, and the command exits 1.
-* A layer too large to differentiate gets a clear message and exit 2, quickly.
+* So is an engine broken in a layer after the convolution (the activation, its
+  slope, the pool, its backward pass, the loss, dL/dB), on every layered
+  sample: exactly the quantities that change fail.
+* A layer of 20,000 products verifies in well under ten seconds; one too large
+  to differentiate gets a clear message and exit 2, quickly.
+* Random small layers, with activations and pools, verify, and the two direct
+  routes (the exact chain rule and SymPy) agree on them.
 * A forward-only problem verifies its output by direct evaluation.
 """
 
@@ -24,10 +30,12 @@ import numpy as np
 import pytest
 from helpers import LAYER_SAMPLES, SAMPLES, Case, Result, cases, invoke, layer_sample
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from oracle import flatten, fr, naive_backward, naive_forward, naive_grad_output
 
-from cnnstep import engine, verify
+from cnnstep import budget, engine, verify
 from cnnstep.problem import Problem, problem_from_data
+from cnnstep.verify_sympy import SymPyVerifier
 
 ALL_SAMPLES = sorted(SAMPLES.glob("*.json"))
 
@@ -331,17 +339,83 @@ def test_bias_left_out_of_the_forward_pass_is_caught(monkeypatch: pytest.MonkeyP
     assert "  output[0][0]: engine 1, direct evaluation 6" in run.stdout
 
 
+#: ways to break the engine after the convolution, each a function of the original
+BREAKS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "activation": ("activate", lambda f: lambda z, a: f(z, a) * 2),
+    "slope": ("activation_slope", lambda f: lambda z, a, act: f(z, a, act) + 1),
+    "activation backward": ("activation_backward", lambda f: lambda g, s: f(g, s) * 3),
+    "pool": ("pool_forward", lambda f: lambda a, pool: (f(a, pool)[0] + 1, f(a, pool)[1])),
+    "pool backward": ("pool_backward",
+                      lambda f: lambda g, pool, shape, winners: f(g, pool, shape, winners) / 2),
+    "loss": ("loss_value", lambda f: lambda z, y, loss: f(z, y, loss) + 1),
+    "dL/dB": ("bias_gradient", lambda f: lambda g: f(g) - 1),
+}
+CHECKED = ("conv", "activated", "output", "loss", "grad_filter", "grad_bias", "grad_input")
+
+
+def changed_keys(right: engine.Solution, wrong: engine.Solution) -> set[str]:
+    """The checked quantities that differ (beyond 1e-9) between two solutions."""
+    changed = set()
+    for key in CHECKED:
+        a, b = getattr(right, key), getattr(wrong, key)
+        if a is None:
+            continue
+        pairs = [(a, b)] if isinstance(a, Fraction) else zip(a.flat, b.flat, strict=True)
+        if any(abs(x - y) > Fraction(1, 10**9) * max(1, abs(x)) for x, y in pairs):
+            changed.add(key)
+    return changed
+
+
+@pytest.mark.parametrize("break_name", BREAKS)
+@pytest.mark.parametrize("name", LAYER_SAMPLES)
+def test_a_broken_layer_after_the_convolution_is_caught(
+        name: str, break_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each stage of the engine after the convolution broken in turn: exactly the
+    quantities the break changes fail, each differing entry with the right value."""
+    problem = load_sample(name)
+    layer = problem.layer
+    function, broken = BREAKS[break_name]
+    if ("activ" in function or "slope" in function) and layer.activation is None:
+        pytest.skip("no activation")
+    if "pool" in function and layer.pool is None:
+        pytest.skip("no pool")
+    if (function == "loss_value" and problem.target is None) or (
+            function == "bias_gradient" and problem.bias is None):
+        pytest.skip("nothing to break")
+    right = engine.solve(problem)
+    monkeypatch.setattr(engine, function, broken(getattr(engine, function)))
+    wrong = engine.solve(problem)
+    changed = changed_keys(right, wrong)
+    assert changed, "the break changes nothing here"
+    checks = verify.verify(problem)
+
+    def key_of(check: verify.Check) -> str:  # Z is "output" when no layer follows
+        return "conv" if check.label == "Z" else check.key
+
+    failing = {key_of(check) for check in checks if not check.ok}
+    assert failing == changed & {key_of(check) for check in checks}, verify.report(checks)
+    for check in checks:
+        key = key_of(check)
+        for miss in check.mismatches:
+            index = tuple(int(i) for i in re.findall(r"\[(\d+)\]", miss.entry))
+            value = getattr(right, key)
+            truth = value if isinstance(value, Fraction) else value[
+                (0,) * (value.ndim - len(index)) + index]
+            assert verify.Oracle(problem).agree(truth, miss.direct, verify.Verifier(
+                problem).approximate), (miss, truth)
+
+
 # --------------------------------------------------------------------------
 # too large: a clear message, at once
 
 
 def big_problem() -> dict[str, Any]:
-    """A 3×32×32 input and 6 filters of 3×5×5: a LeNet-sized layer."""
-    image = [[[(c + i * j) % 5 for j in range(32)] for i in range(32)] for c in range(3)]
+    """A 3×64×64 input and 16 filters of 3×5×5: 4.3 million products."""
+    image = [[[(c + i * j) % 5 for j in range(64)] for i in range(64)] for c in range(3)]
     kernel = [[[[(f + c + m - n) % 3 - 1 for n in range(5)] for m in range(5)]
-               for c in range(3)] for f in range(6)]
-    return {"input": image, "filter": kernel, "bias": [0] * 6,
-            "grad_output": [[[1] * 28 for _ in range(28)] for _ in range(6)]}
+               for c in range(3)] for f in range(16)]
+    return {"input": image, "filter": kernel, "bias": [0] * 16,
+            "grad_output": [[[1] * 60 for _ in range(60)] for _ in range(16)]}
 
 
 def test_too_large_in_process() -> None:
@@ -352,8 +426,8 @@ def test_too_large_in_process() -> None:
     assert time.monotonic() - start < 2
     message = str(caught.value)
     assert "--verify" in message
-    assert "3528 symbols" in message  # 3072 inputs + 450 weights + 6 biases
-    assert f"limited to {verify.MAX_SYMBOLS} symbols" in message
+    assert "13504 symbols and 4320000 products" in message  # 12288 + 1200 + 16
+    assert f"limited to {verify.MAX_SYMBOLS} symbols and {verify.MAX_PRODUCTS}" in message
 
 
 def test_too_large_through_the_cli(problem_file: Callable[..., Path]) -> None:
@@ -371,13 +445,39 @@ def test_too_large_through_the_cli(problem_file: Callable[..., Path]) -> None:
         assert "Traceback" not in run.stderr
 
 
-def test_too_many_products_with_few_symbols() -> None:
-    """One 40×40 channel and a 3×3 kernel: 1609 symbols, but 38·38·9 products."""
+def decimal_layer(channels: int, side: int, filters: int, kernel: int, padding: int,
+                  seed: int = 0) -> dict[str, Any]:
+    """Two-place decimals in the input and target, three in the filter, and a bias."""
+    rng = np.random.default_rng(seed)
+    out = side + 2 * padding - kernel + 1
+
+    def decimals(shape: tuple[int, ...], places: int) -> Any:
+        return (rng.integers(-999, 1000, size=shape) / 10**places).round(places).tolist()
+
+    return {"input": decimals((channels, side, side), 2),
+            "filter": decimals((filters, channels, kernel, kernel), 3),
+            "bias": decimals((filters,), 2), "padding": padding, "learning_rate": "0.1",
+            "target": decimals((filters, out, out), 2)}
+
+
+def test_twenty_thousand_products_verify_quickly() -> None:
+    """The old route took about 5 ms of SymPy per product and refused beyond 2000."""
+    problem = problem_from_data(decimal_layer(2, 17, 4, 3, padding=1))
+    assert budget.verify_size(problem).products == 20808
+    start = time.process_time()
+    checks = verify.verify(problem)
+    assert time.process_time() - start < 5
+    assert all(check.ok for check in checks), verify.report(checks)
+
+
+def test_a_layer_the_old_limit_refused_verifies() -> None:
+    """One 40×40 channel and a 3×3 kernel: 38·38·9 products, over the old limit."""
     image = [[(i + j) % 3 for j in range(40)] for i in range(40)]
     problem = problem_from_data({"input": image, "filter": [[1, 0, -1]] * 3,
                                  "grad_output": [[1] * 38 for _ in range(38)]})
-    with pytest.raises(verify.TooLarge, match=r"12996 products"):
-        verify.verify(problem)
+    assert budget.verify_size(problem).products == 12996
+    checks = verify.verify(problem)
+    assert all(check.ok for check in checks), verify.report(checks)
 
 
 # --------------------------------------------------------------------------
@@ -434,3 +534,54 @@ def test_random_small_problems_verify(case: Case) -> None:
     # the direct route agrees with the naive loops too (not only with the engine)
     z = naive_forward(case.x, case.k, case.b, case.stride, case.padding)
     assert [fr(v) for v in flatten(z)] == list(engine.solve(problem).output.flat)
+
+
+@st.composite
+def layered_problems(draw: Any) -> dict[str, Any]:
+    """A small layer with an activation and a pool (either may be absent), a target or a
+    given gradient, and small decimals or fractions."""
+    numbers = st.sampled_from(["0", "1", "-1", "0.5", "-0.25", "2", "1/3", "-1.5", "0.1"])
+
+    def array(*shape: int) -> Any:
+        if not shape:
+            return draw(numbers)
+        return [array(*shape[1:]) for _ in range(shape[0])]
+
+    channels, filters = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    side, kernel = draw(st.integers(2, 5)), draw(st.integers(1, 2))
+    padding, stride = draw(st.integers(0, 1)), draw(st.integers(1, 2))
+    out = (side + 2 * padding - kernel) // stride + 1
+    data: dict[str, Any] = {"input": array(channels, side, side),
+                            "filter": array(filters, channels, kernel, kernel),
+                            "padding": padding, "stride": stride}
+    if draw(st.booleans()):
+        data["bias"] = array(filters)
+    activation = draw(st.sampled_from([None, "relu", "leaky_relu", "sigmoid", "tanh"]))
+    if activation is not None:
+        data["activation"] = activation
+    last = out
+    if out >= 2 and draw(st.booleans()):
+        size = draw(st.integers(1, 2))
+        pool_stride = draw(st.integers(1, 2))
+        data["pool"] = {"type": draw(st.sampled_from(["max", "min", "mean"])), "size": size,
+                        "stride": pool_stride}
+        last = (out - size) // pool_stride + 1
+    if draw(st.booleans()):
+        data["target"] = array(filters, last, last)
+        data["loss"] = draw(st.sampled_from(["mse", "sse", "half_sse"]))
+    else:
+        data["grad_output"] = array(filters, last, last)
+    return data
+
+
+@given(layered_problems())
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_random_layered_problems_verify_by_both_routes(data: dict[str, Any]) -> None:
+    """The exact chain rule agrees with the engine on random small layers, its own
+    directional check passes, and SymPy's derivatives give the same report."""
+    problem = problem_from_data(data)
+    solution = engine.solve(problem)
+    checks = verify.Verifier(problem).checks(solution)
+    assert all(check.ok for check in checks), verify.report(checks)
+    assert SymPyVerifier(problem).checks(solution) == checks
