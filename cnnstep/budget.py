@@ -815,14 +815,15 @@ def _input_gradient(parts: _Parts, layer: Layer, dk: Digits, dg: Digits) -> Digi
     filters, _, kh, kw = layer.filter_shape
     hp, wp = layer.padded_size
     rows, cols = _spread(layer)
-    gh, gw = rows + 2 * (kh - 1), cols + 2 * (kw - 1)
+    eh, ew = layer.effective_kernel  # dL/dZ is padded by the dilated kernel's span
+    gh, gw = rows + 2 * (eh - 1), cols + 2 * (ew - 1)
     parts.add(f"dL/dZ padded by the kernel: {_dims(gh, gw)} entries",
               _f(filters * gh * gw) * ENTRY + _f(filters * channels * kh * kw) * ENTRY,
               held=_f(filters * gh * gw) * POINTER)
     result = _correlation(parts, f"dL/dX: a {_dims(kh, kw)} kernel over a {_dims(gh, gw)} "
                           "padded gradient", (filters, gh, gw), dg,
                           (channels, filters, kh, kw), dk,
-                          (channels, rows + kh - 1, cols + kw - 1))
+                          (channels, rows + eh - 1, cols + ew - 1))
     parts.add(f"dL/dX: the padded input's gradient, {_dims(channels, hp, wp)} entries",
               _f(channels * hp * wp) * 2 * ENTRY, held=_f(channels * hp * wp) * POINTER)
     return result
@@ -1148,7 +1149,8 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
     if whole:
         shown += [(_f(channels * hp * wp), numbers.input, False),
                   (_f(filters * channels * kh * kw) * 2, numbers.filter, False),
-                  (_f(filters * (rows + 2 * kh - 2) * (cols + 2 * kw - 2)),
+                  (_f(filters * (rows + 2 * layer.effective_kernel[0] - 2)
+                      * (cols + 2 * layer.effective_kernel[1] - 2)),
                    numbers.grad_conv or ONE, False)]
         if any(layer.padding):
             shown.append((_f(channels * hp * wp), numbers.grad_input or ONE, False))

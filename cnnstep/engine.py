@@ -11,6 +11,10 @@ because the derivation prints exactly these steps:
   zero-inserted dL/dZ (a correlation of the rotated kernel with dL/dZ padded
   by ``kernel − 1`` zeros on each side), cropped back by the padding.
 
+With a dilation every window's taps are spaced by it: the forward pass and
+dL/dK read Xpad at ``i·s + m·d``, and dL/dX slides the dilated rot180(K) over
+dL/dZ padded by the dilated span less one, ``d·(k − 1)``.
+
 Sums of products are vectorised: each operand is scaled to integers over a
 common denominator, multiplied as ``int64`` when no sum can overflow (else as
 Python integers), and divided back exactly.
@@ -88,18 +92,21 @@ def _unscaled(integers: IntArray, denominator: int) -> Array:
     return values.reshape(integers.shape)
 
 
-def correlate(x: Array, k: Array, stride: tuple[int, int] = (1, 1)) -> Array:
+def correlate(x: Array, k: Array, stride: tuple[int, int] = (1, 1),
+              dilation: tuple[int, int] = (1, 1)) -> Array:
     """Valid cross-correlation summed over channels.
 
     ``x`` is (C, H, W), ``k`` is (F, C, kh, kw); the result is (F, oh, ow) with
-    ``out[f, i, j] = Σ_c Σ_m Σ_n x[c, i·sh + m, j·sw + n] · k[f, c, m, n]``.
+    ``out[f, i, j] = Σ_c Σ_m Σ_n x[c, i·sh + m·dh, j·sw + n·dw] · k[f, c, m, n]``.
     """
     channels = x.shape[0]
     filters, _, kh, kw = k.shape
     sh, sw = stride
+    dh, dw = dilation
     xi, dx = _scaled(x)
     ki, dk = _scaled(k)
-    windows = sliding_window_view(xi, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+    span = geometry.effective_kernel((kh, kw), dilation)
+    windows = sliding_window_view(xi, span, axis=(1, 2))[:, ::sh, ::sw, ::dh, ::dw]
     oh, ow = windows.shape[1], windows.shape[2]
     columns = windows.transpose(1, 2, 0, 3, 4).reshape(oh * ow, channels * kh * kw)
     products = _matmul(columns, ki.reshape(filters, -1).T)
@@ -138,32 +145,39 @@ def crop(x: Array, padding: tuple[int, int]) -> Array:
 # the convolution, forward and backward
 
 
-def forward(xpad: Array, k: Array, bias: Array | None, stride: tuple[int, int]) -> Array:
-    """Z = corr(Xpad, K) + B, shape (F, oh, ow)."""
-    z = correlate(xpad, k, stride)
+def forward(xpad: Array, k: Array, bias: Array | None, stride: tuple[int, int],
+            dilation: tuple[int, int] = (1, 1)) -> Array:
+    """Z = corr(Xpad, K) + B, shape (F, oh, ow), the kernel's taps spaced by the dilation."""
+    z = correlate(xpad, k, stride, dilation)
     if bias is not None:
         z = z + bias.reshape(-1, 1, 1)
     return z
 
 
-def channel_parts(xpad: Array, k: Array, stride: tuple[int, int]) -> Array:
+def channel_parts(xpad: Array, k: Array, stride: tuple[int, int],
+                  dilation: tuple[int, int] = (1, 1)) -> Array:
     """Each channel's part of Z, before the bias, shape (F, C, oh, ow):
     ``Z[f] = Σ_c parts[f, c] + B[f]``, as a course adds the channels' maps."""
-    parts = [correlate(xpad[c : c + 1], k[:, c : c + 1], stride) for c in range(xpad.shape[0])]
+    parts = [correlate(xpad[c : c + 1], k[:, c : c + 1], stride, dilation)
+             for c in range(xpad.shape[0])]
     return np.stack(parts, axis=1)
 
 
-def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int]) -> Array:
-    """dL/dK = corr(Xpad, dL/dZ zero-inserted), shape (F, C, kh, kw).
+def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int],
+                    dilation: tuple[int, int] = (1, 1)) -> Array:
+    """dL/dK = corr(Xpad, dL/dZ zero-inserted), shape (F, C, kh, kw), taps spaced by
+    the dilation.
 
-    ``dK[f, c, m, n] = Σ_i Σ_j xpad[c, m + i, n + j] · spread[f, i, j]``.
+    ``dK[f, c, m, n] = Σ_i Σ_j xpad[c, m·dh + i, n·dw + j] · spread[f, i, j]``.
     """
     channels = xpad.shape[0]
     filters, rows, cols = spread.shape
     kh, kw = kernel_size
+    dh, dw = dilation
     xi, dx = _scaled(xpad)
     gi, dg = _scaled(spread)
-    windows = sliding_window_view(xi, (rows, cols), axis=(1, 2))[:, :kh, :kw]
+    windows = sliding_window_view(xi, (rows, cols), axis=(1, 2))[:, : dh * kh : dh,
+                                                                 : dw * kw : dw]
     products = _matmul(windows.reshape(channels * kh * kw, rows * cols),
                        gi.reshape(filters, rows * cols).T)
     return _unscaled(products.T.reshape(filters, channels, kh, kw), dx * dg)
@@ -171,7 +185,8 @@ def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int]) ->
 
 def kernel_gradient(xpad: Array, grad_conv: Array, layer: Layer) -> Array:
     """dL/dK from dL/dZ: zero insertion for the stride, then :func:`filter_gradient`."""
-    return filter_gradient(xpad, insert_zeros(grad_conv, layer.stride), layer.kernel_size)
+    return filter_gradient(xpad, insert_zeros(grad_conv, layer.stride), layer.kernel_size,
+                           layer.dilation)
 
 
 def bias_gradient(grad_conv: Array) -> Array:
@@ -180,28 +195,32 @@ def bias_gradient(grad_conv: Array) -> Array:
 
 
 def full_pad(spread: Array, kernel_size: tuple[int, int]) -> Array:
-    """dL/dZ (zero-inserted) with ``kernel − 1`` zeros on each side, for the full convolution."""
+    """dL/dZ (zero-inserted) with ``kernel − 1`` zeros on each side, for the full convolution
+    (the dilated kernel's span d·(k − 1) + 1 when it is dilated)."""
     return pad(spread, (kernel_size[0] - 1, kernel_size[1] - 1))
 
 
-def full_convolution(kernel: Array, padded_grad: Array, padded_size: tuple[int, int]) -> Array:
-    """dL/dXpad = corr(padded dL/dZ, kernel) summed over filters, shape (C, Hp, Wp).
+def full_convolution(kernel: Array, padded_grad: Array, padded_size: tuple[int, int],
+                     dilation: tuple[int, int] = (1, 1)) -> Array:
+    """dL/dXpad = corr(padded dL/dZ, kernel) summed over filters, shape (C, Hp, Wp),
+    the kernel's taps spaced by the dilation.
 
-    With the rotated kernel this is the full convolution of rot180(K) with
-    dL/dZ. Rows and columns of the padded input that no window reached (when
+    With the rotated kernel this is the full convolution of the (dilated) rot180(K)
+    with dL/dZ. Rows and columns of the padded input that no window reached (when
     the stride does not divide evenly) receive zero gradient.
     """
-    reached = correlate(padded_grad, kernel.transpose(1, 0, 2, 3))
+    reached = correlate(padded_grad, kernel.transpose(1, 0, 2, 3), (1, 1), dilation)
     out = zeros((reached.shape[0], *padded_size))
     out[:, : reached.shape[1], : reached.shape[2]] = reached
     return out
 
 
-def filter_parts(kernel: Array, padded_grad: Array, padded_size: tuple[int, int]) -> Array:
+def filter_parts(kernel: Array, padded_grad: Array, padded_size: tuple[int, int],
+                 dilation: tuple[int, int] = (1, 1)) -> Array:
     """Each filter's part of dL/dXpad, shape (F, C, Hp, Wp): :func:`full_convolution`
     of one filter's rotated kernel with its own padded gradient; the parts add up
     to dL/dXpad."""
-    parts = [full_convolution(kernel[f : f + 1], padded_grad[f : f + 1], padded_size)
+    parts = [full_convolution(kernel[f : f + 1], padded_grad[f : f + 1], padded_size, dilation)
              for f in range(kernel.shape[0])]
     return np.stack(parts)
 
@@ -209,8 +228,9 @@ def filter_parts(kernel: Array, padded_grad: Array, padded_size: tuple[int, int]
 def input_gradient(kernel: Array, spread: Array, layer: Layer) -> Array:
     """dL/dX: :func:`full_convolution` of ``kernel`` (rot180(K)) with the zero-inserted
     dL/dZ padded by kernel − 1, cropped back by the layer's padding."""
-    padded = full_pad(spread, layer.kernel_size)
-    return crop(full_convolution(kernel, padded, layer.padded_size), layer.padding)
+    padded = full_pad(spread, layer.effective_kernel)
+    return crop(full_convolution(kernel, padded, layer.padded_size, layer.dilation),
+                layer.padding)
 
 
 def sgd(weights: Array, gradient: Array, learning_rate: Fraction) -> Array:
@@ -447,11 +467,13 @@ def _forward(problem: Problem) -> dict[str, Any]:
     """The forward stages: padded input, Z, A, P and the pool's winners."""
     layer = problem.layer
     xpad = pad(problem.input, problem.padding)
-    conv = (forward(xpad, problem.filter, problem.bias, layer.stride) if layer.convolution
+    conv = (forward(xpad, problem.filter, problem.bias, layer.stride, layer.dilation)
+            if layer.convolution
             else problem.input)  # a layer alone: the input goes straight on
     stages: dict[str, Any] = {"padded_input": xpad, "conv": conv}
     if layer.channels > 1 and layer.convolution:
-        stages["channel_parts"] = channel_parts(xpad, problem.filter, layer.stride)
+        stages["channel_parts"] = channel_parts(xpad, problem.filter, layer.stride,
+                                                layer.dilation)
     last = stages["conv"]
     if layer.activation is not None:
         last = stages["activated"] = activate(last, layer.activation)
@@ -481,14 +503,17 @@ def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
         stages["grad_input"] = dz
         return
     stages["spread_grad"] = spread = insert_zeros(dz, layer.stride)
-    stages["grad_filter"] = filter_gradient(stages["padded_input"], spread, layer.kernel_size)
+    stages["grad_filter"] = filter_gradient(stages["padded_input"], spread, layer.kernel_size,
+                                            layer.dilation)
     if problem.exact_bias is not None:
         stages["grad_bias"] = bias_gradient(dz)
     stages["rotated_filter"] = rotated = rotate180(problem.filter)
-    stages["padded_grad"] = padded = full_pad(spread, layer.kernel_size)
-    stages["grad_padded_input"] = full = full_convolution(rotated, padded, layer.padded_size)
+    stages["padded_grad"] = padded = full_pad(spread, layer.effective_kernel)
+    stages["grad_padded_input"] = full = full_convolution(rotated, padded, layer.padded_size,
+                                                          layer.dilation)
     if layer.filters > 1:
-        stages["filter_parts"] = filter_parts(rotated, padded, layer.padded_size)
+        stages["filter_parts"] = filter_parts(rotated, padded, layer.padded_size,
+                                              layer.dilation)
     stages["grad_input"] = np.ascontiguousarray(crop(full, layer.padding))
 
 
@@ -537,24 +562,27 @@ def _solution(problem: Problem, stages: dict[str, Any]) -> Solution:
 
 
 def scaled_correlation_columns(xpad: IntArray, kernel_size: tuple[int, int],
-                               stride: tuple[int, int]) -> IntArray:
+                               stride: tuple[int, int],
+                               dilation: tuple[int, int] = (1, 1)) -> IntArray:
     """The windows of Xpad as rows, (oh·ow, C·kh·kw): row (i, j) holds
-    ``xpad[c, i·sh + m, j·sw + n]`` in (c, m, n) order."""
-    kh, kw = kernel_size
+    ``xpad[c, i·sh + m·dh, j·sw + n·dw]`` in (c, m, n) order."""
     sh, sw = stride
-    windows = sliding_window_view(xpad, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+    dh, dw = dilation
+    span = geometry.effective_kernel(kernel_size, dilation)
+    windows = sliding_window_view(xpad, span, axis=(1, 2))[:, ::sh, ::sw, ::dh, ::dw]
     oh, ow = windows.shape[1], windows.shape[2]
     return windows.transpose(1, 2, 0, 3, 4).reshape(oh * ow, -1)
 
 
 def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
-    """dL/dX without a window tensor: ``dXpad[c, i·sh + m, j·sw + n] += Σ_f K[f, c, m, n] ·
+    """dL/dX without a window tensor: ``dXpad[c, i·sh + m·dh, j·sw + n·dw] += Σ_f K[f, c, m, n] ·
     dZ[f, i, j]``, one (C × F)·(F × oh·ow) product per kernel position (m, n), cropped
     by the padding. The same numbers as the full convolution of rot180(K) with the
     zero-inserted dL/dZ; memory in proportion to X."""
     filters, channels, kh, kw = kernel.shape
     _, oh, ow = grad.shape
     sh, sw = layer.stride
+    dh, dw = layer.dilation
     hp, wp = layer.padded_size
     g = grad.numerators.reshape(filters, oh * ow)
     # every entry of dXpad adds at most kh·kw products per filter
@@ -564,7 +592,8 @@ def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
     for m in range(kh):
         for n in range(kw):
             part = exact.matmul(np.ascontiguousarray(kernel.numerators[:, :, m, n].T), g)
-            out[:, m : m + sh * (oh - 1) + 1 : sh, n : n + sw * (ow - 1) + 1 : sw] += \
+            top, left = m * dh, n * dw
+            out[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += \
                 part.reshape(channels, oh, ow)
     ph, pw = layer.padding
     cropped = np.ascontiguousarray(out[:, ph : hp - ph, pw : wp - pw])
@@ -589,7 +618,7 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     filters = layer.filters
     ph, pw = layer.padding
     xpad = np.pad(x.numerators, ((0, 0), (ph, ph), (pw, pw)))
-    columns = scaled_correlation_columns(xpad, layer.kernel_size, layer.stride)
+    columns = scaled_correlation_columns(xpad, layer.kernel_size, layer.stride, layer.dilation)
     oh, ow = layer.output_size
     products = exact.matmul(columns, np.ascontiguousarray(k.numerators.reshape(filters, -1).T))
     z = Scaled(np.ascontiguousarray(products.T).reshape(filters, oh, ow),

@@ -36,6 +36,11 @@ def sizes(size: Pair, kernel: Pair, stride: Pair, padding: Pair = (0, 0)) -> Pai
             output_size(size[1], kernel[1], stride[1], padding[1]))
 
 
+def effective_kernel(kernel: Pair, dilation: Pair) -> Pair:
+    """The span of a dilated kernel, d·(k − 1) + 1 along each axis."""
+    return (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
+
+
 def uncovered(size: int, kernel: int, stride: int) -> int:
     """Rows (or columns) at the end of an axis of ``size`` that no window reaches."""
     return (size - kernel) % stride
@@ -61,40 +66,45 @@ class Window:
         return tuple(sorted({col for _, col in self.taps}))
 
 
-def window(top_left: Pair, kernel: Pair) -> Window:
-    """The taps of a kernel placed with its first entry at ``top_left``."""
-    (row, col), (kh, kw) = top_left, kernel
-    return Window(tuple((row + m, col + n) for m in range(kh) for n in range(kw)))
+def window(top_left: Pair, kernel: Pair, dilation: Pair = (1, 1)) -> Window:
+    """The taps of a kernel placed with its first entry at ``top_left``, spaced by
+    the dilation."""
+    (row, col), (kh, kw), (dh, dw) = top_left, kernel, dilation
+    return Window(tuple((row + m * dh, col + n * dw) for m in range(kh) for n in range(kw)))
 
 
 def conv_window(layer: Layer, i: int, j: int) -> Window:
-    """The padded-input taps under output entry (i, j)."""
+    """The padded-input taps under output entry (i, j): ``(i·sh + m·dh, j·sw + n·dw)``."""
     (sh, sw) = layer.stride
-    return window((i * sh, j * sw), layer.kernel_size)
+    return window((i * sh, j * sw), layer.kernel_size, layer.dilation)
 
 
 def conv_slices(layer: Layer, i: int, j: int) -> tuple[slice, slice]:
     """:func:`conv_window` as slices of the padded input, for arrays."""
-    (sh, sw), (kh, kw) = layer.stride, layer.kernel_size
-    return slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+    (sh, sw), (eh, ew), (dh, dw) = layer.stride, layer.effective_kernel, layer.dilation
+    return slice(i * sh, i * sh + eh, dh), slice(j * sw, j * sw + ew, dw)
 
 
 def reach(layer: Layer, m: int, n: int) -> tuple[slice, slice]:
     """The padded-input entries weight (m, n) multiplies, one per output entry."""
-    (sh, sw), (oh, ow) = layer.stride, layer.output_size
-    return slice(m, m + (oh - 1) * sh + 1, sh), slice(n, n + (ow - 1) * sw + 1, sw)
+    (sh, sw), (oh, ow), (dh, dw) = layer.stride, layer.output_size, layer.dilation
+    return (slice(m * dh, m * dh + (oh - 1) * sh + 1, sh),
+            slice(n * dw, n * dw + (ow - 1) * sw + 1, sw))
 
 
 def affected(layer: Layer, row: int, col: int) -> list[tuple[int, int, int, int, int]]:
     """(f, i, j, m, n) for every output entry (f, i, j) whose window holds the
     padded-input entry (row, col), at kernel position (m, n)."""
     (sh, sw), (kh, kw), (oh, ow) = layer.stride, layer.kernel_size, layer.output_size
-    first_i, last_i = max(0, -(-(row - kh + 1) // sh)), min(oh - 1, row // sh)
-    first_j, last_j = max(0, -(-(col - kw + 1) // sw)), min(ow - 1, col // sw)
-    return [(f, i, j, row - i * sh, col - j * sw)
+    dh, dw = layer.dilation
+    rows = [(i, (row - i * sh) // dh) for i in range(oh)
+            if 0 <= row - i * sh < dh * kh and (row - i * sh) % dh == 0]
+    cols = [(j, (col - j * sw) // dw) for j in range(ow)
+            if 0 <= col - j * sw < dw * kw and (col - j * sw) % dw == 0]
+    return [(f, i, j, m, n)
             for f in range(layer.filters)
-            for i in range(first_i, last_i + 1)
-            for j in range(first_j, last_j + 1)]
+            for i, m in rows
+            for j, n in cols]
 
 
 def pool_output_size(size: int, kernel: int, stride: int, padding: int = 0,

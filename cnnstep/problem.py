@@ -38,7 +38,7 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 #: Keys of the problem format that this version reads.
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
-    "stride", "padding", "learning_rate", "notation", "activation", "pool", "answers",
+    "stride", "padding", "dilation", "learning_rate", "notation", "activation", "pool", "answers",
     "questions", "steps",
 )
 #: Keys of the format that belong to features this version does not have.
@@ -162,6 +162,13 @@ class Layer:
     #: False for a layer alone: no filter, the input goes straight to the activation
     #: and/or the pool (the filter shape is then (C, C, 1, 1), the identity, never shown)
     convolution: bool = True
+    #: spacing between the kernel's taps along each axis (1: adjacent taps)
+    dilation: tuple[int, int] = (1, 1)
+
+    @property
+    def effective_kernel(self) -> tuple[int, int]:
+        """The span of a dilated kernel, d·(k − 1) + 1 along each axis."""
+        return geometry.effective_kernel(self.kernel_size, self.dilation)
 
     @property
     def layered(self) -> bool:
@@ -199,8 +206,8 @@ class Layer:
 
     @property
     def output_size(self) -> tuple[int, int]:
-        """⌊(H + 2P − K)/S⌋ + 1 along each axis."""
-        return geometry.sizes(self.padded_size, self.kernel_size, self.stride)
+        """⌊(H + 2P − (D·(K − 1) + 1))/S⌋ + 1 along each axis."""
+        return geometry.sizes(self.padded_size, self.effective_kernel, self.stride)
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
@@ -732,22 +739,30 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
         )
     stride = _pair(data.get("stride", NumberText("1")), "stride", 1)
     padding = _pair(data.get("padding", NumberText("0")), "padding", 0)
+    dilation = _pair(data.get("dilation", NumberText("1")), "dilation", 1)
     padded = (image[1] + 2 * padding[0], image[2] + 2 * padding[1])
     kh, kw = kernel[2], kernel[3]
     if kh > padded[0] or kw > padded[1]:
         raise ProblemError(
             f"filter {kh}×{kw} is larger than the padded input {padded[0]}×{padded[1]}"
         )
+    eh, ew = geometry.effective_kernel((kh, kw), dilation)
+    if eh > padded[0] or ew > padded[1]:
+        raise ProblemError(
+            f"dilation: the {kh}×{kw} filter dilated by {dilation[0]}×{dilation[1]} spans "
+            f"{eh}×{ew}, larger than the padded input {padded[0]}×{padded[1]}"
+        )
     bias = data.get("bias")
     layout = Layout(input_rank, filter_rank,
                     not isinstance(bias, list) and not (bias == "symbolic" and filters > 1))
     notation = _notation(data["notation"]) if "notation" in data else Notation()
     activation = _activation(data["activation"]) if "activation" in data else None
-    out = geometry.sizes(padded, (kh, kw), stride)
+    out = geometry.sizes(padded, (eh, ew), stride)
     pool = (_pool(data["pool"], out, "the convolution's output") if "pool" in data
             else None)
     return Layer((image[0], image[1], image[2]), (kernel[0], kernel[1], kernel[2], kernel[3]),
-                 has_bias, stride, padding, notation, layout, activation, pool)
+                 has_bias, stride, padding, notation, layout, activation, pool,
+                 dilation=dilation)
 
 
 def _activation(value: Any) -> Activation:
@@ -1042,6 +1057,7 @@ CONV_KEYS = {
     "bias": "a layer alone has no filter, so no bias",
     "stride": "a layer alone has no convolution to stride; the pool's is pool.stride",
     "padding": "a layer alone has no convolution to pad; the pool's is pool.padding",
+    "dilation": "a layer alone has no kernel to dilate; the pool's is pool.dilation",
     "learning_rate": "a layer alone has no filter or bias, so no weights to update",
 }
 

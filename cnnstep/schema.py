@@ -100,6 +100,8 @@ def schema() -> dict[str, Any]:
         "loss": {"enum": list(LOSSES), "default": "mse"},
         "stride": {"description": "step of the window", **_pair(1), "default": 1},
         "padding": {"description": "zeros on each side", **_pair(0), "default": 0},
+        "dilation": {"description": "spacing of the kernel's taps; the kernel spans "
+                     "d·(k − 1) + 1", **_pair(1), "default": 1},
         "learning_rate": {"description": "α of the SGD update", "$ref": "#/$defs/number"},
         "notation": {
             "type": "object", "additionalProperties": False,

@@ -47,7 +47,7 @@ from cnnstep.derivation import (
 from cnnstep.derivation import shapes as shapes_step
 from cnnstep.derivation.builder import Builder, Detail, Index, Plan, sums
 from cnnstep.engine import Solution
-from cnnstep.problem import Array, Layer
+from cnnstep.problem import Array, Layer, ProblemError
 from cnnstep.quantities import (
     QUANTITIES,
     Quantity,
@@ -56,6 +56,13 @@ from cnnstep.quantities import (
     result_name,
     user_shape,
 )
+
+
+def refuse_dilated(layer: Layer) -> None:
+    """The symbolic derivation writes windows of adjacent taps: a dilated kernel is refused."""
+    if layer.dilation != (1, 1):
+        raise ProblemError("dilation: --symbolic works out undilated kernels only; "
+                           "set dilation to 1 or solve without --symbolic")
 
 
 def convolution(layer: Layer) -> Layer:
@@ -395,6 +402,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     formulas stop at dL/dZ, the upstream gradient of the convolution. A
     quantity asked whole is shown with the layer's symbols.
     """
+    refuse_dilated(layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(layer, max_terms, max_work, format=None)
@@ -446,6 +454,7 @@ def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, A
     Refused before any work over ``max_work`` operations
     (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
+    refuse_dilated(layer)
     budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
@@ -471,6 +480,7 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     the two together)."""
     from cnnstep.derivation import derive
 
+    refuse_dilated(solution.problem.layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(solution.problem, max_terms, max_work, format=None,

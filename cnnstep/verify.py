@@ -255,7 +255,7 @@ def zeros(shape: tuple[int, ...]) -> Nested:
 
 @dataclass(frozen=True)
 class Taps:
-    """For each output row i the pairs (m, r) with r = i·s_h + m − p_h inside the
+    """For each output row i the pairs (m, r) with r = i·s_h + m·d_h − p_h inside the
     input, and the same (n, q) for each output column j: the terms of Z[f,i,j]
     are X[c,r,q]·K[f,c,m,n] for every c and every such pair of pairs."""
 
@@ -267,15 +267,19 @@ class Taps:
         layer = problem.layer
         _, height, width = layer.input_shape
         (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
-        oh, ow = layer.output_size
+        dh, dw = layer.dilation
+        # the output size from the defining sum: the last window's last tap,
+        # (o − 1)·s + (k − 1)·d, inside the padded input
+        oh = (height + 2 * ph - (kh - 1) * dh - 1) // sh + 1
+        ow = (width + 2 * pw - (kw - 1) * dw - 1) // sw + 1
 
-        def along(outputs: int, kernel: int, stride: int, padding: int,
+        def along(outputs: int, kernel: int, stride: int, padding: int, dilation: int,
                   size: int) -> tuple[tuple[tuple[int, int], ...], ...]:
-            return tuple(tuple((m, i * stride + m - padding) for m in range(kernel)
-                               if 0 <= i * stride + m - padding < size)
+            return tuple(tuple((m, i * stride + m * dilation - padding) for m in range(kernel)
+                               if 0 <= i * stride + m * dilation - padding < size)
                          for i in range(outputs))
 
-        return Taps(along(oh, kh, sh, ph, height), along(ow, kw, sw, pw, width))
+        return Taps(along(oh, kh, sh, ph, dh, height), along(ow, kw, sw, pw, dw, width))
 
 
 def correlate(taps: Taps, x: Scaled, k: Scaled) -> Scaled:

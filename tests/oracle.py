@@ -2,9 +2,9 @@
 
 Written straight from the problem format (``shared/problem-format.md``) with
 nested loops over plain lists, so that it shares no code with ``cnnstep``
-(no padding helpers, no dilation, no rotation, no numpy):
+(no padding helpers, no zero insertion, no rotation, no numpy):
 
-* the convolution, ``Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m, j·sw+n] · K[f,c,m,n]``,
+* the convolution, ``Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n]``,
   and its gradients by the chain rule over every (f, i, j, c, m, n);
 * the layers after it ("Layers after the convolution"): conv → activation →
   pool → loss, then the chain rule back with explicit loops.
@@ -113,20 +113,21 @@ def naive_padded(x: Any, padding: tuple[int, int]) -> Any:
     ]
 
 
-def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, int]
-                      ) -> tuple[int, int]:
+def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, int],
+                      dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
     height, width = len(x[0]), len(x[0][0])
     kh, kw = len(k[0][0]), len(k[0][0][0])
-    return ((height + 2 * padding[0] - kh) // stride[0] + 1,
-            (width + 2 * padding[1] - kw) // stride[1] + 1)
+    return ((height + 2 * padding[0] - (dilation[0] * (kh - 1) + 1)) // stride[0] + 1,
+            (width + 2 * padding[1] - (dilation[1] * (kw - 1) + 1)) // stride[1] + 1)
 
 
 def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
-                  padding: tuple[int, int]) -> Any:
-    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m, j·sw+n] · K[f,c,m,n]."""
+                  padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> Any:
+    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n]."""
     xp = naive_padded(x, padding)
     sh, sw = stride
-    oh, ow = naive_output_size(x, k, stride, padding)
+    dh, dw = dilation
+    oh, ow = naive_output_size(x, k, stride, padding, dilation)
     out = []
     for f in range(len(k)):
         rows = []
@@ -137,7 +138,8 @@ def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
                 for c in range(len(k[f])):
                     for m in range(len(k[f][c])):
                         for n in range(len(k[f][c][m])):
-                            total += xp[c][i * sh + m][j * sw + n] * k[f][c][m][n]
+                            total += (xp[c][i * sh + m * dh][j * sw + n * dw]
+                                      * k[f][c][m][n])
                 row.append(total)
             rows.append(row)
         out.append(rows)
@@ -160,10 +162,12 @@ def naive_grad_output(z: Any, y: Any, loss: str) -> Any:
 
 
 def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
-                   padding: tuple[int, int]) -> tuple[Any, Any, Any]:
+                   padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)
+                   ) -> tuple[Any, Any, Any]:
     """dK, dX, dB by the chain rule over every (f, i, j, c, m, n)."""
     xp = naive_padded(x, padding)
     sh, sw = stride
+    dh, dw = dilation
     ph, pw = padding
     filters, channels = len(k), len(k[0])
     kh, kw = len(k[0][0]), len(k[0][0][0])
@@ -178,8 +182,9 @@ def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
                 for c in range(channels):
                     for m in range(kh):
                         for n in range(kw):
-                            dk[f][c][m][n] += g * xp[c][i * sh + m][j * sw + n]
-                            dxp[c][i * sh + m][j * sw + n] += g * k[f][c][m][n]
+                            r, q = i * sh + m * dh, j * sw + n * dw
+                            dk[f][c][m][n] += g * xp[c][r][q]
+                            dxp[c][r][q] += g * k[f][c][m][n]
     height, width = len(x[0]), len(x[0][0])
     dx = [[row[pw : pw + width] for row in channel[ph : ph + height]] for channel in dxp]
     return dk, dx, db
@@ -198,6 +203,7 @@ class Spec:
     b: Any | None  # [F]
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
     activation: str | None = None  # relu, leaky_relu, sigmoid, tanh
     slope: Fraction = Fraction(1, 100)
     pool: str | None = None  # max, mean, min
@@ -251,6 +257,8 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
         spec.stride = _pair(data["stride"])
     if "padding" in data:
         spec.padding = _pair(data["padding"])
+    if "dilation" in data:
+        spec.dilation = _pair(data["dilation"])
     activation = data.get("activation")
     if isinstance(activation, str):
         spec.activation = activation
@@ -385,7 +393,7 @@ def pool_backward(grad: Any, routes: Any, shape: tuple[int, int]) -> Any:
 def naive_last(spec: Spec, x: Any = None, k: Any = None, b: Any = None) -> dict[str, Any]:
     """The forward stages: conv, activated, pooled, their routes, and the last stage."""
     z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
-                      spec.b if b is None else b, spec.stride, spec.padding)
+                      spec.b if b is None else b, spec.stride, spec.padding, spec.dilation)
     stages: dict[str, Any] = {"conv": z}
     last = z
     if spec.activation is not None:
@@ -429,7 +437,8 @@ def naive_layer(spec: Spec) -> dict[str, Any]:
                  for gr, zr in zip(gm, zm, strict=True)] for gm, zm in zip(grad, z, strict=True)]
     if spec.layered:
         out["grad_conv"] = grad
-    dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding)
+    dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
+                                spec.dilation)
     out["grad_filter"], out["grad_input"] = dk, dx
     if spec.b is not None:
         out["grad_bias"] = db

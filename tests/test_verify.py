@@ -323,7 +323,8 @@ def test_bias_left_out_of_the_forward_pass_is_caught(monkeypatch: pytest.MonkeyP
                                                     problem_file: Callable[..., Path]) -> None:
     original = engine.forward
     monkeypatch.setattr(engine, "forward",
-                        lambda xpad, k, bias, stride: original(xpad, k, None, stride))
+                        lambda xpad, k, bias, stride, *rest: original(xpad, k, None, stride,
+                                                                      *rest))
     problem = problem_from_data({"input": [[1, 2], [3, 4]], "filter": [[1]], "bias": 5})
     checks = verify.verify(problem)
     assert_reports_failure(checks, {"output"})

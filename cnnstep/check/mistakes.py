@@ -219,7 +219,8 @@ def stride_not_dilated(solution: Solution, key: str) -> Value | None:
     if grad_conv is None or p.stride == (1, 1):
         return None
     if key == "grad_filter":
-        return engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size)
+        return engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,
+                                      p.layer.dilation)
     return engine.input_gradient(engine.rotate180(p.filter), grad_conv, p.layer)
 
 

@@ -56,7 +56,9 @@ def step(b: NumericBuilder) -> Step:
     elif p.grad_output is not None:
         blocks += b.matrices((Whole(b.grad_last_role),), p.grad_output, "output")
     if layer.convolution:
-        settings.append(f"stride {pair(layer.stride)}, padding {pair(layer.padding)}")
+        settings.append(f"stride {pair(layer.stride)}, padding {pair(layer.padding)}"
+                        + (f", dilation {pair(layer.dilation)}" if layer.dilation != (1, 1)
+                           else ""))
     else:
         settings.append("no convolution: the input goes straight to the "
                         + ("activation" if layer.activation is not None else "pool"))

@@ -1,6 +1,6 @@
 """Step: the gradient with respect to the kernel.
 
-dL/dK[f,c,m,n] = Σ_i Σ_j dL/dZ[f,i,j]·Xpad[c, i·sh+m, j·sw+n]: each weight
+dL/dK[f,c,m,n] = Σ_i Σ_j dL/dZ[f,i,j]·Xpad[c, i·sh+m·dh, j·sw+n·dw]: each weight
 touches every output entry, so dL/dK is the convolution of the (padded)
 input with the (zero-inserted) dL/dZ, which slides over the input as a kernel.
 Each entry is worked on its window of the input: the taps weight (m, n) meets
@@ -15,6 +15,7 @@ from cnnstep import geometry
 from cnnstep.derivation.builder import Index, Zeros, sums
 from cnnstep.derivation.nodes import Call, Equation, Expr, Mul, Step, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
+from cnnstep.derivation.words import pair
 from cnnstep.geometry import Window
 
 
@@ -25,6 +26,7 @@ def step(b: NumericBuilder) -> Step:
     approximate = b.approximate("grad_filter")
     grids = b.padded_matrices
     (sh, sw), (oh, ow) = layer.stride, layer.output_size
+    dh, dw = layer.dilation
     padded = any(layer.padding)
 
     def terms(e: Index) -> tuple[list[Expr], list[Expr], Window]:
@@ -34,7 +36,7 @@ def step(b: NumericBuilder) -> Step:
         taps = []
         for i in range(oh):
             for j in range(ow):
-                row, col = m + i * sh, n + j * sw
+                row, col = m * dh + i * sh, n * dw + j * sw
                 taps.append((row, col))
                 x = b.x_sym[c, row, col]
                 if x is None or b.masked[f, i, j]:
@@ -60,6 +62,9 @@ def step(b: NumericBuilder) -> Step:
             " slides over the input as a kernel, and each entry is the window of the input "
             "it covers times ", Whole("grad_output"),
             *((" (per filter and channel)",) if not b.compact else ()), ".",
+            *((f" With dilation {pair(layer.dilation)}, weight (m, n) reads each window at "
+               f"({dh}·m, {dw}·n): the taps are spaced by the dilation.",)
+              if layer.dilation != (1, 1) else ()),
         ))),
         *b.left_out(padding=padded, inserted=layer.stride != (1, 1),
                     masked=bool(b.masked.any())),

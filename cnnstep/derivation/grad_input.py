@@ -3,7 +3,9 @@
 dL/dX = full conv(rot180(K), dL/dZ): the kernel rotated by 180°, dL/dZ
 (zero-inserted for the stride) padded by kernel − 1 zeros, and the rotated
 kernel slid over it; the result is the gradient of the padded input, cropped
-back by the layer's padding. Each entry is worked on its window of the padded
+back by the layer's padding. With a dilation the rotated kernel is dilated
+too: its taps are spaced by the dilation, and dL/dZ is padded by its span
+d·(k − 1) + 1 less one. Each entry is worked on its window of the padded
 gradient, times the entries of rot180(K) (named by the kernel entries they
 are: rot180(K)₁₁ = K₂₂ for a 2×2 kernel). By the chain rule these are exactly
 the output entries the input entry affects, each times the weight that joins
@@ -28,7 +30,7 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import count, dims
+from cnnstep.derivation.words import count, dims, pair
 
 
 def step(b: NumericBuilder) -> Step:
@@ -38,6 +40,9 @@ def step(b: NumericBuilder) -> Step:
     assert s.spread_grad is not None and s.grad_padded_input is not None
     grad = s.grad_input
     kh, kw = p.kernel_size
+    eh, ew = p.layer.effective_kernel
+    dh, dw = p.layer.dilation
+    dilated = p.layer.dilation != (1, 1)
     ph, pw = p.padding
     sh, sw = p.stride
     approximate = b.approximate("grad_input")
@@ -46,7 +51,7 @@ def step(b: NumericBuilder) -> Step:
     _, spread_h, spread_w = s.spread_grad.shape
     _, grad_h, grad_w = s.padded_grad.shape
     padded_grads = b.matrices((Whole("padded_grad"),), s.padded_grad, "output",
-                              border=(kh - 1, kw - 1), step=p.stride,
+                              border=(eh - 1, ew - 1), step=p.stride,
                               approximate=b.approximate("grad_conv"))
     rotated = b.nodes.nums(s.rotated_filter)
     grad_nums = b.nodes.nums(s.padded_grad, b.approximate("grad_conv"))
@@ -54,7 +59,7 @@ def step(b: NumericBuilder) -> Step:
     def source(row: int, col: int) -> tuple[int, int] | None:
         """The entry (i, j) of dL/dZ at this place of the padded gradient, or None for
         a zero of its padding or of the zero insertion."""
-        u, v = row - (kh - 1), col - (kw - 1)
+        u, v = row - (eh - 1), col - (ew - 1)
         if not (0 <= u < spread_h and 0 <= v < spread_w) or u % sh or v % sw:
             return None
         return u // sh, v // sw
@@ -62,7 +67,7 @@ def step(b: NumericBuilder) -> Step:
     def reached(e: Index) -> bool:
         """The rotated kernel's window at this entry lies inside the padded gradient."""
         _, row, col = e
-        return bool(row + ph + kh <= grad_h and col + pw + kw <= grad_w)
+        return bool(row + ph + eh <= grad_h and col + pw + ew <= grad_w)
 
     def kept(e: Index) -> int:
         """How many terms entry ``e`` keeps (-1: its window is off the gradient)."""
@@ -72,7 +77,7 @@ def step(b: NumericBuilder) -> Step:
         total = 0
         for m in range(kh):
             for n in range(kw):
-                at = source(row + ph + m, col + pw + n)
+                at = source(row + ph + m * dh, col + pw + n * dw)
                 if at is not None:
                     total += int((~b.masked[:, at[0], at[1]]).sum())
         return total
@@ -84,12 +89,13 @@ def step(b: NumericBuilder) -> Step:
         numeric: list[Expr] = []
         for m in range(kh):
             for n in range(kw):
-                at = source(top + m, left + n)
+                at = source(top + m * dh, left + n * dw)
                 if at is None or b.masked[f, at[0], at[1]]:
                     continue
                 symbolic.append(Mul((b.g_sym[f, at[0], at[1]],
                                      b.k_sym[f, c, kh - 1 - m, kw - 1 - n])))
-                numeric.append(Mul((grad_nums[f, top + m, left + n], rotated[f, c, m, n])))
+                numeric.append(Mul((grad_nums[f, top + m * dh, left + n * dw],
+                                    rotated[f, c, m, n])))
         return symbolic, numeric
 
     def equation(e: Index) -> Equation:
@@ -112,7 +118,7 @@ def step(b: NumericBuilder) -> Step:
         forms = sums(symbolic, numeric)
         if forms and len(parts) > 1:
             forms = (*forms, Add(tuple(parts)))
-        window = geometry.window((row + ph, col + pw), (kh, kw))
+        window = geometry.window((row + ph, col + pw), (kh, kw), p.layer.dilation)
         return Equation(b.sym("grad_input", e), forms, grad[e], ("grad_input", e),
                         window, tuple(padded_grads), approximate=approximate)
 
@@ -128,12 +134,15 @@ def step(b: NumericBuilder) -> Step:
         b.matrices((rot,), s.rotated_filter, "filter"),
         Text((
             f"Pad {'the zero-inserted ' if strided else ''}", Whole("grad_output"),
-            f" with {count(kh - 1, 'row')} and {count(kw - 1, 'column')} of zeros on each "
-            "side (the kernel size less one):",
+            f" with {count(eh - 1, 'row')} and {count(ew - 1, 'column')} of zeros on each "
+            + ("side (the dilated kernel's span d·(k − 1) + 1 less one):" if dilated
+               else "side (the kernel size less one):"),
         )),
         padded_grads,
         Text((
             Whole("grad_input"), " = ", Call("full_conv", (rot, b.dz_operand())), ": ", rot,
+            *((f", dilated by {pair(p.layer.dilation)} (its taps {pair(p.layer.dilation)} "
+               "apart, as in the forward pass),",) if dilated else ()),
             " slides over the padded gradient; each entry is its window there times ", rot,
             ", entry by entry"
             + (", one bracket per filter, then the filters' sums added" if filters > 1
@@ -180,7 +189,7 @@ def crop(b: NumericBuilder) -> list[Block]:
     # the full convolution reaches (o − 1)·s + k places along an axis: with a
     # stride that leaves the padded input's last rows unread, fewer than it has
     full = tuple((o - 1) * st + k for o, st, k in
-                 zip(p.output_size, p.layer.stride, p.layer.kernel_size, strict=True))
+                 zip(p.output_size, p.layer.stride, p.layer.effective_kernel, strict=True))
     removed = []
     if ph:
         removed.append("the first and last " + (f"{ph} rows" if ph > 1 else "row"))

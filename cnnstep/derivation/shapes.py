@@ -37,6 +37,12 @@ def size_formula(b: Builder, size: Expr, pad: Expr, kernel: Expr, stride: Expr) 
     return Add((Floor(Div(Sub(Add((size, Mul((two, pad)))), kernel), stride)), one))
 
 
+def dilated_kernel(b: Builder, kernel: Expr, dilation: Expr) -> Expr:
+    """(d·(k − 1) + 1): the span of a kernel whose taps are d apart."""
+    one = b.num(Fraction(1))
+    return Group(Add((Mul((dilation, Group(Sub(kernel, one)))), one)))
+
+
 def sizes(layer: Layer) -> tuple[str, str]:
     """The letters of height and width: H and W, or h and w when the notation
     names a quantity H or W (seed 000 names the kernel W)."""
@@ -168,7 +174,17 @@ def step(b: Builder) -> Step:
     _, h, w = layer.input_shape
     letters = sizes(layer)
     square = (h == w and layer.kernel_size[0] == layer.kernel_size[1]
-              and layer.stride[0] == layer.stride[1] and layer.padding[0] == layer.padding[1])
+              and layer.stride[0] == layer.stride[1] and layer.padding[0] == layer.padding[1]
+              and layer.dilation[0] == layer.dilation[1])
+    dilated = layer.dilation != (1, 1)
+    if dilated:
+        spans = layer.effective_kernel
+        blocks.append(Text((
+            f"Dilation {pair(layer.dilation)}: the kernel's taps are "
+            f"{pair(layer.dilation)} apart, so a {dims(layer.kernel_size)} kernel spans "
+            f"d·(k − 1) + 1 = {dims(spans)} entries of the padded input, and its windows "
+            "skip the entries between its taps.",
+        )))
     for axis, size in enumerate((h, w)):
         numbers = [layer.padding[axis], layer.kernel_size[axis], layer.stride[axis]]
         letter = letters[axis]
@@ -176,19 +192,28 @@ def step(b: Builder) -> Step:
         if axis == 1 and square:
             blocks.append(Text((Name(f"{letter}_out"), " = ", b.num(out), " likewise.")))
             continue
+        kernel: Expr = Name(f"k_{'hw'[axis]}")
+        worked_kernel: Expr = b.num(Fraction(numbers[1]))
+        if dilated:
+            kernel = dilated_kernel(b, kernel, Name(per_axis("d", layer.dilation, axis)))
+            worked_kernel = dilated_kernel(b, worked_kernel,
+                                           b.num(Fraction(layer.dilation[axis])))
         general = size_formula(b, Name(f"{letter}_in"),
                                Name(per_axis("p", layer.padding, axis)),
-                               Name(f"k_{'hw'[axis]}"), Name(per_axis("s", layer.stride, axis)))
-        worked = size_formula(b, *(b.num(Fraction(n)) for n in (size, *numbers)))
+                               kernel, Name(per_axis("s", layer.stride, axis)))
+        worked = size_formula(b, b.num(Fraction(size)), b.num(Fraction(numbers[0])),
+                              worked_kernel, b.num(Fraction(numbers[2])))
         blocks.append(Equation(Name(f"{letter}_out"), (general, worked), out))
     shape = layer.output_shape if layer.filters > 1 else layer.output_size
     blocks.append(Text((
         f"{count(layer.channels, 'input channel')}, {count(layer.filters, 'filter')} of "
         f"{dims(layer.kernel_size)}, stride {pair(layer.stride)}, "
-        f"padding {pair(layer.padding)}: the output is {dims(shape)}.",
+        f"padding {pair(layer.padding)}"
+        + (f", dilation {pair(layer.dilation)}" if dilated else "")
+        + f": the output is {dims(shape)}.",
     )))
     for axis in range(2):
-        left = geometry.uncovered(layer.padded_size[axis], layer.kernel_size[axis],
+        left = geometry.uncovered(layer.padded_size[axis], layer.effective_kernel[axis],
                                   layer.stride[axis])
         if left:
             what = ("row", "rows") if axis == 0 else ("column", "columns")
