@@ -780,6 +780,9 @@ def generate(
     kernel: Annotated[str, typer.Option("--kernel", help="Kernel size, N or HxW.")] = "2",
     stride: Annotated[int, typer.Option("--stride", min=1, max=8)] = 1,
     padding: Annotated[int, typer.Option("--padding", min=0, max=8)] = 0,
+    dilation: Annotated[int, typer.Option(
+        "--dilation", min=1, max=8,
+        help="Spacing of the kernel's taps: a k×k kernel spans d·(k − 1) + 1.")] = 1,
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="A bias per filter.")] = False,
     activation: Annotated[str | None, typer.Option(
         "--activation", help="relu or leaky_relu (sigmoid and tanh have no exact values).")
@@ -845,7 +848,8 @@ def generate(
                 else Fraction(1, 10))
         exercise = generator.Exercise(
             size=_pair_option(size, "--size"), channels=channels, filters=filters,
-            kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding, bias=bias,
+            kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding,
+            dilation=dilation, bias=bias,
             activation=activation, pool=pool, pool_size=pool_size, loss=loss,
             learning_rate=rate or None, style=values.value, places=places, ties=ties,
             ask=generator.asking(ask or []))

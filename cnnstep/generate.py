@@ -80,6 +80,8 @@ class Exercise:
     kernel: tuple[int, int] = (2, 2)
     stride: int = 1
     padding: int = 0
+    #: spacing of the kernel's taps (1: adjacent)
+    dilation: int = 1
     bias: bool = False
     activation: str | None = None
     pool: str | None = None
@@ -188,9 +190,15 @@ def _check(exercise: Exercise) -> None:
 
 def _layer(exercise: Exercise) -> Layer:
     """The layer an exercise's fields describe; refused if a window does not fit."""
-    outputs = geometry.sizes(exercise.size, exercise.kernel, (exercise.stride,) * 2,
+    dilation = (exercise.dilation,) * 2
+    spans = geometry.effective_kernel(exercise.kernel, dilation)
+    outputs = geometry.sizes(exercise.size, spans, (exercise.stride,) * 2,
                              (exercise.padding,) * 2)
     if min(outputs) < 1:
+        if exercise.dilation != 1:
+            raise GenerateError(f"dilation: the kernel {exercise.kernel[0]}×{exercise.kernel[1]} "
+                                f"dilated by {exercise.dilation} spans {spans[0]}×{spans[1]}, "
+                                "more than the padded input")
         raise GenerateError(f"the kernel {exercise.kernel[0]}×{exercise.kernel[1]} does not fit "
                             f"the padded input")
     pool = None
@@ -204,7 +212,8 @@ def _layer(exercise: Exercise) -> Layer:
         input_shape=(exercise.channels, *exercise.size),
         filter_shape=(exercise.filters, exercise.channels, *exercise.kernel),
         has_bias=exercise.bias, stride=(exercise.stride,) * 2, padding=(exercise.padding,) * 2,
-        activation=Activation(exercise.activation) if exercise.activation else None, pool=pool)
+        activation=Activation(exercise.activation) if exercise.activation else None, pool=pool,
+        dilation=dilation)
 
 
 @dataclass(frozen=True)
@@ -341,6 +350,8 @@ def _skeleton(exercise: Exercise) -> dict[str, Any]:
         data["stride"] = exercise.stride
     if exercise.padding:
         data["padding"] = exercise.padding
+    if exercise.dilation != 1:
+        data["dilation"] = exercise.dilation
     if exercise.activation:
         data["activation"] = exercise.activation
     if exercise.pool:

@@ -152,6 +152,17 @@ def test_dilation_is_not_a_key_of_a_layer_alone(tmp_path: Any) -> None:
     assert_one_line_error(invoke("solve", path, "--format", "json"), "dilation")
 
 
+def test_generate_writes_the_dilation(tmp_path: Any) -> None:
+    import json
+
+    run = invoke("generate", "--seed", "4", "--size", "5", "--kernel", "2", "--dilation", "2",
+                 "--loss", "sse", "-o", tmp_path)
+    assert run.returncode == 0, run.stderr
+    data = json.loads((tmp_path / "problem-01.json").read_text())
+    assert data["dilation"] == 2
+    assert problem_from_data(data).layer.output_size == (3, 3)
+
+
 def test_symbolic_refuses_a_dilated_kernel(tmp_path: Any) -> None:
     path = tmp_path / "p.json"
     path.write_text('{"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "filter": [[1, 2], [3, 4]], '

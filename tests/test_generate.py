@@ -33,6 +33,9 @@ MIXES: list[dict[str, Any]] = [
     {"size": (4, 4), "activation": "leaky_relu", "style": "integers", "loss": "half_sse"},
     {"size": (5, 4), "kernel": (2, 3), "pool": "min", "pool_size": 1, "learning_rate": None},
     {"target": False, "learning_rate": None, "activation": "relu"},
+    {"size": (5, 5), "kernel": (2, 2), "dilation": 2, "loss": "sse", "bias": True},
+    {"size": (6, 6), "kernel": (2, 2), "dilation": 2, "padding": 1, "stride": 2,
+     "activation": "relu", "pool": "max", "pool_size": 2, "loss": "half_sse"},
 ]
 
 
@@ -110,6 +113,7 @@ def test_a_template_keeps_its_keys_and_redraws_its_numbers(tmp_path: Path) -> No
     (["--size", "4", "--kernel", "2"], "MSE over 9 outputs"),
     (["--activation", "sigmoid"], "no exact values"),
     (["--size", "2", "--kernel", "3"], "does not fit"),
+    (["--size", "3", "--kernel", "2", "--dilation", "3"], "dilation: the kernel 2×2 dilated by 3"),
     (["--size", "x"], "--size x"),
     (["--pool", "mean", "--pool-size", "3", "--size", "5", "--kernel", "2"], "mean over 9"),
 ])
