@@ -1018,9 +1018,9 @@ NODE_EQUATION = 15000
 NODE_ENTRY = 1000
 #: rendering, per format: one term of a sum, one equation (beyond its value), one
 #: matrix cell (beyond its number), one cell of a window drawn beside an equation
-RENDER_TERM = {"text": 7000, "latex": 3000, "markdown": 1500}
-RENDER_EQUATION = {"text": 30000, "latex": 15000, "markdown": 10000}
-RENDER_CELL = {"text": 6000, "latex": 1500, "markdown": 1500}
+RENDER_TERM = {"text": 14000, "latex": 9000, "markdown": 4000}
+RENDER_EQUATION = {"text": 60000, "latex": 45000, "markdown": 25000}
+RENDER_CELL = {"text": 12000, "latex": 4500, "markdown": 4000}
 RENDER_WINDOW_CELL = 2000
 #: and per character of the numbers printed (rich lays out text by the character)
 RENDER_CHARACTER = {"text": 150, "latex": 15, "markdown": 15}
