@@ -592,12 +592,6 @@ class LatexRenderer:
             max(math_width(row[j]) for row in cells) + 0.6 for j in range(len(col_span))))
         return math, size
 
-    def window_grid(self, grid: Matrix, block: Equation) -> str:
-        """A small matrix with the window's cells framed, set in small type."""
-        math, size = self.window_matrix(grid, block)
-        math = shrink(math, inline=True) if size > SHRINK_SHARE * self.width else f"${math}$"
-        return "{\\footnotesize\\setlength{\\arraycolsep}{3pt}" + math + "}"
-
     def window_pictures(self, block: Equation, stacked: bool = False) -> Pictures | None:
         """The window of an equation's entry in each matrix it lies in, in small
         type, each labelled (with ``stacked``, the label above the matrix); None

@@ -149,13 +149,6 @@ class MarkdownRenderer(LatexRenderer):
         return _cell(self.cell(block, i, j))
 
     # windows ------------------------------------------------------------
-    def window_grid(self, grid: Matrix, block: Equation) -> str:
-        taps = set(block.window.taps) if block.window is not None else set()
-        rows, cols = grid.values.shape
-        return "\\begin{bmatrix}" + " \\\\ ".join(
-            " & ".join(self.cell(grid, i, j, (i, j) in taps) for j in range(cols))
-            for i in range(rows)) + "\\end{bmatrix}"
-
     def windows(self, block: Equation) -> str:
         grids, window = block.window_of, block.window
         if window is None or not grids:
@@ -165,7 +158,7 @@ class MarkdownRenderer(LatexRenderer):
             return self.note(prose.window_span(window, self.d.notation.index_base,
                                                first)) + "\n"
         drawn = " \\qquad ".join(f"{self.inline_math(grid.label)} = "
-                                  f"{self.window_grid(grid, block)}" for grid in grids)
+                                  f"{self.window_matrix(grid, block)[0]}" for grid in grids)
         return self.fillers_note(grids) + f"$$\n{drawn}\n$$\n\n"
 
     # equations ----------------------------------------------------------
