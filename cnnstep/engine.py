@@ -262,15 +262,17 @@ def squared_errors(z: Array, y: Array) -> Array:
     return result
 
 
-def loss_value(z: Array, y: Array, loss: LossName) -> Fraction:
-    """L for the given loss: ``mse`` averages over every output element."""
+def loss_value(z: Array, y: Array, loss: LossName, images: int = 1) -> Fraction:
+    """L for the given loss: ``mse`` averages over every output element (of all
+    ``images`` of a batch, when ``z`` is one of them: that image's share of L)."""
     total = sum(squared_errors(z, y).flat, Fraction(0))
-    return total * Fraction(*loss_scale(loss, z.size))
+    return total * Fraction(*loss_scale(loss, z.size * images))
 
 
-def loss_gradient(z: Array, y: Array, loss: LossName) -> Array:
-    """dL/dZ: (2/N)(Z − Y) for mse, 2(Z − Y) for sse, (Z − Y) for half_sse."""
-    result: Array = (z - y) * Fraction(*loss_factor(loss, z.size))
+def loss_gradient(z: Array, y: Array, loss: LossName, images: int = 1) -> Array:
+    """dL/dZ: (2/N)(Z − Y) for mse, 2(Z − Y) for sse, (Z − Y) for half_sse; N counts
+    the entries of all ``images`` of a batch."""
+    result: Array = (z - y) * Fraction(*loss_factor(loss, z.size * images))
     return result
 
 
@@ -448,6 +450,9 @@ class Solution:
     grad_input: Array | None = None
     updated_filter: Array | None = None
     updated_bias: Array | None = None
+    #: a batch: every image's own solution (no update), whose arrays the ones above
+    #: stack along a leading image axis, and whose dL/dK, dL/dB and L they add up
+    images: tuple[Solution, ...] = ()
 
     @property
     def output(self) -> Array:
@@ -526,13 +531,15 @@ def solve(problem: Problem, *, max_work: int | None = None) -> Solution:
     :class:`budget.WorkLimitError` before anything is allocated.
     """
     budget.check_solve(problem, max_work)
+    if problem.batch:
+        return solve_batch(problem)
     stages = _forward(problem)
     last = stages.get("pooled", stages.get("activated", stages["conv"]))
     if problem.target is not None:
         stages["squared_errors"] = errors = squared_errors(last, problem.target)
         stages["loss_sum"] = sum(errors.flat, Fraction(0))
-        stages["loss"] = loss_value(last, problem.target, problem.loss)
-        grad = loss_gradient(last, problem.target, problem.loss)
+        stages["loss"] = loss_value(last, problem.target, problem.loss, problem.loss_images)
+        grad = loss_gradient(last, problem.target, problem.loss, problem.loss_images)
     elif problem.grad_output is not None:
         grad = problem.grad_output
     else:
@@ -546,6 +553,51 @@ def solve(problem: Problem, *, max_work: int | None = None) -> Solution:
         if problem.bias is not None:
             stages["updated_bias"] = sgd(problem.bias, stages["grad_bias"],
                                          problem.learning_rate)
+    return _solution(problem, stages)
+
+
+#: the Solution's arrays that each image of a batch has, stacked along a leading axis
+_STACKED = ("padded_input", "conv", "activated", "pooled", "winners", "channel_parts",
+            "squared_errors", "grad_output", "grad_activated", "slopes", "grad_conv",
+            "spread_grad", "padded_grad", "grad_padded_input", "filter_parts", "grad_input")
+
+
+def solve_batch(problem: Problem) -> Solution:
+    """A batch of N images through the same layer: each image solved on its own
+    (:meth:`Problem.image`, the loss taken over all N images), then
+
+    * ``L = Σ_n L⁽ⁿ⁾`` (under mse each image's share is ``(1/(N·F·oh·ow))·Σ (z − y)²``,
+      PyTorch's ``reduction="mean"``; sse and half_sse add up as they are);
+    * ``dL/dK = Σ_n dL/dK⁽ⁿ⁾`` and ``dL/dB = Σ_n dL/dB⁽ⁿ⁾``: the weights are shared,
+      so every image's contribution adds up; dL/dX keeps one map per image;
+    * one update ``K − α·dL/dK`` with the summed gradient.
+
+    Every per-image array is stacked along a leading image axis. The work limit is
+    checked by the caller, for the whole batch.
+    """
+    images = tuple(solve(problem.image(n), max_work=0) for n in range(problem.batch))
+    first = images[0]
+    stages: dict[str, Any] = {"rotated_filter": first.rotated_filter}
+    for key in _STACKED:
+        parts = [getattr(image, key) for image in images]
+        if parts[0] is not None:
+            stages[key] = np.stack(parts)
+    for key in ("loss", "loss_sum"):
+        values = [getattr(image, key) for image in images]
+        if values[0] is not None:
+            stages[key] = sum(values, Fraction(0))
+    for key in ("grad_filter", "grad_bias"):
+        arrays = [getattr(image, key) for image in images]
+        if arrays[0] is not None:
+            total: Array = sum(arrays[1:], arrays[0].copy())
+            stages[key] = total
+    if problem.learning_rate is not None and "grad_filter" in stages:
+        stages["updated_filter"] = sgd(problem.filter, stages["grad_filter"],
+                                       problem.learning_rate)
+        if problem.bias is not None:
+            stages["updated_bias"] = sgd(problem.bias, stages["grad_bias"],
+                                         problem.learning_rate)
+    stages["images"] = images
     return _solution(problem, stages)
 
 
@@ -612,7 +664,7 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     ``dL/dX`` by :func:`scaled_input_gradient`. The work limit is not checked here.
     """
     layer = problem.layer
-    if layer.layered:
+    if layer.layered or problem.batch:  # a batch takes the Fraction path, image by image
         return None
     x, k = problem.exact_input.scaled, problem.exact_filter.scaled
     filters = layer.filters
@@ -636,8 +688,9 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
         difference = exact.linear([(z, Fraction(1)), (problem.exact_target.scaled, Fraction(-1))])
         squares = Fraction(exact.sum_of_squares(difference.numerators),
                            difference.denominator ** 2)
-        out["loss"] = squares * Fraction(*loss_scale(problem.loss, z.size))
-        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, z.size)))
+        count = z.size * problem.loss_images
+        out["loss"] = squares * Fraction(*loss_scale(problem.loss, count))
+        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, count)))
     elif problem.exact_grad_output is not None:
         grad = problem.exact_grad_output.scaled
     else:

@@ -81,11 +81,18 @@ class Layout:
     input_rank: int = 2  # 2: [H][W], 3: [C][H][W]
     filter_rank: int = 2  # 2: [kh][kw], 3: [C][kh][kw], 4: [F][C][kh][kw]
     bias_is_number: bool = True  # a number, or a list of F numbers
+    #: N, the images of a batch given as [N][C][H][W]; 0: one image, no batch axis
+    batch: int = 0
 
     @property
     def output_rank(self) -> int:
         """2 for one filter given without its filter axis, else 3."""
         return 3 if self.filter_rank == 4 else 2
+
+    @property
+    def batch_axes(self) -> int:
+        """1 when the per-image quantities have a leading image axis, else 0."""
+        return 1 if self.batch else 0
 
 
 @dataclass(frozen=True)
@@ -239,6 +246,31 @@ class Problem:
     #: training steps: forward, loss, backward and update repeated with the same input
     #: and target (above 1 only with a target and a learning rate)
     steps: int = 1
+    #: the images the loss is taken over: N for one image of a batch of N (its
+    #: squared errors count 1/(N·F·oh·ow) each under mse), else 1
+    loss_images: int = 1
+
+    @property
+    def batch(self) -> int:
+        """N for a batch of images, whose arrays have a leading image axis; else 0."""
+        return self.layer.layout.batch
+
+    def image(self, n: int) -> Problem:
+        """Image ``n`` of a batch as a problem of its own: its input, target and
+        grad_output, the shared filter and bias, and the loss over all N images
+        (``loss_images``). It makes no update: the batch updates once, with the
+        gradients of every image added up."""
+        layer = replace(self.layer, layout=replace(self.layout, batch=0))
+
+        def one(array: ExactArray | None) -> ExactArray | None:
+            return None if array is None else ExactArray(frozen(
+                np.ascontiguousarray(array.fractions[n])))
+
+        image = one(self.exact_input)
+        assert image is not None
+        return replace(self, layer=layer, exact_input=image, exact_target=one(self.exact_target),
+                       exact_grad_output=one(self.exact_grad_output), learning_rate=None,
+                       notes=(), questions=None, steps=1, loss_images=self.batch)
 
     # the numbers as object arrays of Fractions, made when first asked for
     @property
@@ -535,18 +567,20 @@ def to_number(value: Any, where: str) -> Fraction:
 
 #: What the items at each level of an array are called, outermost first.
 _LEVELS = {
-    "input": {2: ("row", "entry"), 3: ("channel", "row", "entry")},
+    "input": {2: ("row", "entry"), 3: ("channel", "row", "entry"),
+              4: ("image", "channel", "row", "entry")},
     "filter": {
         2: ("row", "entry"),
         3: ("channel", "row", "entry"),
         4: ("filter", "channel", "row", "entry"),
     },
     "output": {2: ("row", "entry"), 3: ("map", "row", "entry")},
+    "batch": {3: ("image", "row", "entry"), 4: ("image", "map", "row", "entry")},
 }
 _PLURAL = {"entry": "entries", "row": "rows", "channel": "channels", "filter": "filters",
-           "map": "maps"}
+           "map": "maps", "image": "images"}
 _FORMS = {
-    "input": {2: "[H][W]", 3: "[C][H][W]"},
+    "input": {2: "[H][W]", 3: "[C][H][W]", 4: "[N][C][H][W]"},
     "filter": {2: "[kh][kw]", 3: "[C][kh][kw]", 4: "[F][C][kh][kw]"},
 }
 
@@ -935,17 +969,22 @@ def problem_from_data(data: Any) -> Problem:
             "bias: \"symbolic\" goes with input and filter given as shapes "
             "({\"shape\": [3, 3]}) and --symbolic"
         )
-    image, input_rank = _read_array(data["input"], "input", "input", (2, 3))
+    image, input_rank = _read_array(data["input"], "input", "input", (2, 3, 4))
+    # a batch [N][C][H][W]: N images through the same layer
+    images = image.shape[0] if input_rank == 4 else 0
+    one_image = image.shape[1:] if images else image.shape
+    rank = 3 if images else input_rank
     if _has_filter(data):
         filter_key = _filter_key(data)
         kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
-        layer = _geometry(data, image.shape, input_rank, kernel.shape, filter_rank,
-                          "bias" in data)
+        layer = _geometry(data, one_image, rank, kernel.shape, filter_rank, "bias" in data)
         kernel = kernel.reshape(layer.filter_shape)
     else:
-        layer = _alone(data, image.shape, input_rank)
+        layer = _alone(data, one_image, rank)
         kernel = ExactArray(_identity(layer.channels))
-    image = image.reshape(layer.input_shape)
+    if images:
+        layer = replace(layer, layout=replace(layer.layout, batch=images))
+    image = image.reshape((images, *layer.input_shape) if images else layer.input_shape)
     filters = layer.filters
     layout = layer.layout
     out_shape = layer.last_shape
@@ -958,8 +997,9 @@ def problem_from_data(data: Any) -> Problem:
         )
     what = ("the pooled output's" if layer.pool else
             "the activated output's" if layer.activation else "the output's")
-    target = _output_shaped(data, "target", out_shape, layout, what)
-    grad_output = _output_shaped(data, "grad_output", out_shape, layout, what)
+    shaped = _batch_shaped if images else _output_shaped
+    target = shaped(data, "target", out_shape, layout, what)
+    grad_output = shaped(data, "grad_output", out_shape, layout, what)
 
     loss: LossName = "mse"
     if "loss" in data:
@@ -1134,6 +1174,30 @@ def _output_shaped(
         wanted = shape if layout.output_rank == 3 else shape[1:]
         raise ProblemError(
             f"{key}: expected {what} shape {_brackets(wanted)}, got {_brackets(given)}"
+        )
+    return array
+
+
+def _batch_shaped(
+    data: Mapping[str, Any], key: str, shape: tuple[int, int, int], layout: Layout,
+    what: str = "the output's",
+) -> ExactArray | None:
+    """A target or grad_output of a batch: the last stage's shape with the image axis
+    first, ``[N][oh][ow]`` for one filter given without its axis, else ``[N][F][oh][ow]``."""
+    if key not in data:
+        return None
+    images = layout.batch
+    full = (images, *shape)
+    ranks = (3, 4) if shape[0] == 1 else (4,)
+    array, rank = _read_array(data[key], key, "batch", ranks)
+    if rank == 3:
+        array = array.reshape((array.shape[0], 1, *array.shape[1:]))
+    if array.shape != full:
+        given = array.shape if rank == 4 else (array.shape[0], *array.shape[2:])
+        wanted = full if layout.output_rank == 3 else (images, *shape[1:])
+        raise ProblemError(
+            f"{key}: expected {what} shape {_brackets(wanted)} (a batch of {images} "
+            f"image{'s' * (images != 1)}), got {_brackets(given)}"
         )
     return array
 

@@ -339,14 +339,32 @@ def full_shape(key: str, layer: Layer) -> tuple[int, ...]:
     axes = BY_KEY[key].axes
     if axes == "history":
         return (1, history_columns(layer))
-    return {
+    shape: tuple[int, ...] = {
         "input": layer.input_shape, "filter": layer.filter_shape, "bias": (layer.filters,),
         "conv": layer.output_shape, "last": layer.last_shape, "number": (),
     }[axes]
+    return (layer.layout.batch, *shape) if per_image(key, layer.layout) else shape
+
+
+#: the axes of the quantities each image of a batch has its own of
+PER_IMAGE: tuple[Axes, ...] = ("input", "conv", "last")
+
+
+def per_image(key: str, layout: Layout) -> bool:
+    """Whether a quantity has a leading image axis: in a batch, every quantity of one
+    image (X, Z, A, P, Y and their gradients); the weights, their gradients (the sum
+    over the images) and the loss have none."""
+    return bool(layout.batch) and BY_KEY[key].axes in PER_IMAGE
 
 
 def user_rank(key: str, layout: Layout) -> int:
-    """How many axes the user's shape of a quantity has."""
+    """How many axes the user's shape of a quantity has (with a batch, the image
+    axis counts)."""
+    return _image_rank(key, layout) + (1 if per_image(key, layout) else 0)
+
+
+def _image_rank(key: str, layout: Layout) -> int:
+    """The user's axes of a quantity of one image."""
     axes = BY_KEY[key].axes
     if axes == "number":
         return 0
@@ -359,14 +377,28 @@ def user_rank(key: str, layout: Layout) -> int:
 
 
 def user_shape(key: str, array: Array, layout: Layout) -> Array:
-    """An array in the full layout reshaped to the rank the user gave it in."""
+    """An array in the full layout reshaped to the rank the user gave it in; a batch
+    keeps its image axis first."""
+    if per_image(key, layout):
+        rank = _image_rank(key, layout)
+        return array.reshape((array.shape[0], *array.shape[len(array.shape) - rank:]))
     rank = user_rank(key, layout)
     return array.reshape(array.shape[len(array.shape) - rank:])
 
 
 def user_index(key: str, index: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
     """A full-layout index as the user would write it for ``key``."""
+    if per_image(key, layout):
+        return (index[0], *index[len(index) - _image_rank(key, layout):])
     return index[len(index) - user_rank(key, layout):]
+
+
+def full_index(key: str, index: tuple[int, ...], layout: Layout, rank: int) -> tuple[int, ...]:
+    """A user's index of ``key`` in the full layout of ``rank`` axes (the inverse of
+    :func:`user_index`): the axes the user leaves out are 0."""
+    if per_image(key, layout):
+        return (index[0], *(0,) * (rank - len(index)), *index[1:])
+    return (0,) * (rank - len(index)) + index
 
 
 def entry_text(key: str, index: tuple[int, ...], layout: Layout) -> str:
@@ -419,7 +451,7 @@ def parse_entry(text: str, layer: Layer, available: Iterable[str]
     for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
         if i >= n:
             raise SelectionError(f"{text}: index {i} on axis {axis} is out of range (size {n})")
-    return key, (0,) * (len(full) - len(index)) + index
+    return key, full_index(key, index, layer.layout, len(full))
 
 
 # --------------------------------------------------------------------------

@@ -67,7 +67,7 @@ BAD: dict[str, tuple[Any, tuple[str, ...]]] = {
     "empty-filter": (obj(GOOD_INPUT, '"filter": [[]]'), ("filter", "empty")),
     "1-d-input": (obj('"input": [1, 2, 3]', '"filter": [[1]]'), ("input", "1-D")),
     "5-d-filter": (obj('"input": [[1]]', '"filter": [[[[[1]]]]]'), ("filter", "5-D")),
-    "4-d-input": (obj('"input": [[[[1]]]]', '"filter": [[1]]'), ("input", "4-D")),
+    "5-d-input": (obj('"input": [[[[[1]]]]]', '"filter": [[1]]'), ("input", "5-D")),
     "number-input": (obj('"input": 3', GOOD_FILTER), ("input",)),
     "string-input": (obj('"input": "1 2 3"', GOOD_FILTER), ("input",)),
     "number-filter": (obj(GOOD_INPUT, '"filter": 0.5'), ("filter",)),

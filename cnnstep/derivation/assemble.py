@@ -8,6 +8,7 @@ from dataclasses import replace
 from cnnstep import budget
 from cnnstep.derivation import (
     activation,
+    batch,
     forward,
     given,
     grad_bias,
@@ -142,6 +143,10 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         # an exercise's key: the asked quantities and entries, and the steps they rest on
         selection = Selection.parse((text for text, _ in p.questions), layer, available, (),
                                     context=True)
+    if solution.images:
+        return batch.derive_batch(solution, derive, selected_plan, trim, max_terms=max_terms,
+                                  selection=selection, detail=detail,
+                                  title=batch.batch_title(title(layer), p.batch))
     plan = selected_plan(solution, selection, max_terms, detail)
     builder = NumericBuilder(solution, plan)
     per = terms_per_entry(layer)

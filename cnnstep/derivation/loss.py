@@ -45,6 +45,19 @@ def constant(b: Builder, loss: LossName, ratio: tuple[int, int]) -> tuple[Expr, 
     return () if ratio == (1, 1) else (b.num(Fraction(ratio[0])),)
 
 
+def batch_share(loss: LossName, entries: int, images: int) -> list[Text]:
+    """For one image of a batch: its part of the batch's loss, which adds up over the
+    images; the mean is over the entries of every image, as PyTorch's ``reduction="mean"``."""
+    if images <= 1:
+        return []
+    if loss == "mse":
+        return [Text((f"This is this image's share of the batch's loss: the mean is over "
+                      f"all {images}·{entries} = {images * entries} entries of the "
+                      f"{images} images, so each squared error counts 1/{images * entries}.",))]
+    return [Text(("This is this image's part of the batch's loss, which adds the parts of "
+                  f"all {images} images.",))]
+
+
 def step(b: NumericBuilder) -> Step:
     """L, written out: the differences, their squares, the sum, the scale."""
     p, s = b.p, b.s
@@ -74,7 +87,7 @@ def step(b: NumericBuilder) -> Step:
     numbers = elided([Pow(Group(Sub(b.value("output", last.item(e)),
                                     b.num(target.item(e)))), 2) for e in picked])
     squares = elided([b.value("loss", errors.item(e)) for e in picked])
-    scale = constant(b, p.loss, engine.loss_scale(p.loss, n))
+    scale = constant(b, p.loss, engine.loss_scale(p.loss, n * p.loss_images))
     forms: list[Expr] = [Mul((*scale, Group(body, square=True))) if scale else body
                          for body in (differences, numbers, squares)]
     if scale:
@@ -82,6 +95,7 @@ def step(b: NumericBuilder) -> Step:
     blocks: list[Block] = [
         *b.explain(Text((f"The loss is {DESCRIPTIONS[p.loss]} {n} entries of ", Whole(role),
                          " against the target ", Whole("target"), "."))),
+        *b.explain(*batch_share(p.loss, n, p.loss_images)),
         Equation(b.sym("loss"), tuple(forms), s.loss, ("loss", ()),
                  approximate=b.approximate("loss")),
     ]
@@ -94,7 +108,7 @@ def gradient(b: NumericBuilder) -> Step:
     grad, target = s.grad_output, p.target
     assert target is not None and grad is not None
     last, role, grad_role = s.output, b.last_role, b.grad_last_role
-    factor = constant(b, p.loss, engine.loss_factor(p.loss, last.size))
+    factor = constant(b, p.loss, engine.loss_factor(p.loss, last.size * p.loss_images))
     approximate = b.approximate("grad_output")
 
     def times_difference(z: Expr, y: Expr) -> Expr:

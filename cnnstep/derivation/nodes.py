@@ -166,8 +166,20 @@ class More:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class Image:
+    """A quantity of one image of a batch, marked with that image: K⁽ⁿ⁾, ∂L/∂K⁽¹⁾.
+
+    ``image`` is 0-based (shifted to the notation's base when printed), or a letter
+    such as ``"n"`` for a general formula.
+    """
+
+    body: Expr
+    image: int | str
+
+
 Expr = (Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor | Ceil | Div
-        | Call | More | Partial | Sigma | Infinity)
+        | Call | More | Partial | Sigma | Infinity | Image)
 
 
 # --------------------------------------------------------------------------

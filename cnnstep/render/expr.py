@@ -24,6 +24,7 @@ from cnnstep.derivation import (
     Expr,
     Floor,
     Group,
+    Image,
     Infinity,
     More,
     Mul,
@@ -128,7 +129,7 @@ def _children(node: Expr) -> tuple[Expr, ...]:
         return (node.left, node.right)
     if isinstance(node, Pow):
         return (node.base,)
-    if isinstance(node, Group | Floor | Ceil | Sigma):
+    if isinstance(node, Group | Floor | Ceil | Sigma | Image):
         return (node.body,)
     if isinstance(node, Partial):
         return (node.of, node.by)
@@ -400,6 +401,28 @@ class NotationPrinter(ExprPrinter):
         entry = self.indexed(self.base(role), index, written.mark)
         return self.gradient(entry) if written.gradient else entry
 
+    def image_number(self, image: int | str) -> str:
+        """An image of a batch as printed: numbered from the notation's base."""
+        return str(image + self.settings.notation.index_base if isinstance(image, int)
+                   else image)
+
+    def imaged(self, text: str, image: str) -> str:
+        """A symbol marked with its image: K⁽¹⁾."""
+        raise NotImplementedError
+
+    def _print_Image(self, node: Image) -> str:
+        body = node.body
+        image = self.image_number(node.image)
+        role = body.role if isinstance(body, Sym | Whole) else None
+        if role is not None and symbol(role).gradient:  # ∂L/∂K⁽¹⁾: the mark on K
+            index = shown_index(role, body.index, self.settings) if isinstance(body, Sym) else ()
+            written = symbol(role)
+            inner = self.imaged(self.indexed(self.base(role), index, written.mark), image)
+            text = self.gradient(inner)
+            return text if isinstance(body, Sym) or written.outer is None else self.marked(
+                text, written.outer)
+        return self.imaged(self.operand(body, "base"), image)
+
     def _print_Whole(self, node: Whole) -> str:
         written = symbol(node.role)
         text = self.indexed(self.base(node.role), (), written.mark)
@@ -439,6 +462,10 @@ class TextPrinter(NotationPrinter):
 
     def marked(self, text: str, mark: str) -> str:
         return f"{text} ({self.marks[mark]})"
+
+    def imaged(self, text: str, image: str) -> str:
+        raised = image.translate(str.maketrans("0123456789n", "⁰¹²³⁴⁵⁶⁷⁸⁹ⁿ"))
+        return f"{text}⁽{raised}⁾"
 
     def _print_Pow(self, node: Pow) -> str:
         exponent = str(node.exponent).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
@@ -529,6 +556,9 @@ class LatexPrinter(NotationPrinter):
 
     def marked(self, text: str, mark: str) -> str:
         return rf"\left({text}\right)_{{{self.marks[mark]}}}"
+
+    def imaged(self, text: str, image: str) -> str:
+        return f"{{{text}}}^{{({image})}}"
 
     def fraction(self, value: Fraction) -> str:
         sign = "-" if value < 0 else ""

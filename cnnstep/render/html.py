@@ -273,6 +273,11 @@ class MathMLPrinter(NotationPrinter):
     def marked(self, text: str, mark: str) -> str:
         return f"<msub>{self.paren(text)}<mtext>{self.marks[mark]}</mtext></msub>"
 
+    def imaged(self, text: str, image: str) -> str:
+        number = f"<mn>{image}</mn>" if image.isdigit() else f"<mi>{esc(image)}</mi>"
+        return (f'<msup><mrow>{text}</mrow><mrow><mo stretchy="false">(</mo>{number}'
+                '<mo stretchy="false">)</mo></mrow></msup>')
+
     # structure -----------------------------------------------------------
     def _print_Add(self, node: Add) -> str:
         return "<mo>+</mo>".join(self.terms(node)) if node.terms else "<mn>0</mn>"

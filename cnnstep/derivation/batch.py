@@ -1,0 +1,195 @@
+"""The worked solution of a batch: every image's working, then the sum over the batch.
+
+Each image of a batch goes through the layer on its own, so its steps are those of
+one image (:func:`cnnstep.derivation.assemble.derive` of its own solution), titled
+with the image. The images share the filter and the bias, so the loss and the
+gradients of the weights add up over the batch:
+
+``L = Σ_n L⁽ⁿ⁾``, ``∂L/∂K = Σ_n ∂L/∂K⁽ⁿ⁾``, ``∂L/∂B = Σ_n ∂L/∂B⁽ⁿ⁾``;
+
+the step "Sum over the batch" shows each image's contribution and their sum, and
+the update (and the training history) works with the sums. With ``steps`` above
+1, the first training step is worked in full and the history lists every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields, replace
+
+from cnnstep.derivation import history, update
+from cnnstep.derivation.builder import Detail, Index, Plan
+from cnnstep.derivation.nodes import (
+    Add,
+    Block,
+    Derivation,
+    Equation,
+    Expr,
+    Image,
+    Matrix,
+    Sigma,
+    Step,
+    Sym,
+    Text,
+    Whole,
+)
+from cnnstep.derivation.numeric import NumericBuilder
+from cnnstep.engine import Solution
+from cnnstep.problem import Array, Problem
+from cnnstep.quantities import Selection, per_image
+from cnnstep.training import Trained
+
+#: the steps worked once for the whole batch, not for each image
+ONCE = ("shapes",)
+#: the batch's quantities that are sums over its images
+SUMMED = ("loss", "grad_filter", "grad_bias")
+#: the steps that rest on the sums
+SUM_STEPS = frozenset({"loss", "grad_filter", "grad_bias", "update", "history"})
+
+Derive = Callable[..., Derivation]
+
+
+def image_name(n: int, problem: Problem) -> str:
+    """"image 1": an image numbered from the notation's base."""
+    return f"image {n + problem.notation.index_base}"
+
+
+def image_selection(selection: Selection, n: int, problem: Problem) -> Selection:
+    """What a selection of the batch asks of image ``n``: the whole quantities, its
+    own entries (without the image axis), the entries of the weights' gradients."""
+    layout = problem.layout
+    entries = frozenset(
+        (key, index[1:]) if per_image(key, layout) else (key, index)
+        for key, index in selection.entries
+        if not per_image(key, layout) or index[0] == n)
+    return Selection(selection.keys, entries, selection.steps, selection.context)
+
+
+def weights_selection(selection: Selection, problem: Problem) -> Selection:
+    """What a selection of the batch asks of the sums and the update."""
+    layout = problem.layout
+    keys = frozenset(key for key in selection.keys if not per_image(key, layout))
+    entries = frozenset((key, index) for key, index in selection.entries
+                        if not per_image(key, layout))
+    return Selection(keys, entries, selection.steps, selection.context)
+
+
+def proxy(solution: Solution) -> Solution:
+    """The batch's weights, sums and update on image 1's solution, for the steps that
+    work with the sums (the update and the history read no image)."""
+    p = solution.problem
+    first = solution.images[0]
+    problem = replace(first.problem, learning_rate=p.learning_rate, steps=p.steps,
+                      loss_images=1)
+    values = {f.name: getattr(first, f.name) for f in fields(Solution)}
+    values.update(problem=problem, images=(), loss=solution.loss, loss_sum=solution.loss_sum,
+                  grad_filter=solution.grad_filter, grad_bias=solution.grad_bias,
+                  updated_filter=solution.updated_filter, updated_bias=solution.updated_bias)
+    if isinstance(solution, Trained):
+        return Trained(**values, history=solution.history, final_loss=solution.final_loss,
+                       iterations=solution.iterations, after=solution.after)
+    return Solution(**values)
+
+
+def sum_step(b: NumericBuilder, solution: Solution) -> Step:
+    """L, ∂L/∂K and ∂L/∂B of the batch: each image's contribution, then the sum."""
+    images = solution.images
+    count = len(images)
+    blocks: list[Block] = b.explain(Text((
+        f"The {count} images of the batch pass through the same filter and bias, so the "
+        "loss and the gradients of the weights add up over the batch: each image's "
+        "contribution, then their sum.",)))
+    if solution.loss is not None and b.plan.shows("loss"):
+        parts = [image.loss for image in images]
+        forms: list[Expr] = [Sigma("n", Image(Sym("loss"), "n")),
+                             Add(tuple(Image(Sym("loss"), n) for n in range(count)))]
+        if b.plan.detail != "answers":
+            forms.append(Add(tuple(b.num(v) for v in parts if v is not None)))
+        blocks.append(Equation(Sym("loss"), tuple(forms), solution.loss, ("loss", ()),
+                               approximate=b.approximate("loss")))
+    for key, kind, what in (("grad_filter", "filter", "entries of the filter's gradient"),
+                            ("grad_bias", "bias", "biases' gradients")):
+        total = getattr(solution, key)
+        if total is not None and b.plan.shows(key):
+            blocks += _summed(b, images, key, kind, total, what)
+    return Step("batch", "Sum over the batch", tuple(blocks))
+
+
+def _summed(b: NumericBuilder, images: tuple[Solution, ...], key: str, kind: str,
+            total: Array, what: str) -> list[Block]:
+    """``∂L/∂K = Σ_n ∂L/∂K⁽ⁿ⁾ = ∂L/∂K⁽¹⁾ + ∂L/∂K⁽²⁾``: the rule, each image's matrix,
+    the entries worked out and the sum."""
+    count = len(images)
+    approximate = b.approximate(key)
+    parts = [getattr(image, key) for image in images]
+    rule = (Whole(key), " = ", Sigma("n", Image(Whole(key), "n")), " = ",
+            Add(tuple(Image(Whole(key), n) for n in range(count))), ":")
+    blocks: list[Block] = b.explain(Text(rule))
+    single = total.size == 1  # one number: its equation says it all
+    for n, part in enumerate(parts):
+        if not single:
+            blocks += b.explain(_matrices(b, (Image(Whole(key), n),), part, kind, approximate))
+
+    def equation(e: Index) -> Equation:
+        symbols = Add(tuple(Image(b.sym(key, e), n) for n in range(count)))
+        numbers = Add(tuple(b.value(key, part[e]) for part in parts))
+        return Equation(b.sym(key, e), (symbols, numbers), total[e], (key, e),
+                        approximate=approximate)
+
+    blocks += b.work_out(key, equation, what)
+    if not single:
+        blocks += b.answer(_matrices(b, (Whole(key),), total, kind, approximate))
+    return blocks
+
+
+def _matrices(b: NumericBuilder, label: tuple[str | Expr, ...], values: Array, kind: str,
+              approximate: bool) -> list[Block]:
+    if kind == "bias":
+        return [Matrix(label, values.reshape(1, -1), approximate=approximate)]
+    return list(b.matrices(label, values, kind, approximate=approximate))
+
+
+def derive_batch(solution: Solution, derive: Derive, plan_of: Callable[..., Plan],
+                 trim: Callable[[Step, frozenset[str], frozenset[str]], Step], *,
+                 max_terms: int, selection: Selection | None, detail: Detail,
+                 title: str) -> Derivation:
+    """Every image's steps, titled with the image, then the sum over the batch, the
+    update and (with ``steps``) the history."""
+    p = solution.problem
+    images = solution.images
+    steps: list[Step] = []
+    made: list[Derivation] = []
+    for n, image in enumerate(images):
+        only = image_selection(selection, n, p) if selection is not None else ()
+        worked = derive(image, max_terms=max_terms, only=only, detail=detail, max_work=0)
+        made.append(worked)
+        steps += [step if step.key in ONCE else
+                  replace(step, title=f"{step.title} ({image_name(n, p)})")
+                  for step in worked.steps if n == 0 or step.key not in ONCE]
+    weights = proxy(solution)
+    chosen = weights_selection(selection, p) if selection is not None else None
+    builder = NumericBuilder(weights, plan_of(weights, chosen, max_terms, detail))
+    later: list[Step] = []
+    if weights.grad_filter is not None or weights.loss is not None:
+        later.append(sum_step(builder, solution))
+    if weights.updated_filter is not None:
+        later.append(update.step(builder))
+    if isinstance(weights, Trained):
+        later.append(history.step(builder))
+    if chosen is not None:
+        full, alone = chosen.full_steps(weights.problem), chosen.entry_steps(weights.problem)
+        wanted = (full | alone) & SUM_STEPS
+        later = [step if step.key != "batch" else
+                 (step if wanted else Step(step.key, step.title, ())) for step in later]
+        later = [trim(step, full, alone) if step.key != "batch" else step for step in later]
+    steps += later
+    first = made[0]
+    return replace(first, title=title, steps=tuple(step for step in steps if step.blocks),
+                   largest_index=max(d.largest_index for d in made),
+                   shortened=any(d.shortened for d in made))
+
+
+def batch_title(title: str, images: int) -> str:
+    """The derivation's title with its batch: "…, a batch of 2 images"."""
+    return f"{title}, a batch of {images} images"
+
