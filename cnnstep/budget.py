@@ -132,6 +132,15 @@ class Estimate:
     def __add__(self, other: Estimate) -> Estimate:
         return Estimate(self.subject, self.parts + other.parts)
 
+    def images(self, count: int) -> Estimate:
+        """The same work for each of ``count`` images of a batch: the time and the
+        memory held grow ``count`` times, a passing need stays one image's."""
+        if count <= 1:
+            return self
+        return Estimate(self.subject, tuple(
+            Part(f"{p.what}, for each of {count} images", p.nanoseconds * count,
+                 p.held * count, p.passing) for p in self.parts))
+
     def message(self, limit: int) -> str:
         """One line: the estimate, the limit and what dominates."""
         top = self.dominant().what
@@ -885,8 +894,20 @@ def _written(parts: _Parts, numbers: _Numbers, what: str = "the result written o
               nanoseconds, passing=text)
 
 
+def one_image(problem: Problem) -> Problem:
+    """A batch's work is estimated as its largest image's times N: the image whose
+    input has the longest numbers, with the batch's learning rate and steps."""
+    if not problem.batch:
+        return problem
+    images = [problem.image(n) for n in range(problem.batch)]
+    largest_image = max(images, key=lambda image: digits_of(image.exact_input).numerator)
+    return replace(largest_image, learning_rate=problem.learning_rate, steps=problem.steps)
+
+
 def solve_estimate(problem: Problem) -> Estimate:
     """The exact solve (``engine.solve``) and its JSON result."""
+    if problem.batch:
+        return solve_estimate(one_image(problem)).images(problem.batch)
     parts = _Parts()
     numbers = _solve(parts, problem)
     _written(parts, numbers)
@@ -993,6 +1014,8 @@ def _training(parts: _Parts, problem: Problem, grow: Growth) -> Digits:
 def training_estimate(problem: Problem) -> Estimate:
     """Every training step's exact solve, with the weights' numbers growing by the
     bounds of :class:`Growth`, and the result with its history written out."""
+    if problem.batch:
+        return training_estimate(one_image(problem)).images(problem.batch)
     parts = _Parts()
     _training(parts, problem, growth(problem))
     return parts.estimate(f"{problem.steps} training steps")
@@ -1281,6 +1304,10 @@ def derivation_estimate(item: Problem | Layer, max_terms: int | None = None, *,
     A layer given by shapes has its symbolic derivation alone. ``only``: the
     selection (or the number of entries it names) that the derivation works out.
     """
+    if isinstance(item, Problem) and item.batch:
+        return derivation_estimate(one_image(item), max_terms, format=format,
+                                   symbolic=symbolic, only=only, solved=solved
+                                   ).images(item.batch)
     limit = _default_terms(max_terms)
     selected = _selected(only)
     parts = _Parts()
@@ -1410,6 +1437,8 @@ def verify_estimate(problem: Problem) -> Estimate:
     work per entry of Z and per input, weight and bias entry. With training steps,
     the engine's training, then the same again at every step and for the final loss,
     at the sizes the weights' numbers grow to (:class:`Growth`)."""
+    if problem.batch:
+        return verify_estimate(one_image(problem)).images(problem.batch)
     parts = _Parts()
     numbers = _solve(parts, problem)
     _verified(parts, problem, numbers)

@@ -59,10 +59,15 @@ from cnnstep.quantities import (
 
 
 def refuse_dilated(layer: Layer) -> None:
-    """The symbolic derivation writes windows of adjacent taps: a dilated kernel is refused."""
+    """The symbolic derivation writes windows of adjacent taps of one image: a dilated
+    kernel and a batch are refused."""
     if layer.dilation != (1, 1):
         raise ProblemError("dilation: --symbolic works out undilated kernels only; "
                            "set dilation to 1 or solve without --symbolic")
+    if layer.layout.batch:
+        raise ProblemError("input: --symbolic works out one image; a batch [N][C][H][W] "
+                           "has the same formulas for each image: solve without --symbolic, "
+                           "or give one image [C][H][W]")
 
 
 def convolution(layer: Layer) -> Layer:

@@ -139,7 +139,7 @@ def verify(problem: Problem, solve: Callable[[Problem], Solution] | None = None,
             f"{MAX_PRODUCTS} products"
         )
     budget.check_verify(problem, max_work)  # the solve included
-    verifier = Verifier(problem)
+    verifier = BatchVerifier(problem) if problem.batch else Verifier(problem)
     checks = verifier.checks(solve_layer(problem, max_work=0) if solve is None
                              else solve(problem))
     if problem.steps > 1:
@@ -159,24 +159,19 @@ def verify_training(problem: Problem, trained: Solution) -> list[Check]:
     current = problem
     rows: list[list[Fraction]] = []
     for _ in range(problem.steps):
-        verifier = Verifier(current)
-        conv = verifier.forward()
-        activated = verifier.activation(conv)
-        last = verifier.pool(activated)
-        objective = verifier.loss(last)
-        assert objective is not None and objective.loss is not None
-        held = verifier.held(conv, activated, last)
-        gradients = verifier.backward(held, objective)
-        verifier.consistent(held, gradients)
+        loss, gradients = _weights_gradients(current)
         kernel = current.filter - rate * gradients["grad_filter"]
-        bias = (None if verifier.b is None or current.bias is None else
+        bias = (None if "grad_bias" not in gradients or current.bias is None else
                 current.bias - rate * gradients["grad_bias"])
-        rows.append([objective.loss, *kernel.flat, *(bias.flat if bias is not None else ())])
+        rows.append([loss, *kernel.flat, *(bias.flat if bias is not None else ())])
         current = replace(current, exact_filter=ExactArray(frozen(kernel)),
                           exact_bias=None if bias is None else ExactArray(frozen(bias)))
-    verifier = Verifier(current)
-    final = verifier.loss(verifier.pool(verifier.activation(verifier.forward())))
-    assert final is not None and final.loss is not None
+    final_loss = Fraction(0)
+    for one in _images(current):
+        verifier = Verifier(one)
+        final = verifier.loss(verifier.pool(verifier.activation(verifier.forward())))
+        assert final is not None and final.loss is not None
+        final_loss += final.loss
     rounded = verifier.approximate
     note = ", to 1e-9 (floating point)" if rounded else ""
     mismatches = []
@@ -190,10 +185,38 @@ def verify_training(problem: Problem, trained: Solution) -> list[Check]:
     assert trained.final_loss is not None
     checks.append(Check(
         "final_loss", f"{problem.notation.loss} after training", 1,
-        () if verifier.agree(final.loss, trained.final_loss, rounded) else
-        (Mismatch("final_loss", trained.final_loss, final.loss),),
+        () if verifier.agree(final_loss, trained.final_loss, rounded) else
+        (Mismatch("final_loss", trained.final_loss, final_loss),),
         "direct evaluation at the weights of the direct route" + note))
     return checks
+
+
+def _images(problem: Problem) -> list[Problem]:
+    """The images of a batch, each a problem of its own (the loss over all of them);
+    a problem without a batch alone."""
+    return [problem.image(n) for n in range(problem.batch)] if problem.batch else [problem]
+
+
+def _weights_gradients(problem: Problem) -> tuple[Fraction, dict[str, Array]]:
+    """The loss and dL/dK (and dL/dB) by the direct route, the chain rule checked; a
+    batch adds up the loss and the gradients of its images."""
+    loss = Fraction(0)
+    total: dict[str, Array] = {}
+    for one in _images(problem):
+        verifier = Verifier(one)
+        conv = verifier.forward()
+        activated = verifier.activation(conv)
+        last = verifier.pool(activated)
+        objective = verifier.loss(last)
+        assert objective is not None and objective.loss is not None
+        held = verifier.held(conv, activated, last)
+        gradients = verifier.backward(held, objective)
+        verifier.consistent(held, gradients)
+        loss += objective.loss
+        for key in ("grad_filter", "grad_bias"):
+            if key in gradients:
+                total[key] = total[key] + gradients[key] if key in total else gradients[key]
+    return loss, total
 
 
 # --------------------------------------------------------------------------
@@ -586,8 +609,9 @@ class Verifier(Oracle):
         return out
 
     def factor(self, entries: int) -> Fraction:
-        """The loss's factor: 1/N for mse over N entries, 1 for sse, 1/2 for half_sse."""
-        return {"mse": Fraction(1, entries), "sse": Fraction(1),
+        """The loss's factor: 1/N for mse over N entries (of every image of a batch,
+        when the problem is one of them), 1 for sse, 1/2 for half_sse."""
+        return {"mse": Fraction(1, entries * self.problem.loss_images), "sse": Fraction(1),
                 "half_sse": Fraction(1, 2)}[self.problem.loss]
 
     def loss(self, last: Array) -> Objective | None:
@@ -793,6 +817,54 @@ class Verifier(Oracle):
         if self.b is not None:
             checks.append(self.grad_bias(gradients["grad_bias"], solution.grad_bias))
         checks.append(self.grad_input(gradients["grad_input"], solution.grad_input))
+        return checks
+
+
+class BatchVerifier(Oracle):
+    """A batch: every image written out and differentiated by a :class:`Verifier` of
+    its own (the loss taken over all N images), its stages and dL/dX compared with
+    the engine's image by image, the loss and dL/dK, dL/dB as the sums over the
+    images."""
+
+    def checks(self, solution: Solution) -> list[Check]:
+        """Every stage of the batch's ``solution`` against the images written out here."""
+        stages: list[dict[tuple[int, ...], Any]] = [{}, {}, {}]
+        loss: Fraction | None = None
+        stacked: dict[tuple[int, ...], Fraction] = {}
+        summed: dict[str, Array] = {}
+        for n, one in enumerate(_images(self.problem)):
+            verifier = Verifier(one)
+            conv = verifier.forward()
+            activated = verifier.activation(conv)
+            last = verifier.pool(activated)
+            for held_stage, stage in zip(stages, (conv, activated, last), strict=True):
+                held_stage.update({(n, *e): v for e, v in entries(stage).items()})
+            objective = verifier.loss(last)
+            if objective is None:
+                continue
+            if objective.loss is not None:
+                loss = objective.loss + (loss or Fraction(0))
+            held = verifier.held(conv, activated, last)
+            gradients = verifier.backward(held, objective)
+            verifier.consistent(held, gradients)
+            stacked.update({(n, *e): v for e, v in entries(gradients["grad_input"]).items()})
+            for key in ("grad_filter", "grad_bias"):
+                if key in gradients:
+                    summed[key] = (summed[key] + gradients[key] if key in summed
+                                   else gradients[key])
+        checks = self.stages(solution, stages[0], stages[1], stages[2], loss)
+        if not stacked:
+            return checks
+        names = self.problem.notation
+        if "grad_filter" in summed:
+            checks.append(self.differentiated("grad_filter", f"d{names.loss}/d{names.filter}",
+                                              entries(summed["grad_filter"]),
+                                              solution.grad_filter))
+        if "grad_bias" in summed:
+            checks.append(self.differentiated("grad_bias", f"d{names.loss}/d{names.bias}",
+                                              entries(summed["grad_bias"]), solution.grad_bias))
+        checks.append(self.differentiated("grad_input", f"d{names.loss}/d{names.input}", stacked,
+                                          solution.grad_input))
         return checks
 
 

@@ -54,6 +54,30 @@ def image_name(n: int, problem: Problem) -> str:
     return f"image {n + problem.notation.index_base}"
 
 
+def marked(step: Step, n: int) -> Step:
+    """An image's step with its contributions marked as that image's: L⁽ⁿ⁾, ∂L/∂K⁽ⁿ⁾
+    and ∂L/∂B⁽ⁿ⁾ (the batch's own are their sums); its X, Z and the rest are the
+    image's, as the step's title says."""
+    def mark_expr(part: Expr) -> Expr:
+        if isinstance(part, Sym | Whole) and part.role in SUMMED:
+            return Image(part, n)
+        return part
+
+    def mark(part: str | Expr) -> str | Expr:
+        return part if isinstance(part, str) else mark_expr(part)
+
+    blocks: list[Block] = []
+    for block in step.blocks:
+        if isinstance(block, Equation):
+            block = replace(block, lhs=mark_expr(block.lhs))
+        elif isinstance(block, Matrix):
+            block = replace(block, label=tuple(mark(part) for part in block.label))
+        elif isinstance(block, Text):
+            block = replace(block, parts=tuple(mark(part) for part in block.parts))
+        blocks.append(block)
+    return replace(step, blocks=tuple(blocks))
+
+
 def image_selection(selection: Selection, n: int, problem: Problem) -> Selection:
     """What a selection of the batch asks of image ``n``: the whole quantities, its
     own entries (without the image axis), the entries of the weights' gradients."""
@@ -124,8 +148,8 @@ def _summed(b: NumericBuilder, images: tuple[Solution, ...], key: str, kind: str
     parts = [getattr(image, key) for image in images]
     rule = (Whole(key), " = ", Sigma("n", Image(Whole(key), "n")), " = ",
             Add(tuple(Image(Whole(key), n) for n in range(count))), ":")
-    blocks: list[Block] = b.explain(Text(rule))
-    single = total.size == 1  # one number: its equation says it all
+    single = total.size == 1  # one number: its equation says it all, the rule first
+    blocks: list[Block] = [] if single else b.explain(Text(rule))
     for n, part in enumerate(parts):
         if not single:
             blocks += b.explain(_matrices(b, (Image(Whole(key), n),), part, kind, approximate))
@@ -133,8 +157,10 @@ def _summed(b: NumericBuilder, images: tuple[Solution, ...], key: str, kind: str
     def equation(e: Index) -> Equation:
         symbols = Add(tuple(Image(b.sym(key, e), n) for n in range(count)))
         numbers = Add(tuple(b.value(key, part[e]) for part in parts))
-        return Equation(b.sym(key, e), (symbols, numbers), total[e], (key, e),
-                        approximate=approximate)
+        forms: tuple[Expr, ...] = (symbols, numbers)
+        if single:
+            forms = (Sigma("n", Image(b.sym(key, e), "n")), *forms)
+        return Equation(b.sym(key, e), forms, total[e], (key, e), approximate=approximate)
 
     blocks += b.work_out(key, equation, what)
     if not single:
@@ -164,7 +190,7 @@ def derive_batch(solution: Solution, derive: Derive, plan_of: Callable[..., Plan
         worked = derive(image, max_terms=max_terms, only=only, detail=detail, max_work=0)
         made.append(worked)
         steps += [step if step.key in ONCE else
-                  replace(step, title=f"{step.title} ({image_name(n, p)})")
+                  replace(marked(step, n), title=f"{step.title} ({image_name(n, p)})")
                   for step in worked.steps if n == 0 or step.key not in ONCE]
     weights = proxy(solution)
     chosen = weights_selection(selection, p) if selection is not None else None
