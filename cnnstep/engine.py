@@ -23,7 +23,7 @@ Python integers), and divided back exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Any
 
@@ -262,18 +262,24 @@ def squared_errors(z: Array, y: Array) -> Array:
     return result
 
 
-def loss_value(z: Array, y: Array, loss: LossName, images: int = 1) -> Fraction:
-    """L for the given loss: ``mse`` averages over every output element (of all
-    ``images`` of a batch, when ``z`` is one of them: that image's share of L)."""
+def loss_value(z: Array, y: Array, loss: LossName) -> Fraction:
+    """L for the given loss: ``mse`` averages over every output element."""
     total = sum(squared_errors(z, y).flat, Fraction(0))
-    return total * Fraction(*loss_scale(loss, z.size * images))
+    return total * Fraction(*loss_scale(loss, z.size))
 
 
-def loss_gradient(z: Array, y: Array, loss: LossName, images: int = 1) -> Array:
-    """dL/dZ: (2/N)(Z − Y) for mse, 2(Z − Y) for sse, (Z − Y) for half_sse; N counts
-    the entries of all ``images`` of a batch."""
-    result: Array = (z - y) * Fraction(*loss_factor(loss, z.size * images))
+def loss_gradient(z: Array, y: Array, loss: LossName) -> Array:
+    """dL/dZ: (2/N)(Z − Y) for mse, 2(Z − Y) for sse, (Z − Y) for half_sse."""
+    result: Array = (z - y) * Fraction(*loss_factor(loss, z.size))
     return result
+
+
+def image_share(loss: LossName, images: int) -> Fraction:
+    """What one image of a batch of ``images`` carries of :func:`loss_value` and
+    :func:`loss_gradient` over its own entries: 1/N under mse, whose mean is over
+    the N·F·oh·ow entries of the whole batch (PyTorch's ``reduction="mean"``);
+    1 under sse and half_sse, which add up over the batch as they are."""
+    return Fraction(1, images) if loss == "mse" else Fraction(1)
 
 
 # --------------------------------------------------------------------------
@@ -538,8 +544,11 @@ def solve(problem: Problem, *, max_work: int | None = None) -> Solution:
     if problem.target is not None:
         stages["squared_errors"] = errors = squared_errors(last, problem.target)
         stages["loss_sum"] = sum(errors.flat, Fraction(0))
-        stages["loss"] = loss_value(last, problem.target, problem.loss, problem.loss_images)
-        grad = loss_gradient(last, problem.target, problem.loss, problem.loss_images)
+        share = image_share(problem.loss, problem.loss_images)
+        stages["loss"] = loss_value(last, problem.target, problem.loss) * share
+        grad = loss_gradient(last, problem.target, problem.loss)
+        if share != 1:
+            grad = grad * share
     elif problem.grad_output is not None:
         grad = problem.grad_output
     else:
@@ -556,10 +565,10 @@ def solve(problem: Problem, *, max_work: int | None = None) -> Solution:
     return _solution(problem, stages)
 
 
-#: the Solution's arrays that each image of a batch has, stacked along a leading axis
-_STACKED = ("padded_input", "conv", "activated", "pooled", "winners", "channel_parts",
-            "squared_errors", "grad_output", "grad_activated", "slopes", "grad_conv",
-            "spread_grad", "padded_grad", "grad_padded_input", "filter_parts", "grad_input")
+#: the Solution's arrays of a batch that are the sums of its images' (the weights are
+#: shared), and the one every image has the same of; every other array is stacked
+_SUMMED = ("grad_filter", "grad_bias")
+_SHARED = "rotated_filter"
 
 
 def solve_batch(problem: Problem) -> Solution:
@@ -577,20 +586,18 @@ def solve_batch(problem: Problem) -> Solution:
     """
     images = tuple(solve(problem.image(n), max_work=0) for n in range(problem.batch))
     first = images[0]
-    stages: dict[str, Any] = {"rotated_filter": first.rotated_filter}
-    for key in _STACKED:
-        parts = [getattr(image, key) for image in images]
-        if parts[0] is not None:
-            stages[key] = np.stack(parts)
-    for key in ("loss", "loss_sum"):
-        values = [getattr(image, key) for image in images]
-        if values[0] is not None:
-            stages[key] = sum(values, Fraction(0))
-    for key in ("grad_filter", "grad_bias"):
-        arrays = [getattr(image, key) for image in images]
-        if arrays[0] is not None:
-            total: Array = sum(arrays[1:], arrays[0].copy())
-            stages[key] = total
+    stages: dict[str, Any] = {_SHARED: getattr(first, _SHARED)}
+    for field in fields(Solution):
+        values = [getattr(image, field.name) for image in images]
+        if values[0] is None or field.name == _SHARED:
+            continue
+        if isinstance(values[0], Fraction):  # the loss, and its sum of squares
+            stages[field.name] = sum(values, Fraction(0))
+        elif field.name in _SUMMED:
+            total: Array = sum(values[1:], values[0].copy())
+            stages[field.name] = total
+        elif isinstance(values[0], np.ndarray):
+            stages[field.name] = np.stack(values)
     if problem.learning_rate is not None and "grad_filter" in stages:
         stages["updated_filter"] = sgd(problem.filter, stages["grad_filter"],
                                        problem.learning_rate)
@@ -688,9 +695,8 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
         difference = exact.linear([(z, Fraction(1)), (problem.exact_target.scaled, Fraction(-1))])
         squares = Fraction(exact.sum_of_squares(difference.numerators),
                            difference.denominator ** 2)
-        count = z.size * problem.loss_images
-        out["loss"] = squares * Fraction(*loss_scale(problem.loss, count))
-        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, count)))
+        out["loss"] = squares * Fraction(*loss_scale(problem.loss, z.size))
+        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, z.size)))
     elif problem.exact_grad_output is not None:
         grad = problem.exact_grad_output.scaled
     else:

@@ -86,17 +86,20 @@ def schema() -> dict[str, Any]:
     names = [f.name for f in fields(Notation) if f.name != "index_base"]
     answer = {"anyOf": [{"$ref": "#/$defs/number"}, {"type": "null"}]}
     properties: dict[str, Any] = {
-        "input": {"description": "the image X: [H][W] or [C][H][W]",
-                  "anyOf": [_array((2, 3)), _shape((2, 3))]},
+        "input": {"description": "the image X: [H][W] or [C][H][W]; a batch of N images "
+                                 "[N][C][H][W]",
+                  "anyOf": [_array((2, 3, 4)), _shape((2, 3))]},
         "filter": {"description": "the kernel K: [kh][kw], [C][kh][kw] or [F][C][kh][kw]",
                    "anyOf": [_array((2, 3, 4)), _shape((2, 3, 4))]},
         "kernel": {"description": "another name for filter",
                    "anyOf": [_array((2, 3, 4)), _shape((2, 3, 4))]},
         "bias": {"description": "B: a number (one filter) or one per filter",
                  "anyOf": [{"$ref": "#/$defs/number"}, _array((1,)), {"const": "symbolic"}]},
-        "target": {"description": "Y, in the shape of the output", **_array((2, 3))},
-        "grad_output": {"description": "dL/dZ given directly, in the shape of the output",
-                        **_array((2, 3))},
+        "target": {"description": "Y, in the shape of the output (with a batch, its "
+                                  "image axis first)", **_array((2, 3, 4))},
+        "grad_output": {"description": "dL/dZ given directly, in the shape of the output "
+                                       "(with a batch, its image axis first)",
+                        **_array((2, 3, 4))},
         "loss": {"enum": list(LOSSES), "default": "mse"},
         "stride": {"description": "step of the window", **_pair(1), "default": 1},
         "padding": {"description": "zeros on each side", **_pair(0), "default": 0},

@@ -571,3 +571,68 @@ def padded_pool(plane: Any, kind: str, size: tuple[int, int], stride: tuple[int,
         pooled.append(p_row)
         routes.append(r_row)
     return pooled, routes
+
+
+# --------------------------------------------------------------------------
+# a batch of images, image by image
+
+
+#: the result keys each image of a batch has its own of
+PER_IMAGE = (*OUTPUT_LIKE, "grad_input")
+
+
+def naive_batch(data: dict[str, Any]) -> dict[str, Any]:
+    """Every result key of a batch ``[N][C][H][W]``, in the user's shapes.
+
+    Each image goes through :func:`naive_layer` on its own, with dL/d(last stage)
+    worked out here for the loss over all N images: mse divides the squared errors
+    of every image by N·F·oh·ow, sse and half_sse add them up. The loss and the
+    weights' gradients are the sums over the images, and one update uses the sums.
+    """
+    images = fr(data["input"])
+    one = {key: value for key, value in data.items()
+           if key not in ("input", "target", "grad_output", "learning_rate")}
+    targets = fr(data["target"]) if "target" in data else None
+    given = fr(data["grad_output"]) if "grad_output" in data else None
+    loss = data.get("loss", "mse")
+    specs = [spec_from_data({**one, "input": image}) for image in images]
+    lasts = [naive_last(spec)["last"] for spec in specs]
+    count = len(images) * len(flatten(lasts[0]))
+    out: dict[str, Any] = {}
+    solved: list[dict[str, Any]] = []
+    total = Fraction(0)
+    for n, (spec, last) in enumerate(zip(specs, lasts, strict=True)):
+        if targets is not None:
+            y = targets[n] if len(shape_of(targets[n])) == 3 else [targets[n]]
+            errors = [z - t for z, t in zip(flatten(last), flatten(y), strict=True)]
+            squares = sum((e * e for e in errors), Fraction(0))
+            total += {"mse": squares / count, "sse": squares, "half_sse": squares / 2}[loss]
+            factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}
+            spec.g = nest([factor[loss] * e for e in errors], shape_of(last))
+        elif given is not None:
+            g = given[n]
+            spec.g = g if len(shape_of(g)) == 3 else [g]
+        solved.append(naive_layer(spec))
+    first = solved[0]
+    for key in first:
+        if key in PER_IMAGE:
+            out[key] = [user_shaped(key, image[key], spec)
+                        for image, spec in zip(solved, specs, strict=True)]
+    if targets is not None:
+        out["loss"] = total
+    for key in ("grad_filter", "grad_bias"):
+        if key in first:
+            summed = [sum(values, Fraction(0)) for values in zip(
+                *(flatten(image[key]) for image in solved), strict=True)]
+            out[key] = user_shaped(key, nest(summed, shape_of(first[key])), specs[0])
+    if "learning_rate" in data and "grad_filter" in out:
+        rate = fr(data["learning_rate"])
+        spec = specs[0]
+        out["updated_filter"] = user_shaped("updated_filter", nest(
+            [w - rate * d for w, d in zip(flatten(spec.k), flatten(out["grad_filter"]),
+                                          strict=True)], shape_of(spec.k)), spec)
+        if spec.b is not None:
+            gb = out["grad_bias"] if isinstance(out["grad_bias"], list) else [out["grad_bias"]]
+            updated = [w - rate * d for w, d in zip(spec.b, gb, strict=True)]
+            out["updated_bias"] = updated[0] if spec.bias_is_number else updated
+    return out

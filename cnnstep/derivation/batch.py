@@ -44,7 +44,7 @@ ONCE = ("shapes",)
 #: the batch's quantities that are sums over its images
 SUMMED = ("loss", "grad_filter", "grad_bias")
 #: the steps that rest on the sums
-SUM_STEPS = frozenset({"loss", "grad_filter", "grad_bias", "update", "history"})
+SUM_STEPS = frozenset({*SUMMED, "update", "history"})
 
 Derive = Callable[..., Derivation]
 

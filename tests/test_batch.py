@@ -1,0 +1,281 @@
+"""Batches of images: an input [N][C][H][W] through the same layer.
+
+The engine against the naive loops of ``oracle.naive_batch`` (exact) and against
+PyTorch's ``conv2d`` on [N, C, H, W] with float64 autograd and ``mse_loss``'s
+``reduction="mean"`` (exact numbers compared), on random batches; the verifier,
+training steps, the marker, selections, the refusals of bad shapes, and what the
+worked solution says.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import DYADIC, _grid, assert_one_line_error, engine_result, invoke
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import assert_close, assert_exact, fr, naive_batch
+
+from cnnstep.derivation import derive
+from cnnstep.engine import solve
+from cnnstep.problem import problem_from_data
+from cnnstep.render import Options, renderer
+from cnnstep.verify import verify
+
+PROPERTY = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@st.composite
+def batch_problems(draw: Any) -> dict[str, Any]:
+    """A random batch: 1 to 3 images, one or two channels and filters, a stride and a
+    padding, a ReLU and a max pool sometimes, a target (any loss) or a given dL/dZ."""
+    images, channels, filters = draw(st.integers(1, 3)), draw(st.integers(1, 2)), \
+        draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    padding, stride = draw(st.integers(0, 1)), draw(st.integers(1, 2))
+    height = draw(st.integers(max(1, kh - 2 * padding), kh + 2))
+    width = draw(st.integers(max(1, kw - 2 * padding), kw + 2))
+    oh = (height + 2 * padding - kh) // stride + 1
+    ow = (width + 2 * padding - kw) // stride + 1
+    filter_rank = 4 if filters > 1 else draw(st.sampled_from([3, 4] if channels > 1
+                                                             else [2, 3, 4]))
+    kernel = _grid(draw, DYADIC, (filters, channels, kh, kw))
+    for _ in range(4 - filter_rank):
+        kernel = kernel[0]
+    data: dict[str, Any] = {
+        "input": _grid(draw, DYADIC, (images, channels, height, width)),
+        "filter": kernel, "stride": stride, "padding": padding,
+    }
+    if draw(st.booleans()):
+        data["bias"] = (draw(DYADIC) if filters == 1 and draw(st.booleans())
+                        else draw(st.lists(DYADIC, min_size=filters, max_size=filters)))
+    if draw(st.booleans()):
+        data["activation"] = "relu"
+    last = (oh, ow)
+    if oh >= 2 and ow >= 2 and draw(st.booleans()):
+        data["pool"] = {"type": "max", "size": 2, "stride": 1}
+        last = (oh - 1, ow - 1)
+    shape = (images, filters, *last) if filter_rank == 4 else (images, *last)
+    if draw(st.booleans()):
+        data["target"] = _grid(draw, DYADIC, shape)
+        data["loss"] = draw(st.sampled_from(["mse", "sse", "half_sse"]))
+        data["learning_rate"] = "1/4"
+    elif draw(st.booleans()):
+        data["grad_output"] = _grid(draw, DYADIC, shape)
+    return _stringified(data)
+
+
+def _stringified(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _stringified(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_stringified(item) for item in value]
+    return str(value) if isinstance(value, Fraction) else value
+
+
+@PROPERTY
+@given(batch_problems())
+def test_batch_matches_the_naive_loops(data: dict[str, Any]) -> None:
+    got = engine_result(problem_from_data(data))
+    want = naive_batch(data)
+    assert set(got) == set(want)
+    for key, value in got.items():
+        assert_exact(value, want[key], key)
+
+
+def torch_batch(torch: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The batch by PyTorch float64 autograd: conv2d on [N, C, H, W], then relu and
+    max_pool2d, and mse_loss (reduction "mean"), the summed squares, or half that."""
+    functional = torch.nn.functional
+
+    def tensor(values: Any, grad: bool = False) -> Any:
+        return torch.tensor(_floats(values), dtype=torch.float64).requires_grad_(grad)
+
+    x = tensor(fr(data["input"]), grad=True)
+    kernel = fr(data["filter"])
+    rank = len(_shape(kernel))
+    k = tensor(kernel, grad=True)
+    k4 = k.reshape((1,) * (4 - rank) + tuple(k.shape))
+    bias = data.get("bias")
+    b = None
+    if bias is not None:
+        b = tensor(fr(bias) if isinstance(bias, list) else [fr(bias)], grad=True)
+    z = functional.conv2d(x, k4, b, stride=data["stride"], padding=data["padding"])
+    last = functional.relu(z) if "activation" in data else z
+    if "pool" in data:
+        last = functional.max_pool2d(last, 2, 1)
+    flat = rank < 4  # one filter given without its axis: the maps lose it
+    shown = last[:, 0] if flat else last
+    out: dict[str, Any] = {"output": shown}
+    if "target" in data:
+        y = tensor(fr(data["target"]))
+        loss = {"mse": lambda: functional.mse_loss(shown, y, reduction="mean"),
+                "sse": lambda: functional.mse_loss(shown, y, reduction="sum"),
+                "half_sse": lambda: functional.mse_loss(shown, y, reduction="sum") / 2,
+                }[data["loss"]]()
+        loss.backward()
+        out["loss"] = loss.item()
+    elif "grad_output" in data:
+        shown.backward(tensor(fr(data["grad_output"])))
+    else:
+        return {key: value.detach().tolist() for key, value in out.items()}
+    out["grad_filter"] = k.grad
+    out["grad_input"] = x.grad
+    if b is not None:
+        out["grad_bias"] = b.grad if isinstance(bias, list) else b.grad[0]
+    return {key: value if isinstance(value, float) else value.detach().tolist()
+            for key, value in out.items()}
+
+
+def _floats(values: Any) -> Any:
+    return [_floats(v) for v in values] if isinstance(values, list) else float(values)
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return (len(value), *_shape(value[0])) if isinstance(value, list) else ()
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+@PROPERTY
+@given(batch_problems())
+def test_batch_matches_torch(data: dict[str, Any]) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    got = engine_result(problem_from_data(data))
+    want = torch_batch(torch, data)
+    for key, value in want.items():
+        assert_close(got[key], value, key)
+
+
+def test_mse_averages_over_every_image() -> None:
+    """Two images of one entry each: L = ((z₁ − y₁)² + (z₂ − y₂)²)/2, and dL/dK adds
+    both images' parts."""
+    solution = solve(problem_from_data({
+        "input": [[[[1]]], [[[2]]]], "filter": [[3]], "target": [[[1]], [[2]]]}))
+    assert solution.loss == Fraction(2 ** 2 + 4 ** 2, 2)
+    assert solution.grad_conv.tolist() == [[[[2]]], [[[4]]]]
+    assert solution.grad_filter.tolist() == [[[[2 * 1 + 4 * 2]]]]
+    assert solution.grad_input.tolist() == [[[[6]]], [[[12]]]]
+
+
+def test_the_verifier_checks_a_batch() -> None:
+    problem = problem_from_data(SAMPLE)
+    checks = verify(problem)
+    assert [check.key for check in checks] == ["output", "loss", "grad_filter", "grad_bias",
+                                               "grad_input"]
+    assert all(check.ok for check in checks)
+    assert checks[-1].entries == 2 * 3 * 3
+
+
+def test_training_a_batch_uses_the_same_images_each_step() -> None:
+    data = {**SAMPLE, "steps": 3}
+    solution = solve_trained(data)
+    step_two = naive_batch({**SAMPLE, "filter": _nested(solution.history[0][1:5]),
+                            "bias": str(solution.history[0][5])})
+    assert solution.history[1][0] == step_two["loss"]
+    assert all(check.ok for check in verify(problem_from_data(data)))
+
+
+def solve_trained(data: dict[str, Any]) -> Any:
+    from cnnstep.training import train
+
+    return train(problem_from_data(data))
+
+
+def _nested(values: Any) -> list[list[str]]:
+    flat = [str(v) for v in values]
+    return [flat[:2], flat[2:]]
+
+
+#: the shipped sample, read from its file
+SAMPLE: dict[str, Any] = json.loads(
+    (Path(__file__).parent.parent / "cnnstep" / "samples" / "batch-2-images.json").read_text())
+
+
+def _text(data: dict[str, Any], **options: Any) -> str:
+    return renderer("text").derivation(derive(solve(problem_from_data(data)), **options),
+                                       Options(width=200))
+
+
+def test_the_derivation_works_each_image_then_the_sum() -> None:
+    text = _text(SAMPLE)
+    assert "Worked solution: one convolution layer, a batch of 2 images" in text
+    assert "Forward pass (image 1)" in text and "Forward pass (image 2)" in text
+    assert "Sum over the batch" in text
+    assert "∂L/∂K = Σₙ ∂L/∂K⁽ⁿ⁾ = ∂L/∂K⁽¹⁾ + ∂L/∂K⁽²⁾" in text
+    assert "L = Σₙ L⁽ⁿ⁾" in text
+    assert "the mean is over all 2·4 = 8 entries of the 2 images" in text
+    solution = solve(problem_from_data(SAMPLE))
+    first, second = (image.grad_filter[0, 0, 0, 0] for image in solution.images)
+    assert solution.grad_filter[0, 0, 0, 0] == first + second
+    assert f"= {_shown(first)} + {_shown(second)}" in text.replace("(", "").replace(")", "")
+
+
+def _shown(value: Fraction) -> str:
+    from cnnstep.numbers import display
+
+    return display(value).replace("-", "−")
+
+
+def test_image_numbers_follow_the_notation() -> None:
+    text = _text({**SAMPLE, "notation": {"input": "I", "filter": "W", "output": "Output",
+                                         "index_base": 0}})
+    assert "Forward pass (image 0)" in text and "Forward pass (image 1)" in text
+    assert "∂L/∂W⁽⁰⁾ + ∂L/∂W⁽¹⁾" in text
+
+
+def test_an_entry_of_one_image_is_selected_with_the_image_axis() -> None:
+    text = _text(SAMPLE, only=["grad_input[1][0][0][0]"])
+    assert "(image 2)" in text and "(image 1)" not in text
+
+
+def test_check_marks_the_batched_shapes_and_diagnoses(tmp_path: Path) -> None:
+    result = engine_result(problem_from_data(SAMPLE))
+    answers = {"output": _plain(result["output"]), "grad_filter": _plain(
+        [list(row) for row in zip(*result["grad_filter"], strict=True)])}
+    problem, marked = tmp_path / "p.json", tmp_path / "a.json"
+    problem.write_text(json.dumps(SAMPLE))
+    marked.write_text(json.dumps(answers))
+    run = invoke("check", problem, marked, "--format", "json")
+    report = json.loads(run.stdout)
+    assert report["quantities"]["output"]["correct"]
+    assert report["quantities"]["grad_filter"]["diagnosis"]["code"] == "transposed"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+BAD = {
+    "target-images": ({"target": [[[1, 2], [3, 4]]]}, ("target", "[2][2][2]", "[1][2][2]")),
+    "target-rank": ({"target": [[1, 2], [3, 4]]}, ("target", "3-D or a 4-D")),
+    "grad-output-size": ({"grad_output": [[[1, 2, 3], [3, 4, 5]], [[1, 2, 3], [3, 4, 5]]]},
+                         ("grad_output", "[2][2][2]", "[2][2][3]")),
+    "image-sizes": ({"input": [[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]], [[[1, 2], [3, 4]]]]},
+                    ("input", "image 2")),
+    "channels": ({"input": [[[[1, 2, 3]] * 3] * 2] * 2}, ("filter", "input has 2")),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_batch_is_one_line(tmp_path: Path, case: str) -> None:
+    change, needles = BAD[case]
+    data = {key: value for key, value in SAMPLE.items() if key != "target"}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({**data, **change}))
+    assert_one_line_error(invoke("solve", path, "--format", "json"), *needles)
+
+
+def test_symbolic_refuses_a_batch() -> None:
+    sample = Path(__file__).parent.parent / "cnnstep" / "samples" / "batch-2-images.json"
+    assert_one_line_error(invoke("solve", sample, "--symbolic"), "input", "--symbolic", "batch")
