@@ -279,3 +279,59 @@ def test_bad_batch_is_one_line(tmp_path: Path, case: str) -> None:
 def test_symbolic_refuses_a_batch() -> None:
     sample = Path(__file__).parent.parent / "cnnstep" / "samples" / "batch-2-images.json"
     assert_one_line_error(invoke("solve", sample, "--symbolic"), "input", "--symbolic", "batch")
+
+
+def _report(tmp_path: Path, problem: dict[str, Any], answers: dict[str, Any],
+            *more: str) -> Any:
+    files = tmp_path / "p.json", tmp_path / "a.json"
+    files[0].write_text(json.dumps(problem))
+    files[1].write_text(json.dumps(answers))
+    return invoke("check", *files, *more)
+
+
+def _codes(run: Any) -> dict[str, str | None]:
+    report = json.loads(run.stdout)
+    return {key: (value["diagnosis"] or {}).get("code")
+            for key, value in report["quantities"].items()}
+
+
+def test_diagnoses_of_a_batch_are_made_in_every_image(tmp_path: Path) -> None:
+    """dL/dX with the kernel as it is, in both images (the true dL/dX of the kernel
+    rotated, for the same dL/dZ), a dL/dZ without its factor 2, and dL/dK worked out
+    from a wrong dL/dZ (follow-through)."""
+    right = naive_batch(SAMPLE)
+    grad = [[[str(v) for v in row] for row in image] for image in right["grad_output"]]
+    rotated = {**SAMPLE, "filter": [row[::-1] for row in SAMPLE["filter"][::-1]],
+               "grad_output": grad}
+    del rotated["target"], rotated["learning_rate"]
+    unrotated = naive_batch(rotated)["grad_input"]
+    half = [[[str(v / 2) for v in row] for row in image] for image in right["grad_output"]]
+    from_half = naive_batch({**{k: v for k, v in SAMPLE.items()
+                                if k not in ("target", "learning_rate")},
+                             "grad_output": half})["grad_filter"]
+    answers = {"grad_input": _plain(unrotated), "grad_output": half,
+               "grad_filter": _plain(from_half)}
+    run = _report(tmp_path, SAMPLE, answers, "--format", "json")
+    assert _codes(run) == {"grad_output": "missing_factor_two",
+                           "grad_filter": "carried_forward", "grad_input": "kernel_not_rotated",
+                           **{key: None for key in _codes(run)
+                              if key not in ("grad_output", "grad_filter", "grad_input")}}
+    text = _report(tmp_path, SAMPLE, answers)
+    assert text.returncode == 1 and "Traceback" not in text.stderr
+    assert "rot180(K)" in text.stdout
+
+
+def test_a_strided_batch_with_a_pool_is_marked_and_shown(tmp_path: Path) -> None:
+    data = {"input": [[[[1, 2, 0, 1], [0, 1, 3, 1], [2, 1, 1, 0], [1, 0, 2, 2]]],
+                      [[[0, 1, 2, 1], [1, 0, 1, 3], [3, 2, 0, 1], [2, 1, 0, 0]]]],
+            "filter": [[1, 0], [-1, 2]], "stride": 2, "activation": "relu",
+            "pool": {"type": "max", "size": 2}, "target": [[[1]], [[2]]]}
+    problem = problem_from_data(data)
+    assert all(check.ok for check in verify(problem))
+    right = naive_batch(data)
+    run = _report(tmp_path, data, {"grad_input": _plain(right["grad_input"]),
+                                   "output": _plain(right["output"])}, "--format", "json")
+    marked = json.loads(run.stdout)["quantities"]
+    assert marked["grad_input"]["correct"] and marked["output"]["correct"]
+    text = _text(data)
+    assert "Back through the pool (image 2)" in text and "Sum over the batch" in text

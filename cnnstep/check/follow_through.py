@@ -14,11 +14,13 @@ from collections.abc import Callable, Set
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from cnnstep import engine
 from cnnstep.check.answers import Answers, given_values
 from cnnstep.engine import Solution
 from cnnstep.problem import Array, Layer, frozen
-from cnnstep.quantities import full_shape, result_name
+from cnnstep.quantities import full_shape, per_image, result_name
 
 Value = Array | Fraction
 
@@ -54,13 +56,20 @@ def _follows(key: str, source: str) -> Callable[[Compute], Compute]:
 @_follows("loss", source="output")
 def _loss(solution: Solution, output: Array) -> Value | None:
     p = solution.problem
-    return None if p.target is None else engine.loss_value(output, p.target, p.loss)
+    if p.target is None:
+        return None
+    return engine.loss_value(output, p.target, p.loss) * engine.image_share(p.loss,
+                                                                            p.loss_images)
 
 
 @_follows("grad_output", source="output")
 def _grad_output(solution: Solution, output: Array) -> Value | None:
     p = solution.problem
-    return None if p.target is None else engine.loss_gradient(output, p.target, p.loss)
+    if p.target is None:
+        return None
+    grad: Array = engine.loss_gradient(output, p.target, p.loss) * engine.image_share(
+        p.loss, p.loss_images)
+    return grad
 
 
 @_follows("grad_filter", source="grad_conv")
@@ -114,4 +123,23 @@ def recompute(solution: Solution, key: str, answers: Answers, wrong: Set[str]) -
     values = given_values(answers[earlier])
     if values is None:
         return None
-    return step.compute(solution, frozen(values.reshape(full_shape(earlier, layer))))
+    full = frozen(values.reshape(full_shape(earlier, layer)))
+    if solution.images and per_image(earlier, layer.layout):
+        return over_images(key, solution, [
+            step.compute(image, frozen(np.ascontiguousarray(full[n])))
+            for n, image in enumerate(solution.images)])
+    return step.compute(solution, full)
+
+
+def over_images(key: str, solution: Solution, parts: list[Value | None]) -> Value | None:
+    """A batch's ``key`` from each image's (None if any is): a quantity of one image
+    stacked along the image axis, the loss and the weights' gradients added up."""
+    given = [part for part in parts if part is not None]
+    if len(given) < len(parts):
+        return None
+    if per_image(key, solution.problem.layout):
+        return frozen(np.stack([np.asarray(part, dtype=object) for part in given]))
+    total = given[0]
+    for part in given[1:]:
+        total = total + part
+    return total

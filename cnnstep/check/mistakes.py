@@ -154,7 +154,8 @@ def missing_factor_two(solution: Solution, key: str) -> Value | None:
     if p.target is None or p.loss == "half_sse":
         return None
     half: Array = engine.loss_gradient(solution.output, p.target, p.loss) / 2
-    return half
+    shared: Array = half * engine.image_share(p.loss, p.loss_images)
+    return shared
 
 
 def _wrong_sign_message(problem: Problem, key: str) -> str:
@@ -178,7 +179,8 @@ def wrong_sign(solution: Solution, key: str) -> Value | None:
     if key == "grad_output":
         if p.target is None:
             return None
-        negated: Array = -engine.loss_gradient(solution.output, p.target, p.loss)
+        negated: Array = -engine.loss_gradient(solution.output, p.target, p.loss) * \
+            engine.image_share(p.loss, p.loss_images)
         return negated
     weights, grad = ((p.filter, solution.grad_filter) if key == "updated_filter"
                      else (p.bias, solution.grad_bias))
@@ -293,6 +295,16 @@ PRECEDENCE = (
 )
 
 
+def recomputed(recompute: Callable[[Solution, str], Value | None], solution: Solution,
+               key: str) -> Value | None:
+    """A mistake's value of ``key``; for a batch, the mistake made in every image (the
+    updates and a transposed matrix are the batch's own)."""
+    if not solution.images or recompute is transposed or quantities.get(key).step == "update":
+        return recompute(solution, key)
+    return follow_through.over_images(key, solution, [recompute(image, key)
+                                                      for image in solution.images])
+
+
 def diagnose(solution: Solution, key: str, answers: Answers, wrong: Set[str],
              tolerance: Fraction | None) -> Diagnosis | None:
     """The first mistake in :data:`PRECEDENCE` that the answers to ``key`` match.
@@ -306,7 +318,7 @@ def diagnose(solution: Solution, key: str, answers: Answers, wrong: Set[str],
         found = MISTAKES[code]
         if not found.applies_to(key, problem):
             continue
-        values = (found.recompute(solution, key) if found.recompute is not None
+        values = (recomputed(found.recompute, solution, key) if found.recompute is not None
                   else follow_through.recompute(solution, key, answers, wrong))
         if values is not None and matches(grid, in_user_shape(values, key, solution), tolerance):
             return found.diagnosis(problem, key)

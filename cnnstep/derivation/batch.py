@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields, replace
 
-from cnnstep.derivation import history, update
+from cnnstep.derivation import given, history, update
 from cnnstep.derivation.builder import Detail, Index, Plan
 from cnnstep.derivation.nodes import (
     Add,
@@ -115,6 +115,29 @@ def proxy(solution: Solution) -> Solution:
     return Solution(**values)
 
 
+def given_steps(solution: Solution) -> list[Step]:
+    """Each image's givens, titled with the image: its input and target, and the
+    shared filter, bias and settings (the learning rate and steps of the batch)."""
+    p = solution.problem
+    out = []
+    for n, image in enumerate(solution.images):
+        problem = replace(image.problem, learning_rate=p.learning_rate, steps=p.steps)
+        step = given.step(NumericBuilder(replace(image, problem=problem), Plan(0)))
+        out.append(replace(step, title=f"{step.title} ({image_name(n, p)})"))
+    return out
+
+
+def question(b: NumericBuilder, problem: Problem, key: str, index: Index) -> Expr:
+    """One entry a question of a batch asks for: a quantity of one image is marked
+    with its image (X₁₂⁽²⁾), the weights' gradients and the loss are the batch's."""
+    from cnnstep.quantities import symbol_role
+
+    role = symbol_role(key, problem.layer)
+    if per_image(key, problem.layout):
+        return Image(b.sym(role, index[1:]), index[0])
+    return b.sym(role, index)
+
+
 def sum_step(b: NumericBuilder, solution: Solution) -> Step:
     """L, ∂L/∂K and ∂L/∂B of the batch: each image's contribution, then the sum."""
     images = solution.images
@@ -185,11 +208,12 @@ def derive_batch(solution: Solution, derive: Derive, plan_of: Callable[..., Plan
     images = solution.images
     steps: list[Step] = []
     made: list[Derivation] = []
+    givens = given_steps(solution)
     for n, image in enumerate(images):
         only = image_selection(selection, n, p) if selection is not None else ()
         worked = derive(image, max_terms=max_terms, only=only, detail=detail, max_work=0)
         made.append(worked)
-        steps += [step if step.key in ONCE else
+        steps += [step if step.key in ONCE else givens[n] if step.key == "given" else
                   replace(marked(step, n), title=f"{step.title} ({image_name(n, p)})")
                   for step in worked.steps if n == 0 or step.key not in ONCE]
     weights = proxy(solution)

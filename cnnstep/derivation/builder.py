@@ -183,10 +183,13 @@ class Builder:
         lead = array.shape[:-2]
         if all(n == 1 for n in lead):
             return [Matrix(label, array.reshape(array.shape[-2:]), **options)]
+        names = AXIS_NAMES[kind]
+        if len(lead) > len(names):  # a batch: the image axis first
+            names = ("image", *names)
         out = []
         for index in np.ndindex(*lead):
             where = ", ".join(f"{name} {i + self.base}"
-                              for name, i, n in zip(AXIS_NAMES[kind], index, lead, strict=True)
+                              for name, i, n in zip(names, index, lead, strict=True)
                               if n > 1)
             out.append(Matrix((*label, f" ({where})"), array[index], **options))
         return out

@@ -51,8 +51,14 @@ class NumericBuilder(Builder):
     def _masked(self) -> Array:
         s, layer = self.s, self.layer
         #: entries the pool sends no gradient; entries where f′(z) = 0
-        self.unrouted = np.zeros(layer.output_shape, dtype=bool)
-        self.flat = np.zeros(layer.output_shape, dtype=bool)
+        self.unrouted: Array = np.zeros(layer.output_shape, dtype=bool)
+        self.flat: Array = np.zeros(layer.output_shape, dtype=bool)
+        if s.images:  # a batch: each image's, stacked
+            built = [NumericBuilder(image, self.plan) for image in s.images]
+            self.unrouted = np.stack([image.unrouted for image in built])
+            self.flat = np.stack([image.flat for image in built])
+            stacked: Array = np.stack([image.masked for image in built])
+            return stacked
         if s.grad_conv is None or s.grad_output is None:
             return self.unrouted
         if layer.pool is not None:

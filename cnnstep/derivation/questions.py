@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from fractions import Fraction
 
-from cnnstep.derivation import given
+from cnnstep.derivation import batch, given
 from cnnstep.derivation.assemble import DEFAULT_MAX_TERMS, derive
 from cnnstep.derivation.builder import Plan
 from cnnstep.derivation.nodes import (
@@ -22,7 +22,7 @@ from cnnstep.derivation.nodes import (
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.engine import Solution
 from cnnstep.numbers import display, terminates
-from cnnstep.problem import ProblemError
+from cnnstep.problem import Problem, ProblemError
 from cnnstep.quantities import Selection, asked, present, step_of, symbol_role
 
 
@@ -31,15 +31,29 @@ def points(value: Fraction) -> str:
     return f"{display(value)} point{'' if value == 1 else 's'}"
 
 
-def question(b: NumericBuilder, text: str) -> Expr:
-    """The symbol a question asks for: the whole quantity (∂L/∂K), or one entry (∂L/∂X₁₂)."""
-    layer = b.layer
-    selection = Selection.parse([text], layer, present(b.p), ())
+def question(b: NumericBuilder, text: str, problem: Problem | None = None) -> Expr:
+    """The symbol a question asks for: the whole quantity (∂L/∂K), or one entry (∂L/∂X₁₂);
+    ``problem``: a batch whose images ``b`` writes, for an entry of one image (X₁₂⁽²⁾)."""
+    p = b.p if problem is None else problem
+    layer = p.layer
+    selection = Selection.parse([text], layer, present(p), ())
     if selection.keys:
         (key,) = selection.keys
         return Whole(symbol_role(key, layer))
     ((key, index),) = selection.entries
+    if p.batch:
+        return batch.question(b, p, key, index)
     return b.sym(symbol_role(key, layer), index)
+
+
+def _builder(solution: Solution) -> NumericBuilder:
+    """The builder of a sheet's symbols: of one image, for a batch."""
+    return NumericBuilder(batch.proxy(solution) if solution.images else solution, Plan(0))
+
+
+def _givens(solution: Solution, b: NumericBuilder) -> tuple[Step, ...]:
+    """The problem's givens: each image's, for a batch."""
+    return tuple(batch.given_steps(solution)) if solution.images else (given.step(b),)
 
 
 def total(solution: Solution) -> Fraction:
@@ -66,12 +80,12 @@ def _page(solution: Solution, b: NumericBuilder, title: str,
 def sheet(solution: Solution) -> Derivation:
     """The question sheet of a solved layer (its numbers are not shown, only its givens)."""
     p = solution.problem
-    b = NumericBuilder(solution, Plan(0))
+    b = _builder(solution)
     lines = tuple(
-        Text((f"{number}. ({points(value)}) Find ", question(b, text), "."))
+        Text((f"{number}. ({points(value)}) Find ", question(b, text, p), "."))
         for number, (text, value) in enumerate(asked(p), start=1))
     return _page(solution, b, "Exercise", (
-        given.step(b),
+        *_givens(solution, b),
         Step("questions", f"Questions ({points(total(solution))})", lines, numbered=False)))
 
 
@@ -87,7 +101,7 @@ def exam_question(solution: Solution, name: str,
     Points must be terminating decimals, which the exam class can add up.
     """
     p = solution.problem
-    b = NumericBuilder(solution, Plan(0))
+    b = _builder(solution)
     layer, available = p.layer, present(p)
     shown = {"given"}
     parts = []
@@ -102,9 +116,9 @@ def exam_question(solution: Solution, name: str,
         steps = tuple(step for step in whole.steps
                       if step.key != "given" and (step.key not in shown or step.key in own))
         shown.update(step.key for step in steps)
-        parts.append(Part(question(b, text), value,
+        parts.append(Part(question(b, text, p), value,
                           replace(whole, steps=steps, first_step=first)))
         first += sum(step.numbered for step in steps)
     return ExamQuestion(name=name, points=total(solution),
-                        givens=_page(solution, b, "Given", (given.step(b),)),
+                        givens=_page(solution, b, "Given", _givens(solution, b)),
                         parts=tuple(parts))
