@@ -475,6 +475,8 @@ STEPS: dict[str, tuple[str, ...]] = {
     "grad_filter": ("spread", "activation_backward", "pool_backward", "grad_output"),
     "grad_bias": ("activation_backward", "pool_backward", "grad_output"),
     "grad_input": ("spread", "activation_backward", "pool_backward", "grad_output"),
+    # a batch: its loss and its weights' gradients, the sums over its images
+    "batch": ("loss", "grad_filter", "grad_bias"),
     "update": (),
     "history": (),
 }
@@ -509,6 +511,8 @@ def problem_steps(problem: Problem) -> tuple[str, ...]:
         "spread": backward and layer.stride != (1, 1),
         "grad_filter": backward and conv, "grad_bias": backward and problem.exact_bias is not None,
         "grad_input": backward and conv,
+        "batch": bool(problem.batch) and (problem.exact_target is not None
+                                          or (backward and conv)),
         "update": backward and conv and problem.learning_rate is not None,
         "history": problem.steps > 1,
     }

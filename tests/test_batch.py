@@ -335,3 +335,18 @@ def test_a_strided_batch_with_a_pool_is_marked_and_shown(tmp_path: Path) -> None
     assert marked["grad_input"]["correct"] and marked["output"]["correct"]
     text = _text(data)
     assert "Back through the pool (image 2)" in text and "Sum over the batch" in text
+
+
+def test_brief_works_one_entry_of_each_step_of_each_image() -> None:
+    from cnnstep.derivation import Equation
+
+    brief = derive(solve(problem_from_data(SAMPLE)), detail="brief")
+    for step in brief.steps:
+        worked = [block.entry[0] for block in step.blocks
+                  if isinstance(block, Equation) and block.entry is not None and block.forms]
+        if step.key == "batch":  # the loss, one entry of dL/dK, dL/dB
+            assert worked == ["loss", "grad_filter", "grad_bias"], worked
+        else:
+            assert len(worked) == len(set(worked)), (step.title, worked)
+    titles = [step.title for step in brief.steps]
+    assert "Forward pass (image 2)" in titles and titles[-1] == "Update"

@@ -45,6 +45,8 @@ ONCE = ("shapes",)
 SUMMED = ("loss", "grad_filter", "grad_bias")
 #: the steps that rest on the sums
 SUM_STEPS = frozenset({*SUMMED, "update", "history"})
+#: the step that adds up the images' loss and weights' gradients
+SUM_STEP = "batch"
 
 Derive = Callable[..., Derivation]
 
@@ -86,7 +88,7 @@ def image_selection(selection: Selection, n: int, problem: Problem) -> Selection
         (key, index[1:]) if per_image(key, layout) else (key, index)
         for key, index in selection.entries
         if not per_image(key, layout) or index[0] == n)
-    return Selection(selection.keys, entries, selection.steps, selection.context)
+    return Selection(selection.keys, entries, selection.steps - {SUM_STEP}, selection.context)
 
 
 def weights_selection(selection: Selection, problem: Problem) -> Selection:
@@ -127,6 +129,17 @@ def given_steps(solution: Solution) -> list[Step]:
     return out
 
 
+def given_step(solution: Solution) -> Step:
+    """The givens of a batch in one step, as a question sheet opens: each image's,
+    introduced by its name."""
+    steps = given_steps(solution)
+    blocks: list[Block] = []
+    for n, step in enumerate(steps):
+        blocks += [Text((image_name(n, solution.problem).capitalize() + ":",)), *step.blocks]
+    first = steps[0]
+    return replace(first, title=first.title.partition(" (")[0], blocks=tuple(blocks))
+
+
 def question(b: NumericBuilder, problem: Problem, key: str, index: Index) -> Expr:
     """One entry a question of a batch asks for: a quantity of one image is marked
     with its image (X₁₂⁽²⁾), the weights' gradients and the loss are the batch's."""
@@ -149,17 +162,16 @@ def sum_step(b: NumericBuilder, solution: Solution) -> Step:
     if solution.loss is not None and b.plan.shows("loss"):
         parts = [image.loss for image in images]
         forms: list[Expr] = [Sigma("n", Image(Sym("loss"), "n")),
-                             Add(tuple(Image(Sym("loss"), n) for n in range(count)))]
-        if b.plan.detail != "answers":
-            forms.append(Add(tuple(b.num(v) for v in parts if v is not None)))
-        blocks.append(Equation(Sym("loss"), tuple(forms), solution.loss, ("loss", ()),
-                               approximate=b.approximate("loss")))
+                             Add(tuple(Image(Sym("loss"), n) for n in range(count))),
+                             Add(tuple(b.num(v) for v in parts if v is not None))]
+        blocks.append(Equation(Sym("loss"), tuple(forms) if b.plan.detail != "answers" else (),
+                               solution.loss, ("loss", ()), approximate=b.approximate("loss")))
     for key, kind, what in (("grad_filter", "filter", "entries of the filter's gradient"),
                             ("grad_bias", "bias", "biases' gradients")):
         total = getattr(solution, key)
         if total is not None and b.plan.shows(key):
             blocks += _summed(b, images, key, kind, total, what)
-    return Step("batch", "Sum over the batch", tuple(blocks))
+    return Step(SUM_STEP, "Sum over the batch", tuple(blocks))
 
 
 def _summed(b: NumericBuilder, images: tuple[Solution, ...], key: str, kind: str,
@@ -186,6 +198,9 @@ def _summed(b: NumericBuilder, images: tuple[Solution, ...], key: str, kind: str
         return Equation(b.sym(key, e), forms, total[e], (key, e), approximate=approximate)
 
     blocks += b.work_out(key, equation, what)
+    if single and b.plan.detail == "answers" and b.plan.in_full(key):
+        blocks.append(Equation(b.sym(key, (0,)), (), total[0], (key, (0,)),
+                               approximate=approximate))
     if not single:
         blocks += b.answer(_matrices(b, (Whole(key),), total, kind, approximate))
     return blocks
@@ -228,10 +243,10 @@ def derive_batch(solution: Solution, derive: Derive, plan_of: Callable[..., Plan
         later.append(history.step(builder))
     if chosen is not None:
         full, alone = chosen.full_steps(weights.problem), chosen.entry_steps(weights.problem)
-        wanted = (full | alone) & SUM_STEPS
-        later = [step if step.key != "batch" else
+        wanted = (full | alone) & SUM_STEPS or SUM_STEP in chosen.steps
+        later = [step if step.key != SUM_STEP else
                  (step if wanted else Step(step.key, step.title, ())) for step in later]
-        later = [trim(step, full, alone) if step.key != "batch" else step for step in later]
+        later = [trim(step, full, alone) if step.key != SUM_STEP else step for step in later]
     steps += later
     first = made[0]
     return replace(first, title=title, steps=tuple(step for step in steps if step.blocks),

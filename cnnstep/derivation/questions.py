@@ -53,7 +53,7 @@ def _builder(solution: Solution) -> NumericBuilder:
 
 def _givens(solution: Solution, b: NumericBuilder) -> tuple[Step, ...]:
     """The problem's givens: each image's, for a batch."""
-    return tuple(batch.given_steps(solution)) if solution.images else (given.step(b),)
+    return (batch.given_step(solution),) if solution.images else (given.step(b),)
 
 
 def total(solution: Solution) -> Fraction:
