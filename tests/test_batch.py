@@ -29,6 +29,8 @@ from cnnstep.verify import verify
 
 PROPERTY = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+#: PyTorch's autograd costs more per example than the loops
+TORCH = settings(PROPERTY, max_examples=12)
 
 
 @st.composite
@@ -143,7 +145,7 @@ def _shape(value: Any) -> tuple[int, ...]:
 
 @pytest.mark.skipif(find_spec("torch") is None,
                     reason="PyTorch is not installed; the float64 autograd oracle is skipped")
-@PROPERTY
+@TORCH
 @given(batch_problems())
 def test_batch_matches_torch(data: dict[str, Any]) -> None:
     import torch
@@ -350,3 +352,15 @@ def test_brief_works_one_entry_of_each_step_of_each_image() -> None:
             assert len(worked) == len(set(worked)), (step.title, worked)
     titles = [step.title for step in brief.steps]
     assert "Forward pass (image 2)" in titles and titles[-1] == "Update"
+
+
+def test_the_work_of_a_batch_is_its_largest_image_times_n() -> None:
+    from cnnstep import budget
+
+    problem = problem_from_data(SAMPLE)
+    one = budget.solve_estimate(budget.one_image(problem)).operations
+    assert budget.solve_estimate(problem).operations == pytest.approx(2 * one)
+    big = {**SAMPLE, "input": [SAMPLE["input"][0]] * 3000,
+           "target": [SAMPLE["target"][0]] * 3000}
+    with pytest.raises(budget.WorkLimitError):
+        budget.check_solve(problem_from_data(big), 10**6)
