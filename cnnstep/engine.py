@@ -15,6 +15,10 @@ With a dilation every window's taps are spaced by it: the forward pass and
 dL/dK read Xpad at ``i·s + m·d``, and dL/dX slides the dilated rot180(K) over
 dL/dZ padded by the dilated span less one, ``d·(k − 1)``.
 
+A batch of N images (:func:`solve_batch`) is solved image by image, the loss
+taken over all N: its loss and dL/dK, dL/dB are the sums of the images', and
+every other quantity keeps one array per image along a leading axis.
+
 Sums of products are vectorised: each operand is scaled to integers over a
 common denominator, multiplied as ``int64`` when no sum can overflow (else as
 Python integers), and divided back exactly.

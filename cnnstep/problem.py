@@ -3,7 +3,10 @@
 A problem is parsed once into a frozen :class:`Problem` whose arrays are
 read-only numpy object arrays of :class:`~fractions.Fraction`, always in the
 full layout ``input (C, H, W)``, ``filter (F, C, kh, kw)``, ``bias (F,)``,
-``target``/``grad_output (F, oh, ow)``. How the user wrote each array (its
+``target``/``grad_output (F, oh, ow)``; a batch of N images keeps its image
+axis first on the input, target and grad_output (``(N, C, H, W)``,
+``(N, F, oh, ow)``), and :meth:`Problem.image` gives each image as a problem of
+its own. How the user wrote each array (its
 rank, a number or a list for the bias) is kept in :class:`Layout` so that the
 result can be given back in the user's own shapes.
 
