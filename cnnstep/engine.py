@@ -675,8 +675,10 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     ``dL/dX`` by :func:`scaled_input_gradient`. The work limit is not checked here.
     """
     layer = problem.layer
-    if layer.layered or problem.batch:  # a batch takes the Fraction path, image by image
+    if layer.layered:
         return None
+    if problem.batch:
+        return _scaled_batch(problem)
     x, k = problem.exact_input.scaled, problem.exact_filter.scaled
     filters = layer.filters
     ph, pw = layer.padding
@@ -699,8 +701,9 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
         difference = exact.linear([(z, Fraction(1)), (problem.exact_target.scaled, Fraction(-1))])
         squares = Fraction(exact.sum_of_squares(difference.numerators),
                            difference.denominator ** 2)
-        out["loss"] = squares * Fraction(*loss_scale(problem.loss, z.size))
-        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, z.size)))
+        share = image_share(problem.loss, problem.loss_images)
+        out["loss"] = squares * Fraction(*loss_scale(problem.loss, z.size)) * share
+        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, z.size)) * share)
     elif problem.exact_grad_output is not None:
         grad = problem.exact_grad_output.scaled
     else:
@@ -721,4 +724,34 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
             assert isinstance(db, Scaled)
             out["updated_bias"] = exact.linear([(problem.exact_bias.scaled, Fraction(1)),
                                                 (db, -rate)])
+    return out
+
+
+def _scaled_batch(problem: Problem) -> dict[str, Scaled | Fraction] | None:
+    """A batch over integer arrays, as :func:`solve_batch` computes it: each image's
+    :func:`solve_scaled` (the loss over all N images), every array of one image
+    stacked along the image axis, the loss and dL/dK, dL/dB added up, and one update
+    with the sums."""
+    images = [solve_scaled(problem.image(n)) for n in range(problem.batch)]
+    solved = [image for image in images if image is not None]
+    if len(solved) < len(images):
+        return None
+    out: dict[str, Scaled | Fraction] = {}
+    for key, first in solved[0].items():
+        values = [image[key] for image in solved]
+        if isinstance(first, Fraction):
+            out[key] = sum((value for value in values if isinstance(value, Fraction)),
+                           Fraction(0))
+            continue
+        parts = [value for value in values if isinstance(value, Scaled)]
+        out[key] = (exact.linear([(part, Fraction(1)) for part in parts]) if key in _SUMMED
+                    else exact.stacked(parts))
+    rate = problem.learning_rate
+    grad_filter, grad_bias = out.get("grad_filter"), out.get("grad_bias")
+    if rate is not None and isinstance(grad_filter, Scaled):
+        out["updated_filter"] = exact.linear([(problem.exact_filter.scaled, Fraction(1)),
+                                              (grad_filter, -rate)])
+        if problem.exact_bias is not None and isinstance(grad_bias, Scaled):
+            out["updated_bias"] = exact.linear([(problem.exact_bias.scaled, Fraction(1)),
+                                                (grad_bias, -rate)])
     return out

@@ -204,6 +204,19 @@ def linear(terms: list[tuple[Scaled, Fraction]]) -> Scaled:
     return Scaled(total, denominator).reduced()
 
 
+def stacked(parts: list[Scaled]) -> Scaled:
+    """Arrays of one shape stacked along a new first axis, over one common denominator.
+
+    >>> stacked([Scaled(np.array([1, 2]), 2), Scaled(np.array([1, 1]), 3)]).fractions.tolist()
+    [[Fraction(1, 2), Fraction(1, 1)], [Fraction(1, 3), Fraction(1, 3)]]
+    """
+    denominator = math.lcm(*(s.denominator for s in parts))
+    numerators = [s.over(denominator) for s in parts]
+    if all(n.dtype != object for n in numerators):
+        return Scaled(np.stack(numerators), denominator).reduced()
+    return Scaled(fitted(np.stack([_objects(n) for n in numerators])), denominator).reduced()
+
+
 def times(values: Scaled, factor: Fraction) -> Scaled:
     """``factor · values``, exactly."""
     return Scaled(scale(values.numerators, factor.numerator),

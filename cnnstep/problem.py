@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cnnstep import geometry
-from cnnstep.exact import ExactArray, parse_decimals
+from cnnstep.exact import ExactArray, Scaled, parse_decimals
 from cnnstep.numbers import NumberError, parse_number
 
 #: an object array of Fractions (numpy does not type its entries)
@@ -266,8 +266,13 @@ class Problem:
         layer = replace(self.layer, layout=replace(self.layout, batch=0))
 
         def one(array: ExactArray | None) -> ExactArray | None:
-            return None if array is None else ExactArray(frozen(
-                np.ascontiguousarray(array.fractions[n])))
+            if array is None:
+                return None
+            given = array.given  # sliced in the form it has, integers or Fractions
+            if isinstance(given, Scaled):
+                return ExactArray(Scaled(np.ascontiguousarray(given.numerators[n]),
+                                         given.denominator))
+            return ExactArray(frozen(np.ascontiguousarray(given[n])))
 
         image = one(self.exact_input)
         assert image is not None

@@ -364,3 +364,22 @@ def test_the_work_of_a_batch_is_its_largest_image_times_n() -> None:
            "target": [SAMPLE["target"][0]] * 3000}
     with pytest.raises(budget.WorkLimitError):
         budget.check_solve(problem_from_data(big), 10**6)
+
+
+@PROPERTY
+@given(batch_problems())
+def test_the_integer_path_of_a_batch_matches_the_fraction_path(data: dict[str, Any]) -> None:
+    from cnnstep.result import result, scaled_result
+
+    loaded = problem_from_data(data)
+    scaled = scaled_result(loaded)
+    full = result(solve(loaded))
+    if loaded.layer.layered:
+        assert scaled is None
+        return
+    assert scaled is not None and set(scaled) == set(full)
+    for key, value in scaled.items():
+        if isinstance(value, Fraction):
+            assert value == full[key], key
+        else:
+            assert value.fractions.tolist() == full[key], key
