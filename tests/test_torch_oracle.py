@@ -58,6 +58,7 @@ from oracle import (  # noqa: E402
     expected_keys,
     flatten,
     floats,
+    fr,
     shape_of,
     spec_from_data,
     user_shaped,
@@ -252,3 +253,47 @@ def test_tie_rule_agrees_with_torch(data: dict[str, Any]) -> None:
     for key, value in got.items():
         assert_exact(value, [[Fraction(v) for v in row] for row in
                              user_shaped(key, want[key], spec)], key)
+
+
+def torch_batch(torch: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The batch by PyTorch float64 autograd: conv2d on [N, C, H, W], then relu and
+    max_pool2d, and mse_loss (reduction "mean"), the summed squares, or half that."""
+    functional = torch.nn.functional
+
+    def tensor(values: Any, grad: bool = False) -> Any:
+        return torch.tensor(floats(values), dtype=torch.float64).requires_grad_(grad)
+
+    x = tensor(fr(data["input"]), grad=True)
+    kernel = fr(data["filter"])
+    rank = len(shape_of(kernel))
+    k = tensor(kernel, grad=True)
+    k4 = k.reshape((1,) * (4 - rank) + tuple(k.shape))
+    bias = data.get("bias")
+    b = None
+    if bias is not None:
+        b = tensor(fr(bias) if isinstance(bias, list) else [fr(bias)], grad=True)
+    z = functional.conv2d(x, k4, b, stride=data["stride"], padding=data["padding"])
+    last = functional.relu(z) if "activation" in data else z
+    if "pool" in data:
+        last = functional.max_pool2d(last, 2, 1)
+    flat = rank < 4  # one filter given without its axis: the maps lose it
+    shown = last[:, 0] if flat else last
+    out: dict[str, Any] = {"output": shown}
+    if "target" in data:
+        y = tensor(fr(data["target"]))
+        loss = {"mse": lambda: functional.mse_loss(shown, y, reduction="mean"),
+                "sse": lambda: functional.mse_loss(shown, y, reduction="sum"),
+                "half_sse": lambda: functional.mse_loss(shown, y, reduction="sum") / 2,
+                }[data["loss"]]()
+        loss.backward()
+        out["loss"] = loss.item()
+    elif "grad_output" in data:
+        shown.backward(tensor(fr(data["grad_output"])))
+    else:
+        return {key: value.detach().tolist() for key, value in out.items()}
+    out["grad_filter"] = k.grad
+    out["grad_input"] = x.grad
+    if b is not None:
+        out["grad_bias"] = b.grad if isinstance(bias, list) else b.grad[0]
+    return {key: value if isinstance(value, float) else value.detach().tolist()
+            for key, value in out.items()}
