@@ -332,3 +332,12 @@ def test_the_integer_path_of_a_batch_matches_the_fraction_path(data: dict[str, A
             assert value == full[key], key
         else:
             assert value.fractions.tolist() == full[key], key
+
+
+def test_a_shortened_image_step_names_an_entry_with_its_image() -> None:
+    from cnnstep.derivation import Omitted
+
+    worked = derive(solve(problem_from_data(SAMPLE)), max_terms=10)
+    examples = {block.example for step in worked.steps for block in step.blocks
+                if isinstance(block, Omitted)}
+    assert {"output[0][0][1]", "output[1][0][1]", "grad_filter[0][1]"} <= examples

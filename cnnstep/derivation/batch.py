@@ -27,6 +27,7 @@ from cnnstep.derivation.nodes import (
     Expr,
     Image,
     Matrix,
+    Omitted,
     Sigma,
     Step,
     Sym,
@@ -35,8 +36,8 @@ from cnnstep.derivation.nodes import (
 )
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.engine import Solution
-from cnnstep.problem import Array, Problem
-from cnnstep.quantities import Selection, per_image
+from cnnstep.problem import Array, Layout, Problem
+from cnnstep.quantities import BY_KEY, Selection, per_image
 from cnnstep.training import Trained
 
 #: the steps worked once for the whole batch, not for each image
@@ -56,10 +57,11 @@ def image_name(n: int, problem: Problem) -> str:
     return f"image {n + problem.notation.index_base}"
 
 
-def marked(step: Step, n: int) -> Step:
+def marked(step: Step, n: int, layout: Layout) -> Step:
     """An image's step with its contributions marked as that image's: L⁽ⁿ⁾, ∂L/∂K⁽ⁿ⁾
     and ∂L/∂B⁽ⁿ⁾ (the batch's own are their sums); its X, Z and the rest are the
-    image's, as the step's title says."""
+    image's, as the step's title says. An entry it names for ``--only`` takes the
+    image's index."""
     def mark_expr(part: Expr) -> Expr:
         if isinstance(part, Sym | Whole) and part.role in SUMMED:
             return Image(part, n)
@@ -76,6 +78,10 @@ def marked(step: Step, n: int) -> Step:
             block = replace(block, label=tuple(mark(part) for part in block.label))
         elif isinstance(block, Text):
             block = replace(block, parts=tuple(mark(part) for part in block.parts))
+        elif isinstance(block, Omitted):
+            key, bracket, rest = block.example.partition("[")
+            if bracket and key in BY_KEY and per_image(key, layout):
+                block = replace(block, example=f"{key}[{n}][{rest}")
         blocks.append(block)
     return replace(step, blocks=tuple(blocks))
 
@@ -229,7 +235,7 @@ def derive_batch(solution: Solution, derive: Derive, plan_of: Callable[..., Plan
         worked = derive(image, max_terms=max_terms, only=only, detail=detail, max_work=0)
         made.append(worked)
         steps += [step if step.key in ONCE else givens[n] if step.key == "given" else
-                  replace(marked(step, n), title=f"{step.title} ({image_name(n, p)})")
+                  replace(marked(step, n, p.layout), title=f"{step.title} ({image_name(n, p)})")
                   for step in worked.steps if n == 0 or step.key not in ONCE]
     weights = proxy(solution)
     chosen = weights_selection(selection, p) if selection is not None else None
