@@ -15,7 +15,7 @@ is recomputed from the student's other answers, by
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -23,6 +23,7 @@ import numpy as np
 from cnnstep import engine, quantities
 from cnnstep.check import follow_through
 from cnnstep.check.answers import Answers, in_user_shape, matches
+from cnnstep.derivation.words import count
 from cnnstep.engine import Solution
 from cnnstep.problem import Array, Problem
 from cnnstep.result import quantity
@@ -106,7 +107,8 @@ def mistake(code: str, *, step: str | Callable[[str], str] | None, keys: Iterabl
                  "computes the cross-correlation, with the kernel as it is")
 def true_convolution(solution: Solution, key: str) -> Value | None:
     p = solution.problem
-    return engine.forward(solution.padded_input, engine.rotate180(p.filter), p.bias, p.stride)
+    return engine.forward(solution.padded_input, engine.rotate180(p.filter), p.bias, p.stride,
+                          p.layer.dilation)
 
 
 @mistake("bias_omitted", step="forward pass", keys=["conv"],
@@ -115,7 +117,7 @@ def bias_omitted(solution: Solution, key: str) -> Value | None:
     p = solution.problem
     if p.bias is None:
         return None
-    return engine.forward(solution.padded_input, p.filter, None, p.stride)
+    return engine.forward(solution.padded_input, p.filter, None, p.stride, p.layer.dilation)
 
 
 # --------------------------------------------------------------------------
@@ -224,6 +226,35 @@ def stride_not_dilated(solution: Solution, key: str) -> Value | None:
     return engine.input_gradient(engine.rotate180(p.filter), grad_conv, p.layer)
 
 
+def _dilation_ignored_message(problem: Problem, key: str) -> str:
+    dh, dw = problem.layer.dilation
+    spacing = (f"with dilation {dh} they lie {dh} apart" if dh == dw else
+               f"with dilation ({dh}, {dw}) they lie {count(dh, 'row')} and "
+               f"{count(dw, 'column')} apart")
+    of = problem.notation.filter if key == "grad_filter" else problem.notation.input
+    return f"{gradient(problem, of)} was computed with the kernel's taps side by side; {spacing}"
+
+
+def _dilation_ignored_step(key: str) -> str:
+    return ("gradient with respect to the filter" if key == "grad_filter"
+            else "gradient with respect to the input")
+
+
+@mistake("dilation_ignored", step=_dilation_ignored_step, keys=["grad_filter", "grad_input"],
+         message=_dilation_ignored_message)
+def dilation_ignored(solution: Solution, key: str) -> Value | None:
+    """The backward pass of the undilated kernel: dL/dK read at adjacent taps, dL/dX
+    the full convolution of rot180(K) as it is, placed at the top-left and zero-filled
+    to the input's shape."""
+    p, spread = solution.problem, solution.spread_grad
+    if spread is None or p.layer.dilation == (1, 1):
+        return None
+    if key == "grad_filter":
+        return engine.filter_gradient(solution.padded_input, spread, p.kernel_size)
+    return engine.input_gradient(engine.rotate180(p.filter), spread,
+                                 replace(p.layer, dilation=(1, 1)))
+
+
 @mistake("bias_averaged", step="gradient with respect to the bias", keys=["grad_bias"],
          message=lambda problem, key: f"{gradient(problem, problem.notation.bias)} is the sum "
                                       f"of {gradient(problem, problem.notation.output)} over the "
@@ -287,6 +318,7 @@ PRECEDENCE = (
     "wrong_sign",
     "kernel_not_rotated",
     "stride_not_dilated",
+    "dilation_ignored",
     "bias_averaged",
     "transposed",
     "carried_forward",
