@@ -328,6 +328,7 @@ class MathMLPrinter(NotationPrinter):
         "rot180": "<msub><mi>rot</mi><mn>180°</mn></msub>",
         "conv": "<mi>conv</mi>", "full_conv": "<mrow><mi>full</mi><mspace width=\"0.3em\"/>"
                                                "<mi>conv</mi></mrow>",
+        "full_corr": "<mrow><mi>full</mi><mspace width=\"0.3em\"/><mi>corr</mi></mrow>",
         "sum": "<mi>sum</mi>", "relu": "<mi>ReLU</mi>", "leaky_relu": "<mi>LeakyReLU</mi>",
         "sigmoid": "<mi>σ</mi>", "tanh": "<mi>tanh</mi>", "max": "<mi>max</mi>",
         "min": "<mi>min</mi>", "mean": "<mi>mean</mi>",
@@ -459,7 +460,8 @@ class HtmlRenderer:
         if not block.is_filler(i, j):
             return ""
         (rows, cols), (br, bc) = block.values.shape, block.border
-        padding = i < br or i >= rows - br or j < bc or j >= cols - bc
+        er, ec = block.border_after
+        padding = i < br or i >= rows - er or j < bc or j >= cols - ec
         return ' class="f p"' if padding else ' class="f"'
 
     def _print_Matrix(self, block: Matrix) -> str:
