@@ -324,3 +324,15 @@ def test_a_rotated_kernel_in_dx_is_diagnosed(tmp_path: Path) -> None:
     diagnosis = _check(tmp_path, {"grad_input": wrong})["quantities"]["grad_input"]["diagnosis"]
     assert diagnosis["code"] == "kernel_not_rotated"
     assert "rotated by 180°, as for a cross-correlation" in diagnosis["message"]
+
+
+def test_padding_only_at_the_end_is_drawn_as_padding(tmp_path: Path) -> None:
+    """"same" with a 2×2 kernel: no zeros before, one after; still the padded input."""
+    path = tmp_path / "p.json"
+    path.write_text('{"input": [[1, 2], [3, 4]], "filter": [[1, 2], [3, 4]], '
+                    '"padding": "same", "grad_output": [[1, 0], [0, 1]]}')
+    text = _flat(invoke("solve", path, "--width", "200").stdout)
+    assert "0 at the top and 1 at the bottom (the odd one at the bottom, as TensorFlow)" in text
+    assert "The last row and the last column are the padding" in text
+    page = invoke("solve", path, "--format", "html").stdout
+    assert "shaded: the zero padding" in page

@@ -207,6 +207,11 @@ class Matrix:
         """The padding rows at the bottom and columns at the right."""
         return self.border if self.border_end is None else self.border_end
 
+    @property
+    def bordered(self) -> bool:
+        """Whether any side has padding."""
+        return self.border != (0, 0) or self.border_after != (0, 0)
+
     def index_label(self, axis: int, position: int, base: int) -> str:
         """The quantity's own index of a row (axis 0) or column (axis 1), or ·
         for padding and inserted zeros, which have none."""

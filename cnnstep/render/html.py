@@ -481,7 +481,7 @@ class HtmlRenderer:
                 + "</mtr>")
         table = '<mtable class="m" columnalign="right">\n' + "\n".join(lines) + "\n</mtable>"
         legend = []
-        if block.border != (0, 0):
+        if block.bordered:
             zeros = all(isinstance(value, Fraction) for value in block.values.flat)
             legend.append("shaded: the zero padding" if zeros else "shaded: the padding")
         if block.step != (1, 1):
@@ -523,7 +523,7 @@ class HtmlRenderer:
         if max(first.values.shape) > WINDOW_GRID_LIMIT:
             base = self.d.notation.index_base
             rows, cols = window.rows, window.columns
-            where = "padded input" if first.border != (0, 0) else "input"
+            where = "padded input" if first.bordered else "input"
             return (f'<p class="window">window: rows {rows[0] + base}–{rows[-1] + base}, '
                     f"columns {cols[0] + base}–{cols[-1] + base} of the {where}</p>\n")
         out = ['<div class="window" role="img" aria-label="the window in the input">\n']
