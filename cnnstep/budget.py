@@ -1152,8 +1152,11 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
                   (_f(filters * (rows + 2 * layer.effective_kernel[0] - 2)
                       * (cols + 2 * layer.effective_kernel[1] - 2)),
                    numbers.grad_conv or ONE, False)]
-        if any(layer.padding):
+        if layer.padded:
             shown.append((_f(channels * hp * wp), numbers.grad_input or ONE, False))
+        if layer.flipped:  # rot180(K) in the forward pass, dL/dK before its rotation
+            shown += [(_f(filters * channels * kh * kw), numbers.filter, False),
+                      (_f(filters * channels * kh * kw), numbers.grad_conv or ONE, False)]
         if layer.stride != (1, 1):
             shown.append((_f(filters * rows * cols), numbers.grad_conv or ONE, False))
         shown += [(_f(n), d, r) for n, d, r in numbers.results if n > 1]

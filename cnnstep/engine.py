@@ -15,6 +15,16 @@ With a dilation every window's taps are spaced by it: the forward pass and
 dL/dK read Xpad at ``i·s + m·d``, and dL/dX slides the dilated rot180(K) over
 dL/dZ padded by the dilated span less one, ``d·(k − 1)``.
 
+The padding may differ on each side (top, bottom, left, right): Xpad has
+``top`` zero rows above and ``bottom`` below, and dL/dX is the full convolution
+cropped by ``top``/``left`` at the start and ``bottom``/``right`` at the end.
+
+In mode "convolution" (a true convolution) the forward pass reads the kernel
+rotated by 180°, ``Z[i,j] = Σ Xpad[i·s + m·d, j·s + n·d]·K[kh−1−m, kw−1−n]``:
+the layer is a correlation with ``rot180(K)``. So dL/dK is the 180° rotation of
+corr(Xpad, zero-inserted dL/dZ), and dL/dX is the full *correlation* of the
+dilated K itself (the rotation of rot180(K)) with the zero-inserted dL/dZ.
+
 Sums of products are vectorised: each operand is scaled to integers over a
 common denominator, multiplied as ``int64`` when no sum can overflow (else as
 Python integers), and divided back exactly.
@@ -113,6 +123,26 @@ def correlate(x: Array, k: Array, stride: tuple[int, int] = (1, 1),
     return _unscaled(products.T.reshape(filters, oh, ow), dx * dk)
 
 
+def pad_sides(x: Array, sides: tuple[int, int, int, int]) -> Array:
+    """Zeros added around the last two axes: (top, bottom, left, right)."""
+    top, bottom, left, right = sides
+    out = zeros((*x.shape[:-2], x.shape[-2] + top + bottom, x.shape[-1] + left + right))
+    out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
+    return out
+
+
+def crop_sides(x: Array, sides: tuple[int, int, int, int]) -> Array:
+    """The inverse of :func:`pad_sides`."""
+    top, bottom, left, right = sides
+    return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
+
+
+def forward_kernel(k: Array, layer: Layer) -> Array:
+    """The kernel the forward pass correlates with: K, or rot180(K) for a true
+    convolution (mode "convolution")."""
+    return rotate180(k) if layer.flipped else k
+
+
 def pad(x: Array, padding: tuple[int, int]) -> Array:
     """Zeros added on each side of the last two axes."""
     ph, pw = padding
@@ -184,9 +214,17 @@ def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int],
 
 
 def kernel_gradient(xpad: Array, grad_conv: Array, layer: Layer) -> Array:
-    """dL/dK from dL/dZ: zero insertion for the stride, then :func:`filter_gradient`."""
-    return filter_gradient(xpad, insert_zeros(grad_conv, layer.stride), layer.kernel_size,
-                           layer.dilation)
+    """dL/dK from dL/dZ: zero insertion for the stride, then :func:`filter_gradient`
+    (turned by 180° in mode "convolution", whose forward pass reads rot180(K))."""
+    correlation = filter_gradient(xpad, insert_zeros(grad_conv, layer.stride),
+                                  layer.kernel_size, layer.dilation)
+    return rotate180(correlation) if layer.flipped else correlation
+
+
+def backward_kernel(k: Array, layer: Layer) -> Array:
+    """The kernel dL/dX slides over dL/dZ: the rotation of the forward pass's kernel,
+    rot180(K), or K itself in mode "convolution"."""
+    return rotate180(forward_kernel(k, layer))
 
 
 def bias_gradient(grad_conv: Array) -> Array:
@@ -229,8 +267,8 @@ def input_gradient(kernel: Array, spread: Array, layer: Layer) -> Array:
     """dL/dX: :func:`full_convolution` of ``kernel`` (rot180(K)) with the zero-inserted
     dL/dZ padded by kernel − 1, cropped back by the layer's padding."""
     padded = full_pad(spread, layer.effective_kernel)
-    return crop(full_convolution(kernel, padded, layer.padded_size, layer.dilation),
-                layer.padding)
+    return crop_sides(full_convolution(kernel, padded, layer.padded_size, layer.dilation),
+                      layer.sides)
 
 
 def sgd(weights: Array, gradient: Array, learning_rate: Fraction) -> Array:
@@ -441,7 +479,10 @@ class Solution:
     spread_grad: Array | None = None  # dL/dZ with stride − 1 zeros inserted
     grad_filter: Array | None = None
     grad_bias: Array | None = None
-    rotated_filter: Array | None = None
+    rotated_filter: Array | None = None  # what dL/dX slides: rot180(K) (K in convolution mode)
+    #: mode "convolution": corr(Xpad, spread dL/dZ), the gradient of rot180(K), before
+    #: it is turned back into dL/dK
+    grad_flipped_filter: Array | None = None
     padded_grad: Array | None = None  # spread dL/dZ padded by kernel − 1 for the full conv
     grad_padded_input: Array | None = None  # (C, Hp, Wp), before cropping
     filter_parts: Array | None = None  # (F, C, Hp, Wp), with several filters: by filter
@@ -466,13 +507,14 @@ class Solution:
 def _forward(problem: Problem) -> dict[str, Any]:
     """The forward stages: padded input, Z, A, P and the pool's winners."""
     layer = problem.layer
-    xpad = pad(problem.input, problem.padding)
-    conv = (forward(xpad, problem.filter, problem.bias, layer.stride, layer.dilation)
+    xpad = pad_sides(problem.input, layer.sides)
+    kernel = forward_kernel(problem.filter, layer)
+    conv = (forward(xpad, kernel, problem.bias, layer.stride, layer.dilation)
             if layer.convolution
             else problem.input)  # a layer alone: the input goes straight on
     stages: dict[str, Any] = {"padded_input": xpad, "conv": conv}
     if layer.channels > 1 and layer.convolution:
-        stages["channel_parts"] = channel_parts(xpad, problem.filter, layer.stride,
+        stages["channel_parts"] = channel_parts(xpad, kernel, layer.stride,
                                                 layer.dilation)
     last = stages["conv"]
     if layer.activation is not None:
@@ -503,18 +545,25 @@ def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
         stages["grad_input"] = dz
         return
     stages["spread_grad"] = spread = insert_zeros(dz, layer.stride)
-    stages["grad_filter"] = filter_gradient(stages["padded_input"], spread, layer.kernel_size,
-                                            layer.dilation)
+    correlation = filter_gradient(stages["padded_input"], spread, layer.kernel_size,
+                                  layer.dilation)
+    if layer.flipped:  # the gradient of rot180(K), turned back
+        stages["grad_flipped_filter"] = correlation
+        stages["grad_filter"] = rotate180(correlation)
+    else:
+        stages["grad_filter"] = correlation
     if problem.exact_bias is not None:
         stages["grad_bias"] = bias_gradient(dz)
-    stages["rotated_filter"] = rotated = rotate180(problem.filter)
+    # dL/dX slides the rotation of the forward kernel: rot180(K), or K itself in mode
+    # "convolution"
+    stages["rotated_filter"] = rotated = rotate180(forward_kernel(problem.filter, layer))
     stages["padded_grad"] = padded = full_pad(spread, layer.effective_kernel)
     stages["grad_padded_input"] = full = full_convolution(rotated, padded, layer.padded_size,
                                                           layer.dilation)
     if layer.filters > 1:
         stages["filter_parts"] = filter_parts(rotated, padded, layer.padded_size,
                                               layer.dilation)
-    stages["grad_input"] = np.ascontiguousarray(crop(full, layer.padding))
+    stages["grad_input"] = np.ascontiguousarray(crop_sides(full, layer.sides))
 
 
 def solve(problem: Problem, *, max_work: int | None = None) -> Solution:
@@ -577,8 +626,9 @@ def scaled_correlation_columns(xpad: IntArray, kernel_size: tuple[int, int],
 def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
     """dL/dX without a window tensor: ``dXpad[c, i·sh + m·dh, j·sw + n·dw] += Σ_f K[f, c, m, n] ·
     dZ[f, i, j]``, one (C × F)·(F × oh·ow) product per kernel position (m, n), cropped
-    by the padding. The same numbers as the full convolution of rot180(K) with the
-    zero-inserted dL/dZ; memory in proportion to X."""
+    by the padding on each side; ``kernel`` is the one the forward pass correlates
+    with (rot180(K) in mode "convolution"). The same numbers as the full convolution
+    of rot180(K) with the zero-inserted dL/dZ; memory in proportion to X."""
     filters, channels, kh, kw = kernel.shape
     _, oh, ow = grad.shape
     sh, sw = layer.stride
@@ -595,9 +645,14 @@ def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
             top, left = m * dh, n * dw
             out[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += \
                 part.reshape(channels, oh, ow)
-    ph, pw = layer.padding
-    cropped = np.ascontiguousarray(out[:, ph : hp - ph, pw : wp - pw])
+    top, bottom, left, right = layer.sides
+    cropped = np.ascontiguousarray(out[:, top : hp - bottom, left : wp - right])
     return Scaled(exact.fitted(cropped, bound), kernel.denominator * grad.denominator).reduced()
+
+
+def _rotated(k: Scaled) -> Scaled:
+    """A kernel over integers turned by 180°."""
+    return Scaled(np.ascontiguousarray(k.numerators[..., ::-1, ::-1]), k.denominator)
 
 
 def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
@@ -615,12 +670,14 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     if layer.layered:
         return None
     x, k = problem.exact_input.scaled, problem.exact_filter.scaled
+    forward_k = _rotated(k) if layer.flipped else k  # a true convolution: rot180(K)
     filters = layer.filters
-    ph, pw = layer.padding
-    xpad = np.pad(x.numerators, ((0, 0), (ph, ph), (pw, pw)))
+    top, bottom, left, right = layer.sides
+    xpad = np.pad(x.numerators, ((0, 0), (top, bottom), (left, right)))
     columns = scaled_correlation_columns(xpad, layer.kernel_size, layer.stride, layer.dilation)
     oh, ow = layer.output_size
-    products = exact.matmul(columns, np.ascontiguousarray(k.numerators.reshape(filters, -1).T))
+    products = exact.matmul(columns,
+                            np.ascontiguousarray(forward_k.numerators.reshape(filters, -1).T))
     z = Scaled(np.ascontiguousarray(products.T).reshape(filters, oh, ow),
                x.denominator * k.denominator)
     if problem.exact_bias is not None:
@@ -646,10 +703,12 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     g = grad.numerators.reshape(filters, oh * ow)
     dk = Scaled(exact.matmul(g, columns).reshape(layer.filter_shape),
                 x.denominator * grad.denominator).reduced()
+    if layer.flipped:  # the gradient of rot180(K), turned back
+        dk = _rotated(dk)
     out["grad_filter"] = dk
     if problem.exact_bias is not None:
         out["grad_bias"] = Scaled(exact.total(g, (1,)), grad.denominator).reduced()
-    out["grad_input"] = scaled_input_gradient(k, grad, layer)
+    out["grad_input"] = scaled_input_gradient(forward_k, grad, layer)
     rate = problem.learning_rate
     if rate is not None:
         out["updated_filter"] = exact.linear([(k, Fraction(1)), (dk, -rate)])

@@ -38,8 +38,8 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 #: Keys of the problem format that this version reads.
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
-    "stride", "padding", "dilation", "learning_rate", "notation", "activation", "pool", "answers",
-    "questions", "steps",
+    "stride", "padding", "dilation", "mode", "learning_rate", "notation", "activation", "pool",
+    "answers", "questions", "steps",
 )
 #: Keys of the format that belong to features this version does not have.
 NOT_YET: dict[str, str] = {}
@@ -49,6 +49,11 @@ POOLS = ("max", "mean", "min")
 POOL_ALIASES = {"avg": "mean"}
 #: the keys of the ``pool`` object
 POOL_KEYS = ("type", "size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad")
+#: the values of ``mode``: the correlation deep-learning frameworks compute, or the
+#: true convolution, which flips the kernel
+MODES = ("cross_correlation", "convolution")
+#: the named forms of ``padding``
+PADDING_NAMES = ("valid", "same", "full")
 #: leaky ReLU's slope when none is given, as in PyTorch
 DEFAULT_SLOPE = Fraction(1, 100)
 
@@ -164,11 +169,38 @@ class Layer:
     convolution: bool = True
     #: spacing between the kernel's taps along each axis (1: adjacent taps)
     dilation: tuple[int, int] = (1, 1)
+    #: the padding at the bottom and right when it differs from ``padding`` (which is
+    #: then the top and left); None: the same zeros on each side
+    padding_end: tuple[int, int] | None = None
+    #: the padding's name as the problem gave it ("valid", "same", "full"), else None
+    padding_form: str | None = None
+    #: "convolution": the forward pass flips the kernel (a true convolution)
+    mode: str = "cross_correlation"
 
     @property
     def effective_kernel(self) -> tuple[int, int]:
         """The span of a dilated kernel, d·(k − 1) + 1 along each axis."""
         return geometry.effective_kernel(self.kernel_size, self.dilation)
+
+    @property
+    def padding_after(self) -> tuple[int, int]:
+        """The zeros at the bottom and at the right (``padding`` is the top and left)."""
+        return self.padding if self.padding_end is None else self.padding_end
+
+    @property
+    def sides(self) -> tuple[int, int, int, int]:
+        """The padding resolved to (top, bottom, left, right)."""
+        return (self.padding[0], self.padding_after[0], self.padding[1], self.padding_after[1])
+
+    @property
+    def padded(self) -> bool:
+        """Whether any side has zeros."""
+        return any(self.sides)
+
+    @property
+    def flipped(self) -> bool:
+        """A true convolution: the forward pass reads the kernel rotated by 180°."""
+        return self.mode == "convolution"
 
     @property
     def layered(self) -> bool:
@@ -201,12 +233,13 @@ class Layer:
 
     @property
     def padded_size(self) -> tuple[int, int]:
-        return (self.input_shape[1] + 2 * self.padding[0],
-                self.input_shape[2] + 2 * self.padding[1])
+        """H + top + bottom, W + left + right."""
+        top, bottom, left, right = self.sides
+        return (self.input_shape[1] + top + bottom, self.input_shape[2] + left + right)
 
     @property
     def output_size(self) -> tuple[int, int]:
-        """⌊(H + 2P − (D·(K − 1) + 1))/S⌋ + 1 along each axis."""
+        """⌊(H + top + bottom − (D·(K − 1) + 1))/S⌋ + 1 along each axis."""
         return geometry.sizes(self.padded_size, self.effective_kernel, self.stride)
 
     @property
@@ -738,10 +771,14 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
             f"the input has {channels}{hint}"
         )
     stride = _pair(data.get("stride", NumberText("1")), "stride", 1)
-    padding = _pair(data.get("padding", NumberText("0")), "padding", 0)
     dilation = _pair(data.get("dilation", NumberText("1")), "dilation", 1)
-    padded = (image[1] + 2 * padding[0], image[2] + 2 * padding[1])
     kh, kw = kernel[2], kernel[3]
+    form = _padding_form(data.get("padding", NumberText("0")))
+    padding, padding_end = _padding_sides(data.get("padding", NumberText("0")), form,
+                                          geometry.effective_kernel((kh, kw), dilation),
+                                          stride)
+    padded = (image[1] + padding[0] + padding_end[0], image[2] + padding[1] + padding_end[1])
+    mode = _mode(data.get("mode", "cross_correlation"))
     if kh > padded[0] or kw > padded[1]:
         raise ProblemError(
             f"filter {kh}×{kw} is larger than the padded input {padded[0]}×{padded[1]}"
@@ -762,7 +799,65 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
             else None)
     return Layer((image[0], image[1], image[2]), (kernel[0], kernel[1], kernel[2], kernel[3]),
                  has_bias, stride, padding, notation, layout, activation, pool,
-                 dilation=dilation)
+                 dilation=dilation, padding_end=None if padding_end == padding else padding_end,
+                 padding_form=form, mode=mode)
+
+
+def _mode(value: Any) -> str:
+    if not isinstance(value, str) or isinstance(value, NumberText) or value not in MODES:
+        names = " or ".join(f'"{name}"' for name in MODES)
+        raise ProblemError(f"mode: expected {names}, got {_show(value)}")
+    return value
+
+
+def _padding_form(value: Any) -> str | None:
+    """The padding's name, checked, or None for a number or lists of numbers."""
+    if isinstance(value, str) and not isinstance(value, NumberText):
+        if value not in PADDING_NAMES:
+            names = ", ".join(f'"{name}"' for name in PADDING_NAMES)
+            raise ProblemError(
+                f"padding: expected an integer ≥ 0, [rows, columns], "
+                f"[[top, bottom], [left, right]] or one of {names}, got {_show(value)}")
+        return value
+    return None
+
+
+def _padding_sides(value: Any, form: str | None, span: tuple[int, int],
+                   stride: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Every form of ``padding`` resolved to ((top, left), (bottom, right)).
+
+    "valid" is no padding; "full" is k_eff − 1 on every side; "same" pads a total
+    of k_eff − 1 along each axis so that the output has the input's size at stride
+    1, an odd total with the extra zero at the bottom (right), as TensorFlow.
+    """
+    if form == "valid":
+        return (0, 0), (0, 0)
+    if form == "full":
+        return (span[0] - 1, span[1] - 1), (span[0] - 1, span[1] - 1)
+    if form == "same":
+        if stride != (1, 1):
+            raise ProblemError(
+                f'padding: "same" keeps the input\'s size only at stride 1, the stride is '
+                f"{stride[0]}×{stride[1]}; give the padding as numbers")
+        totals = (span[0] - 1, span[1] - 1)
+        return (totals[0] // 2, totals[1] // 2), (totals[0] - totals[0] // 2,
+                                                  totals[1] - totals[1] // 2)
+    if isinstance(value, list) and any(isinstance(item, list) for item in value):
+        if len(value) != 2:
+            raise ProblemError(
+                f"padding: expected [[top, bottom], [left, right]], got {_show(value)}")
+        rows = _padding_axis(value[0], "padding[0]", "[top, bottom]")
+        cols = _padding_axis(value[1], "padding[1]", "[left, right]")
+        return (rows[0], cols[0]), (rows[1], cols[1])
+    both = _pair(value, "padding", 0)
+    return both, both
+
+
+def _padding_axis(value: Any, key: str, wanted: str) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ProblemError(f"{key}: expected a pair {wanted}, got {_show(value)}")
+    before, after = _pair(value, key, 0)
+    return before, after
 
 
 def _activation(value: Any) -> Activation:
@@ -859,7 +954,8 @@ def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
 
 
 #: keys a layer given by shapes may have
-SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "notation")
+SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "mode",
+              "notation")
 #: read by `cnnstep check`; `solve` leaves them alone
 ANSWERS_KEY = "answers"
 
@@ -1058,6 +1154,7 @@ CONV_KEYS = {
     "stride": "a layer alone has no convolution to stride; the pool's is pool.stride",
     "padding": "a layer alone has no convolution to pad; the pool's is pool.padding",
     "dilation": "a layer alone has no kernel to dilate; the pool's is pool.dilation",
+    "mode": "a layer alone has no kernel to flip",
     "learning_rate": "a layer alone has no filter or bias, so no weights to update",
 }
 

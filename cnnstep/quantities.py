@@ -469,7 +469,7 @@ def problem_steps(problem: Problem) -> tuple[str, ...]:
     conv = layer.convolution
     has = {
         "shapes": conv, "forward": conv,
-        "padding": any(layer.padding), "activation": layer.activation is not None,
+        "padding": layer.padded, "activation": layer.activation is not None,
         "pool": layer.pool is not None, "loss": problem.exact_target is not None,
         "grad_output": backward,
         "pool_backward": backward and layer.pool is not None,

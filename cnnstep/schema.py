@@ -99,7 +99,19 @@ def schema() -> dict[str, Any]:
                         **_array((2, 3))},
         "loss": {"enum": list(LOSSES), "default": "mse"},
         "stride": {"description": "step of the window", **_pair(1), "default": 1},
-        "padding": {"description": "zeros on each side", **_pair(0), "default": 0},
+        "padding": {"description": "zeros on each side: an integer, [rows, columns], "
+                    "[[top, bottom], [left, right]], or \"valid\" (none), \"same\" (stride 1: "
+                    "the output keeps the input's size, an odd total with the extra zero at "
+                    "the bottom/right) or \"full\" (k_eff − 1 on every side)",
+                    "anyOf": [*_pair(0)["anyOf"],
+                              {"type": "array", "minItems": 2, "maxItems": 2,
+                               "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                                         "items": {"type": "integer", "minimum": 0}}},
+                              {"enum": ["valid", "same", "full"]}],
+                    "default": 0},
+        "mode": {"description": "\"convolution\" flips the kernel in the forward pass (a true "
+                 "convolution); every gradient follows",
+                 "enum": ["cross_correlation", "convolution"], "default": "cross_correlation"},
         "dilation": {"description": "spacing of the kernel's taps; the kernel spans "
                      "d·(k − 1) + 1", **_pair(1), "default": 1},
         "learning_rate": {"description": "α of the SGD update", "$ref": "#/$defs/number"},

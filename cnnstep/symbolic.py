@@ -65,6 +65,17 @@ def refuse_dilated(layer: Layer) -> None:
                            "set dilation to 1 or solve without --symbolic")
 
 
+def refuse_asymmetric_or_flipped(layer: Layer) -> None:
+    """The symbolic derivation writes the same padding on each side and the
+    correlation's kernel: uneven padding and a true convolution are refused."""
+    if layer.padding_end is not None:
+        raise ProblemError("padding: --symbolic works out the same padding on each side "
+                           "only; give equal sides or solve without --symbolic")
+    if layer.flipped:
+        raise ProblemError('mode: --symbolic works out the cross-correlation only; '
+                           'leave out mode "convolution" or solve without --symbolic')
+
+
 def convolution(layer: Layer) -> Layer:
     """The layer's convolution alone: the formulas stop at dL/dZ."""
     return replace(layer, activation=None, pool=None)
@@ -403,6 +414,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     quantity asked whole is shown with the layer's symbols.
     """
     refuse_dilated(layer)
+    refuse_asymmetric_or_flipped(layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(layer, max_terms, max_work, format=None)
@@ -455,6 +467,7 @@ def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, A
     (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
     refuse_dilated(layer)
+    refuse_asymmetric_or_flipped(layer)
     budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
@@ -481,6 +494,7 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     from cnnstep.derivation import derive
 
     refuse_dilated(solution.problem.layer)
+    refuse_asymmetric_or_flipped(solution.problem.layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(solution.problem, max_terms, max_work, format=None,

@@ -255,9 +255,12 @@ def zeros(shape: tuple[int, ...]) -> Nested:
 
 @dataclass(frozen=True)
 class Taps:
-    """For each output row i the pairs (m, r) with r = i·s_h + m·d_h − p_h inside the
+    """For each output row i the pairs (m, r) with r = i·s_h + m·d_h − p_top inside the
     input, and the same (n, q) for each output column j: the terms of Z[f,i,j]
-    are X[c,r,q]·K[f,c,m,n] for every c and every such pair of pairs."""
+    are X[c,r,q]·K[f,c,m,n] for every c and every such pair of pairs.
+
+    A true convolution (mode "convolution") reads the kernel flipped: the pairs are
+    then (k_h − 1 − m, r), so that the terms are X[c,r,q]·K[f,c,k_h−1−m,k_w−1−n]."""
 
     rows: tuple[tuple[tuple[int, int], ...], ...]
     columns: tuple[tuple[tuple[int, int], ...], ...]
@@ -266,20 +269,23 @@ class Taps:
     def of(problem: Problem) -> Taps:
         layer = problem.layer
         _, height, width = layer.input_shape
-        (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+        (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
+        top, bottom, left, right = layer.sides
         dh, dw = layer.dilation
         # the output size from the defining sum: the last window's last tap,
-        # (o − 1)·s + (k − 1)·d, inside the padded input
-        oh = (height + 2 * ph - (kh - 1) * dh - 1) // sh + 1
-        ow = (width + 2 * pw - (kw - 1) * dw - 1) // sw + 1
+        # (o − 1)·s + (k − 1)·d, inside the input padded on both sides
+        oh = (height + top + bottom - (kh - 1) * dh - 1) // sh + 1
+        ow = (width + left + right - (kw - 1) * dw - 1) // sw + 1
+        flipped = layer.mode == "convolution"
 
         def along(outputs: int, kernel: int, stride: int, padding: int, dilation: int,
                   size: int) -> tuple[tuple[tuple[int, int], ...], ...]:
-            return tuple(tuple((m, i * stride + m * dilation - padding) for m in range(kernel)
+            return tuple(tuple((kernel - 1 - m if flipped else m,
+                                i * stride + m * dilation - padding) for m in range(kernel)
                                if 0 <= i * stride + m * dilation - padding < size)
                          for i in range(outputs))
 
-        return Taps(along(oh, kh, sh, ph, dh, height), along(ow, kw, sw, pw, dw, width))
+        return Taps(along(oh, kh, sh, top, dh, height), along(ow, kw, sw, left, dw, width))
 
 
 def correlate(taps: Taps, x: Scaled, k: Scaled) -> Scaled:

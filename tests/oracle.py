@@ -96,34 +96,45 @@ def flatten(value: Any) -> list[Any]:
 # the convolution: the format's formula, loop by loop
 
 
-def naive_padded(x: Any, padding: tuple[int, int]) -> Any:
-    """Xpad[c][r][s] = X[c][r − ph][s − pw] inside, 0 outside."""
-    ph, pw = padding
+def sides_of(padding: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) from a pair (ph, pw) or from the four sides."""
+    if len(padding) == 4:
+        return padding[0], padding[1], padding[2], padding[3]
+    return padding[0], padding[0], padding[1], padding[1]
+
+
+def naive_padded(x: Any, padding: tuple[int, ...]) -> Any:
+    """Xpad[c][r][s] = X[c][r − top][s − left] inside, 0 outside; ``padding`` is
+    (ph, pw), the same on each side, or (top, bottom, left, right)."""
+    top, bottom, left, right = sides_of(padding)
     channels, height, width = len(x), len(x[0]), len(x[0][0])
     return [
         [
             [
-                x[c][r - ph][s - pw] if 0 <= r - ph < height and 0 <= s - pw < width
+                x[c][r - top][s - left] if 0 <= r - top < height and 0 <= s - left < width
                 else Fraction(0)
-                for s in range(width + 2 * pw)
+                for s in range(width + left + right)
             ]
-            for r in range(height + 2 * ph)
+            for r in range(height + top + bottom)
         ]
         for c in range(channels)
     ]
 
 
-def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, int],
+def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, ...],
                       dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
     height, width = len(x[0]), len(x[0][0])
     kh, kw = len(k[0][0]), len(k[0][0][0])
-    return ((height + 2 * padding[0] - (dilation[0] * (kh - 1) + 1)) // stride[0] + 1,
-            (width + 2 * padding[1] - (dilation[1] * (kw - 1) + 1)) // stride[1] + 1)
+    top, bottom, left, right = sides_of(padding)
+    return ((height + top + bottom - (dilation[0] * (kh - 1) + 1)) // stride[0] + 1,
+            (width + left + right - (dilation[1] * (kw - 1) + 1)) // stride[1] + 1)
 
 
 def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
-                  padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> Any:
-    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n]."""
+                  padding: tuple[int, ...], dilation: tuple[int, int] = (1, 1),
+                  flip: bool = False) -> Any:
+    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n]; with
+    ``flip`` (mode "convolution") the kernel entry is K[f,c,kh−1−m,kw−1−n]."""
     xp = naive_padded(x, padding)
     sh, sw = stride
     dh, dw = dilation
@@ -136,10 +147,12 @@ def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
             for j in range(ow):
                 total = b[f] if b is not None else Fraction(0)
                 for c in range(len(k[f])):
-                    for m in range(len(k[f][c])):
-                        for n in range(len(k[f][c][m])):
-                            total += (xp[c][i * sh + m * dh][j * sw + n * dw]
-                                      * k[f][c][m][n])
+                    kh, kw = len(k[f][c]), len(k[f][c][0])
+                    for m in range(kh):
+                        for n in range(kw):
+                            weight = (k[f][c][kh - 1 - m][kw - 1 - n] if flip
+                                      else k[f][c][m][n])
+                            total += xp[c][i * sh + m * dh][j * sw + n * dw] * weight
                 row.append(total)
             rows.append(row)
         out.append(rows)
@@ -162,13 +175,14 @@ def naive_grad_output(z: Any, y: Any, loss: str) -> Any:
 
 
 def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
-                   padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)
-                   ) -> tuple[Any, Any, Any]:
-    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n)."""
+                   padding: tuple[int, ...], dilation: tuple[int, int] = (1, 1),
+                   flip: bool = False) -> tuple[Any, Any, Any]:
+    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n); with ``flip`` the
+    term of tap (m, n) holds K[f,c,kh−1−m,kw−1−n]."""
     xp = naive_padded(x, padding)
     sh, sw = stride
     dh, dw = dilation
-    ph, pw = padding
+    top, _, left, _ = sides_of(padding)
     filters, channels = len(k), len(k[0])
     kh, kw = len(k[0][0]), len(k[0][0][0])
     dk = zeros(filters, channels, kh, kw)
@@ -183,10 +197,12 @@ def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
                     for m in range(kh):
                         for n in range(kw):
                             r, q = i * sh + m * dh, j * sw + n * dw
-                            dk[f][c][m][n] += g * xp[c][r][q]
-                            dxp[c][r][q] += g * k[f][c][m][n]
+                            a, e = (kh - 1 - m, kw - 1 - n) if flip else (m, n)
+                            dk[f][c][a][e] += g * xp[c][r][q]
+                            dxp[c][r][q] += g * k[f][c][a][e]
     height, width = len(x[0]), len(x[0][0])
-    dx = [[row[pw : pw + width] for row in channel[ph : ph + height]] for channel in dxp]
+    dx = [[row[left : left + width] for row in channel[top : top + height]]
+          for channel in dxp]
     return dk, dx, db
 
 
@@ -202,8 +218,11 @@ class Spec:
     k: Any  # [F][C][kh][kw]
     b: Any | None  # [F]
     stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
+    #: (ph, pw), or the four sides (top, bottom, left, right)
+    padding: tuple[int, ...] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
+    #: mode "convolution": the forward pass flips the kernel
+    flip: bool = False
     activation: str | None = None  # relu, leaky_relu, sigmoid, tanh
     slope: Fraction = Fraction(1, 100)
     pool: str | None = None  # max, mean, min
@@ -236,6 +255,22 @@ def _pair(value: Any) -> tuple[int, int]:
     return int(value), int(value)
 
 
+def _padding(value: Any, k: Any, dilation: tuple[int, int]) -> tuple[int, ...]:
+    """The format's padding forms as four sides (top, bottom, left, right): "valid" is
+    none, "full" is d·(k − 1) on every side, "same" a total of d·(k − 1) along each
+    axis with the odd one at the bottom (right)."""
+    if isinstance(value, list) and isinstance(value[0], list):
+        return (int(value[0][0]), int(value[0][1]), int(value[1][0]), int(value[1][1]))
+    if value in ("valid", "same", "full"):
+        reach = (dilation[0] * (len(k[0][0]) - 1), dilation[1] * (len(k[0][0][0]) - 1))
+        if value == "valid":
+            return (0, 0, 0, 0)
+        if value == "full":
+            return (reach[0], reach[0], reach[1], reach[1])
+        return (reach[0] // 2, reach[0] - reach[0] // 2, reach[1] // 2, reach[1] - reach[1] // 2)
+    return _pair(value)
+
+
 def spec_from_data(data: dict[str, Any]) -> Spec:
     """A problem dict (numbers as Fractions, ints, floats or strings) → a Spec."""
     x = fr(data["input"])
@@ -255,10 +290,11 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
                 bias_is_number=bias_is_number)
     if "stride" in data:
         spec.stride = _pair(data["stride"])
-    if "padding" in data:
-        spec.padding = _pair(data["padding"])
     if "dilation" in data:
         spec.dilation = _pair(data["dilation"])
+    if "padding" in data:
+        spec.padding = _padding(data["padding"], spec.k, spec.dilation)
+    spec.flip = data.get("mode") == "convolution"
     activation = data.get("activation")
     if isinstance(activation, str):
         spec.activation = activation
@@ -393,7 +429,8 @@ def pool_backward(grad: Any, routes: Any, shape: tuple[int, int]) -> Any:
 def naive_last(spec: Spec, x: Any = None, k: Any = None, b: Any = None) -> dict[str, Any]:
     """The forward stages: conv, activated, pooled, their routes, and the last stage."""
     z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
-                      spec.b if b is None else b, spec.stride, spec.padding, spec.dilation)
+                      spec.b if b is None else b, spec.stride, spec.padding, spec.dilation,
+                      spec.flip)
     stages: dict[str, Any] = {"conv": z}
     last = z
     if spec.activation is not None:
@@ -438,7 +475,7 @@ def naive_layer(spec: Spec) -> dict[str, Any]:
     if spec.layered:
         out["grad_conv"] = grad
     dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
-                                spec.dilation)
+                                spec.dilation, spec.flip)
     out["grad_filter"], out["grad_input"] = dk, dx
     if spec.b is not None:
         out["grad_bias"] = db

@@ -59,6 +59,7 @@ from oracle import (  # noqa: E402
     flatten,
     floats,
     shape_of,
+    sides_of,
     spec_from_data,
     user_shaped,
 )
@@ -163,8 +164,10 @@ def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
     x = tensor([spec.x], grad=True)
     k = tensor(spec.k, grad=True)
     b = tensor(spec.b, grad=True) if spec.b is not None else None
-    z = functional.conv2d(x, k, b, stride=spec.stride, padding=spec.padding,
-                          dilation=spec.dilation)
+    top, bottom, left, right = sides_of(spec.padding)
+    kernel = torch.flip(k, (-2, -1)) if spec.flip else k  # a true convolution flips K
+    z = functional.conv2d(functional.pad(x, (left, right, top, bottom)), kernel, b,
+                          stride=spec.stride, dilation=spec.dilation)
     z.retain_grad()
     a = z
     if spec.activation is not None:

@@ -77,7 +77,7 @@ def _grad_bias(solution: Solution, grad_conv: Array) -> Value | None:
 def _grad_input(solution: Solution, grad_conv: Array) -> Value | None:
     p = solution.problem
     spread = engine.insert_zeros(grad_conv, p.stride)
-    return engine.input_gradient(engine.rotate180(p.filter), spread, p.layer)
+    return engine.input_gradient(engine.backward_kernel(p.filter, p.layer), spread, p.layer)
 
 
 @_follows("updated_filter", source="grad_filter")

@@ -102,13 +102,23 @@ def mistake(code: str, *, step: str | Callable[[str], str] | None, keys: Iterabl
 # the forward pass
 
 
+def _true_convolution_message(problem: Problem, key: str) -> str:
+    if problem.layer.flipped:
+        return ("The forward pass used the kernel as it is (a cross-correlation); "
+                'mode "convolution" is a true convolution, which flips the kernel by 180°')
+    return ("The forward pass flipped the kernel (a true convolution); a CNN layer "
+            "computes the cross-correlation, with the kernel as it is")
+
+
 @mistake("true_convolution", step="forward pass", keys=["conv"],
-         message="The forward pass flipped the kernel (a true convolution); a CNN layer "
-                 "computes the cross-correlation, with the kernel as it is")
+         message=_true_convolution_message)
 def true_convolution(solution: Solution, key: str) -> Value | None:
+    """The forward pass with the kernel flipped the other way from the mode's: the true
+    convolution of a cross-correlation layer, the cross-correlation of mode
+    "convolution"."""
     p = solution.problem
-    return engine.forward(solution.padded_input, engine.rotate180(p.filter), p.bias, p.stride,
-                          p.layer.dilation)
+    return engine.forward(solution.padded_input, engine.backward_kernel(p.filter, p.layer),
+                          p.bias, p.stride, p.layer.dilation)
 
 
 @mistake("bias_omitted", step="forward pass", keys=["conv"],
@@ -117,7 +127,8 @@ def bias_omitted(solution: Solution, key: str) -> Value | None:
     p = solution.problem
     if p.bias is None:
         return None
-    return engine.forward(solution.padded_input, p.filter, None, p.stride, p.layer.dilation)
+    return engine.forward(solution.padded_input, engine.forward_kernel(p.filter, p.layer), None,
+                          p.stride, p.layer.dilation)
 
 
 # --------------------------------------------------------------------------
@@ -194,15 +205,26 @@ def wrong_sign(solution: Solution, key: str) -> Value | None:
 # the backward pass
 
 
+def _kernel_not_rotated_message(problem: Problem, key: str) -> str:
+    if problem.layer.flipped:
+        return (f"{gradient(problem, problem.notation.input)} was computed with the kernel "
+                "rotated by 180°, as for a cross-correlation; a true convolution's forward "
+                "pass already flips the kernel, so the full correlation uses the kernel as it "
+                "is")
+    return (f"{gradient(problem, problem.notation.input)} was computed with the kernel as it "
+            "is; the full convolution needs the kernel rotated by 180°")
+
+
 @mistake("kernel_not_rotated", step="gradient with respect to the input", keys=["grad_input"],
-         message=lambda problem, key: f"{gradient(problem, problem.notation.input)} was "
-                                      "computed with the kernel as it is; the full convolution "
-                                      "needs the kernel rotated by 180°")
+         message=_kernel_not_rotated_message)
 def kernel_not_rotated(solution: Solution, key: str) -> Value | None:
+    """dL/dX sliding the forward pass's kernel itself instead of its rotation: K for a
+    cross-correlation, rot180(K) for a true convolution."""
     p, grad_conv = solution.problem, solution.grad_conv
     if grad_conv is None:
         return None
-    return engine.input_gradient(p.filter, engine.insert_zeros(grad_conv, p.stride), p.layer)
+    return engine.input_gradient(engine.forward_kernel(p.filter, p.layer),
+                                 engine.insert_zeros(grad_conv, p.stride), p.layer)
 
 
 def _stride_not_dilated_message(problem: Problem, key: str) -> str:
@@ -221,9 +243,10 @@ def stride_not_dilated(solution: Solution, key: str) -> Value | None:
     if grad_conv is None or p.stride == (1, 1):
         return None
     if key == "grad_filter":
-        return engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,
-                                      p.layer.dilation)
-    return engine.input_gradient(engine.rotate180(p.filter), grad_conv, p.layer)
+        correlation = engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,
+                                             p.layer.dilation)
+        return engine.rotate180(correlation) if p.layer.flipped else correlation
+    return engine.input_gradient(engine.backward_kernel(p.filter, p.layer), grad_conv, p.layer)
 
 
 def _dilation_ignored_message(problem: Problem, key: str) -> str:
@@ -250,8 +273,9 @@ def dilation_ignored(solution: Solution, key: str) -> Value | None:
     if spread is None or p.layer.dilation == (1, 1):
         return None
     if key == "grad_filter":
-        return engine.filter_gradient(solution.padded_input, spread, p.kernel_size)
-    return engine.input_gradient(engine.rotate180(p.filter), spread,
+        correlation = engine.filter_gradient(solution.padded_input, spread, p.kernel_size)
+        return engine.rotate180(correlation) if p.layer.flipped else correlation
+    return engine.input_gradient(engine.backward_kernel(p.filter, p.layer), spread,
                                  replace(p.layer, dilation=(1, 1)))
 
 

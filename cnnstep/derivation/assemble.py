@@ -51,7 +51,7 @@ def steps(solution: Solution) -> list[StepMaker]:
     made: list[StepMaker] = [given.step]
     if layer.convolution:  # a layer alone starts at its activation or pool
         made.append(shapes.step)
-        if any(layer.padding):
+        if layer.padded:
             made.append(padding.step)
         made.append(forward.step)
     if layer.activation is not None:

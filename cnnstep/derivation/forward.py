@@ -5,13 +5,28 @@ input with the kernel; terms with padding zeros are left out. With several
 channels the sum is written channel by channel, one bracket each, and then
 the channels' sums (the engine's ``channel_parts``) are added, as a course
 adds the channels' maps.
+
+In mode "convolution" (a true convolution) the kernel is flipped first:
+Z[f,i,j] = Σ_c Σ_m Σ_n Xpad[c, i·sh+m·dh, j·sw+n·dw]·K[f,c,kh−1−m,kw−1−n] + B[f], so
+rot180(K) is drawn and each window meets its entries.
 """
 
 from __future__ import annotations
 
-from cnnstep import geometry
+from cnnstep import engine, geometry
 from cnnstep.derivation.builder import Index
-from cnnstep.derivation.nodes import Add, Call, Equation, Expr, Group, Mul, Step, Text, Whole
+from cnnstep.derivation.nodes import (
+    Add,
+    Block,
+    Call,
+    Equation,
+    Expr,
+    Group,
+    Mul,
+    Step,
+    Text,
+    Whole,
+)
 from cnnstep.derivation.numeric import NumericBuilder
 
 #: a symbolic form of more products than this is written for the first entry only;
@@ -26,6 +41,10 @@ def step(b: NumericBuilder) -> Step:
     kh, kw = p.kernel_size
     every_symbolic = channels * kh * kw <= SYMBOLIC_TERMS
     written: list[Index] = []
+    flipped = b.layer.flipped
+    # the kernel each window meets: K, or rot180(K) for a true convolution
+    k_sym = engine.rotate180(b.k_sym) if flipped else b.k_sym
+    k_num = engine.rotate180(b.k_num) if flipped else b.k_num
 
     def equation(e: Index) -> Equation:
         f, i, j = e
@@ -35,8 +54,8 @@ def step(b: NumericBuilder) -> Step:
         for c in range(channels):
             sym: list[Expr] = []
             num: list[Expr] = []
-            for x, k, xv, kv in zip(b.x_sym[c, rows, cols].flat, b.k_sym[f, c].flat,
-                                    b.x_num[c, rows, cols].flat, b.k_num[f, c].flat,
+            for x, k, xv, kv in zip(b.x_sym[c, rows, cols].flat, k_sym[f, c].flat,
+                                    b.x_num[c, rows, cols].flat, k_num[f, c].flat,
                                     strict=True):
                 if x is not None:  # terms with padding zeros are left out
                     sym.append(Mul((x, k)))
@@ -64,15 +83,16 @@ def step(b: NumericBuilder) -> Step:
         return Equation(b.sym("output", e), tuple(forms), s.conv[e], (b.z_key, e),
                         geometry.conv_window(b.layer, i, j), grids)
 
+    kernel: Expr = Call("rot180", (Whole("filter"),)) if flipped else Whole("filter")
     rule: list[str | Expr] = [
         Whole("output"), " = ",
-        Add((Call("conv", (Whole("input"), Whole("filter"))),
+        Add((Call("conv", (Whole("input"), kernel)),
              *((Whole("bias"),) if p.bias is not None else ()))),
     ]
     if channels == 1:
         words: tuple[str | Expr, ...] = (
             "Each output entry is the sum of the products of its window of ", Whole("input"),
-            " with the kernel ", Whole("filter"),
+            " with the kernel ", kernel,
             *((", plus the bias ", Whole("bias")) if p.bias is not None else ()),
             ": ", *rule, ".")
     else:
@@ -85,8 +105,15 @@ def step(b: NumericBuilder) -> Step:
                 " The symbols are written out for the first entry; the others use their own "
                 "windows the same way.",)))
     first = next(iter(b.entries(b.z_key)), None)
+    flip: list[Block] = []
+    if flipped:
+        flip = [Text(('Mode "convolution": a true convolution flips the kernel, so the windows '
+                      "meet ", kernel, ", the kernel rotated by 180° (its last entry first), "
+                      "not ", Whole("filter"), " as it is; the layer is then the "
+                      "cross-correlation with ", kernel, ".")),
+                *b.matrices((kernel,), engine.rotate180(p.filter), "filter")]
     return Step("forward", "Forward pass", (
-        *b.explain(Text(words)),
+        *b.explain(*flip, Text(words)),
         *b.work_out(b.z_key, equation, "output entries", example=first),
         *b.answer(b.matrices((Whole("output"),), s.conv, "output")),
     ))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cnnstep.derivation.nodes import Block, Expr, Matrix, Step, Sym, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import dims, pair
+from cnnstep.derivation.words import dims, padding_words, pair
 from cnnstep.problem import Pool
 
 TITLE = "Given"
@@ -56,9 +56,11 @@ def step(b: NumericBuilder) -> Step:
     elif p.grad_output is not None:
         blocks += b.matrices((Whole(b.grad_last_role),), p.grad_output, "output")
     if layer.convolution:
-        settings.append(f"stride {pair(layer.stride)}, padding {pair(layer.padding)}"
+        settings.append(f"stride {pair(layer.stride)}, padding {padding_words(layer)}"
                         + (f", dilation {pair(layer.dilation)}" if layer.dilation != (1, 1)
-                           else ""))
+                           else "")
+                        + ('; mode "convolution": a true convolution, which flips the kernel'
+                           if layer.flipped else ""))
     else:
         settings.append("no convolution: the input goes straight to the "
                         + ("activation" if layer.activation is not None else "pool"))

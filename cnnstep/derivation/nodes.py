@@ -154,8 +154,9 @@ class Call:
 
 
 #: the operations a :class:`Call` may name: the convolutions, the kernel's
-#: rotation, a sum over all entries, and the activations and pools
-OPERATIONS = ("conv", "full_conv", "rot180", "sum", "max", "min", "mean",
+#: rotation, a sum over all entries, and the activations and pools (``full_corr``, the
+#: full correlation, is dL/dX of a true convolution: the kernel slides unrotated)
+OPERATIONS = ("conv", "full_conv", "full_corr", "rot180", "sum", "max", "min", "mean",
               "relu", "leaky_relu", "sigmoid", "tanh")
 
 
@@ -185,8 +186,9 @@ class Text:
 class Matrix:
     """A labelled 2-D matrix of exact values.
 
-    ``border`` counts the rows and columns of zero padding on each side: they
-    carry no index of the quantity and are shown apart.
+    ``border`` counts the rows and columns of zero padding on each side (at the
+    top and left when ``border_end`` gives the bottom and right): they carry no
+    index of the quantity and are shown apart.
     """
 
     label: tuple[str | Expr, ...]
@@ -196,13 +198,26 @@ class Matrix:
     approximate: bool = False
     #: the stride of a zero-inserted gradient: only every step-th row is an entry
     step: tuple[int, int] = (1, 1)
+    #: the padding rows at the bottom and columns at the right, when they differ from
+    #: ``border``
+    border_end: tuple[int, int] | None = None
+
+    @property
+    def border_after(self) -> tuple[int, int]:
+        """The padding rows at the bottom and columns at the right."""
+        return self.border if self.border_end is None else self.border_end
+
+    @property
+    def bordered(self) -> bool:
+        """Whether any side has padding."""
+        return self.border != (0, 0) or self.border_after != (0, 0)
 
     def index_label(self, axis: int, position: int, base: int) -> str:
         """The quantity's own index of a row (axis 0) or column (axis 1), or ·
         for padding and inserted zeros, which have none."""
         border, step = self.border[axis], self.step[axis]
         inner = position - border
-        size = self.values.shape[axis] - 2 * border
+        size = self.values.shape[axis] - border - self.border_after[axis]
         if inner < 0 or inner >= size or inner % step:
             return "·"
         return str(inner // step + base)

@@ -1,5 +1,8 @@
 """Step: the output size, H_out = ⌊(H_in + 2p − k_h)/s⌋ + 1, with the numbers put in.
 
+With different padding on the two sides of an axis the 2p is their sum:
+H_out = ⌊(H_in + p_t + p_b − k_h)/s⌋ + 1 (p_l + p_r along the width).
+
 The sizes have names of their own (H_in, k_h, s, p) so that they never read as
 the notation's symbols: in seed 000's notation W is the kernel.
 """
@@ -25,7 +28,7 @@ from cnnstep.derivation.nodes import (
     Sub,
     Text,
 )
-from cnnstep.derivation.words import count, dims, pair
+from cnnstep.derivation.words import count, dims, padding_words, pair
 from cnnstep.problem import Layer, Pool
 
 TITLE = "Output size"
@@ -35,6 +38,13 @@ def size_formula(b: Builder, size: Expr, pad: Expr, kernel: Expr, stride: Expr) 
     """⌊(size + 2·pad − kernel)/stride⌋ + 1."""
     two, one = b.num(Fraction(2)), b.num(Fraction(1))
     return Add((Floor(Div(Sub(Add((size, Mul((two, pad)))), kernel), stride)), one))
+
+
+def sides_formula(b: Builder, size: Expr, before: Expr, after: Expr, kernel: Expr,
+                  stride: Expr) -> Expr:
+    """⌊(size + before + after − kernel)/stride⌋ + 1: padding that differs on the two sides."""
+    one = b.num(Fraction(1))
+    return Add((Floor(Div(Sub(Add((size, before, after)), kernel), stride)), one))
 
 
 def dilated_kernel(b: Builder, kernel: Expr, dilation: Expr) -> Expr:
@@ -175,6 +185,7 @@ def step(b: Builder) -> Step:
     letters = sizes(layer)
     square = (h == w and layer.kernel_size[0] == layer.kernel_size[1]
               and layer.stride[0] == layer.stride[1] and layer.padding[0] == layer.padding[1]
+              and layer.padding_after[0] == layer.padding_after[1]
               and layer.dilation[0] == layer.dilation[1])
     dilated = layer.dilation != (1, 1)
     if dilated:
@@ -198,17 +209,25 @@ def step(b: Builder) -> Step:
             kernel = dilated_kernel(b, kernel, Name(per_axis("d", layer.dilation, axis)))
             worked_kernel = dilated_kernel(b, worked_kernel,
                                            b.num(Fraction(layer.dilation[axis])))
-        general = size_formula(b, Name(f"{letter}_in"),
-                               Name(per_axis("p", layer.padding, axis)),
-                               kernel, Name(per_axis("s", layer.stride, axis)))
-        worked = size_formula(b, b.num(Fraction(size)), b.num(Fraction(numbers[0])),
-                              worked_kernel, b.num(Fraction(numbers[2])))
+        if layer.padding_end is None:
+            general = size_formula(b, Name(f"{letter}_in"),
+                                   Name(per_axis("p", layer.padding, axis)),
+                                   kernel, Name(per_axis("s", layer.stride, axis)))
+            worked = size_formula(b, b.num(Fraction(size)), b.num(Fraction(numbers[0])),
+                                  worked_kernel, b.num(Fraction(numbers[2])))
+        else:  # the padding differs on the two sides: their sum
+            before, after = ("p_t", "p_b") if axis == 0 else ("p_l", "p_r")
+            general = sides_formula(b, Name(f"{letter}_in"), Name(before), Name(after),
+                                    kernel, Name(per_axis("s", layer.stride, axis)))
+            worked = sides_formula(b, b.num(Fraction(size)), b.num(Fraction(numbers[0])),
+                                   b.num(Fraction(layer.padding_after[axis])),
+                                   worked_kernel, b.num(Fraction(numbers[2])))
         blocks.append(Equation(Name(f"{letter}_out"), (general, worked), out))
     shape = layer.output_shape if layer.filters > 1 else layer.output_size
     blocks.append(Text((
         f"{count(layer.channels, 'input channel')}, {count(layer.filters, 'filter')} of "
         f"{dims(layer.kernel_size)}, stride {pair(layer.stride)}, "
-        f"padding {pair(layer.padding)}"
+        f"padding {padding_words(layer)}"
         + (f", dilation {pair(layer.dilation)}" if dilated else "")
         + f": the output is {dims(shape)}.",
     )))

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from cnnstep.numbers import display
+
+if TYPE_CHECKING:
+    from cnnstep.problem import Layer
 
 
 def show(value: Fraction) -> str:
@@ -26,3 +30,19 @@ def pair(values: tuple[int, int]) -> str:
 def dims(shape: Iterable[int]) -> str:
     """``3×4``."""
     return "×".join(str(n) for n in shape)
+
+
+def sides(layer: Layer) -> str:
+    """The padding resolved to numbers: ``1`` or ``1×2`` when each side of an axis
+    has the same, else ``top 0, bottom 1, left 0, right 1``."""
+    if layer.padding_end is None:
+        return pair(layer.padding)
+    top, bottom, left, right = layer.sides
+    return f"top {top}, bottom {bottom}, left {left}, right {right}"
+
+
+def padding_words(layer: Layer) -> str:
+    """The padding as the problem gave it, resolved: ``"same" (top 1, bottom 2, …)``."""
+    if layer.padding_form is None:
+        return sides(layer)
+    return f'"{layer.padding_form}" ({sides(layer)})'

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.derivation.given import pool_words
+from cnnstep.derivation.words import padding_words
 from cnnstep.numbers import exact_decimal, terminates
 from cnnstep.problem import Problem
 from cnnstep.quantities import last_key, letter, user_shape
@@ -70,7 +71,13 @@ def givens(problem: Problem) -> list[Given]:
         if problem.bias is not None:
             out.append(Given(f"Bias {notation.bias}", shaped("grad_bias", problem.bias)))
         out.append(Given("Stride", _pair(problem.stride)))
-        out.append(Given("Padding", _pair(problem.padding) + " (zeros on each side)"))
+        layer = problem.layer
+        if layer.padding_end is None and layer.padding_form is None:
+            out.append(Given("Padding", _pair(problem.padding) + " (zeros on each side)"))
+        else:
+            out.append(Given("Padding", padding_words(layer)))
+        if layer.flipped:
+            out.append(Given("Mode", "true convolution (the kernel is flipped)"))
     activation = problem.layer.activation
     if activation is not None:
         name = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid",

@@ -350,7 +350,8 @@ class ExprPrinter:
 
     #: how the format spells each operation of a Call (the op itself where absent)
     operations: ClassVar[dict[str, str]] = {
-        "full_conv": "full conv", "relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "σ",
+        "full_conv": "full conv", "full_corr": "full corr", "relu": "ReLU",
+        "leaky_relu": "LeakyReLU", "sigmoid": "σ",
     }
     prime = "′"
 
@@ -567,6 +568,7 @@ class LatexPrinter(NotationPrinter):
 
     operations: ClassVar[dict[str, str]] = {
         "rot180": r"\operatorname{rot}_{180^\circ}", "full_conv": r"\operatorname{full\ conv}",
+        "full_corr": r"\operatorname{full\ corr}",
         "conv": r"\operatorname{conv}", "sum": r"\operatorname{sum}",
         "relu": r"\operatorname{ReLU}", "leaky_relu": r"\operatorname{LeakyReLU}",
         "sigmoid": r"\sigma", "tanh": r"\tanh", "max": r"\max", "min": r"\min",
