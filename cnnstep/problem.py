@@ -38,8 +38,8 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 #: Keys of the problem format that this version reads.
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
-    "stride", "padding", "dilation", "learning_rate", "notation", "activation", "pool", "answers",
-    "questions", "steps",
+    "stride", "padding", "dilation", "groups", "learning_rate", "notation", "activation", "pool",
+    "answers", "questions", "steps",
 )
 #: Keys of the format that belong to features this version does not have.
 NOT_YET: dict[str, str] = {}
@@ -164,6 +164,35 @@ class Layer:
     convolution: bool = True
     #: spacing between the kernel's taps along each axis (1: adjacent taps)
     dilation: tuple[int, int] = (1, 1)
+    #: the input channels split into this many blocks, each filter seeing only its
+    #: group's block: the filter shape is then (F, C/groups, kh, kw)
+    groups: int = 1
+
+    @property
+    def group_channels(self) -> int:
+        """The input channels each filter sees, C/groups."""
+        return self.channels // self.groups
+
+    @property
+    def group_filters(self) -> int:
+        """The filters of each group, F/groups."""
+        return self.filters // self.groups
+
+    @property
+    def depthwise(self) -> bool:
+        """groups = C = F: filter f sees only channel f."""
+        return self.groups > 1 and self.groups == self.channels == self.filters
+
+    def channels_of(self, f: int) -> range:
+        """The input channels filter ``f`` sees: the block of its group ⌊f/(F/groups)⌋;
+        its channel axis c stands for input channel ``channels_of(f)[c]``."""
+        first = f // self.group_filters * self.group_channels
+        return range(first, first + self.group_channels)
+
+    def filters_of(self, c: int) -> range:
+        """The filters that see input channel ``c``: those of its group ⌊c/(C/groups)⌋."""
+        first = c // self.group_channels * self.group_filters
+        return range(first, first + self.group_filters)
 
     @property
     def effective_kernel(self) -> tuple[int, int]:
@@ -731,7 +760,14 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
     image = (1, *input_shape) if input_rank == 2 else tuple(input_shape)
     kernel = (1,) * (4 - filter_rank) + tuple(filter_shape)
     channels, filters = image[0], kernel[0]
-    if kernel[1] != channels:
+    groups = _groups(data, channels, filters)
+    if groups > 1 and kernel[1] != channels // groups:
+        raise ProblemError(
+            f"{filter_key}: has {kernel[1]} channel{'s' * (kernel[1] != 1)}; with groups "
+            f"{groups} each filter sees C/groups = {channels}/{groups} = {channels // groups} "
+            f"of the input's channels: give it as [F][{channels // groups}][kh][kw]"
+        )
+    if groups == 1 and kernel[1] != channels:
         hint = "; give it as [C][kh][kw] or [F][C][kh][kw]" if filter_rank == 2 else ""
         raise ProblemError(
             f"{filter_key}: has {kernel[1]} channel{'s' * (kernel[1] != 1)}, "
@@ -762,7 +798,26 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
             else None)
     return Layer((image[0], image[1], image[2]), (kernel[0], kernel[1], kernel[2], kernel[3]),
                  has_bias, stride, padding, notation, layout, activation, pool,
-                 dilation=dilation)
+                 dilation=dilation, groups=groups)
+
+
+def _groups(data: Mapping[str, Any], channels: int, filters: int) -> int:
+    """The ``groups`` key: an integer ≥ 1 that divides both C and F."""
+    value = data.get("groups", NumberText("1"))
+    if (isinstance(value, str) and not isinstance(value, NumberText)) or isinstance(
+            value, list | dict):
+        raise ProblemError(f"groups: expected an integer ≥ 1, got {_show(value)}")
+    number = to_number(value, "groups")
+    if number.denominator != 1 or number < 1:
+        raise ProblemError(f"groups: expected an integer ≥ 1, got {_show(value)}")
+    groups = int(number)
+    for count, what in ((channels, "input channel"), (filters, "filter")):
+        if count % groups:
+            raise ProblemError(
+                f"groups: {groups} does not divide the {count} {what}{'s' * (count != 1)}; "
+                f"groups must divide both the input channels ({channels}) and the "
+                f"filters ({filters})")
+    return groups
 
 
 def _activation(value: Any) -> Activation:
@@ -1058,6 +1113,7 @@ CONV_KEYS = {
     "stride": "a layer alone has no convolution to stride; the pool's is pool.stride",
     "padding": "a layer alone has no convolution to pad; the pool's is pool.padding",
     "dilation": "a layer alone has no kernel to dilate; the pool's is pool.dilation",
+    "groups": "a layer alone has no filters to group",
     "learning_rate": "a layer alone has no filter or bias, so no weights to update",
 }
 

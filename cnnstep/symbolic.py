@@ -65,6 +65,13 @@ def refuse_dilated(layer: Layer) -> None:
                            "set dilation to 1 or solve without --symbolic")
 
 
+def refuse_grouped(layer: Layer) -> None:
+    """The symbolic derivation writes every filter over every channel: groups are refused."""
+    if layer.groups > 1:
+        raise ProblemError("groups: --symbolic works out ungrouped layers only; "
+                           "set groups to 1 or solve without --symbolic")
+
+
 def convolution(layer: Layer) -> Layer:
     """The layer's convolution alone: the formulas stop at dL/dZ."""
     return replace(layer, activation=None, pool=None)
@@ -403,6 +410,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     quantity asked whole is shown with the layer's symbols.
     """
     refuse_dilated(layer)
+    refuse_grouped(layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(layer, max_terms, max_work, format=None)
@@ -455,6 +463,7 @@ def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, A
     (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
     refuse_dilated(layer)
+    refuse_grouped(layer)
     budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
@@ -481,6 +490,7 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     from cnnstep.derivation import derive
 
     refuse_dilated(solution.problem.layer)
+    refuse_grouped(solution.problem.layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(solution.problem, max_terms, max_work, format=None,

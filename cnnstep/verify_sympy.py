@@ -98,7 +98,8 @@ class SymPyVerifier(Oracle):
         for f, i, j in np.ndindex(filters, oh, ow):
             taps = list(zip(np.ndindex(kh, kw), geometry.conv_window(layer, i, j).taps,
                             strict=True))
-            terms = [x[c, row - ph, col - pw] * k[f, c, m, n]
+            first = f // (filters // layer.groups) * channels  # the group's block
+            terms = [x[first + c, row - ph, col - pw] * k[f, c, m, n]
                      for c in range(channels) for (m, n), (row, col) in taps
                      if 0 <= row - ph < height and 0 <= col - pw < width]
             if b is not None:

@@ -121,9 +121,17 @@ def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[in
             (width + 2 * padding[1] - (dilation[1] * (kw - 1) + 1)) // stride[1] + 1)
 
 
+def naive_block(f: int, filters: int, seen: int, groups: int) -> int:
+    """The first input channel filter ``f`` sees: its group ⌊f/(F/groups)⌋ times the
+    C/groups channels of each group (0 when there are no groups)."""
+    return (f // (filters // groups)) * seen
+
+
 def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
-                  padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> Any:
-    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n]."""
+                  padding: tuple[int, int], dilation: tuple[int, int] = (1, 1),
+                  groups: int = 1) -> Any:
+    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[g·C/G + c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n],
+    g = ⌊f/(F/G)⌋ the group of filter f."""
     xp = naive_padded(x, padding)
     sh, sw = stride
     dh, dw = dilation
@@ -135,10 +143,11 @@ def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
             row = []
             for j in range(ow):
                 total = b[f] if b is not None else Fraction(0)
+                first = naive_block(f, len(k), len(k[f]), groups)
                 for c in range(len(k[f])):
                     for m in range(len(k[f][c])):
                         for n in range(len(k[f][c][m])):
-                            total += (xp[c][i * sh + m * dh][j * sw + n * dw]
+                            total += (xp[first + c][i * sh + m * dh][j * sw + n * dw]
                                       * k[f][c][m][n])
                 row.append(total)
             rows.append(row)
@@ -162,9 +171,10 @@ def naive_grad_output(z: Any, y: Any, loss: str) -> Any:
 
 
 def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
-                   padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)
-                   ) -> tuple[Any, Any, Any]:
-    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n)."""
+                   padding: tuple[int, int], dilation: tuple[int, int] = (1, 1),
+                   groups: int = 1) -> tuple[Any, Any, Any]:
+    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n); with groups, c runs
+    over the channels of filter f's group only."""
     xp = naive_padded(x, padding)
     sh, sw = stride
     dh, dw = dilation
@@ -172,9 +182,10 @@ def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
     filters, channels = len(k), len(k[0])
     kh, kw = len(k[0][0]), len(k[0][0][0])
     dk = zeros(filters, channels, kh, kw)
-    dxp = zeros(channels, len(xp[0]), len(xp[0][0]))
+    dxp = zeros(len(xp), len(xp[0]), len(xp[0][0]))
     db = [Fraction(0)] * filters
     for f in range(filters):
+        first = naive_block(f, filters, channels, groups)
         for i in range(len(dz[f])):
             for j in range(len(dz[f][i])):
                 g = dz[f][i][j]
@@ -183,8 +194,8 @@ def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
                     for m in range(kh):
                         for n in range(kw):
                             r, q = i * sh + m * dh, j * sw + n * dw
-                            dk[f][c][m][n] += g * xp[c][r][q]
-                            dxp[c][r][q] += g * k[f][c][m][n]
+                            dk[f][c][m][n] += g * xp[first + c][r][q]
+                            dxp[first + c][r][q] += g * k[f][c][m][n]
     height, width = len(x[0]), len(x[0][0])
     dx = [[row[pw : pw + width] for row in channel[ph : ph + height]] for channel in dxp]
     return dk, dx, db
@@ -204,6 +215,7 @@ class Spec:
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
     activation: str | None = None  # relu, leaky_relu, sigmoid, tanh
     slope: Fraction = Fraction(1, 100)
     pool: str | None = None  # max, mean, min
@@ -259,6 +271,8 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
         spec.padding = _pair(data["padding"])
     if "dilation" in data:
         spec.dilation = _pair(data["dilation"])
+    if "groups" in data:
+        spec.groups = int(data["groups"])
     activation = data.get("activation")
     if isinstance(activation, str):
         spec.activation = activation
@@ -393,7 +407,8 @@ def pool_backward(grad: Any, routes: Any, shape: tuple[int, int]) -> Any:
 def naive_last(spec: Spec, x: Any = None, k: Any = None, b: Any = None) -> dict[str, Any]:
     """The forward stages: conv, activated, pooled, their routes, and the last stage."""
     z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
-                      spec.b if b is None else b, spec.stride, spec.padding, spec.dilation)
+                      spec.b if b is None else b, spec.stride, spec.padding, spec.dilation,
+                      spec.groups)
     stages: dict[str, Any] = {"conv": z}
     last = z
     if spec.activation is not None:
@@ -438,7 +453,7 @@ def naive_layer(spec: Spec) -> dict[str, Any]:
     if spec.layered:
         out["grad_conv"] = grad
     dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
-                                spec.dilation)
+                                spec.dilation, spec.groups)
     out["grad_filter"], out["grad_input"] = dk, dx
     if spec.b is not None:
         out["grad_bias"] = db

@@ -164,7 +164,7 @@ def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
     k = tensor(spec.k, grad=True)
     b = tensor(spec.b, grad=True) if spec.b is not None else None
     z = functional.conv2d(x, k, b, stride=spec.stride, padding=spec.padding,
-                          dilation=spec.dilation)
+                          dilation=spec.dilation, groups=spec.groups)
     z.retain_grad()
     a = z
     if spec.activation is not None:

@@ -220,7 +220,7 @@ def stride_not_dilated(solution: Solution, key: str) -> Value | None:
         return None
     if key == "grad_filter":
         return engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,
-                                      p.layer.dilation)
+                                      p.layer.dilation, p.layer.groups)
     return engine.input_gradient(engine.rotate180(p.filter), grad_conv, p.layer)
 
 

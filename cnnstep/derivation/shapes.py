@@ -25,7 +25,7 @@ from cnnstep.derivation.nodes import (
     Sub,
     Text,
 )
-from cnnstep.derivation.words import count, dims, pair
+from cnnstep.derivation.words import count, dims, group_words, pair
 from cnnstep.problem import Layer, Pool
 
 TITLE = "Output size"
@@ -210,8 +210,15 @@ def step(b: Builder) -> Step:
         f"{dims(layer.kernel_size)}, stride {pair(layer.stride)}, "
         f"padding {pair(layer.padding)}"
         + (f", dilation {pair(layer.dilation)}" if dilated else "")
+        + (f", groups {layer.groups}" if layer.groups > 1 else "")
         + f": the output is {dims(shape)}.",
     )))
+    if layer.groups > 1:
+        blocks.append(Text((
+            f"{group_words(layer)}. Each filter has C/groups = {layer.channels}/{layer.groups}"
+            f" = {count(layer.group_channels, 'channel')}, and output map f is made from "
+            "its group's channels only.",
+        )))
     for axis in range(2):
         left = geometry.uncovered(layer.padded_size[axis], layer.effective_kernel[axis],
                                   layer.stride[axis])

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 
 from cnnstep.numbers import display
+from cnnstep.problem import Layer
 
 
 def show(value: Fraction) -> str:
@@ -26,3 +27,27 @@ def pair(values: tuple[int, int]) -> str:
 def dims(shape: Iterable[int]) -> str:
     """``3×4``."""
     return "×".join(str(n) for n in shape)
+
+
+def ranges(first: range, base: int) -> str:
+    """``1–2`` (or ``1`` alone) for a block of indices, counted from ``base``."""
+    start, stop = first[0] + base, first[-1] + base
+    return f"{start}–{stop}" if stop > start else f"{start}"
+
+
+def group_words(layer: Layer) -> str:
+    """Which input channels each group's filters see, as the course says it:
+    ``groups = 2: filters 1–2 see channels 1–2, filters 3–4 see channels 3–4``."""
+    base = layer.notation.index_base
+    if layer.depthwise:
+        return (f"groups = {layer.groups} = C = F, a depthwise convolution: filter f sees "
+                "only channel f")
+    seen = []
+    for g in range(layer.groups):
+        filters = range(g * layer.group_filters, (g + 1) * layer.group_filters)
+        one_filter, one_channel = len(filters) == 1, layer.group_channels == 1
+        seen.append(f"filter{'' if one_filter else 's'} {ranges(filters, base)} "
+                    f"see{'s' if one_filter else ''} "
+                    f"channel{'' if one_channel else 's'} "
+                    f"{ranges(layer.channels_of(filters[0]), base)}")
+    return f"groups = {layer.groups}: " + ", ".join(seen)
