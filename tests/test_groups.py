@@ -166,9 +166,9 @@ def _text(sample: str) -> str:
 
 def test_grouped_derivation_says_which_channels_each_filter_sees() -> None:
     text = _text("groups-2")
-    assert "groups = 2: filter 1 sees channels 1–2, filter 2 sees channels 3–4" in text
-    assert "Each filter has C/groups = 4/2 = 2 channels" in text
-    assert "K (filter 2, channel 1 = input channel 3)" in text
+    assert "G = 2 groups: filter 1 sees channels 1–2, filter 2 sees channels 3–4" in text
+    assert "Each filter has C/G = 4/2 = 2 channels" in text
+    assert "K (filter 2, channel 1, reading input channel 3)" in text
     # filter 2 sums channels 3 and 4 only, one bracket each
     assert ("Z(2,1,1) = [X(3,1,1)×K(2,1,1,1) + X(3,1,2)×K(2,1,1,2) + X(3,2,1)×K(2,1,2,1) + "
             "X(3,2,2)×K(2,1,2,2)] + [X(4,1,1)×K(2,2,1,1)") in text
@@ -183,7 +183,7 @@ def test_grouped_derivation_says_which_channels_each_filter_sees() -> None:
 
 def test_depthwise_derivation_names_the_depthwise_convolution() -> None:
     text = _text("depthwise-2ch")
-    assert "a depthwise convolution: filter f sees only channel f" in text
+    assert "G = C = F = 2, a depthwise convolution: filter f sees only channel f" in text
     assert "Each filter's kernel slides over its own channel only" in text
     assert "Z(2,1,1) = X(2,1,1)×K(2,1,1,1) + X(2,1,2)×K(2,1,1,2)" in text
     assert "∂L/∂X(2,1,1) = ∂L/∂Z(2,1,1)×K(2,1,1,1) = (−0.25)×2 = −0.5" in text

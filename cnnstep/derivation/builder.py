@@ -191,7 +191,7 @@ class Builder:
             if kind == "filter" and len(index) == 2 and self.layer.groups > 1 and lead[1] > 1:
                 # a grouped filter's channel c is a channel of its group's block
                 seen = self.layer.channels_of(index[0])[index[1]]
-                where += f" = input channel {seen + self.base}"
+                where += f", reading input channel {seen + self.base}"
             out.append(Matrix((*label, f" ({where})"), array[index], **options))
         return out
 

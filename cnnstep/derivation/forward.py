@@ -90,7 +90,7 @@ def step(b: NumericBuilder) -> Step:
     ]
     if b.layer.groups > 1:
         words: tuple[str | Expr, ...] = (
-            group_words(b.layer), ". Each filter's kernel slides over "
+            *group_words(b.layer), ". Each filter's kernel slides over "
             + ("its own channel only" if b.layer.depthwise
                else "its own group's channels only"), *((
                 "; each bracket below is one channel's sum of products, and the "

@@ -69,7 +69,7 @@ def step(b: NumericBuilder) -> Step:
                f"({dh}·m, {dw}·n): the taps are spaced by the dilation.",)
               if layer.dilation != (1, 1) else ()),
             *((" With groups, each filter's gradient comes from its own group's channels "
-               f"of the input only; {group_words(layer)}.",) if layer.groups > 1 else ()),
+               "of the input only; ", *group_words(layer), ".") if layer.groups > 1 else ()),
         ))),
         *b.left_out(padding=padded, inserted=layer.stride != (1, 1),
                     masked=bool(b.masked.any())),

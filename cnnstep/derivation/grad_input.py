@@ -155,7 +155,7 @@ def step(b: NumericBuilder) -> Step:
             "each times the weight that joins them.",
         )),
         *((Text(("With groups, each input channel's gradient sums only the filters of its "
-                 f"group, the filters that see it; {group_words(p.layer)}.",)),)
+                 "group, the filters that see it; ", *group_words(p.layer), ".")),)
           if p.layer.groups > 1 else ()),
     )]
     blocks += b.left_out(padding=True, inserted=strided, masked=bool(b.masked.any()),

@@ -25,7 +25,7 @@ from cnnstep.derivation.nodes import (
     Sub,
     Text,
 )
-from cnnstep.derivation.words import count, dims, group_words, pair
+from cnnstep.derivation.words import count, dims, group_size, group_words, pair
 from cnnstep.problem import Layer, Pool
 
 TITLE = "Output size"
@@ -215,9 +215,10 @@ def step(b: Builder) -> Step:
     )))
     if layer.groups > 1:
         blocks.append(Text((
-            f"{group_words(layer)}. Each filter has C/groups = {layer.channels}/{layer.groups}"
-            f" = {count(layer.group_channels, 'channel')}, and output map f is made from "
-            "its group's channels only.",
+            *group_words(layer), ". Each filter has ", *group_size(layer),
+            f" channel{'s' * (layer.group_channels != 1)}, and output map ", Name("f"),
+            " is made from " + ("its own channel of the input only." if layer.depthwise
+                                else "its group's channels only."),
         )))
     for axis in range(2):
         left = geometry.uncovered(layer.padded_size[axis], layer.effective_kernel[axis],

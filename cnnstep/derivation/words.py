@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fractions import Fraction
 
+from cnnstep.derivation.nodes import Div, Expr, Name, Num
 from cnnstep.numbers import display
 from cnnstep.problem import Layer
 
@@ -29,19 +30,24 @@ def dims(shape: Iterable[int]) -> str:
     return "×".join(str(n) for n in shape)
 
 
+
 def ranges(first: range, base: int) -> str:
     """``1–2`` (or ``1`` alone) for a block of indices, counted from ``base``."""
     start, stop = first[0] + base, first[-1] + base
     return f"{start}–{stop}" if stop > start else f"{start}"
 
 
-def group_words(layer: Layer) -> str:
+def group_words(layer: Layer) -> tuple[str | Expr, ...]:
     """Which input channels each group's filters see, as the course says it:
-    ``groups = 2: filters 1–2 see channels 1–2, filters 3–4 see channels 3–4``."""
+    ``G = 2 groups: filters 1–2 see channels 1–2, filters 3–4 see channels 3–4``;
+    for a depthwise convolution ``G = C = F = 2, a depthwise convolution: filter f
+    sees only channel f``."""
     base = layer.notation.index_base
+    groups = Num(Fraction(layer.groups))
     if layer.depthwise:
-        return (f"groups = {layer.groups} = C = F, a depthwise convolution: filter f sees "
-                "only channel f")
+        return (Name("G"), " = ", Name("C"), " = ", Name("F"), " = ", groups,
+                ", a depthwise convolution: filter ", Name("f"), " sees only channel ",
+                Name("f"))
     seen = []
     for g in range(layer.groups):
         filters = range(g * layer.group_filters, (g + 1) * layer.group_filters)
@@ -50,4 +56,11 @@ def group_words(layer: Layer) -> str:
                     f"see{'s' if one_filter else ''} "
                     f"channel{'' if one_channel else 's'} "
                     f"{ranges(layer.channels_of(filters[0]), base)}")
-    return f"groups = {layer.groups}: " + ", ".join(seen)
+    return (Name("G"), " = ", groups, " groups: " + ", ".join(seen))
+
+
+def group_size(layer: Layer) -> tuple[str | Expr, ...]:
+    """``C/G = 4/2 = 2``: the channels each filter has."""
+    return (Div(Name("C"), Name("G")), " = ",
+            Div(Num(Fraction(layer.channels)), Num(Fraction(layer.groups))), " = ",
+            Num(Fraction(layer.group_channels)))
