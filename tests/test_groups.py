@@ -195,3 +195,54 @@ def test_grouped_result_keeps_the_filter_shape() -> None:
     data = json.loads(run.stdout)
     assert len(data["grad_filter"]) == 2 and len(data["grad_filter"][0]) == 2
     assert data["output"] == [[[4.5, 7], [3, 2.5]], [[5, 4], [1, 7]]]
+
+
+def _strings(value: Any) -> Any:
+    return [_strings(item) for item in value] if isinstance(value, list) else str(value)
+
+
+@pytest.mark.parametrize("sample", ["groups-2", "depthwise-2ch"])
+def test_check_diagnoses_stay_distinguishable_with_groups(sample: str) -> None:
+    """Each mistake, made on a grouped layer, is diagnosed as itself."""
+    import cnnstep
+    from cnnstep.check.mistakes import MISTAKES
+    from cnnstep.quantities import result_name
+    from cnnstep.samples import path as sample_path
+
+    data = json.loads(sample_path(sample).read_text(encoding="utf-8"))
+    problem = problem_from_data(data)
+    solution = solve(problem)
+    seen = 0
+    for code, mistake in MISTAKES.items():
+        if mistake.recompute is None:
+            continue
+        for name in sorted(mistake.keys):
+            key = result_name(name, problem.layer)
+            wrong = mistake.recompute(solution, key)
+            truth = result(solution).get(key)
+            if wrong is None or truth is None:
+                continue
+            given = wrong.tolist() if hasattr(wrong, "tolist") else wrong
+            if oracle.flatten(given) == oracle.flatten(truth):
+                continue  # this mistake changes nothing here
+            report = cnnstep.check(data, {key: _strings(given)})
+            marked = next(m for m in report.quantities if m.key == key)
+            assert marked.diagnosis is not None and marked.diagnosis.code == code, (code, key)
+            seen += 1
+    assert seen >= 8
+
+
+def test_generate_writes_the_groups(tmp_path: Any) -> None:
+    run = invoke("generate", "--seed", "3", "--size", "3", "--kernel", "2", "--channels", "4",
+                 "--filters", "2", "--groups", "2", "--loss", "sse", "-o", tmp_path)
+    assert run.returncode == 0, run.stderr
+    data = json.loads((tmp_path / "problem-01.json").read_text())
+    assert data["groups"] == 2
+    layer = problem_from_data(data).layer
+    assert layer.filter_shape == (2, 2, 2, 2) and layer.channels_of(1) == range(2, 4)
+
+
+def test_generate_refuses_groups_that_do_not_divide(tmp_path: Any) -> None:
+    run = invoke("generate", "--seed", "1", "--channels", "3", "--filters", "2", "--groups", "2",
+                 "-o", tmp_path)
+    assert_one_line_error(run, "groups", "does not divide the 3 channels")
