@@ -2,7 +2,7 @@
 
 A problem is parsed once into a frozen :class:`Problem` whose arrays are
 read-only numpy object arrays of :class:`~fractions.Fraction`, always in the
-full layout ``input (C, H, W)``, ``filter (F, C, kh, kw)``, ``bias (F,)``,
+full layout ``input (C, H, W)``, ``filter (F, C/groups, kh, kw)``, ``bias (F,)``,
 ``target``/``grad_output (F, oh, ow)``. How the user wrote each array (its
 rank, a number or a list for the bias) is kept in :class:`Layout` so that the
 result can be given back in the user's own shapes.
@@ -151,7 +151,7 @@ class Layer:
     """
 
     input_shape: tuple[int, int, int]  # (C, H, W)
-    filter_shape: tuple[int, int, int, int]  # (F, C, kh, kw)
+    filter_shape: tuple[int, int, int, int]  # (F, C/groups, kh, kw)
     has_bias: bool = False
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
@@ -254,7 +254,7 @@ class Problem:
 
     layer: Layer
     exact_input: ExactArray  # (C, H, W)
-    exact_filter: ExactArray  # (F, C, kh, kw)
+    exact_filter: ExactArray  # (F, C/groups, kh, kw)
     exact_bias: ExactArray | None = None  # (F,)
     exact_target: ExactArray | None = None  # (F, oh, ow)
     exact_grad_output: ExactArray | None = None  # (F, oh, ow), dL/dZ given directly
@@ -277,7 +277,7 @@ class Problem:
 
     @property
     def filter(self) -> Array:
-        """K, (F, C, kh, kw)."""
+        """K, (F, C/groups, kh, kw)."""
         return self.exact_filter.fractions
 
     @property

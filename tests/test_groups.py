@@ -31,8 +31,9 @@ PROPERTY = settings(max_examples=40, deadline=None,
 
 
 @st.composite
-def grouped_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
-    """A random grouped layer in the full layout, with a target or a given dL/dZ."""
+def grouped_problems(draw: Any, layers: bool = False) -> tuple[dict[str, Any], Spec]:
+    """A random grouped layer in the full layout, with a target or a given dL/dZ;
+    with ``layers``, maybe a ReLU and a max pool of 1×1 or 2×2 after it."""
     groups = draw(st.integers(1, 3))
     per_channel, per_filter = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     channels, filters = groups * per_channel, groups * per_filter
@@ -53,6 +54,12 @@ def grouped_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
     }
     if draw(st.booleans()):
         data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
+    if layers and draw(st.booleans()):
+        data["activation"] = "relu"
+    if layers and draw(st.booleans()):
+        size = draw(st.integers(1, min(2, oh, ow)))
+        data["pool"] = {"type": "max", "size": size, "stride": 1}
+        oh, ow = oh - size + 1, ow - size + 1
     if draw(st.booleans()):
         data["target"] = _grid(draw, DYADIC, (filters, oh, ow))
         data["loss"] = draw(st.sampled_from(["mse", "sse", "half_sse"]))
@@ -64,7 +71,7 @@ def grouped_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
 
 
 @PROPERTY
-@given(grouped_problems())
+@given(grouped_problems(layers=True))
 def test_grouped_layer_matches_the_naive_loops(problem: tuple[dict[str, Any], Spec]) -> None:
     data, spec = problem
     got = engine_result(problem_from_data(data))
@@ -93,7 +100,7 @@ def test_grouped_integer_path_matches_the_fraction_path(
 @pytest.mark.skipif(find_spec("torch") is None,
                     reason="PyTorch is not installed; the float64 autograd oracle is skipped")
 @PROPERTY
-@given(grouped_problems())
+@given(grouped_problems(layers=True))
 def test_grouped_layer_matches_torch(problem: tuple[dict[str, Any], Spec]) -> None:
     import torch
 
@@ -105,7 +112,7 @@ def test_grouped_layer_matches_torch(problem: tuple[dict[str, Any], Spec]) -> No
 
 
 @PROPERTY
-@given(grouped_problems())
+@given(grouped_problems(layers=True))
 def test_verify_agrees_on_grouped_layers(problem: tuple[dict[str, Any], Spec]) -> None:
     from cnnstep.verify import verify
 

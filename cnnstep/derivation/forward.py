@@ -92,6 +92,7 @@ def step(b: NumericBuilder) -> Step:
         words: tuple[str | Expr, ...] = (
             *group_words(b.layer), ". Each filter's kernel slides over "
             + ("its own channel only" if b.layer.depthwise
+               else "its group's one channel only" if channels == 1
                else "its own group's channels only"), *((
                 "; each bracket below is one channel's sum of products, and the "
                 f"{channels} channels' sums of the group are then added",)
