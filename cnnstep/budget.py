@@ -600,16 +600,17 @@ def _correlation(parts: _Parts, what: str, x_shape: tuple[int, int, int], dx: Di
                  k_shape: tuple[int, int, int, int], dk: Digits,
                  out: tuple[int, int, int]) -> Digits:
     """``engine.correlate``: x (C, H, W) with k (F, C, kh, kw) into out (F, oh, ow), through
-    an im2col matrix of oh·ow × C·kh·kw entries. Gives the sizes of its results."""
+    an im2col matrix of oh·ow × C·kh·kw entries. Gives the sizes of its results. A k of
+    (F, C/G, kh, kw) is grouped: each filter meets the C/G channels of its group only."""
     channels, height, width = x_shape
-    filters, _, kh, kw = k_shape
+    filters, seen, kh, kw = k_shape
     _, oh, ow = out
     n_x = _f(channels * height * width)
-    n_k = _f(filters * channels * kh * kw)
+    n_k = _f(filters * seen * kh * kw)
     columns = _f(oh * ow) * _f(channels * kh * kw)
-    products = columns * filters
+    products = _f(oh * ow) * _f(seen * kh * kw) * filters
     n_out = _f(filters * oh * ow)
-    inner = channels * kh * kw
+    inner = seen * kh * kw
     result = dx.times(dk, inner)
     scaling = n_x * scale(dx) + n_k * scale(dk)
     if dx.numerator + dk.numerator + math.log2(max(_f(inner), 1)) < 62:
@@ -804,8 +805,8 @@ def _filter_gradient(parts: _Parts, layer: Layer, dx: Digits, dg: Digits) -> Dig
     # the same correlation with the roles turned: C·kh·kw windows of rows × cols
     return _correlation(parts, f"dL/dK: a {_dims(rows, cols)} gradient over a "
                         f"{_dims(hp, wp)} padded input",
-                        (channels, hp, wp), dx, (filters, channels, rows, cols), dg,
-                        (filters, kh, kw))
+                        (channels, hp, wp), dx, (filters, layer.group_channels, rows, cols),
+                        dg, (filters, kh, kw))
 
 
 def _input_gradient(parts: _Parts, layer: Layer, dk: Digits, dg: Digits) -> Digits:
@@ -818,11 +819,11 @@ def _input_gradient(parts: _Parts, layer: Layer, dk: Digits, dg: Digits) -> Digi
     eh, ew = layer.effective_kernel  # dL/dZ is padded by the dilated kernel's span
     gh, gw = rows + 2 * (eh - 1), cols + 2 * (ew - 1)
     parts.add(f"dL/dZ padded by the kernel: {_dims(gh, gw)} entries",
-              _f(filters * gh * gw) * ENTRY + _f(filters * channels * kh * kw) * ENTRY,
-              held=_f(filters * gh * gw) * POINTER)
+              _f(filters * gh * gw) * ENTRY + _f(filters * layer.group_channels * kh * kw)
+              * ENTRY, held=_f(filters * gh * gw) * POINTER)
     result = _correlation(parts, f"dL/dX: a {_dims(kh, kw)} kernel over a {_dims(gh, gw)} "
                           "padded gradient", (filters, gh, gw), dg,
-                          (channels, filters, kh, kw), dk,
+                          (channels, layer.group_filters, kh, kw), dk,
                           (channels, rows + eh - 1, cols + ew - 1))
     parts.add(f"dL/dX: the padded input's gradient, {_dims(channels, hp, wp)} entries",
               _f(channels * hp * wp) * 2 * ENTRY, held=_f(channels * hp * wp) * POINTER)
@@ -849,7 +850,7 @@ def _backward(parts: _Parts, problem: Problem, numbers: _Numbers,
                      grad_bias, held=False)
         results.append((filters, grad_bias, floats))
     grad_input = _input_gradient(parts, layer, numbers.filter, dg)
-    results.append((channels * layer.input_shape[1] * layer.input_shape[2], grad_input,
+    results.append((layer.channels * layer.input_shape[1] * layer.input_shape[2], grad_input,
                     floats))
     updated = updated_bias = None
     if problem.learning_rate is not None:
@@ -1148,7 +1149,7 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
     shown: list[tuple[float, Digits, bool]] = []
     if whole:
         shown += [(_f(channels * hp * wp), numbers.input, False),
-                  (_f(filters * channels * kh * kw) * 2, numbers.filter, False),
+                  (_f(filters * layer.group_channels * kh * kw) * 2, numbers.filter, False),
                   (_f(filters * (rows + 2 * layer.effective_kernel[0] - 2)
                       * (cols + 2 * layer.effective_kernel[1] - 2)),
                    numbers.grad_conv or ONE, False)]
@@ -1379,7 +1380,7 @@ def verify_size(problem: Problem) -> VerifySize:
     _, height, width = layer.input_shape
     oh, ow = layer.output_size
     bias = filters if layer.has_bias else 0
-    symbols = channels * height * width + filters * channels * kh * kw + bias
+    symbols = layer.channels * height * width + filters * channels * kh * kw + bias
     outputs = filters * oh * ow
     last, cells = outputs, 0
     if layer.pool is not None:

@@ -783,6 +783,10 @@ def generate(
     dilation: Annotated[int, typer.Option(
         "--dilation", min=1, max=8,
         help="Spacing of the kernel's taps: a k×k kernel spans d·(k − 1) + 1.")] = 1,
+    groups: Annotated[int, typer.Option(
+        "--groups", min=1, max=16,
+        help="Split the channels into G groups, each filter seeing its group's block; "
+             "G must divide --channels and --filters (G = C = F: depthwise).")] = 1,
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="A bias per filter.")] = False,
     activation: Annotated[str | None, typer.Option(
         "--activation", help="relu or leaky_relu (sigmoid and tanh have no exact values).")
@@ -849,7 +853,7 @@ def generate(
         exercise = generator.Exercise(
             size=_pair_option(size, "--size"), channels=channels, filters=filters,
             kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding,
-            dilation=dilation, bias=bias,
+            dilation=dilation, groups=groups, bias=bias,
             activation=activation, pool=pool, pool_size=pool_size, loss=loss,
             learning_rate=rate or None, style=values.value, places=places, ties=ties,
             ask=generator.asking(ask or []))

@@ -24,6 +24,12 @@ rotated by 180°, ``Z[i,j] = Σ Xpad[i·s + m·d, j·s + n·d]·K[kh−1−m, kw
 the layer is a correlation with ``rot180(K)``. So dL/dK is the 180° rotation of
 corr(Xpad, zero-inserted dL/dZ), and dL/dX is the full *correlation* of the
 dilated K itself (the rotation of rot180(K)) with the zero-inserted dL/dZ.
+With ``groups`` G the C input channels fall into G blocks of C/G and the F
+filters into G groups of F/G; filter f, of shape (C/G, kh, kw), sees only the
+block of its group g = ⌊f/(F/G)⌋: ``Z[f] = Σ_c Xpad[g·C/G + c] ⋆ K[f, c] + B[f]``.
+So dL/dK[f] reads only that block of Xpad, and dL/dX of a channel sums only
+the filters of its group. Each function below does G ungrouped convolutions,
+one per group, and puts their results side by side.
 
 Sums of products are vectorised: each operand is scaled to integers over a
 common denominator, multiplied as ``int64`` when no sum can overflow (else as
@@ -108,7 +114,14 @@ def correlate(x: Array, k: Array, stride: tuple[int, int] = (1, 1),
 
     ``x`` is (C, H, W), ``k`` is (F, C, kh, kw); the result is (F, oh, ow) with
     ``out[f, i, j] = Σ_c Σ_m Σ_n x[c, i·sh + m·dh, j·sw + n·dw] · k[f, c, m, n]``.
+    A ``k`` of (F, C/G, kh, kw) is grouped: filter f reads only the block
+    ``x[g·C/G : (g + 1)·C/G]`` of its group g = ⌊f/(F/G)⌋.
     """
+    groups = x.shape[0] // k.shape[1] if k.shape[1] else 1
+    if groups > 1:
+        return np.concatenate([correlate(xb, kb, stride, dilation)
+                               for xb, kb in zip(split(x, groups), split(k, groups),
+                                                 strict=True)])
     channels = x.shape[0]
     filters, _, kh, kw = k.shape
     sh, sw = stride
@@ -141,6 +154,10 @@ def forward_kernel(k: Array, layer: Layer) -> Array:
     """The kernel the forward pass correlates with: K, or rot180(K) for a true
     convolution (mode "convolution")."""
     return rotate180(k) if layer.flipped else k
+def split(array: Array, groups: int) -> list[Array]:
+    """The first axis cut into ``groups`` equal blocks, one per group."""
+    size = array.shape[0] // groups
+    return [array[g * size : (g + 1) * size] for g in range(groups)]
 
 
 def pad(x: Array, padding: tuple[int, int]) -> Array:
@@ -187,19 +204,30 @@ def forward(xpad: Array, k: Array, bias: Array | None, stride: tuple[int, int],
 def channel_parts(xpad: Array, k: Array, stride: tuple[int, int],
                   dilation: tuple[int, int] = (1, 1)) -> Array:
     """Each channel's part of Z, before the bias, shape (F, C, oh, ow):
-    ``Z[f] = Σ_c parts[f, c] + B[f]``, as a course adds the channels' maps."""
-    parts = [correlate(xpad[c : c + 1], k[:, c : c + 1], stride, dilation)
-             for c in range(xpad.shape[0])]
+    ``Z[f] = Σ_c parts[f, c] + B[f]``, as a course adds the channels' maps. With
+    groups (``k`` of (F, C/G, kh, kw)) the parts are (F, C/G, oh, ow), part c of
+    filter f from channel c of its group's block."""
+    groups = xpad.shape[0] // k.shape[1]
+    parts = [np.concatenate([correlate(xb[c : c + 1], kb[:, c : c + 1], stride, dilation)
+                             for xb, kb in zip(split(xpad, groups), split(k, groups),
+                                               strict=True)])
+             for c in range(k.shape[1])]
     return np.stack(parts, axis=1)
 
 
 def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int],
-                    dilation: tuple[int, int] = (1, 1)) -> Array:
+                    dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """dL/dK = corr(Xpad, dL/dZ zero-inserted), shape (F, C, kh, kw), taps spaced by
     the dilation.
 
     ``dK[f, c, m, n] = Σ_i Σ_j xpad[c, m·dh + i, n·dw + j] · spread[f, i, j]``.
+    With groups, (F, C/G, kh, kw): each filter's gradient from its own block,
+    ``dK[f, c] = Σ_i Σ_j xpad[g·C/G + c, …] · spread[f, i, j]``.
     """
+    if groups > 1:
+        return np.concatenate([filter_gradient(xb, gb, kernel_size, dilation)
+                               for xb, gb in zip(split(xpad, groups), split(spread, groups),
+                                                 strict=True)])
     channels = xpad.shape[0]
     filters, rows, cols = spread.shape
     kh, kw = kernel_size
@@ -217,7 +245,7 @@ def kernel_gradient(xpad: Array, grad_conv: Array, layer: Layer) -> Array:
     """dL/dK from dL/dZ: zero insertion for the stride, then :func:`filter_gradient`
     (turned by 180° in mode "convolution", whose forward pass reads rot180(K))."""
     correlation = filter_gradient(xpad, insert_zeros(grad_conv, layer.stride),
-                                  layer.kernel_size, layer.dilation)
+                                  layer.kernel_size, layer.dilation, layer.groups)
     return rotate180(correlation) if layer.flipped else correlation
 
 
@@ -239,14 +267,20 @@ def full_pad(spread: Array, kernel_size: tuple[int, int]) -> Array:
 
 
 def full_convolution(kernel: Array, padded_grad: Array, padded_size: tuple[int, int],
-                     dilation: tuple[int, int] = (1, 1)) -> Array:
+                     dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """dL/dXpad = corr(padded dL/dZ, kernel) summed over filters, shape (C, Hp, Wp),
     the kernel's taps spaced by the dilation.
 
     With the rotated kernel this is the full convolution of the (dilated) rot180(K)
     with dL/dZ. Rows and columns of the padded input that no window reached (when
-    the stride does not divide evenly) receive zero gradient.
+    the stride does not divide evenly) receive zero gradient. With groups a channel
+    of block g sums only the filters of group g:
+    ``dXpad[g·C/G + c] = Σ_{f in group g} padded_grad[f] ⋆ kernel[f, c]``.
     """
+    if groups > 1:
+        return np.concatenate([full_convolution(kb, gb, padded_size, dilation)
+                               for kb, gb in zip(split(kernel, groups),
+                                                 split(padded_grad, groups), strict=True)])
     reached = correlate(padded_grad, kernel.transpose(1, 0, 2, 3), (1, 1), dilation)
     out = zeros((reached.shape[0], *padded_size))
     out[:, : reached.shape[1], : reached.shape[2]] = reached
@@ -254,21 +288,25 @@ def full_convolution(kernel: Array, padded_grad: Array, padded_size: tuple[int, 
 
 
 def filter_parts(kernel: Array, padded_grad: Array, padded_size: tuple[int, int],
-                 dilation: tuple[int, int] = (1, 1)) -> Array:
+                 dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """Each filter's part of dL/dXpad, shape (F, C, Hp, Wp): :func:`full_convolution`
     of one filter's rotated kernel with its own padded gradient; the parts add up
-    to dL/dXpad."""
-    parts = [full_convolution(kernel[f : f + 1], padded_grad[f : f + 1], padded_size, dilation)
-             for f in range(kernel.shape[0])]
-    return np.stack(parts)
+    to dL/dXpad. With groups a filter's part is 0 outside its group's channels."""
+    filters, seen = kernel.shape[0], kernel.shape[1]
+    parts = zeros((filters, seen * groups, *padded_size))
+    for f in range(filters):
+        first = f // (filters // groups) * seen
+        parts[f, first : first + seen] = full_convolution(
+            kernel[f : f + 1], padded_grad[f : f + 1], padded_size, dilation)
+    return parts
 
 
 def input_gradient(kernel: Array, spread: Array, layer: Layer) -> Array:
     """dL/dX: :func:`full_convolution` of ``kernel`` (rot180(K)) with the zero-inserted
     dL/dZ padded by kernel − 1, cropped back by the layer's padding."""
     padded = full_pad(spread, layer.effective_kernel)
-    return crop_sides(full_convolution(kernel, padded, layer.padded_size, layer.dilation),
-                      layer.sides)
+    return crop_sides(full_convolution(kernel, padded, layer.padded_size, layer.dilation,
+                                       layer.groups), layer.sides)
 
 
 def sgd(weights: Array, gradient: Array, learning_rate: Fraction) -> Array:
@@ -468,7 +506,7 @@ class Solution:
     activated: Array | None = None  # A = f(Z)
     pooled: Array | None = None  # P = pool(A or Z)
     winners: IntArray | None = None  # position in its window of each max (min)
-    channel_parts: Array | None = None  # (F, C, oh, ow), with several channels: Z by channel
+    channel_parts: Array | None = None  # (F, C/G, oh, ow), with several channels: Z by channel
     loss: Fraction | None = None
     squared_errors: Array | None = None  # (output − target)², entry by entry
     loss_sum: Fraction | None = None  # Σ (output − target)², before the loss's scale
@@ -546,7 +584,7 @@ def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
         return
     stages["spread_grad"] = spread = insert_zeros(dz, layer.stride)
     correlation = filter_gradient(stages["padded_input"], spread, layer.kernel_size,
-                                  layer.dilation)
+                                  layer.dilation, layer.groups)
     if layer.flipped:  # the gradient of rot180(K), turned back
         stages["grad_flipped_filter"] = correlation
         stages["grad_filter"] = rotate180(correlation)
@@ -559,10 +597,10 @@ def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
     stages["rotated_filter"] = rotated = rotate180(forward_kernel(problem.filter, layer))
     stages["padded_grad"] = padded = full_pad(spread, layer.effective_kernel)
     stages["grad_padded_input"] = full = full_convolution(rotated, padded, layer.padded_size,
-                                                          layer.dilation)
+                                                          layer.dilation, layer.groups)
     if layer.filters > 1:
         stages["filter_parts"] = filter_parts(rotated, padded, layer.padded_size,
-                                              layer.dilation)
+                                              layer.dilation, layer.groups)
     stages["grad_input"] = np.ascontiguousarray(crop_sides(full, layer.sides))
 
 
@@ -629,11 +667,12 @@ def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
     by the padding on each side; ``kernel`` is the one the forward pass correlates
     with (rot180(K) in mode "convolution"). The same numbers as the full convolution
     of rot180(K) with the zero-inserted dL/dZ; memory in proportion to X."""
-    filters, channels, kh, kw = kernel.shape
+    filters, _, kh, kw = kernel.shape
     _, oh, ow = grad.shape
     sh, sw = layer.stride
     dh, dw = layer.dilation
     hp, wp = layer.padded_size
+    channels, groups = layer.channels, layer.groups
     g = grad.numerators.reshape(filters, oh * ow)
     # every entry of dXpad adds at most kh·kw products per filter
     bound = exact.largest(kernel.numerators) * exact.largest(g) * filters * kh * kw
@@ -641,7 +680,11 @@ def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
                              dtype=np.int64 if bound < exact.INT64 else object)
     for m in range(kh):
         for n in range(kw):
-            part = exact.matmul(np.ascontiguousarray(kernel.numerators[:, :, m, n].T), g)
+            # each group's channels take the products of its own filters only
+            weights = kernel.numerators[:, :, m, n]
+            part = np.concatenate([
+                exact.matmul(np.ascontiguousarray(wb.T), gb)
+                for wb, gb in zip(split(weights, groups), split(g, groups), strict=True)])
             top, left = m * dh, n * dw
             out[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += \
                 part.reshape(channels, oh, ow)
@@ -664,21 +707,25 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
 
     ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
     ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
-    ``dL/dX`` by :func:`scaled_input_gradient`. The work limit is not checked here.
+    ``dL/dX`` by :func:`scaled_input_gradient`. With groups the windows of each
+    group's block of channels meet only that group's filters. The work limit is not
+    checked here.
     """
     layer = problem.layer
     if layer.layered:
         return None
     x, k = problem.exact_input.scaled, problem.exact_filter.scaled
     forward_k = _rotated(k) if layer.flipped else k  # a true convolution: rot180(K)
-    filters = layer.filters
+    filters, groups = layer.filters, layer.groups
     top, bottom, left, right = layer.sides
     xpad = np.pad(x.numerators, ((0, 0), (top, bottom), (left, right)))
-    columns = scaled_correlation_columns(xpad, layer.kernel_size, layer.stride, layer.dilation)
+    columns = [scaled_correlation_columns(block, layer.kernel_size, layer.stride,
+                                          layer.dilation) for block in split(xpad, groups)]
     oh, ow = layer.output_size
-    products = exact.matmul(columns,
-                            np.ascontiguousarray(forward_k.numerators.reshape(filters, -1).T))
-    z = Scaled(np.ascontiguousarray(products.T).reshape(filters, oh, ow),
+    weights = split(forward_k.numerators.reshape(filters, -1), groups)
+    products = np.concatenate([exact.matmul(np.ascontiguousarray(wb), cb.T)
+                               for wb, cb in zip(weights, columns, strict=True)])
+    z = Scaled(np.ascontiguousarray(products).reshape(filters, oh, ow),
                x.denominator * k.denominator)
     if problem.exact_bias is not None:
         b = problem.exact_bias.scaled
@@ -701,8 +748,9 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
         return out
     out["grad_output"] = grad
     g = grad.numerators.reshape(filters, oh * ow)
-    dk = Scaled(exact.matmul(g, columns).reshape(layer.filter_shape),
-                x.denominator * grad.denominator).reduced()
+    dk = Scaled(np.concatenate([exact.matmul(gb, cb) for gb, cb in
+                                zip(split(g, groups), columns, strict=True)])
+                .reshape(layer.filter_shape), x.denominator * grad.denominator).reduced()
     if layer.flipped:  # the gradient of rot180(K), turned back
         dk = _rotated(dk)
     out["grad_filter"] = dk

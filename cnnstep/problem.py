@@ -2,7 +2,7 @@
 
 A problem is parsed once into a frozen :class:`Problem` whose arrays are
 read-only numpy object arrays of :class:`~fractions.Fraction`, always in the
-full layout ``input (C, H, W)``, ``filter (F, C, kh, kw)``, ``bias (F,)``,
+full layout ``input (C, H, W)``, ``filter (F, C/groups, kh, kw)``, ``bias (F,)``,
 ``target``/``grad_output (F, oh, ow)``. How the user wrote each array (its
 rank, a number or a list for the bias) is kept in :class:`Layout` so that the
 result can be given back in the user's own shapes.
@@ -38,7 +38,8 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 #: Keys of the problem format that this version reads.
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
-    "stride", "padding", "dilation", "mode", "learning_rate", "notation", "activation", "pool",
+    "stride", "padding", "dilation", "mode", "groups", "learning_rate", "notation", "activation",
+    "pool",
     "answers", "questions", "steps",
 )
 #: Keys of the format that belong to features this version does not have.
@@ -156,7 +157,7 @@ class Layer:
     """
 
     input_shape: tuple[int, int, int]  # (C, H, W)
-    filter_shape: tuple[int, int, int, int]  # (F, C, kh, kw)
+    filter_shape: tuple[int, int, int, int]  # (F, C/groups, kh, kw)
     has_bias: bool = False
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
@@ -176,6 +177,35 @@ class Layer:
     padding_form: str | None = None
     #: "convolution": the forward pass flips the kernel (a true convolution)
     mode: str = "cross_correlation"
+    #: the input channels split into this many blocks, each filter seeing only its
+    #: group's block: the filter shape is then (F, C/groups, kh, kw)
+    groups: int = 1
+
+    @property
+    def group_channels(self) -> int:
+        """The input channels each filter sees, C/groups."""
+        return self.channels // self.groups
+
+    @property
+    def group_filters(self) -> int:
+        """The filters of each group, F/groups."""
+        return self.filters // self.groups
+
+    @property
+    def depthwise(self) -> bool:
+        """groups = C = F: filter f sees only channel f."""
+        return self.groups > 1 and self.groups == self.channels == self.filters
+
+    def channels_of(self, f: int) -> range:
+        """The input channels filter ``f`` sees: the block of its group ⌊f/(F/groups)⌋;
+        its channel axis c stands for input channel ``channels_of(f)[c]``."""
+        first = f // self.group_filters * self.group_channels
+        return range(first, first + self.group_channels)
+
+    def filters_of(self, c: int) -> range:
+        """The filters that see input channel ``c``: those of its group ⌊c/(C/groups)⌋."""
+        first = c // self.group_channels * self.group_filters
+        return range(first, first + self.group_filters)
 
     @property
     def effective_kernel(self) -> tuple[int, int]:
@@ -258,7 +288,7 @@ class Problem:
 
     layer: Layer
     exact_input: ExactArray  # (C, H, W)
-    exact_filter: ExactArray  # (F, C, kh, kw)
+    exact_filter: ExactArray  # (F, C/groups, kh, kw)
     exact_bias: ExactArray | None = None  # (F,)
     exact_target: ExactArray | None = None  # (F, oh, ow)
     exact_grad_output: ExactArray | None = None  # (F, oh, ow), dL/dZ given directly
@@ -281,7 +311,7 @@ class Problem:
 
     @property
     def filter(self) -> Array:
-        """K, (F, C, kh, kw)."""
+        """K, (F, C/groups, kh, kw)."""
         return self.exact_filter.fractions
 
     @property
@@ -764,7 +794,14 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
     image = (1, *input_shape) if input_rank == 2 else tuple(input_shape)
     kernel = (1,) * (4 - filter_rank) + tuple(filter_shape)
     channels, filters = image[0], kernel[0]
-    if kernel[1] != channels:
+    groups = _groups(data, channels, filters)
+    if groups > 1 and kernel[1] != channels // groups:
+        raise ProblemError(
+            f"{filter_key}: has {kernel[1]} channel{'s' * (kernel[1] != 1)}; with groups "
+            f"{groups} each filter sees C/groups = {channels}/{groups} = {channels // groups} "
+            f"of the input's channels: give it as [F][{channels // groups}][kh][kw]"
+        )
+    if groups == 1 and kernel[1] != channels:
         hint = "; give it as [C][kh][kw] or [F][C][kh][kw]" if filter_rank == 2 else ""
         raise ProblemError(
             f"{filter_key}: has {kernel[1]} channel{'s' * (kernel[1] != 1)}, "
@@ -800,7 +837,7 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
     return Layer((image[0], image[1], image[2]), (kernel[0], kernel[1], kernel[2], kernel[3]),
                  has_bias, stride, padding, notation, layout, activation, pool,
                  dilation=dilation, padding_end=None if padding_end == padding else padding_end,
-                 padding_form=form, mode=mode)
+                 padding_form=form, mode=mode, groups=groups)
 
 
 def _mode(value: Any) -> str:
@@ -858,6 +895,25 @@ def _padding_axis(value: Any, key: str, wanted: str) -> tuple[int, int]:
         raise ProblemError(f"{key}: expected a pair {wanted}, got {_show(value)}")
     before, after = _pair(value, key, 0)
     return before, after
+
+
+def _groups(data: Mapping[str, Any], channels: int, filters: int) -> int:
+    """The ``groups`` key: an integer ≥ 1 that divides both C and F."""
+    value = data.get("groups", NumberText("1"))
+    if (isinstance(value, str) and not isinstance(value, NumberText)) or isinstance(
+            value, list | dict):
+        raise ProblemError(f"groups: expected an integer ≥ 1, got {_show(value)}")
+    number = to_number(value, "groups")
+    if number.denominator != 1 or number < 1:
+        raise ProblemError(f"groups: expected an integer ≥ 1, got {_show(value)}")
+    groups = int(number)
+    for count, what in ((channels, "input channel"), (filters, "filter")):
+        if count % groups:
+            raise ProblemError(
+                f"groups: {groups} does not divide the {count} {what}{'s' * (count != 1)}; "
+                f"groups must divide both the input channels ({channels}) and the "
+                f"filters ({filters})")
+    return groups
 
 
 def _activation(value: Any) -> Activation:
@@ -1155,6 +1211,7 @@ CONV_KEYS = {
     "padding": "a layer alone has no convolution to pad; the pool's is pool.padding",
     "dilation": "a layer alone has no kernel to dilate; the pool's is pool.dilation",
     "mode": "a layer alone has no kernel to flip",
+    "groups": "a layer alone has no filters to group",
     "learning_rate": "a layer alone has no filter or bias, so no weights to update",
 }
 

@@ -114,6 +114,10 @@ def schema() -> dict[str, Any]:
                  "enum": ["cross_correlation", "convolution"], "default": "cross_correlation"},
         "dilation": {"description": "spacing of the kernel's taps; the kernel spans "
                      "d·(k − 1) + 1", **_pair(1), "default": 1},
+        "groups": {"description": "input channels split into this many blocks, filter f "
+                   "seeing only its group's block: filter shape [F][C/groups][kh][kw]; "
+                   "groups = C = F is a depthwise convolution",
+                   "type": "integer", "minimum": 1, "default": 1},
         "learning_rate": {"description": "α of the SGD update", "$ref": "#/$defs/number"},
         "notation": {
             "type": "object", "additionalProperties": False,

@@ -65,15 +65,19 @@ def refuse_dilated(layer: Layer) -> None:
                            "set dilation to 1 or solve without --symbolic")
 
 
-def refuse_asymmetric_or_flipped(layer: Layer) -> None:
-    """The symbolic derivation writes the same padding on each side and the
-    correlation's kernel: uneven padding and a true convolution are refused."""
+def refuse_unsupported(layer: Layer) -> None:
+    """The symbolic derivation writes the same padding on each side, the
+    correlation's kernel and every filter over every channel: uneven padding, a
+    true convolution and groups are refused."""
     if layer.padding_end is not None:
         raise ProblemError("padding: --symbolic works out the same padding on each side "
                            "only; give equal sides or solve without --symbolic")
     if layer.flipped:
         raise ProblemError('mode: --symbolic works out the cross-correlation only; '
                            'leave out mode "convolution" or solve without --symbolic')
+    if layer.groups > 1:
+        raise ProblemError("groups: --symbolic works out ungrouped layers only; "
+                           "set groups to 1 or solve without --symbolic")
 
 
 def convolution(layer: Layer) -> Layer:
@@ -414,7 +418,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     quantity asked whole is shown with the layer's symbols.
     """
     refuse_dilated(layer)
-    refuse_asymmetric_or_flipped(layer)
+    refuse_unsupported(layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(layer, max_terms, max_work, format=None)
@@ -467,7 +471,7 @@ def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, A
     (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
     refuse_dilated(layer)
-    refuse_asymmetric_or_flipped(layer)
+    refuse_unsupported(layer)
     budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
@@ -494,7 +498,7 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     from cnnstep.derivation import derive
 
     refuse_dilated(solution.problem.layer)
-    refuse_asymmetric_or_flipped(solution.problem.layer)
+    refuse_unsupported(solution.problem.layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(solution.problem, max_terms, max_work, format=None,

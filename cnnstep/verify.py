@@ -257,13 +257,16 @@ def zeros(shape: tuple[int, ...]) -> Nested:
 class Taps:
     """For each output row i the pairs (m, r) with r = i·s_h + m·d_h − p_top inside the
     input, and the same (n, q) for each output column j: the terms of Z[f,i,j]
-    are X[c,r,q]·K[f,c,m,n] for every c and every such pair of pairs.
+    are X[c,r,q]·K[f,c,m,n] for every c and every such pair of pairs. With groups,
+    ``seen[f]`` lists the pairs (c, input channel) of filter f: its channel c is
+    the input channel ⌊f/(F/G)⌋·C/G + c.
 
     A true convolution (mode "convolution") reads the kernel flipped: the pairs are
     then (k_h − 1 − m, r), so that the terms are X[c,r,q]·K[f,c,k_h−1−m,k_w−1−n]."""
 
     rows: tuple[tuple[tuple[int, int], ...], ...]
     columns: tuple[tuple[tuple[int, int], ...], ...]
+    seen: tuple[tuple[tuple[int, int], ...], ...] = ()
 
     @staticmethod
     def of(problem: Problem) -> Taps:
@@ -285,7 +288,17 @@ class Taps:
                                if 0 <= i * stride + m * dilation - padding < size)
                          for i in range(outputs))
 
-        return Taps(along(oh, kh, sh, top, dh, height), along(ow, kw, sw, left, dw, width))
+        # which input channels each filter reads, straight from the grouping rule
+        channels, filters, groups = layer.input_shape[0], layer.filter_shape[0], layer.groups
+        per_group, per_filter = filters // groups, channels // groups
+        seen = tuple(tuple((c, (f // per_group) * per_filter + c) for c in range(per_filter))
+                     for f in range(filters))
+        return Taps(along(oh, kh, sh, top, dh, height), along(ow, kw, sw, left, dw, width),
+                    seen)
+
+    def channels(self, f: int, count: int) -> tuple[tuple[int, int], ...]:
+        """The pairs (kernel channel, input channel) of filter ``f``, of ``count``."""
+        return self.seen[f] if self.seen else tuple((c, c) for c in range(count))
 
 
 def correlate(taps: Taps, x: Scaled, k: Scaled) -> Scaled:
@@ -293,14 +306,15 @@ def correlate(taps: Taps, x: Scaled, k: Scaled) -> Scaled:
     xs, ks = x.numerators, k.numerators
     filters, channels = k.shape[:2]
     sums = zeros((filters, len(taps.rows), len(taps.columns)))
+    seen = [taps.channels(f, channels) for f in range(filters)]
     for f in range(filters):
         kf = ks[f]
         for i, rows in enumerate(taps.rows):
             out = sums[f][i]
             for j, columns in enumerate(taps.columns):
                 total = 0
-                for c in range(channels):
-                    xc, kc = xs[c], kf[c]
+                for c, source in seen[f]:
+                    xc, kc = xs[source], kf[c]
                     for m, r in rows:
                         xr, km = xc[r], kc[m]
                         for n, q in columns:
@@ -317,14 +331,15 @@ def transpose(taps: Taps, dz: Scaled, x: Scaled, k: Scaled) -> tuple[Scaled, Sca
     gs, xs, ks = dz.numerators, x.numerators, k.numerators
     filters, channels = k.shape[:2]
     grad_k, grad_x = zeros(k.shape), zeros(x.shape)
+    seen = [taps.channels(f, channels) for f in range(filters)]
     for f in range(filters):
         for i, rows in enumerate(taps.rows):
             for j, columns in enumerate(taps.columns):
                 g = gs[f][i][j]
                 if not g:
                     continue
-                for c in range(channels):
-                    xc, kc, gkc, gxc = xs[c], ks[f][c], grad_k[f][c], grad_x[c]
+                for c, source in seen[f]:
+                    xc, kc, gkc, gxc = xs[source], ks[f][c], grad_k[f][c], grad_x[source]
                     for m, r in rows:
                         xr, km, gkm, gxr = xc[r], kc[m], gkc[m], gxc[r]
                         for n, q in columns:

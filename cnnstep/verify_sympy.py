@@ -99,7 +99,8 @@ class SymPyVerifier(Oracle):
         for f, i, j in np.ndindex(filters, oh, ow):
             taps = list(zip(np.ndindex(kh, kw), geometry.conv_window(layer, i, j).taps,
                             strict=True))
-            terms = [x[c, row - ph, col - pw]
+            first = f // (filters // layer.groups) * channels  # the group's block
+            terms = [x[first + c, row - ph, col - pw]
                      * k[f, c, kh - 1 - m if flip else m, kw - 1 - n if flip else n]
                      for c in range(channels) for (m, n), (row, col) in taps
                      if 0 <= row - ph < height and 0 <= col - pw < width]

@@ -130,11 +130,18 @@ def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[in
             (width + left + right - (dilation[1] * (kw - 1) + 1)) // stride[1] + 1)
 
 
+def naive_block(f: int, filters: int, seen: int, groups: int) -> int:
+    """The first input channel filter ``f`` sees: its group ⌊f/(F/groups)⌋ times the
+    C/groups channels of each group (0 when there are no groups)."""
+    return (f // (filters // groups)) * seen
+
+
 def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
                   padding: tuple[int, ...], dilation: tuple[int, int] = (1, 1),
-                  flip: bool = False) -> Any:
-    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n]; with
-    ``flip`` (mode "convolution") the kernel entry is K[f,c,kh−1−m,kw−1−n]."""
+                  flip: bool = False, groups: int = 1) -> Any:
+    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[g·C/G + c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n],
+    g = ⌊f/(F/G)⌋ the group of filter f; with ``flip`` (mode "convolution") the kernel
+    entry is K[f,c,kh−1−m,kw−1−n]."""
     xp = naive_padded(x, padding)
     sh, sw = stride
     dh, dw = dilation
@@ -146,13 +153,14 @@ def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
             row = []
             for j in range(ow):
                 total = b[f] if b is not None else Fraction(0)
+                first = naive_block(f, len(k), len(k[f]), groups)
                 for c in range(len(k[f])):
                     kh, kw = len(k[f][c]), len(k[f][c][0])
                     for m in range(kh):
                         for n in range(kw):
                             weight = (k[f][c][kh - 1 - m][kw - 1 - n] if flip
                                       else k[f][c][m][n])
-                            total += xp[c][i * sh + m * dh][j * sw + n * dw] * weight
+                            total += xp[first + c][i * sh + m * dh][j * sw + n * dw] * weight
                 row.append(total)
             rows.append(row)
         out.append(rows)
@@ -176,9 +184,10 @@ def naive_grad_output(z: Any, y: Any, loss: str) -> Any:
 
 def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
                    padding: tuple[int, ...], dilation: tuple[int, int] = (1, 1),
-                   flip: bool = False) -> tuple[Any, Any, Any]:
+                   flip: bool = False, groups: int = 1) -> tuple[Any, Any, Any]:
     """dK, dX, dB by the chain rule over every (f, i, j, c, m, n); with ``flip`` the
-    term of tap (m, n) holds K[f,c,kh−1−m,kw−1−n]."""
+    term of tap (m, n) holds K[f,c,kh−1−m,kw−1−n]; with groups, c runs over the
+    channels of filter f's group only."""
     xp = naive_padded(x, padding)
     sh, sw = stride
     dh, dw = dilation
@@ -186,9 +195,10 @@ def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
     filters, channels = len(k), len(k[0])
     kh, kw = len(k[0][0]), len(k[0][0][0])
     dk = zeros(filters, channels, kh, kw)
-    dxp = zeros(channels, len(xp[0]), len(xp[0][0]))
+    dxp = zeros(len(xp), len(xp[0]), len(xp[0][0]))
     db = [Fraction(0)] * filters
     for f in range(filters):
+        first = naive_block(f, filters, channels, groups)
         for i in range(len(dz[f])):
             for j in range(len(dz[f][i])):
                 g = dz[f][i][j]
@@ -198,8 +208,8 @@ def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
                         for n in range(kw):
                             r, q = i * sh + m * dh, j * sw + n * dw
                             a, e = (kh - 1 - m, kw - 1 - n) if flip else (m, n)
-                            dk[f][c][a][e] += g * xp[c][r][q]
-                            dxp[c][r][q] += g * k[f][c][a][e]
+                            dk[f][c][a][e] += g * xp[first + c][r][q]
+                            dxp[first + c][r][q] += g * k[f][c][a][e]
     height, width = len(x[0]), len(x[0][0])
     dx = [[row[left : left + width] for row in channel[top : top + height]]
           for channel in dxp]
@@ -223,6 +233,7 @@ class Spec:
     dilation: tuple[int, int] = (1, 1)
     #: mode "convolution": the forward pass flips the kernel
     flip: bool = False
+    groups: int = 1
     activation: str | None = None  # relu, leaky_relu, sigmoid, tanh
     slope: Fraction = Fraction(1, 100)
     pool: str | None = None  # max, mean, min
@@ -295,6 +306,8 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
     if "padding" in data:
         spec.padding = _padding(data["padding"], spec.k, spec.dilation)
     spec.flip = data.get("mode") == "convolution"
+    if "groups" in data:
+        spec.groups = int(data["groups"])
     activation = data.get("activation")
     if isinstance(activation, str):
         spec.activation = activation
@@ -430,7 +443,7 @@ def naive_last(spec: Spec, x: Any = None, k: Any = None, b: Any = None) -> dict[
     """The forward stages: conv, activated, pooled, their routes, and the last stage."""
     z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
                       spec.b if b is None else b, spec.stride, spec.padding, spec.dilation,
-                      spec.flip)
+                      spec.flip, spec.groups)
     stages: dict[str, Any] = {"conv": z}
     last = z
     if spec.activation is not None:
@@ -475,7 +488,7 @@ def naive_layer(spec: Spec) -> dict[str, Any]:
     if spec.layered:
         out["grad_conv"] = grad
     dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
-                                spec.dilation, spec.flip)
+                                spec.dilation, spec.flip, spec.groups)
     out["grad_filter"], out["grad_input"] = dk, dx
     if spec.b is not None:
         out["grad_bias"] = db

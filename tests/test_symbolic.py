@@ -649,6 +649,8 @@ def test_cli_symbolic_json_on_numeric_samples(sample: Path) -> None:
     if data.get("mode") == "convolution" or data.get("padding") == "same":
         pytest.skip("--symbolic is refused for a true convolution and uneven padding "
                     "(test_padmode.py)")
+    if data.get("groups", 1) != 1:
+        pytest.skip("--symbolic is refused for groups (test_groups.py)")
     with_symbolic = invoke("solve", sample, "--symbolic", "--format", "json")
     plain = invoke("solve", sample, "--format", "json")
     assert with_symbolic.returncode == 0, with_symbolic.stderr

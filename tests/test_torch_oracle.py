@@ -167,7 +167,7 @@ def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
     top, bottom, left, right = sides_of(spec.padding)
     kernel = torch.flip(k, (-2, -1)) if spec.flip else k  # a true convolution flips K
     z = functional.conv2d(functional.pad(x, (left, right, top, bottom)), kernel, b,
-                          stride=spec.stride, dilation=spec.dilation)
+                          stride=spec.stride, dilation=spec.dilation, groups=spec.groups)
     z.retain_grad()
     a = z
     if spec.activation is not None:

@@ -244,7 +244,7 @@ def stride_not_dilated(solution: Solution, key: str) -> Value | None:
         return None
     if key == "grad_filter":
         correlation = engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,
-                                             p.layer.dilation)
+                                             p.layer.dilation, p.layer.groups)
         return engine.rotate180(correlation) if p.layer.flipped else correlation
     return engine.input_gradient(engine.backward_kernel(p.filter, p.layer), grad_conv, p.layer)
 
@@ -273,7 +273,8 @@ def dilation_ignored(solution: Solution, key: str) -> Value | None:
     if spread is None or p.layer.dilation == (1, 1):
         return None
     if key == "grad_filter":
-        correlation = engine.filter_gradient(solution.padded_input, spread, p.kernel_size)
+        correlation = engine.filter_gradient(solution.padded_input, spread, p.kernel_size,
+                                             (1, 1), p.layer.groups)
         return engine.rotate180(correlation) if p.layer.flipped else correlation
     return engine.input_gradient(engine.backward_kernel(p.filter, p.layer), spread,
                                  replace(p.layer, dilation=(1, 1)))

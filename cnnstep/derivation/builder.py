@@ -188,6 +188,10 @@ class Builder:
             where = ", ".join(f"{name} {i + self.base}"
                               for name, i, n in zip(AXIS_NAMES[kind], index, lead, strict=True)
                               if n > 1)
+            if kind == "filter" and len(index) == 2 and self.layer.groups > 1 and lead[1] > 1:
+                # a grouped filter's channel c is a channel of its group's block
+                seen = self.layer.channels_of(index[0])[index[1]]
+                where += f", reading input channel {seen + self.base}"
             out.append(Matrix((*label, f" ({where})"), array[index], **options))
         return out
 

@@ -4,7 +4,8 @@ Each output entry is worked as the products of its window of the (padded)
 input with the kernel; terms with padding zeros are left out. With several
 channels the sum is written channel by channel, one bracket each, and then
 the channels' sums (the engine's ``channel_parts``) are added, as a course
-adds the channels' maps.
+adds the channels' maps. With groups, filter f sums only the C/groups channels
+of its group's block, ``Z[f] = Σ_{c in group} Xpad[c] ⋆ K[f, c − first] + B[f]``.
 
 In mode "convolution" (a true convolution) the kernel is flipped first:
 Z[f,i,j] = Σ_c Σ_m Σ_n Xpad[c, i·sh+m·dh, j·sw+n·dw]·K[f,c,kh−1−m,kw−1−n] + B[f], so
@@ -22,12 +23,14 @@ from cnnstep.derivation.nodes import (
     Equation,
     Expr,
     Group,
+    Matrix,
     Mul,
     Step,
     Text,
     Whole,
 )
 from cnnstep.derivation.numeric import NumericBuilder
+from cnnstep.derivation.words import group_words
 
 #: a symbolic form of more products than this is written for the first entry only;
 #: the windows show which inputs the others use
@@ -37,7 +40,7 @@ SYMBOLIC_TERMS = 16
 def step(b: NumericBuilder) -> Step:
     p, s = b.p, b.s
     grids = tuple(b.padded_matrices)
-    channels = p.channels
+    channels = p.layer.group_channels  # the channels each filter sees
     kh, kw = p.kernel_size
     every_symbolic = channels * kh * kw <= SYMBOLIC_TERMS
     written: list[Index] = []
@@ -46,16 +49,22 @@ def step(b: NumericBuilder) -> Step:
     k_sym = engine.rotate180(b.k_sym) if flipped else b.k_sym
     k_num = engine.rotate180(b.k_num) if flipped else b.k_num
 
+    def seen_grids(f: int) -> tuple[Matrix, ...]:
+        """The input's channels filter ``f`` reads: all of them, or its group's block."""
+        if b.layer.groups == 1 or len(grids) == 1:
+            return grids
+        return tuple(grids[c] for c in b.layer.channels_of(f))
+
     def equation(e: Index) -> Equation:
         f, i, j = e
         rows, cols = geometry.conv_slices(b.layer, i, j)
         symbolic: list[Expr] = []
         numeric: list[Expr] = []
-        for c in range(channels):
+        for c, seen in enumerate(b.layer.channels_of(f)):
             sym: list[Expr] = []
             num: list[Expr] = []
-            for x, k, xv, kv in zip(b.x_sym[c, rows, cols].flat, k_sym[f, c].flat,
-                                    b.x_num[c, rows, cols].flat, k_num[f, c].flat,
+            for x, k, xv, kv in zip(b.x_sym[seen, rows, cols].flat, k_sym[f, c].flat,
+                                    b.x_num[seen, rows, cols].flat, k_num[f, c].flat,
                                     strict=True):
                 if x is not None:  # terms with padding zeros are left out
                     sym.append(Mul((x, k)))
@@ -81,7 +90,7 @@ def step(b: NumericBuilder) -> Step:
             forms.append(Add(tuple(parts)))
         written.append(e)
         return Equation(b.sym("output", e), tuple(forms), s.conv[e], (b.z_key, e),
-                        geometry.conv_window(b.layer, i, j), grids)
+                        geometry.conv_window(b.layer, i, j), seen_grids(f))
 
     kernel: Expr = Call("rot180", (Whole("filter"),)) if flipped else Whole("filter")
     rule: list[str | Expr] = [
@@ -89,8 +98,22 @@ def step(b: NumericBuilder) -> Step:
         Add((Call("conv", (Whole("input"), kernel)),
              *((Whole("bias"),) if p.bias is not None else ()))),
     ]
-    if channels == 1:
+    if b.layer.groups > 1:
         words: tuple[str | Expr, ...] = (
+            *group_words(b.layer), ". Each filter's kernel slides over "
+            + ("its own channel only" if b.layer.depthwise
+               else "its group's one channel only" if channels == 1
+               else "its own group's channels only"), *((
+                "; each bracket below is one channel's sum of products, and the "
+                f"{channels} channels' sums of the group are then added",)
+                if channels > 1 else ()),
+            *((", with the bias",) if p.bias is not None else ()),
+            ": ", *rule, ".",
+            *(() if every_symbolic else (
+                " The symbols are written out for the first entry; the others use their own "
+                "windows the same way.",)))
+    elif channels == 1:
+        words = (
             "Each output entry is the sum of the products of its window of ", Whole("input"),
             " with the kernel ", kernel,
             *((", plus the bias ", Whole("bias")) if p.bias is not None else ()),
@@ -117,4 +140,5 @@ def step(b: NumericBuilder) -> Step:
         *b.work_out(b.z_key, equation, "output entries", example=first),
         *b.answer(b.matrices((Whole("output"),), s.conv, "output")),
     ))
+
 

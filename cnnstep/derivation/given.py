@@ -59,6 +59,7 @@ def step(b: NumericBuilder) -> Step:
         settings.append(f"stride {pair(layer.stride)}, padding {padding_words(layer)}"
                         + (f", dilation {pair(layer.dilation)}" if layer.dilation != (1, 1)
                            else "")
+                        + (f", groups {layer.groups}" if layer.groups > 1 else "")
                         + ('; mode "convolution": a true convolution, which flips the kernel'
                            if layer.flipped else ""))
     else:

@@ -9,7 +9,9 @@ In mode "convolution" the forward pass met weight (m, n) at the flipped place
 Each entry is worked on its window of the input: the taps weight (m, n) meets
 (:func:`~cnnstep.geometry.reach`). Terms with a factor that is 0 by
 construction (padding, the zeros inserted for the stride, entries of dL/dZ the
-pool or the activation make 0) are left out, and the step says so.
+pool or the activation make 0) are left out, and the step says so. With
+groups, filter f's channel c is input channel ``channels_of(f)[c]`` of its
+group's block: each filter's gradient comes from its own block of X.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from cnnstep import geometry
 from cnnstep.derivation.builder import Index, Zeros, sums
 from cnnstep.derivation.nodes import Block, Call, Equation, Expr, Mul, Step, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import pair
+from cnnstep.derivation.words import group_words, pair
 from cnnstep.geometry import Window
 
 
@@ -33,7 +35,8 @@ def step(b: NumericBuilder) -> Step:
     padded = layer.padded
 
     def terms(e: Index) -> tuple[list[Expr], list[Expr], Window]:
-        f, c, m, n = e
+        f, local, m, n = e
+        c = layer.channels_of(f)[local]  # the input channel this weight meets
         m, n = tap(b, m, n)
         symbolic: list[Expr] = []
         numeric: list[Expr] = []
@@ -51,7 +54,7 @@ def step(b: NumericBuilder) -> Step:
 
     def equation(e: Index) -> Equation:
         symbolic, numeric, window = terms(e)
-        c = e[1]
+        c = layer.channels_of(e[0])[e[1]]
         return Equation(b.sym("grad_filter", e), sums(symbolic, numeric), grad[e],
                         ("grad_filter", e), window, (grids[c] if len(grids) > 1 else grids[0],),
                         approximate=approximate)
@@ -72,6 +75,8 @@ def step(b: NumericBuilder) -> Step:
             *((f" With dilation {pair(layer.dilation)}, weight (m, n) reads each window at "
                f"({dh}·m, {dw}·n): the taps are spaced by the dilation.",)
               if layer.dilation != (1, 1) else ()),
+            *((" With groups, each filter's gradient comes from its own group's channels "
+               "of the input only; ", *group_words(layer), ".") if layer.groups > 1 else ()),
         )), *flip_words(b)),
         *b.left_out(padding=padded, inserted=layer.stride != (1, 1),
                     masked=bool(b.masked.any())),
@@ -122,7 +127,8 @@ def before_rotation(b: NumericBuilder, source: Expr) -> list[Block]:
 def geometry_terms(b: NumericBuilder, e: Index) -> int:
     """How many terms entry ``e`` of dL/dK keeps: real input entries times entries of
     dL/dZ that are not 0 by construction."""
-    f, c, m, n = e
+    f, local, m, n = e
+    c = b.layer.channels_of(f)[local]
     rows, cols = geometry.reach(b.layer, *tap(b, m, n))
     x = b.x_sym[c, rows, cols]
     return int(((x != None) & ~b.masked[f]).sum())  # noqa: E711

@@ -36,7 +36,7 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import count, dims, pair
+from cnnstep.derivation.words import count, dims, group_words, pair
 
 
 def step(b: NumericBuilder) -> Step:
@@ -53,7 +53,6 @@ def step(b: NumericBuilder) -> Step:
     sh, sw = p.stride
     approximate = b.approximate("grad_input")
     strided = p.stride != (1, 1)
-    filters = p.filters
     _, spread_h, spread_w = s.spread_grad.shape
     _, grad_h, grad_w = s.padded_grad.shape
     padded_grads = b.matrices((Whole("padded_grad"),), s.padded_grad, "output",
@@ -84,15 +83,17 @@ def step(b: NumericBuilder) -> Step:
             return -1
         _, row, col = e
         total = 0
+        mine = b.layer.filters_of(e[0])
         for m in range(kh):
             for n in range(kw):
                 at = source(row + ph + m * dh, col + pw + n * dw)
                 if at is not None:
-                    total += int((~b.masked[:, at[0], at[1]]).sum())
+                    total += int((~b.masked[mine.start : mine.stop, at[0], at[1]]).sum())
         return total
 
     def terms(e: Index, f: int) -> tuple[list[Expr], list[Expr]]:
-        c, row, col = e
+        channel, row, col = e
+        c = channel - b.layer.channels_of(f).start  # the channel's place in filter f
         top, left = row + ph, col + pw
         symbolic: list[Expr] = []
         numeric: list[Expr] = []
@@ -114,9 +115,10 @@ def step(b: NumericBuilder) -> Step:
         symbolic: list[Expr] = []
         numeric: list[Expr] = []
         parts: list[Expr] = []
-        for f in range(filters):
+        mine = b.layer.filters_of(c)  # every filter, or those of the channel's group
+        for f in mine:
             sym, num = terms(e, f)
-            if filters == 1:
+            if len(mine) == 1:
                 symbolic, numeric = sym, num
             elif sym:
                 assert s.filter_parts is not None
@@ -127,8 +129,10 @@ def step(b: NumericBuilder) -> Step:
         if forms and len(parts) > 1:
             forms = (*forms, Add(tuple(parts)))
         window = geometry.window((row + ph, col + pw), (kh, kw), p.layer.dilation)
+        shown = (tuple(padded_grads) if len(padded_grads) == 1
+                 else tuple(padded_grads[f] for f in mine))
         return Equation(b.sym("grad_input", e), forms, grad[e], ("grad_input", e),
-                        window, tuple(padded_grads), approximate=approximate)
+                        window, shown, approximate=approximate)
 
     entries = b.entries("grad_input")
     counts = {e: kept(e) for e in entries}
@@ -155,11 +159,14 @@ def step(b: NumericBuilder) -> Step:
                "apart, as in the forward pass),",) if dilated else ()),
             " slides over the padded gradient; each entry is its window there times ", rot,
             ", entry by entry"
-            + (", one bracket per filter, then the filters' sums added" if filters > 1
-               else "")
+            + (", one bracket per filter, then the filters' sums added"
+               if p.layer.group_filters > 1 else "")
             + ". By the chain rule these are the output entries the input entry affects, "
             "each times the weight that joins them.",
         )),
+        *((Text(("With groups, each input channel's gradient sums only the filters of its "
+                 "group, the filters that see it; ", *group_words(p.layer), ".")),)
+          if p.layer.groups > 1 else ()),
     )]
     blocks += b.left_out(padding=True, inserted=strided, masked=bool(b.masked.any()),
                          padding_of="gradient")

@@ -28,7 +28,7 @@ from cnnstep.derivation.nodes import (
     Sub,
     Text,
 )
-from cnnstep.derivation.words import count, dims, padding_words, pair
+from cnnstep.derivation.words import count, dims, group_size, group_words, padding_words, pair
 from cnnstep.problem import Layer, Pool
 
 TITLE = "Output size"
@@ -229,8 +229,16 @@ def step(b: Builder) -> Step:
         f"{dims(layer.kernel_size)}, stride {pair(layer.stride)}, "
         f"padding {padding_words(layer)}"
         + (f", dilation {pair(layer.dilation)}" if dilated else "")
+        + (f", groups {layer.groups}" if layer.groups > 1 else "")
         + f": the output is {dims(shape)}.",
     )))
+    if layer.groups > 1:
+        blocks.append(Text((
+            *group_words(layer), ". Each filter has ", *group_size(layer),
+            f" channel{'s' * (layer.group_channels != 1)}, and output map ", Name("f"),
+            " is made from " + ("its own channel of the input only." if layer.depthwise
+                                else "its group's channels only."),
+        )))
     for axis in range(2):
         left = geometry.uncovered(layer.padded_size[axis], layer.effective_kernel[axis],
                                   layer.stride[axis])

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from cnnstep.derivation.nodes import Div, Expr, Name, Num
 from cnnstep.numbers import display
+from cnnstep.problem import Layer
 
 if TYPE_CHECKING:
     from cnnstep.problem import Layer
@@ -46,3 +48,37 @@ def padding_words(layer: Layer) -> str:
     if layer.padding_form is None:
         return sides(layer)
     return f'"{layer.padding_form}" ({sides(layer)})'
+
+def ranges(first: range, base: int) -> str:
+    """``1–2`` (or ``1`` alone) for a block of indices, counted from ``base``."""
+    start, stop = first[0] + base, first[-1] + base
+    return f"{start}–{stop}" if stop > start else f"{start}"
+
+
+def group_words(layer: Layer) -> tuple[str | Expr, ...]:
+    """Which input channels each group's filters see, as the course says it:
+    ``G = 2 groups: filters 1–2 see channels 1–2, filters 3–4 see channels 3–4``;
+    for a depthwise convolution ``G = C = F = 2, a depthwise convolution: filter f
+    sees only channel f``."""
+    base = layer.notation.index_base
+    groups = Num(Fraction(layer.groups))
+    if layer.depthwise:
+        return (Name("G"), " = ", Name("C"), " = ", Name("F"), " = ", groups,
+                ", a depthwise convolution: filter ", Name("f"), " sees only channel ",
+                Name("f"))
+    seen = []
+    for g in range(layer.groups):
+        filters = range(g * layer.group_filters, (g + 1) * layer.group_filters)
+        one_filter, one_channel = len(filters) == 1, layer.group_channels == 1
+        seen.append(f"filter{'' if one_filter else 's'} {ranges(filters, base)} "
+                    f"see{'s' if one_filter else ''} "
+                    f"channel{'' if one_channel else 's'} "
+                    f"{ranges(layer.channels_of(filters[0]), base)}")
+    return (Name("G"), " = ", groups, " groups: " + ", ".join(seen))
+
+
+def group_size(layer: Layer) -> tuple[str | Expr, ...]:
+    """``C/G = 4/2 = 2``: the channels each filter has."""
+    return (Div(Name("C"), Name("G")), " = ",
+            Div(Num(Fraction(layer.channels)), Num(Fraction(layer.groups))), " = ",
+            Num(Fraction(layer.group_channels)))
