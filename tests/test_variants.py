@@ -1,0 +1,136 @@
+"""The convolution variants together: groups, padding forms, mode, dilation and
+stride drawn at once, against the naive loops of ``oracle`` (exact), the integer
+path, the verifier and PyTorch float64 autograd.
+
+Each variant has its own tests (test_groups.py, test_padmode.py,
+test_dilation.py); these check that they combine as PyTorch combines them.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from importlib.util import find_spec
+from typing import Any
+
+import oracle
+import pytest
+from helpers import DYADIC, _grid, engine_result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import Spec, assert_exact, expected_keys, naive_layer, spec_from_data, user_shaped
+from test_padmode import _stringified
+from test_torch_oracle import torch_layer
+
+from cnnstep.engine import solve
+from cnnstep.problem import problem_from_data
+from cnnstep.result import result, scaled_result
+from cnnstep.verify import verify
+
+PROPERTY = settings(max_examples=30, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@st.composite
+def variant_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
+    """A random layer with groups, a padding form, a mode, a dilation and a stride."""
+    groups = draw(st.integers(1, 2))
+    channels = groups * draw(st.integers(1, 2))
+    filters = groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    spans = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+    form = draw(st.sampled_from(["sides", "valid", "same", "full", "pair"]))
+    stride = (1, 1) if form == "same" else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pair = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+    sides = {"sides": tuple(draw(st.integers(0, 2)) for _ in range(4)),
+             "pair": (pair[0], pair[0], pair[1], pair[1]),
+             "valid": (0, 0, 0, 0),
+             "same": ((spans[0] - 1) // 2, spans[0] // 2, (spans[1] - 1) // 2, spans[1] // 2),
+             "full": (spans[0] - 1,) * 2 + (spans[1] - 1,) * 2}[form]
+    top, bottom, left, right = sides
+    height = draw(st.integers(max(1, spans[0] - top - bottom), spans[0] + 2))
+    width = draw(st.integers(max(1, spans[1] - left - right), spans[1] + 2))
+    oh = (height + top + bottom - spans[0]) // stride[0] + 1
+    ow = (width + left + right - spans[1]) // stride[1] + 1
+    padding: Any = {"sides": [[top, bottom], [left, right]], "pair": list(pair)}.get(form, form)
+    data: dict[str, Any] = {
+        "input": _grid(draw, DYADIC, (channels, height, width)),
+        "filter": _grid(draw, DYADIC, (filters, channels // groups, kh, kw)),
+        "stride": list(stride), "padding": padding, "dilation": list(dilation),
+        "groups": groups,
+    }
+    if draw(st.booleans()):
+        data["mode"] = "convolution"
+    if draw(st.booleans()):
+        data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
+    if draw(st.booleans()):
+        data["target"] = _grid(draw, DYADIC, (filters, oh, ow))
+        data["learning_rate"] = "1/4"
+    else:
+        data["grad_output"] = _grid(draw, DYADIC, (filters, oh, ow))
+    data = _stringified(data)
+    return data, spec_from_data(data)
+
+
+@PROPERTY
+@given(variant_problems())
+def test_variants_together_match_the_naive_loops(problem: tuple[dict[str, Any], Spec]) -> None:
+    data, spec = problem
+    got = engine_result(problem_from_data(data))
+    want = naive_layer(spec)
+    assert set(got) == expected_keys(spec)
+    for key, value in got.items():
+        assert_exact(value, user_shaped(key, want[key], spec), key)
+
+
+@PROPERTY
+@given(variant_problems())
+def test_variants_together_on_the_integer_path(problem: tuple[dict[str, Any], Spec]) -> None:
+    loaded = problem_from_data(problem[0])
+    scaled = scaled_result(loaded)
+    assert scaled is not None
+    full = result(solve(loaded))
+    assert set(scaled) == set(full)
+    for key, value in scaled.items():
+        if isinstance(value, Fraction):
+            assert value == full[key], key
+        else:
+            got = [Fraction(int(n), value.denominator) for n in value.numerators.flat]
+            assert got == oracle.flatten(full[key]), key
+
+
+@PROPERTY
+@given(variant_problems())
+def test_variants_together_verify(problem: tuple[dict[str, Any], Spec]) -> None:
+    checks = verify(problem_from_data(problem[0]))
+    assert checks and all(check.ok for check in checks), checks
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+@settings(PROPERTY, max_examples=20)
+@given(variant_problems())
+def test_variants_together_match_torch(problem: tuple[dict[str, Any], Spec]) -> None:
+    import torch
+
+    data, spec = problem
+    got = engine_result(problem_from_data(data))
+    want = torch_layer(torch, spec)
+    for key, value in got.items():
+        oracle.assert_close(value, user_shaped(key, want[key], spec), key)
+
+
+@settings(PROPERTY, max_examples=10)
+@given(variant_problems())
+def test_variants_together_are_worked_in_every_format(
+        problem: tuple[dict[str, Any], Spec]) -> None:
+    """The worked solution of any mix prints in text, LaTeX and Markdown, and each
+    names the values of the result."""
+    import cnnstep
+
+    worked = cnnstep.solve(problem[0])
+    assert isinstance(worked, cnnstep.Worked)
+    text, latex, markdown = worked.to_text(), worked.to_latex(), worked.to_markdown()
+    for output in (text, latex, markdown):
+        assert "Gradient with respect to the input" in output
+    assert latex.rstrip().endswith(r"\end{document}")
