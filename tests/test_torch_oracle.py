@@ -163,8 +163,13 @@ def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
     x = tensor([spec.x], grad=True)
     k = tensor(spec.k, grad=True)
     b = tensor(spec.b, grad=True) if spec.b is not None else None
-    z = functional.conv2d(x, k, b, stride=spec.stride, padding=spec.padding,
-                          dilation=spec.dilation)
+    if spec.transposed:
+        z = functional.conv_transpose2d(x, k, b, stride=spec.stride, padding=spec.padding,
+                                        output_padding=spec.output_padding,
+                                        dilation=spec.dilation)
+    else:
+        z = functional.conv2d(x, k, b, stride=spec.stride, padding=spec.padding,
+                              dilation=spec.dilation)
     z.retain_grad()
     a = z
     if spec.activation is not None:

@@ -106,6 +106,8 @@ def mistake(code: str, *, step: str | Callable[[str], str] | None, keys: Iterabl
                  "computes the cross-correlation, with the kernel as it is")
 def true_convolution(solution: Solution, key: str) -> Value | None:
     p = solution.problem
+    if p.layer.transposed:  # its forward pass rotates the kernel by design
+        return None
     return engine.forward(solution.padded_input, engine.rotate180(p.filter), p.bias, p.stride)
 
 
@@ -115,6 +117,8 @@ def bias_omitted(solution: Solution, key: str) -> Value | None:
     p = solution.problem
     if p.bias is None:
         return None
+    if p.layer.transposed:
+        return engine.transposed_forward(solution.padded_input, p.filter, None, p.layer)
     return engine.forward(solution.padded_input, p.filter, None, p.stride)
 
 
@@ -198,7 +202,7 @@ def wrong_sign(solution: Solution, key: str) -> Value | None:
                                       "needs the kernel rotated by 180°")
 def kernel_not_rotated(solution: Solution, key: str) -> Value | None:
     p, grad_conv = solution.problem, solution.grad_conv
-    if grad_conv is None:
+    if grad_conv is None or p.layer.transposed:  # its dL/dX uses K as it is
         return None
     return engine.input_gradient(p.filter, engine.insert_zeros(grad_conv, p.stride), p.layer)
 
@@ -216,7 +220,7 @@ def _stride_not_dilated_message(problem: Problem, key: str) -> str:
 def stride_not_dilated(solution: Solution, key: str) -> Value | None:
     """The stride-1 formulas on the un-spread dL/dZ."""
     p, grad_conv = solution.problem, solution.grad_conv
-    if grad_conv is None or p.stride == (1, 1):
+    if grad_conv is None or p.stride == (1, 1) or p.layer.transposed:
         return None
     if key == "grad_filter":
         return engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,

@@ -58,7 +58,10 @@ def step(b: NumericBuilder) -> Step:
     if layer.convolution:
         settings.append(f"stride {pair(layer.stride)}, padding {pair(layer.padding)}"
                         + (f", dilation {pair(layer.dilation)}" if layer.dilation != (1, 1)
-                           else ""))
+                           else "")
+                        + (f", output_padding {pair(layer.output_padding)}; a transposed "
+                           "convolution (conv_transpose), the filter [C][F][kh][kw]"
+                           if layer.transposed else ""))
     else:
         settings.append("no convolution: the input goes straight to the "
                         + ("activation" if layer.activation is not None else "pool"))

@@ -196,13 +196,16 @@ class Matrix:
     approximate: bool = False
     #: the stride of a zero-inserted gradient: only every step-th row is an entry
     step: tuple[int, int] = (1, 1)
+    #: rows and columns of zeros past the bottom and right border (a transposed
+    #: convolution's output_padding)
+    extra: tuple[int, int] = (0, 0)
 
     def index_label(self, axis: int, position: int, base: int) -> str:
         """The quantity's own index of a row (axis 0) or column (axis 1), or ·
         for padding and inserted zeros, which have none."""
         border, step = self.border[axis], self.step[axis]
         inner = position - border
-        size = self.values.shape[axis] - 2 * border
+        size = self.values.shape[axis] - 2 * border - self.extra[axis]
         if inner < 0 or inner >= size or inner % step:
             return "·"
         return str(inner // step + base)
