@@ -572,12 +572,15 @@ _LEVELS = {
         4: ("filter", "channel", "row", "entry"),
     },
     "output": {2: ("row", "entry"), 3: ("map", "row", "entry")},
+    # a transposed convolution's filter, input channels first as PyTorch's
+    "transposed": {2: ("row", "entry"), 4: ("channel", "filter", "row", "entry")},
 }
 _PLURAL = {"entry": "entries", "row": "rows", "channel": "channels", "filter": "filters",
            "map": "maps"}
 _FORMS = {
     "input": {2: "[H][W]", 3: "[C][H][W]"},
     "filter": {2: "[kh][kw]", 3: "[C][kh][kw]", 4: "[F][C][kh][kw]"},
+    "transposed": {2: "[kh][kw]", 4: "[C][F][kh][kw]"},
 }
 
 
@@ -814,10 +817,7 @@ def _transposed(data: Mapping[str, Any], image: tuple[int, ...], input_rank: int
     """A transposed convolution's geometry, checked: the filter is [C][F][kh][kw] (input
     channels first, as PyTorch), output_padding is smaller than the stride or the
     dilation, and the padding at most d·(k − 1) (no crop of the expanded input)."""
-    filter_key = _filter_key(data)
-    if filter_rank == 3:
-        raise ProblemError(f"{filter_key}: with conv_transpose give [kh][kw] or "
-                           "[C][F][kh][kw] (input channels first, as PyTorch)")
+    filter_key = _filter_key(data)  # read as [kh][kw] or [C][F][kh][kw], never 3-D
     channels, filters = image[0], kernel[1]
     if kernel[0] != channels:
         raise ProblemError(
@@ -1028,7 +1028,10 @@ def problem_from_data(data: Any) -> Problem:
     image, input_rank = _read_array(data["input"], "input", "input", (2, 3))
     if _has_filter(data):
         filter_key = _filter_key(data)
-        kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
+        kernel, filter_rank = (
+            _read_array(data[filter_key], filter_key, "transposed", (2, 4))
+            if data.get("layer") == "conv_transpose"
+            else _read_array(data[filter_key], filter_key, "filter", (2, 3, 4)))
         layer = _geometry(data, image.shape, input_rank, kernel.shape, filter_rank,
                           "bias" in data)
         kernel = kernel.reshape(layer.filter_shape)

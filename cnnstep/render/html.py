@@ -458,8 +458,8 @@ class HtmlRenderer:
         for an entry."""
         if not block.is_filler(i, j):
             return ""
-        (rows, cols), (br, bc) = block.values.shape, block.border
-        padding = i < br or i >= rows - br or j < bc or j >= cols - bc
+        (rows, cols), (br, bc), (er, ec) = block.values.shape, block.border, block.extra
+        padding = i < br or i >= rows - br - er or j < bc or j >= cols - bc - ec
         return ' class="f p"' if padding else ' class="f"'
 
     def _print_Matrix(self, block: Matrix) -> str:
@@ -479,7 +479,7 @@ class HtmlRenderer:
                 + "</mtr>")
         table = '<mtable class="m" columnalign="right">\n' + "\n".join(lines) + "\n</mtable>"
         legend = []
-        if block.border != (0, 0):
+        if block.border != (0, 0) or block.extra != (0, 0):
             zeros = all(isinstance(value, Fraction) for value in block.values.flat)
             legend.append("shaded: the zero padding" if zeros else "shaded: the padding")
         if block.step != (1, 1):
