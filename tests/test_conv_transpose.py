@@ -184,6 +184,18 @@ def test_derivation_says_the_channel_axes_are_swapped(tmp_path: Path) -> None:
     assert "channel axes are swapped" in " ".join(run.stdout.split())
 
 
+def test_derivation_names_the_problems_own_symbols(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({
+        "layer": "conv_transpose", "input": [[1, 2], [3, 4]], "filter": [[1, 2], [3, 4]],
+        "grad_output": [[1, 0, 1], [0, 1, 0], [1, 1, 1]],
+        "notation": {"input": "I", "filter": "W", "output": "O"}}))
+    run = invoke("solve", path, "--detail", "brief")
+    assert run.returncode == 0, run.stderr
+    text = " ".join(run.stdout.split())
+    assert "Weight W[c, f, m, n] carries input entry I[c, i, j] to output entry O[f," in text
+
+
 def test_check_marks_and_diagnoses_a_transposed_layer(tmp_path: Path) -> None:
     result = json.loads(invoke("solve", SAMPLE, "--format", "json").stdout)
     answers = tmp_path / "answers.json"

@@ -113,7 +113,8 @@ def expansion(b: NumericBuilder) -> Step:
     kernel_words: tuple[str | Expr, ...] = (
         "The kernel is rotated by 180° (flipped vertically and horizontally) and, as the "
         "filter is [C][F][kh][kw] (input channels first), its channel axes are swapped: "
-        "output channel f reads weight K[c, f] of every input channel c.",
+        f"output channel f reads weight {b.layer.notation.filter}[c, f] of every input "
+        "channel c.",
     ) if not b.compact else ("The kernel is rotated by 180° (flipped vertically and "
                              "horizontally).",)
     rotated = b.s.rotated_filter
@@ -209,6 +210,7 @@ def grad_filter(b: NumericBuilder) -> Step:
     oh, ow = layer.output_size
     approximate = b.approximate("grad_filter")
     grids = tuple(_padded_grad_matrices(b))
+    names = layer.notation
     x_sym = b.nodes.syms("input", layer.input_shape)
     x_num = b.nodes.nums(b.p.input)
 
@@ -231,9 +233,9 @@ def grad_filter(b: NumericBuilder) -> Step:
 
     return Step("grad_filter", "Gradient with respect to the kernel", (
         *b.explain(Text((
-            "Weight K[c, f, m, n] carries input entry X[c, i, j] to output entry "
-            "Z[f, i·s − p + m·d, j·s − p + n·d], so by the chain rule ",
-            Whole("grad_filter"), "[c, f, m, n] = Σ_i Σ_j X[c, i, j]·",
+            f"Weight {names.filter}[c, f, m, n] carries input entry {names.input}[c, i, j] to "
+            f"output entry {names.output}[f, i·s − p + m·d, j·s − p + n·d], so by the chain rule ",
+            Whole("grad_filter"), f"[c, f, m, n] = Σ_i Σ_j {names.input}[c, i, j]·",
             Whole("grad_output"), "[f, i·s − p + m·d, j·s − p + n·d]. Each weight meets, in ",
             Whole("padded_grad"), f" (padded by {pair(layer.padding)}), a window of the "
             f"input's shape with its taps {pair(layer.stride)} apart, and the sum is that "
@@ -258,6 +260,7 @@ def grad_input(b: NumericBuilder) -> Step:
     oh, ow = layer.output_size
     approximate = b.approximate("grad_input")
     grids = tuple(_padded_grad_matrices(b))
+    names = layer.notation
     g_num = b.nodes.nums(s.padded_grad, b.approximate("grad_conv"))
 
     def equation(e: Index) -> Equation:
@@ -291,8 +294,9 @@ def grad_input(b: NumericBuilder) -> Step:
     return Step("grad_input", "Gradient with respect to the input", (
         *b.explain(Text((
             "The transposed convolution's input gradient is an ordinary convolution: "
-            "input entry X[c, i, j] reached output entries Z[f, i·s − p + m·d, "
-            "j·s − p + n·d] through weight K[c, f, m, n], so ", Whole("grad_input"),
+            f"input entry {names.input}[c, i, j] reached output entries {names.output}[f, "
+            f"i·s − p + m·d, j·s − p + n·d] through weight {names.filter}[c, f, m, n], so ",
+            Whole("grad_input"),
             " = ", Call("conv", (Whole("padded_grad"), Whole("filter"))),
             ", the correlation of ", Whole("grad_output"), " padded by "
             f"{pair(layer.padding)} with the kernel itself (not rotated), stride "
