@@ -886,8 +886,28 @@ def _written(parts: _Parts, numbers: _Numbers, what: str = "the result written o
               nanoseconds, passing=text)
 
 
+def ordinary_layer(layer: Layer) -> Layer:
+    """A transposed layer as the ordinary one it is worked as, for its estimates: a
+    stride-1 convolution over the expanded input (zeros inserted and padded), the
+    filter (F, C, kh, kw); the same work, its zeros counted as entries. Any other
+    layer as it is."""
+    if not layer.transposed:
+        return layer
+    kh, kw = layer.kernel_size
+    return replace(layer, input_shape=(layer.channels, *layer.padded_size),
+                   filter_shape=(layer.filters, layer.channels, kh, kw), stride=(1, 1),
+                   padding=(0, 0), transposed=False, output_padding=(0, 0))
+
+
+def ordinary(problem: Problem) -> Problem:
+    """:func:`ordinary_layer` of a problem's layer, its numbers as they are."""
+    layer = ordinary_layer(problem.layer)
+    return problem if layer is problem.layer else replace(problem, layer=layer)
+
+
 def solve_estimate(problem: Problem) -> Estimate:
     """The exact solve (``engine.solve``) and its JSON result."""
+    problem = ordinary(problem)
     parts = _Parts()
     numbers = _solve(parts, problem)
     _written(parts, numbers)
@@ -994,6 +1014,7 @@ def _training(parts: _Parts, problem: Problem, grow: Growth) -> Digits:
 def training_estimate(problem: Problem) -> Estimate:
     """Every training step's exact solve, with the weights' numbers growing by the
     bounds of :class:`Growth`, and the result with its history written out."""
+    problem = ordinary(problem)
     parts = _Parts()
     _training(parts, problem, growth(problem))
     return parts.estimate(f"{problem.steps} training steps")
@@ -1285,6 +1306,7 @@ def derivation_estimate(item: Problem | Layer, max_terms: int | None = None, *,
     A layer given by shapes has its symbolic derivation alone. ``only``: the
     selection (or the number of entries it names) that the derivation works out.
     """
+    item = ordinary(item) if isinstance(item, Problem) else ordinary_layer(item)
     limit = _default_terms(max_terms)
     selected = _selected(only)
     parts = _Parts()
@@ -1328,6 +1350,7 @@ def check_derivation(item: Problem | Layer, max_terms: int | None = None,
 def symbolic_estimate(item: Problem | Layer) -> Estimate:
     """The JSON formulas of a layer: every term of Z, dL/dK, dL/dB and dL/dX printed in
     SymPy syntax; for a problem with numbers, its solve and JSON result first."""
+    item = ordinary(item) if isinstance(item, Problem) else ordinary_layer(item)
     parts = _Parts()
     if isinstance(item, Problem):
         _written(parts, _solve(parts, item))
@@ -1414,6 +1437,7 @@ def verify_estimate(problem: Problem) -> Estimate:
     work per entry of Z and per input, weight and bias entry. With training steps,
     the engine's training, then the same again at every step and for the final loss,
     at the sizes the weights' numbers grow to (:class:`Growth`)."""
+    problem = ordinary(problem)
     parts = _Parts()
     numbers = _solve(parts, problem)
     _verified(parts, problem, numbers)
@@ -1502,6 +1526,7 @@ def marking_estimate(problem: Problem, scripts: int = 1, format: ReportFormat = 
     most, among them the follow-through from the student's own answers, taken to
     have the result's digits), and the report in ``format`` (None: none) with the
     working of the wrong entries."""
+    problem = ordinary(problem)
     parts = _Parts()
     solving = _Parts()
     numbers = _solve(solving, problem)

@@ -30,6 +30,14 @@ block of its group g = ⌊f/(F/G)⌋: ``Z[f] = Σ_c Xpad[g·C/G + c] ⋆ K[f, c]
 So dL/dK[f] reads only that block of Xpad, and dL/dX of a channel sums only
 the filters of its group. Each function below does G ungrouped convolutions,
 one per group, and puts their results side by side.
+A transposed convolution (PyTorch's ``conv_transpose2d``, filter (C, F, kh, kw))
+scatters each input entry times the kernel into the output,
+``Z[f, i·s − p + m·d, j·s − p + n·d] += X[c, i, j]·K[c, f, m, n]``. It is worked
+as a course shows it: the input spread apart by ``s − 1`` zeros, padded by
+``d·(k − 1) − p`` on each side (and ``output_padding`` more at the bottom and
+right), and an ordinary stride-1 correlation with the rotated kernel, its
+channel axes swapped. dL/dK is that correlation's kernel gradient turned back;
+dL/dX is an ordinary strided correlation of dL/dZ (padded by p) with K.
 
 Sums of products are vectorised: each operand is scaled to integers over a
 common denominator, multiplied as ``int64`` when no sum can overflow (else as
@@ -309,6 +317,69 @@ def input_gradient(kernel: Array, spread: Array, layer: Layer) -> Array:
                                        layer.groups), layer.sides)
 
 
+# --------------------------------------------------------------------------
+# the transposed convolution
+
+
+def expand(x: Array, layer: Layer) -> Array:
+    """Xe, the transposed layer's input made ready for an ordinary correlation:
+    ``s − 1`` zeros between neighbouring entries, then ``d·(k − 1) − p`` zeros on each
+    side and ``output_padding`` more at the bottom and right, shape (C, *padded_size)."""
+    spread = insert_zeros(x, layer.stride)
+    top, left = layer.expansion
+    out = zeros((x.shape[0], *layer.padded_size))
+    out[:, top : top + spread.shape[1], left : left + spread.shape[2]] = spread
+    return out
+
+
+def swapped_rotation(k: Array) -> Array:
+    """K' = rot180(K) with its channel axes swapped: (C, F, kh, kw) → (F, C, kh, kw),
+    ``K'[f, c, m, n] = K[c, f, kh − 1 − m, kw − 1 − n]``."""
+    return np.ascontiguousarray(rotate180(k).transpose(1, 0, 2, 3))
+
+
+def transposed_forward(xe: Array, k: Array, bias: Array | None, layer: Layer) -> Array:
+    """Z = corr(Xe, K') + B with stride 1, the taps spaced by the dilation:
+    ``Z[f, y, x] = B[f] + Σ_c Σ_m Σ_n Xe[c, y + m·dh, x + n·dw]·K'[f, c, m, n]``."""
+    return forward(xe, swapped_rotation(k), bias, (1, 1), layer.dilation)
+
+
+def transposed_filter_gradient(xe: Array, grad_conv: Array, layer: Layer) -> Array:
+    """dL/dK, (C, F, kh, kw): the gradient of K' in the forward correlation,
+    ``dK'[f, c, m, n] = Σ_y Σ_x Xe[c, y + m·dh, x + n·dw]·dL/dZ[f, y, x]``, rotated back
+    and its channel axes swapped back; the same as
+    ``dK[c, f, m, n] = Σ_i Σ_j X[c, i, j]·dL/dZ[f, i·s − p + m·d, j·s − p + n·d]``."""
+    rotated = filter_gradient(xe, grad_conv, layer.kernel_size, layer.dilation)
+    return np.ascontiguousarray(rotate180(rotated).transpose(1, 0, 2, 3))
+
+
+def transposed_input_gradient(k: Array, padded_grad: Array, layer: Layer) -> Array:
+    """dL/dX, an ordinary strided correlation of dL/dZ padded by p with K:
+    ``dX[c, i, j] = Σ_f Σ_m Σ_n dZpad[f, i·s + m·d, j·s + n·d]·K[c, f, m, n]``
+    (the first H×W entries: an output_padding adds rows no input entry reaches)."""
+    _, height, width = layer.input_shape
+    reached = correlate(padded_grad, k, layer.stride, layer.dilation)
+    return np.ascontiguousarray(reached[:, :height, :width])
+
+
+def transposed_filter_parts(k: Array, padded_grad: Array, layer: Layer) -> Array:
+    """Each filter's part of dL/dX, (F, C, H, W); the parts add up to dL/dX."""
+    return np.stack([transposed_input_gradient(k[:, f : f + 1], padded_grad[f : f + 1], layer)
+                     for f in range(layer.filters)])
+
+
+def _transposed_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
+    """dL/dK, dL/dB and dL/dX of a transposed layer from dL/dZ."""
+    layer = problem.layer
+    stages["grad_filter"] = transposed_filter_gradient(stages["padded_input"], dz, layer)
+    if problem.exact_bias is not None:
+        stages["grad_bias"] = bias_gradient(dz)
+    stages["padded_grad"] = padded = pad(dz, layer.padding)
+    stages["grad_input"] = transposed_input_gradient(problem.filter, padded, layer)
+    if layer.filters > 1:
+        stages["filter_parts"] = transposed_filter_parts(problem.filter, padded, layer)
+
+
 def sgd(weights: Array, gradient: Array, learning_rate: Fraction) -> Array:
     """W − α·dL/dW."""
     result: Array = weights - gradient * learning_rate
@@ -545,15 +616,24 @@ class Solution:
 def _forward(problem: Problem) -> dict[str, Any]:
     """The forward stages: padded input, Z, A, P and the pool's winners."""
     layer = problem.layer
-    xpad = pad_sides(problem.input, layer.sides)
-    kernel = forward_kernel(problem.filter, layer)
-    conv = (forward(xpad, kernel, problem.bias, layer.stride, layer.dilation)
-            if layer.convolution
-            else problem.input)  # a layer alone: the input goes straight on
-    stages: dict[str, Any] = {"padded_input": xpad, "conv": conv}
-    if layer.channels > 1 and layer.convolution:
-        stages["channel_parts"] = channel_parts(xpad, kernel, layer.stride,
-                                                layer.dilation)
+    if layer.transposed:
+        xe = expand(problem.input, layer)
+        stages: dict[str, Any] = {
+            "padded_input": xe, "rotated_filter": swapped_rotation(problem.filter),
+            "conv": transposed_forward(xe, problem.filter, problem.bias, layer)}
+        if layer.channels > 1:
+            stages["channel_parts"] = channel_parts(xe, stages["rotated_filter"], (1, 1),
+                                                    layer.dilation)
+    else:
+        xpad = pad_sides(problem.input, layer.sides)
+        kernel = forward_kernel(problem.filter, layer)
+        conv = (forward(xpad, kernel, problem.bias, layer.stride, layer.dilation)
+                if layer.convolution
+                else problem.input)  # a layer alone: the input goes straight on
+        stages = {"padded_input": xpad, "conv": conv}
+        if layer.channels > 1 and layer.convolution:
+            stages["channel_parts"] = channel_parts(xpad, kernel, layer.stride,
+                                                    layer.dilation)
     last = stages["conv"]
     if layer.activation is not None:
         last = stages["activated"] = activate(last, layer.activation)
@@ -581,6 +661,9 @@ def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
     layer = problem.layer
     if not layer.convolution:  # a layer alone: dL/dX is what came back through it
         stages["grad_input"] = dz
+        return
+    if layer.transposed:
+        _transposed_backward(problem, stages, dz)
         return
     stages["spread_grad"] = spread = insert_zeros(dz, layer.stride)
     correlation = filter_gradient(stages["padded_input"], spread, layer.kernel_size,
@@ -703,7 +786,8 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     the same values as :func:`solve` (by the same formulas, summed in another order),
     keyed by the :class:`Solution` attributes ``output``, ``loss``, ``grad_output``,
     ``grad_filter``, ``grad_bias``, ``grad_input``, ``updated_filter`` and
-    ``updated_bias``; None for a layer with an activation or a pool.
+    ``updated_bias``; None for a layer with an activation or a pool, or a transposed
+    layer (its exact path is :func:`solve`).
 
     ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
     ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
@@ -712,7 +796,7 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     checked here.
     """
     layer = problem.layer
-    if layer.layered:
+    if layer.layered or layer.transposed:
         return None
     x, k = problem.exact_input.scaled, problem.exact_filter.scaled
     forward_k = _rotated(k) if layer.flipped else k  # a true convolution: rot180(K)

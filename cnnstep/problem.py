@@ -39,9 +39,10 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
     "stride", "padding", "dilation", "mode", "groups", "learning_rate", "notation", "activation",
-    "pool",
-    "answers", "questions", "steps",
+    "pool", "answers", "questions", "steps", "layer", "output_padding",
 )
+#: the values of the key ``layer``
+LAYERS = ("conv", "conv_transpose")
 #: Keys of the format that belong to features this version does not have.
 NOT_YET: dict[str, str] = {}
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
@@ -157,7 +158,8 @@ class Layer:
     """
 
     input_shape: tuple[int, int, int]  # (C, H, W)
-    filter_shape: tuple[int, int, int, int]  # (F, C/groups, kh, kw)
+    #: (F, C/groups, kh, kw); (C, F, kh, kw) when transposed
+    filter_shape: tuple[int, int, int, int]
     has_bias: bool = False
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
@@ -206,6 +208,12 @@ class Layer:
         """The filters that see input channel ``c``: those of its group ⌊c/(C/groups)⌋."""
         first = c // self.group_channels * self.group_filters
         return range(first, first + self.group_filters)
+    #: a transposed convolution (PyTorch's conv_transpose2d): the filter is
+    #: (C, F, kh, kw), input channels first, and each input entry scatters the kernel
+    #: into the output, ``Z[f, i·s − p + m·d, j·s − p + n·d] += X[c, i, j]·K[c, f, m, n]``
+    transposed: bool = False
+    #: with ``transposed``: extra rows and columns of the output at the bottom and right
+    output_padding: tuple[int, int] = (0, 0)
 
     @property
     def effective_kernel(self) -> tuple[int, int]:
@@ -255,7 +263,7 @@ class Layer:
 
     @property
     def filters(self) -> int:
-        return self.filter_shape[0]
+        return self.filter_shape[1] if self.transposed else self.filter_shape[0]
 
     @property
     def kernel_size(self) -> tuple[int, int]:
@@ -263,14 +271,35 @@ class Layer:
 
     @property
     def padded_size(self) -> tuple[int, int]:
-        """H + top + bottom, W + left + right."""
+        """H + top + bottom, W + left + right; for a transposed layer the expanded input
+        that its rotated kernel slides over (:func:`geometry.expanded_size`)."""
+        if self.transposed:
+            return geometry.expanded_size(self.image_size, self.kernel_size, self.stride,
+                                          self.padding, self.dilation, self.output_padding)
         top, bottom, left, right = self.sides
         return (self.input_shape[1] + top + bottom, self.input_shape[2] + left + right)
 
     @property
     def output_size(self) -> tuple[int, int]:
-        """⌊(H + top + bottom − (D·(K − 1) + 1))/S⌋ + 1 along each axis."""
+        """⌊(H + top + bottom − (D·(K − 1) + 1))/S⌋ + 1 along each axis; transposed,
+        (H − 1)·S − 2P + D·(K − 1) + output_padding + 1."""
+        if self.transposed:
+            return geometry.transposed_sizes(self.image_size, self.kernel_size,
+                                             self.stride, self.padding, self.dilation,
+                                             self.output_padding)
         return geometry.sizes(self.padded_size, self.effective_kernel, self.stride)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the input."""
+        return self.input_shape[1], self.input_shape[2]
+
+    @property
+    def expansion(self) -> tuple[int, int]:
+        """Transposed: the zeros padded on each side of the zero-inserted input,
+        d·(k − 1) − p along each axis (the bottom and right get output_padding more)."""
+        return (self.dilation[0] * (self.kernel_size[0] - 1) - self.padding[0],
+                self.dilation[1] * (self.kernel_size[1] - 1) - self.padding[1])
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
@@ -605,12 +634,15 @@ _LEVELS = {
         4: ("filter", "channel", "row", "entry"),
     },
     "output": {2: ("row", "entry"), 3: ("map", "row", "entry")},
+    # a transposed convolution's filter, input channels first as PyTorch's
+    "transposed": {2: ("row", "entry"), 4: ("channel", "filter", "row", "entry")},
 }
 _PLURAL = {"entry": "entries", "row": "rows", "channel": "channels", "filter": "filters",
            "map": "maps"}
 _FORMS = {
     "input": {2: "[H][W]", 3: "[C][H][W]"},
     "filter": {2: "[kh][kw]", 3: "[C][kh][kw]", 4: "[F][C][kh][kw]"},
+    "transposed": {2: "[kh][kw]", 4: "[C][F][kh][kw]"},
 }
 
 
@@ -793,6 +825,11 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
     filter_key = _filter_key(data)
     image = (1, *input_shape) if input_rank == 2 else tuple(input_shape)
     kernel = (1,) * (4 - filter_rank) + tuple(filter_shape)
+    if _layer_kind(data) == "conv_transpose":
+        return _transposed(data, image, input_rank, kernel, filter_rank, has_bias)
+    if "output_padding" in data:
+        raise ProblemError('output_padding: belongs to a transposed convolution; set '
+                           '"layer": "conv_transpose" or leave output_padding out')
     channels, filters = image[0], kernel[0]
     groups = _groups(data, channels, filters)
     if groups > 1 and kernel[1] != channels // groups:
@@ -914,6 +951,77 @@ def _groups(data: Mapping[str, Any], channels: int, filters: int) -> int:
                 f"groups must divide both the input channels ({channels}) and the "
                 f"filters ({filters})")
     return groups
+
+
+def _layer_kind(data: Mapping[str, Any]) -> str:
+    """The value of ``layer``: "conv" (the default) or "conv_transpose"."""
+    kind = data.get("layer", "conv")
+    if not isinstance(kind, str) or isinstance(kind, NumberText) or kind not in LAYERS:
+        names = ", ".join(f'"{name}"' for name in LAYERS)
+        raise ProblemError(f"layer: unknown layer {_show(kind)}; expected one of {names}")
+    return kind
+
+
+def _transposed(data: Mapping[str, Any], image: tuple[int, ...], input_rank: int,
+                kernel: tuple[int, ...], filter_rank: int, has_bias: bool) -> Layer:
+    """A transposed convolution's geometry, checked: the filter is [C][F][kh][kw] (input
+    channels first, as PyTorch), output_padding is smaller than the stride or the
+    dilation, and the padding at most d·(k − 1) (no crop of the expanded input)."""
+    filter_key = _filter_key(data)  # read as [kh][kw] or [C][F][kh][kw], never 3-D
+    _transposed_refusals(data)
+    channels, filters = image[0], kernel[1]
+    if kernel[0] != channels:
+        raise ProblemError(
+            f"{filter_key}: has {kernel[0]} input channel{'s' * (kernel[0] != 1)} "
+            f"(its first axis, [C][F][kh][kw] with conv_transpose), the input has {channels}")
+    stride = _pair(data.get("stride", NumberText("1")), "stride", 1)
+    padding = _pair(data.get("padding", NumberText("0")), "padding", 0)
+    dilation = _pair(data.get("dilation", NumberText("1")), "dilation", 1)
+    extra = _pair(data.get("output_padding", NumberText("0")), "output_padding", 0)
+    kh, kw = kernel[2], kernel[3]
+    for axis, name in enumerate(("rows", "columns")):
+        if extra[axis] >= max(stride[axis], dilation[axis]):
+            raise ProblemError(
+                f"output_padding: {extra[axis]} extra {name} must be smaller than the stride "
+                f"({stride[axis]}) or the dilation ({dilation[axis]}), as PyTorch requires")
+        span = dilation[axis] * ((kh, kw)[axis] - 1)
+        if padding[axis] > span:
+            raise ProblemError(
+                f"padding: {padding[axis]} is more than d·(k − 1) = {span}, which would crop "
+                "the expanded input of conv_transpose; use a padding of at most "
+                f"{span}")
+    layout = Layout(input_rank, filter_rank, not isinstance(data.get("bias"), list))
+    notation = _notation(data["notation"]) if "notation" in data else Notation()
+    activation = _activation(data["activation"]) if "activation" in data else None
+    out = geometry.transposed_sizes((image[1], image[2]), (kh, kw), stride, padding,
+                                    dilation, extra)
+    if min(out) < 1:
+        raise ProblemError(
+            f"padding: conv_transpose's output would be {out[0]}×{out[1]}, "
+            "(H − 1)·s − 2p + d·(k − 1) + output_padding + 1; use a smaller padding")
+    pool = (_pool(data["pool"], out, "the convolution's output") if "pool" in data
+            else None)
+    return Layer((image[0], image[1], image[2]), (channels, filters, kh, kw), has_bias,
+                 stride, padding, notation, layout, activation, pool, dilation=dilation,
+                 transposed=True, output_padding=extra)
+
+
+def _transposed_refusals(data: Mapping[str, Any]) -> None:
+    """What a transposed convolution does not take here: a padding form other than an
+    integer or [ph, pw] (PyTorch's conv_transpose2d pads both sides alike), a true
+    convolution, groups."""
+    padding = data.get("padding", NumberText("0"))
+    if (isinstance(padding, str) and not isinstance(padding, NumberText)) or (
+            isinstance(padding, list) and any(isinstance(item, list) for item in padding)):
+        raise ProblemError(
+            'padding: with "layer": "conv_transpose" it is an integer or [ph, pw], the same '
+            f"on both sides of an axis (as PyTorch's conv_transpose2d), got {_show(padding)}")
+    if data.get("mode", "cross_correlation") != "cross_correlation":
+        raise ProblemError('mode: "convolution" is not available with "layer": '
+                           '"conv_transpose"; leave mode out')
+    if "groups" in data and to_number(data["groups"], "groups") != 1:
+        raise ProblemError('groups: not available with "layer": "conv_transpose" yet; '
+                           "leave groups out or set it to 1")
 
 
 def _activation(value: Any) -> Activation:
@@ -1090,7 +1198,10 @@ def problem_from_data(data: Any) -> Problem:
     image, input_rank = _read_array(data["input"], "input", "input", (2, 3))
     if _has_filter(data):
         filter_key = _filter_key(data)
-        kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
+        kernel, filter_rank = (
+            _read_array(data[filter_key], filter_key, "transposed", (2, 4))
+            if data.get("layer") == "conv_transpose"
+            else _read_array(data[filter_key], filter_key, "filter", (2, 3, 4)))
         layer = _geometry(data, image.shape, input_rank, kernel.shape, filter_rank,
                           "bias" in data)
         kernel = kernel.reshape(layer.filter_shape)
@@ -1213,6 +1324,8 @@ CONV_KEYS = {
     "mode": "a layer alone has no kernel to flip",
     "groups": "a layer alone has no filters to group",
     "learning_rate": "a layer alone has no filter or bias, so no weights to update",
+    "layer": "a layer alone has no convolution, plain or transposed",
+    "output_padding": "a layer alone has no transposed convolution to pad",
 }
 
 

@@ -469,12 +469,13 @@ def problem_steps(problem: Problem) -> tuple[str, ...]:
     conv = layer.convolution
     has = {
         "shapes": conv, "forward": conv,
-        "padding": layer.padded, "activation": layer.activation is not None,
+        "padding": layer.padded or layer.transposed,
+        "activation": layer.activation is not None,
         "pool": layer.pool is not None, "loss": problem.exact_target is not None,
         "grad_output": backward,
         "pool_backward": backward and layer.pool is not None,
         "activation_backward": backward and layer.activation is not None,
-        "spread": backward and layer.stride != (1, 1),
+        "spread": backward and layer.stride != (1, 1) and not layer.transposed,
         "grad_filter": backward and conv, "grad_bias": backward and problem.exact_bias is not None,
         "grad_input": backward and conv,
         "update": backward and conv and problem.learning_rate is not None,

@@ -16,7 +16,15 @@ from dataclasses import fields
 from typing import Any
 
 from cnnstep.numbers import DECIMAL_PATTERN, FRACTION_PATTERN
-from cnnstep.problem import ACTIVATIONS, CONV_KEYS, LOSSES, POOL_ALIASES, POOLS, Notation
+from cnnstep.problem import (
+    ACTIVATIONS,
+    CONV_KEYS,
+    LAYERS,
+    LOSSES,
+    POOL_ALIASES,
+    POOLS,
+    Notation,
+)
 from cnnstep.quantities import RESULT_KEYS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -118,6 +126,12 @@ def schema() -> dict[str, Any]:
                    "seeing only its group's block: filter shape [F][C/groups][kh][kw]; "
                    "groups = C = F is a depthwise convolution",
                    "type": "integer", "minimum": 1, "default": 1},
+        "layer": {"description": "conv_transpose: a transposed convolution (PyTorch's "
+                  "conv_transpose2d), the filter [C][F][kh][kw]",
+                  "enum": list(LAYERS), "default": "conv"},
+        "output_padding": {"description": "with conv_transpose: extra rows and columns of the "
+                           "output at the bottom and right, smaller than the stride or the "
+                           "dilation", **_pair(0), "default": 0},
         "learning_rate": {"description": "α of the SGD update", "$ref": "#/$defs/number"},
         "notation": {
             "type": "object", "additionalProperties": False,

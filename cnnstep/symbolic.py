@@ -59,7 +59,11 @@ from cnnstep.quantities import (
 
 
 def refuse_dilated(layer: Layer) -> None:
-    """The symbolic derivation writes windows of adjacent taps: a dilated kernel is refused."""
+    """The symbolic derivation writes windows of adjacent taps: a dilated kernel is refused,
+    and so is a transposed convolution."""
+    if layer.transposed:
+        raise ProblemError("layer: --symbolic works out the ordinary convolution only; "
+                           "solve conv_transpose without --symbolic")
     if layer.dilation != (1, 1):
         raise ProblemError("dilation: --symbolic works out undilated kernels only; "
                            "set dilation to 1 or solve without --symbolic")

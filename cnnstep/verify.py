@@ -271,6 +271,8 @@ class Taps:
     @staticmethod
     def of(problem: Problem) -> Taps:
         layer = problem.layer
+        if layer.transposed:
+            return Taps.scattered(problem)
         _, height, width = layer.input_shape
         (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
         top, bottom, left, right = layer.sides
@@ -299,6 +301,38 @@ class Taps:
     def channels(self, f: int, count: int) -> tuple[tuple[int, int], ...]:
         """The pairs (kernel channel, input channel) of filter ``f``, of ``count``."""
         return self.seen[f] if self.seen else tuple((c, c) for c in range(count))
+
+
+    @staticmethod
+    def scattered(problem: Problem) -> Taps:
+        """A transposed layer, from its defining scatter sum
+        ``Y[f, i·s − p + m·d, j·s − p + n·d] += X[c, i, j]·K[c, f, m, n]``: for each output
+        row y the pairs (m, i) with i·s − p + m·d = y (likewise for the columns), over
+        the output (H − 1)·s − 2p + d·(k − 1) + output_padding + 1 long."""
+        layer = problem.layer
+        _, height, width = layer.input_shape
+        (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+        (dh, dw), (eh, ew) = layer.dilation, layer.output_padding
+
+        def along(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                  extra: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+            outputs = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1
+            hits: list[list[tuple[int, int]]] = [[] for _ in range(outputs)]
+            for i in range(size):
+                for m in range(kernel):
+                    y = i * stride - padding + m * dilation
+                    if 0 <= y < outputs:
+                        hits[y].append((m, i))
+            return tuple(tuple(sorted(row)) for row in hits)
+
+        return Taps(along(height, kh, sh, ph, dh, eh), along(width, kw, sw, pw, dw, ew))
+
+
+def swap_channels(k: Scaled) -> Scaled:
+    """A transposed layer's filter (C, F, kh, kw) as (F, C, kh, kw), the order the sums
+    here index it in (or back): no rotation, the same weights."""
+    swapped = np.array(k.numerators, dtype=object).transpose(1, 0, 2, 3)
+    return Scaled(swapped.tolist(), k.denominator, swapped.shape)
 
 
 def correlate(taps: Taps, x: Scaled, k: Scaled) -> Scaled:
@@ -510,7 +544,12 @@ class Verifier(Oracle):
         self.k = problem.filter
         self.b = problem.bias if self.layer.has_bias else None
         self.taps = Taps.of(problem)
-        self.scaled_x, self.scaled_k = Scaled.of(self.x), Scaled.of(self.k)
+        self.scaled_x, self.scaled_k = Scaled.of(self.x), self.filters(Scaled.of(self.k))
+
+    def filters(self, k: Scaled) -> Scaled:
+        """A filter in the (F, C, kh, kw) order of the sums: a transposed layer's
+        (C, F, kh, kw) swapped (and back)."""
+        return swap_channels(k) if self.layer.transposed else k
 
     # ----------------------------------------------------------------------
     # the stages
@@ -521,7 +560,7 @@ class Verifier(Oracle):
         the given ones; padding contributes nothing. A layer alone has no
         convolution: X itself."""
         scaled_x = self.scaled_x if x is None else Scaled.of(x)
-        scaled_k = self.scaled_k if k is None else Scaled.of(k)
+        scaled_k = self.scaled_k if k is None else self.filters(Scaled.of(k))
         b = self.b if b is None else b
         if not self.layer.convolution:  # a layer alone: its stages read X itself
             return (self.x if x is None else x).copy()
@@ -671,7 +710,8 @@ class Verifier(Oracle):
         if not self.layer.convolution:
             return {"grad_input": grad}
         grad_k, grad_x = transpose(self.taps, Scaled.of(grad), self.scaled_x, self.scaled_k)
-        gradients = {"grad_filter": grad_k.fractions, "grad_input": grad_x.fractions}
+        gradients = {"grad_filter": self.filters(grad_k).fractions,
+                     "grad_input": grad_x.fractions}
         if self.b is not None:
             gradients["grad_bias"] = np.array(
                 [sum(grad[f].flat, Fraction(0)) for f in range(grad.shape[0])], dtype=object)
@@ -722,7 +762,7 @@ class Verifier(Oracle):
             first = self.changed(held, vx)
             second = self.changed(held, Scaled(zeros(shape), 1, shape))
         else:
-            vk = v["grad_filter"]
+            vk = self.filters(v["grad_filter"])
             k, x = self.scaled_k, self.scaled_x
             d1 = k.denominator * x.denominator
             linear = [0] * held.conv.size

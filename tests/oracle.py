@@ -220,12 +220,70 @@ def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
 # a problem in the full layout, as the format defines it
 
 
+def naive_transposed_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                          extra: int) -> int:
+    """(H − 1)·s − 2p + d·(k − 1) + output_padding + 1, from the format's table."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1
+
+
+def naive_transposed_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
+                             padding: tuple[int, int], dilation: tuple[int, int],
+                             extra: tuple[int, int]) -> Any:
+    """conv_transpose2d by its scatter sum: every input entry adds itself times the
+    kernel into the output, ``Z[f, i·sh − ph + m·dh, j·sw − pw + n·dw] += X[c,i,j]·K[c,f,m,n]``
+    (positions off the output dropped), then B[f]; the filter is [C][F][kh][kw]."""
+    channels, filters = len(k), len(k[0])
+    kh, kw = len(k[0][0]), len(k[0][0][0])
+    height, width = len(x[0]), len(x[0][0])
+    oh = naive_transposed_size(height, kh, stride[0], padding[0], dilation[0], extra[0])
+    ow = naive_transposed_size(width, kw, stride[1], padding[1], dilation[1], extra[1])
+    z = [[[Fraction(0) if b is None else b[f] for _ in range(ow)] for _ in range(oh)]
+         for f in range(filters)]
+    for c in range(channels):
+        for i in range(height):
+            for j in range(width):
+                for f in range(filters):
+                    for m in range(kh):
+                        for n in range(kw):
+                            r = i * stride[0] - padding[0] + m * dilation[0]
+                            q = j * stride[1] - padding[1] + n * dilation[1]
+                            if 0 <= r < oh and 0 <= q < ow:
+                                z[f][r][q] += x[c][i][j] * k[c][f][m][n]
+    return z
+
+
+def naive_transposed_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
+                              padding: tuple[int, int], dilation: tuple[int, int]
+                              ) -> tuple[Any, Any, Any]:
+    """dK, dX, dB of the scatter sum by the chain rule over every (c, i, j, f, m, n)."""
+    channels, filters = len(k), len(k[0])
+    kh, kw = len(k[0][0]), len(k[0][0][0])
+    height, width = len(x[0]), len(x[0][0])
+    oh, ow = len(dz[0]), len(dz[0][0])
+    dk = [[[[Fraction(0)] * kw for _ in range(kh)] for _ in range(filters)]
+          for _ in range(channels)]
+    dx = [[[Fraction(0)] * width for _ in range(height)] for _ in range(channels)]
+    db = [sum((v for row in dz[f] for v in row), Fraction(0)) for f in range(filters)]
+    for c in range(channels):
+        for i in range(height):
+            for j in range(width):
+                for f in range(filters):
+                    for m in range(kh):
+                        for n in range(kw):
+                            r = i * stride[0] - padding[0] + m * dilation[0]
+                            q = j * stride[1] - padding[1] + n * dilation[1]
+                            if 0 <= r < oh and 0 <= q < ow:
+                                dk[c][f][m][n] += dz[f][r][q] * x[c][i][j]
+                                dx[c][i][j] += dz[f][r][q] * k[c][f][m][n]
+    return dk, dx, db
+
+
 @dataclass
 class Spec:
     """A problem (with or without layers after the convolution) in the full layout."""
 
     x: Any  # [C][H][W]
-    k: Any  # [F][C][kh][kw]
+    k: Any  # [F][C][kh][kw]; [C][F][kh][kw] when transposed
     b: Any | None  # [F]
     stride: tuple[int, int] = (1, 1)
     #: (ph, pw), or the four sides (top, bottom, left, right)
@@ -234,6 +292,8 @@ class Spec:
     #: mode "convolution": the forward pass flips the kernel
     flip: bool = False
     groups: int = 1
+    transposed: bool = False  # layer "conv_transpose"
+    output_padding: tuple[int, int] = (0, 0)
     activation: str | None = None  # relu, leaky_relu, sigmoid, tanh
     slope: Fraction = Fraction(1, 100)
     pool: str | None = None  # max, mean, min
@@ -308,6 +368,9 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
     spec.flip = data.get("mode") == "convolution"
     if "groups" in data:
         spec.groups = int(data["groups"])
+    spec.transposed = data.get("layer") == "conv_transpose"
+    if "output_padding" in data:
+        spec.output_padding = _pair(data["output_padding"])
     activation = data.get("activation")
     if isinstance(activation, str):
         spec.activation = activation
@@ -441,9 +504,14 @@ def pool_backward(grad: Any, routes: Any, shape: tuple[int, int]) -> Any:
 
 def naive_last(spec: Spec, x: Any = None, k: Any = None, b: Any = None) -> dict[str, Any]:
     """The forward stages: conv, activated, pooled, their routes, and the last stage."""
-    z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
-                      spec.b if b is None else b, spec.stride, spec.padding, spec.dilation,
-                      spec.flip, spec.groups)
+    if spec.transposed:
+        z = naive_transposed_forward(spec.x if x is None else x, spec.k if k is None else k,
+                                     spec.b if b is None else b, spec.stride, spec.padding,
+                                     spec.dilation, spec.output_padding)
+    else:
+        z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
+                          spec.b if b is None else b, spec.stride, spec.padding, spec.dilation,
+                          spec.flip, spec.groups)
     stages: dict[str, Any] = {"conv": z}
     last = z
     if spec.activation is not None:
@@ -487,8 +555,12 @@ def naive_layer(spec: Spec) -> dict[str, Any]:
                  for gr, zr in zip(gm, zm, strict=True)] for gm, zm in zip(grad, z, strict=True)]
     if spec.layered:
         out["grad_conv"] = grad
-    dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
-                                spec.dilation, spec.flip, spec.groups)
+    if spec.transposed:
+        dk, dx, db = naive_transposed_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
+                                               spec.dilation)
+    else:
+        dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
+                                    spec.dilation, spec.flip, spec.groups)
     out["grad_filter"], out["grad_input"] = dk, dx
     if spec.b is not None:
         out["grad_bias"] = db

@@ -651,6 +651,8 @@ def test_cli_symbolic_json_on_numeric_samples(sample: Path) -> None:
                     "(test_padmode.py)")
     if data.get("groups", 1) != 1:
         pytest.skip("--symbolic is refused for groups (test_groups.py)")
+    if data.get("layer") == "conv_transpose":
+        pytest.skip("--symbolic is refused for conv_transpose (test_conv_transpose.py)")
     with_symbolic = invoke("solve", sample, "--symbolic", "--format", "json")
     plain = invoke("solve", sample, "--format", "json")
     assert with_symbolic.returncode == 0, with_symbolic.stderr

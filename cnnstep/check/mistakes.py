@@ -117,6 +117,8 @@ def true_convolution(solution: Solution, key: str) -> Value | None:
     convolution of a cross-correlation layer, the cross-correlation of mode
     "convolution"."""
     p = solution.problem
+    if p.layer.transposed:  # its forward pass rotates the kernel by design
+        return None
     return engine.forward(solution.padded_input, engine.backward_kernel(p.filter, p.layer),
                           p.bias, p.stride, p.layer.dilation)
 
@@ -127,6 +129,8 @@ def bias_omitted(solution: Solution, key: str) -> Value | None:
     p = solution.problem
     if p.bias is None:
         return None
+    if p.layer.transposed:
+        return engine.transposed_forward(solution.padded_input, p.filter, None, p.layer)
     return engine.forward(solution.padded_input, engine.forward_kernel(p.filter, p.layer), None,
                           p.stride, p.layer.dilation)
 
@@ -221,7 +225,7 @@ def kernel_not_rotated(solution: Solution, key: str) -> Value | None:
     """dL/dX sliding the forward pass's kernel itself instead of its rotation: K for a
     cross-correlation, rot180(K) for a true convolution."""
     p, grad_conv = solution.problem, solution.grad_conv
-    if grad_conv is None:
+    if grad_conv is None or p.layer.transposed:  # its dL/dX uses K as it is
         return None
     return engine.input_gradient(engine.forward_kernel(p.filter, p.layer),
                                  engine.insert_zeros(grad_conv, p.stride), p.layer)
@@ -240,7 +244,7 @@ def _stride_not_dilated_message(problem: Problem, key: str) -> str:
 def stride_not_dilated(solution: Solution, key: str) -> Value | None:
     """The stride-1 formulas on the un-spread dL/dZ."""
     p, grad_conv = solution.problem, solution.grad_conv
-    if grad_conv is None or p.stride == (1, 1):
+    if grad_conv is None or p.stride == (1, 1) or p.layer.transposed:
         return None
     if key == "grad_filter":
         correlation = engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,

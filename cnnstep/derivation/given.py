@@ -61,7 +61,10 @@ def step(b: NumericBuilder) -> Step:
                            else "")
                         + (f", groups {layer.groups}" if layer.groups > 1 else "")
                         + ('; mode "convolution": a true convolution, which flips the kernel'
-                           if layer.flipped else ""))
+                           if layer.flipped else "")
+                        + (f", output_padding {pair(layer.output_padding)}; a transposed "
+                           "convolution (conv_transpose), the filter [C][F][kh][kw]"
+                           if layer.transposed else ""))
     else:
         settings.append("no convolution: the input goes straight to the "
                         + ("activation" if layer.activation is not None else "pool"))

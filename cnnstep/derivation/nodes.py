@@ -201,6 +201,9 @@ class Matrix:
     #: the padding rows at the bottom and columns at the right, when they differ from
     #: ``border``
     border_end: tuple[int, int] | None = None
+    #: rows and columns of zeros past the bottom and right border (a transposed
+    #: convolution's output_padding)
+    extra: tuple[int, int] = (0, 0)
 
     @property
     def border_after(self) -> tuple[int, int]:
@@ -209,15 +212,15 @@ class Matrix:
 
     @property
     def bordered(self) -> bool:
-        """Whether any side has padding."""
-        return self.border != (0, 0) or self.border_after != (0, 0)
+        """Whether any side has padding (or a transposed convolution's extra rows)."""
+        return self.border != (0, 0) or self.border_after != (0, 0) or self.extra != (0, 0)
 
     def index_label(self, axis: int, position: int, base: int) -> str:
         """The quantity's own index of a row (axis 0) or column (axis 1), or ·
         for padding and inserted zeros, which have none."""
         border, step = self.border[axis], self.step[axis]
         inner = position - border
-        size = self.values.shape[axis] - border - self.border_after[axis]
+        size = self.values.shape[axis] - border - self.border_after[axis] - self.extra[axis]
         if inner < 0 or inner >= size or inner % step:
             return "·"
         return str(inner // step + base)

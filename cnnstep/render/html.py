@@ -461,7 +461,8 @@ class HtmlRenderer:
             return ""
         (rows, cols), (br, bc) = block.values.shape, block.border
         er, ec = block.border_after
-        padding = i < br or i >= rows - er or j < bc or j >= cols - ec
+        xr, xc = block.extra
+        padding = i < br or i >= rows - er - xr or j < bc or j >= cols - ec - xc
         return ' class="f p"' if padding else ' class="f"'
 
     def _print_Matrix(self, block: Matrix) -> str:
