@@ -8,13 +8,15 @@ test_dilation.py); these check that they combine as PyTorch combines them.
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 import oracle
 import pytest
-from helpers import DYADIC, _grid, engine_result
+from helpers import DYADIC, _grid, assert_one_line_error, engine_result, invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import Spec, assert_exact, expected_keys, naive_layer, spec_from_data, user_shaped
@@ -134,3 +136,29 @@ def test_variants_together_are_worked_in_every_format(
     for output in (text, latex, markdown):
         assert "Gradient with respect to the input" in output
     assert latex.rstrip().endswith(r"\end{document}")
+
+
+TRANSPOSED = {"input": [[1, 2], [3, 4]], "filter": [[1, 0, -1], [2, 1, 0], [0, 1, 1]],
+              "layer": "conv_transpose", "stride": 2, "grad_output": [[1] * 3] * 3}
+
+
+@pytest.mark.parametrize(("extra", "needles"), [
+    ({"padding": "same"}, ("padding:", "conv_transpose", '"same"')),
+    ({"padding": [[0, 1], [1, 0]]}, ("padding:", "integer or [ph, pw]")),
+    ({"mode": "convolution"}, ("mode:", "conv_transpose")),
+    ({"groups": 2}, ("groups:", "conv_transpose")),
+])
+def test_what_a_transposed_layer_does_not_take_is_one_line(
+        tmp_path: Path, extra: dict[str, Any], needles: tuple[str, ...]) -> None:
+    path = tmp_path / "transposed.json"
+    path.write_text(json.dumps(TRANSPOSED | extra), encoding="utf-8")
+    assert_one_line_error(invoke("solve", path), *needles)
+
+
+def test_a_transposed_layer_takes_a_padding_pair_and_one_group(tmp_path: Path) -> None:
+    path = tmp_path / "transposed.json"
+    path.write_text(json.dumps(TRANSPOSED | {"padding": [1, 1], "groups": 1}), encoding="utf-8")
+    run = invoke("solve", path, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    # PyTorch's conv_transpose2d(x, k, stride=2, padding=1)
+    assert json.loads(run.stdout)["output"] == [[1, 4, 2], [1, 2, 2], [3, 8, 4]]
