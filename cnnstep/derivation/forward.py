@@ -11,7 +11,19 @@ from __future__ import annotations
 
 from cnnstep import geometry
 from cnnstep.derivation.builder import Index
-from cnnstep.derivation.nodes import Add, Call, Equation, Expr, Group, Mul, Step, Text, Whole
+from cnnstep.derivation.nodes import (
+    Add,
+    Call,
+    Equation,
+    Expr,
+    Group,
+    Mul,
+    Sigma,
+    Step,
+    Sym,
+    Text,
+    Whole,
+)
 from cnnstep.derivation.numeric import NumericBuilder
 
 #: a symbolic form of more products than this is written for the first entry only;
@@ -84,6 +96,8 @@ def step(b: NumericBuilder) -> Step:
             *(() if every_symbolic else (
                 " The symbols are written out for the first entry; the others use their own "
                 "windows the same way.",)))
+    if b.layer.layout.one_row:
+        words = (*words, *one_axis(b))
     first = next(iter(b.entries(b.z_key)), None)
     return Step("forward", "Forward pass", (
         *b.explain(Text(words)),
@@ -91,3 +105,20 @@ def step(b: NumericBuilder) -> Step:
         *b.answer(b.matrices((Whole("output"),), s.conv, "output")),
     ))
 
+
+
+def one_axis(b: NumericBuilder) -> tuple[str | Expr, ...]:
+    """A 1-D layer's forward pass as a course writes it, with one index:
+    Z_i = Σ_m X_(i·s + m)·K_m + B (Σ_c Σ_m over several channels, f for a filter)."""
+    layer = b.layer
+    tap = "i·s + m" + ("·d" if layer.dilation != (1, 1) else "")
+    several = layer.channels > 1
+    body = Mul((Sym("input", ("c", 0, tap)), Sym("filter", ("f", "c", 0, "m"))))
+    total: Expr = Sigma("c,m" if several else "m", body)
+    if b.p.bias is not None:
+        total = Add((total, Sym("bias", ("f",))))
+    settings = f"s = {layer.stride[1]}" + (f", d = {layer.dilation[1]}"
+                                          if layer.dilation != (1, 1) else "")
+    return (" Along the signal's one axis: ", Sym("output", ("f", 0, "i")), " = ", total,
+            f", with {settings}" + (", over the padded signal." if any(layer.padding)
+                                   else "."))

@@ -30,7 +30,7 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import count, dims, pair
+from cnnstep.derivation.words import axes, count, size
 
 
 def step(b: NumericBuilder) -> Step:
@@ -43,6 +43,7 @@ def step(b: NumericBuilder) -> Step:
     eh, ew = p.layer.effective_kernel
     dh, dw = p.layer.dilation
     dilated = p.layer.dilation != (1, 1)
+    one_row = p.layout.one_row
     ph, pw = p.padding
     sh, sw = p.stride
     approximate = b.approximate("grad_input")
@@ -128,20 +129,25 @@ def step(b: NumericBuilder) -> Step:
     empty = tuple(e for e in entries if counts[e] == 0)
     rot = Call("rot180", (Whole("filter"),))
     blocks: list[Block] = [*b.explain(
-        Text(("Rotate ", Whole("filter"), " by 180° (flip it vertically, then "
-              "horizontally): its entries in reverse order,",)),
+        Text(("Rotate ", Whole("filter"), " by 180° (reverse it: a 1-D kernel has one "
+              "axis to flip): its entries in reverse order," if one_row else
+              " by 180° (flip it vertically, then horizontally): its entries in reverse "
+              "order,",)),
         rotated_symbols(b),
         b.matrices((rot,), s.rotated_filter, "filter"),
         Text((
             f"Pad {'the zero-inserted ' if strided else ''}", Whole("grad_output"),
-            f" with {count(eh - 1, 'row')} and {count(ew - 1, 'column')} of zeros on each "
-            + ("side (the dilated kernel's span d·(k − 1) + 1 less one):" if dilated
-               else "side (the kernel size less one):"),
+            (f" with {count(ew - 1, 'zero')} at each end" if one_row else
+             f" with {count(eh - 1, 'row')} and {count(ew - 1, 'column')} of zeros on each "
+             "side")
+            + (" (the dilated kernel's span d·(k − 1) + 1 less one):" if dilated
+               else " (the kernel size less one):"),
         )),
         padded_grads,
         Text((
             Whole("grad_input"), " = ", Call("full_conv", (rot, b.dz_operand())), ": ", rot,
-            *((f", dilated by {pair(p.layer.dilation)} (its taps {pair(p.layer.dilation)} "
+            *((f", dilated by {axes(p.layer.dilation, one_row)} (its taps "
+               f"{axes(p.layer.dilation, one_row)} "
                "apart, as in the forward pass),",) if dilated else ()),
             " slides over the padded gradient; each entry is its window there times ", rot,
             ", entry by entry"
@@ -191,26 +197,31 @@ def crop(b: NumericBuilder) -> list[Block]:
     full = tuple((o - 1) * st + k for o, st, k in
                  zip(p.output_size, p.layer.stride, p.layer.effective_kernel, strict=True))
     removed = []
+    one_row = p.layout.one_row
     if ph:
         removed.append("the first and last " + (f"{ph} rows" if ph > 1 else "row"))
     if pw:
-        removed.append("the first and last " + (f"{pw} columns" if pw > 1 else "column"))
+        removed.append("the first and last " + (
+            (f"{pw} entries" if pw > 1 else "entry") if one_row else
+            (f"{pw} columns" if pw > 1 else "column")))
     if full == (hp, wp):
-        size: tuple[str, ...] = (
+        said: tuple[str, ...] = (
             f"The full convolution has one entry for each place of the padded input, "
-            f"{dims((hp, wp))}: it is the gradient of the padded input. ",)
+            f"{size((hp, wp), one_row)}: it is the gradient of the padded input. ",)
     else:
         unread = [count(n, unit) for n, unit in
-                  ((hp - full[0], "row"), (wp - full[1], "column")) if n]
-        size = (f"The full convolution is {dims(full)}. The padded input has "
+                  ((hp - full[0], "row"), (wp - full[1], "entry" if one_row else "column"))
+                  if n]
+        said = (f"The full convolution is {size(full, one_row)}. The padded input has "
                 f"{' and '.join(unread)} more at the end that no window reads, so their "
                 f"gradient is 0: with them, the gradient of the padded input is "
-                f"{dims((hp, wp))}. ",)
+                f"{size((hp, wp), one_row)}. ",)
     return [
         Text((
-            *size,
+            *said,
             f"{' and '.join(removed).capitalize()} are the padding, not entries of ",
-            Whole("input"), f", so they are cropped away, leaving the {dims((h, w))} ",
+            Whole("input"), f", so they are cropped away, leaving the "
+            f"{size((h, w), one_row)} ",
             Whole("grad_input"), ":",
         )),
         *b.matrices((Whole("grad_padded_input"),), s.grad_padded_input, "input",

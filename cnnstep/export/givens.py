@@ -69,8 +69,10 @@ def givens(problem: Problem) -> list[Given]:
         out.append(Given(f"Kernel {notation.filter}", shaped("grad_filter", problem.filter)))
         if problem.bias is not None:
             out.append(Given(f"Bias {notation.bias}", shaped("grad_bias", problem.bias)))
-        out.append(Given("Stride", _pair(problem.stride)))
-        out.append(Given("Padding", _pair(problem.padding) + " (zeros on each side)"))
+        one_row = layout.one_row  # a 1-D layer's one axis
+        out.append(Given("Stride", str(problem.stride[1]) if one_row else _pair(problem.stride)))
+        out.append(Given("Padding", (str(problem.padding[1]) if one_row else
+                                     _pair(problem.padding)) + " (zeros on each side)"))
     activation = problem.layer.activation
     if activation is not None:
         name = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid",
@@ -80,7 +82,7 @@ def givens(problem: Problem) -> list[Given]:
         out.append(Given("Activation", name))
     pool = problem.layer.pool
     if pool is not None:
-        out.append(Given("Pooling", pool_words(pool)))
+        out.append(Given("Pooling", pool_words(pool, layout.one_row)))
     if problem.target is not None:
         out.append(Given(f"Target {notation.target}", shaped("grad_output", problem.target)))
         out.append(Given("Loss", LOSSES.get(problem.loss, problem.loss)))
