@@ -37,7 +37,7 @@ import numpy as np
 
 from cnnstep import geometry, quantities
 from cnnstep.exact import ExactArray, Scaled, largest
-from cnnstep.problem import Array, Layer, Problem, ProblemError
+from cnnstep.problem import Array, Layer, Problem, ProblemError, Volume
 
 #: the limit when none is given: about five seconds of work here, and well under
 #: 1 GB of memory, on every path
@@ -912,6 +912,40 @@ def solve_estimate(problem: Problem) -> Estimate:
     numbers = _solve(parts, problem)
     _written(parts, numbers)
     return parts.estimate("the layer")
+
+
+def volume_estimate(volume: Volume) -> Estimate:
+    """A 3-D layer's exact solve: F·C·kd·kh·kw·od·oh·ow Fraction products and sums
+    for the forward pass, and as many again for dL/dK and for dL/dX; every entry
+    held as a Fraction."""
+    filters, channels = volume.filter.shape[:2]
+    taps = math.prod(volume.filter.shape[2:])
+    outputs = math.prod(volume.output_size)
+    digits = digits_of(volume.input).times(digits_of(volume.filter))
+    passes = 3 if volume.has_gradients else 1
+    products = _f(filters * channels * taps * outputs)
+    entries = _f(volume.input.size + volume.filter.size + 2 * filters * outputs)
+    return Estimate("the 3-D layer", (
+        Part(f"{passes} pass{'es' * (passes > 1)} of {_count(products)} products",
+             products * passes * 2 * fraction_op(digits)),
+        Part("its arrays", entries * 3 * ENTRY, held=entries * 3 * fraction_bytes(digits)),
+    ))
+
+
+def check_volume(volume: Volume, max_work: int | None = None, *,
+                 derivation: bool = False) -> Estimate:
+    """Refuse a 3-D layer whose exact solve (and, with ``derivation``, its worked
+    derivation: every product of every step written out) is over the limit, before
+    the work."""
+    estimate = volume_estimate(volume)
+    if derivation:
+        filters, channels = volume.filter.shape[:2]
+        products = _f(filters * channels * math.prod(volume.filter.shape[2:])
+                      * math.prod(volume.output_size)) * (3 if volume.has_gradients else 1)
+        estimate += Estimate(estimate.subject, (
+            Part(f"the worked derivation: {_count(products)} products written out",
+                 products * 2 * 2 * WRITE, held=products * 2 * 2 * 400),))
+    return require(estimate, max_work)
 
 
 def check_solve(problem: Problem, max_work: int | None = None) -> Estimate:

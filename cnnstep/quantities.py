@@ -358,15 +358,35 @@ def user_rank(key: str, layout: Layout) -> int:
         axes, layout.output_rank)
 
 
+def _spatial(key: str) -> bool:
+    """Whether a quantity's last two axes are rows and columns."""
+    return BY_KEY[key].axes in ("input", "filter", "conv", "last")
+
+
 def user_shape(key: str, array: Array, layout: Layout) -> Array:
-    """An array in the full layout reshaped to the rank the user gave it in."""
+    """An array in the full layout reshaped to the rank the user gave it in (a 1-D
+    layer's arrays without the row of length one they are held in)."""
     rank = user_rank(key, layout)
-    return array.reshape(array.shape[len(array.shape) - rank:])
+    shape = array.shape
+    if layout.one_row and _spatial(key):
+        shape = (*shape[:-2], shape[-1])
+    return array.reshape(shape[len(shape) - rank:])
 
 
 def user_index(key: str, index: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
     """A full-layout index as the user would write it for ``key``."""
+    if layout.one_row and _spatial(key) and len(index) >= 2:
+        index = (*index[:-2], index[-1])
     return index[len(index) - user_rank(key, layout):]
+
+
+def full_index(key: str, index: tuple[int, ...], full: tuple[int, ...],
+               layout: Layout) -> tuple[int, ...]:
+    """The full-layout index of an entry the user wrote as ``index`` (the inverse of
+    :func:`user_index`)."""
+    if layout.one_row and _spatial(key) and index:
+        index = (*index[:-1], 0, index[-1])
+    return (0,) * (len(full) - len(index)) + index
 
 
 def entry_text(key: str, index: tuple[int, ...], layout: Layout) -> str:
@@ -419,7 +439,7 @@ def parse_entry(text: str, layer: Layer, available: Iterable[str]
     for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
         if i >= n:
             raise SelectionError(f"{text}: index {i} on axis {axis} is out of range (size {n})")
-    return key, (0,) * (len(full) - len(index)) + index
+    return key, full_index(key, index, full, layer.layout)
 
 
 # --------------------------------------------------------------------------

@@ -77,15 +77,17 @@ def _shape(lengths: tuple[int, ...]) -> dict[str, Any]:
 
 
 def _pair(minimum: int) -> dict[str, Any]:
+    """An integer for every spatial axis, or one per axis: [n] in 1-D, [h, w] in 2-D,
+    [d, h, w] in 3-D."""
     whole = {"type": "integer", "minimum": minimum}
-    return {"anyOf": [whole, {"type": "array", "minItems": 2, "maxItems": 2, "items": whole}]}
+    return {"anyOf": [whole, {"type": "array", "minItems": 1, "maxItems": 3, "items": whole}]}
 
 
 def _step_answer(answer: dict[str, Any]) -> dict[str, Any]:
     """One training step of an answered history."""
     return {"type": "object", "additionalProperties": False,
             "properties": {"step": {"type": "integer", "minimum": 1}, "loss": answer,
-                           "updated_filter": _array((2, 3, 4), answer),
+                           "updated_filter": _array((1, 2, 3, 4), answer),
                            "updated_bias": {"anyOf": [answer, _array((1,), answer)]}}}
 
 
@@ -94,17 +96,21 @@ def schema() -> dict[str, Any]:
     names = [f.name for f in fields(Notation) if f.name != "index_base"]
     answer = {"anyOf": [{"$ref": "#/$defs/number"}, {"type": "null"}]}
     properties: dict[str, Any] = {
-        "input": {"description": "the image X: [H][W] or [C][H][W]",
-                  "anyOf": [_array((2, 3)), _shape((2, 3))]},
-        "filter": {"description": "the kernel K: [kh][kw], [C][kh][kw] or [F][C][kh][kw]",
-                   "anyOf": [_array((2, 3, 4)), _shape((2, 3, 4))]},
+        "input": {"description": "the image X: [H][W] or [C][H][W] ([L] or [C][L] in 1-D, "
+                                 "[D][H][W] or [C][D][H][W] in 3-D)",
+                  "anyOf": [_array((1, 2, 3, 4)), _shape((2, 3))]},
+        "filter": {"description": "the kernel K: [kh][kw], [C][kh][kw] or [F][C][kh][kw] "
+                                  "(one axis fewer in 1-D, one more in 3-D)",
+                   "anyOf": [_array((1, 2, 3, 4, 5)), _shape((2, 3, 4))]},
         "kernel": {"description": "another name for filter",
-                   "anyOf": [_array((2, 3, 4)), _shape((2, 3, 4))]},
+                   "anyOf": [_array((1, 2, 3, 4, 5)), _shape((2, 3, 4))]},
+        "dimensions": {"description": "spatial axes: 1 (signals), 2 (images) or 3 (volumes)",
+                       "enum": [1, 2, 3], "default": 2},
         "bias": {"description": "B: a number (one filter) or one per filter",
                  "anyOf": [{"$ref": "#/$defs/number"}, _array((1,)), {"const": "symbolic"}]},
-        "target": {"description": "Y, in the shape of the output", **_array((2, 3))},
+        "target": {"description": "Y, in the shape of the output", **_array((1, 2, 3, 4))},
         "grad_output": {"description": "dL/dZ given directly, in the shape of the output",
-                        **_array((2, 3))},
+                        **_array((1, 2, 3, 4))},
         "loss": {"enum": list(LOSSES), "default": "mse"},
         "stride": {"description": "step of the window", **_pair(1), "default": 1},
         "padding": {"description": "zeros on each side: an integer, [rows, columns], "
@@ -178,7 +184,7 @@ def schema() -> dict[str, Any]:
                         "type": "array", "minItems": 1, "items": {"anyOf": [
                             {"type": "null"}, _step_answer(answer)]}}]}
                         if key == "history" else
-                        {"anyOf": [answer, _array((1, 2, 3, 4), answer)]})
+                        {"anyOf": [answer, _array((1, 2, 3, 4, 5), answer)]})
                         for key in RESULT_KEYS}},
     }
     return {
@@ -196,6 +202,17 @@ def schema() -> dict[str, Any]:
             {"if": {"not": {"anyOf": [{"required": ["filter"]}, {"required": ["kernel"]}]}},
              "then": {"anyOf": [{"required": ["activation"]}, {"required": ["pool"]}],
                       "not": {"anyOf": [{"required": [key]} for key in CONV_KEYS]}}},
+            # the ranks of input and filter follow the spatial axes
+            *({"if": ({"properties": {"dimensions": {"const": dims}}, "required": ["dimensions"]}
+                      if dims != 2 else
+                      {"anyOf": [{"not": {"required": ["dimensions"]}},
+                                 {"properties": {"dimensions": {"const": 2}}}]}),
+               "then": {"properties": {
+                   "input": {"anyOf": [_array((dims, dims + 1)), _shape((2, 3))]},
+                   "filter": {"anyOf": [_array((dims, dims + 1, dims + 2)), _shape((2, 3, 4))]},
+                   "kernel": {"anyOf": [_array((dims, dims + 1, dims + 2)),
+                                        _shape((2, 3, 4))]}}}}
+              for dims in (1, 2, 3)),
             {"not": {"required": ["target", "grad_output"]}},
             {"if": {"required": ["loss"]}, "then": {"required": ["target"]}},
             {"if": {"required": ["steps"]},

@@ -47,7 +47,7 @@ from cnnstep.derivation import (
 from cnnstep.derivation import shapes as shapes_step
 from cnnstep.derivation.builder import Builder, Detail, Index, Plan, sums
 from cnnstep.engine import Solution
-from cnnstep.problem import Array, Layer, ProblemError
+from cnnstep.problem import SYMBOLIC_2D, Array, Layer, ProblemError
 from cnnstep.quantities import (
     QUANTITIES,
     Quantity,
@@ -59,11 +59,13 @@ from cnnstep.quantities import (
 
 
 def refuse_dilated(layer: Layer) -> None:
-    """The symbolic derivation writes windows of adjacent taps: a dilated kernel is refused,
-    and so is a transposed convolution."""
+    """The symbolic derivation writes windows of adjacent taps over rows and columns: a
+    dilated kernel, a transposed convolution and a 1-D layer are refused."""
     if layer.transposed:
         raise ProblemError("layer: --symbolic works out the ordinary convolution only; "
                            "solve conv_transpose without --symbolic")
+    if layer.layout.one_row:
+        raise ProblemError(SYMBOLIC_2D)
     if layer.dilation != (1, 1):
         raise ProblemError("dilation: --symbolic works out undilated kernels only; "
                            "set dilation to 1 or solve without --symbolic")

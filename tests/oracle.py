@@ -693,3 +693,121 @@ def padded_pool(plane: Any, kind: str, size: tuple[int, int], stride: tuple[int,
         pooled.append(p_row)
         routes.append(r_row)
     return pooled, routes
+
+
+# --------------------------------------------------------------------------
+# any number of spatial axes (1-D signals, 3-D volumes), loop by loop
+
+
+def _at(value: Any, index: tuple[int, ...]) -> Any:
+    for i in index:
+        value = value[i]
+    return value
+
+
+def _put(value: Any, index: tuple[int, ...], number: Any) -> None:
+    for i in index[:-1]:
+        value = value[i]
+    value[index[-1]] += number
+
+
+def _axes_of(value: Any, dims: int) -> tuple[int, ...]:
+    """A per-axis setting as one integer per spatial axis."""
+    if isinstance(value, list):
+        return tuple(int(v) for v in value)
+    return (int(value),) * dims
+
+
+def _lead(value: Any, rank: int, full: int) -> Any:
+    """Wrap ``value`` in leading axes of length one up to ``full`` axes."""
+    for _ in range(full - rank):
+        value = [value]
+    return value
+
+
+def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
+    """The result of a layer with ``dimensions`` spatial axes (1, 2 or 3), written
+    straight from the format's sum over every (f, out…, c, tap…):
+    Z[f, o] = B[f] + Σ_c Σ_t Xpad[c, o·s + t·d]·K[f, c, t], and the chain rule
+    back through it, term by term. Keys and shapes as the user gave them."""
+    dims = int(data.get("dimensions", 2))
+    x_user, k_user = fr(data["input"]), fr(data.get("filter", data.get("kernel")))
+    input_rank, filter_rank = len(shape_of(x_user)), len(shape_of(k_user))
+    x, k = _lead(x_user, input_rank, dims + 1), _lead(k_user, filter_rank, dims + 2)
+    stride = _axes_of(data.get("stride", 1), dims)
+    padding = _axes_of(data.get("padding", 0), dims)
+    dilation = _axes_of(data.get("dilation", 1), dims)
+    channels, size = len(x), shape_of(x)[1:]
+    filters, taps = len(k), shape_of(k)[2:]
+    out_size = tuple((n + 2 * p - (d * (t - 1) + 1)) // s + 1 for n, p, t, d, s in
+                     zip(size, padding, taps, dilation, stride, strict=True))
+    bias = data.get("bias")
+    b = None if bias is None else [fr(bias)] if not isinstance(bias, list) else fr(bias)
+
+    def positions(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+        out: list[tuple[int, ...]] = [()]
+        for n in shape:
+            out = [(*p, i) for p in out for i in range(n)]
+        return out
+
+    def read(c: int, o: tuple[int, ...], t: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The input entry tap t of output o reads, or None in the padding."""
+        at = tuple(oi * s + ti * d - p for oi, ti, s, d, p in
+                   zip(o, t, stride, dilation, padding, strict=True))
+        return at if all(0 <= a < n for a, n in zip(at, size, strict=True)) else None
+
+    z = zeros(filters, *out_size)
+    for f in range(filters):
+        for o in positions(out_size):
+            total = b[f] if b is not None else Fraction(0)
+            for c in range(channels):
+                for t in positions(taps):
+                    at = read(c, o, t)
+                    if at is not None:
+                        total += _at(x, (c, *at)) * _at(k, (f, c, *t))
+            _at(z, (f, *o[:-1]))[o[-1]] = total
+    output_rank = dims + 1 if filter_rank == dims + 2 else dims
+    strip_out = (dims + 1) - output_rank
+    result: dict[str, Any] = {"output": strip_axes(z, strip_out)}
+    grad = None
+    count = filters * math.prod(out_size)
+    if "target" in data:
+        y = _lead(fr(data["target"]), len(shape_of(fr(data["target"]))), dims + 1)
+        diffs = [zv - yv for zv, yv in zip(flatten(z), flatten(y), strict=True)]
+        squares = sum((d * d for d in diffs), Fraction(0))
+        loss = data.get("loss", "mse")
+        result["loss"] = {"mse": squares / count, "sse": squares, "half_sse": squares / 2}[loss]
+        factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
+        grad = nest([factor * d for d in diffs], (filters, *out_size))
+    elif "grad_output" in data:
+        g = fr(data["grad_output"])
+        grad = _lead(g, len(shape_of(g)), dims + 1)
+    if grad is None:
+        return result
+    dk = zeros(filters, channels, *taps)
+    dx = zeros(channels, *size)
+    db = [Fraction(0)] * filters
+    for f in range(filters):
+        for o in positions(out_size):
+            g = _at(grad, (f, *o))
+            db[f] += g
+            for c in range(channels):
+                for t in positions(taps):
+                    at = read(c, o, t)
+                    if at is not None:
+                        _put(dk, (f, c, *t), g * _at(x, (c, *at)))
+                        _put(dx, (c, *at), g * _at(k, (f, c, *t)))
+    result["grad_output"] = strip_axes(grad, strip_out)
+    result["grad_filter"] = strip_axes(dk, dims + 2 - filter_rank)
+    if b is not None:
+        result["grad_bias"] = db[0] if not isinstance(bias, list) else db
+    result["grad_input"] = strip_axes(dx, dims + 1 - input_rank)
+    if "learning_rate" in data:
+        rate = fr(data["learning_rate"])
+        new_k = nest([kv - rate * gv for kv, gv in zip(flatten(k), flatten(dk), strict=True)],
+                     shape_of(k))
+        result["updated_filter"] = strip_axes(new_k, dims + 2 - filter_rank)
+        if b is not None:
+            new_b = [bv - rate * gv for bv, gv in zip(b, db, strict=True)]
+            result["updated_bias"] = new_b[0] if not isinstance(bias, list) else new_b
+    return result

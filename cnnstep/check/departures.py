@@ -165,4 +165,5 @@ def departures(solution: Solution, marked: Iterable[Marked]) -> Derivation:
         steps.append(Step(q.key, TITLE, tuple(show(builder, q.key))))
     largest = max(max(p.input.shape), max(p.filter.shape), *p.output_size)
     return Derivation(title=TITLE, notation=p.notation, compact=p.layer.compact,
-                      steps=tuple(steps), largest_index=largest - 1 + p.notation.index_base)
+                      steps=tuple(steps), largest_index=largest - 1 + p.notation.index_base,
+                      one_row=p.layout.one_row)

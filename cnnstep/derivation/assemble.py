@@ -120,7 +120,8 @@ def steps(solution: Solution) -> list[StepMaker]:
 def title(layer: Layer) -> str:
     """The derivation's title: the layer it works, a convolution or a layer alone."""
     if layer.convolution:
-        return "Worked solution: one convolution layer"
+        return ("Worked solution: one 1-D convolution layer" if layer.layout.one_row
+                else "Worked solution: one convolution layer")
     names = [name for name, there in (("activation", layer.activation), ("pooling", layer.pool))
              if there is not None]
     return "Worked solution: " + " and ".join(names)
@@ -205,6 +206,7 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         one_channel=layer.channels == 1,
         one_filter=layer.filters == 1,
         fractions=written_in_fractions(p),
+        one_row=layer.layout.one_row,
     )
 
 

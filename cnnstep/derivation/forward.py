@@ -25,7 +25,9 @@ from cnnstep.derivation.nodes import (
     Group,
     Matrix,
     Mul,
+    Sigma,
     Step,
+    Sym,
     Text,
     Whole,
 )
@@ -127,6 +129,8 @@ def step(b: NumericBuilder) -> Step:
             *(() if every_symbolic else (
                 " The symbols are written out for the first entry; the others use their own "
                 "windows the same way.",)))
+    if b.layer.layout.one_row:
+        words = (*words, *one_axis(b))
     first = next(iter(b.entries(b.z_key)), None)
     flip: list[Block] = []
     if flipped:
@@ -142,3 +146,19 @@ def step(b: NumericBuilder) -> Step:
     ))
 
 
+
+def one_axis(b: NumericBuilder) -> tuple[str | Expr, ...]:
+    """A 1-D layer's forward pass as a course writes it, with one index:
+    Z_i = Σ_m X_(i·s + m)·K_m + B (Σ_c Σ_m over several channels, f for a filter)."""
+    layer = b.layer
+    tap = "i·s + m" + ("·d" if layer.dilation != (1, 1) else "")
+    several = layer.channels > 1
+    body = Mul((Sym("input", ("c", 0, tap)), Sym("filter", ("f", "c", 0, "m"))))
+    total: Expr = Sigma("c,m" if several else "m", body)
+    if b.p.bias is not None:
+        total = Add((total, Sym("bias", ("f",))))
+    settings = f"s = {layer.stride[1]}" + (f", d = {layer.dilation[1]}"
+                                          if layer.dilation != (1, 1) else "")
+    return (" Along the signal's one axis: ", Sym("output", ("f", 0, "i")), " = ", total,
+            f", with {settings}" + (", over the padded signal." if layer.padded
+                                   else "."))

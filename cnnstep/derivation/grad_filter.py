@@ -72,8 +72,10 @@ def step(b: NumericBuilder) -> Step:
             " slides over the input as a kernel, and each entry is the window of the input "
             "it covers times ", Whole("grad_output"),
             *((" (per filter and channel)",) if not b.compact else ()), ".",
-            *((f" With dilation {pair(layer.dilation)}, weight (m, n) reads each window at "
-               f"({dh}·m, {dw}·n): the taps are spaced by the dilation.",)
+            *((f" With dilation {dw}, weight m reads each window at {dw}·m: the taps are "
+               "spaced by the dilation.",) if layer.dilation != (1, 1) and layer.layout.one_row
+              else (f" With dilation {pair(layer.dilation)}, weight (m, n) reads each window "
+                    f"at ({dh}·m, {dw}·n): the taps are spaced by the dilation.",)
               if layer.dilation != (1, 1) else ()),
             *((" With groups, each filter's gradient comes from its own group's channels "
                "of the input only; ", *group_words(layer), ".") if layer.groups > 1 else ()),

@@ -36,7 +36,7 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import count, dims, group_words, pair
+from cnnstep.derivation.words import axes, count, group_words, size
 
 
 def step(b: NumericBuilder) -> Step:
@@ -49,6 +49,7 @@ def step(b: NumericBuilder) -> Step:
     eh, ew = p.layer.effective_kernel
     dh, dw = p.layer.dilation
     dilated = p.layer.dilation != (1, 1)
+    one_row = p.layout.one_row
     ph, pw = p.padding
     sh, sw = p.stride
     approximate = b.approximate("grad_input")
@@ -142,20 +143,25 @@ def step(b: NumericBuilder) -> Step:
     full = "full_corr" if flipped else "full_conv"
     blocks: list[Block] = [*b.explain(
         *(unrotated(b) if flipped else (
-            Text(("Rotate ", Whole("filter"), " by 180° (flip it vertically, then "
-                  "horizontally): its entries in reverse order,",)),
+            Text(("Rotate ", Whole("filter"), " by 180° (reverse it: a 1-D kernel has one "
+                  "axis to flip): its entries in reverse order," if one_row else
+                  " by 180° (flip it vertically, then horizontally): its entries in reverse "
+                  "order,",)),
             rotated_symbols(b),
             b.matrices((rot,), s.rotated_filter, "filter"))),
         Text((
             f"Pad {'the zero-inserted ' if strided else ''}", Whole("grad_output"),
-            f" with {count(eh - 1, 'row')} and {count(ew - 1, 'column')} of zeros on each "
-            + ("side (the dilated kernel's span d·(k − 1) + 1 less one):" if dilated
-               else "side (the kernel size less one):"),
+            (f" with {count(ew - 1, 'zero')} at each end" if one_row else
+             f" with {count(eh - 1, 'row')} and {count(ew - 1, 'column')} of zeros on each "
+             "side")
+            + (" (the dilated kernel's span d·(k − 1) + 1 less one):" if dilated
+               else " (the kernel size less one):"),
         )),
         padded_grads,
         Text((
             Whole("grad_input"), " = ", Call(full, (rot, b.dz_operand())), ": ", rot,
-            *((f", dilated by {pair(p.layer.dilation)} (its taps {pair(p.layer.dilation)} "
+            *((f", dilated by {axes(p.layer.dilation, one_row)} (its taps "
+               f"{axes(p.layer.dilation, one_row)} "
                "apart, as in the forward pass),",) if dilated else ()),
             " slides over the padded gradient; each entry is its window there times ", rot,
             ", entry by entry"
@@ -227,32 +233,35 @@ def crop(b: NumericBuilder) -> list[Block]:
                  zip(p.output_size, p.layer.stride, p.layer.effective_kernel, strict=True))
     operation = "full correlation" if p.layer.flipped else "full convolution"
     removed = []
+    one_row = p.layout.one_row
+    across = "entry" if one_row else "column"  # a signal's one axis
     if p.layer.padding_end is None:
         if ph:
             removed.append("the first and last " + (f"{ph} rows" if ph > 1 else "row"))
         if pw:
-            removed.append("the first and last " + (f"{pw} columns" if pw > 1 else "column"))
+            removed.append("the first and last " + (count(pw, across) if pw > 1 else across))
     else:  # different padding on the two sides: each crop as its own
         for n, unit, where in ((top, "row", "first"), (bottom, "row", "last"),
-                               (left, "column", "first"), (right, "column", "last")):
+                               (left, across, "first"), (right, across, "last")):
             if n:
-                removed.append(f"the {where} " + (f"{n} {unit}s" if n > 1 else unit))
+                removed.append(f"the {where} " + (count(n, unit) if n > 1 else unit))
     if full == (hp, wp):
-        size: tuple[str, ...] = (
+        said: tuple[str, ...] = (
             f"The {operation} has one entry for each place of the padded input, "
-            f"{dims((hp, wp))}: it is the gradient of the padded input. ",)
+            f"{size((hp, wp), one_row)}: it is the gradient of the padded input. ",)
     else:
         unread = [count(n, unit) for n, unit in
-                  ((hp - full[0], "row"), (wp - full[1], "column")) if n]
-        size = (f"The {operation} is {dims(full)}. The padded input has "
+                  ((hp - full[0], "row"), (wp - full[1], across)) if n]
+        said = (f"The {operation} is {size(full, one_row)}. The padded input has "
                 f"{' and '.join(unread)} more at the end that no window reads, so their "
                 f"gradient is 0: with them, the gradient of the padded input is "
-                f"{dims((hp, wp))}. ",)
+                f"{size((hp, wp), one_row)}. ",)
     return [
         Text((
-            *size,
+            *said,
             f"{listed(removed).capitalize()} are the padding, not entries of ",
-            Whole("input"), f", so they are cropped away, leaving the {dims((h, w))} ",
+            Whole("input"), f", so they are cropped away, leaving the "
+            f"{size((h, w), one_row)} ",
             Whole("grad_input"), ":",
         )),
         *b.matrices((Whole("grad_padded_input"),), s.grad_padded_input, "input",

@@ -315,6 +315,10 @@ class Derivation:
     #: a number the problem gives has no finite decimal (such as 1/3): the
     #: problem is written in fractions, and every non-integer prints as one
     fractions: bool = False
+    #: a 1-D layer: symbols carry one spatial index (X₃, not X₁₃)
+    one_row: bool = False
+    #: the spatial axes of every entry's index: 3 for a volume (X₁₂₃: depth, row, column)
+    spatial: int = 2
     #: the number of the first numbered step (a part of a longer solution goes on
     #: counting where the part before it stopped)
     first_step: int = 1

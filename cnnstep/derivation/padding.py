@@ -17,6 +17,15 @@ from cnnstep.problem import Layer
 
 #: each axis's words: its unit and its two sides
 AXES = (("row", "at the top", "at the bottom"), ("column", "at the left", "at the right"))
+#: a 1-D layer's one axis (held as the columns of a single row)
+SIGNAL = ("zero", "at the start", "at the end")
+
+
+def axes(layer: Layer) -> list[tuple[int, tuple[str, str, str]]]:
+    """The axes a padding is told along, with their words: both, or a signal's one."""
+    if layer.layout.one_row:
+        return [(1, SIGNAL)]
+    return list(enumerate(AXES))
 
 
 def total(layer: Layer, axis: int) -> str:
@@ -31,20 +40,21 @@ def total(layer: Layer, axis: int) -> str:
 def same(layer: Layer) -> str:
     """Why "same" pads as it does, axis by axis."""
     parts = []
-    for axis, (unit, before, after) in enumerate(AXES):
+    for axis, (unit, before, after) in axes(layer):
         first, last = layer.padding[axis], layer.padding_after[axis]
         split = (f"{first} {before} and {last} {after}"
                  + (f" (the odd one {after}, as TensorFlow)" if last != first else ""))
-        parts.append(f"along the {unit}s a total of {total(layer, axis)} {unit}s, {split}")
+        along = "along the signal" if layer.layout.one_row else f"along the {unit}s"
+        parts.append(f"{along} a total of {total(layer, axis)} {unit}s, {split}")
     return ('Padding "same" keeps the input\'s size at stride 1, so each axis gets the '
             "kernel's span less one in zeros: " + "; ".join(parts) + ".")
 
 
 def full(layer: Layer) -> str:
     """Why "full" pads as it does."""
-    parts = [f"along the {unit}s {total(layer, axis)} {unit}s {before} and "
-             f"{layer.padding_after[axis]} {after}"
-             for axis, (unit, before, after) in enumerate(AXES)]
+    parts = [f"along the {'signal' if layer.layout.one_row else unit + 's'} "
+             f"{total(layer, axis)} {unit}s {before} and {layer.padding_after[axis]} {after}"
+             for axis, (unit, before, after) in axes(layer)]
     return ('Padding "full" adds the kernel\'s span less one on every side, so that every '
             "tap of the kernel meets every input entry: " + "; ".join(parts) + ".")
 
@@ -52,6 +62,8 @@ def full(layer: Layer) -> str:
 def numbers(layer: Layer) -> str:
     """The zeros on each side, as given."""
     ph, pw = layer.padding
+    if layer.layout.one_row and layer.padding_end is None:
+        return f"Zeros are added on each side: {count(pw, 'zero')} at each end of the signal."
     if layer.padding_end is None:
         return (f"Zeros are added on each side: {count(ph, 'row')} above and below, "
                 f"{count(pw, 'column')} left and right.")

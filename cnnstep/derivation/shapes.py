@@ -94,7 +94,10 @@ def pool_sizes(b: Builder) -> list[Block]:
     square = all(values[0] == values[1] for values in (
         pool.input_size, pool.size, pool.stride, pool.padding, pool.dilation))
     blocks: list[Block] = []
-    for axis in range(2):
+    one_row = layer.layout.one_row
+    if one_row:  # a signal: its one axis, the columns of the row it is held in
+        letters, square = ("H", "L"), False
+    for axis in range(1 if one_row else 0, 2):
         letter = letters[axis]
         # in ceil mode, before a last window that would start in the padding is dropped
         out = Fraction(_rounded_up(pool, axis) if pool.ceil_mode else layer.pooled_size[axis])
@@ -103,7 +106,8 @@ def pool_sizes(b: Builder) -> list[Block]:
             continue
 
         def name(symbol: str, values: tuple[int, int], axis: int = axis) -> Name:
-            return Name(symbol if values[0] == values[1] else f"{symbol},{'hw'[axis]}")
+            return Name(symbol if values[0] == values[1] or one_row
+                        else f"{symbol},{'hw'[axis]}")
 
         general = pool_formula(b, axis, Name(f"{letter}_{given}"),
                                name("p_pool", pool.padding), name("k_pool", pool.size),
@@ -116,7 +120,8 @@ def pool_sizes(b: Builder) -> list[Block]:
         unread = geometry.pool_unread(pool, axis)
         if not unread:
             continue
-        what = ("row", "rows") if axis == 0 else ("column", "columns")
+        what = (("row", "rows") if axis == 0 else ("entry", "entries") if one_row
+                else ("column", "columns"))
         n = len(unread)
         tail = list(range(pool.input_size[axis] - n, pool.input_size[axis]))
         if unread == tail:
@@ -178,8 +183,48 @@ def _ceil_notes(b: Builder) -> list[Block]:
     return blocks
 
 
+def signal_step(b: Builder) -> Step:
+    """A 1-D layer's output length, L_out = ⌊(L_in + 2p − d·(k − 1) − 1)/s⌋ + 1."""
+    layer = b.layer
+    length, k, d = layer.input_shape[2], layer.kernel_size[1], layer.dilation[1]
+    stride, pad = layer.stride[1], layer.padding[1]
+    blocks: list[Block] = []
+    kernel: Expr = Name("k")
+    worked_kernel: Expr = b.num(Fraction(k))
+    if d != 1:
+        blocks.append(Text((
+            f"Dilation {d}: the kernel's taps are {d} apart, so a kernel of {k} taps spans "
+            f"d·(k − 1) + 1 = {layer.effective_kernel[1]} entries of the padded signal.",)))
+        kernel = dilated_kernel(b, kernel, Name("d"))
+        worked_kernel = dilated_kernel(b, worked_kernel, b.num(Fraction(d)))
+    out = Fraction(layer.output_size[1])
+    blocks.append(Equation(Name("L_out"), (
+        size_formula(b, Name("L_in"), Name("p"), kernel, Name("s")),
+        size_formula(b, b.num(Fraction(length)), b.num(Fraction(pad)), worked_kernel,
+                     b.num(Fraction(stride)))), out))
+    shape = (layer.filters, int(out)) if layer.filters > 1 else (int(out),)
+    blocks.append(Text((
+        f"{count(layer.channels, 'input channel')}, {count(layer.filters, 'filter')} of "
+        f"{count(k, 'tap')}, stride {stride}, padding {pad}"
+        + (f", dilation {d}" if d != 1 else "") + ": the output is "
+        + (f"{dims(shape)}, a signal of {int(out)} entries per filter." if layer.filters > 1
+           else f"a signal of {int(out)} entr{'y' if out == 1 else 'ies'}."),
+    )))
+    left = geometry.uncovered(layer.padded_size[1], layer.effective_kernel[1], stride)
+    if left:
+        blocks.append(Text((
+            f"The stride does not divide evenly: the last {left} "
+            f"{'entry' if left == 1 else 'entries'} of the padded signal "
+            f"{'is' if left == 1 else 'are'} reached by no window, so "
+            f"{'its' if left == 1 else 'their'} gradient is 0.",
+        )))
+    return Step("shapes", TITLE, tuple(b.explain(blocks)))
+
+
 def step(b: Builder) -> Step:
     layer = b.layer
+    if layer.layout.one_row:
+        return signal_step(b)
     blocks: list[Block] = []
     _, h, w = layer.input_shape
     letters = sizes(layer)

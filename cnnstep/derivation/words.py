@@ -20,13 +20,27 @@ def show(value: Fraction) -> str:
 
 
 def count(n: int, unit: str) -> str:
-    """``1 row``, ``2 rows``."""
+    """``1 row``, ``2 rows``; ``2 entries``."""
+    if n != 1 and unit.endswith("y"):
+        return f"{n} {unit[:-1]}ies"
     return f"{n} {unit}{'s' * (n != 1)}"
 
 
 def pair(values: tuple[int, int]) -> str:
     """A per-axis setting: ``2`` when both axes agree, else ``2×1``."""
     return str(values[0]) if values[0] == values[1] else f"{values[0]}×{values[1]}"
+
+
+def axes(values: tuple[int, int], one_row: bool) -> str:
+    """A per-axis setting of a layer: :func:`pair`, or the one value of a 1-D layer
+    (held as the columns of a single row)."""
+    return str(values[1]) if one_row else pair(values)
+
+
+def size(shape: tuple[int, ...], one_row: bool) -> str:
+    """A shape for a sentence: :func:`dims`, without the row of length one a 1-D
+    layer's arrays are held in."""
+    return dims((*shape[:-2], shape[-1]) if one_row and len(shape) >= 2 else shape)
 
 
 def dims(shape: Iterable[int]) -> str:
@@ -37,9 +51,11 @@ def dims(shape: Iterable[int]) -> str:
 def sides(layer: Layer) -> str:
     """The padding resolved to numbers: ``1`` or ``1×2`` when each side of an axis
     has the same, else ``top 0, bottom 1, left 0, right 1``."""
+    top, bottom, left, right = layer.sides
+    if layer.layout.one_row:  # a signal's one axis
+        return str(left) if left == right else f"start {left}, end {right}"
     if layer.padding_end is None:
         return pair(layer.padding)
-    top, bottom, left, right = layer.sides
     return f"top {top}, bottom {bottom}, left {left}, right {right}"
 
 

@@ -250,6 +250,8 @@ class MathMLPrinter(NotationPrinter):
             return f"<mn>{('' if compact else ',').join(str(i) for i in index)}</mn>"
         items = [f"<mn>{i}</mn>" if isinstance(i, int) else f"<mi>{esc(i)}</mi>"
                  for i in index]
+        if any(len(str(i)) > 1 for i in index):  # an index such as i·s + a: commas
+            compact = False
         joined = (self.SEPARATOR if compact else "<mo>,</mo>").join(items)
         return joined if len(items) == 1 else f"<mrow>{joined}</mrow>"
 
