@@ -162,3 +162,70 @@ def test_a_transposed_layer_takes_a_padding_pair_and_one_group(tmp_path: Path) -
     assert run.returncode == 0, run.stderr
     # PyTorch's conv_transpose2d(x, k, stride=2, padding=1)
     assert json.loads(run.stdout)["output"] == [[1, 4, 2], [1, 2, 2], [3, 8, 4]]
+
+
+# --------------------------------------------------------------------------
+# a 1-D layer with the variants, against PyTorch's conv1d
+
+
+@st.composite
+def signal_problems(draw: Any) -> dict[str, Any]:
+    """A random 1-D layer with groups, a named or numeric padding, a mode, a dilation."""
+    groups = draw(st.integers(1, 2))
+    channels, filters = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    k, dilation = draw(st.integers(1, 4)), draw(st.integers(1, 2))
+    span = dilation * (k - 1) + 1
+    form = draw(st.sampled_from(["valid", "same", "full", 0, 1]))
+    stride = 1 if form == "same" else draw(st.integers(1, 2))
+    before, after = {"valid": (0, 0), "same": ((span - 1) // 2, span // 2),
+                     "full": (span - 1, span - 1), 0: (0, 0), 1: (1, 1)}[form]
+    length = draw(st.integers(max(1, span - before - after), span + 3))
+    out = (length + before + after - span) // stride + 1
+    data: dict[str, Any] = {
+        "dimensions": 1, "input": _grid(draw, DYADIC, (channels, length)),
+        "filter": _grid(draw, DYADIC, (filters, channels // groups, k)),
+        "stride": stride, "padding": form, "dilation": dilation, "groups": groups,
+        "grad_output": _grid(draw, DYADIC, (filters, out)),
+    }
+    if draw(st.booleans()):
+        data["mode"] = "convolution"
+    if draw(st.booleans()):
+        data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
+    return _stringified(data)
+
+
+def _conv1d(torch: Any, data: dict[str, Any]) -> dict[str, Any]:
+    functional = torch.nn.functional
+
+    def tensor(values: Any) -> Any:
+        return torch.tensor(oracle.floats(oracle.fr(values)),
+                            dtype=torch.float64).requires_grad_()
+
+    x, k = tensor([data["input"]]), tensor(data["filter"])
+    b = tensor(data["bias"]) if "bias" in data else None
+    span = data["dilation"] * (len(data["filter"][0][0]) - 1) + 1
+    form = data["padding"]
+    before, after = {"valid": (0, 0), "same": ((span - 1) // 2, span // 2),
+                     "full": (span - 1, span - 1)}.get(form, (form, form))
+    kernel = torch.flip(k, (-1,)) if data.get("mode") == "convolution" else k
+    z = functional.conv1d(functional.pad(x, (before, after)), kernel, b,
+                          stride=data["stride"], dilation=data["dilation"],
+                          groups=data["groups"])
+    z.backward(tensor([data["grad_output"]]).detach())
+    out = {"output": z[0], "grad_filter": k.grad, "grad_input": x.grad[0]}
+    if b is not None:
+        out["grad_bias"] = b.grad
+    return {key: value.detach().tolist() for key, value in out.items()}
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+@settings(PROPERTY, max_examples=25)
+@given(signal_problems())
+def test_signal_variants_match_torch_conv1d(data: dict[str, Any]) -> None:
+    import torch
+
+    got = engine_result(problem_from_data(data))
+    want = _conv1d(torch, data)
+    for key, value in want.items():
+        oracle.assert_close(got[key], value, key)
