@@ -395,64 +395,117 @@ def _decimal_rows(magnitude: IntArray, factor: int, negative: IntArray,
     return rows, positional
 
 
+#: 10^0 … 10^18, every power of ten below 2^63
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def _digit_count(q: IntArray) -> IntArray:
+    """The number of decimal digits of each ``q`` ≥ 0 (0 for 0)."""
+    return np.searchsorted(_POW10, q, side="right").astype(np.int64)
+
+
+def _positional_rows(q: IntArray, negative: IntArray, places: int
+                     ) -> tuple[IntArray, IntArray]:
+    """``±q / 10**places`` (int64 q ≥ 0) as :func:`cnnstep.numbers.json_number`
+    writes it positionally, as rows of ASCII bytes, 0 where a row has no character:
+    a sign unless the value is 0, the whole part without leading zeros (at least
+    one digit), and a point and the fraction's digits without trailing zeros only
+    when there are any; and whether each row is within the exponents that JSON
+    writes positionally (±20). The character of exponent e in q is the digit
+    ``(q // 10**e) % 10``, 0 beyond q's digits."""
+    count = _digit_count(q)
+    zero = q == 0
+    exponent = count - 1 - places
+    positional = zero | ((exponent >= -20) & (exponent <= 20))
+    top = max(int(count.max(initial=0)) - 1, places)  # the highest exponent written
+    point = top - places + 2  # the column of the point: a sign, then the whole part
+    rows = np.zeros((q.size, point + 1 + places if places else point), dtype=np.uint8)
+    rows[:, 0] = np.where(negative & ~zero, 45, 0)  # "-"
+
+    def digit(e: int) -> IntArray:
+        if e >= len(_POW10):
+            return np.zeros(q.size, dtype=np.uint8)
+        digits: IntArray = ((q // _POW10[e]) % 10).astype(np.uint8)
+        return digits
+
+    last = np.maximum(count - 1, places)  # the whole part: from here down to exponent places
+    for e in range(top, places - 1, -1):
+        rows[:, point - 1 - (e - places)] = np.where(e <= last, digit(e) + 48, 0)
+    if places:
+        kept = np.zeros(q.size, dtype=bool)  # a nonzero digit at or below this exponent
+        for e in range(places):
+            fraction = digit(e)
+            kept |= fraction != 0
+            rows[:, point + places - e] = np.where(kept, fraction + 48, 0)
+        rows[:, point] = np.where(kept, 46, 0)  # "."
+    return rows, positional
+
+
+#: some entries of an array (their indices) and their texts as rows of ASCII bytes
+Piece = tuple[IntArray, IntArray]
+
+
 #: the float type that estimates a quotient, and a bound on its error in units of
 #: the quotient (below 10^18): 64-bit mantissas where the machine has them
 _ESTIMATE = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else np.float64
 _ESTIMATE_ERROR = 10**18 // 2 ** (np.finfo(_ESTIMATE).nmant - 8) + 2  # 2^8 ulps to spare
 _SIGNIFICANT = 17
+#: most decimal places of a quotient worked out in bulk
+_MOST_PLACES = 251
+#: 10^p for p = 0 … _MOST_PLACES, each correctly rounded to the estimate's precision,
+#: and modulo 2^64
+_TENS: Array = np.array([_ESTIMATE(f"1e{p}") for p in range(_MOST_PLACES + 1)], dtype=_ESTIMATE)
+_TENS_WRAPPED: IntArray = np.array([pow(10, p, 2**64) for p in range(_MOST_PLACES + 1)],
+                         dtype=np.uint64)
 
 
 def _floor_quotients(a: IntArray, d: int, places: IntArray) -> tuple[IntArray, IntArray]:
     """``divmod(a · 10**places, d)`` for each entry, exactly, where the quotient is
-    below 10^18 and ``(error + 2) · d < 2^63``: a float estimate of the quotient,
-    then the remainder computed modulo 2^64 (it is known to be within ±(error+1)·d,
-    so the wrapped value is the true one) and the estimate corrected by it."""
-    tens = np.power(np.full(a.shape, 10, dtype=_ESTIMATE), places.astype(_ESTIMATE))
-    estimate = np.floor(a.astype(_ESTIMATE) * tens / _ESTIMATE(d))
+    below 10^18 and ``(error + 2) · d < 2^63``: a float estimate of the quotient
+    (three roundings, each within 2^-64 of it: off by less than 1), then the
+    remainder computed modulo 2^64 (it is known to be within ±(error+1)·d, so the
+    wrapped value is the true one) and the estimate corrected by it."""
+    divisor: Array = np.array(d, dtype=_ESTIMATE)
+    estimate = np.floor(a.astype(_ESTIMATE) * _TENS[places] / divisor)
     q = estimate.astype(np.int64)
-    mask = 2**64 - 1
-    powers = np.array([pow(10, int(p), 2**64) for p in range(int(places.max()) + 1)],
-                      dtype=np.uint64)
     with np.errstate(over="ignore"):
-        wrapped = (a.astype(np.uint64) * powers[places]
-                   - q.astype(np.uint64) * np.uint64(d & mask))
+        wrapped = (a.astype(np.uint64) * _TENS_WRAPPED[places]
+                   - q.astype(np.uint64) * np.uint64(d))
     r = wrapped.view(np.int64)
     step = r // d
     return q + step, r - step * d
 
 
-def _significant_rows(a: IntArray, negative: IntArray, d: int
-                      ) -> tuple[IntArray, IntArray]:
-    """``±a/d`` rounded half to even to 17 significant digits, as
+def _significant_rows(a: IntArray, negative: IntArray, d: int) -> list[Piece]:
+    """``±a/d`` (a > 0) rounded half to even to 17 significant digits, as
     :func:`cnnstep.numbers.json_number` writes a value with no finite decimal, as rows
-    of ASCII bytes; and which rows are done (the others: a value of 10^17 or more,
-    below 10^-250, or written with an exponent)."""
-    exponent = np.floor(np.log10(a.astype(np.float64)) - math.log10(d)).astype(np.int64)
-    places = _SIGNIFICANT - 1 - exponent
-    done = (places >= 0) & (places <= 250)
-    places = np.where(done, places, 0)
+    of ASCII bytes, in pieces (which entries, their rows); the entries left out: a
+    value of 10^17 or more, below 10^-250, or written with an exponent.
+
+    With ``e`` the float estimate of ⌊log10(a/d)⌋, nudged up so that it is the true
+    one or one more, the quotient ``⌊a · 10^(17−e) / d⌋`` has 18 digits or 17: the
+    18th digit and the remainder, or the remainder alone, round it."""
+    e = np.floor(np.log10(a.astype(np.float64)) - math.log10(d) + 1e-9).astype(np.int64)
+    places = _SIGNIFICANT - e
+    chosen = np.flatnonzero((places >= 1) & (places <= _MOST_PLACES))
+    a, negative, places = a[chosen], negative[chosen], places[chosen]
     q, r = _floor_quotients(a, d, places)
-    for _ in range(2):  # the float exponent may be one off either way
-        low, high = q < 10 ** (_SIGNIFICANT - 1), q >= 10**_SIGNIFICANT
-        if not (low | high).any():
-            break
-        places = np.where(low, places + 1, np.where(high, places - 1, places))
-        done &= (places >= 0) & (places <= 250)
-        places = np.where(done, places, 0)
-        q, r = _floor_quotients(a, d, places)
-    done &= (q >= 10 ** (_SIGNIFICANT - 1)) & (q < 10**_SIGNIFICANT)
-    q = q + ((2 * r > d) | ((2 * r == d) & (q % 2 == 1)))
+    long = q >= 10**_SIGNIFICANT
+    last = q % 10
+    q, places = np.where(long, q // 10, q), places - long
+    above = np.where(long, (last > 5) | ((last == 5) & (r > 0)), 2 * r > d)
+    half = np.where(long, (last == 5) & (r == 0), 2 * r == d)
+    q = q + (above | (half & (q % 2 == 1)))
     over = q >= 10**_SIGNIFICANT  # 9.99… rounded up to 10.0…
-    q, places = np.where(over, 10 ** (_SIGNIFICANT - 1), q), np.where(over, places - 1, places)
-    done &= places >= 0
-    width = max(38, int(places.max()) + 3) if a.size else 38
-    rows = np.zeros((a.size, width), dtype=np.uint8)
-    for group in sorted(set(places[done].tolist())):  # np.unique imports numpy.ma
-        where = np.flatnonzero(done & (places == group))
-        made, positional = _decimal_rows(q[where], 1, negative[where], int(group))
-        done[where[~positional]] = False
-        rows[where[positional], : made.shape[1]] = made[positional]
-    return rows, done
+    q, places = np.where(over, q // 10, q), places - over
+    places = np.where(places >= 0, places, -1)
+    pieces = []
+    counts = np.bincount(places + 1)
+    for group in np.flatnonzero(counts[1:]).tolist():  # rows of one length of fraction
+        where = np.flatnonzero(places == group)
+        made, positional = _positional_rows(q[where], negative[where], group)
+        pieces.append((chosen[where[positional]], made[positional]))
+    return pieces
 
 
 def number_rows(values: Scaled) -> IntArray:
@@ -468,31 +521,33 @@ def number_rows(values: Scaled) -> IntArray:
     twos, fives, rest = _split_ten(d)
     places = max(twos, fives)
     factor = 10**places // (d // rest)
-    bulk = np.zeros(flat.size, dtype=bool)
-    rows = np.zeros((flat.size, 2), dtype=np.uint8)
-
-    def put(where: IntArray, made: IntArray) -> None:
-        nonlocal rows
-        if made.shape[1] > rows.shape[1]:
-            rows = np.pad(rows, ((0, 0), (0, made.shape[1] - rows.shape[1])))
-        rows[where, : made.shape[1]] = made
-        bulk[where] = True
-
+    pieces: list[Piece] = []
     if flat.dtype != object and rest < INT64:
         ends = flat % rest == 0 if rest > 1 else np.ones(flat.size, dtype=bool)
         where = np.flatnonzero(ends)
-        if where.size and max(9 * (len(_limbs(factor)) + 3), places + 1) <= _BULK_COLUMNS:
-            made, positional = _decimal_rows(np.abs(flat[where]) // rest, factor,
-                                             flat[where] < 0, places)
-            put(where[positional], made[positional])
+        magnitude = np.abs(flat[where]) // rest
+        if where.size and factor < INT64 and largest(magnitude) * factor < INT64:
+            made, positional = _positional_rows(magnitude * np.int64(factor), flat[where] < 0,
+                                                places)
+            pieces.append((where[positional], made[positional]))
+        elif where.size and max(9 * (len(_limbs(factor)) + 3), places + 1) <= _BULK_COLUMNS:
+            made, positional = _decimal_rows(magnitude, factor, flat[where] < 0, places)
+            pieces.append((where[positional], made[positional]))
         where = np.flatnonzero(~ends)
         if where.size and (_ESTIMATE_ERROR + 2) * d < 2**62:
-            made, done = _significant_rows(np.abs(flat[where]), flat[where] < 0, d)
-            put(where[done], made[done])
+            pieces += [(where[part], made) for part, made in
+                       _significant_rows(np.abs(flat[where]), flat[where] < 0, d)]
+    bulk = np.zeros(flat.size, dtype=bool)
+    for where, _ in pieces:
+        bulk[where] = True
     others = np.flatnonzero(~bulk)
     if others.size:
         texts = np.array([json_ratio(int(n), d) for n in flat[others]], dtype="S")
-        put(others, texts.view(np.uint8).reshape(others.size, texts.dtype.itemsize))
+        pieces.append((others, texts.view(np.uint8).reshape(others.size,
+                                                            texts.dtype.itemsize)))
+    rows = np.zeros((flat.size, max(made.shape[1] for _, made in pieces)), dtype=np.uint8)
+    for where, made in pieces:
+        rows[where, : made.shape[1]] = made
     return rows
 
 

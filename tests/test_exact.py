@@ -149,6 +149,22 @@ def test_json_in_bulk_is_json_number_by_number(numerators: list[int], denominato
     assert exact.json_text(nested) == dumps_value(nested.fractions.tolist())
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([3, 7, 49, 3 * 2**20, 7 * 5**9, 802816 * 50000, 2**40 * 3]),
+       st.integers(-25, 17), st.integers(-3, 3))
+def test_json_in_bulk_rounds_at_the_seventeenth_digit(denominator: int, power: int,
+                                                      offset: int) -> None:
+    """Values next to powers of ten (9.99… rounds up to 10) and next to a rounding
+    half in the 17th digit, where the quotient has 17 digits or 18."""
+    near_power = Fraction(10) ** power * denominator + offset
+    half = (Fraction(10) ** (power + 17) * 2 + 1) / 2 / 10**17 * denominator + offset
+    numerators = [int(near_power), int(half), -int(near_power), 1, -1]
+    numerators = [n for n in numerators if abs(n) < 2**63]
+    values = exact.Scaled(np.array(numerators, dtype=np.int64), denominator)
+    expected = "[" + ", ".join(json_number(Fraction(n, denominator)) for n in numerators) + "]"
+    assert exact.json_text(values) == expected
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(-10**40, 10**40), st.integers(1, 10**40))
 def test_json_ratio_is_json_number(numerator: int, denominator: int) -> None:
