@@ -600,62 +600,222 @@ def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
     return Scaled(exact.fitted(cropped, bound), kernel.denominator * grad.denominator).reduced()
 
 
-def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
-    """The result of a layer with nothing after the convolution, over integer arrays:
-    the same values as :func:`solve` (by the same formulas, summed in another order),
-    keyed by the :class:`Solution` attributes ``output``, ``loss``, ``grad_output``,
-    ``grad_filter``, ``grad_bias``, ``grad_input``, ``updated_filter`` and
-    ``updated_bias``; None for a layer with an activation or a pool.
-
-    ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
-    ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
-    ``dL/dX`` by :func:`scaled_input_gradient`. The work limit is not checked here.
-    """
+def _scaled_conv(problem: Problem) -> tuple[Scaled, IntArray]:
+    """Z = Xpad ⋆ K + B as one product of the windows of Xpad with K, and the windows."""
     layer = problem.layer
-    if layer.layered:
-        return None
     x, k = problem.exact_input.scaled, problem.exact_filter.scaled
-    filters = layer.filters
     ph, pw = layer.padding
     xpad = np.pad(x.numerators, ((0, 0), (ph, ph), (pw, pw)))
     columns = scaled_correlation_columns(xpad, layer.kernel_size, layer.stride, layer.dilation)
     oh, ow = layer.output_size
-    products = exact.matmul(columns, np.ascontiguousarray(k.numerators.reshape(filters, -1).T))
-    z = Scaled(np.ascontiguousarray(products.T).reshape(filters, oh, ow),
+    products = exact.matmul(columns,
+                            np.ascontiguousarray(k.numerators.reshape(layer.filters, -1).T))
+    z = Scaled(np.ascontiguousarray(products.T).reshape(layer.filters, oh, ow),
                x.denominator * k.denominator)
-    if problem.exact_bias is not None:
-        b = problem.exact_bias.scaled
-        ones = Scaled(np.ones((1, oh, ow), dtype=np.int64), 1)
-        broadcast = Scaled(exact.fitted(np.asarray(b.numerators.reshape(-1, 1, 1)
-                                                   * ones.numerators)), b.denominator)
-        z = exact.linear([(z, Fraction(1)), (broadcast, Fraction(1))])
-    else:
-        z = z.reduced()
-    out: dict[str, Scaled | Fraction] = {"output": z}
+    if problem.exact_bias is None:
+        return z.reduced(), columns
+    b = problem.exact_bias.scaled
+    ones = Scaled(np.ones((1, oh, ow), dtype=np.int64), 1)
+    broadcast = Scaled(exact.fitted(np.asarray(b.numerators.reshape(-1, 1, 1)
+                                               * ones.numerators)), b.denominator)
+    return exact.linear([(z, Fraction(1)), (broadcast, Fraction(1))]), columns
+
+
+def _scaled_forward(problem: Problem) -> tuple[dict[str, Scaled], Any]:
+    """Z (or the input of a layer alone), A and P over integer arrays, and what the
+    backward pass needs of them: the windows of Xpad and the pool's winning taps."""
+    layer = problem.layer
+    if layer.convolution:
+        z, columns = _scaled_conv(problem)
+    else:  # a layer alone: the input goes straight on
+        z, columns = problem.exact_input.scaled, None
+    stages = {"conv": z}
+    last = z
+    if layer.activation is not None:
+        last = stages["activated"] = _scaled_leaky(z.numerators > 0, z, layer.activation)
+    taps = None
+    if layer.pool is not None:
+        last, taps = scaled_pool_forward(last, layer.pool)
+        stages["pooled"] = last
+    stages["output"] = last
+    return stages, (columns, taps)
+
+
+def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
+    """The result of a layer over integer arrays: the same values as :func:`solve`
+    (by the same formulas, summed in another order), keyed by the :class:`Solution`
+    attributes ``output``, ``loss``, ``grad_output``, ``grad_filter``, ``grad_bias``,
+    ``grad_input``, ``updated_filter`` and ``updated_bias``, and ``conv``,
+    ``activated``, ``pooled``, ``grad_conv`` and ``grad_activated`` with an
+    activation or a pool; None after a sigmoid or tanh, whose values are floats.
+
+    ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
+    ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
+    ``dL/dX`` by :func:`scaled_input_gradient`; the activation and the pool by
+    :func:`_scaled_leaky`, :func:`scaled_pool_forward` and
+    :func:`scaled_pool_backward`. The work limit is not checked here.
+    """
+    layer = problem.layer
+    if layer.activation is not None and not layer.activation.exact:
+        return None
+    stages, (columns, taps) = _scaled_forward(problem)
+    out: dict[str, Scaled | Fraction] = dict(stages)
+    last = stages["output"]
     if problem.exact_target is not None:
-        difference = exact.linear([(z, Fraction(1)), (problem.exact_target.scaled, Fraction(-1))])
+        difference = exact.linear([(last, Fraction(1)),
+                                   (problem.exact_target.scaled, Fraction(-1))])
         squares = Fraction(exact.sum_of_squares(difference.numerators),
                            difference.denominator ** 2)
-        out["loss"] = squares * Fraction(*loss_scale(problem.loss, z.size))
-        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, z.size)))
+        out["loss"] = squares * Fraction(*loss_scale(problem.loss, last.size))
+        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, last.size)))
     elif problem.exact_grad_output is not None:
         grad = problem.exact_grad_output.scaled
     else:
         return out
     out["grad_output"] = grad
-    g = grad.numerators.reshape(filters, oh * ow)
+    if layer.pool is not None:
+        before = stages.get("activated", stages["conv"])
+        grad = scaled_pool_backward(grad, layer.pool, before.shape, taps)
+    if layer.activation is not None:
+        out["grad_activated"] = grad
+        grad = _scaled_leaky(stages["conv"].numerators > 0, grad, layer.activation)
+    out["grad_conv"] = grad
+    if columns is None:  # a layer alone: dL/dX is what came back through it
+        out["grad_input"] = grad
+        return out
+    out.update(_scaled_conv_backward(problem, columns, grad))
+    return out
+
+
+def _scaled_conv_backward(problem: Problem, columns: IntArray, dz: Scaled
+                          ) -> dict[str, Scaled]:
+    """dL/dK, dL/dB, dL/dX and the updated weights from dL/dZ over integer arrays."""
+    layer = problem.layer
+    x, k = problem.exact_input.scaled, problem.exact_filter.scaled
+    oh, ow = layer.output_size
+    g = dz.numerators.reshape(layer.filters, oh * ow)
     dk = Scaled(exact.matmul(g, columns).reshape(layer.filter_shape),
-                x.denominator * grad.denominator).reduced()
-    out["grad_filter"] = dk
+                x.denominator * dz.denominator).reduced()
+    out = {"grad_filter": dk}
     if problem.exact_bias is not None:
-        out["grad_bias"] = Scaled(exact.total(g, (1,)), grad.denominator).reduced()
-    out["grad_input"] = scaled_input_gradient(k, grad, layer)
+        out["grad_bias"] = Scaled(exact.total(g, (1,)), dz.denominator).reduced()
+    out["grad_input"] = scaled_input_gradient(k, dz, layer)
     rate = problem.learning_rate
     if rate is not None:
         out["updated_filter"] = exact.linear([(k, Fraction(1)), (dk, -rate)])
         if problem.exact_bias is not None:
-            db = out["grad_bias"]
-            assert isinstance(db, Scaled)
             out["updated_bias"] = exact.linear([(problem.exact_bias.scaled, Fraction(1)),
-                                                (db, -rate)])
+                                                (out["grad_bias"], -rate)])
     return out
+
+
+# --------------------------------------------------------------------------
+# the activation and the pool over integer arrays
+
+
+def _scaled_leaky(positive: IntArray, values: Scaled, activation: Activation) -> Scaled:
+    """``values`` where ``positive``, else ``slope · values``: A = f(Z) with the mask
+    Z > 0, and dL/dZ = dL/dA ⊙ f′(Z) likewise, as f′ is 1 where Z > 0 and the slope
+    elsewhere (ReLU: slope 0, so ReLU′(0) = 0; leaky ReLU′(0) = slope, as PyTorch).
+    With the slope p/q, the numerators are n·q or n·p over the denominator times q."""
+    slope = activation.slope if activation.kind == "leaky_relu" else Fraction(0)
+    n = values.numerators
+    chosen = exact.choose(positive, exact.scale(n, slope.denominator),
+                          exact.scale(n, slope.numerator))
+    return Scaled(chosen, values.denominator * slope.denominator).reduced()
+
+
+def _tap_windows(pool: Pool, axis: int, tap: int) -> tuple[slice, slice]:
+    """Along one axis, the windows whose tap ``tap`` reads an entry of the pool's input
+    (not its padding, nor past it), and the entries they read: window i reads
+    ``i·s + tap·d − p``, in range for a run of consecutive windows."""
+    count = geometry.pool_sizes(pool)[axis]
+    step, size = pool.stride[axis], pool.input_size[axis]
+    offset = tap * pool.dilation[axis] - pool.padding[axis]
+    first = max(0, -(offset // step))  # ⌈−offset / s⌉
+    last = min(count - 1, (size - 1 - offset) // step)
+    if last < first:
+        return slice(0, 0), slice(0, 0)
+    start = first * step + offset
+    return slice(first, last + 1), slice(start, start + (last - first) * step + 1, step)
+
+
+def _taps(pool: Pool) -> list[tuple[int, tuple[slice, slice], tuple[slice, slice]]]:
+    """Every tap of the window in row-major order: its number, the windows (rows,
+    columns) it reads an entry for, and those entries."""
+    out = []
+    for m in range(pool.size[0]):
+        rows, cells_r = _tap_windows(pool, 0, m)
+        for n in range(pool.size[1]):
+            cols, cells_c = _tap_windows(pool, 1, n)
+            out.append((m * pool.size[1] + n, (rows, cols), (cells_r, cells_c)))
+    return out
+
+
+def _mean_shares(pool: Pool) -> tuple[IntArray, int]:
+    """Mean pooling's divisors as integers over their least common multiple L: for
+    each window, L / its divisor (:func:`geometry.pool_divisor`), and L."""
+    counts = []
+    for axis in range(2):
+        taps = np.arange(pool.size[axis]) * pool.dilation[axis]
+        start = np.arange(geometry.pool_sizes(pool)[axis])[:, None] * pool.stride[axis]
+        padded = start + taps
+        inside = padded < pool.padded_size[axis]
+        if not pool.count_include_pad:
+            inside &= (padded >= pool.padding[axis]) & (
+                padded < pool.padding[axis] + pool.input_size[axis])
+        counts.append(inside.sum(axis=1))
+    divisors = counts[0][:, None] * counts[1][None, :]
+    common = math.lcm(*{int(v) for v in divisors.flat})
+    return np.asarray(common // divisors, dtype=np.int64), common
+
+
+def scaled_pool_forward(a: Scaled, pool: Pool) -> tuple[Scaled, IntArray | None]:
+    """P over integer arrays, and for max and min the tap (row-major in the window)
+    of each first extreme: the taps in order, each compared with the best so far on
+    the windows where it reads an entry, only a strictly better one replacing it.
+    Mean: the window's sum times L / divisor over the denominator times L."""
+    channels = a.shape[0]
+    oh, ow = geometry.pool_sizes(pool)
+    n = a.numerators
+    taps = _taps(pool)
+    if pool.kind == "mean":
+        shares, common = _mean_shares(pool)
+        bound = exact.largest(n) * len(taps)
+        sums = np.zeros((channels, oh, ow), dtype=np.int64 if bound < exact.INT64
+                        and n.dtype != object else object)
+        for _, (rows, cols), (cells_r, cells_c) in taps:
+            sums[:, rows, cols] += n[:, cells_r, cells_c]
+        pooled = exact.product(exact.fitted(sums, bound), shares[None])
+        return Scaled(pooled, a.denominator * common).reduced(), None
+    best = np.zeros((channels, oh, ow), dtype=n.dtype)
+    winner = np.full((channels, oh, ow), -1, dtype=np.int64)
+    for tap, (rows, cols), (cells_r, cells_c) in taps:
+        value, held = n[:, cells_r, cells_c], best[:, rows, cols]
+        better = value > held if pool.kind == "max" else value < held
+        replace = (winner[:, rows, cols] < 0) | better
+        best[:, rows, cols] = np.where(replace, value, held)
+        winner[:, rows, cols] = np.where(replace, tap, winner[:, rows, cols])
+    return Scaled(exact.fitted(best), a.denominator), winner
+
+
+def scaled_pool_backward(grad: Scaled, pool: Pool, shape: tuple[int, ...],
+                         winners: IntArray | None) -> Scaled:
+    """dL/dA over integer arrays: tap by tap, each window's gradient to the entry the
+    tap reads, where the tap won (max, min) or always, times L / divisor (mean); at
+    most one part per tap reaches an entry, so the bound is the taps times the
+    largest part."""
+    g, denominator = grad.numerators, grad.denominator
+    if pool.kind == "mean":
+        shares, common = _mean_shares(pool)
+        g, denominator = exact.product(g, shares[None]), denominator * common
+    taps = _taps(pool)
+    bound = exact.largest(g) * len(taps)
+    out = np.zeros(shape, dtype=np.int64 if bound < exact.INT64 and g.dtype != object
+                   else object)
+    for tap, (rows, cols), (cells_r, cells_c) in taps:
+        part = g[:, rows, cols]
+        if winners is not None:
+            part = np.where(winners[:, rows, cols] == tap, part, 0)
+        out[:, cells_r, cells_c] += part
+    return Scaled(exact.fitted(out, bound), denominator).reduced()

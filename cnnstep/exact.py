@@ -210,6 +210,22 @@ def times(values: Scaled, factor: Fraction) -> Scaled:
                   values.denominator * factor.denominator).reduced()
 
 
+def choose(mask: IntArray, chosen: IntArray, other: IntArray) -> IntArray:
+    """``chosen`` where ``mask`` holds, else ``other``: int64 when both are."""
+    if chosen.dtype != object and other.dtype != object:
+        return np.where(mask, chosen, other)
+    return fitted(np.where(mask, _objects(chosen), _objects(other)))
+
+
+def product(a: IntArray, b: IntArray) -> IntArray:
+    """``a · b`` entry by entry (broadcast), exactly: int64 when the largest magnitudes
+    prove it safe, else Python integers."""
+    bound = largest(a) * largest(b)
+    if a.dtype != object and b.dtype != object and bound < INT64:
+        return np.asarray(a * b, dtype=np.int64)
+    return fitted(np.asarray(_objects(a) * _objects(b)), bound)
+
+
 def total(integers: IntArray, axis: tuple[int, ...] | None = None) -> IntArray:
     """Sums of integers along ``axis`` (None: all), exactly: int64 when the count of
     terms times the largest magnitude proves it safe, else Python integers."""
