@@ -291,6 +291,8 @@ def parse_decimals(value: Any, rank: int) -> Scaled | None:
     every list is full and the shape is rectangular. The caller then reads the
     array entry by entry, with its messages.
     """
+    if isinstance(value, Scaled):  # read from the text already (read_decimals)
+        return value if value.numerators.ndim == rank else None
     try:
         texts = np.array(value, dtype=str)
     except (ValueError, TypeError):
@@ -321,6 +323,106 @@ def parse_decimals(value: Any, rank: int) -> Scaled | None:
         integers = integers * (10 ** (most - places))
     integers = np.where(minus, -integers, integers)
     return Scaled(integers, 10**most).reduced()
+
+
+#: bytes of a number literal, and white space, in a JSON array's text
+_NUMBER_BYTES = np.zeros(256, dtype=bool)
+_NUMBER_BYTES[list(b"0123456789.-+eE")] = True
+_SPACE_BYTES = np.zeros(256, dtype=bool)
+_SPACE_BYTES[list(b" \t\r\n")] = True
+#: deepest array read from text (a filter's four axes)
+_MOST_AXES = 4
+
+
+def read_decimals(text: str) -> Scaled | None:
+    """The text of a JSON array (``[[0.25, -1], [3, 0.5]]``) read in bulk, as
+    :func:`parse_decimals` reads the lists JSON gives: None unless it is nested
+    lists, at most 4 deep, full and rectangular, of plain decimal literals as JSON
+    writes them (an optional minus, an integer part without leading zeros,
+    optionally a point and digits; 18 digits at most), with only white space
+    between. Numbers are the runs of number characters; the rest, with an ``n``
+    for each number and no white space, must be the text of the array's shape."""
+    try:
+        raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return None
+    number = _NUMBER_BYTES[raw]
+    before = np.concatenate(([False], number[:-1]))
+    after = np.concatenate((number[1:], [False]))
+    starts = np.flatnonzero(number & ~before)
+    ends = np.flatnonzero(number & ~after) + 1
+    keep = (~number & ~_SPACE_BYTES[raw]) | (number & ~before)
+    skeleton = np.where(number, ord("n"), raw)[keep]
+    shape = _skeleton_shape(skeleton)
+    if shape is None or skeleton.tobytes() != _skeleton(shape):
+        return None
+    read = _decimal_literals(raw, starts, ends - starts)
+    if read is None:
+        return None
+    return Scaled(read[0].reshape(shape), read[1]).reduced()
+
+
+def _skeleton_shape(skeleton: IntArray) -> tuple[int, ...] | None:
+    """The shape of nested lists from their skeleton (``[[n,n],[n,n]]``), read off
+    the first list at each depth: its commas at that depth, plus one."""
+    rank = int(np.argmax(skeleton != ord("["))) if skeleton.size else 0
+    if not 1 <= rank <= _MOST_AXES:
+        return None
+    depth = np.cumsum((skeleton == ord("[")).astype(np.int64) - (skeleton == ord("]")))
+    shape = []
+    for level in range(1, rank + 1):
+        closed = np.flatnonzero(depth[level - 1 :] == level - 1)
+        if not closed.size:
+            return None
+        end = level - 1 + int(closed[0])
+        commas = (skeleton[level - 1 : end] == ord(",")) & (depth[level - 1 : end] == level)
+        shape.append(int(commas.sum()) + 1)
+    return tuple(shape)
+
+
+def _skeleton(shape: tuple[int, ...]) -> bytes:
+    """The skeleton of full nested lists of this shape."""
+    text = b"n"
+    for size in reversed(shape):
+        text = b"[" + b",".join([text] * size) + b"]"
+    return text
+
+
+def _decimal_literals(raw: IntArray, starts: IntArray, lengths: IntArray
+                      ) -> tuple[IntArray, int] | None:
+    """The literals at ``starts`` as integers over one power of ten, or None unless
+    every one is a plain decimal as JSON writes it with at most 18 digits."""
+    width = int(lengths.max())
+    if width > _BULK_DIGITS + 2:
+        return None
+    columns = np.arange(width)
+    chars = np.where(columns < lengths[:, None],
+                     raw[np.minimum(starts[:, None] + columns, raw.size - 1)], 0)
+    negative = chars[:, 0] == ord("-")
+    body = np.where(negative[:, None], np.roll(chars, -1, axis=1), chars)
+    length = lengths - negative
+    inside = columns < length[:, None]
+    digit = (body >= ord("0")) & (body <= ord("9"))
+    point = body == ord(".")
+    points = point.sum(axis=1)
+    at = np.argmax(point, axis=1)
+    second = body[:, 1] if width > 1 else np.zeros(body.shape[0], dtype=body.dtype)
+    ok = ((inside & ~digit & ~point).sum(axis=1) == 0) & (points <= 1) & digit[:, 0] \
+        & ((body[:, 0] != ord("0")) | (length == 1) | (second == ord("."))) \
+        & ((points == 0) | (at < length - 1)) & (length - points <= _BULK_DIGITS)
+    if not bool(ok.all()):
+        return None
+    value = np.zeros(body.shape[0], dtype=np.int64)
+    for column in range(width):
+        step = inside[:, column] & digit[:, column]
+        value = np.where(step, value * 10 + (body[:, column].astype(np.int64) - ord("0")),
+                         value)
+    places = np.where(points > 0, length - at - 1, 0)
+    most = int(places.max())
+    if int((length - points + most - places).max()) > _BULK_DIGITS:
+        return None
+    value = value * _POW10[most - places]
+    return np.where(negative, -value, value), 10**most
 
 
 # --------------------------------------------------------------------------
