@@ -677,23 +677,32 @@ def json_text(values: Scaled) -> str:
 
         return json_ratio(int(values.numerators), values.denominator)
     shape = values.shape
+    if not values.size:
+        return _empty_lists(shape)
     rank = len(shape)
     numbers = number_rows(values)
-    index = np.indices(shape).reshape(rank, -1)
-    opens = np.zeros(values.size, dtype=np.int64)
-    closes = np.zeros(values.size, dtype=np.int64)
-    first = np.ones(values.size, dtype=bool)
-    last = np.ones(values.size, dtype=bool)
-    for axis in range(rank - 1, -1, -1):  # an axis opens where every inner one does
-        first &= index[axis] == 0
-        last &= index[axis] == shape[axis] - 1
-        opens += first
-        closes += last
+    width = numbers.shape[1]
+    text = np.zeros((values.size, rank + width + rank + 2), dtype=np.uint8)
+    text[:, rank : rank + width] = numbers
+    text[:-1, -2:] = (44, 32)  # ", "
+    # lists open before the first number of a row and close after its last: as many
+    # as the axes whose block of numbers starts (ends) there
+    starts = np.arange(0, values.size, shape[-1])
+    ends = starts + shape[-1]
+    blocks = np.cumprod(shape[::-1])
+    opens = np.sum([starts % block == 0 for block in blocks], axis=0)
+    closes = np.sum([ends % block == 0 for block in blocks], axis=0)
     column = np.arange(rank)
-    before = np.where(column[None, ::-1] < opens[:, None], 91, 0).astype(np.uint8)  # "["
-    after = np.where(column[None, :] < closes[:, None], 93, 0).astype(np.uint8)  # "]"
-    separator = np.zeros((values.size, 2), dtype=np.uint8)
-    separator[:-1] = (44, 32)  # ", "
-    text = np.concatenate([before, numbers, after, separator], axis=1).ravel()
+    text[starts, :rank] = np.where(column[None, ::-1] < opens[:, None], 91, 0)  # "["
+    text[ends - 1, rank + width : 2 * rank + width] = np.where(
+        column[None, :] < closes[:, None], 93, 0)  # "]"
+    text = text.ravel()
     written: str = text[text != 0].tobytes().decode("ascii")
     return written
+
+
+def _empty_lists(shape: tuple[int, ...]) -> str:
+    """Nested JSON lists of a shape with a 0 in it."""
+    if not shape[0]:
+        return "[]"
+    return "[" + ", ".join([_empty_lists(shape[1:])] * shape[0]) + "]"
