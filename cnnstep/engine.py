@@ -623,14 +623,16 @@ def _scaled_conv(problem: Problem) -> tuple[Scaled, IntArray]:
     return exact.linear([(z, Fraction(1)), (broadcast, Fraction(1))]), columns
 
 
-def _scaled_forward(problem: Problem) -> tuple[dict[str, Scaled], Any]:
+def _scaled_forward(problem: Problem
+                    ) -> tuple[dict[str, Scaled], tuple[IntArray | None, IntArray | None]]:
     """Z (or the input of a layer alone), A and P over integer arrays, and what the
     backward pass needs of them: the windows of Xpad and the pool's winning taps."""
     layer = problem.layer
+    columns: IntArray | None = None
     if layer.convolution:
         z, columns = _scaled_conv(problem)
     else:  # a layer alone: the input goes straight on
-        z, columns = problem.exact_input.scaled, None
+        z = problem.exact_input.scaled
     stages = {"conv": z}
     last = z
     if layer.activation is not None:
