@@ -629,9 +629,11 @@ def _significant_rows(a: IntArray, negative: IntArray, d: int) -> list[Piece]:
 def number_rows(values: Scaled) -> IntArray:
     """Every value as :func:`cnnstep.numbers.json_number` writes it, as rows of ASCII
     bytes (0: no character). Values whose decimal terminates are written in bulk
-    from int64 digit arithmetic, and so are the others (17 significant digits) when
-    the denominator is below 2^62 / (the estimate's error + 2); the rest one by one
-    from their integers."""
+    from their digits, those of an int64 (:func:`_positional_rows`) when the value
+    times 10^places fits, else of base-10^9 limbs (:func:`_decimal_rows`); the others
+    (17 significant digits) from an exact int64 quotient when the denominator is
+    below 2^62 / (the estimate's error + 2); the rest one by one from their
+    integers."""
     from cnnstep.numbers import json_ratio
 
     flat = values.numerators.ravel()
