@@ -746,11 +746,12 @@ def scaled_correlation_columns(xpad: IntArray, kernel_size: tuple[int, int],
 
 def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
     """dL/dX without a window tensor: ``dXpad[c, i·sh + m·dh, j·sw + n·dw] += Σ_f K[f, c, m, n] ·
-    dZ[f, i, j]``, one (C × F)·(F × oh·ow) product per kernel position (m, n), cropped
-    by the padding on each side; ``kernel`` is the one the forward pass correlates
-    with (rot180(K) in mode "convolution"). The same numbers as the full convolution
-    of rot180(K) with the zero-inserted dL/dZ; memory in proportion to X."""
-    filters, _, kh, kw = kernel.shape
+    dZ[f, i, j]``, one (kw·C/G × F/G)·(F/G × oh·ow) product per kernel row m and group
+    (each group's channels take the products of its own filters only), cropped by the
+    padding on each side; ``kernel`` is the one the forward pass correlates with
+    (rot180(K) in mode "convolution"). The same numbers as the full convolution of
+    rot180(K) with the zero-inserted dL/dZ; memory in proportion to X."""
+    filters, seen, kh, kw = kernel.shape
     _, oh, ow = grad.shape
     sh, sw = layer.stride
     dh, dw = layer.dilation
@@ -761,16 +762,18 @@ def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
     bound = exact.largest(kernel.numerators) * exact.largest(g) * filters * kh * kw
     out: IntArray = np.zeros((channels, hp, wp),
                              dtype=np.int64 if bound < exact.INT64 else object)
-    for m in range(kh):
+    for m in range(kh):  # one product per kernel row and group: (kw·C/G × F/G)·(F/G × oh·ow)
+        blocks = []
+        for kb, gb in zip(split(kernel.numerators[:, :, m, :], groups), split(g, groups),
+                          strict=True):
+            row = kb.transpose(0, 2, 1).reshape(kb.shape[0], kw * seen)
+            # as (dZᵀ · rowᵀ)ᵀ, the way round BLAS takes fastest
+            blocks.append(exact.matmul(gb.T, row).T.reshape(kw, seen, oh, ow))
+        parts = np.concatenate(blocks, axis=1)
         for n in range(kw):
-            # each group's channels take the products of its own filters only
-            weights = kernel.numerators[:, :, m, n]
-            part = np.concatenate([
-                exact.matmul(np.ascontiguousarray(wb.T), gb)
-                for wb, gb in zip(split(weights, groups), split(g, groups), strict=True)])
             top, left = m * dh, n * dw
             out[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += \
-                part.reshape(channels, oh, ow)
+                parts[n]
     top, bottom, left, right = layer.sides
     cropped = np.ascontiguousarray(out[:, top : hp - bottom, left : wp - right])
     return Scaled(exact.fitted(cropped, bound), kernel.denominator * grad.denominator).reduced()
@@ -781,72 +784,242 @@ def _rotated(k: Scaled) -> Scaled:
     return Scaled(np.ascontiguousarray(k.numerators[..., ::-1, ::-1]), k.denominator)
 
 
-def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
-    """The result of a layer with nothing after the convolution, over integer arrays:
-    the same values as :func:`solve` (by the same formulas, summed in another order),
-    keyed by the :class:`Solution` attributes ``output``, ``loss``, ``grad_output``,
-    ``grad_filter``, ``grad_bias``, ``grad_input``, ``updated_filter`` and
-    ``updated_bias``; None for a layer with an activation or a pool, or a transposed
-    layer (its exact path is :func:`solve`).
+def _forward_kernel(problem: Problem) -> Scaled:
+    """The kernel the forward pass correlates with, over integers: K, or rot180(K) for
+    a true convolution."""
+    k = problem.exact_filter.scaled
+    return _rotated(k) if problem.layer.flipped else k
 
-    ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
-    ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
-    ``dL/dX`` by :func:`scaled_input_gradient`. With groups the windows of each
-    group's block of channels meet only that group's filters. The work limit is not
-    checked here.
-    """
+
+def _scaled_conv(problem: Problem) -> tuple[Scaled, list[IntArray]]:
+    """Z = Xpad ⋆ K + B as one product of the windows of Xpad with K per group, and the
+    windows of each group's block of channels."""
     layer = problem.layer
-    if layer.layered or layer.transposed:
-        return None
-    x, k = problem.exact_input.scaled, problem.exact_filter.scaled
-    forward_k = _rotated(k) if layer.flipped else k  # a true convolution: rot180(K)
-    filters, groups = layer.filters, layer.groups
+    x, k = problem.exact_input.scaled, _forward_kernel(problem)
     top, bottom, left, right = layer.sides
     xpad = np.pad(x.numerators, ((0, 0), (top, bottom), (left, right)))
     columns = [scaled_correlation_columns(block, layer.kernel_size, layer.stride,
-                                          layer.dilation) for block in split(xpad, groups)]
+                                          layer.dilation) for block in split(xpad, layer.groups)]
     oh, ow = layer.output_size
-    weights = split(forward_k.numerators.reshape(filters, -1), groups)
-    products = np.concatenate([exact.matmul(np.ascontiguousarray(wb), cb.T)
+    weights = split(k.numerators.reshape(layer.filters, -1), layer.groups)
+    products = np.concatenate([exact.matmul(cb, np.ascontiguousarray(wb.T)).T
                                for wb, cb in zip(weights, columns, strict=True)])
-    z = Scaled(np.ascontiguousarray(products).reshape(filters, oh, ow),
+    z = Scaled(np.ascontiguousarray(products).reshape(layer.filters, oh, ow),
                x.denominator * k.denominator)
-    if problem.exact_bias is not None:
-        b = problem.exact_bias.scaled
-        ones = Scaled(np.ones((1, oh, ow), dtype=np.int64), 1)
-        broadcast = Scaled(exact.fitted(np.asarray(b.numerators.reshape(-1, 1, 1)
-                                                   * ones.numerators)), b.denominator)
-        z = exact.linear([(z, Fraction(1)), (broadcast, Fraction(1))])
-    else:
-        z = z.reduced()
-    out: dict[str, Scaled | Fraction] = {"output": z}
+    if problem.exact_bias is None:
+        return z.reduced(), columns
+    b = problem.exact_bias.scaled
+    ones = Scaled(np.ones((1, oh, ow), dtype=np.int64), 1)
+    broadcast = Scaled(exact.fitted(np.asarray(b.numerators.reshape(-1, 1, 1)
+                                               * ones.numerators)), b.denominator)
+    return exact.linear([(z, Fraction(1)), (broadcast, Fraction(1))]), columns
+
+
+def _scaled_forward(problem: Problem
+                    ) -> tuple[dict[str, Scaled], tuple[list[IntArray] | None, IntArray | None]]:
+    """Z (or the input of a layer alone), A and P over integer arrays, and what the
+    backward pass needs of them: the windows of Xpad and the pool's winning taps."""
+    layer = problem.layer
+    columns: list[IntArray] | None = None
+    if layer.convolution:
+        z, columns = _scaled_conv(problem)
+    else:  # a layer alone: the input goes straight on
+        z = problem.exact_input.scaled
+    stages = {"conv": z}
+    last = z
+    if layer.activation is not None:
+        last = stages["activated"] = _scaled_leaky(z.numerators > 0, z, layer.activation)
+    taps = None
+    if layer.pool is not None:
+        last, taps = scaled_pool_forward(last, layer.pool)
+        stages["pooled"] = last
+    stages["output"] = last
+    return stages, (columns, taps)
+
+
+def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
+    """The result of a layer over integer arrays: the same values as :func:`solve`
+    (by the same formulas, summed in another order), keyed by the :class:`Solution`
+    attributes ``output``, ``loss``, ``grad_output``, ``grad_filter``, ``grad_bias``,
+    ``grad_input``, ``updated_filter`` and ``updated_bias``, and ``conv``,
+    ``activated``, ``pooled``, ``grad_conv`` and ``grad_activated`` with an
+    activation or a pool; None after a sigmoid or tanh, whose values are floats.
+
+    ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
+    ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
+    ``dL/dX`` by :func:`scaled_input_gradient`; the activation and the pool by
+    :func:`_scaled_leaky`, :func:`scaled_pool_forward` and
+    :func:`scaled_pool_backward`. The work limit is not checked here.
+    """
+    layer = problem.layer
+    if layer.transposed:  # its exact path is solve()
+        return None
+    if layer.activation is not None and not layer.activation.exact:
+        return None
+    stages, (columns, taps) = _scaled_forward(problem)
+    out: dict[str, Scaled | Fraction] = dict(stages)
+    last = stages["output"]
     if problem.exact_target is not None:
-        difference = exact.linear([(z, Fraction(1)), (problem.exact_target.scaled, Fraction(-1))])
+        difference = exact.linear([(last, Fraction(1)),
+                                   (problem.exact_target.scaled, Fraction(-1))])
         squares = Fraction(exact.sum_of_squares(difference.numerators),
                            difference.denominator ** 2)
-        out["loss"] = squares * Fraction(*loss_scale(problem.loss, z.size))
-        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, z.size)))
+        out["loss"] = squares * Fraction(*loss_scale(problem.loss, last.size))
+        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, last.size)))
     elif problem.exact_grad_output is not None:
         grad = problem.exact_grad_output.scaled
     else:
         return out
     out["grad_output"] = grad
-    g = grad.numerators.reshape(filters, oh * ow)
-    dk = Scaled(np.concatenate([exact.matmul(gb, cb) for gb, cb in
-                                zip(split(g, groups), columns, strict=True)])
-                .reshape(layer.filter_shape), x.denominator * grad.denominator).reduced()
+    if layer.pool is not None:
+        before = stages.get("activated", stages["conv"])
+        grad = scaled_pool_backward(grad, layer.pool, before.shape, taps)
+    if layer.activation is not None:
+        out["grad_activated"] = grad
+        grad = _scaled_leaky(stages["conv"].numerators > 0, grad, layer.activation)
+    out["grad_conv"] = grad
+    if columns is None:  # a layer alone: dL/dX is what came back through it
+        out["grad_input"] = grad
+        return out
+    out.update(_scaled_conv_backward(problem, columns, grad))
+    return out
+
+
+def _scaled_conv_backward(problem: Problem, columns: list[IntArray], dz: Scaled
+                          ) -> dict[str, Scaled]:
+    """dL/dK, dL/dB, dL/dX and the updated weights from dL/dZ over integer arrays; each
+    group's filters meet the windows of its own block of channels."""
+    layer = problem.layer
+    x, k = problem.exact_input.scaled, problem.exact_filter.scaled
+    oh, ow = layer.output_size
+    g = dz.numerators.reshape(layer.filters, oh * ow)
+    # as (windowsᵀ · dZᵀ)ᵀ: BLAS takes the long inner axis this way round many times faster
+    grads = np.concatenate([exact.matmul(cb.T, np.ascontiguousarray(gb.T)).T
+                            for cb, gb in zip(columns, split(g, layer.groups), strict=True)])
+    dk = Scaled(np.ascontiguousarray(grads).reshape(layer.filter_shape),
+                x.denominator * dz.denominator).reduced()
     if layer.flipped:  # the gradient of rot180(K), turned back
         dk = _rotated(dk)
-    out["grad_filter"] = dk
+    out = {"grad_filter": dk}
     if problem.exact_bias is not None:
-        out["grad_bias"] = Scaled(exact.total(g, (1,)), grad.denominator).reduced()
-    out["grad_input"] = scaled_input_gradient(forward_k, grad, layer)
+        out["grad_bias"] = Scaled(exact.total(g, (1,)), dz.denominator).reduced()
+    out["grad_input"] = scaled_input_gradient(_forward_kernel(problem), dz, layer)
     rate = problem.learning_rate
     if rate is not None:
         out["updated_filter"] = exact.linear([(k, Fraction(1)), (dk, -rate)])
         if problem.exact_bias is not None:
-            db = out["grad_bias"]
-            assert isinstance(db, Scaled)
             out["updated_bias"] = exact.linear([(problem.exact_bias.scaled, Fraction(1)),
-                                                (db, -rate)])
+                                                (out["grad_bias"], -rate)])
     return out
+
+
+# --------------------------------------------------------------------------
+# the activation and the pool over integer arrays
+
+
+def _scaled_leaky(positive: IntArray, values: Scaled, activation: Activation) -> Scaled:
+    """``values`` where ``positive``, else ``slope · values``: A = f(Z) with the mask
+    Z > 0, and dL/dZ = dL/dA ⊙ f′(Z) likewise, as f′ is 1 where Z > 0 and the slope
+    elsewhere (ReLU: slope 0, so ReLU′(0) = 0; leaky ReLU′(0) = slope, as PyTorch).
+    With the slope p/q, the numerators are n·q or n·p over the denominator times q."""
+    slope = activation.slope if activation.kind == "leaky_relu" else Fraction(0)
+    n = values.numerators
+    chosen = exact.choose(positive, exact.scale(n, slope.denominator),
+                          exact.scale(n, slope.numerator))
+    return Scaled(chosen, values.denominator * slope.denominator).reduced()
+
+
+def _tap_windows(pool: Pool, axis: int, tap: int) -> tuple[slice, slice]:
+    """Along one axis, the windows whose tap ``tap`` reads an entry of the pool's input
+    (not its padding, nor past it), and the entries they read: window i reads
+    ``i·s + tap·d − p``, in range for a run of consecutive windows."""
+    count = geometry.pool_sizes(pool)[axis]
+    step, size = pool.stride[axis], pool.input_size[axis]
+    offset = tap * pool.dilation[axis] - pool.padding[axis]
+    first = max(0, -(offset // step))  # ⌈−offset / s⌉
+    last = min(count - 1, (size - 1 - offset) // step)
+    if last < first:
+        return slice(0, 0), slice(0, 0)
+    start = first * step + offset
+    return slice(first, last + 1), slice(start, start + (last - first) * step + 1, step)
+
+
+def _taps(pool: Pool) -> list[tuple[int, tuple[slice, slice], tuple[slice, slice]]]:
+    """Every tap of the window in row-major order: its number, the windows (rows,
+    columns) it reads an entry for, and those entries."""
+    out = []
+    for m in range(pool.size[0]):
+        rows, cells_r = _tap_windows(pool, 0, m)
+        for n in range(pool.size[1]):
+            cols, cells_c = _tap_windows(pool, 1, n)
+            out.append((m * pool.size[1] + n, (rows, cols), (cells_r, cells_c)))
+    return out
+
+
+def _mean_shares(pool: Pool) -> tuple[IntArray, int]:
+    """Mean pooling's divisors as integers over their least common multiple L: for
+    each window, L / its divisor (:func:`geometry.pool_divisor`), and L."""
+    counts = []
+    for axis in range(2):
+        taps = np.arange(pool.size[axis]) * pool.dilation[axis]
+        start = np.arange(geometry.pool_sizes(pool)[axis])[:, None] * pool.stride[axis]
+        padded = start + taps
+        inside = padded < pool.padded_size[axis]
+        if not pool.count_include_pad:
+            inside &= (padded >= pool.padding[axis]) & (
+                padded < pool.padding[axis] + pool.input_size[axis])
+        counts.append(inside.sum(axis=1))
+    divisors = counts[0][:, None] * counts[1][None, :]
+    common = math.lcm(*{int(v) for v in divisors.flat})
+    return np.asarray(common // divisors, dtype=np.int64), common
+
+
+def scaled_pool_forward(a: Scaled, pool: Pool) -> tuple[Scaled, IntArray | None]:
+    """P over integer arrays, and for max and min the tap (row-major in the window)
+    of each first extreme: the taps in order, each compared with the best so far on
+    the windows where it reads an entry, only a strictly better one replacing it.
+    Mean: the window's sum times L / divisor over the denominator times L."""
+    channels = a.shape[0]
+    oh, ow = geometry.pool_sizes(pool)
+    n = a.numerators
+    taps = _taps(pool)
+    if pool.kind == "mean":
+        shares, common = _mean_shares(pool)
+        bound = exact.largest(n) * len(taps)
+        sums = np.zeros((channels, oh, ow), dtype=np.int64 if bound < exact.INT64
+                        and n.dtype != object else object)
+        for _, (rows, cols), (cells_r, cells_c) in taps:
+            sums[:, rows, cols] += n[:, cells_r, cells_c]
+        pooled = exact.product(exact.fitted(sums, bound), shares[None])
+        return Scaled(pooled, a.denominator * common).reduced(), None
+    best = np.zeros((channels, oh, ow), dtype=n.dtype)
+    winner = np.full((channels, oh, ow), -1, dtype=np.int64)
+    for tap, (rows, cols), (cells_r, cells_c) in taps:
+        value, held = n[:, cells_r, cells_c], best[:, rows, cols]
+        better = value > held if pool.kind == "max" else value < held
+        replace = (winner[:, rows, cols] < 0) | better
+        best[:, rows, cols] = np.where(replace, value, held)
+        winner[:, rows, cols] = np.where(replace, tap, winner[:, rows, cols])
+    return Scaled(exact.fitted(best), a.denominator), winner
+
+
+def scaled_pool_backward(grad: Scaled, pool: Pool, shape: tuple[int, ...],
+                         winners: IntArray | None) -> Scaled:
+    """dL/dA over integer arrays: tap by tap, each window's gradient to the entry the
+    tap reads, where the tap won (max, min) or always, times L / divisor (mean); at
+    most one part per tap reaches an entry, so the bound is the taps times the
+    largest part."""
+    g, denominator = grad.numerators, grad.denominator
+    if pool.kind == "mean":
+        shares, common = _mean_shares(pool)
+        g, denominator = exact.product(g, shares[None]), denominator * common
+    taps = _taps(pool)
+    bound = exact.largest(g) * len(taps)
+    out = np.zeros(shape, dtype=np.int64 if bound < exact.INT64 and g.dtype != object
+                   else object)
+    for tap, (rows, cols), (cells_r, cells_c) in taps:
+        part = g[:, rows, cols]
+        if winners is not None:
+            part = np.where(winners[:, rows, cols] == tap, part, 0)
+        out[:, cells_r, cells_c] += part
+    return Scaled(exact.fitted(out, bound), denominator).reduced()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import stat
 import sys
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cnnstep import geometry
-from cnnstep.exact import ExactArray, parse_decimals
+from cnnstep.exact import ExactArray, Scaled, parse_decimals, read_decimals
 from cnnstep.numbers import NumberError, parse_number
 
 #: an object array of Fractions (numpy does not type its entries)
@@ -661,6 +662,8 @@ _FORMS = {
 
 
 def _rank(value: Any, where: str) -> int:
+    if isinstance(value, Scaled):  # read in bulk from the text
+        return len(value.shape)
     rank = 0
     while isinstance(value, list):
         if not value:
@@ -1550,8 +1553,68 @@ def _brackets(shape: tuple[int, ...]) -> str:
     return "".join(f"[{n}]" for n in shape)
 
 
+#: a large array under one of these top-level keys is read straight from the text
+_BULK_KEY = re.compile(r'"(input|filter|kernel|target|grad_output)"\s*:\s*\[')
+#: the characters of an array of numbers
+_ARRAY_RUN = re.compile(r"[\[\]0-9.,+\-eE \t\r\n]*")
+#: fewer numbers than this are read as JSON gives them
+BULK_LEAST = 4096
+
+
+def _marker(key: str) -> str:
+    return f"\x00bulk {key}"
+
+
+def _array_end(text: str, start: int) -> int:
+    """The end of the array that opens at ``start``, or -1 when it holds more than
+    numbers, brackets, commas and white space."""
+    run = _ARRAY_RUN.match(text, start)
+    assert run is not None
+    chars = np.frombuffer(run.group().encode("ascii"), dtype=np.uint8)
+    depth = np.cumsum((chars == ord("[")).astype(np.int64) - (chars == ord("]")))
+    closed = np.flatnonzero(depth == 0)
+    return start + int(closed[0]) + 1 if closed.size else -1
+
+
+def _arrays_in_bulk(text: str) -> tuple[str, dict[str, Scaled]]:
+    """The text with each large array of decimals under an input, filter, target or
+    grad_output key replaced by a marker string, and the arrays read in bulk
+    (:func:`cnnstep.exact.read_decimals`) by key."""
+    found: dict[str, Scaled] = {}
+    if "\\u0000" in text:  # the markers' spelling: leave such a file to the reader
+        return text, found
+    pieces, done = [], 0
+    for match in _BULK_KEY.finditer(text):
+        key, start = match.group(1), match.end() - 1
+        if start < done or key in found:
+            continue
+        end = _array_end(text, start)
+        values = read_decimals(text[start:end]) if end > 0 else None
+        if values is None or values.size < BULK_LEAST:
+            continue
+        pieces += [text[done:start], json.dumps(_marker(key))]
+        done, found[key] = end, values
+    return "".join([*pieces, text[done:]]), found
+
+
 def parse_problem(text: str) -> Problem:
-    """A problem from the text of a problem file."""
+    """A problem from the text of a problem file.
+
+    Large arrays of plain decimals under the top-level keys input, filter, target
+    and grad_output are read from the text in bulk, without a Python object per
+    number; where the text with them left out does not parse to an object holding
+    them at the top level, the whole text is read as JSON gives it, so that every
+    message is the same."""
+    text = without_comments(text)
+    marked, arrays = _arrays_in_bulk(text)
+    if arrays:
+        try:
+            data = parse_json(marked)
+        except ProblemError:
+            data = None
+        if isinstance(data, dict) and all(data.get(key) == _marker(key) for key in arrays):
+            data.update(arrays)
+            return problem_from_data(data)
     return problem_from_data(parse_json(text))
 
 
