@@ -34,7 +34,8 @@ PROPERTY = settings(max_examples=30, deadline=None,
 
 @st.composite
 def variant_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
-    """A random layer with groups, a padding form, a mode, a dilation and a stride."""
+    """A random layer with groups, a padding form, a mode, a dilation and a stride, and
+    perhaps a (leaky) ReLU and a pool after it."""
     groups = draw(st.integers(1, 2))
     channels = groups * draw(st.integers(1, 2))
     filters = groups * draw(st.integers(1, 2))
@@ -65,6 +66,12 @@ def variant_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
         data["mode"] = "convolution"
     if draw(st.booleans()):
         data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
+    if draw(st.booleans()):
+        data["activation"] = draw(st.sampled_from(["relu", "leaky_relu"]))
+    if oh > 1 and ow > 1 and draw(st.booleans()):  # a 2×2 pool, stride 1, after the layer
+        data["pool"] = {"type": draw(st.sampled_from(["max", "min", "mean"])), "size": 2,
+                        "stride": 1}
+        oh, ow = oh - 1, ow - 1
     if draw(st.booleans()):
         data["target"] = _grid(draw, DYADIC, (filters, oh, ow))
         data["learning_rate"] = "1/4"
