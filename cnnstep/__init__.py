@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 from cnnstep import check as _check_package
 
 if TYPE_CHECKING:
-    from cnnstep.api import AnswersSource, Formulas, ProblemSource, Tolerance, Worked, solve
+    from cnnstep.api import (
+        AnswersSource,
+        Formulas,
+        ProblemSource,
+        Tolerance,
+        Worked,
+        WorkedVolume,
+        solve,
+    )
     from cnnstep.check import Report
     from cnnstep.problem import ProblemError
     from cnnstep.samples import path as sample
@@ -34,13 +42,15 @@ if TYPE_CHECKING:
 del _check_package
 
 __version__ = "0.1.0"
-__all__ = ["Formulas", "ProblemError", "Report", "Worked", "check", "sample", "solve"]
+__all__ = ["Formulas", "ProblemError", "Report", "Worked", "WorkedVolume", "check", "sample",
+           "solve"]
 
 #: each lazily imported name → the module that defines it (and its name there)
 _LAZY = {
     "solve": ("cnnstep.api", "solve"),
     "Worked": ("cnnstep.api", "Worked"),
     "Formulas": ("cnnstep.api", "Formulas"),
+    "WorkedVolume": ("cnnstep.api", "WorkedVolume"),
     "Report": ("cnnstep.check.marking", "Report"),
     "ProblemError": ("cnnstep.problem", "ProblemError"),
     "sample": ("cnnstep.samples", "path"),

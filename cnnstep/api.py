@@ -15,15 +15,19 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from cnnstep.engine import Solution
 from cnnstep.numbers import long_numbers
 from cnnstep.problem import (
+    SYMBOLIC_2D,
     Layer,
     Problem,
     ProblemError,
+    Volume,
     load,
     parse_json,
     problem_from_data,
     problem_or_layer,
     read_text,
+    read_volume,
     to_number,
+    volume_from_data,
     where,
 )
 from cnnstep.render import NO_HINTS, TEXT_WIDTH, Hints, Options, renderer
@@ -441,6 +445,83 @@ class Formulas(_Shown):
         return f"<cnnstep.Formulas: {self.layer.input_shape} ⋆ {self.layer.filter_shape}>"
 
 
+class WorkedVolume(_Shown):
+    """A solved 3-D layer (``"dimensions": 3``): its exact result and its worked
+    derivation, written whole (every entry, the volumes as depth slices).
+
+    >>> worked = cnnstep.solve({"dimensions": 3, "input": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]],
+    ...                         "filter": [[[1]], [[-1]]], "grad_output": [[[1, 0], [0, 0]]]})
+    >>> worked.result["output"]
+    [[[Fraction(-4, 1), Fraction(-4, 1)], [Fraction(-4, 1), Fraction(-4, 1)]]]
+    >>> worked.result["grad_input"][1]
+    [[Fraction(-1, 1), Fraction(0, 1)], [Fraction(0, 1), Fraction(0, 1)]]
+    """
+
+    def __init__(self, layer: Volume, *, max_work: int | None = None) -> None:
+        from cnnstep import budget
+
+        self.layer = layer
+        self.max_work = max_work
+        budget.check_volume(layer, max_work)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The result object, each array in the shape given, exact.
+
+        >>> volume = cnnstep.solve(cnnstep.sample("conv3d-small"))
+        >>> volume.result["grad_bias"], volume.result["updated_filter"][0][0][0]
+        (Fraction(25, 8), Fraction(29, 40))
+        """
+        from cnnstep import volume
+
+        return volume.solve(self.layer)
+
+    def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
+                   detail: Detail = "full") -> Derivation:
+        """The worked derivation as data; a 3-D layer's is written whole.
+
+        >>> volume = cnnstep.solve(cnnstep.sample("conv3d-small"))
+        >>> [step.title for step in volume.derivation().steps][:3]
+        ['Given', 'Output size', 'Forward pass']
+        """
+        from cnnstep.derivation.volume import derivation
+
+        for name, given in (("only", bool(tuple(only))), ("max_terms", max_terms is not None),
+                            ("detail", detail != "full")):
+            if given:
+                raise ProblemError(f"{name}: a 3-D layer's derivation is written whole")
+        return derivation(self.layer)
+
+    def check_work(self, format: str, *, max_terms: int | None = None,
+                   only: Iterable[str] = ()) -> None:
+        from cnnstep import budget
+
+        budget.check_volume(self.layer, self.max_work, derivation=True)
+
+    def __repr__(self) -> str:
+        return (f"<cnnstep.WorkedVolume: {self.layer.input.shape} ⋆ "
+                f"{self.layer.filter.shape}>")
+
+
+def _read_any(problem: ProblemSource) -> Volume | Problem | Layer:
+    """:func:`read`, or the 3-D layer (``"dimensions": 3``) the source holds; a file
+    is read once."""
+    if isinstance(problem, Problem | Layer):
+        return problem
+    if isinstance(problem, Mapping):
+        return volume_from_data(problem) if str(problem.get("dimensions")) == "3" else \
+            read(problem)
+    if isinstance(problem, str) and problem.lstrip().startswith("{"):
+        return read_volume(problem) or read(problem)
+    try:
+        data = parse_json(read_text(Path(problem)))
+        if isinstance(data, Mapping) and str(data.get("dimensions")) == "3":
+            return volume_from_data(data)
+        return problem_or_layer(data)
+    except ProblemError as error:
+        raise ProblemError(f"{where(problem)}: {error}") from None
+
+
 def read(problem: ProblemSource) -> Problem | Layer:
     """A problem (or a layer given by shapes) from a path, JSON text or a mapping.
 
@@ -462,7 +543,7 @@ def read(problem: ProblemSource) -> Problem | Layer:
 
 
 def solve(problem: ProblemSource, *, symbolic: bool = False,
-          max_work: int | None = None) -> Worked | Formulas:
+          max_work: int | None = None) -> Worked | Formulas | WorkedVolume:
     """Solve one layer exactly, as ``cnnstep solve`` does.
 
     ``problem`` is a path to a problem file, its JSON text, a mapping like the
@@ -485,7 +566,11 @@ def solve(problem: ProblemSource, *, symbolic: bool = False,
     ...
     cnnstep.problem.ProblemError: filter 1×3 is larger than the padded input 1×2
     """
-    read_in = read(problem)
+    read_in = _read_any(problem)
+    if isinstance(read_in, Volume):
+        if symbolic:
+            raise ProblemError(SYMBOLIC_2D)
+        return WorkedVolume(read_in, max_work=max_work)
     if isinstance(read_in, Layer):
         return Formulas(read_in, max_work=max_work)
     return Worked(read_in, symbolic=symbolic, max_work=max_work)

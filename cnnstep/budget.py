@@ -37,7 +37,7 @@ import numpy as np
 
 from cnnstep import geometry, quantities
 from cnnstep.exact import ExactArray, Scaled, largest
-from cnnstep.problem import Array, Layer, Problem, ProblemError
+from cnnstep.problem import Array, Layer, Problem, ProblemError, Volume
 
 #: the limit when none is given: about five seconds of work here, and well under
 #: 1 GB of memory, on every path
@@ -609,16 +609,17 @@ def _correlation(parts: _Parts, what: str, x_shape: tuple[int, int, int], dx: Di
                  k_shape: tuple[int, int, int, int], dk: Digits,
                  out: tuple[int, int, int]) -> Digits:
     """``engine.correlate``: x (C, H, W) with k (F, C, kh, kw) into out (F, oh, ow), through
-    an im2col matrix of oh·ow × C·kh·kw entries. Gives the sizes of its results."""
+    an im2col matrix of oh·ow × C·kh·kw entries. Gives the sizes of its results. A k of
+    (F, C/G, kh, kw) is grouped: each filter meets the C/G channels of its group only."""
     channels, height, width = x_shape
-    filters, _, kh, kw = k_shape
+    filters, seen, kh, kw = k_shape
     _, oh, ow = out
     n_x = _f(channels * height * width)
-    n_k = _f(filters * channels * kh * kw)
+    n_k = _f(filters * seen * kh * kw)
     columns = _f(oh * ow) * _f(channels * kh * kw)
-    products = columns * filters
+    products = _f(oh * ow) * _f(seen * kh * kw) * filters
     n_out = _f(filters * oh * ow)
-    inner = channels * kh * kw
+    inner = seen * kh * kw
     result = dx.times(dk, inner)
     scaling = n_x * scale(dx) + n_k * scale(dk)
     if dx.numerator + dk.numerator + math.log2(max(_f(inner), 1)) < 62:
@@ -813,8 +814,8 @@ def _filter_gradient(parts: _Parts, layer: Layer, dx: Digits, dg: Digits) -> Dig
     # the same correlation with the roles turned: C·kh·kw windows of rows × cols
     return _correlation(parts, f"dL/dK: a {_dims(rows, cols)} gradient over a "
                         f"{_dims(hp, wp)} padded input",
-                        (channels, hp, wp), dx, (filters, channels, rows, cols), dg,
-                        (filters, kh, kw))
+                        (channels, hp, wp), dx, (filters, layer.group_channels, rows, cols),
+                        dg, (filters, kh, kw))
 
 
 def _input_gradient(parts: _Parts, layer: Layer, dk: Digits, dg: Digits) -> Digits:
@@ -827,11 +828,11 @@ def _input_gradient(parts: _Parts, layer: Layer, dk: Digits, dg: Digits) -> Digi
     eh, ew = layer.effective_kernel  # dL/dZ is padded by the dilated kernel's span
     gh, gw = rows + 2 * (eh - 1), cols + 2 * (ew - 1)
     parts.add(f"dL/dZ padded by the kernel: {_dims(gh, gw)} entries",
-              _f(filters * gh * gw) * ENTRY + _f(filters * channels * kh * kw) * ENTRY,
-              held=_f(filters * gh * gw) * POINTER)
+              _f(filters * gh * gw) * ENTRY + _f(filters * layer.group_channels * kh * kw)
+              * ENTRY, held=_f(filters * gh * gw) * POINTER)
     result = _correlation(parts, f"dL/dX: a {_dims(kh, kw)} kernel over a {_dims(gh, gw)} "
                           "padded gradient", (filters, gh, gw), dg,
-                          (channels, filters, kh, kw), dk,
+                          (channels, layer.group_filters, kh, kw), dk,
                           (channels, rows + eh - 1, cols + ew - 1))
     parts.add(f"dL/dX: the padded input's gradient, {_dims(channels, hp, wp)} entries",
               _f(channels * hp * wp) * 2 * ENTRY, held=_f(channels * hp * wp) * POINTER)
@@ -858,7 +859,7 @@ def _backward(parts: _Parts, problem: Problem, numbers: _Numbers,
                      grad_bias, held=False)
         results.append((filters, grad_bias, floats))
     grad_input = _input_gradient(parts, layer, numbers.filter, dg)
-    results.append((channels * layer.input_shape[1] * layer.input_shape[2], grad_input,
+    results.append((layer.channels * layer.input_shape[1] * layer.input_shape[2], grad_input,
                     floats))
     updated = updated_bias = None
     if problem.learning_rate is not None:
@@ -902,16 +903,68 @@ def one_image(problem: Problem) -> Problem:
     images = [problem.image(n) for n in range(problem.batch)]
     largest_image = max(images, key=lambda image: digits_of(image.exact_input).numerator)
     return replace(largest_image, learning_rate=problem.learning_rate, steps=problem.steps)
+def ordinary_layer(layer: Layer) -> Layer:
+    """A transposed layer as the ordinary one it is worked as, for its estimates: a
+    stride-1 convolution over the expanded input (zeros inserted and padded), the
+    filter (F, C, kh, kw); the same work, its zeros counted as entries. Any other
+    layer as it is."""
+    if not layer.transposed:
+        return layer
+    kh, kw = layer.kernel_size
+    return replace(layer, input_shape=(layer.channels, *layer.padded_size),
+                   filter_shape=(layer.filters, layer.channels, kh, kw), stride=(1, 1),
+                   padding=(0, 0), transposed=False, output_padding=(0, 0))
+
+
+def ordinary(problem: Problem) -> Problem:
+    """:func:`ordinary_layer` of a problem's layer, its numbers as they are."""
+    layer = ordinary_layer(problem.layer)
+    return problem if layer is problem.layer else replace(problem, layer=layer)
 
 
 def solve_estimate(problem: Problem) -> Estimate:
     """The exact solve (``engine.solve``) and its JSON result."""
     if problem.batch:
         return solve_estimate(one_image(problem)).images(problem.batch)
+    problem = ordinary(problem)
     parts = _Parts()
     numbers = _solve(parts, problem)
     _written(parts, numbers)
     return parts.estimate("the layer")
+
+
+def volume_estimate(volume: Volume) -> Estimate:
+    """A 3-D layer's exact solve: F·C·kd·kh·kw·od·oh·ow Fraction products and sums
+    for the forward pass, and as many again for dL/dK and for dL/dX; every entry
+    held as a Fraction."""
+    filters, channels = volume.filter.shape[:2]
+    taps = math.prod(volume.filter.shape[2:])
+    outputs = math.prod(volume.output_size)
+    digits = digits_of(volume.input).times(digits_of(volume.filter))
+    passes = 3 if volume.has_gradients else 1
+    products = _f(filters * channels * taps * outputs)
+    entries = _f(volume.input.size + volume.filter.size + 2 * filters * outputs)
+    return Estimate("the 3-D layer", (
+        Part(f"{passes} pass{'es' * (passes > 1)} of {_count(products)} products",
+             products * passes * 2 * fraction_op(digits)),
+        Part("its arrays", entries * 3 * ENTRY, held=entries * 3 * fraction_bytes(digits)),
+    ))
+
+
+def check_volume(volume: Volume, max_work: int | None = None, *,
+                 derivation: bool = False) -> Estimate:
+    """Refuse a 3-D layer whose exact solve (and, with ``derivation``, its worked
+    derivation: every product of every step written out) is over the limit, before
+    the work."""
+    estimate = volume_estimate(volume)
+    if derivation:
+        filters, channels = volume.filter.shape[:2]
+        products = _f(filters * channels * math.prod(volume.filter.shape[2:])
+                      * math.prod(volume.output_size)) * (3 if volume.has_gradients else 1)
+        estimate += Estimate(estimate.subject, (
+            Part(f"the worked derivation: {_count(products)} products written out",
+                 products * 2 * 2 * WRITE, held=products * 2 * 2 * 400),))
+    return require(estimate, max_work)
 
 
 def check_solve(problem: Problem, max_work: int | None = None) -> Estimate:
@@ -1016,6 +1069,7 @@ def training_estimate(problem: Problem) -> Estimate:
     bounds of :class:`Growth`, and the result with its history written out."""
     if problem.batch:
         return training_estimate(one_image(problem)).images(problem.batch)
+    problem = ordinary(problem)
     parts = _Parts()
     _training(parts, problem, growth(problem))
     return parts.estimate(f"{problem.steps} training steps")
@@ -1171,12 +1225,15 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
     shown: list[tuple[float, Digits, bool]] = []
     if whole:
         shown += [(_f(channels * hp * wp), numbers.input, False),
-                  (_f(filters * channels * kh * kw) * 2, numbers.filter, False),
+                  (_f(filters * layer.group_channels * kh * kw) * 2, numbers.filter, False),
                   (_f(filters * (rows + 2 * layer.effective_kernel[0] - 2)
                       * (cols + 2 * layer.effective_kernel[1] - 2)),
                    numbers.grad_conv or ONE, False)]
-        if any(layer.padding):
+        if layer.padded:
             shown.append((_f(channels * hp * wp), numbers.grad_input or ONE, False))
+        if layer.flipped:  # rot180(K) in the forward pass, dL/dK before its rotation
+            shown += [(_f(filters * channels * kh * kw), numbers.filter, False),
+                      (_f(filters * channels * kh * kw), numbers.grad_conv or ONE, False)]
         if layer.stride != (1, 1):
             shown.append((_f(filters * rows * cols), numbers.grad_conv or ONE, False))
         shown += [(_f(n), d, r) for n, d, r in numbers.results if n > 1]
@@ -1308,6 +1365,7 @@ def derivation_estimate(item: Problem | Layer, max_terms: int | None = None, *,
         return derivation_estimate(one_image(item), max_terms, format=format,
                                    symbolic=symbolic, only=only, solved=solved
                                    ).images(item.batch)
+    item = ordinary(item) if isinstance(item, Problem) else ordinary_layer(item)
     limit = _default_terms(max_terms)
     selected = _selected(only)
     parts = _Parts()
@@ -1351,6 +1409,7 @@ def check_derivation(item: Problem | Layer, max_terms: int | None = None,
 def symbolic_estimate(item: Problem | Layer) -> Estimate:
     """The JSON formulas of a layer: every term of Z, dL/dK, dL/dB and dL/dX printed in
     SymPy syntax; for a problem with numbers, its solve and JSON result first."""
+    item = ordinary(item) if isinstance(item, Problem) else ordinary_layer(item)
     parts = _Parts()
     if isinstance(item, Problem):
         _written(parts, _solve(parts, item))
@@ -1403,7 +1462,7 @@ def verify_size(problem: Problem) -> VerifySize:
     _, height, width = layer.input_shape
     oh, ow = layer.output_size
     bias = filters if layer.has_bias else 0
-    symbols = channels * height * width + filters * channels * kh * kw + bias
+    symbols = layer.channels * height * width + filters * channels * kh * kw + bias
     outputs = filters * oh * ow
     last, cells = outputs, 0
     if layer.pool is not None:
@@ -1439,6 +1498,7 @@ def verify_estimate(problem: Problem) -> Estimate:
     at the sizes the weights' numbers grow to (:class:`Growth`)."""
     if problem.batch:
         return verify_estimate(one_image(problem)).images(problem.batch)
+    problem = ordinary(problem)
     parts = _Parts()
     numbers = _solve(parts, problem)
     _verified(parts, problem, numbers)
@@ -1527,6 +1587,7 @@ def marking_estimate(problem: Problem, scripts: int = 1, format: ReportFormat = 
     most, among them the follow-through from the student's own answers, taken to
     have the result's digits), and the report in ``format`` (None: none) with the
     working of the wrong entries."""
+    problem = ordinary(problem)
     parts = _Parts()
     solving = _Parts()
     numbers = _solve(solving, problem)

@@ -296,7 +296,7 @@ def solve(
       cnnstep solve --sample seed000 --sample relu-maxpool --format latex --exam -o exam.tex
     """
     max_work = work_limit(work)
-    from cnnstep.problem import Layer, ProblemError, load, load_problem, where
+    from cnnstep.problem import Layer, ProblemError, load, where
 
     files, names = files or [], sample or []
     if files and names:
@@ -338,8 +338,14 @@ def solve(
                    detail=detail, questions=questions, exam=exam, answers=print_answers)
         return
     file = paths[0]
+    options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
+                      color=_styled(to))
+    whole = (("--only", bool(only)), ("--max-terms", max_terms is not None),
+             ("--detail", detail not in (None, Detail.full)))
     try:
-        read_in = load(file) if symbolic or verify else load_problem(file)
+        read_in = (load(file) if symbolic or verify or questions else
+                   _problem_or_volume(file, to, max_work, "latex" if pdf else format.value,
+                                      options, program, whole))
     except ProblemError as error:
         raise fail(str(error)) from None
     notes(read_in, file)
@@ -358,8 +364,6 @@ def solve(
                  else Worked(read_in, symbolic=symbolic, max_work=max_work))
     except ProblemError as error:  # more work than the limit allows
         raise fail(refusal(error, where(file))) from None
-    options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
-                      color=_styled(to))
     shape = "latex" if pdf else format.value
     if questions and isinstance(shown, Worked):
         _emit(shown.questions(shape, options), to, [file], program)
@@ -372,6 +376,36 @@ def solve(
     except ProblemError as error:  # a result JSON cannot hold, or too much work
         raise fail(refusal(error, where(file))) from None
     _emit(text, to, [file], program)
+
+
+def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape: str,
+                       options: Options, program: str | None,
+                       whole: Iterable[tuple[str, bool]]) -> Problem:
+    """The problem in a file. A 3-D problem is solved and written out here, whole (its
+    JSON result, or its worked derivation), and the command is done."""
+    from cnnstep import budget, volume
+    from cnnstep.derivation.volume import derivation
+    from cnnstep.problem import ProblemError, parse_problem, read_text, read_volume, where
+    from cnnstep.render import renderer
+    from cnnstep.render.json_result import dumps
+
+    try:
+        text = read_text(file)
+        layer = read_volume(text)
+        if layer is None:
+            return parse_problem(text)
+        for name, given in whole:
+            if given:
+                raise ProblemError(f"{name}: a 3-D layer's derivation is written whole; "
+                                   f"solve it without {name}")
+        budget.check_volume(layer, max_work, derivation=shape != "json")
+    except ProblemError as error:
+        raise ProblemError(refusal(error, where(file))) from None
+    if shape == "json":
+        _emit(dumps(volume.solve(layer)), to, [file], None)
+    else:
+        _emit(renderer(shape).derivation(derivation(layer), options), to, [file], program)
+    raise typer.Exit(0)
 
 
 def _check_exam(exam: bool, answers: bool, format: SolveFormat, fragment: bool,
@@ -783,6 +817,10 @@ def generate(
     dilation: Annotated[int, typer.Option(
         "--dilation", min=1, max=8,
         help="Spacing of the kernel's taps: a k×k kernel spans d·(k − 1) + 1.")] = 1,
+    groups: Annotated[int, typer.Option(
+        "--groups", min=1, max=16,
+        help="Split the channels into G groups, each filter seeing its group's block; "
+             "G must divide --channels and --filters (G = C = F: depthwise).")] = 1,
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help="A bias per filter.")] = False,
     activation: Annotated[str | None, typer.Option(
         "--activation", help="relu or leaky_relu (sigmoid and tanh have no exact values).")
@@ -849,7 +887,7 @@ def generate(
         exercise = generator.Exercise(
             size=_pair_option(size, "--size"), channels=channels, filters=filters,
             kernel=_pair_option(kernel, "--kernel"), stride=stride, padding=padding,
-            dilation=dilation, bias=bias,
+            dilation=dilation, groups=groups, bias=bias,
             activation=activation, pool=pool, pool_size=pool_size, loss=loss,
             learning_rate=rate or None, style=values.value, places=places, ties=ties,
             ask=generator.asking(ask or []))

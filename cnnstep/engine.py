@@ -18,6 +18,29 @@ dL/dZ padded by the dilated span less one, ``d·(k − 1)``.
 A batch of N images (:func:`solve_batch`) is solved image by image, the loss
 taken over all N: its loss and dL/dK, dL/dB are the sums of the images', and
 every other quantity keeps one array per image along a leading axis.
+The padding may differ on each side (top, bottom, left, right): Xpad has
+``top`` zero rows above and ``bottom`` below, and dL/dX is the full convolution
+cropped by ``top``/``left`` at the start and ``bottom``/``right`` at the end.
+
+In mode "convolution" (a true convolution) the forward pass reads the kernel
+rotated by 180°, ``Z[i,j] = Σ Xpad[i·s + m·d, j·s + n·d]·K[kh−1−m, kw−1−n]``:
+the layer is a correlation with ``rot180(K)``. So dL/dK is the 180° rotation of
+corr(Xpad, zero-inserted dL/dZ), and dL/dX is the full *correlation* of the
+dilated K itself (the rotation of rot180(K)) with the zero-inserted dL/dZ.
+With ``groups`` G the C input channels fall into G blocks of C/G and the F
+filters into G groups of F/G; filter f, of shape (C/G, kh, kw), sees only the
+block of its group g = ⌊f/(F/G)⌋: ``Z[f] = Σ_c Xpad[g·C/G + c] ⋆ K[f, c] + B[f]``.
+So dL/dK[f] reads only that block of Xpad, and dL/dX of a channel sums only
+the filters of its group. Each function below does G ungrouped convolutions,
+one per group, and puts their results side by side.
+A transposed convolution (PyTorch's ``conv_transpose2d``, filter (C, F, kh, kw))
+scatters each input entry times the kernel into the output,
+``Z[f, i·s − p + m·d, j·s − p + n·d] += X[c, i, j]·K[c, f, m, n]``. It is worked
+as a course shows it: the input spread apart by ``s − 1`` zeros, padded by
+``d·(k − 1) − p`` on each side (and ``output_padding`` more at the bottom and
+right), and an ordinary stride-1 correlation with the rotated kernel, its
+channel axes swapped. dL/dK is that correlation's kernel gradient turned back;
+dL/dX is an ordinary strided correlation of dL/dZ (padded by p) with K.
 
 Sums of products are vectorised: each operand is scaled to integers over a
 common denominator, multiplied as ``int64`` when no sum can overflow (else as
@@ -102,7 +125,14 @@ def correlate(x: Array, k: Array, stride: tuple[int, int] = (1, 1),
 
     ``x`` is (C, H, W), ``k`` is (F, C, kh, kw); the result is (F, oh, ow) with
     ``out[f, i, j] = Σ_c Σ_m Σ_n x[c, i·sh + m·dh, j·sw + n·dw] · k[f, c, m, n]``.
+    A ``k`` of (F, C/G, kh, kw) is grouped: filter f reads only the block
+    ``x[g·C/G : (g + 1)·C/G]`` of its group g = ⌊f/(F/G)⌋.
     """
+    groups = x.shape[0] // k.shape[1] if k.shape[1] else 1
+    if groups > 1:
+        return np.concatenate([correlate(xb, kb, stride, dilation)
+                               for xb, kb in zip(split(x, groups), split(k, groups),
+                                                 strict=True)])
     channels = x.shape[0]
     filters, _, kh, kw = k.shape
     sh, sw = stride
@@ -115,6 +145,30 @@ def correlate(x: Array, k: Array, stride: tuple[int, int] = (1, 1),
     columns = windows.transpose(1, 2, 0, 3, 4).reshape(oh * ow, channels * kh * kw)
     products = _matmul(columns, ki.reshape(filters, -1).T)
     return _unscaled(products.T.reshape(filters, oh, ow), dx * dk)
+
+
+def pad_sides(x: Array, sides: tuple[int, int, int, int]) -> Array:
+    """Zeros added around the last two axes: (top, bottom, left, right)."""
+    top, bottom, left, right = sides
+    out = zeros((*x.shape[:-2], x.shape[-2] + top + bottom, x.shape[-1] + left + right))
+    out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
+    return out
+
+
+def crop_sides(x: Array, sides: tuple[int, int, int, int]) -> Array:
+    """The inverse of :func:`pad_sides`."""
+    top, bottom, left, right = sides
+    return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
+
+
+def forward_kernel(k: Array, layer: Layer) -> Array:
+    """The kernel the forward pass correlates with: K, or rot180(K) for a true
+    convolution (mode "convolution")."""
+    return rotate180(k) if layer.flipped else k
+def split(array: Array, groups: int) -> list[Array]:
+    """The first axis cut into ``groups`` equal blocks, one per group."""
+    size = array.shape[0] // groups
+    return [array[g * size : (g + 1) * size] for g in range(groups)]
 
 
 def pad(x: Array, padding: tuple[int, int]) -> Array:
@@ -161,19 +215,30 @@ def forward(xpad: Array, k: Array, bias: Array | None, stride: tuple[int, int],
 def channel_parts(xpad: Array, k: Array, stride: tuple[int, int],
                   dilation: tuple[int, int] = (1, 1)) -> Array:
     """Each channel's part of Z, before the bias, shape (F, C, oh, ow):
-    ``Z[f] = Σ_c parts[f, c] + B[f]``, as a course adds the channels' maps."""
-    parts = [correlate(xpad[c : c + 1], k[:, c : c + 1], stride, dilation)
-             for c in range(xpad.shape[0])]
+    ``Z[f] = Σ_c parts[f, c] + B[f]``, as a course adds the channels' maps. With
+    groups (``k`` of (F, C/G, kh, kw)) the parts are (F, C/G, oh, ow), part c of
+    filter f from channel c of its group's block."""
+    groups = xpad.shape[0] // k.shape[1]
+    parts = [np.concatenate([correlate(xb[c : c + 1], kb[:, c : c + 1], stride, dilation)
+                             for xb, kb in zip(split(xpad, groups), split(k, groups),
+                                               strict=True)])
+             for c in range(k.shape[1])]
     return np.stack(parts, axis=1)
 
 
 def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int],
-                    dilation: tuple[int, int] = (1, 1)) -> Array:
+                    dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """dL/dK = corr(Xpad, dL/dZ zero-inserted), shape (F, C, kh, kw), taps spaced by
     the dilation.
 
     ``dK[f, c, m, n] = Σ_i Σ_j xpad[c, m·dh + i, n·dw + j] · spread[f, i, j]``.
+    With groups, (F, C/G, kh, kw): each filter's gradient from its own block,
+    ``dK[f, c] = Σ_i Σ_j xpad[g·C/G + c, …] · spread[f, i, j]``.
     """
+    if groups > 1:
+        return np.concatenate([filter_gradient(xb, gb, kernel_size, dilation)
+                               for xb, gb in zip(split(xpad, groups), split(spread, groups),
+                                                 strict=True)])
     channels = xpad.shape[0]
     filters, rows, cols = spread.shape
     kh, kw = kernel_size
@@ -188,9 +253,17 @@ def filter_gradient(xpad: Array, spread: Array, kernel_size: tuple[int, int],
 
 
 def kernel_gradient(xpad: Array, grad_conv: Array, layer: Layer) -> Array:
-    """dL/dK from dL/dZ: zero insertion for the stride, then :func:`filter_gradient`."""
-    return filter_gradient(xpad, insert_zeros(grad_conv, layer.stride), layer.kernel_size,
-                           layer.dilation)
+    """dL/dK from dL/dZ: zero insertion for the stride, then :func:`filter_gradient`
+    (turned by 180° in mode "convolution", whose forward pass reads rot180(K))."""
+    correlation = filter_gradient(xpad, insert_zeros(grad_conv, layer.stride),
+                                  layer.kernel_size, layer.dilation, layer.groups)
+    return rotate180(correlation) if layer.flipped else correlation
+
+
+def backward_kernel(k: Array, layer: Layer) -> Array:
+    """The kernel dL/dX slides over dL/dZ: the rotation of the forward pass's kernel,
+    rot180(K), or K itself in mode "convolution"."""
+    return rotate180(forward_kernel(k, layer))
 
 
 def bias_gradient(grad_conv: Array) -> Array:
@@ -205,14 +278,20 @@ def full_pad(spread: Array, kernel_size: tuple[int, int]) -> Array:
 
 
 def full_convolution(kernel: Array, padded_grad: Array, padded_size: tuple[int, int],
-                     dilation: tuple[int, int] = (1, 1)) -> Array:
+                     dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """dL/dXpad = corr(padded dL/dZ, kernel) summed over filters, shape (C, Hp, Wp),
     the kernel's taps spaced by the dilation.
 
     With the rotated kernel this is the full convolution of the (dilated) rot180(K)
     with dL/dZ. Rows and columns of the padded input that no window reached (when
-    the stride does not divide evenly) receive zero gradient.
+    the stride does not divide evenly) receive zero gradient. With groups a channel
+    of block g sums only the filters of group g:
+    ``dXpad[g·C/G + c] = Σ_{f in group g} padded_grad[f] ⋆ kernel[f, c]``.
     """
+    if groups > 1:
+        return np.concatenate([full_convolution(kb, gb, padded_size, dilation)
+                               for kb, gb in zip(split(kernel, groups),
+                                                 split(padded_grad, groups), strict=True)])
     reached = correlate(padded_grad, kernel.transpose(1, 0, 2, 3), (1, 1), dilation)
     out = zeros((reached.shape[0], *padded_size))
     out[:, : reached.shape[1], : reached.shape[2]] = reached
@@ -220,21 +299,88 @@ def full_convolution(kernel: Array, padded_grad: Array, padded_size: tuple[int, 
 
 
 def filter_parts(kernel: Array, padded_grad: Array, padded_size: tuple[int, int],
-                 dilation: tuple[int, int] = (1, 1)) -> Array:
+                 dilation: tuple[int, int] = (1, 1), groups: int = 1) -> Array:
     """Each filter's part of dL/dXpad, shape (F, C, Hp, Wp): :func:`full_convolution`
     of one filter's rotated kernel with its own padded gradient; the parts add up
-    to dL/dXpad."""
-    parts = [full_convolution(kernel[f : f + 1], padded_grad[f : f + 1], padded_size, dilation)
-             for f in range(kernel.shape[0])]
-    return np.stack(parts)
+    to dL/dXpad. With groups a filter's part is 0 outside its group's channels."""
+    filters, seen = kernel.shape[0], kernel.shape[1]
+    parts = zeros((filters, seen * groups, *padded_size))
+    for f in range(filters):
+        first = f // (filters // groups) * seen
+        parts[f, first : first + seen] = full_convolution(
+            kernel[f : f + 1], padded_grad[f : f + 1], padded_size, dilation)
+    return parts
 
 
 def input_gradient(kernel: Array, spread: Array, layer: Layer) -> Array:
     """dL/dX: :func:`full_convolution` of ``kernel`` (rot180(K)) with the zero-inserted
     dL/dZ padded by kernel − 1, cropped back by the layer's padding."""
     padded = full_pad(spread, layer.effective_kernel)
-    return crop(full_convolution(kernel, padded, layer.padded_size, layer.dilation),
-                layer.padding)
+    return crop_sides(full_convolution(kernel, padded, layer.padded_size, layer.dilation,
+                                       layer.groups), layer.sides)
+
+
+# --------------------------------------------------------------------------
+# the transposed convolution
+
+
+def expand(x: Array, layer: Layer) -> Array:
+    """Xe, the transposed layer's input made ready for an ordinary correlation:
+    ``s − 1`` zeros between neighbouring entries, then ``d·(k − 1) − p`` zeros on each
+    side and ``output_padding`` more at the bottom and right, shape (C, *padded_size)."""
+    spread = insert_zeros(x, layer.stride)
+    top, left = layer.expansion
+    out = zeros((x.shape[0], *layer.padded_size))
+    out[:, top : top + spread.shape[1], left : left + spread.shape[2]] = spread
+    return out
+
+
+def swapped_rotation(k: Array) -> Array:
+    """K' = rot180(K) with its channel axes swapped: (C, F, kh, kw) → (F, C, kh, kw),
+    ``K'[f, c, m, n] = K[c, f, kh − 1 − m, kw − 1 − n]``."""
+    return np.ascontiguousarray(rotate180(k).transpose(1, 0, 2, 3))
+
+
+def transposed_forward(xe: Array, k: Array, bias: Array | None, layer: Layer) -> Array:
+    """Z = corr(Xe, K') + B with stride 1, the taps spaced by the dilation:
+    ``Z[f, y, x] = B[f] + Σ_c Σ_m Σ_n Xe[c, y + m·dh, x + n·dw]·K'[f, c, m, n]``."""
+    return forward(xe, swapped_rotation(k), bias, (1, 1), layer.dilation)
+
+
+def transposed_filter_gradient(xe: Array, grad_conv: Array, layer: Layer) -> Array:
+    """dL/dK, (C, F, kh, kw): the gradient of K' in the forward correlation,
+    ``dK'[f, c, m, n] = Σ_y Σ_x Xe[c, y + m·dh, x + n·dw]·dL/dZ[f, y, x]``, rotated back
+    and its channel axes swapped back; the same as
+    ``dK[c, f, m, n] = Σ_i Σ_j X[c, i, j]·dL/dZ[f, i·s − p + m·d, j·s − p + n·d]``."""
+    rotated = filter_gradient(xe, grad_conv, layer.kernel_size, layer.dilation)
+    return np.ascontiguousarray(rotate180(rotated).transpose(1, 0, 2, 3))
+
+
+def transposed_input_gradient(k: Array, padded_grad: Array, layer: Layer) -> Array:
+    """dL/dX, an ordinary strided correlation of dL/dZ padded by p with K:
+    ``dX[c, i, j] = Σ_f Σ_m Σ_n dZpad[f, i·s + m·d, j·s + n·d]·K[c, f, m, n]``
+    (the first H×W entries: an output_padding adds rows no input entry reaches)."""
+    _, height, width = layer.input_shape
+    reached = correlate(padded_grad, k, layer.stride, layer.dilation)
+    return np.ascontiguousarray(reached[:, :height, :width])
+
+
+def transposed_filter_parts(k: Array, padded_grad: Array, layer: Layer) -> Array:
+    """Each filter's part of dL/dX, (F, C, H, W); the parts add up to dL/dX."""
+    return np.stack([transposed_input_gradient(k[:, f : f + 1], padded_grad[f : f + 1], layer)
+                     for f in range(layer.filters)])
+
+
+def _transposed_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
+    """dL/dK, dL/dB and dL/dX of a transposed layer from dL/dZ."""
+    layer = problem.layer
+    stages["grad_filter"] = transposed_filter_gradient(stages["padded_input"], dz, layer)
+    if problem.exact_bias is not None:
+        stages["grad_bias"] = bias_gradient(dz)
+    stages["padded_grad"] = padded = pad(dz, layer.padding)
+    stages["grad_input"] = transposed_input_gradient(problem.filter, padded, layer)
+    if layer.filters > 1:
+        stages["filter_parts"] = transposed_filter_parts(problem.filter, padded, layer)
 
 
 def sgd(weights: Array, gradient: Array, learning_rate: Fraction) -> Array:
@@ -442,7 +588,7 @@ class Solution:
     activated: Array | None = None  # A = f(Z)
     pooled: Array | None = None  # P = pool(A or Z)
     winners: IntArray | None = None  # position in its window of each max (min)
-    channel_parts: Array | None = None  # (F, C, oh, ow), with several channels: Z by channel
+    channel_parts: Array | None = None  # (F, C/G, oh, ow), with several channels: Z by channel
     loss: Fraction | None = None
     squared_errors: Array | None = None  # (output − target)², entry by entry
     loss_sum: Fraction | None = None  # Σ (output − target)², before the loss's scale
@@ -453,7 +599,10 @@ class Solution:
     spread_grad: Array | None = None  # dL/dZ with stride − 1 zeros inserted
     grad_filter: Array | None = None
     grad_bias: Array | None = None
-    rotated_filter: Array | None = None
+    rotated_filter: Array | None = None  # what dL/dX slides: rot180(K) (K in convolution mode)
+    #: mode "convolution": corr(Xpad, spread dL/dZ), the gradient of rot180(K), before
+    #: it is turned back into dL/dK
+    grad_flipped_filter: Array | None = None
     padded_grad: Array | None = None  # spread dL/dZ padded by kernel − 1 for the full conv
     grad_padded_input: Array | None = None  # (C, Hp, Wp), before cropping
     filter_parts: Array | None = None  # (F, C, Hp, Wp), with several filters: by filter
@@ -481,14 +630,24 @@ class Solution:
 def _forward(problem: Problem) -> dict[str, Any]:
     """The forward stages: padded input, Z, A, P and the pool's winners."""
     layer = problem.layer
-    xpad = pad(problem.input, problem.padding)
-    conv = (forward(xpad, problem.filter, problem.bias, layer.stride, layer.dilation)
-            if layer.convolution
-            else problem.input)  # a layer alone: the input goes straight on
-    stages: dict[str, Any] = {"padded_input": xpad, "conv": conv}
-    if layer.channels > 1 and layer.convolution:
-        stages["channel_parts"] = channel_parts(xpad, problem.filter, layer.stride,
-                                                layer.dilation)
+    if layer.transposed:
+        xe = expand(problem.input, layer)
+        stages: dict[str, Any] = {
+            "padded_input": xe, "rotated_filter": swapped_rotation(problem.filter),
+            "conv": transposed_forward(xe, problem.filter, problem.bias, layer)}
+        if layer.channels > 1:
+            stages["channel_parts"] = channel_parts(xe, stages["rotated_filter"], (1, 1),
+                                                    layer.dilation)
+    else:
+        xpad = pad_sides(problem.input, layer.sides)
+        kernel = forward_kernel(problem.filter, layer)
+        conv = (forward(xpad, kernel, problem.bias, layer.stride, layer.dilation)
+                if layer.convolution
+                else problem.input)  # a layer alone: the input goes straight on
+        stages = {"padded_input": xpad, "conv": conv}
+        if layer.channels > 1 and layer.convolution:
+            stages["channel_parts"] = channel_parts(xpad, kernel, layer.stride,
+                                                    layer.dilation)
     last = stages["conv"]
     if layer.activation is not None:
         last = stages["activated"] = activate(last, layer.activation)
@@ -517,19 +676,29 @@ def _conv_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
     if not layer.convolution:  # a layer alone: dL/dX is what came back through it
         stages["grad_input"] = dz
         return
+    if layer.transposed:
+        _transposed_backward(problem, stages, dz)
+        return
     stages["spread_grad"] = spread = insert_zeros(dz, layer.stride)
-    stages["grad_filter"] = filter_gradient(stages["padded_input"], spread, layer.kernel_size,
-                                            layer.dilation)
+    correlation = filter_gradient(stages["padded_input"], spread, layer.kernel_size,
+                                  layer.dilation, layer.groups)
+    if layer.flipped:  # the gradient of rot180(K), turned back
+        stages["grad_flipped_filter"] = correlation
+        stages["grad_filter"] = rotate180(correlation)
+    else:
+        stages["grad_filter"] = correlation
     if problem.exact_bias is not None:
         stages["grad_bias"] = bias_gradient(dz)
-    stages["rotated_filter"] = rotated = rotate180(problem.filter)
+    # dL/dX slides the rotation of the forward kernel: rot180(K), or K itself in mode
+    # "convolution"
+    stages["rotated_filter"] = rotated = rotate180(forward_kernel(problem.filter, layer))
     stages["padded_grad"] = padded = full_pad(spread, layer.effective_kernel)
     stages["grad_padded_input"] = full = full_convolution(rotated, padded, layer.padded_size,
-                                                          layer.dilation)
+                                                          layer.dilation, layer.groups)
     if layer.filters > 1:
         stages["filter_parts"] = filter_parts(rotated, padded, layer.padded_size,
-                                              layer.dilation)
-    stages["grad_input"] = np.ascontiguousarray(crop(full, layer.padding))
+                                              layer.dilation, layer.groups)
+    stages["grad_input"] = np.ascontiguousarray(crop_sides(full, layer.sides))
 
 
 def solve(problem: Problem, *, max_work: int | None = None) -> Solution:
@@ -639,91 +808,174 @@ def scaled_correlation_columns(xpad: IntArray, kernel_size: tuple[int, int],
 
 def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
     """dL/dX without a window tensor: ``dXpad[c, i·sh + m·dh, j·sw + n·dw] += Σ_f K[f, c, m, n] ·
-    dZ[f, i, j]``, one (C × F)·(F × oh·ow) product per kernel position (m, n), cropped
-    by the padding. The same numbers as the full convolution of rot180(K) with the
-    zero-inserted dL/dZ; memory in proportion to X."""
-    filters, channels, kh, kw = kernel.shape
+    dZ[f, i, j]``, one (kw·C/G × F/G)·(F/G × oh·ow) product per kernel row m and group
+    (each group's channels take the products of its own filters only), cropped by the
+    padding on each side; ``kernel`` is the one the forward pass correlates with
+    (rot180(K) in mode "convolution"). The same numbers as the full convolution of
+    rot180(K) with the zero-inserted dL/dZ; memory in proportion to X."""
+    filters, seen, kh, kw = kernel.shape
     _, oh, ow = grad.shape
     sh, sw = layer.stride
     dh, dw = layer.dilation
     hp, wp = layer.padded_size
+    channels, groups = layer.channels, layer.groups
     g = grad.numerators.reshape(filters, oh * ow)
     # every entry of dXpad adds at most kh·kw products per filter
     bound = exact.largest(kernel.numerators) * exact.largest(g) * filters * kh * kw
     out: IntArray = np.zeros((channels, hp, wp),
                              dtype=np.int64 if bound < exact.INT64 else object)
-    for m in range(kh):
+    for m in range(kh):  # one product per kernel row and group: (kw·C/G × F/G)·(F/G × oh·ow)
+        blocks = []
+        for kb, gb in zip(split(kernel.numerators[:, :, m, :], groups), split(g, groups),
+                          strict=True):
+            row = kb.transpose(0, 2, 1).reshape(kb.shape[0], kw * seen)
+            # as (dZᵀ · rowᵀ)ᵀ, the way round BLAS takes fastest
+            blocks.append(exact.matmul(gb.T, row).T.reshape(kw, seen, oh, ow))
+        parts = np.concatenate(blocks, axis=1)
         for n in range(kw):
-            part = exact.matmul(np.ascontiguousarray(kernel.numerators[:, :, m, n].T), g)
             top, left = m * dh, n * dw
             out[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += \
-                part.reshape(channels, oh, ow)
-    ph, pw = layer.padding
-    cropped = np.ascontiguousarray(out[:, ph : hp - ph, pw : wp - pw])
+                parts[n]
+    top, bottom, left, right = layer.sides
+    cropped = np.ascontiguousarray(out[:, top : hp - bottom, left : wp - right])
     return Scaled(exact.fitted(cropped, bound), kernel.denominator * grad.denominator).reduced()
 
 
+def _rotated(k: Scaled) -> Scaled:
+    """A kernel over integers turned by 180°."""
+    return Scaled(np.ascontiguousarray(k.numerators[..., ::-1, ::-1]), k.denominator)
+
+
+def _forward_kernel(problem: Problem) -> Scaled:
+    """The kernel the forward pass correlates with, over integers: K, or rot180(K) for
+    a true convolution."""
+    k = problem.exact_filter.scaled
+    return _rotated(k) if problem.layer.flipped else k
+
+
+def _scaled_conv(problem: Problem) -> tuple[Scaled, list[IntArray]]:
+    """Z = Xpad ⋆ K + B as one product of the windows of Xpad with K per group, and the
+    windows of each group's block of channels."""
+    layer = problem.layer
+    x, k = problem.exact_input.scaled, _forward_kernel(problem)
+    top, bottom, left, right = layer.sides
+    xpad = np.pad(x.numerators, ((0, 0), (top, bottom), (left, right)))
+    columns = [scaled_correlation_columns(block, layer.kernel_size, layer.stride,
+                                          layer.dilation) for block in split(xpad, layer.groups)]
+    oh, ow = layer.output_size
+    weights = split(k.numerators.reshape(layer.filters, -1), layer.groups)
+    products = np.concatenate([exact.matmul(cb, np.ascontiguousarray(wb.T)).T
+                               for wb, cb in zip(weights, columns, strict=True)])
+    z = Scaled(np.ascontiguousarray(products).reshape(layer.filters, oh, ow),
+               x.denominator * k.denominator)
+    if problem.exact_bias is None:
+        return z.reduced(), columns
+    b = problem.exact_bias.scaled
+    ones = Scaled(np.ones((1, oh, ow), dtype=np.int64), 1)
+    broadcast = Scaled(exact.fitted(np.asarray(b.numerators.reshape(-1, 1, 1)
+                                               * ones.numerators)), b.denominator)
+    return exact.linear([(z, Fraction(1)), (broadcast, Fraction(1))]), columns
+
+
+def _scaled_forward(problem: Problem
+                    ) -> tuple[dict[str, Scaled], tuple[list[IntArray] | None, IntArray | None]]:
+    """Z (or the input of a layer alone), A and P over integer arrays, and what the
+    backward pass needs of them: the windows of Xpad and the pool's winning taps."""
+    layer = problem.layer
+    columns: list[IntArray] | None = None
+    if layer.convolution:
+        z, columns = _scaled_conv(problem)
+    else:  # a layer alone: the input goes straight on
+        z = problem.exact_input.scaled
+    stages = {"conv": z}
+    last = z
+    if layer.activation is not None:
+        last = stages["activated"] = _scaled_leaky(z.numerators > 0, z, layer.activation)
+    taps = None
+    if layer.pool is not None:
+        last, taps = scaled_pool_forward(last, layer.pool)
+        stages["pooled"] = last
+    stages["output"] = last
+    return stages, (columns, taps)
+
+
 def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
-    """The result of a layer with nothing after the convolution, over integer arrays:
-    the same values as :func:`solve` (by the same formulas, summed in another order),
-    keyed by the :class:`Solution` attributes ``output``, ``loss``, ``grad_output``,
-    ``grad_filter``, ``grad_bias``, ``grad_input``, ``updated_filter`` and
-    ``updated_bias``; None for a layer with an activation or a pool.
+    """The result of a layer over integer arrays: the same values as :func:`solve`
+    (by the same formulas, summed in another order), keyed by the :class:`Solution`
+    attributes ``output``, ``loss``, ``grad_output``, ``grad_filter``, ``grad_bias``,
+    ``grad_input``, ``updated_filter`` and ``updated_bias``, and ``conv``,
+    ``activated``, ``pooled``, ``grad_conv`` and ``grad_activated`` with an
+    activation or a pool; None after a sigmoid or tanh, whose values are floats.
 
     ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
     ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
-    ``dL/dX`` by :func:`scaled_input_gradient`. The work limit is not checked here.
+    ``dL/dX`` by :func:`scaled_input_gradient`; the activation and the pool by
+    :func:`_scaled_leaky`, :func:`scaled_pool_forward` and
+    :func:`scaled_pool_backward`. The work limit is not checked here.
     """
     layer = problem.layer
-    if layer.layered:
+    if layer.transposed:  # its exact path is solve()
         return None
     if problem.batch:
         return _scaled_batch(problem)
-    x, k = problem.exact_input.scaled, problem.exact_filter.scaled
-    filters = layer.filters
-    ph, pw = layer.padding
-    xpad = np.pad(x.numerators, ((0, 0), (ph, ph), (pw, pw)))
-    columns = scaled_correlation_columns(xpad, layer.kernel_size, layer.stride, layer.dilation)
-    oh, ow = layer.output_size
-    products = exact.matmul(columns, np.ascontiguousarray(k.numerators.reshape(filters, -1).T))
-    z = Scaled(np.ascontiguousarray(products.T).reshape(filters, oh, ow),
-               x.denominator * k.denominator)
-    if problem.exact_bias is not None:
-        b = problem.exact_bias.scaled
-        ones = Scaled(np.ones((1, oh, ow), dtype=np.int64), 1)
-        broadcast = Scaled(exact.fitted(np.asarray(b.numerators.reshape(-1, 1, 1)
-                                                   * ones.numerators)), b.denominator)
-        z = exact.linear([(z, Fraction(1)), (broadcast, Fraction(1))])
-    else:
-        z = z.reduced()
-    out: dict[str, Scaled | Fraction] = {"output": z}
+    if layer.activation is not None and not layer.activation.exact:
+        return None
+    stages, (columns, taps) = _scaled_forward(problem)
+    out: dict[str, Scaled | Fraction] = dict(stages)
+    last = stages["output"]
     if problem.exact_target is not None:
-        difference = exact.linear([(z, Fraction(1)), (problem.exact_target.scaled, Fraction(-1))])
+        difference = exact.linear([(last, Fraction(1)),
+                                   (problem.exact_target.scaled, Fraction(-1))])
         squares = Fraction(exact.sum_of_squares(difference.numerators),
                            difference.denominator ** 2)
         share = image_share(problem.loss, problem.loss_images)
-        out["loss"] = squares * Fraction(*loss_scale(problem.loss, z.size)) * share
-        grad = exact.times(difference, Fraction(*loss_factor(problem.loss, z.size)) * share)
+        out["loss"] = squares * Fraction(*loss_scale(problem.loss, last.size)) * share
+        grad = exact.times(difference,
+                           Fraction(*loss_factor(problem.loss, last.size)) * share)
     elif problem.exact_grad_output is not None:
         grad = problem.exact_grad_output.scaled
     else:
         return out
     out["grad_output"] = grad
-    g = grad.numerators.reshape(filters, oh * ow)
-    dk = Scaled(exact.matmul(g, columns).reshape(layer.filter_shape),
-                x.denominator * grad.denominator).reduced()
-    out["grad_filter"] = dk
+    if layer.pool is not None:
+        before = stages.get("activated", stages["conv"])
+        grad = scaled_pool_backward(grad, layer.pool, before.shape, taps)
+    if layer.activation is not None:
+        out["grad_activated"] = grad
+        grad = _scaled_leaky(stages["conv"].numerators > 0, grad, layer.activation)
+    out["grad_conv"] = grad
+    if columns is None:  # a layer alone: dL/dX is what came back through it
+        out["grad_input"] = grad
+        return out
+    out.update(_scaled_conv_backward(problem, columns, grad))
+    return out
+
+
+def _scaled_conv_backward(problem: Problem, columns: list[IntArray], dz: Scaled
+                          ) -> dict[str, Scaled]:
+    """dL/dK, dL/dB, dL/dX and the updated weights from dL/dZ over integer arrays; each
+    group's filters meet the windows of its own block of channels."""
+    layer = problem.layer
+    x, k = problem.exact_input.scaled, problem.exact_filter.scaled
+    oh, ow = layer.output_size
+    g = dz.numerators.reshape(layer.filters, oh * ow)
+    # as (windowsᵀ · dZᵀ)ᵀ: BLAS takes the long inner axis this way round many times faster
+    grads = np.concatenate([exact.matmul(cb.T, np.ascontiguousarray(gb.T)).T
+                            for cb, gb in zip(columns, split(g, layer.groups), strict=True)])
+    dk = Scaled(np.ascontiguousarray(grads).reshape(layer.filter_shape),
+                x.denominator * dz.denominator).reduced()
+    if layer.flipped:  # the gradient of rot180(K), turned back
+        dk = _rotated(dk)
+    out = {"grad_filter": dk}
     if problem.exact_bias is not None:
-        out["grad_bias"] = Scaled(exact.total(g, (1,)), grad.denominator).reduced()
-    out["grad_input"] = scaled_input_gradient(k, grad, layer)
+        out["grad_bias"] = Scaled(exact.total(g, (1,)), dz.denominator).reduced()
+    out["grad_input"] = scaled_input_gradient(_forward_kernel(problem), dz, layer)
     rate = problem.learning_rate
     if rate is not None:
         out["updated_filter"] = exact.linear([(k, Fraction(1)), (dk, -rate)])
         if problem.exact_bias is not None:
-            db = out["grad_bias"]
-            assert isinstance(db, Scaled)
             out["updated_bias"] = exact.linear([(problem.exact_bias.scaled, Fraction(1)),
-                                                (db, -rate)])
+                                                (out["grad_bias"], -rate)])
     return out
 
 
@@ -755,3 +1007,113 @@ def _scaled_batch(problem: Problem) -> dict[str, Scaled | Fraction] | None:
             out["updated_bias"] = exact.linear([(problem.exact_bias.scaled, Fraction(1)),
                                                 (grad_bias, -rate)])
     return out
+# --------------------------------------------------------------------------
+# the activation and the pool over integer arrays
+
+
+def _scaled_leaky(positive: IntArray, values: Scaled, activation: Activation) -> Scaled:
+    """``values`` where ``positive``, else ``slope · values``: A = f(Z) with the mask
+    Z > 0, and dL/dZ = dL/dA ⊙ f′(Z) likewise, as f′ is 1 where Z > 0 and the slope
+    elsewhere (ReLU: slope 0, so ReLU′(0) = 0; leaky ReLU′(0) = slope, as PyTorch).
+    With the slope p/q, the numerators are n·q or n·p over the denominator times q."""
+    slope = activation.slope if activation.kind == "leaky_relu" else Fraction(0)
+    n = values.numerators
+    chosen = exact.choose(positive, exact.scale(n, slope.denominator),
+                          exact.scale(n, slope.numerator))
+    return Scaled(chosen, values.denominator * slope.denominator).reduced()
+
+
+def _tap_windows(pool: Pool, axis: int, tap: int) -> tuple[slice, slice]:
+    """Along one axis, the windows whose tap ``tap`` reads an entry of the pool's input
+    (not its padding, nor past it), and the entries they read: window i reads
+    ``i·s + tap·d − p``, in range for a run of consecutive windows."""
+    count = geometry.pool_sizes(pool)[axis]
+    step, size = pool.stride[axis], pool.input_size[axis]
+    offset = tap * pool.dilation[axis] - pool.padding[axis]
+    first = max(0, -(offset // step))  # ⌈−offset / s⌉
+    last = min(count - 1, (size - 1 - offset) // step)
+    if last < first:
+        return slice(0, 0), slice(0, 0)
+    start = first * step + offset
+    return slice(first, last + 1), slice(start, start + (last - first) * step + 1, step)
+
+
+def _taps(pool: Pool) -> list[tuple[int, tuple[slice, slice], tuple[slice, slice]]]:
+    """Every tap of the window in row-major order: its number, the windows (rows,
+    columns) it reads an entry for, and those entries."""
+    out = []
+    for m in range(pool.size[0]):
+        rows, cells_r = _tap_windows(pool, 0, m)
+        for n in range(pool.size[1]):
+            cols, cells_c = _tap_windows(pool, 1, n)
+            out.append((m * pool.size[1] + n, (rows, cols), (cells_r, cells_c)))
+    return out
+
+
+def _mean_shares(pool: Pool) -> tuple[IntArray, int]:
+    """Mean pooling's divisors as integers over their least common multiple L: for
+    each window, L / its divisor (:func:`geometry.pool_divisor`), and L."""
+    counts = []
+    for axis in range(2):
+        taps = np.arange(pool.size[axis]) * pool.dilation[axis]
+        start = np.arange(geometry.pool_sizes(pool)[axis])[:, None] * pool.stride[axis]
+        padded = start + taps
+        inside = padded < pool.padded_size[axis]
+        if not pool.count_include_pad:
+            inside &= (padded >= pool.padding[axis]) & (
+                padded < pool.padding[axis] + pool.input_size[axis])
+        counts.append(inside.sum(axis=1))
+    divisors = counts[0][:, None] * counts[1][None, :]
+    common = math.lcm(*{int(v) for v in divisors.flat})
+    return np.asarray(common // divisors, dtype=np.int64), common
+
+
+def scaled_pool_forward(a: Scaled, pool: Pool) -> tuple[Scaled, IntArray | None]:
+    """P over integer arrays, and for max and min the tap (row-major in the window)
+    of each first extreme: the taps in order, each compared with the best so far on
+    the windows where it reads an entry, only a strictly better one replacing it.
+    Mean: the window's sum times L / divisor over the denominator times L."""
+    channels = a.shape[0]
+    oh, ow = geometry.pool_sizes(pool)
+    n = a.numerators
+    taps = _taps(pool)
+    if pool.kind == "mean":
+        shares, common = _mean_shares(pool)
+        bound = exact.largest(n) * len(taps)
+        sums = np.zeros((channels, oh, ow), dtype=np.int64 if bound < exact.INT64
+                        and n.dtype != object else object)
+        for _, (rows, cols), (cells_r, cells_c) in taps:
+            sums[:, rows, cols] += n[:, cells_r, cells_c]
+        pooled = exact.product(exact.fitted(sums, bound), shares[None])
+        return Scaled(pooled, a.denominator * common).reduced(), None
+    best = np.zeros((channels, oh, ow), dtype=n.dtype)
+    winner = np.full((channels, oh, ow), -1, dtype=np.int64)
+    for tap, (rows, cols), (cells_r, cells_c) in taps:
+        value, held = n[:, cells_r, cells_c], best[:, rows, cols]
+        better = value > held if pool.kind == "max" else value < held
+        replace = (winner[:, rows, cols] < 0) | better
+        best[:, rows, cols] = np.where(replace, value, held)
+        winner[:, rows, cols] = np.where(replace, tap, winner[:, rows, cols])
+    return Scaled(exact.fitted(best), a.denominator), winner
+
+
+def scaled_pool_backward(grad: Scaled, pool: Pool, shape: tuple[int, ...],
+                         winners: IntArray | None) -> Scaled:
+    """dL/dA over integer arrays: tap by tap, each window's gradient to the entry the
+    tap reads, where the tap won (max, min) or always, times L / divisor (mean); at
+    most one part per tap reaches an entry, so the bound is the taps times the
+    largest part."""
+    g, denominator = grad.numerators, grad.denominator
+    if pool.kind == "mean":
+        shares, common = _mean_shares(pool)
+        g, denominator = exact.product(g, shares[None]), denominator * common
+    taps = _taps(pool)
+    bound = exact.largest(g) * len(taps)
+    out = np.zeros(shape, dtype=np.int64 if bound < exact.INT64 and g.dtype != object
+                   else object)
+    for tap, (rows, cols), (cells_r, cells_c) in taps:
+        part = g[:, rows, cols]
+        if winners is not None:
+            part = np.where(winners[:, rows, cols] == tap, part, 0)
+        out[:, cells_r, cells_c] += part
+    return Scaled(exact.fitted(out, bound), denominator).reduced()

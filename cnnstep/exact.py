@@ -223,6 +223,22 @@ def times(values: Scaled, factor: Fraction) -> Scaled:
                   values.denominator * factor.denominator).reduced()
 
 
+def choose(mask: IntArray, chosen: IntArray, other: IntArray) -> IntArray:
+    """``chosen`` where ``mask`` holds, else ``other``: int64 when both are."""
+    if chosen.dtype != object and other.dtype != object:
+        return np.where(mask, chosen, other)
+    return fitted(np.where(mask, _objects(chosen), _objects(other)))
+
+
+def product(a: IntArray, b: IntArray) -> IntArray:
+    """``a · b`` entry by entry (broadcast), exactly: int64 when the largest magnitudes
+    prove it safe, else Python integers."""
+    bound = largest(a) * largest(b)
+    if a.dtype != object and b.dtype != object and bound < INT64:
+        return np.asarray(a * b, dtype=np.int64)
+    return fitted(np.asarray(_objects(a) * _objects(b)), bound)
+
+
 def total(integers: IntArray, axis: tuple[int, ...] | None = None) -> IntArray:
     """Sums of integers along ``axis`` (None: all), exactly: int64 when the count of
     terms times the largest magnitude proves it safe, else Python integers."""
@@ -288,6 +304,8 @@ def parse_decimals(value: Any, rank: int) -> Scaled | None:
     every list is full and the shape is rectangular. The caller then reads the
     array entry by entry, with its messages.
     """
+    if isinstance(value, Scaled):  # read from the text already (read_decimals)
+        return value if value.numerators.ndim == rank else None
     try:
         texts = np.array(value, dtype=str)
     except (ValueError, TypeError):
@@ -318,6 +336,106 @@ def parse_decimals(value: Any, rank: int) -> Scaled | None:
         integers = integers * (10 ** (most - places))
     integers = np.where(minus, -integers, integers)
     return Scaled(integers, 10**most).reduced()
+
+
+#: bytes of a number literal, and white space, in a JSON array's text
+_NUMBER_BYTES = np.zeros(256, dtype=bool)
+_NUMBER_BYTES[list(b"0123456789.-+eE")] = True
+_SPACE_BYTES = np.zeros(256, dtype=bool)
+_SPACE_BYTES[list(b" \t\r\n")] = True
+#: deepest array read from text (a filter's four axes)
+_MOST_AXES = 4
+
+
+def read_decimals(text: str) -> Scaled | None:
+    """The text of a JSON array (``[[0.25, -1], [3, 0.5]]``) read in bulk, as
+    :func:`parse_decimals` reads the lists JSON gives: None unless it is nested
+    lists, at most 4 deep, full and rectangular, of plain decimal literals as JSON
+    writes them (an optional minus, an integer part without leading zeros,
+    optionally a point and digits; 18 digits at most), with only white space
+    between. Numbers are the runs of number characters; the rest, with an ``n``
+    for each number and no white space, must be the text of the array's shape."""
+    try:
+        raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return None
+    number = _NUMBER_BYTES[raw]
+    before = np.concatenate(([False], number[:-1]))
+    after = np.concatenate((number[1:], [False]))
+    starts = np.flatnonzero(number & ~before)
+    ends = np.flatnonzero(number & ~after) + 1
+    keep = (~number & ~_SPACE_BYTES[raw]) | (number & ~before)
+    skeleton = np.where(number, ord("n"), raw)[keep]
+    shape = _skeleton_shape(skeleton)
+    if shape is None or skeleton.tobytes() != _skeleton(shape):
+        return None
+    read = _decimal_literals(raw, starts, ends - starts)
+    if read is None:
+        return None
+    return Scaled(read[0].reshape(shape), read[1]).reduced()
+
+
+def _skeleton_shape(skeleton: IntArray) -> tuple[int, ...] | None:
+    """The shape of nested lists from their skeleton (``[[n,n],[n,n]]``), read off
+    the first list at each depth: its commas at that depth, plus one."""
+    rank = int(np.argmax(skeleton != ord("["))) if skeleton.size else 0
+    if not 1 <= rank <= _MOST_AXES:
+        return None
+    depth = np.cumsum((skeleton == ord("[")).astype(np.int64) - (skeleton == ord("]")))
+    shape = []
+    for level in range(1, rank + 1):
+        closed = np.flatnonzero(depth[level - 1 :] == level - 1)
+        if not closed.size:
+            return None
+        end = level - 1 + int(closed[0])
+        commas = (skeleton[level - 1 : end] == ord(",")) & (depth[level - 1 : end] == level)
+        shape.append(int(commas.sum()) + 1)
+    return tuple(shape)
+
+
+def _skeleton(shape: tuple[int, ...]) -> bytes:
+    """The skeleton of full nested lists of this shape."""
+    text = b"n"
+    for size in reversed(shape):
+        text = b"[" + b",".join([text] * size) + b"]"
+    return text
+
+
+def _decimal_literals(raw: IntArray, starts: IntArray, lengths: IntArray
+                      ) -> tuple[IntArray, int] | None:
+    """The literals at ``starts`` as integers over one power of ten, or None unless
+    every one is a plain decimal as JSON writes it with at most 18 digits."""
+    width = int(lengths.max())
+    if width > _BULK_DIGITS + 2:
+        return None
+    columns = np.arange(width)
+    chars = np.where(columns < lengths[:, None],
+                     raw[np.minimum(starts[:, None] + columns, raw.size - 1)], 0)
+    negative = chars[:, 0] == ord("-")
+    body = np.where(negative[:, None], np.roll(chars, -1, axis=1), chars)
+    length = lengths - negative
+    inside = columns < length[:, None]
+    digit = (body >= ord("0")) & (body <= ord("9"))
+    point = body == ord(".")
+    points = point.sum(axis=1)
+    at = np.argmax(point, axis=1)
+    second = body[:, 1] if width > 1 else np.zeros(body.shape[0], dtype=body.dtype)
+    ok = ((inside & ~digit & ~point).sum(axis=1) == 0) & (points <= 1) & digit[:, 0] \
+        & ((body[:, 0] != ord("0")) | (length == 1) | (second == ord("."))) \
+        & ((points == 0) | (at < length - 1)) & (length - points <= _BULK_DIGITS)
+    if not bool(ok.all()):
+        return None
+    value = np.zeros(body.shape[0], dtype=np.int64)
+    for column in range(width):
+        step = inside[:, column] & digit[:, column]
+        value = np.where(step, value * 10 + (body[:, column].astype(np.int64) - ord("0")),
+                         value)
+    places = np.where(points > 0, length - at - 1, 0)
+    most = int(places.max())
+    if int((length - points + most - places).max()) > _BULK_DIGITS:
+        return None
+    value = value * _POW10[most - places]
+    return np.where(negative, -value, value), 10**most
 
 
 # --------------------------------------------------------------------------
@@ -408,72 +526,127 @@ def _decimal_rows(magnitude: IntArray, factor: int, negative: IntArray,
     return rows, positional
 
 
+#: 10^0 … 10^18, every power of ten below 2^63
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def _digit_count(q: IntArray) -> IntArray:
+    """The number of decimal digits of each ``q`` ≥ 0 (0 for 0)."""
+    return np.searchsorted(_POW10, q, side="right").astype(np.int64)
+
+
+def _positional_rows(q: IntArray, negative: IntArray, places: int
+                     ) -> tuple[IntArray, IntArray]:
+    """``±q / 10**places`` (int64 q ≥ 0) as :func:`cnnstep.numbers.json_number`
+    writes it positionally, as rows of ASCII bytes, 0 where a row has no character:
+    a sign unless the value is 0, the whole part without leading zeros (at least
+    one digit), and a point and the fraction's digits without trailing zeros only
+    when there are any; and whether each row is within the exponents that JSON
+    writes positionally (±20). The character of exponent e in q is the digit
+    ``(q // 10**e) % 10``, 0 beyond q's digits."""
+    count = _digit_count(q)
+    zero = q == 0
+    exponent = count - 1 - places
+    positional = zero | ((exponent >= -20) & (exponent <= 20))
+    top = max(int(count.max(initial=0)) - 1, places)  # the highest exponent written
+    point = top - places + 2  # the column of the point: a sign, then the whole part
+    rows = np.zeros((q.size, point + 1 + places if places else point), dtype=np.uint8)
+    rows[:, 0] = np.where(negative & ~zero, 45, 0)  # "-"
+
+    def digit(e: int) -> IntArray:
+        if e >= len(_POW10):
+            return np.zeros(q.size, dtype=np.uint8)
+        digits: IntArray = ((q // _POW10[e]) % 10).astype(np.uint8)
+        return digits
+
+    last = np.maximum(count - 1, places)  # the whole part: from here down to exponent places
+    for e in range(top, places - 1, -1):
+        rows[:, point - 1 - (e - places)] = np.where(e <= last, digit(e) + 48, 0)
+    if places:
+        kept = np.zeros(q.size, dtype=bool)  # a nonzero digit at or below this exponent
+        for e in range(places):
+            fraction = digit(e)
+            kept |= fraction != 0
+            rows[:, point + places - e] = np.where(kept, fraction + 48, 0)
+        rows[:, point] = np.where(kept, 46, 0)  # "."
+    return rows, positional
+
+
+#: some entries of an array (their indices) and their texts as rows of ASCII bytes
+Piece = tuple[IntArray, IntArray]
+
+
 #: the float type that estimates a quotient, and a bound on its error in units of
 #: the quotient (below 10^18): 64-bit mantissas where the machine has them
 _ESTIMATE = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else np.float64
 _ESTIMATE_ERROR = 10**18 // 2 ** (np.finfo(_ESTIMATE).nmant - 8) + 2  # 2^8 ulps to spare
 _SIGNIFICANT = 17
+#: most decimal places of a quotient worked out in bulk
+_MOST_PLACES = 251
+#: 10^p for p = 0 … _MOST_PLACES, each correctly rounded to the estimate's precision,
+#: and modulo 2^64
+_TENS: Array = np.array([_ESTIMATE(f"1e{p}") for p in range(_MOST_PLACES + 1)], dtype=_ESTIMATE)
+_TENS_WRAPPED: IntArray = np.array([pow(10, p, 2**64) for p in range(_MOST_PLACES + 1)],
+                         dtype=np.uint64)
 
 
 def _floor_quotients(a: IntArray, d: int, places: IntArray) -> tuple[IntArray, IntArray]:
     """``divmod(a · 10**places, d)`` for each entry, exactly, where the quotient is
-    below 10^18 and ``(error + 2) · d < 2^63``: a float estimate of the quotient,
-    then the remainder computed modulo 2^64 (it is known to be within ±(error+1)·d,
-    so the wrapped value is the true one) and the estimate corrected by it."""
-    tens = np.power(np.full(a.shape, 10, dtype=_ESTIMATE), places.astype(_ESTIMATE))
-    estimate = np.floor(a.astype(_ESTIMATE) * tens / _ESTIMATE(d))
+    below 10^18 and ``(error + 2) · d < 2^63``: a float estimate of the quotient
+    (three roundings, each within 2^-64 of it: off by less than 1), then the
+    remainder computed modulo 2^64 (it is known to be within ±(error+1)·d, so the
+    wrapped value is the true one) and the estimate corrected by it."""
+    divisor: Array = np.array(d, dtype=_ESTIMATE)
+    estimate = np.floor(a.astype(_ESTIMATE) * _TENS[places] / divisor)
     q = estimate.astype(np.int64)
-    mask = 2**64 - 1
-    powers = np.array([pow(10, int(p), 2**64) for p in range(int(places.max()) + 1)],
-                      dtype=np.uint64)
     with np.errstate(over="ignore"):
-        wrapped = (a.astype(np.uint64) * powers[places]
-                   - q.astype(np.uint64) * np.uint64(d & mask))
+        wrapped = (a.astype(np.uint64) * _TENS_WRAPPED[places]
+                   - q.astype(np.uint64) * np.uint64(d))
     r = wrapped.view(np.int64)
     step = r // d
     return q + step, r - step * d
 
 
-def _significant_rows(a: IntArray, negative: IntArray, d: int
-                      ) -> tuple[IntArray, IntArray]:
-    """``±a/d`` rounded half to even to 17 significant digits, as
+def _significant_rows(a: IntArray, negative: IntArray, d: int) -> list[Piece]:
+    """``±a/d`` (a > 0) rounded half to even to 17 significant digits, as
     :func:`cnnstep.numbers.json_number` writes a value with no finite decimal, as rows
-    of ASCII bytes; and which rows are done (the others: a value of 10^17 or more,
-    below 10^-250, or written with an exponent)."""
-    exponent = np.floor(np.log10(a.astype(np.float64)) - math.log10(d)).astype(np.int64)
-    places = _SIGNIFICANT - 1 - exponent
-    done = (places >= 0) & (places <= 250)
-    places = np.where(done, places, 0)
+    of ASCII bytes, in pieces (which entries, their rows); the entries left out: a
+    value of 10^17 or more, below 10^-250, or written with an exponent.
+
+    With ``e`` the float estimate of ⌊log10(a/d)⌋, nudged up so that it is the true
+    one or one more, the quotient ``⌊a · 10^(17−e) / d⌋`` has 18 digits or 17: the
+    18th digit and the remainder, or the remainder alone, round it."""
+    e = np.floor(np.log10(a.astype(np.float64)) - math.log10(d) + 1e-9).astype(np.int64)
+    places = _SIGNIFICANT - e
+    chosen = np.flatnonzero((places >= 1) & (places <= _MOST_PLACES))
+    a, negative, places = a[chosen], negative[chosen], places[chosen]
     q, r = _floor_quotients(a, d, places)
-    for _ in range(2):  # the float exponent may be one off either way
-        low, high = q < 10 ** (_SIGNIFICANT - 1), q >= 10**_SIGNIFICANT
-        if not (low | high).any():
-            break
-        places = np.where(low, places + 1, np.where(high, places - 1, places))
-        done &= (places >= 0) & (places <= 250)
-        places = np.where(done, places, 0)
-        q, r = _floor_quotients(a, d, places)
-    done &= (q >= 10 ** (_SIGNIFICANT - 1)) & (q < 10**_SIGNIFICANT)
-    q = q + ((2 * r > d) | ((2 * r == d) & (q % 2 == 1)))
+    long = q >= 10**_SIGNIFICANT
+    last = q % 10
+    q, places = np.where(long, q // 10, q), places - long
+    above = np.where(long, (last > 5) | ((last == 5) & (r > 0)), 2 * r > d)
+    half = np.where(long, (last == 5) & (r == 0), 2 * r == d)
+    q = q + (above | (half & (q % 2 == 1)))
     over = q >= 10**_SIGNIFICANT  # 9.99… rounded up to 10.0…
-    q, places = np.where(over, 10 ** (_SIGNIFICANT - 1), q), np.where(over, places - 1, places)
-    done &= places >= 0
-    width = max(38, int(places.max()) + 3) if a.size else 38
-    rows = np.zeros((a.size, width), dtype=np.uint8)
-    for group in sorted(set(places[done].tolist())):  # np.unique imports numpy.ma
-        where = np.flatnonzero(done & (places == group))
-        made, positional = _decimal_rows(q[where], 1, negative[where], int(group))
-        done[where[~positional]] = False
-        rows[where[positional], : made.shape[1]] = made[positional]
-    return rows, done
+    q, places = np.where(over, q // 10, q), places - over
+    places = np.where(places >= 0, places, -1)
+    pieces = []
+    counts = np.bincount(places + 1)
+    for group in np.flatnonzero(counts[1:]).tolist():  # rows of one length of fraction
+        where = np.flatnonzero(places == group)
+        made, positional = _positional_rows(q[where], negative[where], group)
+        pieces.append((chosen[where[positional]], made[positional]))
+    return pieces
 
 
 def number_rows(values: Scaled) -> IntArray:
     """Every value as :func:`cnnstep.numbers.json_number` writes it, as rows of ASCII
     bytes (0: no character). Values whose decimal terminates are written in bulk
-    from int64 digit arithmetic, and so are the others (17 significant digits) when
-    the denominator is below 2^62 / (the estimate's error + 2); the rest one by one
-    from their integers."""
+    from their digits, those of an int64 (:func:`_positional_rows`) when the value
+    times 10^places fits, else of base-10^9 limbs (:func:`_decimal_rows`); the others
+    (17 significant digits) from an exact int64 quotient when the denominator is
+    below 2^62 / (the estimate's error + 2); the rest one by one from their
+    integers."""
     from cnnstep.numbers import json_ratio
 
     flat = values.numerators.ravel()
@@ -481,31 +654,33 @@ def number_rows(values: Scaled) -> IntArray:
     twos, fives, rest = _split_ten(d)
     places = max(twos, fives)
     factor = 10**places // (d // rest)
-    bulk = np.zeros(flat.size, dtype=bool)
-    rows = np.zeros((flat.size, 2), dtype=np.uint8)
-
-    def put(where: IntArray, made: IntArray) -> None:
-        nonlocal rows
-        if made.shape[1] > rows.shape[1]:
-            rows = np.pad(rows, ((0, 0), (0, made.shape[1] - rows.shape[1])))
-        rows[where, : made.shape[1]] = made
-        bulk[where] = True
-
+    pieces: list[Piece] = []
     if flat.dtype != object and rest < INT64:
         ends = flat % rest == 0 if rest > 1 else np.ones(flat.size, dtype=bool)
         where = np.flatnonzero(ends)
-        if where.size and max(9 * (len(_limbs(factor)) + 3), places + 1) <= _BULK_COLUMNS:
-            made, positional = _decimal_rows(np.abs(flat[where]) // rest, factor,
-                                             flat[where] < 0, places)
-            put(where[positional], made[positional])
+        magnitude = np.abs(flat[where]) // rest
+        if where.size and factor < INT64 and largest(magnitude) * factor < INT64:
+            made, positional = _positional_rows(magnitude * np.int64(factor), flat[where] < 0,
+                                                places)
+            pieces.append((where[positional], made[positional]))
+        elif where.size and max(9 * (len(_limbs(factor)) + 3), places + 1) <= _BULK_COLUMNS:
+            made, positional = _decimal_rows(magnitude, factor, flat[where] < 0, places)
+            pieces.append((where[positional], made[positional]))
         where = np.flatnonzero(~ends)
         if where.size and (_ESTIMATE_ERROR + 2) * d < 2**62:
-            made, done = _significant_rows(np.abs(flat[where]), flat[where] < 0, d)
-            put(where[done], made[done])
+            pieces += [(where[part], made) for part, made in
+                       _significant_rows(np.abs(flat[where]), flat[where] < 0, d)]
+    bulk = np.zeros(flat.size, dtype=bool)
+    for where, _ in pieces:
+        bulk[where] = True
     others = np.flatnonzero(~bulk)
     if others.size:
         texts = np.array([json_ratio(int(n), d) for n in flat[others]], dtype="S")
-        put(others, texts.view(np.uint8).reshape(others.size, texts.dtype.itemsize))
+        pieces.append((others, texts.view(np.uint8).reshape(others.size,
+                                                            texts.dtype.itemsize)))
+    rows = np.zeros((flat.size, max(made.shape[1] for _, made in pieces)), dtype=np.uint8)
+    for where, made in pieces:
+        rows[where, : made.shape[1]] = made
     return rows
 
 
@@ -517,23 +692,32 @@ def json_text(values: Scaled) -> str:
 
         return json_ratio(int(values.numerators), values.denominator)
     shape = values.shape
+    if not values.size:
+        return _empty_lists(shape)
     rank = len(shape)
     numbers = number_rows(values)
-    index = np.indices(shape).reshape(rank, -1)
-    opens = np.zeros(values.size, dtype=np.int64)
-    closes = np.zeros(values.size, dtype=np.int64)
-    first = np.ones(values.size, dtype=bool)
-    last = np.ones(values.size, dtype=bool)
-    for axis in range(rank - 1, -1, -1):  # an axis opens where every inner one does
-        first &= index[axis] == 0
-        last &= index[axis] == shape[axis] - 1
-        opens += first
-        closes += last
+    width = numbers.shape[1]
+    text = np.zeros((values.size, rank + width + rank + 2), dtype=np.uint8)
+    text[:, rank : rank + width] = numbers
+    text[:-1, -2:] = (44, 32)  # ", "
+    # lists open before the first number of a row and close after its last: as many
+    # as the axes whose block of numbers starts (ends) there
+    starts = np.arange(0, values.size, shape[-1])
+    ends = starts + shape[-1]
+    blocks = np.cumprod(shape[::-1])
+    opens = np.sum([starts % block == 0 for block in blocks], axis=0)
+    closes = np.sum([ends % block == 0 for block in blocks], axis=0)
     column = np.arange(rank)
-    before = np.where(column[None, ::-1] < opens[:, None], 91, 0).astype(np.uint8)  # "["
-    after = np.where(column[None, :] < closes[:, None], 93, 0).astype(np.uint8)  # "]"
-    separator = np.zeros((values.size, 2), dtype=np.uint8)
-    separator[:-1] = (44, 32)  # ", "
-    text = np.concatenate([before, numbers, after, separator], axis=1).ravel()
+    text[starts, :rank] = np.where(column[None, ::-1] < opens[:, None], 91, 0)  # "["
+    text[ends - 1, rank + width : 2 * rank + width] = np.where(
+        column[None, :] < closes[:, None], 93, 0)  # "]"
+    text = text.ravel()
     written: str = text[text != 0].tobytes().decode("ascii")
     return written
+
+
+def _empty_lists(shape: tuple[int, ...]) -> str:
+    """Nested JSON lists of a shape with a 0 in it."""
+    if not shape[0]:
+        return "[]"
+    return "[" + ", ".join([_empty_lists(shape[1:])] * shape[0]) + "]"

@@ -82,6 +82,8 @@ class Exercise:
     padding: int = 0
     #: spacing of the kernel's taps (1: adjacent)
     dilation: int = 1
+    #: the channels split into this many groups, each filter seeing its group's block
+    groups: int = 1
     bias: bool = False
     activation: str | None = None
     pool: str | None = None
@@ -194,6 +196,10 @@ def _layer(exercise: Exercise) -> Layer:
     spans = geometry.effective_kernel(exercise.kernel, dilation)
     outputs = geometry.sizes(exercise.size, spans, (exercise.stride,) * 2,
                              (exercise.padding,) * 2)
+    for count, what in ((exercise.channels, "channels"), (exercise.filters, "filters")):
+        if count % exercise.groups:
+            raise GenerateError(f"groups: {exercise.groups} does not divide the {count} "
+                                f"{what}; choose --channels and --filters that it divides")
     if min(outputs) < 1:
         if exercise.dilation != 1:
             raise GenerateError(f"dilation: the kernel {exercise.kernel[0]}×{exercise.kernel[1]} "
@@ -210,10 +216,10 @@ def _layer(exercise: Exercise) -> Layer:
         pool = Pool(exercise.pool, size, size, input_size=outputs)
     return Layer(
         input_shape=(exercise.channels, *exercise.size),
-        filter_shape=(exercise.filters, exercise.channels, *exercise.kernel),
+        filter_shape=(exercise.filters, exercise.channels // exercise.groups, *exercise.kernel),
         has_bias=exercise.bias, stride=(exercise.stride,) * 2, padding=(exercise.padding,) * 2,
         activation=Activation(exercise.activation) if exercise.activation else None, pool=pool,
-        dilation=dilation)
+        dilation=dilation, groups=exercise.groups)
 
 
 @dataclass(frozen=True)
@@ -342,7 +348,8 @@ def _skeleton(exercise: Exercise) -> dict[str, Any]:
     data: dict[str, Any] = {
         "input": [[0] * w] * h if exercise.channels == 1 else [[[0] * w] * h] * exercise.channels,
         "filter": ([[0] * kw] * kh if one else
-                   [[[[0] * kw] * kh] * exercise.channels] * exercise.filters),
+                   [[[[0] * kw] * kh] * (exercise.channels // exercise.groups)]
+                   * exercise.filters),
     }
     if exercise.bias:
         data["bias"] = 0 if exercise.filters == 1 else [0] * exercise.filters
@@ -352,6 +359,8 @@ def _skeleton(exercise: Exercise) -> dict[str, Any]:
         data["padding"] = exercise.padding
     if exercise.dilation != 1:
         data["dilation"] = exercise.dilation
+    if exercise.groups != 1:
+        data["groups"] = exercise.groups
     if exercise.activation:
         data["activation"] = exercise.activation
     if exercise.pool:

@@ -41,6 +41,27 @@ def effective_kernel(kernel: Pair, dilation: Pair) -> Pair:
     return (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
 
 
+def transposed_sizes(size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                     output_padding: Pair) -> Pair:
+    """A transposed convolution's output, (H − 1)·s − 2p + d·(k − 1) + output_padding + 1
+    along each axis."""
+    return ((size[0] - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kernel[0] - 1)
+            + output_padding[0] + 1,
+            (size[1] - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kernel[1] - 1)
+            + output_padding[1] + 1)
+
+
+def expanded_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                  output_padding: Pair) -> Pair:
+    """The input of a transposed convolution made ready for an ordinary one: stride − 1
+    zeros between its entries, (H − 1)·s + 1, then d·(k − 1) − p zeros on each side and
+    output_padding more at the bottom (right)."""
+    return ((size[0] - 1) * stride[0] + 1 + 2 * (dilation[0] * (kernel[0] - 1) - padding[0])
+            + output_padding[0],
+            (size[1] - 1) * stride[1] + 1 + 2 * (dilation[1] * (kernel[1] - 1) - padding[1])
+            + output_padding[1])
+
+
 def uncovered(size: int, kernel: int, stride: int) -> int:
     """Rows (or columns) at the end of an axis of ``size`` that no window reaches."""
     return (size - kernel) % stride

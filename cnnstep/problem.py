@@ -2,7 +2,7 @@
 
 A problem is parsed once into a frozen :class:`Problem` whose arrays are
 read-only numpy object arrays of :class:`~fractions.Fraction`, always in the
-full layout ``input (C, H, W)``, ``filter (F, C, kh, kw)``, ``bias (F,)``,
+full layout ``input (C, H, W)``, ``filter (F, C/groups, kh, kw)``, ``bias (F,)``,
 ``target``/``grad_output (F, oh, ow)``; a batch of N images keeps its image
 axis first on the input, target and grad_output (``(N, C, H, W)``,
 ``(N, F, oh, ow)``), and :meth:`Problem.image` gives each image as a problem of
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import stat
 import sys
 from collections.abc import Mapping
@@ -30,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cnnstep import geometry
-from cnnstep.exact import ExactArray, Scaled, parse_decimals
+from cnnstep.exact import ExactArray, Scaled, parse_decimals, read_decimals
 from cnnstep.numbers import NumberError, parse_number
 
 #: an object array of Fractions (numpy does not type its entries)
@@ -41,9 +42,11 @@ LOSSES: tuple[LossName, ...] = ("mse", "sse", "half_sse")
 #: Keys of the problem format that this version reads.
 KEYS = (
     "input", "filter", "kernel", "bias", "target", "grad_output", "loss",
-    "stride", "padding", "dilation", "learning_rate", "notation", "activation", "pool", "answers",
-    "questions", "steps",
+    "stride", "padding", "dilation", "mode", "groups", "learning_rate", "notation", "activation",
+    "pool", "answers", "questions", "steps", "layer", "output_padding", "dimensions",
 )
+#: the values of the key ``layer``
+LAYERS = ("conv", "conv_transpose")
 #: Keys of the format that belong to features this version does not have.
 NOT_YET: dict[str, str] = {}
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
@@ -52,6 +55,11 @@ POOLS = ("max", "mean", "min")
 POOL_ALIASES = {"avg": "mean"}
 #: the keys of the ``pool`` object
 POOL_KEYS = ("type", "size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad")
+#: the values of ``mode``: the correlation deep-learning frameworks compute, or the
+#: true convolution, which flips the kernel
+MODES = ("cross_correlation", "convolution")
+#: the named forms of ``padding``
+PADDING_NAMES = ("valid", "same", "full")
 #: leaky ReLU's slope when none is given, as in PyTorch
 DEFAULT_SLOPE = Fraction(1, 100)
 
@@ -86,11 +94,19 @@ class Layout:
     bias_is_number: bool = True  # a number, or a list of F numbers
     #: N, the images of a batch given as [N][C][H][W]; 0: one image, no batch axis
     batch: int = 0
+    #: spatial axes the user gave: 1 (a signal [L], held as one row [1][L]) or 2
+    dimensions: int = 2
 
     @property
     def output_rank(self) -> int:
-        """2 for one filter given without its filter axis, else 3."""
-        return 3 if self.filter_rank == 4 else 2
+        """The spatial axes, and one more for a filter axis the user gave."""
+        return self.dimensions + (self.filter_rank == self.dimensions + 2)
+
+    @property
+    def one_row(self) -> bool:
+        """A 1-D layer: its arrays are held with a row axis of length one, which the
+        user never wrote and the result leaves out."""
+        return self.dimensions == 1
 
     @property
     def batch_axes(self) -> int:
@@ -161,7 +177,8 @@ class Layer:
     """
 
     input_shape: tuple[int, int, int]  # (C, H, W)
-    filter_shape: tuple[int, int, int, int]  # (F, C, kh, kw)
+    #: (F, C/groups, kh, kw); (C, F, kh, kw) when transposed
+    filter_shape: tuple[int, int, int, int]
     has_bias: bool = False
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
@@ -174,11 +191,73 @@ class Layer:
     convolution: bool = True
     #: spacing between the kernel's taps along each axis (1: adjacent taps)
     dilation: tuple[int, int] = (1, 1)
+    #: the padding at the bottom and right when it differs from ``padding`` (which is
+    #: then the top and left); None: the same zeros on each side
+    padding_end: tuple[int, int] | None = None
+    #: the padding's name as the problem gave it ("valid", "same", "full"), else None
+    padding_form: str | None = None
+    #: "convolution": the forward pass flips the kernel (a true convolution)
+    mode: str = "cross_correlation"
+    #: the input channels split into this many blocks, each filter seeing only its
+    #: group's block: the filter shape is then (F, C/groups, kh, kw)
+    groups: int = 1
+
+    @property
+    def group_channels(self) -> int:
+        """The input channels each filter sees, C/groups."""
+        return self.channels // self.groups
+
+    @property
+    def group_filters(self) -> int:
+        """The filters of each group, F/groups."""
+        return self.filters // self.groups
+
+    @property
+    def depthwise(self) -> bool:
+        """groups = C = F: filter f sees only channel f."""
+        return self.groups > 1 and self.groups == self.channels == self.filters
+
+    def channels_of(self, f: int) -> range:
+        """The input channels filter ``f`` sees: the block of its group ⌊f/(F/groups)⌋;
+        its channel axis c stands for input channel ``channels_of(f)[c]``."""
+        first = f // self.group_filters * self.group_channels
+        return range(first, first + self.group_channels)
+
+    def filters_of(self, c: int) -> range:
+        """The filters that see input channel ``c``: those of its group ⌊c/(C/groups)⌋."""
+        first = c // self.group_channels * self.group_filters
+        return range(first, first + self.group_filters)
+    #: a transposed convolution (PyTorch's conv_transpose2d): the filter is
+    #: (C, F, kh, kw), input channels first, and each input entry scatters the kernel
+    #: into the output, ``Z[f, i·s − p + m·d, j·s − p + n·d] += X[c, i, j]·K[c, f, m, n]``
+    transposed: bool = False
+    #: with ``transposed``: extra rows and columns of the output at the bottom and right
+    output_padding: tuple[int, int] = (0, 0)
 
     @property
     def effective_kernel(self) -> tuple[int, int]:
         """The span of a dilated kernel, d·(k − 1) + 1 along each axis."""
         return geometry.effective_kernel(self.kernel_size, self.dilation)
+
+    @property
+    def padding_after(self) -> tuple[int, int]:
+        """The zeros at the bottom and at the right (``padding`` is the top and left)."""
+        return self.padding if self.padding_end is None else self.padding_end
+
+    @property
+    def sides(self) -> tuple[int, int, int, int]:
+        """The padding resolved to (top, bottom, left, right)."""
+        return (self.padding[0], self.padding_after[0], self.padding[1], self.padding_after[1])
+
+    @property
+    def padded(self) -> bool:
+        """Whether any side has zeros."""
+        return any(self.sides)
+
+    @property
+    def flipped(self) -> bool:
+        """A true convolution: the forward pass reads the kernel rotated by 180°."""
+        return self.mode == "convolution"
 
     @property
     def layered(self) -> bool:
@@ -203,7 +282,7 @@ class Layer:
 
     @property
     def filters(self) -> int:
-        return self.filter_shape[0]
+        return self.filter_shape[1] if self.transposed else self.filter_shape[0]
 
     @property
     def kernel_size(self) -> tuple[int, int]:
@@ -211,13 +290,35 @@ class Layer:
 
     @property
     def padded_size(self) -> tuple[int, int]:
-        return (self.input_shape[1] + 2 * self.padding[0],
-                self.input_shape[2] + 2 * self.padding[1])
+        """H + top + bottom, W + left + right; for a transposed layer the expanded input
+        that its rotated kernel slides over (:func:`geometry.expanded_size`)."""
+        if self.transposed:
+            return geometry.expanded_size(self.image_size, self.kernel_size, self.stride,
+                                          self.padding, self.dilation, self.output_padding)
+        top, bottom, left, right = self.sides
+        return (self.input_shape[1] + top + bottom, self.input_shape[2] + left + right)
 
     @property
     def output_size(self) -> tuple[int, int]:
-        """⌊(H + 2P − (D·(K − 1) + 1))/S⌋ + 1 along each axis."""
+        """⌊(H + top + bottom − (D·(K − 1) + 1))/S⌋ + 1 along each axis; transposed,
+        (H − 1)·S − 2P + D·(K − 1) + output_padding + 1."""
+        if self.transposed:
+            return geometry.transposed_sizes(self.image_size, self.kernel_size,
+                                             self.stride, self.padding, self.dilation,
+                                             self.output_padding)
         return geometry.sizes(self.padded_size, self.effective_kernel, self.stride)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the input."""
+        return self.input_shape[1], self.input_shape[2]
+
+    @property
+    def expansion(self) -> tuple[int, int]:
+        """Transposed: the zeros padded on each side of the zero-inserted input,
+        d·(k − 1) − p along each axis (the bottom and right get output_padding more)."""
+        return (self.dilation[0] * (self.kernel_size[0] - 1) - self.padding[0],
+                self.dilation[1] * (self.kernel_size[1] - 1) - self.padding[1])
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
@@ -235,7 +336,7 @@ class Problem:
 
     layer: Layer
     exact_input: ExactArray  # (C, H, W)
-    exact_filter: ExactArray  # (F, C, kh, kw)
+    exact_filter: ExactArray  # (F, C/groups, kh, kw)
     exact_bias: ExactArray | None = None  # (F,)
     exact_target: ExactArray | None = None  # (F, oh, ow)
     exact_grad_output: ExactArray | None = None  # (F, oh, ow), dL/dZ given directly
@@ -288,7 +389,7 @@ class Problem:
 
     @property
     def filter(self) -> Array:
-        """K, (F, C, kh, kw)."""
+        """K, (F, C/groups, kh, kw)."""
         return self.exact_filter.fractions
 
     @property
@@ -584,16 +685,27 @@ _LEVELS = {
     },
     "output": {2: ("row", "entry"), 3: ("map", "row", "entry")},
     "batch": {3: ("image", "row", "entry"), 4: ("image", "map", "row", "entry")},
+    # a transposed convolution's filter, input channels first as PyTorch's
+    "transposed": {2: ("row", "entry"), 4: ("channel", "filter", "row", "entry")},
+    # 1-D layers: signals and kernels of one axis
+    "input1": {1: ("entry",), 2: ("channel", "entry")},
+    "filter1": {1: ("entry",), 2: ("channel", "entry"), 3: ("filter", "channel", "entry")},
+    "output1": {1: ("entry",), 2: ("map", "entry")},
 }
 _PLURAL = {"entry": "entries", "row": "rows", "channel": "channels", "filter": "filters",
-           "map": "maps", "image": "images"}
+           "map": "maps", "image": "images", "slice": "slices"}
 _FORMS = {
     "input": {2: "[H][W]", 3: "[C][H][W]", 4: "[N][C][H][W]"},
     "filter": {2: "[kh][kw]", 3: "[C][kh][kw]", 4: "[F][C][kh][kw]"},
+    "transposed": {2: "[kh][kw]", 4: "[C][F][kh][kw]"},
+    "input1": {1: "[L]", 2: "[C][L]"},
+    "filter1": {1: "[k]", 2: "[C][k]", 3: "[F][C][k]"},
 }
 
 
 def _rank(value: Any, where: str) -> int:
+    if isinstance(value, Scaled):  # read in bulk from the text
+        return len(value.shape)
     rank = 0
     while isinstance(value, list):
         if not value:
@@ -671,16 +783,81 @@ def _pair(value: Any, key: str, minimum: int) -> tuple[int, int]:
         raise ProblemError(
             f"{key}: expected an integer or a pair [rows, columns], got {_show(value)}"
         )
-    numbers = []
-    for i, item in enumerate(items):
-        where = f"{key}[{i}]" if isinstance(value, list) else key
-        if (isinstance(item, str) and not isinstance(item, NumberText)) or isinstance(item, list):
-            raise ProblemError(f"{where}: expected an integer ≥ {minimum}, got {_show(item)}")
-        number = to_number(item, where)
-        if number.denominator != 1 or number < minimum:
-            raise ProblemError(f"{where}: expected an integer ≥ {minimum}, got {_show(item)}")
-        numbers.append(int(number))
+    numbers = [_integer(item, f"{key}[{i}]" if isinstance(value, list) else key, minimum)
+               for i, item in enumerate(items)]
     return (numbers[0], numbers[-1])
+
+
+def _integer(item: Any, where: str, minimum: int) -> int:
+    """One integer ≥ ``minimum`` of a per-axis setting."""
+    if (isinstance(item, str) and not isinstance(item, NumberText)) or isinstance(item, list):
+        raise ProblemError(f"{where}: expected an integer ≥ {minimum}, got {_show(item)}")
+    number = to_number(item, where)
+    if number.denominator != 1 or number < minimum:
+        raise ProblemError(f"{where}: expected an integer ≥ {minimum}, got {_show(item)}")
+    return int(number)
+
+
+def _axes(value: Any, key: str, minimum: int, dims: int, unit: int) -> tuple[int, int]:
+    """A per-axis setting as (rows, columns). A 1-D layer has one axis, given as an
+    integer or ``[n]``; it is held as the columns of a single row, whose setting
+    is ``unit`` (1 for a stride or a dilation, 0 for padding)."""
+    if dims == 2:
+        return _pair(value, key, minimum)
+    if isinstance(value, list) and len(value) != 1:
+        raise ProblemError(
+            f"{key}: a 1-D layer has one axis; expected an integer or [n], got {_show(value)}")
+    item, where = (value[0], f"{key}[0]") if isinstance(value, list) else (value, key)
+    return (unit, _integer(item, where, minimum))
+
+
+def _extent(values: tuple[int, int], dims: int) -> str:
+    """A size for a message: ``3×4``, or ``3`` along the one axis of a 1-D layer."""
+    return str(values[1]) if dims == 1 else f"{values[0]}×{values[1]}"
+
+
+def _dimensions(data: Mapping[str, Any]) -> int:
+    """``dimensions``: the spatial axes, 1, 2 or 3 (default 2)."""
+    if "dimensions" not in data:
+        return 2
+    value = data["dimensions"]
+    if isinstance(value, NumberText) and value in ("1", "2", "3"):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value in (1, 2, 3):
+        return value
+    raise ProblemError(f"dimensions: expected 1, 2 or 3 (the spatial axes), got {_show(value)}")
+
+
+#: how the user's arrays are written in each number of dimensions, for messages
+_DIM_FORMS = {
+    1: ("[L] or [C][L]", "[k], [C][k] or [F][C][k]"),
+    2: ("[H][W] or [C][H][W]", "[kh][kw], [C][kh][kw] or [F][C][kh][kw]"),
+    3: ("[D][H][W] or [C][D][H][W]", "[kd][kh][kw], [C][kd][kh][kw] or [F][C][kd][kh][kw]"),
+}
+
+
+def check_ranks(data: Mapping[str, Any], dims: int, input_ranks: tuple[int, ...],
+                filter_ranks: tuple[int, ...]) -> None:
+    """Refuse an input or filter whose rank does not fit ``dimensions``, naming the
+    key: a batch axis is not read yet, and a given ``dimensions`` must match."""
+    keys = [("input", input_ranks, 0)]
+    if _has_filter(data):
+        keys.append((_filter_key(data), filter_ranks, 1))
+    for key, ranks, which in keys:
+        value = data[key]
+        if isinstance(value, dict):
+            continue
+        rank = _rank(value, key)
+        if rank in ranks or not rank:
+            continue
+        if which == 0 and rank == max(ranks) + 1:
+            raise ProblemError(
+                f"input: a {rank}-D input would be a batch [N]… of {dims}-D images, which "
+                f"is not supported yet; give {_DIM_FORMS[dims][0]}")
+        if "dimensions" in data or rank < min(ranks):
+            raise ProblemError(
+                f"dimensions: {dims} means {key} {_DIM_FORMS[dims][which]}, "
+                f"got a {rank}-D {key}")
 
 
 def _notation(value: Any) -> Notation:
@@ -767,44 +944,230 @@ def is_symbolic(data: Any) -> bool:
 
 
 def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank: int,
-              filter_shape: tuple[int, ...], filter_rank: int, has_bias: bool) -> Layer:
-    """The layer's geometry, checked: channels, stride, padding, sizes, notation."""
+              filter_shape: tuple[int, ...], filter_rank: int, has_bias: bool,
+              dims: int = 2) -> Layer:
+    """The layer's geometry, checked: channels, stride, padding, sizes, notation.
+
+    A 1-D layer (``dims`` 1) comes with its shapes already given a row axis of
+    length one (``[L]`` as ``[1][L]``) and its ranks counted with that axis."""
     filter_key = _filter_key(data)
     image = (1, *input_shape) if input_rank == 2 else tuple(input_shape)
     kernel = (1,) * (4 - filter_rank) + tuple(filter_shape)
+    if _layer_kind(data) == "conv_transpose":
+        if dims != 2:
+            raise ProblemError('layer: "conv_transpose" is worked in 2-D only; leave out '
+                               f"dimensions {dims} or the layer key")
+        return _transposed(data, image, input_rank, kernel, filter_rank, has_bias)
+    if "output_padding" in data:
+        raise ProblemError('output_padding: belongs to a transposed convolution; set '
+                           '"layer": "conv_transpose" or leave output_padding out')
     channels, filters = image[0], kernel[0]
-    if kernel[1] != channels:
-        hint = "; give it as [C][kh][kw] or [F][C][kh][kw]" if filter_rank == 2 else ""
+    groups = _groups(data, channels, filters)
+    if groups > 1 and kernel[1] != channels // groups:
+        wanted = (f"[F][{channels // groups}][k]" if dims == 1
+                  else f"[F][{channels // groups}][kh][kw]")
+        raise ProblemError(
+            f"{filter_key}: has {kernel[1]} channel{'s' * (kernel[1] != 1)}; with groups "
+            f"{groups} each filter sees C/groups = {channels}/{groups} = {channels // groups} "
+            f"of the input's channels: give it as {wanted}"
+        )
+    if groups == 1 and kernel[1] != channels:
+        forms = "[C][k] or [F][C][k]" if dims == 1 else "[C][kh][kw] or [F][C][kh][kw]"
+        hint = f"; give it as {forms}" if filter_rank == 2 else ""
         raise ProblemError(
             f"{filter_key}: has {kernel[1]} channel{'s' * (kernel[1] != 1)}, "
             f"the input has {channels}{hint}"
         )
-    stride = _pair(data.get("stride", NumberText("1")), "stride", 1)
-    padding = _pair(data.get("padding", NumberText("0")), "padding", 0)
-    dilation = _pair(data.get("dilation", NumberText("1")), "dilation", 1)
-    padded = (image[1] + 2 * padding[0], image[2] + 2 * padding[1])
+    stride = _axes(data.get("stride", NumberText("1")), "stride", 1, dims, 1)
+    dilation = _axes(data.get("dilation", NumberText("1")), "dilation", 1, dims, 1)
     kh, kw = kernel[2], kernel[3]
+    form = _padding_form(data.get("padding", NumberText("0")))
+    padding, padding_end = _padding_sides(data.get("padding", NumberText("0")), form,
+                                          geometry.effective_kernel((kh, kw), dilation),
+                                          stride, dims)
+    padded = (image[1] + padding[0] + padding_end[0], image[2] + padding[1] + padding_end[1])
+    mode = _mode(data.get("mode", "cross_correlation"))
     if kh > padded[0] or kw > padded[1]:
         raise ProblemError(
             f"filter {kh}×{kw} is larger than the padded input {padded[0]}×{padded[1]}"
+            if dims == 2 else
+            f"filter of length {kw} is longer than the padded input of length {padded[1]}"
         )
     eh, ew = geometry.effective_kernel((kh, kw), dilation)
     if eh > padded[0] or ew > padded[1]:
         raise ProblemError(
             f"dilation: the {kh}×{kw} filter dilated by {dilation[0]}×{dilation[1]} spans "
             f"{eh}×{ew}, larger than the padded input {padded[0]}×{padded[1]}"
+            if dims == 2 else
+            f"dilation: the filter of length {kw} dilated by {dilation[1]} spans {ew}, "
+            f"longer than the padded input of length {padded[1]}"
         )
     bias = data.get("bias")
-    layout = Layout(input_rank, filter_rank,
-                    not isinstance(bias, list) and not (bias == "symbolic" and filters > 1))
+    one_row = dims == 1
+    layout = Layout(input_rank - one_row, filter_rank - one_row,
+                    not isinstance(bias, list) and not (bias == "symbolic" and filters > 1),
+                    dimensions=dims)
     notation = _notation(data["notation"]) if "notation" in data else Notation()
     activation = _activation(data["activation"]) if "activation" in data else None
     out = geometry.sizes(padded, (eh, ew), stride)
-    pool = (_pool(data["pool"], out, "the convolution's output") if "pool" in data
+    pool = (_pool(data["pool"], out, "the convolution's output", dims) if "pool" in data
             else None)
     return Layer((image[0], image[1], image[2]), (kernel[0], kernel[1], kernel[2], kernel[3]),
                  has_bias, stride, padding, notation, layout, activation, pool,
-                 dilation=dilation)
+                 dilation=dilation, padding_end=None if padding_end == padding else padding_end,
+                 padding_form=form, mode=mode, groups=groups)
+
+
+def _mode(value: Any) -> str:
+    if not isinstance(value, str) or isinstance(value, NumberText) or value not in MODES:
+        names = " or ".join(f'"{name}"' for name in MODES)
+        raise ProblemError(f"mode: expected {names}, got {_show(value)}")
+    return value
+
+
+def _padding_form(value: Any) -> str | None:
+    """The padding's name, checked, or None for a number or lists of numbers."""
+    if isinstance(value, str) and not isinstance(value, NumberText):
+        if value not in PADDING_NAMES:
+            names = ", ".join(f'"{name}"' for name in PADDING_NAMES)
+            raise ProblemError(
+                f"padding: expected an integer ≥ 0, [rows, columns], "
+                f"[[top, bottom], [left, right]] or one of {names}, got {_show(value)}")
+        return value
+    return None
+
+
+def _padding_sides(value: Any, form: str | None, span: tuple[int, int],
+                   stride: tuple[int, int], dims: int = 2
+                   ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Every form of ``padding`` resolved to ((top, left), (bottom, right)).
+
+    "valid" is no padding; "full" is k_eff − 1 on every side; "same" pads a total
+    of k_eff − 1 along each axis so that the output has the input's size at stride
+    1, an odd total with the extra zero at the bottom (right), as TensorFlow.
+    """
+    if form == "valid":
+        return (0, 0), (0, 0)
+    if form == "full":
+        return (span[0] - 1, span[1] - 1), (span[0] - 1, span[1] - 1)
+    if form == "same":
+        if stride != (1, 1):
+            raise ProblemError(
+                f'padding: "same" keeps the input\'s size only at stride 1, the stride is '
+                f"{stride[0]}×{stride[1]}; give the padding as numbers")
+        totals = (span[0] - 1, span[1] - 1)
+        return (totals[0] // 2, totals[1] // 2), (totals[0] - totals[0] // 2,
+                                                  totals[1] - totals[1] // 2)
+    if isinstance(value, list) and any(isinstance(item, list) for item in value):
+        if dims == 1:
+            raise ProblemError(
+                'padding: a 1-D layer takes an integer, [n], "valid", "same" or "full", '
+                f"got {_show(value)}")
+        if len(value) != 2:
+            raise ProblemError(
+                f"padding: expected [[top, bottom], [left, right]], got {_show(value)}")
+        rows = _padding_axis(value[0], "padding[0]", "[top, bottom]")
+        cols = _padding_axis(value[1], "padding[1]", "[left, right]")
+        return (rows[0], cols[0]), (rows[1], cols[1])
+    both = _axes(value, "padding", 0, dims, 0)
+    return both, both
+
+
+def _padding_axis(value: Any, key: str, wanted: str) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ProblemError(f"{key}: expected a pair {wanted}, got {_show(value)}")
+    before, after = _pair(value, key, 0)
+    return before, after
+
+
+def _groups(data: Mapping[str, Any], channels: int, filters: int) -> int:
+    """The ``groups`` key: an integer ≥ 1 that divides both C and F."""
+    value = data.get("groups", NumberText("1"))
+    if (isinstance(value, str) and not isinstance(value, NumberText)) or isinstance(
+            value, list | dict):
+        raise ProblemError(f"groups: expected an integer ≥ 1, got {_show(value)}")
+    number = to_number(value, "groups")
+    if number.denominator != 1 or number < 1:
+        raise ProblemError(f"groups: expected an integer ≥ 1, got {_show(value)}")
+    groups = int(number)
+    for count, what in ((channels, "input channel"), (filters, "filter")):
+        if count % groups:
+            raise ProblemError(
+                f"groups: {groups} does not divide the {count} {what}{'s' * (count != 1)}; "
+                f"groups must divide both the input channels ({channels}) and the "
+                f"filters ({filters})")
+    return groups
+
+
+def _layer_kind(data: Mapping[str, Any]) -> str:
+    """The value of ``layer``: "conv" (the default) or "conv_transpose"."""
+    kind = data.get("layer", "conv")
+    if not isinstance(kind, str) or isinstance(kind, NumberText) or kind not in LAYERS:
+        names = ", ".join(f'"{name}"' for name in LAYERS)
+        raise ProblemError(f"layer: unknown layer {_show(kind)}; expected one of {names}")
+    return kind
+
+
+def _transposed(data: Mapping[str, Any], image: tuple[int, ...], input_rank: int,
+                kernel: tuple[int, ...], filter_rank: int, has_bias: bool) -> Layer:
+    """A transposed convolution's geometry, checked: the filter is [C][F][kh][kw] (input
+    channels first, as PyTorch), output_padding is smaller than the stride or the
+    dilation, and the padding at most d·(k − 1) (no crop of the expanded input)."""
+    filter_key = _filter_key(data)  # read as [kh][kw] or [C][F][kh][kw], never 3-D
+    _transposed_refusals(data)
+    channels, filters = image[0], kernel[1]
+    if kernel[0] != channels:
+        raise ProblemError(
+            f"{filter_key}: has {kernel[0]} input channel{'s' * (kernel[0] != 1)} "
+            f"(its first axis, [C][F][kh][kw] with conv_transpose), the input has {channels}")
+    stride = _pair(data.get("stride", NumberText("1")), "stride", 1)
+    padding = _pair(data.get("padding", NumberText("0")), "padding", 0)
+    dilation = _pair(data.get("dilation", NumberText("1")), "dilation", 1)
+    extra = _pair(data.get("output_padding", NumberText("0")), "output_padding", 0)
+    kh, kw = kernel[2], kernel[3]
+    for axis, name in enumerate(("rows", "columns")):
+        if extra[axis] >= max(stride[axis], dilation[axis]):
+            raise ProblemError(
+                f"output_padding: {extra[axis]} extra {name} must be smaller than the stride "
+                f"({stride[axis]}) or the dilation ({dilation[axis]}), as PyTorch requires")
+        span = dilation[axis] * ((kh, kw)[axis] - 1)
+        if padding[axis] > span:
+            raise ProblemError(
+                f"padding: {padding[axis]} is more than d·(k − 1) = {span}, which would crop "
+                "the expanded input of conv_transpose; use a padding of at most "
+                f"{span}")
+    layout = Layout(input_rank, filter_rank, not isinstance(data.get("bias"), list))
+    notation = _notation(data["notation"]) if "notation" in data else Notation()
+    activation = _activation(data["activation"]) if "activation" in data else None
+    out = geometry.transposed_sizes((image[1], image[2]), (kh, kw), stride, padding,
+                                    dilation, extra)
+    if min(out) < 1:
+        raise ProblemError(
+            f"padding: conv_transpose's output would be {out[0]}×{out[1]}, "
+            "(H − 1)·s − 2p + d·(k − 1) + output_padding + 1; use a smaller padding")
+    pool = (_pool(data["pool"], out, "the convolution's output") if "pool" in data
+            else None)
+    return Layer((image[0], image[1], image[2]), (channels, filters, kh, kw), has_bias,
+                 stride, padding, notation, layout, activation, pool, dilation=dilation,
+                 transposed=True, output_padding=extra)
+
+
+def _transposed_refusals(data: Mapping[str, Any]) -> None:
+    """What a transposed convolution does not take here: a padding form other than an
+    integer or [ph, pw] (PyTorch's conv_transpose2d pads both sides alike), a true
+    convolution, groups."""
+    padding = data.get("padding", NumberText("0"))
+    if (isinstance(padding, str) and not isinstance(padding, NumberText)) or (
+            isinstance(padding, list) and any(isinstance(item, list) for item in padding)):
+        raise ProblemError(
+            'padding: with "layer": "conv_transpose" it is an integer or [ph, pw], the same '
+            f"on both sides of an axis (as PyTorch's conv_transpose2d), got {_show(padding)}")
+    if data.get("mode", "cross_correlation") != "cross_correlation":
+        raise ProblemError('mode: "convolution" is not available with "layer": '
+                           '"conv_transpose"; leave mode out')
+    if "groups" in data and to_number(data["groups"], "groups") != 1:
+        raise ProblemError('groups: not available with "layer": "conv_transpose" yet; '
+                           "leave groups out or set it to 1")
 
 
 def _activation(value: Any) -> Activation:
@@ -832,7 +1195,7 @@ def _activation(value: Any) -> Activation:
     return Activation(kind)
 
 
-def _pool(value: Any, input_size: tuple[int, int], source: str) -> Pool:
+def _pool(value: Any, input_size: tuple[int, int], source: str, dims: int = 2) -> Pool:
     """The ``pool`` object, checked as PyTorch's ``max_pool2d`` and ``avg_pool2d``
     check theirs; ``source`` names what it reads, for messages."""
     if not isinstance(value, dict):
@@ -850,10 +1213,10 @@ def _pool(value: Any, input_size: tuple[int, int], source: str) -> Pool:
         raise ProblemError(f"pool.type: unknown pooling {_show(kind)}; expected one of {names}")
     if "size" not in value:
         raise ProblemError("pool.size: missing; give the window as k or [kh, kw]")
-    size = _pair(value["size"], "pool.size", 1)
-    stride = _pair(value["stride"], "pool.stride", 1) if "stride" in value else size
-    padding = _pair(value.get("padding", NumberText("0")), "pool.padding", 0)
-    dilation = _pair(value.get("dilation", NumberText("1")), "pool.dilation", 1)
+    size = _axes(value["size"], "pool.size", 1, dims, 1)
+    stride = _axes(value["stride"], "pool.stride", 1, dims, 1) if "stride" in value else size
+    padding = _axes(value.get("padding", NumberText("0")), "pool.padding", 0, dims, 0)
+    dilation = _axes(value.get("dilation", NumberText("1")), "pool.dilation", 1, dims, 1)
     ceil_mode = _flag(value, "ceil_mode", False)
     include = _flag(value, "count_include_pad", True)
     if "count_include_pad" in value and kind != "mean":
@@ -869,23 +1232,25 @@ def _pool(value: Any, input_size: tuple[int, int], source: str) -> Pool:
                                       else "")
             raise ProblemError(
                 f"{where}: {padding[axis]} is more than half the window's "
-                f"{('height', 'width')[axis]} {size[axis]}; pool padding may be at most "
+                f"{('height', 'width')[axis] if dims == 2 else 'length'} {size[axis]}; "
+                "pool padding may be at most "
                 f"⌊{size[axis]}/2⌋ = {size[axis] // 2}, as in PyTorch")
     pool = Pool(kind, size, stride, input_size, padding, dilation, ceil_mode, include)
     span, padded = pool.span, pool.padded_size
     if span[0] > padded[0] or span[1] > padded[1]:
-        dilated = f" (dilated to {span[0]}×{span[1]})" if dilation != (1, 1) else ""
-        padded_words = (f"its padded input {padded[0]}×{padded[1]}" if any(padding) else
-                        f"its input {padded[0]}×{padded[1]}")
+        dilated = f" (dilated to {_extent(span, dims)})" if dilation != (1, 1) else ""
+        padded_words = (f"its padded input {_extent(padded, dims)}" if any(padding) else
+                        f"its input {_extent(padded, dims)}")
         raise ProblemError(
-            f"pool: window {size[0]}×{size[1]}{dilated} is larger than {padded_words} "
+            f"pool: window {_extent(size, dims)}{dilated} is larger than {padded_words} "
             f"({source})")
     empty = geometry.pool_empty_window(pool)
     if empty is not None:
         axis, index = empty
         raise ProblemError(
-            f"pool: window {index + 1} along the {('rows', 'columns')[axis]} reads only "
-            f"padding (its dilated taps skip the {source} {input_size[0]}×{input_size[1]}); "
+            f"pool: window {index + 1}"
+            + (f" along the {('rows', 'columns')[axis]}" if dims == 2 else "") + " reads only "
+            f"padding (its dilated taps skip the {source} {_extent(input_size, dims)}); "
             "change pool.dilation or pool.padding")
     return pool
 
@@ -900,8 +1265,19 @@ def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
     return flag
 
 
+#: a 3-D problem is worked out by cnnstep.volume and cnnstep.derivation.volume; the
+#: rest refuses it
+VOLUME_ONLY = ("dimensions: a 3-D layer is worked out whole by cnnstep solve, one file at a "
+               "time, in any format; --verify, --symbolic, --questions, sets, exams and "
+               "cnnstep check take 1-D and 2-D layers")
+
+#: --symbolic writes a window's taps as rows and columns
+SYMBOLIC_2D = ("dimensions: --symbolic derives the formulas of 2-D layers only; solve a 1-D "
+               "or 3-D layer without --symbolic")
+
 #: keys a layer given by shapes may have
-SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "notation")
+SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "mode",
+              "notation", "dimensions")
 #: read by `cnnstep check`; `solve` leaves them alone
 ANSWERS_KEY = "answers"
 
@@ -937,6 +1313,8 @@ def layer_from_data(data: Any) -> Layer:
         raise ProblemError("filter: missing; a layer given by shapes needs an input and a "
                            "filter")
     filter_key = _filter_key(data)
+    if _dimensions(data) != 2:
+        raise ProblemError(SYMBOLIC_2D)
     for key in ("input", filter_key):
         if not isinstance(data[key], dict):
             raise ProblemError(
@@ -977,18 +1355,34 @@ def problem_from_data(data: Any) -> Problem:
             "bias: \"symbolic\" goes with input and filter given as shapes "
             "({\"shape\": [3, 3]}) and --symbolic"
         )
-    image, input_rank = _read_array(data["input"], "input", "input", (2, 3, 4))
+    dims = _dimensions(data)
+    if dims == 3:
+        raise ProblemError(VOLUME_ONLY)
+    if "dimensions" in data:
+        check_ranks(data, dims, *((1, 2), (1, 2, 3)) if dims == 1 else ((2, 3, 4), (2, 3, 4)))
+    kinds = ("input1", "filter1") if dims == 1 else ("input", "filter")
+    ranks = ((1, 2), (1, 2, 3)) if dims == 1 else ((2, 3, 4), (2, 3, 4))
+    image, input_rank = _read_array(data["input"], "input", kinds[0], ranks[0])
+    if dims == 1:  # a signal is held as one row: [L] as [1][L], [C][L] as [C][1][L]
+        image, input_rank = image.reshape((*image.shape[:-1], 1, image.shape[-1])), input_rank + 1
     # a batch [N][C][H][W]: N images through the same layer
-    images = image.shape[0] if input_rank == 4 else 0
+    images = image.shape[0] if dims == 2 and input_rank == 4 else 0
     one_image = image.shape[1:] if images else image.shape
     rank = 3 if images else input_rank
     if _has_filter(data):
         filter_key = _filter_key(data)
-        kernel, filter_rank = _read_array(data[filter_key], filter_key, "filter", (2, 3, 4))
-        layer = _geometry(data, one_image, rank, kernel.shape, filter_rank, "bias" in data)
+        kernel, filter_rank = (
+            _read_array(data[filter_key], filter_key, "transposed", (2, 4))
+            if data.get("layer") == "conv_transpose" and dims == 2
+            else _read_array(data[filter_key], filter_key, kinds[1], ranks[1]))
+        if dims == 1:
+            kernel = kernel.reshape((*kernel.shape[:-1], 1, kernel.shape[-1]))
+            filter_rank += 1
+        layer = _geometry(data, one_image, rank, kernel.shape, filter_rank, "bias" in data,
+                          dims)
         kernel = kernel.reshape(layer.filter_shape)
     else:
-        layer = _alone(data, one_image, rank)
+        layer = _alone(data, one_image, rank, dims)
         kernel = ExactArray(_identity(layer.channels))
     if images:
         layer = replace(layer, layout=replace(layer.layout, batch=images))
@@ -1106,13 +1500,19 @@ CONV_KEYS = {
     "stride": "a layer alone has no convolution to stride; the pool's is pool.stride",
     "padding": "a layer alone has no convolution to pad; the pool's is pool.padding",
     "dilation": "a layer alone has no kernel to dilate; the pool's is pool.dilation",
+    "mode": "a layer alone has no kernel to flip",
+    "groups": "a layer alone has no filters to group",
     "learning_rate": "a layer alone has no filter or bias, so no weights to update",
+    "layer": "a layer alone has no convolution, plain or transposed",
+    "output_padding": "a layer alone has no transposed convolution to pad",
 }
 
 
-def _alone(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank: int) -> Layer:
+def _alone(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank: int,
+           dims: int = 2) -> Layer:
     """A layer alone: no filter, the input goes straight to the activation and/or the
-    pool. Its output keeps the input's channel axis exactly when the input has one."""
+    pool. Its output keeps the input's channel axis exactly when the input has one.
+    A 1-D input comes as one row (``[L]`` as ``[1][L]``), its rank counting that row."""
     if "activation" not in data and "pool" not in data:
         raise ProblemError(
             "filter: missing; a problem needs a filter, or an activation or a pool to "
@@ -1131,8 +1531,10 @@ def _alone(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank: in
     # the stage the activation and pool read is the input itself: its letter
     notation = replace(notation, output=notation.input)
     activation = _activation(data["activation"]) if "activation" in data else None
-    pool = _pool(data["pool"], (height, width), "the input") if "pool" in data else None
-    layout = Layout(input_rank, 4 if input_rank == 3 else 2, True)
+    pool = _pool(data["pool"], (height, width), "the input", dims) if "pool" in data else None
+    one_row = dims == 1
+    layout = Layout(input_rank - one_row, (4 if input_rank == 3 else 2) - one_row, True,
+                    dimensions=dims)
     return Layer((channels, height, width), (channels, channels, 1, 1), False,
                  notation=notation, layout=layout, activation=activation, pool=pool,
                  convolution=False)
@@ -1173,8 +1575,18 @@ def _output_shaped(
     if key not in data:
         return None
     filters = shape[0]
-    ranks = (2, 3) if filters == 1 else (3,)
-    array, rank = _read_array(data[key], key, "output", ranks)
+    if layout.one_row:  # a 1-D layer's [L] or [F][L], held as [F][1][L]
+        array, rank = _read_array(data[key], key, "output1", (1, 2) if filters == 1 else (2,))
+        array = array.reshape((*array.shape[:-1], 1, array.shape[-1]))
+        rank += 1
+        shape_given = tuple(array.shape[:-2]) + array.shape[-1:]
+        shape = (shape[0], 1, shape[2])
+        if array.shape != shape and array.shape != shape[1:]:
+            signal = (shape[0], shape[2]) if layout.output_rank == 2 else (shape[2],)
+            raise ProblemError(f"{key}: expected {what} shape {_brackets(signal)}, got "
+                               f"{_brackets(shape_given)}")
+    else:
+        array, rank = _read_array(data[key], key, "output", (2, 3) if filters == 1 else (3,))
     if rank == 2:
         array = array.reshape((1, *array.shape))
     if array.shape != shape:
@@ -1214,8 +1626,68 @@ def _brackets(shape: tuple[int, ...]) -> str:
     return "".join(f"[{n}]" for n in shape)
 
 
+#: a large array under one of these top-level keys is read straight from the text
+_BULK_KEY = re.compile(r'"(input|filter|kernel|target|grad_output)"\s*:\s*\[')
+#: the characters of an array of numbers
+_ARRAY_RUN = re.compile(r"[\[\]0-9.,+\-eE \t\r\n]*")
+#: fewer numbers than this are read as JSON gives them
+BULK_LEAST = 4096
+
+
+def _marker(key: str) -> str:
+    return f"\x00bulk {key}"
+
+
+def _array_end(text: str, start: int) -> int:
+    """The end of the array that opens at ``start``, or -1 when it holds more than
+    numbers, brackets, commas and white space."""
+    run = _ARRAY_RUN.match(text, start)
+    assert run is not None
+    chars = np.frombuffer(run.group().encode("ascii"), dtype=np.uint8)
+    depth = np.cumsum((chars == ord("[")).astype(np.int64) - (chars == ord("]")))
+    closed = np.flatnonzero(depth == 0)
+    return start + int(closed[0]) + 1 if closed.size else -1
+
+
+def _arrays_in_bulk(text: str) -> tuple[str, dict[str, Scaled]]:
+    """The text with each large array of decimals under an input, filter, target or
+    grad_output key replaced by a marker string, and the arrays read in bulk
+    (:func:`cnnstep.exact.read_decimals`) by key."""
+    found: dict[str, Scaled] = {}
+    if "\\u0000" in text:  # the markers' spelling: leave such a file to the reader
+        return text, found
+    pieces, done = [], 0
+    for match in _BULK_KEY.finditer(text):
+        key, start = match.group(1), match.end() - 1
+        if start < done or key in found:
+            continue
+        end = _array_end(text, start)
+        values = read_decimals(text[start:end]) if end > 0 else None
+        if values is None or values.size < BULK_LEAST:
+            continue
+        pieces += [text[done:start], json.dumps(_marker(key))]
+        done, found[key] = end, values
+    return "".join([*pieces, text[done:]]), found
+
+
 def parse_problem(text: str) -> Problem:
-    """A problem from the text of a problem file."""
+    """A problem from the text of a problem file.
+
+    Large arrays of plain decimals under the top-level keys input, filter, target
+    and grad_output are read from the text in bulk, without a Python object per
+    number; where the text with them left out does not parse to an object holding
+    them at the top level, the whole text is read as JSON gives it, so that every
+    message is the same."""
+    text = without_comments(text)
+    marked, arrays = _arrays_in_bulk(text)
+    if arrays:
+        try:
+            data = parse_json(marked)
+        except ProblemError:
+            data = None
+        if isinstance(data, dict) and all(data.get(key) == _marker(key) for key in arrays):
+            data.update(arrays)
+            return problem_from_data(data)
     return problem_from_data(parse_json(text))
 
 
@@ -1238,3 +1710,188 @@ def load(path: str | Path) -> Problem | Layer:
         return problem_or_layer(parse_json(read_text(Path(path))))
     except ProblemError as error:
         raise ProblemError(f"{where(path)}: {error}") from None
+
+
+# --------------------------------------------------------------------------
+# 3-D layers: a volume [D][H][W] under a kernel [kd][kh][kw]
+
+#: the keys a 3-D problem reads; the layers after the convolution, training steps,
+#: questions and answers are not worked out for a volume yet
+VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "loss", "stride",
+               "padding", "dilation", "learning_rate", "notation", "dimensions")
+
+Triple = tuple[int, int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """One 3-D convolution layer with its numbers, as PyTorch's ``conv3d``: the
+    arrays in the full layout ``input (C, D, H, W)``, ``filter (F, C, kd, kh, kw)``,
+    ``bias (F,)``, ``target``/``grad_output (F, od, oh, ow)``, read-only object
+    arrays of Fractions; ``input_rank`` and ``filter_rank`` are the ranks the user
+    gave them in (4 or 3; 5, 4 or 3)."""
+
+    input: Array
+    filter: Array
+    bias: Array | None
+    target: Array | None
+    grad_output: Array | None
+    loss: LossName
+    learning_rate: Fraction | None
+    stride: Triple
+    padding: Triple
+    dilation: Triple
+    input_rank: int
+    filter_rank: int
+    bias_is_number: bool
+    notation: Notation = field(default_factory=Notation)
+
+    @property
+    def effective_kernel(self) -> Triple:
+        """The span of the dilated kernel, d·(k − 1) + 1 along each axis."""
+        d0, d1, d2 = (d * (k - 1) + 1 for d, k in
+                      zip(self.dilation, self.filter.shape[2:], strict=True))
+        return (d0, d1, d2)
+
+    @property
+    def padded_size(self) -> Triple:
+        d0, d1, d2 = (n + 2 * p for n, p in
+                      zip(self.input.shape[1:], self.padding, strict=True))
+        return (d0, d1, d2)
+
+    @property
+    def output_size(self) -> Triple:
+        """⌊(n + 2p − (d·(k − 1) + 1))/s⌋ + 1 along depth, rows and columns."""
+        d0, d1, d2 = ((n - e) // s + 1 for n, e, s in
+                      zip(self.padded_size, self.effective_kernel, self.stride, strict=True))
+        return (d0, d1, d2)
+
+    @property
+    def has_gradients(self) -> bool:
+        return self.target is not None or self.grad_output is not None
+
+
+def _triple(value: Any, key: str, minimum: int) -> Triple:
+    """A per-axis setting of a 3-D layer: an integer for every axis, or [d, h, w]."""
+    if isinstance(value, list):
+        if len(value) != 3:
+            raise ProblemError(f"{key}: a 3-D layer has three axes; expected an integer or "
+                               f"[depth, rows, columns], got {_show(value)}")
+        a, b, c = (_integer(item, f"{key}[{i}]", minimum) for i, item in enumerate(value))
+        return (a, b, c)
+    n = _integer(value, key, minimum)
+    return (n, n, n)
+
+
+_VOLUME_LEVELS = {
+    "input": {3: ("slice", "row", "entry"), 4: ("channel", "slice", "row", "entry")},
+    "filter": {3: ("slice", "row", "entry"), 4: ("channel", "slice", "row", "entry"),
+               5: ("filter", "channel", "slice", "row", "entry")},
+    "output": {3: ("slice", "row", "entry"), 4: ("map", "slice", "row", "entry")},
+}
+
+
+def _volume_array(value: Any, key: str, kind: str, ranks: tuple[int, ...]) -> tuple[Array, int]:
+    """A 3-D problem's array as Fractions, checked level by level, and its rank."""
+    rank = _rank(value, key)
+    if rank not in ranks:
+        raise ProblemError(f"{key}: expected a {' or '.join(f'{r}-D' for r in ranks)} array "
+                           f"of numbers for a 3-D layer, got "
+                           + (f"a {rank}-D array" if rank else _show(value)))
+    numbers: list[Fraction] = []
+    shape = _walk(value, key, _VOLUME_LEVELS[kind][rank], numbers)
+    array = np.empty(len(numbers), dtype=object)
+    array[:] = numbers
+    return frozen(array.reshape(shape)), rank
+
+
+def volume_from_data(data: Any) -> Volume:
+    """Check a 3-D problem (``"dimensions": 3``) into a :class:`Volume`."""
+    data = _checked_keys(data)
+    for key in data:
+        if key not in VOLUME_KEYS:
+            raise ProblemError(f"{key}: a 3-D layer is solved without {key} for now; "
+                               "leave it out, or solve a 1-D or 2-D layer")
+    if not _has_filter(data):
+        raise ProblemError("filter: missing; a 3-D layer needs a filter [kd][kh][kw]")
+    if any(isinstance(data.get(key), dict) for key in ("input", "filter", "kernel")):
+        raise ProblemError("dimensions: --symbolic and shapes work out 2-D layers only; "
+                           "give a 3-D layer's input and filter as numbers")
+    if data.get("bias") == "symbolic":
+        raise ProblemError("bias: \"symbolic\" goes with a 2-D layer given by shapes")
+    check_ranks(data, 3, (3, 4), (3, 4, 5))
+    filter_key = _filter_key(data)
+    image, input_rank = _volume_array(data["input"], "input", "input", (3, 4))
+    kernel, filter_rank = _volume_array(data[filter_key], filter_key, "filter", (3, 4, 5))
+    image = frozen(image.reshape((1,) * (4 - input_rank) + image.shape))
+    kernel = frozen(kernel.reshape((1,) * (5 - filter_rank) + kernel.shape))
+    channels, filters = image.shape[0], kernel.shape[0]
+    if kernel.shape[1] != channels:
+        hint = ("; give it as [C][kd][kh][kw] or [F][C][kd][kh][kw]" if filter_rank == 3
+                else "")
+        raise ProblemError(f"{filter_key}: has {kernel.shape[1]} channel"
+                           f"{'s' * (kernel.shape[1] != 1)}, the input has {channels}{hint}")
+    stride = _triple(data.get("stride", NumberText("1")), "stride", 1)
+    padding = _triple(data.get("padding", NumberText("0")), "padding", 0)
+    dilation = _triple(data.get("dilation", NumberText("1")), "dilation", 1)
+    padded = tuple(n + 2 * p for n, p in zip(image.shape[1:], padding, strict=True))
+    sizes = kernel.shape[2:]
+    if any(k > n for k, n in zip(sizes, padded, strict=True)):
+        raise ProblemError(f"filter {_dims(sizes)} is larger than the padded input "
+                           f"{_dims(padded)}")
+    spans = tuple(d * (k - 1) + 1 for d, k in zip(dilation, sizes, strict=True))
+    if any(e > n for e, n in zip(spans, padded, strict=True)):
+        raise ProblemError(f"dilation: the {_dims(sizes)} filter dilated by "
+                           f"{_dims(dilation)} spans {_dims(spans)}, larger than the padded "
+                           f"input {_dims(padded)}")
+    bias = data.get("bias")
+    numbers = _bias(bias, filters).fractions if "bias" in data else None
+    out = tuple((n - e) // s + 1 for n, e, s in zip(padded, spans, stride, strict=True))
+    target, grad_output = (_volume_shaped(data, key, (filters, *out), filter_rank == 5)
+                           for key in ("target", "grad_output"))
+    if target is not None and grad_output is not None:
+        raise ProblemError("grad_output: give target or grad_output, not both "
+                           "(grad_output is dL/dZ given directly, instead of a target and a "
+                           "loss)")
+    loss: LossName = "mse"
+    if "loss" in data:
+        named = next((name for name in LOSSES if data["loss"] == name
+                      and isinstance(data["loss"], str)), None)
+        if named is None:
+            names = ", ".join(f'"{name}"' for name in LOSSES)
+            raise ProblemError(f"loss: unknown loss {_show(data['loss'])}; expected one of "
+                               f"{names}")
+        if target is None:
+            raise ProblemError("loss: a loss needs a target; without one there is no loss to "
+                               "compute")
+        loss = named
+    notation = _notation(data["notation"]) if "notation" in data else Notation()
+    rate = to_number(data["learning_rate"], "learning_rate") if "learning_rate" in data else None
+    return Volume(image, kernel, numbers, target, grad_output, loss, rate, stride, padding,
+                  dilation, input_rank, filter_rank,
+                  not isinstance(bias, list), notation)
+
+
+def _volume_shaped(data: Mapping[str, Any], key: str, shape: tuple[int, ...],
+                   filter_axis: bool) -> Array | None:
+    """A 3-D problem's target or grad_output, [od][oh][ow] or [F][od][oh][ow]."""
+    if key not in data:
+        return None
+    ranks = (4,) if filter_axis or shape[0] > 1 else (3, 4)
+    array, rank = _volume_array(data[key], key, "output", ranks)
+    if rank == 3:
+        array = frozen(array.reshape((1, *array.shape)))
+    if array.shape != shape:
+        given = array.shape if rank == 4 else array.shape[1:]
+        wanted = shape if rank == 4 else shape[1:]
+        raise ProblemError(f"{key}: expected the output's shape {_brackets(wanted)}, got "
+                           f"{_brackets(given)}")
+    return array
+
+
+def read_volume(text: str) -> Volume | None:
+    """The 3-D problem in a problem file's text, or None when it is not 3-D."""
+    data = parse_json(text)
+    if isinstance(data, Mapping) and "dimensions" in data and _dimensions(data) == 3:
+        return volume_from_data(data)
+    return None

@@ -376,29 +376,44 @@ def _image_rank(key: str, layout: Layout) -> int:
         axes, layout.output_rank)
 
 
+def _spatial(key: str) -> bool:
+    """Whether a quantity's last two axes are rows and columns."""
+    return BY_KEY[key].axes in ("input", "filter", "conv", "last")
+
+
 def user_shape(key: str, array: Array, layout: Layout) -> Array:
-    """An array in the full layout reshaped to the rank the user gave it in; a batch
-    keeps its image axis first."""
+    """An array in the full layout reshaped to the rank the user gave it in (a 1-D
+    layer's arrays without the row of length one they are held in); a batch keeps its
+    image axis first."""
     if per_image(key, layout):
         rank = _image_rank(key, layout)
         return array.reshape((array.shape[0], *array.shape[len(array.shape) - rank:]))
     rank = user_rank(key, layout)
-    return array.reshape(array.shape[len(array.shape) - rank:])
+    shape = array.shape
+    if layout.one_row and _spatial(key):
+        shape = (*shape[:-2], shape[-1])
+    return array.reshape(shape[len(shape) - rank:])
 
 
 def user_index(key: str, index: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
     """A full-layout index as the user would write it for ``key``."""
     if per_image(key, layout):
         return (index[0], *index[len(index) - _image_rank(key, layout):])
+    if layout.one_row and _spatial(key) and len(index) >= 2:
+        index = (*index[:-2], index[-1])
     return index[len(index) - user_rank(key, layout):]
 
 
-def full_index(key: str, index: tuple[int, ...], layout: Layout, rank: int) -> tuple[int, ...]:
-    """A user's index of ``key`` in the full layout of ``rank`` axes (the inverse of
-    :func:`user_index`): the axes the user leaves out are 0."""
+def full_index(key: str, index: tuple[int, ...], full: tuple[int, ...],
+               layout: Layout) -> tuple[int, ...]:
+    """The full-layout index of an entry the user wrote as ``index`` (the inverse of
+    :func:`user_index`): the axes the user leaves out are 0; a batch keeps its image
+    axis first."""
     if per_image(key, layout):
-        return (index[0], *(0,) * (rank - len(index)), *index[1:])
-    return (0,) * (rank - len(index)) + index
+        return (index[0], *(0,) * (len(full) - len(index)), *index[1:])
+    if layout.one_row and _spatial(key) and index:
+        index = (*index[:-1], 0, index[-1])
+    return (0,) * (len(full) - len(index)) + index
 
 
 def entry_text(key: str, index: tuple[int, ...], layout: Layout) -> str:
@@ -451,7 +466,7 @@ def parse_entry(text: str, layer: Layer, available: Iterable[str]
     for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
         if i >= n:
             raise SelectionError(f"{text}: index {i} on axis {axis} is out of range (size {n})")
-    return key, full_index(key, index, layer.layout, len(full))
+    return key, full_index(key, index, full, layer.layout)
 
 
 # --------------------------------------------------------------------------
@@ -503,12 +518,13 @@ def problem_steps(problem: Problem) -> tuple[str, ...]:
     conv = layer.convolution
     has = {
         "shapes": conv, "forward": conv,
-        "padding": any(layer.padding), "activation": layer.activation is not None,
+        "padding": layer.padded or layer.transposed,
+        "activation": layer.activation is not None,
         "pool": layer.pool is not None, "loss": problem.exact_target is not None,
         "grad_output": backward,
         "pool_backward": backward and layer.pool is not None,
         "activation_backward": backward and layer.activation is not None,
-        "spread": backward and layer.stride != (1, 1),
+        "spread": backward and layer.stride != (1, 1) and not layer.transposed,
         "grad_filter": backward and conv, "grad_bias": backward and problem.exact_bias is not None,
         "grad_input": backward and conv,
         "batch": bool(problem.batch) and (problem.exact_target is not None

@@ -16,7 +16,15 @@ from dataclasses import fields
 from typing import Any
 
 from cnnstep.numbers import DECIMAL_PATTERN, FRACTION_PATTERN
-from cnnstep.problem import ACTIVATIONS, CONV_KEYS, LOSSES, POOL_ALIASES, POOLS, Notation
+from cnnstep.problem import (
+    ACTIVATIONS,
+    CONV_KEYS,
+    LAYERS,
+    LOSSES,
+    POOL_ALIASES,
+    POOLS,
+    Notation,
+)
 from cnnstep.quantities import RESULT_KEYS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -69,15 +77,17 @@ def _shape(lengths: tuple[int, ...]) -> dict[str, Any]:
 
 
 def _pair(minimum: int) -> dict[str, Any]:
+    """An integer for every spatial axis, or one per axis: [n] in 1-D, [h, w] in 2-D,
+    [d, h, w] in 3-D."""
     whole = {"type": "integer", "minimum": minimum}
-    return {"anyOf": [whole, {"type": "array", "minItems": 2, "maxItems": 2, "items": whole}]}
+    return {"anyOf": [whole, {"type": "array", "minItems": 1, "maxItems": 3, "items": whole}]}
 
 
 def _step_answer(answer: dict[str, Any]) -> dict[str, Any]:
     """One training step of an answered history."""
     return {"type": "object", "additionalProperties": False,
             "properties": {"step": {"type": "integer", "minimum": 1}, "loss": answer,
-                           "updated_filter": _array((2, 3, 4), answer),
+                           "updated_filter": _array((1, 2, 3, 4), answer),
                            "updated_bias": {"anyOf": [answer, _array((1,), answer)]}}}
 
 
@@ -86,25 +96,51 @@ def schema() -> dict[str, Any]:
     names = [f.name for f in fields(Notation) if f.name != "index_base"]
     answer = {"anyOf": [{"$ref": "#/$defs/number"}, {"type": "null"}]}
     properties: dict[str, Any] = {
-        "input": {"description": "the image X: [H][W] or [C][H][W]; a batch of N images "
+        "input": {"description": "the image X: [H][W] or [C][H][W] ([L] or [C][L] in 1-D, "
+                                 "[D][H][W] or [C][D][H][W] in 3-D); a batch of N images "
                                  "[N][C][H][W]",
-                  "anyOf": [_array((2, 3, 4)), _shape((2, 3))]},
-        "filter": {"description": "the kernel K: [kh][kw], [C][kh][kw] or [F][C][kh][kw]",
-                   "anyOf": [_array((2, 3, 4)), _shape((2, 3, 4))]},
+                  "anyOf": [_array((1, 2, 3, 4)), _shape((2, 3))]},
+        "filter": {"description": "the kernel K: [kh][kw], [C][kh][kw] or [F][C][kh][kw] "
+                                  "(one axis fewer in 1-D, one more in 3-D)",
+                   "anyOf": [_array((1, 2, 3, 4, 5)), _shape((2, 3, 4))]},
         "kernel": {"description": "another name for filter",
-                   "anyOf": [_array((2, 3, 4)), _shape((2, 3, 4))]},
+                   "anyOf": [_array((1, 2, 3, 4, 5)), _shape((2, 3, 4))]},
+        "dimensions": {"description": "spatial axes: 1 (signals), 2 (images) or 3 (volumes)",
+                       "enum": [1, 2, 3], "default": 2},
         "bias": {"description": "B: a number (one filter) or one per filter",
                  "anyOf": [{"$ref": "#/$defs/number"}, _array((1,)), {"const": "symbolic"}]},
         "target": {"description": "Y, in the shape of the output (with a batch, its "
-                                  "image axis first)", **_array((2, 3, 4))},
+                                  "image axis first)", **_array((1, 2, 3, 4))},
         "grad_output": {"description": "dL/dZ given directly, in the shape of the output "
                                        "(with a batch, its image axis first)",
-                        **_array((2, 3, 4))},
+                        **_array((1, 2, 3, 4))},
         "loss": {"enum": list(LOSSES), "default": "mse"},
         "stride": {"description": "step of the window", **_pair(1), "default": 1},
-        "padding": {"description": "zeros on each side", **_pair(0), "default": 0},
+        "padding": {"description": "zeros on each side: an integer, [rows, columns], "
+                    "[[top, bottom], [left, right]], or \"valid\" (none), \"same\" (stride 1: "
+                    "the output keeps the input's size, an odd total with the extra zero at "
+                    "the bottom/right) or \"full\" (k_eff − 1 on every side)",
+                    "anyOf": [*_pair(0)["anyOf"],
+                              {"type": "array", "minItems": 2, "maxItems": 2,
+                               "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                                         "items": {"type": "integer", "minimum": 0}}},
+                              {"enum": ["valid", "same", "full"]}],
+                    "default": 0},
+        "mode": {"description": "\"convolution\" flips the kernel in the forward pass (a true "
+                 "convolution); every gradient follows",
+                 "enum": ["cross_correlation", "convolution"], "default": "cross_correlation"},
         "dilation": {"description": "spacing of the kernel's taps; the kernel spans "
                      "d·(k − 1) + 1", **_pair(1), "default": 1},
+        "groups": {"description": "input channels split into this many blocks, filter f "
+                   "seeing only its group's block: filter shape [F][C/groups][kh][kw]; "
+                   "groups = C = F is a depthwise convolution",
+                   "type": "integer", "minimum": 1, "default": 1},
+        "layer": {"description": "conv_transpose: a transposed convolution (PyTorch's "
+                  "conv_transpose2d), the filter [C][F][kh][kw]",
+                  "enum": list(LAYERS), "default": "conv"},
+        "output_padding": {"description": "with conv_transpose: extra rows and columns of the "
+                           "output at the bottom and right, smaller than the stride or the "
+                           "dilation", **_pair(0), "default": 0},
         "learning_rate": {"description": "α of the SGD update", "$ref": "#/$defs/number"},
         "notation": {
             "type": "object", "additionalProperties": False,
@@ -151,7 +187,7 @@ def schema() -> dict[str, Any]:
                         "type": "array", "minItems": 1, "items": {"anyOf": [
                             {"type": "null"}, _step_answer(answer)]}}]}
                         if key == "history" else
-                        {"anyOf": [answer, _array((1, 2, 3, 4), answer)]})
+                        {"anyOf": [answer, _array((1, 2, 3, 4, 5), answer)]})
                         for key in RESULT_KEYS}},
     }
     return {
@@ -169,6 +205,17 @@ def schema() -> dict[str, Any]:
             {"if": {"not": {"anyOf": [{"required": ["filter"]}, {"required": ["kernel"]}]}},
              "then": {"anyOf": [{"required": ["activation"]}, {"required": ["pool"]}],
                       "not": {"anyOf": [{"required": [key]} for key in CONV_KEYS]}}},
+            # the ranks of input and filter follow the spatial axes
+            *({"if": ({"properties": {"dimensions": {"const": dims}}, "required": ["dimensions"]}
+                      if dims != 2 else
+                      {"anyOf": [{"not": {"required": ["dimensions"]}},
+                                 {"properties": {"dimensions": {"const": 2}}}]}),
+               "then": {"properties": {
+                   "input": {"anyOf": [_array((dims, dims + 1)), _shape((2, 3))]},
+                   "filter": {"anyOf": [_array((dims, dims + 1, dims + 2)), _shape((2, 3, 4))]},
+                   "kernel": {"anyOf": [_array((dims, dims + 1, dims + 2)),
+                                        _shape((2, 3, 4))]}}}}
+              for dims in (1, 2, 3)),
             {"not": {"required": ["target", "grad_output"]}},
             {"if": {"required": ["loss"]}, "then": {"required": ["target"]}},
             {"if": {"required": ["steps"]},

@@ -47,7 +47,7 @@ from cnnstep.derivation import (
 from cnnstep.derivation import shapes as shapes_step
 from cnnstep.derivation.builder import Builder, Detail, Index, Plan, sums
 from cnnstep.engine import Solution
-from cnnstep.problem import Array, Layer, ProblemError
+from cnnstep.problem import SYMBOLIC_2D, Array, Layer, ProblemError
 from cnnstep.quantities import (
     QUANTITIES,
     Quantity,
@@ -59,8 +59,14 @@ from cnnstep.quantities import (
 
 
 def refuse_dilated(layer: Layer) -> None:
-    """The symbolic derivation writes windows of adjacent taps of one image: a dilated
-    kernel and a batch are refused."""
+    """The symbolic derivation writes windows of adjacent taps of one image over rows and
+    columns: a dilated kernel, a batch, a transposed convolution and a 1-D layer are
+    refused."""
+    if layer.transposed:
+        raise ProblemError("layer: --symbolic works out the ordinary convolution only; "
+                           "solve conv_transpose without --symbolic")
+    if layer.layout.one_row:
+        raise ProblemError(SYMBOLIC_2D)
     if layer.dilation != (1, 1):
         raise ProblemError("dilation: --symbolic works out undilated kernels only; "
                            "set dilation to 1 or solve without --symbolic")
@@ -68,6 +74,21 @@ def refuse_dilated(layer: Layer) -> None:
         raise ProblemError("input: --symbolic works out one image; a batch [N][C][H][W] "
                            "has the same formulas for each image: solve without --symbolic, "
                            "or give one image [C][H][W]")
+
+
+def refuse_unsupported(layer: Layer) -> None:
+    """The symbolic derivation writes the same padding on each side, the
+    correlation's kernel and every filter over every channel: uneven padding, a
+    true convolution and groups are refused."""
+    if layer.padding_end is not None:
+        raise ProblemError("padding: --symbolic works out the same padding on each side "
+                           "only; give equal sides or solve without --symbolic")
+    if layer.flipped:
+        raise ProblemError('mode: --symbolic works out the cross-correlation only; '
+                           'leave out mode "convolution" or solve without --symbolic')
+    if layer.groups > 1:
+        raise ProblemError("groups: --symbolic works out ungrouped layers only; "
+                           "set groups to 1 or solve without --symbolic")
 
 
 def convolution(layer: Layer) -> Layer:
@@ -408,6 +429,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     quantity asked whole is shown with the layer's symbols.
     """
     refuse_dilated(layer)
+    refuse_unsupported(layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(layer, max_terms, max_work, format=None)
@@ -460,6 +482,7 @@ def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, A
     (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
     refuse_dilated(layer)
+    refuse_unsupported(layer)
     budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
@@ -486,6 +509,7 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     from cnnstep.derivation import derive
 
     refuse_dilated(solution.problem.layer)
+    refuse_unsupported(solution.problem.layer)
     only = tuple(only)
     if not only:
         budget.check_derivation(solution.problem, max_terms, max_work, format=None,

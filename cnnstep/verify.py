@@ -278,31 +278,84 @@ def zeros(shape: tuple[int, ...]) -> Nested:
 
 @dataclass(frozen=True)
 class Taps:
-    """For each output row i the pairs (m, r) with r = i·s_h + m·d_h − p_h inside the
+    """For each output row i the pairs (m, r) with r = i·s_h + m·d_h − p_top inside the
     input, and the same (n, q) for each output column j: the terms of Z[f,i,j]
-    are X[c,r,q]·K[f,c,m,n] for every c and every such pair of pairs."""
+    are X[c,r,q]·K[f,c,m,n] for every c and every such pair of pairs. With groups,
+    ``seen[f]`` lists the pairs (c, input channel) of filter f: its channel c is
+    the input channel ⌊f/(F/G)⌋·C/G + c.
+
+    A true convolution (mode "convolution") reads the kernel flipped: the pairs are
+    then (k_h − 1 − m, r), so that the terms are X[c,r,q]·K[f,c,k_h−1−m,k_w−1−n]."""
 
     rows: tuple[tuple[tuple[int, int], ...], ...]
     columns: tuple[tuple[tuple[int, int], ...], ...]
+    seen: tuple[tuple[tuple[int, int], ...], ...] = ()
 
     @staticmethod
     def of(problem: Problem) -> Taps:
         layer = problem.layer
+        if layer.transposed:
+            return Taps.scattered(problem)
         _, height, width = layer.input_shape
-        (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+        (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
+        top, bottom, left, right = layer.sides
         dh, dw = layer.dilation
         # the output size from the defining sum: the last window's last tap,
-        # (o − 1)·s + (k − 1)·d, inside the padded input
-        oh = (height + 2 * ph - (kh - 1) * dh - 1) // sh + 1
-        ow = (width + 2 * pw - (kw - 1) * dw - 1) // sw + 1
+        # (o − 1)·s + (k − 1)·d, inside the input padded on both sides
+        oh = (height + top + bottom - (kh - 1) * dh - 1) // sh + 1
+        ow = (width + left + right - (kw - 1) * dw - 1) // sw + 1
+        flipped = layer.mode == "convolution"
 
         def along(outputs: int, kernel: int, stride: int, padding: int, dilation: int,
                   size: int) -> tuple[tuple[tuple[int, int], ...], ...]:
-            return tuple(tuple((m, i * stride + m * dilation - padding) for m in range(kernel)
+            return tuple(tuple((kernel - 1 - m if flipped else m,
+                                i * stride + m * dilation - padding) for m in range(kernel)
                                if 0 <= i * stride + m * dilation - padding < size)
                          for i in range(outputs))
 
-        return Taps(along(oh, kh, sh, ph, dh, height), along(ow, kw, sw, pw, dw, width))
+        # which input channels each filter reads, straight from the grouping rule
+        channels, filters, groups = layer.input_shape[0], layer.filter_shape[0], layer.groups
+        per_group, per_filter = filters // groups, channels // groups
+        seen = tuple(tuple((c, (f // per_group) * per_filter + c) for c in range(per_filter))
+                     for f in range(filters))
+        return Taps(along(oh, kh, sh, top, dh, height), along(ow, kw, sw, left, dw, width),
+                    seen)
+
+    def channels(self, f: int, count: int) -> tuple[tuple[int, int], ...]:
+        """The pairs (kernel channel, input channel) of filter ``f``, of ``count``."""
+        return self.seen[f] if self.seen else tuple((c, c) for c in range(count))
+
+
+    @staticmethod
+    def scattered(problem: Problem) -> Taps:
+        """A transposed layer, from its defining scatter sum
+        ``Y[f, i·s − p + m·d, j·s − p + n·d] += X[c, i, j]·K[c, f, m, n]``: for each output
+        row y the pairs (m, i) with i·s − p + m·d = y (likewise for the columns), over
+        the output (H − 1)·s − 2p + d·(k − 1) + output_padding + 1 long."""
+        layer = problem.layer
+        _, height, width = layer.input_shape
+        (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+        (dh, dw), (eh, ew) = layer.dilation, layer.output_padding
+
+        def along(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                  extra: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+            outputs = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1
+            hits: list[list[tuple[int, int]]] = [[] for _ in range(outputs)]
+            for i in range(size):
+                for m in range(kernel):
+                    y = i * stride - padding + m * dilation
+                    if 0 <= y < outputs:
+                        hits[y].append((m, i))
+            return tuple(tuple(sorted(row)) for row in hits)
+
+        return Taps(along(height, kh, sh, ph, dh, eh), along(width, kw, sw, pw, dw, ew))
+
+
+def swap_channels(k: Scaled) -> Scaled:
+    """A transposed layer's filter (C, F, kh, kw) as (F, C, kh, kw), the order the sums
+    here index it in (or back): no rotation, the same weights."""
+    swapped = np.array(k.numerators, dtype=object).transpose(1, 0, 2, 3)
+    return Scaled(swapped.tolist(), k.denominator, swapped.shape)
 
 
 def correlate(taps: Taps, x: Scaled, k: Scaled) -> Scaled:
@@ -310,14 +363,15 @@ def correlate(taps: Taps, x: Scaled, k: Scaled) -> Scaled:
     xs, ks = x.numerators, k.numerators
     filters, channels = k.shape[:2]
     sums = zeros((filters, len(taps.rows), len(taps.columns)))
+    seen = [taps.channels(f, channels) for f in range(filters)]
     for f in range(filters):
         kf = ks[f]
         for i, rows in enumerate(taps.rows):
             out = sums[f][i]
             for j, columns in enumerate(taps.columns):
                 total = 0
-                for c in range(channels):
-                    xc, kc = xs[c], kf[c]
+                for c, source in seen[f]:
+                    xc, kc = xs[source], kf[c]
                     for m, r in rows:
                         xr, km = xc[r], kc[m]
                         for n, q in columns:
@@ -334,14 +388,15 @@ def transpose(taps: Taps, dz: Scaled, x: Scaled, k: Scaled) -> tuple[Scaled, Sca
     gs, xs, ks = dz.numerators, x.numerators, k.numerators
     filters, channels = k.shape[:2]
     grad_k, grad_x = zeros(k.shape), zeros(x.shape)
+    seen = [taps.channels(f, channels) for f in range(filters)]
     for f in range(filters):
         for i, rows in enumerate(taps.rows):
             for j, columns in enumerate(taps.columns):
                 g = gs[f][i][j]
                 if not g:
                     continue
-                for c in range(channels):
-                    xc, kc, gkc, gxc = xs[c], ks[f][c], grad_k[f][c], grad_x[c]
+                for c, source in seen[f]:
+                    xc, kc, gkc, gxc = xs[source], ks[f][c], grad_k[f][c], grad_x[source]
                     for m, r in rows:
                         xr, km, gkm, gxr = xc[r], kc[m], gkc[m], gxc[r]
                         for n, q in columns:
@@ -512,7 +567,12 @@ class Verifier(Oracle):
         self.k = problem.filter
         self.b = problem.bias if self.layer.has_bias else None
         self.taps = Taps.of(problem)
-        self.scaled_x, self.scaled_k = Scaled.of(self.x), Scaled.of(self.k)
+        self.scaled_x, self.scaled_k = Scaled.of(self.x), self.filters(Scaled.of(self.k))
+
+    def filters(self, k: Scaled) -> Scaled:
+        """A filter in the (F, C, kh, kw) order of the sums: a transposed layer's
+        (C, F, kh, kw) swapped (and back)."""
+        return swap_channels(k) if self.layer.transposed else k
 
     # ----------------------------------------------------------------------
     # the stages
@@ -523,7 +583,7 @@ class Verifier(Oracle):
         the given ones; padding contributes nothing. A layer alone has no
         convolution: X itself."""
         scaled_x = self.scaled_x if x is None else Scaled.of(x)
-        scaled_k = self.scaled_k if k is None else Scaled.of(k)
+        scaled_k = self.scaled_k if k is None else self.filters(Scaled.of(k))
         b = self.b if b is None else b
         if not self.layer.convolution:  # a layer alone: its stages read X itself
             return (self.x if x is None else x).copy()
@@ -674,7 +734,8 @@ class Verifier(Oracle):
         if not self.layer.convolution:
             return {"grad_input": grad}
         grad_k, grad_x = transpose(self.taps, Scaled.of(grad), self.scaled_x, self.scaled_k)
-        gradients = {"grad_filter": grad_k.fractions, "grad_input": grad_x.fractions}
+        gradients = {"grad_filter": self.filters(grad_k).fractions,
+                     "grad_input": grad_x.fractions}
         if self.b is not None:
             gradients["grad_bias"] = np.array(
                 [sum(grad[f].flat, Fraction(0)) for f in range(grad.shape[0])], dtype=object)
@@ -725,7 +786,7 @@ class Verifier(Oracle):
             first = self.changed(held, vx)
             second = self.changed(held, Scaled(zeros(shape), 1, shape))
         else:
-            vk = v["grad_filter"]
+            vk = self.filters(v["grad_filter"])
             k, x = self.scaled_k, self.scaled_x
             d1 = k.denominator * x.denominator
             linear = [0] * held.conv.size

@@ -92,13 +92,16 @@ class SymPyVerifier(Oracle):
         if not layer.convolution:
             return {index: x[index] for index in np.ndindex(*x.shape)}
         filters, channels, kh, kw = layer.filter_shape
-        (_, height, width), (ph, pw) = layer.input_shape, layer.padding
+        (_, height, width), (ph, pw) = layer.input_shape, layer.padding  # top, left
         oh, ow = layer.output_size
+        flip = layer.flipped  # a true convolution reads K[kh − 1 − m, kw − 1 − n]
         stage: Stage = {}
         for f, i, j in np.ndindex(filters, oh, ow):
             taps = list(zip(np.ndindex(kh, kw), geometry.conv_window(layer, i, j).taps,
                             strict=True))
-            terms = [x[c, row - ph, col - pw] * k[f, c, m, n]
+            first = f // (filters // layer.groups) * channels  # the group's block
+            terms = [x[first + c, row - ph, col - pw]
+                     * k[f, c, kh - 1 - m if flip else m, kw - 1 - n if flip else n]
                      for c in range(channels) for (m, n), (row, col) in taps
                      if 0 <= row - ph < height and 0 <= col - pw < width]
             if b is not None:

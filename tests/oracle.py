@@ -96,34 +96,52 @@ def flatten(value: Any) -> list[Any]:
 # the convolution: the format's formula, loop by loop
 
 
-def naive_padded(x: Any, padding: tuple[int, int]) -> Any:
-    """Xpad[c][r][s] = X[c][r − ph][s − pw] inside, 0 outside."""
-    ph, pw = padding
+def sides_of(padding: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) from a pair (ph, pw) or from the four sides."""
+    if len(padding) == 4:
+        return padding[0], padding[1], padding[2], padding[3]
+    return padding[0], padding[0], padding[1], padding[1]
+
+
+def naive_padded(x: Any, padding: tuple[int, ...]) -> Any:
+    """Xpad[c][r][s] = X[c][r − top][s − left] inside, 0 outside; ``padding`` is
+    (ph, pw), the same on each side, or (top, bottom, left, right)."""
+    top, bottom, left, right = sides_of(padding)
     channels, height, width = len(x), len(x[0]), len(x[0][0])
     return [
         [
             [
-                x[c][r - ph][s - pw] if 0 <= r - ph < height and 0 <= s - pw < width
+                x[c][r - top][s - left] if 0 <= r - top < height and 0 <= s - left < width
                 else Fraction(0)
-                for s in range(width + 2 * pw)
+                for s in range(width + left + right)
             ]
-            for r in range(height + 2 * ph)
+            for r in range(height + top + bottom)
         ]
         for c in range(channels)
     ]
 
 
-def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, int],
+def naive_output_size(x: Any, k: Any, stride: tuple[int, int], padding: tuple[int, ...],
                       dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
     height, width = len(x[0]), len(x[0][0])
     kh, kw = len(k[0][0]), len(k[0][0][0])
-    return ((height + 2 * padding[0] - (dilation[0] * (kh - 1) + 1)) // stride[0] + 1,
-            (width + 2 * padding[1] - (dilation[1] * (kw - 1) + 1)) // stride[1] + 1)
+    top, bottom, left, right = sides_of(padding)
+    return ((height + top + bottom - (dilation[0] * (kh - 1) + 1)) // stride[0] + 1,
+            (width + left + right - (dilation[1] * (kw - 1) + 1)) // stride[1] + 1)
+
+
+def naive_block(f: int, filters: int, seen: int, groups: int) -> int:
+    """The first input channel filter ``f`` sees: its group ⌊f/(F/groups)⌋ times the
+    C/groups channels of each group (0 when there are no groups)."""
+    return (f // (filters // groups)) * seen
 
 
 def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
-                  padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> Any:
-    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n]."""
+                  padding: tuple[int, ...], dilation: tuple[int, int] = (1, 1),
+                  flip: bool = False, groups: int = 1) -> Any:
+    """Z[f,i,j] = B[f] + Σ_c Σ_m Σ_n Xpad[g·C/G + c, i·sh+m·dh, j·sw+n·dw] · K[f,c,m,n],
+    g = ⌊f/(F/G)⌋ the group of filter f; with ``flip`` (mode "convolution") the kernel
+    entry is K[f,c,kh−1−m,kw−1−n]."""
     xp = naive_padded(x, padding)
     sh, sw = stride
     dh, dw = dilation
@@ -135,11 +153,14 @@ def naive_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
             row = []
             for j in range(ow):
                 total = b[f] if b is not None else Fraction(0)
+                first = naive_block(f, len(k), len(k[f]), groups)
                 for c in range(len(k[f])):
-                    for m in range(len(k[f][c])):
-                        for n in range(len(k[f][c][m])):
-                            total += (xp[c][i * sh + m * dh][j * sw + n * dw]
-                                      * k[f][c][m][n])
+                    kh, kw = len(k[f][c]), len(k[f][c][0])
+                    for m in range(kh):
+                        for n in range(kw):
+                            weight = (k[f][c][kh - 1 - m][kw - 1 - n] if flip
+                                      else k[f][c][m][n])
+                            total += xp[first + c][i * sh + m * dh][j * sw + n * dw] * weight
                 row.append(total)
             rows.append(row)
         out.append(rows)
@@ -162,19 +183,22 @@ def naive_grad_output(z: Any, y: Any, loss: str) -> Any:
 
 
 def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
-                   padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)
-                   ) -> tuple[Any, Any, Any]:
-    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n)."""
+                   padding: tuple[int, ...], dilation: tuple[int, int] = (1, 1),
+                   flip: bool = False, groups: int = 1) -> tuple[Any, Any, Any]:
+    """dK, dX, dB by the chain rule over every (f, i, j, c, m, n); with ``flip`` the
+    term of tap (m, n) holds K[f,c,kh−1−m,kw−1−n]; with groups, c runs over the
+    channels of filter f's group only."""
     xp = naive_padded(x, padding)
     sh, sw = stride
     dh, dw = dilation
-    ph, pw = padding
+    top, _, left, _ = sides_of(padding)
     filters, channels = len(k), len(k[0])
     kh, kw = len(k[0][0]), len(k[0][0][0])
     dk = zeros(filters, channels, kh, kw)
-    dxp = zeros(channels, len(xp[0]), len(xp[0][0]))
+    dxp = zeros(len(xp), len(xp[0]), len(xp[0][0]))
     db = [Fraction(0)] * filters
     for f in range(filters):
+        first = naive_block(f, filters, channels, groups)
         for i in range(len(dz[f])):
             for j in range(len(dz[f][i])):
                 g = dz[f][i][j]
@@ -183,10 +207,12 @@ def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
                     for m in range(kh):
                         for n in range(kw):
                             r, q = i * sh + m * dh, j * sw + n * dw
-                            dk[f][c][m][n] += g * xp[c][r][q]
-                            dxp[c][r][q] += g * k[f][c][m][n]
+                            a, e = (kh - 1 - m, kw - 1 - n) if flip else (m, n)
+                            dk[f][c][a][e] += g * xp[first + c][r][q]
+                            dxp[first + c][r][q] += g * k[f][c][a][e]
     height, width = len(x[0]), len(x[0][0])
-    dx = [[row[pw : pw + width] for row in channel[ph : ph + height]] for channel in dxp]
+    dx = [[row[left : left + width] for row in channel[top : top + height]]
+          for channel in dxp]
     return dk, dx, db
 
 
@@ -194,16 +220,80 @@ def naive_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
 # a problem in the full layout, as the format defines it
 
 
+def naive_transposed_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                          extra: int) -> int:
+    """(H − 1)·s − 2p + d·(k − 1) + output_padding + 1, from the format's table."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1
+
+
+def naive_transposed_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
+                             padding: tuple[int, int], dilation: tuple[int, int],
+                             extra: tuple[int, int]) -> Any:
+    """conv_transpose2d by its scatter sum: every input entry adds itself times the
+    kernel into the output, ``Z[f, i·sh − ph + m·dh, j·sw − pw + n·dw] += X[c,i,j]·K[c,f,m,n]``
+    (positions off the output dropped), then B[f]; the filter is [C][F][kh][kw]."""
+    channels, filters = len(k), len(k[0])
+    kh, kw = len(k[0][0]), len(k[0][0][0])
+    height, width = len(x[0]), len(x[0][0])
+    oh = naive_transposed_size(height, kh, stride[0], padding[0], dilation[0], extra[0])
+    ow = naive_transposed_size(width, kw, stride[1], padding[1], dilation[1], extra[1])
+    z = [[[Fraction(0) if b is None else b[f] for _ in range(ow)] for _ in range(oh)]
+         for f in range(filters)]
+    for c in range(channels):
+        for i in range(height):
+            for j in range(width):
+                for f in range(filters):
+                    for m in range(kh):
+                        for n in range(kw):
+                            r = i * stride[0] - padding[0] + m * dilation[0]
+                            q = j * stride[1] - padding[1] + n * dilation[1]
+                            if 0 <= r < oh and 0 <= q < ow:
+                                z[f][r][q] += x[c][i][j] * k[c][f][m][n]
+    return z
+
+
+def naive_transposed_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
+                              padding: tuple[int, int], dilation: tuple[int, int]
+                              ) -> tuple[Any, Any, Any]:
+    """dK, dX, dB of the scatter sum by the chain rule over every (c, i, j, f, m, n)."""
+    channels, filters = len(k), len(k[0])
+    kh, kw = len(k[0][0]), len(k[0][0][0])
+    height, width = len(x[0]), len(x[0][0])
+    oh, ow = len(dz[0]), len(dz[0][0])
+    dk = [[[[Fraction(0)] * kw for _ in range(kh)] for _ in range(filters)]
+          for _ in range(channels)]
+    dx = [[[Fraction(0)] * width for _ in range(height)] for _ in range(channels)]
+    db = [sum((v for row in dz[f] for v in row), Fraction(0)) for f in range(filters)]
+    for c in range(channels):
+        for i in range(height):
+            for j in range(width):
+                for f in range(filters):
+                    for m in range(kh):
+                        for n in range(kw):
+                            r = i * stride[0] - padding[0] + m * dilation[0]
+                            q = j * stride[1] - padding[1] + n * dilation[1]
+                            if 0 <= r < oh and 0 <= q < ow:
+                                dk[c][f][m][n] += dz[f][r][q] * x[c][i][j]
+                                dx[c][i][j] += dz[f][r][q] * k[c][f][m][n]
+    return dk, dx, db
+
+
 @dataclass
 class Spec:
     """A problem (with or without layers after the convolution) in the full layout."""
 
     x: Any  # [C][H][W]
-    k: Any  # [F][C][kh][kw]
+    k: Any  # [F][C][kh][kw]; [C][F][kh][kw] when transposed
     b: Any | None  # [F]
     stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
+    #: (ph, pw), or the four sides (top, bottom, left, right)
+    padding: tuple[int, ...] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
+    #: mode "convolution": the forward pass flips the kernel
+    flip: bool = False
+    groups: int = 1
+    transposed: bool = False  # layer "conv_transpose"
+    output_padding: tuple[int, int] = (0, 0)
     activation: str | None = None  # relu, leaky_relu, sigmoid, tanh
     slope: Fraction = Fraction(1, 100)
     pool: str | None = None  # max, mean, min
@@ -236,6 +326,22 @@ def _pair(value: Any) -> tuple[int, int]:
     return int(value), int(value)
 
 
+def _padding(value: Any, k: Any, dilation: tuple[int, int]) -> tuple[int, ...]:
+    """The format's padding forms as four sides (top, bottom, left, right): "valid" is
+    none, "full" is d·(k − 1) on every side, "same" a total of d·(k − 1) along each
+    axis with the odd one at the bottom (right)."""
+    if isinstance(value, list) and isinstance(value[0], list):
+        return (int(value[0][0]), int(value[0][1]), int(value[1][0]), int(value[1][1]))
+    if value in ("valid", "same", "full"):
+        reach = (dilation[0] * (len(k[0][0]) - 1), dilation[1] * (len(k[0][0][0]) - 1))
+        if value == "valid":
+            return (0, 0, 0, 0)
+        if value == "full":
+            return (reach[0], reach[0], reach[1], reach[1])
+        return (reach[0] // 2, reach[0] - reach[0] // 2, reach[1] // 2, reach[1] - reach[1] // 2)
+    return _pair(value)
+
+
 def spec_from_data(data: dict[str, Any]) -> Spec:
     """A problem dict (numbers as Fractions, ints, floats or strings) → a Spec."""
     x = fr(data["input"])
@@ -255,10 +361,16 @@ def spec_from_data(data: dict[str, Any]) -> Spec:
                 bias_is_number=bias_is_number)
     if "stride" in data:
         spec.stride = _pair(data["stride"])
-    if "padding" in data:
-        spec.padding = _pair(data["padding"])
     if "dilation" in data:
         spec.dilation = _pair(data["dilation"])
+    if "padding" in data:
+        spec.padding = _padding(data["padding"], spec.k, spec.dilation)
+    spec.flip = data.get("mode") == "convolution"
+    if "groups" in data:
+        spec.groups = int(data["groups"])
+    spec.transposed = data.get("layer") == "conv_transpose"
+    if "output_padding" in data:
+        spec.output_padding = _pair(data["output_padding"])
     activation = data.get("activation")
     if isinstance(activation, str):
         spec.activation = activation
@@ -392,8 +504,14 @@ def pool_backward(grad: Any, routes: Any, shape: tuple[int, int]) -> Any:
 
 def naive_last(spec: Spec, x: Any = None, k: Any = None, b: Any = None) -> dict[str, Any]:
     """The forward stages: conv, activated, pooled, their routes, and the last stage."""
-    z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
-                      spec.b if b is None else b, spec.stride, spec.padding, spec.dilation)
+    if spec.transposed:
+        z = naive_transposed_forward(spec.x if x is None else x, spec.k if k is None else k,
+                                     spec.b if b is None else b, spec.stride, spec.padding,
+                                     spec.dilation, spec.output_padding)
+    else:
+        z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
+                          spec.b if b is None else b, spec.stride, spec.padding, spec.dilation,
+                          spec.flip, spec.groups)
     stages: dict[str, Any] = {"conv": z}
     last = z
     if spec.activation is not None:
@@ -437,8 +555,12 @@ def naive_layer(spec: Spec) -> dict[str, Any]:
                  for gr, zr in zip(gm, zm, strict=True)] for gm, zm in zip(grad, z, strict=True)]
     if spec.layered:
         out["grad_conv"] = grad
-    dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
-                                spec.dilation)
+    if spec.transposed:
+        dk, dx, db = naive_transposed_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
+                                               spec.dilation)
+    else:
+        dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
+                                    spec.dilation, spec.flip, spec.groups)
     out["grad_filter"], out["grad_input"] = dk, dx
     if spec.b is not None:
         out["grad_bias"] = db
@@ -636,3 +758,118 @@ def naive_batch(data: dict[str, Any]) -> dict[str, Any]:
             updated = [w - rate * d for w, d in zip(spec.b, gb, strict=True)]
             out["updated_bias"] = updated[0] if spec.bias_is_number else updated
     return out
+# any number of spatial axes (1-D signals, 3-D volumes), loop by loop
+
+
+def _at(value: Any, index: tuple[int, ...]) -> Any:
+    for i in index:
+        value = value[i]
+    return value
+
+
+def _put(value: Any, index: tuple[int, ...], number: Any) -> None:
+    for i in index[:-1]:
+        value = value[i]
+    value[index[-1]] += number
+
+
+def _axes_of(value: Any, dims: int) -> tuple[int, ...]:
+    """A per-axis setting as one integer per spatial axis."""
+    if isinstance(value, list):
+        return tuple(int(v) for v in value)
+    return (int(value),) * dims
+
+
+def _lead(value: Any, rank: int, full: int) -> Any:
+    """Wrap ``value`` in leading axes of length one up to ``full`` axes."""
+    for _ in range(full - rank):
+        value = [value]
+    return value
+
+
+def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
+    """The result of a layer with ``dimensions`` spatial axes (1, 2 or 3), written
+    straight from the format's sum over every (f, out…, c, tap…):
+    Z[f, o] = B[f] + Σ_c Σ_t Xpad[c, o·s + t·d]·K[f, c, t], and the chain rule
+    back through it, term by term. Keys and shapes as the user gave them."""
+    dims = int(data.get("dimensions", 2))
+    x_user, k_user = fr(data["input"]), fr(data.get("filter", data.get("kernel")))
+    input_rank, filter_rank = len(shape_of(x_user)), len(shape_of(k_user))
+    x, k = _lead(x_user, input_rank, dims + 1), _lead(k_user, filter_rank, dims + 2)
+    stride = _axes_of(data.get("stride", 1), dims)
+    padding = _axes_of(data.get("padding", 0), dims)
+    dilation = _axes_of(data.get("dilation", 1), dims)
+    channels, size = len(x), shape_of(x)[1:]
+    filters, taps = len(k), shape_of(k)[2:]
+    out_size = tuple((n + 2 * p - (d * (t - 1) + 1)) // s + 1 for n, p, t, d, s in
+                     zip(size, padding, taps, dilation, stride, strict=True))
+    bias = data.get("bias")
+    b = None if bias is None else [fr(bias)] if not isinstance(bias, list) else fr(bias)
+
+    def positions(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+        out: list[tuple[int, ...]] = [()]
+        for n in shape:
+            out = [(*p, i) for p in out for i in range(n)]
+        return out
+
+    def read(c: int, o: tuple[int, ...], t: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The input entry tap t of output o reads, or None in the padding."""
+        at = tuple(oi * s + ti * d - p for oi, ti, s, d, p in
+                   zip(o, t, stride, dilation, padding, strict=True))
+        return at if all(0 <= a < n for a, n in zip(at, size, strict=True)) else None
+
+    z = zeros(filters, *out_size)
+    for f in range(filters):
+        for o in positions(out_size):
+            total = b[f] if b is not None else Fraction(0)
+            for c in range(channels):
+                for t in positions(taps):
+                    at = read(c, o, t)
+                    if at is not None:
+                        total += _at(x, (c, *at)) * _at(k, (f, c, *t))
+            _at(z, (f, *o[:-1]))[o[-1]] = total
+    output_rank = dims + 1 if filter_rank == dims + 2 else dims
+    strip_out = (dims + 1) - output_rank
+    result: dict[str, Any] = {"output": strip_axes(z, strip_out)}
+    grad = None
+    count = filters * math.prod(out_size)
+    if "target" in data:
+        y = _lead(fr(data["target"]), len(shape_of(fr(data["target"]))), dims + 1)
+        diffs = [zv - yv for zv, yv in zip(flatten(z), flatten(y), strict=True)]
+        squares = sum((d * d for d in diffs), Fraction(0))
+        loss = data.get("loss", "mse")
+        result["loss"] = {"mse": squares / count, "sse": squares, "half_sse": squares / 2}[loss]
+        factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
+        grad = nest([factor * d for d in diffs], (filters, *out_size))
+    elif "grad_output" in data:
+        g = fr(data["grad_output"])
+        grad = _lead(g, len(shape_of(g)), dims + 1)
+    if grad is None:
+        return result
+    dk = zeros(filters, channels, *taps)
+    dx = zeros(channels, *size)
+    db = [Fraction(0)] * filters
+    for f in range(filters):
+        for o in positions(out_size):
+            g = _at(grad, (f, *o))
+            db[f] += g
+            for c in range(channels):
+                for t in positions(taps):
+                    at = read(c, o, t)
+                    if at is not None:
+                        _put(dk, (f, c, *t), g * _at(x, (c, *at)))
+                        _put(dx, (c, *at), g * _at(k, (f, c, *t)))
+    result["grad_output"] = strip_axes(grad, strip_out)
+    result["grad_filter"] = strip_axes(dk, dims + 2 - filter_rank)
+    if b is not None:
+        result["grad_bias"] = db[0] if not isinstance(bias, list) else db
+    result["grad_input"] = strip_axes(dx, dims + 1 - input_rank)
+    if "learning_rate" in data:
+        rate = fr(data["learning_rate"])
+        new_k = nest([kv - rate * gv for kv, gv in zip(flatten(k), flatten(dk), strict=True)],
+                     shape_of(k))
+        result["updated_filter"] = strip_axes(new_k, dims + 2 - filter_rank)
+        if b is not None:
+            new_b = [bv - rate * gv for bv, gv in zip(b, db, strict=True)]
+            result["updated_bias"] = new_b[0] if not isinstance(bias, list) else new_b
+    return result

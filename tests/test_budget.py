@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLES
+from helpers import SAMPLES, worked_samples
 
 from cnnstep import budget, engine, symbolic, verify
 from cnnstep.budget import WorkLimitError
@@ -43,7 +43,7 @@ from cnnstep.problem import (
 )
 from cnnstep.result import result
 
-SAMPLE_FILES = sorted(SAMPLES.glob("*.json"))
+SAMPLE_FILES = worked_samples()
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import invoke, rendered
+from helpers import invoke, rendered, worked_samples
 
 import cnnstep
 
@@ -404,7 +404,7 @@ def test_negative_numbers_are_parenthesised_in_products() -> None:
     assert half["Z₁₁"].forms[1].startswith("2×1 + 1×(−1)")
     assert half["∂L/∂X₁₂"].forms[1] == "(5/6)×(−1) + (17/6)×1"  # fractions too
     assert half["K₁₂new"].forms[0] == "−1 − (1/10)×(−37/6)"
-    for sample in sorted(SAMPLES.glob("*.json")):
+    for sample in worked_samples():
         text = text_of(sample)
         assert not re.search(r"×−|\+ −|− −", text), sample.name
         assert not re.search(r"\\times -|\+ -|- -", rendered(sample, "latex")), sample.name

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLES, invoke
+from helpers import SAMPLES, invoke, worked_samples
 
 import cnnstep
 from cnnstep.derivation import DETAILS, Derivation, Equation, Matrix, Omitted, Text, Whole
@@ -26,7 +26,7 @@ from cnnstep.quantities import (
     problem_steps,
 )
 
-NUMERIC = [p for p in sorted(SAMPLES.glob("*.json")) if not p.name.startswith("symbolic-")]
+NUMERIC = [p for p in worked_samples() if not p.name.startswith("symbolic-")]
 SEED000 = SAMPLES / "seed000-filter-update.json"
 WIDTH = 100
 

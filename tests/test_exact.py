@@ -6,9 +6,10 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from helpers import Case, cases
+from helpers import SLOPES, Case, cases, layered_problems
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_pool_extras import pool_problems
 
 from cnnstep import engine, exact
 from cnnstep.numbers import json_number, json_ratio, parse_number
@@ -149,16 +150,102 @@ def test_json_in_bulk_is_json_number_by_number(numerators: list[int], denominato
     assert exact.json_text(nested) == dumps_value(nested.fractions.tolist())
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([3, 7, 49, 3 * 2**20, 7 * 5**9, 802816 * 50000, 2**40 * 3]),
+       st.integers(-25, 17), st.integers(-3, 3))
+def test_json_in_bulk_rounds_at_the_seventeenth_digit(denominator: int, power: int,
+                                                      offset: int) -> None:
+    """Values next to powers of ten (9.99… rounds up to 10) and next to a rounding
+    half in the 17th digit, where the quotient has 17 digits or 18."""
+    near_power = Fraction(10) ** power * denominator + offset
+    half = (Fraction(10) ** (power + 17) * 2 + 1) / 2 / 10**17 * denominator + offset
+    numerators = [int(near_power), int(half), -int(near_power), 1, -1]
+    numerators = [n for n in numerators if abs(n) < 2**63]
+    values = exact.Scaled(np.array(numerators, dtype=np.int64), denominator)
+    expected = "[" + ", ".join(json_number(Fraction(n, denominator)) for n in numerators) + "]"
+    assert exact.json_text(values) == expected
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(-10**40, 10**40), st.integers(1, 10**40))
 def test_json_ratio_is_json_number(numerator: int, denominator: int) -> None:
     assert json_ratio(numerator, denominator) == json_number(Fraction(numerator, denominator))
 
 
-def test_the_integer_layer_leaves_activations_and_pools_to_the_engine() -> None:
-    problem = problem_from_data({"input": [[1, 2], [3, 4]], "filter": [[1]],
-                                 "activation": "relu", "target": [[1, 2], [3, 4]]})
-    assert scaled_result(problem) is None
+def test_the_integer_layer_leaves_sigmoid_and_tanh_to_the_engine() -> None:
+    for activation in ("sigmoid", "tanh"):
+        problem = problem_from_data({"input": [[1, 2], [3, 4]], "filter": [[1]],
+                                     "activation": activation, "target": [[1, 2], [3, 4]]})
+        assert scaled_result(problem) is None
+
+
+def _same_result(problem: Any) -> None:
+    fast = scaled_result(problem)
+    plain = result(engine.solve(problem))
+    assert fast is not None
+    assert list(fast) == list(plain)
+    for key, value in fast.items():
+        assert _as_lists(value) == plain[key], key
+    assert dumps(fast) == dumps(plain)
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(layered_problems(slopes=SLOPES))
+def test_activations_and_pools_over_integers_are_the_fraction_layer(
+        drawn: tuple[dict[str, Any], Any]) -> None:
+    """ReLU, leaky ReLU (any rational slope), max, min and mean pools, ties and
+    ReLU′(0) included: the same result, key by key and byte by byte."""
+    data, _ = drawn
+    problem = problem_from_data(data)
+    activation = problem.layer.activation
+    if activation is not None and not activation.exact:
+        assert scaled_result(problem) is None
+        return
+    _same_result(problem)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(pool_problems())
+def test_padded_dilated_ceil_pools_over_integers_are_the_fraction_layer(
+        data: dict[str, Any]) -> None:
+    """A layer alone into a pool with padding, dilation, ceil mode and
+    count_include_pad."""
+    _same_result(problem_from_data(data))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_pools_over_integers_near_the_bounds(data: st.DataObject) -> None:
+    """Numerators below and beyond the int64 bound of a pool's sums and of the
+    gradient parts it routes back: both sides agree with the Fraction layer."""
+    big = data.draw(st.sampled_from([2**20, 2**60, 2**62, 2**63 - 1, 10**30]))
+    values = st.one_of(st.integers(-big, big), st.just(big), st.just(-big), st.integers(-2, 2))
+    kind = data.draw(st.sampled_from(["max", "min", "mean"]))
+    side = data.draw(st.integers(2, 4))
+    plane = [[[str(Fraction(data.draw(values), data.draw(st.sampled_from([1, 3, 10]))))
+               for _ in range(side)] for _ in range(side)]]
+    pool = {"type": kind, "size": 2, "stride": 1, "padding": data.draw(st.integers(0, 1))}
+    given = {"input": plane, "pool": pool, "activation": data.draw(st.sampled_from(
+        ["relu", {"type": "leaky_relu", "slope": "-1/3"}]))}
+    shape = problem_from_data(given).layer.last_shape
+    grad = [[[str(data.draw(values)) for _ in range(shape[2])] for _ in range(shape[1])]]
+    _same_result(problem_from_data({**given, "grad_output": grad}))
+
+
+def test_the_pool_bound_chooses_python_integers_past_int64() -> None:
+    """Four numerators of 2^62 summed by a mean pool pass 2^63: Python integers, and
+    the same numbers as one by one."""
+    big = str(2**62)
+    problem = problem_from_data({"input": [[big, big], [big, big]],
+                                 "pool": {"type": "mean", "size": 2},
+                                 "grad_output": [[big]]})
+    fast = scaled_result(problem)
+    assert fast is not None
+    assert _as_lists(fast["output"]) == [[Fraction(2**62)]]
+    assert _as_lists(fast["grad_input"]) == [[Fraction(2**60)] * 2] * 2
+    _same_result(problem)
 
 
 def test_dl_dx_needs_no_window_tensor() -> None:

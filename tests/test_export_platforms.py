@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import SAMPLES, assert_one_line_error, invoke
+from helpers import SAMPLES, assert_one_line_error, invoke, worked_samples
 
 import cnnstep
 from cnnstep.export import export
@@ -29,7 +29,7 @@ from cnnstep.problem import Problem, load
 from cnnstep.quantities import last_key
 
 #: the samples with numbers (the others give only shapes)
-NUMERIC = sorted(path.name for path in SAMPLES.glob("*.json")
+NUMERIC = sorted(path.name for path in worked_samples()
                  if isinstance(load(path), Problem))
 
 #: how Moodle reads a cloze NUMERICAL answer and its tolerance

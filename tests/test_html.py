@@ -22,7 +22,7 @@ from typing import Any
 import html5lib
 import numpy as np
 import pytest
-from helpers import ROOT, SAMPLES, invoke, rendered
+from helpers import ROOT, SAMPLES, invoke, rendered, worked_samples
 
 import cnnstep
 from cnnstep import api
@@ -35,7 +35,7 @@ from cnnstep.render import FORMATS, Options
 from cnnstep.render.expr import Settings
 from cnnstep.render.html import LINE_WIDTH, STYLE, HtmlRenderer, MathMLPrinter, visible_length
 
-ALL_SAMPLES = sorted(SAMPLES.glob("*.json"))
+ALL_SAMPLES = worked_samples()
 SEED000 = SAMPLES / "seed000-filter-update.json"
 ANSWERS = ROOT / "tests" / "answers"
 

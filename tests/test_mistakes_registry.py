@@ -38,6 +38,9 @@ CONTRACT_CODES = (
     "carried_forward",
 )
 
+#: codes the marker names beyond the format's table, each documented in the README
+EXTRA_CODES = ("dilation_ignored",)
+
 STRIDE2 = Path(__file__).resolve().parent / "answers" / "stride2-problem.json"
 
 
@@ -51,7 +54,7 @@ def test_the_contract_table_has_these_codes() -> None:
 
 
 def test_every_contract_code_is_registered_once() -> None:
-    assert sorted(MISTAKES) == sorted(CONTRACT_CODES)
+    assert sorted(MISTAKES) == sorted(CONTRACT_CODES + EXTRA_CODES)
     for code, found in MISTAKES.items():
         assert found.code == code
 
@@ -75,7 +78,7 @@ def test_a_mistake_names_real_quantities() -> None:
 NO_STEP = {"transposed", "carried_forward"}
 
 
-@pytest.mark.parametrize("code", CONTRACT_CODES)
+@pytest.mark.parametrize("code", CONTRACT_CODES + EXTRA_CODES)
 def test_each_mistake_has_a_step_and_keys(code: str) -> None:
     found = MISTAKES[code]
     assert found.keys and found.keys <= set(quantities.BY_KEY)
@@ -217,7 +220,7 @@ MADE: dict[str, Callable[[Layer], dict[str, Any]]] = {
 
 
 def test_every_registered_mistake_is_made_here() -> None:
-    assert set(MADE) == set(MISTAKES)
+    assert set(MADE) | set(MADE_DILATED) == set(MISTAKES)
 
 
 def diagnoses(solution: Solution, answers: dict[str, Any]) -> dict[str, tuple[str, str] | None]:
@@ -280,6 +283,62 @@ MESSAGES = {
 def test_messages_word_for_word(layer: Layer, code: str, key: str) -> None:
     found = diagnoses(layer.solution(), MADE[code](layer))
     assert found[key] == (code, MESSAGES[code, key])
+
+
+# --------------------------------------------------------------------------
+# under dilation: the stride-2 problem with its kernel's taps 2 apart
+
+
+class DilatedLayer(Layer):
+    """The stride-2 problem with its kernel's taps spaced, solved naively; 5×5
+    padded by 1 is 7×7, so a 3×3 kernel dilated by 2 spans 5: a 2×2 output."""
+
+    def __init__(self, data: dict[str, Any], dilation: tuple[int, int] = (2, 2)) -> None:
+        self.data, self.dilation = dict(data, dilation=list(dilation)), dilation
+        self.x, self.k, self.b = fr(data["input"]), fr(data["filter"]), fr(data["bias"])
+        self.y, self.lr = fr(data["target"]), fr(data["learning_rate"])
+        self.stride, self.padding = (2, 2), (1, 1)
+        self.z = naive_forward(self.x, self.k, self.b, self.stride, self.padding, self.dilation)
+        self.dz = naive_grad_output(self.z, self.y, "mse")
+
+    def backward_with(self, stride: tuple[int, int], dilation: tuple[int, int],
+                      k: Any = None) -> tuple[Any, Any, Any]:
+        return naive_backward(self.x, self.k if k is None else k, self.dz, stride,
+                              self.padding, dilation)
+
+
+#: code → the student's answers to the dilated problem made with that mistake
+MADE_DILATED: dict[str, Callable[[DilatedLayer], dict[str, Any]]] = {
+    # the taps side by side: the undilated kernel's backward pass
+    "dilation_ignored": lambda s: dict(zip(("grad_filter", "grad_input"),
+                                           s.backward_with((2, 2), (1, 1))[:2], strict=True)),
+    "kernel_not_rotated": lambda s: {
+        "grad_input": s.backward_with((2, 2), (2, 2), k=rot180(s.k))[1]},
+    "stride_not_dilated": lambda s: dict(zip(("grad_filter", "grad_input"),
+                                             s.backward_with((1, 1), (2, 2))[:2], strict=True)),
+    "true_convolution": lambda s: {
+        "output": naive_forward(s.x, rot180(s.k), s.b, s.stride, s.padding, s.dilation)},
+    "bias_omitted": lambda s: {
+        "output": naive_forward(s.x, s.k, None, s.stride, s.padding, s.dilation)},
+}
+
+
+@pytest.mark.parametrize("code", sorted(MADE_DILATED))
+def test_mistakes_stay_apart_under_dilation(layer: Layer, code: str) -> None:
+    dilated = DilatedLayer(dict(layer.data, target=[[[1, 0], [0, 3]], [[0, 1], [2, 0]]]))
+    answers = MADE_DILATED[code](dilated)
+    found = diagnoses(dilated.solution(), answers)
+    assert {key: d and d[0] for key, d in found.items()} == {key: code for key in answers}
+
+
+def test_dilation_ignored_message(layer: Layer) -> None:
+    dilated = DilatedLayer(dict(layer.data, target=[[[1, 0, 2]] * 2, [[0, 1, 1]] * 2]),
+                           dilation=(2, 1))
+    found = diagnoses(dilated.solution(),
+                      {"grad_filter": dilated.backward_with((2, 2), (1, 1))[0]})
+    assert found["grad_filter"] == ("dilation_ignored", (
+        "∂L/∂K was computed with the kernel's taps side by side; with dilation (2, 1) they "
+        "lie 2 rows and 1 column apart (step: gradient with respect to the filter)."))
 
 
 def test_stride_message_counts_each_axis(layer: Layer) -> None:

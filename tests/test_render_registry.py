@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, SAMPLES, invoke, rendered
+from helpers import ROOT, SAMPLES, invoke, rendered, worked_samples
 
 import cnnstep
 from cnnstep import api
@@ -27,7 +27,7 @@ from cnnstep.engine import solve as solve_layer
 from cnnstep.problem import load_problem
 from cnnstep.render import FORMATS, NO_HINTS, Hints, Options, Outcome, prose, renderer
 
-ALL_SAMPLES = sorted(SAMPLES.glob("*.json"))
+ALL_SAMPLES = worked_samples()
 SEED000 = SAMPLES / "seed000-filter-update.json"
 ANSWERS = ROOT / "tests" / "answers"
 WORKED_FORMATS = ("text", "latex", "markdown", "html")

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLES, assert_one_line_error, invoke
+from helpers import SAMPLES, assert_one_line_error, invoke, worked_samples
 from test_latex_compiles import check_overfull, compile_tex, pdf_text
 
 from cnnstep import cli
@@ -271,7 +271,7 @@ def test_every_question_of_an_exam_opens_with_its_number_and_points(
 
 
 #: the samples with numbers (the symbolic ones give shapes, no exam question)
-NUMERIC = sorted(path for path in SAMPLES.glob("*.json")
+NUMERIC = sorted(path for path in worked_samples()
                  if isinstance(json.loads(path.read_text(encoding="utf-8"))["input"], list))
 
 

@@ -60,6 +60,7 @@ from oracle import (  # noqa: E402
     floats,
     fr,
     shape_of,
+    sides_of,
     spec_from_data,
     user_shaped,
 )
@@ -164,8 +165,15 @@ def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
     x = tensor([spec.x], grad=True)
     k = tensor(spec.k, grad=True)
     b = tensor(spec.b, grad=True) if spec.b is not None else None
-    z = functional.conv2d(x, k, b, stride=spec.stride, padding=spec.padding,
-                          dilation=spec.dilation)
+    if spec.transposed:
+        z = functional.conv_transpose2d(x, k, b, stride=spec.stride, padding=spec.padding,
+                                        output_padding=spec.output_padding,
+                                        dilation=spec.dilation)
+    else:
+        top, bottom, left, right = sides_of(spec.padding)
+        kernel = torch.flip(k, (-2, -1)) if spec.flip else k  # a true convolution flips K
+        z = functional.conv2d(functional.pad(x, (left, right, top, bottom)), kernel, b,
+                              stride=spec.stride, dilation=spec.dilation, groups=spec.groups)
     z.retain_grad()
     a = z
     if spec.activation is not None:

@@ -28,7 +28,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import LAYER_SAMPLES, SAMPLES, Case, Result, cases, invoke, layer_sample
+from helpers import (
+    LAYER_SAMPLES,
+    SAMPLES,
+    Case,
+    Result,
+    cases,
+    invoke,
+    layer_sample,
+    worked_samples,
+)
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from oracle import flatten, fr, naive_backward, naive_forward, naive_grad_output
@@ -37,7 +46,7 @@ from cnnstep import budget, engine, verify
 from cnnstep.problem import Problem, problem_from_data
 from cnnstep.verify_sympy import SymPyVerifier
 
-ALL_SAMPLES = sorted(SAMPLES.glob("*.json"))
+ALL_SAMPLES = worked_samples()
 
 
 def is_shape_only(path: Path) -> bool:

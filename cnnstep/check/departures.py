@@ -87,12 +87,20 @@ def _rotated(solution: Solution) -> Array:
     """rot180(K): the engine's, or (for a forward pass alone) the kernel turned here."""
     if solution.rotated_filter is not None:
         return solution.rotated_filter
-    return engine.rotate180(solution.problem.filter)
+    return engine.backward_kernel(solution.problem.filter, solution.problem.layer)
 
 
 @departure("kernel_not_rotated")
 def kernel_not_rotated(b: NumericBuilder, key: str) -> list[Block]:
     kernel, rotated = Whole("filter"), Call("rot180", (Whole("filter"),))
+    if b.layer.flipped:  # a true convolution: dL/dX slides K itself
+        return [
+            Text(("Your ", symbol(key, b.s), " is the full correlation of ", b.dz_operand(),
+                  " with ", rotated, "; the forward pass of a true convolution already "
+                  "flipped the kernel, so the full correlation slides ", kernel, " as it is:")),
+            *side_by_side(b, (rotated, engine.rotate180(b.p.filter)), (kernel, b.p.filter),
+                          "filter"),
+        ]
     return [
         Text(("Your ", symbol(key, b.s), " is the full convolution of ", b.dz_operand(),
               " with ", kernel, " as it is; the full convolution slides the kernel rotated "
@@ -104,6 +112,14 @@ def kernel_not_rotated(b: NumericBuilder, key: str) -> list[Block]:
 @departure("true_convolution")
 def true_convolution(b: NumericBuilder, key: str) -> list[Block]:
     kernel, rotated = Whole("filter"), Call("rot180", (Whole("filter"),))
+    if b.layer.flipped:  # mode "convolution": the flip was left out
+        return [
+            Text(("Your ", symbol(key, b.s), " is what the kernel as it is gives (a "
+                  "cross-correlation); a true convolution flips the kernel and slides ",
+                  rotated, ":")),
+            *side_by_side(b, (kernel, b.p.filter), (rotated, engine.rotate180(b.p.filter)),
+                          "filter"),
+        ]
     return [
         Text(("Your ", symbol(key, b.s), " is what the kernel rotated by 180° gives (a true "
               "convolution); the layer slides ", kernel, " as it is:")),
@@ -149,4 +165,5 @@ def departures(solution: Solution, marked: Iterable[Marked]) -> Derivation:
         steps.append(Step(q.key, TITLE, tuple(show(builder, q.key))))
     largest = max(max(p.input.shape), max(p.filter.shape), *p.output_size)
     return Derivation(title=TITLE, notation=p.notation, compact=p.layer.compact,
-                      steps=tuple(steps), largest_index=largest - 1 + p.notation.index_base)
+                      steps=tuple(steps), largest_index=largest - 1 + p.notation.index_base,
+                      one_row=p.layout.one_row)

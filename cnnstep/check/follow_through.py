@@ -74,6 +74,9 @@ def _grad_output(solution: Solution, output: Array) -> Value | None:
 
 @_follows("grad_filter", source="grad_conv")
 def _grad_filter(solution: Solution, grad_conv: Array) -> Value | None:
+    layer = solution.problem.layer
+    if layer.transposed:
+        return engine.transposed_filter_gradient(solution.padded_input, grad_conv, layer)
     return engine.kernel_gradient(solution.padded_input, grad_conv, solution.problem.layer)
 
 
@@ -85,8 +88,11 @@ def _grad_bias(solution: Solution, grad_conv: Array) -> Value | None:
 @_follows("grad_input", source="grad_conv")
 def _grad_input(solution: Solution, grad_conv: Array) -> Value | None:
     p = solution.problem
+    if p.layer.transposed:
+        return engine.transposed_input_gradient(p.filter, engine.pad(grad_conv, p.padding),
+                                                p.layer)
     spread = engine.insert_zeros(grad_conv, p.stride)
-    return engine.input_gradient(engine.rotate180(p.filter), spread, p.layer)
+    return engine.input_gradient(engine.backward_kernel(p.filter, p.layer), spread, p.layer)
 
 
 @_follows("updated_filter", source="grad_filter")

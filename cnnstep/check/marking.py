@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnstep import budget
+from cnnstep import budget, quantities
 from cnnstep.check.answers import Answers, Given, entries, in_user_shape, is_right
 from cnnstep.check.asked import Asked, Question, questions
 from cnnstep.check.mistakes import Diagnosis, diagnose
@@ -461,8 +461,8 @@ def _mark_quantity(solution: Solution, key: str, answers: Answers, weighted: tup
                 right += 1
                 points = weight
             else:
-                full_index = (0,) * (len(full) - len(index)) + index
-                mismatches.append(Mismatch(index, full_index, expected, given))
+                mismatches.append(Mismatch(index, quantities.full_index(
+                    key, index, full, solution.problem.layout), expected, given))
                 points = weight * follow_through if carried else Fraction(0)
         marked_entries.append(Entry(index, expected, given, ok, points, weight))
     return Marked(key, right, answered, len(marked_entries), tuple(mismatches),

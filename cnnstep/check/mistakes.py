@@ -15,7 +15,7 @@ is recomputed from the student's other answers, by
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -23,6 +23,7 @@ import numpy as np
 from cnnstep import engine, quantities
 from cnnstep.check import follow_through
 from cnnstep.check.answers import Answers, in_user_shape, matches
+from cnnstep.derivation.words import count
 from cnnstep.engine import Solution
 from cnnstep.problem import Array, Problem
 from cnnstep.result import quantity
@@ -101,12 +102,25 @@ def mistake(code: str, *, step: str | Callable[[str], str] | None, keys: Iterabl
 # the forward pass
 
 
+def _true_convolution_message(problem: Problem, key: str) -> str:
+    if problem.layer.flipped:
+        return ("The forward pass used the kernel as it is (a cross-correlation); "
+                'mode "convolution" is a true convolution, which flips the kernel by 180°')
+    return ("The forward pass flipped the kernel (a true convolution); a CNN layer "
+            "computes the cross-correlation, with the kernel as it is")
+
+
 @mistake("true_convolution", step="forward pass", keys=["conv"],
-         message="The forward pass flipped the kernel (a true convolution); a CNN layer "
-                 "computes the cross-correlation, with the kernel as it is")
+         message=_true_convolution_message)
 def true_convolution(solution: Solution, key: str) -> Value | None:
+    """The forward pass with the kernel flipped the other way from the mode's: the true
+    convolution of a cross-correlation layer, the cross-correlation of mode
+    "convolution"."""
     p = solution.problem
-    return engine.forward(solution.padded_input, engine.rotate180(p.filter), p.bias, p.stride)
+    if p.layer.transposed:  # its forward pass rotates the kernel by design
+        return None
+    return engine.forward(solution.padded_input, engine.backward_kernel(p.filter, p.layer),
+                          p.bias, p.stride, p.layer.dilation)
 
 
 @mistake("bias_omitted", step="forward pass", keys=["conv"],
@@ -115,7 +129,10 @@ def bias_omitted(solution: Solution, key: str) -> Value | None:
     p = solution.problem
     if p.bias is None:
         return None
-    return engine.forward(solution.padded_input, p.filter, None, p.stride)
+    if p.layer.transposed:
+        return engine.transposed_forward(solution.padded_input, p.filter, None, p.layer)
+    return engine.forward(solution.padded_input, engine.forward_kernel(p.filter, p.layer), None,
+                          p.stride, p.layer.dilation)
 
 
 # --------------------------------------------------------------------------
@@ -194,15 +211,26 @@ def wrong_sign(solution: Solution, key: str) -> Value | None:
 # the backward pass
 
 
+def _kernel_not_rotated_message(problem: Problem, key: str) -> str:
+    if problem.layer.flipped:
+        return (f"{gradient(problem, problem.notation.input)} was computed with the kernel "
+                "rotated by 180°, as for a cross-correlation; a true convolution's forward "
+                "pass already flips the kernel, so the full correlation uses the kernel as it "
+                "is")
+    return (f"{gradient(problem, problem.notation.input)} was computed with the kernel as it "
+            "is; the full convolution needs the kernel rotated by 180°")
+
+
 @mistake("kernel_not_rotated", step="gradient with respect to the input", keys=["grad_input"],
-         message=lambda problem, key: f"{gradient(problem, problem.notation.input)} was "
-                                      "computed with the kernel as it is; the full convolution "
-                                      "needs the kernel rotated by 180°")
+         message=_kernel_not_rotated_message)
 def kernel_not_rotated(solution: Solution, key: str) -> Value | None:
+    """dL/dX sliding the forward pass's kernel itself instead of its rotation: K for a
+    cross-correlation, rot180(K) for a true convolution."""
     p, grad_conv = solution.problem, solution.grad_conv
-    if grad_conv is None:
+    if grad_conv is None or p.layer.transposed:  # its dL/dX uses K as it is
         return None
-    return engine.input_gradient(p.filter, engine.insert_zeros(grad_conv, p.stride), p.layer)
+    return engine.input_gradient(engine.forward_kernel(p.filter, p.layer),
+                                 engine.insert_zeros(grad_conv, p.stride), p.layer)
 
 
 def _stride_not_dilated_message(problem: Problem, key: str) -> str:
@@ -218,12 +246,44 @@ def _stride_not_dilated_message(problem: Problem, key: str) -> str:
 def stride_not_dilated(solution: Solution, key: str) -> Value | None:
     """The stride-1 formulas on the un-spread dL/dZ."""
     p, grad_conv = solution.problem, solution.grad_conv
-    if grad_conv is None or p.stride == (1, 1):
+    if grad_conv is None or p.stride == (1, 1) or p.layer.transposed:
         return None
     if key == "grad_filter":
-        return engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,
-                                      p.layer.dilation)
-    return engine.input_gradient(engine.rotate180(p.filter), grad_conv, p.layer)
+        correlation = engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,
+                                             p.layer.dilation, p.layer.groups)
+        return engine.rotate180(correlation) if p.layer.flipped else correlation
+    return engine.input_gradient(engine.backward_kernel(p.filter, p.layer), grad_conv, p.layer)
+
+
+def _dilation_ignored_message(problem: Problem, key: str) -> str:
+    dh, dw = problem.layer.dilation
+    spacing = (f"with dilation {dh} they lie {dh} apart" if dh == dw else
+               f"with dilation ({dh}, {dw}) they lie {count(dh, 'row')} and "
+               f"{count(dw, 'column')} apart")
+    of = problem.notation.filter if key == "grad_filter" else problem.notation.input
+    return f"{gradient(problem, of)} was computed with the kernel's taps side by side; {spacing}"
+
+
+def _dilation_ignored_step(key: str) -> str:
+    return ("gradient with respect to the filter" if key == "grad_filter"
+            else "gradient with respect to the input")
+
+
+@mistake("dilation_ignored", step=_dilation_ignored_step, keys=["grad_filter", "grad_input"],
+         message=_dilation_ignored_message)
+def dilation_ignored(solution: Solution, key: str) -> Value | None:
+    """The backward pass of the undilated kernel: dL/dK read at adjacent taps, dL/dX
+    the full convolution of rot180(K) as it is, placed at the top-left and zero-filled
+    to the input's shape."""
+    p, spread = solution.problem, solution.spread_grad
+    if spread is None or p.layer.dilation == (1, 1):
+        return None
+    if key == "grad_filter":
+        correlation = engine.filter_gradient(solution.padded_input, spread, p.kernel_size,
+                                             (1, 1), p.layer.groups)
+        return engine.rotate180(correlation) if p.layer.flipped else correlation
+    return engine.input_gradient(engine.backward_kernel(p.filter, p.layer), spread,
+                                 replace(p.layer, dilation=(1, 1)))
 
 
 @mistake("bias_averaged", step="gradient with respect to the bias", keys=["grad_bias"],
@@ -289,6 +349,7 @@ PRECEDENCE = (
     "wrong_sign",
     "kernel_not_rotated",
     "stride_not_dilated",
+    "dilation_ignored",
     "bias_averaged",
     "transposed",
     "carried_forward",

@@ -20,6 +20,7 @@ from cnnstep.derivation import (
     pooling,
     shapes,
     stride,
+    transposed,
     update,
 )
 from cnnstep.derivation.builder import Detail, Plan
@@ -45,14 +46,50 @@ DEFAULT_MAX_TERMS = 3000
 StepMaker = Callable[[NumericBuilder], Step]
 
 
+def _backward_tail(solution: Solution) -> list[StepMaker]:
+    """The steps from the loss back to the layer's output: loss, pool, activation."""
+    p, layer = solution.problem, solution.problem.layer
+    made: list[StepMaker] = [loss.step, loss.gradient] if p.target is not None else [loss.given]
+    if layer.pool is not None:
+        made.append(pooling.backward)
+    if layer.activation is not None:
+        made.append(activation.backward)
+    return made
+
+
+def transposed_steps(solution: Solution) -> list[StepMaker]:
+    """A transposed layer's steps: its size, zero insertion and padding, the forward
+    correlation with the rotated kernel, the layers after it, and its gradients."""
+    p, layer = solution.problem, solution.problem.layer
+    made: list[StepMaker] = [given.step, transposed.shapes, transposed.expansion,
+                             transposed.forward]
+    if layer.activation is not None:
+        made.append(activation.step)
+    if layer.pool is not None:
+        made.append(pooling.step)
+    if solution.grad_conv is None:
+        return made
+    made += [*_backward_tail(solution), transposed.grad_filter]
+    if p.bias is not None:
+        made.append(grad_bias.step)
+    made.append(transposed.grad_input)
+    if p.learning_rate is not None:
+        made.append(update.step)
+    if isinstance(solution, Trained):
+        made.append(history.step)
+    return made
+
+
 def steps(solution: Solution) -> list[StepMaker]:
     """The steps a solved layer is worked in, in order."""
     p = solution.problem
     layer = p.layer
     made: list[StepMaker] = [given.step]
+    if layer.transposed:
+        return transposed_steps(solution)
     if layer.convolution:  # a layer alone starts at its activation or pool
         made.append(shapes.step)
-        if any(layer.padding):
+        if layer.padded:
             made.append(padding.step)
         made.append(forward.step)
     if layer.activation is not None:
@@ -84,7 +121,8 @@ def steps(solution: Solution) -> list[StepMaker]:
 def title(layer: Layer) -> str:
     """The derivation's title: the layer it works, a convolution or a layer alone."""
     if layer.convolution:
-        return "Worked solution: one convolution layer"
+        return ("Worked solution: one 1-D convolution layer" if layer.layout.one_row
+                else "Worked solution: one convolution layer")
     names = [name for name, there in (("activation", layer.activation), ("pooling", layer.pool))
              if there is not None]
     return "Worked solution: " + " and ".join(names)
@@ -173,6 +211,7 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         one_channel=layer.channels == 1,
         one_filter=layer.filters == 1,
         fractions=written_in_fractions(p),
+        one_row=layer.layout.one_row,
     )
 
 

@@ -160,7 +160,13 @@ class Builder:
         _, h, w = layer.input_shape
         # the symbol of every entry, made once; padding has no symbol
         self.x_sym = np.full((layer.channels, *layer.padded_size), None, dtype=object)
-        self.x_sym[:, ph : ph + h, pw : pw + w] = self.nodes.syms("input", layer.input_shape)
+        if layer.transposed:  # the expanded input: the entries s apart, inside its padding
+            (sh, sw), (ph, pw) = layer.stride, layer.expansion
+            h, w = (h - 1) * sh + 1, (w - 1) * sw + 1
+            self.x_sym[:, ph : ph + h : sh, pw : pw + w : sw] = \
+                self.nodes.syms("input", layer.input_shape)
+        else:
+            self.x_sym[:, ph : ph + h, pw : pw + w] = self.nodes.syms("input", layer.input_shape)
         self.k_sym = self.nodes.syms("filter", layer.filter_shape)
         self.g_sym = self.nodes.syms("grad_output", layer.output_shape)
 
@@ -191,6 +197,10 @@ class Builder:
             where = ", ".join(f"{name} {i + self.base}"
                               for name, i, n in zip(names, index, lead, strict=True)
                               if n > 1)
+            if kind == "filter" and len(index) == 2 and self.layer.groups > 1 and lead[1] > 1:
+                # a grouped filter's channel c is a channel of its group's block
+                seen = self.layer.channels_of(index[0])[index[1]]
+                where += f", reading input channel {seen + self.base}"
             out.append(Matrix((*label, f" ({where})"), array[index], **options))
         return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cnnstep.derivation.nodes import Block, Expr, Matrix, Step, Sym, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import dims, pair
+from cnnstep.derivation.words import axes, dims, padding_words, pair
 from cnnstep.problem import Pool
 
 TITLE = "Given"
@@ -22,15 +22,18 @@ ACTIVATION_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigm
                     "tanh": "tanh"}
 
 
-def pool_words(pool: Pool) -> str:
+def pool_words(pool: Pool, one_row: bool = False) -> str:
     """The pool's settings in words: its kind, window and stride, and whichever of
-    padding, dilation, ceil mode and the mean's divisor it has."""
-    words = f"{pool.kind} pooling over {dims(pool.size)} windows with stride {pair(pool.stride)}"
+    padding, dilation, ceil mode and the mean's divisor it has (one value each in
+    a 1-D layer)."""
+    size = f"{pool.size[1]}-entry" if one_row else dims(pool.size)
+    words = (f"{pool.kind} pooling over {size} windows with stride "
+             f"{axes(pool.stride, one_row)}")
     if any(pool.padding):
         fill = {"max": "−∞", "min": "+∞", "mean": "0"}[pool.kind]
-        words += f", padding {pair(pool.padding)} (of {fill})"
+        words += f", padding {axes(pool.padding, one_row)} (of {fill})"
     if pool.dilation != (1, 1):
-        words += f", dilation {pair(pool.dilation)}"
+        words += f", dilation {axes(pool.dilation, one_row)}"
     if pool.ceil_mode:
         words += ", ceil mode"
     if pool.kind == "mean" and any(pool.padding):
@@ -56,9 +59,17 @@ def step(b: NumericBuilder) -> Step:
     elif p.grad_output is not None:
         blocks += b.matrices((Whole(b.grad_last_role),), p.grad_output, "output")
     if layer.convolution:
-        settings.append(f"stride {pair(layer.stride)}, padding {pair(layer.padding)}"
-                        + (f", dilation {pair(layer.dilation)}" if layer.dilation != (1, 1)
-                           else ""))
+        one = layer.layout.one_row
+        settings.append(("1-D convolution: " if one else "")
+                        + f"stride {axes(layer.stride, one)}, padding {padding_words(layer)}"
+                        + (f", dilation {axes(layer.dilation, one)}"
+                           if layer.dilation != (1, 1) else "")
+                        + (f", groups {layer.groups}" if layer.groups > 1 else "")
+                        + ('; mode "convolution": a true convolution, which flips the kernel'
+                           if layer.flipped else "")
+                        + (f", output_padding {pair(layer.output_padding)}; a transposed "
+                           "convolution (conv_transpose), the filter [C][F][kh][kw]"
+                           if layer.transposed else ""))
     else:
         settings.append("no convolution: the input goes straight to the "
                         + ("activation" if layer.activation is not None else "pool"))
@@ -69,7 +80,7 @@ def step(b: NumericBuilder) -> Step:
             settings += [" with slope ", b.num(activation.slope)]
     if layer.pool is not None:
         pool = layer.pool
-        settings.append(f"; {pool_words(pool)}")
+        settings.append(f"; {pool_words(pool, layer.layout.one_row)}")
     if p.target is not None:
         settings.append(f"; loss: {LOSS_NAMES[p.loss]} ({p.loss})")
     if p.learning_rate is not None:

@@ -11,6 +11,12 @@ are: rot180(K)₁₁ = K₂₂ for a 2×2 kernel). By the chain rule these are e
 the output entries the input entry affects, each times the weight that joins
 them. Every number comes from the engine: ``padded_grad``, ``rotated_filter``,
 ``filter_parts`` and ``grad_padded_input``.
+
+The crop removes ``top`` rows at the start and ``bottom`` at the end (``left``
+and ``right`` columns) when the padding differs on the two sides. In mode
+"convolution" the forward pass already read rot180(K), so dL/dX slides the
+rotation of that kernel, K itself: dL/dX = full corr(K, dL/dZ), the full
+correlation, with no rotation.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import count, dims, pair
+from cnnstep.derivation.words import axes, count, group_words, size
 
 
 def step(b: NumericBuilder) -> Step:
@@ -43,17 +49,20 @@ def step(b: NumericBuilder) -> Step:
     eh, ew = p.layer.effective_kernel
     dh, dw = p.layer.dilation
     dilated = p.layer.dilation != (1, 1)
+    one_row = p.layout.one_row
     ph, pw = p.padding
     sh, sw = p.stride
     approximate = b.approximate("grad_input")
     strided = p.stride != (1, 1)
-    filters = p.filters
     _, spread_h, spread_w = s.spread_grad.shape
     _, grad_h, grad_w = s.padded_grad.shape
     padded_grads = b.matrices((Whole("padded_grad"),), s.padded_grad, "output",
                               border=(eh - 1, ew - 1), step=p.stride,
                               approximate=b.approximate("grad_conv"))
     rotated = b.nodes.nums(s.rotated_filter)
+    # the kernel's symbols as they slide: rot180(K), or K itself for a true convolution
+    slid = engine.backward_kernel(b.k_sym, p.layer)
+    flipped = p.layer.flipped
     grad_nums = b.nodes.nums(s.padded_grad, b.approximate("grad_conv"))
 
     def source(row: int, col: int) -> tuple[int, int] | None:
@@ -75,15 +84,17 @@ def step(b: NumericBuilder) -> Step:
             return -1
         _, row, col = e
         total = 0
+        mine = b.layer.filters_of(e[0])
         for m in range(kh):
             for n in range(kw):
                 at = source(row + ph + m * dh, col + pw + n * dw)
                 if at is not None:
-                    total += int((~b.masked[:, at[0], at[1]]).sum())
+                    total += int((~b.masked[mine.start : mine.stop, at[0], at[1]]).sum())
         return total
 
     def terms(e: Index, f: int) -> tuple[list[Expr], list[Expr]]:
-        c, row, col = e
+        channel, row, col = e
+        c = channel - b.layer.channels_of(f).start  # the channel's place in filter f
         top, left = row + ph, col + pw
         symbolic: list[Expr] = []
         numeric: list[Expr] = []
@@ -92,8 +103,7 @@ def step(b: NumericBuilder) -> Step:
                 at = source(top + m * dh, left + n * dw)
                 if at is None or b.masked[f, at[0], at[1]]:
                     continue
-                symbolic.append(Mul((b.g_sym[f, at[0], at[1]],
-                                     b.k_sym[f, c, kh - 1 - m, kw - 1 - n])))
+                symbolic.append(Mul((b.g_sym[f, at[0], at[1]], slid[f, c, m, n])))
                 numeric.append(Mul((grad_nums[f, top + m * dh, left + n * dw],
                                     rotated[f, c, m, n])))
         return symbolic, numeric
@@ -106,9 +116,10 @@ def step(b: NumericBuilder) -> Step:
         symbolic: list[Expr] = []
         numeric: list[Expr] = []
         parts: list[Expr] = []
-        for f in range(filters):
+        mine = b.layer.filters_of(c)  # every filter, or those of the channel's group
+        for f in mine:
             sym, num = terms(e, f)
-            if filters == 1:
+            if len(mine) == 1:
                 symbolic, numeric = sym, num
             elif sym:
                 assert s.filter_parts is not None
@@ -119,37 +130,49 @@ def step(b: NumericBuilder) -> Step:
         if forms and len(parts) > 1:
             forms = (*forms, Add(tuple(parts)))
         window = geometry.window((row + ph, col + pw), (kh, kw), p.layer.dilation)
+        shown = (tuple(padded_grads) if len(padded_grads) == 1
+                 else tuple(padded_grads[f] for f in mine))
         return Equation(b.sym("grad_input", e), forms, grad[e], ("grad_input", e),
-                        window, tuple(padded_grads), approximate=approximate)
+                        window, shown, approximate=approximate)
 
     entries = b.entries("grad_input")
     counts = {e: kept(e) for e in entries}
     unreached = tuple(e for e in entries if counts[e] < 0)
     empty = tuple(e for e in entries if counts[e] == 0)
-    rot = Call("rot180", (Whole("filter"),))
+    rot: Expr = Whole("filter") if flipped else Call("rot180", (Whole("filter"),))
+    full = "full_corr" if flipped else "full_conv"
     blocks: list[Block] = [*b.explain(
-        Text(("Rotate ", Whole("filter"), " by 180° (flip it vertically, then "
-              "horizontally): its entries in reverse order,",)),
-        rotated_symbols(b),
-        b.matrices((rot,), s.rotated_filter, "filter"),
+        *(unrotated(b) if flipped else (
+            Text(("Rotate ", Whole("filter"), " by 180° (reverse it: a 1-D kernel has one "
+                  "axis to flip): its entries in reverse order," if one_row else
+                  " by 180° (flip it vertically, then horizontally): its entries in reverse "
+                  "order,",)),
+            rotated_symbols(b),
+            b.matrices((rot,), s.rotated_filter, "filter"))),
         Text((
             f"Pad {'the zero-inserted ' if strided else ''}", Whole("grad_output"),
-            f" with {count(eh - 1, 'row')} and {count(ew - 1, 'column')} of zeros on each "
-            + ("side (the dilated kernel's span d·(k − 1) + 1 less one):" if dilated
-               else "side (the kernel size less one):"),
+            (f" with {count(ew - 1, 'zero')} at each end" if one_row else
+             f" with {count(eh - 1, 'row')} and {count(ew - 1, 'column')} of zeros on each "
+             "side")
+            + (" (the dilated kernel's span d·(k − 1) + 1 less one):" if dilated
+               else " (the kernel size less one):"),
         )),
         padded_grads,
         Text((
-            Whole("grad_input"), " = ", Call("full_conv", (rot, b.dz_operand())), ": ", rot,
-            *((f", dilated by {pair(p.layer.dilation)} (its taps {pair(p.layer.dilation)} "
+            Whole("grad_input"), " = ", Call(full, (rot, b.dz_operand())), ": ", rot,
+            *((f", dilated by {axes(p.layer.dilation, one_row)} (its taps "
+               f"{axes(p.layer.dilation, one_row)} "
                "apart, as in the forward pass),",) if dilated else ()),
             " slides over the padded gradient; each entry is its window there times ", rot,
             ", entry by entry"
-            + (", one bracket per filter, then the filters' sums added" if filters > 1
-               else "")
+            + (", one bracket per filter, then the filters' sums added"
+               if p.layer.group_filters > 1 else "")
             + ". By the chain rule these are the output entries the input entry affects, "
             "each times the weight that joins them.",
         )),
+        *((Text(("With groups, each input channel's gradient sums only the filters of its "
+                 "group, the filters that see it; ", *group_words(p.layer), ".")),)
+          if p.layer.groups > 1 else ()),
     )]
     blocks += b.left_out(padding=True, inserted=strided, masked=bool(b.masked.any()),
                          padding_of="gradient")
@@ -164,6 +187,23 @@ def step(b: NumericBuilder) -> Step:
     blocks += b.answer(b.matrices((Whole("grad_input"),), grad, "input",
                                   approximate=approximate))
     return Step("grad_input", "Gradient with respect to the input", tuple(blocks))
+
+
+def listed(items: list[str]) -> str:
+    """``a and b``, ``a, b and c``."""
+    return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def unrotated(b: NumericBuilder) -> list[Block]:
+    """A true convolution: why dL/dX slides the kernel as it is."""
+    rot = Call("rot180", (Whole("filter"),))
+    return [Text((
+        'Mode "convolution": the forward pass already flipped the kernel (it slid ', rot,
+        "), and the gradient slides the 180° rotation of the kernel the forward pass "
+        "used: ", Call("rot180", (rot,)), " = ", Whole("filter"), ", the kernel as it is. "
+        "So there is no rotation here: ", Whole("grad_input"), " is the full correlation "
+        "of ", Whole("filter"), " with ", b.dz_operand(), ".",
+    ))]
 
 
 def rotated_symbols(b: NumericBuilder) -> list[Block]:
@@ -182,7 +222,8 @@ def crop(b: NumericBuilder) -> list[Block]:
     p, s = b.p, b.s
     assert s.grad_padded_input is not None
     ph, pw = p.padding
-    if not (ph or pw):
+    top, bottom, left, right = p.layer.sides
+    if not p.layer.padded:
         return []
     _, h, w = p.layer.input_shape
     hp, wp = p.padded_size
@@ -190,30 +231,41 @@ def crop(b: NumericBuilder) -> list[Block]:
     # stride that leaves the padded input's last rows unread, fewer than it has
     full = tuple((o - 1) * st + k for o, st, k in
                  zip(p.output_size, p.layer.stride, p.layer.effective_kernel, strict=True))
+    operation = "full correlation" if p.layer.flipped else "full convolution"
     removed = []
-    if ph:
-        removed.append("the first and last " + (f"{ph} rows" if ph > 1 else "row"))
-    if pw:
-        removed.append("the first and last " + (f"{pw} columns" if pw > 1 else "column"))
+    one_row = p.layout.one_row
+    across = "entry" if one_row else "column"  # a signal's one axis
+    if p.layer.padding_end is None:
+        if ph:
+            removed.append("the first and last " + (f"{ph} rows" if ph > 1 else "row"))
+        if pw:
+            removed.append("the first and last " + (count(pw, across) if pw > 1 else across))
+    else:  # different padding on the two sides: each crop as its own
+        for n, unit, where in ((top, "row", "first"), (bottom, "row", "last"),
+                               (left, across, "first"), (right, across, "last")):
+            if n:
+                removed.append(f"the {where} " + (count(n, unit) if n > 1 else unit))
     if full == (hp, wp):
-        size: tuple[str, ...] = (
-            f"The full convolution has one entry for each place of the padded input, "
-            f"{dims((hp, wp))}: it is the gradient of the padded input. ",)
+        said: tuple[str, ...] = (
+            f"The {operation} has one entry for each place of the padded input, "
+            f"{size((hp, wp), one_row)}: it is the gradient of the padded input. ",)
     else:
         unread = [count(n, unit) for n, unit in
-                  ((hp - full[0], "row"), (wp - full[1], "column")) if n]
-        size = (f"The full convolution is {dims(full)}. The padded input has "
+                  ((hp - full[0], "row"), (wp - full[1], across)) if n]
+        said = (f"The {operation} is {size(full, one_row)}. The padded input has "
                 f"{' and '.join(unread)} more at the end that no window reads, so their "
                 f"gradient is 0: with them, the gradient of the padded input is "
-                f"{dims((hp, wp))}. ",)
+                f"{size((hp, wp), one_row)}. ",)
     return [
         Text((
-            *size,
-            f"{' and '.join(removed).capitalize()} are the padding, not entries of ",
-            Whole("input"), f", so they are cropped away, leaving the {dims((h, w))} ",
+            *said,
+            f"{listed(removed).capitalize()} are the padding, not entries of ",
+            Whole("input"), f", so they are cropped away, leaving the "
+            f"{size((h, w), one_row)} ",
             Whole("grad_input"), ":",
         )),
         *b.matrices((Whole("grad_padded_input"),), s.grad_padded_input, "input",
-                    border=(ph, pw), approximate=b.approximate("grad_input")),
+                    border=(ph, pw), border_end=p.layer.padding_end,
+                    approximate=b.approximate("grad_input")),
     ]
 

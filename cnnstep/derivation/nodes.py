@@ -154,8 +154,9 @@ class Call:
 
 
 #: the operations a :class:`Call` may name: the convolutions, the kernel's
-#: rotation, a sum over all entries, and the activations and pools
-OPERATIONS = ("conv", "full_conv", "rot180", "sum", "max", "min", "mean",
+#: rotation, a sum over all entries, and the activations and pools (``full_corr``, the
+#: full correlation, is dL/dX of a true convolution: the kernel slides unrotated)
+OPERATIONS = ("conv", "full_conv", "full_corr", "rot180", "sum", "max", "min", "mean",
               "relu", "leaky_relu", "sigmoid", "tanh")
 
 
@@ -197,8 +198,9 @@ class Text:
 class Matrix:
     """A labelled 2-D matrix of exact values.
 
-    ``border`` counts the rows and columns of zero padding on each side: they
-    carry no index of the quantity and are shown apart.
+    ``border`` counts the rows and columns of zero padding on each side (at the
+    top and left when ``border_end`` gives the bottom and right): they carry no
+    index of the quantity and are shown apart.
     """
 
     label: tuple[str | Expr, ...]
@@ -208,13 +210,29 @@ class Matrix:
     approximate: bool = False
     #: the stride of a zero-inserted gradient: only every step-th row is an entry
     step: tuple[int, int] = (1, 1)
+    #: the padding rows at the bottom and columns at the right, when they differ from
+    #: ``border``
+    border_end: tuple[int, int] | None = None
+    #: rows and columns of zeros past the bottom and right border (a transposed
+    #: convolution's output_padding)
+    extra: tuple[int, int] = (0, 0)
+
+    @property
+    def border_after(self) -> tuple[int, int]:
+        """The padding rows at the bottom and columns at the right."""
+        return self.border if self.border_end is None else self.border_end
+
+    @property
+    def bordered(self) -> bool:
+        """Whether any side has padding (or a transposed convolution's extra rows)."""
+        return self.border != (0, 0) or self.border_after != (0, 0) or self.extra != (0, 0)
 
     def index_label(self, axis: int, position: int, base: int) -> str:
         """The quantity's own index of a row (axis 0) or column (axis 1), or ·
         for padding and inserted zeros, which have none."""
         border, step = self.border[axis], self.step[axis]
         inner = position - border
-        size = self.values.shape[axis] - 2 * border
+        size = self.values.shape[axis] - border - self.border_after[axis] - self.extra[axis]
         if inner < 0 or inner >= size or inner % step:
             return "·"
         return str(inner // step + base)
@@ -309,6 +327,10 @@ class Derivation:
     #: a number the problem gives has no finite decimal (such as 1/3): the
     #: problem is written in fractions, and every non-integer prints as one
     fractions: bool = False
+    #: a 1-D layer: symbols carry one spatial index (X₃, not X₁₃)
+    one_row: bool = False
+    #: the spatial axes of every entry's index: 3 for a volume (X₁₂₃: depth, row, column)
+    spatial: int = 2
     #: the number of the first numbered step (a part of a longer solution goes on
     #: counting where the part before it stopped)
     first_step: int = 1

@@ -136,7 +136,8 @@ class NumericBuilder(Builder):
         windows lie in it."""
         if self._padded is None:
             label: tuple[str | Expr, ...] = (
-                (Whole("padded_input"),) if any(self.p.padding) else (Whole("input"),))
+                (Whole("padded_input"),) if self.layer.padded else (Whole("input"),))
             self._padded = self.matrices(label, self.s.padded_input, "input",
-                                         border=self.p.padding)
+                                         border=self.p.padding,
+                                         border_end=self.layer.padding_end)
         return self._padded

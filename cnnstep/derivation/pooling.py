@@ -31,7 +31,7 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import dims, pair
+from cnnstep.derivation.words import axes, dims
 from cnnstep.problem import Array, Pool
 
 #: what each pool picks from its window
@@ -58,15 +58,18 @@ def padded_maps(b: NumericBuilder, role: str, values: Array, approximate: bool
                       approximate=approximate, border=pool.padding)
 
 
-def _settings(pool: Pool) -> str:
-    """The pool's window and stride, and its padding and dilation where it has them."""
-    words = f"a {dims(pool.size)} window and stride {pair(pool.stride)}"
+def _settings(pool: Pool, one_row: bool = False) -> str:
+    """The pool's window and stride, and its padding and dilation where it has them
+    (one value each in a 1-D layer)."""
+    size = f"{pool.size[1]}-entry" if one_row else dims(pool.size)
+    words = f"a {size} window and stride {axes(pool.stride, one_row)}"
     if any(pool.padding):
         fill = "zeros" if pool.kind == "mean" else FILLS[pool.kind]
-        words += f", padding {pair(pool.padding)} of {fill}"
+        words += f", padding {axes(pool.padding, one_row)} of {fill}"
     if pool.dilation != (1, 1):
-        words += (f", dilation {pair(pool.dilation)} (its taps {pair(pool.dilation)} apart, "
-                  "the rows and columns between them skipped)")
+        dilation = axes(pool.dilation, one_row)
+        words += (f", dilation {dilation} (its taps {dilation} apart, the "
+                  + ("entries" if one_row else "rows and columns") + " between them skipped)")
     return words + (", ceil mode" if pool.ceil_mode else "")
 
 
@@ -125,7 +128,8 @@ def step(b: NumericBuilder) -> Step:
     overlap = pool.span[0] > sh or pool.span[1] > sw
     return Step("pool", f"{pool.kind.capitalize()} pooling", (
         *b.explain(Text((
-            f"{pool.kind.capitalize()} pooling with {_settings(pool)}: each entry of ",
+            f"{pool.kind.capitalize()} pooling with "
+            f"{_settings(pool, b.layer.layout.one_row)}: each entry of ",
             Whole("pooled"), f" is the {word} of its window of ", Whole(role),
             ", channel by channel" + ("; the windows overlap." if overlap else "."),
             *_padding_words(pool), " Its size:",

@@ -74,6 +74,7 @@ def _page(solution: Solution, b: NumericBuilder, title: str,
         largest_index=largest - 1 + p.notation.index_base,
         one_channel=p.layer.channels == 1,
         one_filter=p.layer.filters == 1,
+        one_row=p.layout.one_row,
     )
 
 

@@ -1,5 +1,8 @@
 """Step: the output size, H_out = ⌊(H_in + 2p − k_h)/s⌋ + 1, with the numbers put in.
 
+With different padding on the two sides of an axis the 2p is their sum:
+H_out = ⌊(H_in + p_t + p_b − k_h)/s⌋ + 1 (p_l + p_r along the width).
+
 The sizes have names of their own (H_in, k_h, s, p) so that they never read as
 the notation's symbols: in seed 000's notation W is the kernel.
 """
@@ -25,7 +28,7 @@ from cnnstep.derivation.nodes import (
     Sub,
     Text,
 )
-from cnnstep.derivation.words import count, dims, pair
+from cnnstep.derivation.words import count, dims, group_size, group_words, padding_words, pair
 from cnnstep.problem import Layer, Pool
 
 TITLE = "Output size"
@@ -35,6 +38,13 @@ def size_formula(b: Builder, size: Expr, pad: Expr, kernel: Expr, stride: Expr) 
     """⌊(size + 2·pad − kernel)/stride⌋ + 1."""
     two, one = b.num(Fraction(2)), b.num(Fraction(1))
     return Add((Floor(Div(Sub(Add((size, Mul((two, pad)))), kernel), stride)), one))
+
+
+def sides_formula(b: Builder, size: Expr, before: Expr, after: Expr, kernel: Expr,
+                  stride: Expr) -> Expr:
+    """⌊(size + before + after − kernel)/stride⌋ + 1: padding that differs on the two sides."""
+    one = b.num(Fraction(1))
+    return Add((Floor(Div(Sub(Add((size, before, after)), kernel), stride)), one))
 
 
 def dilated_kernel(b: Builder, kernel: Expr, dilation: Expr) -> Expr:
@@ -84,7 +94,10 @@ def pool_sizes(b: Builder) -> list[Block]:
     square = all(values[0] == values[1] for values in (
         pool.input_size, pool.size, pool.stride, pool.padding, pool.dilation))
     blocks: list[Block] = []
-    for axis in range(2):
+    one_row = layer.layout.one_row
+    if one_row:  # a signal: its one axis, the columns of the row it is held in
+        letters, square = ("H", "L"), False
+    for axis in range(1 if one_row else 0, 2):
         letter = letters[axis]
         # in ceil mode, before a last window that would start in the padding is dropped
         out = Fraction(_rounded_up(pool, axis) if pool.ceil_mode else layer.pooled_size[axis])
@@ -93,7 +106,8 @@ def pool_sizes(b: Builder) -> list[Block]:
             continue
 
         def name(symbol: str, values: tuple[int, int], axis: int = axis) -> Name:
-            return Name(symbol if values[0] == values[1] else f"{symbol},{'hw'[axis]}")
+            return Name(symbol if values[0] == values[1] or one_row
+                        else f"{symbol},{'hw'[axis]}")
 
         general = pool_formula(b, axis, Name(f"{letter}_{given}"),
                                name("p_pool", pool.padding), name("k_pool", pool.size),
@@ -106,7 +120,8 @@ def pool_sizes(b: Builder) -> list[Block]:
         unread = geometry.pool_unread(pool, axis)
         if not unread:
             continue
-        what = ("row", "rows") if axis == 0 else ("column", "columns")
+        what = (("row", "rows") if axis == 0 else ("entry", "entries") if one_row
+                else ("column", "columns"))
         n = len(unread)
         tail = list(range(pool.input_size[axis] - n, pool.input_size[axis]))
         if unread == tail:
@@ -168,13 +183,54 @@ def _ceil_notes(b: Builder) -> list[Block]:
     return blocks
 
 
+def signal_step(b: Builder) -> Step:
+    """A 1-D layer's output length, L_out = ⌊(L_in + 2p − d·(k − 1) − 1)/s⌋ + 1."""
+    layer = b.layer
+    length, k, d = layer.input_shape[2], layer.kernel_size[1], layer.dilation[1]
+    stride, pad = layer.stride[1], layer.padding[1]
+    blocks: list[Block] = []
+    kernel: Expr = Name("k")
+    worked_kernel: Expr = b.num(Fraction(k))
+    if d != 1:
+        blocks.append(Text((
+            f"Dilation {d}: the kernel's taps are {d} apart, so a kernel of {k} taps spans "
+            f"d·(k − 1) + 1 = {layer.effective_kernel[1]} entries of the padded signal.",)))
+        kernel = dilated_kernel(b, kernel, Name("d"))
+        worked_kernel = dilated_kernel(b, worked_kernel, b.num(Fraction(d)))
+    out = Fraction(layer.output_size[1])
+    blocks.append(Equation(Name("L_out"), (
+        size_formula(b, Name("L_in"), Name("p"), kernel, Name("s")),
+        size_formula(b, b.num(Fraction(length)), b.num(Fraction(pad)), worked_kernel,
+                     b.num(Fraction(stride)))), out))
+    shape = (layer.filters, int(out)) if layer.filters > 1 else (int(out),)
+    blocks.append(Text((
+        f"{count(layer.channels, 'input channel')}, {count(layer.filters, 'filter')} of "
+        f"{count(k, 'tap')}, stride {stride}, padding {pad}"
+        + (f", dilation {d}" if d != 1 else "") + ": the output is "
+        + (f"{dims(shape)}, a signal of {int(out)} entries per filter." if layer.filters > 1
+           else f"a signal of {int(out)} entr{'y' if out == 1 else 'ies'}."),
+    )))
+    left = geometry.uncovered(layer.padded_size[1], layer.effective_kernel[1], stride)
+    if left:
+        blocks.append(Text((
+            f"The stride does not divide evenly: the last {left} "
+            f"{'entry' if left == 1 else 'entries'} of the padded signal "
+            f"{'is' if left == 1 else 'are'} reached by no window, so "
+            f"{'its' if left == 1 else 'their'} gradient is 0.",
+        )))
+    return Step("shapes", TITLE, tuple(b.explain(blocks)))
+
+
 def step(b: Builder) -> Step:
     layer = b.layer
+    if layer.layout.one_row:
+        return signal_step(b)
     blocks: list[Block] = []
     _, h, w = layer.input_shape
     letters = sizes(layer)
     square = (h == w and layer.kernel_size[0] == layer.kernel_size[1]
               and layer.stride[0] == layer.stride[1] and layer.padding[0] == layer.padding[1]
+              and layer.padding_after[0] == layer.padding_after[1]
               and layer.dilation[0] == layer.dilation[1])
     dilated = layer.dilation != (1, 1)
     if dilated:
@@ -198,20 +254,36 @@ def step(b: Builder) -> Step:
             kernel = dilated_kernel(b, kernel, Name(per_axis("d", layer.dilation, axis)))
             worked_kernel = dilated_kernel(b, worked_kernel,
                                            b.num(Fraction(layer.dilation[axis])))
-        general = size_formula(b, Name(f"{letter}_in"),
-                               Name(per_axis("p", layer.padding, axis)),
-                               kernel, Name(per_axis("s", layer.stride, axis)))
-        worked = size_formula(b, b.num(Fraction(size)), b.num(Fraction(numbers[0])),
-                              worked_kernel, b.num(Fraction(numbers[2])))
+        if layer.padding_end is None:
+            general = size_formula(b, Name(f"{letter}_in"),
+                                   Name(per_axis("p", layer.padding, axis)),
+                                   kernel, Name(per_axis("s", layer.stride, axis)))
+            worked = size_formula(b, b.num(Fraction(size)), b.num(Fraction(numbers[0])),
+                                  worked_kernel, b.num(Fraction(numbers[2])))
+        else:  # the padding differs on the two sides: their sum
+            before, after = ("p_t", "p_b") if axis == 0 else ("p_l", "p_r")
+            general = sides_formula(b, Name(f"{letter}_in"), Name(before), Name(after),
+                                    kernel, Name(per_axis("s", layer.stride, axis)))
+            worked = sides_formula(b, b.num(Fraction(size)), b.num(Fraction(numbers[0])),
+                                   b.num(Fraction(layer.padding_after[axis])),
+                                   worked_kernel, b.num(Fraction(numbers[2])))
         blocks.append(Equation(Name(f"{letter}_out"), (general, worked), out))
     shape = layer.output_shape if layer.filters > 1 else layer.output_size
     blocks.append(Text((
         f"{count(layer.channels, 'input channel')}, {count(layer.filters, 'filter')} of "
         f"{dims(layer.kernel_size)}, stride {pair(layer.stride)}, "
-        f"padding {pair(layer.padding)}"
+        f"padding {padding_words(layer)}"
         + (f", dilation {pair(layer.dilation)}" if dilated else "")
+        + (f", groups {layer.groups}" if layer.groups > 1 else "")
         + f": the output is {dims(shape)}.",
     )))
+    if layer.groups > 1:
+        blocks.append(Text((
+            *group_words(layer), ". Each filter has ", *group_size(layer),
+            f" channel{'s' * (layer.group_channels != 1)}, and output map ", Name("f"),
+            " is made from " + ("its own channel of the input only." if layer.depthwise
+                                else "its group's channels only."),
+        )))
     for axis in range(2):
         left = geometry.uncovered(layer.padded_size[axis], layer.effective_kernel[axis],
                                   layer.stride[axis])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cnnstep.derivation.nodes import Step, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import count, pair
+from cnnstep.derivation.words import axes, count
 
 
 def step(b: NumericBuilder) -> Step:
@@ -16,9 +16,12 @@ def step(b: NumericBuilder) -> Step:
     assert b.s.spread_grad is not None
     return Step("spread", "Zero insertion for the stride", tuple(b.explain(
         Text((
-            f"With stride {pair(b.p.stride)}, the entries of ", Whole("grad_output"),
-            f" are spread apart by inserting {count(sh - 1, 'zero')} between rows"
-            f" and {count(sw - 1, 'zero')} between columns; the backward "
+            f"With stride {axes(b.p.stride, b.layer.layout.one_row)}, the entries of ",
+            Whole("grad_output"),
+            (f" are spread apart by inserting {count(sw - 1, 'zero')} between neighbours"
+             if b.layer.layout.one_row else
+             f" are spread apart by inserting {count(sh - 1, 'zero')} between rows"
+             f" and {count(sw - 1, 'zero')} between columns") + "; the backward "
             "formulas of stride 1 then apply to this spread gradient.",
         )),
         b.matrices((Whole("spread_grad"),), b.s.spread_grad, "output", step=b.p.stride,

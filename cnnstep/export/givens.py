@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.derivation.given import pool_words
+from cnnstep.derivation.words import padding_words
 from cnnstep.numbers import exact_decimal, terminates
 from cnnstep.problem import Problem
 from cnnstep.quantities import last_key, letter, user_shape
@@ -69,8 +70,16 @@ def givens(problem: Problem) -> list[Given]:
         out.append(Given(f"Kernel {notation.filter}", shaped("grad_filter", problem.filter)))
         if problem.bias is not None:
             out.append(Given(f"Bias {notation.bias}", shaped("grad_bias", problem.bias)))
-        out.append(Given("Stride", _pair(problem.stride)))
-        out.append(Given("Padding", _pair(problem.padding) + " (zeros on each side)"))
+        layer = problem.layer
+        one_row = layout.one_row  # a 1-D layer's one axis
+        out.append(Given("Stride", str(problem.stride[1]) if one_row else _pair(problem.stride)))
+        if layer.padding_end is None and layer.padding_form is None:
+            out.append(Given("Padding", (str(problem.padding[1]) if one_row else
+                                         _pair(problem.padding)) + " (zeros on each side)"))
+        else:
+            out.append(Given("Padding", padding_words(layer)))
+        if layer.flipped:
+            out.append(Given("Mode", "true convolution (the kernel is flipped)"))
     activation = problem.layer.activation
     if activation is not None:
         name = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid",
@@ -80,7 +89,7 @@ def givens(problem: Problem) -> list[Given]:
         out.append(Given("Activation", name))
     pool = problem.layer.pool
     if pool is not None:
-        out.append(Given("Pooling", pool_words(pool)))
+        out.append(Given("Pooling", pool_words(pool, layout.one_row)))
     if problem.target is not None:
         out.append(Given(f"Target {notation.target}", shaped("grad_output", problem.target)))
         out.append(Given("Loss", LOSSES.get(problem.loss, problem.loss)))

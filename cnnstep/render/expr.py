@@ -71,11 +71,16 @@ class Settings:
     one_filter: bool = False
     #: the problem is written in fractions: every non-integer prints as one
     fractions: bool = False
+    #: a 1-D layer: its arrays are held as one row, and symbols carry no row index (X₃)
+    one_row: bool = False
+    #: the spatial axes of an index: 3 for a volume (depth, row, column)
+    spatial: int = 2
 
     @classmethod
     def of(cls, derivation: Derivation, decimals: int | None = None) -> Settings:
         return cls(derivation.notation, derivation.compact, derivation.largest_index, decimals,
-                   derivation.one_channel, derivation.one_filter, derivation.fractions)
+                   derivation.one_channel, derivation.one_filter, derivation.fractions,
+                   derivation.one_row, derivation.spatial)
 
     @property
     def subscripts(self) -> bool:
@@ -107,12 +112,14 @@ def shown_index(role: str, index: tuple[int | str, ...],
     if kind == "none":
         return ()
     if settings.compact:
-        index = () if kind == "bias" else index[-2:]
+        index = () if kind == "bias" else index[-settings.spatial:]
     else:
         single = {"channel": settings.one_channel, "filter": settings.one_filter}
         axes = _LEADING[kind]
         index = (*(i for axis, i in zip(axes, index, strict=False) if not single[axis]),
                  *index[len(axes):])
+    if settings.one_row and kind != "bias" and len(index) >= 2:
+        index = (*index[:-2], index[-1])
     base = settings.notation.index_base
     return tuple(i + base if isinstance(i, int) else i for i in index)
 
@@ -351,7 +358,8 @@ class ExprPrinter:
 
     #: how the format spells each operation of a Call (the op itself where absent)
     operations: ClassVar[dict[str, str]] = {
-        "full_conv": "full conv", "relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "σ",
+        "full_conv": "full conv", "full_corr": "full corr", "relu": "ReLU",
+        "leaky_relu": "LeakyReLU", "sigmoid": "σ",
     }
     prime = "′"
 
@@ -456,7 +464,9 @@ class TextPrinter(NotationPrinter):
         word = self.marks[mark] if mark else ""
         if not index:
             return base + word
-        if self.settings.subscripts and self.settings.compact:
+        # an index such as i·s + m or l has no subscript letters: it is written X(i·s + m)
+        plain = all(isinstance(i, int) or i in "ijmn" for i in index)
+        if self.settings.subscripts and self.settings.compact and plain:
             return base + "".join(str(i) for i in index).translate(self._SUB) + word
         return f"{base}({','.join(str(i) for i in index)})" + word
 
@@ -547,9 +557,11 @@ class LatexPrinter(NotationPrinter):
         decoration = self.marks[mark] if mark else ""
         if not index:
             return base + (f"_{{{decoration}}}" if decoration else "")
-        digits = [str(i) for i in index]
+        digits = [str(i).replace("·", r"\cdot ") for i in index]
         if self.settings.subscripts:
-            inner = "".join(digits) if self.settings.compact else ",".join(digits)
+            # an index such as i·s + a is set apart by commas
+            run = self.settings.compact and all(len(str(i)) == 1 for i in index)
+            inner = "".join(digits) if run else ",".join(digits)
             sub = f"_{{{inner}}}"
             return base + sub + (f"^{{{decoration}}}" if decoration else "")
         return f"{base}({','.join(digits)})" + (f"_{{{decoration}}}" if decoration else "")
@@ -597,6 +609,7 @@ class LatexPrinter(NotationPrinter):
 
     operations: ClassVar[dict[str, str]] = {
         "rot180": r"\operatorname{rot}_{180^\circ}", "full_conv": r"\operatorname{full\ conv}",
+        "full_corr": r"\operatorname{full\ corr}",
         "conv": r"\operatorname{conv}", "sum": r"\operatorname{sum}",
         "relu": r"\operatorname{ReLU}", "leaky_relu": r"\operatorname{LeakyReLU}",
         "sigmoid": r"\sigma", "tanh": r"\tanh", "max": r"\max", "min": r"\min",

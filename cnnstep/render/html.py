@@ -250,6 +250,8 @@ class MathMLPrinter(NotationPrinter):
             return f"<mn>{('' if compact else ',').join(str(i) for i in index)}</mn>"
         items = [f"<mn>{i}</mn>" if isinstance(i, int) else f"<mi>{esc(i)}</mi>"
                  for i in index]
+        if any(len(str(i)) > 1 for i in index):  # an index such as i·s + a: commas
+            compact = False
         joined = (self.SEPARATOR if compact else "<mo>,</mo>").join(items)
         return joined if len(items) == 1 else f"<mrow>{joined}</mrow>"
 
@@ -333,6 +335,7 @@ class MathMLPrinter(NotationPrinter):
         "rot180": "<msub><mi>rot</mi><mn>180°</mn></msub>",
         "conv": "<mi>conv</mi>", "full_conv": "<mrow><mi>full</mi><mspace width=\"0.3em\"/>"
                                                "<mi>conv</mi></mrow>",
+        "full_corr": "<mrow><mi>full</mi><mspace width=\"0.3em\"/><mi>corr</mi></mrow>",
         "sum": "<mi>sum</mi>", "relu": "<mi>ReLU</mi>", "leaky_relu": "<mi>LeakyReLU</mi>",
         "sigmoid": "<mi>σ</mi>", "tanh": "<mi>tanh</mi>", "max": "<mi>max</mi>",
         "min": "<mi>min</mi>", "mean": "<mi>mean</mi>",
@@ -464,7 +467,9 @@ class HtmlRenderer:
         if not block.is_filler(i, j):
             return ""
         (rows, cols), (br, bc) = block.values.shape, block.border
-        padding = i < br or i >= rows - br or j < bc or j >= cols - bc
+        er, ec = block.border_after
+        xr, xc = block.extra
+        padding = i < br or i >= rows - er - xr or j < bc or j >= cols - ec - xc
         return ' class="f p"' if padding else ' class="f"'
 
     def _print_Matrix(self, block: Matrix) -> str:
@@ -484,7 +489,7 @@ class HtmlRenderer:
                 + "</mtr>")
         table = '<mtable class="m" columnalign="right">\n' + "\n".join(lines) + "\n</mtable>"
         legend = []
-        if block.border != (0, 0):
+        if block.bordered:
             zeros = all(isinstance(value, Fraction) for value in block.values.flat)
             legend.append("shaded: the zero padding" if zeros else "shaded: the padding")
         if block.step != (1, 1):
@@ -526,7 +531,7 @@ class HtmlRenderer:
         if max(first.values.shape) > WINDOW_GRID_LIMIT:
             base = self.d.notation.index_base
             rows, cols = window.rows, window.columns
-            where = "padded input" if first.border != (0, 0) else "input"
+            where = "padded input" if first.bordered else "input"
             return (f'<p class="window">window: rows {rows[0] + base}–{rows[-1] + base}, '
                     f"columns {cols[0] + base}–{cols[-1] + base} of the {where}</p>\n")
         out = ['<div class="window" role="img" aria-label="the window in the input">\n']

@@ -311,7 +311,7 @@ def fillers_sentence(blocks: Iterable[Matrix], labels: bool) -> str:
 def has_fillers(blocks: Iterable[Matrix]) -> bool:
     """Whether any of the matrices holds a zero of padding or of zero insertion."""
     for b in blocks:
-        if b.border != (0, 0) or b.step != (1, 1):
+        if b.bordered or b.step != (1, 1):
             rows, cols = b.values.shape
             if any(b.is_filler(i, j) for i in range(rows) for j in range(cols)):
                 return True

@@ -1,0 +1,313 @@
+"""Steps of a transposed convolution (PyTorch's ``conv_transpose2d``).
+
+Each input entry scatters the kernel into the output,
+``Z[f, i·s − p + m·d, j·s − p + n·d] += X[c, i, j]·K[c, f, m, n]``, the filter
+being (C, F, kh, kw), input channels first. A course works it as an ordinary
+convolution:
+
+* the output size, ``H_out = (H_in − 1)·s − 2p + d·(k − 1) + output_padding + 1``;
+* zero insertion (``s − 1`` zeros between the input's entries) and padding by
+  ``d·(k − 1) − p`` on each side, ``output_padding`` more at the bottom and
+  right: the expanded input Xe;
+* the forward pass, a stride-1 correlation of Xe with the kernel rotated by
+  180°, its channel axes swapped: ``Z[f,y,x] = B[f] + Σ_c Σ_m Σ_n
+  Xe[c, y + m·d, x + n·d]·K[c, f, kh − 1 − m, kw − 1 − n]``;
+* ``dL/dK[c,f,m,n] = Σ_i Σ_j X[c,i,j]·dL/dZ[f, i·s − p + m·d, j·s − p + n·d]``;
+* ``dL/dX[c,i,j] = Σ_f Σ_m Σ_n dL/dZpad[f, i·s + m·d, j·s + n·d]·K[c,f,m,n]``: the
+  transposed convolution's input gradient is an ordinary strided convolution
+  of dL/dZ (padded by p) with K.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from cnnstep import geometry
+from cnnstep.derivation.builder import Index, sums
+from cnnstep.derivation.nodes import (
+    Add,
+    Block,
+    Call,
+    Equation,
+    Expr,
+    Group,
+    Matrix,
+    Mul,
+    Name,
+    Step,
+    Sub,
+    Text,
+    Whole,
+)
+from cnnstep.derivation.numeric import NumericBuilder
+from cnnstep.derivation.shapes import TITLE, per_axis, sizes
+from cnnstep.derivation.words import count, dims, pair
+from cnnstep.geometry import Window
+
+#: a symbolic form of more products than this is written for the first entry only
+SYMBOLIC_TERMS = 16
+
+
+def _size_formula(b: NumericBuilder, size: Expr, stride: Expr, pad: Expr, dilation: Expr,
+                  kernel: Expr, extra: Expr) -> Expr:
+    """(size − 1)·s − 2p + d·(k − 1) + output_padding + 1."""
+    one, two = b.num(Fraction(1)), b.num(Fraction(2))
+    return Add((Sub(Mul((Group(Sub(size, one)), stride)), Mul((two, pad))),
+                Mul((dilation, Group(Sub(kernel, one)))), extra, one))
+
+
+def shapes(b: NumericBuilder) -> Step:
+    """The output size of the transposed layer."""
+    layer = b.layer
+    _, h, w = layer.input_shape
+    letters = sizes(layer)
+    blocks: list[Block] = []
+    for axis, size in enumerate((h, w)):
+        values = (layer.stride, layer.padding, layer.dilation, layer.output_padding)
+        names = [Name(per_axis(letter, v, axis))
+                 for letter, v in zip(("s", "p", "d", "o"), values, strict=True)]
+        general = _size_formula(b, Name(f"{letters[axis]}_in"), names[0], names[1], names[2],
+                                Name(f"k_{'hw'[axis]}"), names[3])
+        numbers = [b.num(Fraction(v[axis])) for v in values]
+        worked = _size_formula(b, b.num(Fraction(size)), numbers[0], numbers[1], numbers[2],
+                               b.num(Fraction(layer.kernel_size[axis])), numbers[3])
+        blocks.append(Equation(Name(f"{letters[axis]}_out"), (general, worked),
+                               Fraction(layer.output_size[axis])))
+    shape = layer.output_shape if layer.filters > 1 else layer.output_size
+    blocks.append(Text((
+        "A transposed convolution (conv_transpose) spreads each input entry over the "
+        f"output: {count(layer.channels, 'input channel')}, "
+        f"{count(layer.filters, 'output channel')}, a {dims(layer.kernel_size)} kernel, "
+        f"stride {pair(layer.stride)}, padding {pair(layer.padding)}, "
+        f"dilation {pair(layer.dilation)}, output_padding {pair(layer.output_padding)} "
+        f"(o above): the output is {dims(shape)}.",
+    )))
+    return Step("shapes", TITLE, tuple(b.explain(blocks)))
+
+
+def _expanded_matrices(b: NumericBuilder) -> list[Matrix]:
+    layer = b.layer
+    return b.matrices((Whole("padded_input"),), b.s.padded_input, "input",
+                      border=layer.expansion, step=layer.stride, extra=layer.output_padding)
+
+
+def expansion(b: NumericBuilder) -> Step:
+    """Zero insertion, padding and the rotated kernel: the transposed layer made an
+    ordinary stride-1 correlation."""
+    layer = b.layer
+    (sh, sw), (eh, ew), (oh, ow) = layer.stride, layer.expansion, layer.output_padding
+    (dh, dw), (kh, kw) = layer.dilation, layer.kernel_size
+    words: list[str | Expr] = [
+        "The transposed convolution is worked as an ordinary one. First zero insertion: "
+        f"{count(sh - 1, 'zero')} between the rows of ", Whole("input"),
+        f" and {count(sw - 1, 'zero')} between its columns (stride {pair(layer.stride)}). "
+        f"Then padding by d·(k − 1) − p on each side: {dh}·({kh} − 1) − {layer.padding[0]} "
+        f"= {count(eh, 'row')} above and below",
+    ]
+    words.append(f", {dw}·({kw} − 1) − {layer.padding[1]} = {count(ew, 'column')} left and "
+                 "right")
+    if oh or ow:
+        words.append(f", and output_padding adds {count(oh, 'row')} more at the bottom and "
+                     f"{count(ow, 'column')} more at the right")
+    words += [". This gives the expanded input ", Whole("padded_input"), "."]
+    kernel_words: tuple[str | Expr, ...] = (
+        "The kernel is rotated by 180° (flipped vertically and horizontally) and, as the "
+        "filter is [C][F][kh][kw] (input channels first), its channel axes are swapped: "
+        f"output channel f reads weight {b.layer.notation.filter}[c, f] of every input "
+        "channel c.",
+    ) if not b.compact else ("The kernel is rotated by 180° (flipped vertically and "
+                             "horizontally).",)
+    rotated = b.s.rotated_filter
+    assert rotated is not None
+    return Step("padding", "Zero insertion and padding", tuple(b.explain(
+        Text(tuple(words)),
+        _expanded_matrices(b),
+        Text(kernel_words),
+        b.matrices((Call("rot180", (Whole("filter"),)),), rotated, "filter"),
+    )))
+
+
+def forward(b: NumericBuilder) -> Step:
+    """Z = corr(Xe, rot180(K) with channel axes swapped) + B, stride 1."""
+    p, s, layer = b.p, b.s, b.layer
+    grids = tuple(_expanded_matrices(b))
+    channels, (kh, kw), (dh, dw) = p.channels, p.kernel_size, layer.dilation
+    every_symbolic = channels * kh * kw <= SYMBOLIC_TERMS
+    written: list[Index] = []
+
+    def equation(e: Index) -> Equation:
+        f, y, x = e
+        symbolic: list[Expr] = []
+        numeric: list[Expr] = []
+        for c in range(channels):
+            sym: list[Expr] = []
+            num: list[Expr] = []
+            for m in range(kh):
+                for n in range(kw):
+                    row, col = y + m * dh, x + n * dw
+                    xs = b.x_sym[c, row, col]
+                    if xs is None:  # an inserted or padding zero
+                        continue
+                    weight = (c, f, kh - 1 - m, kw - 1 - n)
+                    sym.append(Mul((xs, b.k_sym[weight])))
+                    num.append(Mul((b.x_num[c, row, col], b.k_num[weight])))
+            if channels == 1:
+                symbolic, numeric = sym, num
+            elif sym:
+                symbolic.append(Group(Add(tuple(sym)), square=True))
+                numeric.append(Group(Add(tuple(num)), square=True))
+        parts: list[Expr] = []
+        if channels > 1:
+            assert s.channel_parts is not None
+            parts = [b.num(s.channel_parts[f, c, y, x]) for c in range(channels)]
+        if p.bias is not None:
+            symbolic.append(b.sym("bias", (f,)))
+            numeric.append(b.num(p.bias[f]))
+            parts.append(b.num(p.bias[f]))
+        forms: list[Expr] = [Add(tuple(symbolic)), Add(tuple(numeric))] if symbolic else []
+        if forms and not every_symbolic and written:
+            forms = forms[1:]
+        if len(parts) > 1:
+            forms.append(Add(tuple(parts)))
+        written.append(e)
+        return Equation(b.sym("output", e), tuple(forms), s.conv[e], (b.z_key, e),
+                        geometry.window((y, x), (kh, kw), layer.dilation), grids)
+
+    words: tuple[str | Expr, ...] = (
+        "Each output entry is the sum of the products of its window of ", Whole("padded_input"),
+        " with the rotated kernel, stride 1",
+        *((f" and its taps {pair(layer.dilation)} apart",) if layer.dilation != (1, 1) else ()),
+        *((", plus the bias ", Whole("bias")) if p.bias is not None else ()),
+        ": ", Whole("output"), " = ",
+        Add((Call("conv", (Whole("padded_input"), Call("rot180", (Whole("filter"),)))),
+             *((Whole("bias"),) if p.bias is not None else ()))),
+        ". Terms holding an inserted or padding zero are left out, so each product is an "
+        "input entry times the kernel weight it meets.",
+        *((f" With {channels} input channels each bracket is one channel's sum.",)
+          if channels > 1 else ()),
+    )
+    first = next(iter(b.entries(b.z_key)), None)
+    return Step("forward", "Forward pass", (
+        *b.explain(Text(words)),
+        *b.work_out(b.z_key, equation, "output entries", example=first),
+        *b.answer(b.matrices((Whole("output"),), s.conv, "output")),
+    ))
+
+
+def _padded_grad_matrices(b: NumericBuilder) -> list[Matrix]:
+    assert b.s.padded_grad is not None
+    return b.matrices((Whole("padded_grad"),), b.s.padded_grad, "output",
+                      border=b.layer.padding, approximate=b.approximate("grad_conv"))
+
+
+def grad_filter(b: NumericBuilder) -> Step:
+    """dL/dK[c,f,m,n] = Σ_i Σ_j X[c,i,j]·dL/dZ[f, i·s − p + m·d, j·s − p + n·d]."""
+    s, layer = b.s, b.layer
+    assert s.grad_filter is not None and s.grad_conv is not None
+    grad = s.grad_filter
+    _, height, width = layer.input_shape
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    oh, ow = layer.output_size
+    approximate = b.approximate("grad_filter")
+    grids = tuple(_padded_grad_matrices(b))
+    names = layer.notation
+    x_sym = b.nodes.syms("input", layer.input_shape)
+    x_num = b.nodes.nums(b.p.input)
+
+    def equation(e: Index) -> Equation:
+        c, f, m, n = e
+        symbolic: list[Expr] = []
+        numeric: list[Expr] = []
+        taps = []
+        for i in range(height):
+            for j in range(width):
+                row, col = i * sh + m * dh, j * sw + n * dw  # in dL/dZ padded by p
+                taps.append((row, col))
+                y, x = row - ph, col - pw
+                if not (0 <= y < oh and 0 <= x < ow) or b.masked[f, y, x]:
+                    continue
+                symbolic.append(Mul((x_sym[c, i, j], b.g_sym[f, y, x])))
+                numeric.append(Mul((x_num[c, i, j], b.g_num[f, y, x])))
+        return Equation(b.sym("grad_filter", e), sums(symbolic, numeric), grad[e],
+                        ("grad_filter", e), Window(tuple(taps)), grids, approximate)
+
+    return Step("grad_filter", "Gradient with respect to the kernel", (
+        *b.explain(Text((
+            f"Weight {names.filter}[c, f, m, n] carries input entry {names.input}[c, i, j] to "
+            f"output entry {names.output}[f, i·s − p + m·d, j·s − p + n·d], so by the chain rule ",
+            Whole("grad_filter"), f"[c, f, m, n] = Σ_i Σ_j {names.input}[c, i, j]·",
+            Whole("grad_output"), "[f, i·s − p + m·d, j·s − p + n·d]. Each weight meets, in ",
+            Whole("padded_grad"), f" (padded by {pair(layer.padding)}), a window of the "
+            f"input's shape with its taps {pair(layer.stride)} apart, and the sum is that "
+            "window times the input.",
+        ))),
+        *b.left_out(padding=any(layer.padding), masked=bool(b.masked.any()),
+                    padding_of="gradient"),
+        *(b.explain(grids) if any(layer.padding) else []),
+        *b.work_out("grad_filter", equation, f"entries of {b.d_by('filter')}"),
+        *b.answer(b.matrices((Whole("grad_filter"),), s.grad_filter, "filter",
+                             approximate=approximate)),
+    ))
+
+
+def grad_input(b: NumericBuilder) -> Step:
+    """dL/dX[c,i,j] = Σ_f Σ_m Σ_n dL/dZpad[f, i·s + m·d, j·s + n·d]·K[c,f,m,n]."""
+    s, layer = b.s, b.layer
+    assert s.grad_input is not None and s.padded_grad is not None
+    grad = s.grad_input
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    (kh, kw), filters = layer.kernel_size, layer.filters
+    oh, ow = layer.output_size
+    approximate = b.approximate("grad_input")
+    grids = tuple(_padded_grad_matrices(b))
+    names = layer.notation
+    g_num = b.nodes.nums(s.padded_grad, b.approximate("grad_conv"))
+
+    def equation(e: Index) -> Equation:
+        c, i, j = e
+        symbolic: list[Expr] = []
+        numeric: list[Expr] = []
+        for f in range(filters):
+            sym: list[Expr] = []
+            num: list[Expr] = []
+            for m in range(kh):
+                for n in range(kw):
+                    row, col = i * sh + m * dh, j * sw + n * dw
+                    y, x = row - ph, col - pw
+                    if not (0 <= y < oh and 0 <= x < ow) or b.masked[f, y, x]:
+                        continue
+                    sym.append(Mul((b.g_sym[f, y, x], b.k_sym[c, f, m, n])))
+                    num.append(Mul((g_num[f, row, col], b.k_num[c, f, m, n])))
+            if filters == 1:
+                symbolic, numeric = sym, num
+            elif sym:
+                symbolic.append(Group(Add(tuple(sym)), square=True))
+                numeric.append(Group(Add(tuple(num)), square=True))
+        forms = sums(symbolic, numeric)
+        if forms and filters > 1 and s.filter_parts is not None:
+            forms = (*forms, Add(tuple(b.num(s.filter_parts[f, c, i, j])
+                                       for f in range(filters))))
+        return Equation(b.sym("grad_input", e), forms, grad[e], ("grad_input", e),
+                        geometry.window((i * sh, j * sw), (kh, kw), layer.dilation), grids,
+                        approximate)
+
+    return Step("grad_input", "Gradient with respect to the input", (
+        *b.explain(Text((
+            "The transposed convolution's input gradient is an ordinary convolution: "
+            f"input entry {names.input}[c, i, j] reached output entries {names.output}[f, "
+            f"i·s − p + m·d, j·s − p + n·d] through weight {names.filter}[c, f, m, n], so ",
+            Whole("grad_input"),
+            " = ", Call("conv", (Whole("padded_grad"), Whole("filter"))),
+            ", the correlation of ", Whole("grad_output"), " padded by "
+            f"{pair(layer.padding)} with the kernel itself (not rotated), stride "
+            f"{pair(layer.stride)}",
+            *((f", taps {pair(layer.dilation)} apart",) if layer.dilation != (1, 1) else ()),
+            *((", summed over the output channels f",) if filters > 1 else ()),
+            ".",
+        ))),
+        *b.left_out(padding=any(layer.padding), masked=bool(b.masked.any()),
+                    padding_of="gradient"),
+        *b.work_out("grad_input", equation, f"entries of {b.d_by('input')}"),
+        *b.answer(b.matrices((Whole("grad_input"),), s.grad_input, "input",
+                             approximate=approximate)),
+    ))

@@ -1,0 +1,399 @@
+"""The worked solution of a 3-D layer: a volume under a kernel of (a, b, e) taps.
+
+Every volume is shown as its depth slices ("depth 1", "depth 2", …), and
+every entry carries three indices, depth, row and column (and the channel or
+filter before them where there are several):
+
+    Z_ijl = Σ_c Σ_a Σ_b Σ_e Xpad(c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw)·K(c,a,b,e) + B
+    ∂L/∂K_abe = Σ_ijl ∂L/∂Z_ijl · Xpad(c, i·sd + a·dd, …)
+    ∂L/∂B = Σ_ijl ∂L/∂Z_ijl
+    ∂L/∂X = full conv(rot180(K), ∂L/∂Z): each input entry gathers ∂L/∂Z_ijl · K_abe
+            over the windows and taps that read it
+
+with rot180 flipping all three axes. The numbers come from :mod:`cnnstep.volume`;
+this module only writes them out. Terms with padding zeros are left out.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnnstep import volume as engine
+from cnnstep.derivation.given import LOSS_NAMES
+from cnnstep.derivation.nodes import (
+    Add,
+    Block,
+    Call,
+    Derivation,
+    Div,
+    Equation,
+    Expr,
+    Floor,
+    Group,
+    Matrix,
+    Mul,
+    Name,
+    Num,
+    Pow,
+    Ratio,
+    Sigma,
+    Step,
+    Sub,
+    Sym,
+    Text,
+    Whole,
+)
+from cnnstep.problem import Array, Notation, Volume
+
+Index = tuple[int, ...]
+AXES = ("depth", "row", "column")
+
+
+def _num(value: Fraction | int) -> Num:
+    return Num(Fraction(value))
+
+
+def _positions(shape: tuple[int, ...]) -> list[Index]:
+    return list(itertools.product(*(range(n) for n in shape)))
+
+
+def _settings(values: tuple[int, int, int]) -> str:
+    """A per-axis setting: ``2`` when the three axes agree, else ``1×2×2``."""
+    return str(values[0]) if len(set(values)) == 1 else "×".join(str(v) for v in values)
+
+
+class VolumeWriter:
+    """Writes a solved 3-D layer out as steps; it computes no number of its own
+    beyond reading the solved arrays."""
+
+    def __init__(self, layer: Volume) -> None:
+        self.v = layer
+        self.solved = engine.arrays(layer)
+        self.channels, self.filters = layer.input.shape[0], layer.filter.shape[0]
+        self.compact = self.channels == 1 and self.filters == 1
+
+    # --- pieces
+
+    def slices(self, label: tuple[str | Expr, ...], array: Array,
+               lead: tuple[str, ...], border: tuple[int, int] = (0, 0)) -> list[Block]:
+        """One matrix per depth slice (per channel or filter where there are several)."""
+        out: list[Block] = []
+        base = self.v.notation.index_base
+        for index in np.ndindex(*array.shape[:-2]):
+            words = [f"{name} {i + base}" for name, i, n in
+                     zip((*lead, "depth"), index, array.shape[:-2], strict=True)
+                     if n > 1 or name == "depth"]
+            out.append(Matrix((*label, f" ({', '.join(words)})"), array[index], border=border))
+        return out
+
+    def x(self, c: int, at: Index) -> tuple[Sym, Num] | None:
+        """The input entry at a padded position, its symbol and its number, or None for
+        a padding zero."""
+        inside = (c, *(a - p for a, p in zip(at, self.v.padding, strict=True)))
+        if all(0 <= i < n for i, n in zip(inside[1:], self.v.input.shape[1:], strict=True)):
+            return Sym("input", inside), _num(self.v.input[inside])
+        return None
+
+    def read(self, o: Index, tap: Index) -> Index:
+        """The padded position tap (a, b, e) of output (i, j, l) reads."""
+        return tuple(oi * s + t * d for oi, t, s, d in
+                     zip(o, tap, self.v.stride, self.v.dilation, strict=True))
+
+    # --- steps
+
+    def given(self) -> Step:
+        v = self.v
+        blocks: list[Block] = [*self.slices((Whole("input"),), v.input, ("channel",)),
+                               *self.slices((Whole("filter"),), v.filter,
+                                            ("filter", "channel"))]
+        words: list[str | Expr] = []
+        if v.bias is not None:
+            if self.filters == 1:
+                words += [Whole("bias"), " = ", _num(v.bias[0]), "; "]
+            else:
+                blocks.append(Matrix((Whole("bias"),), v.bias.reshape(1, -1)))
+        if v.target is not None:
+            blocks += self.slices((Whole("target"),), v.target, ("filter",))
+        elif v.grad_output is not None:
+            blocks += self.slices((Whole("grad_output"),), v.grad_output, ("filter",))
+        words.append(f"3-D convolution: stride {_settings(v.stride)}, padding "
+                     f"{_settings(v.padding)}"
+                     + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else ""))
+        if v.target is not None:
+            words.append(f"; loss: {LOSS_NAMES[v.loss]} ({v.loss})")
+        if v.learning_rate is not None:
+            words += ["; learning rate ", Sym("learning_rate"), " = ", _num(v.learning_rate)]
+        words.append(".")
+        first = words[0]
+        if isinstance(first, str):
+            words[0] = first[:1].upper() + first[1:]
+        blocks.append(Text(tuple(words)))
+        return Step("given", "Given", tuple(blocks), numbered=False)
+
+    def shapes(self) -> Step:
+        v = self.v
+        blocks: list[Block] = []
+        two, one = _num(2), _num(1)
+        for axis, letter in enumerate("DHW"):
+            k, d = v.filter.shape[2 + axis], v.dilation[axis]
+            kernel: Expr = Name(f"k_{'dhw'[axis]}")
+            worked: Expr = _num(k)
+            if d != 1:
+                kernel = Group(Add((Mul((Name("d"), Group(Sub(kernel, one)))), one)))
+                worked = Group(Add((Mul((_num(d), Group(Sub(worked, one)))), one)))
+
+            def size(n: Expr, p: Expr, k: Expr, s: Expr) -> Expr:
+                return Add((Floor(Div(Sub(Add((n, Mul((two, p)))), k), s)), one))
+
+            blocks.append(Equation(Name(f"{letter}_out"), (
+                size(Name(f"{letter}_in"), Name("p"), kernel, Name("s")),
+                size(_num(v.input.shape[1 + axis]), _num(v.padding[axis]), worked,
+                     _num(v.stride[axis]))), Fraction(v.output_size[axis])))
+        shape = "×".join(str(n) for n in v.output_size)
+        blocks.append(Text((
+            f"{self.channels} input channel{'s' * (self.channels != 1)}, {self.filters} "
+            f"filter{'s' * (self.filters != 1)} of "
+            + "×".join(str(n) for n in v.filter.shape[2:])
+            + f": the output is a volume of {shape} (depth, rows, columns)"
+            + (" per filter." if self.filters > 1 else "."),)))
+        return Step("shapes", "Output size", tuple(blocks))
+
+    def padding(self) -> Step | None:
+        if not any(self.v.padding):
+            return None
+        pd, ph, pw = self.v.padding
+        return Step("padding", "Padding", (
+            Text((f"Zeros are added on each side: {pd} slice{'s' * (pd != 1)} in front and "
+                  f"behind, {ph} row{'s' * (ph != 1)} above and below, {pw} "
+                  f"column{'s' * (pw != 1)} left and right. Terms with these zeros are left "
+                  "out of the sums below.",)),
+            *self.slices((Whole("padded_input"),), engine.padded(self.v), ("channel",),
+                         border=(ph, pw)),
+        ))
+
+    def forward(self) -> Step:
+        v, s = self.v, self.solved
+        taps = _positions(v.filter.shape[2:])
+
+        def equation(f: int, o: Index) -> Equation:
+            symbolic: list[Expr] = []
+            numeric: list[Expr] = []
+            for c in range(self.channels):
+                for tap in taps:
+                    x = self.x(c, self.read(o, tap))
+                    if x is None:
+                        continue
+                    symbolic.append(Mul((x[0], Sym("filter", (f, c, *tap)))))
+                    numeric.append(Mul((x[1], _num(v.filter[(f, c, *tap)]))))
+            products = bool(symbolic)
+            if v.bias is not None:
+                symbolic.append(Sym("bias", (f,)))
+                numeric.append(_num(v.bias[f]))
+            # a window in the padding alone reads no input: only the bias is left
+            forms: tuple[Expr, ...] = ((Add(tuple(symbolic)), Add(tuple(numeric))) if products
+                                       else (Add(tuple(symbolic)),) if symbolic else ())
+            return Equation(Sym("output", (f, *o)), forms, s["output"][(f, *o)],
+                            ("output", (f, *o)))
+
+        index = ("f", "i", "j", "l")
+        tap_at = ("c", "i·s + a", "j·s + b", "l·s + e") if set(v.dilation) == {1} else (
+            "c", "i·s + a·d", "j·s + b·d", "l·s + e·d")
+        rule: tuple[str | Expr, ...] = (
+            "Each output entry is the sum of the products of its window of the input, a "
+            "block of taps across depth, rows and columns, with the kernel",
+            *((", plus the bias",) if v.bias is not None else ()), ": ",
+            Sym("output", index), " = ",
+            Add((Sigma("c,a,b,e" if self.channels > 1 else "a,b,e",
+                       Mul((Sym("input", tap_at), Sym("filter", ("f", "c", "a", "b", "e"))))),
+                 *((Sym("bias", ("f",)),) if v.bias is not None else ()))),
+            ", with i, j, l the output's depth, row and column and a, b, e the kernel's"
+            + (" (over the padded input)." if any(v.padding) else "."))
+        return Step("forward", "Forward pass", (
+            Text(rule),
+            *(equation(f, o) for f in range(self.filters) for o in _positions(v.output_size)),
+            *self.slices((Whole("output"),), s["output"], ("filter",)),
+        ))
+
+    def loss(self) -> Step | None:
+        v, s = self.v, self.solved
+        if v.target is None:
+            return None
+        z, y = s["output"], v.target
+        entries = _positions(z.shape)
+        n = z.size
+        scales: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(1, n),), "sse": (),
+                                               "half_sse": (Ratio(1, 2),)}
+        scale = scales[v.loss]
+        differences = Add(tuple(Pow(Group(Sub(Sym("output", e), Sym("target", e))), 2)
+                                for e in entries))
+        numbers = Add(tuple(Pow(Group(Sub(_num(z[e]), _num(y[e]))), 2) for e in entries))
+        squares = Add(tuple(_num((z[e] - y[e]) ** 2) for e in entries))
+        total = sum(((z[e] - y[e]) ** 2 for e in entries), Fraction(0))
+        forms: list[Expr] = [Mul((*scale, Group(body, square=True))) if scale else body
+                             for body in (differences, numbers, squares)]
+        if scale:
+            forms.append(Mul((*scale, _num(total))))
+        return Step("loss", "Loss", (
+            Text((f"The loss is {LOSS_NAMES[v.loss]} over all {n} entries of ",
+                  Whole("output"), " against the target ", Whole("target"), ".")),
+            Equation(Sym("loss"), tuple(forms), s["loss"], ("loss", ())),
+        ))
+
+    def grad_output(self) -> Step | None:
+        v, s = self.v, self.solved
+        if v.target is None:
+            return None
+        z, y, grad = s["output"], v.target, s["grad_output"]
+        factors: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(2, z.size),), "sse": (_num(2),),
+                                                "half_sse": ()}
+        factor = factors[v.loss]
+
+        def times(a: Expr, b: Expr) -> Expr:
+            return Mul((*factor, Group(Sub(a, b)))) if factor else Sub(a, b)
+
+        return Step("grad_output", "Gradient of the loss with respect to the output", (
+            Text(("The derivative of the loss with respect to each entry of ", Whole("output"),
+                  ": ", Whole("grad_output"), " = ", times(Whole("output"), Whole("target")),
+                  ".")),
+            *(Equation(Sym("grad_output", e), (times(_num(z[e]), _num(y[e])),), grad[e],
+                       ("grad_output", e)) for e in _positions(z.shape)),
+            *self.slices((Whole("grad_output"),), grad, ("filter",)),
+        ))
+
+    def grad_filter(self) -> Step:
+        v, s = self.v, self.solved
+        grad = s["grad_output"]
+        outputs = _positions(v.output_size)
+
+        def equation(e: Index) -> Equation:
+            f, c, *tap = e
+            symbolic: list[Expr] = []
+            numeric: list[Expr] = []
+            for o in outputs:
+                x = self.x(c, self.read(o, tuple(tap)))
+                if x is None:
+                    continue
+                symbolic.append(Mul((Sym("grad_output", (f, *o)), x[0])))
+                numeric.append(Mul((_num(grad[(f, *o)]), x[1])))
+            forms: tuple[Expr, ...] = ((Add(tuple(symbolic)), Add(tuple(numeric))) if symbolic
+                                       else ())
+            return Equation(Sym("grad_filter", e), forms, s["grad_filter"][e],
+                            ("grad_filter", e))
+
+        return Step("grad_filter", "Gradient with respect to the kernel", (
+            Text((Whole("grad_filter"), " = ", Call("conv", (Whole("input"),
+                                                            Whole("grad_output"))),
+                  ": each weight meets every output entry, so each entry is the sum, over the "
+                  "output's depth, rows and columns, of ", Whole("grad_output"),
+                  " times the input entry that weight reads there.")),
+            *(equation(e) for e in _positions(v.filter.shape)),
+            *self.slices((Whole("grad_filter"),), s["grad_filter"], ("filter", "channel")),
+        ))
+
+    def grad_bias(self) -> Step | None:
+        v, s = self.v, self.solved
+        if v.bias is None:
+            return None
+        grad = s["grad_output"]
+        return Step("grad_bias", "Gradient with respect to the bias", (
+            Text(("The bias is added to every output entry of its filter: ", Whole("grad_bias"),
+                  " = ", Call("sum", (Whole("grad_output"),)), ".")),
+            *(Equation(Sym("grad_bias", (f,)), (
+                Add(tuple(Sym("grad_output", (f, *o)) for o in _positions(v.output_size))),
+                Add(tuple(_num(grad[(f, *o)]) for o in _positions(v.output_size)))),
+                s["grad_bias"][f], ("grad_bias", (f,))) for f in range(self.filters)),
+        ))
+
+    def grad_input(self) -> Step:
+        v, s = self.v, self.solved
+        grad, size = s["grad_output"], v.input.shape[1:]
+        taps = _positions(v.filter.shape[2:])
+        outputs = _positions(v.output_size)
+        reaches: dict[Index, list[tuple[int, Index, Index]]] = {}
+        for f in range(self.filters):
+            for o in outputs:
+                for tap in taps:
+                    at = tuple(r - p for r, p in
+                               zip(self.read(o, tap), v.padding, strict=True))
+                    if all(0 <= a < n for a, n in zip(at, size, strict=True)):
+                        reaches.setdefault(at, []).append((f, o, tap))
+
+        def equation(e: Index) -> Equation:
+            c, *at = e
+            terms = reaches.get(tuple(at), [])
+            symbolic = [Mul((Sym("grad_output", (f, *o)), Sym("filter", (f, c, *tap))))
+                        for f, o, tap in terms]
+            numeric = [Mul((_num(grad[(f, *o)]), _num(v.filter[(f, c, *tap)])))
+                       for f, o, tap in terms]
+            forms = (Add(tuple(symbolic)), Add(tuple(numeric))) if symbolic else ()
+            return Equation(Sym("grad_input", e), forms, s["grad_input"][e],
+                            ("grad_input", e))
+
+        rotated = v.filter[:, :, ::-1, ::-1, ::-1]
+        return Step("grad_input", "Gradient with respect to the input", (
+            Text(("Rotate ", Whole("filter"), " by 180°: flip it along all three axes (depth, "
+                  "rows and columns), so each tap (a, b, e) moves to (kd − 1 − a, kh − 1 − b, "
+                  "kw − 1 − e):",)),
+            *self.slices((Call("rot180", (Whole("filter"),)),), rotated,
+                         ("filter", "channel")),
+            Text((Whole("grad_input"), " = ", Call("full_conv", (
+                Call("rot180", (Whole("filter"),)), Whole("grad_output"))),
+                  ": the rotated kernel slides over ", Whole("grad_output"),
+                  ", padded with k − 1 zeros on each side of each axis"
+                  + (" after s − 1 zeros are inserted between its entries" if set(v.stride)
+                     != {1} else "")
+                  + ". By the chain rule each entry of ", Whole("grad_input"),
+                  " gathers, for every output whose window reads it, that output's gradient "
+                  "times the weight that joins them; the padding zeros have no gradient of "
+                  "their own.",)),
+            *(equation(e) for e in _positions(v.input.shape)),
+            *self.slices((Whole("grad_input"),), s["grad_input"], ("channel",)),
+        ))
+
+    def update(self) -> Step | None:
+        v, s = self.v, self.solved
+        rate = v.learning_rate
+        if rate is None or "updated_filter" not in s:
+            return None
+        alpha = _num(rate)
+        blocks: list[Block] = [Text((
+            "Gradient descent with learning rate ", Sym("learning_rate"), " = ", alpha, ": ",
+            Whole("updated_filter"), " = ", Sub(Whole("filter"), Mul((Sym("learning_rate"),
+                                                                      Whole("grad_filter")))),
+            *((" and ", Whole("updated_bias"), " = ",
+               Sub(Whole("bias"), Mul((Sym("learning_rate"), Whole("grad_bias")))))
+              if v.bias is not None else ()), "."))]
+        for e in _positions(v.filter.shape):
+            blocks.append(Equation(Sym("updated_filter", e), (
+                Sub(_num(v.filter[e]), Mul((alpha, _num(s["grad_filter"][e])))),),
+                s["updated_filter"][e], ("updated_filter", e)))
+        if v.bias is not None:
+            for f in range(self.filters):
+                blocks.append(Equation(Sym("updated_bias", (f,)), (
+                    Sub(_num(v.bias[f]), Mul((alpha, _num(s["grad_bias"][f])))),),
+                    s["updated_bias"][f], ("updated_bias", (f,))))
+        blocks += self.slices((Whole("updated_filter"),), s["updated_filter"],
+                              ("filter", "channel"))
+        return Step("update", "Update", tuple(blocks))
+
+
+def derivation(layer: Volume) -> Derivation:
+    """The worked solution of a 3-D layer, every entry written out."""
+    writer = VolumeWriter(layer)
+    made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
+                               writer.forward(), writer.loss(), writer.grad_output()]
+    if layer.has_gradients:
+        made += [writer.grad_filter(), writer.grad_bias(), writer.grad_input(),
+                 writer.update()]
+    largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
+    notation: Notation = layer.notation
+    extra: dict[str, Any] = {"one_channel": writer.channels == 1,
+                             "one_filter": writer.filters == 1}
+    return Derivation(title="Worked solution: one 3-D convolution layer", notation=notation,
+                      compact=writer.compact,
+                      steps=tuple(step for step in made if step is not None and step.blocks),
+                      largest_index=largest - 1 + notation.index_base, spatial=3, **extra)

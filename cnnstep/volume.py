@@ -1,0 +1,160 @@
+"""The 3-D convolution layer, exactly: a volume [C][D][H][W] under [F][C][kd][kh][kw].
+
+The same layer as the 2-D engine with one more spatial axis, as PyTorch's
+``conv3d``; every number is a Fraction. A window's taps are (a, b, e) triples:
+
+    Z[f,i,j,l] = B[f] + Σ_c Σ_a Σ_b Σ_e Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]·K[f,c,a,b,e]
+
+with od = ⌊(D + 2pd − (dd·(kd − 1) + 1))/sd⌋ + 1 (likewise oh, ow). The
+backward pass follows the same sum term by term:
+
+    dL/dK[f,c,a,b,e] = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]·Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]
+    dL/dB[f]         = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]
+    dL/dXpad[c, i·sd + a·dd, …] += dL/dZ[f,i,j,l]·K[f,c,a,b,e]   (then cropped by the padding)
+
+which is the full convolution of the kernel rotated by 180° (every spatial
+axis flipped) with the zero-inserted dL/dZ. The update is
+K ← K − α·dL/dK, B ← B − α·dL/dB. The worked derivation of a volume is not
+written yet: a 3-D problem is solved into its JSON result.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnnstep.problem import Array, Volume
+from cnnstep.quantities import get
+
+#: an index of an array: slices and integers
+Index = tuple[Any, ...]
+
+
+def _window(volume: Volume, tap: Index) -> Index:
+    """The padded-input entries kernel tap (a, b, e) meets, one per output entry
+    (``a·d + i·s`` for i = 0 … o − 1 along each axis), behind the channel axis."""
+    return (slice(None), *(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in
+                           zip(tap, volume.dilation, volume.output_size, volume.stride,
+                               strict=True)))
+
+
+def _weights(tap: Index) -> Index:
+    """The (F, C) weights of kernel tap (a, b, e)."""
+    return (slice(None), slice(None), *tap)
+
+
+def padded(volume: Volume) -> Array:
+    """Xpad: the input with ``p`` zeros on each side of each spatial axis."""
+    out = np.full((volume.input.shape[0], *volume.padded_size), Fraction(0), dtype=object)
+    out[(slice(None), *(slice(p, p + n) for p, n in
+                        zip(volume.padding, volume.input.shape[1:], strict=True)))] = volume.input
+    return out
+
+
+def _taps(volume: Volume) -> list[Index]:
+    return list(itertools.product(*(range(k) for k in volume.filter.shape[2:])))
+
+
+def forward(volume: Volume) -> Array:
+    """Z[f,i,j,l] = B[f] + Σ_c Σ_(a,b,e) Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]
+    ·K[f,c,a,b,e]."""
+    xpad = padded(volume)
+    filters = volume.filter.shape[0]
+    out = np.full((filters, *volume.output_size), Fraction(0), dtype=object)
+    for tap in _taps(volume):
+        out = out + np.tensordot(volume.filter[_weights(tap)], xpad[_window(volume, tap)],
+                                 axes=1)
+    if volume.bias is not None:
+        out = out + volume.bias.reshape(filters, 1, 1, 1)
+    return out
+
+
+def loss_value(volume: Volume, z: Array) -> Fraction:
+    """mse: Σ(Z − Y)²/n; sse: Σ(Z − Y)²; half_sse: Σ(Z − Y)²/2."""
+    assert volume.target is not None
+    total = sum(((a - b) ** 2 for a, b in zip(z.flat, volume.target.flat, strict=True)),
+                Fraction(0))
+    return {"mse": total / z.size, "sse": total, "half_sse": total / 2}[volume.loss]
+
+
+def loss_gradient(volume: Volume, z: Array) -> Array:
+    """dL/dZ = (2/n)·(Z − Y) for mse, 2·(Z − Y) for sse, Z − Y for half_sse."""
+    assert volume.target is not None
+    factor = {"mse": Fraction(2, z.size), "sse": Fraction(2), "half_sse": Fraction(1)}
+    grad: Array = (z - volume.target) * factor[volume.loss]
+    return grad
+
+
+def kernel_gradient(volume: Volume, grad: Array) -> Array:
+    """dL/dK[f,c,a,b,e] = Σ_(i,j,l) dL/dZ[f,i,j,l]·Xpad[c, i·sd + a·dd, j·sh + b·dh,
+    l·sw + e·dw]."""
+    xpad = padded(volume)
+    out = np.empty(volume.filter.shape, dtype=object)
+    for tap in _taps(volume):
+        patch = xpad[_window(volume, tap)]  # (C, od, oh, ow)
+        out[_weights(tap)] = np.tensordot(
+            grad, patch, axes=([1, 2, 3], [1, 2, 3]))
+    return out
+
+
+def bias_gradient(grad: Array) -> Array:
+    """dL/dB[f] = Σ_(i,j,l) dL/dZ[f,i,j,l]."""
+    return np.array([sum(grad[f].flat, Fraction(0)) for f in range(grad.shape[0])],
+                    dtype=object)
+
+
+def input_gradient(volume: Volume, grad: Array) -> Array:
+    """dL/dX: every tap sends dL/dZ[f,i,j,l]·K[f,c,a,b,e] back to the entry it read,
+    Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]; the sum over taps is the full
+    convolution of rot180(K) with the zero-inserted dL/dZ, cropped by the padding."""
+    xpad = padded(volume)
+    out = np.full(xpad.shape, Fraction(0), dtype=object)
+    for tap in _taps(volume):
+        where = _window(volume, tap)
+        out[where] = out[where] + np.tensordot(volume.filter[_weights(tap)], grad,
+                                               axes=([0], [0]))
+    inside = tuple(slice(p, p + n) for p, n in zip(volume.padding, volume.input.shape[1:],
+                                                   strict=True))
+    return out[(slice(None), *inside)]
+
+
+def solve(volume: Volume) -> dict[str, Any]:
+    """The result object of a 3-D layer, each array in the shape the user gave."""
+    return {key: _shaped(key, value, volume) for key, value in arrays(volume).items()}
+
+
+def arrays(volume: Volume) -> dict[str, Any]:
+    """Every quantity of a 3-D layer in the full layout (Fractions, object arrays)."""
+    z = forward(volume)
+    result: dict[str, Any] = {"output": z}
+    grad = volume.grad_output
+    if volume.target is not None:
+        result["loss"] = loss_value(volume, z)
+        grad = loss_gradient(volume, z)
+    if grad is not None:
+        result["grad_output"] = grad
+        result["grad_filter"] = kernel_gradient(volume, grad)
+        if volume.bias is not None:
+            result["grad_bias"] = bias_gradient(grad)
+        result["grad_input"] = input_gradient(volume, grad)
+        rate = volume.learning_rate
+        if rate is not None:
+            result["updated_filter"] = volume.filter - result["grad_filter"] * rate
+            if volume.bias is not None:
+                result["updated_bias"] = volume.bias - result["grad_bias"] * rate
+    return result
+
+
+def _shaped(key: str, value: Any, volume: Volume) -> Any:
+    """A quantity in the user's shape: nested lists of Fractions, or a Fraction."""
+    if isinstance(value, Fraction):
+        return value
+    axes = get(key).axes  # the registry's: input, filter, bias or an output's
+    rank = {"filter": volume.filter_rank, "input": volume.input_rank,
+            "bias": 0 if volume.bias_is_number else 1}.get(
+        axes, 4 if volume.filter_rank == 5 else 3)
+    shaped = value.reshape(value.shape[value.ndim - rank:])
+    return shaped.item() if rank == 0 else shaped.tolist()

@@ -1,0 +1,254 @@
+"""Transposed convolutions: ``"layer": "conv_transpose"`` with ``output_padding``.
+
+The engine against the naive scatter loops of ``oracle`` (exact) and against
+PyTorch's ``conv_transpose2d`` with float64 autograd, on random problems; the
+verifier; the worked derivation's wording; ``check``; and every refusal.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import oracle
+import pytest
+from helpers import DYADIC, SAMPLES, _grid, assert_one_line_error, engine_result, invoke
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import Spec, assert_exact, expected_keys, naive_layer, spec_from_data, user_shaped
+from test_torch_oracle import torch_layer
+
+from cnnstep.engine import solve
+from cnnstep.problem import problem_from_data
+
+PROPERTY = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+SAMPLE = SAMPLES / "conv-transpose-stride2.json"
+
+
+def _pairs(draw: Any, low: int, high: int) -> tuple[int, int]:
+    return draw(st.integers(low, high)), draw(st.integers(low, high))
+
+
+@st.composite
+def transposed_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
+    """A random transposed layer, filter [C][F][kh][kw], with a target or a given dL/dZ,
+    sometimes with a ReLU after it."""
+    channels, filters = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kh, kw = _pairs(draw, 1, 3)
+    stride, dilation = _pairs(draw, 1, 3), _pairs(draw, 1, 2)
+    kernel = (kh, kw)
+    padding = tuple(draw(st.integers(0, dilation[a] * (kernel[a] - 1))) for a in range(2))
+    extra = tuple(draw(st.integers(0, max(stride[a], dilation[a]) - 1)) for a in range(2))
+    height, width = _pairs(draw, 1, 3)
+    out = [(size - 1) * stride[a] - 2 * padding[a] + dilation[a] * (kernel[a] - 1)
+           + extra[a] + 1 for a, size in enumerate((height, width))]
+    if min(out) < 1:
+        padding, out = (0, 0), [o + 2 * p for o, p in zip(out, padding, strict=True)]
+    data: dict[str, Any] = {
+        "layer": "conv_transpose",
+        "input": _grid(draw, DYADIC, (channels, height, width)),
+        "filter": _grid(draw, DYADIC, (channels, filters, kh, kw)),
+        "stride": list(stride), "padding": list(padding), "dilation": list(dilation),
+        "output_padding": list(extra),
+    }
+    if draw(st.booleans()):
+        data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
+    if draw(st.booleans()):
+        data["activation"] = "relu"
+    if draw(st.booleans()):
+        data["target"] = _grid(draw, DYADIC, (filters, *out))
+        data["loss"] = draw(st.sampled_from(["mse", "sse", "half_sse"]))
+        data["learning_rate"] = "1/4"
+    else:
+        data["grad_output"] = _grid(draw, DYADIC, (filters, *out))
+    data = _stringified(data)
+    return data, spec_from_data(data)
+
+
+def _stringified(value: Any) -> Any:
+    """Fractions as strings, as a problem file spells them."""
+    if isinstance(value, dict):
+        return {key: _stringified(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_stringified(item) for item in value]
+    return str(value) if isinstance(value, Fraction) else value
+
+
+@PROPERTY
+@given(transposed_problems())
+def test_transposed_layer_matches_the_naive_scatter(problem: tuple[dict[str, Any], Spec]
+                                                    ) -> None:
+    data, spec = problem
+    got = engine_result(problem_from_data(data))
+    want = naive_layer(spec)
+    assert set(got) == expected_keys(spec)
+    for key, value in got.items():
+        assert_exact(value, user_shaped(key, want[key], spec), key)
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+@PROPERTY
+@given(transposed_problems())
+def test_transposed_layer_matches_torch(problem: tuple[dict[str, Any], Spec]) -> None:
+    import torch
+
+    data, spec = problem
+    got = engine_result(problem_from_data(data))
+    want = torch_layer(torch, spec)
+    for key, value in got.items():
+        oracle.assert_close(value, user_shaped(key, want[key], spec), key)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(transposed_problems())
+def test_verify_agrees_on_transposed_layers(problem: tuple[dict[str, Any], Spec]) -> None:
+    from cnnstep.verify import verify
+
+    checks = verify(problem_from_data(problem[0]))
+    assert checks and all(check.ok for check in checks), checks
+
+
+def test_sample_by_hand() -> None:
+    """A 2×2 input, a 3×3 kernel, stride 2, padding 1, output_padding 1: a 4×4 output;
+    Z[0,0] meets only X[0,0] through K[1,1]."""
+    solution = solve(problem_from_data(json.loads(SAMPLE.read_text())))
+    assert solution.problem.layer.output_size == (4, 4)
+    assert solution.padded_input.shape == (1, 6, 6)
+    assert solution.conv[0, 0, 0] == 1 * 2 + Fraction(1, 2)
+    # Z[1,1] = X[0,0]·K[2,2] + X[0,1]·K[2,0] + X[1,0]·K[0,2] + X[1,1]·K[0,0] + B
+    assert solution.conv[0, 1, 1] == 1 * Fraction(1, 2) + 2 * 0 + (-1) * 0 + 3 * 1 + \
+        Fraction(1, 2)
+    assert solution.grad_input.tolist() == [[[Fraction(1, 16), Fraction(31, 32)],
+                                             [Fraction(-3, 4), Fraction(21, 8)]]]
+
+
+def test_pytorch_weight_order_several_channels() -> None:
+    """The filter is [C][F][kh][kw]: weight K[c][f] carries input channel c to output f."""
+    solution = solve(problem_from_data({
+        "layer": "conv_transpose", "input": [[[1]], [[10]]],
+        "filter": [[[[1]], [[2]], [[3]]], [[[4]], [[5]], [[6]]]], "grad_output": [
+            [[1]], [[0]], [[0]]]}))
+    assert solution.conv.tolist() == [[[41]], [[52]], [[63]]]
+    assert solution.grad_filter.tolist() == [[[[1]], [[0]], [[0]]], [[[10]], [[0]], [[0]]]]
+    assert solution.grad_input.tolist() == [[[1]], [[4]]]
+
+
+def test_training_steps_and_pool_after_a_transposed_layer(tmp_path: Path) -> None:
+    data = json.loads(SAMPLE.read_text())
+    data.update({"steps": 3, "activation": "relu", "pool": {"type": "max", "size": 2},
+                 "target": [[1, 2], [3, 4]]})
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    run = invoke("solve", path, "--format", "json", "--verify")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["verified"] is True
+    result = json.loads(invoke("solve", path, "--format", "json").stdout)
+    losses = [step["loss"] for step in result["history"]]
+    assert len(losses) == 3 and result["final_loss"] < losses[0]
+
+
+def _text(*args: str | Path) -> str:
+    run = invoke("solve", SAMPLE, *args)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_derivation_shows_the_course_steps() -> None:
+    text = " ".join(_text("--format", "text").split())
+    assert "transposed convolution (conv_transpose)" in text
+    for phrase in ("Zero insertion and padding", "1 zero between the rows",
+                   "padding by d·(k − 1) − p on each side", "1·(3 − 1) − 1 = 1 row above and",
+                   "output_padding adds 1 row more at the bottom",
+                   "rotated by 180°", "with the rotated kernel, stride 1",
+                   "input gradient is an ordinary convolution",
+                   "with the kernel itself (not rotated), stride 2"):
+        assert phrase in text, phrase
+    plain = _text("--format", "text")
+    assert "= (2−1)×2 − 2×1 + 1×(3−1) + 1 + 1" in plain
+    assert "Z₁₁ = X₁₁×K₂₂ + B" in plain
+
+
+def test_derivation_says_the_channel_axes_are_swapped(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({
+        "layer": "conv_transpose", "input": [[[1, 2]], [[3, 4]]],
+        "filter": [[[[1, 2]]], [[[3, 4]]]], "grad_output": [[1, 0, 1]]}))
+    run = invoke("solve", path, "--detail", "brief")
+    assert run.returncode == 0, run.stderr
+    assert "channel axes are swapped" in " ".join(run.stdout.split())
+
+
+def test_derivation_names_the_problems_own_symbols(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({
+        "layer": "conv_transpose", "input": [[1, 2], [3, 4]], "filter": [[1, 2], [3, 4]],
+        "grad_output": [[1, 0, 1], [0, 1, 0], [1, 1, 1]],
+        "notation": {"input": "I", "filter": "W", "output": "O"}}))
+    run = invoke("solve", path, "--detail", "brief")
+    assert run.returncode == 0, run.stderr
+    text = " ".join(run.stdout.split())
+    assert "Weight W[c, f, m, n] carries input entry I[c, i, j] to output entry O[f," in text
+
+
+def test_check_marks_and_diagnoses_a_transposed_layer(tmp_path: Path) -> None:
+    result = json.loads(invoke("solve", SAMPLE, "--format", "json").stdout)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(result))
+    assert invoke("check", SAMPLE, answers).returncode == 0
+    wrong = dict(result, output=[[v - Fraction(1, 2) for v in row]
+                                 for row in result["output"]])
+    wrong["output"] = [[float(v) for v in row] for row in wrong["output"]]
+    answers.write_text(json.dumps(wrong))
+    run = invoke("check", SAMPLE, answers, "--format", "json")
+    assert run.returncode == 1, run.stderr
+    report = json.loads(run.stdout)
+    assert report["quantities"]["output"]["diagnosis"]["code"] == "bias_omitted"
+
+
+def test_symbolic_refuses_conv_transpose() -> None:
+    assert_one_line_error(invoke("solve", SAMPLE, "--symbolic"), "layer", "--symbolic",
+                          "conv_transpose")
+
+
+BASE = {"layer": "conv_transpose", "input": [[1, 2], [3, 4]], "filter": [[1, 0], [2, 1]]}
+
+
+@pytest.mark.parametrize(("changes", "needles"), [
+    ({"layer": "deconv"}, ("layer", "conv_transpose")),
+    ({"layer": 2}, ("layer",)),
+    ({"output_padding": 1}, ("output_padding", "smaller than the stride (1)")),
+    ({"stride": 2, "output_padding": 2}, ("output_padding", "2 extra rows")),
+    ({"stride": [1, 2], "output_padding": [0, 2]}, ("output_padding", "2 extra columns")),
+    ({"output_padding": -1}, ("output_padding", "integer ≥ 0")),
+    ({"padding": 2}, ("padding", "d·(k − 1) = 1", "crop")),
+    ({"input": [[1]], "filter": [[1, 2], [3, 4]], "padding": 1},
+     ("padding", "output would be 0×0")),
+    ({"filter": [[[1, 0], [2, 1]]]}, ("filter", "[C][F][kh][kw]")),
+    ({"input": [[[1]], [[2]]], "filter": [[[[1]]]]}, ("filter", "1 input channel", "has 2")),
+])
+def test_bad_transposed_layer_is_one_line(tmp_path: Path, changes: dict[str, Any],
+                                          needles: tuple[str, ...]) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({**BASE, **changes}))
+    assert_one_line_error(invoke("solve", path, "--format", "json"), *needles)
+
+
+def test_output_padding_needs_conv_transpose(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"input": [[1, 2], [3, 4]], "filter": [[1]], "stride": 2,
+                                "output_padding": 1}))
+    assert_one_line_error(invoke("solve", path), "output_padding", "conv_transpose")
+
+
+@pytest.mark.parametrize("key", ["layer", "output_padding"])
+def test_transposed_keys_are_not_keys_of_a_layer_alone(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"input": [[1, 2], [3, 4]], "activation": "relu",
+                                key: "conv_transpose" if key == "layer" else 1}))
+    assert_one_line_error(invoke("solve", path), key)

@@ -1,0 +1,238 @@
+"""The convolution variants together: groups, padding forms, mode, dilation and
+stride drawn at once, against the naive loops of ``oracle`` (exact), the integer
+path, the verifier and PyTorch float64 autograd.
+
+Each variant has its own tests (test_groups.py, test_padmode.py,
+test_dilation.py); these check that they combine as PyTorch combines them.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import oracle
+import pytest
+from helpers import DYADIC, _grid, assert_one_line_error, engine_result, invoke
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import Spec, assert_exact, expected_keys, naive_layer, spec_from_data, user_shaped
+from test_padmode import _stringified
+from test_torch_oracle import torch_layer
+
+from cnnstep.engine import solve
+from cnnstep.problem import problem_from_data
+from cnnstep.result import result, scaled_result
+from cnnstep.verify import verify
+
+PROPERTY = settings(max_examples=30, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@st.composite
+def variant_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
+    """A random layer with groups, a padding form, a mode, a dilation and a stride, and
+    perhaps a (leaky) ReLU and a pool after it."""
+    groups = draw(st.integers(1, 2))
+    channels = groups * draw(st.integers(1, 2))
+    filters = groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    spans = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+    form = draw(st.sampled_from(["sides", "valid", "same", "full", "pair"]))
+    stride = (1, 1) if form == "same" else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pair = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+    sides = {"sides": tuple(draw(st.integers(0, 2)) for _ in range(4)),
+             "pair": (pair[0], pair[0], pair[1], pair[1]),
+             "valid": (0, 0, 0, 0),
+             "same": ((spans[0] - 1) // 2, spans[0] // 2, (spans[1] - 1) // 2, spans[1] // 2),
+             "full": (spans[0] - 1,) * 2 + (spans[1] - 1,) * 2}[form]
+    top, bottom, left, right = sides
+    height = draw(st.integers(max(1, spans[0] - top - bottom), spans[0] + 2))
+    width = draw(st.integers(max(1, spans[1] - left - right), spans[1] + 2))
+    oh = (height + top + bottom - spans[0]) // stride[0] + 1
+    ow = (width + left + right - spans[1]) // stride[1] + 1
+    padding: Any = {"sides": [[top, bottom], [left, right]], "pair": list(pair)}.get(form, form)
+    data: dict[str, Any] = {
+        "input": _grid(draw, DYADIC, (channels, height, width)),
+        "filter": _grid(draw, DYADIC, (filters, channels // groups, kh, kw)),
+        "stride": list(stride), "padding": padding, "dilation": list(dilation),
+        "groups": groups,
+    }
+    if draw(st.booleans()):
+        data["mode"] = "convolution"
+    if draw(st.booleans()):
+        data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
+    if draw(st.booleans()):
+        data["activation"] = draw(st.sampled_from(["relu", "leaky_relu"]))
+    if oh > 1 and ow > 1 and draw(st.booleans()):  # a 2×2 pool, stride 1, after the layer
+        data["pool"] = {"type": draw(st.sampled_from(["max", "min", "mean"])), "size": 2,
+                        "stride": 1}
+        oh, ow = oh - 1, ow - 1
+    if draw(st.booleans()):
+        data["target"] = _grid(draw, DYADIC, (filters, oh, ow))
+        data["learning_rate"] = "1/4"
+    else:
+        data["grad_output"] = _grid(draw, DYADIC, (filters, oh, ow))
+    data = _stringified(data)
+    return data, spec_from_data(data)
+
+
+@PROPERTY
+@given(variant_problems())
+def test_variants_together_match_the_naive_loops(problem: tuple[dict[str, Any], Spec]) -> None:
+    data, spec = problem
+    got = engine_result(problem_from_data(data))
+    want = naive_layer(spec)
+    assert set(got) == expected_keys(spec)
+    for key, value in got.items():
+        assert_exact(value, user_shaped(key, want[key], spec), key)
+
+
+@PROPERTY
+@given(variant_problems())
+def test_variants_together_on_the_integer_path(problem: tuple[dict[str, Any], Spec]) -> None:
+    loaded = problem_from_data(problem[0])
+    scaled = scaled_result(loaded)
+    assert scaled is not None
+    full = result(solve(loaded))
+    assert set(scaled) == set(full)
+    for key, value in scaled.items():
+        if isinstance(value, Fraction):
+            assert value == full[key], key
+        else:
+            got = [Fraction(int(n), value.denominator) for n in value.numerators.flat]
+            assert got == oracle.flatten(full[key]), key
+
+
+@PROPERTY
+@given(variant_problems())
+def test_variants_together_verify(problem: tuple[dict[str, Any], Spec]) -> None:
+    checks = verify(problem_from_data(problem[0]))
+    assert checks and all(check.ok for check in checks), checks
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+@settings(PROPERTY, max_examples=20)
+@given(variant_problems())
+def test_variants_together_match_torch(problem: tuple[dict[str, Any], Spec]) -> None:
+    import torch
+
+    data, spec = problem
+    got = engine_result(problem_from_data(data))
+    want = torch_layer(torch, spec)
+    for key, value in got.items():
+        oracle.assert_close(value, user_shaped(key, want[key], spec), key)
+
+
+@settings(PROPERTY, max_examples=10)
+@given(variant_problems())
+def test_variants_together_are_worked_in_every_format(
+        problem: tuple[dict[str, Any], Spec]) -> None:
+    """The worked solution of any mix prints in text, LaTeX and Markdown, and each
+    names the values of the result."""
+    import cnnstep
+
+    worked = cnnstep.solve(problem[0])
+    assert isinstance(worked, cnnstep.Worked)
+    text, latex, markdown = worked.to_text(), worked.to_latex(), worked.to_markdown()
+    for output in (text, latex, markdown):
+        assert "Gradient with respect to the input" in output
+    assert latex.rstrip().endswith(r"\end{document}")
+
+
+TRANSPOSED = {"input": [[1, 2], [3, 4]], "filter": [[1, 0, -1], [2, 1, 0], [0, 1, 1]],
+              "layer": "conv_transpose", "stride": 2, "grad_output": [[1] * 3] * 3}
+
+
+@pytest.mark.parametrize(("extra", "needles"), [
+    ({"padding": "same"}, ("padding:", "conv_transpose", '"same"')),
+    ({"padding": [[0, 1], [1, 0]]}, ("padding:", "integer or [ph, pw]")),
+    ({"mode": "convolution"}, ("mode:", "conv_transpose")),
+    ({"groups": 2}, ("groups:", "conv_transpose")),
+])
+def test_what_a_transposed_layer_does_not_take_is_one_line(
+        tmp_path: Path, extra: dict[str, Any], needles: tuple[str, ...]) -> None:
+    path = tmp_path / "transposed.json"
+    path.write_text(json.dumps(TRANSPOSED | extra), encoding="utf-8")
+    assert_one_line_error(invoke("solve", path), *needles)
+
+
+def test_a_transposed_layer_takes_a_padding_pair_and_one_group(tmp_path: Path) -> None:
+    path = tmp_path / "transposed.json"
+    path.write_text(json.dumps(TRANSPOSED | {"padding": [1, 1], "groups": 1}), encoding="utf-8")
+    run = invoke("solve", path, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    # PyTorch's conv_transpose2d(x, k, stride=2, padding=1)
+    assert json.loads(run.stdout)["output"] == [[1, 4, 2], [1, 2, 2], [3, 8, 4]]
+
+
+# --------------------------------------------------------------------------
+# a 1-D layer with the variants, against PyTorch's conv1d
+
+
+@st.composite
+def signal_problems(draw: Any) -> dict[str, Any]:
+    """A random 1-D layer with groups, a named or numeric padding, a mode, a dilation."""
+    groups = draw(st.integers(1, 2))
+    channels, filters = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    k, dilation = draw(st.integers(1, 4)), draw(st.integers(1, 2))
+    span = dilation * (k - 1) + 1
+    form = draw(st.sampled_from(["valid", "same", "full", 0, 1]))
+    stride = 1 if form == "same" else draw(st.integers(1, 2))
+    before, after = {"valid": (0, 0), "same": ((span - 1) // 2, span // 2),
+                     "full": (span - 1, span - 1), 0: (0, 0), 1: (1, 1)}[form]
+    length = draw(st.integers(max(1, span - before - after), span + 3))
+    out = (length + before + after - span) // stride + 1
+    data: dict[str, Any] = {
+        "dimensions": 1, "input": _grid(draw, DYADIC, (channels, length)),
+        "filter": _grid(draw, DYADIC, (filters, channels // groups, k)),
+        "stride": stride, "padding": form, "dilation": dilation, "groups": groups,
+        "grad_output": _grid(draw, DYADIC, (filters, out)),
+    }
+    if draw(st.booleans()):
+        data["mode"] = "convolution"
+    if draw(st.booleans()):
+        data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
+    return _stringified(data)
+
+
+def _conv1d(torch: Any, data: dict[str, Any]) -> dict[str, Any]:
+    functional = torch.nn.functional
+
+    def tensor(values: Any) -> Any:
+        return torch.tensor(oracle.floats(oracle.fr(values)),
+                            dtype=torch.float64).requires_grad_()
+
+    x, k = tensor([data["input"]]), tensor(data["filter"])
+    b = tensor(data["bias"]) if "bias" in data else None
+    span = data["dilation"] * (len(data["filter"][0][0]) - 1) + 1
+    form = data["padding"]
+    before, after = {"valid": (0, 0), "same": ((span - 1) // 2, span // 2),
+                     "full": (span - 1, span - 1)}.get(form, (form, form))
+    kernel = torch.flip(k, (-1,)) if data.get("mode") == "convolution" else k
+    z = functional.conv1d(functional.pad(x, (before, after)), kernel, b,
+                          stride=data["stride"], dilation=data["dilation"],
+                          groups=data["groups"])
+    z.backward(tensor([data["grad_output"]]).detach())
+    out = {"output": z[0], "grad_filter": k.grad, "grad_input": x.grad[0]}
+    if b is not None:
+        out["grad_bias"] = b.grad
+    return {key: value.detach().tolist() for key, value in out.items()}
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+@settings(PROPERTY, max_examples=25)
+@given(signal_problems())
+def test_signal_variants_match_torch_conv1d(data: dict[str, Any]) -> None:
+    import torch
+
+    got = engine_result(problem_from_data(data))
+    want = _conv1d(torch, data)
+    for key, value in want.items():
+        oracle.assert_close(got[key], value, key)
