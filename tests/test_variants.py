@@ -236,3 +236,32 @@ def test_signal_variants_match_torch_conv1d(data: dict[str, Any]) -> None:
     want = _conv1d(torch, data)
     for key, value in want.items():
         oracle.assert_close(got[key], value, key)
+
+
+# --------------------------------------------------------------------------
+# a batch of images through a layer with the variants
+
+
+@st.composite
+def batch_problems(draw: Any) -> dict[str, Any]:
+    """Two or three images through one drawn layer, each with its own target or dL/dZ."""
+    data, spec = draw(variant_problems())
+    images = draw(st.integers(2, 3))
+    shape = oracle.shape_of(spec.x)
+    out_key = "target" if "target" in data else "grad_output"
+    out_shape = oracle.shape_of(oracle.fr(data[out_key]))
+    batch = dict(data, input=[data["input"]] + [
+        _stringified(_grid(draw, DYADIC, shape)) for _ in range(images - 1)])
+    batch[out_key] = [data[out_key]] + [
+        _stringified(_grid(draw, DYADIC, out_shape)) for _ in range(images - 1)]
+    return batch
+
+
+@settings(PROPERTY, max_examples=20)
+@given(batch_problems())
+def test_batches_of_the_variants_match_the_naive_loops(data: dict[str, Any]) -> None:
+    got = engine_result(problem_from_data(data))
+    want = oracle.naive_batch(data)
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert_exact(got[key], value, key)
