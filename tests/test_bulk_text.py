@@ -109,7 +109,7 @@ def _message(text: str, least: int) -> str:
     '{"input": [[1, 2], [3, 4]], "filter": [[1]], "notation": {"input": [1, 2]}}',
     '{"input": [[1, 2], [3, 4]],\n "filter": [[1]],\n "target": [[1, 2], [3, 4]],}',
     '{"input": [[1, 2], [3, 4]], // a comment\n "filter": [[1, 2, 3, 4, 5]]}',
-    '{"input": [[[[1, 2], [3, 4]]]], "filter": [[1]]}',
+    '{"input": [[[[[1, 2], [3, 4]]]]], "filter": [[1]]}',
     '{"questions": [{"input": [[1, 2]]}], "input": [[1, 2], [3, 4]], "filter": [[1]]}',
     '{"input": [[1, 2], [3, 4]], "filter": [[1]], "target": "\\u0000bulk target"}',
 ])
