@@ -211,7 +211,9 @@ def schema() -> dict[str, Any]:
                       {"anyOf": [{"not": {"required": ["dimensions"]}},
                                  {"properties": {"dimensions": {"const": 2}}}]}),
                "then": {"properties": {
-                   "input": {"anyOf": [_array((dims, dims + 1)), _shape((2, 3))]},
+                   # a batch of 2-D images adds a leading image axis
+                   "input": {"anyOf": [_array((dims, dims + 1, dims + 2) if dims == 2
+                                              else (dims, dims + 1)), _shape((2, 3))]},
                    "filter": {"anyOf": [_array((dims, dims + 1, dims + 2)), _shape((2, 3, 4))]},
                    "kernel": {"anyOf": [_array((dims, dims + 1, dims + 2)),
                                         _shape((2, 3, 4))]}}}}
