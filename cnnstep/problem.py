@@ -1234,8 +1234,8 @@ SYMBOLIC_2D = ("dimensions: --symbolic derives the formulas of 2-D layers only; 
                "or 3-D layer without --symbolic")
 
 #: keys a layer given by shapes may have
-SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "mode",
-              "notation", "dimensions")
+SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "dilation", "mode",
+              "groups", "notation", "dimensions")
 #: read by `cnnstep check`; `solve` leaves them alone
 ANSWERS_KEY = "answers"
 
