@@ -53,7 +53,7 @@ from cnnstep.derivation import shapes as shapes_step
 from cnnstep.derivation.builder import Builder, Detail, Index, Plan, sums
 from cnnstep.derivation.words import group_words
 from cnnstep.engine import Solution
-from cnnstep.problem import SYMBOLIC_2D, Array, Layer, ProblemError
+from cnnstep.problem import Array, Layer, ProblemError
 from cnnstep.quantities import (
     QUANTITIES,
     Quantity,
@@ -65,13 +65,11 @@ from cnnstep.quantities import (
 
 
 def refuse_unsupported(layer: Layer) -> None:
-    """The symbolic derivation works out the ordinary 2-D convolution: a transposed
-    convolution and a 1-D layer are refused."""
+    """The symbolic derivation works out the ordinary convolution (in 1-D and 2-D;
+    3-D never reaches it): a transposed convolution is refused."""
     if layer.transposed:
         raise ProblemError("layer: --symbolic works out the ordinary convolution only; "
                            "solve conv_transpose without --symbolic")
-    if layer.layout.one_row:
-        raise ProblemError(SYMBOLIC_2D)
 
 
 def convolution(layer: Layer) -> Layer:
@@ -224,7 +222,8 @@ class SymbolicBuilder(Builder):
                 + ("that many entries apart, so each window spans "
                    if layer.layout.one_row else
                    "that many rows and columns apart, so each window spans ")
-                + f"{span} and reads only the entries under the taps.",
+                + f"{span}{' entries' if layer.layout.one_row else ''} and reads only the "
+                "entries under the taps.",
             )))
         if layer.flipped:
             notes.append(Text((
@@ -239,14 +238,23 @@ class SymbolicBuilder(Builder):
             )))
         return notes
 
+    def letters(self, role: str) -> tuple[str, ...]:
+        """The letters of a general entry of ``role``: Z_fij, K_fcmn, X_cmn, B_f (a
+        1-D layer's symbols carry no row, so its row letter is never printed)."""
+        letters = {"output": ("f", "i", "j"), "filter": ("f", "c", "m", "n"),
+                   "input": ("c", "m", "n"), "bias": ("f",)}[role]
+        if self.layer.layout.one_row and role != "bias":
+            letters = (*letters[:-2], "", letters[-2])
+        return letters
+
     def general(self, by: str) -> Expr:
-        """Σ_ij ∂L/∂Z_ij · ∂Z_ij/∂(by), written with letters."""
-        letters = ("f", "i", "j")
-        z = Sym("output", letters)
-        index = {"filter": ("f", "c", "m", "n"), "input": ("c", "m", "n"),
-                 "bias": ("f",)}[by]
-        return Sigma("f,i,j" if by == "input" and self.layer.filters > 1 else "i,j",
-                     Mul((Sym("grad_output", letters), Partial(z, Sym(by, index)))))
+        """Σ_ij ∂L/∂Z_ij · ∂Z_ij/∂(by), written with letters (Σ_i ∂L/∂Z_i · ∂Z_i/∂K_m
+        in 1-D)."""
+        over = "i" if self.layer.layout.one_row else "i,j"
+        z = Sym("output", self.letters("output"))
+        return Sigma("f," + over if by == "input" and self.layer.filters > 1 else over,
+                     Mul((Sym("grad_output", self.letters("output")),
+                          Partial(z, Sym(by, self.letters(by))))))
 
     def grad_filter(self) -> Step:
         ow = self.layer.output_size[1]
@@ -275,7 +283,8 @@ class SymbolicBuilder(Builder):
             *self.explain(Text((
                 "Each weight is used at every window position, so by the chain rule its "
                 "gradient collects a term from every output entry of its filter: ",
-                Sym("grad_filter", ("f", "c", "m", "n")), " = ", self.general("filter"), ".",
+                Sym("grad_filter", self.letters("filter")), " = ", self.general("filter"),
+                ".",
             ))),
             *self.work_out("grad_filter", worked, "weights"),
         ))
@@ -377,6 +386,7 @@ class SymbolicBuilder(Builder):
             Call("full_corr" if layer.flipped else "full_conv", (kernel, operand)),
             (": in a true convolution the gradient slides the kernel as it is (the forward "
              "pass already turned it); " if layer.flipped else
+             ": reverse the kernel (its 180° rotation), " if layer.layout.one_row else
              ": rotate the kernel by 180°, "),
             *((f"spread its taps {self.axes(layer.dilation)} apart as in the forward pass, ",)
               if layer.dilation != (1, 1) else ()),
@@ -531,7 +541,8 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
             block for block in step.blocks if isinstance(block, Equation) and block.entry))
             for step in steps]
     return Derivation(
-        title="Symbolic derivation: one convolution layer",
+        title=("Symbolic derivation: one 1-D convolution layer" if layer.layout.one_row
+               else "Symbolic derivation: one convolution layer"),
         notation=layer.notation,
         compact=layer.compact,
         steps=tuple(step for step in steps if step.blocks),
@@ -540,6 +551,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
         shortened=shortened,
         one_channel=layer.channels == 1,
         one_filter=layer.filters == 1,
+        one_row=layer.layout.one_row,
     )
 
 
@@ -559,7 +571,7 @@ def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, A
 
     conv = convolution(layer)
     builder = SymbolicBuilder(conv, Plan(0, None))
-    printer = SympyPrinter(conv.compact)
+    printer = SympyPrinter(conv.compact, one_row=conv.layout.one_row)
     out: dict[str, Any] = {}
     for q in formulas(conv):
         shape = full_shape(q.key, conv)
@@ -612,4 +624,5 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         shortened=numeric.shortened or symbolic.shortened,
         one_channel=numeric.one_channel,
         one_filter=numeric.one_filter,
+        one_row=numeric.one_row,
     )

@@ -1,5 +1,5 @@
 """``--symbolic`` for the convolution variants: a dilated kernel, padding that
-differs per side and its named forms, mode "convolution", groups.
+differs per side and its named forms, mode "convolution", groups, a 1-D layer.
 
 * Random numeric layers with the variants drawn together (test_variants.py's
   problems, an activation and a pool included): every ``symbolic`` string, with
@@ -8,7 +8,7 @@ differs per side and its named forms, mode "convolution", groups.
   SymPy's derivatives of the forward formulas, and the derivation's own check
   of the closing identities (conv and full conv) passes.
 * Worked examples: the taps of a dilated window, the turned kernel, a group's
-  channels; every format prints them; LaTeX compiles.
+  channels, a signal's one index; every format prints them; LaTeX compiles.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from helpers import assert_one_line_error, invoke
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from oracle import Spec
+from test_dimensions import layers
 from test_symbolic import assert_gradients_are_derivatives, check_against_engine
 from test_variants import variant_problems
 
 from cnnstep.problem import Layer, layer_from_data, problem_from_data
+from cnnstep.schema import schema
 from cnnstep.symbolic import derive_symbolic, symbolic_result
 
 PROPERTY = settings(max_examples=15, deadline=None,
@@ -187,3 +189,102 @@ def test_symbolic_still_refuses_conv_transpose(tmp_path: Path) -> None:
     path.write_text('{"input": [[1, 2], [3, 4]], "filter": [[1, 2], [3, 4]], '
                     '"layer": "conv_transpose"}')
     assert_one_line_error(invoke("solve", path, "--symbolic"), "layer", "--symbolic")
+
+
+# --------------------------------------------------------------------------
+# a 1-D layer: one index
+
+
+@PROPERTY
+@given(layers(1), st.booleans())
+def test_signal_formulas_with_the_numbers_put_in_give_the_engine_result(
+        data: dict[str, Any], flipped: bool) -> None:
+    if flipped:
+        data = {**data, "mode": "convolution"}
+    loaded = problem_from_data(data)
+    assume(loaded.has_gradients and work(loaded.layer) <= 300)
+    check_against_engine(loaded, symbolic_result(loaded.layer))
+
+
+@st.composite
+def signal_shapes(draw: Any) -> dict[str, Any]:
+    """A 1-D layer given by shapes, in every rank, with the variants."""
+    groups = draw(st.integers(1, 2))
+    channels, filters = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    taps, dilation = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    span = dilation * (taps - 1) + 1
+    length = draw(st.integers(span, span + 3))
+    signal = [length] if channels == 1 and draw(st.booleans()) else [channels, length]
+    kernel = ([taps] if channels == 1 and filters == 1 and draw(st.booleans())
+              else [filters, channels // groups, taps])
+    data: dict[str, Any] = {
+        "dimensions": 1, "input": {"shape": signal}, "filter": {"shape": kernel},
+        "padding": draw(st.sampled_from([0, 1, [2], "valid", "same", "full"])),
+        "dilation": dilation, "groups": groups,
+    }
+    if data["padding"] != "same":
+        data["stride"] = draw(st.integers(1, 2))
+    if draw(st.booleans()):
+        data["mode"] = "convolution"
+    if draw(st.booleans()):
+        data["bias"] = "symbolic"
+    return data
+
+
+@settings(PROPERTY, max_examples=10)
+@given(signal_shapes())
+def test_signal_gradients_are_the_derivatives_of_the_forward_formulas(
+        data: dict[str, Any]) -> None:
+    layer = layer_from_data(data)
+    assume(work(layer) <= 250)
+    assert_gradients_are_derivatives(layer)
+    steps = [step.key for step in derive_symbolic(layer, max_terms=0).steps]
+    assert steps[-1] == "identities"
+
+
+SIGNAL = {"dimensions": 1, "input": {"shape": [5]}, "filter": {"shape": [3]}, "padding": 1,
+          "bias": "symbolic"}
+
+
+def test_signal_symbols_carry_one_index() -> None:
+    got = formulas(SIGNAL)
+    assert got["output"][0] == "X_1*K_2 + X_2*K_3 + B"
+    assert got["grad_filter"][0] == "dZ_2*X_1 + dZ_3*X_2 + dZ_4*X_3 + dZ_5*X_4"
+    assert got["grad_bias"] == "dZ_1 + dZ_2 + dZ_3 + dZ_4 + dZ_5"
+    assert got["grad_input"][4] == "dZ_4*K_3 + dZ_5*K_2"
+    many = formulas({**SIGNAL, "input": {"shape": [2, 5]}, "filter": {"shape": [1, 2, 3]},
+                     "dilation": 2})
+    assert many["output"][0][0] == ("X_1_2*K_1_1_2 + X_1_4*K_1_1_3 + X_2_2*K_1_2_2"
+                                    " + X_2_4*K_1_2_3 + B_1")
+
+
+@pytest.mark.parametrize("format", ["text", "latex", "markdown", "html"])
+def test_signal_derivation_prints_one_index(tmp_path: Path, format: str) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(SIGNAL))
+    run = invoke("solve", path, "--symbolic", "--format", format)
+    assert run.returncode == 0, run.stderr
+    assert "1-D" in run.stdout
+    if format == "text":
+        assert "Z₁ = X₁×K₂ + X₂×K₃ + B" in run.stdout
+        assert "∂L/∂Kₘ = Σᵢ ∂L/∂Zᵢ×∂Zᵢ/∂Kₘ" in run.stdout
+        assert "X₁₁" not in run.stdout
+
+
+def test_signal_sample_with_symbolic_then_numbers() -> None:
+    run = invoke("solve", "--sample", "conv1d", "--symbolic")
+    assert run.returncode == 0, run.stderr
+    assert "in symbols" in run.stdout and "with numbers" in run.stdout
+    one = invoke("solve", "--sample", "conv1d", "--symbolic", "--only", "grad_input[2]")
+    assert one.returncode == 0, one.stderr
+    assert "∂L/∂X₃ = ∂L/∂Z₁×∂Z₁/∂X₃ + ∂L/∂Z₂×∂Z₂/∂X₃ + ∂L/∂Z₃×∂Z₃/∂X₃" in one.stdout
+    assert "X₁₃" not in one.stdout
+
+
+@pytest.mark.parametrize("data", [SIGNAL, VARIANT, {"dimensions": 1, "input": {"shape": [2, 6]},
+                                                    "filter": {"shape": [2, 1, 3]},
+                                                    "groups": 2}])
+def test_the_schema_takes_the_variants_given_by_shapes(data: dict[str, Any]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(data, schema())
+    layer_from_data(data)
