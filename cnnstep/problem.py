@@ -1235,7 +1235,7 @@ SYMBOLIC_2D = ("dimensions: --symbolic derives the formulas of 1-D and 2-D layer
 
 #: keys a layer given by shapes may have
 SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "dilation", "mode",
-              "groups", "notation", "dimensions")
+              "groups", "notation", "dimensions", "layer")
 #: read by `cnnstep check`; `solve` leaves them alone
 ANSWERS_KEY = "answers"
 
