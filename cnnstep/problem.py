@@ -1054,7 +1054,8 @@ def _padding_sides(value: Any, form: str | None, span: tuple[int, int],
         if stride != (1, 1):
             raise ProblemError(
                 f'padding: "same" keeps the input\'s size only at stride 1, the stride is '
-                f"{stride[0]}×{stride[1]}; give the padding as numbers")
+                f"{stride[1] if dims == 1 else f'{stride[0]}×{stride[1]}'}; give the padding "
+                "as numbers")
         totals = (span[0] - 1, span[1] - 1)
         return (totals[0] // 2, totals[1] // 2), (totals[0] - totals[0] // 2,
                                                   totals[1] - totals[1] // 2)
@@ -1271,19 +1272,19 @@ VOLUME_ONLY = ("dimensions: a 3-D layer is worked out whole by cnnstep solve, on
                "time, in any format; --verify, --symbolic, --questions, sets, exams and "
                "cnnstep check take 1-D and 2-D layers")
 
-#: --symbolic writes a window's taps as rows and columns
-SYMBOLIC_2D = ("dimensions: --symbolic derives the formulas of 2-D layers only; solve a 1-D "
-               "or 3-D layer without --symbolic")
+#: --symbolic writes a window's taps along one axis or two
+SYMBOLIC_2D = ("dimensions: --symbolic derives the formulas of 1-D and 2-D layers; solve a "
+               "3-D layer without --symbolic")
 
 #: keys a layer given by shapes may have
-SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "mode",
-              "notation", "dimensions")
+SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "dilation", "mode",
+              "groups", "notation", "dimensions", "layer")
 #: read by `cnnstep check`; `solve` leaves them alone
 ANSWERS_KEY = "answers"
 
 
-def _shape(value: Any, key: str, ranks: tuple[int, ...]) -> tuple[int, ...]:
-    forms = _FORMS["input" if key == "input" else "filter"]
+def _shape(value: Any, key: str, ranks: tuple[int, ...], dims: int = 2) -> tuple[int, ...]:
+    forms = _FORMS[("input" if key == "input" else "filter") + ("1" if dims == 1 else "")]
     wanted = " or ".join(forms[r] for r in ranks)
     if set(value) != {"shape"}:
         extra = sorted(set(value) - {"shape"})
@@ -1313,7 +1314,8 @@ def layer_from_data(data: Any) -> Layer:
         raise ProblemError("filter: missing; a layer given by shapes needs an input and a "
                            "filter")
     filter_key = _filter_key(data)
-    if _dimensions(data) != 2:
+    dims = _dimensions(data)
+    if dims == 3:
         raise ProblemError(SYMBOLIC_2D)
     for key in ("input", filter_key):
         if not isinstance(data[key], dict):
@@ -1332,6 +1334,11 @@ def layer_from_data(data: Any) -> Layer:
             f"bias: with input and filter given as shapes, the bias is \"symbolic\" or "
             f"left out, got {_show(bias)}"
         )
+    if dims == 1:  # a signal is held as one row: [L] as [1][L], [k] as [1][k]
+        signal = _shape(data["input"], "input", (1, 2), 1)
+        kernel = _shape(data[filter_key], filter_key, (1, 2, 3), 1)
+        return _geometry(data, (*signal[:-1], 1, signal[-1]), len(signal) + 1,
+                         (*kernel[:-1], 1, kernel[-1]), len(kernel) + 1, "bias" in data, 1)
     input_shape = _shape(data["input"], "input", (2, 3))
     filter_shape = _shape(data[filter_key], filter_key, (2, 3, 4))
     return _geometry(data, input_shape, len(input_shape), filter_shape, len(filter_shape),

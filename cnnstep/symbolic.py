@@ -2,15 +2,20 @@
 
 As a course first writes Z₁₁ = X₁₁K₁₁ + X₁₂K₁₂ + X₂₁K₂₁ + X₂₂K₂₂ + B and
 ∂L/∂X₂₂ = ∂L/∂Z₁₁·K₂₂ + … with symbols, this module derives, for any shape,
-stride, padding, channels and filters:
+stride, padding (the same on each side, per side or named), dilation, mode,
+groups, channels and filters:
 
-* each output entry as a sum of symbol products;
+* each output entry as a sum of symbol products over its window,
+  Z_fij = Σ_c Σ_m Σ_n Xpad_{g(f)+c, i·sh + m·dh, j·sw + n·dw} · K'_fcmn + B_f, where
+  K' is K (rot180(K) in mode "convolution") and g(f) the first channel of
+  filter f's group;
 * for each weight, input entry and bias the chain rule
   ∂L/∂K_mn = Σ ∂L/∂Z_ij · ∂Z_ij/∂K_mn, its local gradients, and the result,
   naming the output entries an input entry does not affect;
 * the closing identities dL/dK = conv(X, dL/dZ) and
-  dL/dX = full conv(rot180(K), dL/dZ), each checked entry by entry against
-  the term-by-term result.
+  dL/dX = full conv(rot180(K), dL/dZ) (rot180(conv(X, dL/dZ)) and
+  full corr(K, dL/dZ) in mode "convolution"; the kernel's taps spread by the
+  dilation), each checked entry by entry against the term-by-term result.
 
 Gradients are expressed through the upstream gradient dL/dZ. The derivation
 is made of the same nodes as the numeric one, so every renderer prints it; the
@@ -46,8 +51,9 @@ from cnnstep.derivation import (
 )
 from cnnstep.derivation import shapes as shapes_step
 from cnnstep.derivation.builder import Builder, Detail, Index, Plan, sums
+from cnnstep.derivation.words import group_words
 from cnnstep.engine import Solution
-from cnnstep.problem import SYMBOLIC_2D, Array, Layer, ProblemError
+from cnnstep.problem import Array, Layer, ProblemError
 from cnnstep.quantities import (
     QUANTITIES,
     Quantity,
@@ -58,37 +64,16 @@ from cnnstep.quantities import (
 )
 
 
-def refuse_dilated(layer: Layer) -> None:
-    """The symbolic derivation writes windows of adjacent taps of one image over rows and
-    columns: a dilated kernel, a batch, a transposed convolution and a 1-D layer are
-    refused."""
+def refuse_unsupported(layer: Layer) -> None:
+    """The symbolic derivation works out the ordinary convolution of one image (in 1-D
+    and 2-D; 3-D never reaches it): a transposed convolution and a batch are refused."""
     if layer.transposed:
         raise ProblemError("layer: --symbolic works out the ordinary convolution only; "
                            "solve conv_transpose without --symbolic")
-    if layer.layout.one_row:
-        raise ProblemError(SYMBOLIC_2D)
-    if layer.dilation != (1, 1):
-        raise ProblemError("dilation: --symbolic works out undilated kernels only; "
-                           "set dilation to 1 or solve without --symbolic")
     if layer.layout.batch:
         raise ProblemError("input: --symbolic works out one image; a batch [N][C][H][W] "
                            "has the same formulas for each image: solve without --symbolic, "
                            "or give one image [C][H][W]")
-
-
-def refuse_unsupported(layer: Layer) -> None:
-    """The symbolic derivation writes the same padding on each side, the
-    correlation's kernel and every filter over every channel: uneven padding, a
-    true convolution and groups are refused."""
-    if layer.padding_end is not None:
-        raise ProblemError("padding: --symbolic works out the same padding on each side "
-                           "only; give equal sides or solve without --symbolic")
-    if layer.flipped:
-        raise ProblemError('mode: --symbolic works out the cross-correlation only; '
-                           'leave out mode "convolution" or solve without --symbolic')
-    if layer.groups > 1:
-        raise ProblemError("groups: --symbolic works out ungrouped layers only; "
-                           "set groups to 1 or solve without --symbolic")
 
 
 def convolution(layer: Layer) -> Layer:
@@ -116,30 +101,57 @@ class SymbolicBuilder(Builder):
         # the padded input with its zeros, for display
         self.x_shown = self.x_sym.copy()
         self.x_shown[self.x_sym == None] = self.zero  # noqa: E711
+        #: the kernel as the forward pass reads it: rot180(K) in a true convolution
+        self.k_read = engine.forward_kernel(self.k_sym, layer)
 
     # the sums, shared by the derivation and the JSON result ---------------
+    def seen(self, f: int, c: int) -> int:
+        """The input channel that channel ``c`` of filter ``f`` reads (its group's block)."""
+        return self.layer.channels_of(f)[c]
+
+    def tap(self, m: int, n: int) -> tuple[int, int]:
+        """Where weight (m, n) sits in every window: turned by 180° in a true convolution."""
+        kh, kw = self.layer.kernel_size
+        return (kh - 1 - m, kw - 1 - n) if self.layer.flipped else (m, n)
+
     def forward_terms(self, f: int, i: int, j: int) -> list[Expr]:
-        """Z_fij as X·K products over its window (padding left out), then + B."""
+        """Z_fij as X·K products over its window (padding left out), then + B: the
+        window's taps d apart, the kernel turned by 180° in a true convolution, the
+        channels of the filter's group alone."""
         rows, cols = geometry.conv_slices(self.layer, i, j)
-        terms: list[Expr] = [
-            Mul((x, k)) for x, k in zip(self.x_sym[:, rows, cols].flat, self.k_sym[f].flat,
-                                         strict=True) if x is not None
-        ]
+        terms: list[Expr] = []
+        for c, channel in enumerate(self.layer.channels_of(f)):
+            terms += [Mul((x, k)) for x, k in zip(self.x_sym[channel, rows, cols].flat,
+                                                  self.k_read[f, c].flat, strict=True)
+                      if x is not None]
         if self.layer.has_bias:
             terms.append(self.sym("bias", (f,)))
         return terms
 
+    def reached(self, f: int, c: int, m: int, n: int) -> Array:
+        """The padded-input entries weight K_fcmn multiplies, one per output entry of
+        filter f (None for padding)."""
+        rows, cols = geometry.reach(self.layer, *self.tap(m, n))
+        reached: Array = self.x_sym[self.seen(f, c), rows, cols]
+        return reached
+
     def filter_terms(self, f: int, c: int, m: int, n: int) -> list[tuple[Sym, Sym]]:
         """(∂L/∂Z_fij, X) pairs whose product sums to ∂L/∂K_fcmn."""
-        rows, cols = geometry.reach(self.layer, m, n)
-        return [(g, x) for g, x in zip(self.g_sym[f].flat, self.x_sym[c, rows, cols].flat,
+        return [(g, x) for g, x in zip(self.g_sym[f].flat, self.reached(f, c, m, n).flat,
                                         strict=True) if x is not None]
+
+    def affecting(self, c: int, a: int, b: int) -> list[tuple[int, int, int, Sym]]:
+        """(f, i, j, K) for every output entry Z_fij that input entry X_cab is in the
+        window of (filters of its group alone), with the weight that joins them."""
+        ph, pw = self.layer.padding
+        mine = self.layer.filters_of(c)
+        return [(f, i, j, self.k_read[f, c - self.layer.channels_of(f).start, m, n])
+                for f, i, j, m, n in geometry.affected(self.layer, a + ph, b + pw)
+                if f in mine]
 
     def input_terms(self, c: int, a: int, b: int) -> list[tuple[Sym, Sym]]:
         """(∂L/∂Z_fij, K_fcmn) pairs whose product sums to ∂L/∂X_cab."""
-        ph, pw = self.layer.padding
-        return [(self.g_sym[f, i, j], self.k_sym[f, c, m, n])
-                for f, i, j, m, n in geometry.affected(self.layer, a + ph, b + pw)]
+        return [(self.g_sym[f, i, j], k) for f, i, j, k in self.affecting(c, a, b)]
 
     def bias_terms(self, f: int) -> list[Sym]:
         return list(self.g_sym[f].flat)
@@ -179,15 +191,16 @@ class SymbolicBuilder(Builder):
         return [step for step in steps if step.blocks]
 
     def symbols(self) -> Step:
-        border = self.layer.padding
-        label: tuple[str | Expr, ...] = (Whole("padded_input") if any(border)
+        layer = self.layer
+        label: tuple[str | Expr, ...] = (Whole("padded_input") if layer.padded
                                          else Whole("input"),)
         return Step("symbols", "The layer in symbols", tuple(self.explain(
             Text((
                 "Every entry of the input, the kernel and the upstream gradient is a symbol"
-                + (" (the input with its padding zeros)" if any(border) else "") + ":",
+                + (" (the input with its padding zeros)" if layer.padded else "") + ":",
             )),
-            self.matrices(label, self.x_shown, "input", border=border),
+            self.matrices(label, self.x_shown, "input", border=layer.padding,
+                          border_end=layer.padding_end),
             self.matrices((Whole("filter"),), self.k_sym, "filter"),
             self.matrices((Whole("grad_output"),), self.g_sym, "output"),
         )))
@@ -197,17 +210,55 @@ class SymbolicBuilder(Builder):
             return Equation(self.sym("output", e), sums(self.forward_terms(*e)), None,
                             ("output", e))
 
-        return Step("forward", "Forward pass in symbols",
-                    tuple(self.work_out("output", equation, "output entries")))
+        return Step("forward", "Forward pass in symbols", (
+            *self.explain(*self.forward_notes()),
+            *self.work_out("output", equation, "output entries"),
+        ))
+
+    def forward_notes(self) -> list[Text]:
+        """What a dilated kernel, a true convolution and groups change in each window."""
+        layer = self.layer
+        notes = []
+        if layer.dilation != (1, 1):
+            span = self.axes(layer.effective_kernel)
+            notes.append(Text((
+                f"The kernel is dilated by {self.axes(layer.dilation)}: its taps are "
+                + ("that many entries apart, so each window spans "
+                   if layer.layout.one_row else
+                   "that many rows and columns apart, so each window spans ")
+                + f"{span}{' entries' if layer.layout.one_row else ''} and reads only the "
+                "entries under the taps.",
+            )))
+        if layer.flipped:
+            notes.append(Text((
+                'Mode "convolution": each window is multiplied by ',
+                Call("rot180", (Whole("filter"),)),
+                ", so the kernel's last weight meets the window's first entry.",
+            )))
+        if layer.groups > 1:
+            notes.append(Text((
+                *group_words(layer), ". Each filter's sum runs over its group's channels "
+                "only.",
+            )))
+        return notes
+
+    def letters(self, role: str) -> tuple[str, ...]:
+        """The letters of a general entry of ``role``: Z_fij, K_fcmn, X_cmn, B_f (a
+        1-D layer's symbols carry no row, so its row letter is never printed)."""
+        letters = {"output": ("f", "i", "j"), "filter": ("f", "c", "m", "n"),
+                   "input": ("c", "m", "n"), "bias": ("f",)}[role]
+        if self.layer.layout.one_row and role != "bias":
+            letters = (*letters[:-2], "", letters[-2])
+        return letters
 
     def general(self, by: str) -> Expr:
-        """Σ_ij ∂L/∂Z_ij · ∂Z_ij/∂(by), written with letters."""
-        letters = ("f", "i", "j")
-        z = Sym("output", letters)
-        index = {"filter": ("f", "c", "m", "n"), "input": ("c", "m", "n"),
-                 "bias": ("f",)}[by]
-        return Sigma("f,i,j" if by == "input" and self.layer.filters > 1 else "i,j",
-                     Mul((Sym("grad_output", letters), Partial(z, Sym(by, index)))))
+        """Σ_ij ∂L/∂Z_ij · ∂Z_ij/∂(by), written with letters (Σ_i ∂L/∂Z_i · ∂Z_i/∂K_m
+        in 1-D)."""
+        over = "i" if self.layer.layout.one_row else "i,j"
+        z = Sym("output", self.letters("output"))
+        return Sigma("f," + over if by == "input" and self.layer.filters > 1 else over,
+                     Mul((Sym("grad_output", self.letters("output")),
+                          Partial(z, Sym(by, self.letters(by))))))
 
     def grad_filter(self) -> Step:
         ow = self.layer.output_size[1]
@@ -217,8 +268,7 @@ class SymbolicBuilder(Builder):
             weight = self.sym("filter", e)
             chain: list[Expr] = []
             local: list[str | Expr] = ["Local gradients: "]
-            rows, cols = geometry.reach(self.layer, m, n)
-            for k, (g, x) in enumerate(zip(self.g_sym[f].flat, self.x_sym[c, rows, cols].flat,
+            for k, (g, x) in enumerate(zip(self.g_sym[f].flat, self.reached(f, c, m, n).flat,
                                            strict=True)):
                 i, j = divmod(k, ow)
                 z = self.sym("output", (f, i, j))
@@ -237,7 +287,8 @@ class SymbolicBuilder(Builder):
             *self.explain(Text((
                 "Each weight is used at every window position, so by the chain rule its "
                 "gradient collects a term from every output entry of its filter: ",
-                Sym("grad_filter", ("f", "c", "m", "n")), " = ", self.general("filter"), ".",
+                Sym("grad_filter", self.letters("filter")), " = ", self.general("filter"),
+                ".",
             ))),
             *self.work_out("grad_filter", worked, "weights"),
         ))
@@ -265,17 +316,15 @@ class SymbolicBuilder(Builder):
         ))
 
     def grad_input(self) -> Step:
-        layer = self.layer
-        ph, pw = layer.padding
-        outputs = list(np.ndindex(*layer.output_shape))
+        outputs = list(np.ndindex(*self.layer.output_shape))
 
         def worked(e: Index) -> list[Block]:
             c, a, b = e
             x = self.sym("input", e)
-            affected = geometry.affected(layer, a + ph, b + pw)
-            hit = {(f, i, j) for f, i, j, _, _ in affected}
+            affecting = self.affecting(c, a, b)
+            hit = {(f, i, j) for f, i, j, _ in affecting}
             chain = [Mul((self.g_sym[f, i, j], Partial(self.sym("output", (f, i, j)), x)))
-                     for f, i, j, _, _ in affected]
+                     for f, i, j, _ in affecting]
             result = [Mul(pair) for pair in self.input_terms(c, a, b)]
             missed = [self.sym("output", o) for o in outputs if o not in hit]
             blocks: list[Block] = []
@@ -303,50 +352,76 @@ class SymbolicBuilder(Builder):
         ))
 
     def identities(self) -> Step:
-        """dL/dK = conv(X, dL/dZ) and dL/dX = full conv(rot180(K), dL/dZ), checked."""
+        """dL/dK = conv(X, dL/dZ) and dL/dX = full conv(rot180(K), dL/dZ), checked
+        (rot180 of the first and K itself in the second for a true convolution; the
+        kernel dilated and each filter over its group's channels alone)."""
         layer = self.layer
         spread = self.spread_symbols()
         operand = Whole("spread_grad") if layer.stride != (1, 1) else Whole("grad_output")
-        source = Whole("padded_input") if any(layer.padding) else Whole("input")
+        source = Whole("padded_input") if layer.padded else Whole("input")
         kernel_checked = self.check_filter_identity(spread)
         input_checked = self.check_input_identity(spread)
+        conv: Expr = Call("conv", (source, operand))
         blocks: list[Block] = [Text((
-            Whole("grad_filter"), " = ", Call("conv", (source, operand)),
-            ": sliding ", operand, " over ", source, " gives, for "
+            Whole("grad_filter"), " = ", Call("rot180", (conv,)) if layer.flipped else conv,
+            ": sliding ", operand, " over ", source,
+            *((f" in steps of the dilation {self.axes(layer.dilation)}",)
+              if layer.dilation != (1, 1) else ()),
+            *((" (each filter over its group's channels)",) if layer.groups > 1 else ()),
+            *((", then turning the result by 180° (the forward pass read the kernel turned)",)
+              if layer.flipped else ()),
+            " gives, for "
             + (f"every one of the {kernel_checked} weights" if kernel_checked > 1
                else "the weight")
             + ", exactly the terms found above by the chain rule.",
         ))]
         if layer.stride != (1, 1):
             blocks.append(Text((
-                f"With stride {layer.stride[0]}×{layer.stride[1]}, ", Whole("grad_output"),
+                f"With stride {self.axes(layer.stride)}, ", Whole("grad_output"),
                 " is first spread apart by zeros between its entries:",
             )))
             blocks += self.matrices((Whole("spread_grad"),), spread, "output",
                                     step=layer.stride)
-        kh, kw = layer.kernel_size
-        padded = self.pad_symbols(spread, (kh - 1, kw - 1))
+        eh, ew = layer.effective_kernel
+        padded = self.pad_symbols(spread, (eh - 1, ew - 1))
+        kernel: Expr = Whole("filter") if layer.flipped else Call("rot180", (Whole("filter"),))
         blocks.append(Text((
             Whole("grad_input"), " = ",
-            Call("full_conv", (Call("rot180", (Whole("filter"),)), operand)),
-            ": rotate the kernel by 180°, pad the gradient with kernel − 1 zeros, and slide; "
+            Call("full_corr" if layer.flipped else "full_conv", (kernel, operand)),
+            (": in a true convolution the gradient slides the kernel as it is (the forward "
+             "pass already turned it); " if layer.flipped else
+             ": reverse the kernel (its 180° rotation), " if layer.layout.one_row else
+             ": rotate the kernel by 180°, "),
+            *((f"spread its taps {self.axes(layer.dilation)} apart as in the forward pass, ",)
+              if layer.dilation != (1, 1) else ()),
+            ("pad the gradient with as many zeros as the dilated kernel spans, less one, "
+             "and slide; " if layer.dilation != (1, 1) else
+             "pad the gradient with kernel − 1 zeros, and slide; ")
             + (f"each of the {input_checked} input entries" if input_checked > 1
                else "the input entry")
-            + " gets exactly the terms found above.",
+            + (" gets, from the filters of its group," if layer.groups > 1 else " gets")
+            + " exactly the terms found above.",
         )))
-        rotated = engine.rotate180(self.k_sym)
-        blocks += self.matrices((Call("rot180", (Whole("filter"),)),), rotated, "filter")
-        if (kh, kw) == (1, 1):  # nothing to pad, nothing to show beyond the sums above
+        slid = self.slid_kernel()
+        label: tuple[str | Expr, ...] = (kernel,)
+        if layer.dilation != (1, 1):
+            label = (kernel, f", dilated by {self.axes(layer.dilation)}")
+        blocks += self.matrices(label, slid, "filter", step=layer.dilation)
+        if (eh, ew) == (1, 1):  # nothing to pad, nothing to show beyond the sums above
             return Step("identities", "The gradients as convolutions", tuple(blocks))
         blocks += self.matrices((Whole("padded_grad"),), padded, "output",
-                                border=(kh - 1, kw - 1), step=layer.stride)
-        example = self.full_conv_example(padded, rotated)
+                                border=(eh - 1, ew - 1), step=layer.stride)
+        example = self.full_conv_example(padded, slid)
         if example is not None:
             blocks.append(Text(("For example, the window at the top left:",)))
             blocks.append(example)
         return Step("identities", "The gradients as convolutions", tuple(blocks))
 
     # helpers for the identities ---------------------------------------------
+    def axes(self, values: tuple[int, int]) -> str:
+        """A stride or a dilation: ``2×2``, or ``2`` along a 1-D layer's one axis."""
+        return str(values[1]) if self.layer.layout.one_row else f"{values[0]}×{values[1]}"
+
     def as_nodes(self, array: Array) -> Array:
         """An engine array of symbols with its inserted zeros as number nodes."""
         out = np.empty(array.shape, dtype=object)
@@ -361,12 +436,22 @@ class SymbolicBuilder(Builder):
         """Symbols padded with zeros (:func:`engine.pad`)."""
         return self.as_nodes(engine.pad(array, padding))
 
+    def slid_kernel(self) -> Array:
+        """The kernel dL/dX slides over the padded gradient: rot180(K) (K itself in a
+        true convolution), its taps spread apart by the dilation."""
+        turned = engine.backward_kernel(self.k_sym, self.layer)
+        return self.as_nodes(engine.insert_zeros(turned, self.layer.dilation))
+
     def check_filter_identity(self, spread: Array) -> int:
-        """conv(Xpad, spread dL/dZ) entry by entry against the chain-rule terms."""
+        """conv(Xpad, spread dL/dZ), at steps of the dilation, entry by entry against
+        the chain-rule terms (turned by 180° in a true convolution)."""
         rows, cols = spread.shape[-2:]
+        dh, dw = self.layer.dilation
         count = 0
         for f, c, m, n in np.ndindex(*self.layer.filter_shape):
-            window = self.x_sym[c, m : m + rows, n : n + cols]
+            tm, tn = self.tap(m, n)
+            window = self.x_sym[self.seen(f, c), tm * dh : tm * dh + rows,
+                                tn * dw : tn * dw + cols]
             conv = Counter((g, x) for g, x in zip(spread[f].flat, window.flat, strict=True)
                            if isinstance(g, Sym) and x is not None)
             if conv != Counter(self.filter_terms(f, c, m, n)):
@@ -377,35 +462,37 @@ class SymbolicBuilder(Builder):
     def check_input_identity(self, spread: Array) -> int:
         """full conv(rot180(K), spread dL/dZ), cropped, against the chain-rule terms."""
         layer = self.layer
-        kh, kw = layer.kernel_size
+        eh, ew = layer.effective_kernel
         ph, pw = layer.padding
-        padded = self.pad_symbols(spread, (kh - 1, kw - 1))
-        rotated = engine.rotate180(self.k_sym)
+        padded = self.pad_symbols(spread, (eh - 1, ew - 1))
+        slid = self.slid_kernel()
         count = 0
         for c, a, b in np.ndindex(*layer.input_shape):
             row, col = a + ph, b + pw
             conv: Counter[tuple[Any, Any]] = Counter()
-            if row < padded.shape[1] - kh + 1 and col < padded.shape[2] - kw + 1:
-                window = padded[:, row : row + kh, col : col + kw]
-                for f in range(layer.filters):
-                    conv.update((g, k) for g, k in zip(window[f].flat, rotated[f, c].flat,
-                                                       strict=True) if isinstance(g, Sym))
+            if row < padded.shape[1] - eh + 1 and col < padded.shape[2] - ew + 1:
+                window = padded[:, row : row + eh, col : col + ew]
+                for f in layer.filters_of(c):
+                    own = c - layer.channels_of(f).start
+                    conv.update((g, k) for g, k in zip(window[f].flat, slid[f, own].flat,
+                                                       strict=True)
+                                if isinstance(g, Sym) and isinstance(k, Sym))
             if conv != Counter(self.input_terms(c, a, b)):
                 raise InternalCheckError(f"full conv route differs for X{(c, a, b)}")
             count += 1
         return count
 
-    def full_conv_example(self, padded: Array, rotated: Array) -> Equation | None:
+    def full_conv_example(self, padded: Array, slid: Array) -> Equation | None:
         """The first input entry through the full convolution, zeros and all."""
         layer = self.layer
-        kh, kw = layer.kernel_size
+        eh, ew = layer.effective_kernel
         ph, pw = layer.padding
-        if ph >= padded.shape[1] - kh + 1 or pw >= padded.shape[2] - kw + 1:
+        if ph >= padded.shape[1] - eh + 1 or pw >= padded.shape[2] - ew + 1:
             return None
-        window = padded[:, ph : ph + kh, pw : pw + kw]
+        window = padded[:, ph : ph + eh, pw : pw + ew]
         terms: list[Expr] = []
-        for f in range(layer.filters):
-            terms += [Mul((g, k)) for g, k in zip(window[f].flat, rotated[f, 0].flat,
+        for f in layer.filters_of(0):
+            terms += [Mul((g, k)) for g, k in zip(window[f].flat, slid[f, 0].flat,
                                                   strict=True)]
         result = [Mul(pair) for pair in self.input_terms(0, 0, 0)]
         return Equation(self.sym("grad_input", (0, 0, 0)), (Add(tuple(terms)), *sums(result)),
@@ -428,7 +515,6 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     formulas stop at dL/dZ, the upstream gradient of the convolution. A
     quantity asked whole is shown with the layer's symbols.
     """
-    refuse_dilated(layer)
     refuse_unsupported(layer)
     only = tuple(only)
     if not only:
@@ -459,7 +545,8 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
             block for block in step.blocks if isinstance(block, Equation) and block.entry))
             for step in steps]
     return Derivation(
-        title="Symbolic derivation: one convolution layer",
+        title=("Symbolic derivation: one 1-D convolution layer" if layer.layout.one_row
+               else "Symbolic derivation: one convolution layer"),
         notation=layer.notation,
         compact=layer.compact,
         steps=tuple(step for step in steps if step.blocks),
@@ -468,6 +555,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
         shortened=shortened,
         one_channel=layer.channels == 1,
         one_filter=layer.filters == 1,
+        one_row=layer.layout.one_row,
     )
 
 
@@ -481,14 +569,13 @@ def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, A
     Refused before any work over ``max_work`` operations
     (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
-    refuse_dilated(layer)
     refuse_unsupported(layer)
     budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
     conv = convolution(layer)
     builder = SymbolicBuilder(conv, Plan(0, None))
-    printer = SympyPrinter(conv.compact)
+    printer = SympyPrinter(conv.compact, one_row=conv.layout.one_row)
     out: dict[str, Any] = {}
     for q in formulas(conv):
         shape = full_shape(q.key, conv)
@@ -508,7 +595,6 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     the two together)."""
     from cnnstep.derivation import derive
 
-    refuse_dilated(solution.problem.layer)
     refuse_unsupported(solution.problem.layer)
     only = tuple(only)
     if not only:
@@ -542,4 +628,5 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         shortened=numeric.shortened or symbolic.shortened,
         one_channel=numeric.one_channel,
         one_filter=numeric.one_filter,
+        one_row=numeric.one_row,
     )

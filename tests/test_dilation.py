@@ -163,13 +163,6 @@ def test_generate_writes_the_dilation(tmp_path: Any) -> None:
     assert problem_from_data(data).layer.output_size == (3, 3)
 
 
-def test_symbolic_refuses_a_dilated_kernel(tmp_path: Any) -> None:
-    path = tmp_path / "p.json"
-    path.write_text('{"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "filter": [[1, 2], [3, 4]], '
-                    '"dilation": 2, "grad_output": [[1]]}')
-    assert_one_line_error(invoke("solve", path, "--symbolic"), "dilation", "--symbolic")
-
-
 @PROPERTY
 @given(dilated_problems())
 def test_verify_agrees_on_dilated_layers(problem: tuple[dict[str, Any], Spec]) -> None:

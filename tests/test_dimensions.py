@@ -443,16 +443,12 @@ def test_volume_over_the_work_limit_is_refused(tmp_path: Path) -> None:
     assert_one_line_error(run, "3-D layer", "--max-work")
 
 
-@pytest.mark.parametrize("options", [("--symbolic",), ("--format", "json", "--symbolic")])
-def test_symbolic_refuses_a_signal(options: tuple[str, ...]) -> None:
-    run = invoke("solve", SAMPLES / "conv1d.json", *options)
-    assert_one_line_error(run, "dimensions", "--symbolic")
-
-
-def test_symbolic_shapes_refuse_a_signal(tmp_path: Path) -> None:
+def test_symbolic_shapes_refuse_a_volume(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
-    path.write_text('{"dimensions": 1, "input": {"shape": [5]}, "filter": {"shape": [2]}}')
-    assert_one_line_error(invoke("solve", path, "--symbolic"), "dimensions", "--symbolic")
+    path.write_text('{"dimensions": 3, "input": {"shape": [3, 3, 3]}, '
+                    '"filter": {"shape": [2, 2, 2]}}')
+    assert_one_line_error(invoke("solve", path, "--symbolic"), "dimensions", "3-D",
+                          "--symbolic")
 
 
 def test_without_the_key_a_signal_is_refused_as_before(tmp_path: Path) -> None:

@@ -157,14 +157,6 @@ def test_groups_is_not_a_key_of_a_layer_alone(tmp_path: Any) -> None:
     assert_one_line_error(invoke("solve", path, "--format", "json"), "groups")
 
 
-def test_symbolic_refuses_groups(tmp_path: Any) -> None:
-    path = tmp_path / "p.json"
-    path.write_text('{"input": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]], '
-                    '"filter": [[[[1]]], [[[2]]]], "groups": 2, "grad_output": '
-                    '[[[1, 0], [0, 1]], [[1, 1], [0, 0]]]}')
-    assert_one_line_error(invoke("solve", path, "--symbolic"), "groups", "--symbolic")
-
-
 def _text(sample: str) -> str:
     run = invoke("solve", "--sample", sample, "--width", "200")
     assert run.returncode == 0, run.stderr

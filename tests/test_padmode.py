@@ -212,22 +212,6 @@ def test_mode_is_not_a_key_of_a_layer_alone(tmp_path: Path) -> None:
     assert_one_line_error(invoke("solve", path, "--format", "json"), "mode", "no kernel")
 
 
-@pytest.mark.parametrize(("extra", "needles"), [
-    ({"padding": [[0, 1], [0, 1]]}, ("padding", "--symbolic")),
-    ({"padding": "same"}, ("padding", "--symbolic")),  # a 2×2 kernel: 0 and 1
-    ({"mode": "convolution"}, ("mode", "--symbolic")),
-])
-def test_symbolic_refuses_uneven_padding_and_the_true_convolution(
-        tmp_path: Path, extra: dict[str, Any], needles: tuple[str, ...]) -> None:
-    data = {"input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "filter": [[1, 2], [3, 4]], **extra}
-    path = tmp_path / "p.json"
-    path.write_text(json.dumps(data))
-    assert_one_line_error(invoke("solve", path, "--symbolic"), *needles)
-    shapes = {"input": {"shape": [3, 3]}, "filter": {"shape": [2, 2]}, **extra}
-    path.write_text(json.dumps(shapes))
-    assert_one_line_error(invoke("solve", path, "--symbolic"), *needles)
-
-
 def test_symbolic_takes_an_even_named_padding(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_text('{"input": {"shape": [2, 2]}, "filter": {"shape": [2, 2]}, '

@@ -437,13 +437,17 @@ def test_seed_steps_in_order() -> None:
 # names, shapes and keys: the contract of the ``symbolic`` key
 
 
-def contract_name(role: str, index: tuple[int, ...], compact: bool) -> str:
-    """The contract's name of a symbol, from its 0-based index in the full layout."""
+def contract_name(role: str, index: tuple[int, ...], compact: bool,
+                  one_row: bool = False) -> str:
+    """The contract's name of a symbol, from its 0-based index in the full layout
+    (a 1-D layer's, held as one row, without that row)."""
     letter = {"input": "X", "filter": "K", "bias": "B", "grad_output": "dZ"}[role]
     if compact:
         if role == "bias":
             return "B"
         index = index[-2:]
+    if one_row and role != "bias":
+        index = (*index[:-2], index[-1])
     return "_".join([letter, *(str(i + 1) for i in index)])
 
 
@@ -454,7 +458,9 @@ def symbol_table(layer: Layer) -> dict[str, dict[str, tuple[int, ...]]]:
     if layer.has_bias:
         shapes["bias"] = (layer.filters,)
     compact = layer.channels == 1 and layer.filters == 1
-    return {role: {contract_name(role, index, compact): index for index in np.ndindex(*shape)}
+    one_row = layer.layout.one_row
+    return {role: {contract_name(role, index, compact, one_row): index
+                   for index in np.ndindex(*shape)}
             for role, shape in shapes.items()}
 
 
@@ -552,6 +558,12 @@ def test_gradients_are_the_derivatives_of_the_forward_formulas(data: dict[str, A
     oh, ow = layer.output_size
     assume(layer.filters * oh * ow * layer.channels * layer.kernel_size[0]
            * layer.kernel_size[1] <= 400)
+    assert_gradients_are_derivatives(layer)
+
+
+def assert_gradients_are_derivatives(layer: Layer) -> None:
+    """Every gradient formula of ``symbolic_result`` is SymPy's derivative of
+    L = Σ dZ·Z, Z the forward formulas."""
     symbolic = symbolic_result(layer)
     table = symbol_table(layer)
     names = {name: sympy.Symbol(name) for role in table.values() for name in role}
@@ -561,7 +573,8 @@ def test_gradients_are_the_derivatives_of_the_forward_formulas(data: dict[str, A
         for key in symbolic}
     compact = layer.channels == 1 and layer.filters == 1
     loss = sympy.Add(*[
-        names[contract_name("grad_output", e, compact)] * parsed(full["output"][e], names)
+        names[contract_name("grad_output", e, compact, layer.layout.one_row)]
+        * parsed(full["output"][e], names)
         for e in np.ndindex(*layer.output_shape)])
     for key, role in (("grad_filter", "filter"), ("grad_input", "input"), ("grad_bias", "bias")):
         if key not in full:
@@ -628,10 +641,10 @@ def test_formulas_with_the_numbers_put_in_give_the_engine_result(case: Case) -> 
         assert_names_follow_the_contract(text, compact)
 
 
-#: (a 1-D or 3-D layer has no symbolic derivation)
+#: (a 3-D layer has no symbolic derivation)
 NUMERIC_SAMPLES = [p for p in sorted(SAMPLES.glob("*.json"))
                    if not p.name.startswith("symbolic-") and "filter" in p.read_text("utf-8")
-                   and '"dimensions"' not in p.read_text("utf-8")]
+                   and '"dimensions": 3' not in p.read_text("utf-8")]
 #: samples of a layer alone, which has no convolution to derive formulas for
 ALONE_SAMPLES = [p for p in sorted(SAMPLES.glob("*.json")) if "filter" not in p.read_text("utf-8")]
 
@@ -646,15 +659,8 @@ def test_cli_symbolic_json_on_numeric_samples(sample: Path) -> None:
     data = json.loads(sample.read_text(encoding="utf-8"))
     if "steps" in data:
         pytest.skip("--symbolic is refused for training steps (test_steps.py)")
-    if data.get("dilation", 1) != 1:
-        pytest.skip("--symbolic is refused for a dilated kernel (test_dilation.py)")
     if sample.stem.startswith("batch-"):
         pytest.skip("--symbolic is refused for a batch of images (test_batch.py)")
-    if data.get("mode") == "convolution" or data.get("padding") == "same":
-        pytest.skip("--symbolic is refused for a true convolution and uneven padding "
-                    "(test_padmode.py)")
-    if data.get("groups", 1) != 1:
-        pytest.skip("--symbolic is refused for groups (test_groups.py)")
     if data.get("layer") == "conv_transpose":
         pytest.skip("--symbolic is refused for conv_transpose (test_conv_transpose.py)")
     with_symbolic = invoke("solve", sample, "--symbolic", "--format", "json")
