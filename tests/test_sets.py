@@ -285,6 +285,19 @@ def test_the_exam_key_of_every_sample_stays_on_its_pages(pdflatex: str, tmp_path
         _numbered(text, len(NUMERIC))
 
 
+def test_a_solution_begun_at_the_foot_of_a_page_is_split_on_the_next(
+        pdflatex: str, tmp_path: Path) -> None:
+    """The first exercise leaves groups-2's solution a foot of a page too short
+    for its first steps; the rest goes to the next page and is split there too,
+    not set whole in one frame that ran 733 pt past the footer."""
+    key = _ok("solve", SAMPLES / "exercise-with-answers.json", SAMPLES / "groups-2.json",
+              "--format", "latex", "--exam", "--print-answers")
+    check_overfull(compile_tex(pdflatex, key, tmp_path / "key"), "exam key")
+    text = pdf_text(tmp_path / "key" / "doc.pdf")
+    if text is not None:
+        _numbered(text, 2)
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (("--exam",), "--exam goes with --format latex"),
     (("--exam", "--format", "markdown"), "--exam goes with --format latex"),

@@ -31,6 +31,21 @@ EXAM_EMS = 34.0
 #: room on the page (a row of equations beside a window hangs far below its
 #: centre line) and runs over the footer
 SPLIT_DEPTH = "\\splitmaxdepth=0pt  % a solution's page fits its frame and the page\n"
+#: the class's ``\\exam@put@frame`` splits a solution to the room left on the
+#: page; when not even its first rows fit there, it ejects the page and sets all
+#: the rest whole in one frame, however tall, over the footer (its copy of
+#: ``framed`` lacks that package's later call to split again). The patch splits
+#: that rest on the new page too; on a page already fresh (``\\pagetotal`` below
+#: ``\\topskip``, the class's own test) a row taller than a page still goes whole,
+#: where splitting again would only eject blank pages without end
+SPLIT_REST = r"""\usepackage{etoolbox}
+\makeatletter
+% split also the rest of a solution that the class would set whole on the next page
+\patchcmd{\exam@put@frame}{\exam@fb@resto@set\eject\exam@fb@adjheight}%
+  {\exam@fb@resto@set\ifdim\pagetotal<\topskip\eject\exam@fb@adjheight
+   \else\eject\exam@fb@adjheight\exam@put@frame\fi}{}{}
+\makeatother
+"""
 #: the preamble's switch between the sheet and the key
 PRINT_ANSWERS = "\\printanswers\n"
 SHEET_SWITCH = "% \\printanswers  % uncomment for the key: every solution shown\n"
@@ -69,7 +84,7 @@ def preamble(answers: bool) -> str:
     """The standalone document's preamble for the exam class, with ``\\printanswers``
     in force (``answers``) or commented out."""
     head = PREAMBLE.replace("{article}", "{exam}", 1).removesuffix("\\begin{document}\n")
-    return (head + SPLIT_DEPTH + (PRINT_ANSWERS if answers else SHEET_SWITCH)
+    return (head + SPLIT_DEPTH + SPLIT_REST + (PRINT_ANSWERS if answers else SHEET_SWITCH)
             + "\\begin{document}\n")
 
 
