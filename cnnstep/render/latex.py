@@ -238,21 +238,29 @@ def fill(pieces: list[str], width: float, sizes: Sequence[float] | None = None) 
     low, high = max(sizes) + _PLUS_EMS, width
     while high - low > 0.5:
         middle = (low + high) / 2
-        if _lines_needed(sizes, middle) > count:
+        if _lines_needed(sizes, middle, count) > count:
             low = middle
         else:
             high = middle
     return fill_greedily(pieces, high, sizes)
 
 
-def _lines_needed(sizes: Sequence[float], width: float) -> int:
-    """How many lines :func:`fill_greedily` makes of terms this wide."""
+def _lines_needed(sizes: Sequence[float], width: float, most: int | None = None) -> int:
+    """How many lines :func:`fill_greedily` makes of terms this wide; once past
+    ``most``, any number above it."""
     count, used, last = 1, sizes[0], len(sizes) - 1
-    for k in range(1, len(sizes)):
-        if used + _PLUS_EMS + sizes[k] + (_PLUS_EMS if k < last else 0.0) > width:
-            count, used = count + 1, sizes[k]
+    plus = _PLUS_EMS
+    most = last + 1 if most is None else most
+    for k in range(1, last):  # a line that goes on ends with its own +
+        size = sizes[k]
+        if used + plus + size + plus > width:
+            count, used = count + 1, size
+            if count > most:
+                return count
         else:
-            used += _PLUS_EMS + sizes[k]
+            used += plus + size
+    if last > 0 and used + plus + sizes[last] > width:
+        count += 1
     return count
 
 
