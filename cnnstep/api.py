@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cnnstep.engine import Solution
-from cnnstep.numbers import long_numbers
+from cnnstep.numbers import printing
 from cnnstep.problem import (
     Layer,
     Problem,
@@ -105,7 +105,7 @@ class _Shown:
         >>> cnnstep.solve(problem).render("json") == cnnstep.solve(problem).to_json()
         True
         """
-        with long_numbers():
+        with printing():
             return self._render(format, options, max_terms=max_terms, only=only,
                                 detail=detail)
 
@@ -134,7 +134,7 @@ class _Shown:
         printer = renderer(format)
         if not printer.worked:
             return iter((self.render(format, options),))
-        with long_numbers():
+        with printing():
             head, steps = self.lazy_derivation(format, max_terms=max_terms, only=only,
                                                detail=detail)
         return _printed(printer.stream(head, steps, options or Options()))
@@ -296,8 +296,8 @@ class _Shown:
 
 def _printed(pieces: Iterator[str]) -> Iterator[str]:
     """The pieces of a printer, made with Python's limit on the digits of an
-    integer lifted (:func:`~cnnstep.numbers.long_numbers`)."""
-    with long_numbers():
+    integer lifted and the collector of cycles paused (:func:`~cnnstep.numbers.printing`)."""
+    with printing():
         yield from pieces
 
 
@@ -588,7 +588,7 @@ def render_report(report: Report, title: str, format: str = "text",
     <BLANKLINE>
     """
     printer = renderer(format)
-    with long_numbers():
+    with printing():
         return printer.report(report, title, working(report) if printer.worked else None,
                               options or Options())
 
