@@ -148,6 +148,8 @@ class ExprPrinter:
         #: the text of a symbol or number as a factor, by the node's id (the node
         #: is kept in ``_cache``, so its id cannot be reused meanwhile)
         self._factors: dict[int, str] = {}
+        #: the text of each value printed as a result
+        self._values: dict[Fraction, str] = {}
         #: the ``_print_<Type>`` method of each type of node
         self._methods: dict[type, Callable[[Any], str]] = {}
 
@@ -217,6 +219,12 @@ class ExprPrinter:
 
     def value(self, value: Fraction) -> str:
         """A result: exact, or a fraction with its rounded decimal beside it."""
+        text = self._values.get(value)
+        if text is None:
+            text = self._values[value] = self._value(value)
+        return text
+
+    def _value(self, value: Fraction) -> str:
         if terminates(value):
             if self.as_fraction(value):
                 return self.fraction(value)
@@ -348,6 +356,11 @@ class ExprPrinter:
 
     def _print_Mul(self, node: Mul) -> str:
         known = self._factors
+        if len(node.factors) == 2:  # most products: both factors known
+            left, right = node.factors
+            first, second = known.get(id(left)), known.get(id(right))
+            if first is not None and second is not None:
+                return first + self.times + second
         texts = []
         for factor in node.factors:
             text = known.get(id(factor))

@@ -372,6 +372,8 @@ class LatexRenderer:
         self.fillers_told = False
         #: the most columns of a matrix laid out so far
         self.widest = 0
+        #: the note of each span of a window too large to draw, once written
+        self.spans: dict[tuple[str | Expr, ...], str] = {}
 
     def math(self, node: Expr) -> str:
         return self.printer.doprint(node)
@@ -703,8 +705,12 @@ class LatexRenderer:
         if window is None or not grids:
             return ""
         pictures = self.window_pictures(block)
-        if pictures is None:
-            return self.note(prose.window_span(window, self.d.notation.index_base, grids[0]))
+        if pictures is None:  # the same span recurs, filter after filter
+            words = prose.window_span(window, self.d.notation.index_base, grids[0])
+            told = self.spans.get(words)
+            if told is None:
+                told = self.spans[words] = self.note(words)
+            return told
         drawn = pictures.tex
         return self.fillers_note(grids) + self.paragraph("\\noindent " + drawn)
 
