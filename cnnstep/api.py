@@ -297,8 +297,12 @@ class _Shown:
 def _printed(pieces: Iterator[str]) -> Iterator[str]:
     """The pieces of a printer, made with Python's limit on the digits of an
     integer lifted and the collector of cycles paused (:func:`~cnnstep.numbers.printing`)."""
-    with printing():
-        yield from pieces
+    while True:  # paused while a piece is made, not while the caller writes it
+        with printing():
+            piece = next(pieces, None)
+        if piece is None:
+            return
+        yield piece
 
 
 class Worked(_Shown):
