@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -176,6 +177,12 @@ class Builder:
         self.x_sym[:, ph : ph + h, pw : pw + w] = self.nodes.syms("input", layer.input_shape)
         self.k_sym = self.nodes.syms("filter", layer.filter_shape)
         self.g_sym = self.nodes.syms("grad_output", layer.output_shape)
+
+    @cached_property
+    def x_real(self) -> Array:
+        """Where the padded input holds an entry of the input (not padding)."""
+        real: Array = self.x_sym != None  # noqa: E711
+        return real
 
     def sym(self, role: str, index: Index = ()) -> Sym:
         return self.nodes.sym(role, index)

@@ -82,5 +82,4 @@ def geometry_terms(b: NumericBuilder, e: Index) -> int:
     dL/dZ that are not 0 by construction."""
     f, c, m, n = e
     rows, cols = geometry.reach(b.layer, m, n)
-    x = b.x_sym[c, rows, cols]
-    return int(((x != None) & ~b.masked[f]).sum())  # noqa: E711
+    return int((b.x_real[c, rows, cols] & ~b.masked[f]).sum())
