@@ -15,6 +15,8 @@ them. Every number comes from the engine: ``padded_grad``, ``rotated_filter``,
 
 from __future__ import annotations
 
+import numpy as np
+
 from cnnstep import engine, geometry
 from cnnstep.derivation.builder import Index, Zeros, sums
 from cnnstep.derivation.nodes import (
@@ -47,6 +49,7 @@ def step(b: NumericBuilder) -> Step:
     sh, sw = p.stride
     approximate = b.approximate("grad_input")
     strided = p.stride != (1, 1)
+    _, h, w = grad.shape
     filters = p.filters
     _, spread_h, spread_w = s.spread_grad.shape
     _, grad_h, grad_w = s.padded_grad.shape
@@ -69,18 +72,22 @@ def step(b: NumericBuilder) -> Step:
         _, row, col = e
         return bool(row + ph + eh <= grad_h and col + pw + ew <= grad_w)
 
-    def kept(e: Index) -> int:
-        """How many terms entry ``e`` keeps (-1: its window is off the gradient)."""
-        if not reached(e):
-            return -1
-        _, row, col = e
-        total = 0
+    def kept() -> dict[Index, int]:
+        """How many terms each entry keeps (-1: its window is off the gradient): the
+        filters not masked at each place of its window of the padded gradient."""
+        live = np.zeros((grad_h + ph + kh * dh + h, grad_w + pw + kw * dw + w), dtype=np.int64)
+        unmasked = (~b.masked).sum(axis=0)
+        for row in range(grad_h):
+            for col in range(grad_w):
+                at = source(row, col)
+                if at is not None:
+                    live[row, col] = unmasked[at]
+        total = np.zeros((h, w), dtype=np.int64)
         for m in range(kh):
             for n in range(kw):
-                at = source(row + ph + m * dh, col + pw + n * dw)
-                if at is not None:
-                    total += int((~b.masked[:, at[0], at[1]]).sum())
-        return total
+                top, left = ph + m * dh, pw + n * dw
+                total += live[top:top + h, left:left + w]
+        return {e: int(total[e[1], e[2]]) if reached(e) else -1 for e in entries}
 
     def terms(e: Index, f: int) -> tuple[list[Expr], list[Expr]]:
         c, row, col = e
@@ -123,7 +130,7 @@ def step(b: NumericBuilder) -> Step:
                         window, tuple(padded_grads), approximate=approximate)
 
     entries = b.entries("grad_input")
-    counts = {e: kept(e) for e in entries}
+    counts = kept()
     unreached = tuple(e for e in entries if counts[e] < 0)
     empty = tuple(e for e in entries if counts[e] == 0)
     rot = Call("rot180", (Whole("filter"),))
