@@ -48,7 +48,9 @@ TEXT_STARTUP_RATIO_TARGET = 1.15
 LENET_SECONDS_TARGET = 2.0
 LENET_MEGABYTES_TARGET = 300.0
 LENET_TEXT_SECONDS_TARGET = 3.0
-LENET_LATEX_SECONDS_TARGET = 30.0
+LENET_LATEX_SECONDS_TARGET = 15.0
+#: the every-term LaTeX is written as it is made: its peak memory, in MB
+LENET_LATEX_MEGABYTES_TARGET = 200.0
 VERIFY_SECONDS_TARGET = 10.0
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -454,8 +456,10 @@ def measure_lenet_float(ctx: Context) -> list[Row]:
     ]
 
 
-def _render(ctx: Context, label: str, options: Sequence[str], target: float) -> list[Row]:
-    """Time one rendering of the LeNet layer written to a file with ``-o``."""
+def _render(ctx: Context, label: str, options: Sequence[str], target: float,
+            megabytes: float | None = None) -> list[Row]:
+    """Time one rendering of the LeNet layer written to a file with ``-o`` (and with
+    ``megabytes``, hold its peak memory to that target)."""
     out = ctx.workdir / "rendered"
     command: Command = [CNNSTEP, "solve", ctx.lenet_path, *options, "-o", out]
     runs = [run_child(command, ctx.workdir / "stdout") for _ in range(ctx.render_repeats)]
@@ -464,11 +468,15 @@ def _render(ctx: Context, label: str, options: Sequence[str], target: float) -> 
     peak = statistics.median(run.maxrss_mb for run in runs)
     size = out.stat().st_size / 2**20
     n = ctx.render_repeats
-    return [
+    rows = [
         Row(f"LeNet layer {label}, wall, median of {n}",
             f"{seconds(wall)} (CPU {seconds(cpu)}), {size:.1f} MiB written, "
             f"peak RSS {peak:.0f} MiB", f"< {target:g} s", wall < target),
     ]
+    if megabytes is not None:
+        rows.append(Row(f"LeNet layer {label}, peak RSS of the child, median of {n}",
+                        f"{peak:.0f} MiB", f"< {megabytes:g} MB", peak < megabytes))
+    return rows
 
 
 def measure_lenet_text(ctx: Context) -> list[Row]:
@@ -479,7 +487,7 @@ def measure_lenet_text(ctx: Context) -> list[Row]:
 def measure_lenet_latex(ctx: Context) -> list[Row]:
     return _render(ctx, "every term as LaTeX (`--max-terms 0`)",
                    ["--format", "latex", "--max-terms", "0", "--max-work", "0"],
-                   LENET_LATEX_SECONDS_TARGET)
+                   LENET_LATEX_SECONDS_TARGET, LENET_LATEX_MEGABYTES_TARGET)
 
 
 # --------------------------------------------------------------------------

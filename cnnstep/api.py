@@ -6,14 +6,14 @@ examples use a 2×2 input, a 1×1 filter and a target.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cnnstep.engine import Solution
-from cnnstep.numbers import long_numbers
+from cnnstep.numbers import printing
 from cnnstep.problem import (
     SYMBOLIC_2D,
     Layer,
@@ -36,7 +36,7 @@ from cnnstep.training import train
 
 if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
-    from cnnstep.derivation import Derivation
+    from cnnstep.derivation import Derivation, Step
     from cnnstep.derivation.builder import Detail
 
 #: wrong entries of a marked hand calculation worked out in full, at the most
@@ -109,7 +109,7 @@ class _Shown:
         >>> cnnstep.solve(problem).render("json") == cnnstep.solve(problem).to_json()
         True
         """
-        with long_numbers():
+        with printing():
             return self._render(format, options, max_terms=max_terms, only=only,
                                 detail=detail)
 
@@ -120,6 +120,44 @@ class _Shown:
             return printer.result(self._printed_result(), self.approximate_keys())
         return printer.derivation(self.checked_derivation(format, max_terms=max_terms, only=only,
                                                           detail=detail), options or Options())
+
+    def stream(self, format: str = "text", options: Options | None = None, *,
+               max_terms: int | None = None, only: Iterable[str] = (),
+               detail: Detail = "full") -> Iterator[str]:
+        """:meth:`render` in pieces, to be written one after another as they come:
+        the derivation is built a step at a time, and a format that can (LaTeX)
+        lays each step out before the next is built, so that the whole text is
+        never held at once. A selection that names nothing, or more work than
+        the limit allows, is refused here, before any piece is made.
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]], "target": [[0, 1], [1, 2]]}
+        >>> worked = cnnstep.solve(problem)
+        >>> "".join(worked.stream("latex")) == worked.render("latex")
+        True
+        """
+        printer = renderer(format)
+        if not printer.worked:
+            return iter((self.render(format, options),))
+        with printing():
+            head, steps = self.lazy_derivation(format, max_terms=max_terms, only=only,
+                                               detail=detail)
+        return _printed(printer.stream(head, steps, options or Options()))
+
+    def lazy_derivation(self, format: str, *, max_terms: int | None = None,
+                        only: Iterable[str] = (), detail: Detail = "full",
+                        ) -> tuple[Derivation, Iterator[Step]]:
+        """:meth:`checked_derivation` as its head (no steps) and its steps, built
+        as they are asked for where the derivation allows.
+
+        >>> formulas = cnnstep.solve({"input": {"shape": [3, 3]}, "filter": {"shape": [2, 2]}})
+        >>> head, steps = formulas.lazy_derivation("latex")
+        >>> head.steps, next(steps).title
+        ((), 'Output size')
+        """
+        from dataclasses import replace
+
+        whole = self.checked_derivation(format, max_terms=max_terms, only=only, detail=detail)
+        return replace(whole, steps=()), iter(whole.steps)
 
     def checked_derivation(self, format: str, *, max_terms: int | None = None,
                            only: Iterable[str] = (), detail: Detail = "full") -> Derivation:
@@ -260,6 +298,17 @@ class _Shown:
         return self.render("html", Options(fragment=True))
 
 
+def _printed(pieces: Iterator[str]) -> Iterator[str]:
+    """The pieces of a printer, made with Python's limit on the digits of an
+    integer lifted and the collector of cycles paused (:func:`~cnnstep.numbers.printing`)."""
+    while True:  # paused while a piece is made, not while the caller writes it
+        with printing():
+            piece = next(pieces, None)
+        if piece is None:
+            return
+        yield piece
+
+
 class Worked(_Shown):
     """A solved layer: its exact result and its worked derivation in every format.
 
@@ -368,6 +417,29 @@ class Worked(_Shown):
                                max_work=self.max_work)
         return derive(self.solution, max_terms=limit, only=only, detail=detail,
                       max_work=self.max_work)
+
+    def lazy_derivation(self, format: str, *, max_terms: int | None = None,
+                        only: Iterable[str] = (), detail: Detail = "full",
+                        ) -> tuple[Derivation, Iterator[Step]]:
+        """The derivation's head and its steps, each built when it is reached;
+        one training step with numbers makes a step's equations as they are read
+        (its blocks an :class:`~cnnstep.derivation.nodes.Unfolding`, read once).
+
+        >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]]}
+        >>> head, steps = cnnstep.solve(problem).lazy_derivation("text")
+        >>> [step.key for step in steps]
+        ['given', 'shapes', 'forward']
+        """
+        if self.symbolic or self.problem.steps > 1:  # these are put together whole
+            return super().lazy_derivation(format, max_terms=max_terms, only=only,
+                                           detail=detail)
+        from cnnstep.derivation import DEFAULT_MAX_TERMS
+        from cnnstep.derivation.assemble import derive_lazily
+
+        self.check_work(format, max_terms=max_terms, only=only)
+        limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
+        return derive_lazily(self.solution, max_terms=limit, only=only, detail=detail,
+                             max_work=self.max_work, unfold=True)
 
     def questions(self, format: str = "text", options: Options | None = None) -> str:
         """The exercise's question sheet in one of :data:`cnnstep.render.FORMATS`: the
@@ -605,7 +677,7 @@ def render_report(report: Report, title: str, format: str = "text",
     <BLANKLINE>
     """
     printer = renderer(format)
-    with long_numbers():
+    with printing():
         return printer.report(report, title, working(report) if printer.worked else None,
                               options or Options())
 

@@ -150,6 +150,14 @@ def write(text: str, to: Path | None, inputs: Iterable[Path] = ()) -> None:
         raise fail(str(error)) from None
 
 
+def write_pieces(pieces: Iterable[str], to: Path | None, inputs: Iterable[Path] = ()) -> None:
+    """:func:`write` of a result made in pieces, each written as it comes."""
+    try:
+        output.write_pieces(pieces, to, inputs=inputs)
+    except output.OutputError as error:
+        raise fail(str(error)) from None
+
+
 def notes(problem: Problem | Layer, file: Path) -> None:
     """What the problem's reading has to say besides the result."""
     from cnnstep.problem import where
@@ -369,8 +377,13 @@ def solve(
         _emit(shown.questions(shape, options), to, [file], program)
         return
     try:
-        text = shown.render(shape, options, max_terms=max_terms, only=only or (),
-                            detail=(detail or Detail.full).value)
+        # written as it is made, but the PDF: pdflatex reads the whole document
+        pieces = shown.stream(shape, options, max_terms=max_terms, only=only or (),
+                              detail=(detail or Detail.full).value)
+        if program is None:
+            write_pieces(pieces, to, [file])
+            return
+        text = "".join(pieces)
     except SelectionError as error:
         raise fail(f"--only {error}") from None
     except ProblemError as error:  # a result JSON cannot hold, or too much work

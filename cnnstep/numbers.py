@@ -7,6 +7,7 @@ the nearest binary float, so the JSON reader hands literals to us as text.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 import sys
@@ -252,3 +253,22 @@ def long_numbers() -> Iterator[None]:
         yield
     finally:
         sys.set_int_max_str_digits(previous)
+
+
+@contextmanager
+def printing() -> Iterator[None]:
+    """:func:`long_numbers`, and Python's collector of reference cycles paused.
+
+    A large derivation is millions of small immutable nodes, made and printed
+    and let go, none in a cycle; the collector would walk every one of them
+    again each time enough new ones were made, which costs more than making
+    them. It runs again as before once the printing is done.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with long_numbers():
+            yield
+    finally:
+        if enabled:
+            gc.enable()

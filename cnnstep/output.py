@@ -18,8 +18,9 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 #: the path that means standard output
 STDOUT = "-"
@@ -79,9 +80,49 @@ def write(text: str, output: Path | str | None, *, inputs: Iterable[Path | str] 
     write_bytes(text.encode("utf-8"), Path(output), inputs=inputs)
 
 
+def write_pieces(pieces: Iterable[str], output: Path | str | None, *,
+                 inputs: Iterable[Path | str] = ()) -> None:
+    """Text made in pieces, written as they come, as :func:`write` writes it whole:
+    to standard output, or to a file that appears (atomically) once the last
+    piece is written."""
+    if output is None or str(output) == STDOUT:
+        for text in _gathered(pieces):
+            to_stdout(text)
+        return
+
+    def fill(handle: BinaryIO) -> None:
+        for text in _gathered(pieces):
+            handle.write(text.encode("utf-8"))
+
+    _atomically(Path(output), fill, inputs)
+
+
+def _gathered(pieces: Iterable[str]) -> Iterator[str]:
+    """The pieces joined into runs of at least :data:`CHUNK` characters (the last
+    may be shorter), so that many small pieces make few writes."""
+    run: list[str] = []
+    size = 0
+    for piece in pieces:
+        run.append(piece)
+        size += len(piece)
+        if size >= CHUNK:
+            yield "".join(run)
+            run, size = [], 0
+    if run:
+        yield "".join(run)
+
+
 def write_bytes(data: bytes, target: Path, *, inputs: Iterable[Path | str] = ()) -> None:
     """``data`` to the file ``target`` atomically: written beside it under a temporary
     name, then renamed over it; never over one of ``inputs``."""
+    _atomically(target, lambda handle: handle.write(data), inputs)
+
+
+def _atomically(target: Path, fill: Callable[[BinaryIO], object],
+                inputs: Iterable[Path | str]) -> None:
+    """What ``fill`` writes, to the file ``target``: written beside it under a
+    temporary name, then renamed over it; never over one of ``inputs``. The
+    temporary file is removed if anything goes wrong on the way."""
     for given in inputs:
         if str(given) != STDOUT and _same_file(target, Path(given)):
             raise OutputError(f"{target}: this is an input file; it is not overwritten")
@@ -94,7 +135,7 @@ def write_bytes(data: bytes, target: Path, *, inputs: Iterable[Path | str] = ())
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                                  suffix=".tmp")
         with open(descriptor, "wb") as handle:
-            handle.write(data)
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
         mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
@@ -102,10 +143,17 @@ def write_bytes(data: bytes, target: Path, *, inputs: Iterable[Path | str] = ())
             os.chmod(temporary, mode)
         os.replace(temporary, target)
     except OSError as error:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+        _remove(temporary)
         raise OutputError(f"{target}: cannot write: {error.strerror or error}") from None
+    except BaseException:  # the pieces stopped coming: no half-written file is left
+        _remove(temporary)
+        raise
+
+
+def _remove(temporary: str | None) -> None:
+    if temporary is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
 
 
 def _umask() -> int:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from cnnstep.api import Worked
 from cnnstep.derivation import ExamQuestion, Exercises
-from cnnstep.numbers import long_numbers
+from cnnstep.numbers import printing
 from cnnstep.problem import STDIN, ProblemError, where
 from cnnstep.quantities import SelectionError
 from cnnstep.render import Options, renderer
@@ -109,7 +109,7 @@ class ProblemSet:
         """
         only = tuple(only)
         printer = renderer(format)
-        with long_numbers():
+        with printing():
             if not printer.worked:
                 return printer.results([
                     (exercise_name(source), worked.result, worked.approximate_keys())
@@ -128,7 +128,7 @@ class ProblemSet:
         printer = renderer(format)
         if not printer.worked:
             raise ValueError(f"the {format} format prints results, not a question sheet")
-        with long_numbers():
+        with printing():
             sheets = self._each(lambda _, worked: sheet(worked.solution), progress)
             whole = sum((total(worked.solution) for worked in self.worked), Fraction(0))
             return printer.exercises(
@@ -156,7 +156,7 @@ class ProblemSet:
             worked.check_work("latex", max_terms=max_terms)
             return exam_question(worked.solution, exercise_name(source), limit)
 
-        with long_numbers():
+        with printing():
             questions = self._each(question, progress)
             return exam(questions, answers=answers, options=options)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 from cnnstep import budget
@@ -24,7 +24,7 @@ from cnnstep.derivation import (
     update,
 )
 from cnnstep.derivation.builder import Detail, Plan
-from cnnstep.derivation.nodes import Derivation, Equation, Step
+from cnnstep.derivation.nodes import Deferred, Derivation, Equation, Step, Unfolding
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.engine import Solution
 from cnnstep.numbers import terminates
@@ -152,7 +152,25 @@ def written_in_fractions(p: Problem) -> bool:
 def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
            only: Iterable[str] | Selection = (), detail: Detail = "full",
            max_work: int | None = None) -> Derivation:
-    """The worked solution of a solved layer.
+    """The worked solution of a solved layer: :func:`derive_lazily`'s head with
+    every step built.
+    """
+    head, worked = derive_lazily(solution, max_terms=max_terms, only=only, detail=detail,
+                                 max_work=max_work)
+    return replace(head, steps=tuple(worked))
+
+
+def derive_lazily(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
+                  only: Iterable[str] | Selection = (), detail: Detail = "full",
+                  max_work: int | None = None,
+                  unfold: bool = False) -> tuple[Derivation, Iterator[Step]]:
+    """The worked solution of a solved layer, as its head (a :class:`Derivation`
+    with no steps: its title, notation and settings) and its steps, each built
+    when it is asked for, so that a printer can write one out and let it go
+    before the next is built. Steps with no blocks are left out. With
+    ``unfold`` (and no selection, one training step), a step's equations are
+    made as its blocks are read: those steps are :class:`Unfolding` blocks,
+    to be read once.
 
     ``max_terms`` bounds the products printed in full (0: no bound); beyond it
     each step works out its first entries and says what it left out. ``only``
@@ -181,12 +199,14 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         # an exercise's key: the asked quantities and entries, and the steps they rest on
         selection = Selection.parse((text for text, _ in p.questions), layer, available, (),
                                     context=True)
-    if solution.images:
-        return batch.derive_batch(solution, derive, selected_plan, trim, max_terms=max_terms,
-                                  selection=selection, detail=detail,
-                                  title=batch.batch_title(title(layer), p.batch))
+    if solution.images:  # a batch: each image's steps, then the sum, built whole
+        whole = batch.derive_batch(solution, derive, selected_plan, trim, max_terms=max_terms,
+                                   selection=selection, detail=detail,
+                                   title=batch.batch_title(title(layer), p.batch))
+        return replace(whole, steps=()), iter(whole.steps)
     plan = selected_plan(solution, selection, max_terms, detail)
     builder = NumericBuilder(solution, plan)
+    builder.deferred = unfold and selection is None and not isinstance(solution, Trained)
     per = terms_per_entry(layer)
     counts = {key: len(builder.entries(key)) for key in per
               if key != "loss" and key in available}
@@ -201,11 +221,11 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     if isinstance(solution, Trained):
         worked = trained(solution, list(worked), max_terms,
                          detail if selection is None else None)
-    return Derivation(
+    head = Derivation(
         title=title(layer),
         notation=p.notation,
         compact=builder.compact,
-        steps=tuple(step for step in worked if step.blocks),
+        steps=(),
         largest_index=largest - 1 + p.notation.index_base,
         shortened=shortened,
         one_channel=layer.channels == 1,
@@ -213,6 +233,16 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         fractions=written_in_fractions(p),
         one_row=layer.layout.one_row,
     )
+    if builder.deferred:
+        worked = (unfolded(step) for step in worked)
+    return head, (step for step in worked if step.blocks)
+
+
+def unfolded(step: Step) -> Step:
+    """A step whose equations are :class:`Deferred` with its blocks an Unfolding."""
+    if any(isinstance(block, Deferred) for block in step.blocks):
+        return replace(step, blocks=Unfolding(step.blocks))
+    return step
 
 
 #: the steps a problem's layer is worked in once, not at each training step

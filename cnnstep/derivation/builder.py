@@ -9,14 +9,25 @@ a quantity, and the one helper each step uses to work out its entries —
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 
-from cnnstep.derivation.nodes import Add, Block, Expr, Matrix, Num, Omitted, Sym, Text
+from cnnstep.derivation.nodes import (
+    Add,
+    Block,
+    Deferred,
+    Expr,
+    Matrix,
+    Num,
+    Omitted,
+    Sym,
+    Text,
+)
 from cnnstep.problem import Array, Layer
 from cnnstep.quantities import entry_text, full_shape, symbol_role
 
@@ -153,6 +164,9 @@ class Builder:
     def __init__(self, layer: Layer, plan: Plan) -> None:
         self.layer = layer
         self.plan = plan
+        #: the equations of :meth:`work_out` are made when the step's blocks are read
+        #: (a :class:`Deferred` block, for a step that is an :class:`Unfolding`)
+        self.deferred = False
         self.nodes = Symbols()
         self.base = layer.notation.index_base
         self.compact = layer.compact
@@ -169,6 +183,12 @@ class Builder:
             self.x_sym[:, ph : ph + h, pw : pw + w] = self.nodes.syms("input", layer.input_shape)
         self.k_sym = self.nodes.syms("filter", layer.filter_shape)
         self.g_sym = self.nodes.syms("grad_output", layer.output_shape)
+
+    @cached_property
+    def x_real(self) -> Array:
+        """Where the padded input holds an entry of the input (not padding)."""
+        real: Array = self.x_sym != None  # noqa: E711
+        return real
 
     def sym(self, role: str, index: Index = ()) -> Sym:
         return self.nodes.sym(role, index)
@@ -239,13 +259,17 @@ class Builder:
             skip = {e for group in grouped for e in group.entries}
             every = [e for e in every if e not in skip]
         chosen = self.plan.pick(key, every, example)
-        blocks: list[Block] = []
-        for e in chosen:
-            made = equation(e)
-            if isinstance(made, Block):
-                blocks.append(made)
-            else:
-                blocks.extend(made)
+
+        def equations() -> Iterator[Block]:
+            for e in chosen:
+                made = equation(e)
+                if isinstance(made, Block):
+                    yield made
+                else:
+                    yield from made
+
+        blocks: list[Block] = ([Deferred((), equations)] if self.deferred and chosen
+                               else list(equations()))
         blocks += [self.zero_line(key, group) for group in grouped]
         if len(chosen) < len(every) and self.plan.in_full(key) and self.plan.detail != "answers":
             done = set(chosen)

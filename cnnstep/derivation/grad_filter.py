@@ -132,5 +132,4 @@ def geometry_terms(b: NumericBuilder, e: Index) -> int:
     f, local, m, n = e
     c = b.layer.channels_of(f)[local]
     rows, cols = geometry.reach(b.layer, *tap(b, m, n))
-    x = b.x_sym[c, rows, cols]
-    return int(((x != None) & ~b.masked[f]).sum())  # noqa: E711
+    return int((b.x_real[c, rows, cols] & ~b.masked[f]).sum())

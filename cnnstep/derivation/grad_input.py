@@ -21,6 +21,8 @@ correlation, with no rotation.
 
 from __future__ import annotations
 
+import numpy as np
+
 from cnnstep import engine, geometry
 from cnnstep.derivation.builder import Index, Zeros, sums
 from cnnstep.derivation.nodes import (
@@ -37,6 +39,7 @@ from cnnstep.derivation.nodes import (
 )
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.derivation.words import axes, count, group_words, size
+from cnnstep.exact import IntArray
 
 
 def step(b: NumericBuilder) -> Step:
@@ -54,6 +57,7 @@ def step(b: NumericBuilder) -> Step:
     sh, sw = p.stride
     approximate = b.approximate("grad_input")
     strided = p.stride != (1, 1)
+    _, h, w = grad.shape
     _, spread_h, spread_w = s.spread_grad.shape
     _, grad_h, grad_w = s.padded_grad.shape
     padded_grads = b.matrices((Whole("padded_grad"),), s.padded_grad, "output",
@@ -78,19 +82,32 @@ def step(b: NumericBuilder) -> Step:
         _, row, col = e
         return bool(row + ph + eh <= grad_h and col + pw + ew <= grad_w)
 
-    def kept(e: Index) -> int:
-        """How many terms entry ``e`` keeps (-1: its window is off the gradient)."""
-        if not reached(e):
-            return -1
-        _, row, col = e
-        total = 0
-        mine = b.layer.filters_of(e[0])
-        for m in range(kh):
-            for n in range(kw):
-                at = source(row + ph + m * dh, col + pw + n * dw)
-                if at is not None:
-                    total += int((~b.masked[mine.start : mine.stop, at[0], at[1]]).sum())
-        return total
+    def kept() -> dict[Index, int]:
+        """How many terms each entry keeps (-1: its window is off the gradient): the
+        filters of the entry's group not masked at each place of its window of the
+        padded gradient."""
+        places = [(row, col, at) for row in range(grad_h) for col in range(grad_w)
+                  if (at := source(row, col)) is not None]
+
+        def totals(unmasked: IntArray) -> IntArray:
+            live = np.zeros((grad_h + ph + kh * dh + h, grad_w + pw + kw * dw + w),
+                            dtype=np.int64)
+            for row, col, at in places:
+                live[row, col] = unmasked[at]
+            total = np.zeros((h, w), dtype=np.int64)
+            for m in range(kh):
+                for n in range(kw):
+                    top, left = ph + m * dh, pw + n * dw
+                    total += live[top:top + h, left:left + w]
+            return total
+
+        by_group: dict[range, IntArray] = {}
+        for c in {e[0] for e in entries}:
+            mine = b.layer.filters_of(c)
+            if mine not in by_group:
+                by_group[mine] = totals((~b.masked[mine.start : mine.stop]).sum(axis=0))
+        return {e: int(by_group[b.layer.filters_of(e[0])][e[1], e[2]]) if reached(e) else -1
+                for e in entries}
 
     def terms(e: Index, f: int) -> tuple[list[Expr], list[Expr]]:
         channel, row, col = e
@@ -136,7 +153,7 @@ def step(b: NumericBuilder) -> Step:
                         window, shown, approximate=approximate)
 
     entries = b.entries("grad_input")
-    counts = {e: kept(e) for e in entries}
+    counts = kept()
     unreached = tuple(e for e in entries if counts[e] < 0)
     empty = tuple(e for e in entries if counts[e] == 0)
     rot: Expr = Whole("filter") if flipped else Call("rot180", (Whole("filter"),))

@@ -11,7 +11,7 @@ no renderer computes one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -298,6 +298,31 @@ class Table:
 Block = Text | Matrix | Equation | Omitted | Table
 
 
+@dataclass(frozen=True, slots=True)
+class Deferred(Text):
+    """Blocks of a step made only when its blocks are read (see :class:`Unfolding`):
+    the equations of the entries a step works out, for a derivation written out
+    as it is built. It stands in a step's blocks only inside an Unfolding."""
+
+    make: Callable[[], Iterator[Block]]
+
+
+class Unfolding(tuple[Block, ...]):
+    """A step's blocks, some of them :class:`Deferred`: reading them makes those
+    (each equation when it is reached), so that a step of many equations is
+    never held whole. They are made once: read them once, in order.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[Block]:
+        for block in super().__iter__():
+            if isinstance(block, Deferred):
+                yield from block.make()
+            else:
+                yield block
+
+
 @dataclass(frozen=True)
 class Step:
     key: str
@@ -338,11 +363,7 @@ class Derivation:
     def numbered(self) -> Iterator[tuple[int, Step]]:
         """Each step with its number; an unnumbered step (the givens) has 0 and does
         not count."""
-        number = self.first_step - 1
-        for step in self.steps:
-            if step.numbered:
-                number += 1
-            yield (number if step.numbered else 0), step
+        return number_steps(self.steps, self.first_step)
 
     def equations(self) -> Iterator[Equation]:
         for step in self.steps:
@@ -351,6 +372,16 @@ class Derivation:
                     yield block
 
 
+
+
+def number_steps(steps: Iterable[Step], first: int = 1) -> Iterator[tuple[int, Step]]:
+    """Each step with its number, counting from ``first``; an unnumbered step (the
+    givens) has 0 and does not count."""
+    number = first - 1
+    for step in steps:
+        if step.numbered:
+            number += 1
+        yield (number if step.numbered else 0), step
 
 
 # --------------------------------------------------------------------------

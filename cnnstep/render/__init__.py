@@ -14,14 +14,14 @@ imported when the format is first looked up.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
-    from cnnstep.derivation import Derivation, Exercises
+    from cnnstep.derivation import Derivation, Exercises, Step
 
 #: one answers file of a batch: its name, and its report or the error that stopped it
 Outcome = tuple[str, "Report | str"]
@@ -88,6 +88,17 @@ class Renderer:
 
     def derivation(self, derivation: Derivation, options: Options) -> str:
         raise NotImplementedError(f"{self.name} prints the result, not a derivation")
+
+    def stream(self, head: Derivation, steps: Iterable[Step], options: Options) -> Iterator[str]:
+        """:meth:`derivation` in pieces, to be written one after another: the
+        derivation's ``head`` (its steps left out) and its ``steps``, built as
+        they are asked for. A format that cannot lay a step out before it has
+        seen every one builds them all first and gives its whole text."""
+        from dataclasses import replace
+
+        # an Unfolding's blocks are read once, here: a printer may read them again
+        whole = tuple(replace(step, blocks=tuple(step.blocks)) for step in steps)
+        yield self.derivation(replace(head, steps=whole), options)
 
     def result(self, result: Mapping[str, Any], approximate: frozenset[str]) -> str:
         """The result object; keys in ``approximate`` hold float approximations."""

@@ -9,10 +9,10 @@ compute one.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from cnnstep.derivation import (
     Add,
@@ -153,17 +153,29 @@ class ExprPrinter:
         self.settings = settings
         self._cache: dict[int, tuple[Expr, str]] = {}
         self._operands: dict[tuple[int, str], str] = {}
+        #: the text of a symbol or number as a factor, by the node's id (the node
+        #: is kept in ``_cache``, so its id cannot be reused meanwhile)
+        self._factors: dict[int, str] = {}
+        #: the text of each value printed as a result
+        self._values: dict[Fraction, str] = {}
+        #: the ``_print_<Type>`` method of each type of node
+        self._methods: dict[type, Callable[[Any], str]] = {}
 
     def doprint(self, node: Expr) -> str:
         if isinstance(node, Sym | Num):  # interned: worth caching
             cached = self._cache.get(id(node))
             if cached is None:
                 # the node is kept with its text, so its id cannot be reused meanwhile
-                cached = (node, getattr(self, f"_print_{type(node).__name__}")(node))
+                cached = (node, self._method(type(node))(node))
                 self._cache[id(node)] = cached
             return cached[1]
-        result: str = getattr(self, f"_print_{type(node).__name__}")(node)
-        return result
+        method = self._methods.get(type(node)) or self._method(type(node))
+        return method(node)
+
+    def _method(self, kind: type) -> Callable[[Any], str]:
+        method: Callable[[Any], str] = getattr(self, f"_print_{kind.__name__}")
+        self._methods[kind] = method
+        return method
 
     # numbers -------------------------------------------------------------
     def is_rounded(self, node: Num) -> bool:
@@ -215,6 +227,12 @@ class ExprPrinter:
 
     def value(self, value: Fraction) -> str:
         """A result: exact, or a fraction with its rounded decimal beside it."""
+        text = self._values.get(value)
+        if text is None:
+            text = self._values[value] = self._value(value)
+        return text
+
+    def _value(self, value: Fraction) -> str:
         if terminates(value):
             if self.as_fraction(value):
                 return self.fraction(value)
@@ -317,6 +335,8 @@ class ExprPrinter:
                     inner[0] = opening + inner[0]
                     inner[-1] += closing
                     out += inner
+                elif type(term) is Mul:  # a product needs no brackets in a sum
+                    out.append(self._print_Mul(term))
                 else:
                     out.append(self.operand(term, "term" if k else "first"))
             return out
@@ -343,7 +363,21 @@ class ExprPrinter:
         return f"{left} {self.minus} {right}"
 
     def _print_Mul(self, node: Mul) -> str:
-        return self.times.join(self.operand(factor, "factor") for factor in node.factors)
+        known = self._factors
+        if len(node.factors) == 2:  # most products: both factors known
+            left, right = node.factors
+            first, second = known.get(id(left)), known.get(id(right))
+            if first is not None and second is not None:
+                return first + self.times + second
+        texts = []
+        for factor in node.factors:
+            text = known.get(id(factor))
+            if text is None:
+                text = self.operand(factor, "factor")
+                if isinstance(factor, Sym | Num):  # interned leaves, kept in _cache
+                    known[id(factor)] = text
+            texts.append(text)
+        return self.times.join(texts)
 
     def _print_Group(self, node: Group) -> str:
         body = node.body

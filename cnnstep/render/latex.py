@@ -28,7 +28,8 @@ a batch is one table.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby
@@ -46,6 +47,7 @@ from cnnstep.derivation import (
     Text,
 )
 from cnnstep.derivation import Table as Rows
+from cnnstep.derivation.nodes import number_steps
 from cnnstep.numbers import display
 from cnnstep.render import Options, Outcome, Renderer, prose
 from cnnstep.render.expr import LatexPrinter, Settings, latex_escape
@@ -106,6 +108,8 @@ PREAMBLE = r"""\documentclass[10pt]{article}
   \setlength{\abovedisplayshortskip}{2pt plus 2pt}%
   \setlength{\belowdisplayshortskip}{2pt plus 2pt}}
 """ + MACROS + "\\begin{document}\n"
+#: characters of a body held in a temporary file read back at a time
+SPOOL_CHUNK = 1 << 20
 #: what a fragment needs of the document it is pasted into, and its commands
 FRAGMENT_NEEDS = "% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx,xcolor}\n" + MACROS
 
@@ -234,21 +238,29 @@ def fill(pieces: list[str], width: float, sizes: Sequence[float] | None = None) 
     low, high = max(sizes) + _PLUS_EMS, width
     while high - low > 0.5:
         middle = (low + high) / 2
-        if _lines_needed(sizes, middle) > count:
+        if _lines_needed(sizes, middle, count) > count:
             low = middle
         else:
             high = middle
     return fill_greedily(pieces, high, sizes)
 
 
-def _lines_needed(sizes: Sequence[float], width: float) -> int:
-    """How many lines :func:`fill_greedily` makes of terms this wide."""
+def _lines_needed(sizes: Sequence[float], width: float, most: int | None = None) -> int:
+    """How many lines :func:`fill_greedily` makes of terms this wide; once past
+    ``most``, any number above it."""
     count, used, last = 1, sizes[0], len(sizes) - 1
-    for k in range(1, len(sizes)):
-        if used + _PLUS_EMS + sizes[k] + (_PLUS_EMS if k < last else 0.0) > width:
-            count, used = count + 1, sizes[k]
+    plus = _PLUS_EMS
+    most = last + 1 if most is None else most
+    for k in range(1, last):  # a line that goes on ends with its own +
+        size = sizes[k]
+        if used + plus + size + plus > width:
+            count, used = count + 1, size
+            if count > most:
+                return count
         else:
-            used += _PLUS_EMS + sizes[k]
+            used += plus + size
+    if last > 0 and used + plus + sizes[last] > width:
+        count += 1
     return count
 
 
@@ -286,6 +298,20 @@ def shrink(math: str, inline: bool = False) -> str:
 
 
 _BEFORE_DISPLAY = re.compile(r"\n\n+\\begin\{align\*\}")
+
+
+def _displays_joined(pieces: Iterable[str]) -> Iterator[str]:
+    """The pieces with no blank line before a display: a display joins the
+    paragraph before it, where a blank line would set an empty line above it."""
+    held = ""  # the line breaks that end what has gone before
+    for piece in pieces:
+        text = _BEFORE_DISPLAY.sub(r"\n\\begin{align*}", held + piece)
+        kept = text.rstrip("\n")
+        held = text[len(kept):]
+        if kept:
+            yield kept
+    if held:
+        yield held
 
 
 def document(body: str, fragment: bool = False) -> str:
@@ -344,6 +370,10 @@ class LatexRenderer:
         self.width = FRAGMENT_EMS if options.fragment else DOCUMENT_EMS
         #: whether the grey of padding and inserted zeros has been explained
         self.fillers_told = False
+        #: the most columns of a matrix laid out so far
+        self.widest = 0
+        #: the note of each span of a window too large to draw, once written
+        self.spans: dict[tuple[str | Expr, ...], str] = {}
 
     def math(self, node: Expr) -> str:
         return self.printer.doprint(node)
@@ -382,48 +412,86 @@ class LatexRenderer:
         return self.paragraph(r"\emph{" + self.sentence(words) + "}")
 
     # the derivation -----------------------------------------------------
-    def setup(self) -> list[str]:
-        """What the body needs set before it starts."""
-        matrices = [m for s in self.d.steps for b in s.blocks
-                    for m in ((b,) if isinstance(b, Matrix) else
-                              b.window_of if isinstance(b, Equation) else ())]
-        widest = max((m.values.shape[1] for m in matrices), default=0)
-        if widest > 10:  # bmatrix allows 10 columns unless told otherwise
-            return [f"\\setcounter{{MaxMatrixCols}}{{{widest}}}\n"]
-        return []
+    def setup(self) -> str:
+        """What the body needs set before it starts, once its steps have been
+        laid out: the columns of the widest matrix, when bmatrix's 10 are too few."""
+        if self.widest > 10:  # bmatrix allows 10 columns unless told otherwise
+            return f"\\setcounter{{MaxMatrixCols}}{{{self.widest}}}\n"
+        return ""
 
     def body(self, title: bool = True) -> str:
-        out = self.setup()
-        if title:
-            out.append(self.heading(1, self.d.title))
-        if self.d.shortened:
-            out.append(self.note(prose.shortened(self.hints)))
-        for number, step in self.d.numbered():
-            out.append(self.step(number, step))
-        # a display joins the paragraph before it: a blank line there would set an
-        # empty line above every equation
-        return _BEFORE_DISPLAY.sub(r"\n\\begin{align*}", "\n".join(out))
+        text = "".join(self.chunks(self.d.steps, title))
+        setup = self.setup()
+        return setup + "\n" + text if setup and text else setup + text
 
-    def step(self, number: int, step: Step) -> str:
-        """A step's heading and blocks. One after another, one-line equations
-        share a display, as many to a row as fit; so do matrices; and equations
-        with their windows beside them stand in one display, a row each."""
-        parts = [self.heading(2, prose.step_heading(number, step))]
-        laid = [self.lay_out(block) for block in step.blocks]
+    def chunks(self, steps: Iterable[Step], title: bool = True) -> Iterator[str]:
+        """The body after :meth:`setup`, in pieces, each step laid out as it comes."""
+        def pieces() -> Iterator[str]:
+            first = True
+            if title:
+                yield self.heading(1, self.d.title)
+                first = False
+            if self.d.shortened:
+                yield "" if first else "\n"
+                yield self.note(prose.shortened(self.hints))
+                first = False
+            for number, step in number_steps(steps, self.d.first_step):
+                yield "" if first else "\n"
+                yield from self.step(number, step)
+                first = False
+
+        return _displays_joined(pieces())
+
+    def step(self, number: int, step: Step) -> Iterator[str]:
+        """A step's heading and blocks, in pieces. One after another, one-line
+        equations share a display, as many to a row as fit; so do matrices; and
+        equations with their windows beside them stand in one display, a row each.
+
+        The blocks are read once, in order (a step may be an
+        :class:`~cnnstep.derivation.nodes.Unfolding`), each laid out and let go,
+        unless the grey's note is still to come: which block tells it depends on
+        the whole step, so such a step is laid out whole first."""
+        yield self.heading(2, prose.step_heading(number, step))
+        laid: Iterable[tuple[str, object]]
+        if self.fillers_told:
+            laid = (self.lay_out(block) for block in self.measured(step.blocks))
+        else:
+            blocks = list(step.blocks)
+            laid = (self.lay_out(block) for block in self.measured(blocks))
+            grids = {id(grid): grid for block in blocks for grid in self.grids(block)}
+            if prose.has_fillers(grids.values()):
+                laid = list(laid)
         for kind, group in groupby(laid, key=lambda item: item[0]):
+            if kind == "alone":
+                for _, piece in group:
+                    yield "\n"
+                    yield cast(str, piece)
+                continue
             pieces = [piece for _, piece in group]
+            yield "\n"
             if kind == "line":
-                parts.append(self.side_by_side(cast(list[tuple[Equation, str]], pieces)))
+                yield self.side_by_side(cast(list[tuple[Equation, str]], pieces))
             elif kind == "matrix":
-                parts.append(self.matrices(cast(list[Matrix], pieces)))
-            elif kind == "beside":
-                rows = cast(list[tuple[str, str]], pieces)
-                parts.append("".join(told for told, _ in rows) + "\\begin{gather*}\n"
-                             + " \\displaybreak[0]\\\\[2pt]\n".join(row for _, row in rows)
-                             + "\n\\end{gather*}\n")
+                yield self.matrices(cast(list[Matrix], pieces))
             else:
-                parts += cast(list[str], pieces)
-        return "\n".join(parts)
+                rows = cast(list[tuple[str, str]], pieces)
+                yield ("".join(told for told, _ in rows) + "\\begin{gather*}\n"
+                       + " \\displaybreak[0]\\\\[2pt]\n".join(row for _, row in rows)
+                       + "\n\\end{gather*}\n")
+
+    @staticmethod
+    def grids(block: Block) -> tuple[Matrix, ...]:
+        """The matrices a block shows: itself, or the matrices of an equation's window."""
+        if isinstance(block, Matrix):
+            return (block,)
+        return block.window_of if isinstance(block, Equation) else ()
+
+    def measured(self, blocks: Iterable[Block]) -> Iterator[Block]:
+        """The blocks, the widest of their matrices noted (for :meth:`setup`)."""
+        for block in blocks:
+            for grid in self.grids(block):
+                self.widest = max(self.widest, grid.values.shape[1])
+            yield block
 
     def lay_out(self, block: Block) -> tuple[str, object]:
         """How a block is set: ``line`` (a one-line equation, with its line),
@@ -637,8 +705,12 @@ class LatexRenderer:
         if window is None or not grids:
             return ""
         pictures = self.window_pictures(block)
-        if pictures is None:
-            return self.note(prose.window_span(window, self.d.notation.index_base, grids[0]))
+        if pictures is None:  # the same span recurs, filter after filter
+            words = prose.window_span(window, self.d.notation.index_base, grids[0])
+            told = self.spans.get(words)
+            if told is None:
+                told = self.spans[words] = self.note(words)
+            return told
         drawn = pictures.tex
         return self.fillers_note(grids) + self.paragraph("\\noindent " + drawn)
 
@@ -771,6 +843,24 @@ class Latex(Renderer):
 
     def derivation(self, derivation: Derivation, options: Options) -> str:
         return document(LatexRenderer(derivation, options).body(), options.fragment)
+
+    def stream(self, head: Derivation, steps: Iterable[Step], options: Options) -> Iterator[str]:
+        """The document of :meth:`derivation`, each step laid out as it comes. The
+        body is held in a temporary file until the last step has told how wide
+        the widest matrix is, which the document sets before the body starts."""
+        shown = LatexRenderer(head, options)
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as body:
+            written = 0
+            for chunk in shown.chunks(steps):
+                written += body.write(chunk)
+            yield FRAGMENT_NEEDS if options.fragment else PREAMBLE
+            setup = shown.setup()
+            yield setup + "\n" if setup and written else setup
+            body.seek(0)
+            while chunk := body.read(SPOOL_CHUNK):
+                yield chunk
+        if not options.fragment:
+            yield "\\end{document}\n"
 
     def exercises(self, exercises: Exercises, options: Options) -> str:
         """One document (or fragment): each exercise a section."""

@@ -13,7 +13,7 @@ too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from cnnstep.derivation import Derivation, Equation, Exercises, Expr, Matrix, Step
@@ -89,15 +89,15 @@ class MarkdownRenderer(LatexRenderer):
         super().__init__(derivation, options)
         self.fragment, self.width = False, MARKDOWN_EMS
 
-    def setup(self) -> list[str]:
-        return []
+    def setup(self) -> str:
+        return ""
 
-    def step(self, number: int, step: Step) -> str:
+    def step(self, number: int, step: Step) -> Iterator[str]:
         """A step's heading and blocks, each block on its own."""
-        parts = [self.heading(2, prose.step_heading(number, step))]
+        yield self.heading(2, prose.step_heading(number, step))
         for block in step.blocks:
-            parts.append(getattr(self, f"_print_{type(block).__name__}")(block))
-        return "\n".join(parts)
+            yield "\n"
+            yield getattr(self, f"_print_{type(block).__name__}")(block)
 
     # sentences ----------------------------------------------------------
     def words(self, text: str) -> str:

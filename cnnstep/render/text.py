@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
+from rich.control import strip_control_codes
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text as RichText
@@ -146,6 +147,15 @@ class TextRenderer:
         method(block)
         self.spaced, self.printed = apart, True
 
+    def line(self, text: str, style: str = "") -> None:
+        """Text as it is, not wrapped (a soft wrap, left to the terminal). Plain
+        text is written straight after what the console has written, as it would
+        write it (control characters dropped); styled text goes through rich."""
+        if self.plain and "\t" not in text:
+            self.console.file.write(strip_control_codes(text) + "\n")
+        else:
+            self.console.print(RichText(text, style=style), soft_wrap=True)
+
     # sentences --------------------------------------------------------
     def atoms(self, parts: Iterable[str | Expr]) -> list[Atom]:
         """A sentence as atoms: each word, and each expression whole; a formula
@@ -207,7 +217,7 @@ class TextRenderer:
 
     # blocks -----------------------------------------------------------
     def _print_Text(self, block: Text) -> None:
-        self.console.print(RichText(self.sentence(block.parts)), soft_wrap=True)
+        self.line(self.sentence(block.parts))
 
     def inline(self, parts: Iterable[str | Expr]) -> str:
         return "".join(p if isinstance(p, str) else self.printer.doprint(p) for p in parts)
@@ -221,12 +231,12 @@ class TextRenderer:
         self.note((prose.fillers_sentence(blocks, labels=True),))
 
     def _print_Matrix(self, block: Matrix) -> None:
-        self.console.print(RichText(self.sentence(block.label), style="bold"), soft_wrap=True)
+        self.line(self.sentence(block.label), "bold")
         rows, cols = block.values.shape
         if cols <= TABLE_LIMIT and rows <= TABLE_LIMIT and self.table_width(block) <= self.width:
             self.console.print(self.matrix(block))
         else:
-            self.console.print(RichText(self.bands(block)), soft_wrap=True)
+            self.line(self.bands(block))
         self.fillers_note([block])
 
     def table_width(self, block: Matrix) -> int:
@@ -350,10 +360,9 @@ class TextRenderer:
                 self.fillers_note(block.window_of)
                 self.console.print(grids, soft_wrap=True)
             else:
-                self.console.print(RichText(self.sentence(prose.window_span(
-                    block.window, self.d.notation.index_base, first)),
-                    style="dim"), soft_wrap=True)
-        self.console.print(RichText(self.equation(block)), soft_wrap=True)
+                self.line(self.sentence(prose.window_span(
+                    block.window, self.d.notation.index_base, first)), "dim")
+        self.line(self.equation(block))
 
     def equation(self, block: Equation) -> str:
         """``lhs = form`` lines aligned on '=', long sums wrapped at '+'.
@@ -399,7 +408,7 @@ class TextRenderer:
         return lines
 
     def note(self, words: Sequence[str]) -> None:
-        self.console.print(RichText(self.sentence(words), style="italic"), soft_wrap=True)
+        self.line(self.sentence(words), "italic")
 
     def _print_Omitted(self, block: Omitted) -> None:
         self.note(prose.omitted(block, self.hints))
@@ -427,9 +436,8 @@ class TextRenderer:
             atoms += [(f"{head} = {cell}" + ("," if j < len(row) - 1 else ""), True)
                       for j, (head, cell) in enumerate(zip(heads, row, strict=True))]
             lines = wrap_atoms(atoms, self.width - 2)
-            self.console.print(RichText("\n".join(
-                (line if n == 0 else "  " + line) for n, line in enumerate(lines))),
-                soft_wrap=True)
+            self.line("\n".join(
+                (line if n == 0 else "  " + line) for n, line in enumerate(lines)))
 
 
 def _plain(text: str) -> str:
