@@ -153,7 +153,7 @@ TRANSPOSED = {"input": [[1, 2], [3, 4]], "filter": [[1, 0, -1], [2, 1, 0], [0, 1
     ({"padding": "same"}, ("padding:", "conv_transpose", '"same"')),
     ({"padding": [[0, 1], [1, 0]]}, ("padding:", "integer or [ph, pw]")),
     ({"mode": "convolution"}, ("mode:", "conv_transpose")),
-    ({"groups": 2}, ("groups:", "conv_transpose")),
+    ({"groups": 2}, ("groups:", "1 input channel", "conv_transpose")),
 ])
 def test_what_a_transposed_layer_does_not_take_is_one_line(
         tmp_path: Path, extra: dict[str, Any], needles: tuple[str, ...]) -> None:

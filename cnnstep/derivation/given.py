@@ -68,7 +68,8 @@ def step(b: NumericBuilder) -> Step:
                         + ('; mode "convolution": a true convolution, which flips the kernel'
                            if layer.flipped else "")
                         + (f", output_padding {pair(layer.output_padding)}; a transposed "
-                           "convolution (conv_transpose), the filter [C][F][kh][kw]"
+                           "convolution (conv_transpose), the filter "
+                           + ("[C][F/groups][kh][kw]" if layer.groups > 1 else "[C][F][kh][kw]")
                            if layer.transposed else ""))
     else:
         settings.append("no convolution: the input goes straight to the "
