@@ -1090,7 +1090,6 @@ def _transposed(data: Mapping[str, Any], image: tuple[int, ...], input_rank: int
             f"channel{'s' * (channels != 1)}; with conv_transpose groups must divide the "
             "input channels (the filter's first axis)")
     groups = _groups(data, channels, kernel[1] * count)
-    filters = kernel[1] * groups
     stride = _axes(data.get("stride", NumberText("1")), "stride", 1, dims, 1)
     padding = _axes(data.get("padding", NumberText("0")), "padding", 0, dims, 0)
     dilation = _axes(data.get("dilation", NumberText("1")), "dilation", 1, dims, 1)

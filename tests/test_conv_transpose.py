@@ -36,13 +36,16 @@ def _pairs(draw: Any, low: int, high: int) -> tuple[int, int]:
 
 @st.composite
 def transposed_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
-    """A random transposed layer, filter [C][F][kh][kw], with a target or a given dL/dZ,
-    sometimes with a ReLU after it."""
-    channels, filters = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    """A random transposed layer, filter [C][F/groups][kh][kw], with a target or a given
+    dL/dZ, sometimes with a ReLU after it; the padding sometimes above d·(k − 1), which
+    crops the expanded input."""
+    groups = draw(st.integers(1, 2))
+    channels, per_group = groups * draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    filters = groups * per_group
     kh, kw = _pairs(draw, 1, 3)
     stride, dilation = _pairs(draw, 1, 3), _pairs(draw, 1, 2)
     kernel = (kh, kw)
-    padding = tuple(draw(st.integers(0, dilation[a] * (kernel[a] - 1))) for a in range(2))
+    padding = tuple(draw(st.integers(0, dilation[a] * (kernel[a] - 1) + 2)) for a in range(2))
     extra = tuple(draw(st.integers(0, max(stride[a], dilation[a]) - 1)) for a in range(2))
     height, width = _pairs(draw, 1, 3)
     out = [(size - 1) * stride[a] - 2 * padding[a] + dilation[a] * (kernel[a] - 1)
@@ -52,10 +55,12 @@ def transposed_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
     data: dict[str, Any] = {
         "layer": "conv_transpose",
         "input": _grid(draw, DYADIC, (channels, height, width)),
-        "filter": _grid(draw, DYADIC, (channels, filters, kh, kw)),
+        "filter": _grid(draw, DYADIC, (channels, per_group, kh, kw)),
         "stride": list(stride), "padding": list(padding), "dilation": list(dilation),
         "output_padding": list(extra),
     }
+    if groups > 1 or draw(st.booleans()):
+        data["groups"] = groups
     if draw(st.booleans()):
         data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
     if draw(st.booleans()):
@@ -252,3 +257,78 @@ def test_transposed_keys_are_not_keys_of_a_layer_alone(tmp_path: Path, key: str)
     path.write_text(json.dumps({"input": [[1, 2], [3, 4]], "activation": "relu",
                                 key: "conv_transpose" if key == "layer" else 1}))
     assert_one_line_error(invoke("solve", path), key)
+
+
+@settings(PROPERTY, max_examples=8)
+@given(transposed_problems())
+def test_transposed_layers_are_worked_in_every_format(
+        problem: tuple[dict[str, Any], Spec]) -> None:
+    """Groups, crops and all: the worked solution prints in text, LaTeX and Markdown."""
+    import cnnstep
+
+    worked = cnnstep.solve(problem[0])
+    assert isinstance(worked, cnnstep.Worked)
+    for output in (worked.to_text(), worked.to_latex(), worked.to_markdown()):
+        assert "Gradient with respect to the input" in output
+
+
+GROUPED = {"layer": "conv_transpose", "groups": 2, "stride": 2,
+           "input": [[[1, 2], [3, 4]], [[0, 1], [-1, 2]]],
+           "filter": [[[[1, 0], [2, 1]], [[0, 1], [1, 0]]], [[[1, -1], [0, 2]], [[2, 0], [0, 1]]]],
+           "bias": [1, 0, 0, -1]}
+
+
+def test_groups_keep_each_input_channel_to_its_own_output_channels() -> None:
+    """groups 2, filter [2][2][2][2]: input channel 1 feeds output channels 1–2 only,
+    input channel 2 feeds 3–4 (PyTorch's conv_transpose2d numbers)."""
+    solution = solve(problem_from_data(GROUPED | {"grad_output": [[[1] * 4] * 4] * 4}))
+    assert solution.conv.shape == (4, 4, 4)
+    # Z[0] = X[0] ⊛ K[0, 0] + 1 scattered with stride 2: the corner is X[0,0,0]·K[0,0,0,0] + 1
+    assert solution.conv[0, 0, 0] == 2 and solution.conv[2, 0, 0] == 0 * 1 + 0
+    assert solution.conv[3, 3, 3].numerator == 2 * 1 - 1
+    # dL/dK[c, f] sums X[c] only: every weight of K[0] meets Σ X[0] = 10
+    assert {int(v) for v in solution.grad_filter[0].flat} == {10}
+    assert {int(v) for v in solution.grad_filter[1].flat} == {2}
+    # dL/dX[c] sums the weights of c's own output channels: K[0] holds 6, K[1] holds 5
+    assert {int(v) for v in solution.grad_input[0].flat} == {6}
+    assert {int(v) for v in solution.grad_input[1].flat} == {5}
+
+
+def test_derivation_says_which_output_channels_each_group_feeds(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(GROUPED | {"grad_output": [[[1] * 4] * 4] * 4}))
+    run = invoke("solve", path, "--detail", "brief")
+    assert run.returncode == 0, run.stderr
+    text = " ".join(run.stdout.split())
+    for phrase in ("With groups 2: input channel 1 feeds output channels 1–2, input channel 2 "
+                   "feeds output channels 3–4.", "[C][F/groups][kh][kw] = [2][2][2][2]",
+                   "of every input channel c of its group",
+                   "K (input channel 2, output channel 4)"):
+        assert phrase in text, phrase
+
+
+def test_a_padding_above_the_kernel_reach_crops(tmp_path: Path) -> None:
+    """padding 2 with a 2×2 kernel (d·(k − 1) = 1): d·(k − 1) − p = −1, so the
+    zero-inserted input loses a row and a column on every side; output_padding 1 keeps
+    the bottom. PyTorch: (3 − 1)·2 − 4 + 1 + 1 + 1 = 3 rows, 2 columns."""
+    data = {"layer": "conv_transpose", "input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+            "filter": [[1, 2], [3, 4]], "stride": 2, "padding": 2, "output_padding": [1, 0],
+            "grad_output": [[1, 0], [0, 1], [1, 1]]}
+    solution = solve(problem_from_data(data))
+    assert solution.conv.tolist() == [[[5, 10], [15, 20], [8, 16]]]
+    assert solution.padded_input.shape == (1, 4, 3)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    run = invoke("solve", path, "--verify")
+    assert run.returncode == 0, run.stderr
+    text = " ".join(_text_of(path).split())
+    for phrase in ("Zero insertion and cropping", "1·(2 − 1) − 2 = −1, negative",
+                   "1 row of the zero-inserted input is cropped from the top and the bottom",
+                   "output_padding keeps the bottom uncropped"):
+        assert phrase in text, phrase
+
+
+def _text_of(path: Path) -> str:
+    run = invoke("solve", path, "--detail", "brief")
+    assert run.returncode == 0, run.stderr
+    return run.stdout

@@ -155,7 +155,8 @@ def expansion(b: NumericBuilder) -> Step:
     layer = b.layer
     axes = (1,) if layer.layout.one_row else (0, 1)
     cropped = any(layer.expansion[axis] < 0 for axis in axes)
-    padded = any(layer.expansion[axis] > 0 or layer.output_padding[axis] for axis in axes)
+    padded = any(layer.expansion[axis] > 0
+                 or layer.expansion[axis] + layer.output_padding[axis] > 0 for axis in axes)
     (sh, sw) = layer.stride
     if layer.layout.one_row:
         inserted = f"{count(sw - 1, 'zero')} between the entries of "
