@@ -332,3 +332,40 @@ def _text_of(path: Path) -> str:
     run = invoke("solve", path, "--detail", "brief")
     assert run.returncode == 0, run.stderr
     return run.stdout
+
+
+def _flipped(k: Any) -> Any:
+    """Each kernel [kh][kw] of a [C][F][kh][kw] filter turned by 180°."""
+    return [[[row[::-1] for row in kernel[::-1]] for kernel in per_channel] for per_channel in k]
+
+
+@pytest.mark.parametrize(("code", "wrong"), [
+    # the scatter of the flipped kernel: the expanded input correlated with K itself
+    ("kernel_not_rotated", lambda spec: oracle.naive_transposed_forward(
+        spec.x, _flipped(spec.k), spec.b, spec.stride, spec.padding, spec.dilation,
+        spec.output_padding, spec.groups)),
+    # no zero insertion: the stride-1 scatter, placed at the top-left of the output
+    ("stride_not_dilated", lambda spec: [
+        [(row + [Fraction(0)] * 4)[:4] for row in plane] + [[Fraction(0)] * 4] * (4 - len(plane))
+        for plane in oracle.naive_transposed_forward(spec.x, spec.k, spec.b, (1, 1),
+                                                     spec.padding, spec.dilation,
+                                                     spec.output_padding, spec.groups)]),
+])
+def test_check_diagnoses_the_forward_pass_of_a_transposed_layer(
+        tmp_path: Path, code: str, wrong: Any) -> None:
+    data = json.loads(SAMPLE.read_text())
+    spec = spec_from_data(data)
+    result = json.loads(invoke("solve", SAMPLE, "--format", "json").stdout)
+    answers = tmp_path / "answers.json"
+    output = wrong(spec)[0]
+    answers.write_text(json.dumps(dict(result, output=[[str(v) for v in row]
+                                                       for row in output])))
+    run = invoke("check", SAMPLE, answers, "--format", "json")
+    assert run.returncode == 1, run.stderr
+    diagnosis = json.loads(run.stdout)["quantities"]["output"]["diagnosis"]
+    assert diagnosis["code"] == code
+    assert "(step: " + ("forward pass" if code == "kernel_not_rotated"
+                        else "zero insertion") in diagnosis["message"]
+    assert "transposed convolution" in diagnosis["message"]
+    shown = invoke("check", SAMPLE, answers, "--format", "text")
+    assert "Where the working departs" in shown.stdout, shown.stderr

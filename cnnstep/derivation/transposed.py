@@ -111,7 +111,7 @@ def feeds(layer: Layer) -> tuple[str, ...]:
             "reaches the output channels of another group.",)
 
 
-def _expanded_matrices(b: NumericBuilder) -> list[Matrix]:
+def expanded_matrices(b: NumericBuilder) -> list[Matrix]:
     layer = b.layer
     return b.matrices((Whole("padded_input"),), b.s.padded_input, "input",
                       border=layer.expansion, step=layer.stride, extra=layer.output_padding)
@@ -198,7 +198,7 @@ def expansion(b: NumericBuilder) -> Step:
              "Zero insertion and cropping")
     return Step("padding", title, tuple(b.explain(
         Text(tuple(words)),
-        _expanded_matrices(b),
+        expanded_matrices(b),
         Text(kernel_words),
         b.matrices((Call("rot180", (Whole("filter"),)),), rotated, "rotated"),
     )))
@@ -207,7 +207,7 @@ def expansion(b: NumericBuilder) -> Step:
 def forward(b: NumericBuilder) -> Step:
     """Z = corr(Xe, rot180(K) with channel axes swapped) + B, stride 1."""
     p, s, layer = b.p, b.s, b.layer
-    grids = tuple(_expanded_matrices(b))
+    grids = tuple(expanded_matrices(b))
     channels, (kh, kw), (dh, dw) = layer.group_channels, p.kernel_size, layer.dilation
     every_symbolic = channels * kh * kw <= SYMBOLIC_TERMS
     written: list[Index] = []
