@@ -824,14 +824,41 @@ def _forward_kernel(problem: Problem) -> Scaled:
     return _rotated(k) if problem.layer.flipped else k
 
 
+def _scaled_expanded(x: IntArray, layer: Layer) -> IntArray:
+    """The transposed layer's expanded input over integers, as :func:`expand`: the entries
+    s apart, then padded (or cropped) by d·(k − 1) − p, output_padding more at the
+    bottom and right."""
+    spread = np.zeros((x.shape[0], (x.shape[1] - 1) * layer.stride[0] + 1,
+                       (x.shape[2] - 1) * layer.stride[1] + 1), dtype=x.dtype)
+    spread[:, :: layer.stride[0], :: layer.stride[1]] = x
+    out = np.zeros((x.shape[0], *layer.padded_size), dtype=x.dtype)
+    (to_rows, from_rows), (to_cols, from_cols) = (
+        _placed(e, spread.shape[axis + 1], layer.padded_size[axis])
+        for axis, e in enumerate(layer.expansion))
+    out[:, to_rows, to_cols] = spread[:, from_rows, from_cols]
+    return out
+
+
+def _scaled_swapped_rotation(problem: Problem) -> Scaled:
+    """K' of :func:`swapped_rotation` over integers: (F, C/G, kh, kw)."""
+    k = problem.exact_filter.scaled
+    return Scaled(swap_groups(_rotated(k).numerators, problem.layer.groups), k.denominator)
+
+
 def _scaled_conv(problem: Problem) -> tuple[Scaled, list[IntArray]]:
     """Z = Xpad ⋆ K + B as one product of the windows of Xpad with K per group, and the
-    windows of each group's block of channels."""
+    windows of each group's block of channels. A transposed layer: Z = Xe ⋆ K' + B,
+    stride 1, over its expanded input."""
     layer = problem.layer
-    x, k = problem.exact_input.scaled, _forward_kernel(problem)
-    top, bottom, left, right = layer.sides
-    xpad = np.pad(x.numerators, ((0, 0), (top, bottom), (left, right)))
-    columns = [scaled_correlation_columns(block, layer.kernel_size, layer.stride,
+    x = problem.exact_input.scaled
+    if layer.transposed:
+        k, stride = _scaled_swapped_rotation(problem), (1, 1)
+        xpad = _scaled_expanded(x.numerators, layer)
+    else:
+        k, stride = _forward_kernel(problem), layer.stride
+        top, bottom, left, right = layer.sides
+        xpad = np.pad(x.numerators, ((0, 0), (top, bottom), (left, right)))
+    columns = [scaled_correlation_columns(block, layer.kernel_size, stride,
                                           layer.dilation) for block in split(xpad, layer.groups)]
     oh, ow = layer.output_size
     weights = split(k.numerators.reshape(layer.filters, -1), layer.groups)
@@ -876,7 +903,9 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     attributes ``output``, ``loss``, ``grad_output``, ``grad_filter``, ``grad_bias``,
     ``grad_input``, ``updated_filter`` and ``updated_bias``, and ``conv``,
     ``activated``, ``pooled``, ``grad_conv`` and ``grad_activated`` with an
-    activation or a pool; None after a sigmoid or tanh, whose values are floats.
+    activation or a pool; None after a sigmoid or tanh, whose values are floats. A
+    transposed layer is the stride-1 correlation of its expanded input with K', its
+    dL/dX the strided correlation of dL/dZ padded by p with K.
 
     ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
     ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
@@ -885,8 +914,6 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     :func:`scaled_pool_backward`. The work limit is not checked here.
     """
     layer = problem.layer
-    if layer.transposed:  # its exact path is solve()
-        return None
     if layer.activation is not None and not layer.activation.exact:
         return None
     stages, (columns, taps) = _scaled_forward(problem)
@@ -929,14 +956,22 @@ def _scaled_conv_backward(problem: Problem, columns: list[IntArray], dz: Scaled
     # as (windowsᵀ · dZᵀ)ᵀ: BLAS takes the long inner axis this way round many times faster
     grads = np.concatenate([exact.matmul(cb.T, np.ascontiguousarray(gb.T)).T
                             for cb, gb in zip(columns, split(g, layer.groups), strict=True)])
-    dk = Scaled(np.ascontiguousarray(grads).reshape(layer.filter_shape),
-                x.denominator * dz.denominator).reduced()
+    if layer.transposed:  # the gradient of K', rotated back and its channel axes swapped
+        kh, kw = layer.kernel_size
+        rotated = np.ascontiguousarray(grads).reshape(layer.filters, layer.group_channels,
+                                                      kh, kw)
+        dk = Scaled(swap_groups(np.ascontiguousarray(rotated[..., ::-1, ::-1]), layer.groups),
+                    x.denominator * dz.denominator).reduced()
+    else:
+        dk = Scaled(np.ascontiguousarray(grads).reshape(layer.filter_shape),
+                    x.denominator * dz.denominator).reduced()
     if layer.flipped:  # the gradient of rot180(K), turned back
         dk = _rotated(dk)
     out = {"grad_filter": dk}
     if problem.exact_bias is not None:
         out["grad_bias"] = Scaled(exact.total(g, (1,)), dz.denominator).reduced()
-    out["grad_input"] = scaled_input_gradient(_forward_kernel(problem), dz, layer)
+    out["grad_input"] = (scaled_transposed_input_gradient(k, dz, layer) if layer.transposed
+                         else scaled_input_gradient(_forward_kernel(problem), dz, layer))
     rate = problem.learning_rate
     if rate is not None:
         out["updated_filter"] = exact.linear([(k, Fraction(1)), (dk, -rate)])
@@ -944,6 +979,25 @@ def _scaled_conv_backward(problem: Problem, columns: list[IntArray], dz: Scaled
             out["updated_bias"] = exact.linear([(problem.exact_bias.scaled, Fraction(1)),
                                                 (out["grad_bias"], -rate)])
     return out
+
+
+def scaled_transposed_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
+    """A transposed layer's dL/dX over integers, as :func:`transposed_input_gradient`:
+    the windows of dL/dZ padded by p, stride s, times K (C, F/G, kh, kw), one product per
+    group, the first H×W entries."""
+    ph, pw = layer.padding
+    _, height, width = layer.input_shape
+    padded = np.pad(grad.numerators, ((0, 0), (ph, ph), (pw, pw)))
+    weights = split(kernel.numerators.reshape(layer.channels, -1), layer.groups)
+    blocks = []
+    for block, wb in zip(split(padded, layer.groups), weights, strict=True):
+        columns = scaled_correlation_columns(block, layer.kernel_size, layer.stride,
+                                             layer.dilation)
+        rows = (padded.shape[1] - layer.effective_kernel[0]) // layer.stride[0] + 1
+        reached = exact.matmul(columns, np.ascontiguousarray(wb.T)).T
+        blocks.append(reached.reshape(wb.shape[0], rows, -1)[:, :height, :width])
+    return Scaled(np.ascontiguousarray(np.concatenate(blocks)),
+                  kernel.denominator * grad.denominator).reduced()
 
 
 # --------------------------------------------------------------------------

@@ -369,3 +369,48 @@ def test_check_diagnoses_the_forward_pass_of_a_transposed_layer(
     assert "transposed convolution" in diagnosis["message"]
     shown = invoke("check", SAMPLE, answers, "--format", "text")
     assert "Where the working departs" in shown.stdout, shown.stderr
+
+
+@PROPERTY
+@given(transposed_problems())
+def test_transposed_layer_on_the_integer_path(problem: tuple[dict[str, Any], Spec]) -> None:
+    """The integer path gives the Fraction path's numbers, key by key."""
+    from cnnstep.result import result, scaled_result
+
+    loaded = problem_from_data(problem[0])
+    scaled = scaled_result(loaded)
+    assert scaled is not None
+    full = result(solve(loaded))
+    assert set(scaled) == set(full)
+    for key, value in scaled.items():
+        if isinstance(value, Fraction):
+            assert value == full[key], key
+        else:
+            got = [Fraction(int(n), value.denominator) for n in value.numerators.flat]
+            assert got == oracle.flatten(full[key]), key
+
+
+def test_a_large_transposed_layer_is_written_from_the_integer_path(tmp_path: Path) -> None:
+    """A 64-channel 16×16 input upsampled to 32×32 in 4 groups: the integer path
+    takes it, and the CLI writes its JSON result."""
+    import random
+
+    rng = random.Random(1)
+    data = {"layer": "conv_transpose", "stride": 2, "padding": 1, "output_padding": 1,
+            "groups": 4,
+            "input": [[[rng.randint(-3, 3) for _ in range(16)] for _ in range(16)]
+                      for _ in range(64)],
+            "filter": [[[[rng.randint(-3, 3) for _ in range(3)] for _ in range(3)]
+                        for _ in range(4)] for _ in range(64)],
+            "grad_output": [[[rng.randint(-3, 3) for _ in range(32)] for _ in range(32)]
+                            for _ in range(16)]}
+    from cnnstep.result import scaled_result
+
+    loaded = problem_from_data(data)
+    scaled = scaled_result(loaded)
+    assert scaled is not None and loaded.layer.output_shape == (16, 32, 32)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    run = invoke("solve", path, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    assert len(json.loads(run.stdout)["grad_filter"]) == 64
