@@ -1097,7 +1097,7 @@ def _transposed(data: Mapping[str, Any], image: tuple[int, ...], input_rank: int
     kh, kw = kernel[2], kernel[3]
     for axis, name in enumerate(("rows", "columns")):
         if extra[axis] >= max(stride[axis], dilation[axis]):
-            what = "entries" if dims == 1 else name
+            what = ("entry" if extra[axis] == 1 else "entries") if dims == 1 else name
             raise ProblemError(
                 f"output_padding: {extra[axis]} extra {what} must be smaller than the stride "
                 f"({stride[axis]}) or the dilation ({dilation[axis]}), as PyTorch requires")

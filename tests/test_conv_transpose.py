@@ -414,3 +414,125 @@ def test_a_large_transposed_layer_is_written_from_the_integer_path(tmp_path: Pat
     run = invoke("solve", path, "--format", "json")
     assert run.returncode == 0, run.stderr
     assert len(json.loads(run.stdout)["grad_filter"]) == 64
+
+
+# --------------------------------------------------------------------------
+# conv_transpose1d: "dimensions": 1
+
+
+@st.composite
+def signal_problems(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A random 1-D transposed layer (filter [C][F/groups][k]) and the same layer as a
+    2-D one of a single row, for the naive scatter of ``oracle``."""
+    groups = draw(st.integers(1, 2))
+    channels, per_group = groups * draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    filters = groups * per_group
+    kernel, stride, dilation = draw(st.integers(1, 3)), draw(st.integers(1, 3)), \
+        draw(st.integers(1, 2))
+    padding = draw(st.integers(0, dilation * (kernel - 1) + 1))
+    extra = draw(st.integers(0, max(stride, dilation) - 1))
+    length = draw(st.integers(1, 4))
+    out = (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1
+    if out < 1:
+        padding, out = 0, out + 2 * padding
+    x = _grid(draw, DYADIC, (channels, length))
+    k = _grid(draw, DYADIC, (channels, per_group, kernel))
+    g = _grid(draw, DYADIC, (filters, out))
+    signal: dict[str, Any] = {"dimensions": 1, "layer": "conv_transpose", "input": x,
+                              "filter": k, "stride": stride, "padding": padding,
+                              "dilation": dilation, "output_padding": extra,
+                              "groups": groups, "grad_output": g}
+    if draw(st.booleans()):
+        signal["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
+    row = dict(signal, input=[[r] for r in x], filter=[[[r] for r in kc] for kc in k],
+               stride=[1, stride], padding=[0, padding], dilation=[1, dilation],
+               output_padding=[0, extra], grad_output=[[r] for r in g])
+    del row["dimensions"]
+    return _stringified(signal), _stringified(row)
+
+
+@PROPERTY
+@given(signal_problems())
+def test_signal_matches_the_naive_scatter_of_one_row(
+        problem: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    signal, row = problem
+    got = engine_result(problem_from_data(signal))
+    spec = spec_from_data(row)
+    want = naive_layer(spec)
+    assert set(got) == expected_keys(spec)
+    for key, value in got.items():
+        assert oracle.flatten(value) == oracle.flatten(want[key]), key
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+@PROPERTY
+@given(signal_problems())
+def test_signal_matches_torch_conv_transpose1d(
+        problem: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    import torch
+
+    signal = problem[0]
+    loaded = problem_from_data(signal)
+    got = engine_result(loaded)
+
+    def tensor(values: Any) -> Any:
+        return torch.tensor(oracle.floats(oracle.fr(values)), dtype=torch.float64,
+                            requires_grad=True)
+
+    x, k = tensor([signal["input"]]), tensor(signal["filter"])
+    b = tensor(signal["bias"]) if "bias" in signal else None
+    z = torch.nn.functional.conv_transpose1d(
+        x, k, b, stride=signal["stride"], padding=signal["padding"],
+        output_padding=signal["output_padding"], groups=signal["groups"],
+        dilation=signal["dilation"])
+    z.backward(torch.tensor(oracle.floats(oracle.fr([signal["grad_output"]])),
+                            dtype=torch.float64))
+    want = {"output": z[0].tolist(), "grad_filter": k.grad.tolist(),
+            "grad_input": x.grad[0].tolist()}
+    if b is not None:
+        want["grad_bias"] = b.grad.tolist()
+    for key, value in want.items():
+        oracle.assert_close(oracle.flatten(got[key]), oracle.flatten(value), key)
+    checks = __import__("cnnstep.verify", fromlist=["verify"]).verify(loaded)
+    assert checks and all(check.ok for check in checks), checks
+
+
+def test_signal_by_hand() -> None:
+    """conv_transpose1d([[1, 2, −1], [0, 3, 1]], [[[1, −1, 2]], [[0, 1, 1]]], stride 2,
+    padding 1, output_padding 1, bias 1), as PyTorch gives it."""
+    solution = solve(problem_from_data({
+        "dimensions": 1, "layer": "conv_transpose", "input": [[1, 2, -1], [0, 3, 1]],
+        "filter": [[[1, -1, 2]], [[0, 1, 1]]], "stride": 2, "padding": 1,
+        "output_padding": 1, "bias": 1, "grad_output": [[1, 0, 1, 1, 0, 1]]}))
+    assert solution.conv.tolist() == [[[0, 5, 2, 7, 3, 0]]]
+    assert solution.grad_filter.tolist() == [[[[-1, 3, 1]]], [[[1, 3, 4]]]]
+    assert solution.grad_input.tolist() == [[[-1, 1, 3]], [[1, 2, 1]]]
+
+
+def test_signal_is_worked_along_its_one_axis(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"dimensions": 1, "layer": "conv_transpose",
+                                "input": [1, 2, 3], "filter": [1, -1], "stride": 2,
+                                "padding": 1, "grad_output": [1, 0, 1, 1]}))
+    run = invoke("solve", path, "--detail", "brief")
+    assert run.returncode == 0, run.stderr
+    text = " ".join(run.stdout.split())
+    for phrase in ("L_out = (L_in−1)×s − 2×p + d×(k−1) + o + 1",
+                   "1 zero between the entries of X (stride 2)",
+                   "1·(2 − 1) − 1 = 0 entries at each end", "The kernel is reversed",
+                   "Weight K[c, f, n] carries input entry X[c, j]"):
+        assert phrase in text, phrase
+
+
+@pytest.mark.parametrize(("changes", "needles"), [
+    ({"filter": [[1, -1]]}, ("filter", "[k] or a 3-D [C][F][k]")),
+    ({"stride": [1, 2]}, ("stride", "1-D layer has one axis")),
+    ({"output_padding": 1}, ("output_padding", "1 extra entry", "stride (1)")),
+])
+def test_bad_signal_is_one_line(tmp_path: Path, changes: dict[str, Any],
+                                needles: tuple[str, ...]) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"dimensions": 1, "layer": "conv_transpose",
+                                "input": [1, 2, 3], "filter": [1, -1]} | changes))
+    assert_one_line_error(invoke("solve", path), *needles)

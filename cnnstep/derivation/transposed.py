@@ -41,7 +41,8 @@ from cnnstep.derivation.nodes import (
 )
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.derivation.shapes import TITLE, per_axis, sizes
-from cnnstep.derivation.words import count, dims, pair, ranges
+from cnnstep.derivation.words import axes, count, dims, pair, ranges
+from cnnstep.derivation.words import size as size_words
 from cnnstep.geometry import Window
 from cnnstep.problem import Layer
 
@@ -61,14 +62,17 @@ def shapes(b: NumericBuilder) -> Step:
     """The output size of the transposed layer."""
     layer = b.layer
     _, h, w = layer.input_shape
-    letters = sizes(layer)
+    one_row = layer.layout.one_row
+    letters = ("H", "L") if one_row else sizes(layer)  # a signal: its one axis, L
     blocks: list[Block] = []
     for axis, size in enumerate((h, w)):
+        if one_row and axis == 0:
+            continue
         values = (layer.stride, layer.padding, layer.dilation, layer.output_padding)
-        names = [Name(per_axis(letter, v, axis))
+        names = [Name(letter if one_row else per_axis(letter, v, axis))
                  for letter, v in zip(("s", "p", "d", "o"), values, strict=True)]
         general = _size_formula(b, Name(f"{letters[axis]}_in"), names[0], names[1], names[2],
-                                Name(f"k_{'hw'[axis]}"), names[3])
+                                Name("k" if one_row else f"k_{'hw'[axis]}"), names[3])
         numbers = [b.num(Fraction(v[axis])) for v in values]
         worked = _size_formula(b, b.num(Fraction(size)), numbers[0], numbers[1], numbers[2],
                                b.num(Fraction(layer.kernel_size[axis])), numbers[3])
@@ -78,11 +82,13 @@ def shapes(b: NumericBuilder) -> Step:
     blocks.append(Text((
         "A transposed convolution (conv_transpose) spreads each input entry over the "
         f"output: {count(layer.channels, 'input channel')}, "
-        f"{count(layer.filters, 'output channel')}, a {dims(layer.kernel_size)} kernel, "
-        f"stride {pair(layer.stride)}, padding {pair(layer.padding)}, "
-        f"dilation {pair(layer.dilation)}, output_padding {pair(layer.output_padding)} "
+        f"{count(layer.filters, 'output channel')}, a "
+        + (f"length-{layer.kernel_size[1]}" if one_row else dims(layer.kernel_size))
+        + f" kernel, stride {axes(layer.stride, one_row)}, padding "
+        f"{axes(layer.padding, one_row)}, dilation {axes(layer.dilation, one_row)}, "
+        f"output_padding {axes(layer.output_padding, one_row)} "
         f"(o above)" + (f", groups {layer.groups}" if layer.groups > 1 else "")
-        + f": the output is {dims(shape)}.",
+        + f": the output is {size_words(shape, one_row)}.",
     )))
     if layer.groups > 1:
         blocks.append(Text(feeds(layer)))
@@ -104,9 +110,12 @@ def feeds(layer: Layer) -> tuple[str, ...]:
                      f"feed{'s' if one_in else ''} output channel{'' if one_out else 's'} "
                      f"{ranges(outputs, base)}")
     name = layer.notation.filter
+    kernel = (f"[k] = [{layer.channels}][{layer.group_filters}][{layer.kernel_size[1]}]"
+              if layer.layout.one_row else
+              f"[kh][kw] = [{layer.channels}][{layer.group_filters}]"
+              f"[{layer.kernel_size[0]}][{layer.kernel_size[1]}]")
     return (f"With groups {layer.groups}: " + ", ".join(parts) + ". The filter is "
-            f"[C][F/groups][kh][kw] = [{layer.channels}][{layer.group_filters}]"
-            f"[{layer.kernel_size[0]}][{layer.kernel_size[1]}]: weight {name}[c, f] carries "
+            f"[C][F/groups]{kernel}: weight {name}[c, f] carries "
             "input channel c to the f-th output channel of its group, and no input channel "
             "reaches the output channels of another group.",)
 
@@ -183,14 +192,17 @@ def expansion(b: NumericBuilder) -> Step:
                          f"and {count(ow, 'column')} more at the right")
     words += [". This gives the expanded input ", Whole("padded_input"), "."]
     groups = layer.groups > 1
+    one_row = layer.layout.one_row
+    turned = ("The kernel is reversed (its entries in reverse order, a 1-D kernel's "
+              "rotation by 180°)" if one_row else
+              "The kernel is rotated by 180° (flipped vertically and horizontally)")
+    form = "[C][F/groups]" if groups else "[C][F]"
     kernel_words: tuple[str | Expr, ...] = (
-        "The kernel is rotated by 180° (flipped vertically and horizontally) and, as the "
-        f"filter is {'[C][F/groups][kh][kw]' if groups else '[C][F][kh][kw]'} (input "
+        f"{turned} and, as the filter is {form}{'[k]' if one_row else '[kh][kw]'} (input "
         "channels first), its channel axes are swapped: "
         f"output channel f reads weight {b.layer.notation.filter}[c, f] of every input "
         "channel c" + (" of its group" if groups else "") + ".",
-    ) if not b.compact else ("The kernel is rotated by 180° (flipped vertically and "
-                             "horizontally).",)
+    ) if not b.compact else (f"{turned}.",)
     rotated = b.s.rotated_filter
     assert rotated is not None
     title = ("Zero insertion and padding" if not cropped else
@@ -254,7 +266,8 @@ def forward(b: NumericBuilder) -> Step:
     words: tuple[str | Expr, ...] = (
         "Each output entry is the sum of the products of its window of ", Whole("padded_input"),
         " with the rotated kernel, stride 1",
-        *((f" and its taps {pair(layer.dilation)} apart",) if layer.dilation != (1, 1) else ()),
+        *((f" and its taps {axes(layer.dilation, layer.layout.one_row)} apart",)
+          if layer.dilation != (1, 1) else ()),
         *((", plus the bias ", Whole("bias")) if p.bias is not None else ()),
         ": ", Whole("output"), " = ",
         Add((Call("conv", (Whole("padded_input"), Call("rot180", (Whole("filter"),)))),
@@ -276,6 +289,15 @@ def _padded_grad_matrices(b: NumericBuilder) -> list[Matrix]:
     assert b.s.padded_grad is not None
     return b.matrices((Whole("padded_grad"),), b.s.padded_grad, "output",
                       border=b.layer.padding, approximate=b.approximate("grad_conv"))
+
+
+def _indices(one_row: bool) -> tuple[str, str, str]:
+    """The indices a sentence writes a weight, an input entry and the output entry it
+    reaches with: (m, n), (i, j) and (i·s − p + m·d, j·s − p + n·d); n, j and
+    j·s − p + n·d along a signal's one axis."""
+    if one_row:
+        return "n", "j", "j·s − p + n·d"
+    return "m, n", "i, j", "i·s − p + m·d, j·s − p + n·d"
 
 
 def grad_filter(b: NumericBuilder) -> Step:
@@ -310,14 +332,17 @@ def grad_filter(b: NumericBuilder) -> Step:
         return Equation(b.sym("grad_filter", e), sums(symbolic, numeric), grad[e],
                         ("grad_filter", e), Window(tuple(taps)), grids, approximate)
 
+    one = layer.layout.one_row
+    weight, entry, reached = _indices(one)
     return Step("grad_filter", "Gradient with respect to the kernel", (
         *b.explain(Text((
-            f"Weight {names.filter}[c, f, m, n] carries input entry {names.input}[c, i, j] to "
-            f"output entry {names.output}[f, i·s − p + m·d, j·s − p + n·d], so by the chain rule ",
-            Whole("grad_filter"), f"[c, f, m, n] = Σ_i Σ_j {names.input}[c, i, j]·",
-            Whole("grad_output"), "[f, i·s − p + m·d, j·s − p + n·d]. Each weight meets, in ",
-            Whole("padded_grad"), f" (padded by {pair(layer.padding)}), a window of the "
-            f"input's shape with its taps {pair(layer.stride)} apart, and the sum is that "
+            f"Weight {names.filter}[c, f, {weight}] carries input entry "
+            f"{names.input}[c, {entry}] to output entry {names.output}[f, {reached}], so by "
+            "the chain rule ", Whole("grad_filter"),
+            f"[c, f, {weight}] = {'Σ_j' if one else 'Σ_i Σ_j'} {names.input}[c, {entry}]·",
+            Whole("grad_output"), f"[f, {reached}]. Each weight meets, in ",
+            Whole("padded_grad"), f" (padded by {axes(layer.padding, one)}), a window of the "
+            f"input's shape with its taps {axes(layer.stride, one)} apart, and the sum is that "
             "window times the input.",
         ))),
         *b.left_out(padding=any(layer.padding), masked=bool(b.masked.any()),
@@ -371,17 +396,20 @@ def grad_input(b: NumericBuilder) -> Step:
                         geometry.window((i * sh, j * sw), (kh, kw), layer.dilation), grids,
                         approximate)
 
+    one = layer.layout.one_row
+    weight, entry, reached = _indices(one)
     return Step("grad_input", "Gradient with respect to the input", (
         *b.explain(Text((
             "The transposed convolution's input gradient is an ordinary convolution: "
-            f"input entry {names.input}[c, i, j] reached output entries {names.output}[f, "
-            f"i·s − p + m·d, j·s − p + n·d] through weight {names.filter}[c, f, m, n], so ",
+            f"input entry {names.input}[c, {entry}] reached output entries {names.output}[f, "
+            f"{reached}] through weight {names.filter}[c, f, {weight}], so ",
             Whole("grad_input"),
             " = ", Call("conv", (Whole("padded_grad"), Whole("filter"))),
             ", the correlation of ", Whole("grad_output"), " padded by "
-            f"{pair(layer.padding)} with the kernel itself (not rotated), stride "
-            f"{pair(layer.stride)}",
-            *((f", taps {pair(layer.dilation)} apart",) if layer.dilation != (1, 1) else ()),
+            f"{axes(layer.padding, one)} with the kernel itself (not rotated), stride "
+            f"{axes(layer.stride, one)}",
+            *((f", taps {axes(layer.dilation, one)} apart",) if layer.dilation != (1, 1)
+              else ()),
             *((", summed over the output channels f",) if filters > 1 else ()),
             ".",
         ))),
