@@ -906,13 +906,13 @@ def one_image(problem: Problem) -> Problem:
 def ordinary_layer(layer: Layer) -> Layer:
     """A transposed layer as the ordinary one it is worked as, for its estimates: a
     stride-1 convolution over the expanded input (zeros inserted and padded), the
-    filter (F, C, kh, kw); the same work, its zeros counted as entries. Any other
+    filter (F, C/groups, kh, kw); the same work, its zeros counted as entries. Any other
     layer as it is."""
     if not layer.transposed:
         return layer
     kh, kw = layer.kernel_size
     return replace(layer, input_shape=(layer.channels, *layer.padded_size),
-                   filter_shape=(layer.filters, layer.channels, kh, kw), stride=(1, 1),
+                   filter_shape=(layer.filters, layer.group_channels, kh, kw), stride=(1, 1),
                    padding=(0, 0), transposed=False, output_padding=(0, 0))
 
 

@@ -327,48 +327,80 @@ def input_gradient(kernel: Array, spread: Array, layer: Layer) -> Array:
 def expand(x: Array, layer: Layer) -> Array:
     """Xe, the transposed layer's input made ready for an ordinary correlation:
     ``s − 1`` zeros between neighbouring entries, then ``d·(k − 1) − p`` zeros on each
-    side and ``output_padding`` more at the bottom and right, shape (C, *padded_size)."""
+    side and ``output_padding`` more at the bottom and right, shape (C, *padded_size).
+    A negative ``d·(k − 1) − p`` (a padding above d·(k − 1)) crops that many rows
+    (columns) instead: ``Xe[c, r, q] = spread[c, r − e_h, q − e_w]`` wherever that is
+    inside the spread input, else 0."""
     spread = insert_zeros(x, layer.stride)
-    top, left = layer.expansion
     out = zeros((x.shape[0], *layer.padded_size))
-    out[:, top : top + spread.shape[1], left : left + spread.shape[2]] = spread
+    (to_rows, from_rows), (to_cols, from_cols) = (
+        _placed(e, spread.shape[axis + 1], layer.padded_size[axis])
+        for axis, e in enumerate(layer.expansion))
+    out[:, to_rows, to_cols] = spread[:, from_rows, from_cols]
     return out
 
 
-def swapped_rotation(k: Array) -> Array:
-    """K' = rot180(K) with its channel axes swapped: (C, F, kh, kw) → (F, C, kh, kw),
-    ``K'[f, c, m, n] = K[c, f, kh − 1 − m, kw − 1 − n]``."""
-    return np.ascontiguousarray(rotate180(k).transpose(1, 0, 2, 3))
+def _placed(shift: int, size: int, length: int) -> tuple[slice, slice]:
+    """Along one axis, where ``size`` entries shifted by ``shift`` land in ``length``
+    (a negative shift crops the first ones), and which of them land."""
+    first = max(0, -shift)
+    start = max(0, shift)
+    count = max(0, min(size - first, length - start))
+    return slice(start, start + count), slice(first, first + count)
+
+
+def swap_groups(k: Array, groups: int = 1) -> Array:
+    """A transposed layer's filter with its channel axes swapped group by group:
+    (C, F/G, kh, kw) → (F, C/G, kh, kw), block g of the C input channels, (C/G, F/G),
+    becoming block g of the F output channels, (F/G, C/G); the same swap turns it back.
+    With one group, a plain swap of the first two axes."""
+    return np.ascontiguousarray(np.concatenate([block.swapaxes(0, 1)
+                                                for block in split(k, groups)]))
+
+
+def swapped_rotation(k: Array, groups: int = 1) -> Array:
+    """K' = rot180(K) with its channel axes swapped: (C, F/G, kh, kw) → (F, C/G, kh, kw),
+    ``K'[g·F/G + f, c, m, n] = K[g·C/G + c, f, kh − 1 − m, kw − 1 − n]`` for group g; a
+    grouped kernel of an ordinary correlation."""
+    return swap_groups(rotate180(k), groups)
 
 
 def transposed_forward(xe: Array, k: Array, bias: Array | None, layer: Layer) -> Array:
     """Z = corr(Xe, K') + B with stride 1, the taps spaced by the dilation:
-    ``Z[f, y, x] = B[f] + Σ_c Σ_m Σ_n Xe[c, y + m·dh, x + n·dw]·K'[f, c, m, n]``."""
-    return forward(xe, swapped_rotation(k), bias, (1, 1), layer.dilation)
+    ``Z[f, y, x] = B[f] + Σ_c Σ_m Σ_n Xe[c, y + m·dh, x + n·dw]·K'[f, c, m, n]``, the sum
+    over the input channels of f's group."""
+    return forward(xe, swapped_rotation(k, layer.groups), bias, (1, 1), layer.dilation)
 
 
 def transposed_filter_gradient(xe: Array, grad_conv: Array, layer: Layer) -> Array:
-    """dL/dK, (C, F, kh, kw): the gradient of K' in the forward correlation,
+    """dL/dK, (C, F/G, kh, kw): the gradient of K' in the forward correlation,
     ``dK'[f, c, m, n] = Σ_y Σ_x Xe[c, y + m·dh, x + n·dw]·dL/dZ[f, y, x]``, rotated back
     and its channel axes swapped back; the same as
     ``dK[c, f, m, n] = Σ_i Σ_j X[c, i, j]·dL/dZ[f, i·s − p + m·d, j·s − p + n·d]``."""
-    rotated = filter_gradient(xe, grad_conv, layer.kernel_size, layer.dilation)
-    return np.ascontiguousarray(rotate180(rotated).transpose(1, 0, 2, 3))
+    rotated = filter_gradient(xe, grad_conv, layer.kernel_size, layer.dilation, layer.groups)
+    return swap_groups(rotate180(rotated), layer.groups)
 
 
 def transposed_input_gradient(k: Array, padded_grad: Array, layer: Layer) -> Array:
     """dL/dX, an ordinary strided correlation of dL/dZ padded by p with K:
-    ``dX[c, i, j] = Σ_f Σ_m Σ_n dZpad[f, i·s + m·d, j·s + n·d]·K[c, f, m, n]``
-    (the first H×W entries: an output_padding adds rows no input entry reaches)."""
+    ``dX[c, i, j] = Σ_f Σ_m Σ_n dZpad[f, i·s + m·d, j·s + n·d]·K[c, f, m, n]``, f over
+    the output channels of c's group (the first H×W entries: an output_padding adds
+    rows no input entry reaches)."""
     _, height, width = layer.input_shape
     reached = correlate(padded_grad, k, layer.stride, layer.dilation)
     return np.ascontiguousarray(reached[:, :height, :width])
 
 
 def transposed_filter_parts(k: Array, padded_grad: Array, layer: Layer) -> Array:
-    """Each filter's part of dL/dX, (F, C, H, W); the parts add up to dL/dX."""
-    return np.stack([transposed_input_gradient(k[:, f : f + 1], padded_grad[f : f + 1], layer)
-                     for f in range(layer.filters)])
+    """Each output channel's part of dL/dX, (F, C, H, W); the parts add up to dL/dX,
+    and part f is 0 outside the input channels of f's group."""
+    parts = zeros((layer.filters, *layer.input_shape))
+    for f in range(layer.filters):
+        block = layer.channels_of(f)
+        column = f % layer.group_filters
+        parts[f, block.start : block.stop] = transposed_input_gradient(
+            k[block.start : block.stop, column : column + 1], padded_grad[f : f + 1], layer)
+    return parts
 
 
 def _transposed_backward(problem: Problem, stages: dict[str, Any], dz: Array) -> None:
@@ -633,7 +665,8 @@ def _forward(problem: Problem) -> dict[str, Any]:
     if layer.transposed:
         xe = expand(problem.input, layer)
         stages: dict[str, Any] = {
-            "padded_input": xe, "rotated_filter": swapped_rotation(problem.filter),
+            "padded_input": xe,
+            "rotated_filter": swapped_rotation(problem.filter, layer.groups),
             "conv": transposed_forward(xe, problem.filter, problem.bias, layer)}
         if layer.channels > 1:
             stages["channel_parts"] = channel_parts(xe, stages["rotated_filter"], (1, 1),
@@ -853,14 +886,41 @@ def _forward_kernel(problem: Problem) -> Scaled:
     return _rotated(k) if problem.layer.flipped else k
 
 
+def _scaled_expanded(x: IntArray, layer: Layer) -> IntArray:
+    """The transposed layer's expanded input over integers, as :func:`expand`: the entries
+    s apart, then padded (or cropped) by d·(k − 1) − p, output_padding more at the
+    bottom and right."""
+    spread = np.zeros((x.shape[0], (x.shape[1] - 1) * layer.stride[0] + 1,
+                       (x.shape[2] - 1) * layer.stride[1] + 1), dtype=x.dtype)
+    spread[:, :: layer.stride[0], :: layer.stride[1]] = x
+    out = np.zeros((x.shape[0], *layer.padded_size), dtype=x.dtype)
+    (to_rows, from_rows), (to_cols, from_cols) = (
+        _placed(e, spread.shape[axis + 1], layer.padded_size[axis])
+        for axis, e in enumerate(layer.expansion))
+    out[:, to_rows, to_cols] = spread[:, from_rows, from_cols]
+    return out
+
+
+def _scaled_swapped_rotation(problem: Problem) -> Scaled:
+    """K' of :func:`swapped_rotation` over integers: (F, C/G, kh, kw)."""
+    k = problem.exact_filter.scaled
+    return Scaled(swap_groups(_rotated(k).numerators, problem.layer.groups), k.denominator)
+
+
 def _scaled_conv(problem: Problem) -> tuple[Scaled, list[IntArray]]:
     """Z = Xpad ⋆ K + B as one product of the windows of Xpad with K per group, and the
-    windows of each group's block of channels."""
+    windows of each group's block of channels. A transposed layer: Z = Xe ⋆ K' + B,
+    stride 1, over its expanded input."""
     layer = problem.layer
-    x, k = problem.exact_input.scaled, _forward_kernel(problem)
-    top, bottom, left, right = layer.sides
-    xpad = np.pad(x.numerators, ((0, 0), (top, bottom), (left, right)))
-    columns = [scaled_correlation_columns(block, layer.kernel_size, layer.stride,
+    x = problem.exact_input.scaled
+    if layer.transposed:
+        k, stride = _scaled_swapped_rotation(problem), (1, 1)
+        xpad = _scaled_expanded(x.numerators, layer)
+    else:
+        k, stride = _forward_kernel(problem), layer.stride
+        top, bottom, left, right = layer.sides
+        xpad = np.pad(x.numerators, ((0, 0), (top, bottom), (left, right)))
+    columns = [scaled_correlation_columns(block, layer.kernel_size, stride,
                                           layer.dilation) for block in split(xpad, layer.groups)]
     oh, ow = layer.output_size
     weights = split(k.numerators.reshape(layer.filters, -1), layer.groups)
@@ -905,7 +965,9 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     attributes ``output``, ``loss``, ``grad_output``, ``grad_filter``, ``grad_bias``,
     ``grad_input``, ``updated_filter`` and ``updated_bias``, and ``conv``,
     ``activated``, ``pooled``, ``grad_conv`` and ``grad_activated`` with an
-    activation or a pool; None after a sigmoid or tanh, whose values are floats.
+    activation or a pool; None after a sigmoid or tanh, whose values are floats. A
+    transposed layer is the stride-1 correlation of its expanded input with K', its
+    dL/dX the strided correlation of dL/dZ padded by p with K.
 
     ``Z = Xpad ⋆ K + B`` as one product of the windows of Xpad with K;
     ``dL/dK[f] = Σ_ij dL/dZ[f, i, j] · window(i, j)`` with the same windows;
@@ -914,8 +976,6 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     :func:`scaled_pool_backward`. The work limit is not checked here.
     """
     layer = problem.layer
-    if layer.transposed:  # its exact path is solve()
-        return None
     if problem.batch:
         return _scaled_batch(problem)
     if layer.activation is not None and not layer.activation.exact:
@@ -962,14 +1022,22 @@ def _scaled_conv_backward(problem: Problem, columns: list[IntArray], dz: Scaled
     # as (windowsᵀ · dZᵀ)ᵀ: BLAS takes the long inner axis this way round many times faster
     grads = np.concatenate([exact.matmul(cb.T, np.ascontiguousarray(gb.T)).T
                             for cb, gb in zip(columns, split(g, layer.groups), strict=True)])
-    dk = Scaled(np.ascontiguousarray(grads).reshape(layer.filter_shape),
-                x.denominator * dz.denominator).reduced()
+    if layer.transposed:  # the gradient of K', rotated back and its channel axes swapped
+        kh, kw = layer.kernel_size
+        rotated = np.ascontiguousarray(grads).reshape(layer.filters, layer.group_channels,
+                                                      kh, kw)
+        dk = Scaled(swap_groups(np.ascontiguousarray(rotated[..., ::-1, ::-1]), layer.groups),
+                    x.denominator * dz.denominator).reduced()
+    else:
+        dk = Scaled(np.ascontiguousarray(grads).reshape(layer.filter_shape),
+                    x.denominator * dz.denominator).reduced()
     if layer.flipped:  # the gradient of rot180(K), turned back
         dk = _rotated(dk)
     out = {"grad_filter": dk}
     if problem.exact_bias is not None:
         out["grad_bias"] = Scaled(exact.total(g, (1,)), dz.denominator).reduced()
-    out["grad_input"] = scaled_input_gradient(_forward_kernel(problem), dz, layer)
+    out["grad_input"] = (scaled_transposed_input_gradient(k, dz, layer) if layer.transposed
+                         else scaled_input_gradient(_forward_kernel(problem), dz, layer))
     rate = problem.learning_rate
     if rate is not None:
         out["updated_filter"] = exact.linear([(k, Fraction(1)), (dk, -rate)])
@@ -1007,6 +1075,25 @@ def _scaled_batch(problem: Problem) -> dict[str, Scaled | Fraction] | None:
             out["updated_bias"] = exact.linear([(problem.exact_bias.scaled, Fraction(1)),
                                                 (grad_bias, -rate)])
     return out
+def scaled_transposed_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
+    """A transposed layer's dL/dX over integers, as :func:`transposed_input_gradient`:
+    the windows of dL/dZ padded by p, stride s, times K (C, F/G, kh, kw), one product per
+    group, the first H×W entries."""
+    ph, pw = layer.padding
+    _, height, width = layer.input_shape
+    padded = np.pad(grad.numerators, ((0, 0), (ph, ph), (pw, pw)))
+    weights = split(kernel.numerators.reshape(layer.channels, -1), layer.groups)
+    blocks = []
+    for block, wb in zip(split(padded, layer.groups), weights, strict=True):
+        columns = scaled_correlation_columns(block, layer.kernel_size, layer.stride,
+                                             layer.dilation)
+        rows = (padded.shape[1] - layer.effective_kernel[0]) // layer.stride[0] + 1
+        reached = exact.matmul(columns, np.ascontiguousarray(wb.T)).T
+        blocks.append(reached.reshape(wb.shape[0], rows, -1)[:, :height, :width])
+    return Scaled(np.ascontiguousarray(np.concatenate(blocks)),
+                  kernel.denominator * grad.denominator).reduced()
+
+
 # --------------------------------------------------------------------------
 # the activation and the pool over integer arrays
 

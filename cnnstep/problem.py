@@ -177,7 +177,7 @@ class Layer:
     """
 
     input_shape: tuple[int, int, int]  # (C, H, W)
-    #: (F, C/groups, kh, kw); (C, F, kh, kw) when transposed
+    #: (F, C/groups, kh, kw); (C, F/groups, kh, kw) when transposed
     filter_shape: tuple[int, int, int, int]
     has_bias: bool = False
     stride: tuple[int, int] = (1, 1)
@@ -228,8 +228,9 @@ class Layer:
         first = c // self.group_channels * self.group_filters
         return range(first, first + self.group_filters)
     #: a transposed convolution (PyTorch's conv_transpose2d): the filter is
-    #: (C, F, kh, kw), input channels first, and each input entry scatters the kernel
-    #: into the output, ``Z[f, i·s − p + m·d, j·s − p + n·d] += X[c, i, j]·K[c, f, m, n]``
+    #: (C, F/groups, kh, kw), input channels first, and each input entry scatters the
+    #: kernel into the output, ``Z[f, i·s − p + m·d, j·s − p + n·d] += X[c, i, j]·K[c, f, m, n]``
+    #: (with groups, input channel c feeds only the output channels of its group)
     transposed: bool = False
     #: with ``transposed``: extra rows and columns of the output at the bottom and right
     output_padding: tuple[int, int] = (0, 0)
@@ -282,7 +283,7 @@ class Layer:
 
     @property
     def filters(self) -> int:
-        return self.filter_shape[1] if self.transposed else self.filter_shape[0]
+        return self.filter_shape[1] * self.groups if self.transposed else self.filter_shape[0]
 
     @property
     def kernel_size(self) -> tuple[int, int]:
@@ -316,7 +317,8 @@ class Layer:
     @property
     def expansion(self) -> tuple[int, int]:
         """Transposed: the zeros padded on each side of the zero-inserted input,
-        d·(k − 1) − p along each axis (the bottom and right get output_padding more)."""
+        d·(k − 1) − p along each axis (the bottom and right get output_padding more);
+        negative when p > d·(k − 1): that many rows (columns) are cropped instead."""
         return (self.dilation[0] * (self.kernel_size[0] - 1) - self.padding[0],
                 self.dilation[1] * (self.kernel_size[1] - 1) - self.padding[1])
 
@@ -687,6 +689,7 @@ _LEVELS = {
     "batch": {3: ("image", "row", "entry"), 4: ("image", "map", "row", "entry")},
     # a transposed convolution's filter, input channels first as PyTorch's
     "transposed": {2: ("row", "entry"), 4: ("channel", "filter", "row", "entry")},
+    "transposed1": {1: ("entry",), 3: ("channel", "filter", "entry")},
     # 1-D layers: signals and kernels of one axis
     "input1": {1: ("entry",), 2: ("channel", "entry")},
     "filter1": {1: ("entry",), 2: ("channel", "entry"), 3: ("filter", "channel", "entry")},
@@ -698,6 +701,7 @@ _FORMS = {
     "input": {2: "[H][W]", 3: "[C][H][W]", 4: "[N][C][H][W]"},
     "filter": {2: "[kh][kw]", 3: "[C][kh][kw]", 4: "[F][C][kh][kw]"},
     "transposed": {2: "[kh][kw]", 4: "[C][F][kh][kw]"},
+    "transposed1": {1: "[k]", 3: "[C][F][k]"},
     "input1": {1: "[L]", 2: "[C][L]"},
     "filter1": {1: "[k]", 2: "[C][k]", 3: "[F][C][k]"},
 }
@@ -954,10 +958,7 @@ def _geometry(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank:
     image = (1, *input_shape) if input_rank == 2 else tuple(input_shape)
     kernel = (1,) * (4 - filter_rank) + tuple(filter_shape)
     if _layer_kind(data) == "conv_transpose":
-        if dims != 2:
-            raise ProblemError('layer: "conv_transpose" is worked in 2-D only; leave out '
-                               f"dimensions {dims} or the layer key")
-        return _transposed(data, image, input_rank, kernel, filter_rank, has_bias)
+        return _transposed(data, image, input_rank, kernel, filter_rank, has_bias, dims)
     if "output_padding" in data:
         raise ProblemError('output_padding: belongs to a transposed convolution; set '
                            '"layer": "conv_transpose" or leave output_padding out')
@@ -1110,53 +1111,73 @@ def _layer_kind(data: Mapping[str, Any]) -> str:
 
 
 def _transposed(data: Mapping[str, Any], image: tuple[int, ...], input_rank: int,
-                kernel: tuple[int, ...], filter_rank: int, has_bias: bool) -> Layer:
-    """A transposed convolution's geometry, checked: the filter is [C][F][kh][kw] (input
-    channels first, as PyTorch), output_padding is smaller than the stride or the
-    dilation, and the padding at most d·(k − 1) (no crop of the expanded input)."""
+                kernel: tuple[int, ...], filter_rank: int, has_bias: bool,
+                dims: int = 2) -> Layer:
+    """A transposed convolution's geometry, checked: the filter is [C][F/groups][kh][kw]
+    (input channels first, as PyTorch), groups divide C (and so F), output_padding is
+    smaller than the stride or the dilation, and the output is at least one entry
+    long. A padding above d·(k − 1) crops the expanded input. A 1-D layer comes with
+    its shapes given a row axis of length one, as in :func:`_geometry`."""
     filter_key = _filter_key(data)  # read as [kh][kw] or [C][F][kh][kw], never 3-D
     _transposed_refusals(data)
-    channels, filters = image[0], kernel[1]
+    channels = image[0]
     if kernel[0] != channels:
+        form = "[C][F][k]" if dims == 1 else "[C][F][kh][kw]"
         raise ProblemError(
             f"{filter_key}: has {kernel[0]} input channel{'s' * (kernel[0] != 1)} "
-            f"(its first axis, [C][F][kh][kw] with conv_transpose), the input has {channels}")
-    stride = _pair(data.get("stride", NumberText("1")), "stride", 1)
-    padding = _pair(data.get("padding", NumberText("0")), "padding", 0)
-    dilation = _pair(data.get("dilation", NumberText("1")), "dilation", 1)
-    extra = _pair(data.get("output_padding", NumberText("0")), "output_padding", 0)
+            f"(its first axis, {form} with conv_transpose), the input has {channels}")
+    count = _group_count(data)
+    if channels % count:
+        raise ProblemError(
+            f"groups: {count} does not divide the {channels} input "
+            f"channel{'s' * (channels != 1)}; with conv_transpose groups must divide the "
+            "input channels (the filter's first axis)")
+    groups = _groups(data, channels, kernel[1] * count)
+    stride = _axes(data.get("stride", NumberText("1")), "stride", 1, dims, 1)
+    padding = _axes(data.get("padding", NumberText("0")), "padding", 0, dims, 0)
+    dilation = _axes(data.get("dilation", NumberText("1")), "dilation", 1, dims, 1)
+    extra = _axes(data.get("output_padding", NumberText("0")), "output_padding", 0, dims, 0)
     kh, kw = kernel[2], kernel[3]
     for axis, name in enumerate(("rows", "columns")):
         if extra[axis] >= max(stride[axis], dilation[axis]):
+            what = ("entry" if extra[axis] == 1 else "entries") if dims == 1 else name
             raise ProblemError(
-                f"output_padding: {extra[axis]} extra {name} must be smaller than the stride "
+                f"output_padding: {extra[axis]} extra {what} must be smaller than the stride "
                 f"({stride[axis]}) or the dilation ({dilation[axis]}), as PyTorch requires")
-        span = dilation[axis] * ((kh, kw)[axis] - 1)
-        if padding[axis] > span:
-            raise ProblemError(
-                f"padding: {padding[axis]} is more than d·(k − 1) = {span}, which would crop "
-                "the expanded input of conv_transpose; use a padding of at most "
-                f"{span}")
-    layout = Layout(input_rank, filter_rank, not isinstance(data.get("bias"), list))
+    one_row = dims == 1
+    layout = Layout(input_rank - one_row, filter_rank - one_row,
+                    not isinstance(data.get("bias"), list), dimensions=dims)
     notation = _notation(data["notation"]) if "notation" in data else Notation()
     activation = _activation(data["activation"]) if "activation" in data else None
     out = geometry.transposed_sizes((image[1], image[2]), (kh, kw), stride, padding,
                                     dilation, extra)
     if min(out) < 1:
         raise ProblemError(
-            f"padding: conv_transpose's output would be {out[0]}×{out[1]}, "
+            f"padding: conv_transpose's output would be {_extent(out, dims)}, "
             "(H − 1)·s − 2p + d·(k − 1) + output_padding + 1; use a smaller padding")
-    pool = (_pool(data["pool"], out, "the convolution's output") if "pool" in data
+    pool = (_pool(data["pool"], out, "the convolution's output", dims) if "pool" in data
             else None)
-    return Layer((image[0], image[1], image[2]), (channels, filters, kh, kw), has_bias,
+    return Layer((image[0], image[1], image[2]), (channels, kernel[1], kh, kw), has_bias,
                  stride, padding, notation, layout, activation, pool, dilation=dilation,
-                 transposed=True, output_padding=extra)
+                 groups=groups, transposed=True, output_padding=extra)
+
+
+def _group_count(data: Mapping[str, Any]) -> int:
+    """The ``groups`` a transposed filter's second axis (F/groups) is multiplied by to
+    count the output channels: the key's value when it is a positive integer, else 1
+    (:func:`_groups` then names what is wrong with it)."""
+    value = data.get("groups", NumberText("1"))
+    if isinstance(value, list | dict) or (isinstance(value, str)
+                                          and not isinstance(value, NumberText)):
+        return 1
+    number = to_number(value, "groups")
+    return int(number) if number.denominator == 1 and number >= 1 else 1
 
 
 def _transposed_refusals(data: Mapping[str, Any]) -> None:
     """What a transposed convolution does not take here: a padding form other than an
     integer or [ph, pw] (PyTorch's conv_transpose2d pads both sides alike), a true
-    convolution, groups."""
+    convolution."""
     padding = data.get("padding", NumberText("0"))
     if (isinstance(padding, str) and not isinstance(padding, NumberText)) or (
             isinstance(padding, list) and any(isinstance(item, list) for item in padding)):
@@ -1166,9 +1187,6 @@ def _transposed_refusals(data: Mapping[str, Any]) -> None:
     if data.get("mode", "cross_correlation") != "cross_correlation":
         raise ProblemError('mode: "convolution" is not available with "layer": '
                            '"conv_transpose"; leave mode out')
-    if "groups" in data and to_number(data["groups"], "groups") != 1:
-        raise ProblemError('groups: not available with "layer": "conv_transpose" yet; '
-                           "leave groups out or set it to 1")
 
 
 def _activation(value: Any) -> Activation:
@@ -1381,6 +1399,8 @@ def problem_from_data(data: Any) -> Problem:
         kernel, filter_rank = (
             _read_array(data[filter_key], filter_key, "transposed", (2, 4))
             if data.get("layer") == "conv_transpose" and dims == 2
+            else _read_array(data[filter_key], filter_key, "transposed1", (1, 3))
+            if data.get("layer") == "conv_transpose"
             else _read_array(data[filter_key], filter_key, kinds[1], ranks[1]))
         if dims == 1:
             kernel = kernel.reshape((*kernel.shape[:-1], 1, kernel.shape[-1]))

@@ -136,7 +136,8 @@ def schema() -> dict[str, Any]:
                    "groups = C = F is a depthwise convolution",
                    "type": "integer", "minimum": 1, "default": 1},
         "layer": {"description": "conv_transpose: a transposed convolution (PyTorch's "
-                  "conv_transpose2d), the filter [C][F][kh][kw]",
+                  "conv_transpose2d, conv_transpose1d in 1-D), the filter "
+                  "[C][F/groups][kh][kw], input channels first",
                   "enum": list(LAYERS), "default": "conv"},
         "output_padding": {"description": "with conv_transpose: extra rows and columns of the "
                            "output at the bottom and right, smaller than the stride or the "

@@ -348,13 +348,24 @@ class Taps:
                         hits[y].append((m, i))
             return tuple(tuple(sorted(row)) for row in hits)
 
-        return Taps(along(height, kh, sh, ph, dh, eh), along(width, kw, sw, pw, dw, ew))
+        # with groups, output channel f reads the input channels of its group, straight
+        # from the grouping rule
+        channels, filters, groups = layer.channels, layer.filters, layer.groups
+        per_group, per_filter = filters // groups, channels // groups
+        seen = tuple(tuple((c, (f // per_group) * per_filter + c) for c in range(per_filter))
+                     for f in range(filters)) if groups > 1 else ()
+        return Taps(along(height, kh, sh, ph, dh, eh), along(width, kw, sw, pw, dw, ew), seen)
 
 
-def swap_channels(k: Scaled) -> Scaled:
-    """A transposed layer's filter (C, F, kh, kw) as (F, C, kh, kw), the order the sums
-    here index it in (or back): no rotation, the same weights."""
-    swapped = np.array(k.numerators, dtype=object).transpose(1, 0, 2, 3)
+def swap_channels(k: Scaled, groups: int = 1) -> Scaled:
+    """A transposed layer's filter (C, F/G, kh, kw) as (F, C/G, kh, kw), the order the
+    sums here index it in (or back), group by group: block g of the input channels,
+    (C/G, F/G), is block g of the output channels, (F/G, C/G). No rotation, the same
+    weights."""
+    weights = np.array(k.numerators, dtype=object)
+    size = weights.shape[0] // groups
+    swapped = np.concatenate([weights[g * size : (g + 1) * size].transpose(1, 0, 2, 3)
+                              for g in range(groups)])
     return Scaled(swapped.tolist(), k.denominator, swapped.shape)
 
 
@@ -572,7 +583,7 @@ class Verifier(Oracle):
     def filters(self, k: Scaled) -> Scaled:
         """A filter in the (F, C, kh, kw) order of the sums: a transposed layer's
         (C, F, kh, kw) swapped (and back)."""
-        return swap_channels(k) if self.layer.transposed else k
+        return swap_channels(k, self.layer.groups) if self.layer.transposed else k
 
     # ----------------------------------------------------------------------
     # the stages

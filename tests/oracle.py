@@ -228,11 +228,13 @@ def naive_transposed_size(size: int, kernel: int, stride: int, padding: int, dil
 
 def naive_transposed_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
                              padding: tuple[int, int], dilation: tuple[int, int],
-                             extra: tuple[int, int]) -> Any:
+                             extra: tuple[int, int], groups: int = 1) -> Any:
     """conv_transpose2d by its scatter sum: every input entry adds itself times the
     kernel into the output, ``Z[f, i·sh − ph + m·dh, j·sw − pw + n·dw] += X[c,i,j]·K[c,f,m,n]``
-    (positions off the output dropped), then B[f]; the filter is [C][F][kh][kw]."""
-    channels, filters = len(k), len(k[0])
+    (positions off the output dropped), then B[f]; the filter is [C][F/G][kh][kw], and
+    input channel c of group g = ⌊c/(C/G)⌋ feeds output channel g·F/G + f."""
+    channels, per_group = len(k), len(k[0])
+    filters = per_group * groups
     kh, kw = len(k[0][0]), len(k[0][0][0])
     height, width = len(x[0]), len(x[0][0])
     oh = naive_transposed_size(height, kh, stride[0], padding[0], dilation[0], extra[0])
@@ -240,41 +242,43 @@ def naive_transposed_forward(x: Any, k: Any, b: Any, stride: tuple[int, int],
     z = [[[Fraction(0) if b is None else b[f] for _ in range(ow)] for _ in range(oh)]
          for f in range(filters)]
     for c in range(channels):
+        first = c // (channels // groups) * per_group
         for i in range(height):
             for j in range(width):
-                for f in range(filters):
+                for f in range(per_group):
                     for m in range(kh):
                         for n in range(kw):
                             r = i * stride[0] - padding[0] + m * dilation[0]
                             q = j * stride[1] - padding[1] + n * dilation[1]
                             if 0 <= r < oh and 0 <= q < ow:
-                                z[f][r][q] += x[c][i][j] * k[c][f][m][n]
+                                z[first + f][r][q] += x[c][i][j] * k[c][f][m][n]
     return z
 
 
 def naive_transposed_backward(x: Any, k: Any, dz: Any, stride: tuple[int, int],
-                              padding: tuple[int, int], dilation: tuple[int, int]
-                              ) -> tuple[Any, Any, Any]:
+                              padding: tuple[int, int], dilation: tuple[int, int],
+                              groups: int = 1) -> tuple[Any, Any, Any]:
     """dK, dX, dB of the scatter sum by the chain rule over every (c, i, j, f, m, n)."""
-    channels, filters = len(k), len(k[0])
+    channels, per_group = len(k), len(k[0])
     kh, kw = len(k[0][0]), len(k[0][0][0])
     height, width = len(x[0]), len(x[0][0])
     oh, ow = len(dz[0]), len(dz[0][0])
-    dk = [[[[Fraction(0)] * kw for _ in range(kh)] for _ in range(filters)]
+    dk = [[[[Fraction(0)] * kw for _ in range(kh)] for _ in range(per_group)]
           for _ in range(channels)]
     dx = [[[Fraction(0)] * width for _ in range(height)] for _ in range(channels)]
-    db = [sum((v for row in dz[f] for v in row), Fraction(0)) for f in range(filters)]
+    db = [sum((v for row in plane for v in row), Fraction(0)) for plane in dz]
     for c in range(channels):
+        first = c // (channels // groups) * per_group
         for i in range(height):
             for j in range(width):
-                for f in range(filters):
+                for f in range(per_group):
                     for m in range(kh):
                         for n in range(kw):
                             r = i * stride[0] - padding[0] + m * dilation[0]
                             q = j * stride[1] - padding[1] + n * dilation[1]
                             if 0 <= r < oh and 0 <= q < ow:
-                                dk[c][f][m][n] += dz[f][r][q] * x[c][i][j]
-                                dx[c][i][j] += dz[f][r][q] * k[c][f][m][n]
+                                dk[c][f][m][n] += dz[first + f][r][q] * x[c][i][j]
+                                dx[c][i][j] += dz[first + f][r][q] * k[c][f][m][n]
     return dk, dx, db
 
 
@@ -507,7 +511,7 @@ def naive_last(spec: Spec, x: Any = None, k: Any = None, b: Any = None) -> dict[
     if spec.transposed:
         z = naive_transposed_forward(spec.x if x is None else x, spec.k if k is None else k,
                                      spec.b if b is None else b, spec.stride, spec.padding,
-                                     spec.dilation, spec.output_padding)
+                                     spec.dilation, spec.output_padding, spec.groups)
     else:
         z = naive_forward(spec.x if x is None else x, spec.k if k is None else k,
                           spec.b if b is None else b, spec.stride, spec.padding, spec.dilation,
@@ -557,7 +561,7 @@ def naive_layer(spec: Spec) -> dict[str, Any]:
         out["grad_conv"] = grad
     if spec.transposed:
         dk, dx, db = naive_transposed_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
-                                               spec.dilation)
+                                               spec.dilation, spec.groups)
     else:
         dk, dx, db = naive_backward(spec.x, spec.k, grad, spec.stride, spec.padding,
                                     spec.dilation, spec.flip, spec.groups)

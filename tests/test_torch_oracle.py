@@ -168,7 +168,7 @@ def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
     if spec.transposed:
         z = functional.conv_transpose2d(x, k, b, stride=spec.stride, padding=spec.padding,
                                         output_padding=spec.output_padding,
-                                        dilation=spec.dilation)
+                                        groups=spec.groups, dilation=spec.dilation)
     else:
         top, bottom, left, right = sides_of(spec.padding)
         kernel = torch.flip(k, (-2, -1)) if spec.flip else k  # a true convolution flips K

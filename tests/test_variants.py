@@ -153,7 +153,7 @@ TRANSPOSED = {"input": [[1, 2], [3, 4]], "filter": [[1, 0, -1], [2, 1, 0], [0, 1
     ({"padding": "same"}, ("padding:", "conv_transpose", '"same"')),
     ({"padding": [[0, 1], [1, 0]]}, ("padding:", "integer or [ph, pw]")),
     ({"mode": "convolution"}, ("mode:", "conv_transpose")),
-    ({"groups": 2}, ("groups:", "conv_transpose")),
+    ({"groups": 2}, ("groups:", "1 input channel", "conv_transpose")),
 ])
 def test_what_a_transposed_layer_does_not_take_is_one_line(
         tmp_path: Path, extra: dict[str, Any], needles: tuple[str, ...]) -> None:
@@ -169,6 +169,82 @@ def test_a_transposed_layer_takes_a_padding_pair_and_one_group(tmp_path: Path) -
     assert run.returncode == 0, run.stderr
     # PyTorch's conv_transpose2d(x, k, stride=2, padding=1)
     assert json.loads(run.stdout)["output"] == [[1, 4, 2], [1, 2, 2], [3, 8, 4]]
+
+
+@st.composite
+def transposed_variants(draw: Any) -> tuple[dict[str, Any], Spec]:
+    """A random transposed layer with groups, a dilation, a stride, an output_padding
+    and a padding that may crop (above d·(k − 1)), and perhaps a (leaky) ReLU and a
+    pool after it."""
+    groups = draw(st.integers(1, 2))
+    channels, per_group = groups * draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    filters = groups * per_group
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    extra = tuple(draw(st.integers(0, max(stride[a], dilation[a]) - 1)) for a in range(2))
+    reach = [(size[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + extra[a]
+             for a in range(2)]  # the output size less 1 before the padding
+    padding = tuple(draw(st.integers(0, reach[a] // 2)) for a in range(2))
+    oh, ow = (reach[a] - 2 * padding[a] + 1 for a in range(2))
+    data: dict[str, Any] = {
+        "layer": "conv_transpose", "groups": groups,
+        "input": _grid(draw, DYADIC, (channels, *size)),
+        "filter": _grid(draw, DYADIC, (channels, per_group, *kernel)),
+        "stride": list(stride), "padding": list(padding), "dilation": list(dilation),
+        "output_padding": list(extra),
+    }
+    if draw(st.booleans()):
+        data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
+    if draw(st.booleans()):
+        data["activation"] = draw(st.sampled_from(["relu", "leaky_relu"]))
+    if oh > 1 and ow > 1 and draw(st.booleans()):
+        data["pool"] = {"type": draw(st.sampled_from(["max", "min", "mean"])), "size": 2,
+                        "stride": 1}
+        oh, ow = oh - 1, ow - 1
+    if draw(st.booleans()):
+        data["target"] = _grid(draw, DYADIC, (filters, oh, ow))
+        data["learning_rate"] = "1/4"
+    else:
+        data["grad_output"] = _grid(draw, DYADIC, (filters, oh, ow))
+    data = _stringified(data)
+    return data, spec_from_data(data)
+
+
+@settings(PROPERTY, max_examples=20)
+@given(transposed_variants())
+def test_transposed_variants_match_the_naive_scatter_and_the_integer_path(
+        problem: tuple[dict[str, Any], Spec]) -> None:
+    data, spec = problem
+    loaded = problem_from_data(data)
+    got = engine_result(loaded)
+    want = naive_layer(spec)
+    assert set(got) == expected_keys(spec)
+    for key, value in got.items():
+        assert_exact(value, user_shaped(key, want[key], spec), key)
+    scaled = scaled_result(loaded)
+    assert scaled is not None and set(scaled) == set(got)
+    for key, number in scaled.items():
+        if not isinstance(number, Fraction):
+            values = [Fraction(int(n), number.denominator) for n in number.numerators.flat]
+            assert values == oracle.flatten(got[key]), key
+    checks = verify(loaded)
+    assert checks and all(check.ok for check in checks), checks
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+@settings(PROPERTY, max_examples=15)
+@given(transposed_variants())
+def test_transposed_variants_match_torch(problem: tuple[dict[str, Any], Spec]) -> None:
+    import torch
+
+    data, spec = problem
+    got = engine_result(problem_from_data(data))
+    want = torch_layer(torch, spec)
+    for key, value in got.items():
+        oracle.assert_close(value, user_shaped(key, want[key], spec), key)
 
 
 # --------------------------------------------------------------------------

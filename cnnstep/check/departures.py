@@ -9,6 +9,9 @@ problem's notation, with what the student used beside what the step needs:
 * ``stride_not_dilated``: dL/dZ as it is beside the zero-inserted dL/dZ that the
   stride-1 formulas apply to.
 
+In a transposed layer the first and last are mistakes of the forward pass: K (its
+channel axes swapped) beside rot180(K), and X as it is beside the expanded input.
+
 They are derivation blocks (:class:`~cnnstep.derivation.Text` and
 :class:`~cnnstep.derivation.Matrix`), built here, so that every format prints
 them as it prints any matrix of a derivation. Each is registered with the code
@@ -26,6 +29,7 @@ from cnnstep.check.mistakes import MISTAKES
 from cnnstep.derivation import Block, Call, Derivation, Expr, Matrix, Step, Text, Whole
 from cnnstep.derivation.builder import Plan
 from cnnstep.derivation.numeric import NumericBuilder
+from cnnstep.derivation.transposed import expanded_matrices
 from cnnstep.derivation.words import count, pair
 from cnnstep.engine import Solution
 from cnnstep.problem import Array
@@ -93,6 +97,16 @@ def _rotated(solution: Solution) -> Array:
 @departure("kernel_not_rotated")
 def kernel_not_rotated(b: NumericBuilder, key: str) -> list[Block]:
     kernel, rotated = Whole("filter"), Call("rot180", (Whole("filter"),))
+    if key != "grad_input":  # a transposed layer's forward pass
+        assert b.s.rotated_filter is not None
+        return [
+            Text(("Your ", symbol(key, b.s), " is the correlation of ", Whole("padded_input"),
+                  " with ", kernel, " as it is; a transposed convolution worked as an "
+                  "ordinary one slides the kernel rotated by 180° (each with its channel axes "
+                  "swapped):")),
+            *side_by_side(b, (kernel, engine.swap_groups(b.p.filter, b.layer.groups)),
+                          (rotated, b.s.rotated_filter), "rotated"),
+        ]
     if b.layer.flipped:  # a true convolution: dL/dX slides K itself
         return [
             Text(("Your ", symbol(key, b.s), " is the full correlation of ", b.dz_operand(),
@@ -130,6 +144,17 @@ def true_convolution(b: NumericBuilder, key: str) -> list[Block]:
 @departure("stride_not_dilated")
 def stride_not_dilated(b: NumericBuilder, key: str) -> list[Block]:
     sh, sw = b.p.stride
+    if key != "grad_filter" and key != "grad_input":  # a transposed layer's forward pass
+        return [
+            Text(("Your ", symbol(key, b.s), " slides the rotated kernel over ",
+                  Whole("input"), " padded as it is; with stride ", pair(b.p.stride),
+                  f" a transposed convolution first spreads it apart, {count(sh - 1, 'zero')} "
+                  f"inserted between rows and {count(sw - 1, 'zero')} between columns, "
+                  "before the padding:")),
+            *[replace(m, label=(*m.label, USED)) for m in
+              b.matrices((Whole("input"),), b.p.input, "input")],
+            *[replace(m, label=(*m.label, NEEDED)) for m in expanded_matrices(b)],
+        ]
     assert b.s.grad_conv is not None and b.s.spread_grad is not None
     return [
         Text(("Your ", symbol(key, b.s), " applies the stride-1 formulas to ",

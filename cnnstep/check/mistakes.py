@@ -212,6 +212,11 @@ def wrong_sign(solution: Solution, key: str) -> Value | None:
 
 
 def _kernel_not_rotated_message(problem: Problem, key: str) -> str:
+    if key != "grad_input":  # a transposed layer's forward pass
+        return ("The forward pass slid the kernel over the expanded input as it is; a "
+                "transposed convolution worked as an ordinary one slides the kernel rotated "
+                f"by 180° (each input entry scatters {problem.notation.filter} itself, not "
+                "its flip)")
     if problem.layer.flipped:
         return (f"{gradient(problem, problem.notation.input)} was computed with the kernel "
                 "rotated by 180°, as for a cross-correlation; a true convolution's forward "
@@ -221,12 +226,23 @@ def _kernel_not_rotated_message(problem: Problem, key: str) -> str:
             "is; the full convolution needs the kernel rotated by 180°")
 
 
-@mistake("kernel_not_rotated", step="gradient with respect to the input", keys=["grad_input"],
+def _kernel_not_rotated_step(key: str) -> str:
+    return "gradient with respect to the input" if key == "grad_input" else "forward pass"
+
+
+@mistake("kernel_not_rotated", step=_kernel_not_rotated_step, keys=["conv", "grad_input"],
          message=_kernel_not_rotated_message)
 def kernel_not_rotated(solution: Solution, key: str) -> Value | None:
     """dL/dX sliding the forward pass's kernel itself instead of its rotation: K for a
-    cross-correlation, rot180(K) for a true convolution."""
+    cross-correlation, rot180(K) for a true convolution. A transposed layer's forward
+    pass correlating the expanded input with K (its channel axes swapped) instead of
+    rot180(K): the scatter of the flipped kernel."""
     p, grad_conv = solution.problem, solution.grad_conv
+    if key != "grad_input":
+        if not p.layer.transposed:
+            return None
+        return engine.forward(solution.padded_input, engine.swap_groups(p.filter, p.layer.groups),
+                              p.bias, (1, 1), p.layer.dilation)
     if grad_conv is None or p.layer.transposed:  # its dL/dX uses K as it is
         return None
     return engine.input_gradient(engine.forward_kernel(p.filter, p.layer),
@@ -237,22 +253,47 @@ def _stride_not_dilated_message(problem: Problem, key: str) -> str:
     zeros = " and ".join(f"{n - 1} zero{'s' * (n != 2)} between its {axis}"
                          for n, axis in zip(problem.stride, ("rows", "columns"), strict=True)
                          if n > 1)
+    if key != "grad_filter" and key != "grad_input":  # a transposed layer's forward pass
+        return (f"With a stride above 1, a transposed convolution first spreads "
+                f"{problem.notation.input} apart by inserting {zeros}; the forward pass used "
+                "it as it is")
     return (f"With a stride above 1, {gradient(problem, problem.notation.output)} must first "
             f"be spread apart by inserting {zeros}; it was used as it is")
 
 
-@mistake("stride_not_dilated", step="zero insertion", keys=["grad_filter", "grad_input"],
+@mistake("stride_not_dilated", step="zero insertion", keys=["conv", "grad_filter", "grad_input"],
          message=_stride_not_dilated_message)
 def stride_not_dilated(solution: Solution, key: str) -> Value | None:
-    """The stride-1 formulas on the un-spread dL/dZ."""
+    """The stride-1 formulas on the un-spread dL/dZ. In a transposed layer's forward
+    pass, the input padded (or cropped) by d·(k − 1) − p without zeros inserted, then
+    correlated with the rotated kernel: placed at the top-left, cut or zero-filled to
+    the output's shape."""
     p, grad_conv = solution.problem, solution.grad_conv
-    if grad_conv is None or p.stride == (1, 1) or p.layer.transposed:
+    if p.stride == (1, 1):
+        return None
+    if key != "grad_filter" and key != "grad_input":
+        return _transposed_unspread(solution) if p.layer.transposed else None
+    if grad_conv is None or p.layer.transposed:
         return None
     if key == "grad_filter":
         correlation = engine.filter_gradient(solution.padded_input, grad_conv, p.kernel_size,
                                              p.layer.dilation, p.layer.groups)
         return engine.rotate180(correlation) if p.layer.flipped else correlation
     return engine.input_gradient(engine.backward_kernel(p.filter, p.layer), grad_conv, p.layer)
+
+
+def _transposed_unspread(solution: Solution) -> Array | None:
+    """A transposed layer's Z worked without zero insertion, in the output's shape."""
+    p = solution.problem
+    layer = replace(p.layer, stride=(1, 1))
+    if any(size < span for size, span in zip(layer.padded_size, layer.effective_kernel,
+                                             strict=True)):
+        return None
+    z = engine.transposed_forward(engine.expand(p.input, layer), p.filter, p.bias, layer)
+    placed = engine.zeros(p.layer.output_shape)
+    rows, cols = min(z.shape[1], placed.shape[1]), min(z.shape[2], placed.shape[2])
+    placed[:, :rows, :cols] = z[:, :rows, :cols]
+    return placed
 
 
 def _dilation_ignored_message(problem: Problem, key: str) -> str:

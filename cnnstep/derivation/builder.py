@@ -155,7 +155,9 @@ def sums(*forms: Sequence[Expr]) -> tuple[Expr, ...]:
 
 
 #: how the slices of each kind of array are labelled, outermost axis first
-AXIS_NAMES = {"input": ("channel",), "filter": ("filter", "channel"), "output": ("filter",)}
+AXIS_NAMES = {"input": ("channel",), "filter": ("filter", "channel"), "output": ("filter",),
+              # the kernel a transposed layer correlates with, rot180(K) swapped: (F, C/G)
+              "rotated": ("filter", "channel")}
 
 
 class Builder:
@@ -175,10 +177,14 @@ class Builder:
         # the symbol of every entry, made once; padding has no symbol
         self.x_sym = np.full((layer.channels, *layer.padded_size), None, dtype=object)
         if layer.transposed:  # the expanded input: the entries s apart, inside its padding
-            (sh, sw), (ph, pw) = layer.stride, layer.expansion
-            h, w = (h - 1) * sh + 1, (w - 1) * sw + 1
-            self.x_sym[:, ph : ph + h : sh, pw : pw + w : sw] = \
-                self.nodes.syms("input", layer.input_shape)
+            # (those a padding above d·(k − 1) crops away have no place in it)
+            places = [e + np.arange(n) * s for e, n, s in
+                      zip(layer.expansion, (h, w), layer.stride, strict=True)]
+            kept = [(at >= 0) & (at < n) for at, n in zip(places, layer.padded_size,
+                                                            strict=True)]
+            syms = self.nodes.syms("input", layer.input_shape)
+            self.x_sym[:, places[0][kept[0]][:, None], places[1][kept[1]][None, :]] = \
+                syms[:, kept[0]][:, :, kept[1]]
         else:
             self.x_sym[:, ph : ph + h, pw : pw + w] = self.nodes.syms("input", layer.input_shape)
         self.k_sym = self.nodes.syms("filter", layer.filter_shape)
@@ -209,6 +215,8 @@ class Builder:
         lead = array.shape[:-2]
         if all(n == 1 for n in lead):
             return [Matrix(label, array.reshape(array.shape[-2:]), **options)]
+        if kind == "filter" and self.layer.transposed:
+            return self._transposed_filter(label, array, **options)
         names = AXIS_NAMES[kind]
         if len(lead) > len(names):  # a batch: the image axis first
             names = ("image", *names)
@@ -217,11 +225,25 @@ class Builder:
             where = ", ".join(f"{name} {i + self.base}"
                               for name, i, n in zip(names, index, lead, strict=True)
                               if n > 1)
-            if kind == "filter" and len(index) == 2 and self.layer.groups > 1 and lead[1] > 1:
+            if kind in ("filter", "rotated") and len(index) == 2 and self.layer.groups > 1 \
+                    and lead[1] > 1:
                 # a grouped filter's channel c is a channel of its group's block
                 seen = self.layer.channels_of(index[0])[index[1]]
                 where += f", reading input channel {seen + self.base}"
             out.append(Matrix((*label, f" ({where})"), array[index], **options))
+        return out
+
+    def _transposed_filter(self, label: tuple[str | Expr, ...], array: Array,
+                           **options: Any) -> list[Matrix]:
+        """A transposed layer's filter (C, F/G, kh, kw), one Matrix per weight K[c, f],
+        labelled with its input channel and the output channel it feeds."""
+        channels, per_group = array.shape[:2]
+        out = []
+        for c, f in np.ndindex(channels, per_group):
+            where = [f"input channel {c + self.base}"] if channels > 1 else []
+            if self.layer.filters > 1:
+                where.append(f"output channel {self.layer.filters_of(c)[f] + self.base}")
+            out.append(Matrix((*label, f" ({', '.join(where)})"), array[c, f], **options))
         return out
 
     def explain(self, *blocks: Block | Iterable[Block]) -> list[Block]:

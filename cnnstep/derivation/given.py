@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cnnstep.derivation.nodes import Block, Expr, Matrix, Step, Sym, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import axes, dims, padding_words, pair
+from cnnstep.derivation.words import axes, dims, padding_words
 from cnnstep.problem import Pool
 
 TITLE = "Given"
@@ -67,8 +67,10 @@ def step(b: NumericBuilder) -> Step:
                         + (f", groups {layer.groups}" if layer.groups > 1 else "")
                         + ('; mode "convolution": a true convolution, which flips the kernel'
                            if layer.flipped else "")
-                        + (f", output_padding {pair(layer.output_padding)}; a transposed "
-                           "convolution (conv_transpose), the filter [C][F][kh][kw]"
+                        + (f", output_padding {axes(layer.output_padding, one)}; a "
+                           "transposed convolution (conv_transpose), the filter "
+                           + ("[C][F/groups]" if layer.groups > 1 else "[C][F]")
+                           + ("[k]" if one else "[kh][kw]")
                            if layer.transposed else ""))
     else:
         settings.append("no convolution: the input goes straight to the "

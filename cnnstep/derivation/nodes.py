@@ -224,8 +224,11 @@ class Matrix:
 
     @property
     def bordered(self) -> bool:
-        """Whether any side has padding (or a transposed convolution's extra rows)."""
-        return self.border != (0, 0) or self.border_after != (0, 0) or self.extra != (0, 0)
+        """Whether any side has padding (or a transposed convolution's extra rows); a
+        negative border is a crop (a transposed convolution's padding above
+        d·(k − 1)), which adds no zeros."""
+        return any(before > 0 or after + extra > 0 for before, after, extra in
+                   zip(self.border, self.border_after, self.extra, strict=True))
 
     def index_label(self, axis: int, position: int, base: int) -> str:
         """The quantity's own index of a row (axis 0) or column (axis 1), or ·
