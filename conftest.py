@@ -7,11 +7,20 @@ the name every docstring example may use.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
-import pytest
+# Each test worker, and each cnnstep process the end-to-end tests start, imports
+# cnnstep: let them write and share its compiled bytecode (__pycache__, which git
+# ignores) even where the environment turns that off, rather than compile the
+# package again in every process.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
-import cnnstep
+import pytest  # noqa: E402
+
+import cnnstep  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
