@@ -20,6 +20,8 @@ from cnnstep import __version__, cliparams, output, samples
 from cnnstep.render import FORMATS, Hints, Options
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from cnnstep.check import Report
     from cnnstep.problem import Layer, Problem
 
@@ -647,6 +649,7 @@ def check(
     from cnnstep.problem import (
         ANSWERS_KEY,
         ProblemError,
+        is_volume,
         parse_json,
         problem_from_data,
         read_text,
@@ -676,6 +679,9 @@ def check(
                    "give one answers file")
     try:
         data = parse_json(read_text(problem))
+        if is_volume(data):
+            _check_volume(problem, data, files, format, to, (tolerance, share), width,
+                          batch or feedback_dir is not None)
         read_in = problem_from_data(data)
     except ProblemError as error:
         raise fail(f"{where(problem)}: {error}") from None
@@ -747,6 +753,52 @@ def check(
         raise typer.Exit(2)
     if not all(not isinstance(outcome, str) and outcome.correct for _, outcome in results):
         raise typer.Exit(1)
+
+
+def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
+                  to: Path | None, rules: tuple[Fraction | None, Fraction], width: int | None,
+                  batch: bool) -> None:
+    """``cnnstep check`` on a 3-D layer: one answers file (or the problem's own), its
+    report as text or JSON; exit 0 all correct, 1 otherwise."""
+    from cnnstep.check.volume import mark_volume
+    from cnnstep.problem import ANSWERS_KEY, ProblemError, read_text, volume_from_data, where
+    from cnnstep.render import volume_report
+
+    if format not in (Format.text, Format.json):
+        raise ProblemError(f"--format {format.value}: a 3-D layer's answers are marked as "
+                           "text or json")
+    if len(files) > 1 or batch:
+        raise ProblemError("dimensions: a 3-D layer's answers are marked one file at a time, "
+                           "without --batch or --feedback-dir")
+    layer = volume_from_data(data)
+    tolerance, share = rules
+    if files:
+        name, given = where(files[0]), parse_json_file(files[0], read_text)
+        title = f"Marking {name} against {problem}"
+    else:
+        name, given = where(problem), data.get(ANSWERS_KEY)
+        title = f"Marking {name}"
+        if given is None:
+            raise ProblemError("no answers to mark; give an answers file, or put them in the "
+                               f"problem under the key '{ANSWERS_KEY}'")
+    try:
+        report = mark_volume(layer, given, tolerance, follow_through=share,
+                             where=ANSWERS_KEY if not files else "")
+    except ProblemError as error:
+        raise fail(f"{name}: {error}") from None
+    write(volume_report.json(report) if format is Format.json
+          else volume_report.text(report, title, width), to, [problem, *files])
+    raise typer.Exit(0 if report.correct else 1)
+
+
+def parse_json_file(path: Path, read: Any) -> Any:
+    """An answers file's JSON, its errors naming the file."""
+    from cnnstep.problem import ProblemError, parse_json, where
+
+    try:
+        return parse_json(read(path))
+    except ProblemError as error:
+        raise fail(f"{where(path)}: {error}") from None
 
 
 def _feedback_paths(files: list[Path], directory: Path, suffix: str) -> dict[str, Path]:

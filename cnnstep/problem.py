@@ -1227,7 +1227,7 @@ def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
 #: rest refuses it
 VOLUME_ONLY = ("dimensions: a 3-D layer is worked out whole by cnnstep solve, one file at a "
                "time, in any format; --verify, --symbolic, --questions, sets, exams and "
-               "cnnstep check take 1-D and 2-D layers")
+               "cnnstep.check() in Python take 1-D and 2-D layers")
 
 #: --symbolic writes a window's taps as rows and columns
 SYMBOLIC_2D = ("dimensions: --symbolic derives the formulas of 2-D layers only; solve a 1-D "
@@ -1645,7 +1645,8 @@ def load(path: str | Path) -> Problem | Layer:
 #: the keys a 3-D problem reads; the layers after the convolution, training steps,
 #: questions and answers are not worked out for a volume yet
 VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "loss", "stride",
-               "padding", "dilation", "learning_rate", "notation", "dimensions")
+               "padding", "dilation", "learning_rate", "notation", "dimensions",
+               ANSWERS_KEY)
 
 Triple = tuple[int, int, int]
 
@@ -1814,6 +1815,11 @@ def _volume_shaped(data: Mapping[str, Any], key: str, shape: tuple[int, ...],
         raise ProblemError(f"{key}: expected the output's shape {_brackets(wanted)}, got "
                            f"{_brackets(given)}")
     return array
+
+
+def is_volume(data: Any) -> bool:
+    """Whether a problem's data is a 3-D layer (``"dimensions": 3``)."""
+    return isinstance(data, Mapping) and "dimensions" in data and _dimensions(data) == 3
 
 
 def read_volume(text: str) -> Volume | None:

@@ -54,7 +54,8 @@ def padded(volume: Volume) -> Array:
     return out
 
 
-def _taps(volume: Volume) -> list[Index]:
+def taps(volume: Volume) -> list[Index]:
+    """Every kernel tap (a, b, e)."""
     return list(itertools.product(*(range(k) for k in volume.filter.shape[2:])))
 
 
@@ -64,7 +65,7 @@ def forward(volume: Volume) -> Array:
     xpad = padded(volume)
     filters = volume.filter.shape[0]
     out = np.full((filters, *volume.output_size), Fraction(0), dtype=object)
-    for tap in _taps(volume):
+    for tap in taps(volume):
         out = out + np.tensordot(volume.filter[_weights(tap)], xpad[_window(volume, tap)],
                                  axes=1)
     if volume.bias is not None:
@@ -93,7 +94,7 @@ def kernel_gradient(volume: Volume, grad: Array) -> Array:
     l·sw + e·dw]."""
     xpad = padded(volume)
     out = np.empty(volume.filter.shape, dtype=object)
-    for tap in _taps(volume):
+    for tap in taps(volume):
         patch = xpad[_window(volume, tap)]  # (C, od, oh, ow)
         out[_weights(tap)] = np.tensordot(
             grad, patch, axes=([1, 2, 3], [1, 2, 3]))
@@ -112,18 +113,22 @@ def input_gradient(volume: Volume, grad: Array) -> Array:
     convolution of rot180(K) with the zero-inserted dL/dZ, cropped by the padding."""
     xpad = padded(volume)
     out = np.full(xpad.shape, Fraction(0), dtype=object)
-    for tap in _taps(volume):
+    for tap in taps(volume):
         where = _window(volume, tap)
         out[where] = out[where] + np.tensordot(volume.filter[_weights(tap)], grad,
                                                axes=([0], [0]))
-    inside = tuple(slice(p, p + n) for p, n in zip(volume.padding, volume.input.shape[1:],
-                                                   strict=True))
-    return out[(slice(None), *inside)]
+    return out[(slice(None), *inside(volume))]
+
+
+def inside(volume: Volume) -> Index:
+    """The entries of Xpad that are the input's, along the spatial axes."""
+    return tuple(slice(p, p + n) for p, n in zip(volume.padding, volume.input.shape[1:],
+                                                 strict=True))
 
 
 def solve(volume: Volume) -> dict[str, Any]:
     """The result object of a 3-D layer, each array in the shape the user gave."""
-    return {key: _shaped(key, value, volume) for key, value in arrays(volume).items()}
+    return {key: shaped(key, value, volume) for key, value in arrays(volume).items()}
 
 
 def arrays(volume: Volume) -> dict[str, Any]:
@@ -148,7 +153,7 @@ def arrays(volume: Volume) -> dict[str, Any]:
     return result
 
 
-def _shaped(key: str, value: Any, volume: Volume) -> Any:
+def shaped(key: str, value: Any, volume: Volume) -> Any:
     """A quantity in the user's shape: nested lists of Fractions, or a Fraction."""
     if isinstance(value, Fraction):
         return value

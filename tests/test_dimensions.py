@@ -372,9 +372,9 @@ def test_volume_in_a_set_is_refused() -> None:
     assert run.returncode == 2 and "dimensions" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_volume_answers_are_not_marked_yet() -> None:
+def test_volume_answers_name_only_the_result_s_keys() -> None:
     run = invoke("check", SAMPLES / "conv3d-small.json", SAMPLES / "conv3d-small.json")
-    assert_one_line_error(run, "dimensions", "3-D")
+    assert_one_line_error(run, "conv3d-small.json", "input", "3-D layer's result")
 
 
 def test_volume_derivation_shows_depth_slices_and_three_indices() -> None:
