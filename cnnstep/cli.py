@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from cnnstep.check import Report
     from cnnstep.problem import Layer, Problem
+    from cnnstep.verify import Check
 
 app = typer.Typer(
     name="cnnstep",
@@ -344,6 +345,8 @@ def solve(
                       color=_styled(to))
     whole = (("--only", bool(only)), ("--max-terms", max_terms is not None),
              ("--detail", detail not in (None, Detail.full)))
+    if verify:
+        _verify_volume(file, format.value, to, max_work)
     try:
         read_in = (load(file) if symbolic or verify or questions else
                    _problem_or_volume(file, to, max_work, "latex" if pdf else format.value,
@@ -378,6 +381,22 @@ def solve(
     except ProblemError as error:  # a result JSON cannot hold, or too much work
         raise fail(refusal(error, where(file))) from None
     _emit(text, to, [file], program)
+
+
+def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | None) -> None:
+    """``--verify`` on a 3-D layer: its report, and exit 0 or 1; anything else returns."""
+    from cnnstep.problem import ProblemError, read_text, read_volume, where
+    from cnnstep.verify_volume import verify_volume
+
+    try:
+        layer = read_volume(read_text(file))
+        if layer is None:
+            return
+        checks = verify_volume(layer, max_work=max_work)
+    except (ProblemError, ValueError) as error:
+        raise fail(refusal(error, where(file))) from None
+    _verify_report(checks, format, to, [file])
+    raise typer.Exit(0)
 
 
 def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape: str,
@@ -540,6 +559,14 @@ def run_verify(problem: Problem, format: str, to: Path | None,
         checks = verify.verify(problem, max_work=max_work)
     except ValueError as error:  # too large, or nothing to verify
         raise fail(refusal(error)) from None
+    _verify_report(checks, format, to, inputs)
+
+
+def _verify_report(checks: list[Check], format: str, to: Path | None,
+                   inputs: Iterable[Path]) -> None:
+    """The verifier's report, and exit 1 when an entry differs."""
+    from cnnstep import verify
+
     if format == "json":
         from cnnstep.render.json_result import dumps
 

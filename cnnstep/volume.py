@@ -157,9 +157,15 @@ def shaped(key: str, value: Any, volume: Volume) -> Any:
     """A quantity in the user's shape: nested lists of Fractions, or a Fraction."""
     if isinstance(value, Fraction):
         return value
-    axes = get(key).axes  # the registry's: input, filter, bias or an output's
-    rank = {"filter": volume.filter_rank, "input": volume.input_rank,
-            "bias": 0 if volume.bias_is_number else 1}.get(
-        axes, 4 if volume.filter_rank == 5 else 3)
+    rank = user_rank(key, volume)
     shaped = value.reshape(value.shape[value.ndim - rank:])
     return shaped.item() if rank == 0 else shaped.tolist()
+
+
+def user_rank(key: str, volume: Volume) -> int:
+    """The rank the user gives (and reads) a quantity in: the input's, the filter's,
+    the bias's (0 for a number) or the output's (4 with a filter axis given, else 3)."""
+    axes = get(key).axes  # the registry's: input, filter, bias or an output's
+    return {"filter": volume.filter_rank, "input": volume.input_rank,
+            "bias": 0 if volume.bias_is_number else 1}.get(
+        axes, 4 if volume.filter_rank == 5 else 3)

@@ -356,7 +356,6 @@ def test_bad_volume_is_one_line(tmp_path: Path, change: dict[str, Any],
 
 
 @pytest.mark.parametrize(("options", "needles"), [
-    (("--verify",), ("dimensions", "3-D", "--verify")),
     (("--format", "json", "--symbolic"), ("dimensions", "3-D", "--symbolic")),
     (("--questions",), ("dimensions", "3-D", "--questions")),
     (("--only", "output"), ("--only", "3-D", "whole")),

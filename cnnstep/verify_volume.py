@@ -1,0 +1,220 @@
+"""An independent check of the 3-D engine: the loss differentiated directly, exactly.
+
+:mod:`cnnstep.volume` slides each kernel tap over the padded volume and finds
+dL/dX as a full convolution of the rotated kernel. None of that is used here:
+the layer is written out from its definition, one term at a time,
+
+    Z[f,i,j,l] = B[f] + Σ_{c,a,b,e} X[c, r, q, u]·K[f,c,a,b,e]
+
+with r = i·sd + a·dd − pd, q = j·sh + b·dh − ph, u = l·sw + e·dw − pw (a term
+whose input entry falls in the padding holds nothing), then the loss, and the
+chain rule written from the same terms, each adding its part:
+
+    ∂L/∂K[f,c,a,b,e] += ∂L/∂Z[f,i,j,l]·X[c,r,q,u]
+    ∂L/∂X[c,r,q,u]   += ∂L/∂Z[f,i,j,l]·K[f,c,a,b,e]
+    ∂L/∂B[f]          = Σ_{i,j,l} ∂L/∂Z[f,i,j,l]
+
+The chain rule is checked in turn as :mod:`cnnstep.verify` checks a 2-D
+layer's: L(θ + t·v) is a polynomial of degree at most 4 in t (Z is bilinear in
+X and K, the loss at most quadratic in Z), so its derivative at t = 0 is
+exactly (L(θ − 2v) − 8·L(θ − v) + 8·L(θ + v) − L(θ + 2v))/12, which must equal
+⟨∇L, v⟩ for random exact directions v and a coordinate direction of each of X,
+K and B. With ``grad_output`` given, L = Σ G·Z.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from cnnstep import budget
+from cnnstep import volume as engine
+from cnnstep.problem import Array, Volume
+from cnnstep.verify import Check, InconsistentGradient, Mismatch, TooLarge
+
+#: more terms X·K than this and the direct route would take about ten seconds
+MAX_TERMS = 300_000
+#: random directions besides one coordinate direction of each of X, K and B
+DIRECTIONS = 2
+
+#: one term of Z: (f, output index, c, kernel tap, input index)
+Term = tuple[int, tuple[int, int, int], int, tuple[int, int, int], tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The numbers θ the loss depends on, full layout, object arrays of Fractions."""
+
+    x: Array
+    k: Array
+    b: Array | None
+
+    def moved(self, v: Weights, t: int) -> Weights:
+        """θ + t·v."""
+        return Weights(self.x + v.x * t, self.k + v.k * t,
+                       None if self.b is None or v.b is None else self.b + v.b * t)
+
+
+def terms(volume: Volume) -> list[Term]:
+    """Every term of every output entry whose input entry is inside the input."""
+    filters, channels = volume.filter.shape[:2]
+    size = volume.input.shape[1:]
+    out: list[Term] = []
+    for o in itertools.product(*(range(n) for n in volume.output_size)):
+        for tap in itertools.product(*(range(k) for k in volume.filter.shape[2:])):
+            at = tuple(i * s + a * d - p for i, a, s, d, p in
+                       zip(o, tap, volume.stride, volume.dilation, volume.padding, strict=True))
+            if all(0 <= r < n for r, n in zip(at, size, strict=True)):
+                for f in range(filters):
+                    for c in range(channels):
+                        out.append((f, o, c, tap, at))  # type: ignore[arg-type]
+    return out
+
+
+def output(volume: Volume, theta: Weights, every: list[Term]) -> Array:
+    """Z, term by term."""
+    z = np.full((volume.filter.shape[0], *volume.output_size), Fraction(0), dtype=object)
+    if theta.b is not None:
+        for f in range(z.shape[0]):
+            z[f] = theta.b[f]
+    for f, o, c, tap, at in every:
+        z[(f, *o)] += theta.x[(c, *at)] * theta.k[(f, c, *tap)]
+    return z
+
+
+def loss(volume: Volume, z: Array) -> Fraction:
+    """The loss of Z: mse, sse or half_sse against the target; Σ G·Z for a given G."""
+    if volume.target is None:
+        assert volume.grad_output is not None
+        return sum((g * v for g, v in zip(volume.grad_output.flat, z.flat, strict=True)),
+                   Fraction(0))
+    total = sum(((v - y) ** 2 for v, y in zip(z.flat, volume.target.flat, strict=True)),
+                Fraction(0))
+    return {"mse": total / z.size, "sse": total, "half_sse": total / 2}[volume.loss]
+
+
+def dz(volume: Volume, z: Array) -> Array:
+    """∂L/∂Z, from the loss's definition."""
+    if volume.target is None:
+        assert volume.grad_output is not None
+        return volume.grad_output.copy()
+    factor = {"mse": Fraction(2, z.size), "sse": Fraction(2), "half_sse": Fraction(1)}
+    grad: Array = (z - volume.target) * factor[volume.loss]
+    return grad
+
+
+def backward(volume: Volume, theta: Weights, every: list[Term], g: Array) -> dict[str, Array]:
+    """∂L/∂K, ∂L/∂B and ∂L/∂X, term by term from ∂L/∂Z."""
+    gk = np.full(theta.k.shape, Fraction(0), dtype=object)
+    gx = np.full(theta.x.shape, Fraction(0), dtype=object)
+    for f, o, c, tap, at in every:
+        gk[(f, c, *tap)] += g[(f, *o)] * theta.x[(c, *at)]
+        gx[(c, *at)] += g[(f, *o)] * theta.k[(f, c, *tap)]
+    out = {"grad_filter": gk, "grad_input": gx}
+    if theta.b is not None:
+        out["grad_bias"] = np.array([sum(g[f].flat, Fraction(0)) for f in range(g.shape[0])],
+                                    dtype=object)
+    return out
+
+
+def directions(theta: Weights, seed: int = 0) -> Iterator[Weights]:
+    """A coordinate direction of each of X, K and B, then random small exact ones."""
+    rng = random.Random(seed)
+
+    def zero(a: Array) -> Array:
+        return np.full(a.shape, Fraction(0), dtype=object)
+
+    def drawn(a: Array) -> Array:
+        out = np.empty(a.shape, dtype=object)
+        out.flat[:] = [Fraction(rng.randint(-3, 3), rng.choice((1, 2, 4))) for _ in range(a.size)]
+        return out
+
+    bias = None if theta.b is None else zero(theta.b)
+    for which in ("x", "k", "b"):
+        v = Weights(zero(theta.x), zero(theta.k), None if bias is None else zero(bias))
+        chosen = getattr(v, which)
+        if chosen is None:
+            continue
+        chosen.flat[rng.randrange(chosen.size)] = Fraction(1)
+        yield v
+    for _ in range(DIRECTIONS):
+        yield Weights(drawn(theta.x), drawn(theta.k), None if bias is None else drawn(bias))
+
+
+def consistent(volume: Volume, theta: Weights, every: list[Term],
+               gradients: Mapping[str, Array]) -> None:
+    """Raise :class:`InconsistentGradient` unless ⟨∇L, v⟩ is the exact directional
+    derivative of L along every one of :func:`directions`."""
+    def at(v: Weights, t: int) -> Fraction:
+        return loss(volume, output(volume, theta.moved(v, t), every))
+
+    for v in directions(theta):
+        parts = [(gradients["grad_input"], v.x), (gradients["grad_filter"], v.k)]
+        if v.b is not None:
+            parts.append((gradients["grad_bias"], v.b))
+        inner = sum((sum((g * d for g, d in zip(grad.flat, move.flat, strict=True)),
+                         Fraction(0)) for grad, move in parts), Fraction(0))
+        along = (at(v, -2) - 8 * at(v, -1) + 8 * at(v, 1) - at(v, 2)) / 12
+        if inner != along:
+            raise InconsistentGradient(
+                f"direct differentiation: ⟨∇L, v⟩ = {inner} but dL(θ + t·v)/dt = {along} "
+                "along a direction v; the verifier is at fault")
+
+
+def entry(key: str, index: tuple[int, ...], volume: Volume) -> str:
+    """``grad_input[1][0][2]``: an entry in the shape the user gave (0-based)."""
+    rank = engine.user_rank(key, volume)
+    return key + "".join(f"[{i}]" for i in index[len(index) - rank:])
+
+
+def compare(key: str, label: str, how: str, direct: Array | Fraction, found: Any,
+            volume: Volume) -> Check:
+    """A quantity found here against the engine's, entry by entry."""
+    if isinstance(direct, Fraction):
+        ok = found == direct
+        return Check(key, label, 1, () if ok else (Mismatch(key, found, direct),), how)
+    mismatches = tuple(Mismatch(entry(key, index, volume), found[index], value)
+                       for index, value in np.ndenumerate(direct) if found[index] != value)
+    return Check(key, label, direct.size, mismatches, how)
+
+
+def verify_volume(volume: Volume,
+                  solve: Callable[[Volume], Mapping[str, Any]] | None = None, *,
+                  max_work: int | None = None) -> list[Check]:
+    """Compare ``solve(volume)`` (the engine's, by default) with the layer written out
+    from its definition: the output and the loss by direct evaluation, dL/dK, dL/dB
+    and dL/dX by direct differentiation of the loss. Raises :class:`TooLarge` beyond
+    :data:`MAX_TERMS` terms, before any work."""
+    count = (volume.filter.size * int(np.prod(volume.output_size)))
+    if count > MAX_TERMS:
+        raise TooLarge(f"--verify: the 3-D layer has {count} products in its output; direct "
+                       f"differentiation is limited to {MAX_TERMS}")
+    budget.check_volume(volume, max_work)
+    found = (solve or engine.arrays)(volume)
+    theta = Weights(volume.input, volume.filter, volume.bias)
+    every = terms(volume)
+    z = output(volume, theta, every)
+    n = volume.notation
+    checks = [compare("output", n.output, "direct evaluation", z, found["output"], volume)]
+    if volume.target is not None:
+        checks.append(compare("loss", n.loss, "direct evaluation", loss(volume, z),
+                              found["loss"], volume))
+    if not volume.has_gradients:
+        return checks
+    gradients = backward(volume, theta, every, dz(volume, z))
+    consistent(volume, theta, every, gradients)
+    how = "direct differentiation"
+    checks.append(compare("grad_filter", f"d{n.loss}/d{n.filter}", how,
+                          gradients["grad_filter"], found["grad_filter"], volume))
+    if "grad_bias" in gradients:
+        checks.append(compare("grad_bias", f"d{n.loss}/d{n.bias}", how,
+                              gradients["grad_bias"], found["grad_bias"], volume))
+    checks.append(compare("grad_input", f"d{n.loss}/d{n.input}", how,
+                          gradients["grad_input"], found["grad_input"], volume))
+    return checks
