@@ -343,14 +343,13 @@ def solve(
     file = paths[0]
     options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
                       color=_styled(to))
-    whole = (("--only", bool(only)), ("--max-terms", max_terms is not None),
-             ("--detail", detail not in (None, Detail.full)))
     if verify:
         _verify_volume(file, format.value, to, max_work)
     try:
         read_in = (load(file) if symbolic or verify or questions else
                    _problem_or_volume(file, to, max_work, "latex" if pdf else format.value,
-                                      options, program, whole))
+                                      options, program,
+                                      (only or (), (detail or Detail.full).value, max_terms)))
     except ProblemError as error:
         raise fail(str(error)) from None
     notes(read_in, file)
@@ -401,31 +400,34 @@ def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | Non
 
 def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape: str,
                        options: Options, program: str | None,
-                       whole: Iterable[tuple[str, bool]]) -> Problem:
-    """The problem in a file. A 3-D problem is solved and written out here, whole (its
-    JSON result, or its worked derivation), and the command is done."""
+                       shaping: tuple[Iterable[str], str, int | None]) -> Problem:
+    """The problem in a file. A 3-D problem is solved and written out here (its JSON
+    result, or its worked derivation as ``shaping`` asks: ``--only``, ``--detail``,
+    ``--max-terms``), and the command is done."""
     from cnnstep import budget, volume
+    from cnnstep.derivation import DEFAULT_MAX_TERMS
     from cnnstep.derivation.volume import derivation
+    from cnnstep.derivation.volume_shaping import shaped
     from cnnstep.problem import ProblemError, parse_problem, read_text, read_volume, where
     from cnnstep.render import renderer
     from cnnstep.render.json_result import dumps
 
+    only, detail, max_terms = shaping
     try:
         text = read_text(file)
         layer = read_volume(text)
         if layer is None:
             return parse_problem(text)
-        for name, given in whole:
-            if given:
-                raise ProblemError(f"{name}: a 3-D layer's derivation is written whole; "
-                                   f"solve it without {name}")
         budget.check_volume(layer, max_work, derivation=shape != "json")
+        if shape != "json":
+            worked = shaped(derivation(layer), layer, detail=detail, only=only,
+                            max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
     except ProblemError as error:
         raise ProblemError(refusal(error, where(file))) from None
     if shape == "json":
         _emit(dumps(volume.solve(layer)), to, [file], None)
     else:
-        _emit(renderer(shape).derivation(derivation(layer), options), to, [file], program)
+        _emit(renderer(shape).derivation(worked, options), to, [file], program)
     raise typer.Exit(0)
 
 

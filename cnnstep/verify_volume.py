@@ -167,19 +167,13 @@ def consistent(volume: Volume, theta: Weights, every: list[Term],
                 "along a direction v; the verifier is at fault")
 
 
-def entry(key: str, index: tuple[int, ...], volume: Volume) -> str:
-    """``grad_input[1][0][2]``: an entry in the shape the user gave (0-based)."""
-    rank = engine.user_rank(key, volume)
-    return key + "".join(f"[{i}]" for i in index[len(index) - rank:])
-
-
 def compare(key: str, label: str, how: str, direct: Array | Fraction, found: Any,
             volume: Volume) -> Check:
     """A quantity found here against the engine's, entry by entry."""
     if isinstance(direct, Fraction):
         ok = found == direct
         return Check(key, label, 1, () if ok else (Mismatch(key, found, direct),), how)
-    mismatches = tuple(Mismatch(entry(key, index, volume), found[index], value)
+    mismatches = tuple(Mismatch(engine.entry_text(key, index, volume), found[index], value)
                        for index, value in np.ndenumerate(direct) if found[index] != value)
     return Check(key, label, direct.size, mismatches, how)
 

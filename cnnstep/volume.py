@@ -169,3 +169,10 @@ def user_rank(key: str, volume: Volume) -> int:
     return {"filter": volume.filter_rank, "input": volume.input_rank,
             "bias": 0 if volume.bias_is_number else 1}.get(
         axes, 4 if volume.filter_rank == 5 else 3)
+
+
+def entry_text(key: str, index: Index, volume: Volume) -> str:
+    """``grad_input[1][0][2]``: a full-layout entry in the shape the user gave (0-based),
+    as ``--only`` takes it."""
+    rank = user_rank(key, volume)
+    return key + "".join(f"[{i}]" for i in index[len(index) - rank:])
