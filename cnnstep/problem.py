@@ -1642,11 +1642,11 @@ def load(path: str | Path) -> Problem | Layer:
 # --------------------------------------------------------------------------
 # 3-D layers: a volume [D][H][W] under a kernel [kd][kh][kw]
 
-#: the keys a 3-D problem reads; the layers after the convolution, training steps,
-#: questions and answers are not worked out for a volume yet
+#: the keys a 3-D problem reads; the layers after the convolution, training steps and
+#: questions are not worked out for a volume yet
 VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "loss", "stride",
-               "padding", "dilation", "learning_rate", "notation", "dimensions",
-               ANSWERS_KEY)
+               "padding", "dilation", "mode", "groups", "learning_rate", "notation",
+               "dimensions", ANSWERS_KEY)
 
 Triple = tuple[int, int, int]
 
@@ -1673,6 +1673,31 @@ class Volume:
     filter_rank: int
     bias_is_number: bool
     notation: Notation = field(default_factory=Notation)
+    #: the zeros behind, below and right of the input where they differ from
+    #: ``padding`` (the zeros in front, above and left); None: the same
+    padding_end: Triple | None = None
+    #: the padding's name as the problem gave it ("valid", "same", "full"), else None
+    padding_form: str | None = None
+    #: "convolution" flips the kernel along all three axes in the forward pass
+    mode: str = "cross_correlation"
+    #: the input channels split into this many blocks, filter f seeing its block's
+    groups: int = 1
+
+    @property
+    def sides(self) -> tuple[Triple, Triple]:
+        """The zeros on each side of each axis: (front, top, left), (back, bottom, right)."""
+        return self.padding, self.padding_end or self.padding
+
+    @property
+    def flipped(self) -> bool:
+        """The forward pass is a true convolution: the kernel flipped along every axis."""
+        return self.mode == "convolution"
+
+    def channels_of(self, f: int) -> range:
+        """The input channels filter ``f`` sees: its group's block."""
+        per = self.input.shape[0] // self.groups
+        block = f // (self.filter.shape[0] // self.groups)
+        return range(block * per, (block + 1) * per)
 
     @property
     def effective_kernel(self) -> Triple:
@@ -1683,8 +1708,9 @@ class Volume:
 
     @property
     def padded_size(self) -> Triple:
-        d0, d1, d2 = (n + 2 * p for n, p in
-                      zip(self.input.shape[1:], self.padding, strict=True))
+        before, after = self.sides
+        d0, d1, d2 = (n + p + q for n, p, q in
+                      zip(self.input.shape[1:], before, after, strict=True))
         return (d0, d1, d2)
 
     @property
@@ -1754,16 +1780,27 @@ def volume_from_data(data: Any) -> Volume:
     image = frozen(image.reshape((1,) * (4 - input_rank) + image.shape))
     kernel = frozen(kernel.reshape((1,) * (5 - filter_rank) + kernel.shape))
     channels, filters = image.shape[0], kernel.shape[0]
-    if kernel.shape[1] != channels:
+    groups = _groups(data, channels, filters)
+    if groups > 1 and kernel.shape[1] != channels // groups:
+        raise ProblemError(
+            f"{filter_key}: has {kernel.shape[1]} channel{'s' * (kernel.shape[1] != 1)}; with "
+            f"groups {groups} each filter sees C/groups = {channels}/{groups} = "
+            f"{channels // groups} of the input's channels: give it as "
+            f"[F][{channels // groups}][kd][kh][kw]")
+    if groups == 1 and kernel.shape[1] != channels:
         hint = ("; give it as [C][kd][kh][kw] or [F][C][kd][kh][kw]" if filter_rank == 3
                 else "")
         raise ProblemError(f"{filter_key}: has {kernel.shape[1]} channel"
                            f"{'s' * (kernel.shape[1] != 1)}, the input has {channels}{hint}")
     stride = _triple(data.get("stride", NumberText("1")), "stride", 1)
-    padding = _triple(data.get("padding", NumberText("0")), "padding", 0)
     dilation = _triple(data.get("dilation", NumberText("1")), "dilation", 1)
-    padded = tuple(n + 2 * p for n, p in zip(image.shape[1:], padding, strict=True))
     sizes = kernel.shape[2:]
+    form = _padding_form(data.get("padding", NumberText("0")))
+    padding, padding_end = _volume_sides(
+        data.get("padding", NumberText("0")), form,
+        tuple(d * (k - 1) + 1 for d, k in zip(dilation, sizes, strict=True)), stride)
+    padded = tuple(n + p + q for n, p, q in
+                   zip(image.shape[1:], padding, padding_end, strict=True))
     if any(k > n for k, n in zip(sizes, padded, strict=True)):
         raise ProblemError(f"filter {_dims(sizes)} is larger than the padded input "
                            f"{_dims(padded)}")
@@ -1797,7 +1834,38 @@ def volume_from_data(data: Any) -> Volume:
     rate = to_number(data["learning_rate"], "learning_rate") if "learning_rate" in data else None
     return Volume(image, kernel, numbers, target, grad_output, loss, rate, stride, padding,
                   dilation, input_rank, filter_rank,
-                  not isinstance(bias, list), notation)
+                  not isinstance(bias, list), notation,
+                  None if padding_end == padding else padding_end, form,
+                  _mode(data.get("mode", "cross_correlation")), groups)
+
+
+def _volume_sides(value: Any, form: str | None, span: tuple[int, ...],
+                  stride: Triple) -> tuple[Triple, Triple]:
+    """Every form of a 3-D layer's ``padding`` resolved to (front, top, left), (back,
+    bottom, right), as :func:`_padding_sides` for a 2-D layer; "same" puts an odd
+    total's extra zero behind, below and right."""
+    if form in ("valid", "full"):
+        a, b, c = (e - 1 if form == "full" else 0 for e in span)
+        return (a, b, c), (a, b, c)
+    if form == "same":
+        if stride != (1, 1, 1):
+            raise ProblemError(
+                f'padding: "same" keeps the input\'s size only at stride 1, the stride is '
+                f"{_dims(stride)}; give the padding as numbers")
+        a, b, c = ((e - 1) // 2 for e in span)
+        d, e, f = (t - 1 - (t - 1) // 2 for t in span)
+        return (a, b, c), (d, e, f)
+    if isinstance(value, list) and any(isinstance(item, list) for item in value):
+        if len(value) != 3:
+            raise ProblemError(f"padding: expected [[front, back], [top, bottom], "
+                               f"[left, right]] for a 3-D layer, got {_show(value)}")
+        pairs = [_padding_axis(item, f"padding[{i}]", wanted) for i, (item, wanted) in
+                 enumerate(zip(value, ("[front, back]", "[top, bottom]", "[left, right]"),
+                               strict=True))]
+        (a, d), (b, e), (c, f) = pairs
+        return (a, b, c), (d, e, f)
+    both = _triple(value, "padding", 0)
+    return both, both
 
 
 def _volume_shaped(data: Mapping[str, Any], key: str, shape: tuple[int, ...],

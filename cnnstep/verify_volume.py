@@ -6,8 +6,11 @@ the layer is written out from its definition, one term at a time,
 
     Z[f,i,j,l] = B[f] + Σ_{c,a,b,e} X[c, r, q, u]·K[f,c,a,b,e]
 
-with r = i·sd + a·dd − pd, q = j·sh + b·dh − ph, u = l·sw + e·dw − pw (a term
-whose input entry falls in the padding holds nothing), then the loss, and the
+with r = i·sd + a·dd − pd, q = j·sh + b·dh − ph, u = l·sw + e·dw − pw (pd, ph,
+pw the zeros in front, above and left; a term whose input entry falls in the
+padding holds nothing), c over the channels of f's group, and the kernel's
+taps counted from the far end (kd − 1 − a, …) in mode "convolution"; then the
+loss, and the
 chain rule written from the same terms, each adding its part:
 
     ∂L/∂K[f,c,a,b,e] += ∂L/∂Z[f,i,j,l]·X[c,r,q,u]
@@ -43,8 +46,8 @@ MAX_TERMS = 300_000
 #: random directions besides one coordinate direction of each of X, K and B
 DIRECTIONS = 2
 
-#: one term of Z: (f, output index, c, kernel tap, input index)
-Term = tuple[int, tuple[int, int, int], int, tuple[int, int, int], tuple[int, int, int]]
+#: one term of Z: (f, output index, input channel, the kernel entry, input index)
+Term = tuple[int, tuple[int, ...], int, tuple[int, ...], tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -62,18 +65,25 @@ class Weights:
 
 
 def terms(volume: Volume) -> list[Term]:
-    """Every term of every output entry whose input entry is inside the input."""
-    filters, channels = volume.filter.shape[:2]
+    """Every term of every output entry whose input entry is inside the input: filter
+    f reads the channels of its group (the c-th of them is its kernel's channel c),
+    and in mode "convolution" tap (a, b, e) weighs by K[f, c, kd−1−a, kh−1−b, kw−1−e]."""
+    filters = volume.filter.shape[0]
+    sizes = volume.filter.shape[2:]
     size = volume.input.shape[1:]
+    front = volume.sides[0]
     out: list[Term] = []
     for o in itertools.product(*(range(n) for n in volume.output_size)):
-        for tap in itertools.product(*(range(k) for k in volume.filter.shape[2:])):
+        for tap in itertools.product(*(range(k) for k in sizes)):
             at = tuple(i * s + a * d - p for i, a, s, d, p in
-                       zip(o, tap, volume.stride, volume.dilation, volume.padding, strict=True))
-            if all(0 <= r < n for r, n in zip(at, size, strict=True)):
-                for f in range(filters):
-                    for c in range(channels):
-                        out.append((f, o, c, tap, at))  # type: ignore[arg-type]
+                       zip(o, tap, volume.stride, volume.dilation, front, strict=True))
+            if not all(0 <= r < n for r, n in zip(at, size, strict=True)):
+                continue
+            weight = (tuple(k - 1 - a for k, a in zip(sizes, tap, strict=True))
+                      if volume.mode == "convolution" else tap)
+            for f in range(filters):
+                for local, c in enumerate(volume.channels_of(f)):
+                    out.append((f, o, c, (f, local, *weight), at))
     return out
 
 
@@ -83,8 +93,8 @@ def output(volume: Volume, theta: Weights, every: list[Term]) -> Array:
     if theta.b is not None:
         for f in range(z.shape[0]):
             z[f] = theta.b[f]
-    for f, o, c, tap, at in every:
-        z[(f, *o)] += theta.x[(c, *at)] * theta.k[(f, c, *tap)]
+    for f, o, c, weight, at in every:
+        z[(f, *o)] += theta.x[(c, *at)] * theta.k[weight]
     return z
 
 
@@ -113,9 +123,9 @@ def backward(volume: Volume, theta: Weights, every: list[Term], g: Array) -> dic
     """∂L/∂K, ∂L/∂B and ∂L/∂X, term by term from ∂L/∂Z."""
     gk = np.full(theta.k.shape, Fraction(0), dtype=object)
     gx = np.full(theta.x.shape, Fraction(0), dtype=object)
-    for f, o, c, tap, at in every:
-        gk[(f, c, *tap)] += g[(f, *o)] * theta.x[(c, *at)]
-        gx[(c, *at)] += g[(f, *o)] * theta.k[(f, c, *tap)]
+    for f, o, c, weight, at in every:
+        gk[weight] += g[(f, *o)] * theta.x[(c, *at)]
+        gx[(c, *at)] += g[(f, *o)] * theta.k[weight]
     out = {"grad_filter": gk, "grad_input": gx}
     if theta.b is not None:
         out["grad_bias"] = np.array([sum(g[f].flat, Fraction(0)) for f in range(g.shape[0])],

@@ -3,19 +3,21 @@
 The same layer as the 2-D engine with one more spatial axis, as PyTorch's
 ``conv3d``; every number is a Fraction. A window's taps are (a, b, e) triples:
 
-    Z[f,i,j,l] = B[f] + Σ_c Σ_a Σ_b Σ_e Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]·K[f,c,a,b,e]
+    Z[f,i,j,l] = B[f] + Σ_c Σ_a Σ_b Σ_e Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]·K'[f,c,a,b,e]
 
-with od = ⌊(D + 2pd − (dd·(kd − 1) + 1))/sd⌋ + 1 (likewise oh, ow). The
-backward pass follows the same sum term by term:
+with od = ⌊(D + pd + pd' − (dd·(kd − 1) + 1))/sd⌋ + 1 (likewise oh, ow), pd
+and pd' the zeros in front and behind. With ``groups``, c runs over the
+channels of filter f's block; K' is K, or in mode "convolution" K flipped along
+all three axes. The backward pass follows the same sum term by term:
 
-    dL/dK[f,c,a,b,e] = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]·Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]
-    dL/dB[f]         = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]
-    dL/dXpad[c, i·sd + a·dd, …] += dL/dZ[f,i,j,l]·K[f,c,a,b,e]   (then cropped by the padding)
+    dL/dK'[f,c,a,b,e] = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]·Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]
+    dL/dB[f]          = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]
+    dL/dXpad[c, i·sd + a·dd, …] += dL/dZ[f,i,j,l]·K'[f,c,a,b,e]   (then cropped by the padding)
 
-which is the full convolution of the kernel rotated by 180° (every spatial
-axis flipped) with the zero-inserted dL/dZ. The update is
-K ← K − α·dL/dK, B ← B − α·dL/dB. The worked derivation of a volume is not
-written yet: a 3-D problem is solved into its JSON result.
+and dL/dK = dL/dK', flipped back in mode "convolution". dL/dX is the full
+convolution of K' rotated by 180° (every spatial axis flipped) with the
+zero-inserted dL/dZ. The update is K ← K − α·dL/dK, B ← B − α·dL/dB.
+:mod:`cnnstep.derivation.volume` writes the numbers out.
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ from cnnstep.quantities import get
 Index = tuple[Any, ...]
 
 
-def _window(volume: Volume, tap: Index) -> Index:
+def _window(volume: Volume, tap: Index, spread: bool = True,
+            size: tuple[int, ...] | None = None) -> Index:
     """The padded-input entries kernel tap (a, b, e) meets, one per output entry
-    (``a·d + i·s`` for i = 0 … o − 1 along each axis), behind the channel axis."""
+    (``a·d + i·s`` for i = 0 … o − 1 along each axis), behind the channel axis.
+    Without ``spread`` the output entries are taken as adjacent (s = 1) over
+    ``size``: how the stride-1 formulas read an un-spread dL/dZ."""
+    stride = volume.stride if spread else (1, 1, 1)
+    reach = volume.output_size if size is None else size
     return (slice(None), *(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in
-                           zip(tap, volume.dilation, volume.output_size, volume.stride,
-                               strict=True)))
+                           zip(tap, volume.dilation, reach, stride, strict=True)))
 
 
 def _weights(tap: Index) -> Index:
@@ -46,11 +52,30 @@ def _weights(tap: Index) -> Index:
     return (slice(None), slice(None), *tap)
 
 
+def blocks(volume: Volume) -> list[tuple[slice, slice]]:
+    """Each group's filters and the input channels they see, as slices."""
+    per_f = volume.filter.shape[0] // volume.groups
+    per_c = volume.input.shape[0] // volume.groups
+    return [(slice(g * per_f, (g + 1) * per_f), slice(g * per_c, (g + 1) * per_c))
+            for g in range(volume.groups)]
+
+
+def flip(kernel: Array) -> Array:
+    """A kernel rotated by 180° along all three spatial axes."""
+    flipped: Array = np.ascontiguousarray(kernel[:, :, ::-1, ::-1, ::-1])
+    return flipped
+
+
+def forward_kernel(volume: Volume) -> Array:
+    """The kernel the forward pass slides: K, or in mode "convolution" K flipped along
+    all three axes."""
+    return flip(volume.filter) if volume.flipped else volume.filter
+
+
 def padded(volume: Volume) -> Array:
-    """Xpad: the input with ``p`` zeros on each side of each spatial axis."""
+    """Xpad: the input with its zeros on each side of each spatial axis."""
     out = np.full((volume.input.shape[0], *volume.padded_size), Fraction(0), dtype=object)
-    out[(slice(None), *(slice(p, p + n) for p, n in
-                        zip(volume.padding, volume.input.shape[1:], strict=True)))] = volume.input
+    out[(slice(None), *inside(volume))] = volume.input
     return out
 
 
@@ -61,13 +86,14 @@ def taps(volume: Volume) -> list[Index]:
 
 def forward(volume: Volume) -> Array:
     """Z[f,i,j,l] = B[f] + Σ_c Σ_(a,b,e) Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]
-    ·K[f,c,a,b,e]."""
-    xpad = padded(volume)
+    ·K'[f,c,a,b,e], c over the channels of f's group, K' the forward kernel."""
+    xpad, kernel = padded(volume), forward_kernel(volume)
     filters = volume.filter.shape[0]
     out = np.full((filters, *volume.output_size), Fraction(0), dtype=object)
     for tap in taps(volume):
-        out = out + np.tensordot(volume.filter[_weights(tap)], xpad[_window(volume, tap)],
-                                 axes=1)
+        window = xpad[_window(volume, tap)]
+        for fs, cs in blocks(volume):
+            out[fs] = out[fs] + np.tensordot(kernel[fs][_weights(tap)], window[cs], axes=1)
     if volume.bias is not None:
         out = out + volume.bias.reshape(filters, 1, 1, 1)
     return out
@@ -89,16 +115,19 @@ def loss_gradient(volume: Volume, z: Array) -> Array:
     return grad
 
 
-def kernel_gradient(volume: Volume, grad: Array) -> Array:
+def kernel_gradient(volume: Volume, grad: Array, spread: bool = True) -> Array:
     """dL/dK[f,c,a,b,e] = Σ_(i,j,l) dL/dZ[f,i,j,l]·Xpad[c, i·sd + a·dd, j·sh + b·dh,
-    l·sw + e·dw]."""
+    l·sw + e·dw], c over f's group, flipped back in mode "convolution" (the forward
+    pass's K' = flip(K), so dL/dK = flip(dL/dK')). Without ``spread``: the stride-1
+    correlation of the un-spread dL/dZ."""
     xpad = padded(volume)
     out = np.empty(volume.filter.shape, dtype=object)
     for tap in taps(volume):
-        patch = xpad[_window(volume, tap)]  # (C, od, oh, ow)
-        out[_weights(tap)] = np.tensordot(
-            grad, patch, axes=([1, 2, 3], [1, 2, 3]))
-    return out
+        patch = xpad[_window(volume, tap, spread, grad.shape[1:])]  # (C, od, oh, ow)
+        for fs, cs in blocks(volume):
+            out[fs][_weights(tap)] = np.tensordot(grad[fs], patch[cs],
+                                                  axes=([1, 2, 3], [1, 2, 3]))
+    return flip(out) if volume.flipped else out
 
 
 def bias_gradient(grad: Array) -> Array:
@@ -107,22 +136,24 @@ def bias_gradient(grad: Array) -> Array:
                     dtype=object)
 
 
-def input_gradient(volume: Volume, grad: Array) -> Array:
-    """dL/dX: every tap sends dL/dZ[f,i,j,l]·K[f,c,a,b,e] back to the entry it read,
+def input_gradient(volume: Volume, grad: Array, spread: bool = True) -> Array:
+    """dL/dX: every tap sends dL/dZ[f,i,j,l]·K'[f,c,a,b,e] back to the entry it read,
     Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]; the sum over taps is the full
-    convolution of rot180(K) with the zero-inserted dL/dZ, cropped by the padding."""
-    xpad = padded(volume)
+    convolution of rot180(K') with the zero-inserted dL/dZ, cropped by the padding.
+    Without ``spread``: the same with the un-spread dL/dZ, its entries adjacent."""
+    xpad, kernel = padded(volume), forward_kernel(volume)
     out = np.full(xpad.shape, Fraction(0), dtype=object)
     for tap in taps(volume):
-        where = _window(volume, tap)
-        out[where] = out[where] + np.tensordot(volume.filter[_weights(tap)], grad,
-                                               axes=([0], [0]))
+        where = _window(volume, tap, spread, grad.shape[1:])
+        for fs, cs in blocks(volume):
+            sent = np.tensordot(kernel[fs][_weights(tap)], grad[fs], axes=([0], [0]))
+            out[cs][where] = out[cs][where] + sent
     return out[(slice(None), *inside(volume))]
 
 
 def inside(volume: Volume) -> Index:
     """The entries of Xpad that are the input's, along the spatial axes."""
-    return tuple(slice(p, p + n) for p, n in zip(volume.padding, volume.input.shape[1:],
+    return tuple(slice(p, p + n) for p, n in zip(volume.sides[0], volume.input.shape[1:],
                                                  strict=True))
 
 

@@ -718,6 +718,24 @@ def _axes_of(value: Any, dims: int) -> tuple[int, ...]:
     return (int(value),) * dims
 
 
+def _sides_of(value: Any, dims: int, taps: tuple[int, ...], dilation: tuple[int, ...]
+              ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The zeros before and after the input along each axis, from any padding form:
+    "valid" none, "full" d·(k − 1) on each side, "same" d·(k − 1) in all with the odd
+    one after, [[before, after], …] per side, or an integer or one per axis."""
+    spans = [d * (t - 1) for t, d in zip(taps, dilation, strict=True)]
+    if value == "valid":
+        return (0,) * dims, (0,) * dims
+    if value == "full":
+        return tuple(spans), tuple(spans)
+    if value == "same":
+        return tuple(e // 2 for e in spans), tuple(e - e // 2 for e in spans)
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return tuple(int(a) for a, _ in value), tuple(int(b) for _, b in value)
+    both = _axes_of(value, dims)
+    return both, both
+
+
 def _lead(value: Any, rank: int, full: int) -> Any:
     """Wrap ``value`` in leading axes of length one up to ``full`` axes."""
     for _ in range(full - rank):
@@ -735,12 +753,25 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
     input_rank, filter_rank = len(shape_of(x_user)), len(shape_of(k_user))
     x, k = _lead(x_user, input_rank, dims + 1), _lead(k_user, filter_rank, dims + 2)
     stride = _axes_of(data.get("stride", 1), dims)
-    padding = _axes_of(data.get("padding", 0), dims)
     dilation = _axes_of(data.get("dilation", 1), dims)
     channels, size = len(x), shape_of(x)[1:]
     filters, taps = len(k), shape_of(k)[2:]
-    out_size = tuple((n + 2 * p - (d * (t - 1) + 1)) // s + 1 for n, p, t, d, s in
-                     zip(size, padding, taps, dilation, stride, strict=True))
+    padding, padding_after = _sides_of(data.get("padding", 0), dims, taps, dilation)
+    out_size = tuple((n + p + q - (d * (t - 1) + 1)) // s + 1 for n, p, q, t, d, s in
+                     zip(size, padding, padding_after, taps, dilation, stride, strict=True))
+    groups = int(data.get("groups", 1))
+    flip = data.get("mode") == "convolution"
+
+    def seen(f: int) -> list[tuple[int, int]]:
+        """(input channel, kernel channel) pairs filter f reads: its group's block."""
+        per = channels // groups
+        block = f // (filters // groups)
+        return [(block * per + j, j) for j in range(per)]
+
+    def weight(f: int, j: int, t: tuple[int, ...]) -> tuple[int, ...]:
+        """The kernel entry tap t multiplies: counted from the far end in mode
+        "convolution"."""
+        return (f, j, *((n - 1 - ti for n, ti in zip(taps, t, strict=True)) if flip else t))
     bias = data.get("bias")
     b = None if bias is None else [fr(bias)] if not isinstance(bias, list) else fr(bias)
 
@@ -760,11 +791,11 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
     for f in range(filters):
         for o in positions(out_size):
             total = b[f] if b is not None else Fraction(0)
-            for c in range(channels):
+            for c, j in seen(f):
                 for t in positions(taps):
                     at = read(c, o, t)
                     if at is not None:
-                        total += _at(x, (c, *at)) * _at(k, (f, c, *t))
+                        total += _at(x, (c, *at)) * _at(k, weight(f, j, t))
             _at(z, (f, *o[:-1]))[o[-1]] = total
     output_rank = dims + 1 if filter_rank == dims + 2 else dims
     strip_out = (dims + 1) - output_rank
@@ -784,19 +815,19 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
         grad = _lead(g, len(shape_of(g)), dims + 1)
     if grad is None:
         return result
-    dk = zeros(filters, channels, *taps)
+    dk = zeros(filters, len(k[0]), *taps)
     dx = zeros(channels, *size)
     db = [Fraction(0)] * filters
     for f in range(filters):
         for o in positions(out_size):
             g = _at(grad, (f, *o))
             db[f] += g
-            for c in range(channels):
+            for c, j in seen(f):
                 for t in positions(taps):
                     at = read(c, o, t)
                     if at is not None:
-                        _put(dk, (f, c, *t), g * _at(x, (c, *at)))
-                        _put(dx, (c, *at), g * _at(k, (f, c, *t)))
+                        _put(dk, weight(f, j, t), g * _at(x, (c, *at)))
+                        _put(dx, (c, *at), g * _at(k, weight(f, j, t)))
     result["grad_output"] = strip_axes(grad, strip_out)
     result["grad_filter"] = strip_axes(dk, dims + 2 - filter_rank)
     if b is not None:

@@ -52,16 +52,23 @@ def _gradient(volume: Volume, of: str) -> str:
 def flipped(kernel: Array) -> Array:
     """The kernel rotated by 180° in all three spatial axes: K[f, c, kd−1−a, kh−1−b,
     kw−1−e]."""
-    return frozen(np.ascontiguousarray(kernel[:, :, ::-1, ::-1, ::-1]))
+    return frozen(engine.flip(kernel))
 
 
 # --------------------------------------------------------------------------
 # the mistakes, in 3-D
 
 
-@in_volume("true_convolution", "The forward pass flipped the kernel along all three axes (a "
-                               "true convolution); a CNN layer computes the cross-correlation, "
-                               "with the kernel as it is")
+def _true_convolution_message(volume: Volume, key: str) -> str:
+    if volume.flipped:
+        return ("The forward pass used the kernel as it is (a cross-correlation); mode "
+                '"convolution" is a true convolution, which flips the kernel along all three '
+                "axes")
+    return ("The forward pass flipped the kernel along all three axes (a true convolution); "
+            "a CNN layer computes the cross-correlation, with the kernel as it is")
+
+
+@in_volume("true_convolution", _true_convolution_message)
 def _true_convolution(volume: Volume, right: Mapping[str, Any], key: str) -> Value | None:
     return engine.forward(replace(volume, filter=flipped(volume.filter)))
 
@@ -113,10 +120,17 @@ def _wrong_sign(volume: Volume, right: Mapping[str, Any], key: str) -> Value | N
     return added
 
 
-@in_volume("kernel_not_rotated",
-           lambda volume, key: f"{_gradient(volume, volume.notation.input)} was computed with "
-                               "the kernel as it is; the full convolution needs the kernel "
-                               "rotated by 180° along all three axes")
+def _kernel_not_rotated_message(volume: Volume, key: str) -> str:
+    of = _gradient(volume, volume.notation.input)
+    if volume.flipped:
+        return (f"{of} was computed with the kernel rotated by 180° along all three axes, as "
+                "for a cross-correlation; a true convolution's forward pass already flips the "
+                "kernel, so the full correlation uses the kernel as it is")
+    return (f"{of} was computed with the kernel as it is; the full convolution needs the "
+            "kernel rotated by 180° along all three axes")
+
+
+@in_volume("kernel_not_rotated", _kernel_not_rotated_message)
 def _kernel_not_rotated(volume: Volume, right: Mapping[str, Any], key: str) -> Value | None:
     """The full convolution of K itself: the right dL/dX of the flipped kernel."""
     grad = right.get("grad_output")
@@ -140,28 +154,9 @@ def _stride_not_dilated(volume: Volume, right: Mapping[str, Any], key: str) -> V
     grad = right.get("grad_output")
     if grad is None or volume.stride == (1, 1, 1):
         return None
-    xpad = engine.padded(volume)
-    reach = grad.shape[1:]
     if key == "grad_filter":
-        out = np.empty(volume.filter.shape, dtype=object)
-        for tap in engine.taps(volume):
-            where = _adjacent(tap, volume, reach)
-            out[(slice(None), slice(None), *tap)] = np.tensordot(
-                grad, xpad[where], axes=([1, 2, 3], [1, 2, 3]))
-        return out
-    total = np.full(xpad.shape, Fraction(0), dtype=object)
-    for tap in engine.taps(volume):
-        where = _adjacent(tap, volume, reach)
-        total[where] = total[where] + np.tensordot(
-            volume.filter[(slice(None), slice(None), *tap)], grad, axes=([0], [0]))
-    return total[(slice(None), *engine.inside(volume))]
-
-
-def _adjacent(tap: tuple[int, ...], volume: Volume, reach: tuple[int, ...]) -> tuple[Any, ...]:
-    """The padded-input entries a tap meets when the output entries are taken as
-    adjacent: ``a·d + i`` for i = 0 … o − 1 along each axis."""
-    return (slice(None), *(slice(t * d, t * d + o) for t, d, o in
-                           zip(tap, volume.dilation, reach, strict=True)))
+        return engine.kernel_gradient(volume, grad, spread=False)
+    return engine.input_gradient(volume, grad, spread=False)
 
 
 @in_volume("bias_averaged",

@@ -51,6 +51,8 @@ from cnnstep.problem import Array, Notation, Volume
 
 Index = tuple[int, ...]
 AXES = ("depth", "row", "column")
+#: the two sides of each axis, as the size formula names their padding
+SIDES = (("front", "back"), ("top", "bottom"), ("left", "right"))
 
 
 def _num(value: Fraction | int) -> Num:
@@ -59,6 +61,17 @@ def _num(value: Fraction | int) -> Num:
 
 def _positions(shape: tuple[int, ...]) -> list[Index]:
     return list(itertools.product(*(range(n) for n in shape)))
+
+
+def _padding_words(v: Volume) -> str:
+    """The padding as the givens say it: ``1``, ``1×0×2``, ``"same"``, or per side."""
+    before, after = v.sides
+    if v.padding_form:
+        return f'"{v.padding_form}"'
+    if before == after:
+        return _settings(before)
+    return ("[" + ", ".join(f"[{a}, {b}]" for a, b in zip(before, after, strict=True)) + "]"
+            + " (front/back, top/bottom, left/right)")
 
 
 def _settings(values: tuple[int, int, int]) -> str:
@@ -79,7 +92,8 @@ class VolumeWriter:
     # --- pieces
 
     def slices(self, label: tuple[str | Expr, ...], array: Array,
-               lead: tuple[str, ...], border: tuple[int, int] = (0, 0)) -> list[Block]:
+               lead: tuple[str, ...], border: tuple[int, int] = (0, 0),
+               border_end: tuple[int, int] | None = None) -> list[Block]:
         """One matrix per depth slice (per channel or filter where there are several)."""
         out: list[Block] = []
         base = self.v.notation.index_base
@@ -87,16 +101,24 @@ class VolumeWriter:
             words = [f"{name} {i + base}" for name, i, n in
                      zip((*lead, "depth"), index, array.shape[:-2], strict=True)
                      if n > 1 or name == "depth"]
-            out.append(Matrix((*label, f" ({', '.join(words)})"), array[index], border=border))
+            out.append(Matrix((*label, f" ({', '.join(words)})"), array[index], border=border,
+                              border_end=None if border_end == border else border_end))
         return out
 
     def x(self, c: int, at: Index) -> tuple[Sym, Num] | None:
         """The input entry at a padded position, its symbol and its number, or None for
         a padding zero."""
-        inside = (c, *(a - p for a, p in zip(at, self.v.padding, strict=True)))
+        inside = (c, *(a - p for a, p in zip(at, self.v.sides[0], strict=True)))
         if all(0 <= i < n for i, n in zip(inside[1:], self.v.input.shape[1:], strict=True)):
             return Sym("input", inside), _num(self.v.input[inside])
         return None
+
+    def weight(self, tap: Index) -> Index:
+        """The kernel entry forward tap (a, b, e) multiplies: itself, or in mode
+        "convolution" (kd − 1 − a, kh − 1 − b, kw − 1 − e)."""
+        if not self.v.flipped:
+            return tap
+        return tuple(k - 1 - t for k, t in zip(self.v.filter.shape[2:], tap, strict=True))
 
     def read(self, o: Index, tap: Index) -> Index:
         """The padded position tap (a, b, e) of output (i, j, l) reads."""
@@ -121,8 +143,11 @@ class VolumeWriter:
         elif v.grad_output is not None:
             blocks += self.slices((Whole("grad_output"),), v.grad_output, ("filter",))
         words.append(f"3-D convolution: stride {_settings(v.stride)}, padding "
-                     f"{_settings(v.padding)}"
-                     + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else ""))
+                     + _padding_words(v)
+                     + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else "")
+                     + (f", {v.groups} groups" if v.groups > 1 else "")
+                     + ('; mode "convolution": the kernel is flipped along all three axes '
+                        "in the forward pass" if v.flipped else ""))
         if v.target is not None:
             words.append(f"; loss: {LOSS_NAMES[v.loss]} ({v.loss})")
         if v.learning_rate is not None:
@@ -146,33 +171,49 @@ class VolumeWriter:
                 kernel = Group(Add((Mul((Name("d"), Group(Sub(kernel, one)))), one)))
                 worked = Group(Add((Mul((_num(d), Group(Sub(worked, one)))), one)))
 
-            def size(n: Expr, p: Expr, k: Expr, s: Expr) -> Expr:
-                return Add((Floor(Div(Sub(Add((n, Mul((two, p)))), k), s)), one))
+            def size(n: Expr, p: tuple[Expr, ...], k: Expr, s: Expr) -> Expr:
+                added = Mul((two, p[0])) if len(p) == 1 else Add(p)
+                return Add((Floor(Div(Sub(Add((n, added)), k), s)), one))
 
+            before, after = (side[axis] for side in v.sides)
+            names = (Name("p"),) if before == after else tuple(
+                Name(f"p_{side}") for side in SIDES[axis])
+            numbers = (_num(before),) if before == after else (_num(before), _num(after))
             blocks.append(Equation(Name(f"{letter}_out"), (
-                size(Name(f"{letter}_in"), Name("p"), kernel, Name("s")),
-                size(_num(v.input.shape[1 + axis]), _num(v.padding[axis]), worked,
+                size(Name(f"{letter}_in"), names, kernel, Name("s")),
+                size(_num(v.input.shape[1 + axis]), numbers, worked,
                      _num(v.stride[axis]))), Fraction(v.output_size[axis])))
         shape = "×".join(str(n) for n in v.output_size)
+        groups = (f" in {v.groups} groups (each filter sees {self.channels // v.groups} of the "
+                  "channels)" if v.groups > 1 else "")
         blocks.append(Text((
             f"{self.channels} input channel{'s' * (self.channels != 1)}, {self.filters} "
             f"filter{'s' * (self.filters != 1)} of "
-            + "×".join(str(n) for n in v.filter.shape[2:])
+            + "×".join(str(n) for n in v.filter.shape[2:]) + groups
             + f": the output is a volume of {shape} (depth, rows, columns)"
             + (" per filter." if self.filters > 1 else "."),)))
         return Step("shapes", "Output size", tuple(blocks))
 
     def padding(self) -> Step | None:
-        if not any(self.v.padding):
+        before, after = self.v.sides
+        if not any(before) and not any(after):
             return None
-        pd, ph, pw = self.v.padding
+        if before == after:
+            pd, ph, pw = before
+            where = (f"on each side: {pd} slice{'s' * (pd != 1)} in front and behind, {ph} "
+                     f"row{'s' * (ph != 1)} above and below, {pw} column{'s' * (pw != 1)} "
+                     "left and right")
+        else:
+            where = ": " + ", ".join(
+                f"{n} {unit}{'s' * (n != 1)} {side}" for n, unit, side in zip(
+                    (*before, *after), ("slice", "row", "column") * 2,
+                    ("in front", "above", "left", "behind", "below", "right"), strict=True))
+        named = (f' (padding "{self.v.padding_form}")' if self.v.padding_form else "")
         return Step("padding", "Padding", (
-            Text((f"Zeros are added on each side: {pd} slice{'s' * (pd != 1)} in front and "
-                  f"behind, {ph} row{'s' * (ph != 1)} above and below, {pw} "
-                  f"column{'s' * (pw != 1)} left and right. Terms with these zeros are left "
-                  "out of the sums below.",)),
+            Text((f"Zeros are added{named}{' ' if before == after else ''}{where}. Terms "
+                  "with these zeros are left out of the sums below.",)),
             *self.slices((Whole("padded_input"),), engine.padded(self.v), ("channel",),
-                         border=(ph, pw)),
+                         border=before[1:], border_end=after[1:]),
         ))
 
     def forward(self) -> Step:
@@ -182,13 +223,14 @@ class VolumeWriter:
         def equation(f: int, o: Index) -> Equation:
             symbolic: list[Expr] = []
             numeric: list[Expr] = []
-            for c in range(self.channels):
+            for local, c in enumerate(v.channels_of(f)):
                 for tap in taps:
                     x = self.x(c, self.read(o, tap))
                     if x is None:
                         continue
-                    symbolic.append(Mul((x[0], Sym("filter", (f, c, *tap)))))
-                    numeric.append(Mul((x[1], _num(v.filter[(f, c, *tap)]))))
+                    weight = (f, local, *self.weight(tap))
+                    symbolic.append(Mul((x[0], Sym("filter", weight))))
+                    numeric.append(Mul((x[1], _num(v.filter[weight]))))
             products = bool(symbolic)
             if v.bias is not None:
                 symbolic.append(Sym("bias", (f,)))
@@ -211,7 +253,14 @@ class VolumeWriter:
                        Mul((Sym("input", tap_at), Sym("filter", ("f", "c", "a", "b", "e"))))),
                  *((Sym("bias", ("f",)),) if v.bias is not None else ()))),
             ", with i, j, l the output's depth, row and column and a, b, e the kernel's"
-            + (" (over the padded input)." if any(v.padding) else "."))
+            + (" (over the padded input)." if any(v.padded_size[k] != v.input.shape[1 + k]
+                                                  for k in range(3)) else "."),
+            *((" Mode \"convolution\" flips the kernel along all three axes first: tap "
+               "(a, b, e) multiplies the kernel's entry (kd − 1 − a, kh − 1 − b, kw − 1 − e).",)
+              if v.flipped else ()),
+            *((f" With {v.groups} groups, c runs over the {self.channels // v.groups} input "
+               f"channel{'s' * (self.channels // v.groups != 1)} of the filter's group.",)
+              if v.groups > 1 else ()))
         return Step("forward", "Forward pass", (
             Text(rule),
             *(equation(f, o) for f in range(self.filters) for o in _positions(v.output_size)),
@@ -270,11 +319,13 @@ class VolumeWriter:
         outputs = _positions(v.output_size)
 
         def equation(e: Index) -> Equation:
-            f, c, *tap = e
+            f, local, *weight = e
+            c = v.channels_of(f)[local]
+            tap = self.weight(tuple(weight))  # flipping is its own inverse
             symbolic: list[Expr] = []
             numeric: list[Expr] = []
             for o in outputs:
-                x = self.x(c, self.read(o, tuple(tap)))
+                x = self.x(c, self.read(o, tap))
                 if x is None:
                     continue
                 symbolic.append(Mul((Sym("grad_output", (f, *o)), x[0])))
@@ -284,9 +335,11 @@ class VolumeWriter:
             return Equation(Sym("grad_filter", e), forms, s["grad_filter"][e],
                             ("grad_filter", e))
 
+        rule: Expr = Call("conv", (Whole("input"), Whole("grad_output")))
+        if v.flipped:  # the forward pass weighed tap (a, b, e) by K's far entry
+            rule = Call("rot180", (rule,))
         return Step("grad_filter", "Gradient with respect to the kernel", (
-            Text((Whole("grad_filter"), " = ", Call("conv", (Whole("input"),
-                                                            Whole("grad_output"))),
+            Text((Whole("grad_filter"), " = ", rule,
                   ": each weight meets every output entry, so each entry is the sum, over the "
                   "output's depth, rows and columns, of ", Whole("grad_output"),
                   " times the input entry that weight reads there.")),
@@ -318,31 +371,37 @@ class VolumeWriter:
             for o in outputs:
                 for tap in taps:
                     at = tuple(r - p for r, p in
-                               zip(self.read(o, tap), v.padding, strict=True))
+                               zip(self.read(o, tap), v.sides[0], strict=True))
                     if all(0 <= a < n for a, n in zip(at, size, strict=True)):
-                        reaches.setdefault(at, []).append((f, o, tap))
+                        reaches.setdefault(at, []).append((f, o, self.weight(tap)))
 
         def equation(e: Index) -> Equation:
             c, *at = e
-            terms = reaches.get(tuple(at), [])
-            symbolic = [Mul((Sym("grad_output", (f, *o)), Sym("filter", (f, c, *tap))))
-                        for f, o, tap in terms]
-            numeric = [Mul((_num(grad[(f, *o)]), _num(v.filter[(f, c, *tap)])))
-                       for f, o, tap in terms]
+            terms = [(f, o, (f, v.channels_of(f).index(c), *weight))
+                     for f, o, weight in reaches.get(tuple(at), []) if c in v.channels_of(f)]
+            symbolic = [Mul((Sym("grad_output", (f, *o)), Sym("filter", k)))
+                        for f, o, k in terms]
+            numeric = [Mul((_num(grad[(f, *o)]), _num(v.filter[k]))) for f, o, k in terms]
             forms = (Add(tuple(symbolic)), Add(tuple(numeric))) if symbolic else ()
             return Equation(Sym("grad_input", e), forms, s["grad_input"][e],
                             ("grad_input", e))
 
         rotated = v.filter[:, :, ::-1, ::-1, ::-1]
-        return Step("grad_input", "Gradient with respect to the input", (
+        slid: Expr = Whole("filter") if v.flipped else Call("rot180", (Whole("filter"),))
+        rotation: tuple[Block, ...] = (
+            Text(('Mode "convolution" flipped the kernel in the forward pass; flipping it '
+                  "back, the full convolution slides ", Whole("filter"), " as it is.")),
+        ) if v.flipped else (
             Text(("Rotate ", Whole("filter"), " by 180°: flip it along all three axes (depth, "
                   "rows and columns), so each tap (a, b, e) moves to (kd − 1 − a, kh − 1 − b, "
                   "kw − 1 − e):",)),
             *self.slices((Call("rot180", (Whole("filter"),)),), rotated,
-                         ("filter", "channel")),
-            Text((Whole("grad_input"), " = ", Call("full_conv", (
-                Call("rot180", (Whole("filter"),)), Whole("grad_output"))),
-                  ": the rotated kernel slides over ", Whole("grad_output"),
+                         ("filter", "channel")))
+        return Step("grad_input", "Gradient with respect to the input", (
+            *rotation,
+            Text((Whole("grad_input"), " = ", Call("full_conv", (slid, Whole("grad_output"))),
+                  ": the " + ("kernel" if v.flipped else "rotated kernel") + " slides over ",
+                  Whole("grad_output"),
                   ", padded with k − 1 zeros on each side of each axis"
                   + (" after s − 1 zeros are inserted between its entries" if set(v.stride)
                      != {1} else "")
