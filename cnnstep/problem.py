@@ -1645,8 +1645,8 @@ def load(path: str | Path) -> Problem | Layer:
 #: the keys a 3-D problem reads; the layers after the convolution, training steps and
 #: questions are not worked out for a volume yet
 VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "loss", "stride",
-               "padding", "dilation", "mode", "groups", "learning_rate", "notation",
-               "dimensions", ANSWERS_KEY)
+               "padding", "dilation", "mode", "groups", "activation", "learning_rate",
+               "notation", "dimensions", ANSWERS_KEY)
 
 Triple = tuple[int, int, int]
 
@@ -1682,6 +1682,8 @@ class Volume:
     mode: str = "cross_correlation"
     #: the input channels split into this many blocks, filter f seeing its block's
     groups: int = 1
+    #: ReLU or leaky ReLU after the convolution, or None
+    activation: Activation | None = None
 
     @property
     def sides(self) -> tuple[Triple, Triple]:
@@ -1836,7 +1838,20 @@ def volume_from_data(data: Any) -> Volume:
                   dilation, input_rank, filter_rank,
                   not isinstance(bias, list), notation,
                   None if padding_end == padding else padding_end, form,
-                  _mode(data.get("mode", "cross_correlation")), groups)
+                  _mode(data.get("mode", "cross_correlation")), groups,
+                  _volume_activation(data))
+
+
+def _volume_activation(data: Mapping[str, Any]) -> Activation | None:
+    """A 3-D layer's activation: ReLU or leaky ReLU, which keep every number exact."""
+    if "activation" not in data:
+        return None
+    activation = _activation(data["activation"])
+    if not activation.exact:
+        raise ProblemError(f'activation: a 3-D layer takes "relu" or "leaky_relu"; '
+                           f"{activation.kind} is float64 and is worked out for 1-D and 2-D "
+                           "layers only")
+    return activation
 
 
 def _volume_sides(value: Any, form: str | None, span: tuple[int, ...],

@@ -22,7 +22,8 @@ layer's: L(θ + t·v) is a polynomial of degree at most 4 in t (Z is bilinear in
 X and K, the loss at most quadratic in Z), so its derivative at t = 0 is
 exactly (L(θ − 2v) − 8·L(θ − v) + 8·L(θ + v) − L(θ + 2v))/12, which must equal
 ⟨∇L, v⟩ for random exact directions v and a coordinate direction of each of X,
-K and B. With ``grad_output`` given, L = Σ G·Z.
+K and B, each activation's branch held as it is at the problem's numbers (so
+that A = f′(Z)·Z stays linear in Z). With ``grad_output`` given, L = Σ G·A.
 """
 
 from __future__ import annotations
@@ -109,8 +110,29 @@ def loss(volume: Volume, z: Array) -> Fraction:
     return {"mse": total / z.size, "sse": total, "half_sse": total / 2}[volume.loss]
 
 
+def slopes(volume: Volume, z: Array) -> Array | None:
+    """f′(Z) of the activation, entry by entry: 1 where Z > 0, else 0 (ReLU) or the
+    slope (leaky ReLU), as PyTorch at 0; None without an activation."""
+    activation = volume.activation
+    if activation is None:
+        return None
+    below = Fraction(0) if activation.kind == "relu" else activation.slope
+    out = np.empty(z.shape, dtype=object)
+    out.flat[:] = [Fraction(1) if v > 0 else below for v in z.flat]
+    return out
+
+
+def activated(z: Array, held: Array | None) -> Array:
+    """A = f′(Z)·Z: ReLU and leaky ReLU are linear on each side of 0, so with the
+    branch of each entry held this is f(Z) itself."""
+    if held is None:
+        return z
+    out: Array = z * held
+    return out
+
+
 def dz(volume: Volume, z: Array) -> Array:
-    """∂L/∂Z, from the loss's definition."""
+    """∂L/∂(the last stage), from the loss's definition."""
     if volume.target is None:
         assert volume.grad_output is not None
         return volume.grad_output.copy()
@@ -161,8 +183,10 @@ def consistent(volume: Volume, theta: Weights, every: list[Term],
                gradients: Mapping[str, Array]) -> None:
     """Raise :class:`InconsistentGradient` unless ⟨∇L, v⟩ is the exact directional
     derivative of L along every one of :func:`directions`."""
+    held = slopes(volume, output(volume, theta, every))
+
     def at(v: Weights, t: int) -> Fraction:
-        return loss(volume, output(volume, theta.moved(v, t), every))
+        return loss(volume, activated(output(volume, theta.moved(v, t), every), held))
 
     for v in directions(theta):
         parts = [(gradients["grad_input"], v.x), (gradients["grad_filter"], v.k)]
@@ -204,14 +228,21 @@ def verify_volume(volume: Volume,
     theta = Weights(volume.input, volume.filter, volume.bias)
     every = terms(volume)
     z = output(volume, theta, every)
+    held = slopes(volume, z)
+    a = activated(z, held)
     n = volume.notation
-    checks = [compare("output", n.output, "direct evaluation", z, found["output"], volume)]
+    how = "direct evaluation"
+    checks = [compare("output" if held is None else "conv", n.output, how, z,
+                      found.get("conv", found["output"]), volume)]
+    if held is not None:
+        checks.append(compare("activated", "A", how, a, found["activated"], volume))
     if volume.target is not None:
-        checks.append(compare("loss", n.loss, "direct evaluation", loss(volume, z),
-                              found["loss"], volume))
+        checks.append(compare("loss", n.loss, how, loss(volume, a), found["loss"], volume))
     if not volume.has_gradients:
         return checks
-    gradients = backward(volume, theta, every, dz(volume, z))
+    gradient = dz(volume, a)
+    gradients = backward(volume, theta, every,
+                         gradient if held is None else activated(gradient, held))
     consistent(volume, theta, every, gradients)
     how = "direct differentiation"
     checks.append(compare("grad_filter", f"d{n.loss}/d{n.filter}", how,

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.engine import activate, activation_backward, activation_slope
 from cnnstep.problem import Array, Volume
 from cnnstep.quantities import get
 
@@ -163,24 +164,36 @@ def solve(volume: Volume) -> dict[str, Any]:
 
 
 def arrays(volume: Volume) -> dict[str, Any]:
-    """Every quantity of a 3-D layer in the full layout (Fractions, object arrays)."""
+    """Every quantity of a 3-D layer in the full layout (Fractions, object arrays).
+
+    With an activation, ``output`` is A = f(Z) and ``grad_output`` dL/dA, as for a
+    2-D layer, and ``conv`` (Z), ``activated`` (A) and ``grad_conv`` (dL/dZ =
+    dL/dA ⊙ f′(Z)) follow the update."""
     z = forward(volume)
-    result: dict[str, Any] = {"output": z}
+    activation = volume.activation
+    last = z if activation is None else activate(z, activation)
+    result: dict[str, Any] = {"output": last}
     grad = volume.grad_output
     if volume.target is not None:
-        result["loss"] = loss_value(volume, z)
-        grad = loss_gradient(volume, z)
+        result["loss"] = loss_value(volume, last)
+        grad = loss_gradient(volume, last)
     if grad is not None:
         result["grad_output"] = grad
-        result["grad_filter"] = kernel_gradient(volume, grad)
+        dz = (grad if activation is None
+              else activation_backward(grad, activation_slope(z, last, activation)))
+        result["grad_filter"] = kernel_gradient(volume, dz)
         if volume.bias is not None:
-            result["grad_bias"] = bias_gradient(grad)
-        result["grad_input"] = input_gradient(volume, grad)
+            result["grad_bias"] = bias_gradient(dz)
+        result["grad_input"] = input_gradient(volume, dz)
         rate = volume.learning_rate
         if rate is not None:
             result["updated_filter"] = volume.filter - result["grad_filter"] * rate
             if volume.bias is not None:
                 result["updated_bias"] = volume.bias - result["grad_bias"] * rate
+    if activation is not None:
+        result |= {"conv": z, "activated": last}
+        if grad is not None:
+            result["grad_conv"] = dz
     return result
 
 

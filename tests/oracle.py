@@ -799,12 +799,19 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
             _at(z, (f, *o[:-1]))[o[-1]] = total
     output_rank = dims + 1 if filter_rank == dims + 2 else dims
     strip_out = (dims + 1) - output_rank
-    result: dict[str, Any] = {"output": strip_axes(z, strip_out)}
+    # ReLU or leaky ReLU after the convolution: A = Z where Z > 0, else 0 or slope·Z
+    kind = data.get("activation")
+    below = Fraction(0) if kind == "relu" else Fraction(1, 100)
+    slopes = [Fraction(1) if zv > 0 else below for zv in flatten(z)]
+    last = z if kind is None else nest([zv * d for zv, d in zip(flatten(z), slopes,
+                                                                  strict=True)],
+                                       (filters, *out_size))
+    result: dict[str, Any] = {"output": strip_axes(last, strip_out)}
     grad = None
     count = filters * math.prod(out_size)
     if "target" in data:
         y = _lead(fr(data["target"]), len(shape_of(fr(data["target"]))), dims + 1)
-        diffs = [zv - yv for zv, yv in zip(flatten(z), flatten(y), strict=True)]
+        diffs = [zv - yv for zv, yv in zip(flatten(last), flatten(y), strict=True)]
         squares = sum((d * d for d in diffs), Fraction(0))
         loss = data.get("loss", "mse")
         result["loss"] = {"mse": squares / count, "sse": squares, "half_sse": squares / 2}[loss]
@@ -814,7 +821,11 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
         g = fr(data["grad_output"])
         grad = _lead(g, len(shape_of(g)), dims + 1)
     if grad is None:
-        return result
+        return _with_stages(result, kind, z, last, None, strip_out)
+    grad_last = grad
+    if kind is not None:
+        grad = nest([g * d for g, d in zip(flatten(grad), slopes, strict=True)],
+                    (filters, *out_size))
     dk = zeros(filters, len(k[0]), *taps)
     dx = zeros(channels, *size)
     db = [Fraction(0)] * filters
@@ -828,7 +839,7 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
                     if at is not None:
                         _put(dk, weight(f, j, t), g * _at(x, (c, *at)))
                         _put(dx, (c, *at), g * _at(k, weight(f, j, t)))
-    result["grad_output"] = strip_axes(grad, strip_out)
+    result["grad_output"] = strip_axes(grad_last, strip_out)
     result["grad_filter"] = strip_axes(dk, dims + 2 - filter_rank)
     if b is not None:
         result["grad_bias"] = db[0] if not isinstance(bias, list) else db
@@ -841,4 +852,15 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
         if b is not None:
             new_b = [bv - rate * gv for bv, gv in zip(b, db, strict=True)]
             result["updated_bias"] = new_b[0] if not isinstance(bias, list) else new_b
+    return _with_stages(result, kind, z, last, grad, strip_out)
+
+
+def _with_stages(result: dict[str, Any], kind: Any, z: Any, a: Any, dz: Any,
+                 strip: int) -> dict[str, Any]:
+    """After an activation the result also holds Z, A and dL/dZ, as the engine's."""
+    if kind is None:
+        return result
+    result |= {"conv": strip_axes(z, strip), "activated": strip_axes(a, strip)}
+    if dz is not None:
+        result["grad_conv"] = strip_axes(dz, strip)
     return result

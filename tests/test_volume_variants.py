@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import oracle
 import pytest
 from helpers import DYADIC, _grid, assert_one_line_error, invoke
@@ -66,6 +67,9 @@ def variants(draw: Any) -> dict[str, Any]:
         "groups": groups, "mode": draw(st.sampled_from(["cross_correlation", "convolution"])),
         "target": _grid(draw, DYADIC, (filters, *out)), "loss": "sse",
         "learning_rate": "1/2"}
+    activation = draw(st.sampled_from([None, "relu", "leaky_relu"]))
+    if activation is not None:
+        data["activation"] = activation
     return _spelled(data)
 
 
@@ -84,12 +88,20 @@ def pytorch(data: dict[str, Any]) -> dict[str, Any]:
     z = F.conv3d(padded, weight, b, stride=tuple(data["stride"]),
                  dilation=tuple(data["dilation"]), groups=data["groups"])
     z.retain_grad()
-    ((z - t([data["target"]])) ** 2).sum().backward()
+    kind = data.get("activation")
+    a = (z if kind is None else F.relu(z) if kind == "relu"
+         else F.leaky_relu(z, negative_slope=0.01))
+    a.retain_grad()
+    ((a - t([data["target"]])) ** 2).sum().backward()
     assert x.grad is not None and k.grad is not None and b.grad is not None
-    assert z.grad is not None
-    return {"output": z[0].tolist(), "grad_output": z.grad[0].tolist(),
-            "grad_filter": k.grad.tolist(), "grad_bias": b.grad.tolist(),
-            "grad_input": x.grad[0].tolist()}
+    assert z.grad is not None and a.grad is not None
+    out = {"output": a[0].tolist(), "grad_output": a.grad[0].tolist(),
+           "grad_filter": k.grad.tolist(), "grad_bias": b.grad.tolist(),
+           "grad_input": x.grad[0].tolist()}
+    if kind is not None:
+        out |= {"conv": z[0].tolist(), "activated": a[0].tolist(),
+                "grad_conv": z.grad[0].tolist()}
+    return out
 
 
 @settings(max_examples=25, deadline=None,
@@ -100,6 +112,9 @@ def test_variants_agree_with_the_oracles(data: dict[str, Any]) -> None:
     got = volume.solve(layer)
     assert_same(got, oracle.naive_nd(data))
     for key, want in pytorch(data).items():
+        if data.get("activation") == "leaky_relu":  # the slope 0.01 is not a float
+            oracle.assert_close(got[key], want, key, relative=1e-12)
+            continue
         assert [Fraction(v) for v in oracle.flatten(got[key])] == \
             [Fraction(v) for v in oracle.flatten(want)], key
     assert all(check.ok for check in verify_volume(layer))
@@ -155,3 +170,33 @@ def test_bad_variants_are_one_line(tmp_path: Path, change: dict[str, Any],
     path = tmp_path / "p.json"
     path.write_text(json.dumps({**BASE, **change}))
     assert_one_line_error(invoke("solve", path, "--format", "json"), *needles)
+
+
+RELU = {"dimensions": 3, "input": [[[1, -2], [3, 4]], [[0, 1], [-1, 2]]],
+        "filter": [[[1]], [["0.5"]]], "bias": -1, "activation": "relu",
+        "target": [[[0, 1], [1, 2]]], "learning_rate": "0.1"}
+
+
+def test_an_activation_is_worked_out_and_marked() -> None:
+    worked = cnnstep.solve(RELU)
+    result = worked.result
+    assert set(result) >= {"conv", "activated", "grad_conv"}
+    assert result["output"] == result["activated"]
+    text = worked.to_text(width=100)
+    assert "Step 3: Activation: ReLU" in text and "Back through the activation" in text
+    assert "A₁₁₁ = max(0, Z₁₁₁)" in text and "∂L/∂Z₁₁₂ = ∂L/∂A₁₁₂×0" in text
+    only = worked.derivation(only=["output[0][1][1]"])
+    assert [step.key for step in only.steps] == ["given", "activation"]
+    layer = volume_from_data(RELU)
+    right = json.loads(json.dumps(result, default=str))
+    no_bias = volume.solve(volume_from_data({**RELU, "bias": 0}))["conv"]
+    wrong_dz = np.array([Fraction(v) + 1 for v in oracle.flatten(right["grad_conv"])],
+                        dtype=object).reshape(1, 1, 2, 2)
+    carried = volume.kernel_gradient(layer, wrong_dz)
+    report = mark_volume(layer, {
+        "conv": json.loads(json.dumps(no_bias, default=str)),
+        "grad_conv": [[[str(v) for v in row] for row in plane] for plane in wrong_dz[0]],
+        "grad_filter": [[[str(v) for v in row] for row in plane] for plane in carried[0][0]]})
+    codes = {q.key: q.diagnosis.code for q in report.quantities if q.diagnosis}
+    assert codes == {"conv": "bias_omitted", "grad_filter": "carried_forward"}
+    assert all(check.ok for check in verify_volume(layer))

@@ -34,14 +34,27 @@ from cnnstep.check.answers import (
 from cnnstep.check.marking import CARRIED_FORWARD, Entry, Marked, Mismatch
 from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Value, in_volume
 from cnnstep.problem import Array, ProblemError, Volume, frozen
+from cnnstep.quantities import in_step_order
 
-#: the registry's names of the convolution's quantities, as a 3-D layer's result keys
-RESULT = {"conv": "output", "grad_conv": "grad_output"}
 
-#: the quantity each later one is computed from, for follow-through
-SOURCES = {"loss": "output", "grad_output": "output", "grad_filter": "grad_output",
-           "grad_bias": "grad_output", "grad_input": "grad_output",
-           "updated_filter": "grad_filter", "updated_bias": "grad_bias"}
+def result_name(name: str, volume: Volume) -> str:
+    """A registry name as this layer's result key: ``conv`` and ``grad_conv`` are
+    ``output`` and ``grad_output`` without an activation."""
+    if volume.activation is None:
+        return {"conv": "output", "grad_conv": "grad_output"}.get(name, name)
+    return name
+
+
+def sources(volume: Volume) -> dict[str, str]:
+    """The quantity each later one is computed from, for follow-through."""
+    dz = result_name("grad_conv", volume)
+    return {"loss": "output", "grad_output": "output", "grad_filter": dz, "grad_bias": dz,
+            "grad_input": dz, "updated_filter": "grad_filter", "updated_bias": "grad_bias"}
+
+
+def _dz(right: Mapping[str, Any]) -> Any:
+    """dL/dZ, after the activation's derivative where there is one."""
+    return right.get("grad_conv", right.get("grad_output"))
 
 
 def _gradient(volume: Volume, of: str) -> str:
@@ -133,7 +146,7 @@ def _kernel_not_rotated_message(volume: Volume, key: str) -> str:
 @in_volume("kernel_not_rotated", _kernel_not_rotated_message)
 def _kernel_not_rotated(volume: Volume, right: Mapping[str, Any], key: str) -> Value | None:
     """The full convolution of K itself: the right dL/dX of the flipped kernel."""
-    grad = right.get("grad_output")
+    grad = _dz(right)
     if grad is None:
         return None
     return engine.input_gradient(replace(volume, filter=flipped(volume.filter)), grad)
@@ -151,7 +164,7 @@ def _stride_message(volume: Volume, key: str) -> str:
 def _stride_not_dilated(volume: Volume, right: Mapping[str, Any], key: str) -> Value | None:
     """The stride-1 formulas on the un-spread dL/dZ: the taps of each kernel entry read
     (or send to) adjacent entries."""
-    grad = right.get("grad_output")
+    grad = _dz(right)
     if grad is None or volume.stride == (1, 1, 1):
         return None
     if key == "grad_filter":
@@ -164,7 +177,7 @@ def _stride_not_dilated(volume: Volume, right: Mapping[str, Any], key: str) -> V
                                f"{_gradient(volume, volume.notation.output)} over the output "
                                "positions, not their mean")
 def _bias_averaged(volume: Volume, right: Mapping[str, Any], key: str) -> Value | None:
-    grad = right.get("grad_output")
+    grad = _dz(right)
     if grad is None:
         return None
     averaged: Array = engine.bias_gradient(grad) / int(np.prod(grad.shape[1:]))
@@ -294,7 +307,7 @@ def mark_volume(volume: Volume, data: Any, tolerance: Fraction | None = None, *,
     answers = read_volume_answers(data, volume, shaped, where)
     wrong: set[str] = set()
     marked: list[Marked] = []
-    for key in shaped:
+    for key in in_step_order(shaped):
         grid = answers.get(key)
         diagnosis = None
         if grid is not None and any(not is_right(given, shaped[key][index], tolerance)
@@ -313,7 +326,7 @@ def diagnose(volume: Volume, right: Mapping[str, Any], key: str, answers: Answer
     grid = answers[key]
     for code in PRECEDENCE:
         found = MISTAKES[code]
-        names = {RESULT.get(name, name) for name in found.keys}
+        names = {result_name(name, volume) for name in found.keys}
         if key not in names:
             continue
         if code == CARRIED_FORWARD:
@@ -324,7 +337,7 @@ def diagnose(volume: Volume, right: Mapping[str, Any], key: str, answers: Answer
             continue
         if values is not None and _matches(grid, values, tolerance):
             step = found.step_of(key)
-            message = (_carried_message(key) if found.in_volume is None
+            message = (_carried_message(sources(volume)[key]) if found.in_volume is None
                        else found.in_volume.message(volume, key))
             return Diagnosis(code, message + (f" (step: {step})." if step else "."))
     return None
@@ -332,7 +345,7 @@ def diagnose(volume: Volume, right: Mapping[str, Any], key: str, answers: Answer
 
 def _carried(volume: Volume, right: Mapping[str, Any], key: str, answers: Answers,
              wrong: set[str]) -> Value | None:
-    earlier = SOURCES.get(key)
+    earlier = sources(volume).get(key)
     if earlier is None or earlier not in wrong:
         return None
     values = given_values(answers[earlier])
@@ -341,8 +354,7 @@ def _carried(volume: Volume, right: Mapping[str, Any], key: str, answers: Answer
     return _follow(volume, key, frozen(values.reshape(np.shape(right[earlier]))))
 
 
-def _carried_message(key: str) -> str:
-    earlier = SOURCES[key]
+def _carried_message(earlier: str) -> str:
     return (f"Right for your own {earlier}: this step was done correctly from the wrong "
             f"{earlier} above, so it deserves method marks")
 

@@ -88,6 +88,12 @@ class VolumeWriter:
         self.solved = engine.arrays(layer)
         self.channels, self.filters = layer.input.shape[0], layer.filter.shape[0]
         self.compact = self.channels == 1 and self.filters == 1
+        #: the stage the loss compares: Z, or A after an activation
+        self.last = "output" if layer.activation is None else "activated"
+        #: dL/dZ, which the gradients of the weights and the input read
+        self.dz: Any = self.solved.get("grad_conv", self.solved.get("grad_output"))
+        #: Z, the convolution's output
+        self.z: Array = self.solved.get("conv", self.solved["output"])
 
     # --- pieces
 
@@ -217,7 +223,7 @@ class VolumeWriter:
         ))
 
     def forward(self) -> Step:
-        v, s = self.v, self.solved
+        v = self.v
         taps = _positions(v.filter.shape[2:])
 
         def equation(f: int, o: Index) -> Equation:
@@ -238,8 +244,8 @@ class VolumeWriter:
             # a window in the padding alone reads no input: only the bias is left
             forms: tuple[Expr, ...] = ((Add(tuple(symbolic)), Add(tuple(numeric))) if products
                                        else (Add(tuple(symbolic)),) if symbolic else ())
-            return Equation(Sym("output", (f, *o)), forms, s["output"][(f, *o)],
-                            ("output", (f, *o)))
+            return Equation(Sym("output", (f, *o)), forms, self.z[(f, *o)],
+                            ("conv" if v.activation else "output", (f, *o)))
 
         index = ("f", "i", "j", "l")
         tap_at = ("c", "i·s + a", "j·s + b", "l·s + e") if set(v.dilation) == {1} else (
@@ -264,20 +270,20 @@ class VolumeWriter:
         return Step("forward", "Forward pass", (
             Text(rule),
             *(equation(f, o) for f in range(self.filters) for o in _positions(v.output_size)),
-            *self.slices((Whole("output"),), s["output"], ("filter",)),
+            *self.slices((Whole("output"),), self.z, ("filter",)),
         ))
 
     def loss(self) -> Step | None:
         v, s = self.v, self.solved
         if v.target is None:
             return None
-        z, y = s["output"], v.target
+        z, y, last = s["output"], v.target, self.last
         entries = _positions(z.shape)
         n = z.size
         scales: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(1, n),), "sse": (),
                                                "half_sse": (Ratio(1, 2),)}
         scale = scales[v.loss]
-        differences = Add(tuple(Pow(Group(Sub(Sym("output", e), Sym("target", e))), 2)
+        differences = Add(tuple(Pow(Group(Sub(Sym(last, e), Sym("target", e))), 2)
                                 for e in entries))
         numbers = Add(tuple(Pow(Group(Sub(_num(z[e]), _num(y[e]))), 2) for e in entries))
         squares = Add(tuple(_num((z[e] - y[e]) ** 2) for e in entries))
@@ -288,7 +294,7 @@ class VolumeWriter:
             forms.append(Mul((*scale, _num(total))))
         return Step("loss", "Loss", (
             Text((f"The loss is {LOSS_NAMES[v.loss]} over all {n} entries of ",
-                  Whole("output"), " against the target ", Whole("target"), ".")),
+                  Whole(last), " against the target ", Whole("target"), ".")),
             Equation(Sym("loss"), tuple(forms), s["loss"], ("loss", ())),
         ))
 
@@ -296,7 +302,8 @@ class VolumeWriter:
         v, s = self.v, self.solved
         if v.target is None:
             return None
-        z, y, grad = s["output"], v.target, s["grad_output"]
+        z, y, grad, last = s["output"], v.target, s["grad_output"], self.last
+        of = "grad_output" if last == "output" else "grad_" + last
         factors: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(2, z.size),), "sse": (_num(2),),
                                                 "half_sse": ()}
         factor = factors[v.loss]
@@ -305,17 +312,74 @@ class VolumeWriter:
             return Mul((*factor, Group(Sub(a, b)))) if factor else Sub(a, b)
 
         return Step("grad_output", "Gradient of the loss with respect to the output", (
-            Text(("The derivative of the loss with respect to each entry of ", Whole("output"),
-                  ": ", Whole("grad_output"), " = ", times(Whole("output"), Whole("target")),
+            Text(("The derivative of the loss with respect to each entry of ", Whole(last),
+                  ": ", Whole(of), " = ", times(Whole(last), Whole("target")),
                   ".")),
-            *(Equation(Sym("grad_output", e), (times(_num(z[e]), _num(y[e])),), grad[e],
+            *(Equation(Sym(of, e), (times(_num(z[e]), _num(y[e])),), grad[e],
                        ("grad_output", e)) for e in _positions(z.shape)),
-            *self.slices((Whole("grad_output"),), grad, ("filter",)),
+            *self.slices((Whole(of),), grad, ("filter",)),
+        ))
+
+    def activation(self) -> Step | None:
+        """A = f(Z), entry by entry."""
+        v, s = self.v, self.solved
+        activation = v.activation
+        if activation is None:
+            return None
+        z, a = s["conv"], s["activated"]
+        slope = activation.slope
+
+        def equation(e: Index) -> Equation:
+            if activation.kind == "relu":
+                forms: tuple[Expr, ...] = (Call("max", (_num(0), Sym("output", e))),
+                                           Call("max", (_num(0), _num(z[e]))))
+            elif z[e] > 0:
+                forms = (Sym("output", e),)
+            else:
+                forms = (Mul((_num(slope), Sym("output", e))), Mul((_num(slope), _num(z[e]))))
+            return Equation(Sym("activated", e), forms, a[e], ("activated", e))
+
+        rule: tuple[str | Expr, ...] = (
+            ("ReLU keeps each positive entry of ", Whole("output"), " and sets the others to "
+             "0: ", Whole("activated"), " = ", Call("max", (_num(0), Whole("output"))), ".")
+            if activation.kind == "relu" else
+            ("Leaky ReLU keeps each positive entry of ", Whole("output"), " and multiplies "
+             "the others by the slope ", _num(slope), "."))
+        title = "ReLU" if activation.kind == "relu" else "leaky ReLU"
+        return Step("activation", f"Activation: {title}", (
+            Text(rule),
+            *(equation(e) for e in _positions(z.shape)),
+            *self.slices((Whole("activated"),), a, ("filter",)),
+        ))
+
+    def activation_backward(self) -> Step | None:
+        """dL/dZ = dL/dA ⊙ f′(Z)."""
+        v, s = self.v, self.solved
+        activation = v.activation
+        if activation is None or "grad_conv" not in s:
+            return None
+        z, ga, gz = s["conv"], s["grad_output"], s["grad_conv"]
+        slope = activation.slope
+
+        def equation(e: Index) -> Equation:
+            d = Fraction(1) if z[e] > 0 else (Fraction(0) if activation.kind == "relu"
+                                               else slope)
+            return Equation(Sym("grad_output", e), (
+                Mul((Sym("grad_activated", e), _num(d))), Mul((_num(ga[e]), _num(d)))),
+                gz[e], ("grad_conv", e))
+
+        below = "0" if activation.kind == "relu" else f"the slope {slope}"
+        return Step("activation_backward", "Back through the activation", (
+            Text(("Each entry of ", Whole("grad_activated"), " is multiplied by the "
+                  "activation's derivative at ", Whole("output"), ": 1 where it is positive, "
+                  f"{below} elsewhere (at 0 too, as PyTorch).",)),
+            *(equation(e) for e in _positions(z.shape)),
+            *self.slices((Whole("grad_output"),), gz, ("filter",)),
         ))
 
     def grad_filter(self) -> Step:
         v, s = self.v, self.solved
-        grad = s["grad_output"]
+        grad = self.dz
         outputs = _positions(v.output_size)
 
         def equation(e: Index) -> Equation:
@@ -351,7 +415,7 @@ class VolumeWriter:
         v, s = self.v, self.solved
         if v.bias is None:
             return None
-        grad = s["grad_output"]
+        grad = self.dz
         return Step("grad_bias", "Gradient with respect to the bias", (
             Text(("The bias is added to every output entry of its filter: ", Whole("grad_bias"),
                   " = ", Call("sum", (Whole("grad_output"),)), ".")),
@@ -363,7 +427,7 @@ class VolumeWriter:
 
     def grad_input(self) -> Step:
         v, s = self.v, self.solved
-        grad, size = s["grad_output"], v.input.shape[1:]
+        grad, size = self.dz, v.input.shape[1:]
         taps = _positions(v.filter.shape[2:])
         outputs = _positions(v.output_size)
         reaches: dict[Index, list[tuple[int, Index, Index]]] = {}
@@ -444,7 +508,8 @@ def derivation(layer: Volume) -> Derivation:
     """The worked solution of a 3-D layer, every entry written out."""
     writer = VolumeWriter(layer)
     made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
-                               writer.forward(), writer.loss(), writer.grad_output()]
+                               writer.forward(), writer.activation(), writer.loss(),
+                               writer.grad_output(), writer.activation_backward()]
     if layer.has_gradients:
         made += [writer.grad_filter(), writer.grad_bias(), writer.grad_input(),
                  writer.update()]

@@ -29,29 +29,45 @@ from cnnstep.problem import ProblemError, Volume
 
 Index = tuple[int, ...]
 
-#: the step that works each result key out
+#: the step that works each result key out (``output`` and ``grad_output`` are Z's
+#: and dL/dZ's without an activation, A's and dL/dA's with one)
 STEP_OF = {"output": "forward", "loss": "loss", "grad_output": "grad_output",
            "grad_filter": "grad_filter", "grad_bias": "grad_bias", "grad_input": "grad_input",
-           "updated_filter": "update", "updated_bias": "update"}
-#: the steps each result key rests on, its own last
-RESTS_ON = {"output": ("shapes", "padding", "forward"),
-            "loss": ("shapes", "padding", "forward", "loss"),
-            "grad_output": ("shapes", "padding", "forward", "loss", "grad_output")}
-RESTS_ON |= {key: (*RESTS_ON["grad_output"], key)
-             for key in ("grad_filter", "grad_bias", "grad_input")}
-RESTS_ON["updated_filter"] = (*RESTS_ON["grad_filter"], "update")
-RESTS_ON["updated_bias"] = (*RESTS_ON["grad_bias"], "update")
+           "updated_filter": "update", "updated_bias": "update", "conv": "forward",
+           "activated": "activation", "grad_conv": "activation_backward"}
+#: the steps every gradient rests on, in order
+CHAIN = ("shapes", "padding", "forward", "activation", "loss", "grad_output",
+         "activation_backward")
+#: the steps besides the chain each later quantity rests on
+AFTER = {"updated_filter": ("grad_filter",), "updated_bias": ("grad_bias",)}
 #: every step of a 3-D derivation, in order
-STEPS = ("given", "shapes", "padding", "forward", "loss", "grad_output", "grad_filter",
-         "grad_bias", "grad_input", "update")
+STEPS = (*CHAIN[:5], "grad_output", "activation_backward", "grad_filter", "grad_bias",
+         "grad_input", "update")
+
+
+def step_of(key: str, layer: Volume) -> str:
+    """The step that works a result key out in this layer."""
+    return "activation" if key == "output" and layer.activation is not None else STEP_OF[key]
+
+
+def rests_on(key: str, layer: Volume) -> tuple[str, ...]:
+    """The steps a result key rests on, its own last."""
+    own = step_of(key, layer)
+    chain = CHAIN[:CHAIN.index(own) + 1] if own in CHAIN else CHAIN
+    return (*chain, *AFTER.get(key, ()), *((own,) if own not in CHAIN else ()))
 
 
 def what(key: str, layer: Volume) -> str:
     """The entries of a quantity, for the notes: ``entries of ∂L/∂K``."""
     n = layer.notation
     letters = {"output": n.output, "filter": n.filter, "bias": n.bias, "input": n.input}
-    if key == "output":
-        return "output entries"
+    if key in ("output", "conv", "activated"):
+        return {"output": "output entries", "conv": f"entries of {n.output}",
+                "activated": "entries of A"}[key]
+    if key == "grad_conv":
+        return f"entries of ∂{n.loss}/∂{n.output}"
+    if key == "grad_output" and layer.activation is not None:
+        return f"entries of ∂{n.loss}/∂A"
     if key.startswith("grad_"):
         return f"entries of ∂{n.loss}/∂{letters[key[5:]]}"
     return f"entries of {letters[key[8:]]}new"
@@ -77,7 +93,7 @@ def parse(only: Iterable[str], layer: Volume, solved: dict[str, object]
         key, _, rest = word.partition("[")
         if not rest:
             if word in solved:
-                whole.update(RESTS_ON[word])
+                whole.update(rests_on(word, layer))
             elif word in STEPS:
                 whole.add(word)
             else:
@@ -85,7 +101,10 @@ def parse(only: Iterable[str], layer: Volume, solved: dict[str, object]
                                    f"it has {', '.join(solved)} and the steps "
                                    f"{', '.join(STEPS)}")
             continue
-        entries.add((key, _entry(word, key, "[" + rest, layer, solved)))
+        index = _entry(word, key, "[" + rest, layer, solved)
+        # after an activation the result's output is A, worked out as "activated"
+        entries.add(("activated" if key == "output" and layer.activation is not None
+                     else key, index))
     return frozenset(whole), frozenset(entries)
 
 
@@ -228,7 +247,7 @@ def shaped(made: Derivation, layer: Volume, *, detail: str = "full",
     whole: frozenset[str] = frozenset(STEPS)
     if chosen:
         whole, entries = parse(chosen, layer, engine.arrays(layer))
-        alone = {STEP_OF[key] for key, _ in entries}
+        alone = {step_of(key, layer) for key, _ in entries}
         steps = [step if step.key in whole else _trim(step, entries) if step.key in alone
                  else replace(step, blocks=()) for step in steps]
     if detail == "brief":
