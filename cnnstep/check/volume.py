@@ -25,12 +25,13 @@ from cnnstep import volume as engine
 from cnnstep.check.answers import (
     Answers,
     Given,
-    _given,
-    _grid,
+    answer_grid,
     entries,
+    given_entry,
     given_values,
     is_right,
 )
+from cnnstep.check.follow_through import STEPS
 from cnnstep.check.marking import CARRIED_FORWARD, Entry, Marked, Mismatch
 from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Value, in_volume
 from cnnstep.problem import Array, ProblemError, Volume, frozen
@@ -46,10 +47,9 @@ def result_name(name: str, volume: Volume) -> str:
 
 
 def sources(volume: Volume) -> dict[str, str]:
-    """The quantity each later one is computed from, for follow-through."""
-    dz = result_name("grad_conv", volume)
-    return {"loss": "output", "grad_output": "output", "grad_filter": dz, "grad_bias": dz,
-            "grad_input": dz, "updated_filter": "grad_filter", "updated_bias": "grad_bias"}
+    """The quantity each later one is computed from, for follow-through (the 2-D
+    layer's steps, :data:`cnnstep.check.follow_through.STEPS`)."""
+    return {key: result_name(step.source, volume) for key, step in STEPS.items()}
 
 
 def _dz(right: Mapping[str, Any]) -> Any:
@@ -290,9 +290,9 @@ def read_volume_answers(data: Any, volume: Volume, shaped: Mapping[str, Array],
             continue
         if shaped[key].ndim == 0:
             grid = np.empty((), dtype=object)
-            grid[()] = _given(value, f"{prefix}{key}")
+            grid[()] = given_entry(value, f"{prefix}{key}")
         else:
-            grid = _grid(value, f"{prefix}{key}", shaped[key].shape)
+            grid = answer_grid(value, f"{prefix}{key}", shaped[key].shape)
         answers[key] = grid
     return answers
 

@@ -26,35 +26,36 @@ import numpy as np
 from cnnstep import volume as engine
 from cnnstep.derivation.nodes import Block, Derivation, Equation, Matrix, Omitted, Step, Text, Whole
 from cnnstep.problem import ProblemError, Volume
+from cnnstep.quantities import get
 
 Index = tuple[int, ...]
 
-#: the step that works each result key out (``output`` and ``grad_output`` are Z's
-#: and dL/dZ's without an activation, A's and dL/dA's with one)
-STEP_OF = {"output": "forward", "loss": "loss", "grad_output": "grad_output",
-           "grad_filter": "grad_filter", "grad_bias": "grad_bias", "grad_input": "grad_input",
-           "updated_filter": "update", "updated_bias": "update", "conv": "forward",
-           "activated": "activation", "grad_conv": "activation_backward"}
 #: the steps every gradient rests on, in order
 CHAIN = ("shapes", "padding", "forward", "activation", "loss", "grad_output",
          "activation_backward")
-#: the steps besides the chain each later quantity rests on
-AFTER = {"updated_filter": ("grad_filter",), "updated_bias": ("grad_bias",)}
-#: every step of a 3-D derivation, in order
-STEPS = (*CHAIN[:5], "grad_output", "activation_backward", "grad_filter", "grad_bias",
-         "grad_input", "update")
 
 
 def step_of(key: str, layer: Volume) -> str:
-    """The step that works a result key out in this layer."""
-    return "activation" if key == "output" and layer.activation is not None else STEP_OF[key]
+    """The step that works a result key out in this layer (the registry's; the last
+    stage is the activation's, or the forward pass's)."""
+    step = get(key).step
+    if step == "last":
+        return "activation" if layer.activation is not None else "forward"
+    return step
+
+
+#: the gradient each update applies, whose step it rests on too
+APPLIES = {"updated_filter": "grad_filter", "updated_bias": "grad_bias"}
 
 
 def rests_on(key: str, layer: Volume) -> tuple[str, ...]:
-    """The steps a result key rests on, its own last."""
+    """The steps a result key rests on, its own last: the chain up to its step, and
+    for an update the step of the gradient it applies."""
     own = step_of(key, layer)
-    chain = CHAIN[:CHAIN.index(own) + 1] if own in CHAIN else CHAIN
-    return (*chain, *AFTER.get(key, ()), *((own,) if own not in CHAIN else ()))
+    if own in CHAIN:
+        return CHAIN[:CHAIN.index(own) + 1]
+    applied = (step_of(APPLIES[key], layer),) if key in APPLIES else ()
+    return (*CHAIN, *applied, own)
 
 
 def what(key: str, layer: Volume) -> str:
@@ -82,10 +83,11 @@ def _key(block: Block) -> str | None:
 # --only
 
 
-def parse(only: Iterable[str], layer: Volume, solved: dict[str, object]
-          ) -> tuple[frozenset[str], frozenset[tuple[str, Index]]]:
+def parse(only: Iterable[str], layer: Volume, solved: dict[str, object],
+          steps: tuple[str, ...]) -> tuple[frozenset[str], frozenset[tuple[str, Index]]]:
     """The steps shown whole and the entries shown alone (full layout), from what
-    ``--only`` names; a name that is none of them is a ProblemError."""
+    ``--only`` names (a result key, an entry, or one of the derivation's ``steps``);
+    a name that is none of them is a ProblemError."""
     whole: set[str] = {"given"}
     entries: set[tuple[str, Index]] = set()
     for text in only:
@@ -94,12 +96,12 @@ def parse(only: Iterable[str], layer: Volume, solved: dict[str, object]
         if not rest:
             if word in solved:
                 whole.update(rests_on(word, layer))
-            elif word in STEPS:
+            elif word in steps:
                 whole.add(word)
             else:
                 raise ProblemError(f"--only {word}: not a quantity or step of this 3-D layer; "
                                    f"it has {', '.join(solved)} and the steps "
-                                   f"{', '.join(STEPS)}")
+                                   f"{', '.join(steps)}")
             continue
         index = _entry(word, key, "[" + rest, layer, solved)
         # after an activation the result's output is A, worked out as "activated"
@@ -244,9 +246,10 @@ def shaped(made: Derivation, layer: Volume, *, detail: str = "full",
     """The derivation as ``detail``, ``only`` and ``max_terms`` ask."""
     steps = list(made.steps)
     chosen = tuple(only)
-    whole: frozenset[str] = frozenset(STEPS)
+    whole = frozenset(step.key for step in steps)
     if chosen:
-        whole, entries = parse(chosen, layer, engine.arrays(layer))
+        whole, entries = parse(chosen, layer, engine.arrays(layer),
+                               tuple(step.key for step in steps))
         alone = {step_of(key, layer) for key, _ in entries}
         steps = [step if step.key in whole else _trim(step, entries) if step.key in alone
                  else replace(step, blocks=()) for step in steps]
