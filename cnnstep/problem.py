@@ -1646,7 +1646,7 @@ def load(path: str | Path) -> Problem | Layer:
 #: questions are not worked out for a volume yet
 VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "loss", "stride",
                "padding", "dilation", "mode", "groups", "activation", "learning_rate",
-               "notation", "dimensions", ANSWERS_KEY)
+               "steps", "notation", "dimensions", ANSWERS_KEY)
 
 Triple = tuple[int, int, int]
 
@@ -1684,6 +1684,8 @@ class Volume:
     groups: int = 1
     #: ReLU or leaky ReLU after the convolution, or None
     activation: Activation | None = None
+    #: training steps: forward, loss, backward and update this many times
+    steps: int = 1
 
     @property
     def sides(self) -> tuple[Triple, Triple]:
@@ -1839,7 +1841,8 @@ def volume_from_data(data: Any) -> Volume:
                   not isinstance(bias, list), notation,
                   None if padding_end == padding else padding_end, form,
                   _mode(data.get("mode", "cross_correlation")), groups,
-                  _volume_activation(data))
+                  _volume_activation(data),
+                  _steps(data, target is not None, rate is not None))
 
 
 def _volume_activation(data: Mapping[str, Any]) -> Activation | None:

@@ -252,4 +252,47 @@ def verify_volume(volume: Volume,
                               gradients["grad_bias"], found["grad_bias"], volume))
     checks.append(compare("grad_input", f"d{n.loss}/d{n.input}", how,
                           gradients["grad_input"], found["grad_input"], volume))
+    if volume.steps > 1:
+        checks.append(training(volume, theta, every))
     return checks
+
+
+def gradient_step(volume: Volume, theta: Weights, every: list[Term]
+                  ) -> tuple[Fraction, Weights]:
+    """One training step by the direct route: the loss at θ, and θ after the update
+    K − α·dL/dK, B − α·dL/dB (the input held)."""
+    z = output(volume, theta, every)
+    held = slopes(volume, z)
+    a = activated(z, held)
+    g = dz(volume, a)
+    gradients = backward(volume, theta, every, g if held is None else activated(g, held))
+    rate = volume.learning_rate
+    assert rate is not None
+    bias = None if theta.b is None else theta.b - gradients["grad_bias"] * rate
+    return loss(volume, a), Weights(theta.x, theta.k - gradients["grad_filter"] * rate, bias)
+
+
+def training(volume: Volume, theta: Weights, every: list[Term]) -> Check:
+    """The engine's history against every training step taken again by the direct
+    route, each from the weights it reached itself, and the final loss."""
+    rows, final = engine.training(volume)
+    mismatches: list[Mismatch] = []
+    entries = 0
+    for k, row in enumerate(rows):
+        step_loss, theta = gradient_step(volume, theta, every)
+        direct: dict[str, Any] = {"loss": step_loss, "updated_filter": theta.k,
+                                  "updated_bias": theta.b}
+        for key, value in row.items():
+            mine = direct[key]
+            pairs = ([((), value, mine)] if isinstance(value, Fraction) else
+                     [(i, v, mine[i]) for i, v in np.ndenumerate(value)])
+            entries += len(pairs)
+            where = f"history[{k}].{key}"
+            mismatches += [Mismatch(where + "".join(f"[{j}]" for j in i), v, m)
+                           for i, v, m in pairs if v != m]
+    direct_final = loss(volume, activated(output(volume, theta, every),
+                                          slopes(volume, output(volume, theta, every))))
+    if direct_final != final:
+        mismatches.append(Mismatch("final_loss", final, direct_final))
+    return Check("history", "history", entries + 1, tuple(mismatches),
+                 "direct differentiation at every step")

@@ -23,13 +23,14 @@ zero-inserted dL/dZ. The update is K ← K − α·dL/dK, B ← B − α·dL/dB.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from cnnstep.engine import activate, activation_backward, activation_slope
-from cnnstep.problem import Array, Volume
+from cnnstep.problem import Array, Volume, frozen
 from cnnstep.quantities import get
 
 #: an index of an array: slices and integers
@@ -159,8 +160,38 @@ def inside(volume: Volume) -> Index:
 
 
 def solve(volume: Volume) -> dict[str, Any]:
-    """The result object of a 3-D layer, each array in the shape the user gave."""
-    return {key: shaped(key, value, volume) for key, value in arrays(volume).items()}
+    """The result object of a 3-D layer, each array in the shape the user gave; with
+    ``steps`` above 1 also ``history`` and ``final_loss`` (:func:`training`)."""
+    result = {key: shaped(key, value, volume) for key, value in arrays(volume).items()}
+    if volume.steps > 1:
+        history, final = training(volume)
+        result["history"] = [
+            {"step": k, "loss": row["loss"],
+             **{key: shaped(key, row[key], volume) for key in row if key != "loss"}}
+            for k, row in enumerate(history, start=1)]
+        result["final_loss"] = final
+    return result
+
+
+def training(volume: Volume) -> tuple[list[dict[str, Any]], Fraction]:
+    """Gradient descent for ``steps`` steps from the problem's weights, the input and
+    the target held: each step's loss (before its update) and updated weights (full
+    layout), and the loss with the last update's weights."""
+    history: list[dict[str, Any]] = []
+    current = volume
+    for _ in range(volume.steps):
+        solved = arrays(current)
+        row = {"loss": solved["loss"], "updated_filter": solved["updated_filter"]}
+        if "updated_bias" in solved:
+            row["updated_bias"] = solved["updated_bias"]
+        history.append(row)
+        current = replace(current, filter=frozen(solved["updated_filter"]),
+                          bias=frozen(solved["updated_bias"]) if "updated_bias" in solved
+                          else None)
+    last = forward(current)
+    if current.activation is not None:
+        last = activate(last, current.activation)
+    return history, loss_value(current, last)
 
 
 def arrays(volume: Volume) -> dict[str, Any]:

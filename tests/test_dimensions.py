@@ -344,7 +344,7 @@ def test_bad_signal_is_one_line(tmp_path: Path, change: dict[str, Any],
     ({"dilation": [1, 1, 3], "filter": [[[1, 1]]]}, ("dilation", "spans 1×1×4")),
     ({"activation": "sigmoid"}, ("activation", "3-D", "relu")),
     ({"pool": {"type": "max", "size": 2}}, ("pool", "3-D")),
-    ({"steps": 2}, ("steps", "3-D")),
+    ({"steps": 2}, ("steps", "target", "learning_rate")),
     ({"target": [[[1, 2]]]}, ("target", "[2][2][2]")),
     ({"filter": [[[[1]]], [[[1]]]]}, ("filter", "2 channels", "the input has 1")),
 ])

@@ -200,3 +200,46 @@ def test_an_activation_is_worked_out_and_marked() -> None:
     codes = {q.key: q.diagnosis.code for q in report.quantities if q.diagnosis}
     assert codes == {"conv": "bias_omitted", "grad_filter": "carried_forward"}
     assert all(check.ok for check in verify_volume(layer))
+
+
+TRAINED = {"dimensions": 3, "input": [[[1, 2], [0, 1]], [[1, 0], [2, 1]]],
+           "filter": [[[1]], [["0.5"]]], "bias": "0.5", "activation": "relu",
+           "target": [[[1, 0], [0, 1]]], "learning_rate": "1/8", "steps": 3}
+
+
+def test_training_steps_follow_pytorch_sgd() -> None:
+    result = cnnstep.solve(TRAINED).result
+    x = torch.tensor(oracle.floats(oracle.fr([[TRAINED["input"]]])), dtype=torch.float64)
+    k = torch.tensor(oracle.floats(oracle.fr([[TRAINED["filter"]]])), dtype=torch.float64,
+                     requires_grad=True)
+    b = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(oracle.floats(oracle.fr([[TRAINED["target"]]])), dtype=torch.float64)
+    sgd = torch.optim.SGD([k, b], lr=1 / 8)
+    for row in result["history"]:
+        sgd.zero_grad()
+        loss = ((F.relu(F.conv3d(x, k, b)) - y) ** 2).mean()
+        loss.backward()
+        sgd.step()
+        assert Fraction(row["loss"]) == Fraction(loss.item())
+        assert [Fraction(v) for v in oracle.flatten(row["updated_filter"])] == \
+            [Fraction(v) for v in k.detach().flatten().tolist()]
+        assert Fraction(row["updated_bias"]) == Fraction(b.item())
+    final = ((F.relu(F.conv3d(x, k, b)) - y) ** 2).mean().item()
+    assert Fraction(result["final_loss"]) == Fraction(final)
+    assert [row["step"] for row in result["history"]] == [1, 2, 3]
+    layer = volume_from_data(TRAINED)
+    checks = verify_volume(layer)
+    assert checks[-1].key == "history" and checks[-1].ok
+    text = cnnstep.solve(TRAINED).to_text(width=100)
+    assert "Training: the loss and the weights at each of 3 steps" in text
+    assert f"Lfinal = {float(result['final_loss'])!r}" in text
+    marked = mark_volume(layer, {"final_loss": str(result["final_loss"])}).marked("final_loss")
+    assert marked is not None and marked.correct
+
+
+def test_training_needs_a_target_and_a_rate(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    data = dict(TRAINED)
+    del data["learning_rate"]
+    path.write_text(json.dumps(data))
+    assert_one_line_error(invoke("solve", path), "steps", "learning_rate")

@@ -260,6 +260,10 @@ class VolumeReport:
     def blank(self) -> bool:
         return self.answered == 0
 
+    def marked(self, key: str) -> Marked | None:
+        """The marked quantity of a result key."""
+        return next((q for q in self.quantities if q.key == key), None)
+
 
 def user_shaped(volume: Volume, right: Mapping[str, Any]) -> dict[str, Array]:
     """Each quantity in the shape the student answers it in (a number: a 0-D array)."""
@@ -303,6 +307,8 @@ def mark_volume(volume: Volume, data: Any, tolerance: Fraction | None = None, *,
     if not 0 <= follow_through <= 1:
         raise ProblemError("the follow-through fraction must be from 0 to 1")
     right = engine.arrays(volume)
+    if volume.steps > 1:  # the loss after training; the history itself is not marked
+        right["final_loss"] = engine.training(volume)[1]
     shaped = user_shaped(volume, right)
     answers = read_volume_answers(data, volume, shaped, where)
     wrong: set[str] = set()

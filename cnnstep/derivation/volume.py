@@ -44,6 +44,7 @@ from cnnstep.derivation.nodes import (
     Step,
     Sub,
     Sym,
+    Table,
     Text,
     Whole,
 )
@@ -504,6 +505,51 @@ class VolumeWriter:
         return Step("update", "Update", tuple(blocks))
 
 
+#: a history of at most this many numbers a step is one table; a longer one is shown
+#: step by step, the loss and the weights' slices
+TABLE_COLUMNS = 9
+
+
+def history(writer: VolumeWriter) -> Step | None:
+    """Training: the loss before each step's update and the weights after it, then
+    the loss with the last update's weights."""
+    v = writer.v
+    if v.steps == 1:
+        return None
+    rows, final = engine.training(v)
+    blocks: list[Block] = [Text((
+        f"Training repeats the forward pass, the loss, the backward pass and the update "
+        f"{v.steps} times with the same input and target, each step starting from the "
+        "weights the step before it updated. The loss ", Whole("loss"),
+        " of a training step is computed before its update; ", Whole("updated_filter"),
+        *((" and ", Whole("updated_bias")) if v.bias is not None else ()),
+        " are the weights after it.",))]
+    filters = _positions(v.filter.shape)
+    biases = [(f,) for f in range(writer.filters)] if v.bias is not None else []
+    if 1 + len(filters) + len(biases) <= TABLE_COLUMNS:
+        heads: list[Expr] = [Whole("loss"), *(Sym("updated_filter", e) for e in filters),
+                             *(Sym("updated_bias", e) for e in biases)]
+        values = np.empty((len(rows), len(heads)), dtype=object)
+        for k, row in enumerate(rows):
+            values[k] = [row["loss"], *(row["updated_filter"][e] for e in filters),
+                         *(row["updated_bias"][e] for e in biases)]
+        blocks.append(Table("step", tuple(heads), tuple(str(k) for k in
+                                                        range(1, v.steps + 1)), values))
+    else:
+        for k, row in enumerate(rows, start=1):
+            blocks += [Text((f"Training step {k}:",)),
+                       Equation(Whole("loss"), (), row["loss"]),
+                       *writer.slices((Whole("updated_filter"),), row["updated_filter"],
+                                      ("filter", "channel"))]
+            blocks += [Equation(Sym("updated_bias", e), (), row["updated_bias"][e])
+                       for e in biases]
+    blocks += [Text((f"The loss with the weights of training step {v.steps}'s update, from "
+                     "a forward pass and the loss with those weights:",)),
+               Equation(Whole("final_loss"), (), final, ("final_loss", ()))]
+    return Step("history", f"Training: the loss and the weights at each of {v.steps} steps",
+                tuple(blocks))
+
+
 def derivation(layer: Volume) -> Derivation:
     """The worked solution of a 3-D layer, every entry written out."""
     writer = VolumeWriter(layer)
@@ -512,7 +558,7 @@ def derivation(layer: Volume) -> Derivation:
                                writer.grad_output(), writer.activation_backward()]
     if layer.has_gradients:
         made += [writer.grad_filter(), writer.grad_bias(), writer.grad_input(),
-                 writer.update()]
+                 writer.update(), history(writer)]
     largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
     notation: Notation = layer.notation
     extra: dict[str, Any] = {"one_channel": writer.channels == 1,

@@ -166,7 +166,7 @@ def _brief(step: Step, layer: Volume) -> Step:
 def _answers(step: Step) -> Step:
     """The step's results: its matrices after the working, and the values of the
     quantities no matrix shows (the loss, the biases)."""
-    if step.key in ("given",):
+    if step.key in ("given", "history"):  # the history is the training's answers
         return step
     if step.key in ("shapes", "padding"):
         return replace(step, blocks=())
