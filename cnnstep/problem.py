@@ -14,6 +14,7 @@ Every rule of the problem format is checked here; a violation raises
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
 import stat
@@ -1645,10 +1646,53 @@ def load(path: str | Path) -> Problem | Layer:
 #: the keys a 3-D problem reads; the layers after the convolution, training steps and
 #: questions are not worked out for a volume yet
 VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "loss", "stride",
-               "padding", "dilation", "mode", "groups", "activation", "learning_rate",
-               "steps", "notation", "dimensions", ANSWERS_KEY)
+               "padding", "dilation", "mode", "groups", "activation", "pool",
+               "learning_rate", "steps", "notation", "dimensions", ANSWERS_KEY)
 
 Triple = tuple[int, int, int]
+
+#: the keys of a 3-D pool
+VOLUME_POOL_KEYS = ("type", "size", "stride", "padding", "count_include_pad")
+
+
+@dataclass(frozen=True)
+class VolumePool:
+    """Pooling over each map of a 3-D layer, as PyTorch's ``max_pool3d`` and
+    ``avg_pool3d`` (min: the least entry): windows ``size`` wide, ``stride`` apart,
+    over the input with ``padding`` on each side that never wins and adds nothing;
+    a mean divides by the whole window, or with ``count_include_pad`` false by its
+    entries inside the input."""
+
+    kind: str  # max, mean, min
+    size: Triple
+    stride: Triple
+    padding: Triple
+    input_size: Triple
+    count_include_pad: bool = True
+
+    @property
+    def output_size(self) -> Triple:
+        """⌊(n + 2p − k)/s⌋ + 1 along each axis."""
+        a, b, c = ((n + 2 * p - k) // s + 1 for n, p, k, s in
+                   zip(self.input_size, self.padding, self.size, self.stride, strict=True))
+        return (a, b, c)
+
+    def window(self, o: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """The input entries of window ``o``, in depth-row-column order: o·s − p + t
+        for each tap t, inside the input."""
+        out = []
+        for tap in itertools.product(*(range(k) for k in self.size)):
+            at = tuple(i * s - p + t for i, s, p, t in
+                       zip(o, self.stride, self.padding, tap, strict=True))
+            if all(0 <= a < n for a, n in zip(at, self.input_size, strict=True)):
+                out.append(at)
+        return out
+
+    def divisor(self, o: tuple[int, ...]) -> int:
+        """What a mean divides window ``o``'s sum by."""
+        if self.count_include_pad:
+            return self.size[0] * self.size[1] * self.size[2]
+        return len(self.window(o))
 
 
 @dataclass(frozen=True, eq=False)
@@ -1686,6 +1730,8 @@ class Volume:
     activation: Activation | None = None
     #: training steps: forward, loss, backward and update this many times
     steps: int = 1
+    #: a pool over each map after the convolution (and the activation), or None
+    pool: VolumePool | None = None
 
     @property
     def sides(self) -> tuple[Triple, Triple]:
@@ -1816,7 +1862,9 @@ def volume_from_data(data: Any) -> Volume:
     bias = data.get("bias")
     numbers = _bias(bias, filters).fractions if "bias" in data else None
     out = tuple((n - e) // s + 1 for n, e, s in zip(padded, spans, stride, strict=True))
-    target, grad_output = (_volume_shaped(data, key, (filters, *out), filter_rank == 5)
+    pool = _volume_pool(data["pool"], (out[0], out[1], out[2])) if "pool" in data else None
+    last = out if pool is None else pool.output_size
+    target, grad_output = (_volume_shaped(data, key, (filters, *last), filter_rank == 5)
                            for key in ("target", "grad_output"))
     if target is not None and grad_output is not None:
         raise ProblemError("grad_output: give target or grad_output, not both "
@@ -1842,7 +1890,45 @@ def volume_from_data(data: Any) -> Volume:
                   None if padding_end == padding else padding_end, form,
                   _mode(data.get("mode", "cross_correlation")), groups,
                   _volume_activation(data),
-                  _steps(data, target is not None, rate is not None))
+                  _steps(data, target is not None, rate is not None), pool)
+
+
+def _volume_pool(value: Any, input_size: Triple) -> VolumePool:
+    """A 3-D layer's ``pool``: type, size, stride (the size by default), padding and
+    count_include_pad, checked as PyTorch's ``max_pool3d`` and ``avg_pool3d``."""
+    if not isinstance(value, dict):
+        raise ProblemError('pool: expected an object such as {"type": "max", "size": 2}, '
+                           f"got {_show(value)}")
+    for key in value:
+        if key not in VOLUME_POOL_KEYS:
+            raise ProblemError(f"pool.{key}: a 3-D pool takes "
+                               f"{', '.join(VOLUME_POOL_KEYS)}; leave {key} out")
+    kind = value.get("type")
+    if isinstance(kind, str) and not isinstance(kind, NumberText):
+        kind = POOL_ALIASES.get(kind, kind)
+    if kind not in POOLS or isinstance(kind, NumberText):
+        names = ", ".join(f'"{name}"' for name in (*POOLS, *POOL_ALIASES))
+        raise ProblemError(f"pool.type: unknown pooling {_show(kind)}; expected one of {names}")
+    if "size" not in value:
+        raise ProblemError("pool.size: missing; give the window as k or [kd, kh, kw]")
+    size = _triple(value["size"], "pool.size", 1)
+    stride = _triple(value["stride"], "pool.stride", 1) if "stride" in value else size
+    padding = _triple(value.get("padding", NumberText("0")), "pool.padding", 0)
+    include = _flag(value, "count_include_pad", True)
+    if "count_include_pad" in value and kind != "mean":
+        raise ProblemError(f"pool.count_include_pad: only mean pooling divides by a count; "
+                           f"{kind} pooling has none")
+    for axis, (p, k) in enumerate(zip(padding, size, strict=True)):
+        if p > k // 2:
+            raise ProblemError(f"pool.padding: {p} is more than half the window's "
+                               f"{('depth', 'height', 'width')[axis]} {k}; pool padding may "
+                               f"be at most ⌊{k}/2⌋ = {k // 2}, as in PyTorch")
+    padded = tuple(n + 2 * p for n, p in zip(input_size, padding, strict=True))
+    if any(k > n for k, n in zip(size, padded, strict=True)):
+        raise ProblemError(f"pool: window {_dims(size)} is larger than its "
+                           f"{'padded ' * any(padding)}input {_dims(padded)} (the "
+                           "convolution's output)")
+    return VolumePool(kind, size, stride, padding, input_size, include)
 
 
 def _volume_activation(data: Mapping[str, Any]) -> Activation | None:

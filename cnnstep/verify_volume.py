@@ -22,8 +22,9 @@ layer's: L(θ + t·v) is a polynomial of degree at most 4 in t (Z is bilinear in
 X and K, the loss at most quadratic in Z), so its derivative at t = 0 is
 exactly (L(θ − 2v) − 8·L(θ − v) + 8·L(θ + v) − L(θ + 2v))/12, which must equal
 ⟨∇L, v⟩ for random exact directions v and a coordinate direction of each of X,
-K and B, each activation's branch held as it is at the problem's numbers (so
-that A = f′(Z)·Z stays linear in Z). With ``grad_output`` given, L = Σ G·A.
+K and B, each activation's branch and each max or min pool's winner held as
+they are at the problem's numbers (so that A and P stay linear in Z). With
+``grad_output`` given, L = Σ G·P (P the last stage).
 """
 
 from __future__ import annotations
@@ -131,6 +132,63 @@ def activated(z: Array, held: Array | None) -> Array:
     return out
 
 
+#: each pooled entry's reads: (input entry, weight); max and min keep the winner
+#: alone, held as it is at the problem's numbers
+Routes = dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]]
+
+
+def pool_routes(volume: Volume, a: Array) -> Routes | None:
+    """The pool written from its definition: window o of map f reads A[f, o·s − p + t]
+    for each tap t inside the input; a mean weighs each by 1/divisor (the whole window,
+    or its entries without count_include_pad), max and min the first extreme by 1."""
+    pool = volume.pool
+    if pool is None:
+        return None
+    routes: Routes = {}
+    out = [(n + 2 * p - k) // s + 1 for n, p, k, s in
+           zip(a.shape[1:], pool.padding, pool.size, pool.stride, strict=True)]
+    for f in range(a.shape[0]):
+        for o in itertools.product(*(range(n) for n in out)):
+            reads = []
+            for t in itertools.product(*(range(k) for k in pool.size)):
+                at = tuple(i * s - p + u for i, s, p, u in
+                           zip(o, pool.stride, pool.padding, t, strict=True))
+                if all(0 <= r < n for r, n in zip(at, a.shape[1:], strict=True)):
+                    reads.append((f, *at))
+            if pool.kind == "mean":
+                count = (pool.size[0] * pool.size[1] * pool.size[2]
+                         if pool.count_include_pad else len(reads))
+                routes[(f, *o)] = [(r, Fraction(1, count)) for r in reads]
+            else:
+                values = [a[r] for r in reads]
+                best = values.index(max(values) if pool.kind == "max" else min(values))
+                routes[(f, *o)] = [(reads[best], Fraction(1))]
+    return routes
+
+
+def pooled(a: Array, routes: Routes | None) -> Array:
+    """P = Σ weight·A over each window's routes (A itself without a pool)."""
+    if routes is None:
+        return a
+    first = next(iter(routes))
+    shape = (a.shape[0], *(max(o[k] for o in routes) + 1 for k in range(1, len(first))))
+    out = np.full(shape, Fraction(0), dtype=object)
+    for o, reads in routes.items():
+        out[o] = sum((w * a[r] for r, w in reads), Fraction(0))
+    return out
+
+
+def unpooled(g: Array, shape: tuple[int, ...], routes: Routes | None) -> Array:
+    """∂L/∂A from ∂L/∂P: each window's gradient times each route's weight."""
+    if routes is None:
+        return g
+    out = np.full(shape, Fraction(0), dtype=object)
+    for o, reads in routes.items():
+        for r, w in reads:
+            out[r] += w * g[o]
+    return out
+
+
 def dz(volume: Volume, z: Array) -> Array:
     """∂L/∂(the last stage), from the loss's definition."""
     if volume.target is None:
@@ -183,10 +241,13 @@ def consistent(volume: Volume, theta: Weights, every: list[Term],
                gradients: Mapping[str, Array]) -> None:
     """Raise :class:`InconsistentGradient` unless ⟨∇L, v⟩ is the exact directional
     derivative of L along every one of :func:`directions`."""
-    held = slopes(volume, output(volume, theta, every))
+    z0 = output(volume, theta, every)
+    held = slopes(volume, z0)
+    routes = pool_routes(volume, activated(z0, held))
 
     def at(v: Weights, t: int) -> Fraction:
-        return loss(volume, activated(output(volume, theta.moved(v, t), every), held))
+        a = activated(output(volume, theta.moved(v, t), every), held)
+        return loss(volume, pooled(a, routes))
 
     for v in directions(theta):
         parts = [(gradients["grad_input"], v.x), (gradients["grad_filter"], v.k)]
@@ -230,17 +291,22 @@ def verify_volume(volume: Volume,
     z = output(volume, theta, every)
     held = slopes(volume, z)
     a = activated(z, held)
+    routes = pool_routes(volume, a)
+    p = pooled(a, routes)
     n = volume.notation
     how = "direct evaluation"
-    checks = [compare("output" if held is None else "conv", n.output, how, z,
+    layered = held is not None or routes is not None
+    checks = [compare("conv" if layered else "output", n.output, how, z,
                       found.get("conv", found["output"]), volume)]
     if held is not None:
         checks.append(compare("activated", "A", how, a, found["activated"], volume))
+    if routes is not None:
+        checks.append(compare("pooled", "P", how, p, found["pooled"], volume))
     if volume.target is not None:
-        checks.append(compare("loss", n.loss, how, loss(volume, a), found["loss"], volume))
+        checks.append(compare("loss", n.loss, how, loss(volume, p), found["loss"], volume))
     if not volume.has_gradients:
         return checks
-    gradient = dz(volume, a)
+    gradient = unpooled(dz(volume, p), a.shape, routes)
     gradients = backward(volume, theta, every,
                          gradient if held is None else activated(gradient, held))
     consistent(volume, theta, every, gradients)
@@ -264,12 +330,14 @@ def gradient_step(volume: Volume, theta: Weights, every: list[Term]
     z = output(volume, theta, every)
     held = slopes(volume, z)
     a = activated(z, held)
-    g = dz(volume, a)
+    routes = pool_routes(volume, a)
+    p = pooled(a, routes)
+    g = unpooled(dz(volume, p), a.shape, routes)
     gradients = backward(volume, theta, every, g if held is None else activated(g, held))
     rate = volume.learning_rate
     assert rate is not None
     bias = None if theta.b is None else theta.b - gradients["grad_bias"] * rate
-    return loss(volume, a), Weights(theta.x, theta.k - gradients["grad_filter"] * rate, bias)
+    return loss(volume, p), Weights(theta.x, theta.k - gradients["grad_filter"] * rate, bias)
 
 
 def training(volume: Volume, theta: Weights, every: list[Term]) -> Check:
@@ -290,8 +358,9 @@ def training(volume: Volume, theta: Weights, every: list[Term]) -> Check:
             where = f"history[{k}].{key}"
             mismatches += [Mismatch(where + "".join(f"[{j}]" for j in i), v, m)
                            for i, v, m in pairs if v != m]
-    direct_final = loss(volume, activated(output(volume, theta, every),
-                                          slopes(volume, output(volume, theta, every))))
+    z = output(volume, theta, every)
+    a = activated(z, slopes(volume, z))
+    direct_final = loss(volume, pooled(a, pool_routes(volume, a)))
     if direct_final != final:
         mismatches.append(Mismatch("final_loss", final, direct_final))
     return Check("history", "history", entries + 1, tuple(mismatches),

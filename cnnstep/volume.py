@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.engine import activate, activation_backward, activation_slope
-from cnnstep.problem import Array, Volume, frozen
+from cnnstep.problem import Array, Volume, VolumePool, frozen
 from cnnstep.quantities import get
 
 #: an index of an array: slices and integers
@@ -191,6 +191,8 @@ def training(volume: Volume) -> tuple[list[dict[str, Any]], Fraction]:
     last = forward(current)
     if current.activation is not None:
         last = activate(last, current.activation)
+    if current.pool is not None:
+        last = pool_forward(current.pool, last)[0]
     return history, loss_value(current, last)
 
 
@@ -201,8 +203,10 @@ def arrays(volume: Volume) -> dict[str, Any]:
     2-D layer, and ``conv`` (Z), ``activated`` (A) and ``grad_conv`` (dL/dZ =
     dL/dA ⊙ f′(Z)) follow the update."""
     z = forward(volume)
-    activation = volume.activation
-    last = z if activation is None else activate(z, activation)
+    activation, pool = volume.activation, volume.pool
+    a = z if activation is None else activate(z, activation)
+    p, winners = (a, None) if pool is None else pool_forward(pool, a)
+    last = p
     result: dict[str, Any] = {"output": last}
     grad = volume.grad_output
     if volume.target is not None:
@@ -210,8 +214,9 @@ def arrays(volume: Volume) -> dict[str, Any]:
         grad = loss_gradient(volume, last)
     if grad is not None:
         result["grad_output"] = grad
-        dz = (grad if activation is None
-              else activation_backward(grad, activation_slope(z, last, activation)))
+        da = grad if pool is None else pool_backward(pool, grad, a.shape, winners)
+        dz = (da if activation is None
+              else activation_backward(da, activation_slope(z, a, activation)))
         result["grad_filter"] = kernel_gradient(volume, dz)
         if volume.bias is not None:
             result["grad_bias"] = bias_gradient(dz)
@@ -221,11 +226,52 @@ def arrays(volume: Volume) -> dict[str, Any]:
             result["updated_filter"] = volume.filter - result["grad_filter"] * rate
             if volume.bias is not None:
                 result["updated_bias"] = volume.bias - result["grad_bias"] * rate
-    if activation is not None:
-        result |= {"conv": z, "activated": last}
+    if activation is not None or pool is not None:
+        result["conv"] = z
+        if activation is not None:
+            result["activated"] = a
+        if pool is not None:
+            result["pooled"] = p
         if grad is not None:
+            if activation is not None and pool is not None:
+                result["grad_activated"] = da
             result["grad_conv"] = dz
     return result
+
+
+def pool_forward(pool: VolumePool, a: Array) -> tuple[Array, dict[Index, int] | None]:
+    """P[f,o] = max (min) of window o's entries of A, or their sum over the divisor
+    for mean; and for max and min the place in its window of each first extreme."""
+    out = np.empty((a.shape[0], *pool.output_size), dtype=object)
+    winners: dict[Index, int] = {}
+    for f in range(a.shape[0]):
+        for o in itertools.product(*(range(n) for n in pool.output_size)):
+            values = [a[(f, *cell)] for cell in pool.window(o)]
+            if pool.kind == "mean":
+                out[(f, *o)] = sum(values, Fraction(0)) / pool.divisor(o)
+                continue
+            best = max(values) if pool.kind == "max" else min(values)
+            winners[(f, *o)] = values.index(best)
+            out[(f, *o)] = best
+    return out, None if pool.kind == "mean" else winners
+
+
+def pool_backward(pool: VolumePool, grad: Array, shape: tuple[int, ...],
+                  winners: dict[Index, int] | None) -> Array:
+    """dL/dA: each window's gradient to its winner (max, min), or shared out by
+    1/divisor over its entries (mean); where windows overlap the parts add up."""
+    out = np.full(shape, Fraction(0), dtype=object)
+    for index in itertools.product(*(range(n) for n in grad.shape)):
+        f, o = index[0], index[1:]
+        cells = pool.window(o)
+        if winners is not None:
+            cells = [cells[winners[index]]]
+            share = grad[index]
+        else:
+            share = grad[index] / pool.divisor(o)
+        for cell in cells:
+            out[(f, *cell)] += share
+    return out
 
 
 def shaped(key: str, value: Any, volume: Volume) -> Any:

@@ -16,6 +16,7 @@ pooling) and floats once sigmoid or tanh is applied. Nothing here imports
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -806,9 +807,15 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
     last = z if kind is None else nest([zv * d for zv, d in zip(flatten(z), slopes,
                                                                   strict=True)],
                                        (filters, *out_size))
+    activated = last
+    pool = data.get("pool")
+    windows: dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]] = {}
+    last_size = out_size
+    if pool is not None:
+        last, windows, last_size = _pool_nd(last, pool, (filters, *out_size))
     result: dict[str, Any] = {"output": strip_axes(last, strip_out)}
     grad = None
-    count = filters * math.prod(out_size)
+    count = filters * math.prod(last_size)
     if "target" in data:
         y = _lead(fr(data["target"]), len(shape_of(fr(data["target"]))), dims + 1)
         diffs = [zv - yv for zv, yv in zip(flatten(last), flatten(y), strict=True)]
@@ -816,13 +823,20 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
         loss = data.get("loss", "mse")
         result["loss"] = {"mse": squares / count, "sse": squares, "half_sse": squares / 2}[loss]
         factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
-        grad = nest([factor * d for d in diffs], (filters, *out_size))
+        grad = nest([factor * d for d in diffs], (filters, *last_size))
     elif "grad_output" in data:
         g = fr(data["grad_output"])
         grad = _lead(g, len(shape_of(g)), dims + 1)
     if grad is None:
-        return _with_stages(result, kind, z, last, None, strip_out)
+        return _with_stages(result, kind, z, activated, None, strip_out, pool, last)
     grad_last = grad
+    if pool is not None:  # each window's gradient to the entries it read
+        flat_a = zeros(filters, *shape_of(z)[1:])
+        for o, reads in windows.items():
+            for r, w in reads:
+                _put(flat_a, r, w * _at(grad, o))
+        grad = flat_a
+    grad_activated = grad
     if kind is not None:
         grad = nest([g * d for g, d in zip(flatten(grad), slopes, strict=True)],
                     (filters, *out_size))
@@ -852,15 +866,61 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
         if b is not None:
             new_b = [bv - rate * gv for bv, gv in zip(b, db, strict=True)]
             result["updated_bias"] = new_b[0] if not isinstance(bias, list) else new_b
-    return _with_stages(result, kind, z, last, grad, strip_out)
+    return _with_stages(result, kind, z, activated, grad, strip_out, pool, last,
+                        grad_activated)
 
 
 def _with_stages(result: dict[str, Any], kind: Any, z: Any, a: Any, dz: Any,
-                 strip: int) -> dict[str, Any]:
-    """After an activation the result also holds Z, A and dL/dZ, as the engine's."""
-    if kind is None:
+                 strip: int, pool: Any = None, p: Any = None,
+                 da: Any = None) -> dict[str, Any]:
+    """After an activation or a pool the result also holds Z, A, P, dL/dA and dL/dZ,
+    as the engine's."""
+    if kind is None and pool is None:
         return result
-    result |= {"conv": strip_axes(z, strip), "activated": strip_axes(a, strip)}
+    result["conv"] = strip_axes(z, strip)
+    if kind is not None:
+        result["activated"] = strip_axes(a, strip)
+    if pool is not None:
+        result["pooled"] = strip_axes(p, strip)
     if dz is not None:
+        if kind is not None and pool is not None:
+            result["grad_activated"] = strip_axes(da, strip)
         result["grad_conv"] = strip_axes(dz, strip)
     return result
+
+
+def _pool_nd(a: Any, pool: dict[str, Any], shape: tuple[int, ...]
+             ) -> tuple[Any, dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]],
+                        tuple[int, ...]]:
+    """A pool over each map of A, from the format: window o reads A[f, o·s − p + t] for
+    each tap t inside the map; max (min) keeps its first largest (least) entry, mean
+    the sum over the window's size (its entries without count_include_pad). Gives P,
+    each pooled entry's reads with their weights, and P's spatial size."""
+    dims = len(shape) - 1
+    size = _axes_of(pool["size"], dims)
+    stride = _axes_of(pool.get("stride", pool["size"]), dims)
+    padding = _axes_of(pool.get("padding", 0), dims)
+    kind = {"avg": "mean"}.get(pool["type"], pool["type"])
+    out = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in
+                zip(shape[1:], padding, size, stride, strict=True))
+    p_out = zeros(shape[0], *out)
+    windows: dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]] = {}
+    for f in range(shape[0]):
+        for o in itertools.product(*(range(n) for n in out)):
+            reads = []
+            for t in itertools.product(*(range(k) for k in size)):
+                at = tuple(i * s - p + u for i, s, p, u in
+                           zip(o, stride, padding, t, strict=True))
+                if all(0 <= r < n for r, n in zip(at, shape[1:], strict=True)):
+                    reads.append((f, *at))
+            values = [_at(a, r) for r in reads]
+            if kind == "mean":
+                whole = math.prod(size) if pool.get("count_include_pad", True) else len(reads)
+                chosen = [(r, Fraction(1, whole)) for r in reads]
+            else:
+                best = values.index(max(values) if kind == "max" else min(values))
+                chosen = [(reads[best], Fraction(1))]
+            windows[(f, *o)] = chosen
+            _at(p_out, (f, *o[:-1]))[o[-1]] = sum((w * _at(a, r) for r, w in chosen),
+                                                  Fraction(0))
+    return p_out, windows, out

@@ -59,14 +59,26 @@ def variants(draw: Any) -> dict[str, Any]:
                  for e, p, q in zip(spans, before, after, strict=True))
     out = tuple((n + p + q - e) // s + 1 for n, p, q, e, s in
                 zip(size, before, after, spans, stride, strict=True))
+    pool: dict[str, Any] | None = None
+    if draw(st.booleans()):
+        window = [draw(st.integers(1, min(2, n))) for n in out]
+        pool = {"type": draw(st.sampled_from(["max", "avg", "min"])), "size": window,
+                "stride": [draw(st.integers(1, 2)) for _ in range(3)],
+                "padding": [draw(st.integers(0, k // 2)) for k in window]}
+        if pool["type"] == "avg" and draw(st.booleans()):
+            pool["count_include_pad"] = False
+        last = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in
+                     zip(out, pool["padding"], window, pool["stride"], strict=True))
     data: dict[str, Any] = {
         "dimensions": 3, "input": _grid(draw, DYADIC, (channels, *size)),
         "filter": _grid(draw, DYADIC, (filters, channels // groups, *taps)),
         "bias": draw(st.lists(DYADIC, min_size=filters, max_size=filters)),
         "stride": list(stride), "dilation": list(dilation), "padding": padding,
         "groups": groups, "mode": draw(st.sampled_from(["cross_correlation", "convolution"])),
-        "target": _grid(draw, DYADIC, (filters, *out)), "loss": "sse",
-        "learning_rate": "1/2"}
+        "target": _grid(draw, DYADIC, (filters, *(out if pool is None else last))),
+        "loss": "sse", "learning_rate": "1/2"}
+    if pool is not None:
+        data["pool"] = pool
     activation = draw(st.sampled_from([None, "relu", "leaky_relu"]))
     if activation is not None:
         data["activation"] = activation
@@ -92,15 +104,30 @@ def pytorch(data: dict[str, Any]) -> dict[str, Any]:
     a = (z if kind is None else F.relu(z) if kind == "relu"
          else F.leaky_relu(z, negative_slope=0.01))
     a.retain_grad()
-    ((a - t([data["target"]])) ** 2).sum().backward()
+    pool = data.get("pool")
+    p = a
+    if pool is not None:
+        options = {"kernel_size": tuple(pool["size"]), "stride": tuple(pool["stride"]),
+                   "padding": tuple(pool["padding"])}
+        p = (F.max_pool3d(a, **options) if pool["type"] == "max"
+             else -F.max_pool3d(-a, **options) if pool["type"] == "min"
+             else F.avg_pool3d(a, count_include_pad=pool.get("count_include_pad", True),
+                               **options))
+        p.retain_grad()
+    ((p - t([data["target"]])) ** 2).sum().backward()
     assert x.grad is not None and k.grad is not None and b.grad is not None
-    assert z.grad is not None and a.grad is not None
-    out = {"output": a[0].tolist(), "grad_output": a.grad[0].tolist(),
+    assert z.grad is not None and a.grad is not None and p.grad is not None
+    out = {"output": p[0].tolist(), "grad_output": p.grad[0].tolist(),
            "grad_filter": k.grad.tolist(), "grad_bias": b.grad.tolist(),
            "grad_input": x.grad[0].tolist()}
+    if kind is not None or pool is not None:
+        out |= {"conv": z[0].tolist(), "grad_conv": z.grad[0].tolist()}
     if kind is not None:
-        out |= {"conv": z[0].tolist(), "activated": a[0].tolist(),
-                "grad_conv": z.grad[0].tolist()}
+        out["activated"] = a[0].tolist()
+    if pool is not None:
+        out["pooled"] = p[0].tolist()
+        if kind is not None:
+            out["grad_activated"] = a.grad[0].tolist()
     return out
 
 
@@ -112,7 +139,8 @@ def test_variants_agree_with_the_oracles(data: dict[str, Any]) -> None:
     got = volume.solve(layer)
     assert_same(got, oracle.naive_nd(data))
     for key, want in pytorch(data).items():
-        if data.get("activation") == "leaky_relu":  # the slope 0.01 is not a float
+        if data.get("activation") == "leaky_relu" or "pool" in data:
+            # the slope 0.01 and a mean's divisor are not dyadic: float64 rounds them
             oracle.assert_close(got[key], want, key, relative=1e-12)
             continue
         assert [Fraction(v) for v in oracle.flatten(got[key])] == \
@@ -243,3 +271,33 @@ def test_training_needs_a_target_and_a_rate(tmp_path: Path) -> None:
     del data["learning_rate"]
     path.write_text(json.dumps(data))
     assert_one_line_error(invoke("solve", path), "steps", "learning_rate")
+
+
+POOLED = {"dimensions": 3, "input": [[[1, 2, 0], [0, 1, 3]], [[1, 0, 2], [2, 1, -1]]],
+          "filter": [[[1]]], "bias": "0.5", "activation": "relu",
+          "pool": {"type": "max", "size": [1, 2, 2], "stride": 1},
+          "target": [[[1, 0]], [[0, 1]]], "learning_rate": "0.1"}
+
+
+def test_a_pool_is_worked_out_verified_and_marked() -> None:
+    worked = cnnstep.solve(POOLED)
+    text = worked.to_text(width=100)
+    assert "Step 4: Pooling: max" in text and "Back through the pool" in text
+    assert "P₁₁₂ = max(A₁₁₂, A₁₁₃, A₁₂₂, A₁₂₃)" in text
+    assert "∂L/∂A₁₂₃ = ∂L/∂P₁₁₂" in text
+    only = worked.derivation(only=["output[1][0][0]"])
+    assert [step.key for step in only.steps] == ["given", "pool"]
+    assert [step.key for step in worked.derivation(only=["grad_activated"]).steps][-2:] == \
+        ["grad_output", "pool_backward"]
+    layer = volume_from_data(POOLED)
+    assert all(check.ok for check in verify_volume(layer))
+    right = json.loads(json.dumps(worked.result, default=str))
+    wrong = {**right, "conv": json.loads(json.dumps(
+        volume.solve(volume_from_data({**POOLED, "bias": 0}))["conv"], default=str))}
+    report = mark_volume(layer, wrong)
+    assert [(q.key, q.diagnosis.code) for q in report.quantities if q.diagnosis] == \
+        [("conv", "bias_omitted")]
+    mean = {key: value for key, value in POOLED.items() if key != "target"} | {
+        "pool": {"type": "avg", "size": 2, "padding": [0, 1, 1], "count_include_pad": False},
+        "grad_output": [[[1, 0], [2, -1]]]}
+    assert all(check.ok for check in verify_volume(volume_from_data(mean)))

@@ -41,7 +41,7 @@ from cnnstep.quantities import in_step_order
 def result_name(name: str, volume: Volume) -> str:
     """A registry name as this layer's result key: ``conv`` and ``grad_conv`` are
     ``output`` and ``grad_output`` without an activation."""
-    if volume.activation is None:
+    if volume.activation is None and volume.pool is None:
         return {"conv": "output", "grad_conv": "grad_output"}.get(name, name)
     return name
 

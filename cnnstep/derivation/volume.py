@@ -90,7 +90,10 @@ class VolumeWriter:
         self.channels, self.filters = layer.input.shape[0], layer.filter.shape[0]
         self.compact = self.channels == 1 and self.filters == 1
         #: the stage the loss compares: Z, or A after an activation
-        self.last = "output" if layer.activation is None else "activated"
+        self.last = ("pooled" if layer.pool is not None else "output"
+                     if layer.activation is None else "activated")
+        #: the stage the pool reads: A after an activation, else Z
+        self.read_by_pool = "output" if layer.activation is None else "activated"
         #: dL/dZ, which the gradients of the weights and the input read
         self.dz: Any = self.solved.get("grad_conv", self.solved.get("grad_output"))
         #: Z, the convolution's output
@@ -246,7 +249,7 @@ class VolumeWriter:
             forms: tuple[Expr, ...] = ((Add(tuple(symbolic)), Add(tuple(numeric))) if products
                                        else (Add(tuple(symbolic)),) if symbolic else ())
             return Equation(Sym("output", (f, *o)), forms, self.z[(f, *o)],
-                            ("conv" if v.activation else "output", (f, *o)))
+                            ("conv" if v.activation or v.pool else "output", (f, *o)))
 
         index = ("f", "i", "j", "l")
         tap_at = ("c", "i·s + a", "j·s + b", "l·s + e") if set(v.dilation) == {1} else (
@@ -353,13 +356,90 @@ class VolumeWriter:
             *self.slices((Whole("activated"),), a, ("filter",)),
         ))
 
+    def pool(self) -> Step | None:
+        """P = pool(A), window by window."""
+        v, s = self.v, self.solved
+        pool = v.pool
+        if pool is None:
+            return None
+        read = self.read_by_pool
+        a = s.get("activated", s["conv"])
+        name = {"max": "max", "min": "min", "mean": "mean"}[pool.kind]
+
+        def equation(e: Index) -> Equation:
+            f, o = e[0], e[1:]
+            cells = pool.window(o)
+            symbols = tuple(Sym(read, (f, *c)) for c in cells)
+            numbers = tuple(_num(a[(f, *c)]) for c in cells)
+            if pool.kind == "mean":
+                divisor = _num(pool.divisor(o))
+                forms: tuple[Expr, ...] = (Div(Group(Add(symbols)), divisor),
+                                           Div(Group(Add(numbers)), divisor))
+            else:
+                forms = (Call(name, symbols), Call(name, numbers))
+            return Equation(Sym("pooled", e), forms, s["pooled"][e], ("pooled", e))
+
+        words = (f"{pool.kind} pooling with a {'×'.join(str(k) for k in pool.size)} window, "
+                 f"stride {_settings(pool.stride)}"
+                 + (f", padding {_settings(pool.padding)} ("
+                    + ("adding nothing" if pool.kind == "mean" else "never chosen") + ")"
+                    if any(pool.padding) else "")
+                 + (", dividing by the entries inside the input"
+                    if pool.kind == "mean" and not pool.count_include_pad else ""))
+        return Step("pool", f"Pooling: {pool.kind}", (
+            Text(("Each entry of ", Whole("pooled"), " is the " + name + " of its window of ",
+                  Whole(read), ": " + words + ".")),
+            *(equation(e) for e in _positions(s["pooled"].shape)),
+            *self.slices((Whole("pooled"),), s["pooled"], ("filter",)),
+        ))
+
+    def pool_backward(self) -> Step | None:
+        """dL/dA: each window's gradient sent back to its winner, or shared out."""
+        v, s = self.v, self.solved
+        pool = v.pool
+        if pool is None or "grad_conv" not in s:
+            return None
+        key = "grad_activated" if v.activation is not None else "grad_conv"
+        role = "grad_activated" if v.activation is not None else "grad_output"
+        grad, back, a = s["grad_output"], s[key], s.get("activated", s["conv"])
+        sources: dict[Index, list[tuple[Index, Fraction]]] = {}
+        for e in _positions(grad.shape):
+            f, o = e[0], e[1:]
+            cells = pool.window(o)
+            if pool.kind == "mean":
+                share = Fraction(1, pool.divisor(o))
+            else:
+                values = [a[(f, *c)] for c in cells]
+                best = max(values) if pool.kind == "max" else min(values)
+                cells, share = [cells[values.index(best)]], Fraction(1)
+            for c in cells:
+                sources.setdefault((f, *c), []).append((e, share))
+
+        def equation(e: Index) -> Equation:
+            terms = sources.get(e, [])
+            symbolic = [Sym("grad_pooled", g) if d == 1 else Mul((_num(d), Sym("grad_pooled", g)))
+                        for g, d in terms]
+            numeric = [_num(grad[g]) if d == 1 else Mul((_num(d), _num(grad[g])))
+                       for g, d in terms]
+            forms = (Add(tuple(symbolic)), Add(tuple(numeric))) if terms else ()
+            return Equation(Sym(role, e), forms, back[e], (key, e))
+
+        rule = ("the entry that won it (the first, where several tie)" if pool.kind != "mean"
+                else "every entry inside it, each getting 1/divisor of it")
+        return Step("pool_backward", "Back through the pool", (
+            Text(("Each window's gradient ", Whole("grad_pooled"), " goes back to " + rule
+                  + "; an entry in several windows adds their parts, one in none gets 0.",)),
+            *(equation(e) for e in _positions(back.shape)),
+            *self.slices((Whole(role),), back, ("filter",)),
+        ))
+
     def activation_backward(self) -> Step | None:
         """dL/dZ = dL/dA ⊙ f′(Z)."""
         v, s = self.v, self.solved
         activation = v.activation
         if activation is None or "grad_conv" not in s:
             return None
-        z, ga, gz = s["conv"], s["grad_output"], s["grad_conv"]
+        z, ga, gz = s["conv"], s.get("grad_activated", s["grad_output"]), s["grad_conv"]
         slope = activation.slope
 
         def equation(e: Index) -> Equation:
@@ -554,8 +634,9 @@ def derivation(layer: Volume) -> Derivation:
     """The worked solution of a 3-D layer, every entry written out."""
     writer = VolumeWriter(layer)
     made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
-                               writer.forward(), writer.activation(), writer.loss(),
-                               writer.grad_output(), writer.activation_backward()]
+                               writer.forward(), writer.activation(), writer.pool(),
+                               writer.loss(), writer.grad_output(), writer.pool_backward(),
+                               writer.activation_backward()]
     if layer.has_gradients:
         made += [writer.grad_filter(), writer.grad_bias(), writer.grad_input(),
                  writer.update(), history(writer)]

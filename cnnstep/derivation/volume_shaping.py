@@ -31,8 +31,8 @@ from cnnstep.quantities import get
 Index = tuple[int, ...]
 
 #: the steps every gradient rests on, in order
-CHAIN = ("shapes", "padding", "forward", "activation", "loss", "grad_output",
-         "activation_backward")
+CHAIN = ("shapes", "padding", "forward", "activation", "pool", "loss", "grad_output",
+         "pool_backward", "activation_backward")
 
 
 def step_of(key: str, layer: Volume) -> str:
@@ -40,7 +40,10 @@ def step_of(key: str, layer: Volume) -> str:
     stage is the activation's, or the forward pass's)."""
     step = get(key).step
     if step == "last":
-        return "activation" if layer.activation is not None else "forward"
+        return ("pool" if layer.pool is not None else "activation"
+                if layer.activation is not None else "forward")
+    if step == "activation_backward" and layer.activation is None:
+        return "pool_backward"  # dL/dZ straight from the pool
     return step
 
 
@@ -104,9 +107,11 @@ def parse(only: Iterable[str], layer: Volume, solved: dict[str, object],
                                    f"{', '.join(steps)}")
             continue
         index = _entry(word, key, "[" + rest, layer, solved)
-        # after an activation the result's output is A, worked out as "activated"
-        entries.add(("activated" if key == "output" and layer.activation is not None
-                     else key, index))
+        # after a pool or an activation the result's output is P or A, worked out as
+        # "pooled" or "activated"
+        last = ("pooled" if layer.pool is not None else "activated"
+                if layer.activation is not None else "output")
+        entries.add((last if key == "output" else key, index))
     return frozenset(whole), frozenset(entries)
 
 
