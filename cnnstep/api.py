@@ -550,19 +550,22 @@ class WorkedVolume(_Shown):
 
     def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                    detail: Detail = "full") -> Derivation:
-        """The worked derivation as data; a 3-D layer's is written whole.
+        """The worked derivation as data, as for a 2-D layer: ``only`` a quantity,
+        an entry or a step, ``detail`` full, brief or answers, ``max_terms`` None
+        the default limit, 0 none.
 
         >>> volume = cnnstep.solve(cnnstep.sample("conv3d-small"))
         >>> [step.title for step in volume.derivation().steps][:3]
         ['Given', 'Output size', 'Forward pass']
+        >>> [step.title for step in volume.derivation(only=["grad_bias"]).steps][-1]
+        'Gradient with respect to the bias'
         """
+        from cnnstep.derivation import DEFAULT_MAX_TERMS
         from cnnstep.derivation.volume import derivation
+        from cnnstep.derivation.volume_shaping import shaped
 
-        for name, given in (("only", bool(tuple(only))), ("max_terms", max_terms is not None),
-                            ("detail", detail != "full")):
-            if given:
-                raise ProblemError(f"{name}: a 3-D layer's derivation is written whole")
-        return derivation(self.layer)
+        return shaped(derivation(self.layer), self.layer, detail=detail, only=only,
+                      max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
 
     def check_work(self, format: str, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> None:

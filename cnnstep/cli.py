@@ -20,8 +20,11 @@ from cnnstep import __version__, cliparams, output, samples
 from cnnstep.render import FORMATS, Hints, Options
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from cnnstep.check import Report
     from cnnstep.problem import Layer, Problem
+    from cnnstep.verify import Check
 
 app = typer.Typer(
     name="cnnstep",
@@ -348,12 +351,13 @@ def solve(
     file = paths[0]
     options = Options(decimals=decimals, hints=HINTS, width=width, fragment=fragment,
                       color=_styled(to))
-    whole = (("--only", bool(only)), ("--max-terms", max_terms is not None),
-             ("--detail", detail not in (None, Detail.full)))
+    if verify:
+        _verify_volume(file, format.value, to, max_work)
     try:
         read_in = (load(file) if symbolic or verify or questions else
                    _problem_or_volume(file, to, max_work, "latex" if pdf else format.value,
-                                      options, program, whole))
+                                      options, program,
+                                      (only or (), (detail or Detail.full).value, max_terms)))
     except ProblemError as error:
         raise fail(str(error)) from None
     notes(read_in, file)
@@ -391,33 +395,52 @@ def solve(
     _emit(text, to, [file], program)
 
 
+def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | None) -> None:
+    """``--verify`` on a 3-D layer: its report, and exit 0 or 1; anything else returns."""
+    from cnnstep.problem import ProblemError, read_text, read_volume, where
+    from cnnstep.verify_volume import verify_volume
+
+    try:
+        layer = read_volume(read_text(file))
+        if layer is None:
+            return
+        checks = verify_volume(layer, max_work=max_work)
+    except (ProblemError, ValueError) as error:
+        raise fail(refusal(error, where(file))) from None
+    _verify_report(checks, format, to, [file])
+    raise typer.Exit(0)
+
+
 def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape: str,
                        options: Options, program: str | None,
-                       whole: Iterable[tuple[str, bool]]) -> Problem:
-    """The problem in a file. A 3-D problem is solved and written out here, whole (its
-    JSON result, or its worked derivation), and the command is done."""
+                       shaping: tuple[Iterable[str], str, int | None]) -> Problem:
+    """The problem in a file. A 3-D problem is solved and written out here (its JSON
+    result, or its worked derivation as ``shaping`` asks: ``--only``, ``--detail``,
+    ``--max-terms``), and the command is done."""
     from cnnstep import budget, volume
+    from cnnstep.derivation import DEFAULT_MAX_TERMS
     from cnnstep.derivation.volume import derivation
+    from cnnstep.derivation.volume_shaping import shaped
     from cnnstep.problem import ProblemError, parse_problem, read_text, read_volume, where
     from cnnstep.render import renderer
     from cnnstep.render.json_result import dumps
 
+    only, detail, max_terms = shaping
     try:
         text = read_text(file)
         layer = read_volume(text)
         if layer is None:
             return parse_problem(text)
-        for name, given in whole:
-            if given:
-                raise ProblemError(f"{name}: a 3-D layer's derivation is written whole; "
-                                   f"solve it without {name}")
         budget.check_volume(layer, max_work, derivation=shape != "json")
+        if shape != "json":
+            worked = shaped(derivation(layer), layer, detail=detail, only=only,
+                            max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
     except ProblemError as error:
         raise ProblemError(refusal(error, where(file))) from None
     if shape == "json":
         _emit(dumps(volume.solve(layer)), to, [file], None)
     else:
-        _emit(renderer(shape).derivation(derivation(layer), options), to, [file], program)
+        _emit(renderer(shape).derivation(worked, options), to, [file], program)
     raise typer.Exit(0)
 
 
@@ -551,6 +574,14 @@ def run_verify(problem: Problem, format: str, to: Path | None,
         checks = verify.verify(problem, max_work=max_work)
     except ValueError as error:  # too large, or nothing to verify
         raise fail(refusal(error)) from None
+    _verify_report(checks, format, to, inputs)
+
+
+def _verify_report(checks: list[Check], format: str, to: Path | None,
+                   inputs: Iterable[Path]) -> None:
+    """The verifier's report, and exit 1 when an entry differs."""
+    from cnnstep import verify
+
     if format == "json":
         from cnnstep.render.json_result import dumps
 
@@ -660,6 +691,7 @@ def check(
     from cnnstep.problem import (
         ANSWERS_KEY,
         ProblemError,
+        is_volume,
         parse_json,
         problem_from_data,
         read_text,
@@ -689,6 +721,9 @@ def check(
                    "give one answers file")
     try:
         data = parse_json(read_text(problem))
+        if is_volume(data):
+            _check_volume(problem, data, files, format, to, (tolerance, share), width,
+                          batch or feedback_dir is not None)
         read_in = problem_from_data(data)
     except ProblemError as error:
         raise fail(f"{where(problem)}: {error}") from None
@@ -760,6 +795,52 @@ def check(
         raise typer.Exit(2)
     if not all(not isinstance(outcome, str) and outcome.correct for _, outcome in results):
         raise typer.Exit(1)
+
+
+def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
+                  to: Path | None, rules: tuple[Fraction | None, Fraction], width: int | None,
+                  batch: bool) -> None:
+    """``cnnstep check`` on a 3-D layer: one answers file (or the problem's own), its
+    report as text or JSON; exit 0 all correct, 1 otherwise."""
+    from cnnstep.check.volume import mark_volume
+    from cnnstep.problem import ANSWERS_KEY, ProblemError, read_text, volume_from_data, where
+    from cnnstep.render import volume_report
+
+    if format not in (Format.text, Format.json):
+        raise ProblemError(f"--format {format.value}: a 3-D layer's answers are marked as "
+                           "text or json")
+    if len(files) > 1 or batch:
+        raise ProblemError("dimensions: a 3-D layer's answers are marked one file at a time, "
+                           "without --batch or --feedback-dir")
+    layer = volume_from_data(data)
+    tolerance, share = rules
+    if files:
+        name, given = where(files[0]), parse_json_file(files[0], read_text)
+        title = f"Marking {name} against {problem}"
+    else:
+        name, given = where(problem), data.get(ANSWERS_KEY)
+        title = f"Marking {name}"
+        if given is None:
+            raise ProblemError("no answers to mark; give an answers file, or put them in the "
+                               f"problem under the key '{ANSWERS_KEY}'")
+    try:
+        report = mark_volume(layer, given, tolerance, follow_through=share,
+                             where=ANSWERS_KEY if not files else "")
+    except ProblemError as error:
+        raise fail(f"{name}: {error}") from None
+    write(volume_report.json(report) if format is Format.json
+          else volume_report.text(report, title, width), to, [problem, *files])
+    raise typer.Exit(0 if report.correct else 1)
+
+
+def parse_json_file(path: Path, read: Any) -> Any:
+    """An answers file's JSON, its errors naming the file."""
+    from cnnstep.problem import ProblemError, parse_json, where
+
+    try:
+        return parse_json(read(path))
+    except ProblemError as error:
+        raise fail(f"{where(path)}: {error}") from None
 
 
 def _feedback_paths(files: list[Path], directory: Path, suffix: str) -> dict[str, Path]:

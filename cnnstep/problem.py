@@ -17,6 +17,7 @@ Every rule of the problem format is checked here; a violation raises
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
 import stat
@@ -1288,7 +1289,7 @@ def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
 #: rest refuses it
 VOLUME_ONLY = ("dimensions: a 3-D layer is worked out whole by cnnstep solve, one file at a "
                "time, in any format; --verify, --symbolic, --questions, sets, exams and "
-               "cnnstep check take 1-D and 2-D layers")
+               "cnnstep.check() in Python take 1-D and 2-D layers")
 
 #: --symbolic writes a window's taps along one axis or two
 SYMBOLIC_2D = ("dimensions: --symbolic derives the formulas of 1-D and 2-D layers; solve a "
@@ -1742,12 +1743,56 @@ def load(path: str | Path) -> Problem | Layer:
 # --------------------------------------------------------------------------
 # 3-D layers: a volume [D][H][W] under a kernel [kd][kh][kw]
 
-#: the keys a 3-D problem reads; the layers after the convolution, training steps,
-#: questions and answers are not worked out for a volume yet
+#: the keys a 3-D problem reads; the layers after the convolution, training steps and
+#: questions are not worked out for a volume yet
 VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "loss", "stride",
-               "padding", "dilation", "learning_rate", "notation", "dimensions")
+               "padding", "dilation", "mode", "groups", "activation", "pool",
+               "learning_rate", "steps", "notation", "dimensions", ANSWERS_KEY)
 
 Triple = tuple[int, int, int]
+
+#: the keys of a 3-D pool
+VOLUME_POOL_KEYS = ("type", "size", "stride", "padding", "count_include_pad")
+
+
+@dataclass(frozen=True)
+class VolumePool:
+    """Pooling over each map of a 3-D layer, as PyTorch's ``max_pool3d`` and
+    ``avg_pool3d`` (min: the least entry): windows ``size`` wide, ``stride`` apart,
+    over the input with ``padding`` on each side that never wins and adds nothing;
+    a mean divides by the whole window, or with ``count_include_pad`` false by its
+    entries inside the input."""
+
+    kind: str  # max, mean, min
+    size: Triple
+    stride: Triple
+    padding: Triple
+    input_size: Triple
+    count_include_pad: bool = True
+
+    @property
+    def output_size(self) -> Triple:
+        """⌊(n + 2p − k)/s⌋ + 1 along each axis."""
+        a, b, c = ((n + 2 * p - k) // s + 1 for n, p, k, s in
+                   zip(self.input_size, self.padding, self.size, self.stride, strict=True))
+        return (a, b, c)
+
+    def window(self, o: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """The input entries of window ``o``, in depth-row-column order: o·s − p + t
+        for each tap t, inside the input."""
+        out = []
+        for tap in itertools.product(*(range(k) for k in self.size)):
+            at = tuple(i * s - p + t for i, s, p, t in
+                       zip(o, self.stride, self.padding, tap, strict=True))
+            if all(0 <= a < n for a, n in zip(at, self.input_size, strict=True)):
+                out.append(at)
+        return out
+
+    def divisor(self, o: tuple[int, ...]) -> int:
+        """What a mean divides window ``o``'s sum by."""
+        if self.count_include_pad:
+            return self.size[0] * self.size[1] * self.size[2]
+        return len(self.window(o))
 
 
 @dataclass(frozen=True, eq=False)
@@ -1772,6 +1817,37 @@ class Volume:
     filter_rank: int
     bias_is_number: bool
     notation: Notation = field(default_factory=Notation)
+    #: the zeros behind, below and right of the input where they differ from
+    #: ``padding`` (the zeros in front, above and left); None: the same
+    padding_end: Triple | None = None
+    #: the padding's name as the problem gave it ("valid", "same", "full"), else None
+    padding_form: str | None = None
+    #: "convolution" flips the kernel along all three axes in the forward pass
+    mode: str = "cross_correlation"
+    #: the input channels split into this many blocks, filter f seeing its block's
+    groups: int = 1
+    #: ReLU or leaky ReLU after the convolution, or None
+    activation: Activation | None = None
+    #: training steps: forward, loss, backward and update this many times
+    steps: int = 1
+    #: a pool over each map after the convolution (and the activation), or None
+    pool: VolumePool | None = None
+
+    @property
+    def sides(self) -> tuple[Triple, Triple]:
+        """The zeros on each side of each axis: (front, top, left), (back, bottom, right)."""
+        return self.padding, self.padding_end or self.padding
+
+    @property
+    def flipped(self) -> bool:
+        """The forward pass is a true convolution: the kernel flipped along every axis."""
+        return self.mode == "convolution"
+
+    def channels_of(self, f: int) -> range:
+        """The input channels filter ``f`` sees: its group's block."""
+        per = self.input.shape[0] // self.groups
+        block = f // (self.filter.shape[0] // self.groups)
+        return range(block * per, (block + 1) * per)
 
     @property
     def effective_kernel(self) -> Triple:
@@ -1782,8 +1858,9 @@ class Volume:
 
     @property
     def padded_size(self) -> Triple:
-        d0, d1, d2 = (n + 2 * p for n, p in
-                      zip(self.input.shape[1:], self.padding, strict=True))
+        before, after = self.sides
+        d0, d1, d2 = (n + p + q for n, p, q in
+                      zip(self.input.shape[1:], before, after, strict=True))
         return (d0, d1, d2)
 
     @property
@@ -1853,16 +1930,27 @@ def volume_from_data(data: Any) -> Volume:
     image = frozen(image.reshape((1,) * (4 - input_rank) + image.shape))
     kernel = frozen(kernel.reshape((1,) * (5 - filter_rank) + kernel.shape))
     channels, filters = image.shape[0], kernel.shape[0]
-    if kernel.shape[1] != channels:
+    groups = _groups(data, channels, filters)
+    if groups > 1 and kernel.shape[1] != channels // groups:
+        raise ProblemError(
+            f"{filter_key}: has {kernel.shape[1]} channel{'s' * (kernel.shape[1] != 1)}; with "
+            f"groups {groups} each filter sees C/groups = {channels}/{groups} = "
+            f"{channels // groups} of the input's channels: give it as "
+            f"[F][{channels // groups}][kd][kh][kw]")
+    if groups == 1 and kernel.shape[1] != channels:
         hint = ("; give it as [C][kd][kh][kw] or [F][C][kd][kh][kw]" if filter_rank == 3
                 else "")
         raise ProblemError(f"{filter_key}: has {kernel.shape[1]} channel"
                            f"{'s' * (kernel.shape[1] != 1)}, the input has {channels}{hint}")
     stride = _triple(data.get("stride", NumberText("1")), "stride", 1)
-    padding = _triple(data.get("padding", NumberText("0")), "padding", 0)
     dilation = _triple(data.get("dilation", NumberText("1")), "dilation", 1)
-    padded = tuple(n + 2 * p for n, p in zip(image.shape[1:], padding, strict=True))
     sizes = kernel.shape[2:]
+    form = _padding_form(data.get("padding", NumberText("0")))
+    padding, padding_end = _volume_sides(
+        data.get("padding", NumberText("0")), form,
+        tuple(d * (k - 1) + 1 for d, k in zip(dilation, sizes, strict=True)), stride)
+    padded = tuple(n + p + q for n, p, q in
+                   zip(image.shape[1:], padding, padding_end, strict=True))
     if any(k > n for k, n in zip(sizes, padded, strict=True)):
         raise ProblemError(f"filter {_dims(sizes)} is larger than the padded input "
                            f"{_dims(padded)}")
@@ -1874,7 +1962,9 @@ def volume_from_data(data: Any) -> Volume:
     bias = data.get("bias")
     numbers = _bias(bias, filters).fractions if "bias" in data else None
     out = tuple((n - e) // s + 1 for n, e, s in zip(padded, spans, stride, strict=True))
-    target, grad_output = (_volume_shaped(data, key, (filters, *out), filter_rank == 5)
+    pool = _volume_pool(data["pool"], (out[0], out[1], out[2])) if "pool" in data else None
+    last = out if pool is None else pool.output_size
+    target, grad_output = (_volume_shaped(data, key, (filters, *last), filter_rank == 5)
                            for key in ("target", "grad_output"))
     if target is not None and grad_output is not None:
         raise ProblemError("grad_output: give target or grad_output, not both "
@@ -1896,7 +1986,90 @@ def volume_from_data(data: Any) -> Volume:
     rate = to_number(data["learning_rate"], "learning_rate") if "learning_rate" in data else None
     return Volume(image, kernel, numbers, target, grad_output, loss, rate, stride, padding,
                   dilation, input_rank, filter_rank,
-                  not isinstance(bias, list), notation)
+                  not isinstance(bias, list), notation,
+                  None if padding_end == padding else padding_end, form,
+                  _mode(data.get("mode", "cross_correlation")), groups,
+                  _volume_activation(data),
+                  _steps(data, target is not None, rate is not None), pool)
+
+
+def _volume_pool(value: Any, input_size: Triple) -> VolumePool:
+    """A 3-D layer's ``pool``: type, size, stride (the size by default), padding and
+    count_include_pad, checked as PyTorch's ``max_pool3d`` and ``avg_pool3d``."""
+    if not isinstance(value, dict):
+        raise ProblemError('pool: expected an object such as {"type": "max", "size": 2}, '
+                           f"got {_show(value)}")
+    for key in value:
+        if key not in VOLUME_POOL_KEYS:
+            raise ProblemError(f"pool.{key}: a 3-D pool takes "
+                               f"{', '.join(VOLUME_POOL_KEYS)}; leave {key} out")
+    kind = value.get("type")
+    if isinstance(kind, str) and not isinstance(kind, NumberText):
+        kind = POOL_ALIASES.get(kind, kind)
+    if kind not in POOLS or isinstance(kind, NumberText):
+        names = ", ".join(f'"{name}"' for name in (*POOLS, *POOL_ALIASES))
+        raise ProblemError(f"pool.type: unknown pooling {_show(kind)}; expected one of {names}")
+    if "size" not in value:
+        raise ProblemError("pool.size: missing; give the window as k or [kd, kh, kw]")
+    size = _triple(value["size"], "pool.size", 1)
+    stride = _triple(value["stride"], "pool.stride", 1) if "stride" in value else size
+    padding = _triple(value.get("padding", NumberText("0")), "pool.padding", 0)
+    include = _flag(value, "count_include_pad", True)
+    if "count_include_pad" in value and kind != "mean":
+        raise ProblemError(f"pool.count_include_pad: only mean pooling divides by a count; "
+                           f"{kind} pooling has none")
+    for axis, (p, k) in enumerate(zip(padding, size, strict=True)):
+        if p > k // 2:
+            raise ProblemError(f"pool.padding: {p} is more than half the window's "
+                               f"{('depth', 'height', 'width')[axis]} {k}; pool padding may "
+                               f"be at most ⌊{k}/2⌋ = {k // 2}, as in PyTorch")
+    padded = tuple(n + 2 * p for n, p in zip(input_size, padding, strict=True))
+    if any(k > n for k, n in zip(size, padded, strict=True)):
+        raise ProblemError(f"pool: window {_dims(size)} is larger than its "
+                           f"{'padded ' * any(padding)}input {_dims(padded)} (the "
+                           "convolution's output)")
+    return VolumePool(kind, size, stride, padding, input_size, include)
+
+
+def _volume_activation(data: Mapping[str, Any]) -> Activation | None:
+    """A 3-D layer's activation: ReLU or leaky ReLU, which keep every number exact."""
+    if "activation" not in data:
+        return None
+    activation = _activation(data["activation"])
+    if not activation.exact:
+        raise ProblemError(f'activation: a 3-D layer takes "relu" or "leaky_relu"; '
+                           f"{activation.kind} is float64 and is worked out for 1-D and 2-D "
+                           "layers only")
+    return activation
+
+
+def _volume_sides(value: Any, form: str | None, span: tuple[int, ...],
+                  stride: Triple) -> tuple[Triple, Triple]:
+    """Every form of a 3-D layer's ``padding`` resolved to (front, top, left), (back,
+    bottom, right), as :func:`_padding_sides` for a 2-D layer; "same" puts an odd
+    total's extra zero behind, below and right."""
+    if form in ("valid", "full"):
+        a, b, c = (e - 1 if form == "full" else 0 for e in span)
+        return (a, b, c), (a, b, c)
+    if form == "same":
+        if stride != (1, 1, 1):
+            raise ProblemError(
+                f'padding: "same" keeps the input\'s size only at stride 1, the stride is '
+                f"{_dims(stride)}; give the padding as numbers")
+        a, b, c = ((e - 1) // 2 for e in span)
+        d, e, f = (t - 1 - (t - 1) // 2 for t in span)
+        return (a, b, c), (d, e, f)
+    if isinstance(value, list) and any(isinstance(item, list) for item in value):
+        if len(value) != 3:
+            raise ProblemError(f"padding: expected [[front, back], [top, bottom], "
+                               f"[left, right]] for a 3-D layer, got {_show(value)}")
+        pairs = [_padding_axis(item, f"padding[{i}]", wanted) for i, (item, wanted) in
+                 enumerate(zip(value, ("[front, back]", "[top, bottom]", "[left, right]"),
+                               strict=True))]
+        (a, d), (b, e), (c, f) = pairs
+        return (a, b, c), (d, e, f)
+    both = _triple(value, "padding", 0)
+    return both, both
 
 
 def _volume_shaped(data: Mapping[str, Any], key: str, shape: tuple[int, ...],
@@ -1914,6 +2087,11 @@ def _volume_shaped(data: Mapping[str, Any], key: str, shape: tuple[int, ...],
         raise ProblemError(f"{key}: expected the output's shape {_brackets(wanted)}, got "
                            f"{_brackets(given)}")
     return array
+
+
+def is_volume(data: Any) -> bool:
+    """Whether a problem's data is a 3-D layer (``"dimensions": 3``)."""
+    return isinstance(data, Mapping) and "dimensions" in data and _dimensions(data) == 3
 
 
 def read_volume(text: str) -> Volume | None:

@@ -3,42 +3,50 @@
 The same layer as the 2-D engine with one more spatial axis, as PyTorch's
 ``conv3d``; every number is a Fraction. A window's taps are (a, b, e) triples:
 
-    Z[f,i,j,l] = B[f] + Σ_c Σ_a Σ_b Σ_e Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]·K[f,c,a,b,e]
+    Z[f,i,j,l] = B[f] + Σ_c Σ_a Σ_b Σ_e Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]·K'[f,c,a,b,e]
 
-with od = ⌊(D + 2pd − (dd·(kd − 1) + 1))/sd⌋ + 1 (likewise oh, ow). The
-backward pass follows the same sum term by term:
+with od = ⌊(D + pd + pd' − (dd·(kd − 1) + 1))/sd⌋ + 1 (likewise oh, ow), pd
+and pd' the zeros in front and behind. With ``groups``, c runs over the
+channels of filter f's block; K' is K, or in mode "convolution" K flipped along
+all three axes. The backward pass follows the same sum term by term:
 
-    dL/dK[f,c,a,b,e] = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]·Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]
-    dL/dB[f]         = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]
-    dL/dXpad[c, i·sd + a·dd, …] += dL/dZ[f,i,j,l]·K[f,c,a,b,e]   (then cropped by the padding)
+    dL/dK'[f,c,a,b,e] = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]·Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]
+    dL/dB[f]          = Σ_i Σ_j Σ_l dL/dZ[f,i,j,l]
+    dL/dXpad[c, i·sd + a·dd, …] += dL/dZ[f,i,j,l]·K'[f,c,a,b,e]   (then cropped by the padding)
 
-which is the full convolution of the kernel rotated by 180° (every spatial
-axis flipped) with the zero-inserted dL/dZ. The update is
-K ← K − α·dL/dK, B ← B − α·dL/dB. The worked derivation of a volume is not
-written yet: a 3-D problem is solved into its JSON result.
+and dL/dK = dL/dK', flipped back in mode "convolution". dL/dX is the full
+convolution of K' rotated by 180° (every spatial axis flipped) with the
+zero-inserted dL/dZ. The update is K ← K − α·dL/dK, B ← B − α·dL/dB.
+:mod:`cnnstep.derivation.volume` writes the numbers out.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from cnnstep.problem import Array, Volume
+from cnnstep.engine import activate, activation_backward, activation_slope
+from cnnstep.problem import Array, Volume, VolumePool, frozen
 from cnnstep.quantities import get
 
 #: an index of an array: slices and integers
 Index = tuple[Any, ...]
 
 
-def _window(volume: Volume, tap: Index) -> Index:
+def _window(volume: Volume, tap: Index, spread: bool = True,
+            size: tuple[int, ...] | None = None) -> Index:
     """The padded-input entries kernel tap (a, b, e) meets, one per output entry
-    (``a·d + i·s`` for i = 0 … o − 1 along each axis), behind the channel axis."""
+    (``a·d + i·s`` for i = 0 … o − 1 along each axis), behind the channel axis.
+    Without ``spread`` the output entries are taken as adjacent (s = 1) over
+    ``size``: how the stride-1 formulas read an un-spread dL/dZ."""
+    stride = volume.stride if spread else (1, 1, 1)
+    reach = volume.output_size if size is None else size
     return (slice(None), *(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in
-                           zip(tap, volume.dilation, volume.output_size, volume.stride,
-                               strict=True)))
+                           zip(tap, volume.dilation, reach, stride, strict=True)))
 
 
 def _weights(tap: Index) -> Index:
@@ -46,27 +54,48 @@ def _weights(tap: Index) -> Index:
     return (slice(None), slice(None), *tap)
 
 
+def blocks(volume: Volume) -> list[tuple[slice, slice]]:
+    """Each group's filters and the input channels they see, as slices."""
+    per_f = volume.filter.shape[0] // volume.groups
+    per_c = volume.input.shape[0] // volume.groups
+    return [(slice(g * per_f, (g + 1) * per_f), slice(g * per_c, (g + 1) * per_c))
+            for g in range(volume.groups)]
+
+
+def flip(kernel: Array) -> Array:
+    """A kernel rotated by 180° along all three spatial axes."""
+    flipped: Array = np.ascontiguousarray(kernel[:, :, ::-1, ::-1, ::-1])
+    return flipped
+
+
+def forward_kernel(volume: Volume) -> Array:
+    """The kernel the forward pass slides: K, or in mode "convolution" K flipped along
+    all three axes."""
+    return flip(volume.filter) if volume.flipped else volume.filter
+
+
 def padded(volume: Volume) -> Array:
-    """Xpad: the input with ``p`` zeros on each side of each spatial axis."""
+    """Xpad: the input with its zeros on each side of each spatial axis."""
     out = np.full((volume.input.shape[0], *volume.padded_size), Fraction(0), dtype=object)
-    out[(slice(None), *(slice(p, p + n) for p, n in
-                        zip(volume.padding, volume.input.shape[1:], strict=True)))] = volume.input
+    out[(slice(None), *inside(volume))] = volume.input
     return out
 
 
-def _taps(volume: Volume) -> list[Index]:
+def taps(volume: Volume) -> list[Index]:
+    """Every kernel tap (a, b, e)."""
     return list(itertools.product(*(range(k) for k in volume.filter.shape[2:])))
 
 
 def forward(volume: Volume) -> Array:
     """Z[f,i,j,l] = B[f] + Σ_c Σ_(a,b,e) Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]
-    ·K[f,c,a,b,e]."""
-    xpad = padded(volume)
+    ·K'[f,c,a,b,e], c over the channels of f's group, K' the forward kernel."""
+    xpad, kernel = padded(volume), forward_kernel(volume)
     filters = volume.filter.shape[0]
     out = np.full((filters, *volume.output_size), Fraction(0), dtype=object)
-    for tap in _taps(volume):
-        out = out + np.tensordot(volume.filter[_weights(tap)], xpad[_window(volume, tap)],
-                                 axes=1)
+    for tap in taps(volume):
+        window = xpad[_window(volume, tap)]
+        for fs, cs in blocks(volume):
+            out[fs] = out[fs] + np.tensordot(kernel[fs][_weights(tap)], window[cs], axes=1)
     if volume.bias is not None:
         out = out + volume.bias.reshape(filters, 1, 1, 1)
     return out
@@ -88,16 +117,19 @@ def loss_gradient(volume: Volume, z: Array) -> Array:
     return grad
 
 
-def kernel_gradient(volume: Volume, grad: Array) -> Array:
+def kernel_gradient(volume: Volume, grad: Array, spread: bool = True) -> Array:
     """dL/dK[f,c,a,b,e] = Σ_(i,j,l) dL/dZ[f,i,j,l]·Xpad[c, i·sd + a·dd, j·sh + b·dh,
-    l·sw + e·dw]."""
+    l·sw + e·dw], c over f's group, flipped back in mode "convolution" (the forward
+    pass's K' = flip(K), so dL/dK = flip(dL/dK')). Without ``spread``: the stride-1
+    correlation of the un-spread dL/dZ."""
     xpad = padded(volume)
     out = np.empty(volume.filter.shape, dtype=object)
-    for tap in _taps(volume):
-        patch = xpad[_window(volume, tap)]  # (C, od, oh, ow)
-        out[_weights(tap)] = np.tensordot(
-            grad, patch, axes=([1, 2, 3], [1, 2, 3]))
-    return out
+    for tap in taps(volume):
+        patch = xpad[_window(volume, tap, spread, grad.shape[1:])]  # (C, od, oh, ow)
+        for fs, cs in blocks(volume):
+            out[fs][_weights(tap)] = np.tensordot(grad[fs], patch[cs],
+                                                  axes=([1, 2, 3], [1, 2, 3]))
+    return flip(out) if volume.flipped else out
 
 
 def bias_gradient(grad: Array) -> Array:
@@ -106,55 +138,162 @@ def bias_gradient(grad: Array) -> Array:
                     dtype=object)
 
 
-def input_gradient(volume: Volume, grad: Array) -> Array:
-    """dL/dX: every tap sends dL/dZ[f,i,j,l]·K[f,c,a,b,e] back to the entry it read,
+def input_gradient(volume: Volume, grad: Array, spread: bool = True) -> Array:
+    """dL/dX: every tap sends dL/dZ[f,i,j,l]·K'[f,c,a,b,e] back to the entry it read,
     Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]; the sum over taps is the full
-    convolution of rot180(K) with the zero-inserted dL/dZ, cropped by the padding."""
-    xpad = padded(volume)
+    convolution of rot180(K') with the zero-inserted dL/dZ, cropped by the padding.
+    Without ``spread``: the same with the un-spread dL/dZ, its entries adjacent."""
+    xpad, kernel = padded(volume), forward_kernel(volume)
     out = np.full(xpad.shape, Fraction(0), dtype=object)
-    for tap in _taps(volume):
-        where = _window(volume, tap)
-        out[where] = out[where] + np.tensordot(volume.filter[_weights(tap)], grad,
-                                               axes=([0], [0]))
-    inside = tuple(slice(p, p + n) for p, n in zip(volume.padding, volume.input.shape[1:],
-                                                   strict=True))
-    return out[(slice(None), *inside)]
+    for tap in taps(volume):
+        where = _window(volume, tap, spread, grad.shape[1:])
+        for fs, cs in blocks(volume):
+            sent = np.tensordot(kernel[fs][_weights(tap)], grad[fs], axes=([0], [0]))
+            out[cs][where] = out[cs][where] + sent
+    return out[(slice(None), *inside(volume))]
+
+
+def inside(volume: Volume) -> Index:
+    """The entries of Xpad that are the input's, along the spatial axes."""
+    return tuple(slice(p, p + n) for p, n in zip(volume.sides[0], volume.input.shape[1:],
+                                                 strict=True))
 
 
 def solve(volume: Volume) -> dict[str, Any]:
-    """The result object of a 3-D layer, each array in the shape the user gave."""
-    return {key: _shaped(key, value, volume) for key, value in arrays(volume).items()}
+    """The result object of a 3-D layer, each array in the shape the user gave; with
+    ``steps`` above 1 also ``history`` and ``final_loss`` (:func:`training`)."""
+    result = {key: shaped(key, value, volume) for key, value in arrays(volume).items()}
+    if volume.steps > 1:
+        history, final = training(volume)
+        result["history"] = [
+            {"step": k, "loss": row["loss"],
+             **{key: shaped(key, row[key], volume) for key in row if key != "loss"}}
+            for k, row in enumerate(history, start=1)]
+        result["final_loss"] = final
+    return result
+
+
+def training(volume: Volume) -> tuple[list[dict[str, Any]], Fraction]:
+    """Gradient descent for ``steps`` steps from the problem's weights, the input and
+    the target held: each step's loss (before its update) and updated weights (full
+    layout), and the loss with the last update's weights."""
+    history: list[dict[str, Any]] = []
+    current = volume
+    for _ in range(volume.steps):
+        solved = arrays(current)
+        row = {"loss": solved["loss"], "updated_filter": solved["updated_filter"]}
+        if "updated_bias" in solved:
+            row["updated_bias"] = solved["updated_bias"]
+        history.append(row)
+        current = replace(current, filter=frozen(solved["updated_filter"]),
+                          bias=frozen(solved["updated_bias"]) if "updated_bias" in solved
+                          else None)
+    last = forward(current)
+    if current.activation is not None:
+        last = activate(last, current.activation)
+    if current.pool is not None:
+        last = pool_forward(current.pool, last)[0]
+    return history, loss_value(current, last)
 
 
 def arrays(volume: Volume) -> dict[str, Any]:
-    """Every quantity of a 3-D layer in the full layout (Fractions, object arrays)."""
+    """Every quantity of a 3-D layer in the full layout (Fractions, object arrays).
+
+    With an activation, ``output`` is A = f(Z) and ``grad_output`` dL/dA, as for a
+    2-D layer, and ``conv`` (Z), ``activated`` (A) and ``grad_conv`` (dL/dZ =
+    dL/dA ⊙ f′(Z)) follow the update."""
     z = forward(volume)
-    result: dict[str, Any] = {"output": z}
+    activation, pool = volume.activation, volume.pool
+    a = z if activation is None else activate(z, activation)
+    p, winners = (a, None) if pool is None else pool_forward(pool, a)
+    last = p
+    result: dict[str, Any] = {"output": last}
     grad = volume.grad_output
     if volume.target is not None:
-        result["loss"] = loss_value(volume, z)
-        grad = loss_gradient(volume, z)
+        result["loss"] = loss_value(volume, last)
+        grad = loss_gradient(volume, last)
     if grad is not None:
         result["grad_output"] = grad
-        result["grad_filter"] = kernel_gradient(volume, grad)
+        da = grad if pool is None else pool_backward(pool, grad, a.shape, winners)
+        dz = (da if activation is None
+              else activation_backward(da, activation_slope(z, a, activation)))
+        result["grad_filter"] = kernel_gradient(volume, dz)
         if volume.bias is not None:
-            result["grad_bias"] = bias_gradient(grad)
-        result["grad_input"] = input_gradient(volume, grad)
+            result["grad_bias"] = bias_gradient(dz)
+        result["grad_input"] = input_gradient(volume, dz)
         rate = volume.learning_rate
         if rate is not None:
             result["updated_filter"] = volume.filter - result["grad_filter"] * rate
             if volume.bias is not None:
                 result["updated_bias"] = volume.bias - result["grad_bias"] * rate
+    if activation is not None or pool is not None:
+        result["conv"] = z
+        if activation is not None:
+            result["activated"] = a
+        if pool is not None:
+            result["pooled"] = p
+        if grad is not None:
+            if activation is not None and pool is not None:
+                result["grad_activated"] = da
+            result["grad_conv"] = dz
     return result
 
 
-def _shaped(key: str, value: Any, volume: Volume) -> Any:
+def pool_forward(pool: VolumePool, a: Array) -> tuple[Array, dict[Index, int] | None]:
+    """P[f,o] = max (min) of window o's entries of A, or their sum over the divisor
+    for mean; and for max and min the place in its window of each first extreme."""
+    out = np.empty((a.shape[0], *pool.output_size), dtype=object)
+    winners: dict[Index, int] = {}
+    for f in range(a.shape[0]):
+        for o in itertools.product(*(range(n) for n in pool.output_size)):
+            values = [a[(f, *cell)] for cell in pool.window(o)]
+            if pool.kind == "mean":
+                out[(f, *o)] = sum(values, Fraction(0)) / pool.divisor(o)
+                continue
+            best = max(values) if pool.kind == "max" else min(values)
+            winners[(f, *o)] = values.index(best)
+            out[(f, *o)] = best
+    return out, None if pool.kind == "mean" else winners
+
+
+def pool_backward(pool: VolumePool, grad: Array, shape: tuple[int, ...],
+                  winners: dict[Index, int] | None) -> Array:
+    """dL/dA: each window's gradient to its winner (max, min), or shared out by
+    1/divisor over its entries (mean); where windows overlap the parts add up."""
+    out = np.full(shape, Fraction(0), dtype=object)
+    for index in itertools.product(*(range(n) for n in grad.shape)):
+        f, o = index[0], index[1:]
+        cells = pool.window(o)
+        if winners is not None:
+            cells = [cells[winners[index]]]
+            share = grad[index]
+        else:
+            share = grad[index] / pool.divisor(o)
+        for cell in cells:
+            out[(f, *cell)] += share
+    return out
+
+
+def shaped(key: str, value: Any, volume: Volume) -> Any:
     """A quantity in the user's shape: nested lists of Fractions, or a Fraction."""
     if isinstance(value, Fraction):
         return value
-    axes = get(key).axes  # the registry's: input, filter, bias or an output's
-    rank = {"filter": volume.filter_rank, "input": volume.input_rank,
-            "bias": 0 if volume.bias_is_number else 1}.get(
-        axes, 4 if volume.filter_rank == 5 else 3)
+    rank = user_rank(key, volume)
     shaped = value.reshape(value.shape[value.ndim - rank:])
     return shaped.item() if rank == 0 else shaped.tolist()
+
+
+def user_rank(key: str, volume: Volume) -> int:
+    """The rank the user gives (and reads) a quantity in: the input's, the filter's,
+    the bias's (0 for a number) or the output's (4 with a filter axis given, else 3)."""
+    axes = get(key).axes  # the registry's: input, filter, bias or an output's
+    return {"filter": volume.filter_rank, "input": volume.input_rank,
+            "bias": 0 if volume.bias_is_number else 1}.get(
+        axes, 4 if volume.filter_rank == 5 else 3)
+
+
+def entry_text(key: str, index: Index, volume: Volume) -> str:
+    """``grad_input[1][0][2]``: a full-layout entry in the shape the user gave (0-based),
+    as ``--only`` takes it."""
+    rank = user_rank(key, volume)
+    return key + "".join(f"[{i}]" for i in index[len(index) - rank:])

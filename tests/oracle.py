@@ -16,6 +16,7 @@ pooling) and floats once sigmoid or tanh is applied. Nothing here imports
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -784,6 +785,24 @@ def _axes_of(value: Any, dims: int) -> tuple[int, ...]:
     return (int(value),) * dims
 
 
+def _sides_of(value: Any, dims: int, taps: tuple[int, ...], dilation: tuple[int, ...]
+              ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The zeros before and after the input along each axis, from any padding form:
+    "valid" none, "full" d·(k − 1) on each side, "same" d·(k − 1) in all with the odd
+    one after, [[before, after], …] per side, or an integer or one per axis."""
+    spans = [d * (t - 1) for t, d in zip(taps, dilation, strict=True)]
+    if value == "valid":
+        return (0,) * dims, (0,) * dims
+    if value == "full":
+        return tuple(spans), tuple(spans)
+    if value == "same":
+        return tuple(e // 2 for e in spans), tuple(e - e // 2 for e in spans)
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return tuple(int(a) for a, _ in value), tuple(int(b) for _, b in value)
+    both = _axes_of(value, dims)
+    return both, both
+
+
 def _lead(value: Any, rank: int, full: int) -> Any:
     """Wrap ``value`` in leading axes of length one up to ``full`` axes."""
     for _ in range(full - rank):
@@ -801,12 +820,25 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
     input_rank, filter_rank = len(shape_of(x_user)), len(shape_of(k_user))
     x, k = _lead(x_user, input_rank, dims + 1), _lead(k_user, filter_rank, dims + 2)
     stride = _axes_of(data.get("stride", 1), dims)
-    padding = _axes_of(data.get("padding", 0), dims)
     dilation = _axes_of(data.get("dilation", 1), dims)
     channels, size = len(x), shape_of(x)[1:]
     filters, taps = len(k), shape_of(k)[2:]
-    out_size = tuple((n + 2 * p - (d * (t - 1) + 1)) // s + 1 for n, p, t, d, s in
-                     zip(size, padding, taps, dilation, stride, strict=True))
+    padding, padding_after = _sides_of(data.get("padding", 0), dims, taps, dilation)
+    out_size = tuple((n + p + q - (d * (t - 1) + 1)) // s + 1 for n, p, q, t, d, s in
+                     zip(size, padding, padding_after, taps, dilation, stride, strict=True))
+    groups = int(data.get("groups", 1))
+    flip = data.get("mode") == "convolution"
+
+    def seen(f: int) -> list[tuple[int, int]]:
+        """(input channel, kernel channel) pairs filter f reads: its group's block."""
+        per = channels // groups
+        block = f // (filters // groups)
+        return [(block * per + j, j) for j in range(per)]
+
+    def weight(f: int, j: int, t: tuple[int, ...]) -> tuple[int, ...]:
+        """The kernel entry tap t multiplies: counted from the far end in mode
+        "convolution"."""
+        return (f, j, *((n - 1 - ti for n, ti in zip(taps, t, strict=True)) if flip else t))
     bias = data.get("bias")
     b = None if bias is None else [fr(bias)] if not isinstance(bias, list) else fr(bias)
 
@@ -826,44 +858,68 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
     for f in range(filters):
         for o in positions(out_size):
             total = b[f] if b is not None else Fraction(0)
-            for c in range(channels):
+            for c, j in seen(f):
                 for t in positions(taps):
                     at = read(c, o, t)
                     if at is not None:
-                        total += _at(x, (c, *at)) * _at(k, (f, c, *t))
+                        total += _at(x, (c, *at)) * _at(k, weight(f, j, t))
             _at(z, (f, *o[:-1]))[o[-1]] = total
     output_rank = dims + 1 if filter_rank == dims + 2 else dims
     strip_out = (dims + 1) - output_rank
-    result: dict[str, Any] = {"output": strip_axes(z, strip_out)}
+    # ReLU or leaky ReLU after the convolution: A = Z where Z > 0, else 0 or slope·Z
+    kind = data.get("activation")
+    below = Fraction(0) if kind == "relu" else Fraction(1, 100)
+    slopes = [Fraction(1) if zv > 0 else below for zv in flatten(z)]
+    last = z if kind is None else nest([zv * d for zv, d in zip(flatten(z), slopes,
+                                                                  strict=True)],
+                                       (filters, *out_size))
+    activated = last
+    pool = data.get("pool")
+    windows: dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]] = {}
+    last_size = out_size
+    if pool is not None:
+        last, windows, last_size = _pool_nd(last, pool, (filters, *out_size))
+    result: dict[str, Any] = {"output": strip_axes(last, strip_out)}
     grad = None
-    count = filters * math.prod(out_size)
+    count = filters * math.prod(last_size)
     if "target" in data:
         y = _lead(fr(data["target"]), len(shape_of(fr(data["target"]))), dims + 1)
-        diffs = [zv - yv for zv, yv in zip(flatten(z), flatten(y), strict=True)]
+        diffs = [zv - yv for zv, yv in zip(flatten(last), flatten(y), strict=True)]
         squares = sum((d * d for d in diffs), Fraction(0))
         loss = data.get("loss", "mse")
         result["loss"] = {"mse": squares / count, "sse": squares, "half_sse": squares / 2}[loss]
         factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
-        grad = nest([factor * d for d in diffs], (filters, *out_size))
+        grad = nest([factor * d for d in diffs], (filters, *last_size))
     elif "grad_output" in data:
         g = fr(data["grad_output"])
         grad = _lead(g, len(shape_of(g)), dims + 1)
     if grad is None:
-        return result
-    dk = zeros(filters, channels, *taps)
+        return _with_stages(result, kind, z, activated, None, strip_out, pool, last)
+    grad_last = grad
+    if pool is not None:  # each window's gradient to the entries it read
+        flat_a = zeros(filters, *shape_of(z)[1:])
+        for o, reads in windows.items():
+            for r, w in reads:
+                _put(flat_a, r, w * _at(grad, o))
+        grad = flat_a
+    grad_activated = grad
+    if kind is not None:
+        grad = nest([g * d for g, d in zip(flatten(grad), slopes, strict=True)],
+                    (filters, *out_size))
+    dk = zeros(filters, len(k[0]), *taps)
     dx = zeros(channels, *size)
     db = [Fraction(0)] * filters
     for f in range(filters):
         for o in positions(out_size):
             g = _at(grad, (f, *o))
             db[f] += g
-            for c in range(channels):
+            for c, j in seen(f):
                 for t in positions(taps):
                     at = read(c, o, t)
                     if at is not None:
-                        _put(dk, (f, c, *t), g * _at(x, (c, *at)))
-                        _put(dx, (c, *at), g * _at(k, (f, c, *t)))
-    result["grad_output"] = strip_axes(grad, strip_out)
+                        _put(dk, weight(f, j, t), g * _at(x, (c, *at)))
+                        _put(dx, (c, *at), g * _at(k, weight(f, j, t)))
+    result["grad_output"] = strip_axes(grad_last, strip_out)
     result["grad_filter"] = strip_axes(dk, dims + 2 - filter_rank)
     if b is not None:
         result["grad_bias"] = db[0] if not isinstance(bias, list) else db
@@ -876,4 +932,61 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
         if b is not None:
             new_b = [bv - rate * gv for bv, gv in zip(b, db, strict=True)]
             result["updated_bias"] = new_b[0] if not isinstance(bias, list) else new_b
+    return _with_stages(result, kind, z, activated, grad, strip_out, pool, last,
+                        grad_activated)
+
+
+def _with_stages(result: dict[str, Any], kind: Any, z: Any, a: Any, dz: Any,
+                 strip: int, pool: Any = None, p: Any = None,
+                 da: Any = None) -> dict[str, Any]:
+    """After an activation or a pool the result also holds Z, A, P, dL/dA and dL/dZ,
+    as the engine's."""
+    if kind is None and pool is None:
+        return result
+    result["conv"] = strip_axes(z, strip)
+    if kind is not None:
+        result["activated"] = strip_axes(a, strip)
+    if pool is not None:
+        result["pooled"] = strip_axes(p, strip)
+    if dz is not None:
+        if kind is not None and pool is not None:
+            result["grad_activated"] = strip_axes(da, strip)
+        result["grad_conv"] = strip_axes(dz, strip)
     return result
+
+
+def _pool_nd(a: Any, pool: dict[str, Any], shape: tuple[int, ...]
+             ) -> tuple[Any, dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]],
+                        tuple[int, ...]]:
+    """A pool over each map of A, from the format: window o reads A[f, o·s − p + t] for
+    each tap t inside the map; max (min) keeps its first largest (least) entry, mean
+    the sum over the window's size (its entries without count_include_pad). Gives P,
+    each pooled entry's reads with their weights, and P's spatial size."""
+    dims = len(shape) - 1
+    size = _axes_of(pool["size"], dims)
+    stride = _axes_of(pool.get("stride", pool["size"]), dims)
+    padding = _axes_of(pool.get("padding", 0), dims)
+    kind = {"avg": "mean"}.get(pool["type"], pool["type"])
+    out = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in
+                zip(shape[1:], padding, size, stride, strict=True))
+    p_out = zeros(shape[0], *out)
+    windows: dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]] = {}
+    for f in range(shape[0]):
+        for o in itertools.product(*(range(n) for n in out)):
+            reads = []
+            for t in itertools.product(*(range(k) for k in size)):
+                at = tuple(i * s - p + u for i, s, p, u in
+                           zip(o, stride, padding, t, strict=True))
+                if all(0 <= r < n for r, n in zip(at, shape[1:], strict=True)):
+                    reads.append((f, *at))
+            values = [_at(a, r) for r in reads]
+            if kind == "mean":
+                whole = math.prod(size) if pool.get("count_include_pad", True) else len(reads)
+                chosen = [(r, Fraction(1, whole)) for r in reads]
+            else:
+                best = values.index(max(values) if kind == "max" else min(values))
+                chosen = [(reads[best], Fraction(1))]
+            windows[(f, *o)] = chosen
+            _at(p_out, (f, *o[:-1]))[o[-1]] = sum((w * _at(a, r) for r, w in chosen),
+                                                  Fraction(0))
+    return p_out, windows, out

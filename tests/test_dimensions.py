@@ -342,9 +342,12 @@ def test_bad_signal_is_one_line(tmp_path: Path, change: dict[str, Any],
     ({"stride": [1, 2]}, ("stride", "three axes")),
     ({"filter": [[[1, 2, 3]]]}, ("filter 1×1×3", "padded input 2×2×2")),
     ({"dilation": [1, 1, 3], "filter": [[[1, 1]]]}, ("dilation", "spans 1×1×4")),
-    ({"activation": "relu"}, ("activation", "3-D")),
-    ({"pool": {"type": "max", "size": 2}}, ("pool", "3-D")),
-    ({"steps": 2}, ("steps", "3-D")),
+    ({"activation": "sigmoid"}, ("activation", "3-D", "relu")),
+    ({"pool": {"type": "max", "size": 2, "dilation": 2}}, ("pool.dilation", "3-D")),
+    ({"pool": {"type": "max", "size": 2, "ceil_mode": True}}, ("pool.ceil_mode", "3-D")),
+    ({"pool": {"type": "max", "size": 3}}, ("pool", "window 3×3×3", "input 2×2×2")),
+    ({"pool": {"type": "max", "size": 2, "padding": 2}}, ("pool.padding", "half")),
+    ({"steps": 2}, ("steps", "target", "learning_rate")),
     ({"target": [[[1, 2]]]}, ("target", "[2][2][2]")),
     ({"filter": [[[[1]]], [[[1]]]]}, ("filter", "2 channels", "the input has 1")),
 ])
@@ -356,12 +359,9 @@ def test_bad_volume_is_one_line(tmp_path: Path, change: dict[str, Any],
 
 
 @pytest.mark.parametrize(("options", "needles"), [
-    (("--verify",), ("dimensions", "3-D", "--verify")),
     (("--format", "json", "--symbolic"), ("dimensions", "3-D", "--symbolic")),
     (("--questions",), ("dimensions", "3-D", "--questions")),
-    (("--only", "output"), ("--only", "3-D", "whole")),
-    (("--detail", "brief"), ("--detail", "3-D", "whole")),
-    (("--max-terms", "5"), ("--max-terms", "3-D", "whole")),
+    (("--only", "output[2][0][0]"), ("--only", "output[2][0][0]", "[2][2][2]")),
 ])
 def test_volume_refusals(options: tuple[str, ...], needles: tuple[str, ...]) -> None:
     assert_one_line_error(invoke("solve", SAMPLES / "conv3d-small.json", *options), *needles)
@@ -372,9 +372,9 @@ def test_volume_in_a_set_is_refused() -> None:
     assert run.returncode == 2 and "dimensions" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_volume_answers_are_not_marked_yet() -> None:
+def test_volume_answers_name_only_the_result_s_keys() -> None:
     run = invoke("check", SAMPLES / "conv3d-small.json", SAMPLES / "conv3d-small.json")
-    assert_one_line_error(run, "dimensions", "3-D")
+    assert_one_line_error(run, "conv3d-small.json", "input", "3-D layer's result")
 
 
 def test_volume_derivation_shows_depth_slices_and_three_indices() -> None:

@@ -66,7 +66,7 @@ def _places(text: str) -> int | None:
     return max(0, -exponent)
 
 
-def _given(value: Any, where: str) -> Given | None:
+def given_entry(value: Any, where: str) -> Given | None:
     if value is None:
         return None
     number = to_number(value, where)
@@ -96,7 +96,7 @@ def is_right(given: Given, true: Fraction, tolerance: Fraction | None = None) ->
 Answers = dict[str, np.ndarray[Any, np.dtype[Any]]]  # key → object array of Given | None
 
 
-def _grid(value: Any, where: str, shape: tuple[int, ...]) -> Array:
+def answer_grid(value: Any, where: str, shape: tuple[int, ...]) -> Array:
     """A nested list of answers checked against ``shape`` (entries may be null)."""
     out = np.empty(shape, dtype=object)
 
@@ -104,7 +104,7 @@ def _grid(value: Any, where: str, shape: tuple[int, ...]) -> Array:
         if depth == len(shape):
             if isinstance(item, list):
                 raise ProblemError(f"{path}: expected a number or null, got a list")
-            out[index] = _given(item, path)
+            out[index] = given_entry(item, path)
             return
         if not isinstance(item, list) or len(item) != shape[depth]:
             got = (f"{len(item)} entr{'y' if len(item) == 1 else 'ies'}"
@@ -143,12 +143,12 @@ def read_answers(data: Any, solution: Solution, where: str = "") -> Answers:
             continue
         if isinstance(true, Fraction):
             grid = np.empty((), dtype=object)
-            grid[()] = _given(value, f"{prefix}{key}")
+            grid[()] = given_entry(value, f"{prefix}{key}")
         elif get(key).axes == "history":
             grid = _history(value, f"{prefix}{key}", solution)
         else:
             shape = user_shape(key, true, layout).shape
-            grid = _grid(value, f"{prefix}{key}", shape)
+            grid = answer_grid(value, f"{prefix}{key}", shape)
         answers[key] = grid
     return answers
 
@@ -180,7 +180,7 @@ def _history(value: Any, where: str, solution: Solution) -> Array:
                                    f"{', '.join(names)}")
         if item.get("step") is not None and to_number(item["step"], f"{at}.step") != k + 1:
             raise ProblemError(f"{at}.step: expected {k + 1}, the steps in order")
-        out[k, 0] = _given(item.get("loss"), f"{at}.loss")
+        out[k, 0] = given_entry(item.get("loss"), f"{at}.loss")
         parts = [("updated_filter", 1, size)]
         if layer.has_bias:
             parts.append(("updated_bias", 1 + size, layer.filters))
@@ -190,10 +190,10 @@ def _history(value: Any, where: str, solution: Solution) -> Array:
             full = np.empty(full_shape(name, layer), dtype=object)
             shape = user_shape(name, full, problem.layout).shape
             if shape:
-                grid = _grid(item[name], f"{at}.{name}", shape)
+                grid = answer_grid(item[name], f"{at}.{name}", shape)
             else:
                 grid = np.empty((), dtype=object)
-                grid[()] = _given(item[name], f"{at}.{name}")
+                grid[()] = given_entry(item[name], f"{at}.{name}")
             out[k, first : first + count] = list(grid.flat)
     return out
 

@@ -14,9 +14,10 @@ is recomputed from the student's other answers, by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from cnnstep.check import follow_through
 from cnnstep.check.answers import Answers, in_user_shape, matches
 from cnnstep.derivation.words import count
 from cnnstep.engine import Solution
-from cnnstep.problem import Array, Problem
+from cnnstep.problem import Array, Problem, Volume
 from cnnstep.result import quantity
 
 Value = Array | Fraction
@@ -34,6 +35,16 @@ Value = Array | Fraction
 Recompute = Callable[[Solution, str], Value | None]
 #: the message, from the problem and the quantity it is about (no final full stop)
 Message = Callable[[Problem, str], str]
+
+
+@dataclass(frozen=True)
+class InVolume:
+    """The same mistake made in a 3-D layer (:mod:`cnnstep.check.volume`): the quantity
+    recomputed with it from the layer and its right values by result key (None where it
+    cannot be made), and its message."""
+
+    recompute: Callable[[Volume, Mapping[str, Any], str], Value | None]
+    message: Callable[[Volume, str], str]
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,8 @@ class Mistake:
     message: Message
     #: None for carried_forward, which follow-through recomputes
     recompute: Recompute | None
+    #: the mistake in a 3-D layer; None where a 3-D answer is not diagnosed with it
+    in_volume: InVolume | None = None
 
     def applies_to(self, key: str, problem: Problem) -> bool:
         """Whether a result key of this problem is one of the mistake's quantities."""
@@ -86,6 +99,25 @@ def register(code: str, *, step: str | Callable[[str], str] | None, keys: Iterab
     explain: Message = (lambda problem, key: text) if isinstance(text, str) else text
     MISTAKES[code] = entry = Mistake(code, step, names, explain, recompute)
     return entry
+
+
+def in_volume(code: str, message: str | Callable[[Volume, str], str]
+              ) -> Callable[[Callable[[Volume, Mapping[str, Any], str], Value | None]],
+                            Callable[[Volume, Mapping[str, Any], str], Value | None]]:
+    """Register the decorated function as the registered mistake ``code`` in a 3-D
+    layer, with its message there."""
+    text = message
+    explain = (lambda volume, key: text) if isinstance(text, str) else text
+
+    def decorate(recompute: Callable[[Volume, Mapping[str, Any], str], Value | None]
+                 ) -> Callable[[Volume, Mapping[str, Any], str], Value | None]:
+        found = MISTAKES[code]
+        if found.in_volume is not None:
+            raise ValueError(f"mistake {code!r} is registered twice for a 3-D layer")
+        MISTAKES[code] = replace(found, in_volume=InVolume(recompute, explain))
+        return recompute
+
+    return decorate
 
 
 def mistake(code: str, *, step: str | Callable[[str], str] | None, keys: Iterable[str],

@@ -44,6 +44,7 @@ from cnnstep.derivation.nodes import (
     Step,
     Sub,
     Sym,
+    Table,
     Text,
     Whole,
 )
@@ -51,6 +52,8 @@ from cnnstep.problem import Array, Notation, Volume
 
 Index = tuple[int, ...]
 AXES = ("depth", "row", "column")
+#: the two sides of each axis, as the size formula names their padding
+SIDES = (("front", "back"), ("top", "bottom"), ("left", "right"))
 
 
 def _num(value: Fraction | int) -> Num:
@@ -59,6 +62,17 @@ def _num(value: Fraction | int) -> Num:
 
 def _positions(shape: tuple[int, ...]) -> list[Index]:
     return list(itertools.product(*(range(n) for n in shape)))
+
+
+def _padding_words(v: Volume) -> str:
+    """The padding as the givens say it: ``1``, ``1×0×2``, ``"same"``, or per side."""
+    before, after = v.sides
+    if v.padding_form:
+        return f'"{v.padding_form}"'
+    if before == after:
+        return _settings(before)
+    return ("[" + ", ".join(f"[{a}, {b}]" for a, b in zip(before, after, strict=True)) + "]"
+            + " (front/back, top/bottom, left/right)")
 
 
 def _settings(values: tuple[int, int, int]) -> str:
@@ -75,11 +89,21 @@ class VolumeWriter:
         self.solved = engine.arrays(layer)
         self.channels, self.filters = layer.input.shape[0], layer.filter.shape[0]
         self.compact = self.channels == 1 and self.filters == 1
+        #: the stage the loss compares: Z, or A after an activation
+        self.last = ("pooled" if layer.pool is not None else "output"
+                     if layer.activation is None else "activated")
+        #: the stage the pool reads: A after an activation, else Z
+        self.read_by_pool = "output" if layer.activation is None else "activated"
+        #: dL/dZ, which the gradients of the weights and the input read
+        self.dz: Any = self.solved.get("grad_conv", self.solved.get("grad_output"))
+        #: Z, the convolution's output
+        self.z: Array = self.solved.get("conv", self.solved["output"])
 
     # --- pieces
 
     def slices(self, label: tuple[str | Expr, ...], array: Array,
-               lead: tuple[str, ...], border: tuple[int, int] = (0, 0)) -> list[Block]:
+               lead: tuple[str, ...], border: tuple[int, int] = (0, 0),
+               border_end: tuple[int, int] | None = None) -> list[Block]:
         """One matrix per depth slice (per channel or filter where there are several)."""
         out: list[Block] = []
         base = self.v.notation.index_base
@@ -87,16 +111,24 @@ class VolumeWriter:
             words = [f"{name} {i + base}" for name, i, n in
                      zip((*lead, "depth"), index, array.shape[:-2], strict=True)
                      if n > 1 or name == "depth"]
-            out.append(Matrix((*label, f" ({', '.join(words)})"), array[index], border=border))
+            out.append(Matrix((*label, f" ({', '.join(words)})"), array[index], border=border,
+                              border_end=None if border_end == border else border_end))
         return out
 
     def x(self, c: int, at: Index) -> tuple[Sym, Num] | None:
         """The input entry at a padded position, its symbol and its number, or None for
         a padding zero."""
-        inside = (c, *(a - p for a, p in zip(at, self.v.padding, strict=True)))
+        inside = (c, *(a - p for a, p in zip(at, self.v.sides[0], strict=True)))
         if all(0 <= i < n for i, n in zip(inside[1:], self.v.input.shape[1:], strict=True)):
             return Sym("input", inside), _num(self.v.input[inside])
         return None
+
+    def weight(self, tap: Index) -> Index:
+        """The kernel entry forward tap (a, b, e) multiplies: itself, or in mode
+        "convolution" (kd − 1 − a, kh − 1 − b, kw − 1 − e)."""
+        if not self.v.flipped:
+            return tap
+        return tuple(k - 1 - t for k, t in zip(self.v.filter.shape[2:], tap, strict=True))
 
     def read(self, o: Index, tap: Index) -> Index:
         """The padded position tap (a, b, e) of output (i, j, l) reads."""
@@ -121,8 +153,11 @@ class VolumeWriter:
         elif v.grad_output is not None:
             blocks += self.slices((Whole("grad_output"),), v.grad_output, ("filter",))
         words.append(f"3-D convolution: stride {_settings(v.stride)}, padding "
-                     f"{_settings(v.padding)}"
-                     + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else ""))
+                     + _padding_words(v)
+                     + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else "")
+                     + (f", {v.groups} groups" if v.groups > 1 else "")
+                     + ('; mode "convolution": the kernel is flipped along all three axes '
+                        "in the forward pass" if v.flipped else ""))
         if v.target is not None:
             words.append(f"; loss: {LOSS_NAMES[v.loss]} ({v.loss})")
         if v.learning_rate is not None:
@@ -146,49 +181,66 @@ class VolumeWriter:
                 kernel = Group(Add((Mul((Name("d"), Group(Sub(kernel, one)))), one)))
                 worked = Group(Add((Mul((_num(d), Group(Sub(worked, one)))), one)))
 
-            def size(n: Expr, p: Expr, k: Expr, s: Expr) -> Expr:
-                return Add((Floor(Div(Sub(Add((n, Mul((two, p)))), k), s)), one))
+            def size(n: Expr, p: tuple[Expr, ...], k: Expr, s: Expr) -> Expr:
+                added = Mul((two, p[0])) if len(p) == 1 else Add(p)
+                return Add((Floor(Div(Sub(Add((n, added)), k), s)), one))
 
+            before, after = (side[axis] for side in v.sides)
+            names = (Name("p"),) if before == after else tuple(
+                Name(f"p_{side}") for side in SIDES[axis])
+            numbers = (_num(before),) if before == after else (_num(before), _num(after))
             blocks.append(Equation(Name(f"{letter}_out"), (
-                size(Name(f"{letter}_in"), Name("p"), kernel, Name("s")),
-                size(_num(v.input.shape[1 + axis]), _num(v.padding[axis]), worked,
+                size(Name(f"{letter}_in"), names, kernel, Name("s")),
+                size(_num(v.input.shape[1 + axis]), numbers, worked,
                      _num(v.stride[axis]))), Fraction(v.output_size[axis])))
         shape = "×".join(str(n) for n in v.output_size)
+        groups = (f" in {v.groups} groups (each filter sees {self.channels // v.groups} of the "
+                  "channels)" if v.groups > 1 else "")
         blocks.append(Text((
             f"{self.channels} input channel{'s' * (self.channels != 1)}, {self.filters} "
             f"filter{'s' * (self.filters != 1)} of "
-            + "×".join(str(n) for n in v.filter.shape[2:])
+            + "×".join(str(n) for n in v.filter.shape[2:]) + groups
             + f": the output is a volume of {shape} (depth, rows, columns)"
             + (" per filter." if self.filters > 1 else "."),)))
         return Step("shapes", "Output size", tuple(blocks))
 
     def padding(self) -> Step | None:
-        if not any(self.v.padding):
+        before, after = self.v.sides
+        if not any(before) and not any(after):
             return None
-        pd, ph, pw = self.v.padding
+        if before == after:
+            pd, ph, pw = before
+            where = (f"on each side: {pd} slice{'s' * (pd != 1)} in front and behind, {ph} "
+                     f"row{'s' * (ph != 1)} above and below, {pw} column{'s' * (pw != 1)} "
+                     "left and right")
+        else:
+            where = ": " + ", ".join(
+                f"{n} {unit}{'s' * (n != 1)} {side}" for n, unit, side in zip(
+                    (*before, *after), ("slice", "row", "column") * 2,
+                    ("in front", "above", "left", "behind", "below", "right"), strict=True))
+        named = (f' (padding "{self.v.padding_form}")' if self.v.padding_form else "")
         return Step("padding", "Padding", (
-            Text((f"Zeros are added on each side: {pd} slice{'s' * (pd != 1)} in front and "
-                  f"behind, {ph} row{'s' * (ph != 1)} above and below, {pw} "
-                  f"column{'s' * (pw != 1)} left and right. Terms with these zeros are left "
-                  "out of the sums below.",)),
+            Text((f"Zeros are added{named}{' ' if before == after else ''}{where}. Terms "
+                  "with these zeros are left out of the sums below.",)),
             *self.slices((Whole("padded_input"),), engine.padded(self.v), ("channel",),
-                         border=(ph, pw)),
+                         border=before[1:], border_end=after[1:]),
         ))
 
     def forward(self) -> Step:
-        v, s = self.v, self.solved
+        v = self.v
         taps = _positions(v.filter.shape[2:])
 
         def equation(f: int, o: Index) -> Equation:
             symbolic: list[Expr] = []
             numeric: list[Expr] = []
-            for c in range(self.channels):
+            for local, c in enumerate(v.channels_of(f)):
                 for tap in taps:
                     x = self.x(c, self.read(o, tap))
                     if x is None:
                         continue
-                    symbolic.append(Mul((x[0], Sym("filter", (f, c, *tap)))))
-                    numeric.append(Mul((x[1], _num(v.filter[(f, c, *tap)]))))
+                    weight = (f, local, *self.weight(tap))
+                    symbolic.append(Mul((x[0], Sym("filter", weight))))
+                    numeric.append(Mul((x[1], _num(v.filter[weight]))))
             products = bool(symbolic)
             if v.bias is not None:
                 symbolic.append(Sym("bias", (f,)))
@@ -196,8 +248,8 @@ class VolumeWriter:
             # a window in the padding alone reads no input: only the bias is left
             forms: tuple[Expr, ...] = ((Add(tuple(symbolic)), Add(tuple(numeric))) if products
                                        else (Add(tuple(symbolic)),) if symbolic else ())
-            return Equation(Sym("output", (f, *o)), forms, s["output"][(f, *o)],
-                            ("output", (f, *o)))
+            return Equation(Sym("output", (f, *o)), forms, self.z[(f, *o)],
+                            ("conv" if v.activation or v.pool else "output", (f, *o)))
 
         index = ("f", "i", "j", "l")
         tap_at = ("c", "i·s + a", "j·s + b", "l·s + e") if set(v.dilation) == {1} else (
@@ -211,24 +263,31 @@ class VolumeWriter:
                        Mul((Sym("input", tap_at), Sym("filter", ("f", "c", "a", "b", "e"))))),
                  *((Sym("bias", ("f",)),) if v.bias is not None else ()))),
             ", with i, j, l the output's depth, row and column and a, b, e the kernel's"
-            + (" (over the padded input)." if any(v.padding) else "."))
+            + (" (over the padded input)." if any(v.padded_size[k] != v.input.shape[1 + k]
+                                                  for k in range(3)) else "."),
+            *((" Mode \"convolution\" flips the kernel along all three axes first: tap "
+               "(a, b, e) multiplies the kernel's entry (kd − 1 − a, kh − 1 − b, kw − 1 − e).",)
+              if v.flipped else ()),
+            *((f" With {v.groups} groups, c runs over the {self.channels // v.groups} input "
+               f"channel{'s' * (self.channels // v.groups != 1)} of the filter's group.",)
+              if v.groups > 1 else ()))
         return Step("forward", "Forward pass", (
             Text(rule),
             *(equation(f, o) for f in range(self.filters) for o in _positions(v.output_size)),
-            *self.slices((Whole("output"),), s["output"], ("filter",)),
+            *self.slices((Whole("output"),), self.z, ("filter",)),
         ))
 
     def loss(self) -> Step | None:
         v, s = self.v, self.solved
         if v.target is None:
             return None
-        z, y = s["output"], v.target
+        z, y, last = s["output"], v.target, self.last
         entries = _positions(z.shape)
         n = z.size
         scales: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(1, n),), "sse": (),
                                                "half_sse": (Ratio(1, 2),)}
         scale = scales[v.loss]
-        differences = Add(tuple(Pow(Group(Sub(Sym("output", e), Sym("target", e))), 2)
+        differences = Add(tuple(Pow(Group(Sub(Sym(last, e), Sym("target", e))), 2)
                                 for e in entries))
         numbers = Add(tuple(Pow(Group(Sub(_num(z[e]), _num(y[e]))), 2) for e in entries))
         squares = Add(tuple(_num((z[e] - y[e]) ** 2) for e in entries))
@@ -239,7 +298,7 @@ class VolumeWriter:
             forms.append(Mul((*scale, _num(total))))
         return Step("loss", "Loss", (
             Text((f"The loss is {LOSS_NAMES[v.loss]} over all {n} entries of ",
-                  Whole("output"), " against the target ", Whole("target"), ".")),
+                  Whole(last), " against the target ", Whole("target"), ".")),
             Equation(Sym("loss"), tuple(forms), s["loss"], ("loss", ())),
         ))
 
@@ -247,7 +306,8 @@ class VolumeWriter:
         v, s = self.v, self.solved
         if v.target is None:
             return None
-        z, y, grad = s["output"], v.target, s["grad_output"]
+        z, y, grad, last = s["output"], v.target, s["grad_output"], self.last
+        of = "grad_output" if last == "output" else "grad_" + last
         factors: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(2, z.size),), "sse": (_num(2),),
                                                 "half_sse": ()}
         factor = factors[v.loss]
@@ -256,25 +316,161 @@ class VolumeWriter:
             return Mul((*factor, Group(Sub(a, b)))) if factor else Sub(a, b)
 
         return Step("grad_output", "Gradient of the loss with respect to the output", (
-            Text(("The derivative of the loss with respect to each entry of ", Whole("output"),
-                  ": ", Whole("grad_output"), " = ", times(Whole("output"), Whole("target")),
+            Text(("The derivative of the loss with respect to each entry of ", Whole(last),
+                  ": ", Whole(of), " = ", times(Whole(last), Whole("target")),
                   ".")),
-            *(Equation(Sym("grad_output", e), (times(_num(z[e]), _num(y[e])),), grad[e],
+            *(Equation(Sym(of, e), (times(_num(z[e]), _num(y[e])),), grad[e],
                        ("grad_output", e)) for e in _positions(z.shape)),
-            *self.slices((Whole("grad_output"),), grad, ("filter",)),
+            *self.slices((Whole(of),), grad, ("filter",)),
+        ))
+
+    def activation(self) -> Step | None:
+        """A = f(Z), entry by entry."""
+        v, s = self.v, self.solved
+        activation = v.activation
+        if activation is None:
+            return None
+        z, a = s["conv"], s["activated"]
+        slope = activation.slope
+
+        def equation(e: Index) -> Equation:
+            if activation.kind == "relu":
+                forms: tuple[Expr, ...] = (Call("max", (_num(0), Sym("output", e))),
+                                           Call("max", (_num(0), _num(z[e]))))
+            elif z[e] > 0:
+                forms = (Sym("output", e),)
+            else:
+                forms = (Mul((_num(slope), Sym("output", e))), Mul((_num(slope), _num(z[e]))))
+            return Equation(Sym("activated", e), forms, a[e], ("activated", e))
+
+        rule: tuple[str | Expr, ...] = (
+            ("ReLU keeps each positive entry of ", Whole("output"), " and sets the others to "
+             "0: ", Whole("activated"), " = ", Call("max", (_num(0), Whole("output"))), ".")
+            if activation.kind == "relu" else
+            ("Leaky ReLU keeps each positive entry of ", Whole("output"), " and multiplies "
+             "the others by the slope ", _num(slope), "."))
+        title = "ReLU" if activation.kind == "relu" else "leaky ReLU"
+        return Step("activation", f"Activation: {title}", (
+            Text(rule),
+            *(equation(e) for e in _positions(z.shape)),
+            *self.slices((Whole("activated"),), a, ("filter",)),
+        ))
+
+    def pool(self) -> Step | None:
+        """P = pool(A), window by window."""
+        v, s = self.v, self.solved
+        pool = v.pool
+        if pool is None:
+            return None
+        read = self.read_by_pool
+        a = s.get("activated", s["conv"])
+        name = {"max": "max", "min": "min", "mean": "mean"}[pool.kind]
+
+        def equation(e: Index) -> Equation:
+            f, o = e[0], e[1:]
+            cells = pool.window(o)
+            symbols = tuple(Sym(read, (f, *c)) for c in cells)
+            numbers = tuple(_num(a[(f, *c)]) for c in cells)
+            if pool.kind == "mean":
+                divisor = _num(pool.divisor(o))
+                forms: tuple[Expr, ...] = (Div(Group(Add(symbols)), divisor),
+                                           Div(Group(Add(numbers)), divisor))
+            else:
+                forms = (Call(name, symbols), Call(name, numbers))
+            return Equation(Sym("pooled", e), forms, s["pooled"][e], ("pooled", e))
+
+        words = (f"{pool.kind} pooling with a {'×'.join(str(k) for k in pool.size)} window, "
+                 f"stride {_settings(pool.stride)}"
+                 + (f", padding {_settings(pool.padding)} ("
+                    + ("adding nothing" if pool.kind == "mean" else "never chosen") + ")"
+                    if any(pool.padding) else "")
+                 + (", dividing by the entries inside the input"
+                    if pool.kind == "mean" and not pool.count_include_pad else ""))
+        return Step("pool", f"Pooling: {pool.kind}", (
+            Text(("Each entry of ", Whole("pooled"), " is the " + name + " of its window of ",
+                  Whole(read), ": " + words + ".")),
+            *(equation(e) for e in _positions(s["pooled"].shape)),
+            *self.slices((Whole("pooled"),), s["pooled"], ("filter",)),
+        ))
+
+    def pool_backward(self) -> Step | None:
+        """dL/dA: each window's gradient sent back to its winner, or shared out."""
+        v, s = self.v, self.solved
+        pool = v.pool
+        if pool is None or "grad_conv" not in s:
+            return None
+        key = "grad_activated" if v.activation is not None else "grad_conv"
+        role = "grad_activated" if v.activation is not None else "grad_output"
+        grad, back, a = s["grad_output"], s[key], s.get("activated", s["conv"])
+        sources: dict[Index, list[tuple[Index, Fraction]]] = {}
+        for e in _positions(grad.shape):
+            f, o = e[0], e[1:]
+            cells = pool.window(o)
+            if pool.kind == "mean":
+                share = Fraction(1, pool.divisor(o))
+            else:
+                values = [a[(f, *c)] for c in cells]
+                best = max(values) if pool.kind == "max" else min(values)
+                cells, share = [cells[values.index(best)]], Fraction(1)
+            for c in cells:
+                sources.setdefault((f, *c), []).append((e, share))
+
+        def equation(e: Index) -> Equation:
+            terms = sources.get(e, [])
+            symbolic = [Sym("grad_pooled", g) if d == 1 else Mul((_num(d), Sym("grad_pooled", g)))
+                        for g, d in terms]
+            numeric = [_num(grad[g]) if d == 1 else Mul((_num(d), _num(grad[g])))
+                       for g, d in terms]
+            forms = (Add(tuple(symbolic)), Add(tuple(numeric))) if terms else ()
+            return Equation(Sym(role, e), forms, back[e], (key, e))
+
+        rule = ("the entry that won it (the first, where several tie)" if pool.kind != "mean"
+                else "every entry inside it, each getting 1/divisor of it")
+        return Step("pool_backward", "Back through the pool", (
+            Text(("Each window's gradient ", Whole("grad_pooled"), " goes back to " + rule
+                  + "; an entry in several windows adds their parts, one in none gets 0.",)),
+            *(equation(e) for e in _positions(back.shape)),
+            *self.slices((Whole(role),), back, ("filter",)),
+        ))
+
+    def activation_backward(self) -> Step | None:
+        """dL/dZ = dL/dA ⊙ f′(Z)."""
+        v, s = self.v, self.solved
+        activation = v.activation
+        if activation is None or "grad_conv" not in s:
+            return None
+        z, ga, gz = s["conv"], s.get("grad_activated", s["grad_output"]), s["grad_conv"]
+        slope = activation.slope
+
+        def equation(e: Index) -> Equation:
+            d = Fraction(1) if z[e] > 0 else (Fraction(0) if activation.kind == "relu"
+                                               else slope)
+            return Equation(Sym("grad_output", e), (
+                Mul((Sym("grad_activated", e), _num(d))), Mul((_num(ga[e]), _num(d)))),
+                gz[e], ("grad_conv", e))
+
+        below = "0" if activation.kind == "relu" else f"the slope {slope}"
+        return Step("activation_backward", "Back through the activation", (
+            Text(("Each entry of ", Whole("grad_activated"), " is multiplied by the "
+                  "activation's derivative at ", Whole("output"), ": 1 where it is positive, "
+                  f"{below} elsewhere (at 0 too, as PyTorch).",)),
+            *(equation(e) for e in _positions(z.shape)),
+            *self.slices((Whole("grad_output"),), gz, ("filter",)),
         ))
 
     def grad_filter(self) -> Step:
         v, s = self.v, self.solved
-        grad = s["grad_output"]
+        grad = self.dz
         outputs = _positions(v.output_size)
 
         def equation(e: Index) -> Equation:
-            f, c, *tap = e
+            f, local, *weight = e
+            c = v.channels_of(f)[local]
+            tap = self.weight(tuple(weight))  # flipping is its own inverse
             symbolic: list[Expr] = []
             numeric: list[Expr] = []
             for o in outputs:
-                x = self.x(c, self.read(o, tuple(tap)))
+                x = self.x(c, self.read(o, tap))
                 if x is None:
                     continue
                 symbolic.append(Mul((Sym("grad_output", (f, *o)), x[0])))
@@ -284,9 +480,11 @@ class VolumeWriter:
             return Equation(Sym("grad_filter", e), forms, s["grad_filter"][e],
                             ("grad_filter", e))
 
+        rule: Expr = Call("conv", (Whole("input"), Whole("grad_output")))
+        if v.flipped:  # the forward pass weighed tap (a, b, e) by K's far entry
+            rule = Call("rot180", (rule,))
         return Step("grad_filter", "Gradient with respect to the kernel", (
-            Text((Whole("grad_filter"), " = ", Call("conv", (Whole("input"),
-                                                            Whole("grad_output"))),
+            Text((Whole("grad_filter"), " = ", rule,
                   ": each weight meets every output entry, so each entry is the sum, over the "
                   "output's depth, rows and columns, of ", Whole("grad_output"),
                   " times the input entry that weight reads there.")),
@@ -298,7 +496,7 @@ class VolumeWriter:
         v, s = self.v, self.solved
         if v.bias is None:
             return None
-        grad = s["grad_output"]
+        grad = self.dz
         return Step("grad_bias", "Gradient with respect to the bias", (
             Text(("The bias is added to every output entry of its filter: ", Whole("grad_bias"),
                   " = ", Call("sum", (Whole("grad_output"),)), ".")),
@@ -310,7 +508,7 @@ class VolumeWriter:
 
     def grad_input(self) -> Step:
         v, s = self.v, self.solved
-        grad, size = s["grad_output"], v.input.shape[1:]
+        grad, size = self.dz, v.input.shape[1:]
         taps = _positions(v.filter.shape[2:])
         outputs = _positions(v.output_size)
         reaches: dict[Index, list[tuple[int, Index, Index]]] = {}
@@ -318,31 +516,37 @@ class VolumeWriter:
             for o in outputs:
                 for tap in taps:
                     at = tuple(r - p for r, p in
-                               zip(self.read(o, tap), v.padding, strict=True))
+                               zip(self.read(o, tap), v.sides[0], strict=True))
                     if all(0 <= a < n for a, n in zip(at, size, strict=True)):
-                        reaches.setdefault(at, []).append((f, o, tap))
+                        reaches.setdefault(at, []).append((f, o, self.weight(tap)))
 
         def equation(e: Index) -> Equation:
             c, *at = e
-            terms = reaches.get(tuple(at), [])
-            symbolic = [Mul((Sym("grad_output", (f, *o)), Sym("filter", (f, c, *tap))))
-                        for f, o, tap in terms]
-            numeric = [Mul((_num(grad[(f, *o)]), _num(v.filter[(f, c, *tap)])))
-                       for f, o, tap in terms]
+            terms = [(f, o, (f, v.channels_of(f).index(c), *weight))
+                     for f, o, weight in reaches.get(tuple(at), []) if c in v.channels_of(f)]
+            symbolic = [Mul((Sym("grad_output", (f, *o)), Sym("filter", k)))
+                        for f, o, k in terms]
+            numeric = [Mul((_num(grad[(f, *o)]), _num(v.filter[k]))) for f, o, k in terms]
             forms = (Add(tuple(symbolic)), Add(tuple(numeric))) if symbolic else ()
             return Equation(Sym("grad_input", e), forms, s["grad_input"][e],
                             ("grad_input", e))
 
         rotated = v.filter[:, :, ::-1, ::-1, ::-1]
-        return Step("grad_input", "Gradient with respect to the input", (
+        slid: Expr = Whole("filter") if v.flipped else Call("rot180", (Whole("filter"),))
+        rotation: tuple[Block, ...] = (
+            Text(('Mode "convolution" flipped the kernel in the forward pass; flipping it '
+                  "back, the full convolution slides ", Whole("filter"), " as it is.")),
+        ) if v.flipped else (
             Text(("Rotate ", Whole("filter"), " by 180°: flip it along all three axes (depth, "
                   "rows and columns), so each tap (a, b, e) moves to (kd − 1 − a, kh − 1 − b, "
                   "kw − 1 − e):",)),
             *self.slices((Call("rot180", (Whole("filter"),)),), rotated,
-                         ("filter", "channel")),
-            Text((Whole("grad_input"), " = ", Call("full_conv", (
-                Call("rot180", (Whole("filter"),)), Whole("grad_output"))),
-                  ": the rotated kernel slides over ", Whole("grad_output"),
+                         ("filter", "channel")))
+        return Step("grad_input", "Gradient with respect to the input", (
+            *rotation,
+            Text((Whole("grad_input"), " = ", Call("full_conv", (slid, Whole("grad_output"))),
+                  ": the " + ("kernel" if v.flipped else "rotated kernel") + " slides over ",
+                  Whole("grad_output"),
                   ", padded with k − 1 zeros on each side of each axis"
                   + (" after s − 1 zeros are inserted between its entries" if set(v.stride)
                      != {1} else "")
@@ -381,14 +585,61 @@ class VolumeWriter:
         return Step("update", "Update", tuple(blocks))
 
 
+#: a history of at most this many numbers a step is one table; a longer one is shown
+#: step by step, the loss and the weights' slices
+TABLE_COLUMNS = 9
+
+
+def history(writer: VolumeWriter) -> Step | None:
+    """Training: the loss before each step's update and the weights after it, then
+    the loss with the last update's weights."""
+    v = writer.v
+    if v.steps == 1:
+        return None
+    rows, final = engine.training(v)
+    blocks: list[Block] = [Text((
+        f"Training repeats the forward pass, the loss, the backward pass and the update "
+        f"{v.steps} times with the same input and target, each step starting from the "
+        "weights the step before it updated. The loss ", Whole("loss"),
+        " of a training step is computed before its update; ", Whole("updated_filter"),
+        *((" and ", Whole("updated_bias")) if v.bias is not None else ()),
+        " are the weights after it.",))]
+    filters = _positions(v.filter.shape)
+    biases = [(f,) for f in range(writer.filters)] if v.bias is not None else []
+    if 1 + len(filters) + len(biases) <= TABLE_COLUMNS:
+        heads: list[Expr] = [Whole("loss"), *(Sym("updated_filter", e) for e in filters),
+                             *(Sym("updated_bias", e) for e in biases)]
+        values = np.empty((len(rows), len(heads)), dtype=object)
+        for k, row in enumerate(rows):
+            values[k] = [row["loss"], *(row["updated_filter"][e] for e in filters),
+                         *(row["updated_bias"][e] for e in biases)]
+        blocks.append(Table("step", tuple(heads), tuple(str(k) for k in
+                                                        range(1, v.steps + 1)), values))
+    else:
+        for k, row in enumerate(rows, start=1):
+            blocks += [Text((f"Training step {k}:",)),
+                       Equation(Whole("loss"), (), row["loss"]),
+                       *writer.slices((Whole("updated_filter"),), row["updated_filter"],
+                                      ("filter", "channel"))]
+            blocks += [Equation(Sym("updated_bias", e), (), row["updated_bias"][e])
+                       for e in biases]
+    blocks += [Text((f"The loss with the weights of training step {v.steps}'s update, from "
+                     "a forward pass and the loss with those weights:",)),
+               Equation(Whole("final_loss"), (), final, ("final_loss", ()))]
+    return Step("history", f"Training: the loss and the weights at each of {v.steps} steps",
+                tuple(blocks))
+
+
 def derivation(layer: Volume) -> Derivation:
     """The worked solution of a 3-D layer, every entry written out."""
     writer = VolumeWriter(layer)
     made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
-                               writer.forward(), writer.loss(), writer.grad_output()]
+                               writer.forward(), writer.activation(), writer.pool(),
+                               writer.loss(), writer.grad_output(), writer.pool_backward(),
+                               writer.activation_backward()]
     if layer.has_gradients:
         made += [writer.grad_filter(), writer.grad_bias(), writer.grad_input(),
-                 writer.update()]
+                 writer.update(), history(writer)]
     largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
     notation: Notation = layer.notation
     extra: dict[str, Any] = {"one_channel": writer.channels == 1,
