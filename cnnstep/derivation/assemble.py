@@ -184,7 +184,7 @@ def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     if solution.images:
         return batch.derive_batch(solution, derive, selected_plan, trim, max_terms=max_terms,
                                   selection=selection, detail=detail,
-                                  title=batch.batch_title(title(layer), p.batch))
+                                  title=batch.batch_title(title(layer), p.batch, layer.layout))
     plan = selected_plan(solution, selection, max_terms, detail)
     builder = NumericBuilder(solution, plan)
     per = terms_per_entry(layer)
