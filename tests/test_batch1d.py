@@ -333,3 +333,20 @@ def test_a_batch_of_volumes_is_still_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"dimensions": 3, "input": [[[[[1, 2], [3, 4]]]]] * 2,
                                 "filter": [[[1]]]}))
     assert_one_line_error(invoke("solve", path), "input", "batch", "not supported yet")
+
+
+def test_the_user_indices_of_a_batch_of_signals_drop_the_row_and_keep_the_image() -> None:
+    import numpy as np
+
+    from cnnstep.quantities import full_index, full_shape, user_index, user_shape
+
+    layer = problem_from_data(SAMPLE).layer
+    wanted = {"grad_input": (2, 1, 5), "output": (2, 3),
+              "grad_output": (2, 3), "grad_filter": (3,), "loss": ()}
+    for key, shape in wanted.items():
+        full = full_shape(key, layer)
+        assert user_shape(key, np.zeros(full), layer.layout).shape == shape, key
+        for index in np.ndindex(*full):
+            mine = user_index(key, index, layer.layout)
+            assert len(mine) == len(shape), (key, index)
+            assert full_index(key, mine, full, layer.layout) == index, (key, index)
