@@ -220,14 +220,18 @@ def test_the_integer_path_of_a_batch_of_signals_matches_the_fraction_path(
 
 
 def test_the_sample_by_hand() -> None:
-    """Two signals of 5 through k = [1, 0, −1] with B = 1/2: Zᵢ = Xᵢ − Xᵢ₊₂ + 1/2;
-    mse over all 2·3 entries."""
+    """Two signals of 6 through k = [1, 0, −1] with B = 1/2 and stride 2:
+    Zᵢ = X₂ᵢ₋₁ − X₂ᵢ₊₁ + 1/2; mse over all 2·2 entries, dL/dZ = (Z − Y)/2."""
     got = engine_result(problem_from_data(SAMPLE))
-    assert got["output"] == [[Fraction(-1, 2), Fraction(3, 2), Fraction(5, 2)],
-                             [Fraction(-1, 2), Fraction(3, 2), Fraction(-3, 2)]]
-    assert got["loss"] == Fraction(3, 4 * 6) + Fraction(43, 24)
-    assert got["grad_filter"] == [Fraction(3, 2), Fraction(-1, 3), Fraction(-3, 2)]
-    assert shape_of(got["grad_input"]) == (2, 1, 5)
+    assert got["output"] == [[Fraction(-1, 2), Fraction(5, 2)],
+                             [Fraction(-1, 2), Fraction(-3, 2)]]
+    assert got["loss"] == (Fraction(1, 4) + Fraction(9, 4) + Fraction(9, 4) + Fraction(1, 4)) / 4
+    assert got["grad_output"] == [[Fraction(-1, 4), Fraction(3, 4)],
+                                  [Fraction(-3, 4), Fraction(-1, 4)]]
+    # dL/dK₁ = Σₙ Σᵢ dL/dZᵢ⁽ⁿ⁾·X₂ᵢ₋₁⁽ⁿ⁾ = (−1/4·2 + 3/4·3) + (−3/4·0 − 1/4·1)
+    assert got["grad_filter"] == [Fraction(3, 2), Fraction(-2), Fraction(-3, 2)]
+    assert got["grad_input"] == [[[Fraction(-1, 4), 0, 1, 0, Fraction(-3, 4), 0]],
+                                 [[Fraction(-3, 4), 0, Fraction(1, 2), 0, Fraction(1, 4), 0]]]
 
 
 def test_the_verifier_checks_a_batch_of_signals() -> None:
@@ -235,7 +239,7 @@ def test_the_verifier_checks_a_batch_of_signals() -> None:
     assert [check.key for check in checks] == ["output", "loss", "grad_filter", "grad_bias",
                                                "grad_input"]
     assert all(check.ok for check in checks)
-    assert checks[-1].entries == 2 * 5
+    assert checks[-1].entries == 2 * 6
 
 
 def test_training_a_batch_of_signals_uses_the_same_signals_each_step() -> None:
@@ -245,8 +249,7 @@ def test_training_a_batch_of_signals_uses_the_same_signals_each_step() -> None:
     trained = train(problem_from_data(data))
     first = trained.history[0]
     step_two = naive_signals({**SAMPLE, "filter": [str(v) for v in first[1:4]],
-                              "bias": str(first[4]), "stride": 1, "padding": 0,
-                              "dilation": 1})
+                              "bias": str(first[4]), "padding": 0, "dilation": 1})
     assert trained.history[1][0] == step_two["loss"]
     assert all(check.ok for check in verify(problem_from_data(data)))
 
@@ -260,9 +263,9 @@ def test_the_derivation_works_each_signal_in_one_index_then_the_sum() -> None:
     text = _text(SAMPLE)
     assert "a batch of 2 signals" in text
     assert "Forward pass (signal 2)" in text and "Sum over the batch" in text
-    assert "Z₃ = X₃×K₁ + X₄×K₂ + X₅×K₃ + B" in text  # one index, no row
+    assert "Z₂ = X₃×K₁ + X₄×K₂ + X₅×K₃ + B" in text  # one index, no row
     assert "∂L/∂K₁ = ∂L/∂K₁⁽¹⁾ + ∂L/∂K₁⁽²⁾" in text
-    assert "each squared error counts 1/6" in text
+    assert "each squared error counts 1/4" in text
 
 
 def test_an_entry_of_one_signal_is_selected_with_the_image_axis() -> None:
@@ -304,11 +307,11 @@ def test_check_marks_a_batch_of_signals_and_diagnoses_it(tmp_path: Path) -> None
 
 
 BAD = {
-    "target-signals": ({"target": [[0, 1, 2]]}, ("target", "[2][3]", "[1][3]", "signals")),
-    "target-rank": ({"target": [0, 1, 2]}, ("target", "2-D or a 3-D")),
-    "target-ragged": ({"target": [[0, 1, 2], [1]]}, ("target", "signal 2 has 1 entry")),
-    "grad-output-length": ({"grad_output": [[1, 2], [3, 4]]},
-                           ("grad_output", "[2][3]", "[2][2]")),
+    "target-signals": ({"target": [[0, 1]]}, ("target", "[2][2]", "[1][2]", "signals")),
+    "target-rank": ({"target": [0, 1]}, ("target", "2-D or a 3-D")),
+    "target-ragged": ({"target": [[0, 1], [1]]}, ("target", "signal 2 has 1 entry")),
+    "grad-output-length": ({"grad_output": [[1, 2, 3], [3, 4, 5]]},
+                           ("grad_output", "[2][2]", "[2][3]")),
     "signal-lengths": ({"input": [[[1, 2, 3, 4, 5]], [[1, 2, 3]]]},
                        ("input", "signal 2 is 1×3", "signal 1 is 1×5")),
     "channels": ({"input": [[[1, 2, 3], [4, 5, 6]]] * 2, "filter": [[1, 0]]},
@@ -341,8 +344,8 @@ def test_the_user_indices_of_a_batch_of_signals_drop_the_row_and_keep_the_image(
     from cnnstep.quantities import full_index, full_shape, user_index, user_shape
 
     layer = problem_from_data(SAMPLE).layer
-    wanted = {"grad_input": (2, 1, 5), "output": (2, 3),
-              "grad_output": (2, 3), "grad_filter": (3,), "loss": ()}
+    wanted = {"grad_input": (2, 1, 6), "output": (2, 2),
+              "grad_output": (2, 2), "grad_filter": (3,), "loss": ()}
     for key, shape in wanted.items():
         full = full_shape(key, layer)
         assert user_shape(key, np.zeros(full), layer.layout).shape == shape, key
