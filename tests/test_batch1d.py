@@ -353,3 +353,21 @@ def test_the_user_indices_of_a_batch_of_signals_drop_the_row_and_keep_the_image(
             mine = user_index(key, index, layer.layout)
             assert len(mine) == len(shape), (key, index)
             assert full_index(key, mine, full, layer.layout) == index, (key, index)
+
+
+def test_a_long_batch_of_signals_read_in_bulk_is_the_one_read_entry_by_entry(
+        tmp_path: Path) -> None:
+    from cnnstep.exact import Scaled
+    from cnnstep.problem import BULK_LEAST, load_problem
+
+    length = BULK_LEAST // 2 + 3
+    data = {"dimensions": 1, "filter": [1, 0, -1],
+            "input": [[[(i * 7 + n) % 5 - 2 for i in range(length)]] for n in range(2)],
+            "target": [[(i + n) % 3 for i in range(length - 2)] for n in range(2)]}
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(data))
+    bulk, plain = load_problem(path), problem_from_data(data)
+    assert isinstance(bulk.exact_input.given, Scaled)  # read straight from the text
+    assert bulk.layout == plain.layout and plain.batch == 2
+    for name in ("exact_input", "exact_target"):
+        assert (getattr(bulk, name).fractions == getattr(plain, name).fractions).all(), name
