@@ -688,22 +688,24 @@ _LEVELS = {
     },
     "output": {2: ("row", "entry"), 3: ("map", "row", "entry")},
     "batch": {3: ("image", "row", "entry"), 4: ("image", "map", "row", "entry")},
+    "batch1": {2: ("signal", "entry"), 3: ("signal", "map", "entry")},
     # a transposed convolution's filter, input channels first as PyTorch's
     "transposed": {2: ("row", "entry"), 4: ("channel", "filter", "row", "entry")},
     "transposed1": {1: ("entry",), 3: ("channel", "filter", "entry")},
     # 1-D layers: signals and kernels of one axis
-    "input1": {1: ("entry",), 2: ("channel", "entry")},
+    "input1": {1: ("entry",), 2: ("channel", "entry"), 3: ("signal", "channel", "entry")},
     "filter1": {1: ("entry",), 2: ("channel", "entry"), 3: ("filter", "channel", "entry")},
     "output1": {1: ("entry",), 2: ("map", "entry")},
 }
 _PLURAL = {"entry": "entries", "row": "rows", "channel": "channels", "filter": "filters",
-           "map": "maps", "image": "images", "slice": "slices"}
+           "map": "maps", "image": "images", "slice": "slices",
+           "signal": "signals"}
 _FORMS = {
     "input": {2: "[H][W]", 3: "[C][H][W]", 4: "[N][C][H][W]"},
     "filter": {2: "[kh][kw]", 3: "[C][kh][kw]", 4: "[F][C][kh][kw]"},
     "transposed": {2: "[kh][kw]", 4: "[C][F][kh][kw]"},
     "transposed1": {1: "[k]", 3: "[C][F][k]"},
-    "input1": {1: "[L]", 2: "[C][L]"},
+    "input1": {1: "[L]", 2: "[C][L]", 3: "[N][C][L]"},
     "filter1": {1: "[k]", 2: "[C][k]", 3: "[F][C][k]"},
 }
 
@@ -835,7 +837,7 @@ def _dimensions(data: Mapping[str, Any]) -> int:
 
 #: how the user's arrays are written in each number of dimensions, for messages
 _DIM_FORMS = {
-    1: ("[L] or [C][L]", "[k], [C][k] or [F][C][k]"),
+    1: ("[L], [C][L] or [N][C][L]", "[k], [C][k] or [F][C][k]"),
     2: ("[H][W] or [C][H][W]", "[kh][kw], [C][kh][kw] or [F][C][kh][kw]"),
     3: ("[D][H][W] or [C][D][H][W]", "[kd][kh][kw], [C][kd][kh][kw] or [F][C][kd][kh][kw]"),
 }
@@ -844,7 +846,8 @@ _DIM_FORMS = {
 def check_ranks(data: Mapping[str, Any], dims: int, input_ranks: tuple[int, ...],
                 filter_ranks: tuple[int, ...]) -> None:
     """Refuse an input or filter whose rank does not fit ``dimensions``, naming the
-    key: a batch axis is not read yet, and a given ``dimensions`` must match."""
+    key: a batch axis is not read yet where the largest rank is one image's, and a given
+    ``dimensions`` must match."""
     keys = [("input", input_ranks, 0)]
     if _has_filter(data):
         keys.append((_filter_key(data), filter_ranks, 1))
@@ -855,7 +858,7 @@ def check_ranks(data: Mapping[str, Any], dims: int, input_ranks: tuple[int, ...]
         rank = _rank(value, key)
         if rank in ranks or not rank:
             continue
-        if which == 0 and rank == max(ranks) + 1:
+        if which == 0 and rank == max(ranks) + 1 == dims + 2:
             raise ProblemError(
                 f"input: a {rank}-D input would be a batch [N]… of {dims}-D images, which "
                 f"is not supported yet; give {_DIM_FORMS[dims][0]}")
@@ -1385,14 +1388,15 @@ def problem_from_data(data: Any) -> Problem:
     if dims == 3:
         raise ProblemError(VOLUME_ONLY)
     if "dimensions" in data:
-        check_ranks(data, dims, *((1, 2), (1, 2, 3)) if dims == 1 else ((2, 3, 4), (2, 3, 4)))
+        check_ranks(data, dims, *((1, 2, 3), (1, 2, 3)) if dims == 1 else ((2, 3, 4), (2, 3, 4)))
     kinds = ("input1", "filter1") if dims == 1 else ("input", "filter")
-    ranks = ((1, 2), (1, 2, 3)) if dims == 1 else ((2, 3, 4), (2, 3, 4))
+    ranks = ((1, 2, 3), (1, 2, 3)) if dims == 1 else ((2, 3, 4), (2, 3, 4))
     image, input_rank = _read_array(data["input"], "input", kinds[0], ranks[0])
     if dims == 1:  # a signal is held as one row: [L] as [1][L], [C][L] as [C][1][L]
         image, input_rank = image.reshape((*image.shape[:-1], 1, image.shape[-1])), input_rank + 1
-    # a batch [N][C][H][W]: N images through the same layer
-    images = image.shape[0] if dims == 2 and input_rank == 4 else 0
+    # a batch [N][C][H][W] (in 1-D [N][C][L], held as [N][C][1][L]): N images through
+    # the same layer
+    images = image.shape[0] if input_rank == 4 else 0
     one_image = image.shape[1:] if images else image.shape
     rank = 3 if images else input_rank
     if _has_filter(data):
@@ -1631,21 +1635,31 @@ def _batch_shaped(
     what: str = "the output's",
 ) -> ExactArray | None:
     """A target or grad_output of a batch: the last stage's shape with the image axis
-    first, ``[N][oh][ow]`` for one filter given without its axis, else ``[N][F][oh][ow]``."""
+    first, ``[N][oh][ow]`` for one filter given without its axis, else ``[N][F][oh][ow]``;
+    in 1-D ``[N][L_out]`` or ``[N][F][L_out]``, held as ``[N][F][1][L_out]``."""
     if key not in data:
         return None
     images = layout.batch
+    one_row = layout.one_row
     full = (images, *shape)
     ranks = (3, 4) if shape[0] == 1 else (4,)
-    array, rank = _read_array(data[key], key, "batch", ranks)
+    array, rank = _read_array(data[key], key, "batch1" if one_row else "batch",
+                              tuple(r - one_row for r in ranks))
+    if one_row:  # a signal's entries as one row
+        array, rank = array.reshape((*array.shape[:-1], 1, array.shape[-1])), rank + 1
     if rank == 3:
         array = array.reshape((array.shape[0], 1, *array.shape[1:]))
     if array.shape != full:
-        given = array.shape if rank == 4 else (array.shape[0], *array.shape[2:])
-        wanted = full if layout.output_rank == 3 else (images, *shape[1:])
+        given: tuple[int, ...] = array.shape if rank == 4 else (array.shape[0],
+                                                                 *array.shape[2:])
+        wanted: tuple[int, ...] = (full if layout.output_rank == 3 - one_row
+                                   else (images, *shape[1:]))
+        if one_row:
+            given, wanted = given[:-2] + given[-1:], wanted[:-2] + wanted[-1:]
         raise ProblemError(
             f"{key}: expected {what} shape {_brackets(wanted)} (a batch of {images} "
-            f"image{'s' * (images != 1)}), got {_brackets(given)}"
+            f"{'signal' if one_row else 'image'}{'s' * (images != 1)}), got "
+            f"{_brackets(given)}"
         )
     return array
 

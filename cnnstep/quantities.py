@@ -386,31 +386,38 @@ def user_shape(key: str, array: Array, layout: Layout) -> Array:
     layer's arrays without the row of length one they are held in); a batch keeps its
     image axis first."""
     if per_image(key, layout):
-        rank = _image_rank(key, layout)
-        return array.reshape((array.shape[0], *array.shape[len(array.shape) - rank:]))
-    rank = user_rank(key, layout)
-    shape = array.shape
-    if layout.one_row and _spatial(key):
-        shape = (*shape[:-2], shape[-1])
-    return array.reshape(shape[len(shape) - rank:])
+        return array.reshape((array.shape[0], *_users(key, array.shape[1:], layout)))
+    return array.reshape(_users(key, array.shape, layout))
+
+
+def _users(key: str, full: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
+    """One image's full-layout shape or index as the user writes it: the axes they
+    leave out dropped, and a 1-D layer's row with them."""
+    if layout.one_row and _spatial(key) and len(full) >= 2:
+        full = (*full[:-2], full[-1])
+    return full[len(full) - _image_rank(key, layout):]
 
 
 def user_index(key: str, index: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
     """A full-layout index as the user would write it for ``key``."""
     if per_image(key, layout):
-        return (index[0], *index[len(index) - _image_rank(key, layout):])
-    if layout.one_row and _spatial(key) and len(index) >= 2:
-        index = (*index[:-2], index[-1])
-    return index[len(index) - user_rank(key, layout):]
+        return (index[0], *_users(key, index[1:], layout))
+    return _users(key, index, layout)
 
 
 def full_index(key: str, index: tuple[int, ...], full: tuple[int, ...],
                layout: Layout) -> tuple[int, ...]:
     """The full-layout index of an entry the user wrote as ``index`` (the inverse of
-    :func:`user_index`): the axes the user leaves out are 0; a batch keeps its image
-    axis first."""
+    :func:`user_index`): the axes the user leaves out are 0, a 1-D layer's row with
+    them; a batch keeps its image axis first."""
     if per_image(key, layout):
-        return (index[0], *(0,) * (len(full) - len(index)), *index[1:])
+        return (index[0], *_full(key, index[1:], full[1:], layout))
+    return _full(key, index, full, layout)
+
+
+def _full(key: str, index: tuple[int, ...], full: tuple[int, ...],
+          layout: Layout) -> tuple[int, ...]:
+    """One image's full-layout index of an entry the user wrote as ``index``."""
     if layout.one_row and _spatial(key) and index:
         index = (*index[:-1], 0, index[-1])
     return (0,) * (len(full) - len(index)) + index

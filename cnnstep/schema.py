@@ -98,7 +98,7 @@ def schema() -> dict[str, Any]:
     properties: dict[str, Any] = {
         "input": {"description": "the image X: [H][W] or [C][H][W] ([L] or [C][L] in 1-D, "
                                  "[D][H][W] or [C][D][H][W] in 3-D); a batch of N images "
-                                 "[N][C][H][W]",
+                                 "[N][C][H][W] (of N signals [N][C][L] in 1-D)",
                   "anyOf": [_array((1, 2, 3, 4)), _shape((1, 2, 3))]},
         "filter": {"description": "the kernel K: [kh][kw], [C][kh][kw] or [F][C][kh][kw] "
                                   "(one axis fewer in 1-D, one more in 3-D)",
@@ -212,8 +212,8 @@ def schema() -> dict[str, Any]:
                       {"anyOf": [{"not": {"required": ["dimensions"]}},
                                  {"properties": {"dimensions": {"const": 2}}}]}),
                "then": {"properties": {
-                   # a batch of 2-D images adds a leading image axis
-                   "input": {"anyOf": [_array((dims, dims + 1, dims + 2) if dims == 2
+                   # a batch of 1-D signals or 2-D images adds a leading image axis
+                   "input": {"anyOf": [_array((dims, dims + 1, dims + 2) if dims < 3
                                               else (dims, dims + 1)),
                                        _shape((dims, dims + 1) if dims == 1 else (2, 3))]},
                    "filter": {"anyOf": [_array((dims, dims + 1, dims + 2)),

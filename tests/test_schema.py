@@ -48,6 +48,8 @@ BASE: dict[str, Any] = {"input": [[1, 2], [3, 4]], "filter": [[1]]}
     {**BASE, "pool": {"type": "max"}},
     {**BASE, "notation": {"index_base": 2}},
     {**BASE, "loss": "mse"},
+    {"dimensions": 1, "input": [[[[1, 2]]]], "filter": [1]},  # a batch is [N][C][L]
+    {"dimensions": 3, "input": [[[[[1]]]]], "filter": [[[1]]]},  # no batch of volumes
 ])
 def test_the_schema_and_the_loader_both_refuse(problem: dict[str, Any]) -> None:
     assert not VALIDATOR.is_valid(problem)

@@ -277,14 +277,18 @@ def signal_problems(draw: Any) -> dict[str, Any]:
     return _stringified(data)
 
 
-def _conv1d(torch: Any, data: dict[str, Any]) -> dict[str, Any]:
+def _conv1d(torch: Any, data: dict[str, Any], batch: bool = False) -> dict[str, Any]:
+    """PyTorch's conv1d on [1, C, L], or on the [N, C, L] of a ``batch`` of signals."""
     functional = torch.nn.functional
+
+    def lead(values: Any) -> Any:
+        return values if batch else [values]
 
     def tensor(values: Any) -> Any:
         return torch.tensor(oracle.floats(oracle.fr(values)),
                             dtype=torch.float64).requires_grad_()
 
-    x, k = tensor([data["input"]]), tensor(data["filter"])
+    x, k = tensor(lead(data["input"])), tensor(data["filter"])
     b = tensor(data["bias"]) if "bias" in data else None
     span = data["dilation"] * (len(data["filter"][0][0]) - 1) + 1
     form = data["padding"]
@@ -294,8 +298,9 @@ def _conv1d(torch: Any, data: dict[str, Any]) -> dict[str, Any]:
     z = functional.conv1d(functional.pad(x, (before, after)), kernel, b,
                           stride=data["stride"], dilation=data["dilation"],
                           groups=data["groups"])
-    z.backward(tensor([data["grad_output"]]).detach())
-    out = {"output": z[0], "grad_filter": k.grad, "grad_input": x.grad[0]}
+    z.backward(tensor(lead(data["grad_output"])).detach())
+    out = {"output": z if batch else z[0], "grad_filter": k.grad,
+           "grad_input": x.grad if batch else x.grad[0]}
     if b is not None:
         out["grad_bias"] = b.grad
     return {key: value.detach().tolist() for key, value in out.items()}
@@ -312,6 +317,38 @@ def test_signal_variants_match_torch_conv1d(data: dict[str, Any]) -> None:
     want = _conv1d(torch, data)
     for key, value in want.items():
         oracle.assert_close(got[key], value, key)
+
+
+@st.composite
+def signal_batches(draw: Any) -> dict[str, Any]:
+    """Two or three signals [N][C][L] through one drawn 1-D layer, each with its own
+    dL/dZ."""
+    data = draw(signal_problems())
+    signals = draw(st.integers(2, 3))
+    shapes = (oracle.shape_of(oracle.fr(data["input"])),
+              oracle.shape_of(oracle.fr(data["grad_output"])))
+    return dict(data, **{key: [data[key]] + [
+        _stringified(_grid(draw, DYADIC, shape)) for _ in range(signals - 1)]
+        for key, shape in zip(("input", "grad_output"), shapes, strict=True)})
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
+@settings(PROPERTY, max_examples=15)
+@given(signal_batches())
+def test_batches_of_signal_variants_match_torch_conv1d(data: dict[str, Any]) -> None:
+    import torch
+
+    problem = problem_from_data(data)
+    got = engine_result(problem)
+    want = _conv1d(torch, data, batch=True)
+    for key, value in want.items():
+        oracle.assert_close(got[key], value, key)
+    assert all(check.ok for check in verify(problem))
+    scaled, full = scaled_result(problem), result(solve(problem))
+    assert scaled is not None and set(scaled) == set(full)
+    for key, exact in scaled.items():
+        assert (exact if isinstance(exact, Fraction) else exact.fractions.tolist()) == full[key]
 
 
 # --------------------------------------------------------------------------

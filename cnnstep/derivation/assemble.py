@@ -202,7 +202,8 @@ def derive_lazily(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     if solution.images:  # a batch: each image's steps, then the sum, built whole
         whole = batch.derive_batch(solution, derive, selected_plan, trim, max_terms=max_terms,
                                    selection=selection, detail=detail,
-                                   title=batch.batch_title(title(layer), p.batch))
+                                   title=batch.batch_title(title(layer), p.batch,
+                                                           layer.layout))
         return replace(whole, steps=()), iter(whole.steps)
     plan = selected_plan(solution, selection, max_terms, detail)
     builder = NumericBuilder(solution, plan)

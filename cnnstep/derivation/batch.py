@@ -52,9 +52,14 @@ SUM_STEP = "batch"
 Derive = Callable[..., Derivation]
 
 
+def item(layout: Layout) -> str:
+    """What one member of a batch is called: a ``signal`` in 1-D, else an ``image``."""
+    return "signal" if layout.one_row else "image"
+
+
 def image_name(n: int, problem: Problem) -> str:
-    """"image 1": an image numbered from the notation's base."""
-    return f"image {n + problem.notation.index_base}"
+    """"image 1" ("signal 1" in 1-D): an image numbered from the notation's base."""
+    return f"{item(problem.layout)} {n + problem.notation.index_base}"
 
 
 def marked(step: Step, n: int, layout: Layout) -> Step:
@@ -161,9 +166,10 @@ def sum_step(b: NumericBuilder, solution: Solution) -> Step:
     """L, ∂L/∂K and ∂L/∂B of the batch: each image's contribution, then the sum."""
     images = solution.images
     count = len(images)
+    name = item(solution.problem.layout)
     blocks: list[Block] = b.explain(Text((
-        f"The {count} images of the batch pass through the same filter and bias, so the "
-        "loss and the gradients of the weights add up over the batch: each image's "
+        f"The {count} {name}s of the batch pass through the same filter and bias, so the "
+        f"loss and the gradients of the weights add up over the batch: each {name}'s "
         "contribution, then their sum.",)))
     if solution.loss is not None and b.plan.shows("loss"):
         parts = [image.loss for image in images]
@@ -260,7 +266,8 @@ def derive_batch(solution: Solution, derive: Derive, plan_of: Callable[..., Plan
                    shortened=any(d.shortened for d in made))
 
 
-def batch_title(title: str, images: int) -> str:
-    """The derivation's title with its batch: "…, a batch of 2 images"."""
-    return f"{title}, a batch of {images} images"
+def batch_title(title: str, images: int, layout: Layout) -> str:
+    """The derivation's title with its batch: "…, a batch of 2 images" (of signals
+    in 1-D)."""
+    return f"{title}, a batch of {images} {item(layout)}s"
 

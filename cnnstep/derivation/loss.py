@@ -45,17 +45,18 @@ def constant(b: Builder, loss: LossName, ratio: tuple[int, int]) -> tuple[Expr, 
     return () if ratio == (1, 1) else (b.num(Fraction(ratio[0])),)
 
 
-def batch_share(loss: LossName, entries: int, images: int) -> list[Text]:
-    """For one image of a batch: its part of the batch's loss, which adds up over the
-    images; the mean is over the entries of every image, as PyTorch's ``reduction="mean"``."""
+def batch_share(loss: LossName, entries: int, images: int, name: str = "image") -> list[Text]:
+    """For one image of a batch (``name``: a signal in 1-D): its part of the batch's loss,
+    which adds up over the images; the mean is over the entries of every image, as
+    PyTorch's ``reduction="mean"``."""
     if images <= 1:
         return []
     if loss == "mse":
-        return [Text((f"This is this image's share of the batch's loss: the mean is over "
+        return [Text((f"This is this {name}'s share of the batch's loss: the mean is over "
                       f"all {images}·{entries} = {images * entries} entries of the "
-                      f"{images} images, so each squared error counts 1/{images * entries}.",))]
-    return [Text(("This is this image's part of the batch's loss, which adds the parts of "
-                  f"all {images} images.",))]
+                      f"{images} {name}s, so each squared error counts 1/{images * entries}.",))]
+    return [Text((f"This is this {name}'s part of the batch's loss, which adds the parts of "
+                  f"all {images} {name}s.",))]
 
 
 def step(b: NumericBuilder) -> Step:
@@ -95,7 +96,8 @@ def step(b: NumericBuilder) -> Step:
     blocks: list[Block] = [
         *b.explain(Text((f"The loss is {DESCRIPTIONS[p.loss]} {n} entries of ", Whole(role),
                          " against the target ", Whole("target"), "."))),
-        *b.explain(*batch_share(p.loss, n, p.loss_images)),
+        *b.explain(*batch_share(p.loss, n, p.loss_images,
+                                 "signal" if p.layout.one_row else "image")),
         Equation(b.sym("loss"), tuple(forms), s.loss, ("loss", ()),
                  approximate=b.approximate("loss")),
     ]
