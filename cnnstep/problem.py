@@ -1228,12 +1228,7 @@ def _pool(value: Any, input_size: tuple[int, int], source: str, dims: int = 2) -
     for key in value:
         if key not in POOL_KEYS:
             raise ProblemError(_unknown(f"pool.{key}", key, list(POOL_KEYS)))
-    kind = value.get("type")
-    if isinstance(kind, str) and not isinstance(kind, NumberText):
-        kind = POOL_ALIASES.get(kind, kind)
-    if kind not in POOLS or isinstance(kind, NumberText):
-        names = ", ".join(f'"{name}"' for name in (*POOLS, *POOL_ALIASES))
-        raise ProblemError(f"pool.type: unknown pooling {_show(kind)}; expected one of {names}")
+    kind = _pool_kind(value.get("type"))
     if "size" not in value:
         raise ProblemError("pool.size: missing; give the window as k or [kh, kw]")
     size = _axes(value["size"], "pool.size", 1, dims, 1)
@@ -1276,6 +1271,16 @@ def _pool(value: Any, input_size: tuple[int, int], source: str, dims: int = 2) -
             f"padding (its dilated taps skip the {source} {_extent(input_size, dims)}); "
             "change pool.dilation or pool.padding")
     return pool
+
+
+def _pool_kind(kind: Any) -> str:
+    """``pool.type``, checked: max, mean or min (``"avg"`` is mean)."""
+    if isinstance(kind, str) and not isinstance(kind, NumberText):
+        kind = POOL_ALIASES.get(kind, kind)
+    if kind not in POOLS or isinstance(kind, NumberText):
+        names = ", ".join(f'"{name}"' for name in (*POOLS, *POOL_ALIASES))
+        raise ProblemError(f"pool.type: unknown pooling {_show(kind)}; expected one of {names}")
+    return str(kind)
 
 
 def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -2017,12 +2022,7 @@ def _volume_pool(value: Any, input_size: Triple) -> VolumePool:
         if key not in VOLUME_POOL_KEYS:
             raise ProblemError(f"pool.{key}: a 3-D pool takes "
                                f"{', '.join(VOLUME_POOL_KEYS)}; leave {key} out")
-    kind = value.get("type")
-    if isinstance(kind, str) and not isinstance(kind, NumberText):
-        kind = POOL_ALIASES.get(kind, kind)
-    if kind not in POOLS or isinstance(kind, NumberText):
-        names = ", ".join(f'"{name}"' for name in (*POOLS, *POOL_ALIASES))
-        raise ProblemError(f"pool.type: unknown pooling {_show(kind)}; expected one of {names}")
+    kind = _pool_kind(value.get("type"))
     if "size" not in value:
         raise ProblemError("pool.size: missing; give the window as k or [kd, kh, kw]")
     size = _triple(value["size"], "pool.size", 1)

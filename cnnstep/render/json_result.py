@@ -16,6 +16,8 @@ from cnnstep.result import check_range
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
+    from cnnstep.check.marking import Marked
+    from cnnstep.check.volume import VolumeReport
     from cnnstep.derivation import Derivation
 
 
@@ -55,6 +57,27 @@ def points(value: Fraction) -> Fraction | str:
     return value if terminates(value) else str(value)
 
 
+def score_json(report: Report | VolumeReport) -> dict[str, Any]:
+    """A report's score: its counts of entries and its points."""
+    return {"right": report.right, "answered": report.answered, "total": report.total,
+            "points": points(report.points), "max_points": points(report.max_points)}
+
+
+def marked_json(q: Marked) -> dict[str, Any]:
+    """One marked quantity: its counts, its points, its wrong entries, the indices of
+    the entries not answered, and its diagnosis."""
+    return {
+        "correct": q.correct,
+        "right": q.right, "answered": q.answered, "total": q.total,
+        "points": points(q.points), "max_points": points(q.max_points),
+        "mismatches": [{"index": list(m.index), "expected": m.expected,
+                        "given": m.given.value} for m in q.mismatches],
+        "unanswered": [list(e.index) for e in q.entries if e.given is None],
+        "diagnosis": ({"code": q.diagnosis.code, "message": q.diagnosis.message}
+                      if q.diagnosis else None),
+    }
+
+
 def as_json(report: Report) -> dict[str, Any]:
     """A marked hand calculation as a JSON object (numbers as Fractions).
 
@@ -64,20 +87,8 @@ def as_json(report: Report) -> dict[str, Any]:
     """
     return {
         "correct": report.correct,
-        "score": {"right": report.right, "answered": report.answered, "total": report.total,
-                  "points": points(report.points), "max_points": points(report.max_points)},
-        "quantities": {
-            q.key: {
-                "correct": q.correct,
-                "right": q.right, "answered": q.answered, "total": q.total,
-                "points": points(q.points), "max_points": points(q.max_points),
-                "mismatches": [{"index": list(m.index), "expected": m.expected,
-                                "given": m.given.value} for m in q.mismatches],
-                "unanswered": [list(e.index) for e in q.entries if e.given is None],
-                "diagnosis": ({"code": q.diagnosis.code, "message": q.diagnosis.message}
-                              if q.diagnosis else None),
-            } for q in report.quantities
-        },
+        "score": score_json(report),
+        "quantities": {q.key: marked_json(q) for q in report.quantities},
         "questions": [
             {"question": s.question.text, "right": s.right, "answered": s.answered,
              "total": s.total, "points": points(s.points), "max_points": points(s.max_points)}

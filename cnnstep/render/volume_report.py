@@ -17,7 +17,7 @@ from rich.text import Text as RichText
 
 from cnnstep.numbers import display
 from cnnstep.render import TEXT_WIDTH, prose
-from cnnstep.render.json_result import dumps_value, points
+from cnnstep.render.json_result import dumps_value, marked_json, points, score_json
 
 if TYPE_CHECKING:
     from cnnstep.check.answers import Given
@@ -110,20 +110,8 @@ def as_json(report: VolumeReport) -> dict[str, Any]:
     per quantity."""
     return {
         "correct": report.correct,
-        "score": {"right": report.right, "answered": report.answered, "total": report.total,
-                  "points": points(report.points), "max_points": points(report.max_points)},
-        "quantities": {
-            q.key: {
-                "correct": q.correct,
-                "right": q.right, "answered": q.answered, "total": q.total,
-                "points": points(q.points), "max_points": points(q.max_points),
-                "mismatches": [{"index": list(m.index), "expected": m.expected,
-                                "given": m.given.value} for m in q.mismatches],
-                "unanswered": [list(e.index) for e in q.entries if e.given is None],
-                "diagnosis": ({"code": q.diagnosis.code, "message": q.diagnosis.message}
-                              if q.diagnosis else None),
-            } for q in report.quantities
-        },
+        "score": score_json(report),
+        "quantities": {q.key: marked_json(q) for q in report.quantities},
         "questions": [
             {"question": q.key, "right": q.right, "answered": q.answered, "total": q.total,
              "points": points(q.points), "max_points": points(q.max_points)}
