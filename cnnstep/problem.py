@@ -1145,8 +1145,10 @@ def _transposed(data: Mapping[str, Any], image: tuple[int, ...], input_rank: int
                 f"output_padding: {extra[axis]} extra {what} must be smaller than the stride "
                 f"({stride[axis]}) or the dilation ({dilation[axis]}), as PyTorch requires")
     one_row = dims == 1
+    bias = data.get("bias")
     layout = Layout(input_rank - one_row, filter_rank - one_row,
-                    not isinstance(data.get("bias"), list), dimensions=dims)
+                    not isinstance(bias, list)
+                    and not (bias == "symbolic" and kernel[1] * groups > 1), dimensions=dims)
     notation = _notation(data["notation"]) if "notation" in data else Notation()
     activation = _activation(data["activation"]) if "activation" in data else None
     out = geometry.transposed_sizes((image[1], image[2]), (kh, kw), stride, padding,

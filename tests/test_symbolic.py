@@ -661,8 +661,6 @@ def test_cli_symbolic_json_on_numeric_samples(sample: Path) -> None:
         pytest.skip("--symbolic is refused for training steps (test_steps.py)")
     if sample.stem.startswith("batch-"):
         pytest.skip("--symbolic is refused for a batch of images (test_batch.py)")
-    if data.get("layer") == "conv_transpose":
-        pytest.skip("--symbolic is refused for conv_transpose (test_conv_transpose.py)")
     with_symbolic = invoke("solve", sample, "--symbolic", "--format", "json")
     plain = invoke("solve", sample, "--format", "json")
     assert with_symbolic.returncode == 0, with_symbolic.stderr
