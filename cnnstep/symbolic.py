@@ -51,6 +51,7 @@ from cnnstep.derivation import (
     transposed,
 )
 from cnnstep.derivation import shapes as shapes_step
+from cnnstep.derivation.batch import batch_title
 from cnnstep.derivation.builder import Builder, Detail, Index, Plan, sums
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.derivation.words import group_words
@@ -64,15 +65,15 @@ from cnnstep.quantities import (
     result_name,
     user_shape,
 )
+from cnnstep.symbolic_batch import batch_formulas, batch_steps, one_image
 
 
-def refuse_unsupported(layer: Layer) -> None:
-    """The symbolic derivation works out the layer of one image (in 1-D and 2-D; 3-D
-    never reaches it): a batch is refused."""
-    if layer.layout.batch:
-        raise ProblemError("input: --symbolic works out one image; a batch [N][C][H][W] "
-                           "has the same formulas for each image: solve without --symbolic, "
-                           "or give one image [C][H][W]")
+def refuse_unsupported(layer: Layer, only: Iterable[str] = ()) -> None:
+    """The symbolic derivation works out a 1-D or 2-D layer (3-D never reaches it); a
+    batch's formulas are worked out whole, without a selection."""
+    if layer.layout.batch and tuple(only):
+        raise ProblemError("only: --symbolic works out a batch's formulas whole; leave out "
+                           "--only, or give one image [C][H][W]")
 
 
 def convolution(layer: Layer) -> Layer:
@@ -639,11 +640,13 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     formulas stop at dL/dZ, the upstream gradient of the convolution. A
     quantity asked whole is shown with the layer's symbols.
     """
-    refuse_unsupported(layer)
     only = tuple(only)
+    refuse_unsupported(layer, only)
     if not only:
         budget.check_derivation(layer, max_terms, max_work, format=None)
     layer = convolution(layer)
+    if layer.layout.batch:
+        return derive_batch(layer, max_terms, detail)
     available = [result_name(q.key, layer) for q in formulas(layer)]
     selection = Selection.parse(only, layer, available, SYMBOLIC_STEPS) if only else None
     full: frozenset[str] | None = None
@@ -669,9 +672,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
             block for block in step.blocks if isinstance(block, Equation) and block.entry))
             for step in steps]
     return Derivation(
-        title=("Symbolic derivation: one "
-               + ("1-D " if layer.layout.one_row else "")
-               + ("transposed convolution" if layer.transposed else "convolution") + " layer"),
+        title=derivation_title(layer),
         notation=layer.notation,
         compact=layer.compact,
         steps=tuple(step for step in steps if step.blocks),
@@ -684,6 +685,48 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     )
 
 
+def derive_batch(layer: Layer, max_terms: int, detail: Detail) -> Derivation:
+    """The symbolic derivation of a batch (:mod:`cnnstep.symbolic_batch`): the term
+    budget is shared by the images."""
+    images = layer.layout.batch
+    one = one_image(layer)
+    plan = Plan(max_terms // images if max_terms > 0 else 0,
+                detail="full" if detail == "answers" else detail)
+    builder = builder_for(one, plan, answers=detail == "answers")
+    per = {result_name(q.key, one): q.forms * q.terms(one) for q in formulas(one)
+           if q.terms is not None}
+    shortened = plan.share(per, {key: len(builder.entries(key)) for key in per})
+
+    def steps() -> dict[str, Step]:
+        return {"shapes": builder.shapes(), "symbols": builder.symbols(),
+                "forward": builder.forward(), "grad_input": builder.grad_input()}
+
+    made = batch_steps(builder, builder.formula, steps, layer)
+    if detail == "answers":
+        made = [Step(step.key, step.title, tuple(
+            Equation(block.lhs, block.forms[-1:], block.value, block.entry)
+            for block in step.blocks if isinstance(block, Equation) and block.entry))
+            for step in made]
+    return Derivation(
+        title=batch_title(derivation_title(layer), images),
+        notation=layer.notation,
+        compact=layer.compact,
+        steps=tuple(step for step in made if step.blocks),
+        largest_index=max(images, *layer.input_shape, *layer.filter_shape,
+                          *layer.output_size) - 1 + layer.notation.index_base,
+        shortened=shortened,
+        one_channel=layer.channels == 1,
+        one_filter=layer.filters == 1,
+        one_row=layer.layout.one_row,
+    )
+
+
+def derivation_title(layer: Layer) -> str:
+    return ("Symbolic derivation: one "
+            + ("1-D " if layer.layout.one_row else "")
+            + ("transposed convolution" if layer.transposed else "convolution") + " layer")
+
+
 def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, Any]:
     """The result's ``symbolic`` key: every entry as a string in SymPy syntax.
 
@@ -694,19 +737,22 @@ def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, A
     Refused before any work over ``max_work`` operations
     (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
-    refuse_unsupported(layer)
     budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
     conv = convolution(layer)
-    builder = builder_for(conv, Plan(0, None))
+    one = one_image(conv)
+    builder = builder_for(one, Plan(0, None))
     printer = SympyPrinter(conv.compact, one_row=conv.layout.one_row)
     out: dict[str, Any] = {}
     for q in formulas(conv):
-        shape = full_shape(q.key, conv)
-        strings = np.empty(shape, dtype=object)
-        for e in np.ndindex(*shape):
-            strings[e] = printer.doprint(builder.formula(q.key, e))
+        shape = full_shape(q.key, one)
+        nodes = (batch_formulas(q.key, conv, builder.formula, shape) if conv.layout.batch
+                 else None)
+        strings = np.empty(shape if nodes is None else nodes.shape, dtype=object)
+        for e in np.ndindex(*strings.shape):
+            strings[e] = printer.doprint(builder.formula(q.key, e) if nodes is None
+                                         else nodes[e])
         shaped = user_shape(q.key, strings, conv.layout)
         out[result_name(q.key, layer)] = shaped.item() if shaped.ndim == 0 else shaped.tolist()
     return out
@@ -720,8 +766,8 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     the two together)."""
     from cnnstep.derivation import derive
 
-    refuse_unsupported(solution.problem.layer)
     only = tuple(only)
+    refuse_unsupported(solution.problem.layer, only)
     if not only:
         budget.check_derivation(solution.problem, max_terms, max_work, format=None,
                                 symbolic=True, solved=True)
