@@ -1314,7 +1314,10 @@ def _shape(value: Any, key: str, ranks: tuple[int, ...], dims: int = 2) -> tuple
         )
     shape = value["shape"]
     if not isinstance(shape, list) or len(shape) not in ranks:
-        raise ProblemError(f"{key}.shape: expected a list {wanted}, got {_show(shape)}")
+        batch = (key == "input" and dims == 2 and isinstance(shape, list)
+                 and len(shape) == 4)
+        raise ProblemError(f"{key}.shape: expected a list {wanted}, got {_show(shape)}"
+                           + ("; a batch [N][C][H][W] is given with numbers" if batch else ""))
     sizes = []
     for i, size in enumerate(shape):
         where = f"{key}.shape[{i}]"

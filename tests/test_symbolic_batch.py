@@ -173,3 +173,10 @@ def test_a_brief_batch_derivation_works_one_entry_of_each() -> None:
 def test_a_selection_of_a_batch_is_one_line() -> None:
     assert_one_line_error(invoke("solve", "--sample", "batch-2-images", "--symbolic",
                                  "--only", "grad_filter"), "only", "--symbolic", "batch")
+
+
+def test_a_batch_given_by_shapes_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text('{"input": {"shape": [2, 1, 3, 3]}, "filter": {"shape": [2, 2]}}')
+    assert_one_line_error(invoke("solve", path, "--symbolic"), "input.shape",
+                          "batch [N][C][H][W] is given with numbers")
