@@ -1149,8 +1149,10 @@ def _transposed(data: Mapping[str, Any], image: tuple[int, ...], input_rank: int
                 f"output_padding: {extra[axis]} extra {what} must be smaller than the stride "
                 f"({stride[axis]}) or the dilation ({dilation[axis]}), as PyTorch requires")
     one_row = dims == 1
+    bias = data.get("bias")
     layout = Layout(input_rank - one_row, filter_rank - one_row,
-                    not isinstance(data.get("bias"), list), dimensions=dims)
+                    not isinstance(bias, list)
+                    and not (bias == "symbolic" and kernel[1] * groups > 1), dimensions=dims)
     notation = _notation(data["notation"]) if "notation" in data else Notation()
     activation = _activation(data["activation"]) if "activation" in data else None
     out = geometry.transposed_sizes((image[1], image[2]), (kh, kw), stride, padding,
@@ -1321,7 +1323,10 @@ def _shape(value: Any, key: str, ranks: tuple[int, ...], dims: int = 2) -> tuple
         )
     shape = value["shape"]
     if not isinstance(shape, list) or len(shape) not in ranks:
-        raise ProblemError(f"{key}.shape: expected a list {wanted}, got {_show(shape)}")
+        batch = (key == "input" and dims == 2 and isinstance(shape, list)
+                 and len(shape) == 4)
+        raise ProblemError(f"{key}.shape: expected a list {wanted}, got {_show(shape)}"
+                           + ("; a batch [N][C][H][W] is given with numbers" if batch else ""))
     sizes = []
     for i, size in enumerate(shape):
         where = f"{key}.shape[{i}]"

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -48,9 +48,12 @@ from cnnstep.derivation import (
     Sym,
     Text,
     Whole,
+    transposed,
 )
 from cnnstep.derivation import shapes as shapes_step
+from cnnstep.derivation.batch import batch_title
 from cnnstep.derivation.builder import Builder, Detail, Index, Plan, sums
+from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.derivation.words import group_words
 from cnnstep.engine import Solution
 from cnnstep.problem import Array, Layer, ProblemError
@@ -62,18 +65,15 @@ from cnnstep.quantities import (
     result_name,
     user_shape,
 )
+from cnnstep.symbolic_batch import batch_formulas, batch_steps, one_image
 
 
-def refuse_unsupported(layer: Layer) -> None:
-    """The symbolic derivation works out the ordinary convolution of one image (in 1-D
-    and 2-D; 3-D never reaches it): a transposed convolution and a batch are refused."""
-    if layer.transposed:
-        raise ProblemError("layer: --symbolic works out the ordinary convolution only; "
-                           "solve conv_transpose without --symbolic")
-    if layer.layout.batch:
-        raise ProblemError("input: --symbolic works out one image; a batch [N][C][H][W] "
-                           "has the same formulas for each image: solve without --symbolic, "
-                           "or give one image [C][H][W]")
+def refuse_unsupported(layer: Layer, only: Iterable[str] = ()) -> None:
+    """The symbolic derivation works out a 1-D or 2-D layer (3-D never reaches it); a
+    batch's formulas are worked out whole, without a selection."""
+    if layer.layout.batch and tuple(only):
+        raise ProblemError("only: --symbolic works out a batch's formulas whole; leave out "
+                           "--only, or give one image [C][H][W]")
 
 
 def convolution(layer: Layer) -> Layer:
@@ -84,6 +84,14 @@ def convolution(layer: Layer) -> Layer:
 def formulas(layer: Layer) -> list[Quantity]:
     """The quantities a symbolic derivation gives as formulas (dL/dB with a bias only)."""
     return [q for q in QUANTITIES if q.symbolic and ("bias" not in q.needs or layer.has_bias)]
+
+
+def builder_for(layer: Layer, plan: Plan, *, answers: bool = False) -> SymbolicBuilder:
+    """The symbolic builder of a layer: the scatter sums of a transposed layer, else the
+    window sums of an ordinary one."""
+    if layer.transposed:
+        return TransposedSymbolicBuilder(layer, plan, answers=answers)
+    return SymbolicBuilder(layer, plan, answers=answers)
 
 
 class InternalCheckError(AssertionError):
@@ -177,7 +185,7 @@ class SymbolicBuilder(Builder):
     # the steps -------------------------------------------------------------
     def build(self, full: frozenset[str] | None = None) -> list[Step]:
         """The steps; under a selection the identities only when ``full`` has them."""
-        steps = [shapes_step.step(self), self.symbols(), self.forward(), self.grad_filter()]
+        steps = [self.shapes(), self.symbols(), self.forward(), self.grad_filter()]
         if self.layer.has_bias:
             steps.append(self.grad_bias())
         steps.append(self.grad_input())
@@ -189,6 +197,9 @@ class SymbolicBuilder(Builder):
                 for block in step.blocks if isinstance(block, Equation) and block.entry))
                 for step in steps]
         return [step for step in steps if step.blocks]
+
+    def shapes(self) -> Step:
+        return shapes_step.step(self)
 
     def symbols(self) -> Step:
         layer = self.layer
@@ -499,6 +510,120 @@ class SymbolicBuilder(Builder):
                         None, None)
 
 
+class TransposedSymbolicBuilder(SymbolicBuilder):
+    """Steps of the symbolic derivation of a transposed convolution.
+
+    Each input entry scatters the kernel into the output,
+    Z[f, i·s − p + m·d, j·s − p + n·d] += X[c,i,j]·K[c,f',m,n] (f the f'-th output
+    channel of c's group), so each output entry is the sum of the products that
+    reach it, then + B_f; ∂L/∂K_cf'mn = Σ_ij X_cij·∂L/∂Z[f, i·s − p + m·d, …] and
+    ∂L/∂X_cij = Σ_f' Σ_m Σ_n ∂L/∂Z[f, i·s − p + m·d, …]·K_cf'mn, an ordinary strided
+    correlation of dL/dZ (padded by p) with K. Products that land outside the
+    output (cropped by the padding) are left out.
+    """
+
+    def __init__(self, layer: Layer, plan: Plan, *, answers: bool = False) -> None:
+        super().__init__(layer, plan, answers=answers)
+        self.x_plain = self.nodes.syms("input", layer.input_shape)
+        #: (input index, weight index, output index) of every product that reaches the
+        #: output, in the order of the input's entries, then the weight's
+        self.products = list(self.scatter())
+
+    def scatter(self) -> Iterable[tuple[Index, Index, Index]]:
+        layer = self.layer
+        (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+        oh, ow = layer.output_size
+        for c, i, j in np.ndindex(*layer.input_shape):
+            outputs = layer.filters_of(c)
+            for fl, m, n in np.ndindex(*layer.filter_shape[1:]):
+                y, x = i * sh - ph + m * dh, j * sw - pw + n * dw
+                if 0 <= y < oh and 0 <= x < ow:
+                    yield (c, i, j), (c, fl, m, n), (outputs[fl], y, x)
+
+    def forward_terms(self, f: int, i: int, j: int) -> list[Expr]:
+        terms: list[Expr] = [Mul((self.x_plain[a], self.k_sym[k]))
+                             for a, k, z in self.products if z == (f, i, j)]
+        if self.layer.has_bias:
+            terms.append(self.sym("bias", (f,)))
+        return terms
+
+    def filter_terms(self, *e: int) -> list[tuple[Sym, Sym]]:
+        return [(self.g_sym[z], self.x_plain[a]) for a, k, z in self.products if k == e]
+
+    def affecting(self, c: int, a: int, b: int) -> list[tuple[int, int, int, Sym]]:
+        return [(z[0], z[1], z[2], self.k_sym[k]) for x, k, z in self.products
+                if x == (c, a, b)]
+
+    def letters(self, role: str) -> tuple[str, ...]:
+        """K_cfmn: a transposed layer's filter is [C][F/groups][kh][kw]."""
+        if role == "filter":
+            return ("c", "f", "", "n") if self.layer.layout.one_row else ("c", "f", "m", "n")
+        return super().letters(role)
+
+    def symbols(self) -> Step:
+        return Step("symbols", "The layer in symbols", tuple(self.explain(
+            Text(("Every entry of the input, the kernel and the upstream gradient is a "
+                  "symbol:",)),
+            self.matrices((Whole("input"),), self.x_plain, "input"),
+            self.matrices((Whole("filter"),), self.k_sym, "filter"),
+            self.matrices((Whole("grad_output"),), self.g_sym, "output"),
+        )))
+
+    def forward_notes(self) -> list[Text]:
+        one_row = self.layer.layout.one_row
+        where = ("Z[f, i·s − p + m·d]", "X[c, i]·K[c, f, m]") if one_row else (
+            "Z[f, i·s − p + m·d, j·s − p + n·d]", "X[c, i, j]·K[c, f, m, n]")
+        notes = [Text((
+            f"A transposed convolution scatters each input entry over the output: {where[0]}"
+            f" += {where[1]}. Each output entry is the sum of the products that reach it"
+            + (", plus its bias" if self.layer.has_bias else "")
+            + "; products that land in the cropped padding are left out.",
+        ))]
+        if self.layer.groups > 1:
+            notes.append(Text(transposed.feeds(self.layer)))
+        return notes
+
+    def grad_filter(self) -> Step:
+        def worked(e: Index) -> list[Block]:
+            weight = self.sym("filter", e)
+            pairs = self.filter_terms(*e)
+            chain = [Mul((self.g_sym[z], Partial(self.sym("output", z), weight)))
+                     for _, k, z in self.products if k == e]
+            return [Equation(self.sym("grad_filter", e), (*sums(chain),
+                             *sums([Mul(pair) for pair in pairs])), None, ("grad_filter", e))]
+
+        return Step("grad_filter", "Gradient with respect to the kernel, in symbols", (
+            *self.explain(Text((
+                "Each weight multiplies every entry of its input channel once, and each "
+                "product lands in one output entry, so by the chain rule its gradient "
+                "collects, for every product that lands in the output, that input entry "
+                "times the upstream gradient where it lands.",
+            ))),
+            *self.work_out("grad_filter", worked, "weights"),
+        ))
+
+    def grad_input(self) -> Step:
+        step = super().grad_input()
+        note = self.explain(Text((
+            "An input entry affects only the output entries its products land in; for the "
+            "others ∂Z/∂X is 0 and their terms vanish. ",
+            "Gathered per input entry, these sums are an ordinary strided correlation: ",
+            Whole("grad_input"), " = ", Call("corr", (Whole("grad_output"), Whole("filter"))),
+            f" with stride {self.axes(self.layer.stride)}, padding "
+            f"{self.axes(self.layer.padding)} and dilation {self.axes(self.layer.dilation)}"
+            ", each input channel against the output channels it feeds.",
+        )))
+        rest = step.blocks[1:] if self.plan.detail != "answers" else step.blocks
+        return Step(step.key, step.title, (*note, *rest))
+
+    def identities(self) -> Step:
+        """The gradients were read off the scatter sums directly: nothing more to check."""
+        return Step("identities", "The gradients as convolutions", ())
+
+    def shapes(self) -> Step:
+        return transposed.shapes(cast(NumericBuilder, self))
+
+
 #: the steps of a symbolic derivation, in order
 SYMBOLIC_STEPS = ("shapes", "symbols", "forward", "grad_filter", "grad_bias", "grad_input",
                   "identities")
@@ -515,11 +640,13 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     formulas stop at dL/dZ, the upstream gradient of the convolution. A
     quantity asked whole is shown with the layer's symbols.
     """
-    refuse_unsupported(layer)
     only = tuple(only)
+    refuse_unsupported(layer, only)
     if not only:
         budget.check_derivation(layer, max_terms, max_work, format=None)
     layer = convolution(layer)
+    if layer.layout.batch:
+        return derive_batch(layer, max_terms, detail)
     available = [result_name(q.key, layer) for q in formulas(layer)]
     selection = Selection.parse(only, layer, available, SYMBOLIC_STEPS) if only else None
     full: frozenset[str] | None = None
@@ -533,7 +660,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
                           if ("forward" if key == result_name("conv", layer) else key) in full)
         plan = Plan(max_terms, selection.entries, detail="full" if detail == "answers"
                     else detail, whole_keys=whole)
-    builder = SymbolicBuilder(layer, plan, answers=detail == "answers")
+    builder = builder_for(layer, plan, answers=detail == "answers")
     # each entry's equation has ``forms`` sums of its quantity's terms
     per = {result_name(q.key, layer): q.forms * q.terms(layer)
            for q in formulas(layer) if q.terms is not None}
@@ -545,8 +672,7 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
             block for block in step.blocks if isinstance(block, Equation) and block.entry))
             for step in steps]
     return Derivation(
-        title=("Symbolic derivation: one 1-D convolution layer" if layer.layout.one_row
-               else "Symbolic derivation: one convolution layer"),
+        title=derivation_title(layer),
         notation=layer.notation,
         compact=layer.compact,
         steps=tuple(step for step in steps if step.blocks),
@@ -559,6 +685,48 @@ def derive_symbolic(layer: Layer, *, max_terms: int = DEFAULT_MAX_TERMS,
     )
 
 
+def derive_batch(layer: Layer, max_terms: int, detail: Detail) -> Derivation:
+    """The symbolic derivation of a batch (:mod:`cnnstep.symbolic_batch`): the term
+    budget is shared by the images."""
+    images = layer.layout.batch
+    one = one_image(layer)
+    plan = Plan(max_terms // images if max_terms > 0 else 0,
+                detail="full" if detail == "answers" else detail)
+    builder = builder_for(one, plan, answers=detail == "answers")
+    per = {result_name(q.key, one): q.forms * q.terms(one) for q in formulas(one)
+           if q.terms is not None}
+    shortened = plan.share(per, {key: len(builder.entries(key)) for key in per})
+
+    def steps() -> dict[str, Step]:
+        return {"shapes": builder.shapes(), "symbols": builder.symbols(),
+                "forward": builder.forward(), "grad_input": builder.grad_input()}
+
+    made = batch_steps(builder, builder.formula, steps, layer)
+    if detail == "answers":
+        made = [Step(step.key, step.title, tuple(
+            Equation(block.lhs, block.forms[-1:], block.value, block.entry)
+            for block in step.blocks if isinstance(block, Equation) and block.entry))
+            for step in made]
+    return Derivation(
+        title=batch_title(derivation_title(layer), images),
+        notation=layer.notation,
+        compact=layer.compact,
+        steps=tuple(step for step in made if step.blocks),
+        largest_index=max(images, *layer.input_shape, *layer.filter_shape,
+                          *layer.output_size) - 1 + layer.notation.index_base,
+        shortened=shortened,
+        one_channel=layer.channels == 1,
+        one_filter=layer.filters == 1,
+        one_row=layer.layout.one_row,
+    )
+
+
+def derivation_title(layer: Layer) -> str:
+    return ("Symbolic derivation: one "
+            + ("1-D " if layer.layout.one_row else "")
+            + ("transposed convolution" if layer.transposed else "convolution") + " layer")
+
+
 def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, Any]:
     """The result's ``symbolic`` key: every entry as a string in SymPy syntax.
 
@@ -569,19 +737,22 @@ def symbolic_result(layer: Layer, *, max_work: int | None = None) -> dict[str, A
     Refused before any work over ``max_work`` operations
     (:func:`budget.check_symbolic`; None: the default limit, 0: none).
     """
-    refuse_unsupported(layer)
     budget.check_symbolic(layer, max_work)
     from cnnstep.render.expr import SympyPrinter
 
     conv = convolution(layer)
-    builder = SymbolicBuilder(conv, Plan(0, None))
+    one = one_image(conv)
+    builder = builder_for(one, Plan(0, None))
     printer = SympyPrinter(conv.compact, one_row=conv.layout.one_row)
     out: dict[str, Any] = {}
     for q in formulas(conv):
-        shape = full_shape(q.key, conv)
-        strings = np.empty(shape, dtype=object)
-        for e in np.ndindex(*shape):
-            strings[e] = printer.doprint(builder.formula(q.key, e))
+        shape = full_shape(q.key, one)
+        nodes = (batch_formulas(q.key, conv, builder.formula, shape) if conv.layout.batch
+                 else None)
+        strings = np.empty(shape if nodes is None else nodes.shape, dtype=object)
+        for e in np.ndindex(*strings.shape):
+            strings[e] = printer.doprint(builder.formula(q.key, e) if nodes is None
+                                         else nodes[e])
         shaped = user_shape(q.key, strings, conv.layout)
         out[result_name(q.key, layer)] = shaped.item() if shaped.ndim == 0 else shaped.tolist()
     return out
@@ -595,8 +766,8 @@ def derive_both(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     the two together)."""
     from cnnstep.derivation import derive
 
-    refuse_unsupported(solution.problem.layer)
     only = tuple(only)
+    refuse_unsupported(solution.problem.layer, only)
     if not only:
         budget.check_derivation(solution.problem, max_terms, max_work, format=None,
                                 symbolic=True, solved=True)

@@ -660,9 +660,7 @@ def test_cli_symbolic_json_on_numeric_samples(sample: Path) -> None:
     if "steps" in data:
         pytest.skip("--symbolic is refused for training steps (test_steps.py)")
     if sample.stem.startswith("batch-"):
-        pytest.skip("--symbolic is refused for a batch of images (test_batch.py)")
-    if data.get("layer") == "conv_transpose":
-        pytest.skip("--symbolic is refused for conv_transpose (test_conv_transpose.py)")
+        pytest.skip("a batch names each image's symbols with the image (test_symbolic_batch.py)")
     with_symbolic = invoke("solve", sample, "--symbolic", "--format", "json")
     plain = invoke("solve", sample, "--format", "json")
     assert with_symbolic.returncode == 0, with_symbolic.stderr

@@ -184,14 +184,6 @@ def test_shapes_with_groups_that_do_not_divide_are_one_line(tmp_path: Path) -> N
     assert_one_line_error(invoke("solve", path, "--symbolic"), "groups", "divide")
 
 
-@pytest.mark.parametrize("given", ["[[1, 2], [3, 4]]", '{"shape": [2, 2]}'])
-def test_symbolic_still_refuses_conv_transpose(tmp_path: Path, given: str) -> None:
-    path = tmp_path / "p.json"
-    path.write_text(f'{{"input": {given}, "filter": {given}, "layer": "conv_transpose"}}')
-    assert_one_line_error(invoke("solve", path, "--symbolic"), "layer", "conv_transpose",
-                          "--symbolic")
-
-
 # --------------------------------------------------------------------------
 # a 1-D layer: one index
 

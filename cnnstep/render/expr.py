@@ -740,5 +740,11 @@ class SympyPrinter(ExprPrinter):
             del index[-2]
         return "_".join([name, *(str(i + 1) for i in index)])
 
+    def _print_Image(self, node: Image) -> str:
+        """One image's symbol of a batch: the image first, ``X_2_1_1``."""
+        assert isinstance(node.body, Sym) and isinstance(node.image, int)
+        name, _, rest = self._print_Sym(node.body).partition("_")
+        return "_".join([name, str(node.image + 1), *([rest] if rest else [])])
+
     def fraction(self, value: Fraction) -> str:
         return f"{value.numerator}/{value.denominator}"
