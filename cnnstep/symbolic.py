@@ -708,7 +708,7 @@ def derive_batch(layer: Layer, max_terms: int, detail: Detail) -> Derivation:
             for block in step.blocks if isinstance(block, Equation) and block.entry))
             for step in made]
     return Derivation(
-        title=batch_title(derivation_title(layer), images),
+        title=batch_title(derivation_title(layer), images, layer.layout),
         notation=layer.notation,
         compact=layer.compact,
         steps=tuple(step for step in made if step.blocks),
