@@ -396,11 +396,8 @@ def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape:
                        whole: Iterable[tuple[str, bool]]) -> Problem:
     """The problem in a file. A 3-D problem is solved and written out here, whole (its
     JSON result, or its worked derivation), and the command is done."""
-    from cnnstep import budget, volume
-    from cnnstep.derivation.volume import derivation
+    from cnnstep import budget
     from cnnstep.problem import ProblemError, parse_problem, read_text, read_volume, where
-    from cnnstep.render import renderer
-    from cnnstep.render.json_result import dumps
 
     try:
         text = read_text(file)
@@ -414,6 +411,11 @@ def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape:
         budget.check_volume(layer, max_work, derivation=shape != "json")
     except ProblemError as error:
         raise ProblemError(refusal(error, where(file))) from None
+    from cnnstep import volume  # a 3-D layer's modules, imported only for one
+    from cnnstep.derivation.volume import derivation
+    from cnnstep.render import renderer
+    from cnnstep.render.json_result import dumps
+
     if shape == "json":
         _emit(dumps(volume.solve(layer)), to, [file], None)
     else:
