@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.control import strip_control_codes
 from rich.panel import Panel
@@ -234,7 +235,11 @@ class TextRenderer:
         self.line(self.sentence(block.label), "bold")
         rows, cols = block.values.shape
         if cols <= TABLE_LIMIT and rows <= TABLE_LIMIT and self.table_width(block) <= self.width:
-            self.console.print(self.matrix(block))
+            header, rows = self.matrix_cells(block)
+            if self.plain and boxable([header, *rows]):  # no styles: written straight
+                self.console.file.write(boxed(header, rows) + "\n")
+            else:
+                self.console.print(self.matrix(block))
         else:
             self.line(self.bands(block))
         self.fillers_note([block])
@@ -270,6 +275,16 @@ class TextRenderer:
                     cells[i][j].rjust(width + 1) for j in range(start, stop)))
             out.append("")
         return "\n".join(out).rstrip("\n")
+
+    def matrix_cells(self, block: Matrix) -> tuple[list[str], list[list[str]]]:
+        """A matrix's column headings (the first, over the row labels, empty) and its
+        rows, each led by its label."""
+        base = self.d.notation.index_base
+        rows, cols = block.values.shape
+        header = ["", *(block.index_label(1, j, base) for j in range(cols))]
+        return header, [[block.index_label(0, i, base), *(
+            self.printer.cell(block.values[i, j], block.approximate, block.is_filler(i, j))
+            for j in range(cols))] for i in range(rows)]
 
     def matrix(self, block: Matrix) -> Table:
         base = self.d.notation.index_base
@@ -438,6 +453,29 @@ class TextRenderer:
             lines = wrap_atoms(atoms, self.width - 2)
             self.line("\n".join(
                 (line if n == 0 else "  " + line) for n, line in enumerate(lines)))
+
+
+def boxable(rows: Iterable[Sequence[str]]) -> bool:
+    """Whether :func:`boxed` draws these cells as rich would: each on one line, with
+    no space at either end."""
+    return all("\n" not in cell and cell == cell.strip() for row in rows for cell in row)
+
+
+def boxed(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table as rich draws ``Table(box=box.SQUARE, padding=(0, 1))`` of right-justified
+    columns when it fits the width, without styles: each column as wide as its widest
+    cell (in terminal cells), a space either side, a rule between and around."""
+    widths = [max(map(cell_len, column)) for column in zip(header, *rows, strict=True)]
+
+    def rule(left: str, middle: str, right: str) -> str:
+        return left + middle.join("─" * (width + 2) for width in widths) + right
+
+    def line(cells: Sequence[str]) -> str:
+        return "│" + "│".join(" " * (width - cell_len(cell) + 1) + cell + " "
+                              for cell, width in zip(cells, widths, strict=True)) + "│"
+
+    return "\n".join([rule("┌", "┬", "┐"), line(header), rule("├", "┼", "┤"),
+                      *map(line, rows), rule("└", "┴", "┘")])
 
 
 def _plain(text: str) -> str:
