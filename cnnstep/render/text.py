@@ -132,18 +132,35 @@ class TextRenderer:
             self.step(number, step)
 
     def step(self, number: int, step: Step) -> None:
-        self.console.print()
+        self.blank()
         self.spaced = False
-        self.console.rule(RichText(prose.step_heading(number, step), style="bold cyan"),
-                          align="left")
+        self.heading(prose.step_heading(number, step))
         for block in step.blocks:
             self._print_block(block)
+
+    def heading(self, title: str) -> None:
+        """A step's title at the left of a rule across the width. Plain, it is written
+        straight, as ``console.rule`` draws it when the title fits."""
+        title = strip_control_codes(title)
+        width = self.console.width
+        if self.plain and "\n" not in title and "\t" not in title and (
+                cell_len(title) <= width - 2):
+            self.console.file.write(f"{title} {'─' * (width - cell_len(title) - 1)}\n")
+        else:
+            self.console.rule(RichText(title, style="bold cyan"), align="left")
+
+    def blank(self) -> None:
+        """An empty line."""
+        if self.plain:
+            self.console.file.write("\n")
+        else:
+            self.console.print()
 
     def _print_block(self, block: object) -> None:
         # equations and notes stand apart by a blank line; nothing ends a step with two
         apart = isinstance(block, Equation | Omitted)
         if self.spaced or (apart and self.printed):
-            self.console.print()
+            self.blank()
         method = getattr(self, f"_print_{type(block).__name__}")
         method(block)
         self.spaced, self.printed = apart, True
@@ -373,7 +390,10 @@ class TextRenderer:
                      if max(first.values.shape) <= WINDOW_GRID_LIMIT else None)
             if grids is not None:
                 self.fillers_note(block.window_of)
-                self.console.print(grids, soft_wrap=True)
+                if self.plain:
+                    self.line(grids.plain)
+                else:
+                    self.console.print(grids, soft_wrap=True)
             else:
                 self.line(self.sentence(prose.window_span(
                     block.window, self.d.notation.index_base, first)), "dim")
