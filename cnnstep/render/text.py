@@ -15,17 +15,14 @@ a matrix.
 
 from __future__ import annotations
 
+import builtins
 import io
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from rich import box
 from rich.cells import cell_len
-from rich.console import Console
-from rich.control import strip_control_codes
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text as RichText
 
 from cnnstep.derivation import (
     Derivation,
@@ -43,6 +40,10 @@ from cnnstep.render.expr import Settings, TextPrinter
 from cnnstep.render.prose import Token
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text as RichText
+
     from cnnstep.check import Report
 
 #: windows are drawn beside an equation only for inputs up to this size
@@ -53,6 +54,81 @@ TABLE_LIMIT = 12
 MIN_WIDTH = 20
 #: how far the forms of an equation too wide beside its left-hand side are indented
 NARROW_INDENT = 2
+#: the control codes rich drops from text it prints (rich.control.STRIP_CONTROL_CODES:
+#: bell, backspace, vertical tab, form feed, carriage return)
+_CONTROL_CODES = dict.fromkeys([7, 8, 11, 12, 13])
+
+
+def strip_control_codes(text: str) -> str:
+    """``text`` without the control codes rich would drop from it."""
+    return text.translate(_CONTROL_CODES)
+
+
+class Writer(Protocol):
+    """What the renderer writes to: a rich Console, or a :class:`PlainConsole`."""
+
+    @property
+    def file(self) -> IO[str]: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def color_system(self) -> str | None: ...
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None) -> None: ...
+
+    def rule(self, title: Any, *, align: Any) -> None: ...
+
+
+class PlainConsole:
+    """Plain text of a known width, written to ``file``: what the renderer writes
+    itself needs no rich console; anything it leaves to rich (a table, a line with a
+    tab) goes to one made on first use, of the same width, writing to the same file."""
+
+    color_system = None
+
+    def __init__(self, file: IO[str], width: int, make: Callable[[int], Console]) -> None:
+        self.file, self.width = file, width
+        self._make: Callable[[int], Console] = make
+        self._console: Console | None = None
+
+    def _rich(self) -> Console:
+        if self._console is None:
+            self._console = self._make(self.width)
+        return self._console
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None) -> None:
+        self._rich().print(*objects, soft_wrap=soft_wrap)
+
+    def rule(self, title: Any, *, align: Any) -> None:
+        self._rich().rule(title, align=align)
+
+
+def plain_width(width: int | None) -> int | None:
+    """The width rich's console takes for plain text to a buffer: ``width``, or
+    the terminal's (stdin's, stdout's or stderr's), with COLUMNS over it, else 80.
+    None where rich would decide otherwise (Jupyter, Windows, an environment that
+    makes a buffer a terminal, a COLUMNS that is not a positive number)."""
+    if width is not None:
+        return width
+    environ = os.environ
+    columns = environ.get("COLUMNS")
+    if (sys.platform == "win32" or hasattr(builtins, "get_ipython")
+            or "TTY_COMPATIBLE" in environ or "FORCE_COLOR" in environ
+            or (columns is not None and not (columns.isdigit() and int(columns) > 0))):
+        return None
+    if columns is not None:
+        return int(columns)
+    for descriptor in (0, 1, 2):
+        try:
+            size = os.get_terminal_size(descriptor)
+        except (AttributeError, ValueError, OSError):  # not a terminal
+            continue
+        return size.columns or 80
+    return 80
+
+
 #: a padding or inserted zero in a window grid
 FILLER = "·"
 #: a formula of a sentence up to this long is never broken (``z > 0``); a longer one
@@ -111,7 +187,7 @@ def _cut(text: str, width: int) -> int:
 class TextRenderer:
     """One derivation to a rich console."""
 
-    def __init__(self, derivation: Derivation, console: Console, options: Options) -> None:
+    def __init__(self, derivation: Derivation, console: Writer, options: Options) -> None:
         self.d = derivation
         self.console = console
         self.hints = options.hints
@@ -124,7 +200,14 @@ class TextRenderer:
 
     # ------------------------------------------------------------------
     def render(self) -> None:
-        self.console.print(Panel(RichText(self.d.title, style="bold"), expand=False))
+        drawn = titled(self.d.title, self.console.width) if self.plain else None
+        if drawn is not None:
+            self.console.file.write(drawn + "\n")
+        else:
+            from rich.panel import Panel
+            from rich.text import Text as RichText
+
+            self.console.print(Panel(RichText(self.d.title, style="bold"), expand=False))
         if self.d.shortened:
             self.note(prose.shortened(self.hints))
         for number, step in self.d.numbered():
@@ -141,12 +224,12 @@ class TextRenderer:
     def heading(self, title: str) -> None:
         """A step's title at the left of a rule across the width. Plain, it is written
         straight, as ``console.rule`` draws it when the title fits."""
-        title = strip_control_codes(title)
-        width = self.console.width
-        if self.plain and "\n" not in title and "\t" not in title and (
-                cell_len(title) <= width - 2):
-            self.console.file.write(f"{title} {'─' * (width - cell_len(title) - 1)}\n")
+        drawn = ruled(title, self.console.width) if self.plain else None
+        if drawn is not None:
+            self.console.file.write(drawn + "\n")
         else:
+            from rich.text import Text as RichText
+
             self.console.rule(RichText(title, style="bold cyan"), align="left")
 
     def blank(self) -> None:
@@ -172,6 +255,8 @@ class TextRenderer:
         if self.plain and "\t" not in text:
             self.console.file.write(strip_control_codes(text) + "\n")
         else:
+            from rich.text import Text as RichText
+
             self.console.print(RichText(text, style=style), soft_wrap=True)
 
     # sentences --------------------------------------------------------
@@ -304,6 +389,10 @@ class TextRenderer:
             for j in range(cols))] for i in range(rows)]
 
     def matrix(self, block: Matrix) -> Table:
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text as RichText
+
         base = self.d.notation.index_base
         rows, cols = block.values.shape
         table = Table(box=box.SQUARE, show_header=True, header_style="dim", padding=(0, 1))
@@ -319,11 +408,12 @@ class TextRenderer:
             table.add_row(block.index_label(0, i, base), *cells)
         return table
 
-    def window_grids(self, equation: Equation) -> RichText | None:
+    def window_grids(self, equation: Equation) -> list[tuple[str, str]] | None:
         """The input (channels side by side, as many as fit the width) with the
         window's cells picked out: reversed on a terminal, in [brackets] when
         plain; padding and inserted zeros are ·. A grid wider than the line is
-        cut into bands of columns; None when not even one column fits."""
+        cut into bands of columns; None when not even one column fits. The grids are
+        pieces of text, each with its style."""
         grids = equation.window_of
         taps = set(equation.window.taps) if equation.window is not None else set()
         cells = [[[FILLER if grid.is_filler(i, j) else self.printer.cell(v, grid.approximate)
@@ -355,32 +445,31 @@ class TextRenderer:
                 used = 0
             used += (3 if bands[-1] else 0) + size
             bands[-1].append(p)
-        out = RichText(style="dim" if not self.plain else "")
+        out: list[tuple[str, str]] = []
         for number, band in enumerate(bands):
             if number:
-                out.append("\n")
-            out.append("   ".join(panels[p][2].ljust(span[p]) for p in band).rstrip() + "\n",
-                       style="dim")
+                out.append(("\n", ""))
+            out.append(("   ".join(panels[p][2].ljust(span[p]) for p in band).rstrip() + "\n",
+                        "dim"))
             for i in range(grids[0].values.shape[0]):
                 for position, p in enumerate(band):
                     g, part, _ = panels[p]
                     if position:
-                        out.append("   ")
+                        out.append(("   ", ""))
                     drawn = 0
                     for n, j in enumerate(part):
                         inside = (i, j) in taps
                         cell = cells[g][i][j].rjust(width)
                         if n:
-                            out.append(" ")
+                            out.append((" ", ""))
                         if self.plain:
-                            out.append(f"[{cell}]" if inside else f" {cell} ")
+                            out.append((f"[{cell}]" if inside else f" {cell} ", ""))
                         else:
-                            out.append(f" {cell} ", style="bold reverse" if inside else "dim")
+                            out.append((f" {cell} ", "bold reverse" if inside else "dim"))
                         drawn += width + 2 + (1 if n else 0)
                     if position < len(band) - 1:
-                        out.append(" " * (span[p] - drawn))
-                out.append("\n")
-        out.rstrip()
+                        out.append((" " * (span[p] - drawn), ""))
+                out.append(("\n", ""))
         return out
 
     def _print_Equation(self, block: Equation) -> None:
@@ -391,9 +480,15 @@ class TextRenderer:
             if grids is not None:
                 self.fillers_note(block.window_of)
                 if self.plain:
-                    self.line(grids.plain)
+                    self.line("".join(text for text, _ in grids).rstrip())
                 else:
-                    self.console.print(grids, soft_wrap=True)
+                    from rich.text import Text as RichText
+
+                    styled = RichText(style="dim")
+                    for text, style in grids:
+                        styled.append(text, style=style)
+                    styled.rstrip()
+                    self.console.print(styled, soft_wrap=True)
             else:
                 self.line(self.sentence(prose.window_span(
                     block.window, self.d.notation.index_base, first)), "dim")
@@ -457,6 +552,9 @@ class TextRenderer:
                   *(max(len(heads[j]), *(len(row[j]) for row in cells))
                     for j in range(len(heads)))]
         if sum(widths) + 3 * len(widths) + 1 <= self.width:
+            from rich import box
+            from rich.table import Table
+
             table = Table(box=box.SQUARE, show_header=True, header_style="bold",
                           padding=(0, 1))
             table.add_column(block.corner, justify="right", no_wrap=True)
@@ -473,6 +571,30 @@ class TextRenderer:
             lines = wrap_atoms(atoms, self.width - 2)
             self.line("\n".join(
                 (line if n == 0 else "  " + line) for n, line in enumerate(lines)))
+
+
+def _one_line(title: str) -> bool:
+    """Whether rich prints a title as it is: on one line, with no space at an end."""
+    return bool(title) and title == title.strip() and "\n" not in title and "\t" not in title
+
+
+def titled(title: str, width: int) -> str | None:
+    """``title`` in a box, as rich draws ``Panel(title, expand=False)`` without styles;
+    None when it does not fit on one line of ``width``."""
+    title = strip_control_codes(title)
+    if not _one_line(title) or cell_len(title) + 4 > width:
+        return None
+    rule = "─" * (cell_len(title) + 2)
+    return f"╭{rule}╮\n│ {title} │\n╰{rule}╯"
+
+
+def ruled(title: str, width: int) -> str | None:
+    """``title`` at the left of a rule across ``width``, as rich draws
+    ``console.rule(title, align="left")`` without styles; None when it does not fit."""
+    title = strip_control_codes(title)
+    if not _one_line(title) or cell_len(title) > width - 2:
+        return None
+    return f"{title} {'─' * (width - cell_len(title) - 1)}"
 
 
 def boxable(rows: Iterable[Sequence[str]]) -> bool:
@@ -504,6 +626,9 @@ def _plain(text: str) -> str:
 
 
 def _summary(report: Report, printer: TextPrinter) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SQUARE, show_header=True)
     for name in prose.SUMMARY_HEADER:
         table.add_column(name)
@@ -513,12 +638,23 @@ def _summary(report: Report, printer: TextPrinter) -> Table:
 
 
 def _marked(grid: Sequence[Sequence[str]], columns: int) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE, show_header=False)
     for _ in range(columns):
         table.add_column(justify="right")
     for row in grid:
         table.add_row(*row)
     return table
+
+
+def _console(buffer: IO[str], width: int | None, color: bool) -> Console:
+    """The rich console a derivation is printed to (width None: the terminal's)."""
+    from rich.console import Console
+
+    return Console(file=buffer, width=width, highlight=False, emoji=False, markup=False,
+                   force_terminal=color or None, color_system="auto" if color else None)
 
 
 class TextFormat(Renderer):
@@ -528,9 +664,10 @@ class TextFormat(Renderer):
         """Plain text; with ``color``, styled for a terminal as it is (width None
         follows the terminal)."""
         buffer = io.StringIO()
-        console = Console(file=buffer, width=options.width, highlight=False, emoji=False,
-                          markup=False, force_terminal=options.color or None,
-                          color_system="auto" if options.color else None)
+        width = None if options.color else plain_width(options.width)
+        console: Writer = (_console(buffer, options.width, options.color) if width is None
+                           else PlainConsole(buffer, width, lambda known: _console(
+                               buffer, known, options.color)))
         TextRenderer(derivation, console, options).render()
         return buffer.getvalue() if options.color else _plain(buffer.getvalue())
 
@@ -543,6 +680,9 @@ class TextFormat(Renderer):
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:
         """The report, :data:`~cnnstep.render.TEXT_WIDTH` columns wide unless told."""
+        from rich.console import Console
+        from rich.text import Text as RichText
+
         width = options.width or TEXT_WIDTH
         buffer = io.StringIO()
         console = Console(file=buffer, width=width, highlight=False, markup=False,
@@ -583,6 +723,11 @@ class TextFormat(Renderer):
     def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
         """A table as wide as the terminal (or ``options.width``), each diagnosis on
         a line of its own, and how many files are all correct."""
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text as RichText
+
         options = options or Options()
         buffer = io.StringIO()
         console = Console(file=buffer, width=options.width, highlight=False, markup=False,
