@@ -191,8 +191,8 @@ def seconds(value: float) -> str:
 _DIRECT = """\
 import sys
 from pathlib import Path
-from cnnstep.cli import Format, solve
-solve(Path(sys.argv[1]), format=Format.json)
+from cnnstep.cli import SolveFormat, solve
+solve([Path(sys.argv[1])], format=SolveFormat.json)
 """
 
 
