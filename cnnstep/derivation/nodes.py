@@ -14,40 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from cnnstep.geometry import Window
 from cnnstep.problem import Array, Notation
+from cnnstep.values import Value
 
 # --------------------------------------------------------------------------
 # expressions
-
-
-class Value:
-    """What a frozen dataclass with ``eq`` and ``repr`` writes for each class, written
-    once for the many small nodes: equal when of the same class with equal fields,
-    hashed by the fields, and shown as ``Num(value=…, approximate=…)``. The nodes
-    are ``@dataclass(frozen=True, slots=True, repr=False, eq=False)`` subclasses:
-    each of them generated alike would cost start-up time."""
-
-    __slots__ = ()
-    __match_args__: tuple[str, ...]
-
-    def _fields(self) -> tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self.__match_args__])
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Value) and other.__class__ is self.__class__:
-            return self._fields() == other._fields()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
-        return f"{self.__class__.__qualname__}({shown})"
-
 
 
 @dataclass(frozen=True, slots=True, repr=False, eq=False)
