@@ -38,6 +38,7 @@ import numpy as np
 from cnnstep import geometry, quantities
 from cnnstep.exact import ExactArray, Scaled, largest
 from cnnstep.problem import Array, Layer, Problem, ProblemError, Volume
+from cnnstep.values import Value
 
 #: the limit when none is given: about five seconds of work here, and well under
 #: 1 GB of memory, on every path
@@ -78,8 +79,8 @@ def round_limit(estimate: float) -> str:
 # estimates
 
 
-@dataclass(frozen=True)
-class Part:
+@dataclass(frozen=True, eq=False, repr=False)
+class Part(Value):
     """One piece of a path's work: what it is, its time and the memory it needs.
 
     ``held`` is memory that stays allocated until the path ends (the arrays of
@@ -93,8 +94,8 @@ class Part:
     passing: float = 0.0
 
 
-@dataclass(frozen=True)
-class Estimate:
+@dataclass(frozen=True, eq=False, repr=False)
+class Estimate(Value):
     """The estimated work of one path, part by part."""
 
     #: what the estimate is of, for messages: "the layer", "the worked derivation", …
@@ -247,8 +248,8 @@ _EXACT_LCM_BITS = 4096
 CANCELLATION = 8
 
 
-@dataclass(frozen=True)
-class Digits:
+@dataclass(frozen=True, eq=False, repr=False)
+class Digits(Value):
     """The sizes of the exact numbers of one array, in bits.
 
     Over a common denominator 2^twos · 5^fives · r (r prime to 10, of ``rest``
@@ -650,8 +651,8 @@ FLOAT_ACTIVATION = 4000
 ROUTE = 1000
 
 
-@dataclass(frozen=True)
-class _Numbers:
+@dataclass(frozen=True, eq=False, repr=False)
+class _Numbers(Value):
     """The sizes of the numbers of every array the engine computes."""
 
     input: Digits
@@ -982,8 +983,8 @@ def check_solve(problem: Problem, max_work: int | None = None) -> Estimate:
 TRAINING_BLOCKS = 32
 
 
-@dataclass(frozen=True)
-class Growth:
+@dataclass(frozen=True, eq=False, repr=False)
+class Growth(Value):
     """Bounds on the sizes of the weights' numbers at each training step.
 
     Step k + 1's weights are K_k − α·dL/dK: an affine map of K_k whose coefficients
@@ -1150,8 +1151,8 @@ def _selected(only: int | Iterable[str]) -> int | None:
     return count or None
 
 
-@dataclass(frozen=True)
-class _Shown:
+@dataclass(frozen=True, eq=False, repr=False)
+class _Shown(Value):
     """What a derivation prints: terms, equations, matrix cells and window cells, with
     the cost of writing out the numbers in them."""
 
@@ -1441,8 +1442,8 @@ def check_symbolic(item: Problem | Layer, max_work: int | None = None) -> Estima
 # verify: the layer written out from its definition and differentiated directly
 
 
-@dataclass(frozen=True)
-class VerifySize:
+@dataclass(frozen=True, eq=False, repr=False)
+class VerifySize(Value):
     """The size of what ``verify`` works out: the layer's entries (inputs, weights and
     biases), the products X·K of every Z (the taps that fall in the padding counted
     too), the entries of Z and of the last stage, and the cells of every pool

@@ -417,13 +417,8 @@ def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape:
     """The problem in a file. A 3-D problem is solved and written out here (its JSON
     result, or its worked derivation as ``shaping`` asks: ``--only``, ``--detail``,
     ``--max-terms``), and the command is done."""
-    from cnnstep import budget, volume
-    from cnnstep.derivation import DEFAULT_MAX_TERMS
-    from cnnstep.derivation.volume import derivation
-    from cnnstep.derivation.volume_shaping import shaped
+    from cnnstep import budget
     from cnnstep.problem import ProblemError, parse_problem, read_text, read_volume, where
-    from cnnstep.render import renderer
-    from cnnstep.render.json_result import dumps
 
     only, detail, max_terms = shaping
     try:
@@ -432,11 +427,19 @@ def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape:
         if layer is None:
             return parse_problem(text)
         budget.check_volume(layer, max_work, derivation=shape != "json")
-        if shape != "json":
+        if shape != "json":  # a 3-D layer's modules, imported only for one
+            from cnnstep.derivation import DEFAULT_MAX_TERMS
+            from cnnstep.derivation.volume import derivation
+            from cnnstep.derivation.volume_shaping import shaped
+
             worked = shaped(derivation(layer), layer, detail=detail, only=only,
                             max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
     except ProblemError as error:
         raise ProblemError(refusal(error, where(file))) from None
+    from cnnstep import volume
+    from cnnstep.render import renderer
+    from cnnstep.render.json_result import dumps
+
     if shape == "json":
         _emit(dumps(volume.solve(layer)), to, [file], None)
     else:

@@ -17,7 +17,6 @@ import codecs
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -130,6 +129,8 @@ def _atomically(target: Path, fill: Callable[[BinaryIO], object],
         str(target).encode(sys.getfilesystemencoding())
     except UnicodeEncodeError:
         raise OutputError(f"{str(target)!a}: the system cannot encode this file name") from None
+    import tempfile  # only a file written with -o needs it
+
     temporary: str | None = None
     try:
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",

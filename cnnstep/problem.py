@@ -34,6 +34,7 @@ import numpy as np
 from cnnstep import geometry
 from cnnstep.exact import ExactArray, Scaled, parse_decimals, read_decimals
 from cnnstep.numbers import NumberError, parse_number
+from cnnstep.values import Value
 
 #: an object array of Fractions (numpy does not type its entries)
 Array = np.ndarray[Any, np.dtype[Any]]
@@ -73,8 +74,8 @@ class ProblemError(ValueError):
     """A problem that breaks a rule of the format; the message says where."""
 
 
-@dataclass(frozen=True)
-class Notation:
+@dataclass(frozen=True, eq=False, repr=False)
+class Notation(Value):
     """How symbols are printed; never changes a number or a result key."""
 
     input: str = "X"
@@ -86,8 +87,8 @@ class Notation:
     index_base: int = 1
 
 
-@dataclass(frozen=True)
-class Layout:
+@dataclass(frozen=True, eq=False, repr=False)
+class Layout(Value):
     """The shapes in which the user gave the arrays."""
 
     input_rank: int = 2  # 2: [H][W], 3: [C][H][W]
@@ -115,8 +116,8 @@ class Layout:
         return 1 if self.batch else 0
 
 
-@dataclass(frozen=True)
-class Activation:
+@dataclass(frozen=True, eq=False, repr=False)
+class Activation(Value):
     """f applied to Z element-wise after the convolution."""
 
     kind: str  # relu, leaky_relu, sigmoid, tanh
@@ -128,8 +129,8 @@ class Activation:
         return self.kind in ("relu", "leaky_relu")
 
 
-@dataclass(frozen=True)
-class Pool:
+@dataclass(frozen=True, eq=False, repr=False)
+class Pool(Value):
     """Pooling over each channel after the activation (or the convolution), as
     PyTorch's ``max_pool2d`` and ``avg_pool2d``: padded on each side with −∞ (max),
     +∞ (min) or 0 (mean), its taps ``dilation`` apart; with ``ceil_mode`` a last
@@ -169,8 +170,8 @@ class Pool:
         return any(self.padding) or self.dilation != (1, 1) or self.ceil_mode
 
 
-@dataclass(frozen=True)
-class Layer:
+@dataclass(frozen=True, eq=False, repr=False)
+class Layer(Value):
     """The geometry of one convolution layer, without any numbers.
 
     Enough to derive the formulas symbolically; a :class:`Problem` adds the
@@ -462,8 +463,8 @@ class NumberText(str):
     __slots__ = ()
 
 
-@dataclass(frozen=True)
-class _Constant:
+@dataclass(frozen=True, eq=False, repr=False)
+class _Constant(Value):
     """NaN or ±Infinity, which Python's JSON reader would otherwise accept."""
 
     name: str

@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from cnnstep.problem import Array, Layer, Layout, Problem
+from cnnstep.values import Value
 
 #: how a quantity's array is laid out (its full-layout shape)
 Axes = Literal["input", "filter", "bias", "conv", "last", "number", "history"]
@@ -31,8 +32,8 @@ Need = Literal["target", "gradients", "bias", "rate", "activation", "pool", "lay
                "steps"]
 
 
-@dataclass(frozen=True)
-class Quantity:
+@dataclass(frozen=True, eq=False, repr=False)
+class Quantity(Value):
     """One key of the result."""
 
     key: str
@@ -140,8 +141,8 @@ def get(key: str) -> Quantity:
     return BY_KEY[key]
 
 
-@dataclass(frozen=True)
-class Symbol:
+@dataclass(frozen=True, eq=False, repr=False)
+class Symbol(Value):
     """How the derivation writes the symbol of a role."""
 
     #: the Notation field of its letter, or "=A": a fixed letter (the stages after
@@ -566,8 +567,8 @@ def rests_on(steps: Iterable[str], problem: Problem) -> frozenset[str]:
 # a selection: whole quantities, single entries, steps
 
 
-@dataclass(frozen=True)
-class Selection:
+@dataclass(frozen=True, eq=False, repr=False)
+class Selection(Value):
     """What a reader asks to see of the worked derivation.
 
     Parsed from strings: a result key alone (``grad_filter``) asks for the whole

@@ -8,19 +8,16 @@ from dataclasses import replace
 from cnnstep import budget
 from cnnstep.derivation import (
     activation,
-    batch,
     forward,
     given,
     grad_bias,
     grad_filter,
     grad_input,
-    history,
     loss,
     padding,
     pooling,
     shapes,
     stride,
-    transposed,
     update,
 )
 from cnnstep.derivation.builder import Detail, Plan
@@ -60,6 +57,8 @@ def _backward_tail(solution: Solution) -> list[StepMaker]:
 def transposed_steps(solution: Solution) -> list[StepMaker]:
     """A transposed layer's steps: its size, zero insertion and padding, the forward
     correlation with the rotated kernel, the layers after it, and its gradients."""
+    from cnnstep.derivation import history, transposed  # not needed by other layers
+
     p, layer = solution.problem, solution.problem.layer
     made: list[StepMaker] = [given.step, transposed.shapes, transposed.expansion,
                              transposed.forward]
@@ -114,6 +113,8 @@ def steps(solution: Solution) -> list[StepMaker]:
     if p.learning_rate is not None:
         made.append(update.step)
     if isinstance(solution, Trained):
+        from cnnstep.derivation import history  # only a trained layer's
+
         made.append(history.step)
     return made
 
@@ -200,6 +201,8 @@ def derive_lazily(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
         selection = Selection.parse((text for text, _ in p.questions), layer, available, (),
                                     context=True)
     if solution.images:  # a batch: each image's steps, then the sum, built whole
+        from cnnstep.derivation import batch  # only a batch's
+
         whole = batch.derive_batch(solution, derive, selected_plan, trim, max_terms=max_terms,
                                    selection=selection, detail=detail,
                                    title=batch.batch_title(title(layer), p.batch,
@@ -260,6 +263,8 @@ def trained(solution: Trained, worked: list[Step], max_terms: int,
     """The steps of step 1, each titled with its training step, then (in full
     detail, ``detail`` "full") the working of every later training step, each
     starting from its weights, and the history last."""
+    from cnnstep.derivation import history
+
     p = solution.problem
     count = p.steps
 

@@ -17,29 +17,30 @@ from fractions import Fraction
 
 from cnnstep.geometry import Window
 from cnnstep.problem import Array, Notation
+from cnnstep.values import Value
 
 # --------------------------------------------------------------------------
 # expressions
 
 
-@dataclass(frozen=True, slots=True)
-class Num:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Num(Value):
     """A number: exact, or ``approximate`` when it came through float sigmoid or tanh."""
 
     value: Fraction
     approximate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Ratio:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Ratio(Value):
     """A constant written as the unreduced fraction the course writes: (2/4)."""
 
     numerator: int
     denominator: int
 
 
-@dataclass(frozen=True, slots=True)
-class Sym:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Sym(Value):
     """One entry of a quantity: ``role`` names it, ``index`` is 0-based, full layout.
 
     An index may also hold letters (``("m", "n")``) for a general formula such
@@ -55,93 +56,93 @@ class Sym:
     index: tuple[int | str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Partial:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Partial(Value):
     """A local derivative ∂of/∂by, such as ∂Z₁₁/∂K₁₁."""
 
     of: Expr
     by: Expr
 
 
-@dataclass(frozen=True, slots=True)
-class Sigma:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Sigma(Value):
     """A sum written with Σ over the named indices: ``Σ_ij body``."""
 
     indices: str
     body: Expr
 
 
-@dataclass(frozen=True, slots=True)
-class Whole:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Whole(Value):
     """A whole quantity, as in ``dL/dK = conv(X, dL/dZ)``."""
 
     role: str
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Name(Value):
     """A plain variable such as H, P or oh, printed in italics."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Add:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Add(Value):
     terms: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Sub:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Sub(Value):
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True, slots=True)
-class Mul:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Mul(Value):
     factors: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Pow:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Pow(Value):
     base: Expr
     exponent: int
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Group(Value):
     """Brackets the course writes on purpose: ``[ … ]`` around the loss sum."""
 
     body: Expr
     square: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Floor:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Floor(Value):
     body: Expr
 
 
-@dataclass(frozen=True, slots=True)
-class Ceil:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Ceil(Value):
     body: Expr
 
 
-@dataclass(frozen=True, slots=True)
-class Infinity:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Infinity(Value):
     """−∞ or +∞: a max pool's padding (−∞, never the largest) or a min pool's (+∞)."""
 
     negative: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Div:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Div(Value):
     """``left / right`` written on one line."""
 
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Call(Value):
     """A named operation applied to its arguments; each format spells the name.
 
     ``op`` is one of :data:`OPERATIONS`; ``prime`` asks for its derivative
@@ -160,15 +161,15 @@ OPERATIONS = ("conv", "full_conv", "full_corr", "rot180", "sum", "max", "min", "
               "relu", "leaky_relu", "sigmoid", "tanh")
 
 
-@dataclass(frozen=True, slots=True)
-class More:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class More(Value):
     """``count`` terms of a long sum left out: printed as an ellipsis."""
 
     count: int
 
 
-@dataclass(frozen=True, slots=True)
-class Image:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Image(Value):
     """A quantity of one image of a batch, marked with that image: K⁽ⁿ⁾, ∂L/∂K⁽¹⁾.
 
     ``image`` is 0-based (shifted to the notation's base when printed), or a letter
@@ -187,8 +188,8 @@ Expr = (Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor
 # blocks and steps
 
 
-@dataclass(frozen=True, slots=True)
-class Text:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Text(Value):
     """A sentence; parts are words or inline expressions."""
 
     parts: tuple[str | Expr, ...]
@@ -273,8 +274,8 @@ class Equation:
         return len(first.terms) if isinstance(first, Add) else 1
 
 
-@dataclass(frozen=True, slots=True)
-class Omitted:
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Omitted(Value):
     """What a shortened derivation leaves out, and how to see it."""
 
     count: int
@@ -301,7 +302,7 @@ class Table:
 Block = Text | Matrix | Equation | Omitted | Table
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class Deferred(Text):
     """Blocks of a step made only when its blocks are read (see :class:`Unfolding`):
     the equations of the entries a step works out, for a derivation written out

@@ -15,16 +15,14 @@ a matrix.
 
 from __future__ import annotations
 
+import builtins
 import io
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from rich import box
-from rich.console import Console
-from rich.control import strip_control_codes
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text as RichText
+from rich.cells import cell_len
 
 from cnnstep.derivation import (
     Derivation,
@@ -42,6 +40,10 @@ from cnnstep.render.expr import Settings, TextPrinter
 from cnnstep.render.prose import Token
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text as RichText
+
     from cnnstep.check import Report
 
 #: windows are drawn beside an equation only for inputs up to this size
@@ -52,6 +54,81 @@ TABLE_LIMIT = 12
 MIN_WIDTH = 20
 #: how far the forms of an equation too wide beside its left-hand side are indented
 NARROW_INDENT = 2
+#: the control codes rich drops from text it prints (rich.control.STRIP_CONTROL_CODES:
+#: bell, backspace, vertical tab, form feed, carriage return)
+_CONTROL_CODES = dict.fromkeys([7, 8, 11, 12, 13])
+
+
+def strip_control_codes(text: str) -> str:
+    """``text`` without the control codes rich would drop from it."""
+    return text.translate(_CONTROL_CODES)
+
+
+class Writer(Protocol):
+    """What the renderer writes to: a rich Console, or a :class:`PlainConsole`."""
+
+    @property
+    def file(self) -> IO[str]: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def color_system(self) -> str | None: ...
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None) -> None: ...
+
+    def rule(self, title: Any, *, align: Any) -> None: ...
+
+
+class PlainConsole:
+    """Plain text of a known width, written to ``file``: what the renderer writes
+    itself needs no rich console; anything it leaves to rich (a table, a line with a
+    tab) goes to one made on first use, of the same width, writing to the same file."""
+
+    color_system = None
+
+    def __init__(self, file: IO[str], width: int, make: Callable[[int], Console]) -> None:
+        self.file, self.width = file, width
+        self._make: Callable[[int], Console] = make
+        self._console: Console | None = None
+
+    def _rich(self) -> Console:
+        if self._console is None:
+            self._console = self._make(self.width)
+        return self._console
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None) -> None:
+        self._rich().print(*objects, soft_wrap=soft_wrap)
+
+    def rule(self, title: Any, *, align: Any) -> None:
+        self._rich().rule(title, align=align)
+
+
+def plain_width(width: int | None) -> int | None:
+    """The width rich's console takes for plain text to a buffer: ``width``, or
+    the terminal's (stdin's, stdout's or stderr's), with COLUMNS over it, else 80.
+    None where rich would decide otherwise (Jupyter, Windows, an environment that
+    makes a buffer a terminal, a COLUMNS that is not a positive number)."""
+    if width is not None:
+        return width
+    environ = os.environ
+    columns = environ.get("COLUMNS")
+    if (sys.platform == "win32" or hasattr(builtins, "get_ipython")
+            or "TTY_COMPATIBLE" in environ or "FORCE_COLOR" in environ
+            or (columns is not None and not (columns.isdigit() and int(columns) > 0))):
+        return None
+    if columns is not None:
+        return int(columns)
+    for descriptor in (0, 1, 2):
+        try:
+            size = os.get_terminal_size(descriptor)
+        except (AttributeError, ValueError, OSError):  # not a terminal
+            continue
+        return size.columns or 80
+    return 80
+
+
 #: a padding or inserted zero in a window grid
 FILLER = "·"
 #: a formula of a sentence up to this long is never broken (``z > 0``); a longer one
@@ -110,7 +187,7 @@ def _cut(text: str, width: int) -> int:
 class TextRenderer:
     """One derivation to a rich console."""
 
-    def __init__(self, derivation: Derivation, console: Console, options: Options) -> None:
+    def __init__(self, derivation: Derivation, console: Writer, options: Options) -> None:
         self.d = derivation
         self.console = console
         self.hints = options.hints
@@ -123,7 +200,14 @@ class TextRenderer:
 
     # ------------------------------------------------------------------
     def render(self) -> None:
-        self.console.print(Panel(RichText(self.d.title, style="bold"), expand=False))
+        drawn = titled(self.d.title, self.console.width) if self.plain else None
+        if drawn is not None:
+            self.console.file.write(drawn + "\n")
+        else:
+            from rich.panel import Panel
+            from rich.text import Text as RichText
+
+            self.console.print(Panel(RichText(self.d.title, style="bold"), expand=False))
         if self.d.shortened:
             self.note(prose.shortened(self.hints))
         for number, step in self.d.numbered():
@@ -131,18 +215,35 @@ class TextRenderer:
             self.step(number, step)
 
     def step(self, number: int, step: Step) -> None:
-        self.console.print()
+        self.blank()
         self.spaced = False
-        self.console.rule(RichText(prose.step_heading(number, step), style="bold cyan"),
-                          align="left")
+        self.heading(prose.step_heading(number, step))
         for block in step.blocks:
             self._print_block(block)
+
+    def heading(self, title: str) -> None:
+        """A step's title at the left of a rule across the width. Plain, it is written
+        straight, as ``console.rule`` draws it when the title fits."""
+        drawn = ruled(title, self.console.width) if self.plain else None
+        if drawn is not None:
+            self.console.file.write(drawn + "\n")
+        else:
+            from rich.text import Text as RichText
+
+            self.console.rule(RichText(title, style="bold cyan"), align="left")
+
+    def blank(self) -> None:
+        """An empty line."""
+        if self.plain:
+            self.console.file.write("\n")
+        else:
+            self.console.print()
 
     def _print_block(self, block: object) -> None:
         # equations and notes stand apart by a blank line; nothing ends a step with two
         apart = isinstance(block, Equation | Omitted)
         if self.spaced or (apart and self.printed):
-            self.console.print()
+            self.blank()
         method = getattr(self, f"_print_{type(block).__name__}")
         method(block)
         self.spaced, self.printed = apart, True
@@ -154,6 +255,8 @@ class TextRenderer:
         if self.plain and "\t" not in text:
             self.console.file.write(strip_control_codes(text) + "\n")
         else:
+            from rich.text import Text as RichText
+
             self.console.print(RichText(text, style=style), soft_wrap=True)
 
     # sentences --------------------------------------------------------
@@ -234,7 +337,11 @@ class TextRenderer:
         self.line(self.sentence(block.label), "bold")
         rows, cols = block.values.shape
         if cols <= TABLE_LIMIT and rows <= TABLE_LIMIT and self.table_width(block) <= self.width:
-            self.console.print(self.matrix(block))
+            header, rows = self.matrix_cells(block)
+            if self.plain and boxable([header, *rows]):  # no styles: written straight
+                self.console.file.write(boxed(header, rows) + "\n")
+            else:
+                self.console.print(self.matrix(block))
         else:
             self.line(self.bands(block))
         self.fillers_note([block])
@@ -271,7 +378,21 @@ class TextRenderer:
             out.append("")
         return "\n".join(out).rstrip("\n")
 
+    def matrix_cells(self, block: Matrix) -> tuple[list[str], list[list[str]]]:
+        """A matrix's column headings (the first, over the row labels, empty) and its
+        rows, each led by its label."""
+        base = self.d.notation.index_base
+        rows, cols = block.values.shape
+        header = ["", *(block.index_label(1, j, base) for j in range(cols))]
+        return header, [[block.index_label(0, i, base), *(
+            self.printer.cell(block.values[i, j], block.approximate, block.is_filler(i, j))
+            for j in range(cols))] for i in range(rows)]
+
     def matrix(self, block: Matrix) -> Table:
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text as RichText
+
         base = self.d.notation.index_base
         rows, cols = block.values.shape
         table = Table(box=box.SQUARE, show_header=True, header_style="dim", padding=(0, 1))
@@ -287,11 +408,12 @@ class TextRenderer:
             table.add_row(block.index_label(0, i, base), *cells)
         return table
 
-    def window_grids(self, equation: Equation) -> RichText | None:
+    def window_grids(self, equation: Equation) -> list[tuple[str, str]] | None:
         """The input (channels side by side, as many as fit the width) with the
         window's cells picked out: reversed on a terminal, in [brackets] when
         plain; padding and inserted zeros are ·. A grid wider than the line is
-        cut into bands of columns; None when not even one column fits."""
+        cut into bands of columns; None when not even one column fits. The grids are
+        pieces of text, each with its style."""
         grids = equation.window_of
         taps = set(equation.window.taps) if equation.window is not None else set()
         cells = [[[FILLER if grid.is_filler(i, j) else self.printer.cell(v, grid.approximate)
@@ -323,32 +445,31 @@ class TextRenderer:
                 used = 0
             used += (3 if bands[-1] else 0) + size
             bands[-1].append(p)
-        out = RichText(style="dim" if not self.plain else "")
+        out: list[tuple[str, str]] = []
         for number, band in enumerate(bands):
             if number:
-                out.append("\n")
-            out.append("   ".join(panels[p][2].ljust(span[p]) for p in band).rstrip() + "\n",
-                       style="dim")
+                out.append(("\n", ""))
+            out.append(("   ".join(panels[p][2].ljust(span[p]) for p in band).rstrip() + "\n",
+                        "dim"))
             for i in range(grids[0].values.shape[0]):
                 for position, p in enumerate(band):
                     g, part, _ = panels[p]
                     if position:
-                        out.append("   ")
+                        out.append(("   ", ""))
                     drawn = 0
                     for n, j in enumerate(part):
                         inside = (i, j) in taps
                         cell = cells[g][i][j].rjust(width)
                         if n:
-                            out.append(" ")
+                            out.append((" ", ""))
                         if self.plain:
-                            out.append(f"[{cell}]" if inside else f" {cell} ")
+                            out.append((f"[{cell}]" if inside else f" {cell} ", ""))
                         else:
-                            out.append(f" {cell} ", style="bold reverse" if inside else "dim")
+                            out.append((f" {cell} ", "bold reverse" if inside else "dim"))
                         drawn += width + 2 + (1 if n else 0)
                     if position < len(band) - 1:
-                        out.append(" " * (span[p] - drawn))
-                out.append("\n")
-        out.rstrip()
+                        out.append((" " * (span[p] - drawn), ""))
+                out.append(("\n", ""))
         return out
 
     def _print_Equation(self, block: Equation) -> None:
@@ -358,7 +479,16 @@ class TextRenderer:
                      if max(first.values.shape) <= WINDOW_GRID_LIMIT else None)
             if grids is not None:
                 self.fillers_note(block.window_of)
-                self.console.print(grids, soft_wrap=True)
+                if self.plain:
+                    self.line("".join(text for text, _ in grids).rstrip())
+                else:
+                    from rich.text import Text as RichText
+
+                    styled = RichText(style="dim")
+                    for text, style in grids:
+                        styled.append(text, style=style)
+                    styled.rstrip()
+                    self.console.print(styled, soft_wrap=True)
             else:
                 self.line(self.sentence(prose.window_span(
                     block.window, self.d.notation.index_base, first)), "dim")
@@ -422,6 +552,9 @@ class TextRenderer:
                   *(max(len(heads[j]), *(len(row[j]) for row in cells))
                     for j in range(len(heads)))]
         if sum(widths) + 3 * len(widths) + 1 <= self.width:
+            from rich import box
+            from rich.table import Table
+
             table = Table(box=box.SQUARE, show_header=True, header_style="bold",
                           padding=(0, 1))
             table.add_column(block.corner, justify="right", no_wrap=True)
@@ -440,12 +573,62 @@ class TextRenderer:
                 (line if n == 0 else "  " + line) for n, line in enumerate(lines)))
 
 
+def _one_line(title: str) -> bool:
+    """Whether rich prints a title as it is: on one line, with no space at an end."""
+    return bool(title) and title == title.strip() and "\n" not in title and "\t" not in title
+
+
+def titled(title: str, width: int) -> str | None:
+    """``title`` in a box, as rich draws ``Panel(title, expand=False)`` without styles;
+    None when it does not fit on one line of ``width``."""
+    title = strip_control_codes(title)
+    if not _one_line(title) or cell_len(title) + 4 > width:
+        return None
+    rule = "─" * (cell_len(title) + 2)
+    return f"╭{rule}╮\n│ {title} │\n╰{rule}╯"
+
+
+def ruled(title: str, width: int) -> str | None:
+    """``title`` at the left of a rule across ``width``, as rich draws
+    ``console.rule(title, align="left")`` without styles; None when it does not fit."""
+    title = strip_control_codes(title)
+    if not _one_line(title) or cell_len(title) > width - 2:
+        return None
+    return f"{title} {'─' * (width - cell_len(title) - 1)}"
+
+
+def boxable(rows: Iterable[Sequence[str]]) -> bool:
+    """Whether :func:`boxed` draws these cells as rich would: each on one line, with
+    no space at either end."""
+    return all("\n" not in cell and cell == cell.strip() for row in rows for cell in row)
+
+
+def boxed(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table as rich draws ``Table(box=box.SQUARE, padding=(0, 1))`` of right-justified
+    columns when it fits the width, without styles: each column as wide as its widest
+    cell (in terminal cells), a space either side, a rule between and around."""
+    widths = [max(map(cell_len, column)) for column in zip(header, *rows, strict=True)]
+
+    def rule(left: str, middle: str, right: str) -> str:
+        return left + middle.join("─" * (width + 2) for width in widths) + right
+
+    def line(cells: Sequence[str]) -> str:
+        return "│" + "│".join(" " * (width - cell_len(cell) + 1) + cell + " "
+                              for cell, width in zip(cells, widths, strict=True)) + "│"
+
+    return "\n".join([rule("┌", "┬", "┐"), line(header), rule("├", "┼", "┤"),
+                      *map(line, rows), rule("└", "┴", "┘")])
+
+
 def _plain(text: str) -> str:
     """Text without the spaces rich leaves at the ends of lines."""
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
 def _summary(report: Report, printer: TextPrinter) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SQUARE, show_header=True)
     for name in prose.SUMMARY_HEADER:
         table.add_column(name)
@@ -455,12 +638,23 @@ def _summary(report: Report, printer: TextPrinter) -> Table:
 
 
 def _marked(grid: Sequence[Sequence[str]], columns: int) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE, show_header=False)
     for _ in range(columns):
         table.add_column(justify="right")
     for row in grid:
         table.add_row(*row)
     return table
+
+
+def _console(buffer: IO[str], width: int | None, color: bool) -> Console:
+    """The rich console a derivation is printed to (width None: the terminal's)."""
+    from rich.console import Console
+
+    return Console(file=buffer, width=width, highlight=False, emoji=False, markup=False,
+                   force_terminal=color or None, color_system="auto" if color else None)
 
 
 class TextFormat(Renderer):
@@ -470,9 +664,10 @@ class TextFormat(Renderer):
         """Plain text; with ``color``, styled for a terminal as it is (width None
         follows the terminal)."""
         buffer = io.StringIO()
-        console = Console(file=buffer, width=options.width, highlight=False, emoji=False,
-                          markup=False, force_terminal=options.color or None,
-                          color_system="auto" if options.color else None)
+        width = None if options.color else plain_width(options.width)
+        console: Writer = (_console(buffer, options.width, options.color) if width is None
+                           else PlainConsole(buffer, width, lambda known: _console(
+                               buffer, known, options.color)))
         TextRenderer(derivation, console, options).render()
         return buffer.getvalue() if options.color else _plain(buffer.getvalue())
 
@@ -485,6 +680,9 @@ class TextFormat(Renderer):
     def report(self, report: Report, title: str, working: Derivation | None,
                options: Options) -> str:
         """The report, :data:`~cnnstep.render.TEXT_WIDTH` columns wide unless told."""
+        from rich.console import Console
+        from rich.text import Text as RichText
+
         width = options.width or TEXT_WIDTH
         buffer = io.StringIO()
         console = Console(file=buffer, width=width, highlight=False, markup=False,
@@ -525,6 +723,11 @@ class TextFormat(Renderer):
     def batch(self, outcomes: Sequence[Outcome], options: Options | None = None) -> str:
         """A table as wide as the terminal (or ``options.width``), each diagnosis on
         a line of its own, and how many files are all correct."""
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text as RichText
+
         options = options or Options()
         buffer = io.StringIO()
         console = Console(file=buffer, width=options.width, highlight=False, markup=False,
