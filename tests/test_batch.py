@@ -344,3 +344,15 @@ def test_a_shortened_image_step_names_an_entry_with_its_image() -> None:
     examples = {block.example for step in worked.steps for block in step.blocks
                 if isinstance(block, Omitted)}
     assert {"output[0][0][1]", "output[1][0][1]", "grad_filter[0][1]"} <= examples
+
+
+def test_the_sum_step_asked_by_its_name_works_out_its_sums() -> None:
+    """``--only batch``: the loss and every entry of ∂L/∂K and ∂L/∂B, image by image."""
+    from cnnstep.derivation import Equation
+
+    worked = derive(solve(problem_from_data(SAMPLE)), only=("batch",))
+    assert [step.key for step in worked.steps] == ["batch"]
+    entries = {block.entry for block in worked.steps[0].blocks if isinstance(block, Equation)}
+    assert ("loss", ()) in entries
+    assert {("grad_filter", (0, 0, i, j)) for i in range(2) for j in range(2)} <= entries
+    assert ("grad_bias", (0,)) in entries

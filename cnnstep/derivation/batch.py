@@ -248,7 +248,10 @@ def derive_batch(solution: Solution, derive: Derive, plan_of: Callable[..., Plan
     builder = NumericBuilder(weights, plan_of(weights, chosen, max_terms, detail))
     later: list[Step] = []
     if weights.grad_filter is not None or weights.loss is not None:
-        later.append(sum_step(builder, solution))
+        # the step asked by its name (--only batch) works out every sum it holds
+        summing = (NumericBuilder(weights, plan_of(weights, None, max_terms, detail))
+                   if chosen is not None and SUM_STEP in chosen.steps else builder)
+        later.append(sum_step(summing, solution))
     if weights.updated_filter is not None:
         later.append(update.step(builder))
     if isinstance(weights, Trained):
