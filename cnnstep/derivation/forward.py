@@ -39,6 +39,39 @@ from cnnstep.derivation.words import group_words
 SYMBOLIC_TERMS = 16
 
 
+def sum_forms(b: NumericBuilder, f: int, at: tuple[int, int],
+              terms: list[tuple[list[Expr], list[Expr]]], shorten: bool) -> tuple[Expr, ...]:
+    """The forms of Z[f] at ``at`` from each channel's products (symbols, numbers): one
+    square bracket per channel when there are several, then the channels' sums (the
+    engine's ``channel_parts``) added, each with the bias; ``shorten`` leaves out the
+    symbolic form (the windows show which inputs an entry uses)."""
+    p, s = b.p, b.s
+    channels = len(terms)
+    symbolic: list[Expr] = []
+    numeric: list[Expr] = []
+    for sym, num in terms:
+        if channels == 1:
+            symbolic, numeric = list(sym), list(num)
+        elif sym:
+            symbolic.append(Group(Add(tuple(sym)), square=True))
+            numeric.append(Group(Add(tuple(num)), square=True))
+    parts: list[Expr] = []
+    if channels > 1:
+        assert s.channel_parts is not None
+        parts = [b.num(s.channel_parts[(f, c, *at)]) for c in range(channels)]
+    if p.bias is not None:
+        bias = b.num(p.bias[f])
+        symbolic.append(b.sym("bias", (f,)))
+        numeric.append(bias)
+        parts.append(bias)
+    forms: list[Expr] = [Add(tuple(symbolic)), Add(tuple(numeric))] if symbolic else []
+    if forms and shorten:
+        forms = forms[1:]
+    if len(parts) > 1:
+        forms.append(Add(tuple(parts)))
+    return tuple(forms)
+
+
 def step(b: NumericBuilder) -> Step:
     p, s = b.p, b.s
     grids = tuple(b.padded_matrices)
@@ -60,8 +93,7 @@ def step(b: NumericBuilder) -> Step:
     def equation(e: Index) -> Equation:
         f, i, j = e
         rows, cols = geometry.conv_slices(b.layer, i, j)
-        symbolic: list[Expr] = []
-        numeric: list[Expr] = []
+        terms: list[tuple[list[Expr], list[Expr]]] = []
         for c, seen in enumerate(b.layer.channels_of(f)):
             sym: list[Expr] = []
             num: list[Expr] = []
@@ -71,27 +103,10 @@ def step(b: NumericBuilder) -> Step:
                 if x is not None:  # terms with padding zeros are left out
                     sym.append(Mul((x, k)))
                     num.append(Mul((xv, kv)))
-            if channels == 1:
-                symbolic, numeric = sym, num
-            elif sym:
-                symbolic.append(Group(Add(tuple(sym)), square=True))
-                numeric.append(Group(Add(tuple(num)), square=True))
-        parts: list[Expr] = []
-        if channels > 1:
-            assert s.channel_parts is not None
-            parts = [b.num(s.channel_parts[f, c, i, j]) for c in range(channels)]
-        if p.bias is not None:
-            bias = b.num(p.bias[f])
-            symbolic.append(b.sym("bias", (f,)))
-            numeric.append(bias)
-            parts.append(bias)
-        forms: list[Expr] = [Add(tuple(symbolic)), Add(tuple(numeric))] if symbolic else []
-        if forms and not every_symbolic and written:
-            forms = forms[1:]
-        if len(parts) > 1:
-            forms.append(Add(tuple(parts)))
+            terms.append((sym, num))
+        forms = sum_forms(b, f, (i, j), terms, not every_symbolic and bool(written))
         written.append(e)
-        return Equation(b.sym("output", e), tuple(forms), s.conv[e], (b.z_key, e),
+        return Equation(b.sym("output", e), forms, s.conv[e], (b.z_key, e),
                         geometry.conv_window(b.layer, i, j), seen_grids(f))
 
     kernel: Expr = Call("rot180", (Whole("filter"),)) if flipped else Whole("filter")

@@ -24,6 +24,7 @@ from fractions import Fraction
 
 from cnnstep import geometry
 from cnnstep.derivation.builder import Index, sums
+from cnnstep.derivation.forward import SYMBOLIC_TERMS, sum_forms
 from cnnstep.derivation.nodes import (
     Add,
     Block,
@@ -45,9 +46,6 @@ from cnnstep.derivation.words import axes, count, dims, pair, ranges
 from cnnstep.derivation.words import size as size_words
 from cnnstep.geometry import Window
 from cnnstep.problem import Layer
-
-#: a symbolic form of more products than this is written for the first entry only
-SYMBOLIC_TERMS = 16
 
 
 def _size_formula(b: NumericBuilder, size: Expr, stride: Expr, pad: Expr, dilation: Expr,
@@ -226,9 +224,8 @@ def forward(b: NumericBuilder) -> Step:
 
     def equation(e: Index) -> Equation:
         f, y, x = e
-        symbolic: list[Expr] = []
-        numeric: list[Expr] = []
         column = f % layer.group_filters  # f's place among its group's output channels
+        terms: list[tuple[list[Expr], list[Expr]]] = []
         for c in layer.channels_of(f):
             sym: list[Expr] = []
             num: list[Expr] = []
@@ -241,26 +238,10 @@ def forward(b: NumericBuilder) -> Step:
                     weight = (c, column, kh - 1 - m, kw - 1 - n)
                     sym.append(Mul((xs, b.k_sym[weight])))
                     num.append(Mul((b.x_num[c, row, col], b.k_num[weight])))
-            if channels == 1:
-                symbolic, numeric = sym, num
-            elif sym:
-                symbolic.append(Group(Add(tuple(sym)), square=True))
-                numeric.append(Group(Add(tuple(num)), square=True))
-        parts: list[Expr] = []
-        if channels > 1:
-            assert s.channel_parts is not None
-            parts = [b.num(s.channel_parts[f, c, y, x]) for c in range(channels)]
-        if p.bias is not None:
-            symbolic.append(b.sym("bias", (f,)))
-            numeric.append(b.num(p.bias[f]))
-            parts.append(b.num(p.bias[f]))
-        forms: list[Expr] = [Add(tuple(symbolic)), Add(tuple(numeric))] if symbolic else []
-        if forms and not every_symbolic and written:
-            forms = forms[1:]
-        if len(parts) > 1:
-            forms.append(Add(tuple(parts)))
+            terms.append((sym, num))
+        forms = sum_forms(b, f, (y, x), terms, not every_symbolic and bool(written))
         written.append(e)
-        return Equation(b.sym("output", e), tuple(forms), s.conv[e], (b.z_key, e),
+        return Equation(b.sym("output", e), forms, s.conv[e], (b.z_key, e),
                         geometry.window((y, x), (kh, kw), layer.dilation), grids)
 
     words: tuple[str | Expr, ...] = (
