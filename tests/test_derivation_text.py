@@ -730,3 +730,14 @@ def test_jupyter_reprs_hold_the_derivation() -> None:
 def test_api_problem_errors_raise_problem_error() -> None:
     with pytest.raises(cnnstep.ProblemError):
         cnnstep.solve({"input": [[1, 2], [3, 4]], "filter": [[1]], "strid": 2})
+
+
+def test_a_one_by_one_kernel_is_not_turned_or_padded_for_the_input_gradient() -> None:
+    import cnnstep
+
+    worked = cnnstep.solve({"input": [[1, 2], [3, 4]], "filter": [[2]],
+                            "target": [[1, 1], [1, 1]]})
+    text = " ".join(worked.to_text().split())
+    assert "A 1×1 kernel is its own rotation by 180°: rot180(K) = K." in text
+    assert "adds no zeros around ∂L/∂Z" in text
+    assert "flip it vertically" not in text and "0 rows" not in text

@@ -158,8 +158,11 @@ def step(b: NumericBuilder) -> Step:
     empty = tuple(e for e in entries if counts[e] == 0)
     rot: Expr = Whole("filter") if flipped else Call("rot180", (Whole("filter"),))
     full = "full_corr" if flipped else "full_conv"
+    single = (kh, kw) == (1, 1)  # a 1×1 kernel: nothing to turn, nothing to pad
     blocks: list[Block] = [*b.explain(
         *(unrotated(b) if flipped else (
+            Text(("A 1×1 kernel is its own rotation by 180°: ", rot, " = ", Whole("filter"),
+                  ".")),) if single else (
             Text(("Rotate ", Whole("filter"), " by 180° (reverse it: a 1-D kernel has one "
                   "axis to flip): its entries in reverse order," if one_row else
                   " by 180° (flip it vertically, then horizontally): its entries in reverse "
@@ -167,6 +170,9 @@ def step(b: NumericBuilder) -> Step:
             rotated_symbols(b),
             b.matrices((rot,), s.rotated_filter, "filter"))),
         Text((
+            "The kernel size less one is 0, so the full convolution adds no zeros around ",
+            *(("the zero-inserted ",) if strided else ()), Whole("grad_output"), ":",
+        )) if single else Text((
             f"Pad {'the zero-inserted ' if strided else ''}", Whole("grad_output"),
             (f" with {count(ew - 1, 'zero')} at each end" if one_row else
              f" with {count(eh - 1, 'row')} and {count(ew - 1, 'column')} of zeros on each "
