@@ -468,7 +468,8 @@ def test_signal_derivation_uses_one_index() -> None:
     assert "L_out = ⌊(L_in + 2×p − k)/s⌋ + 1" in text
     assert "= ⌊(6 + 2×0 − 3)/1⌋ + 1" in text
     assert "the output is a signal of 4 entries" in text
-    assert "Zᵢ = Σₘ X(i·s + m)×Kₘ + B, with s = 1." in text
+    # counted from 1: the first window's first tap is X₁
+    assert "Zᵢ = Σₘ X((i−1)·s + m)×Kₘ + B, with s = 1." in text
     assert "Z₁ = X₁×K₁ + X₂×K₂ + X₃×K₃ + B" in text
     assert "   = 2×1 + 1×0 + 3×(−1) + 0.5" in text
     assert "∂L/∂K₃ = ∂L/∂Z₁×X₃ + ∂L/∂Z₂×X₄ + ∂L/∂Z₃×X₅ + ∂L/∂Z₄×X₆" in text
@@ -482,7 +483,7 @@ def test_signal_derivation_uses_one_index() -> None:
 
 def test_signal_derivation_in_the_other_formats() -> None:
     latex = rendered(SAMPLES / "conv1d.json", "latex")
-    assert r"Z_{i} = \sum_{m} X_{i\cdot s + m} \times K_{m} + B" in latex
+    assert r"Z_{i} = \sum_{m} X_{(i-1)\cdot s + m} \times K_{m} + B" in latex
     assert "Z_{1} &=" in latex
     markdown = rendered(SAMPLES / "conv1d.json", "markdown")
     assert "$Z_{1} = X_{1} \\times K_{1}" in markdown or "Z_{1}" in markdown
@@ -501,7 +502,8 @@ def test_strided_padded_signal_derivation(tmp_path: Path) -> None:
     assert "= ⌊(5 + 2×1 − (2×(2−1) + 1))/2⌋ + 1" in text
     assert "1 zero at each end of the signal" in text
     assert "inserting 1 zero between neighbours" in text
-    assert "Z(i) = Σc,ₘ X(c,i·s + m·d)×K(c,m), with s = 2, d = 2, over the padded signal." \
+    assert ("Z(i) = Σc,ₘ X(c,(i−1)·s + (m−1)·d + 1)×K(c,m), with s = 2, d = 2, over the "
+            "padded signal.") \
         in text
     assert "X(2,4)" in text  # channel, then the one spatial index
 

@@ -164,9 +164,14 @@ def step(b: NumericBuilder) -> Step:
 
 def one_axis(b: NumericBuilder) -> tuple[str | Expr, ...]:
     """A 1-D layer's forward pass as a course writes it, with one index:
-    Z_i = Σ_m X_(i·s + m)·K_m + B (Σ_c Σ_m over several channels, f for a filter)."""
+    Z_i = Σ_m X_(i·s + m)·K_m + B counting from 0, Z_i = Σ_m X_((i−1)·s + m)·K_m + B
+    counting from 1 (Σ_c Σ_m over several channels, f for a filter)."""
     layer = b.layer
-    tap = "i·s + m" + ("·d" if layer.dilation != (1, 1) else "")
+    dilated = layer.dilation != (1, 1)
+    if b.p.notation.index_base == 0:
+        tap = "i·s + m·d" if dilated else "i·s + m"
+    else:  # i and m from 1: the first window's first tap is X_1
+        tap = "(i−1)·s + (m−1)·d + 1" if dilated else "(i−1)·s + m"
     several = layer.channels > 1
     body = Mul((Sym("input", ("c", 0, tap)), Sym("filter", ("f", "c", 0, "m"))))
     total: Expr = Sigma("c,m" if several else "m", body)

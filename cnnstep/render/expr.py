@@ -591,7 +591,7 @@ class LatexPrinter(NotationPrinter):
         decoration = self.marks[mark] if mark else ""
         if not index:
             return base + (f"_{{{decoration}}}" if decoration else "")
-        digits = [str(i).replace("·", r"\cdot ") for i in index]
+        digits = [str(i).replace("·", r"\cdot ").replace("−", "-") for i in index]
         if self.settings.subscripts:
             # an index such as i·s + a is set apart by commas
             run = self.settings.compact and all(len(str(i)) == 1 for i in index)
