@@ -2052,15 +2052,11 @@ def _volume_pool(value: Any, input_size: Triple) -> VolumePool:
 
 
 def _volume_activation(data: Mapping[str, Any]) -> Activation | None:
-    """A 3-D layer's activation: ReLU or leaky ReLU, which keep every number exact."""
+    """A 3-D layer's activation: ReLU and leaky ReLU keep every number exact; sigmoid
+    and tanh are float64, as for a 2-D layer."""
     if "activation" not in data:
         return None
-    activation = _activation(data["activation"])
-    if not activation.exact:
-        raise ProblemError(f'activation: a 3-D layer takes "relu" or "leaky_relu"; '
-                           f"{activation.kind} is float64 and is worked out for 1-D and 2-D "
-                           "layers only")
-    return activation
+    return _activation(data["activation"])
 
 
 def _volume_sides(value: Any, form: str | None, span: tuple[int, ...],

@@ -866,12 +866,12 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
             _at(z, (f, *o[:-1]))[o[-1]] = total
     output_rank = dims + 1 if filter_rank == dims + 2 else dims
     strip_out = (dims + 1) - output_rank
-    # ReLU or leaky ReLU after the convolution: A = Z where Z > 0, else 0 or slope·Z
+    # the activation after the convolution, entry by entry: ReLU and leaky ReLU exact,
+    # sigmoid and tanh in float64 (and everything after them)
     kind = data.get("activation")
-    below = Fraction(0) if kind == "relu" else Fraction(1, 100)
-    slopes = [Fraction(1) if zv > 0 else below for zv in flatten(z)]
-    last = z if kind is None else nest([zv * d for zv, d in zip(flatten(z), slopes,
-                                                                  strict=True)],
+    slope = Fraction(1, 100)
+    slopes = [f_prime(zv, kind, slope) for zv in flatten(z)] if kind is not None else []
+    last = z if kind is None else nest([f_activation(zv, kind, slope) for zv in flatten(z)],
                                        (filters, *out_size))
     activated = last
     pool = data.get("pool")

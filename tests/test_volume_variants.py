@@ -1,4 +1,5 @@
-"""3-D layers with the convolution variants: ``mode``, ``groups`` and the padding forms.
+"""3-D layers with the convolution variants: ``mode``, ``groups`` and the padding forms,
+and every activation (sigmoid and tanh in float64, as for a 2-D layer).
 
 Drawn together (with stride and dilation) against the naive loops of
 ``oracle.naive_nd``, PyTorch's ``conv3d`` with float64 autograd (the kernel
@@ -79,7 +80,7 @@ def variants(draw: Any) -> dict[str, Any]:
         "loss": "sse", "learning_rate": "1/2"}
     if pool is not None:
         data["pool"] = pool
-    activation = draw(st.sampled_from([None, "relu", "leaky_relu"]))
+    activation = draw(st.sampled_from([None, "relu", "leaky_relu", "sigmoid", "tanh"]))
     if activation is not None:
         data["activation"] = activation
     return _spelled(data)
@@ -102,6 +103,7 @@ def pytorch(data: dict[str, Any]) -> dict[str, Any]:
     z.retain_grad()
     kind = data.get("activation")
     a = (z if kind is None else F.relu(z) if kind == "relu"
+         else torch.sigmoid(z) if kind == "sigmoid" else torch.tanh(z) if kind == "tanh"
          else F.leaky_relu(z, negative_slope=0.01))
     a.retain_grad()
     pool = data.get("pool")
@@ -137,9 +139,14 @@ def pytorch(data: dict[str, Any]) -> dict[str, Any]:
 def test_variants_agree_with_the_oracles(data: dict[str, Any]) -> None:
     layer = volume_from_data(data)
     got = volume.solve(layer)
-    assert_same(got, oracle.naive_nd(data))
+    floats = data.get("activation") in ("sigmoid", "tanh")
+    if floats:  # float64 from the activation on: to 1e-12 of PyTorch and the loops
+        for key, want in oracle.naive_nd(data).items():
+            oracle.assert_close(got[key], want, key, relative=1e-12)
+    else:
+        assert_same(got, oracle.naive_nd(data))
     for key, want in pytorch(data).items():
-        if data.get("activation") == "leaky_relu" or "pool" in data:
+        if data.get("activation") in ("leaky_relu", "sigmoid", "tanh") or "pool" in data:
             # the slope 0.01 and a mean's divisor are not dyadic: float64 rounds them
             oracle.assert_close(got[key], want, key, relative=1e-12)
             continue

@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 
 
 def symbol(key: str, notation: Notation) -> str:
-    """A result key as the problem writes it: Z, L, ∂L/∂K, K (new)."""
+    """A result key as the problem writes it: Z, L, ∂L/∂K, K (new); the stages after
+    the convolution as the derivation names them, Z, A and P."""
     letters = {"output": notation.output, "input": notation.input, "filter": notation.filter,
-               "bias": notation.bias}
+               "bias": notation.bias, "conv": notation.output, "activated": "A",
+               "pooled": "P"}
     if key == "loss":
         return notation.loss
     if key.startswith("grad_"):
