@@ -50,6 +50,7 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.problem import Array, Notation, Volume
+from cnnstep.quantities import BY_KEY
 
 Index = tuple[int, ...]
 AXES = ("depth", "row", "column")
@@ -663,12 +664,6 @@ def history(writer: VolumeWriter) -> Step | None:
                 tuple(blocks))
 
 
-#: the steps float sigmoid or tanh reaches: always, and with a target
-ROUNDED_ALWAYS = ("pool", "activation_backward", "grad_filter", "grad_bias", "grad_input",
-                  "update", "history")
-ROUNDED_WITH_TARGET = ("loss", "grad_output", "pool_backward")
-
-
 def rounded(node: Any) -> Any:
     """A block or expression with every number, equation and matrix in it marked as a
     float approximation (printed rounded, after ≈)."""
@@ -690,14 +685,18 @@ def rounded(node: Any) -> Any:
 
 
 def _marked(layer: Volume, step: Step | None) -> Step | None:
-    """A step after float sigmoid or tanh with its numbers marked approximate."""
+    """A step after float sigmoid or tanh with its numbers marked approximate: the
+    steps of the quantities the registry says it reaches
+    (:data:`cnnstep.quantities.BY_KEY`)."""
     activation = layer.activation
     if step is None or activation is None or activation.exact:
         return step
-    if step.key in ROUNDED_ALWAYS or (step.key in ROUNDED_WITH_TARGET
-                                      and layer.target is not None):
-        return dataclasses.replace(step, blocks=rounded(step.blocks))
-    return step
+    # the activation's own step marks A itself; Z there is exact
+    reached = step.key != "activation" and any(
+        q.step == step.key and (q.approximate == "always" or
+                                (q.approximate == "target" and layer.target is not None))
+        for q in BY_KEY.values())
+    return dataclasses.replace(step, blocks=rounded(step.blocks)) if reached else step
 
 
 def derivation(layer: Volume) -> Derivation:
