@@ -177,27 +177,35 @@ Routes = dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]]
 
 
 def pool_routes(volume: Volume, a: Array) -> Routes | None:
-    """The pool written from its definition: window o of map f reads A[f, o·s − p + t]
-    for each tap t inside the input; a mean weighs each by 1/divisor (the whole window,
-    or its entries without count_include_pad), max and min the first extreme by 1."""
+    """The pool written from its definition: window o of map f reads A[f, o·s − p + t·d]
+    for each tap t inside the input; a mean weighs each by 1/divisor (its taps inside
+    the padded input, or its entries without count_include_pad), max and min the first
+    extreme by 1. In ceil mode the size is ⌈…⌉, less one where the last window would
+    start in the padding."""
     pool = volume.pool
     if pool is None:
         return None
     routes: Routes = {}
-    out = [(n + 2 * p - k) // s + 1 for n, p, k, s in
-           zip(a.shape[1:], pool.padding, pool.size, pool.stride, strict=True)]
+    out = []
+    for n, p, k, s, d in zip(a.shape[1:], pool.padding, pool.size, pool.stride,
+                             pool.dilation, strict=True):
+        reach = n + 2 * p - d * (k - 1) - 1
+        count = (-(-reach // s) if pool.ceil_mode else reach // s) + 1
+        out.append(count - 1 if pool.ceil_mode and (count - 1) * s >= n + p else count)
     for f in range(a.shape[0]):
         for o in itertools.product(*(range(n) for n in out)):
-            reads = []
+            reads, taps = [], 0
             for t in itertools.product(*(range(k) for k in pool.size)):
-                at = tuple(i * s - p + u for i, s, p, u in
-                           zip(o, pool.stride, pool.padding, t, strict=True))
+                at = tuple(i * s - p + u * d for i, s, p, u, d in
+                           zip(o, pool.stride, pool.padding, t, pool.dilation, strict=True))
+                if all(r < n + p for r, n, p in zip(at, a.shape[1:], pool.padding,
+                                                    strict=True)):
+                    taps += 1
                 if all(0 <= r < n for r, n in zip(at, a.shape[1:], strict=True)):
                     reads.append((f, *at))
             if pool.kind == "mean":
-                count = (pool.size[0] * pool.size[1] * pool.size[2]
-                         if pool.count_include_pad else len(reads))
-                routes[(f, *o)] = [(r, Fraction(1, count)) for r in reads]
+                routes[(f, *o)] = [(r, Fraction(1, taps if pool.count_include_pad
+                                                else len(reads))) for r in reads]
             else:
                 values = [a[r] for r in reads]
                 best = values.index(max(values) if pool.kind == "max" else min(values))

@@ -62,14 +62,21 @@ def variants(draw: Any) -> dict[str, Any]:
                 zip(size, before, after, spans, stride, strict=True))
     pool: dict[str, Any] | None = None
     if draw(st.booleans()):
+        kind = draw(st.sampled_from(["max", "avg", "min"]))
+        # a dilation (max and min only) where the dilated window still fits
+        dilated = [draw(st.integers(1, 2)) if kind != "avg" else 1 for _ in out]
         window = [draw(st.integers(1, min(2, n))) for n in out]
-        pool = {"type": draw(st.sampled_from(["max", "avg", "min"])), "size": window,
+        dilated = [d if d * (k - 1) + 1 <= n else 1
+                   for d, k, n in zip(dilated, window, out, strict=True)]
+        pool = {"type": kind, "size": window,
                 "stride": [draw(st.integers(1, 2)) for _ in range(3)],
-                "padding": [draw(st.integers(0, k // 2)) for k in window]}
+                "padding": [0 if d > 1 else draw(st.integers(0, k // 2))
+                            for k, d in zip(window, dilated, strict=True)],
+                "dilation": dilated, "ceil_mode": draw(st.booleans())}
         if pool["type"] == "avg" and draw(st.booleans()):
             pool["count_include_pad"] = False
-        last = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in
-                     zip(out, pool["padding"], window, pool["stride"], strict=True))
+        last = volume_from_data({"dimensions": 3, "input": [[[[0] * out[2]] * out[1]] * out[0]],
+                                 "filter": [[[1]]], "pool": pool}).pool.output_size
     data: dict[str, Any] = {
         "dimensions": 3, "input": _grid(draw, DYADIC, (channels, *size)),
         "filter": _grid(draw, DYADIC, (filters, channels // groups, *taps)),
@@ -110,9 +117,10 @@ def pytorch(data: dict[str, Any]) -> dict[str, Any]:
     p = a
     if pool is not None:
         options = {"kernel_size": tuple(pool["size"]), "stride": tuple(pool["stride"]),
-                   "padding": tuple(pool["padding"])}
-        p = (F.max_pool3d(a, **options) if pool["type"] == "max"
-             else -F.max_pool3d(-a, **options) if pool["type"] == "min"
+                   "padding": tuple(pool["padding"]), "ceil_mode": pool["ceil_mode"]}
+        dilated = {**options, "dilation": tuple(pool["dilation"])}
+        p = (F.max_pool3d(a, **dilated) if pool["type"] == "max"
+             else -F.max_pool3d(-a, **dilated) if pool["type"] == "min"
              else F.avg_pool3d(a, count_include_pad=pool.get("count_include_pad", True),
                                **options))
         p.retain_grad()

@@ -401,6 +401,9 @@ class VolumeWriter:
 
         words = (f"{pool.kind} pooling with a {'×'.join(str(k) for k in pool.size)} window, "
                  f"stride {_settings(pool.stride)}"
+                 + (f", its taps {_settings(pool.dilation)} apart (dilation)"
+                    if pool.dilation != (1, 1, 1) else "")
+                 + (", in ceil mode (a last partial window counts)" if pool.ceil_mode else "")
                  + (f", padding {_settings(pool.padding)} ("
                     + ("adding nothing" if pool.kind == "mean" else "never chosen") + ")"
                     if any(pool.padding) else "")
