@@ -97,7 +97,10 @@ def test_the_json_rounds_the_float_values_only(tmp_path: Path) -> None:
     assert '"loss": 0.48019659563362271,' in run.stdout
     assert len(lines["grad_bias"]) < 60
     verified = invoke("solve", path, "--verify")
-    assert verified.returncode == 0 and "dL/dX: verified" in verified.stdout
+    assert verified.returncode == 0, verified.stdout
+    assert "Z: verified by direct evaluation (8 entries)" in verified.stdout
+    assert "dL/dX: verified by direct differentiation, to 1e-9 (floating point)" \
+        in verified.stdout
 
 
 def test_rounded_answers_are_marked_right() -> None:
