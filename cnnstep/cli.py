@@ -441,7 +441,8 @@ def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape:
     from cnnstep.render.json_result import dumps
 
     if shape == "json":
-        _emit(dumps(volume.solve(layer)), to, [file], None)
+        result = volume.solve(layer)
+        _emit(dumps(result, volume.approximate_keys(layer, result)), to, [file], None)
     else:
         _emit(renderer(shape).derivation(worked, options), to, [file], program)
     raise typer.Exit(0)

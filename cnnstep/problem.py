@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import math
 import re
 import stat
 import sys
@@ -1777,16 +1778,19 @@ VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "lo
 Triple = tuple[int, int, int]
 
 #: the keys of a 3-D pool
-VOLUME_POOL_KEYS = ("type", "size", "stride", "padding", "count_include_pad")
+VOLUME_POOL_KEYS = ("type", "size", "stride", "padding", "dilation", "ceil_mode",
+                    "count_include_pad")
 
 
 @dataclass(frozen=True)
 class VolumePool:
     """Pooling over each map of a 3-D layer, as PyTorch's ``max_pool3d`` and
-    ``avg_pool3d`` (min: the least entry): windows ``size`` wide, ``stride`` apart,
-    over the input with ``padding`` on each side that never wins and adds nothing;
-    a mean divides by the whole window, or with ``count_include_pad`` false by its
-    entries inside the input."""
+    ``avg_pool3d`` (min: the least entry): windows ``size`` wide, their taps
+    ``dilation`` apart (max and min only), ``stride`` apart, over the input with
+    ``padding`` on each side that never wins and adds nothing; with ``ceil_mode`` a
+    last partial window counts (never one that starts in the padding). A mean
+    divides by the window's taps inside the padded input, or with
+    ``count_include_pad`` false by its entries inside the input."""
 
     kind: str  # max, mean, min
     size: Triple
@@ -1794,29 +1798,45 @@ class VolumePool:
     padding: Triple
     input_size: Triple
     count_include_pad: bool = True
+    dilation: Triple = (1, 1, 1)
+    ceil_mode: bool = False
 
     @property
     def output_size(self) -> Triple:
-        """⌊(n + 2p − k)/s⌋ + 1 along each axis."""
-        a, b, c = ((n + 2 * p - k) // s + 1 for n, p, k, s in
-                   zip(self.input_size, self.padding, self.size, self.stride, strict=True))
+        """⌊(n + 2p − d·(k − 1) − 1)/s⌋ + 1 along each axis (⌈…⌉ in ceil mode, less
+        one where the last window would start in the padding), as
+        :func:`cnnstep.geometry.pool_output_size`."""
+        a, b, c = (geometry.pool_output_size(n, k, s, p, d, self.ceil_mode)
+                   for n, k, s, p, d in zip(self.input_size, self.size, self.stride,
+                                            self.padding, self.dilation, strict=True))
         return (a, b, c)
 
+    @property
+    def span(self) -> Triple:
+        """The dilated window, d·(k − 1) + 1 along each axis."""
+        a, b, c = (d * (k - 1) + 1 for d, k in zip(self.dilation, self.size, strict=True))
+        return (a, b, c)
+
+    def taps(self, axis: int, i: int) -> list[int]:
+        """The padded positions window ``i`` reads along an axis, i·s + m·d for each
+        tap m, those inside the padded input (a ceil mode's last window may reach past
+        it)."""
+        start, step = i * self.stride[axis], self.dilation[axis]
+        end = self.input_size[axis] + 2 * self.padding[axis]
+        return [p for p in range(start, start + step * self.size[axis], step) if p < end]
+
     def window(self, o: tuple[int, ...]) -> list[tuple[int, ...]]:
-        """The input entries of window ``o``, in depth-row-column order: o·s − p + t
+        """The input entries of window ``o``, in depth-row-column order: o·s − p + t·d
         for each tap t, inside the input."""
-        out = []
-        for tap in itertools.product(*(range(k) for k in self.size)):
-            at = tuple(i * s - p + t for i, s, p, t in
-                       zip(o, self.stride, self.padding, tap, strict=True))
-            if all(0 <= a < n for a, n in zip(at, self.input_size, strict=True)):
-                out.append(at)
-        return out
+        axes = [[p - pad for p in self.taps(axis, i) if 0 <= p - pad < n]
+                for axis, (i, pad, n) in enumerate(zip(o, self.padding, self.input_size,
+                                                       strict=True))]
+        return list(itertools.product(*axes))
 
     def divisor(self, o: tuple[int, ...]) -> int:
         """What a mean divides window ``o``'s sum by."""
         if self.count_include_pad:
-            return self.size[0] * self.size[1] * self.size[2]
+            return math.prod(len(self.taps(axis, i)) for axis, i in enumerate(o))
         return len(self.window(o))
 
 
@@ -2034,33 +2054,45 @@ def _volume_pool(value: Any, input_size: Triple) -> VolumePool:
     size = _triple(value["size"], "pool.size", 1)
     stride = _triple(value["stride"], "pool.stride", 1) if "stride" in value else size
     padding = _triple(value.get("padding", NumberText("0")), "pool.padding", 0)
+    dilation = _triple(value.get("dilation", NumberText("1")), "pool.dilation", 1)
+    ceil_mode = _flag(value, "ceil_mode", False)
     include = _flag(value, "count_include_pad", True)
     if "count_include_pad" in value and kind != "mean":
         raise ProblemError(f"pool.count_include_pad: only mean pooling divides by a count; "
                            f"{kind} pooling has none")
+    if kind == "mean" and dilation != (1, 1, 1):
+        raise ProblemError("pool.dilation: mean pooling has no dilation (PyTorch's "
+                           "avg_pool3d has none)")
     for axis, (p, k) in enumerate(zip(padding, size, strict=True)):
         if p > k // 2:
             raise ProblemError(f"pool.padding: {p} is more than half the window's "
                                f"{('depth', 'height', 'width')[axis]} {k}; pool padding may "
                                f"be at most ⌊{k}/2⌋ = {k // 2}, as in PyTorch")
+    pool = VolumePool(kind, size, stride, padding, input_size, include, dilation, ceil_mode)
     padded = tuple(n + 2 * p for n, p in zip(input_size, padding, strict=True))
-    if any(k > n for k, n in zip(size, padded, strict=True)):
-        raise ProblemError(f"pool: window {_dims(size)} is larger than its "
+    if any(k > n for k, n in zip(pool.span, padded, strict=True)):
+        dilated = f" (dilated to {_dims(pool.span)})" if dilation != (1, 1, 1) else ""
+        raise ProblemError(f"pool: window {_dims(size)}{dilated} is larger than its "
                            f"{'padded ' * any(padding)}input {_dims(padded)} (the "
                            "convolution's output)")
-    return VolumePool(kind, size, stride, padding, input_size, include)
+    for axis, n in enumerate(pool.output_size):
+        low, high = padding[axis], padding[axis] + input_size[axis]
+        empty = next((i for i in range(n)
+                      if not any(low <= p < high for p in pool.taps(axis, i))), None)
+        if empty is not None:
+            raise ProblemError(
+                f"pool: window {empty + 1} along the {('depth', 'rows', 'columns')[axis]} "
+                f"reads only padding (its dilated taps skip the convolution's output "
+                f"{_dims(input_size)}); change pool.dilation or pool.padding")
+    return pool
 
 
 def _volume_activation(data: Mapping[str, Any]) -> Activation | None:
-    """A 3-D layer's activation: ReLU or leaky ReLU, which keep every number exact."""
+    """A 3-D layer's activation: ReLU and leaky ReLU keep every number exact; sigmoid
+    and tanh are float64, as for a 2-D layer."""
     if "activation" not in data:
         return None
-    activation = _activation(data["activation"])
-    if not activation.exact:
-        raise ProblemError(f'activation: a 3-D layer takes "relu" or "leaky_relu"; '
-                           f"{activation.kind} is float64 and is worked out for 1-D and 2-D "
-                           "layers only")
-    return activation
+    return _activation(data["activation"])
 
 
 def _volume_sides(value: Any, form: str | None, span: tuple[int, ...],

@@ -23,8 +23,10 @@ X and K, the loss at most quadratic in Z), so its derivative at t = 0 is
 exactly (L(θ − 2v) − 8·L(θ − v) + 8·L(θ + v) − L(θ + 2v))/12, which must equal
 ⟨∇L, v⟩ for random exact directions v and a coordinate direction of each of X,
 K and B, each activation's branch and each max or min pool's winner held as
-they are at the problem's numbers (so that A and P stay linear in Z). With
-``grad_output`` given, L = Σ G·P (P the last stage).
+they are at the problem's numbers (so that A and P stay linear in Z): sigmoid
+and tanh replaced by their tangent there, to :data:`cnnstep.verify.DIGITS`
+digits, and everything after them then agreeing to 1e-9 rather than exactly.
+With ``grad_output`` given, L = Σ G·P (P the last stage).
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ import numpy as np
 from cnnstep import budget
 from cnnstep import volume as engine
 from cnnstep.problem import Array, Volume
-from cnnstep.verify import Check, InconsistentGradient, Mismatch, TooLarge
+from cnnstep.verify import Check, InconsistentGradient, Mismatch, TooLarge, sigmoid, tanh
+
+#: how near the engine's values after float sigmoid or tanh must be, relative to size
+TOLERANCE = Fraction(1, 10**9)
 
 #: more terms X·K than this and the direct route would take about ten seconds
 MAX_TERMS = 300_000
@@ -111,25 +116,60 @@ def loss(volume: Volume, z: Array) -> Fraction:
     return {"mse": total / z.size, "sse": total, "half_sse": total / 2}[volume.loss]
 
 
-def slopes(volume: Volume, z: Array) -> Array | None:
-    """f′(Z) of the activation, entry by entry: 1 where Z > 0, else 0 (ReLU) or the
-    slope (leaky ReLU), as PyTorch at 0; None without an activation."""
+#: f′(Z) and the offset f(Z₀) − f′(Z₀)·Z₀ of the activation's tangent at Z₀
+Held = tuple[Array, Array]
+
+
+def slopes(volume: Volume, z: Array) -> Held | None:
+    """The activation's tangent at Z, entry by entry: 1 where Z > 0, else 0 (ReLU) or
+    the slope (leaky ReLU), as PyTorch at 0, with no offset; sigmoid and tanh to
+    :data:`cnnstep.verify.DIGITS` digits. None without an activation."""
     activation = volume.activation
     if activation is None:
         return None
-    below = Fraction(0) if activation.kind == "relu" else activation.slope
-    out = np.empty(z.shape, dtype=object)
-    out.flat[:] = [Fraction(1) if v > 0 else below for v in z.flat]
-    return out
+    slope, offset = np.empty(z.shape, dtype=object), np.empty(z.shape, dtype=object)
+    if activation.exact:
+        below = Fraction(0) if activation.kind == "relu" else activation.slope
+        slope.flat[:] = [Fraction(1) if v > 0 else below for v in z.flat]
+        offset.flat[:] = [Fraction(0)] * z.size
+        return slope, offset
+    f = sigmoid if activation.kind == "sigmoid" else tanh
+    values = [f(v) for v in z.flat]
+    slope.flat[:] = [a * (1 - a) if activation.kind == "sigmoid" else 1 - a * a
+                     for a in values]
+    offset.flat[:] = [a - d * v for a, d, v in zip(values, slope.flat, z.flat, strict=True)]
+    return slope, offset
 
 
-def activated(z: Array, held: Array | None) -> Array:
-    """A = f′(Z)·Z: ReLU and leaky ReLU are linear on each side of 0, so with the
-    branch of each entry held this is f(Z) itself."""
+def activated(z: Array, held: Held | None) -> Array:
+    """A on the activation's tangent held at the problem's numbers: ReLU and leaky
+    ReLU are linear on each side of 0, so this is f(Z) itself; for sigmoid and tanh
+    it is f(Z) at the point the tangent touches."""
     if held is None:
         return z
-    out: Array = z * held
+    out: Array = z * held[0] + held[1]
     return out
+
+
+def through(grad: Array, held: Held | None) -> Array:
+    """dL/dZ = dL/dA ⊙ f′(Z)."""
+    if held is None:
+        return grad
+    out: Array = grad * held[0]
+    return out
+
+
+def rounded(volume: Volume) -> bool:
+    """Whether float sigmoid or tanh made the engine's later values approximate."""
+    return volume.activation is not None and not volume.activation.exact
+
+
+def agree(volume: Volume, found: Fraction, direct: Fraction, key: str = "") -> bool:
+    """Exactly equal, or to 1e-9 of the value after float sigmoid or tanh (Z, before
+    it, exactly)."""
+    if not rounded(volume) or key == "conv":
+        return found == direct
+    return abs(found - direct) <= TOLERANCE * max(Fraction(1), abs(direct))
 
 
 #: each pooled entry's reads: (input entry, weight); max and min keep the winner
@@ -138,27 +178,35 @@ Routes = dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]]
 
 
 def pool_routes(volume: Volume, a: Array) -> Routes | None:
-    """The pool written from its definition: window o of map f reads A[f, o·s − p + t]
-    for each tap t inside the input; a mean weighs each by 1/divisor (the whole window,
-    or its entries without count_include_pad), max and min the first extreme by 1."""
+    """The pool written from its definition: window o of map f reads A[f, o·s − p + t·d]
+    for each tap t inside the input; a mean weighs each by 1/divisor (its taps inside
+    the padded input, or its entries without count_include_pad), max and min the first
+    extreme by 1. In ceil mode the size is ⌈…⌉, less one where the last window would
+    start in the padding."""
     pool = volume.pool
     if pool is None:
         return None
     routes: Routes = {}
-    out = [(n + 2 * p - k) // s + 1 for n, p, k, s in
-           zip(a.shape[1:], pool.padding, pool.size, pool.stride, strict=True)]
+    out = []
+    for n, p, k, s, d in zip(a.shape[1:], pool.padding, pool.size, pool.stride,
+                             pool.dilation, strict=True):
+        reach = n + 2 * p - d * (k - 1) - 1
+        count = (-(-reach // s) if pool.ceil_mode else reach // s) + 1
+        out.append(count - 1 if pool.ceil_mode and (count - 1) * s >= n + p else count)
     for f in range(a.shape[0]):
         for o in itertools.product(*(range(n) for n in out)):
-            reads = []
+            reads, taps = [], 0
             for t in itertools.product(*(range(k) for k in pool.size)):
-                at = tuple(i * s - p + u for i, s, p, u in
-                           zip(o, pool.stride, pool.padding, t, strict=True))
+                at = tuple(i * s - p + u * d for i, s, p, u, d in
+                           zip(o, pool.stride, pool.padding, t, pool.dilation, strict=True))
+                if all(r < n + p for r, n, p in zip(at, a.shape[1:], pool.padding,
+                                                    strict=True)):
+                    taps += 1
                 if all(0 <= r < n for r, n in zip(at, a.shape[1:], strict=True)):
                     reads.append((f, *at))
             if pool.kind == "mean":
-                count = (pool.size[0] * pool.size[1] * pool.size[2]
-                         if pool.count_include_pad else len(reads))
-                routes[(f, *o)] = [(r, Fraction(1, count)) for r in reads]
+                routes[(f, *o)] = [(r, Fraction(1, taps if pool.count_include_pad
+                                                else len(reads))) for r in reads]
             else:
                 values = [a[r] for r in reads]
                 best = values.index(max(values) if pool.kind == "max" else min(values))
@@ -256,7 +304,7 @@ def consistent(volume: Volume, theta: Weights, every: list[Term],
         inner = sum((sum((g * d for g, d in zip(grad.flat, move.flat, strict=True)),
                          Fraction(0)) for grad, move in parts), Fraction(0))
         along = (at(v, -2) - 8 * at(v, -1) + 8 * at(v, 1) - at(v, 2)) / 12
-        if inner != along:
+        if not agree(volume, inner, along):
             raise InconsistentGradient(
                 f"direct differentiation: ⟨∇L, v⟩ = {inner} but dL(θ + t·v)/dt = {along} "
                 "along a direction v; the verifier is at fault")
@@ -265,11 +313,14 @@ def consistent(volume: Volume, theta: Weights, every: list[Term],
 def compare(key: str, label: str, how: str, direct: Array | Fraction, found: Any,
             volume: Volume) -> Check:
     """A quantity found here against the engine's, entry by entry."""
+    if rounded(volume) and key != "conv":
+        how += ", to 1e-9 (floating point)"
     if isinstance(direct, Fraction):
-        ok = found == direct
+        ok = agree(volume, found, direct)
         return Check(key, label, 1, () if ok else (Mismatch(key, found, direct),), how)
     mismatches = tuple(Mismatch(engine.entry_text(key, index, volume), found[index], value)
-                       for index, value in np.ndenumerate(direct) if found[index] != value)
+                       for index, value in np.ndenumerate(direct)
+                       if not agree(volume, found[index], value, key))
     return Check(key, label, direct.size, mismatches, how)
 
 
@@ -308,7 +359,7 @@ def verify_volume(volume: Volume,
         return checks
     gradient = unpooled(dz(volume, p), a.shape, routes)
     gradients = backward(volume, theta, every,
-                         gradient if held is None else activated(gradient, held))
+                         through(gradient, held))
     consistent(volume, theta, every, gradients)
     how = "direct differentiation"
     checks.append(compare("grad_filter", f"d{n.loss}/d{n.filter}", how,
@@ -333,7 +384,7 @@ def gradient_step(volume: Volume, theta: Weights, every: list[Term]
     routes = pool_routes(volume, a)
     p = pooled(a, routes)
     g = unpooled(dz(volume, p), a.shape, routes)
-    gradients = backward(volume, theta, every, g if held is None else activated(g, held))
+    gradients = backward(volume, theta, every, through(g, held))
     rate = volume.learning_rate
     assert rate is not None
     bias = None if theta.b is None else theta.b - gradients["grad_bias"] * rate
@@ -357,11 +408,11 @@ def training(volume: Volume, theta: Weights, every: list[Term]) -> Check:
             entries += len(pairs)
             where = f"history[{k}].{key}"
             mismatches += [Mismatch(where + "".join(f"[{j}]" for j in i), v, m)
-                           for i, v, m in pairs if v != m]
+                           for i, v, m in pairs if not agree(volume, v, m)]
     z = output(volume, theta, every)
     a = activated(z, slopes(volume, z))
     direct_final = loss(volume, pooled(a, pool_routes(volume, a)))
-    if direct_final != final:
+    if not agree(volume, final, direct_final):
         mismatches.append(Mismatch("final_loss", final, direct_final))
     return Check("history", "history", entries + 1, tuple(mismatches),
                  "direct differentiation at every step")

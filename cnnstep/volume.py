@@ -23,6 +23,7 @@ zero-inserted dL/dZ. The update is K ← K − α·dL/dK, B ← B − α·dL/dB.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import replace
 from fractions import Fraction
 from typing import Any
@@ -31,7 +32,7 @@ import numpy as np
 
 from cnnstep.engine import activate, activation_backward, activation_slope
 from cnnstep.problem import Array, Volume, VolumePool, frozen
-from cnnstep.quantities import get
+from cnnstep.quantities import BY_KEY, get
 
 #: an index of an array: slices and integers
 Index = tuple[Any, ...]
@@ -171,6 +172,17 @@ def solve(volume: Volume) -> dict[str, Any]:
             for k, row in enumerate(history, start=1)]
         result["final_loss"] = final
     return result
+
+
+def approximate_keys(volume: Volume, result: Mapping[str, Any]) -> frozenset[str]:
+    """The result keys whose values came through float sigmoid or tanh, by the 2-D
+    layer's rules (:data:`cnnstep.quantities.BY_KEY`)."""
+    activation = volume.activation
+    if activation is None or activation.exact:
+        return frozenset()
+    rules = {key: BY_KEY[key].approximate for key in result if key in BY_KEY}
+    return frozenset(key for key, rule in rules.items() if rule == "always"
+                     or (rule == "target" and volume.target is not None))
 
 
 def training(volume: Volume) -> tuple[list[dict[str, Any]], Fraction]:

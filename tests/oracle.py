@@ -866,12 +866,12 @@ def naive_nd(data: dict[str, Any]) -> dict[str, Any]:
             _at(z, (f, *o[:-1]))[o[-1]] = total
     output_rank = dims + 1 if filter_rank == dims + 2 else dims
     strip_out = (dims + 1) - output_rank
-    # ReLU or leaky ReLU after the convolution: A = Z where Z > 0, else 0 or slope·Z
+    # the activation after the convolution, entry by entry: ReLU and leaky ReLU exact,
+    # sigmoid and tanh in float64 (and everything after them)
     kind = data.get("activation")
-    below = Fraction(0) if kind == "relu" else Fraction(1, 100)
-    slopes = [Fraction(1) if zv > 0 else below for zv in flatten(z)]
-    last = z if kind is None else nest([zv * d for zv, d in zip(flatten(z), slopes,
-                                                                  strict=True)],
+    slope = Fraction(1, 100)
+    slopes = [f_prime(zv, kind, slope) for zv in flatten(z)] if kind is not None else []
+    last = z if kind is None else nest([f_activation(zv, kind, slope) for zv in flatten(z)],
                                        (filters, *out_size))
     activated = last
     pool = data.get("pool")
@@ -966,22 +966,37 @@ def _pool_nd(a: Any, pool: dict[str, Any], shape: tuple[int, ...]
     size = _axes_of(pool["size"], dims)
     stride = _axes_of(pool.get("stride", pool["size"]), dims)
     padding = _axes_of(pool.get("padding", 0), dims)
+    dilation = _axes_of(pool.get("dilation", 1), dims)
+    ceil = bool(pool.get("ceil_mode", False))
     kind = {"avg": "mean"}.get(pool["type"], pool["type"])
-    out = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in
-                zip(shape[1:], padding, size, stride, strict=True))
+
+    def length(n: int, p: int, k: int, s: int, d: int) -> int:
+        """How many windows fit: ⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1, or in ceil mode
+        ⌈…⌉ + 1 less any last window starting at n + p or beyond."""
+        span = n + 2 * p - d * (k - 1) - 1
+        count = math.ceil(span / s) + 1 if ceil else span // s + 1
+        while ceil and (count - 1) * s >= n + p:
+            count -= 1
+        return count
+
+    out = tuple(length(n, p, k, s, d) for n, p, k, s, d in
+                zip(shape[1:], padding, size, stride, dilation, strict=True))
     p_out = zeros(shape[0], *out)
     windows: dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]] = {}
     for f in range(shape[0]):
         for o in itertools.product(*(range(n) for n in out)):
-            reads = []
+            reads, padded = [], 0
             for t in itertools.product(*(range(k) for k in size)):
-                at = tuple(i * s - p + u for i, s, p, u in
-                           zip(o, stride, padding, t, strict=True))
+                at = tuple(i * s - p + u * d for i, s, p, u, d in
+                           zip(o, stride, padding, t, dilation, strict=True))
                 if all(0 <= r < n for r, n in zip(at, shape[1:], strict=True)):
                     reads.append((f, *at))
+                # taps inside the padded input: what a mean with padding counts
+                padded += all(r < n + p for r, n, p in zip(at, shape[1:], padding,
+                                                           strict=True))
             values = [_at(a, r) for r in reads]
             if kind == "mean":
-                whole = math.prod(size) if pool.get("count_include_pad", True) else len(reads)
+                whole = padded if pool.get("count_include_pad", True) else len(reads)
                 chosen = [(r, Fraction(1, whole)) for r in reads]
             else:
                 best = values.index(max(values) if kind == "max" else min(values))

@@ -1,4 +1,5 @@
-"""3-D layers with the convolution variants: ``mode``, ``groups`` and the padding forms.
+"""3-D layers with the convolution variants: ``mode``, ``groups`` and the padding forms,
+and every activation (sigmoid and tanh in float64, as for a 2-D layer).
 
 Drawn together (with stride and dilation) against the naive loops of
 ``oracle.naive_nd``, PyTorch's ``conv3d`` with float64 autograd (the kernel
@@ -61,14 +62,21 @@ def variants(draw: Any) -> dict[str, Any]:
                 zip(size, before, after, spans, stride, strict=True))
     pool: dict[str, Any] | None = None
     if draw(st.booleans()):
+        kind = draw(st.sampled_from(["max", "avg", "min"]))
+        # a dilation (max and min only) where the dilated window still fits
+        dilated = [draw(st.integers(1, 2)) if kind != "avg" else 1 for _ in out]
         window = [draw(st.integers(1, min(2, n))) for n in out]
-        pool = {"type": draw(st.sampled_from(["max", "avg", "min"])), "size": window,
+        dilated = [d if d * (k - 1) + 1 <= n else 1
+                   for d, k, n in zip(dilated, window, out, strict=True)]
+        pool = {"type": kind, "size": window,
                 "stride": [draw(st.integers(1, 2)) for _ in range(3)],
-                "padding": [draw(st.integers(0, k // 2)) for k in window]}
+                "padding": [0 if d > 1 else draw(st.integers(0, k // 2))
+                            for k, d in zip(window, dilated, strict=True)],
+                "dilation": dilated, "ceil_mode": draw(st.booleans())}
         if pool["type"] == "avg" and draw(st.booleans()):
             pool["count_include_pad"] = False
-        last = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in
-                     zip(out, pool["padding"], window, pool["stride"], strict=True))
+        last = volume_from_data({"dimensions": 3, "input": [[[[0] * out[2]] * out[1]] * out[0]],
+                                 "filter": [[[1]]], "pool": pool}).pool.output_size
     data: dict[str, Any] = {
         "dimensions": 3, "input": _grid(draw, DYADIC, (channels, *size)),
         "filter": _grid(draw, DYADIC, (filters, channels // groups, *taps)),
@@ -79,7 +87,7 @@ def variants(draw: Any) -> dict[str, Any]:
         "loss": "sse", "learning_rate": "1/2"}
     if pool is not None:
         data["pool"] = pool
-    activation = draw(st.sampled_from([None, "relu", "leaky_relu"]))
+    activation = draw(st.sampled_from([None, "relu", "leaky_relu", "sigmoid", "tanh"]))
     if activation is not None:
         data["activation"] = activation
     return _spelled(data)
@@ -102,15 +110,17 @@ def pytorch(data: dict[str, Any]) -> dict[str, Any]:
     z.retain_grad()
     kind = data.get("activation")
     a = (z if kind is None else F.relu(z) if kind == "relu"
+         else torch.sigmoid(z) if kind == "sigmoid" else torch.tanh(z) if kind == "tanh"
          else F.leaky_relu(z, negative_slope=0.01))
     a.retain_grad()
     pool = data.get("pool")
     p = a
     if pool is not None:
         options = {"kernel_size": tuple(pool["size"]), "stride": tuple(pool["stride"]),
-                   "padding": tuple(pool["padding"])}
-        p = (F.max_pool3d(a, **options) if pool["type"] == "max"
-             else -F.max_pool3d(-a, **options) if pool["type"] == "min"
+                   "padding": tuple(pool["padding"]), "ceil_mode": pool["ceil_mode"]}
+        dilated = {**options, "dilation": tuple(pool["dilation"])}
+        p = (F.max_pool3d(a, **dilated) if pool["type"] == "max"
+             else -F.max_pool3d(-a, **dilated) if pool["type"] == "min"
              else F.avg_pool3d(a, count_include_pad=pool.get("count_include_pad", True),
                                **options))
         p.retain_grad()
@@ -137,9 +147,14 @@ def pytorch(data: dict[str, Any]) -> dict[str, Any]:
 def test_variants_agree_with_the_oracles(data: dict[str, Any]) -> None:
     layer = volume_from_data(data)
     got = volume.solve(layer)
-    assert_same(got, oracle.naive_nd(data))
+    floats = data.get("activation") in ("sigmoid", "tanh")
+    if floats:  # float64 from the activation on: to 1e-12 of PyTorch and the loops
+        for key, want in oracle.naive_nd(data).items():
+            oracle.assert_close(got[key], want, key, relative=1e-12)
+    else:
+        assert_same(got, oracle.naive_nd(data))
     for key, want in pytorch(data).items():
-        if data.get("activation") == "leaky_relu" or "pool" in data:
+        if data.get("activation") in ("leaky_relu", "sigmoid", "tanh") or "pool" in data:
             # the slope 0.01 and a mean's divisor are not dyadic: float64 rounds them
             oracle.assert_close(got[key], want, key, relative=1e-12)
             continue

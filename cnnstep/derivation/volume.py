@@ -16,6 +16,7 @@ this module only writes them out. Terms with padding zeros are left out.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from fractions import Fraction
 from typing import Any
@@ -49,11 +50,18 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.problem import Array, Notation, Volume
+from cnnstep.quantities import BY_KEY
 
 Index = tuple[int, ...]
 AXES = ("depth", "row", "column")
 #: the two sides of each axis, as the size formula names their padding
 SIDES = (("front", "back"), ("top", "bottom"), ("left", "right"))
+
+
+#: sigmoid and tanh, computed in floating point
+FLOAT_RULES = {"sigmoid": "σ(z) = 1/(1 + e^(−z))",
+               "tanh": "tanh(z) = (e^z − e^(−z))/(e^z + e^(−z))"}
+FLOAT_DERIVATIVES = {"sigmoid": "σ′(z) = σ(z)(1 − σ(z))", "tanh": "tanh′(z) = 1 − tanh(z)²"}
 
 
 def _num(value: Fraction | int) -> Num:
@@ -103,7 +111,8 @@ class VolumeWriter:
 
     def slices(self, label: tuple[str | Expr, ...], array: Array,
                lead: tuple[str, ...], border: tuple[int, int] = (0, 0),
-               border_end: tuple[int, int] | None = None) -> list[Block]:
+               border_end: tuple[int, int] | None = None,
+               approximate: bool = False) -> list[Block]:
         """One matrix per depth slice (per channel or filter where there are several)."""
         out: list[Block] = []
         base = self.v.notation.index_base
@@ -112,7 +121,8 @@ class VolumeWriter:
                      zip((*lead, "depth"), index, array.shape[:-2], strict=True)
                      if n > 1 or name == "depth"]
             out.append(Matrix((*label, f" ({', '.join(words)})"), array[index], border=border,
-                              border_end=None if border_end == border else border_end))
+                              border_end=None if border_end == border else border_end,
+                              approximate=approximate))
         return out
 
     def x(self, c: int, at: Index) -> tuple[Sym, Num] | None:
@@ -333,27 +343,37 @@ class VolumeWriter:
         z, a = s["conv"], s["activated"]
         slope = activation.slope
 
+        floats = not activation.exact
+
         def equation(e: Index) -> Equation:
-            if activation.kind == "relu":
-                forms: tuple[Expr, ...] = (Call("max", (_num(0), Sym("output", e))),
-                                           Call("max", (_num(0), _num(z[e]))))
+            if floats:
+                forms: tuple[Expr, ...] = (Call(activation.kind, (Sym("output", e),)),
+                                           Call(activation.kind, (_num(z[e]),)))
+            elif activation.kind == "relu":
+                forms = (Call("max", (_num(0), Sym("output", e))),
+                         Call("max", (_num(0), _num(z[e]))))
             elif z[e] > 0:
                 forms = (Sym("output", e),)
             else:
                 forms = (Mul((_num(slope), Sym("output", e))), Mul((_num(slope), _num(z[e]))))
-            return Equation(Sym("activated", e), forms, a[e], ("activated", e))
+            return Equation(Sym("activated", e), forms, a[e], ("activated", e),
+                            approximate=floats)
 
         rule: tuple[str | Expr, ...] = (
+            (FLOAT_RULES[activation.kind], " is applied to each entry of ", Whole("output"),
+             ", computed in floating point: from here on the values are rounded, marked ≈.")
+            if floats else
             ("ReLU keeps each positive entry of ", Whole("output"), " and sets the others to "
              "0: ", Whole("activated"), " = ", Call("max", (_num(0), Whole("output"))), ".")
             if activation.kind == "relu" else
             ("Leaky ReLU keeps each positive entry of ", Whole("output"), " and multiplies "
              "the others by the slope ", _num(slope), "."))
-        title = "ReLU" if activation.kind == "relu" else "leaky ReLU"
+        title = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "σ",
+                 "tanh": "tanh"}[activation.kind]
         return Step("activation", f"Activation: {title}", (
             Text(rule),
             *(equation(e) for e in _positions(z.shape)),
-            *self.slices((Whole("activated"),), a, ("filter",)),
+            *self.slices((Whole("activated"),), a, ("filter",), approximate=floats),
         ))
 
     def pool(self) -> Step | None:
@@ -381,6 +401,9 @@ class VolumeWriter:
 
         words = (f"{pool.kind} pooling with a {'×'.join(str(k) for k in pool.size)} window, "
                  f"stride {_settings(pool.stride)}"
+                 + (f", its taps {_settings(pool.dilation)} apart (dilation)"
+                    if pool.dilation != (1, 1, 1) else "")
+                 + (", in ceil mode (a last partial window counts)" if pool.ceil_mode else "")
                  + (f", padding {_settings(pool.padding)} ("
                     + ("adding nothing" if pool.kind == "mean" else "never chosen") + ")"
                     if any(pool.padding) else "")
@@ -440,20 +463,34 @@ class VolumeWriter:
         if activation is None or "grad_conv" not in s:
             return None
         z, ga, gz = s["conv"], s.get("grad_activated", s["grad_output"]), s["grad_conv"]
-        slope = activation.slope
+        slope, kind = activation.slope, activation.kind
+        one = _num(1)
+
+        def derivative(e: Index) -> Expr:
+            """f′ at Z: from the float value of A for sigmoid and tanh."""
+            if kind == "sigmoid":
+                a = Num(s["activated"][e], True)
+                return Mul((a, Group(Sub(one, a))))
+            if kind == "tanh":
+                return Group(Sub(one, Pow(Num(s["activated"][e], True), 2)))
+            return _num(Fraction(1) if z[e] > 0 else (Fraction(0) if kind == "relu"
+                                                      else slope))
 
         def equation(e: Index) -> Equation:
-            d = Fraction(1) if z[e] > 0 else (Fraction(0) if activation.kind == "relu"
-                                               else slope)
+            named: Expr = (Call(kind, (Sym("output", e),), prime=True)
+                           if kind in FLOAT_DERIVATIVES else derivative(e))
             return Equation(Sym("grad_output", e), (
-                Mul((Sym("grad_activated", e), _num(d))), Mul((_num(ga[e]), _num(d)))),
+                Mul((Sym("grad_activated", e), named)), Mul((_num(ga[e]), derivative(e)))),
                 gz[e], ("grad_conv", e))
 
-        below = "0" if activation.kind == "relu" else f"the slope {slope}"
+        below = "0" if kind == "relu" else f"the slope {slope}"
+        rule = (f"{FLOAT_DERIVATIVES[kind]}, from the float values of "
+                if kind in FLOAT_DERIVATIVES else
+                f"1 where it is positive, {below} elsewhere (at 0 too, as PyTorch)")
         return Step("activation_backward", "Back through the activation", (
             Text(("Each entry of ", Whole("grad_activated"), " is multiplied by the "
-                  "activation's derivative at ", Whole("output"), ": 1 where it is positive, "
-                  f"{below} elsewhere (at 0 too, as PyTorch).",)),
+                  "activation's derivative at ", Whole("output"), ": ", rule,
+                  *((Whole("activated"),) if kind in FLOAT_DERIVATIVES else ()), ".")),
             *(equation(e) for e in _positions(z.shape)),
             *self.slices((Whole("grad_output"),), gz, ("filter",)),
         ))
@@ -630,6 +667,41 @@ def history(writer: VolumeWriter) -> Step | None:
                 tuple(blocks))
 
 
+def rounded(node: Any) -> Any:
+    """A block or expression with every number, equation and matrix in it marked as a
+    float approximation (printed rounded, after ≈)."""
+    if isinstance(node, tuple):
+        return tuple(rounded(item) for item in node)
+    if isinstance(node, Num):
+        return Num(node.value, True)
+    if isinstance(node, Equation):
+        return dataclasses.replace(node, lhs=rounded(node.lhs), forms=rounded(node.forms),
+                                   approximate=node.value is not None)
+    if isinstance(node, (Matrix, Table)):
+        return dataclasses.replace(node, approximate=True)
+    if isinstance(node, (Text, type)) or not dataclasses.is_dataclass(node):
+        return node
+    item: Any = node
+    return dataclasses.replace(item, **{field.name: rounded(getattr(item, field.name))
+                                        for field in dataclasses.fields(item)
+                                        if field.init})
+
+
+def _marked(layer: Volume, step: Step | None) -> Step | None:
+    """A step after float sigmoid or tanh with its numbers marked approximate: the
+    steps of the quantities the registry says it reaches
+    (:data:`cnnstep.quantities.BY_KEY`)."""
+    activation = layer.activation
+    if step is None or activation is None or activation.exact:
+        return step
+    # the activation's own step marks A itself; Z there is exact
+    reached = step.key != "activation" and any(
+        q.step == step.key and (q.approximate == "always" or
+                                (q.approximate == "target" and layer.target is not None))
+        for q in BY_KEY.values())
+    return dataclasses.replace(step, blocks=rounded(step.blocks)) if reached else step
+
+
 def derivation(layer: Volume) -> Derivation:
     """The worked solution of a 3-D layer, every entry written out."""
     writer = VolumeWriter(layer)
@@ -640,6 +712,7 @@ def derivation(layer: Volume) -> Derivation:
     if layer.has_gradients:
         made += [writer.grad_filter(), writer.grad_bias(), writer.grad_input(),
                  writer.update(), history(writer)]
+    made = [_marked(layer, step) for step in made]
     largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
     notation: Notation = layer.notation
     extra: dict[str, Any] = {"one_channel": writer.channels == 1,

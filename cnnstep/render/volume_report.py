@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text as RichText
 
 from cnnstep.numbers import display
+from cnnstep.quantities import BY_KEY
 from cnnstep.render import TEXT_WIDTH, prose
 from cnnstep.render.json_result import dumps_value, marked_json, points, score_json
 
@@ -27,9 +28,11 @@ if TYPE_CHECKING:
 
 
 def symbol(key: str, notation: Notation) -> str:
-    """A result key as the problem writes it: Z, L, ∂L/∂K, K (new)."""
+    """A result key as the problem writes it: Z, L, ∂L/∂K, K (new); the stages after
+    the convolution as the derivation names them, Z, A and P."""
     letters = {"output": notation.output, "input": notation.input, "filter": notation.filter,
-               "bias": notation.bias}
+               "bias": notation.bias, "conv": notation.output}
+    letters |= {name: q.letter for name, q in BY_KEY.items() if q.letter}
     if key == "loss":
         return notation.loss
     if key.startswith("grad_"):
