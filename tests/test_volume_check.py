@@ -199,3 +199,16 @@ def test_cli_unknown_key(tmp_path: Path) -> None:
     problem = tmp_path / "volume.json"
     problem.write_text(json.dumps({**SMALL, "answers": {"activation": [1]}}))
     assert_one_line_error(invoke("check", problem), "answers: activation")
+
+
+def test_the_output_after_an_activation_is_written_with_its_letter(tmp_path: Path) -> None:
+    """With a ReLU, the result's ``output`` is A, and its gradient ∂L/∂A, not Z's."""
+    problem = tmp_path / "relu.json"
+    problem.write_text(json.dumps({
+        "dimensions": 3, "input": [[[1, 2], [3, 4]], [[0, 1], [1, 0]]], "filter": [[[1]]],
+        "activation": "relu", "target": [[[1, 1], [1, 1]], [[1, 1], [1, 1]]],
+        "answers": {"output": [[[1, 2], [3, 4]], [[0, 1], [1, 0]]]}}), encoding="utf-8")
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in invoke("check", problem).stdout.splitlines() if line.count("│") > 3}
+    assert rows["output"] == "A" and rows["grad_output"] == "∂L/∂A"
+    assert rows["conv"] == "Z" and rows["grad_conv"] == "∂L/∂Z"

@@ -27,12 +27,14 @@ if TYPE_CHECKING:
     from cnnstep.problem import Notation
 
 
-def symbol(key: str, notation: Notation) -> str:
+def symbol(key: str, notation: Notation, last: str = "conv") -> str:
     """A result key as the problem writes it: Z, L, ∂L/∂K, K (new); the stages after
-    the convolution as the derivation names them, Z, A and P."""
-    letters = {"output": notation.output, "input": notation.input, "filter": notation.filter,
+    the convolution as the derivation names them, Z, A and P, and ``output`` as the
+    last of them (``last``: "conv", "activated" or "pooled")."""
+    letters = {"input": notation.input, "filter": notation.filter,
                "bias": notation.bias, "conv": notation.output}
     letters |= {name: q.letter for name, q in BY_KEY.items() if q.letter}
+    letters["output"] = letters[last]
     if key == "loss":
         return notation.loss
     if key.startswith("grad_"):
@@ -40,6 +42,13 @@ def symbol(key: str, notation: Notation) -> str:
     if key.startswith("updated_"):
         return f"{letters[key[8:]]} (new)"
     return letters[key]
+
+
+def last_stage(report: VolumeReport) -> str:
+    """The stage the result's ``output`` is: the pool's, the activation's or Z."""
+    volume = report.volume
+    return ("pooled" if volume.pool is not None else
+            "activated" if volume.activation is not None else "conv")
 
 
 def cells(q: Marked, report: VolumeReport) -> Any:
@@ -72,7 +81,8 @@ def text(report: VolumeReport, title: str, width: int | None = None) -> str:
             diagnosis += " " + _follow_through(report.follow_through)
         elif not q.answered:
             diagnosis = "not answered"
-        table.add_row(q.key, symbol(q.key, report.volume.notation), prose.mark(q),
+        table.add_row(q.key, symbol(q.key, report.volume.notation, last_stage(report)),
+                      prose.mark(q),
                       f"{q.right}/{q.total}", prose.out_of(q.points, q.max_points), diagnosis)
     console.print(table)
     verdict = f" — {prose.ALL_CORRECT}." if report.correct else ""
@@ -84,7 +94,7 @@ def text(report: VolumeReport, title: str, width: int | None = None) -> str:
             continue
         console.print()
         console.print(RichText(f"{q.key}: {prose.wrong_count(q)} of "
-                               f"{symbol(q.key, report.volume.notation)}"))
+                               f"{symbol(q.key, report.volume.notation, last_stage(report))}"))
         for label, grid in prose.slices(cells(q, report)):
             if label:
                 console.print(RichText(q.key + label))
