@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from check_helpers import ANSWERS, EXERCISE, SEED000, STRIDE2, check, one_error_line, problem_data
+from helpers import assert_one_line_error, invoke
 
 
 @pytest.mark.parametrize("tol", ["-0.1", "abc", "1/0"])
@@ -107,3 +108,27 @@ def test_stride2_bad_shape(tmp_path: Path) -> None:
 def test_batch_of_one_bad_file_is_a_plain_error() -> None:
     line = one_error_line(check(SEED000, ANSWERS / "bad-shape.json"))
     assert "grad_input[1]" in line
+
+
+RELU = {"input": [[1, 2], [3, 4]], "filter": [[1]], "activation": "relu",
+        "target": [[1, 1], [1, 1]]}
+
+
+def test_the_last_stage_answered_under_its_own_name_is_the_output(tmp_path: Path) -> None:
+    """A, answered as ``activated``, is marked as the layer's output, not ignored."""
+    problem = tmp_path / "relu.json"
+    problem.write_text(json.dumps(RELU | {"answers": {"activated": [[1, 2], [3, 5]]}}),
+                       encoding="utf-8")
+    report = json.loads(invoke("check", problem, "--format", "json").stdout)
+    assert "activated" not in report["quantities"]
+    output = report["quantities"]["output"]
+    assert (output["right"], output["answered"]) == (3, 4)
+    assert output["mismatches"] == [{"index": [1, 1], "expected": 4, "given": 5}]
+
+
+def test_the_last_stage_answered_twice_differently_is_refused(tmp_path: Path) -> None:
+    problem = tmp_path / "relu.json"
+    problem.write_text(json.dumps(RELU | {"answers": {"activated": [[1, 2], [3, 4]],
+                                                      "output": [[1, 2], [3, 5]]}}),
+                       encoding="utf-8")
+    assert_one_line_error(invoke("check", problem), "activated", "output", "give it once")

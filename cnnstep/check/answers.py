@@ -34,6 +34,7 @@ from cnnstep.quantities import (
     full_shape,
     get,
     history_columns,
+    last_key,
     user_shape,
     why_absent,
 )
@@ -150,6 +151,23 @@ def read_answers(data: Any, solution: Solution, where: str = "") -> Answers:
             shape = user_shape(key, true, layout).shape
             grid = answer_grid(value, f"{prefix}{key}", shape)
         answers[key] = grid
+    return _as_output(answers, solution, prefix)
+
+
+def _as_output(answers: Answers, solution: Solution, prefix: str) -> Answers:
+    """The last stage after the convolution is marked once, as ``output``: an answer
+    given under its own name (``activated``, ``pooled``) is that answer; the same
+    stage answered twice with different numbers is refused."""
+    layer = solution.problem.layer
+    alias = last_key(layer) if layer.layered else None
+    if alias is None or alias not in answers:
+        return answers
+    given = answers.pop(alias)
+    if "output" not in answers:
+        answers["output"] = given
+    elif not np.array_equal(answers["output"], given):
+        raise ProblemError(f"{prefix}{alias}: is this layer's output, answered again under "
+                           f"output with other numbers; give it once")
     return answers
 
 
