@@ -26,7 +26,18 @@ from typing import Any
 from unittest import mock
 
 from hypothesis import strategies as st
-from oracle import Spec, nest, read_sample, spec_from_data, strip_axes
+from oracle import (
+    Spec,
+    assert_exact,
+    expected_keys,
+    flatten,
+    naive_layer,
+    nest,
+    read_sample,
+    spec_from_data,
+    strip_axes,
+    user_shaped,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "cnnstep" / "samples"
@@ -462,6 +473,44 @@ def engine_result(problem: Any) -> dict[str, Any]:
     from cnnstep.result import result
 
     return result(solve(problem))
+
+
+def matches_the_naive_loops(data: dict[str, Any], spec: Spec) -> None:
+    """The engine's result for ``data`` has exactly the format's keys, each equal to
+    the naive loops' value for ``spec``."""
+    from cnnstep.problem import problem_from_data
+
+    got = engine_result(problem_from_data(data))
+    want = naive_layer(spec)
+    assert set(got) == expected_keys(spec)
+    for key, value in got.items():
+        assert_exact(value, user_shaped(key, want[key], spec), key)
+
+
+def integer_path_is_the_fraction_path(problem: Any) -> None:
+    """The integer path (``scaled_result``) gives the Fraction path's numbers, key by
+    key, for a loaded problem."""
+    from cnnstep.result import scaled_result
+
+    scaled = scaled_result(problem)
+    assert scaled is not None
+    full = engine_result(problem)
+    assert set(scaled) == set(full)
+    for key, value in scaled.items():
+        if isinstance(value, Fraction):
+            assert value == full[key], key
+        else:
+            got = [Fraction(int(n), value.denominator) for n in value.numerators.flat]
+            assert got == flatten(full[key]), key
+
+
+def stringified(value: Any) -> Any:
+    """Fractions as strings, as a problem file spells them."""
+    if isinstance(value, dict):
+        return {key: stringified(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [stringified(item) for item in value]
+    return str(value) if isinstance(value, Fraction) else value
 
 
 #: small integers half the time, so zeros (ReLU′(0)) and ties in the pools are common

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DYADIC, _grid, assert_one_line_error, engine_result, invoke
+from helpers import DYADIC, _grid, assert_one_line_error, engine_result, invoke, stringified
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import assert_close, assert_exact, naive_batch
@@ -71,15 +71,8 @@ def batch_problems(draw: Any) -> dict[str, Any]:
         data["learning_rate"] = "1/4"
     elif draw(st.booleans()):
         data["grad_output"] = _grid(draw, DYADIC, shape)
-    return _stringified(data)
+    return stringified(data)
 
-
-def _stringified(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _stringified(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_stringified(item) for item in value]
-    return str(value) if isinstance(value, Fraction) else value
 
 
 @PROPERTY

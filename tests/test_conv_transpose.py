@@ -15,10 +15,20 @@ from typing import Any
 
 import oracle
 import pytest
-from helpers import DYADIC, SAMPLES, _grid, assert_one_line_error, engine_result, invoke
+from helpers import (
+    DYADIC,
+    SAMPLES,
+    _grid,
+    assert_one_line_error,
+    engine_result,
+    integer_path_is_the_fraction_path,
+    invoke,
+    matches_the_naive_loops,
+    stringified,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import Spec, assert_exact, expected_keys, naive_layer, spec_from_data, user_shaped
+from oracle import Spec, expected_keys, naive_layer, spec_from_data, user_shaped
 from test_torch_oracle import torch_layer
 
 from cnnstep.engine import solve
@@ -71,29 +81,16 @@ def transposed_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
         data["learning_rate"] = "1/4"
     else:
         data["grad_output"] = _grid(draw, DYADIC, (filters, *out))
-    data = _stringified(data)
+    data = stringified(data)
     return data, spec_from_data(data)
 
-
-def _stringified(value: Any) -> Any:
-    """Fractions as strings, as a problem file spells them."""
-    if isinstance(value, dict):
-        return {key: _stringified(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_stringified(item) for item in value]
-    return str(value) if isinstance(value, Fraction) else value
 
 
 @PROPERTY
 @given(transposed_problems())
 def test_transposed_layer_matches_the_naive_scatter(problem: tuple[dict[str, Any], Spec]
                                                     ) -> None:
-    data, spec = problem
-    got = engine_result(problem_from_data(data))
-    want = naive_layer(spec)
-    assert set(got) == expected_keys(spec)
-    for key, value in got.items():
-        assert_exact(value, user_shaped(key, want[key], spec), key)
+    matches_the_naive_loops(*problem)
 
 
 @pytest.mark.skipif(find_spec("torch") is None,
@@ -376,19 +373,8 @@ def test_check_diagnoses_the_forward_pass_of_a_transposed_layer(
 @given(transposed_problems())
 def test_transposed_layer_on_the_integer_path(problem: tuple[dict[str, Any], Spec]) -> None:
     """The integer path gives the Fraction path's numbers, key by key."""
-    from cnnstep.result import result, scaled_result
 
-    loaded = problem_from_data(problem[0])
-    scaled = scaled_result(loaded)
-    assert scaled is not None
-    full = result(solve(loaded))
-    assert set(scaled) == set(full)
-    for key, value in scaled.items():
-        if isinstance(value, Fraction):
-            assert value == full[key], key
-        else:
-            got = [Fraction(int(n), value.denominator) for n in value.numerators.flat]
-            assert got == oracle.flatten(full[key]), key
+    integer_path_is_the_fraction_path(problem_from_data(problem[0]))
 
 
 def test_a_large_transposed_layer_is_written_from_the_integer_path(tmp_path: Path) -> None:
@@ -449,7 +435,7 @@ def signal_problems(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
                stride=[1, stride], padding=[0, padding], dilation=[1, dilation],
                output_padding=[0, extra], grad_output=[[r] for r in g])
     del row["dimensions"]
-    return _stringified(signal), _stringified(row)
+    return stringified(signal), stringified(row)
 
 
 @PROPERTY

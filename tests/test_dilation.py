@@ -7,21 +7,28 @@ integer path against the Fraction path; and the refusals of a bad ``dilation``.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from importlib.util import find_spec
 from typing import Any
 
 import oracle
 import pytest
-from helpers import DYADIC, _grid, assert_one_line_error, engine_result, invoke
+from helpers import (
+    DYADIC,
+    _grid,
+    assert_one_line_error,
+    engine_result,
+    integer_path_is_the_fraction_path,
+    invoke,
+    matches_the_naive_loops,
+    stringified,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import Spec, assert_exact, expected_keys, naive_layer, spec_from_data, user_shaped
+from oracle import Spec, spec_from_data, user_shaped
 from test_torch_oracle import torch_layer
 
 from cnnstep.engine import solve
 from cnnstep.problem import problem_from_data
-from cnnstep.result import result, scaled_result
 
 PROPERTY = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -55,49 +62,23 @@ def dilated_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
         data["learning_rate"] = "1/4"
     else:
         data["grad_output"] = _grid(draw, DYADIC, (filters, oh, ow))
-    data = _stringified(data)
+    data = stringified(data)
     return data, spec_from_data(data)
 
-
-def _stringified(value: Any) -> Any:
-    """Fractions as strings, as a problem file spells them."""
-    if isinstance(value, dict):
-        return {key: _stringified(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_stringified(item) for item in value]
-    return str(value) if isinstance(value, Fraction) else value
 
 
 @PROPERTY
 @given(dilated_problems())
 def test_dilated_layer_matches_the_naive_loops(problem: tuple[dict[str, Any], Spec]) -> None:
-    data, spec = problem
-    got = engine_result(problem_from_data(data))
-    want = naive_layer(spec)
-    assert set(got) == expected_keys(spec)
-    for key, value in got.items():
-        assert_exact(value, user_shaped(key, want[key], spec), key)
+    matches_the_naive_loops(*problem)
 
 
 @PROPERTY
 @given(dilated_problems())
 def test_dilated_integer_path_matches_the_fraction_path(
         problem: tuple[dict[str, Any], Spec]) -> None:
-    loaded = problem_from_data(problem[0])
-    scaled = scaled_result(loaded)
-    assert scaled is not None
-    full = result(solve(loaded))
-    assert set(scaled) == set(full)
-    for key, value in scaled.items():
-        if isinstance(value, Fraction):
-            assert value == full[key], key
-        else:
-            _same_scaled(value, full[key], key)
+    integer_path_is_the_fraction_path(problem_from_data(problem[0]))
 
-
-def _same_scaled(value: Any, want: Any, key: str) -> None:
-    got = [Fraction(int(n), value.denominator) for n in value.numerators.flat]
-    assert got == oracle.flatten(want), key
 
 
 @pytest.mark.skipif(find_spec("torch") is None,

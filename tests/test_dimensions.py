@@ -17,14 +17,21 @@ from typing import Any
 
 import oracle
 import pytest
-from helpers import DYADIC, SAMPLES, _grid, assert_one_line_error, engine_result, invoke, rendered
+from helpers import (
+    DYADIC,
+    SAMPLES,
+    _grid,
+    assert_one_line_error,
+    engine_result,
+    integer_path_is_the_fraction_path,
+    invoke,
+    rendered,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnnstep import volume
-from cnnstep.engine import solve
 from cnnstep.problem import problem_from_data, volume_from_data
-from cnnstep.result import result, scaled_result
 
 PROPERTY = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -130,17 +137,7 @@ def test_two_dimensions_given_match_the_naive_loops() -> None:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(layers(1))
 def test_signal_integer_path_matches_the_fraction_path(data: dict[str, Any]) -> None:
-    loaded = problem_from_data(data)
-    scaled = scaled_result(loaded)
-    assert scaled is not None
-    full = result(solve(loaded))
-    assert set(scaled) == set(full)
-    for key, value in scaled.items():
-        if isinstance(value, Fraction):
-            assert value == full[key], key
-        else:
-            got = [Fraction(int(n), value.denominator) for n in value.numerators.flat]
-            assert got == oracle.flatten(full[key]), key
+    integer_path_is_the_fraction_path(problem_from_data(data))
 
 
 @settings(max_examples=15, deadline=None,

@@ -9,22 +9,29 @@ integer path against the Fraction path; the verifier; the refusals of a bad
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from importlib.util import find_spec
 from typing import Any
 
 import oracle
 import pytest
-from helpers import DYADIC, _grid, assert_one_line_error, engine_result, invoke
+from helpers import (
+    DYADIC,
+    _grid,
+    assert_one_line_error,
+    engine_result,
+    integer_path_is_the_fraction_path,
+    invoke,
+    matches_the_naive_loops,
+    stringified,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import Spec, assert_exact, expected_keys, naive_layer, spec_from_data, user_shaped
-from test_dilation import _same_scaled, _stringified
+from oracle import Spec, spec_from_data, user_shaped
 from test_torch_oracle import torch_layer
 
 from cnnstep.engine import solve
 from cnnstep.problem import problem_from_data
-from cnnstep.result import result, scaled_result
+from cnnstep.result import result
 
 PROPERTY = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -66,35 +73,21 @@ def grouped_problems(draw: Any, layers: bool = False) -> tuple[dict[str, Any], S
         data["learning_rate"] = "1/4"
     else:
         data["grad_output"] = _grid(draw, DYADIC, (filters, oh, ow))
-    data = _stringified(data)
+    data = stringified(data)
     return data, spec_from_data(data)
 
 
 @PROPERTY
 @given(grouped_problems(layers=True))
 def test_grouped_layer_matches_the_naive_loops(problem: tuple[dict[str, Any], Spec]) -> None:
-    data, spec = problem
-    got = engine_result(problem_from_data(data))
-    want = naive_layer(spec)
-    assert set(got) == expected_keys(spec)
-    for key, value in got.items():
-        assert_exact(value, user_shaped(key, want[key], spec), key)
+    matches_the_naive_loops(*problem)
 
 
 @PROPERTY
 @given(grouped_problems())
 def test_grouped_integer_path_matches_the_fraction_path(
         problem: tuple[dict[str, Any], Spec]) -> None:
-    loaded = problem_from_data(problem[0])
-    scaled = scaled_result(loaded)
-    assert scaled is not None
-    full = result(solve(loaded))
-    assert set(scaled) == set(full)
-    for key, value in scaled.items():
-        if isinstance(value, Fraction):
-            assert value == full[key], key
-        else:
-            _same_scaled(value, full[key], key)
+    integer_path_is_the_fraction_path(problem_from_data(problem[0]))
 
 
 @pytest.mark.skipif(find_spec("torch") is None,

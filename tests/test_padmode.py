@@ -11,22 +11,31 @@ the diagnoses of ``cnnstep check`` in mode "convolution".
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import oracle
 import pytest
-from helpers import DYADIC, _grid, assert_one_line_error, engine_result, invoke, rendered
+from helpers import (
+    DYADIC,
+    _grid,
+    assert_one_line_error,
+    engine_result,
+    integer_path_is_the_fraction_path,
+    invoke,
+    matches_the_naive_loops,
+    rendered,
+    stringified,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import Spec, assert_exact, expected_keys, naive_layer, spec_from_data, user_shaped
+from oracle import Spec, spec_from_data, user_shaped
 from test_torch_oracle import torch_layer
 
 from cnnstep.engine import solve
 from cnnstep.problem import problem_from_data
-from cnnstep.result import result, scaled_result
+from cnnstep.result import result
 
 PROPERTY = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -68,45 +77,22 @@ def padded_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
         data["learning_rate"] = "1/4"
     else:
         data["grad_output"] = _grid(draw, DYADIC, (filters, oh, ow))
-    data = _stringified(data)
+    data = stringified(data)
     return data, spec_from_data(data)
 
-
-def _stringified(value: Any) -> Any:
-    """Fractions as strings, as a problem file spells them."""
-    if isinstance(value, dict):
-        return {key: _stringified(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_stringified(item) for item in value]
-    return str(value) if isinstance(value, Fraction) else value
 
 
 @PROPERTY
 @given(padded_problems())
 def test_padding_forms_and_modes_match_the_naive_loops(
         problem: tuple[dict[str, Any], Spec]) -> None:
-    data, spec = problem
-    got = engine_result(problem_from_data(data))
-    want = naive_layer(spec)
-    assert set(got) == expected_keys(spec)
-    for key, value in got.items():
-        assert_exact(value, user_shaped(key, want[key], spec), key)
+    matches_the_naive_loops(*problem)
 
 
 @PROPERTY
 @given(padded_problems())
 def test_integer_path_matches_the_fraction_path(problem: tuple[dict[str, Any], Spec]) -> None:
-    loaded = problem_from_data(problem[0])
-    scaled = scaled_result(loaded)
-    assert scaled is not None
-    full = result(solve(loaded))
-    assert set(scaled) == set(full)
-    for key, value in scaled.items():
-        if isinstance(value, Fraction):
-            assert value == full[key], key
-        else:
-            got = [Fraction(int(n), value.denominator) for n in value.numerators.flat]
-            assert got == oracle.flatten(full[key]), key
+    integer_path_is_the_fraction_path(problem_from_data(problem[0]))
 
 
 @PROPERTY
@@ -289,7 +275,7 @@ def _check(tmp_path: Path, answers: dict[str, Any]) -> dict[str, Any]:
 def test_a_forgotten_flip_is_a_cross_correlation(tmp_path: Path) -> None:
     plain = {**TRUE, "mode": "cross_correlation"}
     z = result(solve(problem_from_data(plain)))["output"]
-    diagnosis = _check(tmp_path, {"output": _stringified(z)})["quantities"]["output"]["diagnosis"]
+    diagnosis = _check(tmp_path, {"output": stringified(z)})["quantities"]["output"]["diagnosis"]
     assert diagnosis["code"] == "true_convolution"
     assert "cross-correlation" in diagnosis["message"]
     assert 'mode "convolution"' in diagnosis["message"]

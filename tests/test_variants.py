@@ -16,11 +16,19 @@ from typing import Any
 
 import oracle
 import pytest
-from helpers import DYADIC, _grid, assert_one_line_error, engine_result, invoke
+from helpers import (
+    DYADIC,
+    _grid,
+    assert_one_line_error,
+    engine_result,
+    integer_path_is_the_fraction_path,
+    invoke,
+    matches_the_naive_loops,
+    stringified,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import Spec, assert_exact, expected_keys, naive_layer, spec_from_data, user_shaped
-from test_padmode import _stringified
 from test_torch_oracle import torch_layer
 
 from cnnstep.engine import solve
@@ -77,35 +85,20 @@ def variant_problems(draw: Any) -> tuple[dict[str, Any], Spec]:
         data["learning_rate"] = "1/4"
     else:
         data["grad_output"] = _grid(draw, DYADIC, (filters, oh, ow))
-    data = _stringified(data)
+    data = stringified(data)
     return data, spec_from_data(data)
 
 
 @PROPERTY
 @given(variant_problems())
 def test_variants_together_match_the_naive_loops(problem: tuple[dict[str, Any], Spec]) -> None:
-    data, spec = problem
-    got = engine_result(problem_from_data(data))
-    want = naive_layer(spec)
-    assert set(got) == expected_keys(spec)
-    for key, value in got.items():
-        assert_exact(value, user_shaped(key, want[key], spec), key)
+    matches_the_naive_loops(*problem)
 
 
 @PROPERTY
 @given(variant_problems())
 def test_variants_together_on_the_integer_path(problem: tuple[dict[str, Any], Spec]) -> None:
-    loaded = problem_from_data(problem[0])
-    scaled = scaled_result(loaded)
-    assert scaled is not None
-    full = result(solve(loaded))
-    assert set(scaled) == set(full)
-    for key, value in scaled.items():
-        if isinstance(value, Fraction):
-            assert value == full[key], key
-        else:
-            got = [Fraction(int(n), value.denominator) for n in value.numerators.flat]
-            assert got == oracle.flatten(full[key]), key
+    integer_path_is_the_fraction_path(problem_from_data(problem[0]))
 
 
 @PROPERTY
@@ -208,7 +201,7 @@ def transposed_variants(draw: Any) -> tuple[dict[str, Any], Spec]:
         data["learning_rate"] = "1/4"
     else:
         data["grad_output"] = _grid(draw, DYADIC, (filters, oh, ow))
-    data = _stringified(data)
+    data = stringified(data)
     return data, spec_from_data(data)
 
 
@@ -274,7 +267,7 @@ def signal_problems(draw: Any) -> dict[str, Any]:
         data["mode"] = "convolution"
     if draw(st.booleans()):
         data["bias"] = draw(st.lists(DYADIC, min_size=filters, max_size=filters))
-    return _stringified(data)
+    return stringified(data)
 
 
 def _conv1d(torch: Any, data: dict[str, Any], batch: bool = False) -> dict[str, Any]:
@@ -328,7 +321,7 @@ def signal_batches(draw: Any) -> dict[str, Any]:
     shapes = (oracle.shape_of(oracle.fr(data["input"])),
               oracle.shape_of(oracle.fr(data["grad_output"])))
     return dict(data, **{key: [data[key]] + [
-        _stringified(_grid(draw, DYADIC, shape)) for _ in range(signals - 1)]
+        stringified(_grid(draw, DYADIC, shape)) for _ in range(signals - 1)]
         for key, shape in zip(("input", "grad_output"), shapes, strict=True)})
 
 
@@ -364,9 +357,9 @@ def batch_problems(draw: Any) -> dict[str, Any]:
     out_key = "target" if "target" in data else "grad_output"
     out_shape = oracle.shape_of(oracle.fr(data[out_key]))
     batch = dict(data, input=[data["input"]] + [
-        _stringified(_grid(draw, DYADIC, shape)) for _ in range(images - 1)])
+        stringified(_grid(draw, DYADIC, shape)) for _ in range(images - 1)])
     batch[out_key] = [data[out_key]] + [
-        _stringified(_grid(draw, DYADIC, out_shape)) for _ in range(images - 1)]
+        stringified(_grid(draw, DYADIC, out_shape)) for _ in range(images - 1)]
     return batch
 
 
