@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from oracle import assert_close, assert_exact, naive_batch
 from test_torch_oracle import torch_batch
 
-from cnnstep.derivation import derive
+from cnnstep.derivation import Equation, derive
 from cnnstep.engine import solve
 from cnnstep.problem import problem_from_data
 from cnnstep.render import Options, renderer
@@ -126,6 +126,32 @@ def test_training_a_batch_uses_the_same_images_each_step() -> None:
                             "bias": str(solution.history[0][5])})
     assert solution.history[1][0] == step_two["loss"]
     assert all(check.ok for check in verify(problem_from_data(data)))
+
+
+def test_training_a_batch_in_full_works_every_step_for_every_image() -> None:
+    data = {**SAMPLE, "steps": 2}
+    solution = solve_trained(data)
+    titles = [step.title for step in derive(solution).steps]
+    for k in (1, 2):
+        for n in (1, 2):
+            assert f"Forward pass (image {n}, training step {k} of 2)" in titles
+            assert f"Gradient with respect to the kernel (image {n}, training step {k} of 2)" \
+                in titles
+        assert f"Sum over the batch (training step {k} of 2)" in titles
+        assert f"Update (training step {k} of 2)" in titles
+    # dL/dX, which training does not use, is worked at step 1 alone
+    assert "Gradient with respect to the input (image 1, training step 1 of 2)" in titles
+    assert not any("input (image 1, training step 2" in title for title in titles)
+    # the final loss: each image's at the last update's weights, then their sum
+    assert titles[-3:] == ["Loss (image 2, after training step 2)",
+                           "Sum over the batch (after training step 2)",
+                           "Training: the loss and the weights at each of 2 steps"]
+    final = derive(solution).steps[-2]
+    sums = [block for block in final.blocks if isinstance(block, Equation)]
+    assert sums[-1].value == solution.final_loss
+    assert solution.after is not None and sums[-1].value == solution.after.loss
+    brief = [step.title for step in derive(solution, detail="brief").steps]
+    assert not any("training step 2 of 2" in title for title in brief)
 
 
 def solve_trained(data: dict[str, Any]) -> Any:
@@ -284,8 +310,6 @@ def test_a_strided_batch_with_a_pool_is_marked_and_shown(tmp_path: Path) -> None
 
 
 def test_brief_works_one_entry_of_each_step_of_each_image() -> None:
-    from cnnstep.derivation import Equation
-
     brief = derive(solve(problem_from_data(SAMPLE)), detail="brief")
     for step in brief.steps:
         worked = [block.entry[0] for block in step.blocks

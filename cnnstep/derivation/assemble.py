@@ -207,7 +207,11 @@ def derive_lazily(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
                                    selection=selection, detail=detail,
                                    title=batch.batch_title(title(layer), p.batch,
                                                            layer.layout))
-        return replace(whole, steps=()), iter(whole.steps)
+        made: Iterable[Step] = whole.steps
+        if isinstance(solution, Trained):
+            made = trained(solution, list(made), max_terms,
+                           detail if selection is None else None)
+        return replace(whole, steps=()), iter(made)
     plan = selected_plan(solution, selection, max_terms, detail)
     builder = NumericBuilder(solution, plan)
     builder.deferred = unfold and selection is None and not isinstance(solution, Trained)
@@ -263,7 +267,7 @@ def trained(solution: Trained, worked: list[Step], max_terms: int,
     """The steps of step 1, each titled with its training step, then (in full
     detail, ``detail`` "full") the working of every later training step, each
     starting from its weights, and the history last."""
-    from cnnstep.derivation import history
+    from cnnstep.derivation import batch, history
 
     p = solution.problem
     count = p.steps
@@ -271,7 +275,7 @@ def trained(solution: Trained, worked: list[Step], max_terms: int,
     def titled(step: Step, k: int) -> Step:
         if step.key in ONCE:
             return step
-        return replace(step, title=f"{step.title} ({history.of_steps(k, count)})")
+        return replace(step, title=with_training_step(step.title, history.of_steps(k, count)))
 
     out = [titled(step, 1) for step in worked if step.key != "history"]
     if detail == "full":
@@ -280,18 +284,38 @@ def trained(solution: Trained, worked: list[Step], max_terms: int,
             again = [titled(step, k) for step in made.steps
                      if step.key not in ONCE and step.key not in NOT_TRAINED]
             if again:
-                start = history.start(NumericBuilder(later, Plan(0)), later.problem, k)
+                start = history.start(NumericBuilder(weights(later), Plan(0)),
+                                      weights(later).problem, k)
                 again[0] = replace(again[0], blocks=(*start, *again[0].blocks))
             out += again
         assert solution.after is not None
-        made = derive(solution.after, max_terms=max_terms, detail="full", max_work=0)
-        final = [replace(step, title=f"{step.title} (after training step {count})")
-                 for step in made.steps if step.key in FORWARD]
-        start = history.start(NumericBuilder(solution.after, Plan(0)), solution.after.problem,
-                              count + 1)
+        # a batch's final loss is its images' losses and their sum
+        made = derive(solution.after, max_terms=max_terms, detail="full", max_work=0,
+                      only=("loss",) if solution.after.images else ())
+        final = [replace(step, title=with_training_step(step.title,
+                                                        f"after training step {count}"))
+                 for step in made.steps if step.key in FORWARD or step.key == batch.SUM_STEP]
+        start = history.start(NumericBuilder(weights(solution.after), Plan(0)),
+                              weights(solution.after).problem, count + 1)
         final[0] = replace(final[0], blocks=(*start, *final[0].blocks))
         out += final
     return out + [step for step in worked if step.key == "history"]
+
+
+def with_training_step(title: str, which: str) -> str:
+    """A step's title with its training step: "Loss (training step 2 of 3)", and a
+    batch's "Loss (image 1, training step 2 of 3)"."""
+    if title.endswith(")"):
+        return f"{title[:-1]}, {which})"
+    return f"{title} ({which})"
+
+
+def weights(solution: Solution) -> Solution:
+    """The solution whose filter and bias a training step starts from: a batch's
+    shared weights are read from its first image's."""
+    from cnnstep.derivation import batch
+
+    return batch.proxy(solution) if solution.images else solution
 
 
 def selected_plan(solution: Solution, selection: Selection | None, max_terms: int,

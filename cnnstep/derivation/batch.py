@@ -9,7 +9,8 @@ gradients of the weights add up over the batch:
 
 the step "Sum over the batch" shows each image's contribution and their sum, and
 the update (and the training history) works with the sums. With ``steps`` above
-1, the first training step is worked in full and the history lists every step.
+1, :func:`cnnstep.derivation.assemble.trained` works every later training step
+the same way (in full detail) and the history lists every step.
 """
 
 from __future__ import annotations
