@@ -253,15 +253,6 @@ def unfolded(step: Step) -> Step:
     return step
 
 
-#: the steps a problem's layer is worked in once, not at each training step
-ONCE = ("given", "shapes", "padding", "history")
-#: steps training does not need, left out of the later training steps (the input is
-#: not trained)
-NOT_TRAINED = ("grad_input",)
-#: the steps of the loss after the last update
-FORWARD = ("forward", "activation", "pool", "loss")
-
-
 def trained(solution: Trained, worked: list[Step], max_terms: int,
             detail: Detail | None) -> list[Step]:
     """The steps of step 1, each titled with its training step, then (in full
@@ -269,45 +260,19 @@ def trained(solution: Trained, worked: list[Step], max_terms: int,
     starting from its weights, and the history last."""
     from cnnstep.derivation import batch, history
 
-    p = solution.problem
-    count = p.steps
-
-    def titled(step: Step, k: int) -> Step:
-        if step.key in ONCE:
-            return step
-        return replace(step, title=with_training_step(step.title, history.of_steps(k, count)))
-
-    out = [titled(step, 1) for step in worked if step.key != "history"]
+    count = solution.problem.steps
+    out = [history.titled(step, history.of_steps(1, count)) for step in worked
+           if step.key != "history"]
     if detail == "full":
-        for k, later in enumerate(solution.iterations[1:], start=2):
-            made = derive(later, max_terms=max_terms, detail="full", max_work=0)
-            again = [titled(step, k) for step in made.steps
-                     if step.key not in ONCE and step.key not in NOT_TRAINED]
-            if again:
-                start = history.start(NumericBuilder(weights(later), Plan(0)),
-                                      weights(later).problem, k)
-                again[0] = replace(again[0], blocks=(*start, *again[0].blocks))
-            out += again
         assert solution.after is not None
-        # a batch's final loss is its images' losses and their sum
-        made = derive(solution.after, max_terms=max_terms, detail="full", max_work=0,
-                      only=("loss",) if solution.after.images else ())
-        final = [replace(step, title=with_training_step(step.title,
-                                                        f"after training step {count}"))
-                 for step in made.steps if step.key in FORWARD or step.key == batch.SUM_STEP]
-        start = history.start(NumericBuilder(weights(solution.after), Plan(0)),
-                              weights(solution.after).problem, count + 1)
-        final[0] = replace(final[0], blocks=(*start, *final[0].blocks))
-        out += final
+        for k, later in enumerate((*solution.iterations[1:], solution.after), start=2):
+            # a batch's final loss is its images' losses and their sum
+            made = derive(later, max_terms=max_terms, detail="full", max_work=0,
+                          only=("loss",) if k > count and later.images else ())
+            start = history.start(NumericBuilder(weights(later), Plan(0)),
+                                  weights(later).problem, k)
+            out += history.later(made.steps, k, count, start, also=(batch.SUM_STEP,))
     return out + [step for step in worked if step.key == "history"]
-
-
-def with_training_step(title: str, which: str) -> str:
-    """A step's title with its training step: "Loss (training step 2 of 3)", and a
-    batch's "Loss (image 1, training step 2 of 3)"."""
-    if title.endswith(")"):
-        return f"{title[:-1]}, {which})"
-    return f"{title} ({which})"
 
 
 def weights(solution: Solution) -> Solution:

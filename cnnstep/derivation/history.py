@@ -6,6 +6,9 @@ Also the heading of a later training step's working: the weights it starts from.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
+
 import numpy as np
 
 from cnnstep.derivation.builder import Builder
@@ -69,19 +72,66 @@ def columns(b: Builder) -> tuple[Expr, ...]:
     return tuple(heads)
 
 
+#: the steps a layer is worked in once, not at each training step
+ONCE = ("given", "shapes", "padding", "history")
+#: steps training does not need, left out of the later training steps (the input is
+#: not trained)
+NOT_TRAINED = ("grad_input",)
+#: the steps of the loss after the last update
+FORWARD = ("forward", "activation", "pool", "loss")
+
+
+def titled(step: Step, which: str) -> Step:
+    """A step titled with its training step (``which``), unless it is worked once."""
+    if step.key in ONCE:
+        return step
+    return replace(step, title=with_training_step(step.title, which))
+
+
+def later(steps: Iterable[Step], k: int, count: int, start: list[Block],
+          also: tuple[str, ...] = ()) -> list[Step]:
+    """Training step ``k``'s working, of ``count`` steps, opening with ``start`` (the
+    weights it starts from); ``k`` above ``count``: the forward pass and the loss
+    after the last update (and the steps in ``also``)."""
+    if k > count:
+        kept = [step for step in steps if step.key in FORWARD or step.key in also]
+        which = f"after training step {count}"
+    else:
+        kept = [step for step in steps if step.key not in ONCE and step.key not in NOT_TRAINED]
+        which = of_steps(k, count)
+    out = [titled(step, which) for step in kept]
+    if out:
+        out[0] = replace(out[0], blocks=(*start, *out[0].blocks))
+    return out
+
+
+def with_training_step(title: str, which: str) -> str:
+    """A step's title with its training step: "Loss (training step 2 of 3)", and a
+    batch's "Loss (image 1, training step 2 of 3)"."""
+    if title.endswith(")"):
+        return f"{title[:-1]}, {which})"
+    return f"{title} ({which})"
+
+
+def opening(step: int, steps: int, bias: bool) -> Text:
+    """The words opening a later training step (``step`` above ``steps``: the loss
+    after the last update), before the weights it starts from."""
+    if step > steps:
+        words = (f"After training step {steps}, the loss is worked out once more "
+                 "with the weights its update made. Now ")
+    else:
+        words = (f"Training step {step} of {steps} starts from the weights "
+                 f"training step {step - 1} updated; the input and the target are the same, "
+                 "and the gradient with respect to the input, which training does not use, "
+                 "is left out. Now ")
+    return Text((words, Whole("filter"),
+                 *((" and ", Whole("bias"), " are:") if bias else (" is:",))))
+
+
 def start(b: NumericBuilder, problem: Problem, step: int) -> list[Block]:
     """What a later training step starts from: the weights the step before updated
     (``step`` above the problem's steps: the loss after the last update)."""
-    if step > problem.steps:
-        opening = (f"After training step {problem.steps}, the loss is worked out once more "
-                   "with the weights its update made. Now ")
-    else:
-        opening = (f"Training step {step} of {problem.steps} starts from the weights "
-                   f"training step {step - 1} updated; the input and the target are the same, "
-                   "and the gradient with respect to the input, which training does not use, "
-                   "is left out. Now ")
-    blocks: list[Block] = [Text((opening, Whole("filter"),
-        *((" and ", Whole("bias"), " are:") if problem.bias is not None else (" is:",))))]
+    blocks: list[Block] = [opening(step, problem.steps, problem.bias is not None)]
     approximate = b.approximate("updated_filter")
     blocks += b.matrices((Whole("filter"),), problem.filter, "filter",
                          approximate=approximate)
