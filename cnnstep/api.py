@@ -561,11 +561,10 @@ class WorkedVolume(_Shown):
         'Gradient with respect to the bias'
         """
         from cnnstep.derivation import DEFAULT_MAX_TERMS
-        from cnnstep.derivation.volume import derivation
-        from cnnstep.derivation.volume_shaping import shaped
+        from cnnstep.derivation.volume_shaping import derived
 
-        return shaped(derivation(self.layer), self.layer, detail=detail, only=only,
-                      max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
+        return derived(self.layer, detail=detail, only=only,
+                       max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
 
     def check_work(self, format: str, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> None:

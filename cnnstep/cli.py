@@ -429,11 +429,10 @@ def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape:
         budget.check_volume(layer, max_work, derivation=shape != "json")
         if shape != "json":  # a 3-D layer's modules, imported only for one
             from cnnstep.derivation import DEFAULT_MAX_TERMS
-            from cnnstep.derivation.volume import derivation
-            from cnnstep.derivation.volume_shaping import shaped
+            from cnnstep.derivation.volume_shaping import derived
 
-            worked = shaped(derivation(layer), layer, detail=detail, only=only,
-                            max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
+            worked = derived(layer, detail=detail, only=only,
+                             max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
     except ProblemError as error:
         raise ProblemError(refusal(error, where(file))) from None
     from cnnstep import volume

@@ -197,15 +197,20 @@ def training(volume: Volume) -> tuple[list[dict[str, Any]], Fraction]:
         if "updated_bias" in solved:
             row["updated_bias"] = solved["updated_bias"]
         history.append(row)
-        current = replace(current, filter=frozen(solved["updated_filter"]),
-                          bias=frozen(solved["updated_bias"]) if "updated_bias" in solved
-                          else None)
+        current = updated(current, solved)
     last = forward(current)
     if current.activation is not None:
         last = activate(last, current.activation)
     if current.pool is not None:
         last = pool_forward(current.pool, last)[0]
     return history, loss_value(current, last)
+
+
+def updated(volume: Volume, solved: dict[str, Any]) -> Volume:
+    """The layer of the next training step: the same, with the weights ``solved``
+    (its :func:`arrays`) updated."""
+    return replace(volume, filter=frozen(solved["updated_filter"]),
+                   bias=frozen(solved["updated_bias"]) if "updated_bias" in solved else None)
 
 
 def arrays(volume: Volume) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from test_dimensions import _spelled, assert_same
 import cnnstep
 from cnnstep import volume
 from cnnstep.check.volume import mark_volume
+from cnnstep.derivation import Equation, Text
 from cnnstep.problem import volume_from_data
 from cnnstep.verify_volume import verify_volume
 
@@ -278,6 +279,37 @@ def test_training_steps_follow_pytorch_sgd() -> None:
     assert f"Lfinal = {float(result['final_loss'])!r}" in text
     marked = mark_volume(layer, {"final_loss": str(result["final_loss"])}).marked("final_loss")
     assert marked is not None and marked.correct
+
+
+def test_training_in_full_works_every_step_from_its_weights() -> None:
+    worked = cnnstep.solve(TRAINED)
+    result = worked.result
+    titles = [step.title for step in worked.derivation().steps]
+    for k in (1, 2, 3):
+        assert f"Forward pass (training step {k} of 3)" in titles
+        assert f"Update (training step {k} of 3)" in titles
+    # dL/dX, which training does not use, is worked at step 1 alone
+    assert [title for title in titles if title.startswith("Gradient with respect to the input")
+            ] == ["Gradient with respect to the input (training step 1 of 3)"]
+    assert titles[-4:] == ["Forward pass (after training step 3)",
+                           "Activation: ReLU (after training step 3)",
+                           "Loss (after training step 3)",
+                           "Training: the loss and the weights at each of 3 steps"]
+    steps = worked.derivation().steps
+    loss_of = {step.title: [b for b in step.blocks if isinstance(b, Equation)][-1].value
+               for step in steps if step.title.startswith("Loss (")}
+    for k, row in enumerate(result["history"], start=1):
+        assert loss_of[f"Loss (training step {k} of 3)"] == Fraction(row["loss"])
+    assert loss_of["Loss (after training step 3)"] == Fraction(result["final_loss"])
+    # step 2 opens with the weights step 1 updated
+    second = next(step for step in steps if step.title == "Forward pass (training step 2 of 3)")
+    opening = second.blocks[0]
+    assert isinstance(opening, Text) and str(opening.parts[0]).startswith(
+        "Training step 2 of 3 starts from the weights training step 1 updated")
+    # brief, answers and a selection: step 1 and the history alone
+    for shaped in (worked.derivation(detail="brief"), worked.derivation(detail="answers"),
+                   worked.derivation(only=["update"])):
+        assert not any("training step 2" in step.title for step in shaped.steps)
 
 
 def test_training_needs_a_target_and_a_rate(tmp_path: Path) -> None:

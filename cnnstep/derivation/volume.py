@@ -25,6 +25,7 @@ import numpy as np
 
 from cnnstep import volume as engine
 from cnnstep.derivation.given import LOSS_NAMES
+from cnnstep.derivation.history import later, of_steps, opening, titled
 from cnnstep.derivation.nodes import (
     Add,
     Block,
@@ -702,8 +703,8 @@ def _marked(layer: Volume, step: Step | None) -> Step | None:
     return dataclasses.replace(step, blocks=rounded(step.blocks)) if reached else step
 
 
-def derivation(layer: Volume) -> Derivation:
-    """The worked solution of a 3-D layer, every entry written out."""
+def worked(layer: Volume) -> list[Step]:
+    """The steps of a 3-D layer's solution, the history (with ``steps``) last."""
     writer = VolumeWriter(layer)
     made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
                                writer.forward(), writer.activation(), writer.pool(),
@@ -712,12 +713,50 @@ def derivation(layer: Volume) -> Derivation:
     if layer.has_gradients:
         made += [writer.grad_filter(), writer.grad_bias(), writer.grad_input(),
                  writer.update(), history(writer)]
-    made = [_marked(layer, step) for step in made]
+    return [step for step in (_marked(layer, step) for step in made) if step is not None]
+
+
+def start(layer: Volume, k: int) -> list[Block]:
+    """What training step ``k`` of ``layer.steps`` works from: its filter and bias."""
+    writer = VolumeWriter(layer)
+    blocks: list[Block] = [opening(k, layer.steps, layer.bias is not None),
+                           *writer.slices((Whole("filter"),), layer.filter,
+                                          ("filter", "channel"))]
+    if layer.bias is not None:
+        blocks.append(Equation(Sym("bias", (0,)), (), layer.bias[0]) if writer.filters == 1
+                      else Matrix((Whole("bias"),), layer.bias.reshape(1, -1)))
+    return blocks
+
+
+def derivation(layer: Volume, *, every_step: bool = False) -> Derivation:
+    """The worked solution of a 3-D layer, every entry written out; trained over
+    ``steps``, step 1's working (each step titled with its training step) and, with
+    ``every_step``, every later step's and the loss after the last update, then the
+    history."""
+    made = worked(layer)
+    if layer.steps > 1:
+        made = training(layer, made, every_step)
+    writer = VolumeWriter(layer)
     largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
     notation: Notation = layer.notation
     extra: dict[str, Any] = {"one_channel": writer.channels == 1,
                              "one_filter": writer.filters == 1}
     return Derivation(title="Worked solution: one 3-D convolution layer", notation=notation,
                       compact=writer.compact,
-                      steps=tuple(step for step in made if step is not None and step.blocks),
+                      steps=tuple(step for step in made if step.blocks),
                       largest_index=largest - 1 + notation.index_base, spatial=3, **extra)
+
+
+def training(layer: Volume, made: list[Step], every_step: bool) -> list[Step]:
+    """Step 1's steps titled with their training step, then (``every_step``) each later
+    step's working from the weights the step before updated and the forward pass and
+    the loss after the last update, then the history."""
+    count = layer.steps
+    out = [titled(step, of_steps(1, count)) for step in made if step.key != "history"]
+    if every_step:
+        current = layer
+        for k in range(2, count + 2):
+            current = engine.updated(current, engine.arrays(current))
+            out += later(worked(dataclasses.replace(current, steps=1)), k, count,
+                         start(current, k))
+    return out + [step for step in made if step.key == "history"]

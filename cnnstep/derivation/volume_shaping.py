@@ -246,6 +246,17 @@ def shortened(steps: list[Step], layer: Volume, max_terms: int) -> tuple[list[St
     return out, True
 
 
+def derived(layer: Volume, *, detail: str = "full", only: Iterable[str] = (),
+            max_terms: int = 0) -> Derivation:
+    """A 3-D layer's worked derivation as ``detail``, ``only`` and ``max_terms`` ask:
+    trained over ``steps``, every training step is worked in full detail alone."""
+    from cnnstep.derivation.volume import derivation
+
+    chosen = tuple(only)
+    return shaped(derivation(layer, every_step=detail == "full" and not chosen), layer,
+                  detail=detail, only=chosen, max_terms=max_terms)
+
+
 def shaped(made: Derivation, layer: Volume, *, detail: str = "full",
            only: Iterable[str] = (), max_terms: int = 0) -> Derivation:
     """The derivation as ``detail``, ``only`` and ``max_terms`` ask."""
