@@ -597,14 +597,28 @@ class VolumeFormulas(_Shown):
 
     @property
     def result(self) -> dict[str, Any]:
-        """The formulas, under the key ``symbolic``, as strings in SymPy syntax."""
+        """The formulas, under the key ``symbolic``, as strings in SymPy syntax: one
+        channel and one filter give ``X_d_i_j``, ``K_a_b_e``, ``B``, ``dZ_d_i_j``.
+
+        >>> layer = {"dimensions": 3, "input": {"shape": [2, 2, 2]},
+        ...          "filter": {"shape": [1, 1, 2]}, "bias": "symbolic"}
+        >>> cnnstep.solve(layer).result["symbolic"]["grad_input"][0][0]
+        ['dZ_1_1_1*K_1_1_1', 'dZ_1_1_1*K_1_1_2']
+        """
         from cnnstep.symbolic_volume import symbolic_result
 
         return {"symbolic": symbolic_result(self.layer)}
 
     def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                    detail: Detail = "full") -> Derivation:
-        """The symbolic derivation as data, shaped as for a 2-D layer's formulas."""
+        """The symbolic derivation as data, shaped as for a 2-D layer's formulas
+        (``only``, ``detail``, ``max_terms``).
+
+        >>> layer = {"dimensions": 3, "input": {"shape": [2, 2, 2]},
+        ...          "filter": {"shape": [1, 1, 2]}}
+        >>> [step.key for step in cnnstep.solve(layer).derivation(only=["grad_filter"]).steps]
+        ['shapes', 'symbols', 'grad_filter']
+        """
         from cnnstep.derivation import DEFAULT_MAX_TERMS
         from cnnstep.symbolic_volume import formulas
 
@@ -650,7 +664,13 @@ class SymbolicVolume(WorkedVolume):
 
     def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                    detail: Detail = "full") -> Derivation:
-        """The givens, the formulas, then the numbers put in."""
+        """The givens, the formulas, then the numbers put in (the answers alone: the
+        numbers').
+
+        >>> worked = cnnstep.solve(cnnstep.sample("conv3d-small"), symbolic=True)
+        >>> [step.title for step in worked.derivation().steps][2:4]
+        ['The layer in symbols', 'Forward pass in symbols']
+        """
         from cnnstep.derivation import DEFAULT_MAX_TERMS
         from cnnstep.symbolic_volume import with_numbers
 

@@ -400,13 +400,24 @@ def solve(
 
 def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | None) -> None:
     """``--verify`` on a 3-D layer: its report, and exit 0 or 1; anything else returns."""
-    from cnnstep.problem import ProblemError, read_text, read_volume, where
+    from cnnstep.problem import (
+        ProblemError,
+        is_symbolic,
+        is_volume,
+        parse_json,
+        read_text,
+        volume_from_data,
+        where,
+    )
     from cnnstep.verify_volume import verify_volume
 
     try:
-        layer = read_volume(read_text(file))
-        if layer is None:
+        data = parse_json(read_text(file))
+        if not is_volume(data):
             return
+        if is_symbolic(data):
+            raise fail("--verify checks the numbers of a problem; this one gives only shapes")
+        layer = volume_from_data(data)
         checks = verify_volume(layer, max_work=max_work)
     except (ProblemError, ValueError) as error:
         raise fail(refusal(error, where(file))) from None

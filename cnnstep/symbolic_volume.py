@@ -748,11 +748,11 @@ def estimate(layer: Volume, *, derivation: bool) -> budget.Estimate:
     entries = float(layer.input.size + layer.filter.size + filters * outputs)
     if derivation:
         return budget.Estimate("the symbolic derivation", (budget.Part(
-            f"the formulas: {terms:.0f} terms written out",
+            f"the formulas: {terms:,.0f} terms written out",
             terms * 4 * budget.WRITE + entries * budget.NODE_ENTRY,
             held=terms * 4 * budget.FORMULA_BYTES * 10),))
     return budget.Estimate("the symbolic result", (budget.Part(
-        f"the formulas: {terms:.0f} terms",
+        f"the formulas: {terms:,.0f} terms",
         terms * budget.FORMULA_TERM + entries * budget.NODE_ENTRY,
         held=terms * budget.FORMULA_BYTES, passing=terms * budget.FORMULA_BYTES),))
 

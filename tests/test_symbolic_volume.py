@@ -356,3 +356,21 @@ def test_shapes_without_symbolic_say_so(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_text(json.dumps(SMALL))
     assert_one_line_error(invoke("solve", path), "run it with --symbolic")
+
+
+def test_verify_wants_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(SMALL))
+    assert_one_line_error(invoke("solve", path, "--symbolic", "--verify"), "--verify",
+                          "only shapes")
+
+
+def test_after_sigmoid_the_numbers_are_the_json_result_without_symbolic(tmp_path: Path) -> None:
+    problem = json.loads((Path(cnnstep.sample("conv3d-small"))).read_text())
+    path = tmp_path / "sigmoid.json"
+    path.write_text(json.dumps({**problem, "activation": "sigmoid", "target": [[[1, 0], [0, 1]],
+                                                                               [[1, 1], [1, 0]]]}))
+    formulas_too = json.loads(invoke("solve", path, "--symbolic", "--format", "json").stdout)
+    plain = json.loads(invoke("solve", path, "--format", "json").stdout)
+    assert formulas_too.pop("symbolic")["conv"][0][0][0].endswith(" + B")
+    assert formulas_too == plain
