@@ -51,6 +51,7 @@ from cnnstep.derivation.nodes import (
     Matrix,
     Mul,
     Num,
+    Omitted,
     Partial,
     Sigma,
     Step,
@@ -59,7 +60,7 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.derivation.volume import VolumeWriter, derivation
-from cnnstep.derivation.volume_shaping import shaped
+from cnnstep.derivation.volume_shaping import shaped, what
 from cnnstep.problem import (
     SHAPE_KEYS,
     Array,
@@ -603,11 +604,16 @@ def formulas(layer: Volume, *, detail: str = "full", only: Iterable[str] = (),
         alone = {step_of(key, builder) for key, _ in entries}
         steps = [step if step.key in whole else trimmed(step, entries) if step.key in alone
                  else replace(step, blocks=()) for step in steps]
+    cut = False
+    if detail == "brief":  # the steps shown whole: one entry worked, a note of the rest
+        steps = [brief(step, layer) if step.key in whole else step for step in steps]
+    elif detail == "full":
+        steps, cut = shortened(steps, layer, max_terms)
     largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
     made = Derivation(title=TITLE, notation=layer.notation,
                       compact=builder.channels == 1 and builder.filters == 1,
                       steps=tuple(step for step in steps if step.blocks),
-                      largest_index=largest - 1 + layer.notation.index_base,
+                      largest_index=largest - 1 + layer.notation.index_base, shortened=cut,
                       one_channel=builder.channels == 1, one_filter=builder.filters == 1,
                       spatial=3)
     if detail == "answers":  # each formula's result alone
@@ -615,11 +621,7 @@ def formulas(layer: Volume, *, detail: str = "full", only: Iterable[str] = (),
             replace(block, forms=block.forms[-1:]) for block in step.blocks
             if isinstance(block, Equation) and block.entry)) for step in made.steps)
             if step.blocks))
-    if detail == "brief":  # the steps shown whole: one entry worked, a note of the rest
-        briefed = {step.key: step for step in shaped(replace(made, steps=tuple(
-            step for step in made.steps if step.key in whole)), layer, detail="brief").steps}
-        return replace(made, steps=tuple(briefed.get(step.key, step) for step in made.steps))
-    return shaped(made, layer, max_terms=max_terms)
+    return made
 
 
 def step_of(key: str, builder: VolumeSymbols) -> str:
@@ -674,23 +676,81 @@ def entry_index(word: str, key: str, rest: str, shape: tuple[int, ...],
 #: outputs an input entry does not affect), after the step's one rule
 NOTED = ("grad_filter", "grad_input")
 
+#: an entry as a step shows it: its note, where it has one, and its equation
+Unit = tuple[Block, ...]
+
+
+def units(step: Step) -> tuple[Unit, list[Unit], Unit]:
+    """A step's blocks before its entries (its rule), each entry's blocks, and the blocks
+    after the last entry."""
+    blocks = step.blocks
+    keys = [n for n, block in enumerate(blocks) if isinstance(block, Equation) and block.entry]
+    if not keys:
+        return blocks, [], ()
+    head = 1 if step.key in NOTED else keys[0]
+    starts = [head, *(n + 1 for n in keys[:-1])]
+    return (blocks[:head], [blocks[a:n + 1] for a, n in zip(starts, keys, strict=True)],
+            blocks[keys[-1] + 1:])
+
+
+def entry_of(unit: Unit) -> tuple[str, Index]:
+    equation = unit[-1]
+    assert isinstance(equation, Equation) and equation.entry is not None
+    return equation.entry
+
 
 def trimmed(step: Step, entries: frozenset[tuple[str, Index]]) -> Step:
     """A step as an entry alone shows it: its rule, then each chosen entry (with its
     note)."""
-    blocks = step.blocks
-    keys = [n for n, block in enumerate(blocks) if isinstance(block, Equation) and block.entry]
-    if not keys:
-        return replace(step, blocks=())
-    head = 1 if step.key in NOTED else keys[0]
-    kept: list[Block] = []
-    for n in keys:
-        block = blocks[n]
-        if isinstance(block, Equation) and block.entry in entries:
-            if n - 1 >= head and isinstance(blocks[n - 1], Text):
-                kept.append(blocks[n - 1])
-            kept.append(block)
-    return replace(step, blocks=(*blocks[:head], *kept) if kept else ())
+    head, made, _ = units(step)
+    kept = [block for unit in made if entry_of(unit) in entries for block in unit]
+    return replace(step, blocks=(*head, *kept) if kept else ())
+
+
+def brief(step: Step, layer: Volume) -> Step:
+    """A step with one entry worked out and a note of how many more there are."""
+    head, made, tail = units(step)
+    if len(made) < 2:
+        return step
+    key = entry_of(made[0])[0]
+    rest = len(made) - 1
+    note = Text((f"The other {rest} {what(key, layer)} are worked out the same way." if rest > 1
+                 else f"The last of the {what(key, layer)} is worked out the same way.",))
+    return replace(step, blocks=(*head, *made[0], note, *tail))
+
+
+def shortened(steps: list[Step], layer: Volume, max_terms: int) -> tuple[list[Step], bool]:
+    """The steps with at most about ``max_terms`` products printed (0: every one), shared
+    out between the formulas in proportion to their products; each shortened formula
+    works its first entries out and says how many it left out."""
+    counts: dict[str, int] = {}
+    for step in steps:
+        for unit in units(step)[1]:
+            key = entry_of(unit)[0]
+            terms = unit[-1].terms if isinstance(unit[-1], Equation) else 0
+            counts[key] = counts.get(key, 0) + max(1, terms)
+    total = sum(counts.values())
+    if max_terms <= 0 or total <= max_terms:
+        return steps, False
+    left = {key: max(1, max_terms * n // total) for key, n in counts.items()}
+    out = []
+    for step in steps:
+        head, made, tail = units(step)
+        kept: list[Block] = []
+        skipped: list[tuple[str, Index]] = []
+        for unit in made:
+            key, index = entry_of(unit)
+            if left[key] > 0:
+                kept += unit
+                left[key] -= max(1, unit[-1].terms if isinstance(unit[-1], Equation) else 0)
+            else:
+                skipped.append((key, index))
+        if skipped:
+            key, index = skipped[0]
+            kept.append(Omitted(len(skipped), what(key, layer),
+                                engine.entry_text(key, index, layer)))
+        out.append(replace(step, blocks=(*head, *kept, *tail)) if made else step)
+    return out, True
 
 
 def with_numbers(layer: Volume, *, detail: str = "full", only: Iterable[str] = (),
