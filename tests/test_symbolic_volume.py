@@ -374,3 +374,14 @@ def test_after_sigmoid_the_numbers_are_the_json_result_without_symbolic(tmp_path
     plain = json.loads(invoke("solve", path, "--format", "json").stdout)
     assert formulas_too.pop("symbolic")["conv"][0][0][0].endswith(" + B")
     assert formulas_too == plain
+
+
+def test_the_schema_takes_a_volume_given_by_shapes() -> None:
+    from cnnstep.schema import schema
+
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(schema())
+    validator.validate({"dimensions": 3, "input": {"shape": [2, 3, 3, 3]},
+                        "filter": {"shape": [4, 2, 2, 2, 2]}, "bias": "symbolic"})
+    assert not validator.is_valid({"dimensions": 3, "input": {"shape": [3, 3]},
+                                   "filter": {"shape": [2, 2, 2]}})
