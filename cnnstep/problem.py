@@ -1972,9 +1972,11 @@ def volume_from_data(data: Any) -> Volume:
     if any(isinstance(data.get(key), dict) for key in ("input", "filter", "kernel")):
         key = next(key for key in ("input", "filter", "kernel")
                    if isinstance(data.get(key), dict))
+        both = isinstance(data["input"], dict) and isinstance(data.get(_filter_key(data)), dict)
         raise ProblemError(f"{key}: a shape such as {{\"shape\": [3, 3, 3]}} is for a symbolic "
-                           "derivation; give input and filter both as shapes and run it with "
-                           "--symbolic")
+                           "derivation; " + ("run it with --symbolic" if both else
+                                             "give input and filter both as shapes (and run "
+                                             "with --symbolic), or both as numbers"))
     if data.get("bias") == "symbolic":
         raise ProblemError("bias: \"symbolic\" goes with input and filter given as shapes "
                            "({\"shape\": [3, 3, 3]}) and --symbolic")

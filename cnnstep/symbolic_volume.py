@@ -120,6 +120,9 @@ def _rank(value: Any) -> int:
 def refuse_unsupported(data: Mapping[str, Any]) -> None:
     """What ``--symbolic`` does not derive on a 3-D layer, each refused on one line."""
     if "filter" not in data and "kernel" not in data:
+        if isinstance(data.get("input"), dict):
+            raise ProblemError("filter: missing; a layer given by shapes needs an input and a "
+                               "filter")
         raise ProblemError(
             "--symbolic derives the convolution's formulas; a layer alone (no filter) has no "
             "convolution, and its activation and pool are worked with numbers without "

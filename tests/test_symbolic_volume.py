@@ -345,6 +345,7 @@ def test_what_symbolic_does_not_derive_is_one_line(tmp_path: Path, change: dict[
     ({**SMALL, "bias": 1}, "bias: with input and filter given as shapes"),
     ({**SMALL, "filter": {"shape": [4, 1, 1]}}, "larger than the padded input"),
     ({**SMALL, "input": {"shape": [200, 200, 200]}}, "operations"),
+    ({"dimensions": 3, "input": {"shape": [2, 2, 2]}}, "filter: missing"),
 ])
 def test_bad_shapes_are_one_line(tmp_path: Path, data: dict[str, Any], needle: str) -> None:
     path = tmp_path / "p.json"
@@ -356,6 +357,8 @@ def test_shapes_without_symbolic_say_so(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_text(json.dumps(SMALL))
     assert_one_line_error(invoke("solve", path), "run it with --symbolic")
+    path.write_text(json.dumps({**SMALL, "filter": [[[1]]]}))
+    assert_one_line_error(invoke("solve", path), "both as shapes", "or both as numbers")
 
 
 def test_verify_wants_numbers(tmp_path: Path) -> None:
