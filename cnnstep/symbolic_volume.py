@@ -491,34 +491,55 @@ class VolumeSymbols:
             count += 1
         return count
 
-    def check_input_identity(self) -> int:
-        """full conv(rot180(K'), dL/dZ spread by the stride and padded by the dilated
-        kernel's span less one), cropped, against the chain-rule terms."""
-        v = self.v
-        span = v.effective_kernel
-        g = spread(self.g, v.stride)
+    def padded_grad(self) -> Array:
+        """dL/dZ spread by the stride and padded on each side of each axis with as many
+        zeros as the dilated kernel spans, less one (None for a zero)."""
+        g, span = spread(self.g, self.v.stride), self.v.effective_kernel
         padded = np.full((self.filters, *(n + 2 * (s - 1) for n, s in
                                           zip(g.shape[1:], span, strict=True))), None,
                          dtype=object)
-        padded[(slice(None), *(slice(s - 1, s - 1 + n) for n, s in
-                               zip(g.shape[1:], span, strict=True)))] = g
-        slid = spread(engine.flip(self.k_read), v.dilation)
+        inside: tuple[Any, ...] = (slice(None), *(slice(s - 1, s - 1 + n) for n, s in
+                                                  zip(g.shape[1:], span, strict=True)))
+        padded[inside] = g
+        return padded
+
+    def slid_kernel(self) -> Array:
+        """The kernel dL/dX slides: rot180(K) (K itself in a true convolution), its taps
+        spread apart by the dilation (None between them)."""
+        return spread(engine.flip(self.k_read), self.v.dilation)
+
+    def as_nodes(self, array: Array) -> Array:
+        """An array of symbols with its zeros (None) as number nodes, for display."""
+        out = array.copy()
+        out[array == None] = self.zero  # noqa: E711
+        return out
+
+    def full_conv_window(self, e: Index) -> list[tuple[Any, Any]] | None:
+        """The (dL/dZ, K) pairs of the full convolution's window for input entry ``e``,
+        zeros (None) and all, over the filters of its group; None where the window
+        reaches past the padded gradient (no output reads that entry)."""
+        v = self.v
+        padded, slid, span = self.padded_grad(), self.slid_kernel(), v.effective_kernel
+        c, *at = e
+        p = [a + before for a, before in zip(at, v.sides[0], strict=True)]
+        if any(q + s > n for q, s, n in zip(p, span, padded.shape[1:], strict=True)):
+            return None
+        pairs: list[tuple[Any, Any]] = []
+        for f in range(self.filters):
+            if c not in v.channels_of(f):
+                continue
+            cut: tuple[Any, ...] = (f, *(slice(q, q + s) for q, s in zip(p, span, strict=True)))
+            pairs += zip(padded[cut].flat, slid[f, v.channels_of(f).index(c)].flat,
+                         strict=True)
+        return pairs
+
+    def check_input_identity(self) -> int:
+        """full conv(rot180(K'), dL/dZ spread by the stride and padded by the dilated
+        kernel's span less one), cropped, against the chain-rule terms."""
         count = 0
         for e in np.ndindex(*self.x.shape):
-            c, *at = e
-            p = [a + before for a, before in zip(at, v.sides[0], strict=True)]
-            conv: Counter[tuple[Any, Any]] = Counter()
-            if all(q + s <= n for q, s, n in zip(p, span, padded.shape[1:], strict=True)):
-                for f in range(self.filters):
-                    if c not in v.channels_of(f):
-                        continue
-                    local = v.channels_of(f).index(c)
-                    cut: tuple[Any, ...] = (f, *(slice(q, q + s) for q, s in
-                                                 zip(p, span, strict=True)))
-                    window = padded[cut]
-                    conv.update((a, b) for a, b in zip(window.flat, slid[f, local].flat,
-                                                       strict=True)
-                                if a is not None and b is not None)
+            pairs = self.full_conv_window(e) or []
+            conv = Counter((a, b) for a, b in pairs if a is not None and b is not None)
             if conv != Counter(self.input_terms(e)):
                 raise InternalCheckError(f"the full conv route differs for X{e}")
             count += 1
@@ -567,8 +588,25 @@ class VolumeSymbols:
                              "each axis:",)),
                        *self.slices((operand,), shown, ("filter",), depth_step=v.stride[0],
                                      step=v.stride[1:])]
-        if not v.flipped:
-            blocks += self.slices((kernel,), engine.flip(self.k), ("filter", "channel"))
+        label: tuple[str | Expr, ...] = (kernel, *((f", dilated by {self.settings(v.dilation)}",)
+                                                   if dilated else ()))
+        blocks += self.slices(label, self.as_nodes(self.slid_kernel()), ("filter", "channel"),
+                              depth_step=v.dilation[0], step=v.dilation[1:])
+        span = v.effective_kernel
+        if span == (1, 1, 1):  # nothing to pad, nothing to show beyond the sums above
+            return Step("identities", "The gradients as convolutions", tuple(blocks))
+        blocks += self.slices((Whole("padded_grad"),), self.as_nodes(self.padded_grad()),
+                              ("filter",), (span[0] - 1, span[0] - 1), v.stride[0],
+                              border=(span[1] - 1, span[2] - 1), step=v.stride[1:])
+        first = (0,) * self.x.ndim
+        pairs = self.full_conv_window(first)
+        if pairs is not None:
+            result = [Mul(pair) for pair in self.input_terms(first)]
+            blocks += [Text(("For example, the window of the first input entry:",)),
+                       Equation(Sym("grad_input", first), (
+                           Add(tuple(Mul((self.zero if g is None else g,
+                                          self.zero if k is None else k)) for g, k in pairs)),
+                           Add(tuple(result)) if result else self.zero), None, None)]
         return Step("identities", "The gradients as convolutions", tuple(blocks))
 
 
