@@ -174,7 +174,7 @@ def test_formulas_with_the_numbers_put_in_give_the_numeric_solve(data: dict[str,
             assert expression.xreplace(values) == rational(exact[e]), (key, e, strings[e])
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=8)
 @given(shapes())
 def test_gradients_are_the_derivatives_of_the_forward_formulas(data: dict[str, Any]) -> None:
     layer = from_shapes(data)
