@@ -30,7 +30,9 @@ if TYPE_CHECKING:
         AnswersSource,
         Formulas,
         ProblemSource,
+        SymbolicVolume,
         Tolerance,
+        VolumeFormulas,
         Worked,
         WorkedVolume,
         solve,
@@ -42,8 +44,8 @@ if TYPE_CHECKING:
 del _check_package
 
 __version__ = "0.1.0"
-__all__ = ["Formulas", "ProblemError", "Report", "Worked", "WorkedVolume", "check", "sample",
-           "solve"]
+__all__ = ["Formulas", "ProblemError", "Report", "SymbolicVolume", "VolumeFormulas", "Worked",
+           "WorkedVolume", "check", "sample", "solve"]
 
 #: each lazily imported name → the module that defines it (and its name there)
 _LAZY = {
@@ -51,6 +53,8 @@ _LAZY = {
     "Worked": ("cnnstep.api", "Worked"),
     "Formulas": ("cnnstep.api", "Formulas"),
     "WorkedVolume": ("cnnstep.api", "WorkedVolume"),
+    "VolumeFormulas": ("cnnstep.api", "VolumeFormulas"),
+    "SymbolicVolume": ("cnnstep.api", "SymbolicVolume"),
     "Report": ("cnnstep.check.marking", "Report"),
     "ProblemError": ("cnnstep.problem", "ProblemError"),
     "sample": ("cnnstep.samples", "path"),

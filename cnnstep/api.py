@@ -15,17 +15,16 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from cnnstep.engine import Solution
 from cnnstep.numbers import printing
 from cnnstep.problem import (
-    SYMBOLIC_2D,
     Layer,
     Problem,
     ProblemError,
     Volume,
+    is_symbolic,
     load,
     parse_json,
     problem_from_data,
     problem_or_layer,
     read_text,
-    read_volume,
     to_number,
     volume_from_data,
     where,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
     from cnnstep.derivation import Derivation, Step
     from cnnstep.derivation.builder import Detail
+    from cnnstep.symbolic_volume import VolumeShapes
 
 #: wrong entries of a marked hand calculation worked out in full, at the most
 WORKED_LIMIT = 12
@@ -577,23 +577,150 @@ class WorkedVolume(_Shown):
                 f"{self.layer.filter.shape}>")
 
 
-def _read_any(problem: ProblemSource) -> Volume | Problem | Layer:
-    """:func:`read`, or the 3-D layer (``"dimensions": 3``) the source holds; a file
-    is read once."""
+class VolumeFormulas(_Shown):
+    """A 3-D layer given by shapes: its symbolic derivation, with no numbers
+    (:mod:`cnnstep.symbolic_volume`).
+
+    >>> formulas = cnnstep.solve({"dimensions": 3, "input": {"shape": [2, 2, 2]},
+    ...                           "filter": {"shape": [2, 1, 1]}})
+    >>> formulas.result["symbolic"]["output"][0][0][0]
+    'X_1_1_1*K_1_1_1 + X_2_1_1*K_2_1_1'
+    """
+
+    def __init__(self, layer: Volume, *, max_work: int | None = None) -> None:
+        from cnnstep.symbolic_volume import check_work
+
+        self.layer = layer
+        self.max_work = max_work
+        check_work(layer, max_work, derivation=False, numbers=False)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The formulas, under the key ``symbolic``, as strings in SymPy syntax: one
+        channel and one filter give ``X_d_i_j``, ``K_a_b_e``, ``B``, ``dZ_d_i_j``.
+
+        >>> layer = {"dimensions": 3, "input": {"shape": [2, 2, 2]},
+        ...          "filter": {"shape": [1, 1, 2]}, "bias": "symbolic"}
+        >>> cnnstep.solve(layer).result["symbolic"]["grad_input"][0][0]
+        ['dZ_1_1_1*K_1_1_1', 'dZ_1_1_1*K_1_1_2']
+        """
+        from cnnstep.symbolic_volume import symbolic_result
+
+        return {"symbolic": symbolic_result(self.layer)}
+
+    def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
+                   detail: Detail = "full") -> Derivation:
+        """The symbolic derivation as data, shaped as for a 2-D layer's formulas
+        (``only``, ``detail``, ``max_terms``).
+
+        >>> layer = {"dimensions": 3, "input": {"shape": [2, 2, 2]},
+        ...          "filter": {"shape": [1, 1, 2]}}
+        >>> [step.key for step in cnnstep.solve(layer).derivation(only=["grad_filter"]).steps]
+        ['shapes', 'symbols', 'grad_filter']
+        """
+        from cnnstep.derivation import DEFAULT_MAX_TERMS
+        from cnnstep.symbolic_volume import formulas
+
+        return formulas(self.layer, detail=detail, only=only,
+                        max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
+
+    def check_work(self, format: str, *, max_terms: int | None = None,
+                   only: Iterable[str] = ()) -> None:
+        from cnnstep.symbolic_volume import check_work
+
+        check_work(self.layer, self.max_work, derivation=True, numbers=False)
+
+    def __repr__(self) -> str:
+        return (f"<cnnstep.VolumeFormulas: {self.layer.input.shape} ⋆ "
+                f"{self.layer.filter.shape}>")
+
+
+class SymbolicVolume(WorkedVolume):
+    """A solved 3-D layer whose derivation starts with the general formulas; its
+    result gains the key ``symbolic``.
+
+    >>> worked = cnnstep.solve(cnnstep.sample("conv3d-small"), symbolic=True)
+    >>> worked.result["symbolic"]["grad_bias"]
+    'dZ_1_1_1 + dZ_1_1_2 + dZ_1_2_1 + dZ_1_2_2 + dZ_2_1_1 + dZ_2_1_2 + dZ_2_2_1 + dZ_2_2_2'
+    """
+
+    def __init__(self, layer: Volume, *, max_work: int | None = None) -> None:
+        from cnnstep.symbolic_volume import check_work
+
+        super().__init__(layer, max_work=max_work)
+        check_work(layer, max_work, derivation=False, numbers=True)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        from cnnstep.symbolic_volume import symbolic_result
+
+        return {**super().result, "symbolic": symbolic_result(self.layer)}
+
+    def approximate_keys(self) -> frozenset[str]:
+        from cnnstep import volume
+
+        return volume.approximate_keys(self.layer, super().result)
+
+    def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
+                   detail: Detail = "full") -> Derivation:
+        """The givens, the formulas, then the numbers put in (the answers alone: the
+        numbers').
+
+        >>> worked = cnnstep.solve(cnnstep.sample("conv3d-small"), symbolic=True)
+        >>> [step.title for step in worked.derivation().steps][2:4]
+        ['The layer in symbols', 'Forward pass in symbols']
+        """
+        from cnnstep.derivation import DEFAULT_MAX_TERMS
+        from cnnstep.symbolic_volume import with_numbers
+
+        return with_numbers(self.layer, detail=detail, only=only,
+                            max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
+
+    def check_work(self, format: str, *, max_terms: int | None = None,
+                   only: Iterable[str] = ()) -> None:
+        from cnnstep import budget
+        from cnnstep.symbolic_volume import check_work
+
+        budget.check_volume(self.layer, self.max_work, derivation=True)
+        check_work(self.layer, self.max_work, derivation=True, numbers=True)
+
+    def __repr__(self) -> str:
+        return (f"<cnnstep.SymbolicVolume: {self.layer.input.shape} ⋆ "
+                f"{self.layer.filter.shape}>")
+
+
+def _read_any(problem: ProblemSource, symbolic: bool = False, max_work: int | None = None,
+              ) -> Volume | VolumeShapes | Problem | Layer:
+    """:func:`read`, or the 3-D layer (``"dimensions": 3``) the source holds (for
+    ``symbolic`` or given by shapes, as :func:`cnnstep.symbolic_volume.read` reads it);
+    a file is read once."""
     if isinstance(problem, Problem | Layer):
         return problem
     if isinstance(problem, Mapping):
-        return volume_from_data(problem) if str(problem.get("dimensions")) == "3" else \
-            read(problem)
+        return _volume(problem, symbolic, max_work) if str(problem.get("dimensions")) == "3" \
+            else read(problem)
     if isinstance(problem, str) and problem.lstrip().startswith("{"):
-        return read_volume(problem) or read(problem)
+        data = parse_json(problem)
+        return _volume(data, symbolic, max_work) if isinstance(data, Mapping) and str(
+            data.get("dimensions")) == "3" else problem_or_layer(data)
     try:
         data = parse_json(read_text(Path(problem)))
         if isinstance(data, Mapping) and str(data.get("dimensions")) == "3":
-            return volume_from_data(data)
+            return _volume(data, symbolic, max_work)
         return problem_or_layer(data)
     except ProblemError as error:
         raise ProblemError(f"{where(problem)}: {error}") from None
+
+
+def _volume(data: Mapping[str, Any], symbolic: bool, max_work: int | None,
+            ) -> Volume | VolumeShapes:
+    """A 3-D layer; for its formulas (``symbolic``, or given by shapes) read by
+    :mod:`cnnstep.symbolic_volume`."""
+    if symbolic or is_symbolic(data):
+        from cnnstep.symbolic_volume import read as read_formulas
+
+        return read_formulas(data, max_work)
+    return volume_from_data(data)
 
 
 def read(problem: ProblemSource) -> Problem | Layer:
@@ -617,7 +744,8 @@ def read(problem: ProblemSource) -> Problem | Layer:
 
 
 def solve(problem: ProblemSource, *, symbolic: bool = False,
-          max_work: int | None = None) -> Worked | Formulas | WorkedVolume:
+          max_work: int | None = None,
+          ) -> Worked | Formulas | WorkedVolume | VolumeFormulas:
     """Solve one layer exactly, as ``cnnstep solve`` does.
 
     ``problem`` is a path to a problem file, its JSON text, a mapping like the
@@ -640,10 +768,12 @@ def solve(problem: ProblemSource, *, symbolic: bool = False,
     ...
     cnnstep.problem.ProblemError: filter 1×3 is larger than the padded input 1×2
     """
-    read_in = _read_any(problem)
+    read_in = _read_any(problem, symbolic, max_work)
+    if not isinstance(read_in, Volume | Problem | Layer):  # a 3-D layer given by shapes
+        return VolumeFormulas(read_in.layer, max_work=max_work)
     if isinstance(read_in, Volume):
         if symbolic:
-            raise ProblemError(SYMBOLIC_2D)
+            return SymbolicVolume(read_in, max_work=max_work)
         return WorkedVolume(read_in, max_work=max_work)
     if isinstance(read_in, Layer):
         return Formulas(read_in, max_work=max_work)

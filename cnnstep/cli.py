@@ -353,6 +353,9 @@ def solve(
                       color=_styled(to))
     if verify:
         _verify_volume(file, format.value, to, max_work)
+    if symbolic:
+        _symbolic_volume(file, "latex" if pdf else format.value, to, options, program,
+                         (only or (), (detail or Detail.full).value, max_terms), max_work)
     try:
         read_in = (load(file) if symbolic or verify or questions else
                    _problem_or_volume(file, to, max_work, "latex" if pdf else format.value,
@@ -397,17 +400,54 @@ def solve(
 
 def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | None) -> None:
     """``--verify`` on a 3-D layer: its report, and exit 0 or 1; anything else returns."""
-    from cnnstep.problem import ProblemError, read_text, read_volume, where
+    from cnnstep.problem import (
+        ProblemError,
+        is_symbolic,
+        is_volume,
+        parse_json,
+        read_text,
+        volume_from_data,
+        where,
+    )
     from cnnstep.verify_volume import verify_volume
 
     try:
-        layer = read_volume(read_text(file))
-        if layer is None:
+        data = parse_json(read_text(file))
+        if not is_volume(data):
             return
+        if is_symbolic(data):
+            raise fail("--verify checks the numbers of a problem; this one gives only shapes")
+        layer = volume_from_data(data)
         checks = verify_volume(layer, max_work=max_work)
     except (ProblemError, ValueError) as error:
         raise fail(refusal(error, where(file))) from None
     _verify_report(checks, format, to, [file])
+    raise typer.Exit(0)
+
+
+def _symbolic_volume(file: Path, shape: str, to: Path | None, options: Options,
+                     program: str | None, shaping: tuple[Iterable[str], str, int | None],
+                     max_work: int | None) -> None:
+    """``--symbolic`` on a 3-D layer: its formulas (then its numbers) written out, and
+    the command is done; anything else returns."""
+    from cnnstep.problem import ProblemError, is_volume, parse_json, read_text, where
+    from cnnstep.quantities import SelectionError
+
+    only, detail, max_terms = shaping
+    try:
+        data = parse_json(read_text(file))
+        if not is_volume(data):
+            return
+        from cnnstep.api import solve
+
+        shown = solve(data, symbolic=True, max_work=max_work)
+        text = "".join(shown.stream(shape, options, max_terms=max_terms, only=only,
+                                    detail=detail))  # type: ignore[arg-type]
+    except SelectionError as error:
+        raise fail(f"--only {error}") from None
+    except ProblemError as error:
+        raise fail(refusal(error, where(file))) from None
+    _emit(text, to, [file], program)
     raise typer.Exit(0)
 
 

@@ -709,6 +709,8 @@ _FORMS = {
     "transposed1": {1: "[k]", 3: "[C][F][k]"},
     "input1": {1: "[L]", 2: "[C][L]", 3: "[N][C][L]"},
     "filter1": {1: "[k]", 2: "[C][k]", 3: "[F][C][k]"},
+    "input3": {3: "[D][H][W]", 4: "[C][D][H][W]"},
+    "filter3": {3: "[kd][kh][kw]", 4: "[C][kd][kh][kw]", 5: "[F][C][kd][kh][kw]"},
 }
 
 
@@ -1300,12 +1302,12 @@ def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
 #: a 3-D problem is worked out by cnnstep.volume and cnnstep.derivation.volume; the
 #: rest refuses it
 VOLUME_ONLY = ("dimensions: a 3-D layer is worked out whole by cnnstep solve, one file at a "
-               "time, in any format; --verify, --symbolic, --questions, sets, exams and "
+               "time, in any format; --verify, --questions, sets, exams and "
                "cnnstep.check() in Python take 1-D and 2-D layers")
 
-#: --symbolic writes a window's taps along one axis or two
-SYMBOLIC_2D = ("dimensions: --symbolic derives the formulas of 1-D and 2-D layers; solve a "
-               "3-D layer without --symbolic")
+#: a 3-D layer given by shapes is derived by cnnstep.symbolic_volume, not read as a Layer
+SYMBOLIC_2D = ("dimensions: a 3-D layer given by shapes is derived by cnnstep solve "
+               "--symbolic, one file at a time (in Python: cnnstep.solve)")
 
 #: keys a layer given by shapes may have
 SHAPE_KEYS = ("input", "filter", "kernel", "bias", "stride", "padding", "dilation", "mode",
@@ -1315,7 +1317,7 @@ ANSWERS_KEY = "answers"
 
 
 def _shape(value: Any, key: str, ranks: tuple[int, ...], dims: int = 2) -> tuple[int, ...]:
-    forms = _FORMS[("input" if key == "input" else "filter") + ("1" if dims == 1 else "")]
+    forms = _FORMS[("input" if key == "input" else "filter") + ("" if dims == 2 else str(dims))]
     wanted = " or ".join(forms[r] for r in ranks)
     if set(value) != {"shape"}:
         extra = sorted(set(value) - {"shape"})
@@ -1339,6 +1341,10 @@ def _shape(value: Any, key: str, ranks: tuple[int, ...], dims: int = 2) -> tuple
             raise ProblemError(f"{where}: expected an integer ≥ 1, got {_show(size)}")
         sizes.append(int(number))
     return tuple(sizes)
+
+
+#: a quantity given as a shape, checked: read_shape(value, key, ranks, dims)
+read_shape = _shape
 
 
 def layer_from_data(data: Any) -> Layer:
@@ -1964,10 +1970,16 @@ def volume_from_data(data: Any) -> Volume:
     if not _has_filter(data):
         raise ProblemError("filter: missing; a 3-D layer needs a filter [kd][kh][kw]")
     if any(isinstance(data.get(key), dict) for key in ("input", "filter", "kernel")):
-        raise ProblemError("dimensions: --symbolic and shapes work out 2-D layers only; "
-                           "give a 3-D layer's input and filter as numbers")
+        key = next(key for key in ("input", "filter", "kernel")
+                   if isinstance(data.get(key), dict))
+        both = isinstance(data["input"], dict) and isinstance(data.get(_filter_key(data)), dict)
+        raise ProblemError(f"{key}: a shape such as {{\"shape\": [3, 3, 3]}} is for a symbolic "
+                           "derivation; " + ("run it with --symbolic" if both else
+                                             "give input and filter both as shapes (and run "
+                                             "with --symbolic), or both as numbers"))
     if data.get("bias") == "symbolic":
-        raise ProblemError("bias: \"symbolic\" goes with a 2-D layer given by shapes")
+        raise ProblemError("bias: \"symbolic\" goes with input and filter given as shapes "
+                           "({\"shape\": [3, 3, 3]}) and --symbolic")
     check_ranks(data, 3, (3, 4), (3, 4, 5))
     filter_key = _filter_key(data)
     image, input_rank = _volume_array(data["input"], "input", "input", (3, 4))

@@ -99,12 +99,12 @@ def schema() -> dict[str, Any]:
         "input": {"description": "the image X: [H][W] or [C][H][W] ([L] or [C][L] in 1-D, "
                                  "[D][H][W] or [C][D][H][W] in 3-D); a batch of N images "
                                  "[N][C][H][W] (of N signals [N][C][L] in 1-D)",
-                  "anyOf": [_array((1, 2, 3, 4)), _shape((1, 2, 3))]},
+                  "anyOf": [_array((1, 2, 3, 4)), _shape((1, 2, 3, 4))]},
         "filter": {"description": "the kernel K: [kh][kw], [C][kh][kw] or [F][C][kh][kw] "
                                   "(one axis fewer in 1-D, one more in 3-D)",
-                   "anyOf": [_array((1, 2, 3, 4, 5)), _shape((1, 2, 3, 4))]},
+                   "anyOf": [_array((1, 2, 3, 4, 5)), _shape((1, 2, 3, 4, 5))]},
         "kernel": {"description": "another name for filter",
-                   "anyOf": [_array((1, 2, 3, 4, 5)), _shape((1, 2, 3, 4))]},
+                   "anyOf": [_array((1, 2, 3, 4, 5)), _shape((1, 2, 3, 4, 5))]},
         "dimensions": {"description": "spatial axes: 1 (signals), 2 (images) or 3 (volumes)",
                        "enum": [1, 2, 3], "default": 2},
         "bias": {"description": "B: a number (one filter) or one per filter",
@@ -215,11 +215,11 @@ def schema() -> dict[str, Any]:
                    # a batch of 1-D signals or 2-D images adds a leading image axis
                    "input": {"anyOf": [_array((dims, dims + 1, dims + 2) if dims < 3
                                               else (dims, dims + 1)),
-                                       _shape((dims, dims + 1) if dims == 1 else (2, 3))]},
+                                       _shape((dims, dims + 1))]},
                    "filter": {"anyOf": [_array((dims, dims + 1, dims + 2)),
-                                        _shape((1, 2, 3) if dims == 1 else (2, 3, 4))]},
+                                        _shape((dims, dims + 1, dims + 2))]},
                    "kernel": {"anyOf": [_array((dims, dims + 1, dims + 2)),
-                                        _shape((1, 2, 3) if dims == 1 else (2, 3, 4))]}}}}
+                                        _shape((dims, dims + 1, dims + 2))]}}}}
               for dims in (1, 2, 3)),
             {"not": {"required": ["target", "grad_output"]}},
             {"if": {"required": ["loss"]}, "then": {"required": ["target"]}},

@@ -641,7 +641,7 @@ def test_formulas_with_the_numbers_put_in_give_the_engine_result(case: Case) -> 
         assert_names_follow_the_contract(text, compact)
 
 
-#: (a 3-D layer has no symbolic derivation)
+#: (a 3-D layer's formulas: test_symbolic_volume.py)
 NUMERIC_SAMPLES = [p for p in sorted(SAMPLES.glob("*.json"))
                    if not p.name.startswith("symbolic-") and "filter" in p.read_text("utf-8")
                    and '"dimensions": 3' not in p.read_text("utf-8")]

@@ -720,7 +720,8 @@ class SympyPrinter(ExprPrinter):
     Names follow the result format, 1-based whatever the notation: ``X_i_j``,
     ``K_m_n``, ``B``, ``dZ_i_j`` for one channel and one filter, else
     ``X_c_i_j``, ``K_f_c_m_n``, ``B_f``, ``dZ_f_i_j``; a 1-D layer's symbols
-    leave out the row (``X_i``, ``K_f_c_m``).
+    leave out the row (``X_i``, ``K_f_c_m``); a 3-D layer's carry depth, row and
+    column (``X_d_i_j``, ``K_f_c_a_b_e``).
     """
 
     times = "*"
@@ -728,14 +729,14 @@ class SympyPrinter(ExprPrinter):
         "input": "X", "filter": "K", "bias": "B", "grad_output": "dZ", "output": "Z",
     }
 
-    def __init__(self, compact: bool, one_row: bool = False) -> None:
-        super().__init__(Settings(compact=compact, one_row=one_row))
+    def __init__(self, compact: bool, one_row: bool = False, spatial: int = 2) -> None:
+        super().__init__(Settings(compact=compact, one_row=one_row, spatial=spatial))
 
     def _print_Sym(self, node: Sym) -> str:
         name = self._NAMES[node.role]
         index = [i for i in node.index if isinstance(i, int)]
         if self.settings.compact:
-            index = [] if node.role == "bias" else index[-2:]
+            index = [] if node.role == "bias" else index[-self.settings.spatial:]
         if self.settings.one_row and node.role != "bias" and len(index) >= 2:
             del index[-2]
         return "_".join([name, *(str(i + 1) for i in index)])
