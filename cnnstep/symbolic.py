@@ -218,8 +218,8 @@ class SymbolicBuilder(Builder):
 
     def forward(self) -> Step:
         def equation(e: Index) -> Equation:
-            return Equation(self.sym("output", e), sums(self.forward_terms(*e)), None,
-                            ("output", e))
+            return Equation(self.sym("output", e),
+                            sums(self.forward_terms(*e)) or (self.zero,), None, ("output", e))
 
         return Step("forward", "Forward pass in symbols", (
             *self.explain(*self.forward_notes()),
@@ -350,8 +350,10 @@ class SymbolicBuilder(Builder):
                     ": those derivatives are 0." if len(missed) > 1 else
                     ": that derivative is 0.",
                 )))
-            blocks.append(Equation(self.sym("grad_input", e), (*sums(chain), *sums(result)),
-                                   None, ("grad_input", e)))
+            # an entry no window reads has no terms: its gradient is 0
+            blocks.append(Equation(self.sym("grad_input", e),
+                                   (*sums(chain), *sums(result)) or (self.zero,), None,
+                                   ("grad_input", e)))
             return blocks
 
         return Step("grad_input", "Gradient with respect to the input, in symbols", (
@@ -590,7 +592,8 @@ class TransposedSymbolicBuilder(SymbolicBuilder):
             chain = [Mul((self.g_sym[z], Partial(self.sym("output", z), weight)))
                      for _, k, z in self.products if k == e]
             return [Equation(self.sym("grad_filter", e), (*sums(chain),
-                             *sums([Mul(pair) for pair in pairs])), None, ("grad_filter", e))]
+                             *sums([Mul(pair) for pair in pairs])) or (self.zero,), None,
+                             ("grad_filter", e))]
 
         return Step("grad_filter", "Gradient with respect to the kernel, in symbols", (
             *self.explain(Text((

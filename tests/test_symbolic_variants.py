@@ -132,6 +132,20 @@ def test_groups_sum_over_their_channels_only() -> None:
     assert got["grad_input"][0][1][1] == "dZ_1_1_1*K_1_1_2_2"
 
 
+def test_an_input_entry_no_window_reads_has_gradient_zero() -> None:
+    data = {"input": {"shape": [3, 3]}, "filter": {"shape": [1, 1]}, "stride": 2}
+    assert formulas(data)["grad_input"][0][1] == "0"
+    text = symbolic_text(data)
+    assert "∂L/∂X₁₂ = 0\n" in text and "∂L/∂X₂₂ = 0\n" in text
+
+
+def symbolic_text(data: dict[str, Any]) -> str:
+    from cnnstep.render import Options, renderer
+
+    return renderer("text").derivation(derive_symbolic(layer_from_data(data)),
+                                       Options(width=100))
+
+
 VARIANT = {"input": {"shape": [2, 4, 4]}, "filter": {"shape": [2, 1, 2, 2]}, "groups": 2,
            "dilation": 2, "padding": [[0, 1], [1, 0]], "mode": "convolution",
            "bias": "symbolic"}
