@@ -119,18 +119,19 @@ def _follow_through(share: Any) -> str:
 
 
 def as_json(report: VolumeReport) -> dict[str, Any]:
-    """The report object, as a 2-D report's: its score, every quantity, one question
-    per quantity."""
+    """The report object, as a 2-D report's: its score, every asked quantity, and the
+    points of each question."""
     return {
         "correct": report.correct,
         "score": score_json(report),
         "quantities": {q.key: marked_json(q) for q in report.quantities},
         "questions": [
-            {"question": q.key, "right": q.right, "answered": q.answered, "total": q.total,
-             "points": points(q.points), "max_points": points(q.max_points)}
-            for q in report.quantities
+            {"question": s.question.text, "right": s.right, "answered": s.answered,
+             "total": s.total, "points": points(s.points), "max_points": points(s.max_points)}
+            for s in report.questions
         ],
     }
+
 
 
 def json(report: VolumeReport) -> str:
