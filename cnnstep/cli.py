@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from fractions import Fraction
 
     from cnnstep.check import Report
-    from cnnstep.problem import Layer, Problem
+    from cnnstep.problem import Problem
     from cnnstep.verify import Check
 
 app = typer.Typer(
@@ -161,7 +161,8 @@ def write_pieces(pieces: Iterable[str], to: Path | None, inputs: Iterable[Path] 
         raise fail(str(error)) from None
 
 
-def notes(problem: Problem | Layer, file: Path) -> None:
+def notes(problem: object, file: Path) -> None:
+
     """What the problem's reading has to say besides the result."""
     from cnnstep.problem import where
 
@@ -353,6 +354,8 @@ def solve(
                       color=_styled(to))
     if verify:
         _verify_volume(file, format.value, to, max_work)
+    if questions:
+        _volume_sheet(file, "latex" if pdf else format.value, to, options, program, max_work)
     try:
         read_in = (load(file) if symbolic or verify or questions else
                    _problem_or_volume(file, to, max_work, "latex" if pdf else format.value,
@@ -408,6 +411,24 @@ def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | Non
     except (ProblemError, ValueError) as error:
         raise fail(refusal(error, where(file))) from None
     _verify_report(checks, format, to, [file])
+    raise typer.Exit(0)
+
+
+def _volume_sheet(file: Path, shape: str, to: Path | None, options: Options,
+                  program: str | None, max_work: int | None) -> None:
+    """``--questions`` on a 3-D layer: its question sheet, and the command is done;
+    anything else returns."""
+    from cnnstep.api import WorkedVolume
+    from cnnstep.problem import ProblemError, read_text, read_volume, where
+
+    try:
+        layer = read_volume(read_text(file))
+        if layer is None:
+            return
+        text = WorkedVolume(layer, max_work=max_work).questions(shape, options)
+    except ProblemError as error:
+        raise fail(refusal(error, where(file))) from None
+    _emit(text, to, [file], program)
     raise typer.Exit(0)
 
 
@@ -518,7 +539,7 @@ def _solve_set(paths: list[Path], format: SolveFormat, to: Path | None, options:
     except ProblemError as error:
         raise fail(str(error)) from None
     for path, worked in zip(paths, problems.worked, strict=True):
-        notes(worked.problem, path)
+        notes(getattr(worked, "problem", None), path)
     shape = "latex" if program is not None else format.value
     progress = _progress(len(paths), "solving", minimum=2)
     try:
