@@ -130,6 +130,33 @@ def test_check_marks_with_points_and_method_marks() -> None:
     assert half["score"]["points"] == 6.125
 
 
+def test_a_section_is_summarised_as_for_a_2d_layer(tmp_path: Path) -> None:
+    alice, bob, carol = (tmp_path / f"{name}.json" for name in ("alice", "bob", "carol"))
+    alice.write_text(json.dumps(DATA["answers"]))
+    bob.write_text('{"loss": "95/32"}')
+    carol.write_text('{"loss": "x"}')
+    run = invoke("check", EXERCISE, "alice.json", "bob.json", "--format", "csv", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert run.stdout.splitlines() == [
+        "file,points,max_points,output,loss,grad_filter,grad_input[1][1][1],updated_bias,"
+        "diagnoses",
+        "alice.json,6.625,9,2,1,2.625,0,1,grad_input: kernel_not_rotated; "
+        "updated_bias: carried_forward",
+        "bob.json,1,9,0,1,0,0,0,"]
+    table = invoke("check", EXERCISE, alice, bob, carol, "--width", "100")
+    assert table.returncode == 2 and "carol.json" in table.stdout
+    assert "1 of 3 answers files could not be read" in table.stderr
+    listed = json.loads(invoke("check", EXERCISE, alice, "--batch", "--format", "json").stdout)
+    assert listed[0]["file"] == str(alice) and listed[0]["score"]["points"] == 6.625
+    # what needs a report in Markdown or the like is refused, before anything is written
+    feedback = tmp_path / "feedback"
+    assert_one_line_error(invoke("check", EXERCISE, alice, bob, "--feedback-dir", feedback),
+                          "--feedback-dir", "text or json")
+    assert not feedback.exists()
+    assert_one_line_error(invoke("check", EXERCISE, alice, "--format", "markdown"),
+                          "--format markdown", "--batch")
+
+
 def test_an_asked_entry_not_answered_scores_zero() -> None:
     layer = volume_from_data(DATA)
     report = mark_volume(layer, {"loss": "95/32"})
