@@ -46,7 +46,6 @@ WORKED_LIMIT = 12
 
 #: a problem: a path, JSON text, a mapping like the JSON object, or one already read
 ProblemSource: TypeAlias = "str | Path | Mapping[str, Any] | Problem | Layer | Volume"
-
 #: an answers object: a path, JSON text or a mapping like the JSON object
 AnswersSource: TypeAlias = "str | Path | Mapping[str, Any]"
 #: a tolerance for :func:`check`: an exact number, or text such as ``"0.05"``
@@ -612,7 +611,6 @@ class WorkedVolume(_Shown):
             raise ValueError(f"the {format} format prints results, not a question sheet")
         with printing():
             return printer.derivation(sheet(self.layer), options or Options())
-
 
     def __repr__(self) -> str:
         return (f"<cnnstep.WorkedVolume: {self.layer.input.shape} ⋆ "

@@ -162,7 +162,6 @@ def write_pieces(pieces: Iterable[str], to: Path | None, inputs: Iterable[Path] 
 
 
 def notes(problem: object, file: Path) -> None:
-
     """What the problem's reading has to say besides the result."""
     from cnnstep.problem import where
 
