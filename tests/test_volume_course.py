@@ -172,6 +172,8 @@ def test_python_check_gives_the_report_the_command_line_prints(tmp_path: Path) -
     report = cnnstep.check(EXERCISE)
     assert isinstance(report, VolumeReport) and not report.correct
     assert (report.points, report.max_points) == (Fraction(53, 8), 9)
+    assert repr(report) == "<cnnstep.VolumeReport: 6.625 of 9 points, 16 of 19 entries right>"
+    assert report._repr_markdown_().startswith("```text\nMarking\n")
     assert report.wrong_entries() == ["grad_filter[1][1][1]", "grad_input[1][1][1]",
                                       "updated_bias"]
     title = f"Marking {EXERCISE}"

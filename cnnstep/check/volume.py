@@ -442,6 +442,18 @@ class VolumeReport:
         """
         return self.render("latex", title=title)
 
+    def _repr_markdown_(self) -> str:
+        """How Jupyter shows a 3-D layer's report: its text in a code block (a 2-D
+        layer's report shows itself as Markdown)."""
+        return f"```text\n{self.to_text()}```\n"
+
+    def __repr__(self) -> str:
+        from cnnstep.numbers import display
+
+        return (f"<cnnstep.VolumeReport: {display(self.points)} of "
+                f"{display(self.max_points)} points, {self.right} of {self.total} entries "
+                "right>")
+
 
 
 def user_shaped(volume: Volume, right: Mapping[str, Any]) -> dict[str, Array]:
