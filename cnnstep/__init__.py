@@ -38,14 +38,15 @@ if TYPE_CHECKING:
         solve,
     )
     from cnnstep.check import Report
+    from cnnstep.check.volume import VolumeReport
     from cnnstep.problem import ProblemError
     from cnnstep.samples import path as sample
 
 del _check_package
 
 __version__ = "0.1.0"
-__all__ = ["Formulas", "ProblemError", "Report", "SymbolicVolume", "VolumeFormulas", "Worked",
-           "WorkedVolume", "check", "sample", "solve"]
+__all__ = ["Formulas", "ProblemError", "Report", "SymbolicVolume", "VolumeFormulas",
+           "VolumeReport", "Worked", "WorkedVolume", "check", "sample", "solve"]
 
 #: each lazily imported name → the module that defines it (and its name there)
 _LAZY = {
@@ -56,13 +57,14 @@ _LAZY = {
     "VolumeFormulas": ("cnnstep.api", "VolumeFormulas"),
     "SymbolicVolume": ("cnnstep.api", "SymbolicVolume"),
     "Report": ("cnnstep.check.marking", "Report"),
+    "VolumeReport": ("cnnstep.check.volume", "VolumeReport"),
     "ProblemError": ("cnnstep.problem", "ProblemError"),
     "sample": ("cnnstep.samples", "path"),
 }
 
 
 def check(problem: "ProblemSource", answers: "AnswersSource | None" = None, *,
-          tolerance: "Tolerance | None" = None) -> "Report":
+          tolerance: "Tolerance | None" = None) -> "Report | VolumeReport":
     """Mark a student's answers to ``problem``, as ``cnnstep check`` does.
 
     ``problem`` is what :func:`solve` takes (a path, JSON text, a mapping or a
@@ -70,7 +72,10 @@ def check(problem: "ProblemSource", answers: "AnswersSource | None" = None, *,
     path) with any subset of the result's keys, in the result's shapes; None
     marks the problem's own ``answers`` key. An answer is right when it is the
     true value rounded to the decimals written (and within 0.01); a fraction
-    must be exact. ``tolerance`` accepts anything within it instead.
+    must be exact. ``tolerance`` accepts anything within it instead. A 3-D
+    layer (``"dimensions": 3``) gives a :class:`VolumeReport`, the report that
+    ``cnnstep check`` prints for it (text or JSON).
+
 
     >>> problem = {"input": [[1, 2], [3, 4]], "filter": [[0.5]],
     ...            "target": [[0, 1], [1, 2]], "questions": ["output", "loss"]}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from cnnstep.engine import Solution
 from cnnstep.numbers import printing
 from cnnstep.problem import (
+    VOLUME_ONLY,
     Layer,
     Problem,
     ProblemError,
@@ -35,6 +36,7 @@ from cnnstep.training import train
 
 if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
+    from cnnstep.check.volume import VolumeReport
     from cnnstep.derivation import Derivation, Step
     from cnnstep.derivation.builder import Detail
     from cnnstep.symbolic_volume import VolumeShapes
@@ -43,7 +45,7 @@ if TYPE_CHECKING:  # the derivation is built only when asked for
 WORKED_LIMIT = 12
 
 #: a problem: a path, JSON text, a mapping like the JSON object, or one already read
-ProblemSource: TypeAlias = "str | Path | Mapping[str, Any] | Problem | Layer"
+ProblemSource: TypeAlias = "str | Path | Mapping[str, Any] | Problem | Layer | Volume"
 #: an answers object: a path, JSON text or a mapping like the JSON object
 AnswersSource: TypeAlias = "str | Path | Mapping[str, Any]"
 #: a tolerance for :func:`check`: an exact number, or text such as ``"0.05"``
@@ -572,6 +574,43 @@ class WorkedVolume(_Shown):
 
         budget.check_volume(self.layer, self.max_work, derivation=True)
 
+    def approximate_keys(self) -> frozenset[str]:
+        """Result keys whose values are float approximations (after sigmoid or tanh).
+
+        >>> volume = {"dimensions": 3, "input": [[[1, -2]]], "filter": [[[1]]],
+        ...           "activation": "tanh"}
+        >>> sorted(cnnstep.solve(volume).approximate_keys())
+        ['activated', 'output']
+        """
+        from cnnstep import volume
+
+        return volume.approximate_keys(self.layer, self.result)
+
+    def questions(self, format: str = "text", options: Options | None = None) -> str:
+        """The exercise's question sheet, as :meth:`Worked.questions`: the givens (each
+        volume as its depth slices) and the numbered questions with their points.
+
+        >>> volume = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]],
+        ...           "target": [[[3, 5], [7, 8]]],
+        ...           "questions": {"loss": 1, "grad_input[0][1][0]": 2}}
+        >>> print(cnnstep.solve(volume).questions())  # doctest: +ELLIPSIS
+        ╭──────────╮
+        │ Exercise │
+        ╰──────────╯
+        ...
+        Questions (3 points) ───────────────────────────────────────────────────────────
+        1. (1 point) Find L.
+        2. (2 points) Find ∂L/∂X₁₂₁.
+        <BLANKLINE>
+        """
+        from cnnstep.derivation.volume_questions import sheet
+
+        printer = renderer(format)
+        if not printer.worked:
+            raise ValueError(f"the {format} format prints results, not a question sheet")
+        with printing():
+            return printer.derivation(sheet(self.layer), options or Options())
+
     def __repr__(self) -> str:
         return (f"<cnnstep.WorkedVolume: {self.layer.input.shape} ⋆ "
                 f"{self.layer.filter.shape}>")
@@ -694,7 +733,7 @@ def _read_any(problem: ProblemSource, symbolic: bool = False, max_work: int | No
     """:func:`read`, or the 3-D layer (``"dimensions": 3``) the source holds (for
     ``symbolic`` or given by shapes, as :func:`cnnstep.symbolic_volume.read` reads it);
     a file is read once."""
-    if isinstance(problem, Problem | Layer):
+    if isinstance(problem, Problem | Layer | Volume):
         return problem
     if isinstance(problem, Mapping):
         return _volume(problem, symbolic, max_work) if str(problem.get("dimensions")) == "3" \
@@ -736,6 +775,8 @@ def read(problem: ProblemSource) -> Problem | Layer:
     """
     if isinstance(problem, Problem | Layer):
         return problem
+    if isinstance(problem, Volume):
+        raise ProblemError(VOLUME_ONLY)
     if isinstance(problem, Mapping):
         return problem_or_layer(problem)
     if isinstance(problem, str) and problem.lstrip().startswith("{"):
@@ -815,17 +856,22 @@ def render_report(report: Report, title: str, format: str = "text",
 
 
 def check(problem: ProblemSource, answers: AnswersSource | None = None, *,
-          tolerance: Tolerance | None = None) -> Report:
-    """Mark a student's answers to ``problem``; see :func:`cnnstep.check`."""
+          tolerance: Tolerance | None = None) -> Report | VolumeReport:
+    """Mark a student's answers to ``problem``; see :func:`cnnstep.check`. A 3-D layer
+    gives a :class:`~cnnstep.check.volume.VolumeReport`."""
     from cnnstep.check import mark, read_answers
-    from cnnstep.problem import ANSWERS_KEY
+    from cnnstep.problem import ANSWERS_KEY, is_volume
 
     data: Any = None
+    if isinstance(problem, Volume):
+        return _check_volume(problem, None, answers, tolerance)
     if isinstance(problem, Problem | Layer):
         read_in: Problem | Layer = problem
     else:
         data, name = _data(problem)
         try:
+            if is_volume(data):
+                return _check_volume(volume_from_data(data), data, answers, tolerance)
             read_in = problem_from_data(data)
         except ProblemError as error:
             raise ProblemError(f"{name}{error}") from None
@@ -842,6 +888,25 @@ def check(problem: ProblemSource, answers: AnswersSource | None = None, *,
         given, name = _data(answers)
         label = name.removesuffix(": ")
     return mark(solution, read_answers(given, solution, label), _tolerance(tolerance))
+
+
+def _check_volume(layer: Volume, data: Any, answers: AnswersSource | None,
+                  tolerance: Tolerance | None) -> VolumeReport:
+    """A 3-D layer's answers marked, as ``cnnstep check`` marks them; without
+    ``answers``, the problem's own."""
+    from cnnstep import budget
+    from cnnstep.check.volume import mark_volume
+    from cnnstep.problem import ANSWERS_KEY
+
+    budget.check_volume(layer, None)
+    if answers is None:
+        inside = data.get(ANSWERS_KEY) if isinstance(data, Mapping) else None
+        if inside is None:
+            raise ProblemError("no answers to mark; give them, or put them in the problem "
+                               f"under the key '{ANSWERS_KEY}'")
+        return mark_volume(layer, inside, _tolerance(tolerance), where=ANSWERS_KEY)
+    given, name = _data(answers)
+    return mark_volume(layer, given, _tolerance(tolerance), where=name.removesuffix(": "))
 
 
 def _data(source: AnswersSource) -> tuple[Any, str]:

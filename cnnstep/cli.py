@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from fractions import Fraction
 
     from cnnstep.check import Report
-    from cnnstep.problem import Layer, Problem
+    from cnnstep.problem import Problem, Volume
     from cnnstep.verify import Check
 
 app = typer.Typer(
@@ -161,7 +161,7 @@ def write_pieces(pieces: Iterable[str], to: Path | None, inputs: Iterable[Path] 
         raise fail(str(error)) from None
 
 
-def notes(problem: Problem | Layer, file: Path) -> None:
+def notes(problem: object, file: Path) -> None:
     """What the problem's reading has to say besides the result."""
     from cnnstep.problem import where
 
@@ -356,6 +356,8 @@ def solve(
     if symbolic:
         _symbolic_volume(file, "latex" if pdf else format.value, to, options, program,
                          (only or (), (detail or Detail.full).value, max_terms), max_work)
+    if questions:
+        _volume_sheet(file, "latex" if pdf else format.value, to, options, program, max_work)
     try:
         read_in = (load(file) if symbolic or verify or questions else
                    _problem_or_volume(file, to, max_work, "latex" if pdf else format.value,
@@ -445,6 +447,24 @@ def _symbolic_volume(file: Path, shape: str, to: Path | None, options: Options,
                                     detail=detail))  # type: ignore[arg-type]
     except SelectionError as error:
         raise fail(f"--only {error}") from None
+    except ProblemError as error:
+        raise fail(refusal(error, where(file))) from None
+    _emit(text, to, [file], program)
+    raise typer.Exit(0)
+
+
+def _volume_sheet(file: Path, shape: str, to: Path | None, options: Options,
+                  program: str | None, max_work: int | None) -> None:
+    """``--questions`` on a 3-D layer: its question sheet, and the command is done;
+    anything else returns."""
+    from cnnstep.api import WorkedVolume
+    from cnnstep.problem import ProblemError, read_text, read_volume, where
+
+    try:
+        layer = read_volume(read_text(file))
+        if layer is None:
+            return
+        text = WorkedVolume(layer, max_work=max_work).questions(shape, options)
     except ProblemError as error:
         raise fail(refusal(error, where(file))) from None
     _emit(text, to, [file], program)
@@ -557,7 +577,7 @@ def _solve_set(paths: list[Path], format: SolveFormat, to: Path | None, options:
     except ProblemError as error:
         raise fail(str(error)) from None
     for path, worked in zip(paths, problems.worked, strict=True):
-        notes(worked.problem, path)
+        notes(getattr(worked, "problem", None), path)
     shape = "latex" if program is not None else format.value
     progress = _progress(len(paths), "solving", minimum=2)
     try:
@@ -766,7 +786,7 @@ def check(
         data = parse_json(read_text(problem))
         if is_volume(data):
             _check_volume(problem, data, files, format, to, (tolerance, share), width,
-                          batch or feedback_dir is not None)
+                          (batch, feedback_dir is not None))
         read_in = problem_from_data(data)
     except ProblemError as error:
         raise fail(f"{where(problem)}: {error}") from None
@@ -842,21 +862,31 @@ def check(
 
 def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
                   to: Path | None, rules: tuple[Fraction | None, Fraction], width: int | None,
-                  batch: bool) -> None:
+                  summary: tuple[bool, bool]) -> None:
     """``cnnstep check`` on a 3-D layer: one answers file (or the problem's own), its
-    report as text or JSON; exit 0 all correct, 1 otherwise."""
+    report as text or JSON; several files (or ``--batch``), the summary in any format
+    but Gradescope's, as for a 2-D layer. Exit 0 all correct, 1 otherwise, 2 when a
+    file of a batch could not be read."""
     from cnnstep.check.volume import mark_volume
     from cnnstep.problem import ANSWERS_KEY, ProblemError, read_text, volume_from_data, where
     from cnnstep.render import volume_report
 
-    if format not in (Format.text, Format.json):
-        raise ProblemError(f"--format {format.value}: a 3-D layer's answers are marked as "
-                           "text or json")
-    if len(files) > 1 or batch:
-        raise ProblemError("dimensions: a 3-D layer's answers are marked one file at a time, "
-                           "without --batch or --feedback-dir")
+    batch, feedback = summary
+    if feedback:
+        raise ProblemError("--feedback-dir: a 3-D layer's report is text or json, without "
+                           "the working of the wrong entries that a feedback document shows")
+    if format is Format.gradescope:
+        raise ProblemError("--format gradescope: its feedback is Markdown, and a 3-D layer's "
+                           "report is text or json")
     layer = volume_from_data(data)
     tolerance, share = rules
+    printer = FORMATS[format.value]
+    if len(files) > 1 or batch or printer.always_batch:
+        _check_volumes(problem, (data, layer), files, format, to, rules, width)
+    if format not in (Format.text, Format.json):
+        raise ProblemError(f"--format {format.value}: a 3-D layer's answers are marked as "
+                           "text or json (several files, or --batch, as a summary in any "
+                           "format)")
     if files:
         name, given = where(files[0]), parse_json_file(files[0], read_text)
         title = f"Marking {name} against {problem}"
@@ -874,6 +904,46 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
     write(volume_report.json(report) if format is Format.json
           else volume_report.text(report, title, width), to, [problem, *files])
     raise typer.Exit(0 if report.correct else 1)
+
+
+def _check_volumes(problem: Path, read_in: tuple[Any, Volume], files: list[Path],
+                   format: Format, to: Path | None, rules: tuple[Fraction | None, Fraction],
+                   width: int | None) -> None:
+    """Answers files to a 3-D layer marked one by one (or the problem's own), and their
+    summary, as for a 2-D layer: a file that cannot be read is a row with its error."""
+    from cnnstep.check.volume import VolumeReport, mark_volume
+    from cnnstep.problem import ANSWERS_KEY, ProblemError, parse_json, read_text, where
+
+    tolerance, share = rules
+    data, layer = read_in
+    sources: list[tuple[str, Path | None]] = ([(where(path), path) for path in files]
+                                              or [(where(problem), None)])
+    results: list[tuple[str, VolumeReport | str]] = []
+    progress = _progress(len(sources))
+    for name, path in sources:
+        try:
+            given = (parse_json(read_text(path)) if path is not None
+                     else data.get(ANSWERS_KEY))
+            if given is None:
+                raise ProblemError("no answers to mark; give an answers file, or put them "
+                                   f"in the problem under the key '{ANSWERS_KEY}'")
+            outcome: VolumeReport | str = mark_volume(
+                layer, given, tolerance, follow_through=share,
+                where=ANSWERS_KEY if path is None else "")
+        except ProblemError as error:
+            outcome = f"{name}: {error}"
+        results.append((name, outcome))
+        progress()
+    progress.stop()
+    write(FORMATS[format.value].batch(list(results), Options(width=width, color=_colour(to))),
+          to, [problem, *files])
+    errors = sum(isinstance(outcome, str) for _, outcome in results)
+    if errors:
+        say("note", f"{errors} of {len(results)} answers files could not be read; their "
+                    "rows say why")
+        raise typer.Exit(2)
+    raise typer.Exit(0 if all(not isinstance(outcome, str) and outcome.correct
+                              for _, outcome in results) else 1)
 
 
 def parse_json_file(path: Path, read: Any) -> Any:

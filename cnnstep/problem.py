@@ -23,7 +23,7 @@ import math
 import re
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
@@ -1301,9 +1301,9 @@ def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
 
 #: a 3-D problem is worked out by cnnstep.volume and cnnstep.derivation.volume; the
 #: rest refuses it
-VOLUME_ONLY = ("dimensions: a 3-D layer is worked out whole by cnnstep solve, one file at a "
-               "time, in any format; --verify, --questions, sets, exams and "
-               "cnnstep.check() in Python take 1-D and 2-D layers")
+VOLUME_ONLY = ("dimensions: a 3-D layer is worked out by cnnstep solve (alone, in a set or in "
+               "an exam), cnnstep check and cnnstep export; cnnstep generate takes 1-D and 2-D "
+               "layers")
 
 #: a 3-D layer given by shapes is derived by cnnstep.symbolic_volume, not read as a Layer
 SYMBOLIC_2D = ("dimensions: a 3-D layer given by shapes is derived by cnnstep solve "
@@ -1509,8 +1509,17 @@ def _steps(data: Mapping[str, Any], has_target: bool, has_rate: bool) -> int:
 def _questions(value: Any, problem: Problem) -> tuple[tuple[str, Fraction], ...]:
     """``questions``: a list of result keys or entries (one point each), or an object
     from those to points; each must name a quantity or an entry of this problem."""
-    from cnnstep.quantities import Selection, SelectionError, present
+    from cnnstep.quantities import Selection, present
 
+    return read_questions(value, lambda text: Selection.parse(
+        [text], problem.layer, present(problem), steps=()))
+
+
+def read_questions(value: Any, check: Callable[[str], object]
+                   ) -> tuple[tuple[str, Fraction], ...]:
+    """``questions`` read as (text, points) pairs, each text passed to ``check``, which
+    raises a ProblemError or a SelectionError (a ValueError) for one that names nothing
+    of the problem's result; the message is prefixed with where the question is."""
     if isinstance(value, list):
         asked = [(item, f"questions[{i}]", Fraction(1)) for i, item in enumerate(value)]
     elif isinstance(value, dict):
@@ -1533,8 +1542,8 @@ def _questions(value: Any, problem: Problem) -> tuple[tuple[str, Fraction], ...]
         if points < 0:
             raise ProblemError(f"{where}: points cannot be negative, got {points}")
         try:
-            Selection.parse([text], problem.layer, present(problem), steps=())
-        except SelectionError as error:
+            check(text)
+        except ValueError as error:  # a SelectionError, or a ProblemError
             raise ProblemError(f"{where}: {error}") from None
         name = text.replace(" ", "")
         if name in seen:
@@ -1775,11 +1784,10 @@ def load(path: str | Path) -> Problem | Layer:
 # --------------------------------------------------------------------------
 # 3-D layers: a volume [D][H][W] under a kernel [kd][kh][kw]
 
-#: the keys a 3-D problem reads; the layers after the convolution, training steps and
-#: questions are not worked out for a volume yet
+#: the keys a 3-D problem reads
 VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "loss", "stride",
                "padding", "dilation", "mode", "groups", "activation", "pool",
-               "learning_rate", "steps", "notation", "dimensions", ANSWERS_KEY)
+               "learning_rate", "steps", "notation", "dimensions", ANSWERS_KEY, "questions")
 
 Triple = tuple[int, int, int]
 
@@ -1883,6 +1891,9 @@ class Volume:
     steps: int = 1
     #: a pool over each map after the convolution (and the activation), or None
     pool: VolumePool | None = None
+    #: what the exercise asks (result keys or single entries) and the points of each;
+    #: None: everything the layer determines, one point per quantity
+    questions: tuple[tuple[str, Fraction], ...] | None = None
 
     @property
     def sides(self) -> tuple[Triple, Triple]:
@@ -2041,13 +2052,19 @@ def volume_from_data(data: Any) -> Volume:
         loss = named
     notation = _notation(data["notation"]) if "notation" in data else Notation()
     rate = to_number(data["learning_rate"], "learning_rate") if "learning_rate" in data else None
-    return Volume(image, kernel, numbers, target, grad_output, loss, rate, stride, padding,
-                  dilation, input_rank, filter_rank,
-                  not isinstance(bias, list), notation,
-                  None if padding_end == padding else padding_end, form,
-                  _mode(data.get("mode", "cross_correlation")), groups,
-                  _volume_activation(data),
-                  _steps(data, target is not None, rate is not None), pool)
+    volume = Volume(image, kernel, numbers, target, grad_output, loss, rate, stride, padding,
+                    dilation, input_rank, filter_rank,
+                    not isinstance(bias, list), notation,
+                    None if padding_end == padding else padding_end, form,
+                    _mode(data.get("mode", "cross_correlation")), groups,
+                    _volume_activation(data),
+                    _steps(data, target is not None, rate is not None), pool)
+    if "questions" in data:  # what a 3-D exercise asks: cnnstep.volume_questions
+        from cnnstep.volume_questions import question_checker
+
+        volume = replace(volume, questions=read_questions(data["questions"],
+                                                          question_checker(volume)))
+    return volume
 
 
 def _volume_pool(value: Any, input_size: Triple) -> VolumePool:

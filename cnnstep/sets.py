@@ -19,15 +19,18 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from cnnstep.api import Worked
+from cnnstep.api import Worked, WorkedVolume
 from cnnstep.derivation import ExamQuestion, Exercises
 from cnnstep.numbers import printing
-from cnnstep.problem import STDIN, ProblemError, where
+from cnnstep.problem import STDIN, Problem, ProblemError, Volume, where
 from cnnstep.quantities import SelectionError
 from cnnstep.render import Options, renderer
 
 if TYPE_CHECKING:
     from cnnstep.derivation import Derivation, Detail
+
+#: a solved problem of a set: a 1-D or 2-D layer, or a 3-D one
+Solved = Worked | WorkedVolume
 
 #: called each time a problem of the set has been worked out (a progress bar's step)
 Progress = Callable[[], None]
@@ -76,9 +79,9 @@ class ProblemSet:
     name it)."""
 
     sources: tuple[str, ...]
-    worked: tuple[Worked, ...]
+    worked: tuple[Solved, ...]
 
-    def _each(self, make: Callable[[str, Worked], T], progress: Progress) -> list[T]:
+    def _each(self, make: Callable[[str, Solved], T], progress: Progress) -> list[T]:
         """``make(source, worked)`` for each problem, errors named by its file."""
         out = []
         for source, worked in zip(self.sources, self.worked, strict=True):
@@ -123,14 +126,14 @@ class ProblemSet:
                   progress: Progress = _nothing) -> str:
         """The question sheet of the set: each exercise's givens and numbered
         questions with their points, and the points of the whole set first."""
-        from cnnstep.derivation.questions import points, sheet, total
+        from cnnstep.derivation.questions import points
 
         printer = renderer(format)
         if not printer.worked:
             raise ValueError(f"the {format} format prints results, not a question sheet")
         with printing():
-            sheets = self._each(lambda _, worked: sheet(worked.solution), progress)
-            whole = sum((total(worked.solution) for worked in self.worked), Fraction(0))
+            sheets = self._each(lambda _, worked: _sheet(worked), progress)
+            whole = sum((_total(worked) for worked in self.worked), Fraction(0))
             return printer.exercises(
                 Exercises(SHEET_TITLE, self._titled(sheets), (f"Total: {points(whole)}",)),
                 options or Options())
@@ -152,8 +155,13 @@ class ProblemSet:
 
         limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
 
-        def question(source: str, worked: Worked) -> ExamQuestion:
+        def question(source: str, worked: Solved) -> ExamQuestion:
             worked.check_work("latex", max_terms=max_terms)
+            if isinstance(worked, WorkedVolume):
+                from cnnstep.derivation import volume_questions
+
+                return volume_questions.exam_question(worked.layer, exercise_name(source),
+                                                      limit)
             return exam_question(worked.solution, exercise_name(source), limit)
 
         with printing():
@@ -163,15 +171,51 @@ class ProblemSet:
     @classmethod
     def read(cls, sources: Sequence[str | Path], *, max_work: int | None = None) -> ProblemSet:
         """Read and solve problem files; the first that cannot be read raises its
-        :class:`~cnnstep.problem.ProblemError`, which names it."""
-        from cnnstep.problem import load_problem
-
-        worked = []
+        :class:`~cnnstep.problem.ProblemError`, which names it. A 3-D layer
+        (``"dimensions": 3``) is a :class:`~cnnstep.api.WorkedVolume`."""
+        worked: list[Solved] = []
         for source in sources:
-            problem = load_problem(source)
+            problem = _load(source)
             try:
-                worked.append(Worked(problem, max_work=max_work))
+                worked.append(WorkedVolume(problem, max_work=max_work)
+                              if isinstance(problem, Volume) else
+                              Worked(problem, max_work=max_work))
             except ProblemError as error:
                 raise ExerciseError(where(source), error) from None
         return cls(tuple(where(source) for source in sources), tuple(worked))
+
+
+def _load(source: str | Path) -> Problem | Volume:
+    """A problem file's 1-D or 2-D problem, or its 3-D layer; errors are prefixed by
+    its name."""
+    from cnnstep.problem import parse_problem, read_text, read_volume
+
+    try:
+        text = read_text(Path(source))
+        volume = read_volume(text) if '"dimensions"' in text else None
+        return volume if volume is not None else parse_problem(text)
+    except ProblemError as error:
+        raise ProblemError(f"{where(source)}: {error}") from None
+
+
+def _sheet(worked: Solved) -> Derivation:
+    """A problem's question sheet."""
+    if isinstance(worked, WorkedVolume):
+        from cnnstep.derivation import volume_questions
+
+        return volume_questions.sheet(worked.layer)
+    from cnnstep.derivation.questions import sheet
+
+    return sheet(worked.solution)
+
+
+def _total(worked: Solved) -> Fraction:
+    """The points of everything a problem asks."""
+    if isinstance(worked, WorkedVolume):
+        from cnnstep.volume_questions import total as volume_total
+
+        return volume_total(worked.layer)
+    from cnnstep.derivation.questions import total
+
+    return total(worked.solution)
 

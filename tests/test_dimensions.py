@@ -359,16 +359,10 @@ def test_bad_volume_is_one_line(tmp_path: Path, change: dict[str, Any],
 
 
 @pytest.mark.parametrize(("options", "needles"), [
-    (("--questions",), ("dimensions", "3-D", "--questions")),
     (("--only", "output[2][0][0]"), ("--only", "output[2][0][0]", "[2][2][2]")),
 ])
 def test_volume_refusals(options: tuple[str, ...], needles: tuple[str, ...]) -> None:
     assert_one_line_error(invoke("solve", SAMPLES / "conv3d-small.json", *options), *needles)
-
-
-def test_volume_in_a_set_is_refused() -> None:
-    run = invoke("solve", SAMPLES / "conv3d-small.json", SAMPLES / "conv1d.json")
-    assert run.returncode == 2 and "dimensions" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_volume_answers_name_only_the_result_s_keys() -> None:

@@ -187,7 +187,7 @@ def test_cli_marks_a_file_and_the_problem_s_own_answers(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("extra", "needle"), [
     (("--format", "markdown"), "--format markdown"),
-    (("--batch",), "one file at a time"),
+    (("--format", "gradescope"), "--format gradescope"),
 ])
 def test_cli_refusals(tmp_path: Path, extra: tuple[str, ...], needle: str) -> None:
     problem = tmp_path / "volume.json"

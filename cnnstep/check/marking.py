@@ -429,7 +429,7 @@ def mark(solution: Solution, answers: Answers, tolerance: Fraction | None = None
     for key in in_step_order(weights):
         marked.append(_mark_quantity(solution, key, answers, weights[key], diagnoses.get(key),
                                      tolerance, follow_through))
-    scored = tuple(_score(question, marked) for question in wanted)
+    scored = tuple(score(question, marked) for question in wanted)
     return Report(solution, tuple(marked), answers, scored, follow_through)
 
 
@@ -472,7 +472,7 @@ def _mark_quantity(solution: Solution, key: str, answers: Answers, weighted: tup
                   tuple(marked_entries))
 
 
-def _score(question: Question, marked: list[Marked]) -> Scored:
+def score(question: Question, marked: list[Marked]) -> Scored:
     """A question's points: its share of each of its entries' points."""
     quantity_of = next(q for q in marked if q.key == question.key)
     chosen = [e for e in quantity_of.entries

@@ -1,12 +1,13 @@
 """Marking a 3-D layer's answers, with the rules and the mistakes of a 2-D layer's.
 
-Every quantity the layer determines is asked, one point each, shared equally by
-its entries; an entry is right by :func:`cnnstep.check.answers.is_right`. A
-wrong quantity is diagnosed with the first mistake of
-:data:`cnnstep.check.mistakes.PRECEDENCE` that has a 3-D form (registered here
-with :func:`~cnnstep.check.mistakes.in_volume`) and whose numbers it matches,
-then ``carried_forward``: the step done right from the student's own wrong
-answer to the quantity it rests on. The mistakes are the 2-D ones along three
+What the layer's ``questions`` ask is marked, for their points (without the key,
+every quantity the layer determines, one point each, the last stage once); a
+quantity's points are shared equally by its entries; an entry is right by
+:func:`cnnstep.check.answers.is_right`. A wrong quantity is diagnosed with the
+first mistake of :data:`cnnstep.check.mistakes.PRECEDENCE` that has a 3-D form
+(registered here with :func:`~cnnstep.check.mistakes.in_volume`) and whose
+numbers it matches, then ``carried_forward``: the step done right from the
+student's own wrong answer to the quantity it rests on. The mistakes are the 2-D ones along three
 axes: the kernel flipped along all three (true_convolution), not rotated in
 dL/dX (kernel_not_rotated), dL/dZ used without its ``s − 1`` zeros between
 neighbours along each strided axis (stride_not_dilated), and so on.
@@ -14,10 +15,10 @@ neighbours along each strided axis (stride_not_dilated), and so on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,11 +32,25 @@ from cnnstep.check.answers import (
     given_values,
     is_right,
 )
+from cnnstep.check.asked import Asked, Question
 from cnnstep.check.follow_through import STEPS
-from cnnstep.check.marking import CARRIED_FORWARD, Entry, Marked, Mismatch
+from cnnstep.check.marking import (
+    CARRIED_FORWARD,
+    TITLE,
+    Entry,
+    Marked,
+    Mismatch,
+    Scored,
+    score,
+)
 from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Value, in_volume
 from cnnstep.problem import Array, ProblemError, Volume, frozen
 from cnnstep.quantities import in_step_order
+from cnnstep.volume_questions import last_key, questions
+
+if TYPE_CHECKING:
+    from cnnstep.render import Options
+
 
 
 def result_name(name: str, volume: Volume) -> str:
@@ -224,45 +239,221 @@ def _follow(volume: Volume, key: str, earlier: Array) -> Value | None:
 
 @dataclass(frozen=True)
 class VolumeReport:
-    """A 3-D layer's answers, marked: each quantity (:class:`Marked`) in the order
-    of the steps, one point each."""
+    """A 3-D layer's answers, marked: each asked quantity (:class:`Marked`) in the
+    order of the steps, and each question (:class:`Scored`) with its points.
+
+    :func:`cnnstep.check` makes one for a layer with ``"dimensions": 3``; it shows
+    itself as text or JSON, as ``cnnstep check`` prints it. The examples mark
+    answers to a 1×2×2 volume under a 1×1×1 kernel with a bias and a target.
+
+    >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+    ...          "target": [[[3, 5], [7, 8]]], "questions": {"output": 2, "loss": 1}}
+    >>> report = cnnstep.check(layer, {"output": [[[3, 5], [7, 8]]], "loss": "1/4"})
+    >>> report.correct, report.right, report.total, report.points, report.max_points
+    (False, 4, 5, Fraction(5, 2), Fraction(3, 1))
+    """
 
     volume: Volume
     quantities: tuple[Marked, ...]
     answers: Answers = field(repr=False, default_factory=dict)
     follow_through: Fraction = Fraction(1)
+    #: the questions, in the order they are asked
+    questions: tuple[Scored, ...] = ()
 
     @property
     def correct(self) -> bool:
+        """Every asked entry answered, and right.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> cnnstep.check(dict(layer, questions=["loss"]), {"loss": 0.25}).correct
+        True
+        """
         return all(q.correct for q in self.quantities)
 
     @property
     def right(self) -> int:
+        """How many asked entries are right.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> cnnstep.check(layer, {"output": [[[3, 5], [7, 8]]]}).right
+        3
+        """
         return sum(q.right for q in self.quantities)
 
     @property
     def answered(self) -> int:
+        """How many asked entries were answered (``null`` is not an answer).
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> cnnstep.check(layer, {"output": [[[3, None], [7, 8]]]}).answered
+        3
+        """
         return sum(q.answered for q in self.quantities)
 
     @property
     def total(self) -> int:
+        """How many entries were asked, answered or not.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> cnnstep.check(layer, {}).total
+        15
+        """
         return sum(q.total for q in self.quantities)
 
     @property
     def points(self) -> Fraction:
-        return sum((q.points for q in self.quantities), Fraction(0))
+        """The points scored, exactly.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> cnnstep.check(layer, {"output": [[[3, 5], [7, 8]]], "loss": 0.25}).points
+        Fraction(7, 4)
+        """
+        return sum((q.points for q in self.questions), Fraction(0))
 
     @property
     def max_points(self) -> Fraction:
-        return sum((q.max_points for q in self.quantities), Fraction(0))
+        """The points of everything asked.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> cnnstep.check(layer, {}).max_points
+        Fraction(6, 1)
+        """
+        return sum((q.max_points for q in self.questions), Fraction(0))
 
     @property
     def blank(self) -> bool:
+        """Nothing asked is answered.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> cnnstep.check(layer, {}).blank
+        True
+        """
         return self.answered == 0
 
     def marked(self, key: str) -> Marked | None:
-        """The marked quantity of a result key."""
+        """The marked quantity of a result key, None when it was not asked.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> cnnstep.check(layer, {"loss": 0.25}).marked("loss").right
+        1
+        """
         return next((q for q in self.quantities if q.key == key), None)
+
+    def wrong_entries(self, limit: int = 12) -> list[str]:
+        """The wrong entries as ``--only`` takes them (``grad_input[1][0][2]``, in the
+        shape given), the first ``limit``.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]], "questions": ["loss", "grad_input[0][1][1]"]}
+        >>> cnnstep.check(layer, {"loss": 3, "grad_input": [[[0, 0], [0, 2]]]}).wrong_entries()
+        ['loss', 'grad_input[0][1][1]']
+        """
+        return [engine.entry_text(q.key, miss.full_index, self.volume)
+                for q in self.quantities for miss in q.mismatches][:limit]
+
+    def render(self, format: str = "text", options: Options | None = None, *,
+               title: str = TITLE) -> str:
+        """The report as ``cnnstep check`` prints it: ``text`` (the table, the score and
+        each wrong quantity's slices) or ``json``; any other format is refused on one
+        line, as on the command line.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> report = cnnstep.check(layer, {"loss": 0.25})
+        >>> report.render("json") == report.to_json()
+        True
+        >>> report.render("html")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        cnnstep.problem.ProblemError: --format html: a 3-D layer's answers are marked as ...
+        """
+        from cnnstep.render import volume_report
+
+        if format == "json":
+            return volume_report.json(self)
+        if format == "text":
+            return volume_report.text(self, title, options.width if options else None)
+        raise ProblemError(f"--format {format}: a 3-D layer's answers are marked as text or "
+                           "json")
+
+    def to_text(self, *, width: int | None = None, title: str = TITLE) -> str:
+        """The report as plain text, ``width`` columns wide (80 unless told).
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]], "questions": {"loss": 2, "grad_bias": 1}}
+        >>> print(cnnstep.check(layer, {"loss": 0.25, "grad_bias": 1}).to_text())
+        ... # doctest: +NORMALIZE_WHITESPACE
+        Marking
+        ┌───────────┬────────┬──────┬───────┬────────┬───────────┐
+        │ quantity  │ symbol │ mark │ right │ points │ diagnosis │
+        ├───────────┼────────┼──────┼───────┼────────┼───────────┤
+        │ loss      │ L      │ ✓    │ 1/1   │ 2 of 2 │           │
+        │ grad_bias │ ∂L/∂B  │ ✗    │ 0/1   │ 0 of 1 │           │
+        └───────────┴────────┴──────┴───────┴────────┴───────────┘
+        Score: 2 of 3 points (1 of 2 entries right)
+        <BLANKLINE>
+        grad_bias: 1 wrong entry of ∂L/∂B
+        <BLANKLINE>
+          ✗ 1 (expected 0.5)
+        <BLANKLINE>
+        """
+        from cnnstep.render import Options
+
+        return self.render("text", Options(width=width), title=title)
+
+    def to_json(self) -> str:
+        """The report object as JSON, as ``cnnstep check --format json`` writes it.
+
+        >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
+        ...          "target": [[[3, 5], [7, 8]]]}
+        >>> print(cnnstep.check(layer, {"loss": "1/4"}).to_json())  # doctest: +ELLIPSIS
+        {"correct": false, "score": {"right": 1, "answered": 1, "total": 15, ...}
+        <BLANKLINE>
+        """
+        return self.render("json")
+
+    def to_markdown(self, *, title: str = TITLE) -> str:
+        """Refused, as on the command line: a 3-D layer's report is text or JSON.
+
+        >>> layer = {"dimensions": 3, "input": [[[1]]], "filter": [[[2]]], "target": [[[1]]]}
+        >>> cnnstep.check(layer, {"loss": 1}).to_markdown()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        cnnstep.problem.ProblemError: --format markdown: a 3-D layer's answers are marked as ...
+        """
+        return self.render("markdown", title=title)
+
+    def to_latex(self, *, title: str = TITLE) -> str:
+        """Refused, as on the command line: a 3-D layer's report is text or JSON.
+
+        >>> layer = {"dimensions": 3, "input": [[[1]]], "filter": [[[2]]], "target": [[[1]]]}
+        >>> cnnstep.check(layer, {"loss": 1}).to_latex()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        cnnstep.problem.ProblemError: --format latex: a 3-D layer's answers are marked as ...
+        """
+        return self.render("latex", title=title)
+
+    def _repr_markdown_(self) -> str:
+        """How Jupyter shows a 3-D layer's report: its text in a code block (a 2-D
+        layer's report shows itself as Markdown)."""
+        return f"```text\n{self.to_text()}```\n"
+
+    def __repr__(self) -> str:
+        from cnnstep.numbers import display
+
+        return (f"<cnnstep.VolumeReport: {display(self.points)} of "
+                f"{display(self.max_points)} points, {self.right} of {self.total} entries "
+                "right>")
+
 
 
 def user_shaped(volume: Volume, right: Mapping[str, Any]) -> dict[str, Array]:
@@ -298,31 +489,76 @@ def read_volume_answers(data: Any, volume: Volume, shaped: Mapping[str, Array],
         else:
             grid = answer_grid(value, f"{prefix}{key}", shaped[key].shape)
         answers[key] = grid
+    return _as_output(answers, prefix, last_key(volume))
+
+
+def _as_output(answers: Answers, prefix: str, alias: str | None) -> Answers:
+    """The last stage after the convolution is marked once, as ``output``: an answer
+    given under its own name (``activated``, ``pooled``) is that answer; the same
+    stage answered twice with different numbers is refused (as for a 2-D layer)."""
+    if alias is None or alias not in answers:
+        return answers
+    given = answers.pop(alias)
+    if "output" not in answers:
+        answers["output"] = given
+    elif not np.array_equal(answers["output"], given):
+        raise ProblemError(f"{prefix}{alias}: is this layer's output, answered again under "
+                           f"output with other numbers; give it once")
     return answers
 
 
 def mark_volume(volume: Volume, data: Any, tolerance: Fraction | None = None, *,
-                follow_through: Fraction = Fraction(1), where: str = "") -> VolumeReport:
-    """Mark the answers object ``data`` to a 3-D layer, every quantity asked."""
+                follow_through: Fraction = Fraction(1), where: str = "",
+                asked: Iterable[Asked] | None = None) -> VolumeReport:
+    """Mark the answers object ``data`` to a 3-D layer out of everything ``asked``
+    (None: the layer's ``questions``, else every quantity, one point each).
+
+    Every answered quantity is checked, asked or not, in the order of the steps, so
+    that a later one worked out from a wrong earlier one is recognised; the report
+    holds the asked quantities alone."""
     if not 0 <= follow_through <= 1:
         raise ProblemError("the follow-through fraction must be from 0 to 1")
+    wanted = questions(volume, asked)
     right = engine.arrays(volume)
     if volume.steps > 1:  # the loss after training; the history itself is not marked
         right["final_loss"] = engine.training(volume)[1]
     shaped = user_shaped(volume, right)
     answers = read_volume_answers(data, volume, shaped, where)
+    weights = _weights(wanted, shaped)
     wrong: set[str] = set()
-    marked: list[Marked] = []
-    for key in in_step_order(shaped):
-        grid = answers.get(key)
-        diagnosis = None
-        if grid is not None and any(not is_right(given, shaped[key][index], tolerance)
-                                    for index, given in entries(grid)):
+    diagnoses: dict[str, Diagnosis | None] = {}
+    for key in in_step_order(answers):
+        if any(not is_right(given, shaped[key][index], tolerance)
+               for index, given in entries(answers[key])):
             wrong.add(key)
-            diagnosis = diagnose(volume, right, key, answers, wrong, tolerance)
-        marked.append(_mark(key, shaped[key], right[key], grid, diagnosis, tolerance,
-                            follow_through))
-    return VolumeReport(volume, tuple(marked), answers, follow_through)
+            diagnoses[key] = diagnose(volume, right, key, answers, wrong, tolerance)
+    marked = [_mark(key, shaped[key], right[key], answers.get(key), diagnoses.get(key),
+                    tolerance, follow_through, weights[key])
+              for key in in_step_order(weights)]
+    scored = tuple(score(question, marked) for question in wanted)
+    return VolumeReport(volume, tuple(marked), answers, follow_through, scored)
+
+
+def _weights(asked: tuple[Question, ...], shaped: Mapping[str, Array]
+             ) -> dict[str, tuple[Array, Array]]:
+    """Asked key → (the points each entry carries, which entries are asked), in the
+    shape given: a whole quantity shares its points equally among its entries."""
+    out: dict[str, tuple[Array, Array]] = {}
+    for question in asked:
+        if question.key not in out:
+            weights = np.empty(shaped[question.key].shape, dtype=object)
+            weights.fill(Fraction(0))
+            out[question.key] = (weights, np.zeros(weights.shape, dtype=bool))
+        weights, mask = out[question.key]
+        if question.entry is None:
+            share = question.points / max(1, weights.size)
+            for index in np.ndindex(*weights.shape):
+                weights[index] += share
+            mask[...] = True
+        else:
+            weights[question.entry] += question.points
+            mask[question.entry] = True
+    return out
 
 
 def diagnose(volume: Volume, right: Mapping[str, Any], key: str, answers: Answers,
@@ -377,14 +613,18 @@ def _matches(grid: Array, values: Value, tolerance: Fraction | None) -> bool:
 
 
 def _mark(key: str, true: Array, full: Any, grid: Array | None, diagnosis: Diagnosis | None,
-          tolerance: Fraction | None, follow_through: Fraction) -> Marked:
-    """One quantity, one point shared equally by its entries."""
-    share = Fraction(1, max(1, true.size))
+          tolerance: Fraction | None, follow_through: Fraction,
+          weighted: tuple[Array, Array]) -> Marked:
+    """One quantity's asked entries, each worth its share of the points."""
+    weights, mask = weighted
     carried = diagnosis is not None and diagnosis.code == CARRIED_FORWARD
     full_shape = np.shape(full)
     marked: list[Entry] = []
     mismatches: list[Mismatch] = []
     for index in np.ndindex(*true.shape):
+        if not mask[index]:
+            continue
+        share: Fraction = weights.item(index) if index else weights.item()
         expected: Fraction = true.item(index) if index else true.item()
         given: Given | None = (None if grid is None
                                else grid.item(index) if index else grid.item())
@@ -398,4 +638,6 @@ def _mark(key: str, true: Array, full: Any, grid: Array | None, diagnosis: Diagn
         marked.append(Entry(index, expected, given, ok, points, share))
     return Marked(key, sum(e.right for e in marked), sum(e.given is not None for e in marked),
                   len(marked), tuple(mismatches), diagnosis if mismatches else None,
-                  sum((e.points for e in marked), Fraction(0)), Fraction(1), tuple(marked))
+                  sum((e.points for e in marked), Fraction(0)),
+                  sum((e.max_points for e in marked), Fraction(0)), tuple(marked))
+

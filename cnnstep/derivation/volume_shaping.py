@@ -87,17 +87,19 @@ def _key(block: Block) -> str | None:
 
 
 def parse(only: Iterable[str], layer: Volume, solved: dict[str, object],
-          steps: tuple[str, ...]) -> tuple[frozenset[str], frozenset[tuple[str, Index]]]:
+          steps: tuple[str, ...], context: bool = False,
+          ) -> tuple[frozenset[str], frozenset[tuple[str, Index]]]:
     """The steps shown whole and the entries shown alone (full layout), from what
     ``--only`` names (a result key, an entry, or one of the derivation's ``steps``);
-    a name that is none of them is a ProblemError."""
+    a name that is none of them is a ProblemError. With ``context`` (an exercise's
+    questions), an entry comes with the steps it rests on, shown whole."""
     whole: set[str] = {"given"}
     entries: set[tuple[str, Index]] = set()
     for text in only:
         word = text.strip()
         key, _, rest = word.partition("[")
         if not rest:
-            if word in solved:
+            if word in solved or (word == "final_loss" and layer.steps > 1):
                 whole.update(rests_on(word, layer))
             elif word in steps:
                 whole.add(word)
@@ -107,6 +109,8 @@ def parse(only: Iterable[str], layer: Volume, solved: dict[str, object],
                                    f"{', '.join(steps)}")
             continue
         index = _entry(word, key, "[" + rest, layer, solved)
+        if context:
+            whole.update(rests_on(key, layer)[:-1])
         # after a pool or an activation the result's output is P or A, worked out as
         # "pooled" or "activated"
         last = ("pooled" if layer.pool is not None else "activated"
@@ -258,14 +262,17 @@ def derived(layer: Volume, *, detail: str = "full", only: Iterable[str] = (),
 
 
 def shaped(made: Derivation, layer: Volume, *, detail: str = "full",
-           only: Iterable[str] = (), max_terms: int = 0) -> Derivation:
-    """The derivation as ``detail``, ``only`` and ``max_terms`` ask."""
+           only: Iterable[str] = (), max_terms: int = 0, context: bool = False) -> Derivation:
+    """The derivation as ``detail``, ``only`` and ``max_terms`` ask; without ``only``,
+    an exercise's key: what its ``questions`` ask, with the steps it rests on."""
     steps = list(made.steps)
     chosen = tuple(only)
+    if not chosen and layer.questions is not None:
+        chosen, context = tuple(text for text, _ in layer.questions), True
     whole = frozenset(step.key for step in steps)
     if chosen:
         whole, entries = parse(chosen, layer, engine.arrays(layer),
-                               tuple(step.key for step in steps))
+                               tuple(step.key for step in steps), context)
         alone = {step_of(key, layer) for key, _ in entries}
         steps = [step if step.key in whole else _trim(step, entries) if step.key in alone
                  else replace(step, blocks=()) for step in steps]

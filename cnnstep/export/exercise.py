@@ -10,15 +10,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnstep.api import Worked
+from cnnstep.api import Worked, WorkedVolume
+from cnnstep.export import volume as volume_export
 from cnnstep.export.blanks import Part, parts
-from cnnstep.problem import Layer, Problem, ProblemError, load, problem_or_layer, where
+from cnnstep.problem import (
+    Layer,
+    Problem,
+    ProblemError,
+    Volume,
+    is_volume,
+    parse_json,
+    problem_or_layer,
+    read_text,
+    volume_from_data,
+    where,
+)
 
 #: the namespace of the questions' identifiers (uuid5 of a problem's content)
 NAMESPACE = uuid.UUID("5f1d8f0e-2b7c-5a51-9c43-6e6e73746570")
 
 #: what a problem may be given as: a path, JSON text, a mapping or a read problem
-Source = str | Path | Mapping[str, Any] | Problem
+Source = str | Path | Mapping[str, Any] | Problem | Volume
 
 
 @dataclass(frozen=True)
@@ -31,12 +43,14 @@ class Exercise:
     slug: str
     #: deterministic: the same problem always has the same identifier
     uid: uuid.UUID
-    worked: Worked
+    worked: Worked | WorkedVolume
     parts: tuple[Part, ...]
 
     @property
-    def problem(self) -> Problem:
-        return self.worked.problem
+    def problem(self) -> Problem | Volume:
+        """The problem: a 1-D or 2-D layer's, or a 3-D layer."""
+        worked = self.worked
+        return worked.layer if isinstance(worked, WorkedVolume) else worked.problem
 
 
 def content(problem: Problem) -> str:
@@ -58,20 +72,26 @@ def _slug(title: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", title).strip("-") or "problem"
 
 
-def _read(source: Source, number: int) -> tuple[str, Problem]:
+def _any(data: Any) -> Problem | Layer | Volume:
+    """A parsed problem: a 3-D layer (``"dimensions": 3``), or a 1-D or 2-D one."""
+    return volume_from_data(data) if is_volume(data) else problem_or_layer(data)
+
+
+def _read(source: Source, number: int) -> tuple[str, Problem | Volume]:
     """A problem and its title; a problem given by shapes alone is refused."""
-    if isinstance(source, Problem):
-        read_in: Problem | Layer = source
+    if isinstance(source, Problem | Volume):
+        read_in: Problem | Layer | Volume = source
         title = f"problem {number}"
     elif isinstance(source, Mapping):
-        read_in, title = problem_or_layer(source), f"problem {number}"
+        read_in, title = _any(source), f"problem {number}"
     elif isinstance(source, str) and source.lstrip().startswith("{"):
-        from cnnstep.problem import parse_json
-
-        read_in, title = problem_or_layer(parse_json(source)), f"problem {number}"
+        read_in, title = _any(parse_json(source)), f"problem {number}"
     else:
         path = Path(source)
-        read_in = load(path)
+        try:
+            read_in = _any(parse_json(read_text(path)))
+        except ProblemError as error:
+            raise ProblemError(f"{where(path)}: {error}") from None
         title = path.stem if str(path) != "-" else f"problem {number}"
         if isinstance(read_in, Layer):
             raise ProblemError(f"{where(path)}: gives only shapes; an exported question "
@@ -92,16 +112,23 @@ def exercises(sources: Iterable[Source]) -> list[Exercise]:
     uids: set[uuid.UUID] = set()
     for number, source in enumerate(sources, 1):
         title, problem = _read(source, number)
-        worked = Worked(problem)
+        worked: Worked | WorkedVolume
+        if isinstance(problem, Volume):
+            worked = WorkedVolume(problem)
+            made, text = (volume_export.parts(problem, worked.result),
+                          volume_export.content(problem))
+        else:
+            worked = Worked(problem)
+            made, text = parts(problem, worked.result), content(problem)
         slug, repeat = _slug(title), 1
         while slug.lower() in slugs:  # file systems may ignore case
             repeat += 1
             slug = f"{_slug(title)}-{repeat}"
-        text, uid, repeat = content(problem), uuid.uuid5(NAMESPACE, content(problem)), 1
+        uid, repeat = uuid.uuid5(NAMESPACE, text), 1
         while uid in uids:
             repeat += 1
             uid = uuid.uuid5(NAMESPACE, f"{text}#{repeat}")
         slugs.add(slug.lower())
         uids.add(uid)
-        out.append(Exercise(title, slug, uid, worked, parts(problem, worked.result)))
+        out.append(Exercise(title, slug, uid, worked, made))
     return out

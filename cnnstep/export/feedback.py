@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterable
 from html import escape
 
-from cnnstep.api import Worked
+from cnnstep.api import Worked, WorkedVolume
 from cnnstep.render import FORMATS, Options
 
 
-def solution_html(worked: Worked, only: Iterable[str] = ()) -> str:
+def solution_html(worked: Worked | WorkedVolume, only: Iterable[str] = ()) -> str:
     """The worked derivation (of the entries ``only``, or of everything) as an
     HTML fragment."""
     if "html" in FORMATS:

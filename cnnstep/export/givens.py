@@ -20,7 +20,7 @@ import numpy as np
 from cnnstep.derivation.given import pool_words
 from cnnstep.derivation.words import padding_words
 from cnnstep.numbers import exact_decimal, terminates
-from cnnstep.problem import Problem
+from cnnstep.problem import Problem, Volume
 from cnnstep.quantities import last_key, letter, user_shape
 
 #: how a loss is named in the givens
@@ -143,6 +143,10 @@ def given_html(given: Given) -> str:
         given.label.split()[-1], array.shape, lambda index: text(number(array[index])))
 
 
-def givens_html(problem: Problem) -> str:
-    """The givens of a problem as HTML."""
+def givens_html(problem: Problem | Volume) -> str:
+    """The givens of a problem (or of a 3-D layer) as HTML."""
+    if isinstance(problem, Volume):
+        from cnnstep.export import volume
+
+        return "".join(given_html(given) for given in volume.givens(problem))
     return "".join(given_html(given) for given in givens(problem))

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
+    from cnnstep.check.volume import VolumeReport
     from cnnstep.derivation import Derivation, Exercises, Step
 
-#: one answers file of a batch: its name, and its report or the error that stopped it
-Outcome = tuple[str, "Report | str"]
+#: one answers file of a batch: its name, and its report (a 3-D layer's its own) or the
+#: error that stopped it
+Outcome = tuple[str, "Report | VolumeReport | str"]
 #: one problem of a set: its name, its result object, and the keys that hold float
 #: approximations
 Named = tuple[str, Mapping[str, Any], frozenset[str]]

@@ -24,6 +24,7 @@ from cnnstep.render import Options, Outcome, Renderer, prose
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
+    from cnnstep.check.volume import VolumeReport
     from cnnstep.derivation import Derivation
 
 #: decimal places of points whose decimal does not end
@@ -46,7 +47,7 @@ def header(outcomes: Sequence[Outcome]) -> list[str]:
     return [*LEADING, *asked, TRAILING]
 
 
-def row(name: str, outcome: Report | str, width: int) -> list[str]:
+def row(name: str, outcome: Report | VolumeReport | str, width: int) -> list[str]:
     if isinstance(outcome, str):
         return [name, "", "", *[""] * width, f"error: {outcome}"]
     return [name, number(outcome.points), number(outcome.max_points),

@@ -162,6 +162,11 @@ class Gradescope(Renderer):
         name, outcome = outcomes[0]
         if isinstance(outcome, str):
             return dumps(unread(outcome))
+        from cnnstep.check.marking import Report
+
+        if not isinstance(outcome, Report):  # a 3-D layer's report has no Markdown
+            raise ValueError("gradescope: a 3-D layer's answers are marked as text, json "
+                             "or csv")
         return self.report(outcome, f"Marking {name}", None, options or Options())
 
 

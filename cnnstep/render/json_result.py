@@ -78,7 +78,7 @@ def marked_json(q: Marked) -> dict[str, Any]:
     }
 
 
-def as_json(report: Report) -> dict[str, Any]:
+def as_json(report: Report | VolumeReport) -> dict[str, Any]:
     """A marked hand calculation as a JSON object (numbers as Fractions).
 
     Every asked quantity is there, answered or not: its counts (``right``,

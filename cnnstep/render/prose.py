@@ -20,6 +20,7 @@ from cnnstep.numbers import display, exact_decimal, terminates
 
 if TYPE_CHECKING:
     from cnnstep.check import Diagnosis, Marked, Report, Scored
+    from cnnstep.check.volume import VolumeReport
     from cnnstep.derivation import Expr, Matrix, Omitted, Step
     from cnnstep.geometry import Window
     from cnnstep.render import Hints, Outcome
@@ -470,7 +471,7 @@ BATCH_HEADER = ("file", "points", "right", "diagnoses")
 BLANK = "nothing answered"
 
 
-def diagnoses(report: Report) -> list[str]:
+def diagnoses(report: Report | VolumeReport) -> list[str]:
     """``grad_input: kernel_not_rotated``: each diagnosis with its quantity."""
     if report.blank:
         return [BLANK]

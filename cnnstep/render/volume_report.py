@@ -18,7 +18,7 @@ from rich.text import Text as RichText
 from cnnstep.numbers import display
 from cnnstep.quantities import BY_KEY
 from cnnstep.render import TEXT_WIDTH, prose
-from cnnstep.render.json_result import dumps_value, marked_json, points, score_json
+from cnnstep.render.json_result import as_json, dumps_value
 
 if TYPE_CHECKING:
     from cnnstep.check.answers import Given
@@ -118,20 +118,7 @@ def _follow_through(share: Any) -> str:
     return f"Entries carried forward earn {prose.points(share)} of their share of the points."
 
 
-def as_json(report: VolumeReport) -> dict[str, Any]:
-    """The report object, as a 2-D report's: its score, every quantity, one question
-    per quantity."""
-    return {
-        "correct": report.correct,
-        "score": score_json(report),
-        "quantities": {q.key: marked_json(q) for q in report.quantities},
-        "questions": [
-            {"question": q.key, "right": q.right, "answered": q.answered, "total": q.total,
-             "points": points(q.points), "max_points": points(q.max_points)}
-            for q in report.quantities
-        ],
-    }
-
-
 def json(report: VolumeReport) -> str:
+    """The report object, as a 2-D report's (:func:`cnnstep.render.json_result.as_json`):
+    its score, every asked quantity, and the points of each question."""
     return dumps_value(as_json(report)) + "\n"
