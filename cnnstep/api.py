@@ -20,14 +20,13 @@ from cnnstep.problem import (
     Problem,
     ProblemError,
     Volume,
+    is_volume,
     load,
     parse_json,
     problem_from_data,
     problem_or_layer,
     read_text,
-    read_volume,
     to_number,
-    volume_from_data,
     where,
 )
 from cnnstep.render import NO_HINTS, TEXT_WIDTH, Hints, Options, renderer
@@ -38,6 +37,7 @@ if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
     from cnnstep.derivation import Derivation, Step
     from cnnstep.derivation.builder import Detail
+    from cnnstep.volume_batch import VolumeBatch
 
 #: wrong entries of a marked hand calculation worked out in full, at the most
 WORKED_LIMIT = 12
@@ -529,24 +529,25 @@ class WorkedVolume(_Shown):
     [[Fraction(-1, 1), Fraction(0, 1)], [Fraction(0, 1), Fraction(0, 1)]]
     """
 
-    def __init__(self, layer: Volume, *, max_work: int | None = None) -> None:
-        from cnnstep import budget
+    def __init__(self, layer: Volume | VolumeBatch, *, max_work: int | None = None) -> None:
+        from cnnstep.volume_batch import check
 
         self.layer = layer
         self.max_work = max_work
-        budget.check_volume(layer, max_work)
+        check(layer, max_work)
 
     @property
     def result(self) -> dict[str, Any]:
-        """The result object, each array in the shape given, exact.
+        """The result object, each array in the shape given, exact (a batch's
+        quantities of one volume with the volume axis first).
 
         >>> volume = cnnstep.solve(cnnstep.sample("conv3d-small"))
         >>> volume.result["grad_bias"], volume.result["updated_filter"][0][0][0]
         (Fraction(25, 8), Fraction(29, 40))
         """
-        from cnnstep import volume
+        from cnnstep.volume_batch import solve_volumes
 
-        return volume.solve(self.layer)
+        return solve_volumes(self.layer, 0)[0]
 
     def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                    detail: Detail = "full") -> Derivation:
@@ -561,37 +562,49 @@ class WorkedVolume(_Shown):
         'Gradient with respect to the bias'
         """
         from cnnstep.derivation import DEFAULT_MAX_TERMS
-        from cnnstep.derivation.volume import derivation
-        from cnnstep.derivation.volume_shaping import shaped
+        from cnnstep.volume_batch import worked_volumes
 
-        return shaped(derivation(self.layer), self.layer, detail=detail, only=only,
-                      max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
+        return worked_volumes(self.layer, 0, detail=detail, only=only,
+                              max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
 
     def check_work(self, format: str, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> None:
-        from cnnstep import budget
+        from cnnstep.volume_batch import check
 
-        budget.check_volume(self.layer, self.max_work, derivation=True)
+        check(self.layer, self.max_work, derivation=True)
 
     def __repr__(self) -> str:
+        from cnnstep.volume_batch import VolumeBatch
+
+        if isinstance(self.layer, VolumeBatch):
+            return (f"<cnnstep.WorkedVolume: a batch of {self.layer.count} × "
+                    f"{self.layer.layer.input.shape} ⋆ {self.layer.layer.filter.shape}>")
         return (f"<cnnstep.WorkedVolume: {self.layer.input.shape} ⋆ "
                 f"{self.layer.filter.shape}>")
 
 
-def _read_any(problem: ProblemSource) -> Volume | Problem | Layer:
-    """:func:`read`, or the 3-D layer (``"dimensions": 3``) the source holds; a file
-    is read once."""
+def _volumes(data: Any) -> Volume | VolumeBatch:
+    """A 3-D problem: one volume, or a batch of them."""
+    from cnnstep.volume_batch import volumes_from_data
+
+    return volumes_from_data(data)
+
+
+def _read_any(problem: ProblemSource) -> Volume | VolumeBatch | Problem | Layer:
+    """:func:`read`, or the 3-D layer (``"dimensions": 3``) the source holds, one
+    volume or a batch; a file is read once."""
     if isinstance(problem, Problem | Layer):
         return problem
     if isinstance(problem, Mapping):
-        return volume_from_data(problem) if str(problem.get("dimensions")) == "3" else \
+        return _volumes(problem) if str(problem.get("dimensions")) == "3" else \
             read(problem)
     if isinstance(problem, str) and problem.lstrip().startswith("{"):
-        return read_volume(problem) or read(problem)
+        data = parse_json(problem)
+        return _volumes(data) if is_volume(data) else read(problem)
     try:
         data = parse_json(read_text(Path(problem)))
         if isinstance(data, Mapping) and str(data.get("dimensions")) == "3":
-            return volume_from_data(data)
+            return _volumes(data)
         return problem_or_layer(data)
     except ProblemError as error:
         raise ProblemError(f"{where(problem)}: {error}") from None
@@ -642,7 +655,7 @@ def solve(problem: ProblemSource, *, symbolic: bool = False,
     cnnstep.problem.ProblemError: filter 1×3 is larger than the padded input 1×2
     """
     read_in = _read_any(problem)
-    if isinstance(read_in, Volume):
+    if not isinstance(read_in, Problem | Layer):  # a 3-D layer: one volume or a batch
         if symbolic:
             raise ProblemError(SYMBOLIC_2D)
         return WorkedVolume(read_in, max_work=max_work)

@@ -397,14 +397,19 @@ def solve(
 
 def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | None) -> None:
     """``--verify`` on a 3-D layer: its report, and exit 0 or 1; anything else returns."""
-    from cnnstep.problem import ProblemError, read_text, read_volume, where
-    from cnnstep.verify_volume import verify_volume
+    from cnnstep.problem import ProblemError, is_volume, parse_json, read_text, where
 
     try:
-        layer = read_volume(read_text(file))
-        if layer is None:
+        data = parse_json(read_text(file))
+        if not is_volume(data):
             return
-        checks = verify_volume(layer, max_work=max_work)
+        from cnnstep.verify_volume import verify_volume
+        from cnnstep.verify_volume_batch import verify_batch
+        from cnnstep.volume_batch import VolumeBatch, volumes_from_data
+
+        layer = volumes_from_data(data)
+        checks = (verify_batch(layer, max_work=max_work) if isinstance(layer, VolumeBatch)
+                  else verify_volume(layer, max_work=max_work))
     except (ProblemError, ValueError) as error:
         raise fail(refusal(error, where(file))) from None
     _verify_report(checks, format, to, [file])
@@ -417,32 +422,35 @@ def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape:
     """The problem in a file. A 3-D problem is solved and written out here (its JSON
     result, or its worked derivation as ``shaping`` asks: ``--only``, ``--detail``,
     ``--max-terms``), and the command is done."""
-    from cnnstep import budget
-    from cnnstep.problem import ProblemError, parse_problem, read_text, read_volume, where
+    from cnnstep.problem import ProblemError, is_volume, parse_json, parse_problem, read_text, where
 
     only, detail, max_terms = shaping
     try:
         text = read_text(file)
-        layer = read_volume(text)
-        if layer is None:
+        data = parse_json(text)
+        if not is_volume(data):
             return parse_problem(text)
-        budget.check_volume(layer, max_work, derivation=shape != "json")
-        if shape != "json":  # a 3-D layer's modules, imported only for one
-            from cnnstep.derivation import DEFAULT_MAX_TERMS
-            from cnnstep.derivation.volume import derivation
-            from cnnstep.derivation.volume_shaping import shaped
+        # a 3-D layer's modules, imported only for one
+        from cnnstep.volume_batch import solve_volumes, volumes_from_data, worked_volumes
 
-            worked = shaped(derivation(layer), layer, detail=detail, only=only,
-                            max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
+        layer = volumes_from_data(data)
+        if shape != "json":
+            from cnnstep.derivation import DEFAULT_MAX_TERMS
+
+            worked = worked_volumes(
+                layer, max_work, detail=detail, only=only,
+                max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
     except ProblemError as error:
         raise ProblemError(refusal(error, where(file))) from None
-    from cnnstep import volume
     from cnnstep.render import renderer
     from cnnstep.render.json_result import dumps
 
     if shape == "json":
-        result = volume.solve(layer)
-        _emit(dumps(result, volume.approximate_keys(layer, result)), to, [file], None)
+        try:
+            result, rounded = solve_volumes(layer, max_work)
+        except ProblemError as error:
+            raise ProblemError(refusal(error, where(file))) from None
+        _emit(dumps(result, rounded), to, [file], None)
     else:
         _emit(renderer(shape).derivation(worked, options), to, [file], program)
     raise typer.Exit(0)
@@ -807,8 +815,10 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
     """``cnnstep check`` on a 3-D layer: one answers file (or the problem's own), its
     report as text or JSON; exit 0 all correct, 1 otherwise."""
     from cnnstep.check.volume import mark_volume
-    from cnnstep.problem import ANSWERS_KEY, ProblemError, read_text, volume_from_data, where
+    from cnnstep.check.volume_batch import mark_batch
+    from cnnstep.problem import ANSWERS_KEY, ProblemError, read_text, where
     from cnnstep.render import volume_report
+    from cnnstep.volume_batch import VolumeBatch, volumes_from_data
 
     if format not in (Format.text, Format.json):
         raise ProblemError(f"--format {format.value}: a 3-D layer's answers are marked as "
@@ -816,7 +826,7 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
     if len(files) > 1 or batch:
         raise ProblemError("dimensions: a 3-D layer's answers are marked one file at a time, "
                            "without --batch or --feedback-dir")
-    layer = volume_from_data(data)
+    layer = volumes_from_data(data)
     tolerance, share = rules
     if files:
         name, given = where(files[0]), parse_json_file(files[0], read_text)
@@ -828,8 +838,9 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
             raise ProblemError("no answers to mark; give an answers file, or put them in the "
                                f"problem under the key '{ANSWERS_KEY}'")
     try:
-        report = mark_volume(layer, given, tolerance, follow_through=share,
-                             where=ANSWERS_KEY if not files else "")
+        report = (mark_batch if isinstance(layer, VolumeBatch) else mark_volume)(
+            layer, given, tolerance, follow_through=share,  # type: ignore[arg-type]
+            where=ANSWERS_KEY if not files else "")
     except ProblemError as error:
         raise fail(f"{name}: {error}") from None
     write(volume_report.json(report) if format is Format.json

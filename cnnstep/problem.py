@@ -701,7 +701,7 @@ _LEVELS = {
 }
 _PLURAL = {"entry": "entries", "row": "rows", "channel": "channels", "filter": "filters",
            "map": "maps", "image": "images", "slice": "slices",
-           "signal": "signals"}
+           "signal": "signals", "volume": "volumes"}
 _FORMS = {
     "input": {2: "[H][W]", 3: "[C][H][W]", 4: "[N][C][H][W]"},
     "filter": {2: "[kh][kw]", 3: "[C][kh][kw]", 4: "[F][C][kh][kw]"},
@@ -841,7 +841,8 @@ def _dimensions(data: Mapping[str, Any]) -> int:
 _DIM_FORMS = {
     1: ("[L], [C][L] or [N][C][L]", "[k], [C][k] or [F][C][k]"),
     2: ("[H][W] or [C][H][W]", "[kh][kw], [C][kh][kw] or [F][C][kh][kw]"),
-    3: ("[D][H][W] or [C][D][H][W]", "[kd][kh][kw], [C][kd][kh][kw] or [F][C][kd][kh][kw]"),
+    3: ("[D][H][W], [C][D][H][W] or [N][C][D][H][W]",
+        "[kd][kh][kw], [C][kd][kh][kw] or [F][C][kd][kh][kw]"),
 }
 
 
@@ -1877,6 +1878,9 @@ class Volume:
     steps: int = 1
     #: a pool over each map after the convolution (and the activation), or None
     pool: VolumePool | None = None
+    #: the volumes the loss is taken over: N for one volume of a batch of N (its
+    #: squared errors count 1/(N·F·od·oh·ow) each under mse), else 1
+    loss_images: int = 1
 
     @property
     def sides(self) -> tuple[Triple, Triple]:
@@ -1932,11 +1936,15 @@ def _triple(value: Any, key: str, minimum: int) -> Triple:
     return (n, n, n)
 
 
-_VOLUME_LEVELS = {
+_VOLUME_LEVELS: dict[str, dict[int, tuple[str, ...]]] = {
     "input": {3: ("slice", "row", "entry"), 4: ("channel", "slice", "row", "entry")},
     "filter": {3: ("slice", "row", "entry"), 4: ("channel", "slice", "row", "entry"),
                5: ("filter", "channel", "slice", "row", "entry")},
     "output": {3: ("slice", "row", "entry"), 4: ("map", "slice", "row", "entry")},
+    # a batch of volumes, the volume axis first
+    "batch": {5: ("volume", "channel", "slice", "row", "entry")},
+    "batch_output": {4: ("volume", "slice", "row", "entry"),
+                     5: ("volume", "map", "slice", "row", "entry")},
 }
 
 

@@ -113,7 +113,8 @@ def loss(volume: Volume, z: Array) -> Fraction:
                    Fraction(0))
     total = sum(((v - y) ** 2 for v, y in zip(z.flat, volume.target.flat, strict=True)),
                 Fraction(0))
-    return {"mse": total / z.size, "sse": total, "half_sse": total / 2}[volume.loss]
+    n = z.size * volume.loss_images  # one volume of a batch: the mean over all of them
+    return {"mse": total / n, "sse": total, "half_sse": total / 2}[volume.loss]
 
 
 #: f′(Z) and the offset f(Z₀) − f′(Z₀)·Z₀ of the activation's tangent at Z₀
@@ -242,7 +243,8 @@ def dz(volume: Volume, z: Array) -> Array:
     if volume.target is None:
         assert volume.grad_output is not None
         return volume.grad_output.copy()
-    factor = {"mse": Fraction(2, z.size), "sse": Fraction(2), "half_sse": Fraction(1)}
+    n = z.size * volume.loss_images
+    factor = {"mse": Fraction(2, n), "sse": Fraction(2), "half_sse": Fraction(1)}
     grad: Array = (z - volume.target) * factor[volume.loss]
     return grad
 

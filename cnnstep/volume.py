@@ -103,17 +103,20 @@ def forward(volume: Volume) -> Array:
 
 
 def loss_value(volume: Volume, z: Array) -> Fraction:
-    """mse: Σ(Z − Y)²/n; sse: Σ(Z − Y)²; half_sse: Σ(Z − Y)²/2."""
+    """mse: Σ(Z − Y)²/n; sse: Σ(Z − Y)²; half_sse: Σ(Z − Y)²/2. For one volume of a
+    batch of N, n counts the entries of all N (PyTorch's ``reduction="mean"``)."""
     assert volume.target is not None
     total = sum(((a - b) ** 2 for a, b in zip(z.flat, volume.target.flat, strict=True)),
                 Fraction(0))
-    return {"mse": total / z.size, "sse": total, "half_sse": total / 2}[volume.loss]
+    n = z.size * volume.loss_images
+    return {"mse": total / n, "sse": total, "half_sse": total / 2}[volume.loss]
 
 
 def loss_gradient(volume: Volume, z: Array) -> Array:
     """dL/dZ = (2/n)·(Z − Y) for mse, 2·(Z − Y) for sse, Z − Y for half_sse."""
     assert volume.target is not None
-    factor = {"mse": Fraction(2, z.size), "sse": Fraction(2), "half_sse": Fraction(1)}
+    n = z.size * volume.loss_images
+    factor = {"mse": Fraction(2, n), "sse": Fraction(2), "half_sse": Fraction(1)}
     grad: Array = (z - volume.target) * factor[volume.loss]
     return grad
 

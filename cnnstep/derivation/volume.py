@@ -92,9 +92,10 @@ class VolumeWriter:
     """Writes a solved 3-D layer out as steps; it computes no number of its own
     beyond reading the solved arrays."""
 
-    def __init__(self, layer: Volume) -> None:
+    def __init__(self, layer: Volume, solved: dict[str, Any] | None = None) -> None:
         self.v = layer
-        self.solved = engine.arrays(layer)
+        #: the solved arrays (:func:`cnnstep.volume.arrays`), or a batch's sums to write
+        self.solved = engine.arrays(layer) if solved is None else solved
         self.channels, self.filters = layer.input.shape[0], layer.filter.shape[0]
         self.compact = self.channels == 1 and self.filters == 1
         #: the stage the loss compares: Z, or A after an activation
@@ -293,7 +294,7 @@ class VolumeWriter:
             return None
         z, y, last = s["output"], v.target, self.last
         entries = _positions(z.shape)
-        n = z.size
+        n = z.size * v.loss_images  # a batch's mean is over every volume's entries
         scales: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(1, n),), "sse": (),
                                                "half_sse": (Ratio(1, 2),)}
         scale = scales[v.loss]
@@ -307,7 +308,7 @@ class VolumeWriter:
         if scale:
             forms.append(Mul((*scale, _num(total))))
         return Step("loss", "Loss", (
-            Text((f"The loss is {LOSS_NAMES[v.loss]} over all {n} entries of ",
+            Text((f"The loss is {LOSS_NAMES[v.loss]} over all {z.size} entries of ",
                   Whole(last), " against the target ", Whole("target"), ".")),
             Equation(Sym("loss"), tuple(forms), s["loss"], ("loss", ())),
         ))
@@ -318,7 +319,8 @@ class VolumeWriter:
             return None
         z, y, grad, last = s["output"], v.target, s["grad_output"], self.last
         of = "grad_output" if last == "output" else "grad_" + last
-        factors: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(2, z.size),), "sse": (_num(2),),
+        factors: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(2, z.size * v.loss_images),),
+                                                "sse": (_num(2),),
                                                 "half_sse": ()}
         factor = factors[v.loss]
 
@@ -627,13 +629,14 @@ class VolumeWriter:
 TABLE_COLUMNS = 9
 
 
-def history(writer: VolumeWriter) -> Step | None:
+def history(writer: VolumeWriter,
+            trained: tuple[list[dict[str, Any]], Fraction] | None = None) -> Step | None:
     """Training: the loss before each step's update and the weights after it, then
-    the loss with the last update's weights."""
+    the loss with the last update's weights (``trained``: a batch's, else the layer's)."""
     v = writer.v
     if v.steps == 1:
         return None
-    rows, final = engine.training(v)
+    rows, final = engine.training(v) if trained is None else trained
     blocks: list[Block] = [Text((
         f"Training repeats the forward pass, the loss, the backward pass and the update "
         f"{v.steps} times with the same input and target, each step starting from the "
@@ -702,9 +705,10 @@ def _marked(layer: Volume, step: Step | None) -> Step | None:
     return dataclasses.replace(step, blocks=rounded(step.blocks)) if reached else step
 
 
-def derivation(layer: Volume) -> Derivation:
-    """The worked solution of a 3-D layer, every entry written out."""
-    writer = VolumeWriter(layer)
+def derivation(layer: Volume, writer: VolumeWriter | None = None) -> Derivation:
+    """The worked solution of a 3-D layer, every entry written out (by ``writer``, one
+    made for the layer by default)."""
+    writer = VolumeWriter(layer) if writer is None else writer
     made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
                                writer.forward(), writer.activation(), writer.pool(),
                                writer.loss(), writer.grad_output(), writer.pool_backward(),
