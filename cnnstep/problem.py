@@ -1881,6 +1881,9 @@ class Volume:
     #: the volumes the loss is taken over: N for one volume of a batch of N (its
     #: squared errors count 1/(N·F·od·oh·ow) each under mse), else 1
     loss_images: int = 1
+    #: False for a layer alone: no filter, the input goes straight to the activation
+    #: and/or the pool (``filter`` is then the identity that stands for it)
+    convolution: bool = True
 
     @property
     def sides(self) -> tuple[Triple, Triple]:
@@ -1969,8 +1972,6 @@ def volume_from_data(data: Any) -> Volume:
         if key not in VOLUME_KEYS:
             raise ProblemError(f"{key}: a 3-D layer is solved without {key} for now; "
                                "leave it out, or solve a 1-D or 2-D layer")
-    if not _has_filter(data):
-        raise ProblemError("filter: missing; a 3-D layer needs a filter [kd][kh][kw]")
     if any(isinstance(data.get(key), dict) for key in ("input", "filter", "kernel")):
         raise ProblemError("dimensions: --symbolic and shapes work out 2-D layers only; "
                            "give a 3-D layer's input and filter as numbers")
@@ -1979,7 +1980,9 @@ def volume_from_data(data: Any) -> Volume:
     check_ranks(data, 3, (3, 4), (3, 4, 5))
     filter_key = _filter_key(data)
     image, input_rank = _volume_array(data["input"], "input", "input", (3, 4))
-    kernel, filter_rank = _volume_array(data[filter_key], filter_key, "filter", (3, 4, 5))
+    alone = not _has_filter(data)
+    kernel, filter_rank = (_volume_alone(data, image, input_rank) if alone else
+                           _volume_array(data[filter_key], filter_key, "filter", (3, 4, 5)))
     image = frozen(image.reshape((1,) * (4 - input_rank) + image.shape))
     kernel = frozen(kernel.reshape((1,) * (5 - filter_rank) + kernel.shape))
     channels, filters = image.shape[0], kernel.shape[0]
@@ -2036,6 +2039,8 @@ def volume_from_data(data: Any) -> Volume:
                                "compute")
         loss = named
     notation = _notation(data["notation"]) if "notation" in data else Notation()
+    if alone:  # the stages the activation and the pool read are the input itself
+        notation = replace(notation, output=notation.input)
     rate = to_number(data["learning_rate"], "learning_rate") if "learning_rate" in data else None
     return Volume(image, kernel, numbers, target, grad_output, loss, rate, stride, padding,
                   dilation, input_rank, filter_rank,
@@ -2043,7 +2048,32 @@ def volume_from_data(data: Any) -> Volume:
                   None if padding_end == padding else padding_end, form,
                   _mode(data.get("mode", "cross_correlation")), groups,
                   _volume_activation(data),
-                  _steps(data, target is not None, rate is not None), pool)
+                  _steps(data, target is not None, rate is not None), pool,
+                  convolution=not alone)
+
+
+def _volume_alone(data: Mapping[str, Any], image: Array, input_rank: int) -> tuple[Array, int]:
+    """A 3-D layer alone: no filter, the input goes straight to the activation and/or
+    the pool, as a 2-D layer alone does. The missing convolution is the (C, C, 1, 1, 1)
+    identity, its rank the one that keeps the input's channel axis on the output
+    exactly when the input has one."""
+    if "activation" not in data and "pool" not in data:
+        raise ProblemError(
+            "filter: missing; a problem needs a filter, or an activation or a pool to "
+            "apply to the input alone")
+    for key, why in CONV_KEYS.items():
+        if key in data:
+            raise ProblemError(f"{key}: {why}")
+    for name in ("output", "filter", "bias"):
+        if name in data.get("notation", {}):
+            raise ProblemError(
+                f"notation.{name}: a layer alone has no convolution, so no {name} symbol; "
+                "its stages take the input's letter (X), A and P")
+    channels = image.shape[0] if input_rank == 4 else 1
+    kernel = np.full((channels, channels, 1, 1, 1), Fraction(0), dtype=object)
+    for c in range(channels):
+        kernel[c, c, 0, 0, 0] = Fraction(1)
+    return frozen(kernel if input_rank == 4 else kernel[0, 0]), 5 if input_rank == 4 else 3
 
 
 def _volume_pool(value: Any, input_size: Triple) -> VolumePool:

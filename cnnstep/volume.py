@@ -166,7 +166,8 @@ def inside(volume: Volume) -> Index:
 def solve(volume: Volume) -> dict[str, Any]:
     """The result object of a 3-D layer, each array in the shape the user gave; with
     ``steps`` above 1 also ``history`` and ``final_loss`` (:func:`training`)."""
-    result = {key: shaped(key, value, volume) for key, value in arrays(volume).items()}
+    result = {key: shaped(key, value, volume) for key, value in
+              result_arrays(volume).items()}
     if volume.steps > 1:
         history, final = training(volume)
         result["history"] = [
@@ -252,6 +253,20 @@ def arrays(volume: Volume) -> dict[str, Any]:
                 result["grad_activated"] = da
             result["grad_conv"] = dz
     return result
+
+
+#: what a layer alone has not: no convolution, so no Z of its own and no weights
+NOT_ALONE = ("conv", "grad_conv", "grad_filter", "grad_bias", "updated_filter",
+             "updated_bias")
+
+
+def result_arrays(volume: Volume) -> dict[str, Any]:
+    """The quantities of the result (:func:`arrays`); a layer alone (no filter) has
+    no convolution's: its dL/dX is what came back through its activation or pool."""
+    solved = arrays(volume)
+    if volume.convolution:
+        return solved
+    return {key: value for key, value in solved.items() if key not in NOT_ALONE}
 
 
 def pool_forward(pool: VolumePool, a: Array) -> tuple[Array, dict[Index, int] | None]:

@@ -165,6 +165,16 @@ def combined(batch: VolumeBatch, each: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def result_arrays(batch: VolumeBatch, each: list[dict[str, Any]] | None = None
+                  ) -> dict[str, Any]:
+    """The quantities of the batch's result (:func:`arrays`, or :func:`combined` of
+    ``each``): a layer alone has no convolution's (:data:`cnnstep.volume.NOT_ALONE`)."""
+    solved = arrays(batch) if each is None else combined(batch, each)
+    if batch.layer.convolution:
+        return solved
+    return {key: value for key, value in solved.items() if key not in engine.NOT_ALONE}
+
+
 def update(layer: Volume, grad_filter: Array, grad_bias: Array | None) -> dict[str, Array]:
     """K − α·dL/dK and B − α·dL/dB with the batch's sums; nothing without a rate."""
     rate = layer.learning_rate
@@ -216,7 +226,8 @@ def solve(batch: VolumeBatch) -> dict[str, Any]:
     """The result object of a batch, each array in the shape the user gave: the
     quantities of one volume with the volume axis first; with ``steps`` above 1 also
     ``history`` and ``final_loss``."""
-    result = {key: shaped(key, value, batch) for key, value in arrays(batch).items()}
+    result = {key: shaped(key, value, batch) for key, value in
+              result_arrays(batch).items()}
     layer = batch.layer
     if layer.steps > 1:
         history, final = training(batch)

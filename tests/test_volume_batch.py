@@ -18,7 +18,9 @@ from test_dimensions import _spelled, assert_same
 from test_volume_variants import variants
 
 import cnnstep
+from cnnstep.check.volume import mark_volume
 from cnnstep.check.volume_batch import mark_batch
+from cnnstep.verify_volume import verify_volume
 from cnnstep.verify_volume_batch import verify_batch
 from cnnstep.volume_batch import VolumeBatch, per_volume, solve, volumes_from_data
 
@@ -234,4 +236,142 @@ def test_bad_batches_are_one_line(tmp_path: Path, change: dict[str, Any],
                                   needles: tuple[str, ...]) -> None:
     path = tmp_path / "p.json"
     path.write_text(json.dumps({**BATCH, **change}))
+    assert_one_line_error(invoke("solve", path, "--format", "json"), *needles)
+
+
+# --------------------------------------------------------------------------
+# a 3-D layer alone: no filter, the input straight to the activation and/or pool
+
+ALONE = {"dimensions": 3, "input": [[[1, -2, 3], [0, 4, -1]], [[2, 1, -3], [5, 0, 1]]],
+         "activation": "relu", "pool": {"type": "max", "size": [2, 1, 2], "stride": 1},
+         "target": [[[3, 2], [1, 4]]]}
+
+
+def naive_alone(data: dict[str, Any]) -> dict[str, Any]:
+    """The naive loops with the (C, C, 1, 1, 1) identity as the filter: the input
+    itself through the activation and pool; the convolution's keys dropped and
+    dL/dX what came back."""
+    x = data["input"]
+    shape = oracle.shape_of(x)
+    channels = shape[0] if len(shape) == 4 else 1
+    identity = [[[[[1 if c == d else 0]]] for d in range(channels)] for c in range(channels)]
+    got = oracle.naive_nd({**data, "filter": identity if len(shape) == 4 else [[[1]]]})
+    return {key: value for key, value in got.items() if key not in
+            ("conv", "grad_conv", "grad_filter", "grad_bias", "updated_filter",
+             "updated_bias")}
+
+
+def pytorch_alone(data: dict[str, Any]) -> dict[str, Any]:
+    """max_pool3d/avg_pool3d (after relu) of the input itself, float64 autograd."""
+    x = torch.tensor(oracle.floats(oracle.fr(data["input"])), dtype=torch.float64)
+    batched = len(oracle.shape_of(data["input"])) == 5
+    x = (x if batched else x.reshape((1,) * (5 - x.dim()) + tuple(x.shape)))
+    x.requires_grad_(True)
+    a = F.relu(x) if data.get("activation") == "relu" else x
+    pool = data.get("pool")
+    p = a
+    if pool is not None:
+        p = (F.max_pool3d(a, pool["size"], pool.get("stride")) if pool["type"] == "max"
+             else F.avg_pool3d(a, pool["size"], pool.get("stride")))
+    y = torch.tensor(oracle.floats(oracle.fr(data["target"])),
+                     dtype=torch.float64).reshape(p.shape)
+    loss = F.mse_loss(p, y)
+    loss.backward()
+    assert x.grad is not None
+    return {"output": p.detach(), "loss": loss.item(), "grad_input": x.grad}
+
+
+@pytest.mark.parametrize("data", [
+    ALONE,
+    {**ALONE, "activation": "relu", "pool": {"type": "avg", "size": 2}, "target": [[[1]]]},
+    {key: value for key, value in ALONE.items() if key != "pool"} | {
+        "target": [[[1, 0, 2], [0, 3, 0]], [[1, 1, 0], [4, 0, 0]]]},
+    {key: value for key, value in ALONE.items() if key != "activation"},
+    {**ALONE, "input": [ALONE["input"], [[[0, 1, 2], [3, -4, 5]], [[1, 1, 1], [-2, 2, 0]]]],
+     "target": [[[[3, 2], [1, 4]]], [[[2, 2], [3, 1]]]]},
+    {**ALONE, "input": [[ALONE["input"]], [[[[0, 1, 2], [3, -4, 5]], [[1, 1, 1], [-2, 2, 0]]]]],
+     "target": [[[[[3, 2], [1, 4]]]], [[[[2, 2], [3, 1]]]]]},
+], ids=["relu-max", "relu-avg", "relu", "max", "channels", "batch"])
+def test_a_layer_alone_agrees_with_pytorch_and_the_loops(data: dict[str, Any]) -> None:
+    layer = volumes_from_data(data)
+    got = solve(layer) if isinstance(layer, VolumeBatch) else cnnstep.solve(data).result
+    assert not {"conv", "grad_conv", "grad_filter", "grad_bias"} & set(got)
+    want = pytorch_alone(data)
+    for key in ("output", "loss", "grad_input"):
+        expected = want[key]
+        flat = [float(expected)] if isinstance(expected, float) else \
+            expected.reshape(-1).tolist()
+        assert _floats(got[key]) == pytest.approx(flat, rel=1e-12, abs=1e-12), key
+    if not isinstance(layer, VolumeBatch):
+        assert_same(got, naive_alone(data))
+        assert all(check.ok for check in verify_volume(layer))
+        assert mark_volume(layer, json.loads(json.dumps(got, default=str))).correct
+    else:
+        assert all(check.ok for check in verify_batch(layer))
+        assert mark_batch(layer, json.loads(json.dumps(got, default=str))).correct
+
+
+@st.composite
+def alone_layers(draw: Any) -> dict[str, Any]:
+    """A small volume, with or without its channel axis, through an activation
+    and/or a pool, with a target or a given gradient."""
+    size = tuple(draw(st.integers(1, 3)) for _ in range(3))
+    channels = draw(st.integers(1, 2))
+    with_axis = channels > 1 or draw(st.booleans())
+    data: dict[str, Any] = {"dimensions": 3,
+                            "input": _grid(draw, DYADIC, (channels, *size) if with_axis
+                                           else size)}
+    if draw(st.booleans()):
+        data["activation"] = draw(st.sampled_from(["relu", "leaky_relu"]))
+    last = size
+    if "activation" not in data or draw(st.booleans()):
+        window = [draw(st.integers(1, n)) for n in size]
+        stride = [draw(st.integers(1, 2)) for _ in size]
+        data["pool"] = {"type": draw(st.sampled_from(["max", "min", "avg"])),
+                        "size": window, "stride": stride}
+        last = tuple((n - k) // s + 1 for n, k, s in zip(size, window, stride, strict=True))
+    key = draw(st.sampled_from(["target", "grad_output"]))
+    data[key] = _grid(draw, DYADIC, (channels, *last) if with_axis else last)
+    if key == "target":
+        data["loss"] = draw(st.sampled_from(["mse", "sse", "half_sse"]))
+    return _spelled(data)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(alone_layers())
+def test_layers_alone_agree_with_the_loops(data: dict[str, Any]) -> None:
+    layer = volumes_from_data(data)
+    got = cnnstep.solve(data).result
+    assert_same(got, naive_alone(data))
+    assert all(check.ok for check in verify_volume(layer))  # type: ignore[arg-type]
+
+
+def test_the_derivation_of_a_layer_alone_starts_at_its_activation() -> None:
+    worked = cnnstep.solve(ALONE)
+    titles = [step.title for step in worked.derivation().steps]
+    assert titles == ["Given", "Activation: ReLU", "Pooling: max", "Loss",
+                      "Gradient of the loss with respect to the output",
+                      "Back through the pool", "Back through the activation"]
+    text = worked.to_text(width=100)
+    assert "Worked solution: 3-D activation and pooling" in text
+    assert "No convolution: the input goes straight to the activation" in text
+    assert "A₁₁₁ = max(0, X₁₁₁)" in text and "∂L/∂X₂₂₁ = ∂L/∂A₂₂₁×1" in text
+    only = [step.title for step in worked.derivation(only=["grad_input[1][1][0]"]).steps]
+    assert only == ["Given", "Back through the activation"]
+
+
+@pytest.mark.parametrize(("change", "needles"), [
+    ({"activation": None, "pool": None}, ("filter: missing", "activation or a pool")),
+    ({"bias": 1}, ("bias", "no filter")),
+    ({"stride": 2}, ("stride", "pool.stride")),
+    ({"learning_rate": "0.1"}, ("learning_rate", "no weights")),
+    ({"notation": {"output": "Z"}}, ("notation.output", "no convolution")),
+    ({"target": [[[3, 2]]]}, ("target", "[1][2][2]")),
+])
+def test_bad_layers_alone_are_one_line(tmp_path: Path, change: dict[str, Any],
+                                       needles: tuple[str, ...]) -> None:
+    data = {key: value for key, value in {**ALONE, **change}.items() if value is not None}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
     assert_one_line_error(invoke("solve", path, "--format", "json"), *needles)

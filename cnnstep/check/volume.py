@@ -306,7 +306,7 @@ def mark_volume(volume: Volume, data: Any, tolerance: Fraction | None = None, *,
     """Mark the answers object ``data`` to a 3-D layer, every quantity asked."""
     if not 0 <= follow_through <= 1:
         raise ProblemError("the follow-through fraction must be from 0 to 1")
-    right = engine.arrays(volume)
+    right = engine.result_arrays(volume)
     if volume.steps > 1:  # the loss after training; the history itself is not marked
         right["final_loss"] = engine.training(volume)[1]
     shaped = user_shaped(volume, right)

@@ -58,7 +58,7 @@ def mark_batch(batch: VolumeBatch, data: Any, tolerance: Fraction | None = None,
     if not 0 <= follow_through <= 1:
         raise ProblemError("the follow-through fraction must be from 0 to 1")
     each = [engine.arrays(image) for image in batch.images]
-    right = volume_batch.combined(batch, each)
+    right = volume_batch.result_arrays(batch, each)
     if batch.layer.steps > 1:  # the loss after training; the history itself is not marked
         right["final_loss"] = volume_batch.training(batch)[1]
     shaped = user_shaped(batch, right)

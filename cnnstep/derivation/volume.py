@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep import volume as engine
-from cnnstep.derivation.given import LOSS_NAMES
+from cnnstep.derivation.given import ACTIVATION_NAMES, LOSS_NAMES
 from cnnstep.derivation.nodes import (
     Add,
     Block,
@@ -107,6 +107,9 @@ class VolumeWriter:
         self.dz: Any = self.solved.get("grad_conv", self.solved.get("grad_output"))
         #: Z, the convolution's output
         self.z: Array = self.solved.get("conv", self.solved["output"])
+        #: what the maps of an output are: one per filter, or per channel for a layer
+        #: alone
+        self.maps = ("filter",) if layer.convolution else ("channel",)
 
     # --- pieces
 
@@ -150,6 +153,8 @@ class VolumeWriter:
 
     def given(self) -> Step:
         v = self.v
+        if not v.convolution:
+            return self.given_alone()
         blocks: list[Block] = [*self.slices((Whole("input"),), v.input, ("channel",)),
                                *self.slices((Whole("filter"),), v.filter,
                                             ("filter", "channel"))]
@@ -160,9 +165,9 @@ class VolumeWriter:
             else:
                 blocks.append(Matrix((Whole("bias"),), v.bias.reshape(1, -1)))
         if v.target is not None:
-            blocks += self.slices((Whole("target"),), v.target, ("filter",))
+            blocks += self.slices((Whole("target"),), v.target, self.maps)
         elif v.grad_output is not None:
-            blocks += self.slices((Whole("grad_output"),), v.grad_output, ("filter",))
+            blocks += self.slices((Whole("grad_output"),), v.grad_output, self.maps)
         words.append(f"3-D convolution: stride {_settings(v.stride)}, padding "
                      + _padding_words(v)
                      + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else "")
@@ -178,6 +183,28 @@ class VolumeWriter:
         if isinstance(first, str):
             words[0] = first[:1].upper() + first[1:]
         blocks.append(Text(tuple(words)))
+        return Step("given", "Given", tuple(blocks), numbered=False)
+
+    def given_alone(self) -> Step:
+        """The givens of a layer alone: the input, the target or gradient, and what
+        the input goes through, as a 2-D layer alone states them."""
+        v = self.v
+        blocks: list[Block] = list(self.slices((Whole("input"),), v.input, ("channel",)))
+        if v.target is not None:
+            blocks += self.slices((Whole("target"),), v.target, self.maps)
+        elif v.grad_output is not None:
+            of = "grad_pooled" if v.pool is not None else "grad_activated"
+            blocks += self.slices((Whole(of),), v.grad_output, self.maps)
+        words = ["No convolution: the input goes straight to the "
+                 + ("activation" if v.activation is not None else "pool")]
+        if v.activation is not None:
+            words.append(f"; activation {ACTIVATION_NAMES[v.activation.kind]}")
+        if v.pool is not None:
+            words.append(f"; {v.pool.kind} pooling over {_settings(v.pool.size)} windows "
+                         f"with stride {_settings(v.pool.stride)}")
+        if v.target is not None:
+            words.append(f"; loss: {LOSS_NAMES[v.loss]} ({v.loss})")
+        blocks.append(Text(("".join(words) + ".",)))
         return Step("given", "Given", tuple(blocks), numbered=False)
 
     def shapes(self) -> Step:
@@ -285,7 +312,7 @@ class VolumeWriter:
         return Step("forward", "Forward pass", (
             Text(rule),
             *(equation(f, o) for f in range(self.filters) for o in _positions(v.output_size)),
-            *self.slices((Whole("output"),), self.z, ("filter",)),
+            *self.slices((Whole("output"),), self.z, self.maps),
         ))
 
     def loss(self) -> Step | None:
@@ -333,7 +360,7 @@ class VolumeWriter:
                   ".")),
             *(Equation(Sym(of, e), (times(_num(z[e]), _num(y[e])),), grad[e],
                        ("grad_output", e)) for e in _positions(z.shape)),
-            *self.slices((Whole(of),), grad, ("filter",)),
+            *self.slices((Whole(of),), grad, self.maps),
         ))
 
     def activation(self) -> Step | None:
@@ -375,7 +402,7 @@ class VolumeWriter:
         return Step("activation", f"Activation: {title}", (
             Text(rule),
             *(equation(e) for e in _positions(z.shape)),
-            *self.slices((Whole("activated"),), a, ("filter",), approximate=floats),
+            *self.slices((Whole("activated"),), a, self.maps, approximate=floats),
         ))
 
     def pool(self) -> Step | None:
@@ -415,7 +442,7 @@ class VolumeWriter:
             Text(("Each entry of ", Whole("pooled"), " is the " + name + " of its window of ",
                   Whole(read), ": " + words + ".")),
             *(equation(e) for e in _positions(s["pooled"].shape)),
-            *self.slices((Whole("pooled"),), s["pooled"], ("filter",)),
+            *self.slices((Whole("pooled"),), s["pooled"], self.maps),
         ))
 
     def pool_backward(self) -> Step | None:
@@ -455,7 +482,7 @@ class VolumeWriter:
             Text(("Each window's gradient ", Whole("grad_pooled"), " goes back to " + rule
                   + "; an entry in several windows adds their parts, one in none gets 0.",)),
             *(equation(e) for e in _positions(back.shape)),
-            *self.slices((Whole(role),), back, ("filter",)),
+            *self.slices((Whole(role),), back, self.maps),
         ))
 
     def activation_backward(self) -> Step | None:
@@ -494,7 +521,7 @@ class VolumeWriter:
                   "activation's derivative at ", Whole("output"), ": ", rule,
                   *((Whole("activated"),) if kind in FLOAT_DERIVATIVES else ()), ".")),
             *(equation(e) for e in _positions(z.shape)),
-            *self.slices((Whole("grad_output"),), gz, ("filter",)),
+            *self.slices((Whole("grad_output"),), gz, self.maps),
         ))
 
     def grad_filter(self) -> Step:
@@ -709,6 +736,8 @@ def derivation(layer: Volume, writer: VolumeWriter | None = None) -> Derivation:
     """The worked solution of a 3-D layer, every entry written out (by ``writer``, one
     made for the layer by default)."""
     writer = VolumeWriter(layer) if writer is None else writer
+    if not layer.convolution:
+        return alone(layer, writer)
     made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
                                writer.forward(), writer.activation(), writer.pool(),
                                writer.loss(), writer.grad_output(), writer.pool_backward(),
@@ -725,3 +754,31 @@ def derivation(layer: Volume, writer: VolumeWriter | None = None) -> Derivation:
                       compact=writer.compact,
                       steps=tuple(step for step in made if step is not None and step.blocks),
                       largest_index=largest - 1 + notation.index_base, spatial=3, **extra)
+
+
+def alone(layer: Volume, writer: VolumeWriter) -> Derivation:
+    """The worked solution of a 3-D layer alone: the input through its activation
+    and/or pool, the loss, and back; dL/dX is what comes back through the first of
+    them, as for a 2-D layer alone."""
+    made = [writer.given(), writer.activation(), writer.pool(), writer.loss(),
+            writer.grad_output(), writer.pool_backward(), writer.activation_backward()]
+    steps = [_as_input(step) for step in
+             (_marked(layer, step) for step in made) if step is not None and step.blocks]
+    names = [name for name, there in (("activation", layer.activation),
+                                      ("pooling", layer.pool)) if there is not None]
+    largest = max(*layer.input.shape, *layer.output_size)
+    return Derivation(title="Worked solution: 3-D " + " and ".join(names),
+                      notation=layer.notation, compact=layer.input.shape[0] == 1,
+                      steps=tuple(steps), largest_index=largest - 1 + layer.notation.index_base,
+                      spatial=3, one_channel=layer.input.shape[0] == 1, one_filter=True)
+
+
+def _as_input(step: Step) -> Step:
+    """A step of a layer alone with the gradient it sends back to the input entered
+    as dL/dX (the result's grad_input), not as a convolution's dL/dZ."""
+    def entered(block: Block) -> Block:
+        if isinstance(block, Equation) and block.entry and block.entry[0] == "grad_conv":
+            return dataclasses.replace(block, entry=("grad_input", block.entry[1]))
+        return block
+
+    return dataclasses.replace(step, blocks=tuple(entered(block) for block in step.blocks))

@@ -134,7 +134,9 @@ def _later(batch: VolumeBatch, solved: dict[str, Any], each: list[dict[str, Any]
     layer = batch.layer
     steps: list[Step] = []
     writer = VolumeWriter(layer, solved)
-    if "grad_filter" in solved:
+    if not layer.convolution:  # a layer alone: no weights, the loss alone adds up
+        sums = frozenset({"loss"}) if sums is None else sums & {"loss"}
+    if "loss" in solved or (layer.convolution and "grad_filter" in solved):
         steps.append(sum_step(writer, batch.count, solved, each, sums))
     update = writer.update()
     if update is not None:
