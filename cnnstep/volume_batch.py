@@ -24,8 +24,8 @@ import numpy as np
 from cnnstep import volume as engine
 from cnnstep.engine import activate
 from cnnstep.problem import (
-    VOLUME_KEYS,
     Array,
+    Notation,
     ProblemError,
     Volume,
     _brackets,
@@ -63,7 +63,7 @@ class VolumeBatch:
         return len(self.images)
 
     @property
-    def notation(self) -> Any:
+    def notation(self) -> Notation:
         return self.layer.notation
 
 
@@ -97,12 +97,9 @@ def read_volumes(text: str) -> Volume | VolumeBatch | None:
 def batch_from_data(data: Any) -> VolumeBatch:
     """Check a batch of 3-D volumes: the input [N][C][D][H][W], and a target or
     grad_output with the volume axis first, [N][od][oh][ow] for one filter given
-    without its axis, else [N][F][od][oh][ow]. Everything else is one volume's, and is
-    checked as volume 1's."""
+    without its axis, else [N][F][od][oh][ow]. Everything else (the keys a 3-D layer
+    takes among them) is one volume's, and is checked as volume 1's."""
     data = _checked_keys(data)
-    for key in data:
-        if key not in VOLUME_KEYS:
-            volume_from_data(data)  # its own refusal of the key
     images, _ = _volume_array(data["input"], "input", "batch", (5,))
     count = images.shape[0]
     bare = {key: value for key, value in data.items()

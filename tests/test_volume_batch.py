@@ -375,3 +375,15 @@ def test_bad_layers_alone_are_one_line(tmp_path: Path, change: dict[str, Any],
     path = tmp_path / "p.json"
     path.write_text(json.dumps(data))
     assert_one_line_error(invoke("solve", path, "--format", "json"), *needles)
+
+
+def test_a_wrong_update_of_a_batch_is_diagnosed_with_the_sums() -> None:
+    batch = volumes_from_data(BATCH)
+    assert isinstance(batch, VolumeBatch)
+    right = solve(batch)
+    rate = Fraction(1, 10)
+    added = Fraction(1, 2) + rate * right["grad_bias"]  # B + α·dL/dB, the sign turned
+    report = mark_batch(batch, {"updated_bias": str(added)})
+    marked = report.marked("updated_bias")
+    assert marked is not None and marked.diagnosis is not None
+    assert marked.diagnosis.code == "wrong_sign"

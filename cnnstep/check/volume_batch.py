@@ -4,9 +4,9 @@ the result gives it (a quantity of one volume with the volume axis first).
 
 A wrong quantity is diagnosed with the registry's 3-D mistakes made in every volume:
 each volume's recomputation, stacked for a quantity of one volume and summed for
-the loss and the weights' gradients, as the batch sums them; then
-``carried_forward``, the step done right from the student's own wrong answer to
-the quantity it rests on.
+the loss and the weights' gradients, as the batch sums them (an update's made
+once, with the sums); then ``carried_forward``, the step done right from the
+student's own wrong answer to the quantity it rests on.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def diagnose(batch: VolumeBatch, each: list[dict[str, Any]], right: Mapping[str,
         if code == CARRIED_FORWARD:
             values = _carried(batch, right, key, answers, wrong)
         elif found.in_volume is not None:
-            values = _made(found, batch, each, key)
+            values = _made(found, batch, each, right, key)
         else:
             continue
         if values is not None and _matches(answers[key], values, tolerance):
@@ -102,12 +102,12 @@ def diagnose(batch: VolumeBatch, each: list[dict[str, Any]], right: Mapping[str,
 
 
 def _made(found: Mistake, batch: VolumeBatch, each: list[dict[str, Any]],
-          key: str) -> Value | None:
+          right: Mapping[str, Any], key: str) -> Value | None:
     """The batch's ``key`` with the mistake made in every volume: stacked, or summed
-    for the loss and the weights' gradients; an update's mistake is not followed."""
+    for the loss and the weights' gradients; an update's made once, with the sums."""
     assert found.in_volume is not None
     if not per_volume(key) and key not in SUMMED:
-        return None
+        return found.in_volume.recompute(batch.layer, right, key)
     parts = [found.in_volume.recompute(image, own, key)
              for image, own in zip(batch.images, each, strict=True)]
     return _combined(key, parts)
