@@ -20,6 +20,7 @@ from cnnstep.problem import (
     Problem,
     ProblemError,
     Volume,
+    VolumeBatch,
     is_volume,
     load,
     parse_json,
@@ -27,6 +28,7 @@ from cnnstep.problem import (
     problem_or_layer,
     read_text,
     to_number,
+    volumes_from_data,
     where,
 )
 from cnnstep.render import NO_HINTS, TEXT_WIDTH, Hints, Options, renderer
@@ -37,7 +39,6 @@ if TYPE_CHECKING:  # the derivation is built only when asked for
     from cnnstep.check import Report
     from cnnstep.derivation import Derivation, Step
     from cnnstep.derivation.builder import Detail
-    from cnnstep.volume_batch import VolumeBatch
 
 #: wrong entries of a marked hand calculation worked out in full, at the most
 WORKED_LIMIT = 12
@@ -574,20 +575,11 @@ class WorkedVolume(_Shown):
         check(self.layer, self.max_work, derivation=True)
 
     def __repr__(self) -> str:
-        from cnnstep.volume_batch import VolumeBatch
-
         if isinstance(self.layer, VolumeBatch):
             return (f"<cnnstep.WorkedVolume: a batch of {self.layer.count} × "
                     f"{self.layer.layer.input.shape} ⋆ {self.layer.layer.filter.shape}>")
         return (f"<cnnstep.WorkedVolume: {self.layer.input.shape} ⋆ "
                 f"{self.layer.filter.shape}>")
-
-
-def _volumes(data: Any) -> Volume | VolumeBatch:
-    """A 3-D problem: one volume, or a batch of them."""
-    from cnnstep.volume_batch import volumes_from_data
-
-    return volumes_from_data(data)
 
 
 def _read_any(problem: ProblemSource) -> Volume | VolumeBatch | Problem | Layer:
@@ -596,15 +588,15 @@ def _read_any(problem: ProblemSource) -> Volume | VolumeBatch | Problem | Layer:
     if isinstance(problem, Problem | Layer):
         return problem
     if isinstance(problem, Mapping):
-        return _volumes(problem) if str(problem.get("dimensions")) == "3" else \
+        return volumes_from_data(problem) if str(problem.get("dimensions")) == "3" else \
             read(problem)
     if isinstance(problem, str) and problem.lstrip().startswith("{"):
         data = parse_json(problem)
-        return _volumes(data) if is_volume(data) else read(problem)
+        return volumes_from_data(data) if is_volume(data) else read(problem)
     try:
         data = parse_json(read_text(Path(problem)))
         if isinstance(data, Mapping) and str(data.get("dimensions")) == "3":
-            return _volumes(data)
+            return volumes_from_data(data)
         return problem_or_layer(data)
     except ProblemError as error:
         raise ProblemError(f"{where(problem)}: {error}") from None
@@ -655,7 +647,7 @@ def solve(problem: ProblemSource, *, symbolic: bool = False,
     cnnstep.problem.ProblemError: filter 1×3 is larger than the padded input 1×2
     """
     read_in = _read_any(problem)
-    if not isinstance(read_in, Problem | Layer):  # a 3-D layer: one volume or a batch
+    if isinstance(read_in, Volume | VolumeBatch):
         if symbolic:
             raise ProblemError(SYMBOLIC_2D)
         return WorkedVolume(read_in, max_work=max_work)

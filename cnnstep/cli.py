@@ -403,9 +403,9 @@ def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | Non
         data = parse_json(read_text(file))
         if not is_volume(data):
             return
+        from cnnstep.problem import VolumeBatch, volumes_from_data
         from cnnstep.verify_volume import verify_volume
         from cnnstep.verify_volume_batch import verify_batch
-        from cnnstep.volume_batch import VolumeBatch, volumes_from_data
 
         layer = volumes_from_data(data)
         checks = (verify_batch(layer, max_work=max_work) if isinstance(layer, VolumeBatch)
@@ -431,7 +431,8 @@ def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape:
         if not is_volume(data):
             return parse_problem(text)
         # a 3-D layer's modules, imported only for one
-        from cnnstep.volume_batch import solve_volumes, volumes_from_data, worked_volumes
+        from cnnstep.problem import volumes_from_data
+        from cnnstep.volume_batch import solve_volumes, worked_volumes
 
         layer = volumes_from_data(data)
         if shape != "json":
@@ -816,9 +817,15 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
     report as text or JSON; exit 0 all correct, 1 otherwise."""
     from cnnstep.check.volume import mark_volume
     from cnnstep.check.volume_batch import mark_batch
-    from cnnstep.problem import ANSWERS_KEY, ProblemError, read_text, where
+    from cnnstep.problem import (
+        ANSWERS_KEY,
+        ProblemError,
+        VolumeBatch,
+        read_text,
+        volumes_from_data,
+        where,
+    )
     from cnnstep.render import volume_report
-    from cnnstep.volume_batch import VolumeBatch, volumes_from_data
 
     if format not in (Format.text, Format.json):
         raise ProblemError(f"--format {format.value}: a 3-D layer's answers are marked as "

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep import volume_batch
-from cnnstep.problem import Array
+from cnnstep.problem import Array, VolumeBatch
 from cnnstep.verify import Check, Mismatch, TooLarge
 from cnnstep.verify_volume import (
     MAX_TERMS,
@@ -37,7 +37,6 @@ from cnnstep.verify_volume import (
     through,
     unpooled,
 )
-from cnnstep.volume_batch import VolumeBatch
 
 #: the quantities that add up over the volumes
 SUMMED = ("loss", "grad_filter", "grad_bias")

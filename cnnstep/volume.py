@@ -255,9 +255,9 @@ def arrays(volume: Volume) -> dict[str, Any]:
     return result
 
 
-#: what a layer alone has not: no convolution, so no Z of its own and no weights
-NOT_ALONE = ("conv", "grad_conv", "grad_filter", "grad_bias", "updated_filter",
-             "updated_bias")
+#: what a layer alone has not: no convolution, so no Z of its own and no weights (the
+#: registry's quantities that need one)
+NOT_ALONE = frozenset(key for key, quantity in BY_KEY.items() if "conv" in quantity.needs)
 
 
 def result_arrays(volume: Volume) -> dict[str, Any]:

@@ -14,8 +14,8 @@ one volume (X, Z, A, P, Y and their gradients) gains the leading volume axis.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -23,20 +23,7 @@ import numpy as np
 
 from cnnstep import volume as engine
 from cnnstep.engine import activate
-from cnnstep.problem import (
-    Array,
-    Notation,
-    ProblemError,
-    Volume,
-    _brackets,
-    _checked_keys,
-    _rank,
-    _volume_array,
-    frozen,
-    is_volume,
-    parse_json,
-    volume_from_data,
-)
+from cnnstep.problem import Array, Volume, VolumeBatch, frozen
 from cnnstep.quantities import BY_KEY, PER_IMAGE
 
 if TYPE_CHECKING:
@@ -44,98 +31,12 @@ if TYPE_CHECKING:
 
 #: the batch's quantities that are sums over its volumes; the updates apply them
 SUMMED = ("loss", "grad_filter", "grad_bias")
-#: the result keys with no volume axis: the weights' and the loss's
-SHARED = (*SUMMED, "updated_filter", "updated_bias", "history", "final_loss")
-
-
-@dataclass(frozen=True, eq=False)
-class VolumeBatch:
-    """N volumes through one 3-D layer. ``images`` holds each volume as a layer of
-    its own: its input, target or grad_output, the shared filter and bias, the loss
-    over all N volumes (``loss_images``), and no update; ``layer`` is volume 1's
-    with the batch's learning rate and steps, for the weights and their update."""
-
-    layer: Volume
-    images: tuple[Volume, ...]
-
-    @property
-    def count(self) -> int:
-        return len(self.images)
-
-    @property
-    def notation(self) -> Notation:
-        return self.layer.notation
 
 
 def per_volume(key: str) -> bool:
     """Whether a result key has a leading volume axis: every quantity of one volume;
     the weights, their gradients (the sums) and the loss have none."""
-    return key not in SHARED and key in BY_KEY and BY_KEY[key].axes in PER_IMAGE
-
-
-# --------------------------------------------------------------------------
-# reading
-
-
-def volumes_from_data(data: Any) -> Volume | VolumeBatch:
-    """A 3-D problem: one volume, or a batch when the input is [N][C][D][H][W]."""
-    if (isinstance(data, Mapping) and isinstance(data.get("input"), list)
-            and _rank(data["input"], "input") == 5):
-        return batch_from_data(data)
-    return volume_from_data(data)
-
-
-def read_volumes(text: str) -> Volume | VolumeBatch | None:
-    """The 3-D problem in a problem file's text (one volume or a batch), or None when
-    it is not 3-D."""
-    data = parse_json(text)
-    if is_volume(data):
-        return volumes_from_data(data)
-    return None
-
-
-def batch_from_data(data: Any) -> VolumeBatch:
-    """Check a batch of 3-D volumes: the input [N][C][D][H][W], and a target or
-    grad_output with the volume axis first, [N][od][oh][ow] for one filter given
-    without its axis, else [N][F][od][oh][ow]. Everything else (the keys a 3-D layer
-    takes among them) is one volume's, and is checked as volume 1's."""
-    data = _checked_keys(data)
-    images, _ = _volume_array(data["input"], "input", "batch", (5,))
-    count = images.shape[0]
-    bare = {key: value for key, value in data.items()
-            if key not in ("target", "grad_output", "loss", "steps")}
-    probe = volume_from_data({**bare, "input": data["input"][0]})
-    last = probe.output_size if probe.pool is None else probe.pool.output_size
-    given = {key: _batch_output(data[key], key, count, probe, last)
-             for key in ("target", "grad_output") if key in data}
-    layer = volume_from_data({**data, "input": data["input"][0],
-                              **{key: data[key][0] for key in given}})
-    def own(key: str, n: int) -> Array | None:
-        return frozen(given[key][n].copy()) if key in given else None
-
-    volumes = tuple(
-        replace(layer, input=frozen(images[n].copy()), target=own("target", n),
-                grad_output=own("grad_output", n), learning_rate=None, steps=1,
-                loss_images=count)
-        for n in range(count))
-    return VolumeBatch(layer, volumes)
-
-
-def _batch_output(value: Any, key: str, count: int, probe: Volume,
-                  last: tuple[int, ...]) -> Array:
-    """A batch's target or grad_output as (N, F, od, oh, ow), its shape checked."""
-    filters = probe.filter.shape[0]
-    full = (count, filters, *last)
-    axis = probe.filter_rank == 5
-    array, rank = _volume_array(value, key, "batch_output", (5,) if axis else (4, 5))
-    if rank == 4:
-        array = array.reshape((array.shape[0], 1, *array.shape[1:]))
-    if array.shape != full:
-        shown = array.shape if rank == 5 else (array.shape[0], *array.shape[2:])
-        wanted = full if axis else (count, *last)
-        raise ProblemError(f"{key}: expected the output's shape {_brackets(wanted)} (a batch "
-                           f"of {count} volume{'s' * (count != 1)}), got {_brackets(shown)}")
-    return array
+    return key in BY_KEY and BY_KEY[key].axes in PER_IMAGE
 
 
 # --------------------------------------------------------------------------

@@ -20,9 +20,10 @@ from test_volume_variants import variants
 import cnnstep
 from cnnstep.check.volume import mark_volume
 from cnnstep.check.volume_batch import mark_batch
+from cnnstep.problem import VolumeBatch, volumes_from_data
 from cnnstep.verify_volume import verify_volume
 from cnnstep.verify_volume_batch import verify_batch
-from cnnstep.volume_batch import VolumeBatch, per_volume, solve, volumes_from_data
+from cnnstep.volume_batch import per_volume, solve
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -399,3 +399,13 @@ def _mark(key: str, true: Array, full: Any, grid: Array | None, diagnosis: Diagn
     return Marked(key, sum(e.right for e in marked), sum(e.given is not None for e in marked),
                   len(marked), tuple(mismatches), diagnosis if mismatches else None,
                   sum((e.points for e in marked), Fraction(0)), Fraction(1), tuple(marked))
+
+
+# --------------------------------------------------------------------------
+# the rules a batch of volumes is marked by, volume by volume
+# (:mod:`cnnstep.check.volume_batch`)
+
+follow = _follow
+mark_quantity = _mark
+matches = _matches
+carried_message = _carried_message

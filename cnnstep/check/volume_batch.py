@@ -24,17 +24,17 @@ from cnnstep.check.marking import CARRIED_FORWARD, Marked
 from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Mistake, Value
 from cnnstep.check.volume import (
     VolumeReport,
-    _carried_message,
-    _follow,
-    _mark,
-    _matches,
+    carried_message,
+    follow,
+    mark_quantity,
+    matches,
     read_volume_answers,
     result_name,
     sources,
 )
-from cnnstep.problem import Array, ProblemError, frozen
+from cnnstep.problem import Array, ProblemError, VolumeBatch, frozen
 from cnnstep.quantities import in_step_order
-from cnnstep.volume_batch import SUMMED, VolumeBatch, per_volume
+from cnnstep.volume_batch import SUMMED, per_volume
 
 
 def user_shaped(batch: VolumeBatch, right: Mapping[str, Any]) -> dict[str, Array]:
@@ -72,7 +72,7 @@ def mark_batch(batch: VolumeBatch, data: Any, tolerance: Fraction | None = None,
                                     for index, given in entries(grid)):
             wrong.add(key)
             diagnosis = diagnose(batch, each, right, key, answers, wrong, tolerance)
-        marked.append(_mark(key, shaped[key], right[key], grid, diagnosis, tolerance,
+        marked.append(mark_quantity(key, shaped[key], right[key], grid, diagnosis, tolerance,
                             follow_through))
     return VolumeReport(batch.layer, tuple(marked), answers, follow_through)
 
@@ -93,9 +93,9 @@ def diagnose(batch: VolumeBatch, each: list[dict[str, Any]], right: Mapping[str,
             values = _made(found, batch, each, right, key)
         else:
             continue
-        if values is not None and _matches(answers[key], values, tolerance):
+        if values is not None and matches(answers[key], values, tolerance):
             step = found.step_of(key)
-            message = (_carried_message(sources(layer)[key]) if found.in_volume is None
+            message = (carried_message(sources(layer)[key]) if found.in_volume is None
                        else found.in_volume.message(layer, key))
             return Diagnosis(code, message + (f" (step: {step})." if step else "."))
     return None
@@ -138,6 +138,6 @@ def _carried(batch: VolumeBatch, right: Mapping[str, Any], key: str, answers: An
         return None
     given = frozen(values.reshape(np.shape(right[earlier])))
     if not per_volume(earlier):  # the weights' gradients: the update applies the sums
-        return _follow(batch.layer, key, given)
-    return _combined(key, [_follow(image, key, given[n])
+        return follow(batch.layer, key, given)
+    return _combined(key, [follow(image, key, given[n])
                            for n, image in enumerate(batch.images)])

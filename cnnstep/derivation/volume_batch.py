@@ -48,23 +48,41 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.derivation.volume import VolumeWriter, derivation, history, rounded
-from cnnstep.derivation.volume_shaping import CHAIN
-from cnnstep.problem import Array, ProblemError, Volume
-from cnnstep.volume_batch import VolumeBatch, per_volume
+from cnnstep.derivation.volume_shaping import APPLIES, CHAIN
+from cnnstep.problem import Array, ProblemError, Volume, VolumeBatch
+from cnnstep.quantities import BY_KEY
+from cnnstep.volume_batch import per_volume
 
 Index = tuple[int, ...]
 #: what one member of a batch of volumes is called
 NAME = "volume"
 #: the steps worked once for the whole batch: the sum, the update, the history
 LATER = (SUM_STEP, "update", "history")
-#: the keys the steps after the volumes' work out
-WEIGHT_KEYS = ("loss", "grad_filter", "grad_bias", "updated_filter", "updated_bias",
-               "history", "final_loss")
+#: the steps of the updates with the sums, and of the training that repeats them
+UPDATING = LATER[1:]
 #: the steps of the batch's derivation, by name
 STEP_NAMES = ("given", *CHAIN, "grad_filter", "grad_bias", "grad_input", *LATER)
-#: what a volume works out towards a key of the batch's update
-TOWARDS = {"updated_filter": ("grad_filter",), "updated_bias": ("grad_bias",),
-           "history": ("grad_filter", "grad_bias"), "final_loss": ("grad_filter", "grad_bias")}
+
+
+def weights_word(word: str) -> bool:
+    """Whether ``--only`` names a step after the volumes or a quantity of the batch's
+    own (the loss, the weights' gradients, the updates, the training)."""
+    return word in LATER or (word in BY_KEY and not per_volume(word))
+
+
+def updating(word: str) -> bool:
+    """Whether ``--only`` names the update, the training or a quantity of them."""
+    return word in UPDATING or (word in BY_KEY and BY_KEY[word].step in UPDATING)
+
+
+def towards(key: str) -> tuple[str, ...]:
+    """What each volume works out towards a quantity of the batch: the gradient an
+    update applies, every one for the training, else the quantity itself."""
+    if key in APPLIES:
+        return (APPLIES[key],)
+    if key in BY_KEY and BY_KEY[key].step == "history":
+        return tuple(APPLIES.values())
+    return (key,)
 
 
 def volume_name(n: int, layer: Volume) -> str:
@@ -104,18 +122,13 @@ def worked(batch: VolumeBatch, *, detail: str = "full", only: Iterable[str] = ()
     later = _later(batch, solved, each, _sums(weights) if chosen else None)
     if chosen:
         later = _chosen(later, weights, solved)
-    if detail == "brief":
-        later = [shaping._brief(step, layer) for step in later]
-    elif detail == "answers":
-        later = [shaping._answers(step) for step in later]
-    cut = False
-    if detail == "full":
-        later, cut = shaping.shortened(later, layer, max_terms)
     first = made[0]
+    after = shaping.shaped(replace(first, steps=tuple(step for step in later if step.blocks)),
+                           layer, detail=detail, max_terms=max_terms)
     return replace(first, title=titled(first.title, count, NAME),
-                   steps=tuple(step for step in (*steps, *later) if step.blocks),
+                   steps=tuple(step for step in (*steps, *after.steps) if step.blocks),
                    largest_index=max(d.largest_index for d in made),
-                   shortened=cut or any(d.shortened for d in made))
+                   shortened=after.shortened or any(d.shortened for d in made))
 
 
 def _shared(step: Step, image: Volume, count: int) -> Step:
@@ -201,24 +214,24 @@ def _split(chosen: tuple[str, ...], batch: VolumeBatch, solved: dict[str, Any]
     for word in chosen:
         key, bracket, rest = word.partition("[")
         if not bracket:
-            if word in LATER or word in WEIGHT_KEYS:
+            if weights_word(word):
                 weights.append(word)
             elif word not in solved and word not in STEP_NAMES:
                 raise ProblemError(
                     f"--only {word}: not a quantity or step of this batch of 3-D volumes; "
                     f"it has {', '.join(solved)} and the steps {', '.join(STEP_NAMES)}")
             for own in per:
-                own += TOWARDS.get(word, () if word in LATER else (word,))
+                own += () if word in LATER else towards(word)
             continue
         index = _index(word, key, bracket + rest, batch, solved)
         if per_volume(key):
             per[index[0]].append(key + "".join(f"[{i}]" for i in index[1:]))
             continue
         weights.append(word)
-        towards = TOWARDS.get(key, (key,))[0]
-        if towards in solved:
+        applied = towards(key)[0]
+        if applied in solved:
             for own in per:
-                own.append(towards + "".join(f"[{i}]" for i in index))
+                own.append(applied + "".join(f"[{i}]" for i in index))
     return [tuple(own) for own in per], tuple(weights)
 
 
@@ -248,10 +261,9 @@ def _sums(words: tuple[str, ...]) -> frozenset[str] | None:
     """The sums ``--only`` asks to be worked out: every one (None) for the sum's step,
     an update or the history; else those of the quantities named."""
     keys = {word for word in words if "[" not in word}
-    if keys & {SUM_STEP, "update", "history", "final_loss", "updated_filter",
-               "updated_bias"}:
+    if SUM_STEP in keys or any(updating(key) for key in keys):
         return None
-    return frozenset(keys & {"loss", "grad_filter", "grad_bias"})
+    return frozenset(keys)
 
 
 def _chosen(steps: list[Step], words: tuple[str, ...], solved: dict[str, Any]) -> list[Step]:
@@ -265,16 +277,28 @@ def _chosen(steps: list[Step], words: tuple[str, ...], solved: dict[str, Any]) -
             index = tuple(int(part) for part in rest[:-1].split("]["))
             full = solved[key].ndim
             entries.add((key, (0,) * (full - len(index)) + index))
-            towards = TOWARDS.get(key, (key,))[0]
-            entries.add((towards, (0,) * (full - len(index)) + index))
-    updates = {"update", "updated_filter", "updated_bias", "history", "final_loss"}
+            entries.add((towards(key)[0], (0,) * (full - len(index)) + index))
+    history = {key for key in keys if key == "history" or
+               (key in BY_KEY and BY_KEY[key].step == "history")}
     out = []
     for step in steps:
         if step.key == SUM_STEP:
-            step = (step if keys else shaping._trim(step, frozenset(entries)))
+            step = step if keys else _entries_alone(step, entries)
         elif step.key == "update":
-            step = (step if keys & updates else shaping._trim(step, frozenset(entries)))
-        elif step.key == "history" and not keys & {"history", "final_loss"}:
+            step = step if any(updating(key) for key in keys) else _entries_alone(step,
+                                                                                   entries)
+        elif step.key == "history" and not history:
             step = replace(step, blocks=())
         out.append(step)
     return out
+
+
+def _entries_alone(step: Step, entries: set[tuple[str, Index]]) -> Step:
+    """A step as entries asked alone show it: what it sets out before its first
+    entry, then those entries' equations; nothing when none of them is in it."""
+    worked = [k for k, block in enumerate(step.blocks)
+              if isinstance(block, Equation) and block.entry]
+    chosen = tuple(block for block in step.blocks
+                   if isinstance(block, Equation) and block.entry in entries)
+    first = worked[0] if worked else len(step.blocks)
+    return replace(step, blocks=step.blocks[:first] + chosen if chosen else ())
