@@ -388,3 +388,8 @@ def test_a_wrong_update_of_a_batch_is_diagnosed_with_the_sums() -> None:
     marked = report.marked("updated_bias")
     assert marked is not None and marked.diagnosis is not None
     assert marked.diagnosis.code == "wrong_sign"
+
+
+def test_symbolic_refuses_a_layer_alone_in_one_line() -> None:
+    run = invoke("solve", "--sample", "maxpool3d-alone", "--symbolic")
+    assert_one_line_error(run, "--symbolic")
