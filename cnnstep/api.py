@@ -20,14 +20,16 @@ from cnnstep.problem import (
     Problem,
     ProblemError,
     Volume,
+    VolumeBatch,
     is_symbolic,
+    is_volume,
     load,
     parse_json,
     problem_from_data,
     problem_or_layer,
     read_text,
     to_number,
-    volume_from_data,
+    volumes_from_data,
     where,
 )
 from cnnstep.render import NO_HINTS, TEXT_WIDTH, Hints, Options, renderer
@@ -531,24 +533,25 @@ class WorkedVolume(_Shown):
     [[Fraction(-1, 1), Fraction(0, 1)], [Fraction(0, 1), Fraction(0, 1)]]
     """
 
-    def __init__(self, layer: Volume, *, max_work: int | None = None) -> None:
-        from cnnstep import budget
+    def __init__(self, layer: Volume | VolumeBatch, *, max_work: int | None = None) -> None:
+        from cnnstep.volume_batch import check
 
         self.layer = layer
         self.max_work = max_work
-        budget.check_volume(layer, max_work)
+        check(layer, max_work)
 
     @property
     def result(self) -> dict[str, Any]:
-        """The result object, each array in the shape given, exact.
+        """The result object, each array in the shape given, exact (a batch's
+        quantities of one volume with the volume axis first).
 
         >>> volume = cnnstep.solve(cnnstep.sample("conv3d-small"))
         >>> volume.result["grad_bias"], volume.result["updated_filter"][0][0][0]
         (Fraction(25, 8), Fraction(29, 40))
         """
-        from cnnstep import volume
+        from cnnstep.volume_batch import solve_volumes
 
-        return volume.solve(self.layer)
+        return solve_volumes(self.layer, 0)[0]
 
     def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                    detail: Detail = "full") -> Derivation:
@@ -563,16 +566,16 @@ class WorkedVolume(_Shown):
         'Gradient with respect to the bias'
         """
         from cnnstep.derivation import DEFAULT_MAX_TERMS
-        from cnnstep.derivation.volume_shaping import derived
+        from cnnstep.volume_batch import worked_volumes
 
-        return derived(self.layer, detail=detail, only=only,
-                       max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
+        return worked_volumes(self.layer, 0, detail=detail, only=only,
+                              max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
 
     def check_work(self, format: str, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> None:
-        from cnnstep import budget
+        from cnnstep.volume_batch import check
 
-        budget.check_volume(self.layer, self.max_work, derivation=True)
+        check(self.layer, self.max_work, derivation=True)
 
     def approximate_keys(self) -> frozenset[str]:
         """Result keys whose values are float approximations (after sigmoid or tanh).
@@ -584,7 +587,25 @@ class WorkedVolume(_Shown):
         """
         from cnnstep import volume
 
-        return volume.approximate_keys(self.layer, self.result)
+        layer = self.layer.layer if isinstance(self.layer, VolumeBatch) else self.layer
+        return volume.approximate_keys(layer, self.result)
+
+    def exercise(self) -> Volume:
+        """The one volume an exercise (its question sheet, a set, an exam, an export)
+        is made of; a batch of volumes is refused.
+
+        >>> cnnstep.solve(cnnstep.sample("conv3d-small")).exercise().output_size
+        (2, 2, 2)
+        >>> cnnstep.solve(cnnstep.sample("conv3d-batch")).exercise()
+        Traceback (most recent call last):
+        ...
+        cnnstep.problem.ProblemError: input: a batch of 3-D volumes is worked and marked whole; ...
+        """
+        if isinstance(self.layer, VolumeBatch):
+            raise ProblemError("input: a batch of 3-D volumes is worked and marked whole; "
+                               "question sheets, sets, exams and exports take one volume "
+                               "[C][D][H][W]")
+        return self.layer
 
     def questions(self, format: str = "text", options: Options | None = None) -> str:
         """The exercise's question sheet, as :meth:`Worked.questions`: the givens (each
@@ -609,9 +630,12 @@ class WorkedVolume(_Shown):
         if not printer.worked:
             raise ValueError(f"the {format} format prints results, not a question sheet")
         with printing():
-            return printer.derivation(sheet(self.layer), options or Options())
+            return printer.derivation(sheet(self.exercise()), options or Options())
 
     def __repr__(self) -> str:
+        if isinstance(self.layer, VolumeBatch):
+            return (f"<cnnstep.WorkedVolume: a batch of {self.layer.count} × "
+                    f"{self.layer.layer.input.shape} ⋆ {self.layer.layer.filter.shape}>")
         return (f"<cnnstep.WorkedVolume: {self.layer.input.shape} ⋆ "
                 f"{self.layer.filter.shape}>")
 
@@ -683,6 +707,8 @@ class SymbolicVolume(WorkedVolume):
     'dZ_1_1_1 + dZ_1_1_2 + dZ_1_2_1 + dZ_1_2_2 + dZ_2_1_1 + dZ_2_1_2 + dZ_2_2_1 + dZ_2_2_2'
     """
 
+    layer: Volume
+
     def __init__(self, layer: Volume, *, max_work: int | None = None) -> None:
         from cnnstep.symbolic_volume import check_work
 
@@ -729,11 +755,11 @@ class SymbolicVolume(WorkedVolume):
 
 
 def _read_any(problem: ProblemSource, symbolic: bool = False, max_work: int | None = None,
-              ) -> Volume | VolumeShapes | Problem | Layer:
+              ) -> Volume | VolumeBatch | VolumeShapes | Problem | Layer:
     """:func:`read`, or the 3-D layer (``"dimensions": 3``) the source holds (for
-    ``symbolic`` or given by shapes, as :func:`cnnstep.symbolic_volume.read` reads it);
-    a file is read once."""
-    if isinstance(problem, Problem | Layer | Volume):
+    ``symbolic`` or given by shapes, as :func:`cnnstep.symbolic_volume.read` reads it),
+    one volume or a batch; a file is read once."""
+    if isinstance(problem, Problem | Layer | Volume | VolumeBatch):
         return problem
     if isinstance(problem, Mapping):
         return _volume(problem, symbolic, max_work) if str(problem.get("dimensions")) == "3" \
@@ -752,14 +778,14 @@ def _read_any(problem: ProblemSource, symbolic: bool = False, max_work: int | No
 
 
 def _volume(data: Mapping[str, Any], symbolic: bool, max_work: int | None,
-            ) -> Volume | VolumeShapes:
-    """A 3-D layer; for its formulas (``symbolic``, or given by shapes) read by
-    :mod:`cnnstep.symbolic_volume`."""
+            ) -> Volume | VolumeBatch | VolumeShapes:
+    """A 3-D layer, one volume or a batch; for its formulas (``symbolic``, or given by
+    shapes) read by :mod:`cnnstep.symbolic_volume`."""
     if symbolic or is_symbolic(data):
         from cnnstep.symbolic_volume import read as read_formulas
 
         return read_formulas(data, max_work)
-    return volume_from_data(data)
+    return volumes_from_data(data)
 
 
 def read(problem: ProblemSource) -> Problem | Layer:
@@ -810,10 +836,11 @@ def solve(problem: ProblemSource, *, symbolic: bool = False,
     cnnstep.problem.ProblemError: filter 1×3 is larger than the padded input 1×2
     """
     read_in = _read_any(problem, symbolic, max_work)
-    if not isinstance(read_in, Volume | Problem | Layer):  # a 3-D layer given by shapes
+    if not isinstance(read_in, Volume | VolumeBatch | Problem | Layer):  # 3-D by shapes
         return VolumeFormulas(read_in.layer, max_work=max_work)
-    if isinstance(read_in, Volume):
-        if symbolic:
+    if isinstance(read_in, Volume | VolumeBatch):
+        if symbolic:  # read by cnnstep.symbolic_volume: one volume
+            assert isinstance(read_in, Volume)
             return SymbolicVolume(read_in, max_work=max_work)
         return WorkedVolume(read_in, max_work=max_work)
     if isinstance(read_in, Layer):
@@ -860,10 +887,10 @@ def check(problem: ProblemSource, answers: AnswersSource | None = None, *,
     """Mark a student's answers to ``problem``; see :func:`cnnstep.check`. A 3-D layer
     gives a :class:`~cnnstep.check.volume.VolumeReport`."""
     from cnnstep.check import mark, read_answers
-    from cnnstep.problem import ANSWERS_KEY, is_volume
+    from cnnstep.problem import ANSWERS_KEY
 
     data: Any = None
-    if isinstance(problem, Volume):
+    if isinstance(problem, Volume | VolumeBatch):
         return _check_volume(problem, None, answers, tolerance)
     if isinstance(problem, Problem | Layer):
         read_in: Problem | Layer = problem
@@ -871,7 +898,7 @@ def check(problem: ProblemSource, answers: AnswersSource | None = None, *,
         data, name = _data(problem)
         try:
             if is_volume(data):
-                return _check_volume(volume_from_data(data), data, answers, tolerance)
+                return _check_volume(volumes_from_data(data), data, answers, tolerance)
             read_in = problem_from_data(data)
         except ProblemError as error:
             raise ProblemError(f"{name}{error}") from None
@@ -890,15 +917,15 @@ def check(problem: ProblemSource, answers: AnswersSource | None = None, *,
     return mark(solution, read_answers(given, solution, label), _tolerance(tolerance))
 
 
-def _check_volume(layer: Volume, data: Any, answers: AnswersSource | None,
+def _check_volume(layer: Volume | VolumeBatch, data: Any, answers: AnswersSource | None,
                   tolerance: Tolerance | None) -> VolumeReport:
-    """A 3-D layer's answers marked, as ``cnnstep check`` marks them; without
-    ``answers``, the problem's own."""
-    from cnnstep import budget
-    from cnnstep.check.volume import mark_volume
+    """A 3-D layer's answers (one volume's or a batch's) marked, as ``cnnstep check``
+    marks them; without ``answers``, the problem's own."""
+    from cnnstep.check.volume_batch import mark_volumes as mark_volume
     from cnnstep.problem import ANSWERS_KEY
+    from cnnstep.volume_batch import check
 
-    budget.check_volume(layer, None)
+    check(layer, None)
     if answers is None:
         inside = data.get(ANSWERS_KEY) if isinstance(data, Mapping) else None
         if inside is None:

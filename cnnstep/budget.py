@@ -934,18 +934,19 @@ def solve_estimate(problem: Problem) -> Estimate:
     return parts.estimate("the layer")
 
 
-def volume_estimate(volume: Volume) -> Estimate:
+def volume_estimate(volume: Volume, images: int = 1) -> Estimate:
     """A 3-D layer's exact solve: F·C·kd·kh·kw·od·oh·ow Fraction products and sums
     for the forward pass, and as many again for dL/dK and for dL/dX; every entry
-    held as a Fraction."""
+    held as a Fraction. A batch of ``images`` volumes does all of it for each."""
     filters, channels = volume.filter.shape[:2]
     taps = math.prod(volume.filter.shape[2:])
     outputs = math.prod(volume.output_size)
     digits = digits_of(volume.input).times(digits_of(volume.filter))
     passes = 3 if volume.has_gradients else 1
-    products = _f(filters * channels * taps * outputs)
-    entries = _f(volume.input.size + volume.filter.size + 2 * filters * outputs)
-    return Estimate("the 3-D layer", (
+    products = _f(filters * channels * taps * outputs) * images
+    entries = _f(volume.input.size + volume.filter.size + 2 * filters * outputs) * images
+    subject = "the 3-D layer" if images == 1 else f"the batch of {images} 3-D volumes"
+    return Estimate(subject, (
         Part(f"{passes} pass{'es' * (passes > 1)} of {_count(products)} products",
              products * passes * 2 * fraction_op(digits)),
         Part("its arrays", entries * 3 * ENTRY, held=entries * 3 * fraction_bytes(digits)),
@@ -953,15 +954,16 @@ def volume_estimate(volume: Volume) -> Estimate:
 
 
 def check_volume(volume: Volume, max_work: int | None = None, *,
-                 derivation: bool = False) -> Estimate:
+                 derivation: bool = False, images: int = 1) -> Estimate:
     """Refuse a 3-D layer whose exact solve (and, with ``derivation``, its worked
     derivation: every product of every step written out) is over the limit, before
-    the work."""
-    estimate = volume_estimate(volume)
+    the work; for a batch, ``volume`` is one of its ``images`` volumes."""
+    estimate = volume_estimate(volume, images)
     if derivation:
         filters, channels = volume.filter.shape[:2]
         products = _f(filters * channels * math.prod(volume.filter.shape[2:])
                       * math.prod(volume.output_size)) * (3 if volume.has_gradients else 1)
+        products *= images
         estimate += Estimate(estimate.subject, (
             Part(f"the worked derivation: {_count(products)} products written out",
                  products * 2 * 2 * WRITE, held=products * 2 * 2 * 400),))

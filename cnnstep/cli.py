@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from fractions import Fraction
 
     from cnnstep.check import Report
-    from cnnstep.problem import Problem, Volume
+    from cnnstep.problem import Problem, Volume, VolumeBatch
     from cnnstep.verify import Check
 
 app = typer.Typer(
@@ -402,16 +402,7 @@ def solve(
 
 def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | None) -> None:
     """``--verify`` on a 3-D layer: its report, and exit 0 or 1; anything else returns."""
-    from cnnstep.problem import (
-        ProblemError,
-        is_symbolic,
-        is_volume,
-        parse_json,
-        read_text,
-        volume_from_data,
-        where,
-    )
-    from cnnstep.verify_volume import verify_volume
+    from cnnstep.problem import ProblemError, is_symbolic, is_volume, parse_json, read_text, where
 
     try:
         data = parse_json(read_text(file))
@@ -419,8 +410,13 @@ def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | Non
             return
         if is_symbolic(data):
             raise fail("--verify checks the numbers of a problem; this one gives only shapes")
-        layer = volume_from_data(data)
-        checks = verify_volume(layer, max_work=max_work)
+        from cnnstep.problem import VolumeBatch, volumes_from_data
+        from cnnstep.verify_volume import verify_volume
+        from cnnstep.verify_volume_batch import verify_batch
+
+        layer = volumes_from_data(data)
+        checks = (verify_batch(layer, max_work=max_work) if isinstance(layer, VolumeBatch)
+                  else verify_volume(layer, max_work=max_work))
     except (ProblemError, ValueError) as error:
         raise fail(refusal(error, where(file))) from None
     _verify_report(checks, format, to, [file])
@@ -477,31 +473,36 @@ def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape:
     """The problem in a file. A 3-D problem is solved and written out here (its JSON
     result, or its worked derivation as ``shaping`` asks: ``--only``, ``--detail``,
     ``--max-terms``), and the command is done."""
-    from cnnstep import budget
-    from cnnstep.problem import ProblemError, parse_problem, read_text, read_volume, where
+    from cnnstep.problem import ProblemError, is_volume, parse_json, parse_problem, read_text, where
 
     only, detail, max_terms = shaping
     try:
         text = read_text(file)
-        layer = read_volume(text)
-        if layer is None:
+        data = parse_json(text)
+        if not is_volume(data):
             return parse_problem(text)
-        budget.check_volume(layer, max_work, derivation=shape != "json")
-        if shape != "json":  # a 3-D layer's modules, imported only for one
-            from cnnstep.derivation import DEFAULT_MAX_TERMS
-            from cnnstep.derivation.volume_shaping import derived
+        # a 3-D layer's modules, imported only for one
+        from cnnstep.problem import volumes_from_data
+        from cnnstep.volume_batch import solve_volumes, worked_volumes
 
-            worked = derived(layer, detail=detail, only=only,
-                             max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
+        layer = volumes_from_data(data)
+        if shape != "json":
+            from cnnstep.derivation import DEFAULT_MAX_TERMS
+
+            worked = worked_volumes(
+                layer, max_work, detail=detail, only=only,
+                max_terms=DEFAULT_MAX_TERMS if max_terms is None else max_terms)
     except ProblemError as error:
         raise ProblemError(refusal(error, where(file))) from None
-    from cnnstep import volume
     from cnnstep.render import renderer
     from cnnstep.render.json_result import dumps
 
     if shape == "json":
-        result = volume.solve(layer)
-        _emit(dumps(result, volume.approximate_keys(layer, result)), to, [file], None)
+        try:
+            result, rounded = solve_volumes(layer, max_work)
+        except ProblemError as error:
+            raise ProblemError(refusal(error, where(file))) from None
+        _emit(dumps(result, rounded), to, [file], None)
     else:
         _emit(renderer(shape).derivation(worked, options), to, [file], program)
     raise typer.Exit(0)
@@ -867,8 +868,8 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
     report as text or JSON; several files (or ``--batch``), the summary in any format
     but Gradescope's, as for a 2-D layer. Exit 0 all correct, 1 otherwise, 2 when a
     file of a batch could not be read."""
-    from cnnstep.check.volume import mark_volume
-    from cnnstep.problem import ANSWERS_KEY, ProblemError, read_text, volume_from_data, where
+    from cnnstep.check.volume_batch import mark_volumes
+    from cnnstep.problem import ANSWERS_KEY, ProblemError, read_text, volumes_from_data, where
     from cnnstep.render import volume_report
 
     batch, feedback = summary
@@ -878,7 +879,7 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
     if format is Format.gradescope:
         raise ProblemError("--format gradescope: its feedback is Markdown, and a 3-D layer's "
                            "report is text or json")
-    layer = volume_from_data(data)
+    layer = volumes_from_data(data)
     tolerance, share = rules
     printer = FORMATS[format.value]
     if len(files) > 1 or batch or printer.always_batch:
@@ -897,8 +898,8 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
             raise ProblemError("no answers to mark; give an answers file, or put them in the "
                                f"problem under the key '{ANSWERS_KEY}'")
     try:
-        report = mark_volume(layer, given, tolerance, follow_through=share,
-                             where=ANSWERS_KEY if not files else "")
+        report = mark_volumes(layer, given, tolerance, follow_through=share,
+                              where=ANSWERS_KEY if not files else "")
     except ProblemError as error:
         raise fail(f"{name}: {error}") from None
     write(volume_report.json(report) if format is Format.json
@@ -906,12 +907,13 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
     raise typer.Exit(0 if report.correct else 1)
 
 
-def _check_volumes(problem: Path, read_in: tuple[Any, Volume], files: list[Path],
+def _check_volumes(problem: Path, read_in: tuple[Any, Volume | VolumeBatch], files: list[Path],
                    format: Format, to: Path | None, rules: tuple[Fraction | None, Fraction],
                    width: int | None) -> None:
     """Answers files to a 3-D layer marked one by one (or the problem's own), and their
     summary, as for a 2-D layer: a file that cannot be read is a row with its error."""
-    from cnnstep.check.volume import VolumeReport, mark_volume
+    from cnnstep.check.volume import VolumeReport
+    from cnnstep.check.volume_batch import mark_volumes
     from cnnstep.problem import ANSWERS_KEY, ProblemError, parse_json, read_text, where
 
     tolerance, share = rules
@@ -927,7 +929,7 @@ def _check_volumes(problem: Path, read_in: tuple[Any, Volume], files: list[Path]
             if given is None:
                 raise ProblemError("no answers to mark; give an answers file, or put them "
                                    f"in the problem under the key '{ANSWERS_KEY}'")
-            outcome: VolumeReport | str = mark_volume(
+            outcome: VolumeReport | str = mark_volumes(
                 layer, given, tolerance, follow_through=share,
                 where=ANSWERS_KEY if path is None else "")
         except ProblemError as error:

@@ -701,7 +701,7 @@ _LEVELS = {
 }
 _PLURAL = {"entry": "entries", "row": "rows", "channel": "channels", "filter": "filters",
            "map": "maps", "image": "images", "slice": "slices",
-           "signal": "signals"}
+           "signal": "signals", "volume": "volumes"}
 _FORMS = {
     "input": {2: "[H][W]", 3: "[C][H][W]", 4: "[N][C][H][W]"},
     "filter": {2: "[kh][kw]", 3: "[C][kh][kw]", 4: "[F][C][kh][kw]"},
@@ -843,7 +843,8 @@ def _dimensions(data: Mapping[str, Any]) -> int:
 _DIM_FORMS = {
     1: ("[L], [C][L] or [N][C][L]", "[k], [C][k] or [F][C][k]"),
     2: ("[H][W] or [C][H][W]", "[kh][kw], [C][kh][kw] or [F][C][kh][kw]"),
-    3: ("[D][H][W] or [C][D][H][W]", "[kd][kh][kw], [C][kd][kh][kw] or [F][C][kd][kh][kw]"),
+    3: ("[D][H][W], [C][D][H][W] or [N][C][D][H][W]",
+        "[kd][kh][kw], [C][kd][kh][kw] or [F][C][kd][kh][kw]"),
 }
 
 
@@ -1894,6 +1895,12 @@ class Volume:
     #: what the exercise asks (result keys or single entries) and the points of each;
     #: None: everything the layer determines, one point per quantity
     questions: tuple[tuple[str, Fraction], ...] | None = None
+    #: the volumes the loss is taken over: N for one volume of a batch of N (its
+    #: squared errors count 1/(N·F·od·oh·ow) each under mse), else 1
+    loss_images: int = 1
+    #: False for a layer alone: no filter, the input goes straight to the activation
+    #: and/or the pool (``filter`` is then the identity that stands for it)
+    convolution: bool = True
 
     @property
     def sides(self) -> tuple[Triple, Triple]:
@@ -1949,11 +1956,15 @@ def _triple(value: Any, key: str, minimum: int) -> Triple:
     return (n, n, n)
 
 
-_VOLUME_LEVELS = {
+_VOLUME_LEVELS: dict[str, dict[int, tuple[str, ...]]] = {
     "input": {3: ("slice", "row", "entry"), 4: ("channel", "slice", "row", "entry")},
     "filter": {3: ("slice", "row", "entry"), 4: ("channel", "slice", "row", "entry"),
                5: ("filter", "channel", "slice", "row", "entry")},
     "output": {3: ("slice", "row", "entry"), 4: ("map", "slice", "row", "entry")},
+    # a batch of volumes, the volume axis first
+    "batch": {5: ("volume", "channel", "slice", "row", "entry")},
+    "batch_output": {4: ("volume", "slice", "row", "entry"),
+                     5: ("volume", "map", "slice", "row", "entry")},
 }
 
 
@@ -1978,8 +1989,6 @@ def volume_from_data(data: Any) -> Volume:
         if key not in VOLUME_KEYS:
             raise ProblemError(f"{key}: a 3-D layer is solved without {key} for now; "
                                "leave it out, or solve a 1-D or 2-D layer")
-    if not _has_filter(data):
-        raise ProblemError("filter: missing; a 3-D layer needs a filter [kd][kh][kw]")
     if any(isinstance(data.get(key), dict) for key in ("input", "filter", "kernel")):
         key = next(key for key in ("input", "filter", "kernel")
                    if isinstance(data.get(key), dict))
@@ -1994,7 +2003,9 @@ def volume_from_data(data: Any) -> Volume:
     check_ranks(data, 3, (3, 4), (3, 4, 5))
     filter_key = _filter_key(data)
     image, input_rank = _volume_array(data["input"], "input", "input", (3, 4))
-    kernel, filter_rank = _volume_array(data[filter_key], filter_key, "filter", (3, 4, 5))
+    alone = not _has_filter(data)
+    kernel, filter_rank = (_volume_alone(data, image, input_rank) if alone else
+                           _volume_array(data[filter_key], filter_key, "filter", (3, 4, 5)))
     image = frozen(image.reshape((1,) * (4 - input_rank) + image.shape))
     kernel = frozen(kernel.reshape((1,) * (5 - filter_rank) + kernel.shape))
     channels, filters = image.shape[0], kernel.shape[0]
@@ -2051,6 +2062,8 @@ def volume_from_data(data: Any) -> Volume:
                                "compute")
         loss = named
     notation = _notation(data["notation"]) if "notation" in data else Notation()
+    if alone:  # the stages the activation and the pool read are the input itself
+        notation = replace(notation, output=notation.input)
     rate = to_number(data["learning_rate"], "learning_rate") if "learning_rate" in data else None
     volume = Volume(image, kernel, numbers, target, grad_output, loss, rate, stride, padding,
                     dilation, input_rank, filter_rank,
@@ -2058,13 +2071,38 @@ def volume_from_data(data: Any) -> Volume:
                     None if padding_end == padding else padding_end, form,
                     _mode(data.get("mode", "cross_correlation")), groups,
                     _volume_activation(data),
-                    _steps(data, target is not None, rate is not None), pool)
+                    _steps(data, target is not None, rate is not None), pool,
+                    convolution=not alone)
     if "questions" in data:  # what a 3-D exercise asks: cnnstep.volume_questions
         from cnnstep.volume_questions import question_checker
 
         volume = replace(volume, questions=read_questions(data["questions"],
                                                           question_checker(volume)))
     return volume
+
+
+def _volume_alone(data: Mapping[str, Any], image: Array, input_rank: int) -> tuple[Array, int]:
+    """A 3-D layer alone: no filter, the input goes straight to the activation and/or
+    the pool, as a 2-D layer alone does. The missing convolution is the (C, C, 1, 1, 1)
+    identity, its rank the one that keeps the input's channel axis on the output
+    exactly when the input has one."""
+    if "activation" not in data and "pool" not in data:
+        raise ProblemError(
+            "filter: missing; a problem needs a filter, or an activation or a pool to "
+            "apply to the input alone")
+    for key, why in CONV_KEYS.items():
+        if key in data:
+            raise ProblemError(f"{key}: {why}")
+    for name in ("output", "filter", "bias"):
+        if name in data.get("notation", {}):
+            raise ProblemError(
+                f"notation.{name}: a layer alone has no convolution, so no {name} symbol; "
+                "its stages take the input's letter (X), A and P")
+    channels = image.shape[0] if input_rank == 4 else 1
+    kernel = np.full((channels, channels, 1, 1, 1), Fraction(0), dtype=object)
+    for c in range(channels):
+        kernel[c, c, 0, 0, 0] = Fraction(1)
+    return frozen(kernel if input_rank == 4 else kernel[0, 0]), 5 if input_rank == 4 else 3
 
 
 def _volume_pool(value: Any, input_size: Triple) -> VolumePool:
@@ -2181,3 +2219,89 @@ def read_volume(text: str) -> Volume | None:
     if isinstance(data, Mapping) and "dimensions" in data and _dimensions(data) == 3:
         return volume_from_data(data)
     return None
+
+
+# a batch of 3-D volumes, [N][C][D][H][W]
+
+
+@dataclass(frozen=True, eq=False)
+class VolumeBatch:
+    """N volumes through one 3-D layer. ``images`` holds each volume as a layer of
+    its own: its input, target or grad_output, the shared filter and bias, the loss
+    over all N volumes (``loss_images``), and no update; ``layer`` is volume 1's
+    with the batch's learning rate and steps, for the weights and their update."""
+
+    layer: Volume
+    images: tuple[Volume, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.images)
+
+    @property
+    def notation(self) -> Notation:
+        return self.layer.notation
+
+
+def volumes_from_data(data: Any) -> Volume | VolumeBatch:
+    """A 3-D problem: one volume, or a batch when the input is [N][C][D][H][W]."""
+    if (isinstance(data, Mapping) and isinstance(data.get("input"), list)
+            and _rank(data["input"], "input") == 5):
+        return batch_from_data(data)
+    return volume_from_data(data)
+
+
+def read_volumes(text: str) -> Volume | VolumeBatch | None:
+    """The 3-D problem in a problem file's text (one volume or a batch), or None when
+    it is not 3-D."""
+    data = parse_json(text)
+    if is_volume(data):
+        return volumes_from_data(data)
+    return None
+
+
+def batch_from_data(data: Any) -> VolumeBatch:
+    """Check a batch of 3-D volumes: the input [N][C][D][H][W], and a target or
+    grad_output with the volume axis first, [N][od][oh][ow] for one filter given
+    without its axis, else [N][F][od][oh][ow]. Everything else (the keys a 3-D layer
+    takes among them) is one volume's, and is checked as volume 1's."""
+    data = _checked_keys(data)
+    if "questions" in data:
+        raise ProblemError("questions: a batch of 3-D volumes is worked and marked whole, "
+                           "every quantity asked; ask questions of one volume [C][D][H][W]")
+    images, _ = _volume_array(data["input"], "input", "batch", (5,))
+    count = images.shape[0]
+    bare = {key: value for key, value in data.items()
+            if key not in ("target", "grad_output", "loss", "steps")}
+    probe = volume_from_data({**bare, "input": data["input"][0]})
+    last = probe.output_size if probe.pool is None else probe.pool.output_size
+    given = {key: _batch_output(data[key], key, count, probe, last)
+             for key in ("target", "grad_output") if key in data}
+    layer = volume_from_data({**data, "input": data["input"][0],
+                              **{key: data[key][0] for key in given}})
+    def own(key: str, n: int) -> Array | None:
+        return frozen(given[key][n].copy()) if key in given else None
+
+    volumes = tuple(
+        replace(layer, input=frozen(images[n].copy()), target=own("target", n),
+                grad_output=own("grad_output", n), learning_rate=None, steps=1,
+                loss_images=count)
+        for n in range(count))
+    return VolumeBatch(layer, volumes)
+
+
+def _batch_output(value: Any, key: str, count: int, probe: Volume,
+                  last: tuple[int, ...]) -> Array:
+    """A batch's target or grad_output as (N, F, od, oh, ow), its shape checked."""
+    filters = probe.filter.shape[0]
+    full = (count, filters, *last)
+    axis = probe.filter_rank == 5
+    array, rank = _volume_array(value, key, "batch_output", (5,) if axis else (4, 5))
+    if rank == 4:
+        array = array.reshape((array.shape[0], 1, *array.shape[1:]))
+    if array.shape != full:
+        shown = array.shape if rank == 5 else (array.shape[0], *array.shape[2:])
+        wanted = full if axis else (count, *last)
+        raise ProblemError(f"{key}: expected the output's shape {_brackets(wanted)} (a batch "
+                           f"of {count} volume{'s' * (count != 1)}), got {_brackets(shown)}")
+    return array

@@ -98,8 +98,9 @@ def schema() -> dict[str, Any]:
     properties: dict[str, Any] = {
         "input": {"description": "the image X: [H][W] or [C][H][W] ([L] or [C][L] in 1-D, "
                                  "[D][H][W] or [C][D][H][W] in 3-D); a batch of N images "
-                                 "[N][C][H][W] (of N signals [N][C][L] in 1-D)",
-                  "anyOf": [_array((1, 2, 3, 4)), _shape((1, 2, 3, 4))]},
+                                 "[N][C][H][W] (of N signals [N][C][L] in 1-D, of N volumes "
+                                 "[N][C][D][H][W] in 3-D)",
+                  "anyOf": [_array((1, 2, 3, 4, 5)), _shape((1, 2, 3, 4))]},
         "filter": {"description": "the kernel K: [kh][kw], [C][kh][kw] or [F][C][kh][kw] "
                                   "(one axis fewer in 1-D, one more in 3-D)",
                    "anyOf": [_array((1, 2, 3, 4, 5)), _shape((1, 2, 3, 4, 5))]},
@@ -110,10 +111,10 @@ def schema() -> dict[str, Any]:
         "bias": {"description": "B: a number (one filter) or one per filter",
                  "anyOf": [{"$ref": "#/$defs/number"}, _array((1,)), {"const": "symbolic"}]},
         "target": {"description": "Y, in the shape of the output (with a batch, its "
-                                  "image axis first)", **_array((1, 2, 3, 4))},
+                                  "image axis first)", **_array((1, 2, 3, 4, 5))},
         "grad_output": {"description": "dL/dZ given directly, in the shape of the output "
                                        "(with a batch, its image axis first)",
-                        **_array((1, 2, 3, 4))},
+                        **_array((1, 2, 3, 4, 5))},
         "loss": {"enum": list(LOSSES), "default": "mse"},
         "stride": {"description": "step of the window", **_pair(1), "default": 1},
         "padding": {"description": "zeros on each side: an integer, [rows, columns], "
@@ -212,9 +213,8 @@ def schema() -> dict[str, Any]:
                       {"anyOf": [{"not": {"required": ["dimensions"]}},
                                  {"properties": {"dimensions": {"const": 2}}}]}),
                "then": {"properties": {
-                   # a batch of 1-D signals or 2-D images adds a leading image axis
-                   "input": {"anyOf": [_array((dims, dims + 1, dims + 2) if dims < 3
-                                              else (dims, dims + 1)),
+                   # a batch of signals, images or volumes adds a leading axis
+                   "input": {"anyOf": [_array((dims, dims + 1, dims + 2)),
                                        _shape((dims, dims + 1))]},
                    "filter": {"anyOf": [_array((dims, dims + 1, dims + 2)),
                                         _shape((dims, dims + 1, dims + 2))]},

@@ -160,7 +160,7 @@ class ProblemSet:
             if isinstance(worked, WorkedVolume):
                 from cnnstep.derivation import volume_questions
 
-                return volume_questions.exam_question(worked.layer, exercise_name(source),
+                return volume_questions.exam_question(worked.exercise(), exercise_name(source),
                                                       limit)
             return exam_question(worked.solution, exercise_name(source), limit)
 
@@ -203,7 +203,7 @@ def _sheet(worked: Solved) -> Derivation:
     if isinstance(worked, WorkedVolume):
         from cnnstep.derivation import volume_questions
 
-        return volume_questions.sheet(worked.layer)
+        return volume_questions.sheet(worked.exercise())
     from cnnstep.derivation.questions import sheet
 
     return sheet(worked.solution)
@@ -214,7 +214,7 @@ def _total(worked: Solved) -> Fraction:
     if isinstance(worked, WorkedVolume):
         from cnnstep.volume_questions import total as volume_total
 
-        return volume_total(worked.layer)
+        return volume_total(worked.exercise())
     from cnnstep.derivation.questions import total
 
     return total(worked.solution)

@@ -113,7 +113,8 @@ def loss(volume: Volume, z: Array) -> Fraction:
                    Fraction(0))
     total = sum(((v - y) ** 2 for v, y in zip(z.flat, volume.target.flat, strict=True)),
                 Fraction(0))
-    return {"mse": total / z.size, "sse": total, "half_sse": total / 2}[volume.loss]
+    n = z.size * volume.loss_images  # one volume of a batch: the mean over all of them
+    return {"mse": total / n, "sse": total, "half_sse": total / 2}[volume.loss]
 
 
 #: f′(Z) and the offset f(Z₀) − f′(Z₀)·Z₀ of the activation's tangent at Z₀
@@ -242,7 +243,8 @@ def dz(volume: Volume, z: Array) -> Array:
     if volume.target is None:
         assert volume.grad_output is not None
         return volume.grad_output.copy()
-    factor = {"mse": Fraction(2, z.size), "sse": Fraction(2), "half_sse": Fraction(1)}
+    n = z.size * volume.loss_images
+    factor = {"mse": Fraction(2, n), "sse": Fraction(2), "half_sse": Fraction(1)}
     grad: Array = (z - volume.target) * factor[volume.loss]
     return grad
 
@@ -349,6 +351,8 @@ def verify_volume(volume: Volume,
     layered = held is not None or routes is not None
     checks = [compare("conv" if layered else "output", n.output, how, z,
                       found.get("conv", found["output"]), volume)]
+    if not volume.convolution:  # a layer alone: its first stage reads the input itself
+        checks = []
     if held is not None:
         checks.append(compare("activated", "A", how, a, found["activated"], volume))
     if routes is not None:
@@ -362,8 +366,9 @@ def verify_volume(volume: Volume,
                          through(gradient, held))
     consistent(volume, theta, every, gradients)
     how = "direct differentiation"
-    checks.append(compare("grad_filter", f"d{n.loss}/d{n.filter}", how,
-                          gradients["grad_filter"], found["grad_filter"], volume))
+    if volume.convolution:  # a layer alone has no weights
+        checks.append(compare("grad_filter", f"d{n.loss}/d{n.filter}", how,
+                              gradients["grad_filter"], found["grad_filter"], volume))
     if "grad_bias" in gradients:
         checks.append(compare("grad_bias", f"d{n.loss}/d{n.bias}", how,
                               gradients["grad_bias"], found["grad_bias"], volume))

@@ -103,17 +103,20 @@ def forward(volume: Volume) -> Array:
 
 
 def loss_value(volume: Volume, z: Array) -> Fraction:
-    """mse: Σ(Z − Y)²/n; sse: Σ(Z − Y)²; half_sse: Σ(Z − Y)²/2."""
+    """mse: Σ(Z − Y)²/n; sse: Σ(Z − Y)²; half_sse: Σ(Z − Y)²/2. For one volume of a
+    batch of N, n counts the entries of all N (PyTorch's ``reduction="mean"``)."""
     assert volume.target is not None
     total = sum(((a - b) ** 2 for a, b in zip(z.flat, volume.target.flat, strict=True)),
                 Fraction(0))
-    return {"mse": total / z.size, "sse": total, "half_sse": total / 2}[volume.loss]
+    n = z.size * volume.loss_images
+    return {"mse": total / n, "sse": total, "half_sse": total / 2}[volume.loss]
 
 
 def loss_gradient(volume: Volume, z: Array) -> Array:
     """dL/dZ = (2/n)·(Z − Y) for mse, 2·(Z − Y) for sse, Z − Y for half_sse."""
     assert volume.target is not None
-    factor = {"mse": Fraction(2, z.size), "sse": Fraction(2), "half_sse": Fraction(1)}
+    n = z.size * volume.loss_images
+    factor = {"mse": Fraction(2, n), "sse": Fraction(2), "half_sse": Fraction(1)}
     grad: Array = (z - volume.target) * factor[volume.loss]
     return grad
 
@@ -163,7 +166,8 @@ def inside(volume: Volume) -> Index:
 def solve(volume: Volume) -> dict[str, Any]:
     """The result object of a 3-D layer, each array in the shape the user gave; with
     ``steps`` above 1 also ``history`` and ``final_loss`` (:func:`training`)."""
-    result = {key: shaped(key, value, volume) for key, value in arrays(volume).items()}
+    result = {key: shaped(key, value, volume) for key, value in
+              result_arrays(volume).items()}
     if volume.steps > 1:
         history, final = training(volume)
         result["history"] = [
@@ -254,6 +258,20 @@ def arrays(volume: Volume) -> dict[str, Any]:
                 result["grad_activated"] = da
             result["grad_conv"] = dz
     return result
+
+
+#: what a layer alone has not: no convolution, so no Z of its own and no weights (the
+#: registry's quantities that need one)
+NOT_ALONE = frozenset(key for key, quantity in BY_KEY.items() if "conv" in quantity.needs)
+
+
+def result_arrays(volume: Volume) -> dict[str, Any]:
+    """The quantities of the result (:func:`arrays`); a layer alone (no filter) has
+    no convolution's: its dL/dX is what came back through its activation or pool."""
+    solved = arrays(volume)
+    if volume.convolution:
+        return solved
+    return {key: value for key, value in solved.items() if key not in NOT_ALONE}
 
 
 def pool_forward(pool: VolumePool, a: Array) -> tuple[Array, dict[Index, int] | None]:

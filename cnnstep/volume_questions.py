@@ -27,8 +27,8 @@ _ENTRY = re.compile(r"([a-z_]+)((?:\[[0-9]+\])*)")
 
 
 def features(volume: Volume) -> frozenset[Need]:
-    """What a 3-D layer gives, in the registry's words."""
-    have: set[Need] = {"conv"}
+    """What a 3-D layer gives, in the registry's words (a layer alone: no convolution)."""
+    have: set[Need] = {"conv"} if volume.convolution else set()
     if volume.bias is not None:
         have.add("bias")
     if volume.activation is not None:

@@ -324,13 +324,6 @@ def test_bad_batch_of_signals_is_one_line(tmp_path: Path, case: str) -> None:
     assert_one_line_error(invoke("solve", path, "--format", "json"), *needles)
 
 
-def test_a_batch_of_volumes_is_still_refused(tmp_path: Path) -> None:
-    path = tmp_path / "p.json"
-    path.write_text(json.dumps({"dimensions": 3, "input": [[[[[1, 2], [3, 4]]]]] * 2,
-                                "filter": [[[1]]]}))
-    assert_one_line_error(invoke("solve", path), "input", "batch", "not supported yet")
-
-
 def test_the_user_indices_of_a_batch_of_signals_drop_the_row_and_keep_the_image() -> None:
     import numpy as np
 

@@ -334,7 +334,7 @@ def test_bad_signal_is_one_line(tmp_path: Path, change: dict[str, Any],
 
 @pytest.mark.parametrize(("change", "needles"), [
     ({"input": [[1, 2], [3, 4]]}, ("dimensions", "3", "2-D input")),
-    ({"input": [[[[[1]]]]]}, ("input", "batch")),
+    ({"input": [[[[[[1]]]]]]}, ("dimensions", "[N][C][D][H][W]", "6-D input")),
     ({"filter": [[1]]}, ("dimensions", "filter")),
     ({"stride": [1, 2]}, ("stride", "three axes")),
     ({"filter": [[[1, 2, 3]]]}, ("filter 1×1×3", "padded input 2×2×2")),

@@ -49,7 +49,7 @@ BASE: dict[str, Any] = {"input": [[1, 2], [3, 4]], "filter": [[1]]}
     {**BASE, "notation": {"index_base": 2}},
     {**BASE, "loss": "mse"},
     {"dimensions": 1, "input": [[[[1, 2]]]], "filter": [1]},  # a batch is [N][C][L]
-    {"dimensions": 3, "input": [[[[[1]]]]], "filter": [[[1]]]},  # no batch of volumes
+    {"dimensions": 3, "input": [[[[[[1]]]]]], "filter": [[[1]]]},  # 6-D: no such input
 ])
 def test_the_schema_and_the_loader_both_refuse(problem: dict[str, Any]) -> None:
     assert not VALIDATOR.is_valid(problem)

@@ -212,7 +212,7 @@ def _transposed(volume: Volume, right: Mapping[str, Any], key: str) -> Value | N
 # follow-through
 
 
-def _follow(volume: Volume, key: str, earlier: Array) -> Value | None:
+def follow(volume: Volume, key: str, earlier: Array) -> Value | None:
     """``key`` worked out right from ``earlier``, the student's own value of its source."""
     rate = volume.learning_rate
     if key in ("loss", "grad_output"):
@@ -519,12 +519,12 @@ def mark_volume(volume: Volume, data: Any, tolerance: Fraction | None = None, *,
     if not 0 <= follow_through <= 1:
         raise ProblemError("the follow-through fraction must be from 0 to 1")
     wanted = questions(volume, asked)
-    right = engine.arrays(volume)
+    right = engine.result_arrays(volume)
     if volume.steps > 1:  # the loss after training; the history itself is not marked
         right["final_loss"] = engine.training(volume)[1]
     shaped = user_shaped(volume, right)
     answers = read_volume_answers(data, volume, shaped, where)
-    weights = _weights(wanted, shaped)
+    weights = weights_of(wanted, shaped)
     wrong: set[str] = set()
     diagnoses: dict[str, Diagnosis | None] = {}
     for key in in_step_order(answers):
@@ -532,14 +532,14 @@ def mark_volume(volume: Volume, data: Any, tolerance: Fraction | None = None, *,
                for index, given in entries(answers[key])):
             wrong.add(key)
             diagnoses[key] = diagnose(volume, right, key, answers, wrong, tolerance)
-    marked = [_mark(key, shaped[key], right[key], answers.get(key), diagnoses.get(key),
+    marked = [mark_quantity(key, shaped[key], right[key], answers.get(key), diagnoses.get(key),
                     tolerance, follow_through, weights[key])
               for key in in_step_order(weights)]
     scored = tuple(score(question, marked) for question in wanted)
     return VolumeReport(volume, tuple(marked), answers, follow_through, scored)
 
 
-def _weights(asked: tuple[Question, ...], shaped: Mapping[str, Array]
+def weights_of(asked: tuple[Question, ...], shaped: Mapping[str, Array]
              ) -> dict[str, tuple[Array, Array]]:
     """Asked key → (the points each entry carries, which entries are asked), in the
     shape given: a whole quantity shares its points equally among its entries."""
@@ -577,9 +577,9 @@ def diagnose(volume: Volume, right: Mapping[str, Any], key: str, answers: Answer
             values = found.in_volume.recompute(volume, right, key)
         else:
             continue
-        if values is not None and _matches(grid, values, tolerance):
+        if values is not None and matches(grid, values, tolerance):
             step = found.step_of(key)
-            message = (_carried_message(sources(volume)[key]) if found.in_volume is None
+            message = (carried_message(sources(volume)[key]) if found.in_volume is None
                        else found.in_volume.message(volume, key))
             return Diagnosis(code, message + (f" (step: {step})." if step else "."))
     return None
@@ -593,15 +593,15 @@ def _carried(volume: Volume, right: Mapping[str, Any], key: str, answers: Answer
     values = given_values(answers[earlier])
     if values is None:
         return None
-    return _follow(volume, key, frozen(values.reshape(np.shape(right[earlier]))))
+    return follow(volume, key, frozen(values.reshape(np.shape(right[earlier]))))
 
 
-def _carried_message(earlier: str) -> str:
+def carried_message(earlier: str) -> str:
     return (f"Right for your own {earlier}: this step was done correctly from the wrong "
             f"{earlier} above, so it deserves method marks")
 
 
-def _matches(grid: Array, values: Value, tolerance: Fraction | None) -> bool:
+def matches(grid: Array, values: Value, tolerance: Fraction | None) -> bool:
     """Whether every answered entry is right for ``values`` (any layout of the same
     entries: the student's shape drops the leading axes of length 1)."""
     if isinstance(values, Fraction):
@@ -612,7 +612,7 @@ def _matches(grid: Array, values: Value, tolerance: Fraction | None) -> bool:
     return all(is_right(given, reshaped[index], tolerance) for index, given in entries(grid))
 
 
-def _mark(key: str, true: Array, full: Any, grid: Array | None, diagnosis: Diagnosis | None,
+def mark_quantity(key: str, true: Array, full: Any, grid: Array | None, diagnosis: Diagnosis | None,
           tolerance: Fraction | None, follow_through: Fraction,
           weighted: tuple[Array, Array]) -> Marked:
     """One quantity's asked entries, each worth its share of the points."""

@@ -68,6 +68,12 @@ def marked(step: Step, n: int, layout: Layout) -> Step:
     and ∂L/∂B⁽ⁿ⁾ (the batch's own are their sums); its X, Z and the rest are the
     image's, as the step's title says. An entry it names for ``--only`` takes the
     image's index."""
+    return marked_by(step, n, lambda key: key in BY_KEY and per_image(key, layout))
+
+
+def marked_by(step: Step, n: int, per_member: Callable[[str], bool]) -> Step:
+    """:func:`marked`, with ``per_member`` telling the quantities of one member of the
+    batch (an image, a signal or a volume) from the batch's."""
     def mark_expr(part: Expr) -> Expr:
         if isinstance(part, Sym | Whole) and part.role in SUMMED:
             return Image(part, n)
@@ -86,7 +92,7 @@ def marked(step: Step, n: int, layout: Layout) -> Step:
             block = replace(block, parts=tuple(mark(part) for part in block.parts))
         elif isinstance(block, Omitted):
             key, bracket, rest = block.example.partition("[")
-            if bracket and key in BY_KEY and per_image(key, layout):
+            if bracket and per_member(key):
                 block = replace(block, example=f"{key}[{n}][{rest}")
         blocks.append(block)
     return replace(step, blocks=tuple(blocks))
@@ -163,21 +169,46 @@ def question(b: NumericBuilder, problem: Problem, key: str, index: Index) -> Exp
     return b.sym(role, index)
 
 
+def sum_intro(count: int, name: str) -> Text:
+    """Why the batch's loss and weights' gradients are sums over its members."""
+    return Text((
+        f"The {count} {name}s of the batch pass through the same filter and bias, so the "
+        f"loss and the gradients of the weights add up over the batch: each {name}'s "
+        "contribution, then their sum.",))
+
+
+def loss_sum(count: int, parts: tuple[Expr, ...]) -> tuple[Expr, ...]:
+    """``L = Σ_n L⁽ⁿ⁾ = L⁽¹⁾ + L⁽²⁾ = …``: the forms of the batch's loss, ``parts`` each
+    member's loss in numbers."""
+    return (Sigma("n", Image(Sym("loss"), "n")),
+            Add(tuple(Image(Sym("loss"), n) for n in range(count))), Add(parts))
+
+
+def sum_rule(key: str, count: int) -> Text:
+    """``∂L/∂K = Σ_n ∂L/∂K⁽ⁿ⁾ = ∂L/∂K⁽¹⁾ + ∂L/∂K⁽²⁾:``, introducing the members' matrices."""
+    return Text((Whole(key), " = ", Sigma("n", Image(Whole(key), "n")), " = ",
+                 Add(tuple(Image(Whole(key), n) for n in range(count))), ":"))
+
+
+def entry_sum(symbol: Expr, count: int, numbers: tuple[Expr, ...],
+              single: bool) -> tuple[Expr, ...]:
+    """The forms of one entry of a summed gradient: its members' symbols added, then
+    their numbers; for a single number the rule Σ_n first."""
+    forms: tuple[Expr, ...] = (Add(tuple(Image(symbol, n) for n in range(count))),
+                               Add(numbers))
+    return (Sigma("n", Image(symbol, "n")), *forms) if single else forms
+
+
 def sum_step(b: NumericBuilder, solution: Solution) -> Step:
     """L, ∂L/∂K and ∂L/∂B of the batch: each image's contribution, then the sum."""
     images = solution.images
     count = len(images)
     name = item(solution.problem.layout)
-    blocks: list[Block] = b.explain(Text((
-        f"The {count} {name}s of the batch pass through the same filter and bias, so the "
-        f"loss and the gradients of the weights add up over the batch: each {name}'s "
-        "contribution, then their sum.",)))
+    blocks: list[Block] = b.explain(sum_intro(count, name))
     if solution.loss is not None and b.plan.shows("loss"):
         parts = [image.loss for image in images]
-        forms: list[Expr] = [Sigma("n", Image(Sym("loss"), "n")),
-                             Add(tuple(Image(Sym("loss"), n) for n in range(count))),
-                             Add(tuple(b.num(v) for v in parts if v is not None))]
-        blocks.append(Equation(Sym("loss"), tuple(forms) if b.plan.detail != "answers" else (),
+        forms = loss_sum(count, tuple(b.num(v) for v in parts if v is not None))
+        blocks.append(Equation(Sym("loss"), forms if b.plan.detail != "answers" else (),
                                solution.loss, ("loss", ()), approximate=b.approximate("loss")))
     for key, kind, what in (("grad_filter", "filter", "entries of the filter's gradient"),
                             ("grad_bias", "bias", "biases' gradients")):
@@ -194,20 +225,15 @@ def _summed(b: NumericBuilder, images: tuple[Solution, ...], key: str, kind: str
     count = len(images)
     approximate = b.approximate(key)
     parts = [getattr(image, key) for image in images]
-    rule = (Whole(key), " = ", Sigma("n", Image(Whole(key), "n")), " = ",
-            Add(tuple(Image(Whole(key), n) for n in range(count))), ":")
     single = total.size == 1  # one number: its equation says it all, the rule first
-    blocks: list[Block] = [] if single else b.explain(Text(rule))
+    blocks: list[Block] = [] if single else b.explain(sum_rule(key, count))
     for n, part in enumerate(parts):
         if not single:
             blocks += b.explain(_matrices(b, (Image(Whole(key), n),), part, kind, approximate))
 
     def equation(e: Index) -> Equation:
-        symbols = Add(tuple(Image(b.sym(key, e), n) for n in range(count)))
-        numbers = Add(tuple(b.value(key, part[e]) for part in parts))
-        forms: tuple[Expr, ...] = (symbols, numbers)
-        if single:
-            forms = (Sigma("n", Image(b.sym(key, e), "n")), *forms)
+        forms = entry_sum(b.sym(key, e), count, tuple(b.value(key, part[e]) for part in parts),
+                          single)
         return Equation(b.sym(key, e), forms, total[e], (key, e), approximate=approximate)
 
     blocks += b.work_out(key, equation, what)
@@ -273,5 +299,10 @@ def derive_batch(solution: Solution, derive: Derive, plan_of: Callable[..., Plan
 def batch_title(title: str, images: int, layout: Layout) -> str:
     """The derivation's title with its batch: "…, a batch of 2 images" (of signals
     in 1-D)."""
-    return f"{title}, a batch of {images} {item(layout)}s"
+    return titled(title, images, item(layout))
+
+
+def titled(title: str, count: int, name: str) -> str:
+    """"…, a batch of 2 volumes": a title with its batch of ``name``s."""
+    return f"{title}, a batch of {count} {name}s"
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep import volume as engine
-from cnnstep.derivation.given import LOSS_NAMES
+from cnnstep.derivation.given import ACTIVATION_NAMES, LOSS_NAMES
 from cnnstep.derivation.history import later, of_steps, opening, titled
 from cnnstep.derivation.nodes import (
     Add,
@@ -93,9 +93,10 @@ class VolumeWriter:
     """Writes a solved 3-D layer out as steps; it computes no number of its own
     beyond reading the solved arrays."""
 
-    def __init__(self, layer: Volume) -> None:
+    def __init__(self, layer: Volume, solved: dict[str, Any] | None = None) -> None:
         self.v = layer
-        self.solved = engine.arrays(layer)
+        #: the solved arrays (:func:`cnnstep.volume.arrays`), or a batch's sums to write
+        self.solved = engine.arrays(layer) if solved is None else solved
         self.channels, self.filters = layer.input.shape[0], layer.filter.shape[0]
         self.compact = self.channels == 1 and self.filters == 1
         #: the stage the loss compares: Z, or A after an activation
@@ -107,6 +108,9 @@ class VolumeWriter:
         self.dz: Any = self.solved.get("grad_conv", self.solved.get("grad_output"))
         #: Z, the convolution's output
         self.z: Array = self.solved.get("conv", self.solved["output"])
+        #: what the maps of an output are: one per filter, or per channel for a layer
+        #: alone
+        self.maps = ("filter",) if layer.convolution else ("channel",)
 
     # --- pieces
 
@@ -150,6 +154,8 @@ class VolumeWriter:
 
     def given(self) -> Step:
         v = self.v
+        if not v.convolution:
+            return self.given_alone()
         blocks: list[Block] = [*self.slices((Whole("input"),), v.input, ("channel",)),
                                *self.slices((Whole("filter"),), v.filter,
                                             ("filter", "channel"))]
@@ -160,9 +166,9 @@ class VolumeWriter:
             else:
                 blocks.append(Matrix((Whole("bias"),), v.bias.reshape(1, -1)))
         if v.target is not None:
-            blocks += self.slices((Whole("target"),), v.target, ("filter",))
+            blocks += self.slices((Whole("target"),), v.target, self.maps)
         elif v.grad_output is not None:
-            blocks += self.slices((Whole("grad_output"),), v.grad_output, ("filter",))
+            blocks += self.slices((Whole("grad_output"),), v.grad_output, self.maps)
         words.append(f"3-D convolution: stride {_settings(v.stride)}, padding "
                      + _padding_words(v)
                      + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else "")
@@ -178,6 +184,28 @@ class VolumeWriter:
         if isinstance(first, str):
             words[0] = first[:1].upper() + first[1:]
         blocks.append(Text(tuple(words)))
+        return Step("given", "Given", tuple(blocks), numbered=False)
+
+    def given_alone(self) -> Step:
+        """The givens of a layer alone: the input, the target or gradient, and what
+        the input goes through, as a 2-D layer alone states them."""
+        v = self.v
+        blocks: list[Block] = list(self.slices((Whole("input"),), v.input, ("channel",)))
+        if v.target is not None:
+            blocks += self.slices((Whole("target"),), v.target, self.maps)
+        elif v.grad_output is not None:
+            of = "grad_pooled" if v.pool is not None else "grad_activated"
+            blocks += self.slices((Whole(of),), v.grad_output, self.maps)
+        words = ["No convolution: the input goes straight to the "
+                 + ("activation" if v.activation is not None else "pool")]
+        if v.activation is not None:
+            words.append(f"; activation {ACTIVATION_NAMES[v.activation.kind]}")
+        if v.pool is not None:
+            words.append(f"; {v.pool.kind} pooling over {_settings(v.pool.size)} windows "
+                         f"with stride {_settings(v.pool.stride)}")
+        if v.target is not None:
+            words.append(f"; loss: {LOSS_NAMES[v.loss]} ({v.loss})")
+        blocks.append(Text(("".join(words) + ".",)))
         return Step("given", "Given", tuple(blocks), numbered=False)
 
     def shapes(self) -> Step:
@@ -285,7 +313,7 @@ class VolumeWriter:
         return Step("forward", "Forward pass", (
             Text(rule),
             *(equation(f, o) for f in range(self.filters) for o in _positions(v.output_size)),
-            *self.slices((Whole("output"),), self.z, ("filter",)),
+            *self.slices((Whole("output"),), self.z, self.maps),
         ))
 
     def loss(self) -> Step | None:
@@ -294,7 +322,7 @@ class VolumeWriter:
             return None
         z, y, last = s["output"], v.target, self.last
         entries = _positions(z.shape)
-        n = z.size
+        n = z.size * v.loss_images  # a batch's mean is over every volume's entries
         scales: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(1, n),), "sse": (),
                                                "half_sse": (Ratio(1, 2),)}
         scale = scales[v.loss]
@@ -308,7 +336,7 @@ class VolumeWriter:
         if scale:
             forms.append(Mul((*scale, _num(total))))
         return Step("loss", "Loss", (
-            Text((f"The loss is {LOSS_NAMES[v.loss]} over all {n} entries of ",
+            Text((f"The loss is {LOSS_NAMES[v.loss]} over all {z.size} entries of ",
                   Whole(last), " against the target ", Whole("target"), ".")),
             Equation(Sym("loss"), tuple(forms), s["loss"], ("loss", ())),
         ))
@@ -319,7 +347,8 @@ class VolumeWriter:
             return None
         z, y, grad, last = s["output"], v.target, s["grad_output"], self.last
         of = "grad_output" if last == "output" else "grad_" + last
-        factors: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(2, z.size),), "sse": (_num(2),),
+        factors: dict[str, tuple[Expr, ...]] = {"mse": (Ratio(2, z.size * v.loss_images),),
+                                                "sse": (_num(2),),
                                                 "half_sse": ()}
         factor = factors[v.loss]
 
@@ -332,7 +361,7 @@ class VolumeWriter:
                   ".")),
             *(Equation(Sym(of, e), (times(_num(z[e]), _num(y[e])),), grad[e],
                        ("grad_output", e)) for e in _positions(z.shape)),
-            *self.slices((Whole(of),), grad, ("filter",)),
+            *self.slices((Whole(of),), grad, self.maps),
         ))
 
     def activation(self) -> Step | None:
@@ -374,7 +403,7 @@ class VolumeWriter:
         return Step("activation", f"Activation: {title}", (
             Text(rule),
             *(equation(e) for e in _positions(z.shape)),
-            *self.slices((Whole("activated"),), a, ("filter",), approximate=floats),
+            *self.slices((Whole("activated"),), a, self.maps, approximate=floats),
         ))
 
     def pool(self) -> Step | None:
@@ -414,7 +443,7 @@ class VolumeWriter:
             Text(("Each entry of ", Whole("pooled"), " is the " + name + " of its window of ",
                   Whole(read), ": " + words + ".")),
             *(equation(e) for e in _positions(s["pooled"].shape)),
-            *self.slices((Whole("pooled"),), s["pooled"], ("filter",)),
+            *self.slices((Whole("pooled"),), s["pooled"], self.maps),
         ))
 
     def pool_backward(self) -> Step | None:
@@ -454,7 +483,7 @@ class VolumeWriter:
             Text(("Each window's gradient ", Whole("grad_pooled"), " goes back to " + rule
                   + "; an entry in several windows adds their parts, one in none gets 0.",)),
             *(equation(e) for e in _positions(back.shape)),
-            *self.slices((Whole(role),), back, ("filter",)),
+            *self.slices((Whole(role),), back, self.maps),
         ))
 
     def activation_backward(self) -> Step | None:
@@ -493,7 +522,7 @@ class VolumeWriter:
                   "activation's derivative at ", Whole("output"), ": ", rule,
                   *((Whole("activated"),) if kind in FLOAT_DERIVATIVES else ()), ".")),
             *(equation(e) for e in _positions(z.shape)),
-            *self.slices((Whole("grad_output"),), gz, ("filter",)),
+            *self.slices((Whole("grad_output"),), gz, self.maps),
         ))
 
     def grad_filter(self) -> Step:
@@ -628,13 +657,14 @@ class VolumeWriter:
 TABLE_COLUMNS = 9
 
 
-def history(writer: VolumeWriter) -> Step | None:
+def history(writer: VolumeWriter,
+            trained: tuple[list[dict[str, Any]], Fraction] | None = None) -> Step | None:
     """Training: the loss before each step's update and the weights after it, then
-    the loss with the last update's weights."""
+    the loss with the last update's weights (``trained``: a batch's, else the layer's)."""
     v = writer.v
     if v.steps == 1:
         return None
-    rows, final = engine.training(v)
+    rows, final = engine.training(v) if trained is None else trained
     blocks: list[Block] = [Text((
         f"Training repeats the forward pass, the loss, the backward pass and the update "
         f"{v.steps} times with the same input and target, each step starting from the "
@@ -703,9 +733,10 @@ def _marked(layer: Volume, step: Step | None) -> Step | None:
     return dataclasses.replace(step, blocks=rounded(step.blocks)) if reached else step
 
 
-def worked(layer: Volume) -> list[Step]:
-    """The steps of a 3-D layer's solution, the history (with ``steps``) last."""
-    writer = VolumeWriter(layer)
+def worked(layer: Volume, writer: VolumeWriter | None = None) -> list[Step]:
+    """The steps of a 3-D layer's solution (by ``writer``, one made for the layer by
+    default), the history (with ``steps``) last."""
+    writer = VolumeWriter(layer) if writer is None else writer
     made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
                                writer.forward(), writer.activation(), writer.pool(),
                                writer.loss(), writer.grad_output(), writer.pool_backward(),
@@ -728,15 +759,18 @@ def start(layer: Volume, k: int) -> list[Block]:
     return blocks
 
 
-def derivation(layer: Volume, *, every_step: bool = False) -> Derivation:
-    """The worked solution of a 3-D layer, every entry written out; trained over
-    ``steps``, step 1's working (each step titled with its training step) and, with
-    ``every_step``, every later step's and the loss after the last update, then the
-    history."""
-    made = worked(layer)
+def derivation(layer: Volume, writer: VolumeWriter | None = None, *,
+               every_step: bool = False) -> Derivation:
+    """The worked solution of a 3-D layer, every entry written out (by ``writer``, one
+    made for the layer by default); trained over ``steps``, step 1's working (each
+    step titled with its training step) and, with ``every_step``, every later step's
+    and the loss after the last update, then the history."""
+    writer = VolumeWriter(layer) if writer is None else writer
+    if not layer.convolution:
+        return alone(layer, writer)
+    made = worked(layer, writer)
     if layer.steps > 1:
         made = training(layer, made, every_step)
-    writer = VolumeWriter(layer)
     largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
     notation: Notation = layer.notation
     extra: dict[str, Any] = {"one_channel": writer.channels == 1,
@@ -760,3 +794,29 @@ def training(layer: Volume, made: list[Step], every_step: bool) -> list[Step]:
             out += later(worked(dataclasses.replace(current, steps=1)), k, count,
                          start(current, k))
     return out + [step for step in made if step.key == "history"]
+def alone(layer: Volume, writer: VolumeWriter) -> Derivation:
+    """The worked solution of a 3-D layer alone: the input through its activation
+    and/or pool, the loss, and back; dL/dX is what comes back through the first of
+    them, as for a 2-D layer alone."""
+    made = [writer.given(), writer.activation(), writer.pool(), writer.loss(),
+            writer.grad_output(), writer.pool_backward(), writer.activation_backward()]
+    steps = [_as_input(step) for step in
+             (_marked(layer, step) for step in made) if step is not None and step.blocks]
+    names = [name for name, there in (("activation", layer.activation),
+                                      ("pooling", layer.pool)) if there is not None]
+    largest = max(*layer.input.shape, *layer.output_size)
+    return Derivation(title="Worked solution: 3-D " + " and ".join(names),
+                      notation=layer.notation, compact=layer.input.shape[0] == 1,
+                      steps=tuple(steps), largest_index=largest - 1 + layer.notation.index_base,
+                      spatial=3, one_channel=layer.input.shape[0] == 1, one_filter=True)
+
+
+def _as_input(step: Step) -> Step:
+    """A step of a layer alone with the gradient it sends back to the input entered
+    as dL/dX (the result's grad_input), not as a convolution's dL/dZ."""
+    def entered(block: Block) -> Block:
+        if isinstance(block, Equation) and block.entry and block.entry[0] == "grad_conv":
+            return dataclasses.replace(block, entry=("grad_input", block.entry[1]))
+        return block
+
+    return dataclasses.replace(step, blocks=tuple(entered(block) for block in step.blocks))

@@ -44,6 +44,8 @@ def step_of(key: str, layer: Volume) -> str:
                 if layer.activation is not None else "forward")
     if step == "activation_backward" and layer.activation is None:
         return "pool_backward"  # dL/dZ straight from the pool
+    if key == "grad_input" and not layer.convolution:  # a layer alone: what comes back
+        return "activation_backward" if layer.activation is not None else "pool_backward"
     return step
 
 

@@ -50,7 +50,7 @@ class Exercise:
     def problem(self) -> Problem | Volume:
         """The problem: a 1-D or 2-D layer's, or a 3-D layer."""
         worked = self.worked
-        return worked.layer if isinstance(worked, WorkedVolume) else worked.problem
+        return worked.exercise() if isinstance(worked, WorkedVolume) else worked.problem
 
 
 def content(problem: Problem) -> str:
