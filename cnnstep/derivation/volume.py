@@ -95,7 +95,7 @@ class VolumeWriter:
     def __init__(self, layer: Volume) -> None:
         self.v = layer
         self.solved = engine.arrays(layer)
-        self.channels, self.filters = layer.input.shape[0], layer.filter.shape[0]
+        self.channels, self.filters = layer.input.shape[0], layer.filters
         self.compact = self.channels == 1 and self.filters == 1
         #: the stage the loss compares: Z, or A after an activation
         self.last = ("pooled" if layer.pool is not None else "output"
@@ -125,6 +125,20 @@ class VolumeWriter:
                               approximate=approximate))
         return out
 
+    def kernel_slices(self, label: tuple[str | Expr, ...], array: Array) -> list[Block]:
+        """A filter-shaped array, one matrix per depth slice of each filter's channel."""
+        return self.slices(label, array, ("filter", "channel"))
+
+    def layer_words(self) -> str:
+        """What kind of layer the givens describe, with its settings."""
+        v = self.v
+        return (f"3-D convolution: stride {_settings(v.stride)}, padding "
+                + _padding_words(v)
+                + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else "")
+                + (f", {v.groups} groups" if v.groups > 1 else "")
+                + ('; mode "convolution": the kernel is flipped along all three axes '
+                   "in the forward pass" if v.flipped else ""))
+
     def x(self, c: int, at: Index) -> tuple[Sym, Num] | None:
         """The input entry at a padded position, its symbol and its number, or None for
         a padding zero."""
@@ -150,8 +164,7 @@ class VolumeWriter:
     def given(self) -> Step:
         v = self.v
         blocks: list[Block] = [*self.slices((Whole("input"),), v.input, ("channel",)),
-                               *self.slices((Whole("filter"),), v.filter,
-                                            ("filter", "channel"))]
+                               *self.kernel_slices((Whole("filter"),), v.filter)]
         words: list[str | Expr] = []
         if v.bias is not None:
             if self.filters == 1:
@@ -162,12 +175,7 @@ class VolumeWriter:
             blocks += self.slices((Whole("target"),), v.target, ("filter",))
         elif v.grad_output is not None:
             blocks += self.slices((Whole("grad_output"),), v.grad_output, ("filter",))
-        words.append(f"3-D convolution: stride {_settings(v.stride)}, padding "
-                     + _padding_words(v)
-                     + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else "")
-                     + (f", {v.groups} groups" if v.groups > 1 else "")
-                     + ('; mode "convolution": the kernel is flipped along all three axes '
-                        "in the forward pass" if v.flipped else ""))
+        words.append(self.layer_words())
         if v.target is not None:
             words.append(f"; loss: {LOSS_NAMES[v.loss]} ({v.loss})")
         if v.learning_rate is not None:
@@ -526,7 +534,7 @@ class VolumeWriter:
                   "output's depth, rows and columns, of ", Whole("grad_output"),
                   " times the input entry that weight reads there.")),
             *(equation(e) for e in _positions(v.filter.shape)),
-            *self.slices((Whole("grad_filter"),), s["grad_filter"], ("filter", "channel")),
+            *self.kernel_slices((Whole("grad_filter"),), s["grad_filter"]),
         ))
 
     def grad_bias(self) -> Step | None:
@@ -617,8 +625,7 @@ class VolumeWriter:
                 blocks.append(Equation(Sym("updated_bias", (f,)), (
                     Sub(_num(v.bias[f]), Mul((alpha, _num(s["grad_bias"][f])))),),
                     s["updated_bias"][f], ("updated_bias", (f,))))
-        blocks += self.slices((Whole("updated_filter"),), s["updated_filter"],
-                              ("filter", "channel"))
+        blocks += self.kernel_slices((Whole("updated_filter"),), s["updated_filter"])
         return Step("update", "Update", tuple(blocks))
 
 
@@ -656,8 +663,8 @@ def history(writer: VolumeWriter) -> Step | None:
         for k, row in enumerate(rows, start=1):
             blocks += [Text((f"Training step {k}:",)),
                        Equation(Whole("loss"), (), row["loss"]),
-                       *writer.slices((Whole("updated_filter"),), row["updated_filter"],
-                                      ("filter", "channel"))]
+                       *writer.kernel_slices((Whole("updated_filter"),),
+                                             row["updated_filter"])]
             blocks += [Equation(Sym("updated_bias", e), (), row["updated_bias"][e])
                        for e in biases]
     blocks += [Text((f"The loss with the weights of training step {v.steps}'s update, from "
@@ -705,6 +712,9 @@ def _marked(layer: Volume, step: Step | None) -> Step | None:
 def derivation(layer: Volume) -> Derivation:
     """The worked solution of a 3-D layer, every entry written out."""
     writer = VolumeWriter(layer)
+    if layer.transposed:
+        from cnnstep.derivation.volume_transposed import TransposedWriter
+        writer = TransposedWriter(layer)
     made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
                                writer.forward(), writer.activation(), writer.pool(),
                                writer.loss(), writer.grad_output(), writer.pool_backward(),
@@ -715,8 +725,10 @@ def derivation(layer: Volume) -> Derivation:
     made = [_marked(layer, step) for step in made]
     largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
     notation: Notation = layer.notation
-    extra: dict[str, Any] = {"one_channel": writer.channels == 1,
-                             "one_filter": writer.filters == 1}
+    # a transposed filter's first axis is the input channel: its symbols keep every
+    # index unless the layer is compact
+    extra: dict[str, Any] = {"one_channel": writer.channels == 1 and not layer.transposed,
+                             "one_filter": writer.filters == 1 and not layer.transposed}
     return Derivation(title="Worked solution: one 3-D convolution layer", notation=notation,
                       compact=writer.compact,
                       steps=tuple(step for step in made if step is not None and step.blocks),
