@@ -65,12 +65,14 @@ def what(key: str, layer: Volume) -> str:
     """The entries of a quantity, for the notes: ``entries of ∂L/∂K``."""
     n = layer.notation
     letters = {"output": n.output, "filter": n.filter, "bias": n.bias, "input": n.input}
-    if key in ("output", "conv", "activated"):
+    if key in ("output", "conv", "activated", "pooled"):
         return {"output": "output entries", "conv": f"entries of {n.output}",
-                "activated": "entries of A"}[key]
+                "activated": "entries of A", "pooled": "entries of P"}[key]
     if key == "grad_conv":
         return f"entries of ∂{n.loss}/∂{n.output}"
-    if key == "grad_output" and layer.activation is not None:
+    if key == "grad_output" and layer.pool is not None:
+        return f"entries of ∂{n.loss}/∂P"
+    if key == "grad_activated" or (key == "grad_output" and layer.activation is not None):
         return f"entries of ∂{n.loss}/∂A"
     if key.startswith("grad_"):
         return f"entries of ∂{n.loss}/∂{letters[key[5:]]}"
