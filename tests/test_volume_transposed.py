@@ -256,3 +256,41 @@ def test_output_padding_needs_conv_transpose(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_text(json.dumps({**BASE, "layer": "conv", "output_padding": 1}))
     assert_one_line_error(invoke("solve", path), "output_padding", '"conv_transpose"')
+
+
+TRAINED = {"dimensions": 3, "layer": "conv_transpose", "input": [[[1, 2], [0, 1]]],
+           "filter": [[[1, "0.5"]]], "bias": "0.5", "stride": [1, 2, 1],
+           "output_padding": [0, 1, 0], "activation": "relu",
+           "pool": {"type": "max", "size": [1, 2, 1], "stride": 1},
+           "target": [[[1, 0, 2], [0, 1, 1], [1, 1, 0]]], "loss": "sse", "learning_rate": "1/8",
+           "steps": 3}
+
+
+def test_training_after_an_activation_and_a_pool_follows_pytorch_sgd() -> None:
+    worked = cnnstep.solve(TRAINED)
+    result = worked.result
+
+    def t(values: Any) -> Any:
+        return torch.tensor(oracle.floats(oracle.fr(values)), dtype=torch.float64)
+
+    x, y = t([[TRAINED["input"]]]), t([[TRAINED["target"]]])
+    k = t([[TRAINED["filter"]]]).requires_grad_(True)
+    b = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+    sgd = torch.optim.SGD([k, b], lr=1 / 8)
+
+    def loss() -> Any:
+        z = F.conv_transpose3d(x, k, b, stride=(1, 2, 1), output_padding=(0, 1, 0))
+        return ((F.max_pool3d(F.relu(z), (1, 2, 1), stride=1) - y) ** 2).sum()
+
+    for row in result["history"]:
+        sgd.zero_grad()
+        step = loss()
+        step.backward()
+        sgd.step()
+        assert Fraction(row["loss"]) == Fraction(step.item())
+        assert [Fraction(v) for v in oracle.flatten(row["updated_filter"])] == \
+            [Fraction(v) for v in k.detach().flatten().tolist()]
+    assert Fraction(result["final_loss"]) == Fraction(loss().item())
+    assert all(check.ok for check in verify_volume(volume_from_data(TRAINED)))
+    for text in (worked.to_text(width=100), worked.to_latex(), worked.to_markdown()):
+        assert "Zero insertion and padding" in text and "Pooling: max" in text
