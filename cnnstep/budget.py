@@ -936,15 +936,15 @@ def solve_estimate(problem: Problem) -> Estimate:
 
 def volume_estimate(volume: Volume) -> Estimate:
     """A 3-D layer's exact solve: F·C·kd·kh·kw·od·oh·ow Fraction products and sums
-    for the forward pass, and as many again for dL/dK and for dL/dX; every entry
-    held as a Fraction."""
+    for the forward pass (C·F/groups·… for a transposed layer's filter), and as many
+    again for dL/dK and for dL/dX; every entry held as a Fraction."""
     filters, channels = volume.filter.shape[:2]
     taps = math.prod(volume.filter.shape[2:])
     outputs = math.prod(volume.output_size)
     digits = digits_of(volume.input).times(digits_of(volume.filter))
     passes = 3 if volume.has_gradients else 1
     products = _f(filters * channels * taps * outputs)
-    entries = _f(volume.input.size + volume.filter.size + 2 * filters * outputs)
+    entries = _f(volume.input.size + volume.filter.size + 2 * volume.filters * outputs)
     return Estimate("the 3-D layer", (
         Part(f"{passes} pass{'es' * (passes > 1)} of {_count(products)} products",
              products * passes * 2 * fraction_op(digits)),
