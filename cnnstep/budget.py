@@ -936,20 +936,27 @@ def solve_estimate(problem: Problem) -> Estimate:
 
 def volume_estimate(volume: Volume) -> Estimate:
     """A 3-D layer's exact solve: F·C·kd·kh·kw·od·oh·ow Fraction products and sums
-    for the forward pass (C·F/groups·… for a transposed layer's filter), and as many
-    again for dL/dK and for dL/dX; every entry held as a Fraction."""
+    for the forward pass (a transposed layer's C·F/groups·kd·kh·kw·D·H·W, each input
+    entry scattered once per weight), and as many again for dL/dK and for dL/dX;
+    every entry held as a Fraction."""
     filters, channels = volume.filter.shape[:2]
     taps = math.prod(volume.filter.shape[2:])
     outputs = math.prod(volume.output_size)
     digits = digits_of(volume.input).times(digits_of(volume.filter))
     passes = 3 if volume.has_gradients else 1
-    products = _f(filters * channels * taps * outputs)
+    products = _f(filters * channels * taps * _reach(volume))
     entries = _f(volume.input.size + volume.filter.size + 2 * volume.filters * outputs)
     return Estimate("the 3-D layer", (
         Part(f"{passes} pass{'es' * (passes > 1)} of {_count(products)} products",
              products * passes * 2 * fraction_op(digits)),
         Part("its arrays", entries * 3 * ENTRY, held=entries * 3 * fraction_bytes(digits)),
     ))
+
+
+def _reach(volume: Volume) -> int:
+    """The entries each weight of a 3-D layer meets at most: the output's, or a
+    transposed layer's input entries, each scattered once per weight."""
+    return math.prod(volume.input.shape[1:] if volume.transposed else volume.output_size)
 
 
 def check_volume(volume: Volume, max_work: int | None = None, *,
@@ -961,7 +968,7 @@ def check_volume(volume: Volume, max_work: int | None = None, *,
     if derivation:
         filters, channels = volume.filter.shape[:2]
         products = _f(filters * channels * math.prod(volume.filter.shape[2:])
-                      * math.prod(volume.output_size)) * (3 if volume.has_gradients else 1)
+                      * _reach(volume)) * (3 if volume.has_gradients else 1)
         estimate += Estimate(estimate.subject, (
             Part(f"the worked derivation: {_count(products)} products written out",
                  products * 2 * 2 * WRITE, held=products * 2 * 2 * 400),))

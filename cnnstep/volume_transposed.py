@@ -7,8 +7,10 @@ entry scatters the kernel into the output:
 
 then + B[f], with c over the input channels of f's group and f' the place of f
 among that group's output channels. Along each axis the output is
-(n − 1)·s − 2p + d·(k − 1) + output_padding + 1 long. It is worked as an
-ordinary layer, as a course works it:
+(n − 1)·s − 2p + d·(k − 1) + output_padding + 1 long. The engine scatters tap by
+tap, one product per input entry and weight; a course works the same sum as an
+ordinary layer, which :func:`expand` and :func:`as_correlation` build for the
+derivation:
 
 * Xe, the expanded input: s − 1 zeros between neighbouring entries along each
   axis, then d·(k − 1) − p zeros on each side (output_padding more behind, below
@@ -25,8 +27,8 @@ The backward pass:
 
 dL/dK is the gradient of K' in the correlation, rotated back and its channel
 axes swapped back; dL/dX is an ordinary strided correlation of dL/dZ padded by p
-with K itself (not rotated), its first D×H×W entries (output_padding adds
-entries no input entry reaches). :mod:`cnnstep.volume` calls these for a
+with K itself (not rotated), over the D×H×W input entries (output_padding adds
+output entries no input entry reaches). :mod:`cnnstep.volume` calls these for a
 transposed layer; :mod:`cnnstep.derivation.volume_transposed` writes them out.
 """
 
@@ -34,11 +36,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from cnnstep import volume as engine
 from cnnstep.problem import Array, Triple, Volume, frozen
+
+#: an index of an array: slices and integers
+Index = tuple[Any, ...]
 
 
 def expansion(volume: Volume) -> Triple:
@@ -106,29 +112,74 @@ def as_correlation(volume: Volume) -> Volume:
                    transposed=False, output_padding=(0, 0, 0), mode="cross_correlation")
 
 
+def _scatter(volume: Volume, tap: Index) -> tuple[Index, Index]:
+    """Where tap (a, b, e) carries the input: the input entries whose output
+    i·s − p + t·d lies inside the output, and those outputs, as slices behind the
+    channel axis."""
+    source, target = [slice(None)], [slice(None)]
+    for t, n, o, s, p, d in zip(tap, volume.input.shape[1:], volume.output_size,
+                                volume.stride, volume.padding, volume.dilation, strict=True):
+        shift = t * d - p  # input entry i lands on i·s + shift
+        first = max(0, -(shift // s))  # the least i with i·s + shift ≥ 0
+        last = min(n - 1, (o - 1 - shift) // s)
+        count = max(0, last - first + 1)
+        source.append(slice(first, first + count))
+        start = first * s + shift
+        target.append(slice(start, start + (count - 1) * s + 1 if count else start, s))
+    return tuple(source), tuple(target)
+
+
 def forward(volume: Volume) -> Array:
-    """Z = corr(Xe, K') + B, stride 1: the scatter sum of every input entry."""
-    return engine.forward(as_correlation(volume))
+    """Z[f, i·s − p + t·d] += X[c, i]·K[c, f', t] for every input entry and tap, c over
+    f's group, then + B[f]: the scatter sum, tap by tap (the same numbers as
+    corr(Xe, K') + B, without the products of Xe's zeros)."""
+    out = np.full((volume.filters, *volume.output_size), Fraction(0), dtype=object)
+    for tap in engine.taps(volume):
+        source, target = _scatter(volume, tap)
+        for fs, cs in _blocks(volume):
+            weights = volume.filter[(cs, slice(None), *tap)]  # (C/groups, F/groups)
+            out[fs][target] = out[fs][target] + np.tensordot(
+                weights, volume.input[cs][source], axes=([0], [0]))
+    if volume.bias is not None:
+        out = out + volume.bias.reshape(-1, 1, 1, 1)
+    return out
 
 
 def kernel_gradient(volume: Volume, grad: Array) -> Array:
-    """dL/dK[c,f',a,b,e] = Σ X[c,i,j,l]·dL/dZ[f, i·s − p + a·d, …]: K''s gradient in
-    the correlation, rotated back and its channel axes swapped back."""
-    of_rotated = engine.kernel_gradient(as_correlation(volume), grad)
-    return swap_groups(engine.flip(of_rotated), volume.groups)
+    """dL/dK[c,f',a,b,e] = Σ_(i,j,l) X[c,i,j,l]·dL/dZ[f, i·s − p + a·d, …], tap by tap
+    (the gradient of K' in the correlation, rotated back and its channel axes swapped
+    back)."""
+    out = np.full(volume.filter.shape, Fraction(0), dtype=object)
+    for tap in engine.taps(volume):
+        source, target = _scatter(volume, tap)
+        if any(part.stop == part.start for part in source[1:]):
+            continue  # the tap reaches no output entry from any input entry
+        for fs, cs in _blocks(volume):
+            out[(cs, slice(None), *tap)] = np.tensordot(
+                volume.input[cs][source], grad[fs][target], axes=([1, 2, 3], [1, 2, 3]))
+    return out
 
 
 def input_gradient(volume: Volume, grad: Array) -> Array:
-    """dL/dX[c,i,j,l] = Σ_f Σ_(a,b,e) dL/dZpad[f, i·s + a·d, …]·K[c,f',a,b,e]: dL/dZ
-    padded by p, correlated with K itself at stride s (K is already (C, F/groups, …),
-    the filter of that correlation), its first D×H×W entries."""
-    reading = replace(volume, input=frozen(grad), bias=None, padding_end=None,
-                      padding_form=None, transposed=False, output_padding=(0, 0, 0),
-                      mode="cross_correlation")
-    reached = engine.forward(reading)
-    depth, height, width = volume.input.shape[1:]
-    out: Array = np.ascontiguousarray(reached[:, :depth, :height, :width])
+    """dL/dX[c,i,j,l] = Σ_f Σ_(a,b,e) dL/dZpad[f, i·s + a·d, …]·K[c,f',a,b,e]: every
+    input entry gathers, tap by tap, the gradient of the output entry it reached
+    times the weight that took it there (the strided correlation of dL/dZ padded by p
+    with K itself)."""
+    out = np.full(volume.input.shape, Fraction(0), dtype=object)
+    for tap in engine.taps(volume):
+        source, target = _scatter(volume, tap)
+        for fs, cs in _blocks(volume):
+            weights = volume.filter[(cs, slice(None), *tap)]  # (C/groups, F/groups)
+            out[cs][source] = out[cs][source] + np.tensordot(
+                weights, grad[fs][target], axes=([1], [0]))
     return out
+
+
+def _blocks(volume: Volume) -> list[tuple[slice, slice]]:
+    """Each group's output channels and the input channels that feed them."""
+    per_f, per_c = volume.filters // volume.groups, volume.input.shape[0] // volume.groups
+    return [(slice(g * per_f, (g + 1) * per_f), slice(g * per_c, (g + 1) * per_c))
+            for g in range(volume.groups)]
 
 
 def unspread(volume: Volume) -> Array | None:

@@ -122,6 +122,9 @@ def test_transposed_volumes_agree_with_the_oracles(data: dict[str, Any]) -> None
         assert_same(got, want)
     for key, value in pytorch(data).items():
         oracle.assert_close(got[key], value, key, relative=1e-12)
+    # the course's working, corr(Xe, rot180(K) swapped), is the engine's scatter sum
+    assert (volume.forward(volume_transposed.as_correlation(layer))
+            == volume_transposed.forward(layer)).all()
     assert all(check.ok for check in verify_volume(layer))
     assert mark_volume(layer, json.loads(json.dumps(got, default=str))).correct
 

@@ -25,6 +25,7 @@ out the terms that hold an inserted or padding zero.
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import numpy as np
@@ -105,18 +106,19 @@ class TransposedWriter(VolumeWriter):
                 + (f", {v.groups} groups" if v.groups > 1 else "")
                 + f"; the filter [C][F{'/groups' * (v.groups > 1)}][kd][kh][kw]")
 
-    def input_at(self, c: int, at: Index) -> tuple[Sym, Expr] | None:
-        """The input entry at a position of the expanded input, its symbol and its
-        number, or None for an inserted or padding zero."""
-        inside: list[int] = []
-        for y, e, s, n in zip(at, scatter.expansion(self.v), self.v.stride,
-                              self.v.input.shape[1:], strict=True):
-            q, r = divmod(y - e, s)
-            if r or not 0 <= q < n:
-                return None
-            inside.append(q)
-        index = (c, *inside)
-        return Sym("input", index), _num(self.v.input[index])
+    def window(self, o: Index) -> list[tuple[Index, Index]]:
+        """The taps of output entry ``o``'s window in the expanded input that meet an
+        input entry (not an inserted or padding zero), each with that entry's index:
+        along each axis, tap t reads Xe at o + t·d, which holds X[q] where
+        o + t·d = q·s + d·(k − 1) − p."""
+        v = self.v
+        axes = []
+        for y, e, s, n, d, k in zip(o, scatter.expansion(v), v.stride, v.input.shape[1:],
+                                    v.dilation, v.filter.shape[2:], strict=True):
+            met = [(t, divmod(y + t * d - e, s)) for t in range(k)]
+            axes.append([(t, q) for t, (q, r) in met if not r and 0 <= q < n])
+        return [(tuple(t for t, _ in pairs), tuple(q for _, q in pairs))
+                for pairs in itertools.product(*axes)]
 
     def reached(self, at: Index, tap: Index) -> Index | None:
         """The output entry input entry ``at`` reaches through tap t, at·s − p + t·d
@@ -256,22 +258,18 @@ class TransposedWriter(VolumeWriter):
 
     def forward(self) -> Step:
         v = self.v
-        taps = _positions(v.filter.shape[2:])
         sizes = v.filter.shape[2:]
 
         def equation(f: int, o: Index) -> Equation:
             column = f % self.per_group  # f's place among its group's output channels
             symbolic: list[Expr] = []
             numeric: list[Expr] = []
+            met = self.window(o)
             for c in v.channels_of(f):
-                for tap in taps:
-                    x = self.input_at(c, tuple(y + t * d for y, t, d in
-                                               zip(o, tap, v.dilation, strict=True)))
-                    if x is None:
-                        continue
+                for tap, at in met:
                     weight = (c, column, *(k - 1 - t for k, t in zip(sizes, tap, strict=True)))
-                    symbolic.append(Mul((x[0], Sym("filter", weight))))
-                    numeric.append(Mul((x[1], _num(v.filter[weight]))))
+                    symbolic.append(Mul((Sym("input", (c, *at)), Sym("filter", weight))))
+                    numeric.append(Mul((_num(v.input[(c, *at)]), _num(v.filter[weight]))))
             products = bool(symbolic)
             if v.bias is not None:
                 symbolic.append(Sym("bias", (f,)))
