@@ -355,7 +355,9 @@ def verify_volume(volume: Volume,
     from its definition: the output and the loss by direct evaluation, dL/dK, dL/dB
     and dL/dX by direct differentiation of the loss. Raises :class:`TooLarge` beyond
     :data:`MAX_TERMS` terms, before any work."""
-    count = (volume.filter.size * int(np.prod(volume.output_size)))
+    # a transposed layer's terms: one per input entry and weight that reaches the output
+    count = volume.filter.size * int(np.prod(volume.input.shape[1:] if volume.transposed
+                                             else volume.output_size))
     if count > MAX_TERMS:
         raise TooLarge(f"--verify: the 3-D layer has {count} products in its output; direct "
                        f"differentiation is limited to {MAX_TERMS}")
