@@ -300,9 +300,10 @@ class TransposedWriter(VolumeWriter):
         ))
 
     def padded_grad(self) -> list[Block]:
-        """dL/dZ padded by p on each side of each axis, one matrix per depth slice;
+        """dL/dZ padded by p on each side of each axis, one matrix per depth slice,
+        each labelled with the depth slice of dL/dZ it holds or the padding it is;
         nothing without padding."""
-        v = self.v
+        v, base = self.v, self.v.notation.index_base
         if not any(v.padding):
             return []
         grad = np.full((self.filters, *(n + 2 * p for n, p in
@@ -310,8 +311,15 @@ class TransposedWriter(VolumeWriter):
                        Fraction(0), dtype=object)
         grad[(slice(None), *(slice(p, p + n) for n, p in
                              zip(v.output_size, v.padding, strict=True)))] = self.dz
-        return self.slices((Whole("padded_grad"),), grad, ("filter",),
-                           border=(v.padding[1], v.padding[2]))
+        front, depth = v.padding[0], v.output_size[0]
+        out: list[Block] = []
+        for f, r in np.ndindex(*grad.shape[:2]):
+            held = ("padding in front" if r < front else "padding behind"
+                    if r >= front + depth else f"depth {r - front + base}")
+            words = ([f"filter {f + base}"] if self.filters > 1 else []) + [held]
+            out.append(Matrix((Whole("padded_grad"), f" ({', '.join(words)})"), grad[f, r],
+                              border=(v.padding[1], v.padding[2])))
+        return out
 
     def _indices(self) -> tuple[str, str, str]:
         """The indices a sentence writes a weight, an input entry and the output entry
