@@ -41,13 +41,14 @@ from cnnstep.derivation.nodes import (
     Matrix,
     Mul,
     Name,
+    Num,
     Step,
     Sub,
     Sym,
     Text,
     Whole,
 )
-from cnnstep.derivation.volume import VolumeWriter, _num, _positions, _settings
+from cnnstep.derivation.volume import VolumeWriter
 from cnnstep.derivation.words import count, ranges
 from cnnstep.problem import Array
 
@@ -58,6 +59,20 @@ UNITS = ("depth slice", "row", "column")
 ENDS = ("in front and behind", "above and below", "left and right")
 END = ("behind", "at the bottom", "at the right")
 BOTH = ("the front and the back", "the top and the bottom", "the left and the right")
+
+
+def _num(value: Fraction | int) -> Num:
+    return Num(Fraction(value))
+
+
+def _positions(shape: tuple[int, ...]) -> list[Index]:
+    """Every index of an array of ``shape``, in order."""
+    return list(itertools.product(*(range(n) for n in shape)))
+
+
+def _settings(values: tuple[int, ...]) -> str:
+    """A per-axis setting: ``2`` when the three axes agree, else ``1×2×2``."""
+    return str(values[0]) if len(set(values)) == 1 else "×".join(str(v) for v in values)
 
 
 def _size_formula(n: Expr, s: Expr, p: Expr, d: Expr, k: Expr, o: Expr) -> Expr:
