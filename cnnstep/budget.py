@@ -936,21 +936,30 @@ def solve_estimate(problem: Problem) -> Estimate:
 
 def volume_estimate(volume: Volume, images: int = 1) -> Estimate:
     """A 3-D layer's exact solve: F·C·kd·kh·kw·od·oh·ow Fraction products and sums
-    for the forward pass, and as many again for dL/dK and for dL/dX; every entry
-    held as a Fraction. A batch of ``images`` volumes does all of it for each."""
+    for the forward pass (a transposed layer's C·F/groups·kd·kh·kw·D·H·W, each input
+    entry scattered once per weight), and as many again for dL/dK and for dL/dX;
+    every entry held as a Fraction. A batch of ``images`` volumes does all of it for
+    each."""
     filters, channels = volume.filter.shape[:2]
     taps = math.prod(volume.filter.shape[2:])
     outputs = math.prod(volume.output_size)
     digits = digits_of(volume.input).times(digits_of(volume.filter))
     passes = 3 if volume.has_gradients else 1
-    products = _f(filters * channels * taps * outputs) * images
-    entries = _f(volume.input.size + volume.filter.size + 2 * filters * outputs) * images
+    # trained, every step solves the layer again
+    products = _f(filters * channels * taps * _reach(volume)) * images * volume.steps
+    entries = _f(volume.input.size + volume.filter.size + 2 * volume.filters * outputs) * images
     subject = "the 3-D layer" if images == 1 else f"the batch of {images} 3-D volumes"
     return Estimate(subject, (
         Part(f"{passes} pass{'es' * (passes > 1)} of {_count(products)} products",
              products * passes * 2 * fraction_op(digits)),
         Part("its arrays", entries * 3 * ENTRY, held=entries * 3 * fraction_bytes(digits)),
     ))
+
+
+def _reach(volume: Volume) -> int:
+    """The entries each weight of a 3-D layer meets at most: the output's, or a
+    transposed layer's input entries, each scattered once per weight."""
+    return math.prod(volume.input.shape[1:] if volume.transposed else volume.output_size)
 
 
 def check_volume(volume: Volume, max_work: int | None = None, *,
@@ -962,8 +971,8 @@ def check_volume(volume: Volume, max_work: int | None = None, *,
     if derivation:
         filters, channels = volume.filter.shape[:2]
         products = _f(filters * channels * math.prod(volume.filter.shape[2:])
-                      * math.prod(volume.output_size)) * (3 if volume.has_gradients else 1)
-        products *= images
+                      * _reach(volume)) * (3 if volume.has_gradients else 1)
+        products *= images * volume.steps
         estimate += Estimate(estimate.subject, (
             Part(f"the worked derivation: {_count(products)} products written out",
                  products * 2 * 2 * WRITE, held=products * 2 * 2 * 400),))

@@ -1185,16 +1185,18 @@ def _group_count(data: Mapping[str, Any]) -> int:
     return int(number) if number.denominator == 1 and number >= 1 else 1
 
 
-def _transposed_refusals(data: Mapping[str, Any]) -> None:
+def _transposed_refusals(data: Mapping[str, Any], dims: int = 2) -> None:
     """What a transposed convolution does not take here: a padding form other than an
-    integer or [ph, pw] (PyTorch's conv_transpose2d pads both sides alike), a true
-    convolution."""
+    integer or [ph, pw] ([pd, ph, pw] in 3-D; PyTorch's conv_transpose2d and
+    conv_transpose3d pad both sides alike), a true convolution."""
     padding = data.get("padding", NumberText("0"))
     if (isinstance(padding, str) and not isinstance(padding, NumberText)) or (
             isinstance(padding, list) and any(isinstance(item, list) for item in padding)):
+        form, torch = ("[pd, ph, pw]", "conv_transpose3d") if dims == 3 else (
+            "[ph, pw]", "conv_transpose2d")
         raise ProblemError(
-            'padding: with "layer": "conv_transpose" it is an integer or [ph, pw], the same '
-            f"on both sides of an axis (as PyTorch's conv_transpose2d), got {_show(padding)}")
+            f'padding: with "layer": "conv_transpose" it is an integer or {form}, the same '
+            f"on both sides of an axis (as PyTorch's {torch}), got {_show(padding)}")
     if data.get("mode", "cross_correlation") != "cross_correlation":
         raise ProblemError('mode: "convolution" is not available with "layer": '
                            '"conv_transpose"; leave mode out')
@@ -1788,7 +1790,8 @@ def load(path: str | Path) -> Problem | Layer:
 #: the keys a 3-D problem reads
 VOLUME_KEYS = ("input", "filter", "kernel", "bias", "target", "grad_output", "loss", "stride",
                "padding", "dilation", "mode", "groups", "activation", "pool",
-               "learning_rate", "steps", "notation", "dimensions", ANSWERS_KEY, "questions")
+               "learning_rate", "steps", "notation", "dimensions", "layer", "output_padding",
+               ANSWERS_KEY, "questions")
 
 Triple = tuple[int, int, int]
 
@@ -1901,6 +1904,20 @@ class Volume:
     #: False for a layer alone: no filter, the input goes straight to the activation
     #: and/or the pool (``filter`` is then the identity that stands for it)
     convolution: bool = True
+    #: a transposed convolution (PyTorch's conv_transpose3d): the filter is
+    #: (C, F/groups, kd, kh, kw), input channels first, and each input entry scatters
+    #: the kernel into the output (:mod:`cnnstep.volume_transposed`)
+    transposed: bool = False
+    #: with ``transposed``: extra depth slices, rows and columns of the output behind,
+    #: below and right
+    output_padding: Triple = (0, 0, 0)
+
+    @property
+    def filters(self) -> int:
+        """F, the output channels: the filter's first axis, or transposed its second
+        times the groups."""
+        shape: tuple[int, ...] = self.filter.shape
+        return shape[1] * self.groups if self.transposed else shape[0]
 
     @property
     def sides(self) -> tuple[Triple, Triple]:
@@ -1915,7 +1932,7 @@ class Volume:
     def channels_of(self, f: int) -> range:
         """The input channels filter ``f`` sees: its group's block."""
         per = self.input.shape[0] // self.groups
-        block = f // (self.filter.shape[0] // self.groups)
+        block = f // (self.filters // self.groups)
         return range(block * per, (block + 1) * per)
 
     @property
@@ -1934,7 +1951,11 @@ class Volume:
 
     @property
     def output_size(self) -> Triple:
-        """⌊(n + 2p − (d·(k − 1) + 1))/s⌋ + 1 along depth, rows and columns."""
+        """⌊(n + 2p − (d·(k − 1) + 1))/s⌋ + 1 along depth, rows and columns;
+        transposed, (n − 1)·s − 2p + d·(k − 1) + output_padding + 1."""
+        if self.transposed:
+            return transposed_size(self.input.shape[1:], self.filter.shape[2:], self.stride,
+                                   self.padding, self.dilation, self.output_padding)
         d0, d1, d2 = ((n - e) // s + 1 for n, e, s in
                       zip(self.padded_size, self.effective_kernel, self.stride, strict=True))
         return (d0, d1, d2)
@@ -1942,6 +1963,15 @@ class Volume:
     @property
     def has_gradients(self) -> bool:
         return self.target is not None or self.grad_output is not None
+
+
+def transposed_size(size: tuple[int, ...], kernel: tuple[int, ...], stride: Triple,
+                    padding: Triple, dilation: Triple, extra: Triple) -> Triple:
+    """A 3-D transposed convolution's output, (n − 1)·s − 2p + d·(k − 1) +
+    output_padding + 1 along each axis."""
+    d0, d1, d2 = ((n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, k, s, p, d, o in
+                  zip(size, kernel, stride, padding, dilation, extra, strict=True))
+    return (d0, d1, d2)
 
 
 def _triple(value: Any, key: str, minimum: int) -> Triple:
@@ -2008,39 +2038,14 @@ def volume_from_data(data: Any) -> Volume:
                            _volume_array(data[filter_key], filter_key, "filter", (3, 4, 5)))
     image = frozen(image.reshape((1,) * (4 - input_rank) + image.shape))
     kernel = frozen(kernel.reshape((1,) * (5 - filter_rank) + kernel.shape))
-    channels, filters = image.shape[0], kernel.shape[0]
-    groups = _groups(data, channels, filters)
-    if groups > 1 and kernel.shape[1] != channels // groups:
-        raise ProblemError(
-            f"{filter_key}: has {kernel.shape[1]} channel{'s' * (kernel.shape[1] != 1)}; with "
-            f"groups {groups} each filter sees C/groups = {channels}/{groups} = "
-            f"{channels // groups} of the input's channels: give it as "
-            f"[F][{channels // groups}][kd][kh][kw]")
-    if groups == 1 and kernel.shape[1] != channels:
-        hint = ("; give it as [C][kd][kh][kw] or [F][C][kd][kh][kw]" if filter_rank == 3
-                else "")
-        raise ProblemError(f"{filter_key}: has {kernel.shape[1]} channel"
-                           f"{'s' * (kernel.shape[1] != 1)}, the input has {channels}{hint}")
-    stride = _triple(data.get("stride", NumberText("1")), "stride", 1)
-    dilation = _triple(data.get("dilation", NumberText("1")), "dilation", 1)
-    sizes = kernel.shape[2:]
-    form = _padding_form(data.get("padding", NumberText("0")))
-    padding, padding_end = _volume_sides(
-        data.get("padding", NumberText("0")), form,
-        tuple(d * (k - 1) + 1 for d, k in zip(dilation, sizes, strict=True)), stride)
-    padded = tuple(n + p + q for n, p, q in
-                   zip(image.shape[1:], padding, padding_end, strict=True))
-    if any(k > n for k, n in zip(sizes, padded, strict=True)):
-        raise ProblemError(f"filter {_dims(sizes)} is larger than the padded input "
-                           f"{_dims(padded)}")
-    spans = tuple(d * (k - 1) + 1 for d, k in zip(dilation, sizes, strict=True))
-    if any(e > n for e, n in zip(spans, padded, strict=True)):
-        raise ProblemError(f"dilation: the {_dims(sizes)} filter dilated by "
-                           f"{_dims(dilation)} spans {_dims(spans)}, larger than the padded "
-                           f"input {_dims(padded)}")
+    if _layer_kind(data) == "conv_transpose":
+        shape = _volume_transposed(data, image.shape, kernel.shape, filter_rank, filter_key)
+    else:
+        shape = _volume_geometry(data, image.shape, kernel.shape, filter_rank, filter_key)
+    filters, groups, stride, dilation = shape.filters, shape.groups, shape.stride, shape.dilation
+    padding, padding_end, form, out = shape.padding, shape.padding_end, shape.form, shape.out
     bias = data.get("bias")
     numbers = _bias(bias, filters).fractions if "bias" in data else None
-    out = tuple((n - e) // s + 1 for n, e, s in zip(padded, spans, stride, strict=True))
     pool = _volume_pool(data["pool"], (out[0], out[1], out[2])) if "pool" in data else None
     last = out if pool is None else pool.output_size
     target, grad_output = (_volume_shaped(data, key, (filters, *last), filter_rank == 5)
@@ -2072,7 +2077,9 @@ def volume_from_data(data: Any) -> Volume:
                     _mode(data.get("mode", "cross_correlation")), groups,
                     _volume_activation(data),
                     _steps(data, target is not None, rate is not None), pool,
-                    convolution=not alone)
+                    convolution=not alone,
+                    transposed=_layer_kind(data) == "conv_transpose",
+                    output_padding=shape.output_padding)
     if "questions" in data:  # what a 3-D exercise asks: cnnstep.volume_questions
         from cnnstep.volume_questions import question_checker
 
@@ -2103,6 +2110,105 @@ def _volume_alone(data: Mapping[str, Any], image: Array, input_rank: int) -> tup
     for c in range(channels):
         kernel[c, c, 0, 0, 0] = Fraction(1)
     return frozen(kernel if input_rank == 4 else kernel[0, 0]), 5 if input_rank == 4 else 3
+
+
+@dataclass(frozen=True)
+class _VolumeShape:
+    """A 3-D layer's geometry, checked."""
+
+    filters: int
+    groups: int
+    stride: Triple
+    dilation: Triple
+    padding: Triple
+    padding_end: Triple
+    form: str | None
+    out: Triple
+    output_padding: Triple = (0, 0, 0)
+
+
+def _volume_geometry(data: Mapping[str, Any], image: tuple[int, ...], kernel: tuple[int, ...],
+                     filter_rank: int, filter_key: str) -> _VolumeShape:
+    """An ordinary 3-D layer's channels, groups, stride, dilation, padding and output."""
+    if "output_padding" in data:
+        raise ProblemError('output_padding: belongs to a transposed convolution; set '
+                           '"layer": "conv_transpose" or leave output_padding out')
+    channels, filters = image[0], kernel[0]
+    groups = _groups(data, channels, filters)
+    if groups > 1 and kernel[1] != channels // groups:
+        raise ProblemError(
+            f"{filter_key}: has {kernel[1]} channel{'s' * (kernel[1] != 1)}; with "
+            f"groups {groups} each filter sees C/groups = {channels}/{groups} = "
+            f"{channels // groups} of the input's channels: give it as "
+            f"[F][{channels // groups}][kd][kh][kw]")
+    if groups == 1 and kernel[1] != channels:
+        hint = ("; give it as [C][kd][kh][kw] or [F][C][kd][kh][kw]" if filter_rank == 3
+                else "")
+        raise ProblemError(f"{filter_key}: has {kernel[1]} channel"
+                           f"{'s' * (kernel[1] != 1)}, the input has {channels}{hint}")
+    stride = _triple(data.get("stride", NumberText("1")), "stride", 1)
+    dilation = _triple(data.get("dilation", NumberText("1")), "dilation", 1)
+    sizes = kernel[2:]
+    form = _padding_form(data.get("padding", NumberText("0")))
+    padding, padding_end = _volume_sides(
+        data.get("padding", NumberText("0")), form,
+        tuple(d * (k - 1) + 1 for d, k in zip(dilation, sizes, strict=True)), stride)
+    padded = tuple(n + p + q for n, p, q in
+                   zip(image[1:], padding, padding_end, strict=True))
+    if any(k > n for k, n in zip(sizes, padded, strict=True)):
+        raise ProblemError(f"filter {_dims(sizes)} is larger than the padded input "
+                           f"{_dims(padded)}")
+    spans = tuple(d * (k - 1) + 1 for d, k in zip(dilation, sizes, strict=True))
+    if any(e > n for e, n in zip(spans, padded, strict=True)):
+        raise ProblemError(f"dilation: the {_dims(sizes)} filter dilated by "
+                           f"{_dims(dilation)} spans {_dims(spans)}, larger than the padded "
+                           f"input {_dims(padded)}")
+    a, b, c = ((n - e) // s + 1 for n, e, s in zip(padded, spans, stride, strict=True))
+    return _VolumeShape(filters, groups, stride, dilation, padding, padding_end, form,
+                        (a, b, c))
+
+
+def _volume_transposed(data: Mapping[str, Any], image: tuple[int, ...],
+                       kernel: tuple[int, ...], filter_rank: int,
+                       filter_key: str) -> _VolumeShape:
+    """A 3-D transposed convolution's geometry, checked as a 2-D one's
+    (:func:`_transposed`): the filter is [C][F/groups][kd][kh][kw] (input channels
+    first, as PyTorch's conv_transpose3d), groups divide C, output_padding is smaller
+    than the stride or the dilation, and the output is at least one entry long."""
+    _transposed_refusals(data, 3)
+    if filter_rank == 4:
+        raise ProblemError(f"{filter_key}: with conv_transpose a 3-D layer's filter is "
+                           "[kd][kh][kw] or [C][F][kd][kh][kw] (input channels first), got a "
+                           "4-D filter")
+    channels = image[0]
+    if kernel[0] != channels:
+        raise ProblemError(
+            f"{filter_key}: has {kernel[0]} input channel{'s' * (kernel[0] != 1)} "
+            f"(its first axis, [C][F][kd][kh][kw] with conv_transpose), the input has "
+            f"{channels}")
+    count = _group_count(data)
+    if channels % count:
+        raise ProblemError(
+            f"groups: {count} does not divide the {channels} input "
+            f"channel{'s' * (channels != 1)}; with conv_transpose groups must divide the "
+            "input channels (the filter's first axis)")
+    groups = _groups(data, channels, kernel[1] * count)
+    stride = _triple(data.get("stride", NumberText("1")), "stride", 1)
+    padding = _triple(data.get("padding", NumberText("0")), "padding", 0)
+    dilation = _triple(data.get("dilation", NumberText("1")), "dilation", 1)
+    extra = _triple(data.get("output_padding", NumberText("0")), "output_padding", 0)
+    for axis, name in enumerate(("depth slices", "rows", "columns")):
+        if extra[axis] >= max(stride[axis], dilation[axis]):
+            raise ProblemError(
+                f"output_padding: {extra[axis]} extra {name} must be smaller than the stride "
+                f"({stride[axis]}) or the dilation ({dilation[axis]}), as PyTorch requires")
+    out = transposed_size(image[1:], kernel[2:], stride, padding, dilation, extra)
+    if min(out) < 1:
+        raise ProblemError(
+            f"padding: conv_transpose's output would be {_dims(out)}, "
+            "(n − 1)·s − 2p + d·(k − 1) + output_padding + 1; use a smaller padding")
+    return _VolumeShape(kernel[1] * groups, groups, stride, dilation, padding, padding,
+                        None, out, extra)
 
 
 def _volume_pool(value: Any, input_size: Triple) -> VolumePool:

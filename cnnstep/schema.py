@@ -137,12 +137,12 @@ def schema() -> dict[str, Any]:
                    "groups = C = F is a depthwise convolution",
                    "type": "integer", "minimum": 1, "default": 1},
         "layer": {"description": "conv_transpose: a transposed convolution (PyTorch's "
-                  "conv_transpose2d, conv_transpose1d in 1-D), the filter "
-                  "[C][F/groups][kh][kw], input channels first",
+                  "conv_transpose2d, conv_transpose1d in 1-D, conv_transpose3d in 3-D), the "
+                  "filter [C][F/groups][kh][kw], input channels first",
                   "enum": list(LAYERS), "default": "conv"},
         "output_padding": {"description": "with conv_transpose: extra rows and columns of the "
-                           "output at the bottom and right, smaller than the stride or the "
-                           "dilation", **_pair(0), "default": 0},
+                           "output at the bottom and right (and depth slices behind, in 3-D), "
+                           "smaller than the stride or the dilation", **_pair(0), "default": 0},
         "learning_rate": {"description": "α of the SGD update", "$ref": "#/$defs/number"},
         "notation": {
             "type": "object", "additionalProperties": False,

@@ -74,7 +74,10 @@ class Weights:
 def terms(volume: Volume) -> list[Term]:
     """Every term of every output entry whose input entry is inside the input: filter
     f reads the channels of its group (the c-th of them is its kernel's channel c),
-    and in mode "convolution" tap (a, b, e) weighs by K[f, c, kd−1−a, kh−1−b, kw−1−e]."""
+    and in mode "convolution" tap (a, b, e) weighs by K[f, c, kd−1−a, kh−1−b, kw−1−e].
+    A transposed layer's are its scatter sum's (:func:`scattered`)."""
+    if volume.transposed:
+        return scattered(volume)
     filters = volume.filter.shape[0]
     sizes = volume.filter.shape[2:]
     size = volume.input.shape[1:]
@@ -94,9 +97,30 @@ def terms(volume: Volume) -> list[Term]:
     return out
 
 
+def scattered(volume: Volume) -> list[Term]:
+    """Every term of a transposed layer (conv_transpose3d): input entry X[c, i, j, l]
+    times weight K[c, f', a, b, e] lands on Z[f, i·sd − pd + a·dd, j·sh − ph + b·dh,
+    l·sw − pw + e·dw] when that is inside the output, f the f'-th output channel of
+    c's group."""
+    per_c = volume.input.shape[0] // volume.groups
+    per_f = volume.filters // volume.groups
+    out: list[Term] = []
+    for c in range(volume.input.shape[0]):
+        for at in itertools.product(*(range(n) for n in volume.input.shape[1:])):
+            for tap in itertools.product(*(range(k) for k in volume.filter.shape[2:])):
+                o = tuple(i * s - p + a * d for i, a, s, d, p in
+                          zip(at, tap, volume.stride, volume.dilation, volume.padding,
+                              strict=True))
+                if not all(0 <= r < n for r, n in zip(o, volume.output_size, strict=True)):
+                    continue
+                for local in range(per_f):
+                    out.append((c // per_c * per_f + local, o, c, (c, local, *tap), at))
+    return out
+
+
 def output(volume: Volume, theta: Weights, every: list[Term]) -> Array:
     """Z, term by term."""
-    z = np.full((volume.filter.shape[0], *volume.output_size), Fraction(0), dtype=object)
+    z = np.full((volume.filters, *volume.output_size), Fraction(0), dtype=object)
     if theta.b is not None:
         for f in range(z.shape[0]):
             z[f] = theta.b[f]
@@ -333,7 +357,9 @@ def verify_volume(volume: Volume,
     from its definition: the output and the loss by direct evaluation, dL/dK, dL/dB
     and dL/dX by direct differentiation of the loss. Raises :class:`TooLarge` beyond
     :data:`MAX_TERMS` terms, before any work."""
-    count = (volume.filter.size * int(np.prod(volume.output_size)))
+    # a transposed layer's terms: one per input entry and weight that reaches the output
+    count = volume.filter.size * int(np.prod(volume.input.shape[1:] if volume.transposed
+                                             else volume.output_size))
     if count > MAX_TERMS:
         raise TooLarge(f"--verify: the 3-D layer has {count} products in its output; direct "
                        f"differentiation is limited to {MAX_TERMS}")

@@ -89,9 +89,13 @@ def taps(volume: Volume) -> list[Index]:
 
 def forward(volume: Volume) -> Array:
     """Z[f,i,j,l] = B[f] + Σ_c Σ_(a,b,e) Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]
-    ·K'[f,c,a,b,e], c over the channels of f's group, K' the forward kernel."""
+    ·K'[f,c,a,b,e], c over the channels of f's group, K' the forward kernel; a
+    transposed layer's by :mod:`cnnstep.volume_transposed`."""
+    if volume.transposed:
+        from cnnstep import volume_transposed
+        return volume_transposed.forward(volume)
     xpad, kernel = padded(volume), forward_kernel(volume)
-    filters = volume.filter.shape[0]
+    filters = volume.filters
     out = np.full((filters, *volume.output_size), Fraction(0), dtype=object)
     for tap in taps(volume):
         window = xpad[_window(volume, tap)]
@@ -125,7 +129,11 @@ def kernel_gradient(volume: Volume, grad: Array, spread: bool = True) -> Array:
     """dL/dK[f,c,a,b,e] = Σ_(i,j,l) dL/dZ[f,i,j,l]·Xpad[c, i·sd + a·dd, j·sh + b·dh,
     l·sw + e·dw], c over f's group, flipped back in mode "convolution" (the forward
     pass's K' = flip(K), so dL/dK = flip(dL/dK')). Without ``spread``: the stride-1
-    correlation of the un-spread dL/dZ."""
+    correlation of the un-spread dL/dZ. A transposed layer's by
+    :mod:`cnnstep.volume_transposed`."""
+    if volume.transposed:
+        from cnnstep import volume_transposed
+        return volume_transposed.kernel_gradient(volume, grad)
     xpad = padded(volume)
     out = np.empty(volume.filter.shape, dtype=object)
     for tap in taps(volume):
@@ -146,7 +154,11 @@ def input_gradient(volume: Volume, grad: Array, spread: bool = True) -> Array:
     """dL/dX: every tap sends dL/dZ[f,i,j,l]·K'[f,c,a,b,e] back to the entry it read,
     Xpad[c, i·sd + a·dd, j·sh + b·dh, l·sw + e·dw]; the sum over taps is the full
     convolution of rot180(K') with the zero-inserted dL/dZ, cropped by the padding.
-    Without ``spread``: the same with the un-spread dL/dZ, its entries adjacent."""
+    Without ``spread``: the same with the un-spread dL/dZ, its entries adjacent. A
+    transposed layer's by :mod:`cnnstep.volume_transposed`."""
+    if volume.transposed:
+        from cnnstep import volume_transposed
+        return volume_transposed.input_gradient(volume, grad)
     xpad, kernel = padded(volume), forward_kernel(volume)
     out = np.full(xpad.shape, Fraction(0), dtype=object)
     for tap in taps(volume):

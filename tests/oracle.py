@@ -1005,3 +1005,107 @@ def _pool_nd(a: Any, pool: dict[str, Any], shape: tuple[int, ...]
             _at(p_out, (f, *o[:-1]))[o[-1]] = sum((w * _at(a, r) for r, w in chosen),
                                                   Fraction(0))
     return p_out, windows, out
+
+
+def naive_transposed_nd(data: dict[str, Any]) -> dict[str, Any]:
+    """A transposed layer (``"layer": "conv_transpose"``) with ``dimensions`` spatial
+    axes, written straight from the format's scatter sum over every (c, in…, f, tap…):
+    Z[f, i·s − p + t·d] += X[c, i]·K[c, f', t] (positions off the output dropped), then
+    B[f], the filter [C][F/groups][k…] and input channel c of group g = ⌊c/(C/G)⌋
+    feeding output channel g·F/G + f'; then the activation, the pool and the loss, and
+    the chain rule back through the same terms. Keys and shapes as the user gave them."""
+    dims = int(data.get("dimensions", 2))
+    x_user, k_user = fr(data["input"]), fr(data.get("filter", data.get("kernel")))
+    input_rank, filter_rank = len(shape_of(x_user)), len(shape_of(k_user))
+    x, k = _lead(x_user, input_rank, dims + 1), _lead(k_user, filter_rank, dims + 2)
+    stride = _axes_of(data.get("stride", 1), dims)
+    padding = _axes_of(data.get("padding", 0), dims)
+    dilation = _axes_of(data.get("dilation", 1), dims)
+    extra = _axes_of(data.get("output_padding", 0), dims)
+    groups = int(data.get("groups", 1))
+    channels, size = len(x), shape_of(x)[1:]
+    per_group, taps = len(k[0]), shape_of(k)[2:]
+    filters = per_group * groups
+    out_size = tuple(naive_transposed_size(n, t, s, p, d, e) for n, t, s, p, d, e in
+                     zip(size, taps, stride, padding, dilation, extra, strict=True))
+    bias = data.get("bias")
+    b = None if bias is None else [fr(bias)] if not isinstance(bias, list) else fr(bias)
+    # every term: (output channel, output index, input index, kernel index)
+    terms: list[tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = []
+    for c in range(channels):
+        first = c // (channels // groups) * per_group
+        for i in itertools.product(*(range(n) for n in size)):
+            for t in itertools.product(*(range(n) for n in taps)):
+                o = tuple(ii * s - p + ti * d for ii, ti, s, p, d in
+                          zip(i, t, stride, padding, dilation, strict=True))
+                if all(0 <= oi < n for oi, n in zip(o, out_size, strict=True)):
+                    for f in range(per_group):
+                        terms.append((first + f, o, (c, *i), (c, f, *t)))
+    z = zeros(filters, *out_size)
+    for f in range(filters):
+        for o in itertools.product(*(range(n) for n in out_size)):
+            _put(z, (f, *o), b[f] if b is not None else Fraction(0))
+    for f, o, xi, ki in terms:
+        _put(z, (f, *o), _at(x, xi) * _at(k, ki))
+    output_rank = dims + 1 if filter_rank == dims + 2 else dims
+    strip_out = (dims + 1) - output_rank
+    kind = data.get("activation")
+    slope = Fraction(1, 100)
+    slopes = [f_prime(zv, kind, slope) for zv in flatten(z)] if kind is not None else []
+    last = z if kind is None else nest([f_activation(zv, kind, slope) for zv in flatten(z)],
+                                       (filters, *out_size))
+    activated = last
+    pool = data.get("pool")
+    windows: dict[tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]] = {}
+    last_size = out_size
+    if pool is not None:
+        last, windows, last_size = _pool_nd(last, pool, (filters, *out_size))
+    result: dict[str, Any] = {"output": strip_axes(last, strip_out)}
+    grad = None
+    count = filters * math.prod(last_size)
+    if "target" in data:
+        y = _lead(fr(data["target"]), len(shape_of(fr(data["target"]))), dims + 1)
+        diffs = [zv - yv for zv, yv in zip(flatten(last), flatten(y), strict=True)]
+        squares = sum((d * d for d in diffs), Fraction(0))
+        loss = data.get("loss", "mse")
+        result["loss"] = {"mse": squares / count, "sse": squares, "half_sse": squares / 2}[loss]
+        factor = {"mse": Fraction(2, count), "sse": Fraction(2), "half_sse": Fraction(1)}[loss]
+        grad = nest([factor * d for d in diffs], (filters, *last_size))
+    elif "grad_output" in data:
+        g = fr(data["grad_output"])
+        grad = _lead(g, len(shape_of(g)), dims + 1)
+    if grad is None:
+        return _with_stages(result, kind, z, activated, None, strip_out, pool, last)
+    grad_last = grad
+    if pool is not None:
+        flat_a = zeros(filters, *out_size)
+        for o, reads in windows.items():
+            for r, w in reads:
+                _put(flat_a, r, w * _at(grad, o))
+        grad = flat_a
+    grad_activated = grad
+    if kind is not None:
+        grad = nest([g * d for g, d in zip(flatten(grad), slopes, strict=True)],
+                    (filters, *out_size))
+    dk = zeros(channels, per_group, *taps)
+    dx = zeros(channels, *size)
+    db = [sum(flatten(grad[f]), Fraction(0)) for f in range(filters)]
+    for f, o, xi, ki in terms:
+        g = _at(grad, (f, *o))
+        _put(dk, ki, g * _at(x, xi))
+        _put(dx, xi, g * _at(k, ki))
+    result["grad_output"] = strip_axes(grad_last, strip_out)
+    result["grad_filter"] = strip_axes(dk, dims + 2 - filter_rank)
+    if b is not None:
+        result["grad_bias"] = db[0] if not isinstance(bias, list) else db
+    result["grad_input"] = strip_axes(dx, dims + 1 - input_rank)
+    if "learning_rate" in data:
+        rate = fr(data["learning_rate"])
+        new_k = nest([kv - rate * gv for kv, gv in zip(flatten(k), flatten(dk), strict=True)],
+                     shape_of(k))
+        result["updated_filter"] = strip_axes(new_k, dims + 2 - filter_rank)
+        if b is not None:
+            new_b = [bv - rate * gv for bv, gv in zip(b, db, strict=True)]
+            result["updated_bias"] = new_b[0] if not isinstance(bias, list) else new_b
+    return _with_stages(result, kind, z, activated, grad, strip_out, pool, last,
+                        grad_activated)

@@ -116,3 +116,16 @@ def test_the_command_takes_the_options(tmp_path: Path) -> None:
     path.write_text(json.dumps(TWO))
     assert_one_line_error(invoke("solve", path, "--only", "grad_input[2][0][0][0]"),
                           "two.json", "--only grad_input[2][0][0][0]", "[2][2][2][2]")
+
+
+POOLED = {"dimensions": 3, "input": [[[1, 2, 0], [0, 1, 3]], [[1, 0, 2], [2, 1, -1]]],
+          "filter": [[[1]]], "bias": "0.5", "activation": "relu",
+          "pool": {"type": "max", "size": [1, 2, 2], "stride": 1},
+          "target": [[[1, 0]], [[0, 1]]], "learning_rate": "0.1"}
+
+
+def test_brief_names_the_pool_and_its_gradients() -> None:
+    text = cnnstep.solve(POOLED).to_text(width=100, detail="brief")
+    for name in ("P", "∂L/∂P", "∂L/∂A"):
+        assert f"The other 3 entries of {name} are" in text or \
+            f"The other 11 entries of {name} are" in text, name

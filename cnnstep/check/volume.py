@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnstep import volume as engine
+from cnnstep import volume_transposed
 from cnnstep.check.answers import (
     Answers,
     Given,
@@ -98,6 +99,8 @@ def _true_convolution_message(volume: Volume, key: str) -> str:
 
 @in_volume("true_convolution", _true_convolution_message)
 def _true_convolution(volume: Volume, right: Mapping[str, Any], key: str) -> Value | None:
+    if volume.transposed:  # its forward pass rotates the kernel by design
+        return None
     return engine.forward(replace(volume, filter=flipped(volume.filter)))
 
 
@@ -149,6 +152,11 @@ def _wrong_sign(volume: Volume, right: Mapping[str, Any], key: str) -> Value | N
 
 
 def _kernel_not_rotated_message(volume: Volume, key: str) -> str:
+    if key != "grad_input":  # a transposed layer's forward pass
+        return ("The forward pass slid the kernel over the expanded input as it is; a "
+                "transposed convolution worked as an ordinary one slides the kernel rotated "
+                f"by 180° along all three axes (each input entry scatters "
+                f"{volume.notation.filter} itself, not its flip)")
     of = _gradient(volume, volume.notation.input)
     if volume.flipped:
         return (f"{of} was computed with the kernel rotated by 180° along all three axes, as "
@@ -160,9 +168,14 @@ def _kernel_not_rotated_message(volume: Volume, key: str) -> str:
 
 @in_volume("kernel_not_rotated", _kernel_not_rotated_message)
 def _kernel_not_rotated(volume: Volume, right: Mapping[str, Any], key: str) -> Value | None:
-    """The full convolution of K itself: the right dL/dX of the flipped kernel."""
+    """The full convolution of K itself: the right dL/dX of the flipped kernel. In a
+    transposed layer, its forward pass correlating the expanded input with K as it is
+    (the scatter of the flipped kernel); its dL/dX uses K as it is."""
+    if key != "grad_input":
+        return (engine.forward(replace(volume, filter=flipped(volume.filter)))
+                if volume.transposed else None)
     grad = _dz(right)
-    if grad is None:
+    if grad is None or volume.transposed:
         return None
     return engine.input_gradient(replace(volume, filter=flipped(volume.filter)), grad)
 
@@ -171,6 +184,10 @@ def _stride_message(volume: Volume, key: str) -> str:
     zeros = " and ".join(f"{s - 1} zero{'s' * (s != 2)} between its {axis}"
                          for s, axis in zip(volume.stride, ("depth slices", "rows", "columns"),
                                             strict=True) if s > 1)
+    if key != "grad_filter" and key != "grad_input":  # a transposed layer's forward pass
+        return (f"With a stride above 1, a transposed convolution first spreads "
+                f"{volume.notation.input} apart by inserting {zeros}; the forward pass used "
+                "it as it is")
     return (f"With a stride above 1, {_gradient(volume, volume.notation.output)} must first be "
             f"spread apart by inserting {zeros}; it was used as it is")
 
@@ -178,9 +195,15 @@ def _stride_message(volume: Volume, key: str) -> str:
 @in_volume("stride_not_dilated", _stride_message)
 def _stride_not_dilated(volume: Volume, right: Mapping[str, Any], key: str) -> Value | None:
     """The stride-1 formulas on the un-spread dL/dZ: the taps of each kernel entry read
-    (or send to) adjacent entries."""
+    (or send to) adjacent entries. In a transposed layer's forward pass, the input
+    expanded without zeros between its entries, placed at the front, top and left of
+    the output, cut or zero-filled."""
+    if volume.stride == (1, 1, 1):
+        return None
+    if key != "grad_filter" and key != "grad_input":
+        return volume_transposed.unspread(volume) if volume.transposed else None
     grad = _dz(right)
-    if grad is None or volume.stride == (1, 1, 1):
+    if grad is None or volume.transposed:
         return None
     if key == "grad_filter":
         return engine.kernel_gradient(volume, grad, spread=False)

@@ -97,7 +97,7 @@ class VolumeWriter:
         self.v = layer
         #: the solved arrays (:func:`cnnstep.volume.arrays`), or a batch's sums to write
         self.solved = engine.arrays(layer) if solved is None else solved
-        self.channels, self.filters = layer.input.shape[0], layer.filter.shape[0]
+        self.channels, self.filters = layer.input.shape[0], layer.filters
         self.compact = self.channels == 1 and self.filters == 1
         #: the stage the loss compares: Z, or A after an activation
         self.last = ("pooled" if layer.pool is not None else "output"
@@ -130,6 +130,20 @@ class VolumeWriter:
                               approximate=approximate))
         return out
 
+    def kernel_slices(self, label: tuple[str | Expr, ...], array: Array) -> list[Block]:
+        """A filter-shaped array, one matrix per depth slice of each filter's channel."""
+        return self.slices(label, array, ("filter", "channel"))
+
+    def layer_words(self) -> str:
+        """What kind of layer the givens describe, with its settings."""
+        v = self.v
+        return (f"3-D convolution: stride {_settings(v.stride)}, padding "
+                + _padding_words(v)
+                + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else "")
+                + (f", {v.groups} groups" if v.groups > 1 else "")
+                + ('; mode "convolution": the kernel is flipped along all three axes '
+                   "in the forward pass" if v.flipped else ""))
+
     def x(self, c: int, at: Index) -> tuple[Sym, Num] | None:
         """The input entry at a padded position, its symbol and its number, or None for
         a padding zero."""
@@ -157,8 +171,7 @@ class VolumeWriter:
         if not v.convolution:
             return self.given_alone()
         blocks: list[Block] = [*self.slices((Whole("input"),), v.input, ("channel",)),
-                               *self.slices((Whole("filter"),), v.filter,
-                                            ("filter", "channel"))]
+                               *self.kernel_slices((Whole("filter"),), v.filter)]
         words: list[str | Expr] = []
         if v.bias is not None:
             if self.filters == 1:
@@ -169,12 +182,7 @@ class VolumeWriter:
             blocks += self.slices((Whole("target"),), v.target, self.maps)
         elif v.grad_output is not None:
             blocks += self.slices((Whole("grad_output"),), v.grad_output, self.maps)
-        words.append(f"3-D convolution: stride {_settings(v.stride)}, padding "
-                     + _padding_words(v)
-                     + (f", dilation {_settings(v.dilation)}" if set(v.dilation) != {1} else "")
-                     + (f", {v.groups} groups" if v.groups > 1 else "")
-                     + ('; mode "convolution": the kernel is flipped along all three axes '
-                        "in the forward pass" if v.flipped else ""))
+        words.append(self.layer_words())
         if v.target is not None:
             words.append(f"; loss: {LOSS_NAMES[v.loss]} ({v.loss})")
         if v.learning_rate is not None:
@@ -556,7 +564,7 @@ class VolumeWriter:
                   "output's depth, rows and columns, of ", Whole("grad_output"),
                   " times the input entry that weight reads there.")),
             *(equation(e) for e in _positions(v.filter.shape)),
-            *self.slices((Whole("grad_filter"),), s["grad_filter"], ("filter", "channel")),
+            *self.kernel_slices((Whole("grad_filter"),), s["grad_filter"]),
         ))
 
     def grad_bias(self) -> Step | None:
@@ -647,8 +655,7 @@ class VolumeWriter:
                 blocks.append(Equation(Sym("updated_bias", (f,)), (
                     Sub(_num(v.bias[f]), Mul((alpha, _num(s["grad_bias"][f])))),),
                     s["updated_bias"][f], ("updated_bias", (f,))))
-        blocks += self.slices((Whole("updated_filter"),), s["updated_filter"],
-                              ("filter", "channel"))
+        blocks += self.kernel_slices((Whole("updated_filter"),), s["updated_filter"])
         return Step("update", "Update", tuple(blocks))
 
 
@@ -687,8 +694,8 @@ def history(writer: VolumeWriter,
         for k, row in enumerate(rows, start=1):
             blocks += [Text((f"Training step {k}:",)),
                        Equation(Whole("loss"), (), row["loss"]),
-                       *writer.slices((Whole("updated_filter"),), row["updated_filter"],
-                                      ("filter", "channel"))]
+                       *writer.kernel_slices((Whole("updated_filter"),),
+                                             row["updated_filter"])]
             blocks += [Equation(Sym("updated_bias", e), (), row["updated_bias"][e])
                        for e in biases]
     blocks += [Text((f"The loss with the weights of training step {v.steps}'s update, from "
@@ -733,10 +740,21 @@ def _marked(layer: Volume, step: Step | None) -> Step | None:
     return dataclasses.replace(step, blocks=rounded(step.blocks)) if reached else step
 
 
+def writer_of(layer: Volume, solved: dict[str, Any] | None = None) -> VolumeWriter:
+    """The writer of a 3-D layer's steps: a transposed layer's
+    (:class:`~cnnstep.derivation.volume_transposed.TransposedWriter`) or an ordinary
+    one's."""
+    if layer.transposed:
+        from cnnstep.derivation.volume_transposed import TransposedWriter
+
+        return TransposedWriter(layer, solved)
+    return VolumeWriter(layer, solved)
+
+
 def worked(layer: Volume, writer: VolumeWriter | None = None) -> list[Step]:
     """The steps of a 3-D layer's solution (by ``writer``, one made for the layer by
     default), the history (with ``steps``) last."""
-    writer = VolumeWriter(layer) if writer is None else writer
+    writer = writer_of(layer) if writer is None else writer
     made: list[Step | None] = [writer.given(), writer.shapes(), writer.padding(),
                                writer.forward(), writer.activation(), writer.pool(),
                                writer.loss(), writer.grad_output(), writer.pool_backward(),
@@ -749,10 +767,9 @@ def worked(layer: Volume, writer: VolumeWriter | None = None) -> list[Step]:
 
 def start(layer: Volume, k: int) -> list[Block]:
     """What training step ``k`` of ``layer.steps`` works from: its filter and bias."""
-    writer = VolumeWriter(layer)
+    writer = writer_of(layer)
     blocks: list[Block] = [opening(k, layer.steps, layer.bias is not None),
-                           *writer.slices((Whole("filter"),), layer.filter,
-                                          ("filter", "channel"))]
+                           *writer.kernel_slices((Whole("filter"),), layer.filter)]
     if layer.bias is not None:
         blocks.append(Equation(Sym("bias", (0,)), (), layer.bias[0]) if writer.filters == 1
                       else Matrix((Whole("bias"),), layer.bias.reshape(1, -1)))
@@ -765,7 +782,7 @@ def derivation(layer: Volume, writer: VolumeWriter | None = None, *,
     made for the layer by default); trained over ``steps``, step 1's working (each
     step titled with its training step) and, with ``every_step``, every later step's
     and the loss after the last update, then the history."""
-    writer = VolumeWriter(layer) if writer is None else writer
+    writer = writer_of(layer) if writer is None else writer
     if not layer.convolution:
         return alone(layer, writer)
     made = worked(layer, writer)
@@ -773,8 +790,10 @@ def derivation(layer: Volume, writer: VolumeWriter | None = None, *,
         made = training(layer, made, every_step)
     largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
     notation: Notation = layer.notation
-    extra: dict[str, Any] = {"one_channel": writer.channels == 1,
-                             "one_filter": writer.filters == 1}
+    # a transposed filter's first axis is the input channel: its symbols keep every
+    # index unless the layer is compact
+    extra: dict[str, Any] = {"one_channel": writer.channels == 1 and not layer.transposed,
+                             "one_filter": writer.filters == 1 and not layer.transposed}
     return Derivation(title="Worked solution: one 3-D convolution layer", notation=notation,
                       compact=writer.compact,
                       steps=tuple(step for step in made if step.blocks),

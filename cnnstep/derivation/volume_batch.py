@@ -47,7 +47,7 @@ from cnnstep.derivation.nodes import (
     Sym,
     Whole,
 )
-from cnnstep.derivation.volume import VolumeWriter, derivation, history, rounded
+from cnnstep.derivation.volume import VolumeWriter, derivation, history, rounded, writer_of
 from cnnstep.derivation.volume_shaping import APPLIES, CHAIN
 from cnnstep.problem import Array, ProblemError, Volume, VolumeBatch
 from cnnstep.quantities import BY_KEY
@@ -96,7 +96,7 @@ def worked(batch: VolumeBatch, *, detail: str = "full", only: Iterable[str] = ()
     update and (with ``steps``) the history, shaped as ``detail``, ``only`` and
     ``max_terms`` ask."""
     layer, count = batch.layer, batch.count
-    writers = [VolumeWriter(image) for image in batch.images]
+    writers = [writer_of(image) for image in batch.images]
     each = [writer.solved for writer in writers]
     solved = volume_batch.combined(batch, each)
     chosen = tuple(word.strip() for word in only)
@@ -105,7 +105,7 @@ def worked(batch: VolumeBatch, *, detail: str = "full", only: Iterable[str] = ()
     made: list[Derivation] = []
     for n, (image, writer) in enumerate(zip(batch.images, writers, strict=True)):
         whole = derivation(image, writer)
-        given = VolumeWriter(replace(image, learning_rate=layer.learning_rate,
+        given = writer_of(replace(image, learning_rate=layer.learning_rate,
                                      steps=layer.steps), writer.solved).given()
         whole = replace(whole, steps=tuple(
             given if step.key == "given" else _shared(step, image, count)
@@ -146,7 +146,7 @@ def _later(batch: VolumeBatch, solved: dict[str, Any], each: list[dict[str, Any]
     rounded."""
     layer = batch.layer
     steps: list[Step] = []
-    writer = VolumeWriter(layer, solved)
+    writer = writer_of(layer, solved)
     if not layer.convolution:  # a layer alone: no weights, the loss alone adds up
         sums = frozenset({"loss"}) if sums is None else sums & {"loss"}
     if "loss" in solved or (layer.convolution and "grad_filter" in solved):

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from cnnstep.derivation.nodes import Derivation, ExamQuestion, Expr, Part, Step, Sym, Text, Whole
 from cnnstep.derivation.questions import points
-from cnnstep.derivation.volume import VolumeWriter, derivation
+from cnnstep.derivation.volume import VolumeWriter, derivation, writer_of
 from cnnstep.derivation.volume_shaping import shaped, step_of
 from cnnstep.numbers import terminates
 from cnnstep.problem import ProblemError, Volume
@@ -40,7 +40,7 @@ def _page(writer: VolumeWriter, title: str, steps: tuple[Step, ...]) -> Derivati
 
 def sheet(layer: Volume) -> Derivation:
     """The question sheet of a 3-D layer: its givens and the numbered questions."""
-    writer = VolumeWriter(layer)
+    writer = writer_of(layer)
     lines = tuple(
         Text((f"{number}. ({points(value)}) Find ", question(text, layer), "."))
         for number, (text, value) in enumerate(asked(layer), start=1))
@@ -62,7 +62,7 @@ def exam_question(layer: Volume, name: str, max_terms: int) -> ExamQuestion:
     (:func:`cnnstep.derivation.questions.exam_question`): what the key of that
     question alone shows, less the steps an earlier part showed, the step of the
     part's own quantity always; the steps numbered on from part to part."""
-    writer = VolumeWriter(layer)
+    writer = writer_of(layer)
     made = derivation(layer)
     shown = {"given"}
     parts = []

@@ -67,13 +67,17 @@ def what(key: str, layer: Volume) -> str:
     """The entries of a quantity, for the notes: ``entries of ∂L/∂K``."""
     n = layer.notation
     letters = {"output": n.output, "filter": n.filter, "bias": n.bias, "input": n.input}
-    if key in ("output", "conv", "activated"):
-        return {"output": "output entries", "conv": f"entries of {n.output}",
-                "activated": "entries of A"}[key]
+    if key in ("output", "conv"):
+        return "output entries" if key == "output" else f"entries of {n.output}"
+    if get(key).letter:  # a stage after the convolution: A, P
+        return f"entries of {get(key).letter}"
     if key == "grad_conv":
         return f"entries of ∂{n.loss}/∂{n.output}"
-    if key == "grad_output" and layer.activation is not None:
-        return f"entries of ∂{n.loss}/∂A"
+    if key == "grad_activated":
+        return f"entries of ∂{n.loss}/∂{get('activated').letter}"
+    if key == "grad_output" and (layer.pool is not None or layer.activation is not None):
+        last = "pooled" if layer.pool is not None else "activated"
+        return f"entries of ∂{n.loss}/∂{get(last).letter}"
     if key.startswith("grad_"):
         return f"entries of ∂{n.loss}/∂{letters[key[5:]]}"
     return f"entries of {letters[key[8:]]}new"
