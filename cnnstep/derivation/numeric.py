@@ -10,6 +10,7 @@ from cnnstep import engine
 from cnnstep.derivation.builder import Builder, Plan
 from cnnstep.derivation.nodes import Block, Expr, Matrix, Num, Text, Whole
 from cnnstep.engine import Solution
+from cnnstep.entries import Computed, standing_in
 from cnnstep.problem import Array
 from cnnstep.quantities import (
     grad_conv_key,
@@ -42,11 +43,18 @@ class NumericBuilder(Builder):
         self.x_num = self.nodes.nums(solution.padded_input)
         self.k_num = self.nodes.nums(self.p.filter)
         if solution.grad_conv is not None:
-            self.g_num = self.nodes.nums(solution.grad_conv, self.approximate("grad_conv"))
+            grad, approximate = solution.grad_conv, self.approximate("grad_conv")
+            self.g_num = standing_in(Computed(
+                grad.shape, lambda e: self.num(grad[e], approximate)))
         #: the entries of dL/dZ that are 0 because of the layers after the convolution
         #: (no gradient comes back through the pool, or ReLU′(z) = 0), not by chance
         self.masked = self._masked()
         self._padded: list[Matrix] | None = None
+
+    def grad_symbols(self) -> Array:
+        """The symbol of every entry of dL/d(output), made when it is read."""
+        return standing_in(Computed(self.layer.output_shape,
+                                    lambda e: self.sym("grad_output", e)))
 
     def _masked(self) -> Array:
         s, layer = self.s, self.layer

@@ -262,7 +262,7 @@ def forward(b: NumericBuilder) -> Step:
     return Step("forward", "Forward pass", (
         *b.explain(Text(words)),
         *b.work_out(b.z_key, equation, "output entries", example=first),
-        *b.answer(b.matrices((Whole("output"),), s.conv, "output")),
+        *b.answer(b.show((Whole("output"),), s.conv, "output")),
     ))
 
 
