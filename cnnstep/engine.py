@@ -1295,8 +1295,8 @@ def _entries(values: Scaled | Fraction) -> Entries:
 
 
 def _dot(a: IntArray, b: IntArray) -> int:
-    """``Σ a·b`` over two integer arrays of one shape, as a Python integer."""
-    return sum((int(u) * int(v) for u, v in zip(a.flat, b.flat, strict=True)), 0)
+    """``Σ a·b`` over two integer arrays of one shape, exactly, as a Python integer."""
+    return int(exact.total(exact.product(a, b)))
 
 
 def _channel_parts(xpad: IntArray, denominator: int, kernel: Scaled, layer: Layer

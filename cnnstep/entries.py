@@ -126,9 +126,8 @@ class Computed:
         return math.prod(self.shape)
 
     def __getitem__(self, index: Index) -> Any:
-        if not isinstance(index, tuple) or len(index) != len(self.shape):
-            raise TypeError("a computed array is read an entry at a time, by its full index")
-        return self.entry(tuple(int(i) for i in index))
+        """The entry at ``index``, a tuple of ints: one entry, never a slice."""
+        return self.entry(index)
 
     def item(self, index: Index) -> Any:
         return self[index]

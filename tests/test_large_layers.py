@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 
 import cnnstep
 from cnnstep import engine
-from cnnstep.derivation import Derivation, Elided, Matrix
+from cnnstep.derivation import Derivation, Elided, Matrix, numeric
 from cnnstep.derivation import builder as derivation_builder
 from cnnstep.entries import Computed, Entries
 
@@ -186,3 +186,13 @@ def test_the_library_says_where_the_rest_is(tmp_path: Path, lowered: None) -> No
     text = cnnstep.solve(layer(tmp_path)).to_text(width=200)
     assert ("of the first 2 of its 3 matrices are shown; the result holds every entry."
             in text)
+
+
+def test_nodes_made_when_read_print_the_same(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large layer's symbols and number nodes are made as they are read: the same
+    derivation as when they are made at once."""
+    path = layer(tmp_path)
+    at_once = cnnstep.solve(path).to_text(width=100)
+    monkeypatch.setattr(numeric, "NODES_MADE_WHOLE", 0)
+    assert cnnstep.solve(path).to_text(width=100) == at_once

@@ -67,7 +67,7 @@ def step(b: NumericBuilder) -> Step:
     # the kernel's symbols as they slide: rot180(K), or K itself for a true convolution
     slid = engine.backward_kernel(b.k_sym, p.layer)
     flipped = p.layer.flipped
-    padded_grad, grad_approximate = s.padded_grad, b.approximate("grad_conv")
+    grad_nums = b.number_nodes(s.padded_grad, b.approximate("grad_conv"))
 
     def source(row: int, col: int) -> tuple[int, int] | None:
         """The entry (i, j) of dL/dZ at this place of the padded gradient, or None for
@@ -121,8 +121,8 @@ def step(b: NumericBuilder) -> Step:
                 if at is None or b.masked[f, at[0], at[1]]:
                     continue
                 symbolic.append(Mul((b.g_sym[f, at[0], at[1]], slid[f, c, m, n])))
-                numeric.append(Mul((b.num(padded_grad[f, top + m * dh, left + n * dw],
-                                          grad_approximate), rotated[f, c, m, n])))
+                numeric.append(Mul((grad_nums[f, top + m * dh, left + n * dw],
+                                    rotated[f, c, m, n])))
         return symbolic, numeric
 
     def equation(e: Index) -> Equation:
