@@ -1278,10 +1278,10 @@ def solve_lazily(problem: Problem, *, max_work: int | None = None) -> Solution |
     stages["rotated_filter"] = rotated.fractions
     if layer.filters > 1:
         stages["filter_parts"] = _filter_parts(padded, grad.denominator, rotated, layer)
-    for key in ("grad_filter", "grad_bias", "grad_padded_input", "grad_input",
-                "updated_filter", "updated_bias"):
-        if key in values:
-            stages[key] = _entries(values[key])
+    solved = {field.name for field in fields(Solution)}
+    for key, value in values.items():  # the gradients of the weights and the input, the update
+        if key in solved and key not in stages and isinstance(value, Scaled):
+            stages[key] = Entries.of(value)
     if layer.flipped:  # the correlation before its rotation back
         dk = values["grad_filter"]
         assert isinstance(dk, Scaled)
