@@ -345,6 +345,8 @@ class Worked(_Shown):
         self.max_work = max_work
         budget.check_training(problem, max_work)  # refused here, before any work
         self._solution: Solution | None = None
+        self._lazily: Solution | None = None
+        self._tried = False
 
     @property
     def solution(self) -> Solution:
@@ -419,7 +421,7 @@ class Worked(_Shown):
 
             return derive_both(self.solution, max_terms=limit, only=only, detail=detail,
                                max_work=self.max_work)
-        return derive(self.solution, max_terms=limit, only=only, detail=detail,
+        return derive(self._derived(), max_terms=limit, only=only, detail=detail,
                       max_work=self.max_work)
 
     def lazy_derivation(self, format: str, *, max_terms: int | None = None,
@@ -442,8 +444,21 @@ class Worked(_Shown):
 
         self.check_work(format, max_terms=max_terms, only=only)
         limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
-        return derive_lazily(self.solution, max_terms=limit, only=only, detail=detail,
+        return derive_lazily(self._derived(), max_terms=limit, only=only, detail=detail,
                              max_work=self.max_work, unfold=True)
+
+    def _derived(self) -> Solution:
+        """The solution a derivation reads: unless the Fraction solve is at hand, the
+        integer path's values, made Fractions only where they are read
+        (:func:`~cnnstep.engine.solve_lazily`), for the layers it covers."""
+        if self._solution is None and not self._tried and self.problem.steps == 1:
+            from cnnstep.engine import solve_lazily
+
+            self._tried = True
+            self._lazily = solve_lazily(self.problem, max_work=self.max_work)
+        if self._solution is None and self._lazily is not None:
+            return self._lazily
+        return self.solution
 
     def questions(self, format: str = "text", options: Options | None = None) -> str:
         """The exercise's question sheet in one of :data:`cnnstep.render.FORMATS`: the

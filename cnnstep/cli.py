@@ -120,7 +120,7 @@ MaxWork = Annotated[
 BROKEN_PIPE = 141
 
 #: how the command line's output says to see what a shortened derivation left out
-HINTS = Hints(one="--only {example}", every="--max-terms 0")
+HINTS = Hints(one="--only {example}", every="--max-terms 0", whole="--format json")
 
 
 class Detail(StrEnum):

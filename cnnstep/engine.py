@@ -58,6 +58,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cnnstep import budget, exact, geometry
+from cnnstep.entries import Computed, Entries
 from cnnstep.exact import Scaled
 from cnnstep.problem import Activation, Array, Layer, LossName, Pool, Problem
 from cnnstep.problem import frozen as _frozen
@@ -612,6 +613,10 @@ class Solution:
     is the last stage (Z itself when nothing follows the convolution) and
     ``grad_output`` its gradient. Which of them the result holds is the
     business of :mod:`cnnstep.quantities`.
+
+    The solution :func:`solve_lazily` makes for a derivation holds
+    :mod:`cnnstep.entries` arrays in place of most of these, each entry made a
+    Fraction when it is read.
     """
 
     problem: Problem
@@ -840,12 +845,25 @@ def scaled_correlation_columns(xpad: IntArray, kernel_size: tuple[int, int],
 
 
 def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
-    """dL/dX without a window tensor: ``dXpad[c, i·sh + m·dh, j·sw + n·dw] += Σ_f K[f, c, m, n] ·
+    """dL/dX: :func:`scaled_padded_input_gradient` cropped by the padding on each side."""
+    return cropped(scaled_padded_input_gradient(kernel, grad, layer), layer)
+
+
+def cropped(padded: Scaled, layer: Layer) -> Scaled:
+    """The gradient of the padded input cropped back to the input's."""
+    hp, wp = layer.padded_size
+    top, bottom, left, right = layer.sides
+    return Scaled(np.ascontiguousarray(padded.numerators[:, top : hp - bottom, left : wp - right]),
+                  padded.denominator).reduced()
+
+
+def scaled_padded_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
+    """dL/dXpad without a window tensor: ``dXpad[c, i·sh + m·dh, j·sw + n·dw] += Σ_f K[f, c, m, n] ·
     dZ[f, i, j]``, one (kw·C/G × F/G)·(F/G × oh·ow) product per kernel row m and group
-    (each group's channels take the products of its own filters only), cropped by the
-    padding on each side; ``kernel`` is the one the forward pass correlates with
-    (rot180(K) in mode "convolution"). The same numbers as the full convolution of
-    rot180(K) with the zero-inserted dL/dZ; memory in proportion to X."""
+    (each group's channels take the products of its own filters only); ``kernel`` is
+    the one the forward pass correlates with (rot180(K) in mode "convolution"). The
+    same numbers as the full convolution of rot180(K) with the zero-inserted dL/dZ;
+    memory in proportion to X."""
     filters, seen, kh, kw = kernel.shape
     _, oh, ow = grad.shape
     sh, sw = layer.stride
@@ -869,9 +887,7 @@ def scaled_input_gradient(kernel: Scaled, grad: Scaled, layer: Layer) -> Scaled:
             top, left = m * dh, n * dw
             out[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += \
                 parts[n]
-    top, bottom, left, right = layer.sides
-    cropped = np.ascontiguousarray(out[:, top : hp - bottom, left : wp - right])
-    return Scaled(exact.fitted(cropped, bound), kernel.denominator * grad.denominator).reduced()
+    return Scaled(exact.fitted(out, bound), kernel.denominator * grad.denominator).reduced()
 
 
 def _rotated(k: Scaled) -> Scaled:
@@ -965,7 +981,8 @@ def solve_scaled(problem: Problem) -> dict[str, Scaled | Fraction] | None:
     attributes ``output``, ``loss``, ``grad_output``, ``grad_filter``, ``grad_bias``,
     ``grad_input``, ``updated_filter`` and ``updated_bias``, and ``conv``,
     ``activated``, ``pooled``, ``grad_conv`` and ``grad_activated`` with an
-    activation or a pool; None after a sigmoid or tanh, whose values are floats. A
+    activation or a pool, and ``grad_padded_input`` (dL/dXpad, before the crop) of a
+    layer that is not transposed; None after a sigmoid or tanh, whose values are floats. A
     transposed layer is the stride-1 correlation of its expanded input with K', its
     dL/dX the strided correlation of dL/dZ padded by p with K.
 
@@ -1036,8 +1053,12 @@ def _scaled_conv_backward(problem: Problem, columns: list[IntArray], dz: Scaled
     out = {"grad_filter": dk}
     if problem.exact_bias is not None:
         out["grad_bias"] = Scaled(exact.total(g, (1,)), dz.denominator).reduced()
-    out["grad_input"] = (scaled_transposed_input_gradient(k, dz, layer) if layer.transposed
-                         else scaled_input_gradient(_forward_kernel(problem), dz, layer))
+    if layer.transposed:
+        out["grad_input"] = scaled_transposed_input_gradient(k, dz, layer)
+    else:  # the padded input's gradient too, for a derivation to show before its crop
+        out["grad_padded_input"] = padded = scaled_padded_input_gradient(
+            _forward_kernel(problem), dz, layer)
+        out["grad_input"] = cropped(padded, layer)
     rate = problem.learning_rate
     if rate is not None:
         out["updated_filter"] = exact.linear([(k, Fraction(1)), (dk, -rate)])
@@ -1204,3 +1225,125 @@ def scaled_pool_backward(grad: Scaled, pool: Pool, shape: tuple[int, ...],
             part = np.where(winners[:, rows, cols] == tap, part, 0)
         out[:, cells_r, cells_c] += part
     return Scaled(exact.fitted(out, bound), denominator).reduced()
+
+
+# --------------------------------------------------------------------------
+# the plain layer for a derivation: the integer path's values, read entry by entry
+
+
+def solve_lazily(problem: Problem, *, max_work: int | None = None) -> Solution | None:
+    """The :class:`Solution` a worked derivation reads, from :func:`solve_scaled`: the
+    same values as :func:`solve`, each made a Fraction only when the derivation reads
+    it (:mod:`cnnstep.entries`), so that a large layer is not solved a second time with
+    a Fraction per entry. Each channel's part of Z and each filter's part of dL/dXpad
+    are summed only for the entries read.
+
+    None for the layers it does not cover, which :func:`solve` works: a batch, a
+    transposed layer, a layer alone, and one with an activation or a pool. The work
+    limit is checked as :func:`solve` checks it.
+    """
+    layer = problem.layer
+    if (problem.batch or layer.transposed or not layer.convolution
+            or layer.activation is not None or layer.pool is not None):
+        return None
+    budget.check_solve(problem, max_work)
+    values = solve_scaled(problem)
+    if values is None:
+        return None
+    x = problem.exact_input.scaled
+    top, bottom, left, right = layer.sides
+    xpad = np.pad(x.numerators, ((0, 0), (top, bottom), (left, right)))
+    kernel = _forward_kernel(problem)
+    stages: dict[str, Any] = {"padded_input": Entries(xpad, x.denominator),
+                              "conv": _entries(values["conv"])}
+    if layer.channels > 1:
+        stages["channel_parts"] = _channel_parts(xpad, x.denominator, kernel, layer)
+    if "grad_output" not in values:
+        return _solution(problem, stages)
+    if problem.exact_target is not None:
+        stages.update(_errors(values["conv"], problem.exact_target.scaled))
+        stages["loss"] = values["loss"]
+    grad = values["grad_output"]
+    assert isinstance(grad, Scaled)
+    stages["grad_output"] = stages["grad_conv"] = _entries(grad)
+    sh, sw = layer.stride
+    filters, oh, ow = grad.shape
+    spread = np.zeros((filters, (oh - 1) * sh + 1, (ow - 1) * sw + 1), dtype=grad.numerators.dtype)
+    spread[:, ::sh, ::sw] = grad.numerators
+    eh, ew = layer.effective_kernel
+    padded = np.pad(spread, ((0, 0), (eh - 1, eh - 1), (ew - 1, ew - 1)))
+    stages["spread_grad"] = Entries(spread, grad.denominator)
+    stages["padded_grad"] = Entries(padded, grad.denominator)
+    rotated = _rotated(kernel)
+    stages["rotated_filter"] = rotated.fractions
+    if layer.filters > 1:
+        stages["filter_parts"] = _filter_parts(padded, grad.denominator, rotated, layer)
+    solved = {field.name for field in fields(Solution)}
+    for key, value in values.items():  # the gradients of the weights and the input, the update
+        if key in solved and key not in stages and isinstance(value, Scaled):
+            stages[key] = Entries.of(value)
+    if layer.flipped:  # the correlation before its rotation back
+        dk = values["grad_filter"]
+        assert isinstance(dk, Scaled)
+        stages["grad_flipped_filter"] = Entries.of(_rotated(dk))
+    return Solution(problem=problem, **stages)
+
+
+def _entries(values: Scaled | Fraction) -> Entries:
+    assert isinstance(values, Scaled)
+    return Entries.of(values)
+
+
+def _dot(a: IntArray, b: IntArray) -> int:
+    """``Σ a·b`` over two integer arrays of one shape, exactly, as a Python integer."""
+    return int(exact.total(exact.product(a, b)))
+
+
+def _channel_parts(xpad: IntArray, denominator: int, kernel: Scaled, layer: Layer
+                   ) -> Computed:
+    """Each channel's part of Z, (F, C/G, oh, ow) as :func:`channel_parts`, summed for
+    an entry when it is read: ``Σ_mn Xpad[c, i·sh + m·dh, j·sw + n·dw]·K[f, c, m, n]``
+    with c the channel's place in filter f's block."""
+    k = kernel.numerators
+    whole = denominator * kernel.denominator
+
+    def part(e: tuple[int, ...]) -> Fraction:
+        f, c, i, j = e
+        rows, cols = geometry.conv_slices(layer, i, j)
+        seen = layer.channels_of(f)[c]
+        return Fraction(_dot(xpad[seen, rows, cols], k[f, c]), whole)
+
+    return Computed((layer.filters, layer.group_channels, *layer.output_size), part)
+
+
+def _filter_parts(padded: IntArray, denominator: int, rotated: Scaled, layer: Layer
+                  ) -> Computed:
+    """Each filter's part of dL/dXpad, (F, C, Hp, Wp) as :func:`filter_parts`, summed for
+    an entry when it is read: ``Σ_mn padded[f, row + m·dh, col + n·dw]·rot[f, c, m, n]``,
+    0 outside the filter's group and where no window reaches."""
+    k = rotated.numerators
+    whole = denominator * rotated.denominator
+    dh, dw = layer.dilation
+    eh, ew = layer.effective_kernel
+
+    def part(e: tuple[int, ...]) -> Fraction:
+        f, c, row, col = e
+        channels = layer.channels_of(f)
+        if c not in channels or row + eh > padded.shape[1] or col + ew > padded.shape[2]:
+            return Fraction(0)
+        window = padded[f, row : row + eh : dh, col : col + ew : dw]
+        return Fraction(_dot(window, k[f, c - channels.start]), whole)
+
+    hp, wp = layer.padded_size
+    return Computed((layer.filters, layer.channels, hp, wp), part)
+
+
+def _errors(last: Scaled | Fraction, target: Scaled) -> dict[str, Any]:
+    """The squared errors, read entry by entry, and their sum."""
+    assert isinstance(last, Scaled)
+    difference = exact.linear([(last, Fraction(1)), (target, Fraction(-1))])
+    d = difference.denominator ** 2
+    n = difference.numerators
+    return {"squared_errors": Computed(difference.shape,
+                                       lambda e: Fraction(int(n[e]) ** 2, d)),
+            "loss_sum": Fraction(exact.sum_of_squares(n), d)}

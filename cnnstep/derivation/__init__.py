@@ -33,6 +33,7 @@ from cnnstep.derivation.nodes import (
     Ceil,
     Derivation,
     Div,
+    Elided,
     Equation,
     ExamQuestion,
     Exercises,
@@ -62,7 +63,7 @@ from cnnstep.derivation.nodes import (
 
 __all__ = [
     "DEFAULT_MAX_TERMS", "DETAILS", "OPERATIONS", "Add", "Block", "Call", "Ceil", "Derivation",
-    "Detail", "Div", "Equation", "ExamQuestion", "Exercises", "Expr", "Floor", "Group",
+    "Detail", "Div", "Elided", "Equation", "ExamQuestion", "Exercises", "Expr", "Floor", "Group",
     "Image", "Infinity", "Matrix", "More",
     "Mul", "Name", "Num", "Omitted", "Part", "Partial", "Pow", "Ratio", "Sigma", "Step", "Sub",
     "Sym", "Table", "Text", "Whole", "derive",

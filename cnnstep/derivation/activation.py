@@ -65,8 +65,8 @@ def step(b: NumericBuilder) -> Step:
             ", computed in floating point: from here on the values are rounded, marked ≈.",
         ))),
         *b.work_out("activated", equation, "activated entries"),
-        *b.answer(b.matrices((Whole("activated"),), activated, "output",
-                             approximate=approximate)),
+        *b.answer(b.show((Whole("activated"),), activated, "output",
+                         approximate=approximate)),
     ))
 
 
@@ -110,6 +110,6 @@ def backward(b: NumericBuilder) -> Step:
         ))),
         *b.work_out(b.dz_key, equation, f"entries of {b.d_by('output')}", zeros=zeros,
                     example=next((e for e in entries if not b.masked[e]), None)),
-        *b.answer(b.matrices((Whole("grad_output"),), grad_conv, "output",
-                             approximate=b.approximate("grad_conv"))),
+        *b.answer(b.show((Whole("grad_output"),), grad_conv, "output",
+                         approximate=b.approximate("grad_conv"))),
     ))

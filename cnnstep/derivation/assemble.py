@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from fractions import Fraction
 
 from cnnstep import budget
 from cnnstep.derivation import (
@@ -24,6 +25,7 @@ from cnnstep.derivation.builder import Detail, Plan
 from cnnstep.derivation.nodes import Deferred, Derivation, Equation, Step, Unfolding
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.engine import Solution
+from cnnstep.exact import ExactArray, Scaled
 from cnnstep.numbers import terminates
 from cnnstep.problem import Layer, Problem
 from cnnstep.quantities import (
@@ -46,7 +48,8 @@ StepMaker = Callable[[NumericBuilder], Step]
 def _backward_tail(solution: Solution) -> list[StepMaker]:
     """The steps from the loss back to the layer's output: loss, pool, activation."""
     p, layer = solution.problem, solution.problem.layer
-    made: list[StepMaker] = [loss.step, loss.gradient] if p.target is not None else [loss.given]
+    made: list[StepMaker] = ([loss.step, loss.gradient] if p.exact_target is not None
+                             else [loss.given])
     if layer.pool is not None:
         made.append(pooling.backward)
     if layer.activation is not None:
@@ -97,7 +100,7 @@ def steps(solution: Solution) -> list[StepMaker]:
         made.append(pooling.step)
     if solution.grad_conv is None:
         return made
-    made += [loss.step, loss.gradient] if p.target is not None else [loss.given]
+    made += [loss.step, loss.gradient] if p.exact_target is not None else [loss.given]
     if layer.pool is not None:
         made.append(pooling.backward)
     if layer.activation is not None:
@@ -142,12 +145,20 @@ def terms_per_entry(layer: Layer) -> dict[str, int]:
 
 def written_in_fractions(p: Problem) -> bool:
     """Whether a number the problem gives has no finite decimal, such as 1/3."""
-    given = [p.input, p.filter, p.bias, p.target, p.grad_output]
-    numbers = [v for array in given if array is not None for v in array.flat]
-    numbers += [p.learning_rate] if p.learning_rate is not None else []
+    given = [p.exact_input, p.exact_filter, p.exact_bias, p.exact_target, p.exact_grad_output]
+    numbers = [p.learning_rate] if p.learning_rate is not None else []
     activation = p.layer.activation
     numbers += [activation.slope] if activation is not None else []
-    return not all(terminates(v) for v in numbers)
+    return not (all(terminates(v) for v in numbers)
+                and all(decimals(array) for array in given if array is not None))
+
+
+def decimals(array: ExactArray) -> bool:
+    """Whether every number of a given array has a finite decimal: at once when they
+    are integers over a denominator 2^a·5^b, else number by number."""
+    if isinstance(array.given, Scaled) and terminates(Fraction(1, array.given.denominator)):
+        return True
+    return all(terminates(v) for v in array.fractions.flat)
 
 
 def derive(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
@@ -221,7 +232,7 @@ def derive_lazily(solution: Solution, *, max_terms: int = DEFAULT_MAX_TERMS,
     if solution.loss is not None:
         counts["loss"] = solution.output.size
     shortened = plan.share(per, counts)
-    largest = max(max(p.input.shape), max(p.filter.shape), *p.output_size)
+    largest = max(max(p.exact_input.shape), max(p.exact_filter.shape), *p.output_size)
     worked: Iterable[Step] = (make(builder) for make in steps(solution))
     if selection is not None:
         full, alone = selection.full_steps(p), selection.entry_steps(p)

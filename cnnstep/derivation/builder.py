@@ -9,11 +9,13 @@ a quantity, and the one helper each step uses to work out its entries —
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -21,6 +23,7 @@ from cnnstep.derivation.nodes import (
     Add,
     Block,
     Deferred,
+    Elided,
     Expr,
     Matrix,
     Num,
@@ -58,7 +61,7 @@ class Symbols:
     def syms(self, role: str, shape: tuple[int, ...]) -> Array:
         """An array of the symbols of every entry of a quantity."""
         out = np.empty(shape, dtype=object)
-        for index in np.ndindex(*shape):
+        for index in itertools.product(*(range(n) for n in shape)):
             out[index] = self.sym(role, index)
         return out
 
@@ -137,6 +140,47 @@ class Plan:
         return list(entries) if limit is None else list(entries[:limit])
 
 
+class Cells(Sequence[Index]):
+    """Every index of an array of ``shape`` in row-major order, each made when read:
+    a quantity of a large layer has millions, of which a derivation reads a few.
+
+    >>> cells = Cells((2, 3))
+    >>> len(cells), cells[4], cells[:2], (1, 2) in cells
+    (6, (1, 1), [(0, 0), (0, 1)], True)
+    """
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def __len__(self) -> int:
+        return math.prod(self.shape)
+
+    def __iter__(self) -> Iterator[Index]:
+        return itertools.product(*(range(n) for n in self.shape))
+
+    @overload
+    def __getitem__(self, k: int) -> Index: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[Index]: ...
+
+    def __getitem__(self, k: int | slice) -> Index | list[Index]:
+        if isinstance(k, slice):
+            start, stop, step = k.indices(len(self))
+            return [self[n] for n in range(start, stop, step)]
+        n = k + len(self) if k < 0 else k
+        if not 0 <= n < len(self):
+            raise IndexError(k)
+        return tuple(int(i) for i in np.unravel_index(n, self.shape))
+
+    def __contains__(self, e: object) -> bool:
+        return (isinstance(e, tuple) and len(e) == len(self.shape)
+                and all(isinstance(i, int) and 0 <= i < n
+                        for i, n in zip(e, self.shape, strict=True)))
+
+
 @dataclass(frozen=True)
 class Zeros:
     """Entries of a quantity that are 0 for one reason, said once."""
@@ -147,6 +191,14 @@ class Zeros:
 
 #: a line of zero entries names at most this many of them
 ZERO_NAMES = 24
+
+#: a quantity of more entries than this is too large to read on a page: under a term
+#: limit its matrices are shown by their first rows and columns (the largest sample,
+#: and the LeNet-sized layer's padded dL/dZ of 9,600 entries, are shown whole)
+MATRIX_ENTRIES = 20_000
+#: of such a quantity: the rows and columns shown of each matrix, and how many matrices
+ELIDED_ROWS = ELIDED_COLUMNS = 10
+ELIDED_MATRICES = 2
 
 
 def sums(*forms: Sequence[Expr]) -> tuple[Expr, ...]:
@@ -188,7 +240,11 @@ class Builder:
         else:
             self.x_sym[:, ph : ph + h, pw : pw + w] = self.nodes.syms("input", layer.input_shape)
         self.k_sym = self.nodes.syms("filter", layer.filter_shape)
-        self.g_sym = self.nodes.syms("grad_output", layer.output_shape)
+        self.g_sym = self.grad_symbols()
+
+    def grad_symbols(self) -> Array:
+        """The symbol of every entry of dL/d(output)."""
+        return self.nodes.syms("grad_output", self.layer.output_shape)
 
     @cached_property
     def x_real(self) -> Array:
@@ -202,9 +258,9 @@ class Builder:
     def num(self, value: Fraction, approximate: bool = False) -> Num:
         return self.nodes.num(value, approximate)
 
-    def entries(self, key: str) -> list[Index]:
+    def entries(self, key: str) -> Cells:
         """Every index of a result quantity, in the full layout."""
-        return list(np.ndindex(*full_shape(key, self.layer)))
+        return Cells(full_shape(key, self.layer))
 
     def matrices(self, label: tuple[str | Expr, ...], array: Array, kind: str,
                  **options: Any) -> list[Matrix]:
@@ -246,6 +302,34 @@ class Builder:
             out.append(Matrix((*label, f" ({', '.join(where)})"), array[c, f], **options))
         return out
 
+    def show(self, label: tuple[str | Expr, ...], array: Array, kind: str,
+             **options: Any) -> list[Block]:
+        """:meth:`matrices` as the page shows them (see :meth:`shown`)."""
+        return self.shown(self.matrices(label, array, kind, **options), array.shape)
+
+    def shown(self, matrices: Sequence[Matrix], shape: tuple[int, ...]) -> list[Block]:
+        """A quantity's matrices as the page shows them: whole, or, when it has more
+        than :data:`MATRIX_ENTRIES` entries and the derivation has a term limit, the
+        first rows and columns of its first matrices and a note of the rest (the
+        quantity's ``shape`` without its axes of one). Only the entries shown are
+        read."""
+        total = sum(m.values.size for m in matrices)
+        if self.plan.max_terms <= 0 or total <= MATRIX_ENTRIES:
+            return [replace(m, values=np.asarray(m.values)) for m in matrices]
+        out: list[Block] = []
+        for m in matrices[:ELIDED_MATRICES]:
+            rows, cols = m.values.shape
+            out.append(replace(
+                m, values=np.asarray(m.values[:ELIDED_ROWS, :ELIDED_COLUMNS]),
+                border_end=(0 if rows > ELIDED_ROWS else m.border_after[0],
+                            0 if cols > ELIDED_COLUMNS else m.border_after[1]),
+                extra=(0 if rows > ELIDED_ROWS else m.extra[0],
+                       0 if cols > ELIDED_COLUMNS else m.extra[1])))
+        rows, cols = matrices[0].values.shape
+        lead = tuple(n for n in shape[:-2] if n > 1)
+        return [*out, Elided((*lead, *shape[-2:]), min(rows, ELIDED_ROWS),
+                             min(cols, ELIDED_COLUMNS), len(out), len(matrices))]
+
     def explain(self, *blocks: Block | Iterable[Block]) -> list[Block]:
         """Prose and the working's matrices: left out when only the answers are shown."""
         if self.plan.detail == "answers":
@@ -274,12 +358,13 @@ class Builder:
         one reason: when every entry is worked out, each group is one line naming
         them instead of an equation each.
         """
-        every = self.entries(key) if entries is None else list(entries)
+        every: Sequence[Index] = self.entries(key) if entries is None else list(entries)
         grouped: list[Zeros] = []
         if self.plan.in_full(key) and self.plan.detail == "full":
             grouped = [group for group in zeros if group.entries]
             skip = {e for group in grouped for e in group.entries}
-            every = [e for e in every if e not in skip]
+            if skip:
+                every = [e for e in every if e not in skip]
         chosen = self.plan.pick(key, every, example)
 
         def equations() -> Iterator[Block]:
@@ -295,14 +380,14 @@ class Builder:
         blocks += [self.zero_line(key, group) for group in grouped]
         if len(chosen) < len(every) and self.plan.in_full(key) and self.plan.detail != "answers":
             done = set(chosen)
-            rest = [e for e in every if e not in done]
+            rest = len(every) - len(done)
             if self.plan.detail == "brief":  # by choice, not for length: no way to see more
-                blocks.append(Text((f"The other {len(rest)} {what} are worked out the same "
-                                    "way." if len(rest) > 1 else
+                blocks.append(Text((f"The other {rest} {what} are worked out the same "
+                                    "way." if rest > 1 else
                                     f"The last of the {what} is worked out the same way.",)))
             else:
-                example_text = entry_text(key, rest[0], self.layer.layout)
-                blocks.append(Omitted(len(rest), what, example_text))
+                first = next(e for e in every if e not in done)
+                blocks.append(Omitted(rest, what, entry_text(key, first, self.layer.layout)))
         return blocks
 
     def zero_line(self, key: str, group: Zeros) -> Text:

@@ -153,11 +153,11 @@ def step(b: NumericBuilder) -> Step:
                       "meet ", kernel, ", the kernel rotated by 180° (its last entry first), "
                       "not ", Whole("filter"), " as it is; the layer is then the "
                       "cross-correlation with ", kernel, ".")),
-                *b.matrices((kernel,), engine.rotate180(p.filter), "filter")]
+                *b.show((kernel,), engine.rotate180(p.filter), "filter")]
     return Step("forward", "Forward pass", (
         *b.explain(*flip, Text(words)),
         *b.work_out(b.z_key, equation, "output entries", example=first),
-        *b.answer(b.matrices((Whole("output"),), s.conv, "output")),
+        *b.answer(b.show((Whole("output"),), s.conv, "output")),
     ))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from cnnstep.derivation.nodes import Block, Expr, Matrix, Step, Sym, Text, Whole
 from cnnstep.derivation.numeric import NumericBuilder
 from cnnstep.derivation.words import axes, dims, padding_words
+from cnnstep.entries import given_values
 from cnnstep.problem import Pool
 
 TITLE = "Given"
@@ -45,19 +46,20 @@ def pool_words(pool: Pool, one_row: bool = False) -> str:
 def step(b: NumericBuilder) -> Step:
     p = b.p
     layer = b.layer
-    blocks: list[Block] = [*b.matrices((Whole("input"),), p.input, "input")]
+    blocks: list[Block] = [*b.show((Whole("input"),), given_values(p.exact_input), "input")]
     if layer.convolution:  # a layer alone has no filter
-        blocks += b.matrices((Whole("filter"),), p.filter, "filter")
+        blocks += b.show((Whole("filter"),), p.filter, "filter")
     settings: list[str | Expr] = []
     if p.bias is not None:
         if p.filters == 1:
             settings += [Whole("bias"), " = ", b.num(p.bias[0]), "; "]
         else:
             blocks.append(Matrix((Whole("bias"),), p.bias.reshape(1, -1)))
-    if p.target is not None:
-        blocks += b.matrices((Whole("target"),), p.target, "output")
-    elif p.grad_output is not None:
-        blocks += b.matrices((Whole(b.grad_last_role),), p.grad_output, "output")
+    if p.exact_target is not None:
+        blocks += b.show((Whole("target"),), given_values(p.exact_target), "output")
+    elif p.exact_grad_output is not None:
+        blocks += b.show((Whole(b.grad_last_role),), given_values(p.exact_grad_output),
+                          "output")
     if layer.convolution:
         one = layer.layout.one_row
         settings.append(("1-D convolution: " if one else "")
@@ -83,7 +85,7 @@ def step(b: NumericBuilder) -> Step:
     if layer.pool is not None:
         pool = layer.pool
         settings.append(f"; {pool_words(pool, layer.layout.one_row)}")
-    if p.target is not None:
+    if p.exact_target is not None:
         settings.append(f"; loss: {LOSS_NAMES[p.loss]} ({p.loss})")
     if p.learning_rate is not None:
         settings += ["; learning rate ", Sym("learning_rate"), " = ", b.num(p.learning_rate)]

@@ -87,8 +87,8 @@ def step(b: NumericBuilder) -> Step:
                     zeros=[Zeros(empty, ("every term has a factor that is 0 by "
                                          "construction.",))]),
         *b.explain(*before_rotation(b, source)),
-        *b.answer(b.matrices((Whole("grad_filter"),), grad, "filter",
-                             approximate=approximate)),
+        *b.answer(b.show((Whole("grad_filter"),), grad, "filter",
+                         approximate=approximate)),
     ))
 
 
@@ -122,8 +122,8 @@ def before_rotation(b: NumericBuilder, source: Expr) -> list[Block]:
     label = Call("conv", (source, b.dz_operand()))
     return [Text(("The correlation before the rotation, ", label, ", whose 180° rotation "
                   "is ", Whole("grad_filter"), ":")),
-            *b.matrices((label,), b.s.grad_flipped_filter, "filter",
-                        approximate=b.approximate("grad_filter"))]
+            *b.show((label,), b.s.grad_flipped_filter, "filter",
+                    approximate=b.approximate("grad_filter"))]
 
 
 def geometry_terms(b: NumericBuilder, e: Index) -> int:

@@ -67,7 +67,7 @@ def step(b: NumericBuilder) -> Step:
     # the kernel's symbols as they slide: rot180(K), or K itself for a true convolution
     slid = engine.backward_kernel(b.k_sym, p.layer)
     flipped = p.layer.flipped
-    grad_nums = b.nodes.nums(s.padded_grad, b.approximate("grad_conv"))
+    grad_nums = b.number_nodes(s.padded_grad, b.approximate("grad_conv"))
 
     def source(row: int, col: int) -> tuple[int, int] | None:
         """The entry (i, j) of dL/dZ at this place of the padded gradient, or None for
@@ -168,7 +168,7 @@ def step(b: NumericBuilder) -> Step:
                   " by 180° (flip it vertically, then horizontally): its entries in reverse "
                   "order,",)),
             rotated_symbols(b),
-            b.matrices((rot,), s.rotated_filter, "filter"))),
+            b.show((rot,), s.rotated_filter, "filter"))),
         Text((
             "The kernel size less one is 0, so the full convolution adds no zeros around ",
             *(("the zero-inserted ",) if strided else ()), Whole("grad_output"), ":",
@@ -180,7 +180,7 @@ def step(b: NumericBuilder) -> Step:
             + (" (the dilated kernel's span d·(k − 1) + 1 less one):" if dilated
                else " (the kernel size less one):"),
         )),
-        padded_grads,
+        b.shown(padded_grads, s.padded_grad.shape),
         Text((
             Whole("grad_input"), " = ", Call(full, (rot, b.dz_operand())), ": ", rot,
             *((f", dilated by {axes(p.layer.dilation, one_row)} (its taps "
@@ -207,8 +207,8 @@ def step(b: NumericBuilder) -> Step:
                          example=max(entries, key=counts.__getitem__, default=None),
                          zeros=zeros)
     blocks += b.explain(crop(b))
-    blocks += b.answer(b.matrices((Whole("grad_input"),), grad, "input",
-                                  approximate=approximate))
+    blocks += b.answer(b.show((Whole("grad_input"),), grad, "input",
+                              approximate=approximate))
     return Step("grad_input", "Gradient with respect to the input", tuple(blocks))
 
 
@@ -237,7 +237,7 @@ def rotated_symbols(b: NumericBuilder) -> list[Block]:
     if rotated.shape[0] * rotated.shape[1] > 1:
         return [b.matrices(label, rotated, "filter")[0],
                 Text(("and likewise for every filter and channel. In numbers:",))]
-    return [*b.matrices(label, rotated, "filter"), Text(("In numbers:",))]
+    return [*b.show(label, rotated, "filter"), Text(("In numbers:",))]
 
 
 def crop(b: NumericBuilder) -> list[Block]:
@@ -287,8 +287,8 @@ def crop(b: NumericBuilder) -> list[Block]:
             f"{size((h, w), one_row)} ",
             Whole("grad_input"), ":",
         )),
-        *b.matrices((Whole("grad_padded_input"),), s.grad_padded_input, "input",
-                    border=(ph, pw), border_end=p.layer.padding_end,
+        *b.show((Whole("grad_padded_input"),), s.grad_padded_input, "input",
+                border=(ph, pw), border_end=p.layer.padding_end,
                     approximate=b.approximate("grad_input")),
     ]
 

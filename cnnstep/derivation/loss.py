@@ -8,12 +8,11 @@ dL/d(last stage) directly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 
-import numpy as np
-
 from cnnstep import engine
-from cnnstep.derivation.builder import Builder, Index
+from cnnstep.derivation.builder import Builder, Cells, Index
 from cnnstep.derivation.nodes import (
     Add,
     Block,
@@ -30,6 +29,7 @@ from cnnstep.derivation.nodes import (
     Whole,
 )
 from cnnstep.derivation.numeric import NumericBuilder
+from cnnstep.entries import given_values
 from cnnstep.problem import LossName
 
 #: how each loss is described
@@ -62,16 +62,16 @@ def batch_share(loss: LossName, entries: int, images: int, name: str = "image") 
 def step(b: NumericBuilder) -> Step:
     """L, written out: the differences, their squares, the sum, the scale."""
     p, s = b.p, b.s
-    assert p.target is not None and s.loss is not None and s.squared_errors is not None
+    assert p.exact_target is not None and s.loss is not None and s.squared_errors is not None
     assert s.loss_sum is not None
     if b.plan.detail == "answers" and b.plan.in_full("loss"):
         return Step("loss", "Loss", (Equation(b.sym("loss"), (), s.loss, ("loss", ()),
                                               approximate=b.approximate("loss")),))
-    target, errors = p.target, s.squared_errors
+    target, errors = given_values(p.exact_target), s.squared_errors
     last, role = s.output, b.last_role
     n = last.size
-    entries = list(np.ndindex(*last.shape))
-    shown = entries
+    entries = Cells(last.shape)
+    shown: Sequence[Index] = entries
     limit = b.plan.budget.get("loss")
     if limit is not None and limit < n:
         shown = entries[: max(limit - 1, 1)]
@@ -107,8 +107,9 @@ def step(b: NumericBuilder) -> Step:
 def gradient(b: NumericBuilder) -> Step:
     """dL/dz = factor·(z − y), entry by entry."""
     p, s = b.p, b.s
-    grad, target = s.grad_output, p.target
-    assert target is not None and grad is not None
+    grad, exact_target = s.grad_output, p.exact_target
+    assert exact_target is not None and grad is not None
+    target = given_values(exact_target)
     last, role, grad_role = s.output, b.last_role, b.grad_last_role
     factor = constant(b, p.loss, engine.loss_factor(p.loss, last.size * p.loss_images))
     approximate = b.approximate("grad_output")
@@ -129,7 +130,7 @@ def gradient(b: NumericBuilder) -> Step:
             Whole(grad_role), " = ", times_difference(Whole(role), Whole("target")), ".",
         ))),
         *b.work_out("grad_output", equation, f"entries of ∂{loss}/∂{b.last_letter}"),
-        *b.answer(b.matrices((Whole(grad_role),), grad, "output", approximate=approximate)),
+        *b.answer(b.show((Whole(grad_role),), grad, "output", approximate=approximate)),
     ))
 
 

@@ -283,6 +283,19 @@ class Omitted(Value):
     example: str
 
 
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Elided(Value):
+    """The matrices before it are the first ``rows`` and ``columns`` of the first
+    ``shown`` of a quantity's ``count`` matrices: it has ``shape`` entries, too many
+    to read on a page, and the rest are printed without a term limit."""
+
+    shape: tuple[int, ...]
+    rows: int
+    columns: int
+    shown: int
+    count: int
+
+
 @dataclass(frozen=True, eq=False)
 class Table:
     """Numbers under a heading per column, a labelled row each: the loss and the
@@ -299,7 +312,7 @@ class Table:
     approximate: bool = False
 
 
-Block = Text | Matrix | Equation | Omitted | Table
+Block = Text | Matrix | Equation | Omitted | Elided | Table
 
 
 @dataclass(frozen=True, slots=True, repr=False, eq=False)

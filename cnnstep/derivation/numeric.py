@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -10,6 +11,7 @@ from cnnstep import engine
 from cnnstep.derivation.builder import Builder, Plan
 from cnnstep.derivation.nodes import Block, Expr, Matrix, Num, Text, Whole
 from cnnstep.engine import Solution
+from cnnstep.entries import Computed, standing_in
 from cnnstep.problem import Array
 from cnnstep.quantities import (
     grad_conv_key,
@@ -19,6 +21,9 @@ from cnnstep.quantities import (
     result_name,
     symbol_role,
 )
+
+#: a quantity of at most this many entries has its symbols and number nodes made at once
+NODES_MADE_WHOLE = 100_000
 
 
 class NumericBuilder(Builder):
@@ -42,11 +47,26 @@ class NumericBuilder(Builder):
         self.x_num = self.nodes.nums(solution.padded_input)
         self.k_num = self.nodes.nums(self.p.filter)
         if solution.grad_conv is not None:
-            self.g_num = self.nodes.nums(solution.grad_conv, self.approximate("grad_conv"))
+            self.g_num = self.number_nodes(solution.grad_conv, self.approximate("grad_conv"))
         #: the entries of dL/dZ that are 0 because of the layers after the convolution
         #: (no gradient comes back through the pool, or ReLU′(z) = 0), not by chance
         self.masked = self._masked()
         self._padded: list[Matrix] | None = None
+
+    def grad_symbols(self) -> Array:
+        """The symbol of every entry of dL/d(output); of a large layer, made when read."""
+        shape = self.layer.output_shape
+        if math.prod(shape) <= NODES_MADE_WHOLE:
+            return super().grad_symbols()
+        return standing_in(Computed(shape, lambda e: self.sym("grad_output", e)))
+
+    def number_nodes(self, values: Array, approximate: bool = False) -> Array:
+        """The number node of every entry of ``values``: made at once (each is read
+        many times when every entry is worked out), or for a large quantity each when
+        it is read."""
+        if values.size <= NODES_MADE_WHOLE:
+            return self.nodes.nums(values, approximate)
+        return standing_in(Computed(values.shape, lambda e: self.num(values[e], approximate)))
 
     def _masked(self) -> Array:
         s, layer = self.s, self.layer

@@ -79,5 +79,5 @@ def step(b: NumericBuilder) -> Step:
         Text((
             words + " Terms with these zeros are left out of the sums below.",
         )),
-        b.padded_matrices,
+        b.shown(b.padded_matrices, b.s.padded_input.shape),
     )))

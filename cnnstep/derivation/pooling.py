@@ -135,9 +135,10 @@ def step(b: NumericBuilder) -> Step:
             *_padding_words(pool), " Its size:",
         ))),
         *shapes.pool_sizes(b),
-        *(b.explain(maps) if any(pool.padding) else []),
+        *(b.explain(b.shown(maps, (len(maps), *maps[0].values.shape)))
+          if any(pool.padding) else []),
         *b.work_out("pooled", equation, "pooled entries"),
-        *b.answer(b.matrices((Whole("pooled"),), pooled, "output", approximate=approximate)),
+        *b.answer(b.show((Whole("pooled"),), pooled, "output", approximate=approximate)),
     ))
 
 
@@ -205,5 +206,5 @@ def backward(b: NumericBuilder) -> Step:
         ))),
         *b.work_out(key, equation, "entries", example=reached[0] if reached else None,
                     zeros=[Zeros(skipped, (why,))]),
-        *b.answer(b.matrices((Whole(grad_role),), grad, "output", approximate=approximate)),
+        *b.answer(b.show((Whole(grad_role),), grad, "output", approximate=approximate)),
     ))

@@ -24,6 +24,6 @@ def step(b: NumericBuilder) -> Step:
              f" and {count(sw - 1, 'zero')} between columns") + "; the backward "
             "formulas of stride 1 then apply to this spread gradient.",
         )),
-        b.matrices((Whole("spread_grad"),), b.s.spread_grad, "output", step=b.p.stride,
-                   approximate=b.approximate("grad_conv")),
+        b.show((Whole("spread_grad"),), b.s.spread_grad, "output", step=b.p.stride,
+               approximate=b.approximate("grad_conv")),
     )))

@@ -208,9 +208,9 @@ def expansion(b: NumericBuilder) -> Step:
              "Zero insertion and cropping")
     return Step("padding", title, tuple(b.explain(
         Text(tuple(words)),
-        expanded_matrices(b),
+        b.shown(expanded_matrices(b), b.s.padded_input.shape),
         Text(kernel_words),
-        b.matrices((Call("rot180", (Whole("filter"),)),), rotated, "rotated"),
+        b.show((Call("rot180", (Whole("filter"),)),), rotated, "rotated"),
     )))
 
 
@@ -262,7 +262,7 @@ def forward(b: NumericBuilder) -> Step:
     return Step("forward", "Forward pass", (
         *b.explain(Text(words)),
         *b.work_out(b.z_key, equation, "output entries", example=first),
-        *b.answer(b.matrices((Whole("output"),), s.conv, "output")),
+        *b.answer(b.show((Whole("output"),), s.conv, "output")),
     ))
 
 
@@ -285,6 +285,7 @@ def grad_filter(b: NumericBuilder) -> Step:
     """dL/dK[c,f,m,n] = Σ_i Σ_j X[c,i,j]·dL/dZ[f, i·s − p + m·d, j·s − p + n·d]."""
     s, layer = b.s, b.layer
     assert s.grad_filter is not None and s.grad_conv is not None
+    assert s.padded_grad is not None
     grad = s.grad_filter
     _, height, width = layer.input_shape
     (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
@@ -328,10 +329,10 @@ def grad_filter(b: NumericBuilder) -> Step:
         ))),
         *b.left_out(padding=any(layer.padding), masked=bool(b.masked.any()),
                     padding_of="gradient"),
-        *(b.explain(grids) if any(layer.padding) else []),
+        *(b.explain(b.shown(grids, s.padded_grad.shape)) if any(layer.padding) else []),
         *b.work_out("grad_filter", equation, f"entries of {b.d_by('filter')}"),
-        *b.answer(b.matrices((Whole("grad_filter"),), s.grad_filter, "filter",
-                             approximate=approximate)),
+        *b.answer(b.show((Whole("grad_filter"),), s.grad_filter, "filter",
+                         approximate=approximate)),
     ))
 
 
@@ -397,6 +398,6 @@ def grad_input(b: NumericBuilder) -> Step:
         *b.left_out(padding=any(layer.padding), masked=bool(b.masked.any()),
                     padding_of="gradient"),
         *b.work_out("grad_input", equation, f"entries of {b.d_by('input')}"),
-        *b.answer(b.matrices((Whole("grad_input"),), s.grad_input, "input",
-                             approximate=approximate)),
+        *b.answer(b.show((Whole("grad_input"),), s.grad_input, "input",
+                         approximate=approximate)),
     ))

@@ -52,8 +52,8 @@ def step(b: NumericBuilder) -> Step:
 
         blocks += b.work_out(key, equation, what)
     if b.plan.shows("updated_filter"):
-        blocks += b.answer(b.matrices((Whole("updated_filter"),), s.updated_filter, "filter",
-                                      approximate=approximate))
+        blocks += b.answer(b.show((Whole("updated_filter"),), s.updated_filter, "filter",
+                                  approximate=approximate))
     if s.updated_bias is not None and b.plan.shows("updated_bias"):
         if p.filters > 1:
             blocks += b.answer(Matrix((Whole("updated_bias"),), s.updated_bias.reshape(1, -1),

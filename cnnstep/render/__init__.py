@@ -38,12 +38,15 @@ class Hints:
 
     ``one`` is how to work out one entry, with ``{example}`` standing for the
     entry (``"--only {example}"`` on the command line); ``every`` how to work
-    out everything. None says nothing, the library's default: a caller of
+    out everything; ``whole`` where every entry of a quantity too large to show
+    is. None says nothing, the library's default: a caller of
     :func:`cnnstep.solve` has no command-line flags to type.
     """
 
     one: str | None = None
     every: str | None = None
+    #: how to see every entry of a quantity too large to show (``"--format json"``)
+    whole: str | None = None
 
     def for_one(self, example: str) -> str | None:
         return None if self.one is None else self.one.replace("{example}", example)

@@ -34,6 +34,7 @@ from cnnstep.derivation import (
     Ceil,
     Derivation,
     Div,
+    Elided,
     Equation,
     Exercises,
     Expr,
@@ -444,6 +445,9 @@ class HtmlRenderer:
 
     def _print_Omitted(self, block: Omitted) -> str:
         return note(prose.omitted(block, self.hints))
+
+    def _print_Elided(self, block: Elided) -> str:
+        return note(prose.elided(block, self.hints))
 
     def _print_Table(self, block: Rows) -> str:
         heads = "".join(f"<th><math>{self.math(head)}</math></th>" for head in block.columns)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, cast
 from cnnstep.derivation import (
     Block,
     Derivation,
+    Elided,
     Equation,
     Exercises,
     Expr,
@@ -531,6 +532,9 @@ class LatexRenderer:
 
     def _print_Omitted(self, block: Omitted) -> str:
         return self.note(prose.omitted(block, self.hints))
+
+    def _print_Elided(self, block: Elided) -> str:
+        return self.note(prose.elided(block, self.hints))
 
     def _print_Table(self, block: Rows) -> str:
         """A tabular, shrunk to the line when it is wider."""

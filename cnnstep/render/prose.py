@@ -21,7 +21,7 @@ from cnnstep.numbers import display, exact_decimal, terminates
 if TYPE_CHECKING:
     from cnnstep.check import Diagnosis, Marked, Report, Scored
     from cnnstep.check.volume import VolumeReport
-    from cnnstep.derivation import Expr, Matrix, Omitted, Step
+    from cnnstep.derivation import Elided, Expr, Matrix, Omitted, Step
     from cnnstep.geometry import Window
     from cnnstep.render import Hints, Outcome
 
@@ -279,6 +279,26 @@ def omitted(block: Omitted, hints: Hints) -> list[str]:
     if hints.every is not None:
         words += [", or all with " if one is not None else "; see all with ",
                   Code(hints.every)]
+    return [*words, "."]
+
+
+def elided(block: Elided, hints: Hints) -> list[str]:
+    """The note after the first rows and columns of a quantity too large to show."""
+    rows, cols = block.shape[-2:]
+    cut = [f"{n} {unit}s" if n > 1 else f"{n} {unit}" for n, whole, unit in
+           ((block.rows, rows, "row"), (block.columns, cols, "column")) if n < whole]
+    part = "the first " + " and ".join(cut) if cut else ""
+    if block.shown < block.count:
+        first = f"the first {block.shown}" if block.shown > 1 else "the first"
+        part += f"{' of ' if part else ''}{first} of its {block.count} matrices"
+    words = [f"{'×'.join(map(str, block.shape))} entries, too many to read here: {part} "
+             f"{'is' if block.shown == 1 and not cut else 'are'} shown"]
+    if hints.whole is not None:
+        words += [", the rest in ", Code(hints.whole)]
+        if hints.every is not None:
+            words += [" or with ", Code(hints.every)]
+    else:
+        words.append("; the result holds every entry")
     return [*words, "."]
 
 

@@ -26,6 +26,7 @@ from rich.cells import cell_len
 
 from cnnstep.derivation import (
     Derivation,
+    Elided,
     Equation,
     Exercises,
     Expr,
@@ -542,6 +543,9 @@ class TextRenderer:
 
     def _print_Omitted(self, block: Omitted) -> None:
         self.note(prose.omitted(block, self.hints))
+
+    def _print_Elided(self, block: Elided) -> None:
+        self.note(prose.elided(block, self.hints))
 
     def _print_Table(self, block: Rows) -> None:
         """A boxed table when it fits the width; else a line per row, each number
