@@ -7,6 +7,7 @@ exit status 2 for bad input and no traceback.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
 from collections.abc import Iterable
@@ -1161,12 +1162,29 @@ def export(
         raise fail(str(error)) from None
 
 
+def invoked(args: list[str]) -> typer.Typer:
+    """The app as the arguments call it: when they start with a command's name, an
+    app of that command alone, so that typer builds the options of one command,
+    not of all of them (the command's help, its usage and its errors read the
+    same); else the whole app (the list of commands, ``--version``, completion)."""
+    if not args or any(name.endswith("_COMPLETE") for name in os.environ):
+        return app
+    for info in app.registered_commands:
+        callback = info.callback
+        name = info.name or (callback.__name__.lower().replace("_", "-") if callback else None)
+        if name == args[0]:
+            one = copy.copy(app)
+            one.registered_commands = [info]
+            return one
+    return app
+
+
 def main() -> None:
     """The console script: never a traceback."""
     # numbers of any length may be written: the work limit bounds them
     sys.set_int_max_str_digits(0)
     try:
-        app()
+        invoked(sys.argv[1:])()
     except output.PipeClosed:
         # the reader left (``cnnstep solve … | head``): stop quietly, as a program
         # killed by SIGPIPE does, and keep Python from complaining on exit
