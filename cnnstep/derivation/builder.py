@@ -30,6 +30,7 @@ from cnnstep.derivation.nodes import (
 )
 from cnnstep.problem import Array, Layer
 from cnnstep.quantities import entry_text, full_shape, symbol_role
+from cnnstep.values import Value, value_class
 
 Index = tuple[int, ...]
 
@@ -137,8 +138,8 @@ class Plan:
         return list(entries) if limit is None else list(entries[:limit])
 
 
-@dataclass(frozen=True)
-class Zeros:
+@value_class
+class Zeros(Value):
     """Entries of a quantity that are 0 for one reason, said once."""
 
     entries: tuple[Index, ...]
