@@ -2,9 +2,12 @@
 
 Results go to standard output (or ``-o FILE``), errors to standard error with
 exit status 2 for bad input and no traceback.
-"""
 
-from __future__ import annotations
+The module has no ``from __future__ import annotations``: typer reads each
+command's annotations several times a run, and evaluating them once, as the
+functions are defined, is cheaper than evaluating their text each time.
+Annotations that name what only a type checker imports are written as text.
+"""
 
 import contextlib
 import copy
@@ -162,7 +165,7 @@ def write_pieces(pieces: Iterable[str], to: Path | None, inputs: Iterable[Path] 
         raise fail(str(error)) from None
 
 
-def notes(problem: Problem | Layer, file: Path) -> None:
+def notes(problem: "Problem | Layer", file: Path) -> None:
     """What the problem's reading has to say besides the result."""
     from cnnstep.problem import where
 
@@ -414,7 +417,7 @@ def _verify_volume(file: Path, format: str, to: Path | None, max_work: int | Non
 
 def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape: str,
                        options: Options, program: str | None,
-                       shaping: tuple[Iterable[str], str, int | None]) -> Problem:
+                       shaping: tuple[Iterable[str], str, int | None]) -> "Problem":
     """The problem in a file. A 3-D problem is solved and written out here (its JSON
     result, or its worked derivation as ``shaping`` asks: ``--only``, ``--detail``,
     ``--max-terms``), and the command is done."""
@@ -570,7 +573,7 @@ def work_limit(text: str | None) -> int | None:
     return int(number)
 
 
-def run_verify(problem: Problem, format: str, to: Path | None,
+def run_verify(problem: "Problem", format: str, to: Path | None,
                inputs: Iterable[Path], max_work: int | None = None) -> None:
     """``--verify``: the report, and exit 1 when an entry differs."""
     from cnnstep import verify
@@ -582,7 +585,7 @@ def run_verify(problem: Problem, format: str, to: Path | None,
     _verify_report(checks, format, to, inputs)
 
 
-def _verify_report(checks: list[Check], format: str, to: Path | None,
+def _verify_report(checks: "list[Check]", format: str, to: Path | None,
                    inputs: Iterable[Path]) -> None:
     """The verifier's report, and exit 1 when an entry differs."""
     from cnnstep import verify
@@ -803,7 +806,7 @@ def check(
 
 
 def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
-                  to: Path | None, rules: tuple[Fraction | None, Fraction], width: int | None,
+                  to: Path | None, rules: "tuple[Fraction | None, Fraction]", width: int | None,
                   batch: bool) -> None:
     """``cnnstep check`` on a 3-D layer: one answers file (or the problem's own), its
     report as text or JSON; exit 0 all correct, 1 otherwise."""
@@ -870,7 +873,7 @@ def _feedback_paths(files: list[Path], directory: Path, suffix: str) -> dict[str
     return paths
 
 
-def _write_feedback(outcome: Report | str, title: str, document: Path | None, format: str,
+def _write_feedback(outcome: "Report | str", title: str, document: Path | None, format: str,
                     width: int | None, inputs: Iterable[Path]) -> None:
     """A student's feedback document: the report with the working of the wrong
     entries, without the command line's hints (the student runs no command)."""
