@@ -182,9 +182,10 @@ def _dataclass_fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
         elif kind == _FACTORY:
             defaults[name] = dataclasses.field(default_factory=default)
     wanted = {name: annotations[name] for name, _, _ in cls.__dict__["_value_fields"]}
+    # a docstring, or the dataclass would work out the signature for one
     shadow = type(cls.__name__, (), {"__annotations__": wanted, "__module__": cls.__module__,
-                                      "__qualname__": cls.__qualname__, "__doc__": "",
-                                      **defaults})
+                                      "__qualname__": cls.__qualname__,
+                                      "__doc__": cls.__doc__ or cls.__name__, **defaults})
     # no methods: the fields are the same, and nothing is compiled
     made: dict[str, dataclasses.Field[Any]] = dataclasses.dataclass(
         init=False, repr=False, eq=False)(shadow).__dataclass_fields__  # type: ignore[attr-defined]
