@@ -68,7 +68,7 @@ def uncovered(size: int, kernel: int, stride: int) -> int:
     return (size - kernel) % stride
 
 
-@value_class
+@value_class(slots=True)
 class Window(Value):
     """The input taps one output entry reads, in the order of the kernel's entries."""
 

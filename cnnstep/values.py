@@ -12,10 +12,11 @@ with :func:`value_class` in place of ``@dataclass(frozen=True)``:
 (True, Point(x=2, y=3))
 
 A dataclass compiles an ``__init__``, a ``__setattr__``, a ``__delattr__``, an
-``__eq__``, a ``__hash__`` and a ``__repr__`` for each class as it is created,
-which cost start-up time for every class whether it is used or not. Here the
-last five are written once, in :class:`Value`, and the ``__init__`` is compiled
-the first time the class makes an instance. The classes are dataclasses all the
+``__eq__``, a ``__hash__`` and a ``__repr__`` for each class as it is created
+(and makes a class with slots twice), which cost start-up time for every class
+whether it is used or not. Here the last five are written once, in
+:class:`Value`, and the ``__init__`` is compiled the first time the class makes
+an instance. The classes are dataclasses all the
 same to :func:`dataclasses.fields`, :func:`dataclasses.replace` and
 :func:`dataclasses.is_dataclass` (their fields are worked out when first asked
 for), and to a type checker (``dataclass_transform``).
@@ -51,8 +52,9 @@ class _Fields:
 class Value:
     """What a frozen dataclass with ``eq`` and ``repr`` writes for each class, written
     once: immutable, equal when of the same class with equal fields, hashed by
-    the fields, and shown as ``Num(value=…, approximate=…)``. A value class is a
-    subclass of it made with :func:`value_class`."""
+    the fields, shown as ``Num(value=…, approximate=…)``, and copied or pickled
+    through its ``__init__``. A value class is a subclass of it made with
+    :func:`value_class`."""
 
     __slots__ = ()
     __match_args__: tuple[str, ...]
@@ -89,22 +91,23 @@ class Value:
 @overload
 def value_class(cls: _C, /) -> _C: ...
 @overload
-def value_class(*, eq: bool = True) -> Callable[[_C], _C]: ...
+def value_class(*, eq: bool = True, slots: bool = False) -> Callable[[_C], _C]: ...
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
-def value_class(cls: _C | None = None, /, *, eq: bool = True) -> _C | Callable[[_C], _C]:
+def value_class(cls: _C | None = None, /, *, eq: bool = True,
+                slots: bool = False) -> _C | Callable[[_C], _C]:
     """A frozen value class of ``cls``, a subclass of :class:`Value`: its fields are
     its annotations (the base classes' first), with their defaults, all compared
-    and shown, none keyword-only. Instances hold their fields in slots. With
-    ``eq=False`` an instance is equal only to itself, as a dataclass's with
-    ``eq=False``."""
+    and shown, none keyword-only. As for a dataclass, ``eq=False`` makes an
+    instance equal only to itself, and ``slots=True`` holds the fields in slots
+    (the class is made anew, without its defaults as class attributes)."""
     if cls is None:
-        return lambda cls: _made(cls, eq)
-    return _made(cls, eq)
+        return lambda cls: _made(cls, eq, slots)
+    return _made(cls, eq, slots)
 
 
-def _made(cls: _C, eq: bool) -> _C:
+def _made(cls: _C, eq: bool, slots: bool) -> _C:
     own = inspect.get_annotations(cls)
     fields: list[tuple[str, int, Any]] = []
     for base in reversed(cls.__mro__[1:]):
@@ -113,26 +116,35 @@ def _made(cls: _C, eq: bool) -> _C:
     for name, annotation in own.items():
         if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
             continue
-        default = namespace.pop(name, dataclasses.MISSING)
+        default = namespace.get(name, dataclasses.MISSING)
         if isinstance(default, dataclasses.Field):
             fields.append((name, _FACTORY, default.default_factory))
+            del namespace[name]
         elif default is dataclasses.MISSING:
             fields.append((name, _NONE, None))
         else:
             fields.append((name, _VALUE, default))
+            if slots:
+                del namespace[name]
     names = tuple(name for name, _, _ in fields)
-    namespace.pop("__dict__", None)
-    namespace.pop("__weakref__", None)
-    namespace["__qualname__"] = cls.__qualname__
-    namespace["__slots__"] = tuple(name for name in names if name in own)
-    namespace["__match_args__"] = names
-    namespace["_value_fields"] = tuple(fields)
+    made: dict[str, Any] = {"__match_args__": names, "_value_fields": tuple(fields)}
     if not eq:
-        namespace["__eq__"] = object.__eq__
-        namespace["__hash__"] = object.__hash__
-    made: _C = type(cls)(cls.__name__, cls.__bases__, namespace)
-    type.__setattr__(made, "__init__", _first_init(made))
-    return made
+        made["__eq__"] = object.__eq__
+        made["__hash__"] = object.__hash__
+    if slots:
+        namespace.pop("__dict__", None)
+        namespace.pop("__weakref__", None)
+        namespace.update(made, __qualname__=cls.__qualname__,
+                         __slots__=tuple(name for name in names if name in own))
+        cls = type(cls)(cls.__name__, cls.__bases__, namespace)
+    else:
+        for name in own:  # a factory is no class attribute, as in a dataclass
+            if name in cls.__dict__ and name not in namespace:
+                type.__delattr__(cls, name)
+        for name, attribute in made.items():
+            type.__setattr__(cls, name, attribute)
+    type.__setattr__(cls, "__init__", _first_init(cls))
+    return cls
 
 
 def _first_init(cls: type) -> Callable[..., None]:

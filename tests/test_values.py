@@ -113,13 +113,16 @@ def test_eq_false_is_identity() -> None:
     assert repr(first).startswith("Matrix(label=('X',), values=array(")
 
 
-def test_frozen_and_slotted() -> None:
-    num = Num(Fraction(1))
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        num.value = Fraction(2)  # type: ignore[misc]
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        del num.value  # type: ignore[misc]
-    assert not hasattr(num, "__dict__")
+def test_frozen_and_slotted_as_declared() -> None:
+    num, layer = Num(Fraction(1)), Layer((1, 3, 3), (1, 1, 2, 2))
+    for value in (num, layer):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            value.value = Fraction(2)  # type: ignore[union-attr]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del value.stride  # type: ignore[union-attr]
+    assert not hasattr(num, "__dict__") and Num.__slots__ == ("value", "approximate")
+    assert vars(layer)["stride"] == (1, 1)  # no slots: a dictionary, as a dataclass's
+    assert Layer.stride == (1, 1) and not hasattr(Layer, "notation")  # as a dataclass's
 
 
 def test_the_dataclasses_functions_work() -> None:

@@ -22,7 +22,7 @@ from cnnstep.values import Value, value_class
 # expressions
 
 
-@value_class
+@value_class(slots=True)
 class Num(Value):
     """A number: exact, or ``approximate`` when it came through float sigmoid or tanh."""
 
@@ -30,7 +30,7 @@ class Num(Value):
     approximate: bool = False
 
 
-@value_class
+@value_class(slots=True)
 class Ratio(Value):
     """A constant written as the unreduced fraction the course writes: (2/4)."""
 
@@ -38,7 +38,7 @@ class Ratio(Value):
     denominator: int
 
 
-@value_class
+@value_class(slots=True)
 class Sym(Value):
     """One entry of a quantity: ``role`` names it, ``index`` is 0-based, full layout.
 
@@ -55,7 +55,7 @@ class Sym(Value):
     index: tuple[int | str, ...] = ()
 
 
-@value_class
+@value_class(slots=True)
 class Partial(Value):
     """A local derivative ∂of/∂by, such as ∂Z₁₁/∂K₁₁."""
 
@@ -63,7 +63,7 @@ class Partial(Value):
     by: Expr
 
 
-@value_class
+@value_class(slots=True)
 class Sigma(Value):
     """A sum written with Σ over the named indices: ``Σ_ij body``."""
 
@@ -71,43 +71,43 @@ class Sigma(Value):
     body: Expr
 
 
-@value_class
+@value_class(slots=True)
 class Whole(Value):
     """A whole quantity, as in ``dL/dK = conv(X, dL/dZ)``."""
 
     role: str
 
 
-@value_class
+@value_class(slots=True)
 class Name(Value):
     """A plain variable such as H, P or oh, printed in italics."""
 
     text: str
 
 
-@value_class
+@value_class(slots=True)
 class Add(Value):
     terms: tuple[Expr, ...]
 
 
-@value_class
+@value_class(slots=True)
 class Sub(Value):
     left: Expr
     right: Expr
 
 
-@value_class
+@value_class(slots=True)
 class Mul(Value):
     factors: tuple[Expr, ...]
 
 
-@value_class
+@value_class(slots=True)
 class Pow(Value):
     base: Expr
     exponent: int
 
 
-@value_class
+@value_class(slots=True)
 class Group(Value):
     """Brackets the course writes on purpose: ``[ … ]`` around the loss sum."""
 
@@ -115,24 +115,24 @@ class Group(Value):
     square: bool = False
 
 
-@value_class
+@value_class(slots=True)
 class Floor(Value):
     body: Expr
 
 
-@value_class
+@value_class(slots=True)
 class Ceil(Value):
     body: Expr
 
 
-@value_class
+@value_class(slots=True)
 class Infinity(Value):
     """−∞ or +∞: a max pool's padding (−∞, never the largest) or a min pool's (+∞)."""
 
     negative: bool
 
 
-@value_class
+@value_class(slots=True)
 class Div(Value):
     """``left / right`` written on one line."""
 
@@ -140,7 +140,7 @@ class Div(Value):
     right: Expr
 
 
-@value_class
+@value_class(slots=True)
 class Call(Value):
     """A named operation applied to its arguments; each format spells the name.
 
@@ -160,14 +160,14 @@ OPERATIONS = ("conv", "full_conv", "full_corr", "rot180", "sum", "max", "min", "
               "relu", "leaky_relu", "sigmoid", "tanh")
 
 
-@value_class
+@value_class(slots=True)
 class More(Value):
     """``count`` terms of a long sum left out: printed as an ellipsis."""
 
     count: int
 
 
-@value_class
+@value_class(slots=True)
 class Image(Value):
     """A quantity of one image of a batch, marked with that image: K⁽ⁿ⁾, ∂L/∂K⁽¹⁾.
 
@@ -187,7 +187,7 @@ Expr = (Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor
 # blocks and steps
 
 
-@value_class
+@value_class(slots=True)
 class Text(Value):
     """A sentence; parts are words or inline expressions."""
 
@@ -246,7 +246,7 @@ class Matrix(Value):
         return "·" in (self.index_label(0, row, base), self.index_label(1, col, base))
 
 
-@value_class(eq=False)
+@value_class(eq=False, slots=True)
 class Equation(Value):
     """``lhs = forms[0] = forms[1] = … = value``; ``entry`` ties it to a result entry.
 
@@ -273,7 +273,7 @@ class Equation(Value):
         return len(first.terms) if isinstance(first, Add) else 1
 
 
-@value_class
+@value_class(slots=True)
 class Omitted(Value):
     """What a shortened derivation leaves out, and how to see it."""
 
@@ -301,7 +301,7 @@ class Table(Value):
 Block = Text | Matrix | Equation | Omitted | Table
 
 
-@value_class
+@value_class(slots=True)
 class Deferred(Text):
     """Blocks of a step made only when its blocks are read (see :class:`Unfolding`):
     the equations of the entries a step works out, for a derivation written out
