@@ -38,7 +38,7 @@ import numpy as np
 from cnnstep import geometry, quantities
 from cnnstep.exact import ExactArray, Scaled, largest
 from cnnstep.problem import Array, Layer, Problem, ProblemError, Volume
-from cnnstep.values import Value
+from cnnstep.values import Value, value_class
 
 #: the limit when none is given: about five seconds of work here, and well under
 #: 1 GB of memory, on every path
@@ -79,7 +79,7 @@ def round_limit(estimate: float) -> str:
 # estimates
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Part(Value):
     """One piece of a path's work: what it is, its time and the memory it needs.
 
@@ -94,7 +94,7 @@ class Part(Value):
     passing: float = 0.0
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Estimate(Value):
     """The estimated work of one path, part by part."""
 
@@ -248,7 +248,7 @@ _EXACT_LCM_BITS = 4096
 CANCELLATION = 8
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Digits(Value):
     """The sizes of the exact numbers of one array, in bits.
 
@@ -651,7 +651,7 @@ FLOAT_ACTIVATION = 4000
 ROUTE = 1000
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class _Numbers(Value):
     """The sizes of the numbers of every array the engine computes."""
 
@@ -994,7 +994,7 @@ def check_solve(problem: Problem, max_work: int | None = None) -> Estimate:
 TRAINING_BLOCKS = 32
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Growth(Value):
     """Bounds on the sizes of the weights' numbers at each training step.
 
@@ -1162,7 +1162,7 @@ def _selected(only: int | Iterable[str]) -> int | None:
     return count or None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class _Shown(Value):
     """What a derivation prints: terms, equations, matrix cells and window cells, with
     the cost of writing out the numbers in them."""
@@ -1453,7 +1453,7 @@ def check_symbolic(item: Problem | Layer, max_work: int | None = None) -> Estima
 # verify: the layer written out from its definition and differentiated directly
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class VerifySize(Value):
     """The size of what ``verify`` works out: the layer's entries (inputs, weights and
     biases), the products X·K of every Z (the taps that fall in the padding counted

@@ -2,11 +2,15 @@
 
 Results go to standard output (or ``-o FILE``), errors to standard error with
 exit status 2 for bad input and no traceback.
+
+The module has no ``from __future__ import annotations``: typer reads each
+command's annotations several times a run, and evaluating them once, as the
+functions are defined, is cheaper than evaluating their text each time.
+Annotations that name what only a type checker imports are written as text.
 """
 
-from __future__ import annotations
-
 import contextlib
+import copy
 import os
 import sys
 from collections.abc import Iterable
@@ -469,7 +473,7 @@ def _volume_sheet(file: Path, shape: str, to: Path | None, options: Options,
 
 def _problem_or_volume(file: Path, to: Path | None, max_work: int | None, shape: str,
                        options: Options, program: str | None,
-                       shaping: tuple[Iterable[str], str, int | None]) -> Problem:
+                       shaping: tuple[Iterable[str], str, int | None]) -> "Problem":
     """The problem in a file. A 3-D problem is solved and written out here (its JSON
     result, or its worked derivation as ``shaping`` asks: ``--only``, ``--detail``,
     ``--max-terms``), and the command is done."""
@@ -629,7 +633,7 @@ def work_limit(text: str | None) -> int | None:
     return int(number)
 
 
-def run_verify(problem: Problem, format: str, to: Path | None,
+def run_verify(problem: "Problem", format: str, to: Path | None,
                inputs: Iterable[Path], max_work: int | None = None) -> None:
     """``--verify``: the report, and exit 1 when an entry differs."""
     from cnnstep import verify
@@ -641,7 +645,7 @@ def run_verify(problem: Problem, format: str, to: Path | None,
     _verify_report(checks, format, to, inputs)
 
 
-def _verify_report(checks: list[Check], format: str, to: Path | None,
+def _verify_report(checks: "list[Check]", format: str, to: Path | None,
                    inputs: Iterable[Path]) -> None:
     """The verifier's report, and exit 1 when an entry differs."""
     from cnnstep import verify
@@ -862,7 +866,7 @@ def check(
 
 
 def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
-                  to: Path | None, rules: tuple[Fraction | None, Fraction], width: int | None,
+                  to: Path | None, rules: "tuple[Fraction | None, Fraction]", width: int | None,
                   summary: tuple[bool, bool]) -> None:
     """``cnnstep check`` on a 3-D layer: one answers file (or the problem's own), its
     report as text or JSON; several files (or ``--batch``), the summary in any format
@@ -907,9 +911,9 @@ def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
     raise typer.Exit(0 if report.correct else 1)
 
 
-def _check_volumes(problem: Path, read_in: tuple[Any, Volume | VolumeBatch], files: list[Path],
-                   format: Format, to: Path | None, rules: tuple[Fraction | None, Fraction],
-                   width: int | None) -> None:
+def _check_volumes(problem: Path, read_in: "tuple[Any, Volume | VolumeBatch]",
+                   files: list[Path], format: Format, to: Path | None,
+                   rules: "tuple[Fraction | None, Fraction]", width: int | None) -> None:
     """Answers files to a 3-D layer marked one by one (or the problem's own), and their
     summary, as for a 2-D layer: a file that cannot be read is a row with its error."""
     from cnnstep.check.volume import VolumeReport
@@ -980,7 +984,7 @@ def _feedback_paths(files: list[Path], directory: Path, suffix: str) -> dict[str
     return paths
 
 
-def _write_feedback(outcome: Report | str, title: str, document: Path | None, format: str,
+def _write_feedback(outcome: "Report | str", title: str, document: Path | None, format: str,
                     width: int | None, inputs: Iterable[Path]) -> None:
     """A student's feedback document: the report with the working of the wrong
     entries, without the command line's hints (the student runs no command)."""
@@ -1272,12 +1276,29 @@ def export(
         raise fail(str(error)) from None
 
 
+def invoked(args: list[str]) -> typer.Typer:
+    """The app as the arguments call it: when they start with a command's name, an
+    app of that command alone, so that typer builds the options of one command,
+    not of all of them (the command's help, its usage and its errors read the
+    same); else the whole app (the list of commands, ``--version``, completion)."""
+    if not args or any(name.endswith("_COMPLETE") for name in os.environ):
+        return app
+    for info in app.registered_commands:
+        callback = info.callback
+        name = info.name or (callback.__name__.lower().replace("_", "-") if callback else None)
+        if name == args[0]:
+            one = copy.copy(app)
+            one.registered_commands = [info]
+            return one
+    return app
+
+
 def main() -> None:
     """The console script: never a traceback."""
     # numbers of any length may be written: the work limit bounds them
     sys.set_int_max_str_digits(0)
     try:
-        app()
+        invoked(sys.argv[1:])()
     except output.PipeClosed:
         # the reader left (``cnnstep solve … | head``): stop quietly, as a program
         # killed by SIGPIPE does, and keep Python from complaining on exit

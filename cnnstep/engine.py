@@ -50,7 +50,7 @@ Python integers), and divided back exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from fractions import Fraction
 from typing import Any
 
@@ -62,6 +62,7 @@ from cnnstep.entries import Computed, Entries
 from cnnstep.exact import Scaled
 from cnnstep.problem import Activation, Array, Layer, LossName, Pool, Problem
 from cnnstep.problem import frozen as _frozen
+from cnnstep.values import Value, value_class
 
 IntArray = np.ndarray[Any, np.dtype[Any]]
 
@@ -603,8 +604,8 @@ def activation_backward(grad: Array, slopes: Array) -> Array:
 # the whole layer
 
 
-@dataclass(frozen=True, eq=False)
-class Solution:
+@value_class(eq=False)
+class Solution(Value):
     """Every quantity of the worked solution, in the full layout, by the result's names.
 
     Arrays are (C, H, W) for inputs, (F, C, kh, kw) for filters and

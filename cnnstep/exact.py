@@ -312,6 +312,8 @@ def parse_decimals(value: Any, rank: int) -> Scaled | None:
         return None
     if texts.ndim != rank or 0 in texts.shape or texts.dtype.kind != "U":
         return None
+    if texts.size <= _FEW:
+        return _few_decimals(texts)
     try:
         raw = texts.astype("S")  # ASCII only: str.isdigit would take other digits
     except (UnicodeEncodeError, ValueError):
@@ -336,6 +338,40 @@ def parse_decimals(value: Any, rank: int) -> Scaled | None:
         integers = integers * (10 ** (most - places))
     integers = np.where(minus, -integers, integers)
     return Scaled(integers, 10**most).reduced()
+
+
+#: at most this many entries are read one by one: numpy's string functions (and
+#: their import) cost more than a loop over a few
+_FEW = 64
+
+
+def _few_decimals(texts: Any) -> Scaled | None:
+    """:func:`parse_decimals` of an array of a few texts, entry by entry, by the same
+    rules and to the same integers."""
+    numbers: list[int] = []
+    lengths: list[int] = []
+    places: list[int] = []
+    for entry in texts.flat:
+        text = str(entry)
+        if not text.isascii():  # str.isdigit would take other digits
+            return None
+        negative = text.startswith("-")
+        body = text[1:] if negative else text
+        point = body.find(".")
+        digits = body.replace(".", "", 1)
+        if not (digits.isdigit() and len(digits) <= _BULK_DIGITS
+                and point != 0 and point != len(body) - 1):
+            return None
+        numbers.append(-int(digits) if negative else int(digits))
+        lengths.append(len(digits))
+        places.append(len(body) - point - 1 if point >= 0 else 0)
+    most = max(places)
+    # at most 18 digits, times 10 for every place another entry has more
+    if max(length + most - own for length, own in zip(lengths, places, strict=True)) \
+            > _BULK_DIGITS:
+        return None
+    scaled = [n * 10 ** (most - own) for n, own in zip(numbers, places, strict=True)]
+    return Scaled(np.array(scaled, dtype=np.int64).reshape(texts.shape), 10**most).reduced()
 
 
 #: bytes of a number literal, and white space, in a JSON array's text

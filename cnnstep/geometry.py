@@ -16,8 +16,9 @@ Positions are 0-based; "padded" rows and columns count the zero padding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from cnnstep.values import Value, value_class
 
 if TYPE_CHECKING:
     from cnnstep.problem import Layer, Pool
@@ -67,8 +68,8 @@ def uncovered(size: int, kernel: int, stride: int) -> int:
     return (size - kernel) % stride
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+@value_class(slots=True)
+class Window(Value):
     """The input taps one output entry reads, in the order of the kernel's entries."""
 
     taps: tuple[Pair, ...]

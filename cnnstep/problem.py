@@ -24,7 +24,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -35,7 +35,7 @@ import numpy as np
 from cnnstep import geometry
 from cnnstep.exact import ExactArray, Scaled, parse_decimals, read_decimals
 from cnnstep.numbers import NumberError, parse_number
-from cnnstep.values import Value
+from cnnstep.values import Value, value_class
 
 #: an object array of Fractions (numpy does not type its entries)
 Array = np.ndarray[Any, np.dtype[Any]]
@@ -75,7 +75,7 @@ class ProblemError(ValueError):
     """A problem that breaks a rule of the format; the message says where."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Notation(Value):
     """How symbols are printed; never changes a number or a result key."""
 
@@ -88,7 +88,7 @@ class Notation(Value):
     index_base: int = 1
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Layout(Value):
     """The shapes in which the user gave the arrays."""
 
@@ -117,7 +117,7 @@ class Layout(Value):
         return 1 if self.batch else 0
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Activation(Value):
     """f applied to Z element-wise after the convolution."""
 
@@ -130,7 +130,7 @@ class Activation(Value):
         return self.kind in ("relu", "leaky_relu")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Pool(Value):
     """Pooling over each channel after the activation (or the convolution), as
     PyTorch's ``max_pool2d`` and ``avg_pool2d``: padded on each side with −∞ (max),
@@ -171,7 +171,7 @@ class Pool(Value):
         return any(self.padding) or self.dilation != (1, 1) or self.ceil_mode
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Layer(Value):
     """The geometry of one convolution layer, without any numbers.
 
@@ -335,8 +335,8 @@ class Layer(Value):
         return self.channels == 1 and self.filters == 1
 
 
-@dataclass(frozen=True, eq=False)
-class Problem:
+@value_class(eq=False)
+class Problem(Value):
     """One convolution layer with its numbers, and what to compute about it."""
 
     layer: Layer
@@ -464,7 +464,7 @@ class NumberText(str):
     __slots__ = ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class _Constant(Value):
     """NaN or ±Infinity, which Python's JSON reader would otherwise accept."""
 
@@ -1800,8 +1800,8 @@ VOLUME_POOL_KEYS = ("type", "size", "stride", "padding", "dilation", "ceil_mode"
                     "count_include_pad")
 
 
-@dataclass(frozen=True)
-class VolumePool:
+@value_class
+class VolumePool(Value):
     """Pooling over each map of a 3-D layer, as PyTorch's ``max_pool3d`` and
     ``avg_pool3d`` (min: the least entry): windows ``size`` wide, their taps
     ``dilation`` apart (max and min only), ``stride`` apart, over the input with
@@ -1858,8 +1858,8 @@ class VolumePool:
         return len(self.window(o))
 
 
-@dataclass(frozen=True, eq=False)
-class Volume:
+@value_class(eq=False)
+class Volume(Value):
     """One 3-D convolution layer with its numbers, as PyTorch's ``conv3d``: the
     arrays in the full layout ``input (C, D, H, W)``, ``filter (F, C, kd, kh, kw)``,
     ``bias (F,)``, ``target``/``grad_output (F, od, oh, ow)``, read-only object
@@ -2112,8 +2112,8 @@ def _volume_alone(data: Mapping[str, Any], image: Array, input_rank: int) -> tup
     return frozen(kernel if input_rank == 4 else kernel[0, 0]), 5 if input_rank == 4 else 3
 
 
-@dataclass(frozen=True)
-class _VolumeShape:
+@value_class
+class _VolumeShape(Value):
     """A 3-D layer's geometry, checked."""
 
     filters: int
@@ -2330,8 +2330,8 @@ def read_volume(text: str) -> Volume | None:
 # a batch of 3-D volumes, [N][C][D][H][W]
 
 
-@dataclass(frozen=True, eq=False)
-class VolumeBatch:
+@value_class(eq=False)
+class VolumeBatch(Value):
     """N volumes through one 3-D layer. ``images`` holds each volume as a layer of
     its own: its input, target or grad_output, the shared filter and bias, the loss
     over all N volumes (``loss_images``), and no update; ``layer`` is volume 1's

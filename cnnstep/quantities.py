@@ -17,12 +17,11 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
 from cnnstep.problem import Array, Layer, Layout, Problem
-from cnnstep.values import Value
+from cnnstep.values import Value, value_class
 
 #: how a quantity's array is laid out (its full-layout shape)
 Axes = Literal["input", "filter", "bias", "conv", "last", "number", "history"]
@@ -32,7 +31,7 @@ Need = Literal["target", "gradients", "bias", "rate", "activation", "pool", "lay
                "steps"]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Quantity(Value):
     """One key of the result."""
 
@@ -141,7 +140,7 @@ def get(key: str) -> Quantity:
     return BY_KEY[key]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Symbol(Value):
     """How the derivation writes the symbol of a role."""
 
@@ -567,7 +566,7 @@ def rests_on(steps: Iterable[str], problem: Problem) -> frozenset[str]:
 # a selection: whole quantities, single entries, steps
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@value_class
 class Selection(Value):
     """What a reader asks to see of the worked derivation.
 

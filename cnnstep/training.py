@@ -16,7 +16,7 @@ updated weights, and ``final_loss`` the loss with the last update's weights:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from fractions import Fraction
 
 import numpy as np
@@ -27,9 +27,10 @@ from cnnstep.exact import ExactArray
 from cnnstep.problem import Array, Problem
 from cnnstep.problem import frozen as _frozen
 from cnnstep.quantities import history_columns
+from cnnstep.values import value_class
 
 
-@dataclass(frozen=True, eq=False)
+@value_class(eq=False)
 class Trained(Solution):
     """Step 1's :class:`~cnnstep.engine.Solution`, with the training after it.
 

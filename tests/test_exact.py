@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from helpers import SLOPES, Case, cases, layered_problems
@@ -45,6 +46,23 @@ def test_bulk_reading_agrees_with_reading_each_number(rows: list[list[str]]) -> 
     if bulk is not None:
         assert bulk.int64
         assert bulk.fractions.tolist() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.one_of(decimals, decimals, odd), min_size=3, max_size=3),
+                min_size=1, max_size=4))
+def test_a_few_numbers_are_read_as_numpy_reads_many(rows: list[list[str]]) -> None:
+    """Arrays of a few entries are read one by one, to what numpy's string functions
+    make of a larger one."""
+    few = exact.parse_decimals(rows, 2)
+    with mock.patch.object(exact, "_FEW", 0):
+        many = exact.parse_decimals(rows, 2)
+    if many is None or few is None:
+        assert few is many
+        return
+    assert few.numerators.dtype == many.numerators.dtype
+    assert few.numerators.tolist() == many.numerators.tolist()
+    assert few.denominator == many.denominator
 
 
 def test_bulk_reading_leaves_odd_arrays_to_the_reader() -> None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import typer
 from helpers import invoke
 
+from cnnstep import cli
 from cnnstep.cli import app
 
 
@@ -66,3 +68,15 @@ def test_example_runs_from_any_directory(tmp_path: Path, command: tuple[str, ...
         assert run.returncode in allowed, (part, run.returncode, run.stderr[-1000:])
         piped = run.stdout
     assert run.stdout or list(tmp_path.iterdir()), f"{example} wrote nothing"
+
+
+@pytest.mark.parametrize("command", _commands())
+@pytest.mark.parametrize("rest", [["--help"], ["--no-such-option"], []], ids=" ".join)
+def test_a_command_alone_reads_as_in_the_whole_app(command: str, rest: list[str]) -> None:
+    """The console script builds only the command it is given; its help, its usage
+    and its errors are those of the whole app."""
+    alone = invoke(command, *rest, env={"COLUMNS": "300"})
+    with mock.patch.object(cli, "invoked", lambda args: app):
+        whole = invoke(command, *rest, env={"COLUMNS": "300"})
+    assert cli.invoked([command, *rest]) is not app
+    assert alone == whole

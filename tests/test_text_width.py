@@ -124,3 +124,34 @@ def test_window_grids_wider_than_the_line_come_in_bands() -> None:
     text = cnnstep.solve(wide_problem()).to_text(width=40)
     assert "X (columns 1–8 of 12)" in text and "X (columns 9–12 of 12)" in text
     assert not [line for line in text.splitlines() if len(line) > 40]
+
+
+def test_the_narrow_characters_are_one_cell_in_every_unicode_version() -> None:
+    """The characters the text printer counts without rich's tables are one cell
+    wide in each table rich has."""
+    from rich import cells
+
+    from cnnstep.render.text import NARROW_RANGES
+
+    try:
+        from rich._unicode_data._versions import VERSIONS
+    except ImportError:  # an older rich: one table
+        versions: list[str | None] = [None]
+    else:
+        versions = ["auto", *VERSIONS]
+    for version in versions:
+        for start, end in NARROW_RANGES:
+            for code in range(start, end + 1):
+                size = (cells.get_character_cell_size(chr(code)) if version is None
+                        else cells.get_character_cell_size(chr(code), version))
+                assert size == 1, (hex(code), version)
+
+
+@pytest.mark.parametrize("text", ["∂L/∂K₁₁ = 0.5×2 − 1 ≈ 0.333", "⌊(3 + 2·1 − 2)/1⌋ + 1",
+                                  "Σᵢⱼ Xᵢⱼ", "輸入 X", "e\u0301", "a\u200db", "🙂 ok", ""])
+def test_cell_len_counts_as_rich_does(text: str) -> None:
+    from rich.cells import cell_len as rich_cell_len
+
+    from cnnstep.render.text import cell_len
+
+    assert cell_len(text) == rich_cell_len(text)

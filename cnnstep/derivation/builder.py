@@ -33,6 +33,7 @@ from cnnstep.derivation.nodes import (
 )
 from cnnstep.problem import Array, Layer
 from cnnstep.quantities import entry_text, full_shape, symbol_role
+from cnnstep.values import Value, value_class
 
 Index = tuple[int, ...]
 
@@ -181,8 +182,8 @@ class Cells(Sequence[Index]):
                         for i, n in zip(e, self.shape, strict=True)))
 
 
-@dataclass(frozen=True)
-class Zeros:
+@value_class
+class Zeros(Value):
     """Entries of a quantity that are 0 for one reason, said once."""
 
     entries: tuple[Index, ...]

@@ -12,18 +12,17 @@ no renderer computes one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 
 from cnnstep.geometry import Window
 from cnnstep.problem import Array, Notation
-from cnnstep.values import Value
+from cnnstep.values import Value, value_class
 
 # --------------------------------------------------------------------------
 # expressions
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Num(Value):
     """A number: exact, or ``approximate`` when it came through float sigmoid or tanh."""
 
@@ -31,7 +30,7 @@ class Num(Value):
     approximate: bool = False
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Ratio(Value):
     """A constant written as the unreduced fraction the course writes: (2/4)."""
 
@@ -39,7 +38,7 @@ class Ratio(Value):
     denominator: int
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Sym(Value):
     """One entry of a quantity: ``role`` names it, ``index`` is 0-based, full layout.
 
@@ -56,7 +55,7 @@ class Sym(Value):
     index: tuple[int | str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Partial(Value):
     """A local derivative ∂of/∂by, such as ∂Z₁₁/∂K₁₁."""
 
@@ -64,7 +63,7 @@ class Partial(Value):
     by: Expr
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Sigma(Value):
     """A sum written with Σ over the named indices: ``Σ_ij body``."""
 
@@ -72,43 +71,43 @@ class Sigma(Value):
     body: Expr
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Whole(Value):
     """A whole quantity, as in ``dL/dK = conv(X, dL/dZ)``."""
 
     role: str
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Name(Value):
     """A plain variable such as H, P or oh, printed in italics."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Add(Value):
     terms: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Sub(Value):
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Mul(Value):
     factors: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Pow(Value):
     base: Expr
     exponent: int
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Group(Value):
     """Brackets the course writes on purpose: ``[ … ]`` around the loss sum."""
 
@@ -116,24 +115,24 @@ class Group(Value):
     square: bool = False
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Floor(Value):
     body: Expr
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Ceil(Value):
     body: Expr
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Infinity(Value):
     """−∞ or +∞: a max pool's padding (−∞, never the largest) or a min pool's (+∞)."""
 
     negative: bool
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Div(Value):
     """``left / right`` written on one line."""
 
@@ -141,7 +140,7 @@ class Div(Value):
     right: Expr
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Call(Value):
     """A named operation applied to its arguments; each format spells the name.
 
@@ -161,14 +160,14 @@ OPERATIONS = ("conv", "full_conv", "full_corr", "rot180", "sum", "max", "min", "
               "relu", "leaky_relu", "sigmoid", "tanh")
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class More(Value):
     """``count`` terms of a long sum left out: printed as an ellipsis."""
 
     count: int
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Image(Value):
     """A quantity of one image of a batch, marked with that image: K⁽ⁿ⁾, ∂L/∂K⁽¹⁾.
 
@@ -188,15 +187,15 @@ Expr = (Num | Ratio | Sym | Whole | Name | Add | Sub | Mul | Pow | Group | Floor
 # blocks and steps
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Text(Value):
     """A sentence; parts are words or inline expressions."""
 
     parts: tuple[str | Expr, ...]
 
 
-@dataclass(frozen=True, eq=False)
-class Matrix:
+@value_class(eq=False)
+class Matrix(Value):
     """A labelled 2-D matrix of exact values.
 
     ``border`` counts the rows and columns of zero padding on each side (at the
@@ -247,8 +246,8 @@ class Matrix:
         return "·" in (self.index_label(0, row, base), self.index_label(1, col, base))
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Equation:
+@value_class(eq=False, slots=True)
+class Equation(Value):
     """``lhs = forms[0] = forms[1] = … = value``; ``entry`` ties it to a result entry.
 
     A symbolic equation has no value; an entry with no terms (an input entry
@@ -274,7 +273,7 @@ class Equation:
         return len(first.terms) if isinstance(first, Add) else 1
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Omitted(Value):
     """What a shortened derivation leaves out, and how to see it."""
 
@@ -283,7 +282,7 @@ class Omitted(Value):
     example: str
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Elided(Value):
     """The matrices before it are the first ``rows`` and ``columns`` of the first
     ``shown`` of a quantity's ``count`` matrices: it has ``shape`` entries, too many
@@ -296,8 +295,8 @@ class Elided(Value):
     count: int
 
 
-@dataclass(frozen=True, eq=False)
-class Table:
+@value_class(eq=False)
+class Table(Value):
     """Numbers under a heading per column, a labelled row each: the loss and the
     weights of every training step."""
 
@@ -315,7 +314,7 @@ class Table:
 Block = Text | Matrix | Equation | Omitted | Elided | Table
 
 
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@value_class(slots=True)
 class Deferred(Text):
     """Blocks of a step made only when its blocks are read (see :class:`Unfolding`):
     the equations of the entries a step works out, for a derivation written out
@@ -340,8 +339,8 @@ class Unfolding(tuple[Block, ...]):
                 yield block
 
 
-@dataclass(frozen=True)
-class Step:
+@value_class
+class Step(Value):
     key: str
     title: str
     blocks: tuple[Block, ...]
@@ -349,8 +348,8 @@ class Step:
     numbered: bool = True
 
 
-@dataclass(frozen=True)
-class Derivation:
+@value_class
+class Derivation(Value):
     """The whole worked solution, ready for any renderer."""
 
     title: str
@@ -405,8 +404,8 @@ def number_steps(steps: Iterable[Step], first: int = 1) -> Iterator[tuple[int, S
 # several problems in one document
 
 
-@dataclass(frozen=True)
-class Exercises:
+@value_class
+class Exercises(Value):
     """Several problems in one document, each a numbered exercise: their worked
     solutions, or their question sheets, each titled ``Exercise N (name)``."""
 
@@ -417,8 +416,8 @@ class Exercises:
     intro: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Part:
+@value_class
+class Part(Value):
     """One question of an exam problem: what it asks, its points, and the working
     that answers it (the steps of the solution that no earlier part showed)."""
 
@@ -427,8 +426,8 @@ class Part:
     working: Derivation
 
 
-@dataclass(frozen=True)
-class ExamQuestion:
+@value_class
+class ExamQuestion(Value):
     """One problem of an exam: its givens, shown with the question, and its parts."""
 
     #: where the problem came from (a file's name), for the reader of the source

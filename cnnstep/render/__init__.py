@@ -15,9 +15,10 @@ imported when the format is first looked up.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from cnnstep.values import Value, value_class
 
 if TYPE_CHECKING:
     from cnnstep.check import Report
@@ -32,8 +33,8 @@ Outcome = tuple[str, "Report | VolumeReport | str"]
 Named = tuple[str, Mapping[str, Any], frozenset[str]]
 
 
-@dataclass(frozen=True)
-class Hints:
+@value_class
+class Hints(Value):
     """How a shortened derivation tells the reader to see what it left out.
 
     ``one`` is how to work out one entry, with ``{example}`` standing for the
@@ -61,8 +62,8 @@ NO_HINTS = Hints()
 TEXT_WIDTH = 80
 
 
-@dataclass(frozen=True)
-class Options:
+@value_class
+class Options(Value):
     """How to print; each format reads the fields it has a use for."""
 
     #: None: a fraction with its rounded decimal beside it; N: rounded to N places

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -48,6 +48,7 @@ from cnnstep.numbers import (
 from cnnstep.problem import GREEK_LETTERS, Notation
 from cnnstep.quantities import symbol
 from cnnstep.render.prose import Token
+from cnnstep.values import Value, value_class
 
 #: digits of the rounded decimal shown beside a fraction (1/3 ≈ 0.3333)
 APPROX_DIGITS = 4
@@ -55,8 +56,8 @@ APPROX_DIGITS = 4
 FLOAT_DIGITS = 6
 
 
-@dataclass(frozen=True)
-class Settings:
+@value_class
+class Settings(Value):
     """What every printer needs to know beyond the node itself."""
 
     notation: Notation = field(default_factory=Notation)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from cnnstep.numbers import display, exact_decimal, terminates
+from cnnstep.values import Value, value_class
 
 if TYPE_CHECKING:
     from cnnstep.check import Diagnosis, Marked, Report, Scored
@@ -96,8 +96,8 @@ def tokens(text: str) -> list[Token]:
     return out
 
 
-@dataclass(frozen=True)
-class Formula:
+@value_class
+class Formula(Value):
     """A formula inside a sentence: expression nodes and tokens of formula text."""
 
     parts: tuple[Expr | Token, ...]

@@ -22,8 +22,6 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from rich.cells import cell_len
-
 from cnnstep.derivation import (
     Derivation,
     Elided,
@@ -575,6 +573,30 @@ class TextRenderer:
             lines = wrap_atoms(atoms, self.width - 2)
             self.line("\n".join(
                 (line if n == 0 else "  " + line) for n, line in enumerate(lines)))
+
+
+#: characters one terminal cell wide in every Unicode version rich measures with: rich's
+#: own single-cell ranges, and the punctuation, sub- and superscripts, letterlike
+#: symbols, arrows, mathematical operators and brackets of the derivations
+#: (``tests/test_text_width.py`` checks each against rich's tables)
+NARROW_RANGES = ((0x20, 0x7E), (0xA0, 0xAC), (0xAE, 0x2FF), (0x370, 0x482),
+                 (0x2010, 0x2027), (0x2030, 0x205E), (0x2070, 0x208E), (0x2100, 0x214F),
+                 (0x2190, 0x21FF), (0x2200, 0x22FF), (0x2308, 0x230B), (0x2500, 0x25FC))
+_narrow: frozenset[str] = frozenset()
+
+
+def cell_len(text: str) -> int:
+    """The terminal cells ``text`` takes, as rich counts them; rich's tables (and the
+    time to load them) are needed only for characters beyond :data:`NARROW_RANGES`."""
+    global _narrow
+    if not _narrow:
+        _narrow = frozenset(chr(code) for start, end in NARROW_RANGES
+                            for code in range(start, end + 1))
+    if _narrow.issuperset(text):
+        return len(text)
+    from rich.cells import cell_len as rich_cell_len
+
+    return rich_cell_len(text)
 
 
 def _one_line(title: str) -> bool:
