@@ -144,11 +144,12 @@ _GLOBAL = re.compile(r"\\(?:global|gdef|xdef|globaldefs)(?![A-Za-z@])")
 @dataclass(frozen=True)
 class Compiled:
     """One document's share of a batch: its part of the log, the text of its pages
-    (None without pdftotext), and the batch's PDF."""
+    (None without pdftotext), the batch's PDF and how many pages are the document's."""
 
     log: str
     text: str | None
     pdf: Path
+    pages: int
 
 
 def _split(source: str) -> tuple[str, str]:
@@ -198,7 +199,8 @@ def _batch(pdflatex: str, sources: dict[str, str], directory: Path) -> dict[str,
         first, last = int(begin[3]), int(end[3])
         assert last > first, f"{name}: no page"
         compiled[name] = Compiled(log[begin.end():end.start()],
-                                  None if pages is None else "\f".join(pages[first:last]), pdf)
+                                  None if pages is None else "\f".join(pages[first:last]), pdf,
+                                  last - first)
     return compiled
 
 
