@@ -1,7 +1,9 @@
 """The command line as a Unix tool: pipes, encodings, full disks, standard input.
 
-These run the real console entry point in a subprocess, because what they test
-is the process: its exit status, its streams and their encodings.
+Where what is tested is the process (a full disk or a closed pipe as its standard
+output, the encoding Python gives its streams), the real console entry point
+runs in a subprocess; the rest run it in this process (``helpers.invoke``), with
+the same exit status and streams.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED000 = ROOT / "cnnstep" / "samples" / "seed000-filter-update.json"
@@ -36,15 +39,15 @@ def one_line_error(stderr: bytes) -> str:
 
 
 def test_standard_input_and_output_by_dash() -> None:
-    run_ = run("solve", "-", "--format", "json", "-o", "-", stdin=SEED000.read_bytes())
+    run_ = invoke("solve", "-", "--format", "json", "-o", "-",
+                  input=SEED000.read_text(encoding="utf-8"))
     assert run_.returncode == 0, run_.stderr
     assert json.loads(run_.stdout)["loss"] == 0.365
 
 
 def test_errors_from_standard_input_are_named_stdin() -> None:
-    run_ = run("solve", "-", stdin=b'{"input": [[1]]}')
-    assert run_.returncode == 2
-    assert one_line_error(run_.stderr).startswith("cnnstep: error: <stdin>: filter: missing")
+    run_ = invoke("solve", "-", input='{"input": [[1]]}')
+    assert assert_one_line_error(run_).startswith("cnnstep: error: <stdin>: filter: missing")
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
@@ -102,48 +105,45 @@ def test_a_narrow_stdout_encoding_gets_ascii_stand_ins(encoding: str) -> None:
 def test_the_output_file_is_never_an_input(tmp_path: Path) -> None:
     problem = tmp_path / "p.json"
     problem.write_bytes(SEED000.read_bytes())
-    run_ = run("solve", problem, "-o", problem)
-    assert run_.returncode == 2
-    assert "is an input file" in one_line_error(run_.stderr)
+    assert_one_line_error(invoke("solve", problem, "-o", problem), "is an input file")
     assert problem.read_bytes() == SEED000.read_bytes()
 
 
 def test_a_failed_write_leaves_no_partial_file(tmp_path: Path) -> None:
     target = tmp_path / "key.tex"
     target.write_text("the old key", encoding="utf-8")
-    run_ = run("solve", tmp_path / "missing.json", "-o", target)
+    run_ = invoke("solve", tmp_path / "missing.json", "-o", target)
     assert run_.returncode == 2
     assert target.read_text(encoding="utf-8") == "the old key"
-    run_ = run("solve", SEED000, "--format", "latex", "-o", target)
+    run_ = invoke("solve", SEED000, "--format", "latex", "-o", target)
     assert run_.returncode == 0
     assert target.read_text(encoding="utf-8").startswith("\\documentclass")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key.tex"]
 
 
 def test_the_width_is_bounded() -> None:
-    run_ = run("solve", SEED000, "--width", "100000000")
+    run_ = invoke("solve", SEED000, "--width", "100000000")
     assert run_.returncode == 2
-    assert b"Traceback" not in run_.stderr
+    assert "Traceback" not in run_.stderr
 
 
 def test_a_learning_rate_without_gradients_is_solved_with_a_note(tmp_path: Path) -> None:
     problem = tmp_path / "forward.json"
     problem.write_text('{"input": [[1, 2]], "filter": [[3]], "learning_rate": 0.1}',
                        encoding="utf-8")
-    run_ = run("solve", problem, "--format", "json")
+    run_ = invoke("solve", problem, "--format", "json")
     assert run_.returncode == 0
     assert json.loads(run_.stdout) == {"output": [[3, 6]]}
-    note = run_.stderr.decode().strip()
+    note = run_.stderr.strip()
     assert note.startswith(f"cnnstep: note: {problem}: learning_rate: no update is made")
 
 
 def test_a_result_beyond_double_range_is_refused_in_json(tmp_path: Path) -> None:
     problem = tmp_path / "huge.json"
     problem.write_text('{"input": [["1e300"]], "filter": [["1e300"]]}', encoding="utf-8")
-    run_ = run("solve", problem, "--format", "json")
-    assert run_.returncode == 2
-    assert "output[0][0]: about 1e600 is outside the range" in one_line_error(run_.stderr)
-    assert run("solve", problem).returncode == 0  # the text shows it exactly
+    assert_one_line_error(invoke("solve", problem, "--format", "json"),
+                          "output[0][0]: about 1e600 is outside the range")
+    assert invoke("solve", problem).returncode == 0  # the text shows it exactly
 
 
 def test_a_bad_answers_file_is_reported_in_its_row(tmp_path: Path) -> None:
@@ -151,16 +151,15 @@ def test_a_bad_answers_file_is_reported_in_its_row(tmp_path: Path) -> None:
     good.write_text('{"loss": 0.365}', encoding="utf-8")
     bad = tmp_path / "bad.json"
     bad.write_text('{"loss": 1e9999999999999999999}', encoding="utf-8")
-    run_ = run("check", SEED000, good, bad, "--format", "json")
+    run_ = invoke("check", SEED000, good, bad, "--format", "json")
     assert run_.returncode == 2
     reports = json.loads(run_.stdout)
     assert reports[0]["quantities"]["loss"]["correct"] is True  # the rest is not answered
     assert reports[1]["error"].startswith(f"{bad}: loss: expected a number")
-    assert b"Traceback" not in run_.stderr
+    assert "Traceback" not in run_.stderr
 
 
 def test_a_huge_tolerance_exponent_is_one_line() -> None:
-    run_ = run("check", ROOT / "cnnstep" / "samples" / "exercise-with-answers.json", "--tol",
-               "1e9999999999999999999")
-    assert run_.returncode == 2
-    assert "--tol" in one_line_error(run_.stderr)
+    run_ = invoke("check", ROOT / "cnnstep" / "samples" / "exercise-with-answers.json",
+                  "--tol", "1e9999999999999999999")
+    assert_one_line_error(run_, "--tol")

@@ -19,7 +19,36 @@ from cnnstep.problem import parse_problem
 from cnnstep.quantities import present
 from cnnstep.schema import schema
 
-VALIDATOR = jsonschema.Draft202012Validator(schema())
+
+def _inlined(node: Any, definitions: dict[str, Any]) -> Any:
+    """The schema with each reference to ``#/$defs/NAME`` replaced by the definition
+    (none refers to itself), so that no number of a problem needs a look-up."""
+    if isinstance(node, dict):
+        if set(node) == {"$ref"} and node["$ref"].startswith("#/$defs/"):
+            return _inlined(definitions[node["$ref"].removeprefix("#/$defs/")], definitions)
+        return {key: _inlined(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inlined(value, definitions) for value in node]
+    return node
+
+
+_ANY_OF = jsonschema.Draft202012Validator.VALIDATORS["anyOf"]
+
+
+def _any_of(validator: Any, any_of: Any, instance: Any, schema: Any) -> Any:
+    """jsonschema's anyOf, but a subschema is given up at its first error instead of
+    after all of them (an array of numbers tried as a matrix fails at its first
+    entry); when none holds, jsonschema's own anyOf gives the errors."""
+    for index, subschema in enumerate(any_of):
+        if next(validator.descend(instance, subschema, schema_path=index), None) is None:
+            return
+    yield from _ANY_OF(validator, any_of, instance, schema)
+
+
+#: the problem schema's Draft 2020-12 validator, with its verdicts and errors, made
+#: faster on the thousand problems below (a third of their time was validation)
+VALIDATOR = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"anyOf": _any_of})(
+    _inlined(schema(), schema()["$defs"]))
 
 MIXES: list[dict[str, Any]] = [
     {},
@@ -71,6 +100,19 @@ def test_a_thousand_problems_are_valid_exact_and_short(number: int) -> None:
                        for f in range(solution.activated.shape[0])), text
         count += 1
     assert count == 100
+
+
+def test_the_validator_is_the_schemas() -> None:
+    """The faster validator above gives jsonschema's verdicts and errors."""
+    plain = jsonschema.Draft202012Validator(schema())
+    valid = json.loads((SAMPLES / "two-filters-padding.json").read_text(encoding="utf-8"))
+    invalid = [{**valid, "input": [[1, "x"]]}, {**valid, "input": [[[["1/2", "x"]]]]},
+               {**valid, "filter": [[[[[1]]]]]}, {"input": [[1]]}, {**valid, "pool": "max"},
+               {**valid, "loss": "hinge"}]
+    assert VALIDATOR.is_valid(valid) and plain.is_valid(valid)
+    for problem in invalid:
+        assert sorted(e.message for e in VALIDATOR.iter_errors(problem)) == sorted(
+            e.message for e in plain.iter_errors(problem)) != []
 
 
 def test_the_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:

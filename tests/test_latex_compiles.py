@@ -8,10 +8,12 @@ as text in the default font.
 Without pdflatex on PATH these tests are skipped with the reason shown; when the
 environment variable CI is set they fail instead, since CI installs TeX Live.
 
-Each document is written and compiled when a test first asks for it, once per
-test process: the test workers share the documents out between them, and a
-failure names its sample. Where only the log is checked, pdflatex runs with
--draftmode (it typesets every page, and writes no PDF).
+Each pdflatex run costs a tenth of a second or more before it typesets a
+line, so the documents that share a preamble are compiled together, each on
+pages of its own: one run for the standalone documents, one for the fragments.
+A failure still names its document: the log and the PDF's pages are split at
+each document's marks, and when pdflatex stops on an error each document is
+compiled alone to find the one that breaks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,44 +97,145 @@ def pdf_text(pdf: Path) -> str | None:
                           text=True, timeout=TIMEOUT, check=True).stdout
 
 
-def check_glyphs(pdf: Path, name: str) -> None:
-    """No ¿ or ¡ in the PDF: a > or < set as text in the default font."""
-    text = pdf_text(pdf)
+def check_glyphs(text: str | None, name: str) -> None:
+    """No ¿ or ¡ in the text of a PDF (None: no pdftotext to read it): a > or < set
+    as text in the default font."""
     if text is None:
         return
     wrong = sorted({line for line in text.splitlines() if "¿" in line or "¡" in line})
     assert not wrong, f"{name}: < or > printed as ¡ or ¿: {wrong[:3]}"
 
 
-class Builds:
-    """The documents of this module, each compiled when a test first asks for it."""
+def check_no_bitmap_fonts(pdf: Path) -> None:
+    """T1-encoded text without an outline font package makes pdflatex fall back on
+    METAFONT bitmaps (Type 3): blurry on screen and slow to build on a fresh machine.
+    Unchecked without pdffonts (poppler-utils)."""
+    pdffonts = shutil.which("pdffonts")
+    if pdffonts is None:
+        return
+    fonts = subprocess.run([pdffonts, str(pdf)], capture_output=True, text=True,
+                           timeout=TIMEOUT, check=True).stdout
+    bitmap = [line for line in fonts.splitlines() if "Type 3" in line]
+    assert not bitmap, f"{len(bitmap)} Type 3 (bitmap) font(s) in the PDF:\n{fonts}"
 
-    def __init__(self, pdflatex: str, directory: Path) -> None:
-        self.pdflatex, self.directory = pdflatex, directory
-        self.sources: dict[str, tuple[Callable[[], str], str, bool]] = {}
-        self.logs: dict[str, str] = {}
-        #: what each document's ``make`` gave (the fragment itself, for a fragment)
-        self.made: dict[str, str] = {}
 
-    def add(self, key: str, make: Callable[[], str], wrapper: str = "%s",
-            pdf: bool = True) -> None:
-        """The document ``wrapper % make()``, compiled as ``KEY/doc.tex`` when asked
-        for; without ``pdf``, only its log is checked (-draftmode)."""
-        self.sources[key] = (make, wrapper, pdf)
+#: the marks a batch writes in its log around each of its documents
+_MARK = re.compile(r"^cnnstep-batch (\d+) (begins|ends) after page (\d+)$", re.M)
 
-    def log(self, key: str) -> str:
-        """The log of that compile (a failure of ``make`` or pdflatex fails the test)."""
-        if key not in self.logs:
-            make, wrapper, pdf = self.sources[key]
-            self.made[key] = made = make()
-            self.logs[key] = compile_tex(self.pdflatex, wrapper % made, self.directory / key,
-                                         pdf=pdf)
-        return self.logs[key]
+#: what a batch adds to its documents' preamble: before each document, LaTeX's
+#: counters (but the page number, which runs on) and those its documents set are put
+#: back as they were at \begin{document}, so that one document's
+#: \setcounter{MaxMatrixCols} cannot help the next; everything else a document sets
+#: is undone by the group it is set in
+_RESET = r"""\makeatletter
+\gdef\cnnbatchreset{}
+\def\cnnbatch@save#1{\ifnum\pdfstrcmp{#1}{page}=0 \else
+  \xdef\cnnbatchreset{\unexpanded\expandafter{\cnnbatchreset}%
+    \noexpand\setcounter{#1}{\the\value{#1}}}\fi}
+\AtBeginDocument{\begingroup\let\@elt\cnnbatch@save\cl@@ckpt<counters>\endgroup}
+\makeatother
+"""
 
-    def pdf(self, key: str) -> Path:
-        assert self.sources[key][2], f"{key} is compiled without a PDF"
-        self.log(key)
-        return self.directory / key / "doc.pdf"
+#: the commands that set a counter, and those whose settings outlive a group
+_COUNTER_SET = re.compile(r"\\(?:set|addto|step|refstep)counter\{([^}]+)\}")
+_GLOBAL = re.compile(r"\\(?:global|gdef|xdef|globaldefs)(?![A-Za-z@])")
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One document's share of a batch: its part of the log, the text of its pages
+    (None without pdftotext), the batch's PDF and how many pages are the document's."""
+
+    log: str
+    text: str | None
+    pdf: Path
+    pages: int
+
+
+def _split(source: str) -> tuple[str, str]:
+    """A standalone document's preamble and body."""
+    preamble, rest = source.split("\\begin{document}\n", 1)
+    body, tail = rest.rsplit("\\end{document}", 1)
+    assert not tail.strip(), tail
+    return preamble, body
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "-", name).strip("-")
+
+
+def _batch(pdflatex: str, sources: dict[str, str], directory: Path) -> dict[str, Compiled]:
+    """Documents with one preamble compiled in one run, each on pages of its own,
+    inside a group and with the counters as they were at \\begin{document}."""
+    preambles = {_split(source)[0] for source in sources.values()}
+    assert len(preambles) == 1, "a batch shares one preamble"
+    bodies = [_split(source)[1] for source in sources.values()]
+    counters = sorted({name for body in bodies for name in _COUNTER_SET.findall(body)})
+    parts = [preambles.pop(), _RESET.replace(
+        "<counters>", "".join(f"\\cnnbatch@save{{{c}}}" for c in counters)),
+             "\\begin{document}\n"]
+    for number, body in enumerate(bodies):
+        mark = f"\\typeout{{cnnstep-batch {number} %s after page \\the\\ReadonlyShipoutCounter}}"
+        parts += [mark % "begins", "\n\\begingroup\\cnnbatchreset\n", body,
+                  "\n\\par\\endgroup\\clearpage\n", mark % "ends", "\n"]
+    parts.append("\\end{document}\n")
+    try:
+        log = compile_tex(pdflatex, "".join(parts), directory)
+    except pytest.fail.Exception:
+        _name_the_culprit(pdflatex, sources, directory)
+        raise
+    pdf = directory / "doc.pdf"
+    text = pdf_text(pdf)
+    pages = None if text is None else text.split("\f")
+    marks = list(_MARK.finditer(log))
+    names = list(sources)
+    assert [(int(m[1]), m[2]) for m in marks] == [
+        (n, side) for n in range(len(names)) for side in ("begins", "ends")], "batch marks"
+    ends = [0, *(end.end() for end in marks[1::2])]
+    outside = "".join(log[end:begin.start()] for end, begin in zip(ends, marks[0::2], strict=False))
+    check_overfull(outside + log[ends[-1]:], "between the documents of a batch")
+    compiled = {}
+    for name, begin, end in zip(names, marks[0::2], marks[1::2], strict=True):
+        first, last = int(begin[3]), int(end[3])
+        assert last > first, f"{name}: no page"
+        compiled[name] = Compiled(log[begin.end():end.start()],
+                                  None if pages is None else "\f".join(pages[first:last]), pdf,
+                                  last - first)
+    return compiled
+
+
+def _name_the_culprit(pdflatex: str, sources: dict[str, str], directory: Path) -> None:
+    """After a batch stopped on an error: compile each document alone (the first
+    that fails fails the test with its own name and error)."""
+    for name, source in sources.items():
+        compile_tex(pdflatex, source, directory / "alone", _file_name(name), pdf=False)
+
+
+def compile_batches(pdflatex: str, sources: dict[str, str], directory: Path
+                    ) -> dict[str, Compiled]:
+    """Standalone documents compiled a batch per preamble (alone, one that sets
+    something globally); each document's share."""
+    by_preamble: dict[tuple[str, str], dict[str, str]] = {}
+    for name, source in sources.items():
+        preamble, body = _split(source)
+        # what a group cannot undo: such a document is compiled alone
+        alone = name if _GLOBAL.search(body) else ""
+        by_preamble.setdefault((preamble, alone), {})[name] = source
+    compiled: dict[str, Compiled] = {}
+    for number, batch in enumerate(by_preamble.values()):
+        compiled |= _batch(pdflatex, batch, directory / f"batch{number}")
+    return compiled
+
+
+def _all_hold(checks: list[Callable[[], None]]) -> None:
+    """Every check run; a failure names each one that does not hold."""
+    failed = []
+    for check in checks:
+        try:
+            check()
+        except AssertionError as error:
+            failed.append(str(error))
+    assert not failed, f"{len(failed)} failed:\n" + "\n".join(failed)
 
 
 def _wide_problem() -> dict[str, Any]:
@@ -179,83 +283,83 @@ def _markdown_math() -> str:
             "\\begin{document}\n" + "\n\n".join(body) + "\n\\end{document}\n")
 
 
-@pytest.fixture(scope="module")
-def builds(pdflatex: str, tmp_path_factory: pytest.TempPathFactory) -> Builds:
-    """Every document the tests below compile."""
-    jobs = Builds(pdflatex, tmp_path_factory.mktemp("latex"))
-    for sample in SAMPLES:
-        jobs.add(f"document-{sample.stem}", lambda s=sample: rendered(s, "latex"))
-        jobs.add(f"fragment-{sample.stem}",
-                 lambda s=sample: rendered(s, "latex", fragment=True), WRAPPER)
+
+
+def _sample_documents() -> dict[str, str]:
+    return {sample.name: rendered(sample, "latex") for sample in SAMPLES}
+
+
+def _other_documents() -> dict[str, str]:
+    """The documents of the custom notations and of the generated problems."""
+    documents = {name: cnnstep.solve(_with_notation(names)).to_latex()
+                 for name, names in NOTATIONS.items()}
     for problem in GENERATED:
-        jobs.add(f"generated-{problem.__name__}",
-                 lambda p=problem: cnnstep.solve(p()).to_latex(), pdf=False)
-        jobs.add(f"generated-{problem.__name__}-decimals",
-                 lambda p=problem: cnnstep.solve(p()).to_latex(decimals=3), pdf=False)
-    jobs.add("wide-fragment", lambda: cnnstep.solve(_wide_problem()).to_latex(fragment=True),
-             WRAPPER, pdf=False)
-    for name, names in NOTATIONS.items():
-        jobs.add(f"notation-{name}", lambda n=names: cnnstep.solve(
-            _with_notation(n)).to_latex())
-    jobs.add("markdown-math", _markdown_math, pdf=False)
-    return jobs
+        documents[problem.__name__] = cnnstep.solve(problem()).to_latex()
+        documents[problem.__name__ + " --decimals 3"] = cnnstep.solve(problem()).to_latex(
+            decimals=3)
+    return documents
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
-def test_document_compiles(builds: Builds, sample: Path) -> None:
-    key = f"document-{sample.stem}"
-    check_overfull(builds.log(key), sample.name)
-    check_glyphs(builds.pdf(key), sample.name)
+def test_documents_compile(pdflatex: str, tmp_path: Path) -> None:
+    """Every sample's standalone document, the custom notations' and the generated
+    problems': no overfull box, no < or > printed as ¡ or ¿, no bitmap font."""
+    compiled = compile_batches(pdflatex, _sample_documents() | _other_documents(), tmp_path)
+    _all_hold([check
+               for name, done in compiled.items()
+               for check in (lambda n=name, d=done: check_overfull(d.log, n),
+                             lambda n=name, d=done: check_glyphs(d.text, n))])
+    for pdf in sorted({done.pdf for done in compiled.values()}):
+        check_no_bitmap_fonts(pdf)
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
-def test_fragment_compiles_in_a_minimal_document(builds: Builds, sample: Path) -> None:
-    """Pasted into a plain article (default margins, no \\sloppy), no line runs
-    into the margin."""
-    key = f"fragment-{sample.stem}"
-    log = builds.log(key)
-    fragment = builds.made[key]
-    assert "\\documentclass" not in fragment and "\\begin{document}" not in fragment
-    check_overfull(log, sample.name + " (fragment, default article margins)")
-    check_glyphs(builds.pdf(key), sample.name + " (fragment)")
+def _fragments() -> dict[str, str]:
+    fragments = {sample.name: rendered(sample, "latex", fragment=True) for sample in SAMPLES}
+    fragments["wide fragment"] = cnnstep.solve(_wide_problem()).to_latex(fragment=True)
+    return fragments
 
 
-@pytest.mark.parametrize("problem", GENERATED, ids=lambda f: f.__name__)
-def test_generated_problems_compile(builds: Builds, problem: Any) -> None:
-    log = builds.log(f"generated-{problem.__name__}")
-    check_overfull(log, problem.__name__)
-    log = builds.log(f"generated-{problem.__name__}-decimals")
-    check_overfull(log, problem.__name__ + " --decimals 3")
+def test_fragments_compile_in_a_minimal_document(pdflatex: str, tmp_path: Path) -> None:
+    """Each sample's fragment pasted into a plain article (default margins, no
+    \\sloppy): no line runs into the margin.
 
-
-def test_wide_fragment_compiles_in_a_minimal_document(builds: Builds) -> None:
-    """The fragment says it needs only amsmath, amssymb, graphicx and xcolor: a matrix
-    with more than 10 columns must not need the full document's
+    The wide fragment says it needs only amsmath, amssymb, graphicx and xcolor: a
+    matrix with more than 10 columns must not need the full document's
     \\setcounter{MaxMatrixCols}, and its columns must fit the narrower text."""
-    check_overfull(builds.log("wide-fragment"), "wide fragment")
-    assert builds.made["wide-fragment"].startswith(
+    fragments = _fragments()
+    for fragment in fragments.values():
+        assert "\\documentclass" not in fragment and "\\begin{document}" not in fragment
+    assert fragments["wide fragment"].startswith(
         "% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx,xcolor}\n")
+    compiled = compile_batches(
+        pdflatex, {name: WRAPPER % fragment for name, fragment in fragments.items()}, tmp_path)
+    where = " (fragment, default article margins)"
+    _all_hold([check
+               for name, done in compiled.items()
+               for check in (lambda n=name, d=done: check_overfull(d.log, n + where),
+                             lambda n=name, d=done: check_glyphs(d.text, n + " (fragment)"))])
 
 
-@pytest.mark.parametrize("name", list(NOTATIONS))
-def test_custom_notation_compiles(builds: Builds, name: str) -> None:
-    check_overfull(builds.log(f"notation-{name}"), name)
-    check_glyphs(builds.pdf(f"notation-{name}"), name)
+def test_a_batch_keeps_its_documents_apart(pdflatex: str, tmp_path: Path) -> None:
+    """A batch names the document that runs into the margin, and one document's
+    \\setcounter{MaxMatrixCols} does not let the next have more than 10 columns."""
+    wide = " & ".join("1" for _ in range(12))
+    sources = {
+        "narrow": WRAPPER % "text",
+        "overfull": WRAPPER % "\\noindent\\rule{2\\textwidth}{1pt}\n\n> in text",
+        "more columns": WRAPPER % ("\\setcounter{MaxMatrixCols}{12}\n"
+                                   f"\\[\\begin{{bmatrix}}{wide}\\end{{bmatrix}}\\]"),
+        "too many": WRAPPER % f"\\[\\begin{{bmatrix}}{wide}\\end{{bmatrix}}\\]",
+    }
+    with pytest.raises(pytest.fail.Exception, match=r"pdflatex failed on too-many\.tex"):
+        compile_batches(pdflatex, sources, tmp_path / "with")
+    del sources["too many"]
+    compiled = compile_batches(pdflatex, sources, tmp_path / "without")
+    assert overfull(compiled["narrow"].log) == [] == overfull(compiled["more columns"].log)
+    assert overfull(compiled["overfull"].log) == ["hbox 345.0pt"]
+    assert compiled["narrow"].text is None or compiled["narrow"].text.split() == ["text", "1"]
+    assert compiled["overfull"].text is None or "¿" in compiled["overfull"].text
 
 
-def test_markdown_math_is_latex(builds: Builds) -> None:
+def test_markdown_math_is_latex(pdflatex: str, tmp_path: Path) -> None:
     """The Markdown's math compiles as LaTeX math, with amsmath and xcolor only."""
-    builds.log("markdown-math")
-
-
-def test_pdf_uses_no_bitmap_fonts(builds: Builds) -> None:
-    """T1-encoded text without an outline font package makes pdflatex fall back on
-    METAFONT bitmaps (Type 3): blurry on screen and slow to build on a fresh machine."""
-    pdffonts = shutil.which("pdffonts")
-    if pdffonts is None:
-        pytest.skip("pdffonts (poppler-utils) not found")
-    # seed 000's document, built for test_document_compiles
-    fonts = subprocess.run([pdffonts, str(builds.pdf("document-seed000-filter-update"))],
-                           capture_output=True, text=True, timeout=TIMEOUT, check=True).stdout
-    bitmap = [line for line in fonts.splitlines() if "Type 3" in line]
-    assert not bitmap, f"{len(bitmap)} Type 3 (bitmap) font(s) in the PDF:\n{fonts}"
+    compile_tex(pdflatex, _markdown_math(), tmp_path, pdf=False)
