@@ -20,6 +20,7 @@ from test_volume_variants import variants
 import cnnstep
 from cnnstep.check.volume import mark_volume
 from cnnstep.check.volume_batch import mark_batch
+from cnnstep.derivation import Equation, Text
 from cnnstep.problem import VolumeBatch, volumes_from_data
 from cnnstep.verify_volume import verify_volume
 from cnnstep.verify_volume_batch import verify_batch
@@ -194,6 +195,30 @@ def test_training_steps_of_a_batch_agree_with_the_direct_route() -> None:
     assert [row["step"] for row in result["history"]] == [1, 2, 3]
     assert result["history"][0]["loss"] == result["loss"]
     assert all(check.ok for check in verify_batch(batch))
+
+
+def test_training_a_batch_in_full_works_every_step_for_every_volume() -> None:
+    worked = cnnstep.solve({**BATCH, "steps": 2})
+    result = worked.result
+    steps = worked.derivation().steps
+    titles = [step.title for step in steps]
+    for k in (1, 2):
+        for n in (1, 2):
+            assert f"Forward pass (volume {n}, training step {k} of 2)" in titles
+        assert f"Sum over the batch (training step {k} of 2)" in titles
+        assert f"Update (training step {k} of 2)" in titles
+    assert not any("input (volume 1, training step 2" in title for title in titles)
+    assert titles[-2:] == ["Sum over the batch (after training step 2)",
+                           "Training: the loss and the weights at each of 2 steps"]
+    sums = [block for block in steps[-2].blocks if isinstance(block, Equation)]
+    assert sums[-1].value == Fraction(str(result["final_loss"]))
+    later = next(step for step in steps
+                 if step.title == "Forward pass (volume 1, training step 2 of 2)")
+    opening = later.blocks[0]
+    assert isinstance(opening, Text) and str(opening.parts[0]).startswith(
+        "Training step 2 of 2 starts from the weights training step 1 updated")
+    for shaped in (worked.derivation(detail="brief"), worked.derivation(only=["update"])):
+        assert not any("training step 2" in step.title for step in shaped.steps)
 
 
 def test_the_cli_solves_verifies_and_marks_a_batch(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ from cnnstep.derivation.batch import (
     sum_rule,
     titled,
 )
+from cnnstep.derivation.history import later, of_steps
+from cnnstep.derivation.history import titled as training_titled
 from cnnstep.derivation.loss import batch_share
 from cnnstep.derivation.nodes import (
     Block,
@@ -47,7 +49,7 @@ from cnnstep.derivation.nodes import (
     Sym,
     Whole,
 )
-from cnnstep.derivation.volume import VolumeWriter, derivation, history, rounded, writer_of
+from cnnstep.derivation.volume import VolumeWriter, derivation, history, rounded, start, writer_of
 from cnnstep.derivation.volume_shaping import APPLIES, CHAIN
 from cnnstep.problem import Array, ProblemError, Volume, VolumeBatch
 from cnnstep.quantities import BY_KEY
@@ -125,10 +127,33 @@ def worked(batch: VolumeBatch, *, detail: str = "full", only: Iterable[str] = ()
     first = made[0]
     after = shaping.shaped(replace(first, steps=tuple(step for step in later if step.blocks)),
                            layer, detail=detail, max_terms=max_terms)
-    return replace(first, title=titled(first.title, count, NAME),
-                   steps=tuple(step for step in (*steps, *after.steps) if step.blocks),
+    out = [step for step in (*steps, *after.steps) if step.blocks]
+    if layer.steps > 1:
+        out = _trained(batch, out, max_terms, every=detail == "full" and not chosen)
+    return replace(first, title=titled(first.title, count, NAME), steps=tuple(out),
                    largest_index=max(d.largest_index for d in made),
                    shortened=after.shortened or any(d.shortened for d in made))
+
+
+def _trained(batch: VolumeBatch, made: list[Step], max_terms: int, *,
+             every: bool) -> list[Step]:
+    """Step 1's steps titled with their training step, then (``every``) each later
+    step's working, every volume's and the sums, from the weights the step before
+    updated, and every volume's loss after the last update with their sum; the
+    history last (as :func:`cnnstep.derivation.volume.training` for one volume)."""
+    count = batch.layer.steps
+    out = [training_titled(step, of_steps(1, count)) for step in made
+           if step.key != "history"]
+    if every:
+        current = batch
+        for k in range(2, count + 2):
+            solved = volume_batch.arrays(current)
+            current = volume_batch.with_weights(current, solved["updated_filter"],
+                                                solved.get("updated_bias"))
+            once = VolumeBatch(replace(current.layer, steps=1), current.images)
+            again = worked(once, max_terms=max_terms, only=("loss",) if k > count else ())
+            out += later(again.steps, k, count, start(current.layer, k), also=(SUM_STEP,))
+    return out + [step for step in made if step.key == "history"]
 
 
 def _shared(step: Step, image: Volume, count: int) -> Step:
