@@ -59,6 +59,27 @@ def test_no_line_is_wider_than_the_width(problem: str, worked: cnnstep.Worked,
     assert not long, f"{len(long)} line(s) over {width} columns, e.g. {long[:2]}"
 
 
+@pytest.mark.parametrize("colour", [False, True])
+def test_a_long_step_title_is_wrapped_whole_not_cut(colour: bool) -> None:
+    batch = {"input": [[[[1, 2], [0, 1]]], [[[0, 1], [2, 0]]]], "filter": [[[[1]]]],
+             "target": [[[[1, 0], [0, 1]]], [[[0, 0], [1, 1]]]], "learning_rate": "0.1",
+             "steps": 2}
+    text = cnnstep.solve(batch).to_text(width=60) if not colour else _coloured(batch, 60)
+    assert "…" not in text
+    assert ("Step 4: Gradient of the loss with respect to the output\n(image 1, "
+            "training step 1 of 2) ─") in text
+    assert all(len(line) <= 60 for line in text.splitlines())
+
+
+def _coloured(problem: dict[str, Any], width: int) -> str:
+    """The text as a terminal shows it, its styles dropped."""
+    from cnnstep.render import renderer
+
+    shown = renderer("text").derivation(cnnstep.solve(problem).derivation(),
+                                        Options(width=width, color=True))
+    return re.sub(r"\x1b\[[0-9;]*m", "", shown)
+
+
 def test_a_shortened_derivation_keeps_to_the_width() -> None:
     worked = cnnstep.solve(ROOT / "cnnstep" / "samples" / "two-filters-padding.json")
     text = worked.to_text(width=40, max_terms=30, hints=HINTS)

@@ -222,14 +222,24 @@ class TextRenderer:
 
     def heading(self, title: str) -> None:
         """A step's title at the left of a rule across the width. Plain, it is written
-        straight, as ``console.rule`` draws it when the title fits."""
-        drawn = ruled(title, self.console.width) if self.plain else None
+        straight, as ``console.rule`` draws it when the title fits. A title longer
+        than the line is wrapped, its last line before the rule: nothing of it is
+        cut off."""
+        width = self.console.width
+        lines = [title]
+        if _one_line(title) and cell_len(title) > width - 2:
+            import textwrap
+
+            lines = textwrap.wrap(title, width - 2) or [title]
+        for line in lines[:-1]:
+            self.line(line, "bold cyan")
+        drawn = ruled(lines[-1], width) if self.plain else None
         if drawn is not None:
             self.console.file.write(drawn + "\n")
         else:
             from rich.text import Text as RichText
 
-            self.console.rule(RichText(title, style="bold cyan"), align="left")
+            self.console.rule(RichText(lines[-1], style="bold cyan"), align="left")
 
     def blank(self) -> None:
         """An empty line."""
