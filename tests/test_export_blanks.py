@@ -127,3 +127,26 @@ def test_markdown_becomes_html() -> None:
     assert "<th>0</th>" in html and "<td>1.5</td>" in html and r"\(\frac{1}{3}\)" in html
     assert "|" not in html and "$" not in html
     assert body("<p>x</p>") == "<p>x</p>"
+
+
+@pytest.mark.parametrize(("sample", "label", "value"), [
+    ("dilated-3x3", "Dilation", "2"),
+    ("groups-2", "Groups", "2"),
+    ("conv-transpose-stride2", "Layer",
+     "transposed convolution (as PyTorch's conv_transpose2d: the kernel's first axis is "
+     "the input channel)"),
+    ("conv-transpose-stride2", "Output padding", "1 (at the bottom and right)"),
+    ("conv-transpose-stride2", "Padding",
+     "1 (of a transposed convolution: taken off each side of its output)"),
+    ("training-three-steps", "Training steps", "3"),
+    ("conv3d-transpose-stride2", "Output padding", "1 (at the back, bottom and right)"),
+])
+def test_the_givens_state_every_setting_the_answers_rest_on(sample: str, label: str,
+                                                             value: str) -> None:
+    from cnnstep.export.givens import givens
+    from cnnstep.export.volume import givens as volume_givens
+
+    worked = cnnstep.solve(cnnstep.sample(sample))
+    stated = (volume_givens(worked.exercise()) if isinstance(worked, cnnstep.WorkedVolume)
+              else givens(worked.problem))
+    assert {given.label: given.value for given in stated}[label] == value

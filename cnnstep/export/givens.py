@@ -20,7 +20,7 @@ import numpy as np
 from cnnstep.derivation.given import pool_words
 from cnnstep.derivation.words import padding_words
 from cnnstep.numbers import exact_decimal, terminates
-from cnnstep.problem import Problem, Volume
+from cnnstep.problem import Activation, Problem, Volume
 from cnnstep.quantities import last_key, letter, user_shape
 
 #: how a loss is named in the givens
@@ -73,20 +73,30 @@ def givens(problem: Problem) -> list[Given]:
         layer = problem.layer
         one_row = layout.one_row  # a 1-D layer's one axis
         out.append(Given("Stride", str(problem.stride[1]) if one_row else _pair(problem.stride)))
-        if layer.padding_end is None and layer.padding_form is None:
+        if layer.transposed:
+            out.append(Given("Padding", (str(problem.padding[1]) if one_row else
+                                         _pair(problem.padding)) + CROPPED))
+        elif layer.padding_end is None and layer.padding_form is None:
             out.append(Given("Padding", (str(problem.padding[1]) if one_row else
                                          _pair(problem.padding)) + " (zeros on each side)"))
         else:
             out.append(Given("Padding", padding_words(layer)))
+
+        def axes(pair: tuple[int, int]) -> str:
+            return str(pair[1]) if one_row else _pair(pair)
+
+        if layer.transposed:
+            out += transposed(axes(layer.output_padding) if any(layer.output_padding)
+                              else None, 1 if one_row else 2)
+        if layer.dilation != (1, 1):
+            out.append(Given("Dilation", axes(layer.dilation)))
+        if layer.groups > 1:
+            out.append(Given("Groups", str(layer.groups)))
         if layer.flipped:
             out.append(Given("Mode", "true convolution (the kernel is flipped)"))
     activation = problem.layer.activation
     if activation is not None:
-        name = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid",
-                "tanh": "tanh"}.get(activation.kind, activation.kind)
-        if activation.kind == "leaky_relu":
-            name += f" (slope {number(activation.slope)})"
-        out.append(Given("Activation", name))
+        out.append(Given("Activation", activation_name(activation)))
     pool = problem.layer.pool
     if pool is not None:
         out.append(Given("Pooling", pool_words(pool, layout.one_row)))
@@ -99,7 +109,35 @@ def givens(problem: Problem) -> list[Given]:
                          shaped("grad_output", problem.grad_output)))
     if problem.learning_rate is not None:
         out.append(Given("Learning rate α", number(problem.learning_rate)))
+    if problem.steps > 1:
+        out.append(Given("Training steps", str(problem.steps)))
     return out
+
+
+#: what a transposed layer's padding does (PyTorch's meaning)
+CROPPED = " (of a transposed convolution: taken off each side of its output)"
+#: where a transposed layer's output padding adds entries, by its spatial axes
+OUTPUT_PADDING_SIDES = {1: "at the end", 2: "at the bottom and right",
+                        3: "at the back, bottom and right"}
+
+
+def transposed(output_padding: str | None, dimensions: int) -> list[Given]:
+    """A transposed convolution's givens: what the layer is, and its output padding."""
+    out = [Given("Layer", f"transposed convolution (as PyTorch's conv_transpose{dimensions}d: "
+                          "the kernel's first axis is the input channel)")]
+    if output_padding is not None:
+        out.append(Given("Output padding",
+                         f"{output_padding} ({OUTPUT_PADDING_SIDES[dimensions]})"))
+    return out
+
+
+def activation_name(activation: Activation) -> str:
+    """An activation as the givens name it: ``leaky ReLU (slope 0.1)``."""
+    name = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid",
+            "tanh": "tanh"}.get(activation.kind, activation.kind)
+    if activation.kind == "leaky_relu":
+        name += f" (slope {number(activation.slope)})"
+    return name
 
 
 def slices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:

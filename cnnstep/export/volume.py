@@ -14,7 +14,14 @@ import numpy as np
 
 from cnnstep import volume as engine
 from cnnstep.export.blanks import Blank, Part, answer, meaning, tolerance
-from cnnstep.export.givens import LOSSES, Given, number
+from cnnstep.export.givens import (
+    CROPPED,
+    LOSSES,
+    Given,
+    activation_name,
+    number,
+    transposed,
+)
 from cnnstep.problem import Array, Volume
 from cnnstep.volume_questions import asked, parse_entry, present, user_shape
 
@@ -34,6 +41,8 @@ def _padding(layer: Volume) -> str:
     before, after = layer.sides
     if layer.padding_form is not None:
         return f'"{layer.padding_form}"'
+    if layer.transposed:
+        return _per_axis(before) + CROPPED
     if before == after:
         return f"{_per_axis(before)} (zeros on each side)"
     return ", ".join(f"{axis} {a} before and {b} after" for axis, a, b in
@@ -82,6 +91,9 @@ def givens(layer: Volume) -> list[Given]:
     out.append(Given("Convolution", "3-D, the volumes' axes depth, rows and columns"))
     out.append(Given("Stride", _per_axis(layer.stride)))
     out.append(Given("Padding", _padding(layer)))
+    if layer.transposed:
+        out += transposed(_per_axis(layer.output_padding) if any(layer.output_padding)
+                          else None, 3)
     if layer.dilation != (1, 1, 1):
         out.append(Given("Dilation", _per_axis(layer.dilation)))
     if layer.groups > 1:
@@ -90,11 +102,7 @@ def givens(layer: Volume) -> list[Given]:
         out.append(Given("Mode", "true convolution (the kernel is flipped)"))
     activation = layer.activation
     if activation is not None:
-        name = {"relu": "ReLU", "leaky_relu": "leaky ReLU"}.get(activation.kind,
-                                                                 activation.kind)
-        if activation.kind == "leaky_relu":
-            name += f" (slope {number(activation.slope)})"
-        out.append(Given("Activation", name))
+        out.append(Given("Activation", activation_name(activation)))
     if layer.pool is not None:
         out.append(Given("Pooling", _pool_words(layer)))
     if layer.target is not None:
