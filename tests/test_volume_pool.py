@@ -62,3 +62,10 @@ def test_the_derivation_names_the_dilation_and_the_ceil_mode() -> None:
     assert "P₁₁₁ = max(Z₁₁₁, Z₁₁₃, Z₁₃₁, Z₁₃₃, Z₂₁₁, Z₂₁₃, Z₂₃₁, Z₂₃₃)" in text
     # the ceil mode's last window along the depth reads depth 3 alone
     assert "P₂₁₁ = max(Z₃₁₁, Z₃₁₃, Z₃₃₁, Z₃₃₃)" in text
+
+
+def test_a_winner_takes_its_windows_gradient_written_once() -> None:
+    layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]], [[5, 6], [7, 9]]],
+             "filter": [[[1]]], "pool": {"type": "max", "size": 2}, "target": [[[1]]]}
+    text = cnnstep.solve(layer).to_text(width=100)
+    assert "∂L/∂Z₂₂₂ = ∂L/∂P₁₁₁\n         = 16\n\n" in text  # 2·(9 − 1)
