@@ -722,9 +722,7 @@ class SymbolicVolume(WorkedVolume):
     'dZ_1_1_1 + dZ_1_1_2 + dZ_1_2_1 + dZ_1_2_2 + dZ_2_1_1 + dZ_2_1_2 + dZ_2_2_1 + dZ_2_2_2'
     """
 
-    layer: Volume
-
-    def __init__(self, layer: Volume, *, max_work: int | None = None) -> None:
+    def __init__(self, layer: Volume | VolumeBatch, *, max_work: int | None = None) -> None:
         from cnnstep.symbolic_volume import check_work
 
         super().__init__(layer, max_work=max_work)
@@ -739,7 +737,8 @@ class SymbolicVolume(WorkedVolume):
     def approximate_keys(self) -> frozenset[str]:
         from cnnstep import volume
 
-        return volume.approximate_keys(self.layer, super().result)
+        layer = self.layer.layer if isinstance(self.layer, VolumeBatch) else self.layer
+        return volume.approximate_keys(layer, super().result)
 
     def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                    detail: Detail = "full") -> Derivation:
@@ -758,15 +757,14 @@ class SymbolicVolume(WorkedVolume):
 
     def check_work(self, format: str, *, max_terms: int | None = None,
                    only: Iterable[str] = ()) -> None:
-        from cnnstep import budget
         from cnnstep.symbolic_volume import check_work
+        from cnnstep.volume_batch import check
 
-        budget.check_volume(self.layer, self.max_work, derivation=True)
+        check(self.layer, self.max_work, derivation=True)
         check_work(self.layer, self.max_work, derivation=True, numbers=True)
 
     def __repr__(self) -> str:
-        return (f"<cnnstep.SymbolicVolume: {self.layer.input.shape} ⋆ "
-                f"{self.layer.filter.shape}>")
+        return super().__repr__().replace("WorkedVolume", "SymbolicVolume")
 
 
 def _read_any(problem: ProblemSource, symbolic: bool = False, max_work: int | None = None,
@@ -854,8 +852,7 @@ def solve(problem: ProblemSource, *, symbolic: bool = False,
     if not isinstance(read_in, Volume | VolumeBatch | Problem | Layer):  # 3-D by shapes
         return VolumeFormulas(read_in.layer, max_work=max_work)
     if isinstance(read_in, Volume | VolumeBatch):
-        if symbolic:  # read by cnnstep.symbolic_volume: one volume
-            assert isinstance(read_in, Volume)
+        if symbolic:  # read by cnnstep.symbolic_volume: one volume or a batch
             return SymbolicVolume(read_in, max_work=max_work)
         return WorkedVolume(read_in, max_work=max_work)
     if isinstance(read_in, Layer):

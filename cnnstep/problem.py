@@ -2398,8 +2398,9 @@ def batch_from_data(data: Any) -> VolumeBatch:
 
 def _batch_output(value: Any, key: str, count: int, probe: Volume,
                   last: tuple[int, ...]) -> Array:
-    """A batch's target or grad_output as (N, F, od, oh, ow), its shape checked."""
-    filters = probe.filter.shape[0]
+    """A batch's target or grad_output as (N, F, od, oh, ow), its shape checked (F the
+    output channels: a transposed filter's second axis times the groups)."""
+    filters = probe.filters
     full = (count, filters, *last)
     axis = probe.filter_rank == 5
     array, rank = _volume_array(value, key, "batch_output", (5,) if axis else (4, 5))

@@ -66,8 +66,10 @@ from cnnstep.problem import (
     Array,
     ProblemError,
     Volume,
+    VolumeBatch,
     read_shape,
     volume_from_data,
+    volumes_from_data,
 )
 from cnnstep.quantities import QUANTITIES, Quantity
 
@@ -127,24 +129,21 @@ def refuse_unsupported(data: Mapping[str, Any]) -> None:
             "--symbolic derives the convolution's formulas; a layer alone (no filter) has no "
             "convolution, and its activation and pool are worked with numbers without "
             "--symbolic")
-    if data.get("layer") == "conv_transpose":
-        raise ProblemError("layer: --symbolic derives the formulas of an ordinary 3-D "
-                           "convolution; solve a 3-D conv_transpose without --symbolic")
-    if not isinstance(data.get("input"), dict) and _rank(data.get("input")) == 5:
-        raise ProblemError("input: --symbolic derives one volume's formulas, [C][D][H][W]; "
-                           "solve a batch of volumes without --symbolic")
 
 
-def read(data: Mapping[str, Any], max_work: int | None = None) -> Volume | VolumeShapes:
-    """A 3-D problem for ``--symbolic``: with numbers, its :class:`Volume`; given by
-    shapes, its :class:`VolumeShapes` (``max_work`` bounds the symbols made for it)."""
+def read(data: Mapping[str, Any], max_work: int | None = None,
+         ) -> Volume | VolumeBatch | VolumeShapes:
+    """A 3-D problem for ``--symbolic``: with numbers, its :class:`Volume` (a batch
+    [N][C][D][H][W], its :class:`VolumeBatch`); given by shapes, its
+    :class:`VolumeShapes` (``max_work`` bounds the symbols made for it)."""
     refuse_unsupported(data)
     if not any(isinstance(data.get(key), dict) for key in ("input", "filter", "kernel")):
         if data.get("bias") == "symbolic":
             raise ProblemError("bias: \"symbolic\" goes with input and filter given as shapes "
                                "({\"shape\": [3, 3, 3]}) and --symbolic")
-        layer = volume_from_data(data)
-        if layer.steps > 1:
+        layer = volumes_from_data(data)
+        steps = layer.layer.steps if isinstance(layer, VolumeBatch) else layer.steps
+        if steps > 1:
             raise ProblemError("steps: the symbolic formulas are the same at every training "
                                "step; derive them without steps (or with steps 1)")
         return layer
@@ -172,12 +171,14 @@ def from_shapes(data: Mapping[str, Any], max_work: int | None = None) -> Volume:
     budget.require(budget.Estimate("the symbolic result", (
         budget.Part(f"the layer's {entries} symbols", entries * budget.NODE_ENTRY),)),
         max_work)
-    filters = kernel[0] if len(kernel) == 5 else 1
     stand_in: dict[str, Any] = {**data, "input": np.zeros(image, dtype=int).tolist(),
                                 filter_key: np.zeros(kernel, dtype=int).tolist()}
-    if "bias" in data:
-        stand_in["bias"] = [0] * filters if filters > 1 else 0
-    return volume_from_data(stand_in)
+    stand_in.pop("bias", None)
+    layer = volume_from_data(stand_in)
+    if "bias" in data:  # one zero per filter (a transposed layer's F is C·F/groups's)
+        stand_in["bias"] = [0] * layer.filters if layer.filters > 1 else 0
+        layer = volume_from_data(stand_in)
+    return layer
 
 
 # --------------------------------------------------------------------------
@@ -203,12 +204,25 @@ def spread(array: Array, steps: tuple[int, ...], value: Any = None) -> Array:
     return out
 
 
+def symbols_of(layer: Volume) -> VolumeSymbols:
+    """The formulas of a 3-D layer: a transposed layer's scatter sums
+    (:mod:`cnnstep.symbolic_volume_transposed`), else an ordinary layer's window sums."""
+    if layer.transposed:
+        from cnnstep.symbolic_volume_transposed import TransposedSymbols
+
+        return TransposedSymbols(layer)
+    return VolumeSymbols(layer)
+
+
 class VolumeSymbols:
     """The formulas of a 3-D layer, and the steps that derive them."""
 
+    #: the derivation's title
+    title = "Symbolic derivation: one 3-D convolution layer"
+
     def __init__(self, layer: Volume) -> None:
         self.v = layer
-        self.channels, self.filters = layer.input.shape[0], layer.filter.shape[0]
+        self.channels, self.filters = layer.input.shape[0], layer.filters
         self.x = symbols("input", layer.input.shape)
         self.k = symbols("filter", layer.filter.shape)
         self.g = symbols("grad_output", (self.filters, *layer.output_size))
@@ -229,6 +243,16 @@ class VolumeSymbols:
             for x, k in terms:
                 self.by_weight.setdefault(k.index, []).append((self.g[z], x))
                 self.by_input.setdefault(x.index, []).append((z, k))
+
+    @property
+    def one_channel(self) -> bool:
+        """Whether the symbols leave out the channel index (one input channel)."""
+        return bool(self.channels == 1)
+
+    @property
+    def one_filter(self) -> bool:
+        """Whether the symbols leave out the filter index (one filter)."""
+        return self.filters == 1
 
     # the sums, shared by the derivation and the JSON result ---------------
     def read(self, o: Index, tap: Index) -> Index:
@@ -627,7 +651,7 @@ class _Sizes(VolumeWriter):
 # the derivation, shaped as --detail, --only and --max-terms ask
 
 
-TITLE = "Symbolic derivation: one 3-D convolution layer"
+TITLE = VolumeSymbols.title
 
 
 def formulas(layer: Volume, *, detail: str = "full", only: Iterable[str] = (),
@@ -637,7 +661,7 @@ def formulas(layer: Volume, *, detail: str = "full", only: Iterable[str] = (),
     an entry (``grad_input[0][1][1]``, 0-based in the shape given) or a step,
     ``max_terms`` the products printed in full (0: every one). With ``numbers`` a word
     of ``only`` that names no formula is left to the numeric derivation."""
-    builder = VolumeSymbols(layer)
+    builder = symbols_of(layer)
     steps = builder.steps()
     whole = frozenset(step.key for step in steps)
     if tuple(only):
@@ -651,11 +675,11 @@ def formulas(layer: Volume, *, detail: str = "full", only: Iterable[str] = (),
     elif detail == "full":
         steps, cut = shortened(steps, layer, max_terms)
     largest = max(*layer.input.shape, *layer.filter.shape, *layer.output_size)
-    made = Derivation(title=TITLE, notation=layer.notation,
+    made = Derivation(title=builder.title, notation=layer.notation,
                       compact=builder.channels == 1 and builder.filters == 1,
                       steps=tuple(step for step in steps if step.blocks),
                       largest_index=largest - 1 + layer.notation.index_base, shortened=cut,
-                      one_channel=builder.channels == 1, one_filter=builder.filters == 1,
+                      one_channel=builder.one_channel, one_filter=builder.one_filter,
                       spatial=3)
     if detail == "answers":  # each formula's result alone
         return replace(made, steps=tuple(step for step in (replace(step, blocks=tuple(
@@ -794,10 +818,15 @@ def shortened(steps: list[Step], layer: Volume, max_terms: int) -> tuple[list[St
     return out, True
 
 
-def with_numbers(layer: Volume, *, detail: str = "full", only: Iterable[str] = (),
-                 max_terms: int = 0) -> Derivation:
+def with_numbers(layer: Volume | VolumeBatch, *, detail: str = "full",
+                 only: Iterable[str] = (), max_terms: int = 0) -> Derivation:
     """The givens, the formulas, then the same derivation with the numbers put in (the
-    answers alone: the numbers' answers), as :func:`cnnstep.symbolic.derive_both`."""
+    answers alone: the numbers' answers), as :func:`cnnstep.symbolic.derive_both`; a
+    batch's as :func:`cnnstep.symbolic_volume_batch.batch_with_numbers`."""
+    if isinstance(layer, VolumeBatch):
+        from cnnstep.symbolic_volume_batch import batch_with_numbers
+
+        return batch_with_numbers(layer, detail=detail, only=only, max_terms=max_terms)
     chosen = tuple(only)
     numeric = shaped(derivation(layer), layer, detail=detail, only=chosen, max_terms=max_terms)
     names = {result_key(q, layer) for q in symbolic_quantities(layer)}
@@ -819,14 +848,21 @@ def with_numbers(layer: Volume, *, detail: str = "full", only: Iterable[str] = (
 # the JSON result's key "symbolic", and the work they take
 
 
-def symbolic_result(layer: Volume) -> dict[str, Any]:
+def symbolic_result(layer: Volume | VolumeBatch) -> dict[str, Any]:
     """Every formula as a string in SymPy syntax, in the result's shapes: ``X_d_i_j``,
     ``K_a_b_e``, ``B``, ``dZ_d_i_j`` (1-based) for one channel and one filter, else
     ``X_c_d_i_j``, ``K_f_c_a_b_e``, ``B_f``, ``dZ_f_d_i_j``; Z is the key ``conv`` after
-    an activation or a pool."""
+    an activation or a pool. A transposed layer's kernel is ``K_c_f_a_b_e``; a batch's
+    symbols of one volume carry the volume first
+    (:mod:`cnnstep.symbolic_volume_batch`)."""
     from cnnstep.render.expr import SympyPrinter
 
-    builder = VolumeSymbols(layer)
+    if isinstance(layer, VolumeBatch):
+        from cnnstep.symbolic_volume_batch import batch_result
+
+        return batch_result(layer)
+
+    builder = symbols_of(layer)
     printer = SympyPrinter(builder.channels == 1 and builder.filters == 1, spatial=3)
     out: dict[str, Any] = {}
     for q in builder.quantities():
@@ -842,9 +878,10 @@ def estimate(layer: Volume, *, derivation: bool) -> budget.Estimate:
     """The formulas' terms (Z, dL/dK and dL/dX hold one product per tap inside the
     input, dL/dB one term per output entry), printed in SymPy syntax, or written out
     with their chain rule and the identities' check (about four forms each)."""
-    filters, seen = layer.filter.shape[:2]
-    outputs = math.prod(layer.output_size)
-    products = float(filters * seen * math.prod(layer.filter.shape[2:]) * outputs)
+    filters, outputs = layer.filters, math.prod(layer.output_size)
+    # a transposed layer's products: each input entry scattered once per weight
+    products = float(layer.filter.size * math.prod(layer.input.shape[1:])) if \
+        layer.transposed else float(filters * layer.filter[0].size * outputs)
     terms = 3 * products + (float(filters * outputs) if layer.bias is not None else 0.0)
     entries = float(layer.input.size + layer.filter.size + filters * outputs)
     if derivation:
@@ -858,13 +895,15 @@ def estimate(layer: Volume, *, derivation: bool) -> budget.Estimate:
         held=terms * budget.FORMULA_BYTES, passing=terms * budget.FORMULA_BYTES),))
 
 
-def check_work(layer: Volume, max_work: int | None, *, derivation: bool,
+def check_work(layer: Volume | VolumeBatch, max_work: int | None, *, derivation: bool,
                numbers: bool) -> None:
     """Refuse, before any work, formulas (and with ``numbers`` the numeric solve beside
-    them) over the work limit."""
+    them) over the work limit; a batch's, every volume's counted."""
     if not budget.limit_of(max_work):
         return
-    work = estimate(layer, derivation=derivation)
+    count = layer.count if isinstance(layer, VolumeBatch) else 1
+    one = layer.layer if isinstance(layer, VolumeBatch) else layer
+    work = estimate(one, derivation=derivation).images(count)
     if numbers:
-        work = budget.volume_estimate(layer) + work
+        work = budget.volume_estimate(one, count) + work
     budget.require(work, max_work)

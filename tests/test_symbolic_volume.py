@@ -322,9 +322,7 @@ def test_python_gives_the_formulas() -> None:
 
 
 @pytest.mark.parametrize(("change", "needle"), [
-    ({"input": [[[[[1]]]]], "filter": [[[1]]]}, "batch"),
     ({"steps": 2, "target": [[[1, 1], [1, 1]]], "learning_rate": 1}, "steps"),
-    ({"layer": "conv_transpose"}, "layer"),
     ({"filter": None, "activation": "relu"}, "no filter"),
     ({"bias": "symbolic"}, "bias"),
 ])

@@ -644,7 +644,7 @@ class LatexPrinter(NotationPrinter):
 
     operations: ClassVar[dict[str, str]] = {
         "rot180": r"\operatorname{rot}_{180^\circ}", "full_conv": r"\operatorname{full\ conv}",
-        "full_corr": r"\operatorname{full\ corr}",
+        "full_corr": r"\operatorname{full\ corr}", "corr": r"\operatorname{corr}",
         "conv": r"\operatorname{conv}", "sum": r"\operatorname{sum}",
         "relu": r"\operatorname{ReLU}", "leaky_relu": r"\operatorname{LeakyReLU}",
         "sigmoid": r"\sigma", "tanh": r"\tanh", "max": r"\max", "min": r"\min",

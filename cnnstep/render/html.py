@@ -337,6 +337,7 @@ class MathMLPrinter(NotationPrinter):
         "conv": "<mi>conv</mi>", "full_conv": "<mrow><mi>full</mi><mspace width=\"0.3em\"/>"
                                                "<mi>conv</mi></mrow>",
         "full_corr": "<mrow><mi>full</mi><mspace width=\"0.3em\"/><mi>corr</mi></mrow>",
+        "corr": "<mi>corr</mi>",
         "sum": "<mi>sum</mi>", "relu": "<mi>ReLU</mi>", "leaky_relu": "<mi>LeakyReLU</mi>",
         "sigmoid": "<mi>σ</mi>", "tanh": "<mi>tanh</mi>", "max": "<mi>max</mi>",
         "min": "<mi>min</mi>", "mean": "<mi>mean</mi>",
