@@ -482,7 +482,7 @@ class VolumeWriter:
                         for g, d in terms]
             numeric = [_num(grad[g]) if d == 1 else Mul((_num(d), _num(grad[g])))
                        for g, d in terms]
-            forms = (Add(tuple(symbolic)), Add(tuple(numeric))) if terms else ()
+            forms: tuple[Expr, ...] = (Add(tuple(symbolic)), Add(tuple(numeric))) if terms else ()
             if len(terms) == 1 and terms[0][1] == 1:
                 forms = forms[:1]  # ∂L/∂Z₂₁₂ = ∂L/∂P₁₁₁ = 5: the number once
             return Equation(Sym(role, e), forms, back[e], (key, e))
