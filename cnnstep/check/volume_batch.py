@@ -93,7 +93,7 @@ def mark_batch(batch: VolumeBatch, data: Any, tolerance: Fraction | None = None,
         marked.append(mark_quantity(key, shaped[key], right[key], grid, diagnosis, tolerance,
                                     follow_through, weights[key]))
     return VolumeReport(batch.layer, tuple(marked), answers, follow_through,
-                       tuple(score(question, marked) for question in wanted))
+                       tuple(score(question, marked) for question in wanted), batch=batch)
 
 
 def diagnose(batch: VolumeBatch, each: list[dict[str, Any]], right: Mapping[str, Any],
