@@ -1305,8 +1305,7 @@ def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
 #: a 3-D problem is worked out by cnnstep.volume and cnnstep.derivation.volume; the
 #: rest refuses it
 VOLUME_ONLY = ("dimensions: a 3-D layer is worked out by cnnstep solve (alone, in a set or in "
-               "an exam), cnnstep check and cnnstep export; cnnstep generate takes 1-D and 2-D "
-               "layers")
+               "an exam), cnnstep check, cnnstep export and cnnstep generate (as its template)")
 
 #: a 3-D layer given by shapes is derived by cnnstep.symbolic_volume, not read as a Layer
 SYMBOLIC_2D = ("dimensions: a 3-D layer given by shapes is derived by cnnstep solve "
