@@ -459,10 +459,10 @@ def _volume_sheet(file: Path, shape: str, to: Path | None, options: Options,
     """``--questions`` on a 3-D layer: its question sheet, and the command is done;
     anything else returns."""
     from cnnstep.api import WorkedVolume
-    from cnnstep.problem import ProblemError, read_text, read_volume, where
+    from cnnstep.problem import ProblemError, read_text, read_volumes, where
 
     try:
-        layer = read_volume(read_text(file))
+        layer = read_volumes(read_text(file))  # a batch is refused by name
         if layer is None:
             return
         text = WorkedVolume(layer, max_work=max_work).questions(shape, options)
