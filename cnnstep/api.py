@@ -614,10 +614,10 @@ class WorkedVolume(_Shown):
         >>> cnnstep.solve(cnnstep.sample("conv3d-batch")).exercise()
         Traceback (most recent call last):
         ...
-        cnnstep.problem.ProblemError: input: a batch of 3-D volumes is worked and marked whole; ...
+        cnnstep.problem.ProblemError: input: a batch of 3-D volumes is solved and marked as ...
         """
         if isinstance(self.layer, VolumeBatch):
-            raise ProblemError("input: a batch of 3-D volumes is worked and marked whole; "
+            raise ProblemError("input: a batch of 3-D volumes is solved and marked as a batch; "
                                "question sheets, sets, exams and exports take one volume "
                                "[C][D][H][W]")
         return self.layer

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from fractions import Fraction
 
     from cnnstep.check import Report
+    from cnnstep.check.volume import VolumeReport
     from cnnstep.problem import Problem, Volume, VolumeBatch
     from cnnstep.verify import Check
 
@@ -458,10 +459,10 @@ def _volume_sheet(file: Path, shape: str, to: Path | None, options: Options,
     """``--questions`` on a 3-D layer: its question sheet, and the command is done;
     anything else returns."""
     from cnnstep.api import WorkedVolume
-    from cnnstep.problem import ProblemError, read_text, read_volume, where
+    from cnnstep.problem import ProblemError, read_text, read_volumes, where
 
     try:
-        layer = read_volume(read_text(file))
+        layer = read_volumes(read_text(file))  # a batch is refused by name
         if layer is None:
             return
         text = WorkedVolume(layer, max_work=max_work).questions(shape, options)
@@ -791,7 +792,7 @@ def check(
         data = parse_json(read_text(problem))
         if is_volume(data):
             _check_volume(problem, data, files, format, to, (tolerance, share), width,
-                          (batch, feedback_dir is not None))
+                          (batch, feedback_dir, feedback_format))
         read_in = problem_from_data(data)
     except ProblemError as error:
         raise fail(f"{where(problem)}: {error}") from None
@@ -867,61 +868,91 @@ def check(
 
 def _check_volume(problem: Path, data: Any, files: list[Path], format: Format,
                   to: Path | None, rules: "tuple[Fraction | None, Fraction]", width: int | None,
-                  summary: tuple[bool, bool]) -> None:
+                  summary: "tuple[bool, Path | None, Feedback | None]") -> None:
     """``cnnstep check`` on a 3-D layer: one answers file (or the problem's own), its
-    report as text or JSON; several files (or ``--batch``), the summary in any format
-    but Gradescope's, as for a 2-D layer. Exit 0 all correct, 1 otherwise, 2 when a
-    file of a batch could not be read."""
+    report in any format of a 2-D report; several files (or ``--batch``), the summary
+    in any format but Gradescope's, as for a 2-D layer; with ``--feedback-dir`` a
+    document per file, the report with the working of the wrong entries. Exit 0 all
+    correct, 1 otherwise, 2 when a file of a batch could not be read."""
     from cnnstep.check.volume_batch import mark_volumes
-    from cnnstep.problem import ANSWERS_KEY, ProblemError, read_text, volumes_from_data, where
-    from cnnstep.render import volume_report
+    from cnnstep.problem import (
+        ANSWERS_KEY,
+        ProblemError,
+        parse_json,
+        read_text,
+        volumes_from_data,
+        where,
+    )
 
-    batch, feedback = summary
-    if feedback:
-        raise ProblemError("--feedback-dir: a 3-D layer's report is text or json, without "
-                           "the working of the wrong entries that a feedback document shows")
-    if format is Format.gradescope:
-        raise ProblemError("--format gradescope: its feedback is Markdown, and a 3-D layer's "
-                           "report is text or json")
+    batch, feedback_dir, feedback_format = summary
     layer = volumes_from_data(data)
     tolerance, share = rules
     printer = FORMATS[format.value]
-    if len(files) > 1 or batch or printer.always_batch:
-        _check_volumes(problem, (data, layer), files, format, to, rules, width)
-    if format not in (Format.text, Format.json):
-        raise ProblemError(f"--format {format.value}: a 3-D layer's answers are marked as "
-                           "text or json (several files, or --batch, as a summary in any "
-                           "format)")
+    documents = _volume_documents(files or [problem], format, feedback_dir, feedback_format)
+    if (len(files) > 1 or batch or printer.always_batch) and format is not Format.gradescope:
+        _check_volumes(problem, (data, layer), files, format, to, rules, (width, documents))
     if files:
-        name, given = where(files[0]), parse_json_file(files[0], read_text)
-        title = f"Marking {name} against {problem}"
+        name, title = where(files[0]), f"Marking {where(files[0])} against {problem}"
     else:
-        name, given = where(problem), data.get(ANSWERS_KEY)
-        title = f"Marking {name}"
+        name, title = where(problem), f"Marking {where(problem)}"
+    try:
+        given = (parse_json(read_text(files[0])) if files else data.get(ANSWERS_KEY))
         if given is None:
             raise ProblemError("no answers to mark; give an answers file, or put them in the "
                                f"problem under the key '{ANSWERS_KEY}'")
-    try:
         report = mark_volumes(layer, given, tolerance, follow_through=share,
                               where=ANSWERS_KEY if not files else "")
     except ProblemError as error:
-        raise fail(f"{name}: {error}") from None
-    write(volume_report.json(report) if format is Format.json
-          else volume_report.text(report, title, width), to, [problem, *files])
+        text = str(error)
+        text = text if text.startswith(f"{name}: ") else f"{name}: {text}"
+        if format is Format.gradescope:  # Gradescope still gets its results.json
+            write(printer.batch([(name, text)]), to, [problem, *files])
+        raise fail(text) from None
+    _volume_feedback(report, title, documents.get(name), width, [problem, *files])
+    # text and JSON as ever; the other formats with the working of the wrong entries
+    write(report.render(format.value, Options(hints=HINTS, width=width, color=_colour(to)),
+                        title=title), to, [problem, *files])
     raise typer.Exit(0 if report.correct else 1)
+
+
+def _volume_documents(files: list[Path], format: Format, directory: Path | None,
+                      chosen: "Feedback | None") -> "dict[str, tuple[Path, str]]":
+    """Each answers file's feedback document and its format, as for a 2-D layer."""
+    if directory is None:
+        return {}
+    shape = (chosen.value if chosen is not None
+             else format.value if format.value in FEEDBACK_SUFFIX else "markdown")
+    paths = _feedback_paths(files, directory, FEEDBACK_SUFFIX[shape])
+    return {name: (path, shape) for name, path in paths.items()}
+
+
+def _volume_feedback(report: "VolumeReport", title: str, document: "tuple[Path, str] | None",
+                     width: int | None, inputs: Iterable[Path]) -> None:
+    """A student's feedback document on a 3-D layer: the report with the working of
+    the wrong entries (as text too), without the command line's hints."""
+    if document is None:
+        return
+    from cnnstep.render import volume_marked
+
+    path, shape = document
+    write(volume_marked.render(report, report.layer, title, shape, Options(width=width)),
+          path, inputs)
 
 
 def _check_volumes(problem: Path, read_in: "tuple[Any, Volume | VolumeBatch]",
                    files: list[Path], format: Format, to: Path | None,
-                   rules: "tuple[Fraction | None, Fraction]", width: int | None) -> None:
+                   rules: "tuple[Fraction | None, Fraction]",
+                   shown: "tuple[int | None, dict[str, tuple[Path, str]]]") -> None:
     """Answers files to a 3-D layer marked one by one (or the problem's own), and their
-    summary, as for a 2-D layer: a file that cannot be read is a row with its error."""
+    summary, as for a 2-D layer: a file that cannot be read is a row with its error;
+    each file read has its feedback document when ``shown`` names one."""
     from cnnstep.check.volume import VolumeReport
     from cnnstep.check.volume_batch import mark_volumes
     from cnnstep.problem import ANSWERS_KEY, ProblemError, parse_json, read_text, where
 
     tolerance, share = rules
     data, layer = read_in
+    width, documents = shown
     sources: list[tuple[str, Path | None]] = ([(where(path), path) for path in files]
                                               or [(where(problem), None)])
     results: list[tuple[str, VolumeReport | str]] = []
@@ -939,6 +970,10 @@ def _check_volumes(problem: Path, read_in: "tuple[Any, Volume | VolumeBatch]",
         except ProblemError as error:
             outcome = f"{name}: {error}"
         results.append((name, outcome))
+        if not isinstance(outcome, str):
+            title = (f"Marking {name} against {problem}" if path is not None
+                     else f"Marking {name}")
+            _volume_feedback(outcome, title, documents.get(name), width, [problem, *files])
         progress()
     progress.stop()
     write(FORMATS[format.value].batch(list(results), Options(width=width, color=_colour(to))),

@@ -40,6 +40,7 @@ from cnnstep.problem import (
     NumberText,
     Pool,
     ProblemError,
+    is_volume,
     problem_from_data,
     to_number,
 )
@@ -164,7 +165,7 @@ def _check(exercise: Exercise) -> None:
     loss: str | None
     if exercise.template is not None:
         # the template's own numbers make a problem of the shape to be drawn
-        problem = problem_from_data(_skeleton(exercise))
+        problem = problem_from_data(skeleton(exercise))
         layer = problem.layer
         loss = problem.loss if problem.exact_target is not None else None
         given = problem.exact_grad_output is not None
@@ -187,7 +188,8 @@ def _check(exercise: Exercise) -> None:
         raise GenerateError(
             f"loss: an MSE over {count} outputs divides by {count}, so its gradients never "
             "have a finite decimal; choose another size, or sse or half_sse")
-    _check_factors(_grids(layer, VALUES[exercise.style], loss, given, rate), exercise.places)
+    check_steps(result_steps(layer, VALUES[exercise.style], loss, given, rate),
+                exercise.places)
 
 
 def _layer(exercise: Exercise) -> Layer:
@@ -243,7 +245,7 @@ def _show(value: Fraction) -> str:
     return exact_decimal(value) if terminates(value) else str(value)
 
 
-def _grids(layer: Layer, values: tuple[Fraction, ...], loss: str | None, given: bool,
+def result_steps(layer: Layer, values: tuple[Fraction, ...], loss: str | None, given: bool,
            rate: Fraction | None) -> dict[str, Grid]:
     """The step of each result whatever the draw: drawn values are multiples of the
     style's step, a target differs from the output by whole steps, and each stage
@@ -300,7 +302,7 @@ def _grids(layer: Layer, values: tuple[Fraction, ...], loss: str | None, given: 
 HOPELESS = 1e-3
 
 
-def _check_factors(grids: dict[str, Grid], places: int) -> None:
+def check_steps(grids: dict[str, Grid], places: int) -> None:
     """Refuse a shape whose fixed factors leave some result short only by a chance
     too small for the search (see :data:`HOPELESS`)."""
     def odds(grid: Grid) -> float:  # log10 of 1 / the chance that every entry is short
@@ -337,7 +339,7 @@ def _shaped(value: Any) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _skeleton(exercise: Exercise) -> dict[str, Any]:
+def skeleton(exercise: Exercise) -> dict[str, Any]:
     """The problem's keys with placeholder arrays of the right shapes."""
     if exercise.template is not None:
         return {key: _numbers(value) for key, value in exercise.template.items()
@@ -387,7 +389,7 @@ def _numbers(value: Any) -> Any:
 
 def _draw(rng: random.Random, exercise: Exercise) -> dict[str, Any]:
     values = VALUES[exercise.style]
-    data = _skeleton(exercise)
+    data = skeleton(exercise)
     for key in ("input", "filter", "kernel", "bias"):
         if key in data and data[key] != "symbolic":
             data[key] = _grid(rng, values, _shaped(data[key]))
@@ -447,14 +449,21 @@ def generate(exercise: Exercise, *, seed: int, count: int,
     found within ``max_draws`` draws or refused."""
     if not 1 <= count <= MAX_COUNT:
         raise GenerateError(f"count: expected 1 to {MAX_COUNT}, got {count}")
-    _check(exercise)
+    draw, acceptable, asked = _draw, _acceptable, _asked
+    if exercise.template is not None and is_volume(exercise.template):
+        from cnnstep import generate_volume as volume  # a 3-D template: its own rules
+
+        volume.check(exercise)
+        draw, acceptable, asked = volume.draw, volume.acceptable, volume.asked
+    else:
+        _check(exercise)
     rng = random.Random(seed)
     problems = []
     for number in range(1, count + 1):
         for _ in range(max_draws):
-            data = _draw(rng, exercise)
-            if _acceptable(data, exercise):
-                problems.append(_asked(data, exercise))
+            data = draw(rng, exercise)
+            if acceptable(data, exercise):
+                problems.append(asked(data, exercise))
                 break
         else:
             raise GenerateError(

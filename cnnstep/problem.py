@@ -1305,8 +1305,7 @@ def _flag(value: Mapping[str, Any], key: str, default: bool) -> bool:
 #: a 3-D problem is worked out by cnnstep.volume and cnnstep.derivation.volume; the
 #: rest refuses it
 VOLUME_ONLY = ("dimensions: a 3-D layer is worked out by cnnstep solve (alone, in a set or in "
-               "an exam), cnnstep check and cnnstep export; cnnstep generate takes 1-D and 2-D "
-               "layers")
+               "an exam), cnnstep check, cnnstep export and cnnstep generate (as its template)")
 
 #: a 3-D layer given by shapes is derived by cnnstep.symbolic_volume, not read as a Layer
 SYMBOLIC_2D = ("dimensions: a 3-D layer given by shapes is derived by cnnstep solve "
@@ -2339,6 +2338,9 @@ class VolumeBatch(Value):
 
     layer: Volume
     images: tuple[Volume, ...]
+    #: what the exercise asks (result keys, or entries with the volume axis first) and
+    #: the points of each; None: every quantity, one point each
+    questions: tuple[tuple[str, Fraction], ...] | None = None
 
     @property
     def count(self) -> int:
@@ -2369,12 +2371,13 @@ def read_volumes(text: str) -> Volume | VolumeBatch | None:
 def batch_from_data(data: Any) -> VolumeBatch:
     """Check a batch of 3-D volumes: the input [N][C][D][H][W], and a target or
     grad_output with the volume axis first, [N][od][oh][ow] for one filter given
-    without its axis, else [N][F][od][oh][ow]. Everything else (the keys a 3-D layer
-    takes among them) is one volume's, and is checked as volume 1's."""
+    without its axis, else [N][F][od][oh][ow]; ``questions`` name entries in the
+    result's shapes, the volume axis first for a quantity of one volume. Everything
+    else (the keys a 3-D layer takes among them) is one volume's, and is checked as
+    volume 1's."""
     data = _checked_keys(data)
-    if "questions" in data:
-        raise ProblemError("questions: a batch of 3-D volumes is worked and marked whole, "
-                           "every quantity asked; ask questions of one volume [C][D][H][W]")
+    asked = data.get("questions")
+    data = {key: value for key, value in data.items() if key != "questions"}
     images, _ = _volume_array(data["input"], "input", "batch", (5,))
     count = images.shape[0]
     bare = {key: value for key, value in data.items()
@@ -2393,7 +2396,12 @@ def batch_from_data(data: Any) -> VolumeBatch:
                 grad_output=own("grad_output", n), learning_rate=None, steps=1,
                 loss_images=count)
         for n in range(count))
-    return VolumeBatch(layer, volumes)
+    batch = VolumeBatch(layer, volumes)
+    if asked is None:
+        return batch
+    from cnnstep.volume_batch_questions import question_checker  # entries of the batch
+
+    return replace(batch, questions=read_questions(asked, question_checker(batch)))
 
 
 def _batch_output(value: Any, key: str, count: int, probe: Volume,

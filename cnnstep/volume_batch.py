@@ -89,7 +89,8 @@ def with_weights(batch: VolumeBatch, kernel: Array, bias: Array | None) -> Volum
     def moved(v: Volume) -> Volume:
         return replace(v, filter=frozen(kernel), bias=None if bias is None else frozen(bias))
 
-    return VolumeBatch(moved(batch.layer), tuple(moved(image) for image in batch.images))
+    return VolumeBatch(moved(batch.layer), tuple(moved(image) for image in batch.images),
+                       batch.questions)
 
 
 def training(batch: VolumeBatch) -> tuple[list[dict[str, Any]], Fraction]:
@@ -184,7 +185,10 @@ def worked_volumes(layer: Volume | VolumeBatch, max_work: int | None = None, *,
     if isinstance(layer, VolumeBatch):
         from cnnstep.derivation.volume_batch import worked
 
-        return worked(layer, detail=detail, only=only, max_terms=max_terms)
+        chosen = tuple(only)
+        if not chosen and layer.questions is not None:  # an exercise's key: what it asks
+            chosen = tuple(text for text, _ in layer.questions)
+        return worked(layer, detail=detail, only=chosen, max_terms=max_terms)
     from cnnstep.derivation.volume_shaping import derived
 
     return derived(layer, detail=detail, only=only, max_terms=max_terms)

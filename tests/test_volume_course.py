@@ -148,13 +148,11 @@ def test_a_section_is_summarised_as_for_a_2d_layer(tmp_path: Path) -> None:
     assert "1 of 3 answers files could not be read" in table.stderr
     listed = json.loads(invoke("check", EXERCISE, alice, "--batch", "--format", "json").stdout)
     assert listed[0]["file"] == str(alice) and listed[0]["score"]["points"] == 6.625
-    # what needs a report in Markdown or the like is refused, before anything is written
+    # a feedback document per file read, as for a 2-D layer
     feedback = tmp_path / "feedback"
-    assert_one_line_error(invoke("check", EXERCISE, alice, bob, "--feedback-dir", feedback),
-                          "--feedback-dir", "text or json")
-    assert not feedback.exists()
-    assert_one_line_error(invoke("check", EXERCISE, alice, "--format", "markdown"),
-                          "--format markdown", "--batch")
+    run = invoke("check", EXERCISE, alice, bob, carol, "--feedback-dir", feedback)
+    assert run.returncode == 2
+    assert sorted(path.name for path in feedback.iterdir()) == ["alice.txt", "bob.txt"]
 
 
 def test_an_asked_entry_not_answered_scores_zero() -> None:
@@ -190,9 +188,9 @@ def test_python_check_gives_the_report_the_command_line_prints(tmp_path: Path) -
 
 def test_python_check_refuses_what_the_command_line_refuses(tmp_path: Path) -> None:
     report = cnnstep.check(EXERCISE)
-    with pytest.raises(ProblemError, match="--format markdown: a 3-D layer's answers are "
-                                           "marked as text or json"):
-        report.to_markdown()
+    with pytest.raises(ProblemError, match="--format csv: a 3-D layer's answers are "
+                                           "marked as text, json, markdown"):
+        report.render("csv")
     with pytest.raises(ProblemError, match="no answers to mark"):
         cnnstep.check(SMALL)
     with pytest.raises(ProblemError, match=r"answers: grad_x: not a quantity"):

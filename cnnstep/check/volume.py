@@ -45,7 +45,7 @@ from cnnstep.check.marking import (
     score,
 )
 from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Value, in_volume
-from cnnstep.problem import Array, ProblemError, Volume, frozen
+from cnnstep.problem import Array, ProblemError, Volume, VolumeBatch, frozen
 from cnnstep.quantities import in_step_order
 from cnnstep.volume_questions import last_key, questions
 
@@ -282,6 +282,17 @@ class VolumeReport:
     follow_through: Fraction = Fraction(1)
     #: the questions, in the order they are asked
     questions: tuple[Scored, ...] = ()
+    #: the batch of volumes marked, None for one volume (``volume``)
+    batch: VolumeBatch | None = field(repr=False, default=None)
+
+    @property
+    def layer(self) -> Volume | VolumeBatch:
+        """What was marked: the one volume, or the batch of volumes.
+
+        >>> cnnstep.check(cnnstep.sample("conv3d-batch"), {"loss": 0}).layer.count
+        2
+        """
+        return self.batch if self.batch is not None else self.volume
 
     @property
     def correct(self) -> bool:
@@ -385,27 +396,29 @@ class VolumeReport:
     def render(self, format: str = "text", options: Options | None = None, *,
                title: str = TITLE) -> str:
         """The report as ``cnnstep check`` prints it: ``text`` (the table, the score and
-        each wrong quantity's slices) or ``json``; any other format is refused on one
-        line, as on the command line.
+        each wrong quantity's slices) or ``json``; ``markdown``, ``latex``, ``html`` and
+        ``gradescope`` (its ``results.json``) with the working of the wrong entries, as
+        a 2-D report (:mod:`cnnstep.render.volume_marked`).
 
         >>> layer = {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[2]]], "bias": 1,
         ...          "target": [[[3, 5], [7, 8]]]}
         >>> report = cnnstep.check(layer, {"loss": 0.25})
         >>> report.render("json") == report.to_json()
         True
-        >>> report.render("html")  # doctest: +ELLIPSIS
+        >>> report.render("html").startswith("<!DOCTYPE html>")
+        True
+        >>> report.render("csv")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        cnnstep.problem.ProblemError: --format html: a 3-D layer's answers are marked as ...
+        cnnstep.problem.ProblemError: --format csv: a 3-D layer's answers are marked as ...
         """
-        from cnnstep.render import volume_report
+        from cnnstep.render import Options, volume_marked, volume_report
 
         if format == "json":
             return volume_report.json(self)
         if format == "text":
             return volume_report.text(self, title, options.width if options else None)
-        raise ProblemError(f"--format {format}: a 3-D layer's answers are marked as text or "
-                           "json")
+        return volume_marked.render(self, self.layer, title, format, options or Options())
 
     def to_text(self, *, width: int | None = None, title: str = TITLE) -> str:
         """The report as plain text, ``width`` columns wide (80 unless told).
@@ -444,24 +457,30 @@ class VolumeReport:
         return self.render("json")
 
     def to_markdown(self, *, title: str = TITLE) -> str:
-        """Refused, as on the command line: a 3-D layer's report is text or JSON.
+        """The report as Markdown, with the working of the wrong entries, as
+        ``cnnstep check --format markdown`` writes it.
 
         >>> layer = {"dimensions": 3, "input": [[[1]]], "filter": [[[2]]], "target": [[[1]]]}
-        >>> cnnstep.check(layer, {"loss": 1}).to_markdown()  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        cnnstep.problem.ProblemError: --format markdown: a 3-D layer's answers are marked as ...
+        >>> print(cnnstep.check(dict(layer, questions=["loss"]), {"loss": 1}).to_markdown())
+        ... # doctest: +ELLIPSIS
+        # Marking
+        <BLANKLINE>
+        | quantity | symbol | mark | right | points | diagnosis |
+        |---|---|---|---|---|---|
+        | loss | $L$ | ✓ | 1/1 | 1 of 1 |  |
+        <BLANKLINE>
+        **Score: 1 of 1 points (1 of 1 entry right)**
+        <BLANKLINE>
         """
         return self.render("markdown", title=title)
 
     def to_latex(self, *, title: str = TITLE) -> str:
-        """Refused, as on the command line: a 3-D layer's report is text or JSON.
+        """The report as LaTeX, with the working of the wrong entries, as
+        ``cnnstep check --format latex`` writes it.
 
         >>> layer = {"dimensions": 3, "input": [[[1]]], "filter": [[[2]]], "target": [[[1]]]}
-        >>> cnnstep.check(layer, {"loss": 1}).to_latex()  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        cnnstep.problem.ProblemError: --format latex: a 3-D layer's answers are marked as ...
+        >>> "section*{Marking}" in cnnstep.check(layer, {"loss": 1}).to_latex()
+        True
         """
         return self.render("latex", title=title)
 

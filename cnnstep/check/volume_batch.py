@@ -21,7 +21,7 @@ from cnnstep import volume as engine
 from cnnstep import volume_batch
 from cnnstep.check.answers import Answers, entries, given_values, is_right
 from cnnstep.check.asked import Question
-from cnnstep.check.marking import CARRIED_FORWARD, Marked, score
+from cnnstep.check.marking import CARRIED_FORWARD, score
 from cnnstep.check.mistakes import MISTAKES, PRECEDENCE, Diagnosis, Mistake, Value
 from cnnstep.check.volume import (
     VolumeReport,
@@ -37,6 +37,7 @@ from cnnstep.check.volume import (
 from cnnstep.problem import Array, ProblemError, Volume, VolumeBatch, frozen
 from cnnstep.quantities import in_step_order
 from cnnstep.volume_batch import SUMMED, per_volume
+from cnnstep.volume_batch_questions import questions
 from cnnstep.volume_questions import last_key
 
 
@@ -77,23 +78,26 @@ def mark_batch(batch: VolumeBatch, data: Any, tolerance: Fraction | None = None,
         right["final_loss"] = volume_batch.training(batch)[1]
     shaped = user_shaped(batch, right)
     answers = read_volume_answers(data, batch.layer, shaped, where)
-    # every quantity asked, one point each; the last stage once, as output
+    # its questions, or every quantity, one point each; the last stage once, as output
     keys = [key for key in in_step_order(shaped) if key != last_key(batch.layer)]
-    wanted = tuple(Question(key, key, None, Fraction(1)) for key in keys)
+    wanted = (tuple(Question(key, key, None, Fraction(1)) for key in keys)
+              if batch.questions is None else questions(batch))
     weights = weights_of(wanted, shaped)
+    # every answered quantity is checked, asked or not, so that one worked out from a
+    # wrong earlier answer is recognised
     wrong: set[str] = set()
-    marked: list[Marked] = []
+    diagnoses: dict[str, Diagnosis | None] = {}
     for key in keys:
         grid = answers.get(key)
-        diagnosis = None
         if grid is not None and any(not is_right(given, shaped[key][index], tolerance)
                                     for index, given in entries(grid)):
             wrong.add(key)
-            diagnosis = diagnose(batch, each, right, key, answers, wrong, tolerance)
-        marked.append(mark_quantity(key, shaped[key], right[key], grid, diagnosis, tolerance,
-                                    follow_through, weights[key]))
+            diagnoses[key] = diagnose(batch, each, right, key, answers, wrong, tolerance)
+    marked = [mark_quantity(key, shaped[key], right[key], answers.get(key), diagnoses.get(key),
+                            tolerance, follow_through, weights[key])
+              for key in in_step_order(weights)]
     return VolumeReport(batch.layer, tuple(marked), answers, follow_through,
-                       tuple(score(question, marked) for question in wanted))
+                       tuple(score(question, marked) for question in wanted), batch=batch)
 
 
 def diagnose(batch: VolumeBatch, each: list[dict[str, Any]], right: Mapping[str, Any],

@@ -164,9 +164,8 @@ class Gradescope(Renderer):
             return dumps(unread(outcome))
         from cnnstep.check.marking import Report
 
-        if not isinstance(outcome, Report):  # a 3-D layer's report has no Markdown
-            raise ValueError("gradescope: a 3-D layer's answers are marked as text, json "
-                             "or csv")
+        if not isinstance(outcome, Report):  # a 3-D layer's, with its own working
+            return outcome.render(self.name, options or Options(), title=f"Marking {name}")
         return self.report(outcome, f"Marking {name}", None, options or Options())
 
 
