@@ -581,8 +581,8 @@ def measure_large(ctx: Context) -> list[Row]:
         path.write_text(large_layer(*spec, after=after).problem_json(), encoding="utf-8")
         exact_runs, torch_runs = [], []
         for _ in range(ctx.large_repeats):  # interleaved, so drift hits both alike
-            exact_runs.append(run_child([CNNSTEP, "solve", path, "--format", "json",
-                                         "--max-work", "0"], ctx.workdir / "large.out"))
+            exact_runs.append(run_child([CNNSTEP, "solve", path, "--format", "json"],
+                                        ctx.workdir / "large.out"))
             if torch:
                 torch_runs.append(run_child([sys.executable, "-c", _TORCH_SCRIPT, path],
                                             ctx.workdir / "torch.out"))
@@ -618,7 +618,7 @@ def measure_stem_text(ctx: Context) -> list[Row]:
     path = ctx.workdir / "stem.json"
     path.write_text(large_layer(*spec, after=after).problem_json(), encoding="utf-8")
     out = ctx.workdir / "stem.txt"
-    command: Command = [CNNSTEP, "solve", path, "--max-work", "0", "-o", out]
+    command: Command = [CNNSTEP, "solve", path, "-o", out]
     runs = [run_child(command, ctx.workdir / "stdout") for _ in range(ctx.large_repeats)]
     wall = min(r.wall for r in runs)
     cpu = min(r.cpu for r in runs)

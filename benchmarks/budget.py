@@ -156,7 +156,7 @@ def _derivation(format: budget.Format, max_terms: int | None = None, symbolic: b
 
 def _solve(item: Problem | Layer) -> budget.Estimate:
     assert isinstance(item, Problem)
-    return budget.solve_estimate(item)
+    return budget.solve_estimate(item, integers=True)
 
 
 def _verify(item: Problem | Layer) -> budget.Estimate:
@@ -184,10 +184,10 @@ PATHS = {
 
 #: (path, family, smallest size, largest size)
 CASES: list[tuple[str, Callable[[int], Data], int, int]] = [
-    ("json", layer_family, 8, 400),
+    ("json", layer_family, 8, 800),
     ("json", padding_family, 10, 5000),
     ("json", digits_family, 2, 60),
-    ("json", kernel_family, 4, 400),
+    ("json", kernel_family, 4, 1000),
     ("json", sigmoid_family, 8, 600),
     ("text", layer_family, 8, 400),
     ("text", padding_family, 1, 2000),

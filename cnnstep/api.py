@@ -343,7 +343,9 @@ class Worked(_Shown):
         self.problem = problem
         self.symbolic = symbolic
         self.max_work = max_work
-        budget.check_training(problem, max_work)  # refused here, before any work
+        # refused here, before any work: one step as the JSON result is solved, over
+        # integer arrays where the engine can (any other route checks its own work)
+        budget.check_training(problem, max_work, integers=True)
         self._solution: Solution | None = None
         self._lazily: Solution | None = None
         self._tried = False

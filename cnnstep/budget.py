@@ -923,15 +923,198 @@ def ordinary(problem: Problem) -> Problem:
     return problem if layer is problem.layer else replace(problem, layer=layer)
 
 
-def solve_estimate(problem: Problem) -> Estimate:
-    """The exact solve (``engine.solve``) and its JSON result."""
+def solve_estimate(problem: Problem, *, integers: bool = False) -> Estimate:
+    """The exact solve (``engine.solve``) and its JSON result; with ``integers``, the
+    route the JSON result takes (``result.scaled_result``): over integer arrays for
+    every layer :func:`integer_route` covers, else the same Fraction solve."""
     if problem.batch:
-        return solve_estimate(one_image(problem)).images(problem.batch)
+        return solve_estimate(one_image(problem), integers=integers).images(problem.batch)
     problem = ordinary(problem)
     parts = _Parts()
+    if integers and integer_route(problem):
+        _written_in_bulk(parts, _integer_solve(parts, problem))
+        return parts.estimate("the layer")
     numbers = _solve(parts, problem)
     _written(parts, numbers)
     return parts.estimate("the layer")
+
+
+# --------------------------------------------------------------------------
+# the solve over integer arrays (``engine.solve_scaled``) and its bulk JSON
+# (``exact.json_text``)
+#
+# Measured on the same machine (2 cores, shared with other work): the JSON result
+# (``result.scaled_result`` written by ``render.json_result.dumps``) of integer
+# layers like the benchmark's, from 1×28×28 with 6 filters to the ResNet stem
+# (3×224×224, 64 filters 7×7, stride 2), plain, with ReLU and a max pool, and with
+# a leaky ReLU and a mean pool, timed in-process with ``time.process_time``; the
+# constants are fitted so that the estimate is 1 to 3.5 times the time taken (the
+# loaded machine's times vary by up to 2×). Alone, numpy took 0.24 ns per
+# product-and-add of a float64 matrix product, 0.2 ns per entry of an int64 pass,
+# 2 ns per entry of a gcd, 160 ns per Python integer product in an object array,
+# and ``numbers.json_ratio`` 1.9 µs per number. Memory: the peak traced by
+# ``tracemalloc`` while solving and writing, which the estimate exceeds by 1.5–2.5×.
+
+#: one entry of an integer array a stage makes (a handful of numpy passes: the
+#: products or sums, the bound on them, the gcd that reduces the array), int64
+SCALED_ENTRY = 200
+#: the same, of Python integers in an object array, and per 64-bit word of them
+SCALED_OBJECT = 300
+SCALED_OBJECT_WORD = 60
+#: the numpy calls of one stage, one matrix product or one array written, whatever
+#: their size
+CALLS = 100_000
+#: one entry of the windows matrix (im2col), copied and converted to float64; one entry
+#: of a product converted back to int64, or added into place
+COLUMN = 12
+#: one product-and-add of a float64 matrix product (BLAS), exact below 2^53
+FLOAT_MAC = 0.5
+#: a float64 product is exact while its sums stay below 2^53 bits (``exact.matmul``)
+FLOAT_EXACT_BITS = 53
+#: int64 holds numerators below 2^63
+INT64_BITS = 63
+#: one number written in bulk: its row of characters, and per character (the digits
+#: worked out column by column, the row joined into the text)
+WRITE_BULK = 200
+WRITE_COLUMN = 10
+#: one number written from its integers alone (``numbers.json_ratio``), and per word²
+WRITE_INTEGERS = 2500
+WRITE_INTEGERS_WORD2 = 150
+#: most characters of a number written in bulk (``exact._BULK_COLUMNS``); a value with
+#: no finite decimal is written in bulk below a denominator of this many bits
+BULK_COLUMNS = 90
+BULK_DENOMINATOR_BITS = 57
+
+
+def integer_route(problem: Problem) -> bool:
+    """Whether the engine solves the problem over integer arrays (``engine.solve_scaled``):
+    every layer but one with a sigmoid or a tanh, whose values are floats."""
+    activation = problem.layer.activation
+    return activation is None or activation.exact
+
+
+def lazy_route(problem: Problem) -> bool:
+    """Whether a worked derivation reads the integer route's values, each made a
+    Fraction only where it is printed (``engine.solve_lazily``): a plain layer (no
+    activation or pool, not transposed), one image, one step."""
+    layer = problem.layer
+    return (not problem.batch and problem.steps <= 1 and layer.convolution
+            and not layer.transposed and layer.activation is None and layer.pool is None)
+
+
+def _pieces(a: float, b: float, inner: int | float) -> float:
+    """The float64 products ``exact.matmul`` makes of operands of ``a`` and ``b`` bits
+    over ``inner`` terms: one while every sum stays below 2^53, else the larger operand
+    is split into halves of its bits, each multiplied."""
+    terms = math.log2(max(_f(inner), 1))
+    pieces = 1.0
+    while a + b + terms >= FLOAT_EXACT_BITS and max(a, b) > 1:
+        a, b = (a / 2, b) if a >= b else (a, b / 2)
+        pieces *= 2
+    return pieces
+
+
+def _integer_correlation(parts: _Parts, what: str, a: Digits, b: Digits,
+                         products: float, inner: int | float, out: float,
+                         columns: float = 0.0) -> None:
+    """One product of integer matrices (``exact.matmul``): ``products`` product-and-adds
+    of ``inner`` terms into ``out`` entries, through a windows matrix of ``columns``
+    entries when it makes one."""
+    bits_a, bits_b = a.numerator, b.numerator
+    if max(bits_a, bits_b) < INT64_BITS:
+        pieces = _pieces(bits_a, bits_b, inner)
+        nanoseconds = products * pieces * FLOAT_MAC + out * pieces * COLUMN
+        passing = columns * 3 * 8 + out * pieces * 8
+    else:
+        nanoseconds = products * (MAC + multiply(a.scaled_words, b.scaled_words))
+        passing = columns * (8 + 8 * a.scaled_words) + out * integer_bytes(a.times(b))
+    parts.add(what, CALLS + nanoseconds + columns * COLUMN, passing=passing)
+
+
+def _scaled_entry(digits: Digits) -> float:
+    """One entry of an integer array a stage makes, of these sizes."""
+    if digits.numerator < INT64_BITS:
+        return SCALED_ENTRY
+    return SCALED_OBJECT + SCALED_OBJECT_WORD * digits.scaled_words
+
+
+def _scaled_bytes(digits: Digits) -> float:
+    return 8.0 if digits.numerator < INT64_BITS else integer_bytes(digits)
+
+
+def _integer_solve(parts: _Parts, problem: Problem) -> _Numbers:
+    """``engine.solve_scaled``: the correlations as integer matrix products (float64
+    where the bounds allow), every other stage an integer array; the numbers of every
+    stage have the sizes the Fraction solve's have (:func:`_solve`)."""
+    numbers = _solve(_Parts(), problem)
+    layer = problem.layer
+    if layer.convolution:
+        filters, seen, kh, kw = layer.filter_shape
+        oh, ow = layer.output_size
+        taps = _f(seen * kh * kw)
+        products = _f(filters) * _f(oh * ow) * taps
+        columns = _f(oh * ow) * _f(layer.channels * kh * kw)
+        _integer_correlation(parts, f"Z: {_count(products)} products as integers",
+                             numbers.input, numbers.filter, products, taps,
+                             _f(filters * oh * ow), columns)
+        if numbers.grad_conv is not None:
+            dg = numbers.grad_conv
+            _integer_correlation(parts, f"dL/dK: {_count(products)} products as integers",
+                                 numbers.input, dg, products, oh * ow,
+                                 _f(math.prod(layer.filter_shape)), columns)
+            _integer_correlation(parts, f"dL/dX: {_count(products)} products as integers",
+                                 numbers.filter, dg, products, filters // layer.groups,
+                                 columns * 2)
+    for entries, digits, _ in numbers.results:
+        n = _f(entries)
+        parts.add("the stages as integer arrays", CALLS + n * _scaled_entry(digits),
+                  held=n * _scaled_bytes(digits))
+    return numbers
+
+
+def _bulk_width(digits: Digits) -> float | None:
+    """Columns of characters of a number ``exact.json_text`` writes in bulk, or None
+    when it is written one by one (its numerator beyond int64, too many digits, or no finite
+    decimal over a long denominator)."""
+    if digits.numerator >= INT64_BITS:
+        return None
+    whole = digits.magnitude / LOG2_10 + 2
+    if not digits.rest:
+        places = digits.places
+        # the numerator times 10^places / the denominator's 2s and 5s: in int64, or
+        # worked out in base-10^9 limbs, nine columns of digits a limb
+        factor = places - (digits.twos + digits.fives * LOG2_5) / LOG2_10
+        if digits.numerator + factor * LOG2_10 < INT64_BITS:
+            return whole + places + 1
+        width = max(9 * (math.ceil(max(factor, 0.0) / 9) + 4), places + 1)
+        return width if width <= BULK_COLUMNS else None
+    if digits.denominator >= BULK_DENOMINATOR_BITS:
+        return None
+    return 20 + digits.zeros
+
+
+def _written_in_bulk(parts: _Parts, numbers: _Numbers) -> None:
+    """The integer route's result written out (``exact.json_text``): in bulk, rows of
+    characters made column by column, or one by one where the bulk cannot."""
+    nanoseconds = text = array = count = longest = 0.0
+    for entries, digits, _ in numbers.results:
+        n = _f(entries)
+        count += n
+        width = _bulk_width(digits)
+        if width is None:
+            w = digits.scaled_words
+            nanoseconds += n * (WRITE_INTEGERS + WRITE_INTEGERS_WORD2 * w * w)
+            width = length(digits)
+        else:
+            nanoseconds += CALLS + n * (WRITE_BULK + WRITE_COLUMN * width)
+        # while one array is written: its rows of characters, the text with its
+        # brackets and the mask of its characters; the document: its pieces and itself
+        array = max(array, n * (3 * (width + 10) + 16))
+        text += n * 2 * (width + 2)
+        longest = max(longest, width)
+    parts.add(f"the result written out: {_count(count)} numbers"
+              + (f" of up to {_count(longest)} digits" if longest > 40 else ""),
+              nanoseconds, passing=text + array)
 
 
 def volume_estimate(volume: Volume, images: int = 1) -> Estimate:
@@ -979,11 +1162,14 @@ def check_volume(volume: Volume, max_work: int | None = None, *,
     return require(estimate, max_work)
 
 
-def check_solve(problem: Problem, max_work: int | None = None) -> Estimate:
-    """Refuse a problem whose exact solve and JSON result would be over the limit."""
+def check_solve(problem: Problem, max_work: int | None = None, *,
+                integers: bool = False) -> Estimate:
+    """Refuse a problem whose exact solve and JSON result would be over the limit;
+    ``integers``: solved over integer arrays where the engine can (see
+    :func:`solve_estimate`)."""
     if not limit_of(max_work):
         return Estimate("the layer")
-    return require(solve_estimate(problem), max_work)
+    return require(solve_estimate(problem, integers=integers), max_work)
 
 
 # --------------------------------------------------------------------------
@@ -1087,11 +1273,13 @@ def training_estimate(problem: Problem) -> Estimate:
     return parts.estimate(f"{problem.steps} training steps")
 
 
-def check_training(problem: Problem, max_work: int | None = None) -> Estimate:
+def check_training(problem: Problem, max_work: int | None = None, *,
+                   integers: bool = False) -> Estimate:
     """Refuse a training whose steps (with their growing numbers) would be over the
-    limit; a problem of one step is :func:`check_solve`'s."""
+    limit; a problem of one step is :func:`check_solve`'s (with ``integers``: over
+    integer arrays where the engine can)."""
     if problem.steps <= 1:
-        return check_solve(problem, max_work)
+        return check_solve(problem, max_work, integers=integers)
     if not limit_of(max_work):
         return Estimate(f"{problem.steps} training steps")
     return require(training_estimate(problem), max_work)
@@ -1253,6 +1441,7 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
         shown.append((_f(n_last), digits_of(problem.exact_target), False))
     characters = 0.0
     for n, d, rounded in shown:
+        n = _elided(n, max_terms)
         cells += n
         writing += n * write(d, rounded)
         characters += n * length(d)
@@ -1277,6 +1466,22 @@ def _numeric_shown(problem: Problem, numbers: _Numbers, max_terms: int,
     return _Shown(2 * products, equations, cells, windows, nodes,
                   writing + windows * write(numbers.input), 0.0,
                   characters + windows * length(numbers.input))
+
+
+def _elided(entries: float, max_terms: int) -> float:
+    """The entries of a quantity's matrices that a derivation prints: under a term limit,
+    a quantity too large to read on a page is shown by the first rows and columns of
+    its first matrices (``Builder.shown``), and only those entries are read."""
+    from cnnstep.derivation.builder import (
+        ELIDED_COLUMNS,
+        ELIDED_MATRICES,
+        ELIDED_ROWS,
+        MATRIX_ENTRIES,
+    )
+
+    if max_terms <= 0 or entries <= MATRIX_ENTRIES:
+        return entries
+    return float(min(entries, ELIDED_ROWS * ELIDED_COLUMNS * ELIDED_MATRICES))
 
 
 def _average(key: str, per: int, count: int, layer: Layer) -> float:
@@ -1377,6 +1582,7 @@ def derivation_estimate(item: Problem | Layer, max_terms: int | None = None, *,
         return derivation_estimate(one_image(item), max_terms, format=format,
                                    symbolic=symbolic, only=only, solved=solved
                                    ).images(item.batch)
+    lazily = isinstance(item, Problem) and not symbolic and lazy_route(item)
     item = ordinary(item) if isinstance(item, Problem) else ordinary_layer(item)
     limit = _default_terms(max_terms)
     selected = _selected(only)
@@ -1386,7 +1592,7 @@ def derivation_estimate(item: Problem | Layer, max_terms: int | None = None, *,
                   format)
         return parts.estimate("the symbolic derivation")
     solving = _Parts()
-    numbers = _solve(solving, item)
+    numbers = _integer_solve(solving, item) if lazily else _solve(solving, item)
     if item.steps > 1:
         solving = _Parts()
         _training(solving, item, growth(item))

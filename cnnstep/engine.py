@@ -1247,7 +1247,7 @@ def solve_lazily(problem: Problem, *, max_work: int | None = None) -> Solution |
     if (problem.batch or layer.transposed or not layer.convolution
             or layer.activation is not None or layer.pool is not None):
         return None
-    budget.check_solve(problem, max_work)
+    budget.check_solve(problem, max_work, integers=True)
     values = solve_scaled(problem)
     if values is None:
         return None

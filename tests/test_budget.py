@@ -463,6 +463,110 @@ def test_calibration_of_verify() -> None:
         assert estimated < 8 * taken, (taken, estimated)
 
 
+def _integer_layer(size: int, filters: int, **more: Any) -> Problem:
+    """A layer of integers like the benchmark's large ones (inputs 0…99, weights
+    −200…200, a bias, a target and a learning rate of 0.01), ``size`` × ``size`` over
+    3 channels, 3×3 kernels, padding 1."""
+    rng = np_random(size)
+    out = size if "pool" not in more else size // 2
+    return problem_from_data({
+        "input": rng.integers(0, 100, (3, size, size)),
+        "filter": rng.integers(-200, 201, (filters, 3, 3, 3)),
+        "bias": rng.integers(-50, 51, (filters,)),
+        "target": rng.integers(-100, 101, (filters, out, out)),
+        "learning_rate": "0.01", "padding": 1, **more})
+
+
+def np_random(seed: int) -> Any:
+    import numpy as np
+
+    return np.random.default_rng(seed)
+
+
+@pytest.mark.parametrize("more", [
+    {}, {"activation": "relu", "pool": {"type": "max", "size": 2}},
+    {"activation": {"type": "leaky_relu", "slope": "0.1"}, "pool": {"type": "mean", "size": 2}},
+], ids=["plain", "relu-max", "leaky-mean"])
+def test_calibration_of_the_integer_solve_and_its_json(more: dict[str, Any]) -> None:
+    """A 3×40×40 layer of 12 filters solved over integer arrays and written in bulk, as
+    the JSON result is: the estimate is an upper bound on the time taken, and not a
+    wild one."""
+    from cnnstep.render.json_result import dumps
+    from cnnstep.result import scaled_result
+
+    problem = _integer_layer(40, 12, **more)
+    estimate = budget.solve_estimate(problem, integers=True)
+    assert any("products as integers" in part.what for part in estimate.parts)
+    estimated = _seconds(estimate)
+    taken = min(_cpu(lambda: dumps(scaled_result(problem))) for _ in range(2))
+    assert taken < 2 * estimated, (taken, estimated)
+    assert estimated < 8 * taken, (taken, estimated)
+
+
+def test_a_sigmoid_is_estimated_on_the_fraction_route() -> None:
+    """After a sigmoid the values are floats, and the engine has no integer route: the
+    JSON result is estimated as the Fraction solve it is."""
+    problem = _integer_layer(12, 2, activation="sigmoid")
+    assert not budget.integer_route(problem)
+    assert (budget.solve_estimate(problem, integers=True).work
+            == budget.solve_estimate(problem).work)
+
+
+def _benchmark() -> Any:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_benchmark", SAMPLES.parents[1] / "benchmarks" / "bench.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def _large_layer(layer: Any) -> Problem:
+    """A benchmark layer's problem, its numbers the same as its file's (written here as
+    the shortest decimals of floats, which is quicker)."""
+    data = {name: (getattr(layer, name) / 10**places).tolist()
+            for name, places in layer.SCALES.items()}
+    data |= {"loss": "mse", "stride": layer.stride, "padding": layer.padding,
+             "learning_rate": layer.learning_rate, **layer.after}
+    problem = parse_problem(json.dumps(data))
+    assert isinstance(problem, Problem)
+    return problem
+
+
+def test_the_large_layers_are_within_the_default_limit() -> None:
+    """The benchmark's large layers (3×128×128 with 32 filters, the ResNet stem, and the
+    stem with ReLU and a max pool) take a second or two as exact JSON: their estimate,
+    computed without solving them, is within the default limit, and so is the stem's
+    worked derivation as text (default term limit); the stem over ten times the area
+    is refused."""
+    from dataclasses import replace
+
+    bench = _benchmark()
+    limit = budget.DEFAULT_MAX_WORK
+    for spec, after in bench.LARGE_LAYERS.values():
+        problem = _large_layer(bench.large_layer(*spec, after=after))
+        estimate = budget.solve_estimate(problem, integers=True)
+        assert estimate.work < limit, estimate.message(limit)
+        # the Fraction solve of the same layer takes a minute: still refused
+        assert budget.solve_estimate(problem).work > limit
+        if not after:
+            text = budget.derivation_estimate(problem, format="text")
+            assert text.work < 1.5 * limit, text.message(limit)
+            assert budget.derivation_estimate(problem, format="text", solved=True).work < limit
+    layer = problem.layer
+    larger = replace(problem, layer=replace(layer, input_shape=(3, 708, 708)))
+    with pytest.raises(WorkLimitError, match=r"^the layer needs about .* operations \("
+                       r"the result written out: .* numbers.*over the limit of 1e8"):
+        budget.check_solve(larger, integers=True)
+
+
 def test_the_estimate_is_quick() -> None:
     """Estimating reads each number once: well under a second for 180000 numbers."""
     problem = problem_from_data({"input": [[1] * 300] * 300, "filter": [[1] * 300] * 300})
