@@ -183,23 +183,25 @@ def _compiled_init(cls: type) -> Callable[..., None]:
 
 
 def _dataclass_fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
-    """The fields a dataclass of the class's annotations and defaults has."""
+    """The fields a dataclass of the class's annotations and defaults has: each a
+    :func:`dataclasses.field` of its default or factory, named and typed as the
+    dataclass names and types it (made directly, not by making a dataclass of
+    the class's shadow, which took as long as the rest of a small solve)."""
     annotations: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
         annotations.update(inspect.get_annotations(klass))
+    made: dict[str, dataclasses.Field[Any]] = {}
     for name, kind, default in cls.__dict__["_value_fields"]:
-        if kind == _VALUE:
-            defaults[name] = default
-        elif kind == _FACTORY:
-            defaults[name] = dataclasses.field(default_factory=default)
-    wanted = {name: annotations[name] for name, _, _ in cls.__dict__["_value_fields"]}
-    # a docstring, or the dataclass would work out the signature for one
-    shadow = type(cls.__name__, (), {"__annotations__": wanted, "__module__": cls.__module__,
-                                      "__qualname__": cls.__qualname__,
-                                      "__doc__": cls.__doc__ or cls.__name__, **defaults})
-    # no methods: the fields are the same, and nothing is compiled
-    made: dict[str, dataclasses.Field[Any]] = dataclasses.dataclass(
-        init=False, repr=False, eq=False)(shadow).__dataclass_fields__  # type: ignore[attr-defined]
+        field: dataclasses.Field[Any] = (
+            dataclasses.field(default=default) if kind == _VALUE
+            else dataclasses.field(default_factory=default) if kind == _FACTORY
+            else dataclasses.field())
+        field.name, field.type, field.kw_only = name, annotations[name], False
+        field._field_type = _FIELD  # type: ignore[attr-defined]
+        made[name] = field
     return made
+
+
+#: what a dataclass marks an ordinary field with (not a ClassVar, not an InitVar)
+_FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
 

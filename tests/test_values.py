@@ -83,6 +83,19 @@ def test_init_takes_the_arguments_a_dataclass_takes(cls: type) -> None:
     assert cls.__match_args__ == tuple(f.name for f in dataclasses.fields(cls))
 
 
+_FIELD_ATTRIBUTES = ("name", "type", "default", "default_factory", "init", "repr", "hash",
+                     "compare", "metadata", "kw_only", "_field_type")
+
+
+@pytest.mark.parametrize("cls", VALUE_CLASSES, ids=lambda cls: cls.__qualname__)
+def test_fields_are_those_a_dataclass_makes(cls: type) -> None:
+    # the fields are made directly, not by a dataclass of the class's annotations
+    made = dataclasses.fields(cls)
+    declared = dataclasses.fields(_as_dataclass(cls))
+    assert [[getattr(f, a) for a in _FIELD_ATTRIBUTES] for f in made] == [
+        [getattr(f, a) for a in _FIELD_ATTRIBUTES] for f in declared]
+
+
 def test_defaults_and_factories_are_given_when_left_out() -> None:
     layer = Layer((1, 3, 3), (1, 1, 2, 2))
     assert layer.notation == Notation() and layer.stride == (1, 1)
