@@ -159,3 +159,30 @@ def test_a_class_of_no_fields() -> None:
 
     assert Nothing() == Nothing()
     assert repr(Nothing()) == "test_a_class_of_no_fields.<locals>.Nothing()"
+
+
+def test_the_first_instances_take_the_arguments_the_compiled_init_takes() -> None:
+    def made() -> type:
+        @value_class
+        class Made(Value):
+            a: int
+            b: int = 2
+            c: list[int] = dataclasses.field(default_factory=list)
+
+        return Made
+
+    calls = [((1,), {}), ((1, 3), {}), ((), {"a": 1}), ((1,), {"c": [4]}),
+             ((1, 2, [3]), {}), ((), {"c": [1], "a": 0, "b": 5})]
+    wrong = [((), {}), ((1, 2, [3], 4), {}), ((1,), {"a": 1}), ((1,), {"d": 1})]
+    for args, kwargs in calls:
+        first, compiled = made(), made()
+        compiled.__init__ = values._compiled_init(compiled)  # type: ignore[misc]
+        assert first(*args, **kwargs)._fields() == compiled(*args, **kwargs)._fields()
+    assert made()(1).c is not made()(1).c
+    for args, kwargs in wrong:
+        with pytest.raises(TypeError):
+            made()(*args, **kwargs)
+    cls = made()
+    for n in range(values.COMPILE_AFTER + 1):
+        assert cls(n).a == n
+    assert cls.__init__.__qualname__.endswith("Made.__init__")  # the compiled one
