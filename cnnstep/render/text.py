@@ -196,6 +196,9 @@ class TextRenderer:
         self.width = max(console.width, MIN_WIDTH)
         #: whether the · of padding and inserted zeros has been explained
         self.fillers_told = False
+        #: the cells of each input grid drawn beside an equation, by the grid's id
+        #: (the grid kept with them): every equation of a step draws the same grid
+        self.grid_cells: dict[int, tuple[Matrix, list[list[str]]]] = {}
 
     # ------------------------------------------------------------------
     def render(self) -> None:
@@ -415,9 +418,7 @@ class TextRenderer:
         pieces of text, each with its style."""
         grids = equation.window_of
         taps = set(equation.window.taps) if equation.window is not None else set()
-        cells = [[[FILLER if grid.is_filler(i, j) else self.printer.cell(v, grid.approximate)
-                   for j, v in enumerate(row)] for i, row in enumerate(grid.values)]
-                 for grid in grids]
+        cells = [self.cells_of(grid) for grid in grids]
         width = max(len(c) for grid in cells for row in grid for c in row)
         if width + 2 > self.width:
             return None
@@ -470,6 +471,17 @@ class TextRenderer:
                         out.append((" " * (span[p] - drawn), ""))
                 out.append(("\n", ""))
         return out
+
+    def cells_of(self, grid: Matrix) -> list[list[str]]:
+        """The cells of an input grid as :meth:`window_grids` draws them, padding and
+        inserted zeros as ·; worked out once for each grid."""
+        known = self.grid_cells.get(id(grid))
+        if known is not None and known[0] is grid:
+            return known[1]
+        cells = [[FILLER if grid.is_filler(i, j) else self.printer.cell(v, grid.approximate)
+                  for j, v in enumerate(row)] for i, row in enumerate(grid.values)]
+        self.grid_cells[id(grid)] = (grid, cells)
+        return cells
 
     def _print_Equation(self, block: Equation) -> None:
         if block.window is not None and block.window_of:
