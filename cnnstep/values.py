@@ -160,6 +160,7 @@ def _first_init(cls: type) -> Callable[..., None]:
     own and hands over (at once for arguments it does not take, whose error the
     compiled one raises)."""
     fields: tuple[tuple[str, int, Any], ...] = cls.__dict__["_value_fields"]
+    post_init = hasattr(cls, "__post_init__")
     made = 0
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -173,6 +174,8 @@ def _first_init(cls: type) -> Callable[..., None]:
             return
         for (name, _, _), value in zip(fields, values, strict=True):
             object.__setattr__(self, name, value)
+        if post_init:
+            self.__post_init__()
 
     return __init__
 
@@ -205,7 +208,8 @@ def _bound(fields: tuple[tuple[str, int, Any], ...], args: tuple[Any, ...],
 
 def _compiled_init(cls: type) -> Callable[..., None]:
     """``def __init__(self, value, approximate=_d1): set(self, 'value', value); …``,
-    as a frozen dataclass's, each default given (a factory called) when left out."""
+    as a frozen dataclass's, each default given (a factory called) when left out,
+    and the class's ``__post_init__`` called last if it has one."""
     fields: tuple[tuple[str, int, Any], ...] = cls.__dict__["_value_fields"]
     scope: dict[str, Any] = {"_set": object.__setattr__, "_missing": dataclasses.MISSING}
     parameters, body = ["self"], []
@@ -220,6 +224,8 @@ def _compiled_init(cls: type) -> Callable[..., None]:
             parameters.append(f"{name}=_missing")
             body.append(f" if {name} is _missing: {name} = _f{number}()")
         body.append(f" _set(self, {name!r}, {name})")
+    if hasattr(cls, "__post_init__"):
+        body.append(" self.__post_init__()")
     source = f"def __init__({', '.join(parameters)}):\n" + "\n".join(body or [" pass"])
     exec(source, scope)
     init: Callable[..., None] = scope["__init__"]

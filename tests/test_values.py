@@ -186,3 +186,14 @@ def test_the_first_instances_take_the_arguments_the_compiled_init_takes() -> Non
     for n in range(values.COMPILE_AFTER + 1):
         assert cls(n).a == n
     assert cls.__init__.__qualname__.endswith("Made.__init__")  # the compiled one
+
+
+def test_post_init_is_called_as_a_dataclass_calls_it() -> None:
+    from cnnstep.exact import Scaled
+
+    numerators = np.array([1, 2])
+    Scaled(numerators, 3)
+    assert not numerators.flags.writeable  # made read-only by Scaled.__post_init__
+    for _ in range(values.COMPILE_AFTER + 2):  # the first instances, then the compiled init
+        with pytest.raises(ValueError, match="denominator must be positive"):
+            Scaled(np.array([1]), 0)
