@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -610,11 +610,11 @@ def integer_bytes(digits: Digits) -> float:
 # the exact solve (cnnstep.engine)
 
 
-@dataclass
 class _Parts:
     """Parts added up as a path is walked."""
 
-    parts: list[Part] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.parts: list[Part] = []
 
     def add(self, what: str, nanoseconds: float, held: float = 0.0,
             passing: float = 0.0) -> None:
