@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -376,6 +376,8 @@ def _scaled_sizes(scaled: Scaled) -> tuple[list[int], set[int]] | None:
     distinct own denominators, in bulk; None when the numbers are not int64."""
     if not scaled.int64 or scaled.denominator >= 2**63:
         return None
+    if scaled.size <= _FEW:
+        return _few_scaled_sizes(scaled.numerators.ravel().tolist(), scaled.denominator)
     numerators = np.abs(scaled.numerators[scaled.numerators != 0])
     if not numerators.size:
         return [], set()
@@ -384,6 +386,28 @@ def _scaled_sizes(scaled: Scaled) -> tuple[list[int], set[int]] | None:
     shifts = _bit_lengths(numerators // common) - _bit_lengths(own)
     # a set of the integers, not np.unique, which imports numpy.ma (20 ms at start-up)
     return [int(shifts.min()), int(shifts.max())], set(own.tolist())
+
+
+#: up to this many numbers, :func:`_scaled_sizes` reads them one by one: numpy's
+#: calls on a few numbers (and their first use in a run) cost more than a loop
+_FEW = 64
+
+
+def _few_scaled_sizes(numerators: list[int], denominator: int
+                      ) -> tuple[list[int], set[int]]:
+    """:func:`_scaled_sizes` of a few numerators, number by number, to the same
+    integers."""
+    shifts: list[int] = []
+    denominators: set[int] = set()
+    for numerator in numerators:
+        if numerator:
+            common = math.gcd(numerator, denominator)
+            own = denominator // common
+            shifts.append((abs(numerator) // common).bit_length() - own.bit_length())
+            denominators.add(own)
+    if not shifts:
+        return [], set()
+    return [min(shifts), max(shifts)], denominators
 
 
 def digits_of(values: ExactArray | Array | Fraction | None) -> Digits:
@@ -586,11 +610,11 @@ def integer_bytes(digits: Digits) -> float:
 # the exact solve (cnnstep.engine)
 
 
-@dataclass
 class _Parts:
     """Parts added up as a path is walked."""
 
-    parts: list[Part] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.parts: list[Part] = []
 
     def add(self, what: str, nanoseconds: float, held: float = 0.0,
             passing: float = 0.0) -> None:

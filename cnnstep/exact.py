@@ -15,12 +15,13 @@ prints from: reading, computing and writing a large layer never makes one
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
+
+from cnnstep.values import Value, value_class
 
 #: an integer array: ``int64``, or ``object`` holding Python integers
 IntArray = np.ndarray[Any, np.dtype[Any]]
@@ -64,8 +65,8 @@ def _read_only(integers: IntArray) -> IntArray:
     return integers
 
 
-@dataclass(frozen=True, eq=False)
-class Scaled:
+@value_class(eq=False)
+class Scaled(Value):
     """Exact values ``numerators / denominator``, one common denominator.
 
     >>> s = Scaled.of_fractions(np.array([Fraction(1, 2), Fraction(-3, 4)], dtype=object))
@@ -138,8 +139,8 @@ class Scaled:
         return scale(self.numerators, factor)
 
 
-@dataclass(frozen=True, eq=False)
-class ExactArray:
+@value_class(eq=False)
+class ExactArray(Value):
     """An array of exact numbers given as Fractions or as :class:`Scaled`; each
     form is made from the other when it is first asked for (and kept)."""
 
@@ -619,11 +620,17 @@ _ESTIMATE_ERROR = 10**18 // 2 ** (np.finfo(_ESTIMATE).nmant - 8) + 2  # 2^8 ulps
 _SIGNIFICANT = 17
 #: most decimal places of a quotient worked out in bulk
 _MOST_PLACES = 251
-#: 10^p for p = 0 … _MOST_PLACES, each correctly rounded to the estimate's precision,
-#: and modulo 2^64
-_TENS: Array = np.array([_ESTIMATE(f"1e{p}") for p in range(_MOST_PLACES + 1)], dtype=_ESTIMATE)
-_TENS_WRAPPED: IntArray = np.array([pow(10, p, 2**64) for p in range(_MOST_PLACES + 1)],
-                         dtype=np.uint64)
+
+
+@cache
+def _tens() -> tuple[Array, IntArray]:
+    """10^p for p = 0 … _MOST_PLACES, each correctly rounded to the estimate's
+    precision, and modulo 2^64 (made when first needed: most runs never divide
+    in bulk)."""
+    rounded = np.array([_ESTIMATE(f"1e{p}") for p in range(_MOST_PLACES + 1)],
+                       dtype=_ESTIMATE)
+    wrapped = np.array([pow(10, p, 2**64) for p in range(_MOST_PLACES + 1)], dtype=np.uint64)
+    return rounded, wrapped
 
 
 def _floor_quotients(a: IntArray, d: int, places: IntArray) -> tuple[IntArray, IntArray]:
@@ -632,11 +639,12 @@ def _floor_quotients(a: IntArray, d: int, places: IntArray) -> tuple[IntArray, I
     (three roundings, each within 2^-64 of it: off by less than 1), then the
     remainder computed modulo 2^64 (it is known to be within ±(error+1)·d, so the
     wrapped value is the true one) and the estimate corrected by it."""
+    tens, tens_wrapped = _tens()
     divisor: Array = np.array(d, dtype=_ESTIMATE)
-    estimate = np.floor(a.astype(_ESTIMATE) * _TENS[places] / divisor)
+    estimate = np.floor(a.astype(_ESTIMATE) * tens[places] / divisor)
     q = estimate.astype(np.int64)
     with np.errstate(over="ignore"):
-        wrapped = (a.astype(np.uint64) * _TENS_WRAPPED[places]
+        wrapped = (a.astype(np.uint64) * tens_wrapped[places]
                    - q.astype(np.uint64) * np.uint64(d))
     r = wrapped.view(np.int64)
     step = r // d

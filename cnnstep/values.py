@@ -15,11 +15,12 @@ A dataclass compiles an ``__init__``, a ``__setattr__``, a ``__delattr__``, an
 ``__eq__``, a ``__hash__`` and a ``__repr__`` for each class as it is created
 (and makes a class with slots twice), which cost start-up time for every class
 whether it is used or not. Here the last five are written once, in
-:class:`Value`, and the ``__init__`` is compiled the first time the class makes
-an instance. The classes are dataclasses all the
-same to :func:`dataclasses.fields`, :func:`dataclasses.replace` and
-:func:`dataclasses.is_dataclass` (their fields are worked out when first asked
-for), and to a type checker (``dataclass_transform``).
+:class:`Value`, and the ``__init__`` is compiled once the class has made a few
+instances (until then, the fields are read from the arguments one by one).
+The classes are dataclasses all the same to :func:`dataclasses.fields`,
+:func:`dataclasses.replace` and :func:`dataclasses.is_dataclass` (their fields
+are worked out when first asked for), and to a type checker
+(``dataclass_transform``).
 """
 
 from __future__ import annotations
@@ -147,20 +148,68 @@ def _made(cls: _C, eq: bool, slots: bool) -> _C:
     return cls
 
 
+#: instances a value class makes with its fields read one by one before its own
+#: ``__init__`` is compiled: most classes make a few in a run, where compiling
+#: costs more than reading them
+COMPILE_AFTER = 32
+
+
 def _first_init(cls: type) -> Callable[..., None]:
-    """An ``__init__`` that compiles the class's own on its first call and hands over."""
+    """An ``__init__`` that sets the fields from the arguments, read one by one, for
+    the class's first :data:`COMPILE_AFTER` instances, then compiles the class's
+    own and hands over (at once for arguments it does not take, whose error the
+    compiled one raises)."""
+    fields: tuple[tuple[str, int, Any], ...] = cls.__dict__["_value_fields"]
+    post_init = hasattr(cls, "__post_init__")
+    made = 0
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        own = _compiled_init(cls)
-        type.__setattr__(cls, "__init__", own)
-        own(self, *args, **kwargs)
+        nonlocal made
+        made += 1
+        values = _bound(fields, args, kwargs) if made <= COMPILE_AFTER else None
+        if values is None:
+            own = _compiled_init(cls)
+            type.__setattr__(cls, "__init__", own)
+            own(self, *args, **kwargs)
+            return
+        for (name, _, _), value in zip(fields, values, strict=True):
+            object.__setattr__(self, name, value)
+        if post_init:
+            self.__post_init__()
 
     return __init__
 
 
+def _bound(fields: tuple[tuple[str, int, Any], ...], args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> list[Any] | None:
+    """Each field's value from the arguments as the compiled ``__init__`` takes them
+    (a default given, a factory called, when left out); None for arguments it
+    would refuse."""
+    if len(args) > len(fields):
+        return None
+    values: list[Any] = []
+    named = 0
+    for number, (name, kind, default) in enumerate(fields):
+        if number < len(args):
+            if name in kwargs:
+                return None
+            values.append(args[number])
+        elif name in kwargs:
+            values.append(kwargs[name])
+            named += 1
+        elif kind == _VALUE:
+            values.append(default)
+        elif kind == _FACTORY:
+            values.append(default())
+        else:
+            return None
+    return values if named == len(kwargs) else None
+
+
 def _compiled_init(cls: type) -> Callable[..., None]:
     """``def __init__(self, value, approximate=_d1): set(self, 'value', value); …``,
-    as a frozen dataclass's, each default given (a factory called) when left out."""
+    as a frozen dataclass's, each default given (a factory called) when left out,
+    and the class's ``__post_init__`` called last if it has one."""
     fields: tuple[tuple[str, int, Any], ...] = cls.__dict__["_value_fields"]
     scope: dict[str, Any] = {"_set": object.__setattr__, "_missing": dataclasses.MISSING}
     parameters, body = ["self"], []
@@ -175,6 +224,8 @@ def _compiled_init(cls: type) -> Callable[..., None]:
             parameters.append(f"{name}=_missing")
             body.append(f" if {name} is _missing: {name} = _f{number}()")
         body.append(f" _set(self, {name!r}, {name})")
+    if hasattr(cls, "__post_init__"):
+        body.append(" self.__post_init__()")
     source = f"def __init__({', '.join(parameters)}):\n" + "\n".join(body or [" pass"])
     exec(source, scope)
     init: Callable[..., None] = scope["__init__"]
@@ -183,23 +234,25 @@ def _compiled_init(cls: type) -> Callable[..., None]:
 
 
 def _dataclass_fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
-    """The fields a dataclass of the class's annotations and defaults has."""
+    """The fields a dataclass of the class's annotations and defaults has: each a
+    :func:`dataclasses.field` of its default or factory, named and typed as the
+    dataclass names and types it (made directly, not by making a dataclass of
+    the class's shadow, which took as long as the rest of a small solve)."""
     annotations: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
         annotations.update(inspect.get_annotations(klass))
+    made: dict[str, dataclasses.Field[Any]] = {}
     for name, kind, default in cls.__dict__["_value_fields"]:
-        if kind == _VALUE:
-            defaults[name] = default
-        elif kind == _FACTORY:
-            defaults[name] = dataclasses.field(default_factory=default)
-    wanted = {name: annotations[name] for name, _, _ in cls.__dict__["_value_fields"]}
-    # a docstring, or the dataclass would work out the signature for one
-    shadow = type(cls.__name__, (), {"__annotations__": wanted, "__module__": cls.__module__,
-                                      "__qualname__": cls.__qualname__,
-                                      "__doc__": cls.__doc__ or cls.__name__, **defaults})
-    # no methods: the fields are the same, and nothing is compiled
-    made: dict[str, dataclasses.Field[Any]] = dataclasses.dataclass(
-        init=False, repr=False, eq=False)(shadow).__dataclass_fields__  # type: ignore[attr-defined]
+        field: dataclasses.Field[Any] = (
+            dataclasses.field(default=default) if kind == _VALUE
+            else dataclasses.field(default_factory=default) if kind == _FACTORY
+            else dataclasses.field())
+        field.name, field.type, field.kw_only = name, annotations[name], False
+        field._field_type = _FIELD  # type: ignore[attr-defined]
+        made[name] = field
     return made
+
+
+#: what a dataclass marks an ordinary field with (not a ClassVar, not an InitVar)
+_FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
 

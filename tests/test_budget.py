@@ -591,3 +591,26 @@ def test_the_benchmark_problems_are_valid() -> None:
     for _, family, low, _ in module.CASES:
         data = json.loads(json.dumps(family(low)))
         assert isinstance(module._load(data), Problem | Layer)
+
+
+def test_a_few_numbers_are_sized_as_numpy_sizes_many() -> None:
+    # up to budget._FEW numbers are read one by one, to numpy's integers
+    import numpy as np
+
+    from cnnstep.exact import Scaled
+
+    draw = random.Random(7)
+    for _ in range(300):
+        denominator = draw.choice([1, 2, 8, 10, 12, 75, 1000, 3**20, 2**40 * 7])
+        count = draw.randint(1, budget._FEW)
+        numerators = np.array([draw.choice([0, draw.randint(-10**12, 10**12),
+                                            draw.randint(-9, 9)]) for _ in range(count)],
+                              dtype=np.int64).reshape(1, count)
+        scaled = Scaled(numerators, denominator)
+        few = budget._scaled_sizes(scaled)
+        saved, budget._FEW = budget._FEW, 0
+        try:
+            many = budget._scaled_sizes(scaled)
+        finally:
+            budget._FEW = saved
+        assert few == many

@@ -83,6 +83,19 @@ def test_init_takes_the_arguments_a_dataclass_takes(cls: type) -> None:
     assert cls.__match_args__ == tuple(f.name for f in dataclasses.fields(cls))
 
 
+_FIELD_ATTRIBUTES = ("name", "type", "default", "default_factory", "init", "repr", "hash",
+                     "compare", "metadata", "kw_only", "_field_type")
+
+
+@pytest.mark.parametrize("cls", VALUE_CLASSES, ids=lambda cls: cls.__qualname__)
+def test_fields_are_those_a_dataclass_makes(cls: type) -> None:
+    # the fields are made directly, not by a dataclass of the class's annotations
+    made = dataclasses.fields(cls)
+    declared = dataclasses.fields(_as_dataclass(cls))
+    assert [[getattr(f, a) for a in _FIELD_ATTRIBUTES] for f in made] == [
+        [getattr(f, a) for a in _FIELD_ATTRIBUTES] for f in declared]
+
+
 def test_defaults_and_factories_are_given_when_left_out() -> None:
     layer = Layer((1, 3, 3), (1, 1, 2, 2))
     assert layer.notation == Notation() and layer.stride == (1, 1)
@@ -146,3 +159,41 @@ def test_a_class_of_no_fields() -> None:
 
     assert Nothing() == Nothing()
     assert repr(Nothing()) == "test_a_class_of_no_fields.<locals>.Nothing()"
+
+
+def test_the_first_instances_take_the_arguments_the_compiled_init_takes() -> None:
+    def made() -> type:
+        @value_class
+        class Made(Value):
+            a: int
+            b: int = 2
+            c: list[int] = dataclasses.field(default_factory=list)
+
+        return Made
+
+    calls = [((1,), {}), ((1, 3), {}), ((), {"a": 1}), ((1,), {"c": [4]}),
+             ((1, 2, [3]), {}), ((), {"c": [1], "a": 0, "b": 5})]
+    wrong = [((), {}), ((1, 2, [3], 4), {}), ((1,), {"a": 1}), ((1,), {"d": 1})]
+    for args, kwargs in calls:
+        first, compiled = made(), made()
+        compiled.__init__ = values._compiled_init(compiled)  # type: ignore[misc]
+        assert first(*args, **kwargs)._fields() == compiled(*args, **kwargs)._fields()
+    assert made()(1).c is not made()(1).c
+    for args, kwargs in wrong:
+        with pytest.raises(TypeError):
+            made()(*args, **kwargs)
+    cls = made()
+    for n in range(values.COMPILE_AFTER + 1):
+        assert cls(n).a == n
+    assert cls.__init__.__qualname__.endswith("Made.__init__")  # the compiled one
+
+
+def test_post_init_is_called_as_a_dataclass_calls_it() -> None:
+    from cnnstep.exact import Scaled
+
+    numerators = np.array([1, 2])
+    Scaled(numerators, 3)
+    assert not numerators.flags.writeable  # made read-only by Scaled.__post_init__
+    for _ in range(values.COMPILE_AFTER + 2):  # the first instances, then the compiled init
+        with pytest.raises(ValueError, match="denominator must be positive"):
+            Scaled(np.array([1]), 0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 from functools import cached_property
 from typing import Any, Literal, overload
@@ -79,7 +79,6 @@ Detail = Literal["full", "brief", "answers"]
 DETAILS: tuple[Detail, ...] = ("full", "brief", "answers")
 
 
-@dataclass
 class Plan:
     """Which entries of each quantity to work out.
 
@@ -91,12 +90,16 @@ class Plan:
     ``example``), ``answers`` none.
     """
 
-    max_terms: int
-    only: frozenset[tuple[str, Index]] | None = None
-    detail: Detail = "full"
-    #: under a selection, the quantities worked out whole (their steps in full)
-    whole_keys: frozenset[str] = frozenset()
-    budget: dict[str, int] = field(default_factory=dict)
+    def __init__(self, max_terms: int, only: frozenset[tuple[str, Index]] | None = None,
+                 detail: Detail = "full", whole_keys: frozenset[str] = frozenset()) -> None:
+        # a plain class, not a dataclass: made without code generation at start-up
+        self.max_terms = max_terms
+        self.only = only
+        self.detail = detail
+        #: under a selection, the quantities worked out whole (their steps in full)
+        self.whole_keys = whole_keys
+        #: the entries each quantity may work out, when :meth:`share` shares the terms
+        self.budget: dict[str, int] = {}
 
     @property
     def whole(self) -> bool:

@@ -196,6 +196,9 @@ class TextRenderer:
         self.width = max(console.width, MIN_WIDTH)
         #: whether the · of padding and inserted zeros has been explained
         self.fillers_told = False
+        #: the cells of each input grid drawn beside an equation, by the grid's id
+        #: (the grid kept with them): every equation of a step draws the same grid
+        self.grid_cells: dict[int, tuple[Matrix, list[list[str]]]] = {}
 
     # ------------------------------------------------------------------
     def render(self) -> None:
@@ -345,26 +348,16 @@ class TextRenderer:
     def _print_Matrix(self, block: Matrix) -> None:
         self.line(self.sentence(block.label), "bold")
         rows, cols = block.values.shape
-        if cols <= TABLE_LIMIT and rows <= TABLE_LIMIT and self.table_width(block) <= self.width:
-            header, rows = self.matrix_cells(block)
-            if self.plain and boxable([header, *rows]):  # no styles: written straight
-                self.console.file.write(boxed(header, rows) + "\n")
+        cells = self.matrix_cells(block) if cols <= TABLE_LIMIT and rows <= TABLE_LIMIT else None
+        if cells is not None and table_width(*cells) <= self.width:
+            header, lines = cells
+            if self.plain and boxable([header, *lines]):  # no styles: written straight
+                self.console.file.write(boxed(header, lines) + "\n")
             else:
                 self.console.print(self.matrix(block))
         else:
             self.line(self.bands(block))
         self.fillers_note([block])
-
-    def table_width(self, block: Matrix) -> int:
-        """The width of a matrix as a boxed table: each column its widest entry
-        and a space either side, a rule between and around the columns."""
-        base = self.d.notation.index_base
-        rows, cols = block.values.shape
-        labels = max(len(block.index_label(0, i, base)) for i in range(rows))
-        columns: list[int] = [max(len(block.index_label(1, j, base)), *(
-            len(self.printer.cell(block.values[i, j], block.approximate, block.is_filler(i, j)))
-            for i in range(rows))) for j in range(cols)]
-        return sum(w + 2 for w in [labels, *columns]) + len(columns) + 2
 
     def bands(self, block: Matrix) -> str:
         """A large matrix as plain aligned text, in bands of columns that fit the width."""
@@ -425,9 +418,7 @@ class TextRenderer:
         pieces of text, each with its style."""
         grids = equation.window_of
         taps = set(equation.window.taps) if equation.window is not None else set()
-        cells = [[[FILLER if grid.is_filler(i, j) else self.printer.cell(v, grid.approximate)
-                   for j, v in enumerate(row)] for i, row in enumerate(grid.values)]
-                 for grid in grids]
+        cells = [self.cells_of(grid) for grid in grids]
         width = max(len(c) for grid in cells for row in grid for c in row)
         if width + 2 > self.width:
             return None
@@ -480,6 +471,17 @@ class TextRenderer:
                         out.append((" " * (span[p] - drawn), ""))
                 out.append(("\n", ""))
         return out
+
+    def cells_of(self, grid: Matrix) -> list[list[str]]:
+        """The cells of an input grid as :meth:`window_grids` draws them, padding and
+        inserted zeros as ·; worked out once for each grid."""
+        known = self.grid_cells.get(id(grid))
+        if known is not None and known[0] is grid:
+            return known[1]
+        cells = [[FILLER if grid.is_filler(i, j) else self.printer.cell(v, grid.approximate)
+                  for j, v in enumerate(row)] for i, row in enumerate(grid.values)]
+        self.grid_cells[id(grid)] = (grid, cells)
+        return cells
 
     def _print_Equation(self, block: Equation) -> None:
         if block.window is not None and block.window_of:
@@ -593,6 +595,14 @@ NARROW_RANGES = ((0x20, 0x7E), (0xA0, 0xAC), (0xAE, 0x2FF), (0x370, 0x482),
                  (0x2010, 0x2027), (0x2030, 0x205E), (0x2070, 0x208E), (0x2100, 0x214F),
                  (0x2190, 0x21FF), (0x2200, 0x22FF), (0x2308, 0x230B), (0x2500, 0x25FC))
 _narrow: frozenset[str] = frozenset()
+
+
+def table_width(header: list[str], rows: list[list[str]]) -> int:
+    """The width of a matrix as a boxed table, from its :meth:`TextRenderer.matrix_cells`:
+    each column its widest entry and a space either side, a rule between and
+    around the columns."""
+    widths = [max(len(row[n]) for row in (header, *rows)) for n in range(len(header))]
+    return sum(w + 2 for w in widths) + len(widths) + 1
 
 
 def cell_len(text: str) -> int:
