@@ -28,7 +28,7 @@ from helpers import (
     to_lists,
     torch,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from oracle import (
     Spec,
     assert_exact,
@@ -94,8 +94,7 @@ def torch_conv(case: Case) -> dict[str, Any]:
     return out
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(settings.get_profile("layer"))
 @given(case=cases())
 def test_engine_matches_torch_autograd(case: Case) -> None:
     solution = solve(problem_from_data(case.data))
@@ -204,9 +203,7 @@ def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
     return values
 
 
-LAYERS_PROPERTY = settings(max_examples=50, deadline=None,
-                           suppress_health_check=[HealthCheck.too_slow,
-                                                  HealthCheck.data_too_large])
+LAYERS_PROPERTY = settings.get_profile("layer")
 
 
 @LAYERS_PROPERTY
