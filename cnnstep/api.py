@@ -6,7 +6,7 @@ examples use a 2×2 input, a 1×1 filter and a target.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -68,6 +68,9 @@ class _Shown:
 
     #: the work limit of :mod:`cnnstep.budget` (None: its default, 0: none)
     max_work: int | None = None
+    #: the derivations found within the work limit: format, term limit, work limit and
+    #: the number of entries selected
+    _within: frozenset[tuple[str, int | None, int | None, int]] = frozenset()
 
     def derivation(self, *, max_terms: int | None = None, only: Iterable[str] = (),
                    detail: Detail = "full") -> Derivation:
@@ -186,10 +189,17 @@ class _Shown:
         """
         from cnnstep import budget
 
+        written = format if format in ("text", "latex", "markdown") else "markdown"
+        # the estimate counts the entries selected, not which ones: the derivations of a
+        # quantity's entries one by one (an export's feedback) are estimated once
+        key = (written, max_terms, self.max_work, len(only)) if isinstance(only, Sized) else None
+        if key in self._within:
+            return
         budget.check_derivation(
             self._subject(), max_terms, self.max_work, symbolic=getattr(self, "symbolic", True),
-            only=only, solved=True,
-            format=format if format in ("text", "latex", "markdown") else "markdown")  # type: ignore[arg-type]
+            only=only, solved=True, format=written)  # type: ignore[arg-type]
+        if key is not None:
+            self._within = self._within | {key}
 
     def to_json(self) -> str:
         """The result object as JSON text, as ``--format json`` writes it: exact

@@ -1,4 +1,5 @@
-"""Shared fixtures: writing problem files; pdflatex, for the tests that compile."""
+"""Shared fixtures: writing problem files; pdflatex, for the tests that compile; and the
+Hypothesis profiles that say how many examples the slowest property tests draw."""
 
 from __future__ import annotations
 
@@ -10,6 +11,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+#: How many examples a property test of each kind draws. The suite's time on two cores
+#: is mostly these draws, so the slowest property tests take their number from here by
+#: kind, ``@settings(settings.get_profile("layer"))``, rather than each its own.
+DRAWS = {
+    # SymPy's derivatives, or the verifier by both routes, on each example (~0.4 s each)
+    "sympy": 10,
+    # the symbolic formulas of a random layer, derived with SymPy
+    "symbolic": 15,
+    # a random layer solved exactly and compared with the naive loops or another path
+    "layer": 30,
+    # a random problem text through the whole command
+    "cli": 30,
+    # numbers, or an array of them, read, written or multiplied near the int64 bounds
+    "numbers": 100,
+}
+
+for _kind, _examples in DRAWS.items():
+    settings.register_profile(
+        _kind, max_examples=_examples, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                               HealthCheck.filter_too_much])
 
 
 @pytest.fixture

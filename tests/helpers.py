@@ -21,10 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from importlib import import_module
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import strategies as st
 from oracle import (
     Spec,
@@ -56,6 +59,40 @@ NO_SHARED = ("needs the project's shared format contract and seed cases, which t
 #: environment variables that would let rich colour or resize piped output
 TERMINAL_VARS = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
                  "COLUMNS", "LINES", "CLICOLOR_FORCE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
+
+
+# --------------------------------------------------------------------------
+# PyTorch, the float64 oracle of many tests, imported only by a test that uses it
+
+#: why a module of tests against PyTorch is skipped
+NO_TORCH = "PyTorch is not installed; the float64 autograd oracle is skipped"
+#: skips a module (``pytestmark = needs_torch``) when torch cannot be imported
+needs_torch = pytest.mark.skipif(find_spec("torch") is None, reason=NO_TORCH)
+
+
+class LazyModule:
+    """A module imported when a test first reads one of its names, not while the tests
+    are collected: every test worker collects every module, and importing torch takes
+    seconds. ``torch`` runs on one thread, as each worker has one core."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: types.ModuleType | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("_"):
+            # pytest probes every module attribute while it collects (``_mock_name``,
+            # ``__pytest_wrapped__``...): those probes must not import torch
+            raise AttributeError(attribute)
+        if self._module is None:
+            self._module = import_module(self._name)
+            import_module("torch").set_num_threads(1)
+        return getattr(self._module, attribute)
+
+
+#: ``torch`` and ``torch.nn.functional``, imported on first use
+torch: Any = LazyModule("torch")
+F: Any = LazyModule("torch.nn.functional")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from helpers import Case, cases
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnstep import exact, problem
@@ -25,7 +25,7 @@ odd = st.sampled_from(["1e3", "01", "-0", "0.0", "-.5", "1.", "+1", "1.2.3", "--
                        "0." + "0" * 17 + "1", "1 2", '"1"', "[]", "true", "1E-2", "-", "٣"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(settings.get_profile("numbers"))
 @given(st.lists(st.lists(st.one_of(plain, plain, plain, odd), min_size=2, max_size=3),
                 min_size=1, max_size=3),
        st.sampled_from([", ", ",", " ,\n  "]))
@@ -70,8 +70,7 @@ def _dump(value: Any) -> str:
     return exact_decimal(number)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(settings.get_profile("layer"))
 @given(cases())
 def test_a_problem_read_in_bulk_is_the_problem_read_as_json(case: Case) -> None:
     text = _dump(case.data)

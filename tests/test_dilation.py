@@ -22,7 +22,7 @@ from helpers import (
     matches_the_naive_loops,
     stringified,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import Spec, spec_from_data, user_shaped
 from test_torch_oracle import torch_layer
@@ -30,8 +30,7 @@ from test_torch_oracle import torch_layer
 from cnnstep.engine import solve
 from cnnstep.problem import problem_from_data
 
-PROPERTY = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings.get_profile("layer")
 
 
 @st.composite

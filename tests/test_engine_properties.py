@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from helpers import Case, cases, to_lists
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import fr, naive_backward, naive_forward, naive_grad_output, naive_loss, strip_axes
 
@@ -23,11 +23,7 @@ from cnnstep.problem import problem_from_data
 from cnnstep.quantities import RESULT_KEYS
 from cnnstep.result import quantity, result
 
-PROPERTY = settings(
-    max_examples=80,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTY = settings.get_profile("layer")
 
 
 def expected_solution(case: Case) -> dict[str, Any]:
@@ -123,8 +119,7 @@ def _index(data: st.DataObject, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(data.draw(st.integers(0, n - 1)) for n in shape)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(settings.get_profile("layer"))
 @given(case=cases(modes=("target",), max_side=5), data=st.data(),
        h=st.sampled_from([Fraction(1), Fraction(1, 2), Fraction(3, 7), Fraction(-5, 3)]))
 def test_gradients_equal_exact_central_differences(

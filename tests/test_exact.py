@@ -8,7 +8,7 @@ from unittest import mock
 
 import numpy as np
 from helpers import SLOPES, Case, cases, layered_problems
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_pool_extras import pool_problems
 
@@ -33,7 +33,7 @@ def _fractions(nested: Any) -> Any:
     return parse_number(nested)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(settings.get_profile("numbers"))
 @given(st.lists(st.lists(st.one_of(decimals, decimals, odd), min_size=3, max_size=3),
                 min_size=1, max_size=4))
 def test_bulk_reading_agrees_with_reading_each_number(rows: list[list[str]]) -> None:
@@ -48,7 +48,7 @@ def test_bulk_reading_agrees_with_reading_each_number(rows: list[list[str]]) -> 
         assert bulk.fractions.tolist() == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(settings.get_profile("numbers"))
 @given(st.lists(st.lists(st.one_of(decimals, decimals, odd), min_size=3, max_size=3),
                 min_size=1, max_size=4))
 def test_a_few_numbers_are_read_as_numpy_reads_many(rows: list[list[str]]) -> None:
@@ -98,8 +98,7 @@ def _as_lists(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=120, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(settings.get_profile("layer"))
 @given(cases())
 def test_the_integer_layer_is_the_fraction_layer(case: Case) -> None:
     problem = problem_from_data(case.data)
@@ -140,7 +139,7 @@ def test_the_integer_layer_near_the_bounds(data: st.DataObject) -> None:
         assert _as_lists(value) == plain[key], key
 
 
-@settings(max_examples=200, deadline=None)
+@settings(settings.get_profile("numbers"))
 @given(st.data())
 def test_matmul_is_exact_near_the_bounds(data: st.DataObject) -> None:
     bound = data.draw(st.sampled_from([10, 2**26, 2**31, 2**52, 2**62, 2**63 - 1]))
@@ -154,7 +153,7 @@ def test_matmul_is_exact_near_the_bounds(data: st.DataObject) -> None:
     assert [[int(v) for v in row] for row in got] == want
 
 
-@settings(max_examples=300, deadline=None)
+@settings(settings.get_profile("numbers"))
 @given(st.lists(st.integers(-2**63 + 1, 2**63 - 1), min_size=1, max_size=30),
        st.one_of(st.integers(1, 10**6), st.integers(1, 2**70),
                  st.builds(lambda a, b, r: 2**a * 5**b * r, st.integers(0, 60),
@@ -184,7 +183,7 @@ def test_json_in_bulk_rounds_at_the_seventeenth_digit(denominator: int, power: i
     assert exact.json_text(values) == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(settings.get_profile("numbers"))
 @given(st.integers(-10**40, 10**40), st.integers(1, 10**40))
 def test_json_ratio_is_json_number(numerator: int, denominator: int) -> None:
     assert json_ratio(numerator, denominator) == json_number(Fraction(numerator, denominator))
@@ -207,8 +206,7 @@ def _same_result(problem: Any) -> None:
     assert dumps(fast) == dumps(plain)
 
 
-@settings(max_examples=80, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(settings.get_profile("layer"))
 @given(layered_problems(slopes=SLOPES))
 def test_activations_and_pools_over_integers_are_the_fraction_layer(
         drawn: tuple[dict[str, Any], Any]) -> None:
@@ -223,8 +221,7 @@ def test_activations_and_pools_over_integers_are_the_fraction_layer(
     _same_result(problem)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(settings.get_profile("layer"))
 @given(pool_problems())
 def test_padded_dilated_ceil_pools_over_integers_are_the_fraction_layer(
         data: dict[str, Any]) -> None:

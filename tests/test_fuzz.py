@@ -116,7 +116,7 @@ def _assert_clean(run: Any, started: float) -> None:
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < PEAK_KIB
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(settings.get_profile("cli"))
 @given(mutated(), st.sampled_from([[], ["--format", "json"], ["--format", "latex"],
                                    ["--symbolic"], ["--verify"]]))
 def test_mutated_problems_end_cleanly(text: str, options: list[str]) -> None:

@@ -24,7 +24,7 @@ from helpers import (
     matches_the_naive_loops,
     stringified,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import Spec, spec_from_data, user_shaped
 from test_torch_oracle import torch_layer
@@ -33,8 +33,7 @@ from cnnstep.engine import solve
 from cnnstep.problem import problem_from_data
 from cnnstep.result import result
 
-PROPERTY = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings.get_profile("layer")
 
 
 @st.composite

@@ -23,7 +23,7 @@ from helpers import (
     layer_sample,
     layered_problems,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from oracle import (
     RESULT_KEYS,
     Spec,
@@ -198,8 +198,7 @@ def test_float_gradients_match_finite_differences(name: str, data: Any) -> None:
 # random layered problems against the naive loops
 
 
-PROPERTY = settings(max_examples=50, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings.get_profile("layer")
 
 
 @PROPERTY

@@ -222,7 +222,7 @@ def test_json_number_never_shows_float_noise() -> None:
     assert json_number(Fraction(1, 10) + Fraction(2, 10)) == "0.3"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(settings.get_profile("numbers"))
 @given(st.fractions(min_value=-(10**30), max_value=10**30, max_denominator=10**9))
 def test_json_number_is_valid_json_exact_or_correctly_rounded(value: Fraction) -> None:
     text = json_number(value)

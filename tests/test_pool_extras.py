@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from helpers import assert_one_line_error, invoke
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from oracle import padded_pool, pool_backward, torch_pool_size
 
@@ -83,8 +83,7 @@ def _oracle(data: dict[str, Any]) -> tuple[list[Any], list[Any]]:
     return pooled, grads
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(settings.get_profile("layer"))
 @given(data=pool_problems())
 def test_pool_extras_match_the_naive_oracle(data: dict[str, Any]) -> None:
     solution = solve(problem_from_data(data))
@@ -108,8 +107,7 @@ def test_pool_output_size_is_pytorchs(size: int, kernel: int, stride: int, dilat
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed; the float64 "
                     "max_pool2d/avg_pool2d oracle is skipped")
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(settings.get_profile("layer"))
 @given(data=pool_problems())
 def test_pool_extras_match_torch(data: dict[str, Any]) -> None:
     torch = import_module("torch")

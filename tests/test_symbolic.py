@@ -37,12 +37,7 @@ SEED_SAMPLE = SAMPLES / "symbolic-3x3-2x2.json"
 TWO_CHANNELS_SAMPLE = SAMPLES / "symbolic-two-channels-stride2.json"
 SEED_LAYER = {"input": {"shape": [3, 3]}, "filter": {"shape": [2, 2]}, "bias": "symbolic"}
 
-PROPERTY = settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much],
-)
+PROPERTY = settings.get_profile("symbolic")
 
 # --------------------------------------------------------------------------
 # seed 002, as the seed writes it (with its typos on the left-hand sides put

@@ -13,46 +13,23 @@ Skipped, with the reason shown, when torch is not installed.
 from __future__ import annotations
 
 from fractions import Fraction
-from importlib import import_module
-from importlib.util import find_spec
 from typing import Any
 
+import oracle
 import pytest
-
-pytestmark = pytest.mark.skipif(
-    find_spec("torch") is None,
-    reason="PyTorch is not installed; the float64 autograd oracle is skipped")
-
-
-class _Torch:
-    """torch, imported when a test first uses it (not while the tests are collected:
-    every test worker collects every module, and importing torch takes a second)."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            # pytest probes every module attribute while it collects (``_mock_name``,
-            # ``__pytest_wrapped__``...): those probes must not import torch
-            raise AttributeError(name)
-        module = import_module("torch")
-        module.set_num_threads(1)
-        globals()["torch"] = module
-        return getattr(module, name)
-
-
-torch: Any = _Torch()
-
-import oracle  # noqa: E402
-from helpers import (  # noqa: E402
+from helpers import (
     DYADIC,
     DYADIC_SLOPES,
     Case,
     cases,
     engine_result,
     layered_problems,
+    needs_torch,
     to_lists,
+    torch,
 )
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from oracle import (  # noqa: E402
+from hypothesis import given, settings
+from oracle import (
     Spec,
     assert_exact,
     expected_keys,
@@ -65,8 +42,10 @@ from oracle import (  # noqa: E402
     user_shaped,
 )
 
-from cnnstep.engine import solve  # noqa: E402
-from cnnstep.problem import problem_from_data  # noqa: E402
+from cnnstep.engine import solve
+from cnnstep.problem import problem_from_data
+
+pytestmark = needs_torch
 
 RELATIVE = 1e-9
 
@@ -115,8 +94,7 @@ def torch_conv(case: Case) -> dict[str, Any]:
     return out
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(settings.get_profile("layer"))
 @given(case=cases())
 def test_engine_matches_torch_autograd(case: Case) -> None:
     solution = solve(problem_from_data(case.data))
@@ -225,9 +203,7 @@ def torch_layer(torch: Any, spec: Spec) -> dict[str, Any]:
     return values
 
 
-LAYERS_PROPERTY = settings(max_examples=50, deadline=None,
-                           suppress_health_check=[HealthCheck.too_slow,
-                                                  HealthCheck.data_too_large])
+LAYERS_PROPERTY = settings.get_profile("layer")
 
 
 @LAYERS_PROPERTY

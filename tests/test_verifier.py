@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from helpers import ROOT, SAMPLES
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from oracle import (
     flatten,
@@ -387,8 +387,7 @@ def extra_pools(draw: Any) -> dict[str, Any]:
 
 
 @given(extra_pools())
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(settings.get_profile("sympy"))
 def test_random_pool_extras_verify_by_both_routes(data: dict[str, Any]) -> None:
     try:
         problem = problem_from_data(data)

@@ -585,8 +585,7 @@ def layered_problems(draw: Any) -> dict[str, Any]:
 
 
 @given(layered_problems())
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(settings.get_profile("sympy"))
 def test_random_layered_problems_verify_by_both_routes(data: dict[str, Any]) -> None:
     """The exact chain rule agrees with the engine on random small layers, its own
     directional check passes, and SymPy's derivatives give the same report."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import oracle
 import pytest
-from helpers import DYADIC, _grid, assert_one_line_error, invoke
+from helpers import DYADIC, F, _grid, assert_one_line_error, invoke, needs_torch, torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dimensions import _spelled, assert_same
@@ -26,8 +26,7 @@ from cnnstep.verify_volume import verify_volume
 from cnnstep.verify_volume_batch import verify_batch
 from cnnstep.volume_batch import per_volume, solve
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+pytestmark = needs_torch
 
 BATCH = {"dimensions": 3,
          "input": [[[[[1, 2, 0], [0, 1, 2]], [[1, 0, 1], [2, 1, 0]]]],

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SAMPLES, assert_one_line_error, invoke
+from helpers import SAMPLES, F, assert_one_line_error, invoke, needs_torch, torch
 
 from cnnstep.check.volume import mark_volume
 from cnnstep.problem import volume_from_data
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+pytestmark = needs_torch
 
 SMALL = json.loads((SAMPLES / "conv3d-small.json").read_text())
 #: two channels, two filters, a stride of 2 along the rows and columns

@@ -14,7 +14,7 @@ from typing import Any
 
 import oracle
 import pytest
-from helpers import invoke
+from helpers import F, invoke, needs_torch, torch
 
 import cnnstep
 from cnnstep import volume
@@ -22,8 +22,7 @@ from cnnstep.check.volume import mark_volume
 from cnnstep.problem import volume_from_data
 from cnnstep.verify_volume import verify_volume
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+pytestmark = needs_torch
 
 SIGMOID = {"dimensions": 3,
            "input": [[[1, 2, 0], [0, 1, 3], [2, 1, 1]], [[0, 1, 1], [2, 0, 1], [1, 1, 0]],

@@ -8,14 +8,14 @@ from typing import Any
 
 import oracle
 import pytest
+from helpers import F, needs_torch, torch
 
 import cnnstep
 from cnnstep import volume
 from cnnstep.problem import volume_from_data
 from cnnstep.verify_volume import verify_volume
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+pytestmark = needs_torch
 
 INPUT = [[[1, 2, 0, 1], [0, 1, 3, 2], [2, 1, 1, 0], [1, 0, 2, 2]],
          [[0, 1, 1, 3], [2, 0, 1, 1], [1, 1, 0, 2], [0, 2, 1, 1]],

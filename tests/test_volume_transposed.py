@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import oracle
 import pytest
-from helpers import DYADIC, _grid, assert_one_line_error, invoke
+from helpers import DYADIC, F, _grid, assert_one_line_error, invoke, needs_torch, torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dimensions import _spelled, assert_same
@@ -29,8 +29,7 @@ from cnnstep.check.volume import mark_volume
 from cnnstep.problem import volume_from_data
 from cnnstep.verify_volume import verify_volume
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+pytestmark = needs_torch
 
 
 @st.composite
