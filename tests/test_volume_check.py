@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from helpers import SAMPLES, F, assert_one_line_error, invoke, needs_torch, torch
 
 from cnnstep.check.volume import mark_volume
