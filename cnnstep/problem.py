@@ -1070,10 +1070,13 @@ def _padding_sides(value: Any, form: str | None, span: tuple[int, int],
         return (totals[0] // 2, totals[1] // 2), (totals[0] - totals[0] // 2,
                                                   totals[1] - totals[1] // 2)
     if isinstance(value, list) and any(isinstance(item, list) for item in value):
-        if dims == 1:
-            raise ProblemError(
-                'padding: a 1-D layer takes an integer, [n], "valid", "same" or "full", '
-                f"got {_show(value)}")
+        if dims == 1:  # one axis: [[left, right]]
+            if len(value) != 1:
+                raise ProblemError(
+                    'padding: a 1-D layer takes an integer, [n], [[left, right]], "valid", '
+                    f'"same" or "full", got {_show(value)}')
+            left, right = _padding_axis(value[0], "padding[0]", "[left, right]")
+            return (0, left), (0, right)
         if len(value) != 2:
             raise ProblemError(
                 f"padding: expected [[top, bottom], [left, right]], got {_show(value)}")

@@ -118,11 +118,13 @@ def schema() -> dict[str, Any]:
         "loss": {"enum": list(LOSSES), "default": "mse"},
         "stride": {"description": "step of the window", **_pair(1), "default": 1},
         "padding": {"description": "zeros on each side: an integer, [rows, columns], "
-                    "[[top, bottom], [left, right]], or \"valid\" (none), \"same\" (stride 1: "
-                    "the output keeps the input's size, an odd total with the extra zero at "
-                    "the bottom/right) or \"full\" (k_eff − 1 on every side)",
+                    "[[top, bottom], [left, right]] ([[start, end]] in 1-D, "
+                    "[[front, back], [top, bottom], [left, right]] in 3-D), or \"valid\" "
+                    "(none), \"same\" (stride 1: the output keeps the input's size, an odd "
+                    "total with the extra zero at the bottom/right) or \"full\" (k_eff − 1 on "
+                    "every side)",
                     "anyOf": [*_pair(0)["anyOf"],
-                              {"type": "array", "minItems": 2, "maxItems": 2,
+                              {"type": "array", "minItems": 1, "maxItems": 3,
                                "items": {"type": "array", "minItems": 2, "maxItems": 2,
                                          "items": {"type": "integer", "minimum": 0}}},
                               {"enum": ["valid", "same", "full"]}],

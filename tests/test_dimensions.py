@@ -30,6 +30,7 @@ from helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import cnnstep
 from cnnstep import volume
 from cnnstep.problem import problem_from_data, volume_from_data
 
@@ -238,6 +239,35 @@ def test_signal_matches_torch_conv1d(data: dict[str, Any]) -> None:
     import torch
 
     _compare_with_torch(engine_result(problem_from_data(data)), _torch_layer(torch, data), data)
+
+
+@TORCH
+@pytest.mark.parametrize(("padding", "stride"), [([[2, 1]], 1), ([[0, 3]], 2), ([[1, 0]], 1)])
+def test_signal_padded_per_side_matches_torch(padding: list[list[int]], stride: int) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    data = {"dimensions": 1, "input": [["1.5", -1, -2, "0.5"]], "filter": [[[3, "-0.5", 2]]],
+            "bias": ["0.25"], "padding": padding, "stride": stride,
+            "target": [[1, 0, 2, 1, 0, 1, 2][: 1 + (4 + sum(padding[0]) - 3) // stride]],
+            "learning_rate": "0.1"}
+    got = engine_result(problem_from_data(data))
+    x = torch.tensor([[[1.5, -1, -2, 0.5]]], dtype=torch.float64, requires_grad=True)
+    k = torch.tensor([[[3, -0.5, 2]]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0.25], dtype=torch.float64, requires_grad=True)
+    z = F.conv1d(F.pad(x, tuple(padding[0])), k, b, stride=stride)
+    y = torch.tensor([data["target"]], dtype=torch.float64)
+    F.mse_loss(z, y).backward()
+    assert [Fraction(v) for v in oracle.flatten(got["output"])] == [
+        Fraction(v) for v in z.detach().flatten().tolist()]
+    for key, tensor in (("grad_filter", k), ("grad_bias", b), ("grad_input", x)):
+        assert tensor.grad is not None
+        oracle.assert_close(oracle.flatten(got[key]), tensor.grad.flatten().tolist(), key,
+                            relative=1e-12)
+    text = cnnstep.solve(data).to_text(width=100)
+    start, end = padding[0]
+    assert f"Zeros are added: {start} zero" in text and f"and {end} at the end." in text
+    assert f"padding start {start}, end {end}" in text
 
 
 @TORCH

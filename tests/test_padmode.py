@@ -232,7 +232,7 @@ def test_full_padding_and_dilation_say_the_span(tmp_path: Path) -> None:
                     '"padding": "full", "dilation": [1, 2]}')
     text = _flat(invoke("solve", path, "--width", "200").stdout)
     assert 'padding "full" (1×4)' in text
-    assert "along the rows k − 1 = 2 − 1 = 1 rows at the top and 1 at the bottom" in text
+    assert "along the rows k − 1 = 2 − 1 = 1 row at the top and 1 at the bottom" in text
     assert "k_eff − 1 = d·(k − 1) = 2·(3 − 1) = 4 columns at the left and 4 at the right" in text
 
 

@@ -34,6 +34,18 @@ BASE: dict[str, Any] = {"input": [[1, 2], [3, 4]], "filter": [[1]]}
 
 
 @pytest.mark.parametrize("problem", [
+    {"dimensions": 1, "input": [1, 2, 3], "filter": [1, 1], "padding": [[2, 1]]},
+    {**BASE, "padding": [[0, 1], [1, 0]]},
+    {"dimensions": 3, "input": [[[1, 2], [3, 4]]], "filter": [[[1]]],
+     "padding": [[0, 1], [1, 0], [0, 0]]},
+])
+def test_padding_per_side_is_valid_and_solved(problem: dict[str, Any]) -> None:
+    VALIDATOR.validate(problem)
+    run = invoke("solve", "-", "--format", "json", input=json.dumps(problem))
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("problem", [
     {**BASE, "strid": 2},
     {**BASE, "loss": "mae", "target": [[1, 1], [1, 1]]},
     {**BASE, "target": [[1, 1], [1, 1]], "grad_output": [[1, 1], [1, 1]]},

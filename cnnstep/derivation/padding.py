@@ -45,7 +45,9 @@ def same(layer: Layer) -> str:
         split = (f"{first} {before} and {last} {after}"
                  + (f" (the odd one {after}, as TensorFlow)" if last != first else ""))
         along = "along the signal" if layer.layout.one_row else f"along the {unit}s"
-        parts.append(f"{along} a total of {total(layer, axis)} {unit}s, {split}")
+        span = layer.effective_kernel[axis] - 1
+        parts.append(f"{along} a total of {total(layer, axis)} {unit}{'s' * (span != 1)}, "
+                     f"{split}")
     return ('Padding "same" keeps the input\'s size at stride 1, so each axis gets the '
             "kernel's span less one in zeros: " + "; ".join(parts) + ".")
 
@@ -53,7 +55,8 @@ def same(layer: Layer) -> str:
 def full(layer: Layer) -> str:
     """Why "full" pads as it does."""
     parts = [f"along the {'signal' if layer.layout.one_row else unit + 's'} "
-             f"{total(layer, axis)} {unit}s {before} and {layer.padding_after[axis]} {after}"
+             f"{total(layer, axis)} {unit}{'s' * (layer.effective_kernel[axis] != 2)} "
+             f"{before} and {layer.padding_after[axis]} {after}"
              for axis, (unit, before, after) in axes(layer)]
     return ('Padding "full" adds the kernel\'s span less one on every side, so that every '
             "tap of the kernel meets every input entry: " + "; ".join(parts) + ".")
@@ -64,6 +67,10 @@ def numbers(layer: Layer) -> str:
     ph, pw = layer.padding
     if layer.layout.one_row and layer.padding_end is None:
         return f"Zeros are added on each side: {count(pw, 'zero')} at each end of the signal."
+    if layer.layout.one_row:
+        _, _, start, end = layer.sides
+        return (f"Zeros are added: {count(start, 'zero')} at the start of the signal and "
+                f"{end} at the end.")
     if layer.padding_end is None:
         return (f"Zeros are added on each side: {count(ph, 'row')} above and below, "
                 f"{count(pw, 'column')} left and right.")

@@ -184,7 +184,8 @@ def _ceil_notes(b: Builder) -> list[Block]:
 
 
 def signal_step(b: Builder) -> Step:
-    """A 1-D layer's output length, L_out = ⌊(L_in + 2p − d·(k − 1) − 1)/s⌋ + 1."""
+    """A 1-D layer's output length, L_out = ⌊(L_in + 2p − d·(k − 1) − 1)/s⌋ + 1 (with
+    p_start + p_end for 2p when the two ends differ)."""
     layer = b.layer
     length, k, d = layer.input_shape[2], layer.kernel_size[1], layer.dilation[1]
     stride, pad = layer.stride[1], layer.padding[1]
@@ -198,14 +199,21 @@ def signal_step(b: Builder) -> Step:
         kernel = dilated_kernel(b, kernel, Name("d"))
         worked_kernel = dilated_kernel(b, worked_kernel, b.num(Fraction(d)))
     out = Fraction(layer.output_size[1])
-    blocks.append(Equation(Name("L_out"), (
-        size_formula(b, Name("L_in"), Name("p"), kernel, Name("s")),
-        size_formula(b, b.num(Fraction(length)), b.num(Fraction(pad)), worked_kernel,
-                     b.num(Fraction(stride)))), out))
+    if layer.padding_end is None:
+        forms = (size_formula(b, Name("L_in"), Name("p"), kernel, Name("s")),
+                 size_formula(b, b.num(Fraction(length)), b.num(Fraction(pad)), worked_kernel,
+                              b.num(Fraction(stride))))
+    else:  # the padding differs at the two ends: their sum
+        forms = (sides_formula(b, Name("L_in"), Name("p_start"), Name("p_end"), kernel,
+                               Name("s")),
+                 sides_formula(b, b.num(Fraction(length)), b.num(Fraction(pad)),
+                               b.num(Fraction(layer.padding_after[1])), worked_kernel,
+                               b.num(Fraction(stride))))
+    blocks.append(Equation(Name("L_out"), forms, out))
     shape = (layer.filters, int(out)) if layer.filters > 1 else (int(out),)
     blocks.append(Text((
         f"{count(layer.channels, 'input channel')}, {count(layer.filters, 'filter')} of "
-        f"{count(k, 'tap')}, stride {stride}, padding {pad}"
+        f"{count(k, 'tap')}, stride {stride}, padding {padding_words(layer)}"
         + (f", dilation {d}" if d != 1 else "") + ": the output is "
         + (f"{dims(shape)}, a signal of {int(out)} entries per filter." if layer.filters > 1
            else f"a signal of {int(out)} entr{'y' if out == 1 else 'ies'}."),
