@@ -54,7 +54,7 @@ from cnnstep.derivation import shapes as shapes_step
 from cnnstep.derivation.batch import batch_title
 from cnnstep.derivation.builder import Builder, Detail, Index, Plan, sums
 from cnnstep.derivation.numeric import NumericBuilder
-from cnnstep.derivation.words import group_words
+from cnnstep.derivation.words import group_words, unaffected
 from cnnstep.engine import Solution
 from cnnstep.problem import Array, Layer, ProblemError
 from cnnstep.quantities import (
@@ -340,16 +340,7 @@ class SymbolicBuilder(Builder):
             missed = [self.sym("output", o) for o in outputs if o not in hit]
             blocks: list[Block] = []
             if missed:
-                shown: list[str | Expr] = []
-                for k, z in enumerate(missed[:12]):
-                    shown += [", " if k else "", z]
-                if len(missed) > 12:
-                    shown.append(f" and {len(missed) - 12} more")
-                blocks.append(Text((
-                    x, " does not affect ", *shown,
-                    ": those derivatives are 0." if len(missed) > 1 else
-                    ": that derivative is 0.",
-                )))
+                blocks.append(unaffected(x, missed))
             # an entry no window reads has no terms: its gradient is 0
             blocks.append(Equation(self.sym("grad_input", e),
                                    (*sums(chain), *sums(result)) or (self.zero,), None,

@@ -61,6 +61,7 @@ from cnnstep.derivation.nodes import (
 )
 from cnnstep.derivation.volume import VolumeWriter, derivation
 from cnnstep.derivation.volume_shaping import shaped, what
+from cnnstep.derivation.words import unaffected
 from cnnstep.problem import (
     SHAPE_KEYS,
     Array,
@@ -475,14 +476,7 @@ class VolumeSymbols:
             missed = [Sym("output", z) for z in every if z not in hit]
             blocks: list[Block] = []
             if missed:
-                shown: list[str | Expr] = []
-                for n, z in enumerate(missed[:12]):
-                    shown += [", " if n else "", z]
-                if len(missed) > 12:
-                    shown.append(f" and {len(missed) - 12} more")
-                blocks.append(Text((x, " does not affect ", *shown,
-                                    ": those derivatives are 0." if len(missed) > 1 else
-                                    ": that derivative is 0.")))
+                blocks.append(unaffected(x, missed))
             forms = (Add(tuple(chain)), Add(tuple(result))) if chain else (self.zero,)
             blocks.append(Equation(Sym("grad_input", e), forms, None, ("grad_input", e)))
             return blocks

@@ -151,15 +151,15 @@ def read_answers(data: Any, solution: Solution, where: str = "") -> Answers:
             shape = user_shape(key, true, layout).shape
             grid = answer_grid(value, f"{prefix}{key}", shape)
         answers[key] = grid
-    return _as_output(answers, solution, prefix)
-
-
-def _as_output(answers: Answers, solution: Solution, prefix: str) -> Answers:
-    """The last stage after the convolution is marked once, as ``output``: an answer
-    given under its own name (``activated``, ``pooled``) is that answer; the same
-    stage answered twice with different numbers is refused."""
     layer = solution.problem.layer
-    alias = last_key(layer) if layer.layered else None
+    return as_output(answers, prefix, last_key(layer) if layer.layered else None)
+
+
+def as_output(answers: Answers, prefix: str, alias: str | None) -> Answers:
+    """The last stage after the convolution (``alias``: ``activated`` or ``pooled``;
+    None when the output is Z) is marked once, as ``output``: an answer given under
+    its own name is that answer; the same stage answered twice with different
+    numbers is refused. A 2-D and a 3-D layer's answers alike."""
     if alias is None or alias not in answers:
         return answers
     given = answers.pop(alias)

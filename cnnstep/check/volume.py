@@ -28,6 +28,7 @@ from cnnstep.check.answers import (
     Answers,
     Given,
     answer_grid,
+    as_output,
     entries,
     given_entry,
     given_values,
@@ -531,22 +532,7 @@ def read_volume_answers(data: Any, volume: Volume, shaped: Mapping[str, Array],
         else:
             grid = answer_grid(value, f"{prefix}{key}", shaped[key].shape)
         answers[key] = grid
-    return _as_output(answers, prefix, last_key(volume))
-
-
-def _as_output(answers: Answers, prefix: str, alias: str | None) -> Answers:
-    """The last stage after the convolution is marked once, as ``output``: an answer
-    given under its own name (``activated``, ``pooled``) is that answer; the same
-    stage answered twice with different numbers is refused (as for a 2-D layer)."""
-    if alias is None or alias not in answers:
-        return answers
-    given = answers.pop(alias)
-    if "output" not in answers:
-        answers["output"] = given
-    elif not np.array_equal(answers["output"], given):
-        raise ProblemError(f"{prefix}{alias}: is this layer's output, answered again under "
-                           f"output with other numbers; give it once")
-    return answers
+    return as_output(answers, prefix, last_key(volume))
 
 
 def mark_volume(volume: Volume, data: Any, tolerance: Fraction | None = None, *,

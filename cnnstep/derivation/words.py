@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from cnnstep.derivation.nodes import Div, Expr, Name, Num
+from cnnstep.derivation.nodes import Div, Expr, Name, Num, Text
 from cnnstep.numbers import display
 from cnnstep.problem import Layer
 
@@ -98,3 +98,16 @@ def group_size(layer: Layer) -> tuple[str | Expr, ...]:
     return (Div(Name("C"), Name("G")), " = ",
             Div(Num(Fraction(layer.channels)), Num(Fraction(layer.groups))), " = ",
             Num(Fraction(layer.group_channels)))
+
+
+def unaffected(x: Expr, missed: Sequence[Expr]) -> Text:
+    """``X₁₂ does not affect Z₁₁, Z₂₁: those derivatives are 0.``, naming at most 12
+    of the output entries an input entry's symbol does not reach."""
+    shown: list[str | Expr] = []
+    for k, z in enumerate(missed[:12]):
+        shown += [", " if k else "", z]
+    if len(missed) > 12:
+        shown.append(f" and {len(missed) - 12} more")
+    return Text((x, " does not affect ", *shown,
+                 ": those derivatives are 0." if len(missed) > 1 else
+                 ": that derivative is 0."))
