@@ -1572,11 +1572,9 @@ CONV_KEYS = {
 }
 
 
-def _alone(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank: int,
-           dims: int = 2) -> Layer:
-    """A layer alone: no filter, the input goes straight to the activation and/or the
-    pool. Its output keeps the input's channel axis exactly when the input has one.
-    A 1-D input comes as one row (``[L]`` as ``[1][L]``), its rank counting that row."""
+def _alone_refusals(data: Mapping[str, Any]) -> None:
+    """What a layer alone (1-D, 2-D or 3-D) cannot take: nothing to apply to the
+    input, a key of the convolution it does not have, a symbol of it."""
     if "activation" not in data and "pool" not in data:
         raise ProblemError(
             "filter: missing; a problem needs a filter, or an activation or a pool to "
@@ -1584,14 +1582,23 @@ def _alone(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank: in
     for key, why in CONV_KEYS.items():
         if key in data:
             raise ProblemError(f"{key}: {why}")
-    image = (1, *input_shape) if input_rank == 2 else tuple(input_shape)
-    channels, height, width = image
-    notation = _notation(data["notation"]) if "notation" in data else Notation()
+    named = data.get("notation")
     for name in ("output", "filter", "bias"):
-        if name in data.get("notation", {}):
+        if isinstance(named, dict) and name in named:
             raise ProblemError(
                 f"notation.{name}: a layer alone has no convolution, so no {name} symbol; "
                 "its stages take the input's letter (X), A and P")
+
+
+def _alone(data: Mapping[str, Any], input_shape: tuple[int, ...], input_rank: int,
+           dims: int = 2) -> Layer:
+    """A layer alone: no filter, the input goes straight to the activation and/or the
+    pool. Its output keeps the input's channel axis exactly when the input has one.
+    A 1-D input comes as one row (``[L]`` as ``[1][L]``), its rank counting that row."""
+    _alone_refusals(data)
+    image = (1, *input_shape) if input_rank == 2 else tuple(input_shape)
+    channels, height, width = image
+    notation = _notation(data["notation"]) if "notation" in data else Notation()
     # the stage the activation and pool read is the input itself: its letter
     notation = replace(notation, output=notation.input)
     activation = _activation(data["activation"]) if "activation" in data else None
@@ -2095,18 +2102,7 @@ def _volume_alone(data: Mapping[str, Any], image: Array, input_rank: int) -> tup
     the pool, as a 2-D layer alone does. The missing convolution is the (C, C, 1, 1, 1)
     identity, its rank the one that keeps the input's channel axis on the output
     exactly when the input has one."""
-    if "activation" not in data and "pool" not in data:
-        raise ProblemError(
-            "filter: missing; a problem needs a filter, or an activation or a pool to "
-            "apply to the input alone")
-    for key, why in CONV_KEYS.items():
-        if key in data:
-            raise ProblemError(f"{key}: {why}")
-    for name in ("output", "filter", "bias"):
-        if name in data.get("notation", {}):
-            raise ProblemError(
-                f"notation.{name}: a layer alone has no convolution, so no {name} symbol; "
-                "its stages take the input's letter (X), A and P")
+    _alone_refusals(data)
     channels = image.shape[0] if input_rank == 4 else 1
     kernel = np.full((channels, channels, 1, 1, 1), Fraction(0), dtype=object)
     for c in range(channels):
