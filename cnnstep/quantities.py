@@ -196,29 +196,26 @@ def symbol(role: str) -> Symbol:
 # which quantities a problem has
 
 
+def needs(*, conv: bool, bias: bool, activation: bool, pool: bool, target: bool = False,
+          gradients: bool = False, rate: bool = False, steps: bool = False
+          ) -> frozenset[Need]:
+    """What a layer of any dimension gives, in the registry's words: the ``needs``
+    that decide which quantities it has."""
+    given: dict[Need, bool] = {
+        "conv": conv, "bias": bias, "activation": activation, "pool": pool,
+        "layered": activation or pool, "target": target, "gradients": gradients,
+        "rate": rate, "steps": steps}
+    return frozenset(need for need, there in given.items() if there)
+
+
 def features(layer: Layer, problem: Problem | None = None) -> frozenset[Need]:
     """What a layer (and its numbers, if any) give."""
-    have: set[Need] = set()
-    if layer.has_bias:
-        have.add("bias")
-    if layer.activation is not None:
-        have.add("activation")
-    if layer.pool is not None:
-        have.add("pool")
-    if layer.layered:
-        have.add("layered")
-    if layer.convolution:
-        have.add("conv")
-    if problem is not None:
-        if problem.exact_target is not None:
-            have.add("target")
-        if problem.has_gradients:
-            have.add("gradients")
-        if problem.learning_rate is not None:
-            have.add("rate")
-        if problem.steps > 1:
-            have.add("steps")
-    return frozenset(have)
+    return needs(conv=layer.convolution, bias=layer.has_bias,
+                 activation=layer.activation is not None, pool=layer.pool is not None,
+                 target=problem is not None and problem.exact_target is not None,
+                 gradients=problem is not None and problem.has_gradients,
+                 rate=problem is not None and problem.learning_rate is not None,
+                 steps=problem is not None and problem.steps > 1)
 
 
 def present(problem: Problem) -> tuple[str, ...]:

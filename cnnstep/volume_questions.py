@@ -19,7 +19,7 @@ from fractions import Fraction
 from cnnstep import volume as engine
 from cnnstep.check.asked import Question
 from cnnstep.problem import ProblemError, Volume
-from cnnstep.quantities import BY_KEY, RESULT_KEYS, Need, SelectionError
+from cnnstep.quantities import BY_KEY, RESULT_KEYS, Need, SelectionError, needs
 
 Index = tuple[int, ...]
 
@@ -28,24 +28,10 @@ _ENTRY = re.compile(r"([a-z_]+)((?:\[[0-9]+\])*)")
 
 def features(volume: Volume) -> frozenset[Need]:
     """What a 3-D layer gives, in the registry's words (a layer alone: no convolution)."""
-    have: set[Need] = {"conv"} if volume.convolution else set()
-    if volume.bias is not None:
-        have.add("bias")
-    if volume.activation is not None:
-        have.add("activation")
-    if volume.pool is not None:
-        have.add("pool")
-    if volume.activation is not None or volume.pool is not None:
-        have.add("layered")
-    if volume.target is not None:
-        have.add("target")
-    if volume.has_gradients:
-        have.add("gradients")
-    if volume.learning_rate is not None:
-        have.add("rate")
-    if volume.steps > 1:
-        have.add("steps")
-    return frozenset(have)
+    return needs(conv=volume.convolution, bias=volume.bias is not None,
+                 activation=volume.activation is not None, pool=volume.pool is not None,
+                 target=volume.target is not None, gradients=volume.has_gradients,
+                 rate=volume.learning_rate is not None, steps=volume.steps > 1)
 
 
 def present(volume: Volume) -> tuple[str, ...]:
