@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 
 from cnnstep import volume as engine
-from cnnstep.check.asked import Question
-from cnnstep.problem import ProblemError, Volume
+from cnnstep.check.asked import Question, read_asked
+from cnnstep.problem import Volume
 from cnnstep.quantities import BY_KEY, RESULT_KEYS, Need, SelectionError, needs
 
 Index = tuple[int, ...]
@@ -142,28 +142,12 @@ def questions(volume: Volume, wanted: Iterable[tuple[str, Fraction | int]] | Non
     """The questions (None: :func:`asked`), each a whole quantity or one entry in the
     shape given, as the marker takes them."""
     available = present(volume)
-    out: list[Question] = []
-    seen: set[str] = set()
-    for text, points in (asked(volume) if wanted is None else wanted):
-        word = text.strip()
-        entry: Index | None = None
-        if word in available:
-            key, name = word, word
-        else:
-            try:
-                key, full = parse_entry(word, volume, available)
-            except SelectionError as error:
-                raise ProblemError(f"questions: {error}") from None
-            entry = full[len(full) - len(user_shape(key, volume)):]
-            name = key + "".join(f"[{i}]" for i in entry)
-        if name in seen:
-            raise ProblemError(f"questions: {name} is asked twice")
-        seen.add(name)
-        value = Fraction(points)
-        if value < 0:
-            raise ProblemError(f"questions: {name}: the points cannot be negative")
-        out.append(Question(name, key, entry, value))
-    return tuple(out)
+
+    def entry_of(word: str) -> tuple[str, Index]:
+        key, full = parse_entry(word, volume, available)
+        return key, full[len(full) - len(user_shape(key, volume)):]
+
+    return read_asked(asked(volume) if wanted is None else wanted, available, entry_of)
 
 
 def role(key: str, volume: Volume) -> str:

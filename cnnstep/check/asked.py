@@ -12,7 +12,7 @@ they are asked; :func:`questions` reads them against the problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -58,20 +58,34 @@ def questions(solution: Solution, asked: Iterable[Asked] | None = None) -> tuple
     if asked is None:
         asked = everything(problem)
     available = present(problem)
-    layout = problem.layout
+
+    def entry_of(word: str) -> tuple[str, tuple[int, ...]]:
+        key, full_index = parse_entry(word, problem.layer, available)
+        return key, user_index(key, full_index, problem.layout)
+
+    return read_asked(asked, available, entry_of)
+
+
+def read_asked(asked: Iterable[Asked], available: Iterable[str],
+               entry_of: Callable[[str], tuple[str, tuple[int, ...]]]
+               ) -> tuple[Question, ...]:
+    """The questions of any layer: a whole quantity among ``available``, or an entry
+    that ``entry_of`` reads (its key and index in the user's shape; a
+    :class:`SelectionError` when it names nothing); each asked once, with points
+    at least 0."""
+    names = frozenset(available)
     out: list[Question] = []
     seen: set[str] = set()
     for text, points in asked:
         word = text.strip()
         entry: tuple[int, ...] | None = None
-        if word in available:
+        if word in names:
             key, name = word, word
         else:
             try:
-                key, full_index = parse_entry(word, problem.layer, available)
+                key, entry = entry_of(word)
             except SelectionError as error:
                 raise ProblemError(f"questions: {error}") from None
-            entry = user_index(key, full_index, layout)
             name = key + "".join(f"[{i}]" for i in entry)
         if name in seen:
             raise ProblemError(f"questions: {name} is asked twice")
