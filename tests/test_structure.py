@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -110,6 +111,12 @@ def test_a_given_exact_gradient_prints_the_same_in_every_step() -> None:
 # one owner: nothing else lists keys, nothing imports another's privates
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for the tests below."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def _string_literals(node: ast.AST) -> list[str]:
     return [elt.value for elt in getattr(node, "elts", [])
             if isinstance(elt, ast.Constant) and isinstance(elt.value, str)]
@@ -123,7 +130,7 @@ def test_only_the_registry_lists_result_keys(path: Path) -> None:
     if path.name == "quantities.py":
         return
     keys = set(quantities.RESULT_KEYS)
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
             named = [s for s in _string_literals(node) if s in keys]
             assert len(named) < 4, f"{path.name}:{node.lineno} lists result keys {named}"
@@ -135,7 +142,7 @@ def test_only_the_registry_lists_result_keys(path: Path) -> None:
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_private_name_is_imported_across_modules(path: Path) -> None:
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cnnstep"):
             private = [a.name for a in node.names
                        if a.name.startswith("_") and not a.name.endswith("__")]

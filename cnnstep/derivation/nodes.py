@@ -242,8 +242,18 @@ class Matrix(Value):
 
     def is_filler(self, row: int, col: int) -> bool:
         """Whether the cell is padding or an inserted zero (shown dimmed)."""
-        base = 0
-        return "·" in (self.index_label(0, row, base), self.index_label(1, col, base))
+        return self._fillers(0)[row] or self._fillers(1)[col]
+
+    def _fillers(self, axis: int) -> tuple[bool, ...]:
+        """Which rows (axis 0) or columns (axis 1) are padding or inserted zeros,
+        worked out once per matrix: a printer asks for every cell."""
+        name = ("_filler_rows", "_filler_columns")[axis]
+        made: tuple[bool, ...] | None = self.__dict__.get(name)
+        if made is None:
+            made = tuple(self.index_label(axis, position, 0) == "·"
+                         for position in range(self.values.shape[axis]))
+            self.__dict__[name] = made
+        return made
 
 
 @value_class(eq=False, slots=True)

@@ -228,6 +228,39 @@ def _words(items: Iterable[Expr | Token]) -> str:
     return "".join(item.text for item in items if isinstance(item, Token))
 
 
+class _Slot(NamedTuple):
+    """Where the n-th expression node of a sentence stands in its plan."""
+
+    n: int
+
+
+#: a sentence's plan, by its words with None for each expression node: its
+#: segments, words or runs of tokens and slots. A derivation says the same few
+#: sentences around different expressions, so most sentences are planned once.
+_PLANS: dict[tuple[str | None, ...], list[str | tuple[Token | _Slot, ...]]] = {}
+_PLANS_KEPT = 4096
+
+
+def _plan(key: tuple[str | None, ...]) -> list[str | tuple[Token | _Slot, ...]]:
+    items: list[Token | _Slot] = []
+    slots = 0
+    for part in key:
+        if part is None:
+            items.append(_Slot(slots))
+            slots += 1
+        else:
+            items.extend(tokens(part))
+    plan: list[str | tuple[Token | _Slot, ...]] = []
+    for formula, run in _runs(items):  # type: ignore[arg-type]  # a slot reads as "expr"
+        if formula:
+            plan.append(tuple(run))  # type: ignore[arg-type]
+        elif plan and isinstance(plan[-1], str):
+            plan[-1] += _words(run)
+        else:
+            plan.append(_words(run))
+    return plan
+
+
 def segments(parts: Iterable[str | Expr]) -> list[Segment]:
     """A sentence cut into words and formulas.
 
@@ -236,21 +269,24 @@ def segments(parts: Iterable[str | Expr]) -> list[Segment]:
     formula; so do formulas written in words (``ReLU(z) = max(0, z)``,
     ``z > 0``, ``2×2``). Words stay words, a lone number or letter included.
     """
-    items: list[Expr | Token] = []
+    exprs: list[Expr] = []
+    key: list[str | None] = []
     for part in parts:
         if isinstance(part, str):
-            items.extend(tokens(part))
+            key.append(part)
         else:
-            items.append(part)
-    out: list[Segment] = []
-    for formula, run in _runs(items):
-        if formula:
-            out.append(Formula(tuple(run)))
-        elif out and isinstance(out[-1], str):
-            out[-1] += _words(run)
-        else:
-            out.append(_words(run))
-    return out
+            key.append(None)
+            exprs.append(part)
+    words = tuple(key)
+    plan = _PLANS.get(words)
+    if plan is None:
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
+        plan = _PLANS[words] = _plan(words)
+    return [piece if isinstance(piece, str) else
+            Formula(tuple(exprs[item.n] if isinstance(item, _Slot) else item
+                          for item in piece))
+            for piece in plan]
 
 
 # --------------------------------------------------------------------------
