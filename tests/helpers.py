@@ -290,8 +290,8 @@ _DENOMINATORS = [1, 1, 1, 2, 3, 4, 5, 7, 8, 10]
 #: a small fraction: numerator −12…12 over 1 (often), 2, 3, 4, 5, 7, 8 or 10, every
 #: pair as likely; 0 first, then numerators growing in size, so that failures shrink
 #: towards small numbers
-SMALL = st.sampled_from([Fraction(n, d) for n in sorted(range(-12, 13), key=abs)
-                         for d in _DENOMINATORS])
+_SMALL = [Fraction(n, d) for n in sorted(range(-12, 13), key=abs) for d in _DENOMINATORS]
+SMALL = st.sampled_from(_SMALL)
 
 
 def _terminates(value: Fraction) -> bool:
@@ -551,14 +551,24 @@ def stringified(value: Any) -> Any:
 
 
 #: small integers half the time, so zeros (ReLU′(0)) and ties in the pools are common
-SMALL_INTEGERS = st.integers(-2, 2).map(Fraction)
+_INTEGERS = [Fraction(n) for n in sorted(range(-2, 3), key=abs)]
 
 
-VALUES = st.one_of(SMALL_INTEGERS, SMALL)
+def _half_integers(others: list[Fraction]) -> st.SearchStrategy[Fraction]:
+    """A small integer half the time, else one of ``others``, in a single draw (a
+    choice of strategies is several, and a layer draws dozens of numbers): the
+    integers stand in the list as often as the others do. The integers come first,
+    then the others from small to large, so that failures shrink towards 0."""
+    repeats = max(1, len(others) // len(_INTEGERS) - 1)
+    return st.sampled_from(_INTEGERS + others + _INTEGERS * repeats)
 
 
-DYADIC = st.one_of(SMALL_INTEGERS,
-                   st.builds(Fraction, st.integers(-8, 8), st.sampled_from([1, 2, 4])))
+#: a small integer or a :data:`SMALL` fraction, half the time each
+VALUES = _half_integers(_SMALL)
+
+#: a small integer, or n/1, n/2 or n/4 for n in −8…8, half the time each
+DYADIC = _half_integers([Fraction(n, d) for n in sorted(range(-8, 9), key=abs)
+                         for d in (1, 2, 4)])
 
 
 SLOPES = st.sampled_from([None, Fraction(1, 100), Fraction(1, 10), Fraction(1, 3),
