@@ -7,6 +7,8 @@ the name every docstring example may use.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 from typing import Any
@@ -17,6 +19,12 @@ from typing import Any
 # package again in every process.
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+# The tests make many objects and keep many (the rendered samples, SymPy's caches):
+# the cyclic garbage collector, by default run every 700 new objects and often over
+# all of them, took about a tenth of the run. Every 100,000 is plenty for the few
+# cycles there are (the console script does the same, see cnnstep/__main__.py).
+gc.set_threshold(100_000, 20, 50)
 
 import pytest  # noqa: E402
 
@@ -37,3 +45,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Rewrite the golden files in tests/golden/ from the current output "
         "instead of comparing against them (review the diff before committing).",
     )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A test worker (pytest-xdist) has sent every result by now: let it leave at
+    once, without the interpreter's teardown of each module and cached object
+    (SymPy's caches, torch, the rendered samples), which after a whole run takes
+    seconds that the run waits for. The run alone (no worker) ends as usual."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        atexit.register(_leave)
+
+
+def _leave() -> None:
+    """The last thing a worker does (registered last, so run first, at exit)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1322,10 +1322,27 @@ def invoked(args: list[str]) -> typer.Typer:
         callback = info.callback
         name = info.name or (callback.__name__.lower().replace("_", "-") if callback else None)
         if name == args[0]:
-            one = copy.copy(app)
-            one.registered_commands = [info]
+            one = _ONE.get(name)
+            if one is None:
+                one = _ONE[name] = copy.copy(app)
+                one.registered_commands = [info]
             return one
     return app
+
+
+#: the app of each command alone, made once
+_ONE: dict[str, typer.Typer] = {}
+#: each app as a click command, built once per process (a caller in Python, such as
+#: the tests, runs many commands): the app and its command
+_BUILT: dict[int, tuple[typer.Typer, Any]] = {}
+
+
+def _command(app: typer.Typer) -> Any:
+    """The click command typer builds of ``app``, built once."""
+    built = _BUILT.get(id(app))
+    if built is None or built[0] is not app:
+        built = _BUILT[id(app)] = (app, typer.main.get_command(app))
+    return built[1]
 
 
 def main() -> None:
@@ -1333,7 +1350,7 @@ def main() -> None:
     # numbers of any length may be written: the work limit bounds them
     sys.set_int_max_str_digits(0)
     try:
-        invoked(sys.argv[1:])()
+        _command(invoked(sys.argv[1:]))()
     except output.PipeClosed:
         # the reader left (``cnnstep solve … | head``): stop quietly, as a program
         # killed by SIGPIPE does, and keep Python from complaining on exit

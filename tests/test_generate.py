@@ -67,6 +67,9 @@ MIXES: list[dict[str, Any]] = [
      "activation": "relu", "pool": "max", "pool_size": 2, "loss": "half_sse"},
 ]
 
+#: problems of each mix: a thousand in all, rounded up
+EACH = -(-1000 // len(MIXES))
+
 
 def _short(value: Fraction, places: int) -> bool:
     return terminates(value) and (value * 10**places).denominator == 1
@@ -74,11 +77,11 @@ def _short(value: Fraction, places: int) -> bool:
 
 @pytest.mark.parametrize("number", range(len(MIXES)))
 def test_a_thousand_problems_are_valid_exact_and_short(number: int) -> None:
-    """A hundred problems of each mix (a thousand in all), each mix a test of its own
-    so that the test workers share them out."""
+    """A thousand problems and a few more, as many of each mix, each mix a test of
+    its own so that the test workers share them out."""
     count = 0
     exercise = Exercise(**MIXES[number])
-    for data in generate(exercise, seed=number, count=100):
+    for data in generate(exercise, seed=number, count=EACH):
         text = dumps(data, fractions=exercise.style == "fractions")
         VALIDATOR.validate(json.loads(text))
         problem = parse_problem(text)
@@ -99,7 +102,7 @@ def test_a_thousand_problems_are_valid_exact_and_short(number: int) -> None:
             assert all(any(solution.activated[f].flat)
                        for f in range(solution.activated.shape[0])), text
         count += 1
-    assert count == 100
+    assert count == EACH
 
 
 def test_the_validator_is_the_schemas() -> None:
