@@ -456,8 +456,9 @@ class Worked(_Shown):
 
         self.check_work(format, max_terms=max_terms, only=only)
         limit = DEFAULT_MAX_TERMS if max_terms is None else max_terms
+        # estimated just now, for this format: derive_lazily need not estimate it again
         return derive_lazily(self._derived(), max_terms=limit, only=only, detail=detail,
-                             max_work=self.max_work, unfold=True)
+                             max_work=0, unfold=True)
 
     def _derived(self) -> Solution:
         """The solution a derivation reads: unless the Fraction solve is at hand, the

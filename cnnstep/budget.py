@@ -28,6 +28,7 @@ message names the estimate, the limit and what dominates.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable
 from dataclasses import replace
 from fractions import Fraction
@@ -1193,7 +1194,18 @@ def check_solve(problem: Problem, max_work: int | None = None, *,
     :func:`solve_estimate`)."""
     if not limit_of(max_work):
         return Estimate("the layer")
-    return require(solve_estimate(problem, integers=integers), max_work)
+    last = _LAST_SOLVE[0]
+    if last is not None and last[0]() is problem and last[1] == integers:
+        estimate = last[2]  # the same problem asked again (the API, then the engine)
+    else:
+        estimate = solve_estimate(problem, integers=integers)
+        _LAST_SOLVE[0] = (weakref.ref(problem), integers, estimate)
+    return require(estimate, max_work)
+
+
+#: the last problem :func:`check_solve` estimated (a problem is immutable; it is not
+#: kept alive for this), with ``integers`` and its estimate
+_LAST_SOLVE: list[tuple[weakref.ref[Problem], bool, Estimate] | None] = [None]
 
 
 # --------------------------------------------------------------------------
