@@ -190,12 +190,17 @@ def seconds(value: float) -> str:
 
 #: ``cnnstep solve FILE --format json`` with the command function called
 #: directly, so typer neither parses nor converts the arguments: the start-up
-#: that the command-line layer adds is the difference to the real command.
+#: that the command-line layer adds is the difference to the real command. Like
+#: the console script (``cnnstep/__main__.py``), it collects cycles rarely and
+#: leaves without the interpreter's teardown.
 _DIRECT = """\
-import sys
+import gc, os, sys
+gc.set_threshold(100_000, 20, 50)
 from pathlib import Path
 from cnnstep.cli import SolveFormat, solve
 solve([Path(sys.argv[1])], format=SolveFormat.json)
+sys.stdout.flush()
+os._exit(0)
 """
 
 
