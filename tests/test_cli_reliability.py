@@ -19,7 +19,8 @@ from helpers import assert_one_line_error, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED000 = ROOT / "cnnstep" / "samples" / "seed000-filter-update.json"
-ENTRY = [sys.executable, "-c", "import sys; from cnnstep.cli import main; sys.exit(main())"]
+#: the console script's entry point, which ends the process itself (cnnstep/__main__.py)
+ENTRY = [sys.executable, "-c", "import sys; from cnnstep.__main__ import main; sys.exit(main())"]
 
 
 def run(*args: str | Path, stdin: bytes | None = None, env: dict[str, str] | None = None,
@@ -67,6 +68,28 @@ def test_a_closed_standard_output_is_one_line_and_exit_2() -> None:
                           stderr=subprocess.PIPE, timeout=120, check=False, cwd=ROOT)
     assert run_.returncode == 2
     assert "standard output is closed" in one_line_error(run_.stderr)
+
+
+def test_the_console_script_ends_with_the_commands_status_and_all_its_output(
+        tmp_path: Path) -> None:
+    """The console script ends the process itself once the command is done: every
+    byte written first (to standard output, or to the file of -o), the status the
+    command's (0, or 2 for bad input), and a message given to sys.exit on stderr
+    with status 1, as the interpreter would."""
+    whole = run("solve", SEED000, "--max-terms", "0", "--format", "latex")
+    assert whole.returncode == 0 and whole.stderr == b""
+    assert whole.stdout.endswith(b"\\end{document}\n")
+    assert run("solve", tmp_path / "missing.json").returncode == 2
+    to = tmp_path / "out.json"
+    written = run("solve", SEED000, "--format", "json", "-o", to)
+    assert written.returncode == 0 and json.loads(to.read_text(encoding="utf-8"))["loss"]
+    message = subprocess.run(
+        [sys.executable, "-c", "import sys, cnnstep.cli\n"
+         "def stop(): sys.exit('stopped: a message')\n"
+         "cnnstep.cli.main = stop\n"
+         "from cnnstep.__main__ import main\n"
+         "main()\n"], capture_output=True, cwd=ROOT, timeout=120, check=False)
+    assert (message.returncode, message.stderr) == (1, b"stopped: a message\n")
 
 
 def test_a_broken_pipe_stops_quietly() -> None:

@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -40,13 +41,19 @@ def python_m_cnnstep(*args: str | Path, flags: tuple[str, ...] = ()) -> list[str
     return [sys.executable, *flags, "-m", "cnnstep", *map(str, args)]
 
 
+#: the console script's entry point, as pyproject.toml declares it
+ENTRY_POINT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+    "project"]["scripts"]["cnnstep"]
+
+
 def console_script(*args: str | Path, before: str = "") -> list[str]:
     """``cnnstep ARGS`` as the installed console script starts it (its program name is
-    "cnnstep"), through ``cnnstep.cli.main``, after running the Python code ``before``."""
+    "cnnstep"), through its entry point, after running the Python code ``before``."""
+    module, function = ENTRY_POINT.split(":")
     code = before + ("import sys\n"
                      "sys.argv[0] = 'cnnstep'\n"
-                     "from cnnstep.cli import main\n"
-                     "main()\n")
+                     f"from {module} import {function}\n"
+                     f"sys.exit({function}())\n")
     return [sys.executable, "-c", code, *map(str, args)]
 
 
