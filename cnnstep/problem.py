@@ -908,12 +908,17 @@ def _unknown(where: str, key: str, known: list[str]) -> str:
     return message + (f"; did you mean {close[0]!r}?" if close else "")
 
 
+#: the types of a value that :func:`_plain_json` keeps as it is (exactly these: a numpy
+#: float is a float, and is turned into Python's)
+_PLAIN = frozenset({NumberText, str, int, float, Fraction, Decimal, bool, type(None)})
+
+
 def _plain_json(value: Any) -> Any:
     """Turn a Python mapping's numbers into the forms the reader expects."""
     if isinstance(value, Mapping):
         return {str(k): _plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        if all(type(v) in (NumberText, str) for v in value):  # a row as JSON gives it
+        if all(type(v) in _PLAIN for v in value):  # a row, as JSON or Python gives it
             return list(value)
         return [_plain_json(v) for v in value]
     if isinstance(value, np.ndarray):

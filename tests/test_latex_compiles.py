@@ -106,17 +106,19 @@ def check_glyphs(text: str | None, name: str) -> None:
     assert not wrong, f"{name}: < or > printed as ¡ or ¿: {wrong[:3]}"
 
 
-def check_no_bitmap_fonts(pdf: Path) -> None:
+#: a font file pdfTeX embeds from METAFONT's bitmaps (``ecrm1000.600pk``), as its log
+#: names it
+_BITMAP = re.compile(r"([\w-]+\.[0-9]+pk)>")
+
+
+def check_no_bitmap_fonts(log: str) -> None:
     """T1-encoded text without an outline font package makes pdflatex fall back on
-    METAFONT bitmaps (Type 3): blurry on screen and slow to build on a fresh machine.
-    Unchecked without pdffonts (poppler-utils)."""
-    pdffonts = shutil.which("pdffonts")
-    if pdffonts is None:
-        return
-    fonts = subprocess.run([pdffonts, str(pdf)], capture_output=True, text=True,
-                           timeout=TIMEOUT, check=True).stdout
-    bitmap = [line for line in fonts.splitlines() if "Type 3" in line]
-    assert not bitmap, f"{len(bitmap)} Type 3 (bitmap) font(s) in the PDF:\n{fonts}"
+    METAFONT bitmaps (Type 3 in the PDF): blurry on screen and slow to build on a
+    fresh machine. pdfTeX names every font file it embeds at the end of its log, an
+    outline font by its ``.pfb`` and a bitmap by its ``.pk``; the log breaks its
+    lines at 79 characters, so they are joined first."""
+    bitmap = sorted(set(_BITMAP.findall(log.replace("\n", ""))))
+    assert not bitmap, f"{len(bitmap)} bitmap (Type 3) font(s) in the PDF: {bitmap}"
 
 
 #: the marks a batch writes in its log around each of its documents
@@ -164,9 +166,11 @@ def _file_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "-", name).strip("-")
 
 
-def _batch(pdflatex: str, sources: dict[str, str], directory: Path) -> dict[str, Compiled]:
+def _batch(pdflatex: str, sources: dict[str, str], directory: Path,
+           pdf: bool = True) -> dict[str, Compiled]:
     """Documents with one preamble compiled in one run, each on pages of its own,
-    inside a group and with the counters as they were at \\begin{document}."""
+    inside a group and with the counters as they were at \\begin{document};
+    without ``pdf``, typeset and logged but no PDF written (and no text read)."""
     preambles = {_split(source)[0] for source in sources.values()}
     assert len(preambles) == 1, "a batch shares one preamble"
     bodies = [_split(source)[1] for source in sources.values()]
@@ -180,12 +184,12 @@ def _batch(pdflatex: str, sources: dict[str, str], directory: Path) -> dict[str,
                   "\n\\par\\endgroup\\clearpage\n", mark % "ends", "\n"]
     parts.append("\\end{document}\n")
     try:
-        log = compile_tex(pdflatex, "".join(parts), directory)
+        log = compile_tex(pdflatex, "".join(parts), directory, pdf=pdf)
     except pytest.fail.Exception:
         _name_the_culprit(pdflatex, sources, directory)
         raise
-    pdf = directory / "doc.pdf"
-    text = pdf_text(pdf)
+    written = directory / "doc.pdf"
+    text = pdf_text(written) if pdf else None
     pages = None if text is None else text.split("\f")
     marks = list(_MARK.finditer(log))
     names = list(sources)
@@ -199,8 +203,8 @@ def _batch(pdflatex: str, sources: dict[str, str], directory: Path) -> dict[str,
         first, last = int(begin[3]), int(end[3])
         assert last > first, f"{name}: no page"
         compiled[name] = Compiled(log[begin.end():end.start()],
-                                  None if pages is None else "\f".join(pages[first:last]), pdf,
-                                  last - first)
+                                  None if pages is None else "\f".join(pages[first:last]),
+                                  written, last - first)
     return compiled
 
 
@@ -211,10 +215,11 @@ def _name_the_culprit(pdflatex: str, sources: dict[str, str], directory: Path) -
         compile_tex(pdflatex, source, directory / "alone", _file_name(name), pdf=False)
 
 
-def compile_batches(pdflatex: str, sources: dict[str, str], directory: Path
-                    ) -> dict[str, Compiled]:
+def compile_batches(pdflatex: str, sources: dict[str, str], directory: Path,
+                    pdf: bool = True) -> dict[str, Compiled]:
     """Standalone documents compiled a batch per preamble (alone, one that sets
-    something globally); each document's share."""
+    something globally); each document's share. Without ``pdf``, no PDF is
+    written and no text read: the log alone is checked."""
     by_preamble: dict[tuple[str, str], dict[str, str]] = {}
     for name, source in sources.items():
         preamble, body = _split(source)
@@ -223,7 +228,7 @@ def compile_batches(pdflatex: str, sources: dict[str, str], directory: Path
         by_preamble.setdefault((preamble, alone), {})[name] = source
     compiled: dict[str, Compiled] = {}
     for number, batch in enumerate(by_preamble.values()):
-        compiled |= _batch(pdflatex, batch, directory / f"batch{number}")
+        compiled |= _batch(pdflatex, batch, directory / f"batch{number}", pdf)
     return compiled
 
 
@@ -309,7 +314,7 @@ def test_documents_compile(pdflatex: str, tmp_path: Path) -> None:
                for check in (lambda n=name, d=done: check_overfull(d.log, n),
                              lambda n=name, d=done: check_glyphs(d.text, n))])
     for pdf in sorted({done.pdf for done in compiled.values()}):
-        check_no_bitmap_fonts(pdf)
+        check_no_bitmap_fonts(pdf.with_suffix(".log").read_text(encoding="latin-1"))
 
 
 def _fragments() -> dict[str, str]:
@@ -324,19 +329,33 @@ def test_fragments_compile_in_a_minimal_document(pdflatex: str, tmp_path: Path) 
 
     The wide fragment says it needs only amsmath, amssymb, graphicx and xcolor: a
     matrix with more than 10 columns must not need the full document's
-    \\setcounter{MaxMatrixCols}, and its columns must fit the narrower text."""
+    \\setcounter{MaxMatrixCols}, and its columns must fit the narrower text.
+    The log is what is checked: a fragment's words are its document's, in the
+    same font encoding, and test_documents_compile reads their glyphs."""
     fragments = _fragments()
     for fragment in fragments.values():
         assert "\\documentclass" not in fragment and "\\begin{document}" not in fragment
     assert fragments["wide fragment"].startswith(
         "% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx,xcolor}\n")
     compiled = compile_batches(
-        pdflatex, {name: WRAPPER % fragment for name, fragment in fragments.items()}, tmp_path)
+        pdflatex, {name: WRAPPER % fragment for name, fragment in fragments.items()}, tmp_path,
+        pdf=False)
     where = " (fragment, default article margins)"
-    _all_hold([check
-               for name, done in compiled.items()
-               for check in (lambda n=name, d=done: check_overfull(d.log, n + where),
-                             lambda n=name, d=done: check_glyphs(d.text, n + " (fragment)"))])
+    _all_hold([lambda n=name, d=done: check_overfull(d.log, n + where)
+               for name, done in compiled.items()])
+
+
+def test_the_bitmap_font_check_reads_pdftexs_font_list() -> None:
+    """The font list at the end of a log, as pdfTeX writes it with T1 text and no
+    outline fonts: lines broken at 79 characters, even inside a file's name."""
+    outline = ("{/usr/share/texlive/texmf-dist/fonts/enc/dvips/cm-super/cm-super-t1.enc}"
+               "</usr/share/texlive/texmf-dist/fonts/type1/public/amsfonts/cm/cmr10.pfb>")
+    # a bitmap font's name broken across two lines of the log
+    wrapped = (outline + "</var/lib/texmf/fonts/pk/ljfour/jknappen/ec/ecrm\n"
+               "1000.600pk></var/lib/texmf/fonts/pk/ljfour/jknappen/ec/ecbx1200.600pk>")
+    check_no_bitmap_fonts(outline)
+    with pytest.raises(AssertionError, match=r"\['ecbx1200\.600pk', 'ecrm1000\.600pk'\]"):
+        check_no_bitmap_fonts(wrapped + "\nOutput written on doc.pdf (1 page).\n")
 
 
 def test_a_batch_keeps_its_documents_apart(pdflatex: str, tmp_path: Path) -> None:
