@@ -219,10 +219,14 @@ def math_width(math: str) -> float:
     part; braces and spaces print nothing. A product is measured factor by
     factor, and each factor once: the factors recur, term after term.
     """
-    if _TIMES in math:
-        factors = math.split(_TIMES)
-        return sum(map(_factor_width, factors)) + (len(factors) - 1) * _TIMES_EMS
-    return _factor_width(math)
+    return term_width(math)
+
+
+def term_width(math: str) -> float:
+    """:func:`math_width` without keeping the answer: for the terms of a sum, which
+    seldom recur whole (their factors do, and those are kept)."""
+    factors = math.split(_TIMES)
+    return sum(map(_factor_width, factors)) + (len(factors) - 1) * _TIMES_EMS
 
 
 def fill(pieces: list[str], width: float, sizes: Sequence[float] | None = None) -> list[str]:
@@ -736,7 +740,7 @@ class LatexRenderer:
         lhs = self.math(block.lhs)
         lhs_ems = math_width(lhs)
         forms = self.printer.forms(block)
-        sizes = [[math_width(t) for t in terms] for _, terms in forms]
+        sizes = [[term_width(t) for t in terms] for _, terms in forms]
         sign = 1.4  # the relation, or \quad before a continued line
         room = width - lhs_ems - sign
         widest = max((max(s) for s in sizes if s), default=0.0)
