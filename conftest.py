@@ -51,7 +51,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """A test worker (pytest-xdist) has sent every result by now: let it leave at
     once, without the interpreter's teardown of each module and cached object
     (SymPy's caches, torch, the rendered samples), which after a whole run takes
-    seconds that the run waits for. The run alone (no worker) ends as usual."""
+    seconds that the run waits for. Exit handlers registered before this one do not
+    run in a worker (nothing the tests use registers one). The run alone (no
+    worker) ends as usual."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         atexit.register(_leave)
 

@@ -31,15 +31,7 @@ def main() -> None:
         status = 0
     except SystemExit as exit_:
         status = _status(exit_.code)
-    try:
-        sys.stdout.flush()
-    except OSError:  # the reader left: a closed pipe, as cnnstep.cli says it
-        from cnnstep.cli import BROKEN_PIPE
-
-        status = BROKEN_PIPE
-    with suppress(OSError):  # standard error may be closed too
-        sys.stderr.flush()
-    os._exit(status)
+    os._exit(_flushed(status))
 
 
 def _status(code: object) -> int:
@@ -48,9 +40,36 @@ def _status(code: object) -> int:
         return 0
     if isinstance(code, int):
         return code & 0xFF
-    with suppress(OSError):
-        sys.stderr.write(f"{code}\n")
+    _say(str(code))
     return 1
+
+
+def _flushed(status: int) -> int:
+    """Flush what is left in the standard streams (one that was closed when the
+    process started is None); give the status to end with: the command's, or, when
+    standard output cannot take the rest, what cnnstep.cli says of that."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:  # the reader left
+        from cnnstep.cli import BROKEN_PIPE
+
+        status = BROKEN_PIPE
+    except (OSError, ValueError) as error:  # a full disk; a stream closed since
+        reason = getattr(error, "strerror", None) or error
+        _say(f"cnnstep: error: cannot write to standard output: {reason}")
+        status = status or 2
+    with suppress(OSError, ValueError):
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    return status
+
+
+def _say(line: str) -> None:
+    """A line on standard error, if there is one to write to."""
+    with suppress(OSError, ValueError):
+        if sys.stderr is not None:
+            sys.stderr.write(f"{line}\n")
 
 
 if __name__ == "__main__":

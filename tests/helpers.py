@@ -147,9 +147,10 @@ def invoke(*args: str | Path, input: str | None = None,
     ``input`` (empty by default), standard output and error captured apart as
     UTF-8 pipes (not terminals), the environment cleaned of the variables that
     let rich colour or resize output (see :data:`TERMINAL_VARS`) plus ``env``,
-    and the working directory ``cwd``; all are restored afterwards. Nothing is
+    and the working directory ``cwd``; all are restored afterwards. No result is
     cached: every call runs the command again, so a test may rewrite a file
-    and check it again, and a monkeypatched ``cnnstep`` module is the one used.
+    and check it again, and a monkeypatched ``cnnstep`` module is the one used
+    (only typer's parser of each command is built once per process).
     """
     from cnnstep import cli
 

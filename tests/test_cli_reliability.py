@@ -61,13 +61,27 @@ def test_a_full_disk_is_one_line_and_exit_2() -> None:
     assert "No space left on device" in one_line_error(run_.stderr)
 
 
-def test_a_closed_standard_output_is_one_line_and_exit_2() -> None:
+@pytest.mark.parametrize("entry", ["cnnstep.cli", "cnnstep.__main__"])
+def test_a_closed_standard_output_is_one_line_and_exit_2(entry: str) -> None:
+    """Through cnnstep.cli.main, and through the console script's entry point, which
+    flushes the streams itself before it ends the process."""
     code = ("import os, sys; os.close(1); sys.stdout = None; "
-            "from cnnstep.cli import main; sys.argv = ['cnnstep', 'solve', sys.argv[1]]; main()")
+            f"from {entry} import main; sys.argv = ['cnnstep', 'solve', sys.argv[1]]; main()")
     run_ = subprocess.run([sys.executable, "-c", code, str(SEED000)], capture_output=False,
                           stderr=subprocess.PIPE, timeout=120, check=False, cwd=ROOT)
     assert run_.returncode == 2
     assert "standard output is closed" in one_line_error(run_.stderr)
+
+
+def test_the_console_script_with_no_standard_streams() -> None:
+    """Started with standard output and error closed (``>&- 2>&-``): the status alone."""
+    for args, status in ((["--version"], 0), (["solve", "missing.json"], 2)):
+        code = ("import os, sys; os.close(1); os.close(2); sys.stdout = sys.stderr = None; "
+                "from cnnstep.__main__ import main; sys.argv = ['cnnstep', *sys.argv[1:]]; "
+                "main()")
+        run_ = subprocess.run([sys.executable, "-c", code, *args], capture_output=False,
+                              timeout=120, check=False, cwd=ROOT)
+        assert run_.returncode == status, args
 
 
 def test_the_console_script_ends_with_the_commands_status_and_all_its_output(

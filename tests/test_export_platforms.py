@@ -134,11 +134,11 @@ def test_canvas_manifest_names_every_file(tmp_path: Path) -> None:
 
 #: the samples whose Canvas quiz is checked item by item: each item carries its entry's
 #: worked derivation as HTML, so a quiz takes a while; these have every kind of blank
-#: (one number, entries of arrays of two to four axes, a batch's, the history of training
+#: (one number, entries of arrays of one to four axes, a batch's, the history of training
 #: steps, rounded values, asked questions) that the Moodle test checks for every sample
 CANVAS = ["seed000-filter-update.json", "seed003-rgb-edge-stride2.json", "relu-maxpool.json",
           "batch-2-images.json", "training-three-steps.json", "sigmoid-half-sse.json",
-          "exercise-with-answers.json", "conv-transpose-stride2.json"]
+          "exercise-with-answers.json", "conv-transpose-stride2.json", "conv1d.json"]
 
 
 def test_the_canvas_samples_are_samples() -> None:

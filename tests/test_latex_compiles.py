@@ -117,7 +117,9 @@ def check_no_bitmap_fonts(log: str) -> None:
     fresh machine. pdfTeX names every font file it embeds at the end of its log, an
     outline font by its ``.pfb`` and a bitmap by its ``.pk``; the log breaks its
     lines at 79 characters, so they are joined first."""
-    bitmap = sorted(set(_BITMAP.findall(log.replace("\n", ""))))
+    fonts = log.replace("\n", "")
+    assert ".pfb>" in fonts, "the log lists no font file: not pdfTeX's log of a PDF"
+    bitmap = sorted(set(_BITMAP.findall(fonts)))
     assert not bitmap, f"{len(bitmap)} bitmap (Type 3) font(s) in the PDF: {bitmap}"
 
 
@@ -166,11 +168,9 @@ def _file_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "-", name).strip("-")
 
 
-def _batch(pdflatex: str, sources: dict[str, str], directory: Path,
-           pdf: bool = True) -> dict[str, Compiled]:
+def _batch(pdflatex: str, sources: dict[str, str], directory: Path) -> dict[str, Compiled]:
     """Documents with one preamble compiled in one run, each on pages of its own,
-    inside a group and with the counters as they were at \\begin{document};
-    without ``pdf``, typeset and logged but no PDF written (and no text read)."""
+    inside a group and with the counters as they were at \\begin{document}."""
     preambles = {_split(source)[0] for source in sources.values()}
     assert len(preambles) == 1, "a batch shares one preamble"
     bodies = [_split(source)[1] for source in sources.values()]
@@ -184,12 +184,12 @@ def _batch(pdflatex: str, sources: dict[str, str], directory: Path,
                   "\n\\par\\endgroup\\clearpage\n", mark % "ends", "\n"]
     parts.append("\\end{document}\n")
     try:
-        log = compile_tex(pdflatex, "".join(parts), directory, pdf=pdf)
+        log = compile_tex(pdflatex, "".join(parts), directory)
     except pytest.fail.Exception:
         _name_the_culprit(pdflatex, sources, directory)
         raise
-    written = directory / "doc.pdf"
-    text = pdf_text(written) if pdf else None
+    pdf = directory / "doc.pdf"
+    text = pdf_text(pdf)
     pages = None if text is None else text.split("\f")
     marks = list(_MARK.finditer(log))
     names = list(sources)
@@ -203,8 +203,8 @@ def _batch(pdflatex: str, sources: dict[str, str], directory: Path,
         first, last = int(begin[3]), int(end[3])
         assert last > first, f"{name}: no page"
         compiled[name] = Compiled(log[begin.end():end.start()],
-                                  None if pages is None else "\f".join(pages[first:last]),
-                                  written, last - first)
+                                  None if pages is None else "\f".join(pages[first:last]), pdf,
+                                  last - first)
     return compiled
 
 
@@ -215,11 +215,10 @@ def _name_the_culprit(pdflatex: str, sources: dict[str, str], directory: Path) -
         compile_tex(pdflatex, source, directory / "alone", _file_name(name), pdf=False)
 
 
-def compile_batches(pdflatex: str, sources: dict[str, str], directory: Path,
-                    pdf: bool = True) -> dict[str, Compiled]:
+def compile_batches(pdflatex: str, sources: dict[str, str], directory: Path
+                    ) -> dict[str, Compiled]:
     """Standalone documents compiled a batch per preamble (alone, one that sets
-    something globally); each document's share. Without ``pdf``, no PDF is
-    written and no text read: the log alone is checked."""
+    something globally); each document's share."""
     by_preamble: dict[tuple[str, str], dict[str, str]] = {}
     for name, source in sources.items():
         preamble, body = _split(source)
@@ -228,7 +227,7 @@ def compile_batches(pdflatex: str, sources: dict[str, str], directory: Path,
         by_preamble.setdefault((preamble, alone), {})[name] = source
     compiled: dict[str, Compiled] = {}
     for number, batch in enumerate(by_preamble.values()):
-        compiled |= _batch(pdflatex, batch, directory / f"batch{number}", pdf)
+        compiled |= _batch(pdflatex, batch, directory / f"batch{number}")
     return compiled
 
 
@@ -329,20 +328,19 @@ def test_fragments_compile_in_a_minimal_document(pdflatex: str, tmp_path: Path) 
 
     The wide fragment says it needs only amsmath, amssymb, graphicx and xcolor: a
     matrix with more than 10 columns must not need the full document's
-    \\setcounter{MaxMatrixCols}, and its columns must fit the narrower text.
-    The log is what is checked: a fragment's words are its document's, in the
-    same font encoding, and test_documents_compile reads their glyphs."""
+    \\setcounter{MaxMatrixCols}, and its columns must fit the narrower text."""
     fragments = _fragments()
     for fragment in fragments.values():
         assert "\\documentclass" not in fragment and "\\begin{document}" not in fragment
     assert fragments["wide fragment"].startswith(
         "% cnnstep: needs \\usepackage{amsmath,amssymb,graphicx,xcolor}\n")
     compiled = compile_batches(
-        pdflatex, {name: WRAPPER % fragment for name, fragment in fragments.items()}, tmp_path,
-        pdf=False)
+        pdflatex, {name: WRAPPER % fragment for name, fragment in fragments.items()}, tmp_path)
     where = " (fragment, default article margins)"
-    _all_hold([lambda n=name, d=done: check_overfull(d.log, n + where)
-               for name, done in compiled.items()])
+    _all_hold([check
+               for name, done in compiled.items()
+               for check in (lambda n=name, d=done: check_overfull(d.log, n + where),
+                             lambda n=name, d=done: check_glyphs(d.text, n + " (fragment)"))])
 
 
 def test_the_bitmap_font_check_reads_pdftexs_font_list() -> None:
@@ -356,6 +354,8 @@ def test_the_bitmap_font_check_reads_pdftexs_font_list() -> None:
     check_no_bitmap_fonts(outline)
     with pytest.raises(AssertionError, match=r"\['ecbx1200\.600pk', 'ecrm1000\.600pk'\]"):
         check_no_bitmap_fonts(wrapped + "\nOutput written on doc.pdf (1 page).\n")
+    with pytest.raises(AssertionError, match="lists no font file"):
+        check_no_bitmap_fonts("Output written on doc.pdf (1 page).\n")
 
 
 def test_a_batch_keeps_its_documents_apart(pdflatex: str, tmp_path: Path) -> None:
