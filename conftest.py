@@ -8,6 +8,7 @@ the name every docstring example may use.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import os
 import sys
@@ -60,6 +61,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _leave() -> None:
     """The last thing a worker does (registered last, so run first, at exit)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()
     os._exit(0)
