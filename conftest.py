@@ -8,10 +8,12 @@ the name every docstring example may use.
 from __future__ import annotations
 
 import atexit
+import compileall
 import contextlib
 import gc
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 # Each test worker, and each cnnstep process the end-to-end tests start, imports
@@ -20,6 +22,11 @@ from typing import Any
 # package again in every process.
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+# On a fresh clone the run compiles the package here, once, before the test workers
+# start: otherwise each worker compiles every module of it as it collects the
+# doctests, at the same moment as the other.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    compileall.compile_dir(Path(__file__).resolve().parent / "cnnstep", quiet=2)
 
 # The tests make many objects and keep many (the rendered samples, SymPy's caches):
 # the cyclic garbage collector, by default run every 700 new objects and often over
