@@ -17,7 +17,7 @@ import math
 import os
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -682,3 +682,23 @@ def layered_problems(draw: Any, values: Any = VALUES, slopes: Any = SLOPES
             spec.lr = draw(st.sampled_from([Fraction(1, 10), Fraction(1, 2), Fraction(1, 3)]))
             data["learning_rate"] = spec.lr
     return data, spec
+
+
+# --------------------------------------------------------------------------
+# SymPy's derivatives of a loss, the oracle of the symbolic formulas
+
+
+class LossDerivatives:
+    """∂L/∂s of a loss L = Σ ``terms`` (SymPy expressions), by SymPy's own
+    differentiation, term by term: each term is differentiated by the symbols it
+    holds, the others giving 0 (the sum rule). Differentiating the whole sum once
+    per symbol, as ``sympy.diff(L, s)`` does, walks every term for every symbol."""
+
+    def __init__(self, terms: Iterable[Any]) -> None:
+        self.terms = [(term, term.free_symbols) for term in terms]
+
+    def __call__(self, symbol: Any) -> Any:
+        import sympy
+
+        return sympy.Add(*[sympy.diff(term, symbol) for term, free in self.terms
+                           if symbol in free])
