@@ -414,7 +414,7 @@ def _draw(rng: random.Random, exercise: Exercise) -> dict[str, Any]:
 
 def _short(value: Fraction, places: int) -> bool:
     """At most ``places`` decimals: the denominator (in lowest terms) divides 10^places."""
-    return 10**places % value.denominator == 0
+    return bool(10**places % value.denominator == 0)
 
 
 def _acceptable(data: dict[str, Any], exercise: Exercise) -> bool:
